@@ -1,0 +1,31 @@
+# The two commands of the quick start: `make demo` and `make test`. Each sets up what it needs.
+VENV ?= .venv
+PYTHON ?= python3
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test setup system-deps bench clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+setup: $(STAMP)
+
+# Fill var/chunfeng.db with the notice, a synthetic organisation and demo users, then serve.
+demo: $(STAMP)
+	$(VENV)/bin/chunfeng demo
+
+# The whole suite; on PostgreSQL with CHUNFENG_DATABASE_URL=postgresql://user:pass@host/db.
+test: $(STAMP) system-deps
+	$(VENV)/bin/pytest
+
+# Debian's chromium and a CJK font for the browser tests.
+system-deps:
+	@scripts/ensure-browser
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,3 @@
+from chunfeng.cli import app
+
+app(prog_name="chunfeng")

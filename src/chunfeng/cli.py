@@ -1,0 +1,72 @@
+"""The `chunfeng` command: one sub-command group per domain, plus serve and demo."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from chunfeng import __version__
+from chunfeng.cli_support import console, database, state
+from chunfeng.org.cli import audit_app, org_app, user_app
+from chunfeng.plan.cli import app as plan_app
+from chunfeng.settings import get_settings
+
+app = typer.Typer(help="春风 — 便民办税春风行动管理平台", no_args_is_help=True, add_completion=False)
+app.add_typer(plan_app, name="plan")
+app.add_typer(org_app, name="org")
+app.add_typer(user_app, name="user")
+app.add_typer(audit_app, name="audit")
+
+db_app = typer.Typer(help="数据库", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@app.callback()
+def main(
+    acting_as: Optional[str] = typer.Option(None, "--as", help="act as this user, with that user's rights"),
+    version: bool = typer.Option(False, "--version", help="print the version and exit"),
+):
+    if version:
+        console.print(f"chunfeng {__version__}")
+        raise typer.Exit()
+    state.acting_as = acting_as
+
+
+@db_app.command("upgrade")
+def db_upgrade():
+    """Create or upgrade the schema to the newest version."""
+    db = database()
+    console.print(f"数据库已是最新版本 {db.schema_version()}:{db.engine.url.render_as_string(hide_password=True)}")
+
+
+@app.command()
+def serve(host: Optional[str] = None, port: Optional[int] = None):
+    """Start the web application."""
+    import uvicorn
+
+    from chunfeng.web.app import create_app
+
+    settings = get_settings()
+    db = database()
+    uvicorn.run(create_app(db, settings), host=host or settings.host, port=port or settings.port, log_level="info")
+
+
+@app.command()
+def demo(serve_after: bool = typer.Option(True, "--serve/--no-serve", help="start the web application afterwards"),
+         host: Optional[str] = None, port: Optional[int] = None):
+    """Fill the database with the notice, a synthetic organisation and demo users, then serve."""
+    from chunfeng import demo as demo_data
+
+    settings = get_settings()
+    db = database()
+    with console.status("正在导入通知和演示数据…"), db.write() as session:
+        logins = demo_data.fill(session=session)
+    url = f"http://{host or settings.host}:{port or settings.port}/"
+    console.print(f"[bold]春风演示已就绪[/]  数据库:{db.engine.url.render_as_string(hide_password=True)}")
+    console.print("演示账号(密码均为 [bold]" + demo_data.DEMO_PASSWORD + "[/],仅供本地演示):")
+    for login in logins:
+        console.print(f"  {login.username:<10} {login.roles:<30} {login.unit}", highlight=False)
+    if serve_after:
+        console.print(f"打开 [bold]{url}[/] 登录。按 Ctrl+C 结束。")
+        serve(host=host, port=port)

@@ -1,0 +1,57 @@
+"""What every domain's CLI shares: the database, the acting user, and turning domain errors into messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from chunfeng.db import Database, get_database
+from chunfeng.org.access import Actor, SystemActor
+from chunfeng.org.errors import OrgError
+from chunfeng.org.models import User
+from chunfeng.plan.errors import PlanError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class State:
+    acting_as: str | None = None
+
+
+state = State()
+
+
+def database() -> Database:
+    db = get_database()
+    db.upgrade()
+    return db
+
+
+def actor(session: Session) -> Actor:
+    """The CLI acts as the server operator, or as `--as USER` with that user's rights."""
+    if state.acting_as is None:
+        return SystemActor()
+    user = session.scalar(select(User).where(User.username == state.acting_as))
+    if user is None:
+        fail(f"--as:没有用户“{state.acting_as}”")
+    return user
+
+
+def fail(message: str, code: int = 1) -> None:
+    err_console.print(f"[bold red]错误:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def domain_errors() -> Iterator[None]:
+    """A domain error becomes a red message and exit status 1; nothing was changed (the transaction rolled back)."""
+    try:
+        yield
+    except (OrgError, PlanError) as exc:
+        fail(str(exc))

@@ -1,0 +1,138 @@
+"""Engine, sessions and migrations: the one place that knows which database is behind Chunfeng.
+
+SQLite is the embedded default and PostgreSQL the server option. Reads and writes go through
+different doors, as in datasette: `Database.read()` is a plain session, `Database.write()` is one
+transaction that, on SQLite, takes the write lock at BEGIN (BEGIN IMMEDIATE) so that two writers
+queue instead of failing half-way with "database is locked".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, MetaData, create_engine, event, text
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+# Stable constraint names, so Alembic migrations read the same on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def utcnow() -> datetime:
+    """Naive UTC, stored the same way on both engines."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _sqlite_connect_hooks(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy, not the driver, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        immediate = connection.get_execution_options().get("sqlite_immediate", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Database:
+    """One database: its engine, its sessions, its schema version."""
+
+    def __init__(self, url: str, *, echo: bool = False):
+        self.url = url
+        if url.startswith("sqlite"):
+            self.engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
+            _sqlite_connect_hooks(self.engine)
+            writer = self.engine.execution_options(sqlite_immediate=True)
+        else:
+            self.engine = create_engine(url, echo=echo, pool_pre_ping=True)
+            writer = self.engine
+        self._reader = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = sessionmaker(writer, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._reader() as session:
+            yield session
+            session.rollback()
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        with self._writer() as session, session.begin():
+            yield session
+
+    def alembic_config(self) -> Config:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["engine"] = self.engine
+        return cfg
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration and make sure the built-in units exist."""
+        command.upgrade(self.alembic_config(), "head")
+        from chunfeng.org.services import ensure_builtin_units
+
+        with self.write() as session:
+            ensure_builtin_units(session=session)
+
+    def schema_version(self) -> str | None:
+        with self.engine.connect() as conn:
+            try:
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            except Exception:
+                return None
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def lock_for_append(session: Session, name: str) -> None:
+    """Serialise appends to a chain (the audit log) across concurrent transactions.
+
+    On PostgreSQL a transaction-scoped advisory lock; on SQLite the write transaction already
+    holds the database's one write lock (BEGIN IMMEDIATE).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+
+
+_databases: dict[str, Database] = {}
+
+
+def get_database(url: str | None = None) -> Database:
+    """The process's Database for a URL (by default the configured one)."""
+    from chunfeng.settings import get_settings
+
+    settings = get_settings()
+    if url is None:
+        settings.ensure_sqlite_dir()
+        url = settings.sqlalchemy_url
+    if url not in _databases:
+        _databases[url] = Database(url)
+    return _databases[url]

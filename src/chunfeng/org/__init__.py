@@ -1,0 +1,1 @@
+"""Units, users, roles, scoped permissions and the audit log."""

@@ -1,0 +1,49 @@
+"""Who is acting, and whether they may: the one permission check every route and service uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement
+
+from chunfeng.org.builtin import NATIONAL
+from chunfeng.org.errors import Forbidden
+from chunfeng.org.models import Unit, User
+from chunfeng.org.roles import NATIONAL_ONLY, PERMISSIONS
+
+
+@dataclass(frozen=True)
+class SystemActor:
+    """The operator at the server's command line: acts for the whole administration."""
+
+    username: str = "system"
+    unit_code: str = NATIONAL[0]
+
+
+Actor = User | SystemActor
+
+
+def allowed(actor: Actor, permission: str, unit: Unit | None = None) -> bool:
+    if isinstance(actor, SystemActor):
+        return True
+    if not actor.active or not (actor.role_set & PERMISSIONS.get(permission, frozenset())):
+        return False
+    if permission in NATIONAL_ONLY and actor.unit.level != "national":
+        return False
+    return unit is None or actor.unit.contains(unit)
+
+
+def authorize(actor: Actor, permission: str, unit: Unit | None = None) -> None:
+    """Raise Forbidden unless `actor` holds `permission` (over `unit`, when one is named)."""
+    if allowed(actor, permission, unit):
+        return
+    if unit is not None and isinstance(actor, User) and not actor.unit.contains(unit):
+        raise Forbidden(f"无权访问“{unit.name}”:它不在您所在单位“{actor.unit.name}”的管辖范围内")
+    raise Forbidden(f"您的角色无权执行此操作({permission})")
+
+
+def subtree_filter(actor: Actor) -> ColumnElement[bool]:
+    """SQL condition: the unit is in the actor's subtree."""
+    if isinstance(actor, SystemActor):
+        return Unit.path.is_not(None)
+    return Unit.path.startswith(actor.unit.path, autoescape=True)

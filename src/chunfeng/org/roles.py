@@ -1,0 +1,47 @@
+"""Roles, levels and what each role may do: permission is decided here and nowhere else.
+
+Deny by default: a permission not listed for any of a user's roles is refused, and every
+unit-bound permission is also limited to the user's own unit subtree.
+"""
+
+from __future__ import annotations
+
+ROLES: dict[str, str] = {
+    "admin": "系统管理员",
+    "action_office": "春风办",
+    "unit_reporter": "单位填报员",
+    "agent": "12366坐席",
+    "service_officer": "纳税服务专员",
+    "viewer": "只读查看",
+}
+
+LEVELS: dict[str, str] = {
+    "national": "总局",
+    "department": "总局内设机构",
+    "province": "省级税务局",
+    "municipal": "市级税务局",
+    "county": "县级税务局",
+    "branch": "税务分局（所）",
+}
+
+# Which levels an imported unit of each level may hang under.
+PARENT_LEVELS: dict[str, set[str]] = {
+    "municipal": {"province"},
+    "county": {"province", "municipal"},
+    "branch": {"municipal", "county"},
+}
+
+ALL = frozenset(ROLES)
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "plan.view": ALL,
+    "plan.import": frozenset({"admin", "action_office"}),
+    "org.unit.view": ALL,
+    "org.unit.import": frozenset({"admin"}),
+    "org.user.view": frozenset({"admin"}),
+    "org.user.manage": frozenset({"admin"}),
+    "audit.view": frozenset({"admin"}),
+}
+
+# Permissions that only make sense for the whole country: the user must sit at the national unit.
+NATIONAL_ONLY = frozenset({"plan.import"})

@@ -1,0 +1,221 @@
+"""Operations on units and users. Keyword-only, over a session; the caller owns the transaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from chunfeng.org import audit
+from chunfeng.org.access import Actor, authorize, subtree_filter
+from chunfeng.org.builtin import DEPARTMENTS, NATIONAL, PROVINCES, bureau_name, department_code
+from chunfeng.org.errors import AuthenticationFailed, NotFound, ValidationFailed
+from chunfeng.org.models import Unit, User
+from chunfeng.org.passwords import hash_password, password_problem, verify_password
+from chunfeng.org.roles import LEVELS, PARENT_LEVELS, ROLES
+from chunfeng.paging import Page
+from chunfeng.tabular import TableError, read_table
+
+
+def ensure_builtin_units(*, session: Session) -> int:
+    """Create the national bureau, its departments and the 36 provincial bureaus if missing."""
+    existing = set(session.scalars(select(Unit.code).where(Unit.builtin.is_(True))))
+    added = 0
+
+    def add(code: str, name: str, level: str, parent: Unit | None, sort: int) -> Unit:
+        nonlocal added
+        if code in existing:
+            return session.scalar(select(Unit).where(Unit.code == code))
+        unit = Unit(code=code, name=name, level=level, parent=parent, sort=sort, builtin=True,
+                    path=(parent.path if parent else "") + code + "/")
+        session.add(unit)
+        added += 1
+        return unit
+
+    root = add(NATIONAL[0], NATIONAL[1], "national", None, 0)
+    for i, name in enumerate(DEPARTMENTS, start=1):
+        add(department_code(i), name, "department", root, i)
+    for i, (code, region) in enumerate(PROVINCES, start=1):
+        add(code, bureau_name(region), "province", root, 100 + i)
+    session.flush()
+    return added
+
+
+def find_unit(*, session: Session, code: str) -> Unit:
+    unit = session.scalar(select(Unit).where(Unit.code == code))
+    if unit is None:
+        raise NotFound(f"没有代码为“{code}”的单位")
+    return unit
+
+
+def get_unit(*, session: Session, actor: Actor, code: str) -> Unit:
+    unit = find_unit(session=session, code=code)
+    authorize(actor, "org.unit.view", unit)
+    return unit
+
+
+def list_child_units(*, session: Session, actor: Actor, unit: Unit, query: str = "",
+                     page: int = 1, per_page: int = 50) -> Page[Unit]:
+    """Direct children of `unit` (or, with a query, matching units anywhere below it)."""
+    authorize(actor, "org.unit.view", unit)
+    if query:
+        where = [Unit.path.startswith(unit.path, autoescape=True), Unit.id != unit.id,
+                 or_(Unit.name.contains(query, autoescape=True), Unit.code.startswith(query, autoescape=True))]
+    else:
+        where = [Unit.parent_id == unit.id]
+    where.append(subtree_filter(actor))
+    total = session.scalar(select(func.count()).select_from(Unit).where(*where)) or 0
+    items = list(session.scalars(
+        select(Unit).where(*where).order_by(Unit.sort, Unit.code).offset((page - 1) * per_page).limit(per_page)))
+    return Page(items, total, page, per_page)
+
+
+def unit_chain(unit: Unit) -> list[Unit]:
+    """The unit and its ancestors, root first: the breadcrumb."""
+    chain = [unit]
+    while chain[0].parent is not None:
+        chain.insert(0, chain[0].parent)
+    return chain
+
+
+UNIT_COLUMNS = {
+    "code": ("code", "代码", "单位代码", "税务机关代码"),
+    "parent_code": ("parent_code", "上级代码", "上级单位代码", "parent"),
+    "name": ("name", "名称", "单位名称"),
+    "level": ("level", "层级", "级别"),
+}
+
+_LEVEL_WORDS = {
+    "municipal": "municipal", "市级": "municipal", "市": "municipal", "地市": "municipal", "市局": "municipal",
+    "county": "county", "县级": "county", "县": "county", "区县": "county", "县区": "county", "县局": "county",
+    "branch": "branch", "分局": "branch", "税务所": "branch", "分局（所）": "branch", "所": "branch",
+}
+
+
+def import_units(*, session: Session, actor: Actor, path: Path) -> int:
+    """Import lower-level units (municipal, county, branch) from CSV or xlsx: all rows, or none.
+
+    Parents may be existing units or rows of the same file, in any order; every unit must end up
+    inside the actor's subtree. Every problem is reported with its row number before anything is stored.
+    """
+    try:
+        rows = read_table(path, UNIT_COLUMNS, required=set(UNIT_COLUMNS))
+    except TableError as exc:
+        raise ValidationFailed(f"{Path(path).name}:{exc}") from None
+    problems: list[tuple[int, str]] = []  # (row, message): reported in row order
+    if not rows:
+        problems.append((0, "文件中没有数据行"))
+    by_code: dict[str, tuple[int, dict[str, str]]] = {}
+    existing = {u.code: u for u in session.scalars(select(Unit))}
+    for row in rows:
+        v = row.values
+        code, parent, name, level = v["code"], v["parent_code"], v["name"], v["level"]
+        where = f"第 {row.number} 行"
+        if not code:
+            problems.append((row.number, f"{where}:代码为空"))
+            continue
+        if code in by_code:
+            problems.append((row.number, f"{where}:代码“{code}”与第 {by_code[code][0]} 行重复"))
+            continue
+        if code in existing:
+            problems.append((row.number, f"{where}:代码“{code}”已存在(“{existing[code].name}”)"))
+        if "/" in code or len(code) > 32:
+            problems.append((row.number, f"{where}:代码“{code}”不合规(不得含“/”,不超过 32 位)"))
+        if not name:
+            problems.append((row.number, f"{where}:名称为空"))
+        canonical_level = _LEVEL_WORDS.get(level.strip().lower())
+        if canonical_level is None:
+            problems.append((row.number, f"{where}:层级“{level}”无法识别,应为 市级 / 县级 / 分局(或 municipal / county / branch)"))
+        if not parent:
+            problems.append((row.number, f"{where}:上级代码为空"))
+        by_code[code] = (row.number, {"parent": parent, "name": name, "level": canonical_level or ""})
+
+    # Resolve parents once every row is known, so a file may list children before their parents.
+    def parent_level(code: str) -> str | None:
+        if code in by_code:
+            return by_code[code][1]["level"]
+        return existing[code].level if code in existing else None
+
+    for code, (number, v) in by_code.items():
+        if not v["parent"] or not v["level"]:
+            continue
+        plevel = parent_level(v["parent"])
+        if plevel is None:
+            problems.append((number, f"第 {number} 行:上级代码“{v['parent']}”既不是已有单位,也不在本文件中"))
+        elif plevel and plevel not in PARENT_LEVELS[v["level"]]:
+            problems.append((number, f"第 {number} 行:{LEVELS[v['level']]}不能隶属于{LEVELS.get(plevel, plevel)}"
+                                     f"(上级代码“{v['parent']}”)"))
+    if problems:
+        raise ValidationFailed(f"{Path(path).name}:导入被拒绝,未写入任何数据。",
+                               [message for _, message in sorted(problems, key=lambda p: p[0])])
+
+    created: dict[str, Unit] = {}
+
+    def materialise(code: str, seen: tuple[str, ...] = ()) -> Unit:
+        if code in existing:
+            return existing[code]
+        if code in created:
+            return created[code]
+        if code in seen:
+            raise ValidationFailed(f"{Path(path).name}:导入被拒绝,未写入任何数据。",
+                                   [f"第 {by_code[code][0]} 行:上级关系成环({' → '.join(seen + (code,))})"])
+        number, v = by_code[code]
+        parent = materialise(v["parent"], seen + (code,))
+        authorize(actor, "org.unit.import", parent)
+        unit = Unit(code=code, name=v["name"], level=v["level"], parent=parent,
+                    path=parent.path + code + "/", sort=number)
+        session.add(unit)
+        created[code] = unit
+        return unit
+
+    for code in by_code:
+        materialise(code)
+    session.flush()
+    audit.record(session, actor=actor, action="org.units.imported", object_type="file", object_id=Path(path).name,
+                 after={"count": len(created), "codes": sorted(created)[:50]})
+    return len(created)
+
+
+def add_user(*, session: Session, actor: Actor, username: str, display_name: str, unit_code: str,
+             roles: list[str], password: str) -> User:
+    unit = find_unit(session=session, code=unit_code)
+    authorize(actor, "org.user.manage", unit)
+    problems = []
+    if not username or len(username) > 64 or not username.replace("_", "").replace(".", "").replace("-", "").isalnum():
+        problems.append(f"用户名“{username}”不合规:只能由字母、数字、_ . - 组成,且不超过 64 位")
+    if session.scalar(select(User.id).where(User.username == username)):
+        problems.append(f"用户名“{username}”已存在")
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown or not roles:
+        problems.append(f"未知角色:{'、'.join(unknown) or '(空)'};可用角色:{'、'.join(ROLES)}")
+    if why := password_problem(password):
+        problems.append(why)
+    if problems:
+        raise ValidationFailed("无法创建用户:", problems)
+    user = User(username=username, display_name=display_name or username, unit=unit,
+                roles=",".join(dict.fromkeys(roles)), password_hash=hash_password(password))
+    session.add(user)
+    session.flush()
+    audit.record(session, actor=actor, action="org.user.created", object_type="user", object_id=username,
+                 after={"unit": unit.code, "roles": user.roles, "display_name": user.display_name})
+    return user
+
+
+def authenticate(*, session: Session, username: str, password: str) -> User:
+    """The user whose password this is; one Argon2 verification whether or not the user exists."""
+    user = session.scalar(select(User).where(User.username == username))
+    ok = verify_password(user.password_hash if user else None, password)
+    if not ok or user is None or not user.active:
+        raise AuthenticationFailed("用户名或密码错误")
+    return user
+
+
+def list_users(*, session: Session, actor: Actor, unit: Unit, page: int = 1, per_page: int = 50) -> Page[User]:
+    """Users of `unit` and every unit below it."""
+    authorize(actor, "org.user.view", unit)
+    where = [User.unit_id == Unit.id, Unit.path.startswith(unit.path, autoescape=True)]
+    total = session.scalar(select(func.count()).select_from(User).join(Unit).where(*where)) or 0
+    items = list(session.scalars(select(User).join(User.unit).where(*where)
+                                 .order_by(Unit.path, User.username).offset((page - 1) * per_page).limit(per_page)))
+    return Page(items, total, page, per_page)

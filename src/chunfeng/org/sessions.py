@@ -1,0 +1,52 @@
+"""Login sessions: a random token in an HttpOnly cookie, its SHA-256 digest in the database.
+
+A session ends after `session_idle_minutes` without a request or `session_max_hours` after login,
+whichever comes first; logging out deletes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from chunfeng.db import utcnow
+from chunfeng.org.models import User, UserSession
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(session: Session, *, user: User, max_hours: int, source: str = "") -> str:
+    """Create a session for `user` and return the token for the cookie."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(UserSession(
+        token_digest=_digest(token), user_id=user.id, created_at=now, last_seen_at=now,
+        expires_at=now + timedelta(hours=max_hours), source=source[:64],
+    ))
+    session.flush()
+    return token
+
+
+def resume_session(session: Session, *, token: str, idle_minutes: int) -> UserSession | None:
+    """The live session for a token, its idle clock reset; None when unknown or expired (and then deleted)."""
+    if not token:
+        return None
+    row = session.scalar(select(UserSession).where(UserSession.token_digest == _digest(token)))
+    if row is None:
+        return None
+    now = utcnow()
+    if now >= row.expires_at or now - row.last_seen_at > timedelta(minutes=idle_minutes) or not row.user.active:
+        session.delete(row)
+        return None
+    row.last_seen_at = now
+    return row
+
+
+def end_session(session: Session, *, token: str) -> None:
+    session.execute(delete(UserSession).where(UserSession.token_digest == _digest(token)))

@@ -1,0 +1,62 @@
+"""Pages of the plan: categories → items → measures, search, a page per measure, xlsx export."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from chunfeng.plan import services
+from chunfeng.web.deps import CurrentUser, SessionDep, is_htmx, render
+from chunfeng.xlsx import temp_xlsx_path, write_table
+
+router = APIRouter(prefix="/plan", tags=["plan"])
+
+
+@router.get("")
+def plan_index(request: Request, session: SessionDep, user: CurrentUser):
+    notice = services.current_notice(session=session, actor=user)
+    tree = services.plan_tree(session=session, notice=notice)
+    measures = [m for c in tree for i in c.items for m in i.measures]
+    return render(request, "plan/index.html", {
+        "notice": notice, "tree": tree, "measure_count": len(measures),
+        "new_count": sum(m.is_new for m in measures), "item_count": sum(len(c.items) for c in tree),
+    }, user=user)
+
+
+@router.get("/items/{no}")
+def item_page(request: Request, no: int, session: SessionDep, user: CurrentUser):
+    notice = services.current_notice(session=session, actor=user)
+    item = services.get_item(session=session, notice=notice, no=no)
+    return render(request, "plan/item.html", {"notice": notice, "item": item}, user=user)
+
+
+@router.get("/measures/{no}")
+def measure_page(request: Request, no: int, session: SessionDep, user: CurrentUser):
+    notice = services.current_notice(session=session, actor=user)
+    measure = services.get_measure(session=session, notice=notice, no=no)
+    total = services.search_measures(session=session, notice=notice, per_page=1).total
+    return render(request, "plan/measure.html", {"notice": notice, "measure": measure, "total": total}, user=user)
+
+
+@router.get("/search")
+def search(request: Request, session: SessionDep, user: CurrentUser, q: str = "", new: bool = False,
+           page: int = 1, per_page: int = 20):
+    notice = services.current_notice(session=session, actor=user)
+    result = services.search_measures(session=session, notice=notice, query=q.strip(), new_only=new,
+                                      page=max(1, page), per_page=min(max(1, per_page), 200))
+    context = {"notice": notice, "result": result, "q": q.strip(), "new": new}
+    if is_htmx(request):
+        return render(request, "plan/_results.html", context, user=user)
+    return render(request, "plan/search.html", context, user=user)
+
+
+@router.get("/export.xlsx")
+def export(session: SessionDep, user: CurrentUser):
+    notice = services.current_notice(session=session, actor=user)
+    path = write_table(temp_xlsx_path(), sheet="工作任务安排表",
+                       headers=["序号", "任务类别", "任务事项", "具体措施", "新增措施"],
+                       rows=services.plan_rows(session=session, notice=notice), widths=[6, 16, 16, 80, 12])
+    filename = f"{notice.doc_number}-工作任务安排表.xlsx"
+    return FileResponse(path, filename=filename, background=BackgroundTask(path.unlink, missing_ok=True),
+                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

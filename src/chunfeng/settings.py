@@ -1,0 +1,47 @@
+"""The one settings object, read from the environment (prefix CHUNFENG_) or a .env file."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "chunfeng-local-development-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHUNFENG_", env_file=".env", extra="ignore")
+
+    environment: str = Field("local", description="local, staging or production; only local accepts the development secret")
+    database_url: str = Field("sqlite:///var/chunfeng.db", description="SQLAlchemy URL; postgresql://user:pass@host/db for PostgreSQL")
+    secret_key: str = Field(DEV_SECRET, description="key for CSRF tokens; set a long random value outside local use")
+    session_idle_minutes: int = Field(30, ge=1, description="a session ends after this long without a request")
+    session_max_hours: int = Field(12, ge=1, description="a session ends this long after login, used or not")
+    cookie_secure: bool = Field(False, description="send cookies only over HTTPS (turn on behind TLS)")
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @model_validator(mode="after")
+    def refuse_default_secret(self) -> "Settings":
+        if self.environment != "local" and self.secret_key == DEV_SECRET:
+            raise ValueError("CHUNFENG_SECRET_KEY must be set to a private value when CHUNFENG_ENVIRONMENT is not 'local'")
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The URL with the driver this project installs (psycopg 3) filled in for PostgreSQL."""
+        url = self.database_url
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix):]
+        return url
+
+    def ensure_sqlite_dir(self) -> None:
+        url = self.sqlalchemy_url
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,91 @@
+"""The application factory: one app per database and settings, routers from each domain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import HTTPException, RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from chunfeng import __version__
+from chunfeng.db import Database
+from chunfeng.org.errors import Forbidden, NotFound, ValidationFailed
+from chunfeng.plan.errors import PlanError, PlanNotFound
+from chunfeng.settings import Settings
+from chunfeng.web import auth
+from chunfeng.web.deps import LoginRequired, is_htmx, login_url, optional_user, render
+from chunfeng.web.security import SecurityHeaders, csrf_protect
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+
+
+def _error(request: Request, status: int, title: str, message: str):
+    if _wants_json(request):
+        return JSONResponse({"detail": message}, status_code=status)
+    user = getattr(request.state, "user", None)
+    return render(request, "error.html", {"status": status, "title": title, "message": message},
+                  status_code=status, user=user)
+
+
+def create_app(db: Database, settings: Settings) -> FastAPI:
+    from chunfeng.org.routes import router as org_router
+    from chunfeng.plan.routes import router as plan_router
+
+    app = FastAPI(title="春风 Chunfeng", version=__version__, dependencies=[Depends(csrf_protect)],
+                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+    app.state.db = db
+    app.state.settings = settings
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).with_name("static"))), name="static")
+    app.include_router(auth.router)
+    app.include_router(plan_router)
+    app.include_router(org_router)
+
+    @app.get("/", include_in_schema=False)
+    def home(request: Request, user=Depends(optional_user)):
+        if user is None:
+            return RedirectResponse("/login", status_code=303)
+        return RedirectResponse("/plan", status_code=303)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz():
+        return {"status": "ok", "version": __version__, "schema": db.schema_version()}
+
+    @app.exception_handler(LoginRequired)
+    def _login_required(request: Request, exc: LoginRequired):
+        if _wants_json(request) or is_htmx(request):
+            return JSONResponse({"detail": "请先登录"}, status_code=401)
+        return RedirectResponse(login_url(request), status_code=303)
+
+    @app.exception_handler(Forbidden)
+    def _forbidden(request: Request, exc: Forbidden):
+        return _error(request, 403, "无权访问", str(exc))
+
+    @app.exception_handler(NotFound)
+    @app.exception_handler(PlanNotFound)
+    def _not_found(request: Request, exc: Exception):
+        return _error(request, 404, "未找到", str(exc))
+
+    @app.exception_handler(ValidationFailed)
+    @app.exception_handler(PlanError)
+    def _invalid(request: Request, exc: Exception):
+        return _error(request, 400, "无法处理", str(exc))
+
+    @app.exception_handler(HTTPException)
+    def _http(request: Request, exc: HTTPException):
+        titles = {403: "无权访问", 404: "未找到", 401: "请先登录", 405: "不支持的操作"}
+        message = exc.detail if isinstance(exc.detail, str) else "请求无效"
+        if exc.status_code == 404 and message == "Not Found":
+            message = "页面不存在"
+        return _error(request, exc.status_code, titles.get(exc.status_code, "请求无效"), message)
+
+    @app.exception_handler(RequestValidationError)
+    def _bad_parameters(request: Request, exc: RequestValidationError):
+        fields = "、".join(".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]) for e in exc.errors())
+        return _error(request, 400, "请求无效", f"参数无效:{fields}")
+
+    return app

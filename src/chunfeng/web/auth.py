@@ -1,0 +1,55 @@
+"""Login and logout."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse
+
+from chunfeng.org import services
+from chunfeng.org.errors import AuthenticationFailed
+from chunfeng.org.sessions import end_session, start_session
+from chunfeng.web.deps import DatabaseDep, SettingsDep, optional_user, render
+from chunfeng.web.security import SESSION_COOKIE
+
+router = APIRouter()
+
+
+def _safe_next(target: str) -> str:
+    # Only paths on this site: an open redirect after login would be a phishing aid.
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "/"):
+    return render(request, "login.html", {"next": _safe_next(next), "error": None})
+
+
+@router.post("/login")
+def login(request: Request, db: DatabaseDep, settings: SettingsDep,
+          username: str = Form(""), password: str = Form(""), next: str = Form("/")):
+    try:
+        with db.write() as session:
+            user = services.authenticate(session=session, username=username.strip(), password=password)
+            token = start_session(session, user=user, max_hours=settings.session_max_hours,
+                                  source=request.client.host if request.client else "")
+    except AuthenticationFailed as exc:
+        return render(request, "login.html", {"next": _safe_next(next), "error": str(exc), "username": username},
+                      status_code=401)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=settings.cookie_secure,
+                        max_age=settings.session_max_hours * 3600)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, db: DatabaseDep):
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if token:
+        with db.write() as session:
+            end_session(session, token=token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+__all__ = ["router", "optional_user"]

@@ -1,0 +1,98 @@
+"""Dependencies every route uses: the database, the current user, permission checks, rendering."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from chunfeng.db import Database
+from chunfeng.org.access import allowed, authorize
+from chunfeng.org.models import User
+from chunfeng.org.roles import LEVELS, ROLES
+from chunfeng.org.sessions import resume_session
+from chunfeng.settings import Settings
+from chunfeng.web.security import CSRF_FIELD, SESSION_COOKIE, csrf_token
+
+templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+templates.env.globals.update(ROLES=ROLES, LEVELS=LEVELS, CSRF_FIELD=CSRF_FIELD, allowed=allowed)
+
+
+class LoginRequired(Exception):
+    """No live session: pages redirect to the login form, API calls answer 401."""
+
+
+def get_db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+DatabaseDep = Annotated[Database, Depends(get_db)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def read_session(db: DatabaseDep) -> Iterator[Session]:
+    with db.read() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(read_session)]
+
+
+def optional_user(request: Request, db: DatabaseDep, settings: SettingsDep) -> User | None:
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if not token:
+        return None
+    with db.write() as session:
+        row = resume_session(session, token=token, idle_minutes=settings.session_idle_minutes)
+        user = row.user if row else None
+        if user is not None:
+            _ = user.unit.path  # loaded now: the user object outlives this session
+    request.state.user = user
+    return user
+
+
+def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    if user is None:
+        raise LoginRequired()
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require(permission: str):
+    """A route dependency: the current user must hold `permission` (unit checks happen in the services)."""
+
+    def check(user: CurrentUser) -> User:
+        authorize(user, permission)
+        return user
+
+    return Depends(check)
+
+
+def render(request: Request, template: str, context: dict, *, status_code: int = 200, user: User | None = None):
+    settings = request.app.state.settings
+    context = {"request": request, "user": user, "csrf_token": csrf_token(settings.secret_key, request), **context}
+    return templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def login_url(request: Request) -> str:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return f"/login?next={quote(target)}"
+
+
+def bad_request(message: str) -> HTTPException:
+    return HTTPException(status_code=400, detail=message)

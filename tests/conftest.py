@@ -1,0 +1,139 @@
+"""Fixtures on real parts: a real database (SQLite file, or PostgreSQL when CHUNFENG_DATABASE_URL is set)
+and a real HTTP server (uvicorn on a loopback port) for web and browser tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import text
+
+from chunfeng.db import Database
+from chunfeng.models import Base
+from chunfeng.org import services as org
+from chunfeng.org.access import SystemActor
+from chunfeng.plan import services as plan
+from chunfeng.settings import Settings
+
+HERE = Path(__file__).parent
+SEED = HERE.parent.parent / "shared" / "seeds" / "000_7bfd59b3cf3bfc3d.txt"
+PASSWORD = "Test-password-1"
+
+
+def database_url(tmp_dir: Path) -> str:
+    return os.environ.get("CHUNFENG_DATABASE_URL") or f"sqlite:///{tmp_dir / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def _database(tmp_path_factory) -> Database:
+    url = Settings(database_url=database_url(tmp_path_factory.mktemp("db"))).sqlalchemy_url
+    db = Database(url)
+    if not db.is_sqlite:
+        # A clean schema for this run: the PostgreSQL database may hold a previous run's tables.
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    db.upgrade()
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def db(_database) -> Database:
+    """The test database, emptied before each test and holding only the built-in units."""
+    with _database.write() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(table.delete())
+        org.ensure_builtin_units(session=session)
+    return _database
+
+
+@pytest.fixture
+def system() -> SystemActor:
+    return SystemActor(username="tester")
+
+
+@pytest.fixture(scope="session")
+def seed_bytes() -> bytes:
+    """The notice as scraped: from ../shared when the checkout sits beside it, else the shipped copy."""
+    return SEED.read_bytes() if SEED.exists() else plan.shipped_notice()
+
+
+@pytest.fixture
+def with_plan(db, system, seed_bytes):
+    with db.write() as session:
+        plan.import_notice(session=session, actor=system, data=seed_bytes, source_name="seed")
+    return db
+
+
+@pytest.fixture
+def make_user(db, system):
+    """make_user("name", "110000", ["viewer"]) -> username; the password is PASSWORD."""
+
+    def make(username: str, unit_code: str, roles: list[str]) -> str:
+        with db.write() as session:
+            org.add_user(session=session, actor=system, username=username, display_name=username,
+                         unit_code=unit_code, roles=roles, password=PASSWORD)
+        return username
+
+    return make
+
+
+@pytest.fixture
+def county(db, system, tmp_path):
+    """A municipal and a county bureau under 北京 (110000): codes 110100 and 110101."""
+    csv = tmp_path / "units.csv"
+    csv.write_text("代码,上级代码,名称,层级\n110100,110000,北京测试市税务局,市级\n110101,110100,北京测试县税务局,县级\n",
+                   encoding="utf-8")
+    with db.write() as session:
+        org.import_units(session=session, actor=system, path=csv)
+    return "110101"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(_database) -> str:
+    """The web application on a real loopback HTTP server; its base URL."""
+    from chunfeng.web.app import create_app
+
+    settings = Settings(database_url=_database.url, secret_key="test-secret-not-for-production",
+                        environment="test", session_idle_minutes=30, session_max_hours=12)
+    port = _free_port()
+    config = uvicorn.Config(create_app(_database, settings), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def csrf_from(html: str) -> str:
+    marker = 'name="csrf_token" value="'
+    start = html.index(marker) + len(marker)
+    return html[start:html.index('"', start)]
+
+
+def login(base_url: str, username: str, password: str = PASSWORD) -> httpx.Client:
+    """An HTTP client logged in through the real login form."""
+    client = httpx.Client(base_url=base_url, follow_redirects=False, timeout=30)
+    token = csrf_from(client.get("/login").text)
+    response = client.post("/login", data={"username": username, "password": password, "csrf_token": token, "next": "/"})
+    assert response.status_code == 303, response.text
+    return client

@@ -1,0 +1,82 @@
+"""The permission matrix: every role × every permission, at the national, provincial and county level,
+over units inside and outside the user's subtree. Generated from one table; each cell allow or deny."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from chunfeng.org.access import allowed, authorize
+from chunfeng.org.errors import Forbidden
+from chunfeng.org.models import Unit, User
+from chunfeng.org.roles import ROLES
+
+ALLOW = {
+    # permission: roles that hold it
+    "plan.view": set(ROLES),
+    "plan.import": {"admin", "action_office"},
+    "org.unit.view": set(ROLES),
+    "org.unit.import": {"admin"},
+    "org.user.view": {"admin"},
+    "org.user.manage": {"admin"},
+    "audit.view": {"admin"},
+}
+NATIONAL_ONLY = {"plan.import"}
+UNIT_BOUND = {"org.unit.view", "org.unit.import", "org.user.view", "org.user.manage"}
+
+WHERE = {"national": "000000", "province": "110000", "county": "110101"}
+TARGETS = {"own": None, "child": "110101", "other_province": "440000", "parent": "110000"}
+
+CASES = [(role, level, perm) for role in ROLES for level in WHERE for perm in ALLOW]
+
+
+def expected(role: str, level: str, perm: str, target: str | None, target_code: str | None) -> bool:
+    if role not in ALLOW[perm]:
+        return False
+    if perm in NATIONAL_ONLY and level != "national":
+        return False
+    if target is None or perm not in UNIT_BOUND:
+        return True
+    own = WHERE[level]
+    return target_code.startswith(own[:2]) if level == "province" else (level == "national" or target_code == own)
+
+
+@pytest.fixture
+def users(db, make_user, county):
+    for role in ROLES:
+        for level, code in WHERE.items():
+            make_user(f"{role}_{level}", code, [role])
+    return db
+
+
+def test_matrix(users):
+    checked = 0
+    with users.read() as s:
+        units = {u.code: u for u in s.scalars(select(Unit))}
+        for role, level, perm in CASES:
+            user = s.scalar(select(User).where(User.username == f"{role}_{level}"))
+            for target, code in TARGETS.items():
+                code = code or WHERE[level]
+                if target == "parent" and level == "national":
+                    continue
+                want = expected(role, level, perm, target if perm in UNIT_BOUND else None, code)
+                unit = units[code] if perm in UNIT_BOUND else None
+                assert allowed(user, perm, unit) is want, (role, level, perm, target)
+                if not want:
+                    with pytest.raises(Forbidden):
+                        authorize(user, perm, unit)
+                checked += 1
+    assert checked == len(CASES) * len(TARGETS) - len(ROLES) * len(ALLOW)
+
+
+def test_unknown_permission_is_denied(users):
+    with users.read() as s:
+        admin = s.scalar(select(User).where(User.username == "admin_national"))
+        assert not allowed(admin, "ledger.anything")
+
+
+def test_inactive_user_is_denied(users):
+    with users.write() as s:
+        admin = s.scalar(select(User).where(User.username == "admin_national"))
+        admin.active = False
+        assert not allowed(admin, "plan.view")

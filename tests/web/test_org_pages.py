@@ -1,0 +1,82 @@
+"""Unit pages over HTTP: subtree access, search and pagination, import by upload, the audit page."""
+
+from __future__ import annotations
+
+import io
+
+from openpyxl import load_workbook
+from sqlalchemy import func, select
+
+from chunfeng.org.models import Unit
+from tests.conftest import csrf_from, login
+
+
+def test_county_user_sees_only_own_subtree(db, server, make_user, county):
+    client = login(server, make_user("cu", county, ["unit_reporter"]))
+    assert client.get("/org").headers["location"] == f"/org/units/{county}"
+    assert client.get(f"/org/units/{county}").status_code == 200
+    for other in ("440000", "110000", "000000", "110100"):
+        response = client.get(f"/org/units/{other}")
+        assert response.status_code == 403 and "无权访问" in response.text
+    assert client.get(f"/org/units/440000/export.xlsx").status_code == 403
+    assert client.get("/org/units/nope").status_code == 404
+    assert client.get("/audit").status_code == 403
+
+
+def test_province_user_sees_children(db, server, make_user, county):
+    client = login(server, make_user("pv", "110000", ["viewer"]))
+    page = client.get("/org/units/110000").text
+    assert "北京测试市税务局" in page and "导入下级单位" not in page and "本单位及下级的用户" not in page
+    assert client.get(f"/org/units/{county}").status_code == 200
+    found = client.get("/org/units/110000", params={"q": "测试县"}).text
+    assert "北京测试县税务局" in found
+
+
+def test_national_pagination_and_export(db, server, make_user):
+    client = login(server, make_user("nat", "000000", ["viewer"]))
+    page = client.get("/org/units/000000").text
+    assert "第 1 / 2 页,共 54 条" in page
+    assert "国家税务总局深圳市税务局" in client.get("/org/units/000000", params={"page": 2}).text
+    sheet = load_workbook(io.BytesIO(client.get("/org/units/000000/export.xlsx").content), read_only=True).worksheets[0]
+    assert len(list(sheet.iter_rows(values_only=True))) == 55
+
+
+def test_admin_imports_units_by_upload(db, server, make_user):
+    client = login(server, make_user("bjadmin", "110000", ["admin"]))
+    page = client.get("/org/units/110000").text
+    assert "导入下级单位" in page
+    token = csrf_from(page)
+    good = "代码,上级代码,名称,层级\n110200,110000,北京上传市税务局,市级\n".encode()
+    response = client.post("/org/units/110000/import", data={"csrf_token": token},
+                           files={"file": ("units.csv", good, "text/csv")})
+    assert response.status_code == 303 and "imported=1" in response.headers["location"]
+    bad = "代码,上级代码,名称,层级\n110300,110000,北京,市级\n110301,110300,,县级\n".encode()
+    response = client.post("/org/units/110000/import", data={"csrf_token": token},
+                           files={"file": ("bad.csv", bad, "text/csv")})
+    assert response.status_code == 400 and "第 3 行:名称为空" in response.text
+    outside = "代码,上级代码,名称,层级\n440200,440000,广东,市级\n".encode()
+    response = client.post("/org/units/440000/import", data={"csrf_token": token},
+                           files={"file": ("x.csv", outside, "text/csv")})
+    assert response.status_code == 403
+    no_token = client.post("/org/units/110000/import", files={"file": ("units.csv", good, "text/csv")})
+    assert no_token.status_code == 403
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Unit).where(Unit.code.in_(["110300", "110301", "440200"]))) == 0
+        assert s.scalar(select(Unit.name).where(Unit.code == "110200")) == "北京上传市税务局"
+
+
+def test_viewer_cannot_import(db, server, make_user):
+    client = login(server, make_user("bjview", "110000", ["viewer"]))
+    token = csrf_from(client.get("/org/units/110000").text)
+    response = client.post("/org/units/110000/import", data={"csrf_token": token},
+                           files={"file": ("u.csv", "代码,上级代码,名称,层级\n110200,110000,x,市级\n".encode(), "text/csv")})
+    assert response.status_code == 403
+
+
+def test_audit_page(db, server, make_user, county):
+    client = login(server, make_user("root", "000000", ["admin"]))
+    page = client.get("/audit").text
+    assert "哈希链(SM3)完整" in page and "org.units.imported" in page and "org.user.created" in page
+    province_admin = login(server, make_user("bjroot", "110000", ["admin"]))
+    page = province_admin.get("/audit").text
+    assert "哈希链" not in page and "org.units.imported" not in page  # done by the system at the national level
