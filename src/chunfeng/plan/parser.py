@@ -349,19 +349,27 @@ def _check_counts(categories: list[Category], stated: list[_Stated], total: int 
         raise NoticeError(f"正文说明分为 {shape[0]} 大类 {shape[1]} 项,附件中有 {len(categories)} 类 {all_items} 项")
 
 
-def _similarity(a: str, b: str) -> float:
-    return SequenceMatcher(None, a, b, autojunk=False).ratio()
+def _bigrams(text: str) -> set[str]:
+    return {text[i:i + 2] for i in range(len(text) - 1)}
+
+
+def _best_row(candidate: str, rows: list[tuple[int, str, set[str]]]) -> tuple[float, int]:
+    """The most similar row to `candidate`: rows are ranked by shared character pairs, and only
+    the closest few are compared in full (difflib's ratio is the slow part)."""
+    pairs = _bigrams(candidate)
+    ranked = sorted(rows, key=lambda r: len(pairs & r[2]) / (len(pairs | r[2]) or 1), reverse=True)[:3]
+    return max((SequenceMatcher(None, row, candidate, autojunk=False).ratio(), row_no) for row_no, row, _ in ranked)
 
 
 def _match_new_measures(found: list[tuple[int, int, str, str]], categories: list[Category]) -> list[NewMeasure]:
     """Each new measure of section 一 to the table row that states it, by text: the best match, one to one."""
-    rows = [(m.no, squeeze(m.text)) for c in categories for i in c.items for m in i.measures]
+    rows = [(m.no, text, _bigrams(text)) for c in categories for i in c.items for m in i.measures
+            for text in [squeeze(m.text)]]
     taken: dict[int, int] = {}
     result = []
     for no, group, title, text in found:
         candidates = {squeeze(text), squeeze(title + text)} - {""}
-        scored = sorted(((max(_similarity(c, row) for c in candidates), row_no) for row_no, row in rows), reverse=True)
-        score, row_no = scored[0]
+        score, row_no = max(_best_row(c, rows) for c in candidates)
         if score < 0.8:
             raise NoticeError(f"第一部分新增措施第 {no} 条“{title}”在附件中找不到对应的具体措施"
                               f"(最接近的是第 {row_no} 条,相似度 {score:.0%})")
