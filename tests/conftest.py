@@ -35,6 +35,8 @@ def _database(tmp_path_factory) -> Database:
     url = Settings(database_url=database_url(tmp_path_factory.mktemp("db"))).sqlalchemy_url
     db = Database(url)
     if not db.is_sqlite:
+        if "test" not in (db.engine.url.database or ""):
+            pytest.exit(f"refusing to empty {db.engine.url.database!r}: the test database's name must contain 'test'", 2)
         # A clean schema for this run: the PostgreSQL database may hold a previous run's tables.
         with db.engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))

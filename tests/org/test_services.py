@@ -104,7 +104,7 @@ def test_import_outside_own_subtree_is_refused(db, make_user, county, tmp_path):
     make_user("bj_admin", "110000", ["admin"])
     csv = tmp_path / "units.csv"
     csv.write_text("代码,上级代码,名称,层级\n440100,440000,广州测试市税务局,市级\n", encoding="utf-8")
-    with pytest.raises(Forbidden, match="国家税务总局广东省税务局"):
+    with pytest.raises(Forbidden, match="不在您所在单位“国家税务总局北京市税务局”的管辖范围内"):
         with db.write() as s:
             user = s.scalar(select(User).where(User.username == "bj_admin"))
             services.import_units(session=s, actor=user, path=csv)

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
+import pytest
 from openpyxl import load_workbook
+from sqlalchemy import func, select
 
-from tests.conftest import login
+from chunfeng.plan.models import PlanMeasure
+from tests.conftest import csrf_from, login
+
+HTML = (Path(__file__).parent.parent / "plan" / "data" / "notice.html").read_bytes()
 
 
 def test_plan_overview(with_plan, server, make_user):
@@ -59,4 +65,39 @@ def test_export_xlsx(with_plan, server, make_user):
 def test_no_plan_yet(db, server, make_user):
     client = login(server, make_user("viewer5", "110000", ["viewer"]))
     response = client.get("/plan")
-    assert response.status_code == 404 and "chunfeng plan import" in response.text
+    assert response.status_code == 404 and "尚未导入任何通知" in response.text and 'type="file"' not in response.text
+
+
+def plan_size(db) -> int:
+    with db.read() as s:
+        return s.scalar(select(func.count()).select_from(PlanMeasure))
+
+
+def test_action_office_imports_the_notice_by_upload(db, server, make_user, seed_bytes):
+    client = login(server, make_user("office", "000000", ["action_office"]))
+    page = client.get("/plan")
+    assert page.status_code == 404 and 'type="file"' in page.text
+    token = csrf_from(page.text)
+    broken = seed_bytes.decode().replace("拓展信用应用420条", "拓展信用应用421条").encode()
+    response = client.post("/plan/import", data={"csrf_token": token}, files={"file": ("bad.txt", broken, "text/plain")})
+    assert response.status_code == 400 and "税收共治更聚力" in response.text and "21" in response.text
+    assert plan_size(db) == 0
+    assert client.post("/plan/import", files={"file": ("n.html", HTML, "text/html")}).status_code == 403  # no token
+    assert plan_size(db) == 0
+
+    response = client.post("/plan/import", data={"csrf_token": token}, files={"file": ("notice.html", HTML, "text/html")})
+    assert response.status_code == 303 and plan_size(db) == 121
+    assert "通知已导入" in client.get(response.headers["location"]).text
+    again = client.post("/plan/import", data={"csrf_token": token}, files={"file": ("n.txt", seed_bytes, "text/plain")})
+    assert again.status_code == 400 and "已于" in again.text
+    replaced = client.post("/plan/import", data={"csrf_token": token, "replace": "true"},
+                           files={"file": ("n.txt", seed_bytes, "text/plain")})
+    assert replaced.status_code == 303 and plan_size(db) == 121
+
+
+@pytest.mark.parametrize("unit, roles", [("110000", ["action_office"]), ("000000", ["viewer"]), ("000000", ["agent"])])
+def test_others_cannot_import_the_notice(db, server, make_user, unit, roles):
+    client = login(server, make_user("someone", unit, roles))
+    token = csrf_from(client.get("/login").text)
+    response = client.post("/plan/import", data={"csrf_token": token}, files={"file": ("n.html", HTML, "text/html")})
+    assert response.status_code == 403 and plan_size(db) == 0

@@ -38,7 +38,8 @@ def authorize(actor: Actor, permission: str, unit: Unit | None = None) -> None:
     if allowed(actor, permission, unit):
         return
     if unit is not None and isinstance(actor, User) and not actor.unit.contains(unit):
-        raise Forbidden(f"无权访问“{unit.name}”:它不在您所在单位“{actor.unit.name}”的管辖范围内")
+        # The refused unit is not named: its name is outside what this user may read.
+        raise Forbidden(f"无权访问该单位:它不在您所在单位“{actor.unit.name}”的管辖范围内")
     raise Forbidden(f"您的角色无权执行此操作({permission})")
 
 

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, RedirectResponse
 from starlette.background import BackgroundTask
 
+from chunfeng.org.access import allowed, authorize
 from chunfeng.plan import services
-from chunfeng.web.deps import CurrentUser, SessionDep, is_htmx, render
+from chunfeng.plan.errors import PlanError, PlanNotFound
+from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, is_htmx, render
 from chunfeng.xlsx import temp_xlsx_path, write_table
 
 router = APIRouter(prefix="/plan", tags=["plan"])
 
 
+MAX_NOTICE = 10 * 1024 * 1024
+
+
 @router.get("")
 def plan_index(request: Request, session: SessionDep, user: CurrentUser):
-    notice = services.current_notice(session=session, actor=user)
+    try:
+        notice = services.current_notice(session=session, actor=user)
+    except PlanNotFound:
+        return render(request, "plan/empty.html", {"can_import": allowed(user, "plan.import"), "error": None},
+                      status_code=404, user=user)
     tree = services.plan_tree(session=session, notice=notice)
     measures = [m for c in tree for i in c.items for m in i.measures]
     return render(request, "plan/index.html", {
@@ -60,3 +69,23 @@ def export(session: SessionDep, user: CurrentUser):
     filename = f"{notice.doc_number}-工作任务安排表.xlsx"
     return FileResponse(path, filename=filename, background=BackgroundTask(path.unlink, missing_ok=True),
                         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+@router.post("/import")
+async def import_notice(request: Request, db: DatabaseDep, user: CurrentUser, file: UploadFile = File(...),
+                        replace: bool = Form(False)):
+    """The action office uploads the notice (HTML or text); a notice that does not check out is refused whole."""
+    authorize(user, "plan.import")
+    data = await file.read(MAX_NOTICE + 1)
+    try:
+        if len(data) > MAX_NOTICE:
+            raise PlanError(f"文件超过 {MAX_NOTICE // 1024 // 1024} MB,不像是一份通知")
+        with db.write() as session:
+            services.import_notice(session=session, actor=user, data=data, source_name=file.filename or "",
+                                   replace=replace)
+    except PlanError as exc:
+        with db.read() as session:
+            has_plan = session.scalar(services.any_notice()) is not None
+        return render(request, "plan/empty.html", {"can_import": True, "error": f"{file.filename}:{exc}",
+                                                   "has_plan": has_plan}, status_code=400, user=user)
+    return RedirectResponse("/plan?imported=1", status_code=303)

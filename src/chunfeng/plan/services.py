@@ -92,6 +92,10 @@ def _store_structure(session: Session, notice: PlanNotice, parsed: Notice) -> No
     session.flush()
 
 
+def any_notice():
+    return select(PlanNotice.id).limit(1)
+
+
 def current_notice(*, session: Session, actor: Actor) -> PlanNotice:
     """The newest imported notice: the action being run."""
     authorize(actor, "plan.view")
