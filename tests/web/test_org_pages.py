@@ -81,3 +81,35 @@ def test_audit_page(db, server, make_user, county):
     province_admin = login(server, make_user("bjroot", "110000", ["admin"]))
     page = province_admin.get("/audit").text
     assert "哈希链" not in page and "org.units.imported" not in page  # done by the system at the national level
+
+
+def test_admin_adds_a_user_in_own_subtree_only(db, server, make_user, county):
+    client = login(server, make_user("bjadmin2", "110000", ["admin"]))
+    token = csrf_from(client.get("/org/units/110000").text)
+    form = {"csrf_token": token, "username": "newbie", "display_name": "新同事", "password": "Start-2022-pw",
+            "roles": ["unit_reporter", "viewer"]}
+    response = client.post(f"/org/units/{county}/users", data=form)
+    assert response.status_code == 303 and "added=newbie" in response.headers["location"]
+    assert "新同事" in client.get("/org/units/110000").text
+    login(server, "newbie", "Start-2022-pw")  # the new user can log in
+    bad = client.post(f"/org/units/{county}/users", data={**form, "username": "x y", "password": "short"})
+    assert bad.status_code == 400 and "不合规" in bad.text and "至少需要 8 位" in bad.text
+    outside = client.post("/org/units/440000/users", data={**form, "username": "intruder"})
+    assert outside.status_code == 403
+    viewer = login(server, make_user("bjviewer2", "110000", ["viewer"]))
+    assert "新增用户" not in viewer.get("/org/units/110000").text
+    refused = viewer.post("/org/units/110000/users", data={**form, "csrf_token": csrf_from(viewer.get("/login").text),
+                                                           "username": "sneaky"})
+    assert refused.status_code == 403
+    with db.read() as s:
+        from chunfeng.org.models import User
+        assert set(s.scalars(select(User.username))) == {"bjadmin2", "newbie", "bjviewer2"}
+
+
+def test_audit_export(db, server, make_user, county):
+    client = login(server, make_user("root2", "000000", ["admin"]))
+    response = client.get("/audit/export.xlsx", params={"action": "org.user"})
+    rows = list(load_workbook(io.BytesIO(response.content), read_only=True).worksheets[0].iter_rows(values_only=True))
+    assert rows[0][:5] == ("序号", "时间(UTC)", "操作人", "单位", "操作")
+    assert [r[4] for r in rows[1:]] == ["org.user.created"] and rows[1][6] == "root2"
+    assert login(server, make_user("nosy", "000000", ["viewer"])).get("/audit/export.xlsx").status_code == 403
