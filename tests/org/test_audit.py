@@ -27,7 +27,7 @@ def test_chain_holds_and_masks_secrets(db, system):
         entries = list(s.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
         assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
         assert entries[0].prev_digest == audit.GENESIS
-        assert all(b.prev_digest == a.digest for a, b in zip(entries, entries[1:]))
+        assert all(b.prev_digest == a.digest for a, b in zip(entries, entries[1:], strict=False))
         assert "secret" not in entries[0].after and '"password":"***"' in entries[0].after
 
 

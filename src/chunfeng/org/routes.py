@@ -35,9 +35,8 @@ def unit_page(request: Request, code: str, session: SessionDep, user: CurrentUse
     children = services.list_child_units(session=session, actor=user, unit=unit, query=q.strip(), page=max(1, page))
     users = services.list_users(session=session, actor=user, unit=unit, per_page=20) \
         if allowed(user, "org.user.view", unit) else None
-    chain = [u for u in services.unit_chain(unit)]
     return render(request, "org/unit.html", {
-        "unit": unit, "chain": chain, "children": children, "users": users, "q": q.strip(),
+        "unit": unit, "chain": services.unit_chain(unit), "children": children, "users": users, "q": q.strip(),
         "can_import": allowed(user, "org.unit.import", unit) and unit.level in {"province", "municipal", "county"},
         "can_add_user": allowed(user, "org.user.manage", unit), "user_error": None,
     }, user=user)

@@ -137,7 +137,7 @@ def import_units(*, session: Session, actor: Actor, path: Path) -> int:
             return by_code[code][1]["level"]
         return existing[code].level if code in existing else None
 
-    for code, (number, v) in by_code.items():
+    for number, v in by_code.values():
         if not v["parent"] or not v["level"]:
             continue
         plevel = parent_level(v["parent"])

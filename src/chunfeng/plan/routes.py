@@ -44,7 +44,7 @@ def item_page(request: Request, no: int, session: SessionDep, user: CurrentUser)
 def measure_page(request: Request, no: int, session: SessionDep, user: CurrentUser):
     notice = services.current_notice(session=session, actor=user)
     measure = services.get_measure(session=session, notice=notice, no=no)
-    total = services.search_measures(session=session, notice=notice, per_page=1).total
+    total = services.measure_count(session=session, notice=notice)
     return render(request, "plan/measure.html", {"notice": notice, "measure": measure, "total": total}, user=user)
 
 

@@ -120,6 +120,10 @@ def get_item(*, session: Session, notice: PlanNotice, no: int) -> PlanItem:
     return item
 
 
+def measure_count(*, session: Session, notice: PlanNotice) -> int:
+    return session.scalar(select(func.count()).select_from(PlanMeasure).where(PlanMeasure.notice_id == notice.id)) or 0
+
+
 def get_measure(*, session: Session, notice: PlanNotice, no: int) -> PlanMeasure:
     measure = session.scalar(select(PlanMeasure).where(PlanMeasure.notice_id == notice.id, PlanMeasure.no == no))
     if measure is None:

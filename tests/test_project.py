@@ -1,0 +1,46 @@
+"""The project's promises about itself: the linter is clean, the README's commands exist and work."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_ruff_is_clean():
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "src", "tests", "bench"], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_quick_start_has_exactly_two_commands_and_make_knows_them():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```sh\n(.*?)```", quick, re.S).group(1)
+    commands = [line.split("#")[0].strip() for line in block.splitlines() if line.split("#")[0].strip()]
+    assert commands == ["make demo", "make test"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^demo:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_documented_command_exists():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Commands", 1)[1].split("```", 2)[1]
+    for line in block.splitlines():
+        words = line.split("#")[0].split()
+        if len(words) < 2 or words[0] != "chunfeng" or words[1].startswith("-"):
+            continue
+        for sub in " ".join(words[2:3]).split("|"):
+            args = [words[1]] + ([sub.strip()] if sub.strip() and sub.strip()[0].isalpha() and sub.strip().islower() else [])
+            result = subprocess.run([sys.executable, "-m", "chunfeng", *args, "--help"], capture_output=True, text=True)
+            assert result.returncode == 0, (line, result.stderr)
+
+
+def test_no_asset_comes_from_the_internet():
+    for path in (ROOT / "src" / "chunfeng").rglob("*"):
+        if path.suffix in {".html", ".css", ".js"} and path.name != "htmx.min.js":
+            assert not re.search(r"(src|href)=\"https?://", path.read_text(encoding="utf-8")), path
