@@ -52,6 +52,32 @@ def test_replace_updates_in_place(with_plan, seed_bytes, system):
     assert counts(with_plan)[:4] == (1, 5, 20, 121)
 
 
+def _missing_category(text: str) -> str:
+    return "\n".join(line for line in text.split("\n") if "执法监管更公正。包括" not in line)
+
+
+BROKEN = {
+    "missing category": lambda t: _missing_category(t).encode(),
+    "count that does not match": lambda t: t.replace("提速退税办理527条", "提速退税办理528条").encode(),
+    "empty file": lambda t: b"",
+    "binary file": lambda t: b"\x89PNG\r\n\x1a\n\x00\x00" + bytes(range(256)),
+}
+
+
+@pytest.mark.parametrize("kind", BROKEN)
+def test_broken_notice_leaves_the_stored_plan_as_it_was(with_plan, seed_bytes, system, kind):
+    def snapshot():
+        with with_plan.read() as s:
+            return counts(with_plan), list(s.execute(select(PlanMeasure.no, PlanMeasure.text, PlanMeasure.item_id)
+                                                     .order_by(PlanMeasure.no)))
+
+    before = snapshot()
+    with pytest.raises(NoticeError):
+        with with_plan.write() as s:
+            services.import_notice(session=s, actor=system, data=BROKEN[kind](seed_bytes.decode()), replace=True)
+    assert snapshot() == before
+
+
 def test_broken_notice_changes_nothing(db, seed_bytes, system):
     before = counts(db)
     broken = seed_bytes.decode().replace("427条", "428条").replace("425条", "426条").encode()
