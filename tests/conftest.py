@@ -87,6 +87,29 @@ def make_user(db, system):
     return make
 
 
+@pytest.fixture(scope="session")
+def _password_hash() -> str:
+    from chunfeng.org.passwords import hash_password
+
+    return hash_password(PASSWORD)
+
+
+@pytest.fixture
+def add_users(db, _password_hash):
+    """Many users at once, for tests about something else: rows written directly with one shared
+    Argon2 hash of PASSWORD (hashing is what makes make_user slow, and it is tested there)."""
+    from chunfeng.org.models import Unit, User
+
+    def add(people: dict[str, tuple[str, list[str]]]) -> None:
+        with db.write() as session:
+            units = {u.code: u for u in session.query(Unit).filter(Unit.code.in_({u for u, _ in people.values()}))}
+            for username, (unit, roles) in people.items():
+                session.add(User(username=username, display_name=username, unit=units[unit], roles=",".join(roles),
+                                 password_hash=_password_hash))
+
+    return add
+
+
 @pytest.fixture
 def county(db, system, tmp_path):
     """A municipal and a county bureau under 北京 (110000): codes 110100 and 110101."""

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from typer.testing import CliRunner
+
+from chunfeng.cli import app
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -36,8 +40,8 @@ def test_every_documented_command_exists():
             continue
         for sub in " ".join(words[2:3]).split("|"):
             args = [words[1]] + ([sub.strip()] if sub.strip() and sub.strip()[0].isalpha() and sub.strip().islower() else [])
-            result = subprocess.run([sys.executable, "-m", "chunfeng", *args, "--help"], capture_output=True, text=True)
-            assert result.returncode == 0, (line, result.stderr)
+            result = CliRunner().invoke(app, [*args, "--help"])
+            assert result.exit_code == 0, (line, result.output)
 
 
 def test_no_asset_comes_from_the_internet():

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chunfeng.db import Database, get_database
+from chunfeng.ledger.errors import LedgerError
 from chunfeng.org.access import Actor, SystemActor
 from chunfeng.org.errors import OrgError
 from chunfeng.org.models import User
@@ -53,5 +54,5 @@ def domain_errors() -> Iterator[None]:
     """A domain error becomes a red message and exit status 1; nothing was changed (the transaction rolled back)."""
     try:
         yield
-    except (OrgError, PlanError) as exc:
+    except (OrgError, PlanError, LedgerError) as exc:
         fail(str(exc))

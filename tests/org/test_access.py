@@ -20,9 +20,15 @@ ALLOW = {
     "org.user.view": {"admin"},
     "org.user.manage": {"admin"},
     "audit.view": {"admin"},
+    "ledger.view": set(ROLES),
+    "ledger.assign": {"action_office"},
+    "ledger.report": {"unit_reporter"},
+    "ledger.review": {"action_office"},
+    "ledger.indicator": {"action_office"},
 }
-NATIONAL_ONLY = {"plan.import"}
-UNIT_BOUND = {"org.unit.view", "org.unit.import", "org.user.view", "org.user.manage"}
+NATIONAL_ONLY = {"plan.import", "ledger.indicator"}
+UNIT_BOUND = {"org.unit.view", "org.unit.import", "org.user.view", "org.user.manage", "ledger.view", "ledger.assign",
+              "ledger.report", "ledger.review"}
 
 WHERE = {"national": "000000", "province": "110000", "county": "110101"}
 TARGETS = {"own": None, "child": "110101", "other_province": "440000", "parent": "110000"}
@@ -42,10 +48,8 @@ def expected(role: str, level: str, perm: str, target: str | None, target_code: 
 
 
 @pytest.fixture
-def users(db, make_user, county):
-    for role in ROLES:
-        for level, code in WHERE.items():
-            make_user(f"{role}_{level}", code, [role])
+def users(db, add_users, county):
+    add_users({f"{role}_{level}": (code, [role]) for role in ROLES for level, code in WHERE.items()})
     return db
 
 

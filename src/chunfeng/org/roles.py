@@ -41,7 +41,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "org.user.view": frozenset({"admin"}),
     "org.user.manage": frozenset({"admin"}),
     "audit.view": frozenset({"admin"}),
+    "ledger.view": ALL,
+    "ledger.assign": frozenset({"action_office"}),
+    "ledger.report": frozenset({"unit_reporter"}),
+    "ledger.review": frozenset({"action_office"}),
+    "ledger.indicator": frozenset({"action_office"}),
 }
 
 # Permissions that only make sense for the whole country: the user must sit at the national unit.
-NATIONAL_ONLY = frozenset({"plan.import"})
+NATIONAL_ONLY = frozenset({"plan.import", "ledger.indicator"})

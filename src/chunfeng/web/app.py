@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from chunfeng import __version__
 from chunfeng.db import Database
+from chunfeng.ledger.errors import LedgerError, LedgerNotFound, StaleReport
 from chunfeng.org.errors import Forbidden, NotFound, ValidationFailed
 from chunfeng.plan.errors import PlanError, PlanNotFound
 from chunfeng.settings import Settings
@@ -65,13 +66,19 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     def _forbidden(request: Request, exc: Forbidden):
         return _error(request, 403, "无权访问", str(exc))
 
+    @app.exception_handler(StaleReport)
+    def _stale(request: Request, exc: StaleReport):
+        return _error(request, 409, "内容已被他人修改", str(exc))
+
     @app.exception_handler(NotFound)
     @app.exception_handler(PlanNotFound)
+    @app.exception_handler(LedgerNotFound)
     def _not_found(request: Request, exc: Exception):
         return _error(request, 404, "未找到", str(exc))
 
     @app.exception_handler(ValidationFailed)
     @app.exception_handler(PlanError)
+    @app.exception_handler(LedgerError)
     def _invalid(request: Request, exc: Exception):
         return _error(request, 400, "无法处理", str(exc))
 

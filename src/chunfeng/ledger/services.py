@@ -1,0 +1,405 @@
+"""Assignments, progress reports, review and roll-up. Keyword-only, over a session; the caller owns the
+transaction, and every change writes its audit entry here.
+
+Roll-up rule (also in the README): an assignment that was broken down takes its progress from its
+children — the plain mean of their progress, each child unit counting once — and its status is
+done when every child is done, not started when none has started, ongoing when all are ongoing,
+otherwise in progress. An assignment with no children takes status and percent from its latest
+approved report. Each approval recomputes the assignment and every ancestor up the chain, so the
+stored progress of any assignment is always its rolled-up value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import case, func, insert, select
+from sqlalchemy.orm import Session
+
+from chunfeng.db import utcnow
+from chunfeng.ledger.errors import LedgerInvalid, LedgerNotFound, StaleReport
+from chunfeng.ledger.models import CYCLES, ROLES, STATUSES, Assignment, Indicator, IndicatorValue, ProgressReport
+from chunfeng.ledger.periods import period_bounds, period_of
+from chunfeng.org import audit
+from chunfeng.org.access import Actor, SystemActor, authorize
+from chunfeng.org.errors import Forbidden
+from chunfeng.org.models import Unit
+from chunfeng.org.services import find_unit
+from chunfeng.paging import Page
+from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure, PlanNotice
+
+
+@dataclass
+class Terms:
+    """What an assignment asks: a deadline, or ongoing (长期坚持); and how often to report."""
+
+    owner: str = ""
+    deadline: date | None = None
+    ongoing: bool = False
+    cycle: str = "monthly"
+    role: str = "lead"
+    start_date: date | None = None
+
+    def check(self) -> None:
+        if self.cycle not in CYCLES:
+            raise LedgerInvalid(f"报告周期“{self.cycle}”无效,应为 {'、'.join(CYCLES)}")
+        if self.role not in ROLES:
+            raise LedgerInvalid(f"单位角色“{self.role}”无效,应为 lead(牵头)或 supporting(配合)")
+        if self.ongoing == (self.deadline is not None):
+            raise LedgerInvalid("完成时限和“长期坚持”须二选一:有期限的任务填写完成时限,长期坚持的任务不填时限")
+        if self.deadline and self.start_date and self.deadline < self.start_date:
+            raise LedgerInvalid(f"完成时限 {self.deadline} 早于开始日期 {self.start_date}")
+
+
+def _province_code(unit: Unit) -> str:
+    """The provincial-level ancestor's code (its own code for national units): the dashboards group by it."""
+    parts = unit.path.strip("/").split("/")
+    return parts[1] if len(parts) > 1 and unit.level not in ("department",) else unit.code
+
+
+def _ancestor_codes(unit: Unit) -> list[str]:
+    return unit.path.strip("/").split("/")[:-1]
+
+
+def _measure(session: Session, notice: PlanNotice | None, no: int) -> PlanMeasure:
+    where = [PlanMeasure.no == no]
+    if notice is not None:
+        where.append(PlanMeasure.notice_id == notice.id)
+    else:
+        latest = select(PlanNotice.id).order_by(PlanNotice.issued.desc(), PlanNotice.id.desc()).limit(1)
+        where.append(PlanMeasure.notice_id == latest.scalar_subquery())
+    measure = session.scalar(select(PlanMeasure).where(*where))
+    if measure is None:
+        raise LedgerNotFound(f"没有序号为 {no} 的具体措施(请先导入行动方案)")
+    return measure
+
+
+def _parent_assignment(session: Session, measure_id: int, unit: Unit) -> Assignment | None:
+    """The assignment of the same measure held by the nearest ancestor unit, if any."""
+    codes = _ancestor_codes(unit)
+    if not codes:
+        return None
+    rows = session.execute(select(Assignment, Unit.path).join(Unit, Assignment.unit_id == Unit.id)
+                           .where(Assignment.measure_id == measure_id, Unit.code.in_(codes))).all()
+    return max(rows, key=lambda r: len(r.path)).Assignment if rows else None
+
+
+def _check_may_assign(actor: Actor, unit: Unit) -> None:
+    authorize(actor, "ledger.assign", unit)
+    if not isinstance(actor, SystemActor) and actor.unit.id == unit.id:
+        raise Forbidden("不能给本单位分配任务:任务由上级单位分配或分解下达")
+
+
+def _check_within_parent(terms: Terms, parent: Assignment | None, unit: Unit) -> None:
+    if parent is None:
+        return
+    if parent.deadline is not None and (terms.deadline is None or terms.deadline > parent.deadline):
+        raise LedgerInvalid(f"“{unit.name}”的完成时限不能晚于上级任务的时限 {parent.deadline}"
+                            + ("(上级任务有期限,下级不能设为长期坚持)" if terms.deadline is None else ""))
+
+
+def _snapshot(a: Assignment) -> dict:
+    return {"measure": a.measure_no, "unit": a.unit.code, "role": a.role, "owner": a.owner,
+            "deadline": a.deadline, "ongoing": a.ongoing, "cycle": a.cycle, "parent": a.parent_id}
+
+
+def assign(*, session: Session, actor: Actor, measure_no: int, unit_code: str, terms: Terms,
+           today: date | None = None) -> Assignment:
+    """Give one measure to one unit. Its parent is the same measure's assignment at the nearest ancestor."""
+    terms.start_date = terms.start_date or today or date.today()
+    terms.check()
+    unit = find_unit(session=session, code=unit_code)
+    _check_may_assign(actor, unit)
+    measure = _measure(session, None, measure_no)
+    if session.scalar(select(Assignment.id).where(Assignment.measure_id == measure.id, Assignment.unit_id == unit.id)):
+        raise LedgerInvalid(f"第 {measure_no} 条措施已分配给“{unit.name}”")
+    parent = _parent_assignment(session, measure.id, unit)
+    _check_within_parent(terms, parent, unit)
+    assignment = Assignment(
+        measure=measure, unit=unit, parent_id=parent.id if parent else None, role=terms.role, owner=terms.owner,
+        start_date=terms.start_date, deadline=terms.deadline, ongoing=terms.ongoing, cycle=terms.cycle,
+        assigned_by=actor.username, province_code=_province_code(unit), category_no=measure.item.category.no,
+        measure_no=measure.no, status="ongoing" if terms.ongoing else "not_started",
+    )
+    session.add(assignment)
+    session.flush()
+    if parent is not None:
+        roll_up(session, parent)
+    audit.record(session, actor=actor, action="ledger.assignment.created", object_type="assignment",
+                 object_id=assignment.id, after=_snapshot(assignment))
+    return assignment
+
+
+def break_down(*, session: Session, actor: Actor, assignment_id: int, unit_codes: list[str], terms: Terms,
+               today: date | None = None) -> list[Assignment]:
+    """分解下达: hand an assignment on to some of the holding unit's direct children."""
+    parent = get_assignment(session=session, actor=actor, assignment_id=assignment_id)
+    if not unit_codes:
+        raise LedgerInvalid("请至少选择一个下级单位")
+    created = []
+    for code in unit_codes:
+        unit = find_unit(session=session, code=code)
+        if unit.parent_id != parent.unit_id:
+            raise LedgerInvalid(f"“{unit.name}”不是“{parent.unit.name}”的直属下级单位")
+        created.append(assign(session=session, actor=actor, measure_no=parent.measure_no, unit_code=code,
+                              terms=Terms(**vars(terms)), today=today))
+    return created
+
+
+def assign_bulk(*, session: Session, actor: Actor, level: str, terms: Terms, measure_nos: list[int] | None = None,
+                category_no: int | None = None, today: date | None = None) -> int:
+    """A measure, several, or a whole category to every unit at `level` in the actor's subtree, in one action.
+
+    Units that already hold the measure are left as they are. All or nothing: a conflict with a
+    parent's deadline refuses the whole action and names the first units concerned.
+    """
+    terms.start_date = terms.start_date or today or date.today()
+    terms.check()
+    if (measure_nos is None) == (category_no is None):
+        raise LedgerInvalid("请指定措施序号或任务类别(二选一)")
+    root = session.get(Unit, find_unit(session=session, code=actor.unit_code).id)
+    authorize(actor, "ledger.assign", root)
+    latest = select(PlanNotice.id).order_by(PlanNotice.issued.desc(), PlanNotice.id.desc()).limit(1).scalar_subquery()
+    query = (select(PlanMeasure.id, PlanMeasure.no, PlanCategory.no).join(PlanItem, PlanMeasure.item_id == PlanItem.id)
+             .join(PlanCategory, PlanItem.category_id == PlanCategory.id).where(PlanMeasure.notice_id == latest))
+    if category_no is not None:
+        query = query.where(PlanCategory.no == category_no)
+    else:
+        query = query.where(PlanMeasure.no.in_(measure_nos))
+    measures = session.execute(query.order_by(PlanMeasure.no)).all()
+    if not measures:
+        raise LedgerNotFound("没有找到要分配的措施(请检查措施序号或类别,或先导入行动方案)")
+    if measure_nos is not None and len(measures) != len(set(measure_nos)):
+        missing = sorted(set(measure_nos) - {m[1] for m in measures})
+        raise LedgerNotFound(f"没有序号为 {'、'.join(map(str, missing))} 的具体措施")
+    units = list(session.scalars(select(Unit).where(Unit.level == level, Unit.path.startswith(root.path, autoescape=True),
+                                                    Unit.id != root.id).order_by(Unit.path)))
+    if not units:
+        raise LedgerInvalid(f"“{root.name}”之下没有“{level}”层级的单位")
+    measure_ids = [m[0] for m in measures]
+    unit_id_by_code = dict(session.execute(select(Unit.code, Unit.id).where(Unit.path.startswith(root.path, autoescape=True))).all())
+    held = {(m, u): (a, d) for a, m, u, d in session.execute(
+        select(Assignment.id, Assignment.measure_id, Assignment.unit_id, Assignment.deadline)
+        .where(Assignment.measure_id.in_(measure_ids)))}
+    rows, problems = [], []
+    for unit in units:
+        ancestors = [unit_id_by_code.get(c) for c in reversed(_ancestor_codes(unit))]
+        for measure_id, measure_no, cat_no in measures:
+            if (measure_id, unit.id) in held:
+                continue
+            parent = next((held[(measure_id, a)] for a in ancestors if (measure_id, a) in held), None)
+            if parent and parent[1] is not None and (terms.deadline is None or terms.deadline > parent[1]):
+                problems.append(f"{unit.name} 第 {measure_no} 条(上级时限 {parent[1]})")
+                continue
+            rows.append({"measure_id": measure_id, "unit_id": unit.id, "parent_id": parent[0] if parent else None,
+                         "role": terms.role, "owner": terms.owner, "start_date": terms.start_date,
+                         "deadline": terms.deadline, "ongoing": terms.ongoing, "cycle": terms.cycle,
+                         "assigned_by": actor.username, "assigned_at": utcnow(), "province_code": _province_code(unit),
+                         "category_no": cat_no, "measure_no": measure_no,
+                         "status": "ongoing" if terms.ongoing else "not_started", "progress": 0.0, "light": "green",
+                         "light_reason": ""})
+    if problems:
+        raise LedgerInvalid(f"完成时限晚于上级任务的时限,未分配任何任务({len(problems)} 处):" + ";".join(problems[:5])
+                            + (" 等" if len(problems) > 5 else ""))
+    for start in range(0, len(rows), 5000):
+        session.execute(insert(Assignment), rows[start:start + 5000])
+    session.flush()
+    parents = {r["parent_id"] for r in rows if r["parent_id"]}
+    for parent_id in parents:
+        roll_up(session, session.get(Assignment, parent_id))
+    audit.record(session, actor=actor, action="ledger.assignment.bulk_created", object_type="unit",
+                 object_id=root.code, after={"level": level, "measures": [m[1] for m in measures], "created": len(rows),
+                                             "deadline": terms.deadline, "ongoing": terms.ongoing, "cycle": terms.cycle})
+    return len(rows)
+
+
+def get_assignment(*, session: Session, actor: Actor, assignment_id: int) -> Assignment:
+    assignment = session.get(Assignment, assignment_id)
+    if assignment is None:
+        raise LedgerNotFound(f"没有编号为 {assignment_id} 的任务")
+    authorize(actor, "ledger.view", assignment.unit)
+    return assignment
+
+
+def list_assignments(*, session: Session, actor: Actor, unit: Unit, measure_no: int | None = None,
+                     light: str | None = None, page: int = 1, per_page: int = 50) -> Page[Assignment]:
+    """Assignments held by `unit` (with a measure, by every unit below it holding that measure)."""
+    authorize(actor, "ledger.view", unit)
+    where = [Assignment.unit_id == unit.id] if measure_no is None else [
+        Assignment.measure_no == measure_no, Unit.path.startswith(unit.path, autoescape=True)]
+    if light:
+        where.append(Assignment.light == light)
+    base = select(Assignment).join(Unit, Assignment.unit_id == Unit.id).where(*where)
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    items = list(session.scalars(base.order_by(Assignment.measure_no, Unit.path)
+                                 .offset((page - 1) * per_page).limit(per_page)))
+    return Page(items, total, page, per_page)
+
+
+# --- reports and review ---------------------------------------------------------------------------
+
+
+def _check_report_values(report_status: str, percent: float, assignment: Assignment) -> None:
+    if report_status not in STATUSES:
+        raise LedgerInvalid(f"状态“{report_status}”无效,应为 {'、'.join(f'{k}({v})' for k, v in STATUSES.items())}")
+    if not 0 <= percent <= 100:
+        raise LedgerInvalid(f"完成百分比 {percent} 超出 0–100")
+    if report_status == "done" and percent != 100:
+        raise LedgerInvalid("状态为“已完成”时完成百分比应为 100")
+    if report_status == "not_started" and percent != 0:
+        raise LedgerInvalid("状态为“未开始”时完成百分比应为 0")
+    if report_status == "ongoing" and not assignment.ongoing:
+        raise LedgerInvalid("只有长期坚持的任务可以报告为“长期坚持”")
+
+
+def submit_report(*, session: Session, actor: Actor, assignment_id: int, status: str, percent: float,
+                  narrative: str = "", period: str | None = None, values: dict[int, float] | None = None,
+                  expected_version: int | None = None, today: date | None = None) -> ProgressReport:
+    """Report (or resubmit a returned report) on the actor's own unit's assignment for one period.
+
+    A report already in the database is changed only if `expected_version` is the version its author
+    read: two officials saving the same report never silently overwrite each other.
+    """
+    assignment = get_assignment(session=session, actor=actor, assignment_id=assignment_id)
+    authorize(actor, "ledger.report", assignment.unit)
+    if not isinstance(actor, SystemActor) and actor.unit.id != assignment.unit_id:
+        raise Forbidden("只能填报本单位的任务进展")
+    period = period or period_of(today or date.today(), assignment.cycle)
+    start, _ = period_bounds(period, assignment.cycle)
+    if start > (today or date.today()):
+        raise LedgerInvalid(f"报告期 {period} 尚未开始")
+    _check_report_values(status, percent, assignment)
+    indicators = {i.id: i for i in session.scalars(select(Indicator).where(Indicator.measure_id == assignment.measure_id))}
+    for indicator_id in values or {}:
+        if indicator_id not in indicators:
+            raise LedgerInvalid(f"指标 {indicator_id} 不属于第 {assignment.measure_no} 条措施")
+    report = session.scalar(select(ProgressReport).where(ProgressReport.assignment_id == assignment.id,
+                                                         ProgressReport.period == period))
+    before = None
+    if report is not None:
+        if report.state == "approved":
+            raise LedgerInvalid(f"{period} 的报告已审核通过,不能再修改")
+        if expected_version is None or expected_version != report.version:
+            raise StaleReport(f"{period} 的报告已被 {report.submitted_by} 于 {report.submitted_at:%Y-%m-%d %H:%M} 修改"
+                              f"(版本 {report.version}),请刷新后在最新内容上修改")
+        before = _report_snapshot(report)
+        report.values.clear()
+        session.flush()
+    else:
+        report = ProgressReport(assignment_id=assignment.id, period=period)
+        session.add(report)
+    report.status, report.percent, report.narrative = status, float(percent), narrative.strip()
+    report.state, report.submitted_by, report.submitted_at = "submitted", actor.username, utcnow()
+    report.reviewed_by, report.reviewed_at = None, None
+    for indicator_id, value in (values or {}).items():
+        report.values.append(IndicatorValue(indicator_id=indicator_id, value=float(value)))
+    session.flush()
+    audit.record(session, actor=actor, action="ledger.report.resubmitted" if before else "ledger.report.submitted",
+                 object_type="report", object_id=report.id, before=before, after=_report_snapshot(report))
+    return report
+
+
+def _report_snapshot(report: ProgressReport) -> dict:
+    return {"assignment": report.assignment_id, "period": report.period, "status": report.status,
+            "percent": report.percent, "narrative": report.narrative, "state": report.state,
+            "values": {v.indicator_id: v.value for v in report.values}, "review_comment": report.review_comment}
+
+
+def get_report(*, session: Session, actor: Actor, report_id: int) -> ProgressReport:
+    report = session.get(ProgressReport, report_id)
+    if report is None:
+        raise LedgerNotFound(f"没有编号为 {report_id} 的报告")
+    authorize(actor, "ledger.view", report.assignment.unit)
+    return report
+
+
+def review_report(*, session: Session, actor: Actor, report_id: int, approve: bool, comment: str = "",
+                  expected_version: int | None = None) -> ProgressReport:
+    """The direct parent unit approves a submitted report, or returns it with a comment."""
+    report = get_report(session=session, actor=actor, report_id=report_id)
+    unit = report.assignment.unit
+    authorize(actor, "ledger.review", unit)
+    if not isinstance(actor, SystemActor) and unit.parent_id != actor.unit.id:
+        raise Forbidden("只有直属上级单位可以审核这份报告")
+    if report.state != "submitted":
+        raise LedgerInvalid(f"报告当前为“{report.state}”状态,只有待审核的报告可以审核")
+    if expected_version is not None and expected_version != report.version:
+        raise StaleReport("报告在您审阅期间已被重新提交,请刷新后再审核")
+    if not approve and not comment.strip():
+        raise LedgerInvalid("退回报告时请填写退回意见")
+    before = _report_snapshot(report)
+    report.state = "approved" if approve else "returned"
+    report.review_comment = comment.strip()
+    report.reviewed_by, report.reviewed_at = actor.username, utcnow()
+    session.flush()
+    if approve:
+        _apply_approved(session, report)
+    audit.record(session, actor=actor, action="ledger.report.approved" if approve else "ledger.report.returned",
+                 object_type="report", object_id=report.id, before=before, after=_report_snapshot(report))
+    return report
+
+
+def _apply_approved(session: Session, report: ProgressReport) -> None:
+    assignment = report.assignment
+    if assignment.last_period is None or report.period >= assignment.last_period:
+        assignment.last_period = report.period
+        if not _has_children(session, assignment.id):
+            assignment.status, assignment.progress = report.status, report.percent
+        session.flush()
+        if assignment.parent_id:
+            roll_up(session, session.get(Assignment, assignment.parent_id))
+
+
+def _has_children(session: Session, assignment_id: int) -> bool:
+    return session.scalar(select(Assignment.id).where(Assignment.parent_id == assignment_id).limit(1)) is not None
+
+
+def roll_up(session: Session, assignment: Assignment) -> None:
+    """Recompute `assignment` from its children, then each ancestor in turn (the rule in this module's doc)."""
+    while assignment is not None:
+        count, mean, done, fresh, ongoing = session.execute(
+            select(func.count(), func.avg(Assignment.progress),
+                   func.sum(case((Assignment.status == "done", 1), else_=0)),
+                   func.sum(case((Assignment.status == "not_started", 1), else_=0)),
+                   func.sum(case((Assignment.status == "ongoing", 1), else_=0)))
+            .where(Assignment.parent_id == assignment.id)).one()
+        if count:
+            assignment.progress = round(float(mean), 2)
+            assignment.status = ("done" if done == count else "not_started" if fresh == count
+                                 else "ongoing" if ongoing == count else "in_progress")
+            session.flush()
+        assignment = session.get(Assignment, assignment.parent_id) if assignment.parent_id else None
+
+
+def review_queue(*, session: Session, actor: Actor, page: int = 1, per_page: int = 50) -> Page[ProgressReport]:
+    """Submitted reports from the actor's direct child units, oldest first."""
+    if isinstance(actor, SystemActor):
+        raise LedgerInvalid("审核队列属于具体单位的审核人")
+    authorize(actor, "ledger.review", actor.unit)
+    base = (select(ProgressReport).join(Assignment, ProgressReport.assignment_id == Assignment.id)
+            .join(Unit, Assignment.unit_id == Unit.id)
+            .where(Unit.parent_id == actor.unit.id, ProgressReport.state == "submitted"))
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    items = list(session.scalars(base.order_by(ProgressReport.submitted_at).offset((page - 1) * per_page).limit(per_page)))
+    return Page(items, total, page, per_page)
+
+
+def define_indicator(*, session: Session, actor: Actor, measure_no: int, name: str, target: float, direction: str,
+                     unit_label: str = "", baseline: float | None = None) -> Indicator:
+    authorize(actor, "ledger.indicator")
+    if direction not in ("up", "down"):
+        raise LedgerInvalid("指标方向应为 up(不低于目标)或 down(不高于目标)")
+    if not name.strip():
+        raise LedgerInvalid("指标名称为空")
+    measure = _measure(session, None, measure_no)
+    if session.scalar(select(Indicator.id).where(Indicator.measure_id == measure.id, Indicator.name == name.strip())):
+        raise LedgerInvalid(f"第 {measure_no} 条措施已有指标“{name.strip()}”")
+    indicator = Indicator(measure_id=measure.id, name=name.strip(), unit_label=unit_label, baseline=baseline,
+                          target=target, direction=direction)
+    session.add(indicator)
+    session.flush()
+    audit.record(session, actor=actor, action="ledger.indicator.created", object_type="indicator", object_id=indicator.id,
+                 after={"measure": measure_no, "name": indicator.name, "baseline": baseline, "target": target,
+                        "direction": direction, "unit": unit_label})
+    return indicator
