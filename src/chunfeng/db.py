@@ -77,9 +77,9 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
+        """A session for reading; closing it ends its transaction, and what it loaded stays readable."""
         with self._reader() as session:
             yield session
-            session.rollback()
 
     @contextmanager
     def write(self) -> Iterator[Session]:

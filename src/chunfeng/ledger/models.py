@@ -81,7 +81,7 @@ class ProgressReport(Base):
     """进展报告: one unit's report on one assignment for one period, and its review by the direct parent."""
 
     __tablename__ = "ledger_report"
-    __table_args__ = (UniqueConstraint("assignment_id", "period"),)
+    __table_args__ = (UniqueConstraint("assignment_id", "period"), Index("ix_ledger_report_period", "period"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     assignment_id: Mapped[int] = mapped_column(ForeignKey("ledger_assignment.id"), index=True)

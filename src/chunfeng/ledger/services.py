@@ -107,10 +107,10 @@ def _snapshot(a: Assignment) -> dict:
 def assign(*, session: Session, actor: Actor, measure_no: int, unit_code: str, terms: Terms,
            today: date | None = None) -> Assignment:
     """Give one measure to one unit. Its parent is the same measure's assignment at the nearest ancestor."""
-    terms.start_date = terms.start_date or today or date.today()
-    terms.check()
     unit = find_unit(session=session, code=unit_code)
     _check_may_assign(actor, unit)
+    terms.start_date = terms.start_date or today or date.today()
+    terms.check()
     measure = _measure(session, None, measure_no)
     if session.scalar(select(Assignment.id).where(Assignment.measure_id == measure.id, Assignment.unit_id == unit.id)):
         raise LedgerInvalid(f"第 {measure_no} 条措施已分配给“{unit.name}”")
@@ -154,12 +154,12 @@ def assign_bulk(*, session: Session, actor: Actor, level: str, terms: Terms, mea
     Units that already hold the measure are left as they are. All or nothing: a conflict with a
     parent's deadline refuses the whole action and names the first units concerned.
     """
+    root = find_unit(session=session, code=actor.unit_code)
+    authorize(actor, "ledger.assign", root)
     terms.start_date = terms.start_date or today or date.today()
     terms.check()
     if (measure_nos is None) == (category_no is None):
         raise LedgerInvalid("请指定措施序号或任务类别(二选一)")
-    root = session.get(Unit, find_unit(session=session, code=actor.unit_code).id)
-    authorize(actor, "ledger.assign", root)
     latest = select(PlanNotice.id).order_by(PlanNotice.issued.desc(), PlanNotice.id.desc()).limit(1).scalar_subquery()
     query = (select(PlanMeasure.id, PlanMeasure.no, PlanCategory.no).join(PlanItem, PlanMeasure.item_id == PlanItem.id)
              .join(PlanCategory, PlanItem.category_id == PlanCategory.id).where(PlanMeasure.notice_id == latest))

@@ -1,8 +1,8 @@
-"""ledger assignments and reports
+"""ledger
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-28 04:07:12.131242
+Create Date: 2026-11-28 04:12:06.496483
 """
 from alembic import op
 import sqlalchemy as sa
@@ -84,6 +84,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('ledger_report', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ledger_report_assignment_id'), ['assignment_id'], unique=False)
+        batch_op.create_index('ix_ledger_report_period', ['period'], unique=False)
         batch_op.create_index(batch_op.f('ix_ledger_report_state'), ['state'], unique=False)
 
     op.create_table('ledger_evidence',
@@ -133,6 +134,7 @@ def downgrade() -> None:
     op.drop_table('ledger_evidence')
     with op.batch_alter_table('ledger_report', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_ledger_report_state'))
+        batch_op.drop_index('ix_ledger_report_period')
         batch_op.drop_index(batch_op.f('ix_ledger_report_assignment_id'))
 
     op.drop_table('ledger_report')

@@ -1,0 +1,105 @@
+"""`chunfeng ledger …`: assign, scan warnings, export."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from chunfeng.cli_support import actor, console, database, domain_errors
+from chunfeng.ledger import exports, services, warnings
+from chunfeng.ledger.dashboard import rollup
+from chunfeng.ledger.services import Terms
+from chunfeng.org.builtin import NATIONAL
+from chunfeng.org.services import get_unit
+from chunfeng.settings import get_settings
+
+app = typer.Typer(help="台账:任务分解、进展、预警、导出", no_args_is_help=True)
+
+
+def _bar() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console)
+
+
+def _day(text: Optional[str], what: str) -> Optional[date]:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        raise typer.BadParameter(f"{what}“{text}”不是 YYYY-MM-DD 格式的日期") from None
+
+
+@app.command()
+def assign(
+    measures: list[int] = typer.Option(None, "--measure", "-m", help="measure number (序号); repeat for several"),
+    category: Optional[int] = typer.Option(None, "--category", "-c", help="every measure of a category (1–5)"),
+    unit: Optional[str] = typer.Option(None, "--unit", help="one unit's code"),
+    level: Optional[str] = typer.Option(None, "--level", help="every unit at this level: province, municipal, county, branch"),
+    deadline: Optional[str] = typer.Option(None, help="YYYY-MM-DD"),
+    ongoing: bool = typer.Option(False, "--ongoing", help="长期坚持: no deadline, report every cycle"),
+    cycle: str = typer.Option("monthly", help="weekly, monthly or quarterly"),
+    owner: str = typer.Option("", help="责任人"),
+    role: str = typer.Option("lead", help="lead (牵头) or supporting (配合)"),
+    start: Optional[str] = typer.Option(None, help="start date YYYY-MM-DD (default today): progress is expected from here"),
+):
+    """Assign measures to one unit (--unit) or to every unit at a level below you (--level)."""
+    terms = Terms(owner=owner, deadline=_day(deadline, "完成时限"), ongoing=ongoing, cycle=cycle, role=role,
+                  start_date=_day(start, "开始日期"))
+    db = database()
+    with domain_errors(), db.write() as session:
+        who = actor(session)
+        if level:
+            count = services.assign_bulk(session=session, actor=who, level=level, terms=terms,
+                                         measure_nos=measures or None, category_no=category)
+        elif unit and measures:
+            count = len([services.assign(session=session, actor=who, measure_no=m, unit_code=unit,
+                                         terms=Terms(**vars(terms))) for m in measures])
+        else:
+            raise typer.BadParameter("请用 --unit 加 --measure 分配给一个单位,或用 --level 加 --measure/--category 批量分配")
+    console.print(f"已分配 {count} 项任务。")
+
+
+@app.command()
+def scan(today: Optional[str] = typer.Option(None, help="scan as of this day (YYYY-MM-DD); default today")):
+    """Recompute every assignment's red/yellow/green light (the server also does this on a schedule)."""
+    day = _day(today, "扫描日期") or date.today()
+    db = database()
+    with _bar() as bar, db.write() as session:
+        task = bar.add_task("计算预警", total=None)
+        result = warnings.scan(session=session, today=day, rules=warnings.WarningRules.from_settings(get_settings()),
+                               progress=lambda done, total: bar.update(task, completed=done, total=total))
+    console.print(f"已扫描 {result.scanned} 项任务,{result.changed} 项预警有变化:红灯 {result.counts['red']},"
+                  f"黄灯 {result.counts['yellow']},绿灯 {result.counts['green']}。")
+
+
+@app.command()
+def export(out: Path, unit: str = typer.Option(NATIONAL[0], help="the subtree's root unit code")):
+    """Write the ledger of a subtree to an xlsx file (constant memory, any size)."""
+    db = database()
+    with domain_errors(), db.read() as session, _bar() as bar:
+        root = get_unit(session=session, actor=actor(session), code=unit)
+        task = bar.add_task("导出台账", total=exports.count_rows(session, root))
+        rows = exports.export_ledger(session=session, actor=actor(session), unit=root, path=out,
+                                     progress=lambda n: bar.update(task, completed=n))
+    console.print(f"已导出 {rows} 行到 {out}")
+
+
+@app.command()
+def dashboard(unit: str = typer.Option(NATIONAL[0], help="show this unit's children")):
+    """Lights and progress per child unit and category."""
+    db = database()
+    with domain_errors(), db.read() as session:
+        root = get_unit(session=session, actor=actor(session), code=unit)
+        rows = rollup(session=session, actor=actor(session), unit=root)
+    table = Table(title=f"{root.name} 台账汇总")
+    for col in ("单位", "任务数", "红灯", "黄灯", "绿灯", "进度%", *(f"类别{n}进度%" for n in range(1, 6))):
+        table.add_column(col)
+    for row in rows:
+        o = row.overall
+        table.add_row(row.unit.name, str(o.total), str(o.red), str(o.yellow), str(o.green), f"{o.progress:.1f}",
+                      *(f"{row.by_category[n].progress:.1f}" if n in row.by_category else "" for n in range(1, 6)))
+    console.print(table)

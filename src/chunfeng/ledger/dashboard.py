@@ -1,0 +1,85 @@
+"""The roll-up behind the dashboards: lights and progress per child unit and per category.
+
+For a unit U and each of its direct children C: the red/yellow/green counts over every assignment
+in C's subtree, and C's progress — the mean of the rolled-up progress of the assignments C holds
+itself (see services.roll_up). Both come from two aggregate queries over the ledger, whatever its size.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from chunfeng.ledger.models import Assignment
+from chunfeng.org.access import Actor, authorize
+from chunfeng.org.models import Unit
+
+
+@dataclass
+class Cell:
+    red: int = 0
+    yellow: int = 0
+    green: int = 0
+    held: int = 0          # assignments the unit holds itself
+    progress: float = 0.0  # mean rolled-up progress of those
+
+    @property
+    def total(self) -> int:
+        return self.red + self.yellow + self.green
+
+
+@dataclass
+class RollupRow:
+    unit: Unit
+    by_category: dict[int, Cell] = field(default_factory=dict)
+    overall: Cell = field(default_factory=Cell)
+
+
+def _merge(target: Cell, red: int, yellow: int, green: int) -> None:
+    target.red += red
+    target.yellow += yellow
+    target.green += green
+
+
+def rollup(*, session: Session, actor: Actor, unit: Unit) -> list[RollupRow]:
+    """One row per direct child of `unit` that has assignments in its subtree, in unit order."""
+    authorize(actor, "ledger.view", unit)
+    children = list(session.scalars(select(Unit).where(Unit.parent_id == unit.id).order_by(Unit.sort, Unit.code)))
+    rows = {c.id: RollupRow(c) for c in children}
+    prefix_of = {c.path: c.id for c in children}
+    depth = unit.path.count("/")
+
+    def child_of(path: str) -> int | None:
+        cut = path.split("/")[: depth + 1]
+        return prefix_of.get("/".join(cut) + "/")
+
+    red = func.sum(case((Assignment.light == "red", 1), else_=0))
+    yellow = func.sum(case((Assignment.light == "yellow", 1), else_=0))
+    lights = session.execute(
+        select(Unit.path, Assignment.category_no, red, yellow, func.count())
+        .join(Unit, Assignment.unit_id == Unit.id)
+        .where(Unit.path.startswith(unit.path, autoescape=True), Unit.id != unit.id)
+        .group_by(Unit.path, Assignment.category_no))
+    for path, category, r, y, n in lights:
+        child = child_of(path)
+        if child is None:
+            continue
+        row = rows[child]
+        cell = row.by_category.setdefault(category, Cell())
+        _merge(cell, int(r or 0), int(y or 0), n - int(r or 0) - int(y or 0))
+        _merge(row.overall, int(r or 0), int(y or 0), n - int(r or 0) - int(y or 0))
+    own = session.execute(select(Assignment.unit_id, Assignment.category_no, func.count(), func.avg(Assignment.progress))
+                          .where(Assignment.unit_id.in_(list(rows)))
+                          .group_by(Assignment.unit_id, Assignment.category_no))
+    totals: dict[int, list[float]] = defaultdict(lambda: [0, 0.0])
+    for unit_id, category, n, mean in own:
+        cell = rows[unit_id].by_category.setdefault(category, Cell())
+        cell.held, cell.progress = n, round(float(mean or 0), 1)
+        totals[unit_id][0] += n
+        totals[unit_id][1] += float(mean or 0) * n
+    for unit_id, (n, weighted) in totals.items():
+        rows[unit_id].overall.held, rows[unit_id].overall.progress = int(n), round(weighted / n, 1) if n else 0.0
+    return [row for row in rows.values() if row.overall.total or row.overall.held]
