@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chunfeng.ledger import services as ledger
+from chunfeng.ledger import warnings
+from chunfeng.ledger.models import Assignment
+from chunfeng.ledger.periods import period_of
+from chunfeng.ledger.services import Terms
 from chunfeng.org import services as org
 from chunfeng.org.access import SystemActor
 from chunfeng.org.builtin import PROVINCES
@@ -76,7 +82,64 @@ DEMO_USERS = [
     ("county", "北京演示县局填报员(演示)", "11000101", ["unit_reporter"]),
     ("guangdong", "广东省局查看(演示)", "440000", ["viewer"]),
     ("agent", "12366坐席(演示)", "000000", ["agent"]),
+    ("bj_office", "北京市局春风办(演示)", "110000", ["action_office"]),
+    ("city_office", "北京演示市局春风办(演示)", "110001", ["action_office"]),
 ]
+
+
+def living_ledger(*, session: Session, today: date | None = None) -> int:
+    """Assignments down to the demo county, reports in every state, indicators and lights: a ledger to click through."""
+    if session.scalar(select(Assignment.id).limit(1)):
+        return 0
+    today = today or date.today()
+    rng = random.Random(SEED)
+    system = SystemActor(username="demo")
+    start, deadline = today - timedelta(days=100), today + timedelta(days=120)
+    created = ledger.assign_bulk(session=session, actor=system, level="province", measure_nos=list(range(1, 122)),
+                                 terms=Terms(owner="春风办", deadline=deadline, start_date=start))
+    ledger.define_indicator(session=session, actor=system, measure_no=54, name="出口退税平均办理时间",
+                            unit_label="个工作日", baseline=7, target=6, direction="down")
+    beijing = org.find_unit(session=session, code="110000")
+    for measure_no in range(30, 57):  # category 2 in 北京, down to its demo cities and the demo county
+        parent = session.scalar(select(Assignment).where(Assignment.measure_no == measure_no,
+                                                         Assignment.unit_id == beijing.id))
+        cities = ledger.break_down(session=session, actor=system, assignment_id=parent.id,
+                                   unit_codes=["110001", "110002", "110003"],
+                                   terms=Terms(deadline=deadline - timedelta(days=15), start_date=start))
+        ledger.break_down(session=session, actor=system, assignment_id=cities[0].id, unit_codes=["11000101", "11000102"],
+                          terms=Terms(owner="县局办公室", deadline=deadline - timedelta(days=30), start_date=start))
+        created += 5
+    last = period_of(today.replace(day=1) - timedelta(days=1), "monthly")
+    # Provincial reports for the last month, most approved; the rest of the ledger shows missing reports.
+    provinces = [code for code, _ in PROVINCES[:12]]
+    for code in provinces:
+        unit = org.find_unit(session=session, code=code)
+        for measure_no in rng.sample(range(1, 122), 25):
+            a = session.scalar(select(Assignment).where(Assignment.measure_no == measure_no, Assignment.unit_id == unit.id))
+            if a.status != "not_started" or session.scalar(select(Assignment.id).where(Assignment.parent_id == a.id)):
+                continue
+            status = rng.choice(["in_progress", "in_progress", "in_progress", "done"])
+            percent = 100 if status == "done" else rng.choice([20, 35, 50, 60, 75, 90])
+            report = ledger.submit_report(session=session, actor=system, assignment_id=a.id, status=status, percent=percent,
+                                          narrative=rng.choice(["按计划推进,已召开专题会议部署。", "已完成前期调研,正在制定方案。",
+                                                                "已上线相关功能,持续跟踪纳税人反馈。", "已全部完成并通过验收。"]),
+                                          period=last, today=today)
+            if rng.random() < 0.85:
+                ledger.review_report(session=session, actor=system, report_id=report.id, approve=True)
+    # The demo county: one report waiting for review, one returned, one approved.
+    county = org.find_unit(session=session, code="11000101")
+    held = list(session.scalars(select(Assignment).where(Assignment.unit_id == county.id).order_by(Assignment.measure_no)))
+    ledger.submit_report(session=session, actor=system, assignment_id=held[0].id, status="in_progress",
+                                   percent=40, narrative="已梳理网上办事项清单,待上线。", period=last, today=today)
+    returned = ledger.submit_report(session=session, actor=system, assignment_id=held[1].id, status="in_progress",
+                                    percent=30, narrative="正在推进。", period=last, today=today)
+    ledger.review_report(session=session, actor=system, report_id=returned.id, approve=False,
+                         comment="请写明已完成的具体事项和数量。")
+    approved = ledger.submit_report(session=session, actor=system, assignment_id=held[2].id, status="in_progress",
+                                    percent=70, narrative="已完成增值税申报比对功能测试。", period=last, today=today)
+    ledger.review_report(session=session, actor=system, report_id=approved.id, approve=True)
+    warnings.scan(session=session, today=today, rules=warnings.WarningRules())
+    return created
 
 
 def fill(*, session: Session) -> list[DemoLogin]:
@@ -86,6 +149,7 @@ def fill(*, session: Session) -> list[DemoLogin]:
         plan.import_notice(session=session, actor=system, data=plan.shipped_notice(),
                            source_name="税总纳服函〔2022〕32号(随包附带)")
     synthetic_units(session=session)
+    living_ledger(session=session)
     logins = []
     for username, name, unit_code, roles in DEMO_USERS:
         user = session.scalar(select(User).where(User.username == username))

@@ -15,7 +15,7 @@ from chunfeng.ledger.dashboard import rollup
 from chunfeng.ledger.models import Assignment
 from chunfeng.ledger.services import Terms
 from chunfeng.org.services import find_unit
-from tests.ledger.conftest import TODAY, person
+from tests.conftest import TODAY, person
 from tests.ledger.test_services import chain, report, review
 
 

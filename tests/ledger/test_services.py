@@ -13,7 +13,7 @@ from chunfeng.ledger.models import Assignment, ProgressReport
 from chunfeng.ledger.services import Terms
 from chunfeng.org.errors import Forbidden
 from chunfeng.org.models import AuditEntry
-from tests.ledger.conftest import TODAY, person
+from tests.conftest import TODAY, person
 
 DEADLINE = date(2022, 12, 31)
 

@@ -12,7 +12,7 @@ from chunfeng.ledger import warnings
 from chunfeng.ledger.models import Assignment
 from chunfeng.ledger.services import Terms
 from chunfeng.ledger.warnings import WarningRules, describe, judge, last_finished_period
-from tests.ledger.conftest import person
+from tests.conftest import person
 
 RULES = WarningRules(due_soon_days=7, report_grace_days=10, behind_points=20)
 START = date(2022, 4, 1)

@@ -21,6 +21,7 @@ from chunfeng.db import utcnow
 from chunfeng.ledger.errors import LedgerInvalid, LedgerNotFound, StaleReport
 from chunfeng.ledger.models import CYCLES, ROLES, STATUSES, Assignment, Indicator, IndicatorValue, ProgressReport
 from chunfeng.ledger.periods import period_bounds, period_of
+from chunfeng.ledger.warnings import last_finished_period
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
 from chunfeng.org.errors import Forbidden
@@ -403,3 +404,53 @@ def define_indicator(*, session: Session, actor: Actor, measure_no: int, name: s
                  after={"measure": measure_no, "name": indicator.name, "baseline": baseline, "target": target,
                         "direction": direction, "unit": unit_label})
     return indicator
+
+
+def children_of(*, session: Session, assignment: Assignment) -> list[Assignment]:
+    return list(session.scalars(select(Assignment).join(Unit, Assignment.unit_id == Unit.id)
+                                .where(Assignment.parent_id == assignment.id).order_by(Unit.sort, Unit.code)))
+
+
+def reports_of(*, session: Session, assignment: Assignment) -> list[ProgressReport]:
+    return list(session.scalars(select(ProgressReport).where(ProgressReport.assignment_id == assignment.id)
+                                .order_by(ProgressReport.period.desc())))
+
+
+def indicators_of(*, session: Session, assignment: Assignment) -> list[Indicator]:
+    return list(session.scalars(select(Indicator).where(Indicator.measure_id == assignment.measure_id)
+                                .order_by(Indicator.id)))
+
+
+def units_to_break_down_to(*, session: Session, assignment: Assignment) -> list[Unit]:
+    """Direct children of the holding unit that do not hold this measure yet."""
+    holding = select(Assignment.unit_id).where(Assignment.measure_id == assignment.measure_id)
+    return list(session.scalars(select(Unit).where(Unit.parent_id == assignment.unit_id, Unit.id.not_in(holding))
+                                .order_by(Unit.sort, Unit.code)))
+
+
+@dataclass
+class Todo:
+    due: list[tuple[Assignment, str]]    # assignments still to report, with the period
+    returned: list[ProgressReport]       # reports sent back for changes
+
+
+def todo(*, session: Session, actor: Actor, today: date | None = None) -> Todo:
+    """What the actor's own unit must do: report for the last finished period where it has not, and
+    resubmit what was returned."""
+    if isinstance(actor, SystemActor):
+        raise LedgerInvalid("待办事项属于具体单位")
+    today = today or date.today()
+    due = []
+    held = list(session.scalars(select(Assignment).where(Assignment.unit_id == actor.unit.id, Assignment.status != "done")
+                                .order_by(Assignment.measure_no)))
+    periods = {a.id: last_finished_period(today, a.cycle) for a in held}
+    reported = set(tuple(r) for r in session.execute(select(ProgressReport.assignment_id, ProgressReport.period)
+                                   .where(ProgressReport.assignment_id.in_([a.id for a in held]))).all())
+    for a in held:
+        period, ended = periods[a.id]
+        if a.start_date <= ended and (a.id, period) not in reported:
+            due.append((a, period))
+    returned = list(session.scalars(select(ProgressReport).join(Assignment, ProgressReport.assignment_id == Assignment.id)
+                                    .where(Assignment.unit_id == actor.unit.id, ProgressReport.state == "returned")
+                                    .order_by(ProgressReport.reviewed_at)))
+    return Todo(due, returned)

@@ -33,6 +33,7 @@ def _error(request: Request, status: int, title: str, message: str):
 
 
 def create_app(db: Database, settings: Settings) -> FastAPI:
+    from chunfeng.ledger.routes import router as ledger_router
     from chunfeng.org.routes import router as org_router
     from chunfeng.plan.routes import router as plan_router
 
@@ -45,6 +46,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(plan_router)
     app.include_router(org_router)
+    app.include_router(ledger_router)
 
     @app.get("/", include_in_schema=False)
     def home(request: Request, user=Depends(optional_user)):

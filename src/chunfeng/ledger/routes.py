@@ -1,0 +1,175 @@
+"""Pages of the ledger: dashboard with drill-down, a unit's tasks, an assignment with its reports,
+the to-do list, the review queue, the assignment editor, the xlsx ledger."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import FileResponse, RedirectResponse
+from starlette.background import BackgroundTask
+
+from chunfeng.ledger import exports, services
+from chunfeng.ledger.dashboard import rollup
+from chunfeng.ledger.errors import LedgerInvalid
+from chunfeng.ledger.models import CYCLES, REPORT_STATES, ROLES, STATUSES
+from chunfeng.ledger.periods import period_of
+from chunfeng.ledger.services import Terms
+from chunfeng.ledger.warnings import LIGHTS, describe, last_finished_period
+from chunfeng.org.access import allowed, authorize
+from chunfeng.org.roles import LEVELS
+from chunfeng.org.services import get_unit, unit_chain
+from chunfeng.plan import services as plan
+from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, templates
+from chunfeng.xlsx import temp_xlsx_path
+
+router = APIRouter(prefix="/ledger", tags=["ledger"])
+templates.env.globals.update(STATUSES=STATUSES, LIGHTS=LIGHTS, CYCLES=CYCLES, REPORT_ROLES=ROLES,
+                             REPORT_STATES=REPORT_STATES, describe=describe)
+
+
+def _day(text: str, what: str) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        raise LedgerInvalid(f"{what}“{text}”不是有效日期(YYYY-MM-DD)") from None
+
+
+@router.get("")
+def dashboard(request: Request, session: SessionDep, user: CurrentUser, unit: str = ""):
+    root = get_unit(session=session, actor=user, code=unit or user.unit.code)
+    rows = rollup(session=session, actor=user, unit=root)
+    notice = plan.current_notice(session=session, actor=user)
+    categories = plan.plan_tree(session=session, notice=notice)
+    own = services.list_assignments(session=session, actor=user, unit=root, per_page=1)
+    return render(request, "ledger/dashboard.html", {
+        "root": root, "chain": unit_chain(root), "rows": rows, "categories": categories, "own_total": own.total,
+    }, user=user)
+
+
+@router.get("/units/{code}")
+def unit_tasks(request: Request, code: str, session: SessionDep, user: CurrentUser, light: str = "", page: int = 1):
+    unit = get_unit(session=session, actor=user, code=code)
+    result = services.list_assignments(session=session, actor=user, unit=unit, light=light or None, page=max(1, page))
+    return render(request, "ledger/unit.html", {"unit": unit, "chain": unit_chain(unit), "result": result,
+                                                "light": light, "today": date.today()}, user=user)
+
+
+@router.get("/assignments/{assignment_id}")
+def assignment_page(request: Request, assignment_id: int, session: SessionDep, user: CurrentUser):
+    a = services.get_assignment(session=session, actor=user, assignment_id=assignment_id)
+    today = date.today()
+    may_report = allowed(user, "ledger.report", a.unit) and user.unit.id == a.unit_id
+    may_break_down = allowed(user, "ledger.assign", a.unit) and user.unit.id == a.unit_id
+    reports = services.reports_of(session=session, assignment=a)
+    editable = next((r for r in reports if r.state in ("submitted", "returned")), None)
+    return render(request, "ledger/assignment.html", {
+        "a": a, "chain": unit_chain(a.unit), "children": services.children_of(session=session, assignment=a),
+        "reports": reports, "indicators": services.indicators_of(session=session, assignment=a), "today": today,
+        "may_report": may_report, "editable": editable,
+        "periods": [period_of(today, a.cycle), last_finished_period(today, a.cycle)[0]],
+        "may_break_down": may_break_down,
+        "break_down_units": services.units_to_break_down_to(session=session, assignment=a) if may_break_down else [],
+        "may_review": allowed(user, "ledger.review", a.unit) and a.unit.parent_id == user.unit.id,
+    }, user=user)
+
+
+@router.post("/assignments/{assignment_id}/reports")
+async def submit_report(request: Request, assignment_id: int, db: DatabaseDep, user: CurrentUser):
+    form = await request.form()
+    values = {}
+    for key, value in form.items():
+        if key.startswith("indicator_") and str(value).strip():
+            try:
+                values[int(key.removeprefix("indicator_"))] = float(str(value))
+            except ValueError:
+                raise LedgerInvalid(f"指标值“{value}”不是数字") from None
+    try:
+        percent = float(str(form.get("percent", "")))
+    except ValueError:
+        raise LedgerInvalid(f"完成百分比“{form.get('percent')}”不是数字") from None
+    version = str(form.get("version", "")).strip()
+    with db.write() as session:
+        services.submit_report(session=session, actor=user, assignment_id=assignment_id, status=str(form.get("status", "")),
+                               percent=percent, narrative=str(form.get("narrative", "")),
+                               period=str(form.get("period", "")) or None, values=values,
+                               expected_version=int(version) if version.isdigit() else None)
+    return RedirectResponse(f"/ledger/assignments/{assignment_id}?submitted=1", status_code=303)
+
+
+@router.post("/reports/{report_id}/review")
+def review(report_id: int, db: DatabaseDep, user: CurrentUser, decision: str = Form(""), comment: str = Form(""),
+           version: int | None = Form(None), back: str = Form("")):
+    if decision not in ("approve", "return"):
+        raise LedgerInvalid("请选择“通过”或“退回”")
+    with db.write() as session:
+        report = services.review_report(session=session, actor=user, report_id=report_id, approve=decision == "approve",
+                                        comment=comment, expected_version=version)
+        target = back if back.startswith("/ledger/") else f"/ledger/assignments/{report.assignment_id}"
+    return RedirectResponse(f"{target}?reviewed={decision}", status_code=303)
+
+
+@router.post("/assignments/{assignment_id}/break-down")
+def break_down(assignment_id: int, db: DatabaseDep, user: CurrentUser, units: list[str] = Form([]),
+               deadline: str = Form(""), owner: str = Form(""), cycle: str = Form("monthly")):
+    with db.write() as session:
+        parent = services.get_assignment(session=session, actor=user, assignment_id=assignment_id)
+        services.break_down(session=session, actor=user, assignment_id=assignment_id, unit_codes=units,
+                            terms=Terms(owner=owner.strip(), deadline=_day(deadline, "完成时限"), ongoing=parent.ongoing,
+                                        cycle=cycle, role=parent.role))
+    return RedirectResponse(f"/ledger/assignments/{assignment_id}?broken_down={len(units)}", status_code=303)
+
+
+@router.get("/todo")
+def todo(request: Request, session: SessionDep, user: CurrentUser):
+    items = services.todo(session=session, actor=user)
+    queue = services.review_queue(session=session, actor=user) if allowed(user, "ledger.review", user.unit) else None
+    return render(request, "ledger/todo.html", {"todo": items, "queue": queue}, user=user)
+
+
+@router.get("/review")
+def review_queue(request: Request, session: SessionDep, user: CurrentUser, page: int = 1):
+    queue = services.review_queue(session=session, actor=user, page=max(1, page))
+    return render(request, "ledger/review.html", {"queue": queue}, user=user)
+
+
+@router.get("/assign")
+def assign_form(request: Request, session: SessionDep, user: CurrentUser):
+    authorize(user, "ledger.assign", user.unit)
+    notice = plan.current_notice(session=session, actor=user)
+    return render(request, "ledger/assign.html", {
+        "categories": plan.plan_tree(session=session, notice=notice),
+        "levels": {k: v for k, v in LEVELS.items() if k in ("province", "municipal", "county", "branch")},
+    }, user=user)
+
+
+@router.post("/assign")
+def assign(db: DatabaseDep, user: CurrentUser, target: str = Form("level"), level: str = Form(""),
+           unit: str = Form(""), measures: str = Form(""), category: str = Form(""), deadline: str = Form(""),
+           ongoing: bool = Form(False), cycle: str = Form("monthly"), owner: str = Form(""), role: str = Form("lead"),
+           start: str = Form("")):
+    try:
+        measure_nos = sorted({int(m) for m in measures.replace(",", " ").replace("，", " ").split()}) or None
+    except ValueError:
+        raise LedgerInvalid(f"措施序号“{measures}”应为以空格或逗号分隔的数字") from None
+    terms = Terms(owner=owner.strip(), deadline=_day(deadline, "完成时限"), ongoing=ongoing, cycle=cycle, role=role,
+                  start_date=_day(start, "开始日期"))
+    with db.write() as session:
+        if target == "unit":
+            if not measure_nos:
+                raise LedgerInvalid("请填写要分配的措施序号")
+            count = len([services.assign(session=session, actor=user, measure_no=m, unit_code=unit.strip(),
+                                         terms=Terms(**vars(terms))) for m in measure_nos])
+        else:
+            count = services.assign_bulk(session=session, actor=user, level=level, terms=terms, measure_nos=measure_nos,
+                                         category_no=int(category) if category and not measure_nos else None)
+    return RedirectResponse(f"/ledger?assigned={count}", status_code=303)
+
+
+@router.get("/export.xlsx")
+def export(session: SessionDep, user: CurrentUser, unit: str = ""):
+    root = get_unit(session=session, actor=user, code=unit or user.unit.code)
+    path = temp_xlsx_path()
+    exports.export_ledger(session=session, actor=user, unit=root, path=path)
+    return FileResponse(path, filename=f"{root.code}-春风行动台账.xlsx", background=BackgroundTask(path.unlink, missing_ok=True),
+                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

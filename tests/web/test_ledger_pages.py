@@ -1,0 +1,151 @@
+"""Ledger pages over HTTP: dashboard, drill-down, assignment, report → return → resubmit → approve, assign, export."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import date, timedelta
+
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from chunfeng.ledger import services as ledger
+from chunfeng.ledger.models import Assignment, ProgressReport
+from chunfeng.ledger.periods import period_of
+from chunfeng.ledger.services import Terms
+from tests.conftest import csrf_from, login, person
+
+DEADLINE = date.today() + timedelta(days=200)
+
+
+def make_chain(db):
+    start = date.today() - timedelta(days=60)
+    with db.write() as s:
+        bj = ledger.assign(session=s, actor=person(s, "nat_office"), measure_no=54, unit_code="110000",
+                           terms=Terms(deadline=DEADLINE, start_date=start)).id
+        city = ledger.assign(session=s, actor=person(s, "bj_office"), measure_no=54, unit_code="110100",
+                             terms=Terms(deadline=DEADLINE, start_date=start)).id
+        county = ledger.assign(session=s, actor=person(s, "city_office"), measure_no=54, unit_code="110101",
+                               terms=Terms(deadline=DEADLINE, start_date=start, owner="王五")).id
+    return bj, city, county
+
+
+def form_of(page: str, action: str) -> str:
+    return page.split(f'action="{action}"', 1)[1].split("</form>", 1)[0]
+
+
+def test_report_return_resubmit_approve(bureau, server):
+    bj, city, county = make_chain(bureau)
+    reporter = login(server, "county_reporter")
+    page = reporter.get(f"/ledger/assignments/{county}").text
+    assert "填报进展" in page and "王五" in page
+    token = csrf_from(page)
+    period = period_of(date.today(), "monthly")
+    sent = reporter.post(f"/ledger/assignments/{county}/reports",
+                         data={"csrf_token": token, "period": period, "status": "in_progress", "percent": "40",
+                               "narrative": "已梳理资料清单"})
+    assert sent.status_code == 303
+    assert "待审核" in reporter.get(f"/ledger/assignments/{county}").text
+
+    reviewer = login(server, "city_office")
+    queue = reviewer.get("/ledger/review").text
+    assert "已梳理资料清单" in queue and "甲市一县税务局" in queue
+    with bureau.read() as s:
+        report = s.scalars(select(ProgressReport)).one()
+    no_comment = reviewer.post(f"/ledger/reports/{report.id}/review",
+                               data={"csrf_token": csrf_from(queue), "decision": "return", "version": report.version})
+    assert no_comment.status_code == 400 and "退回意见" in no_comment.text
+    returned = reviewer.post(f"/ledger/reports/{report.id}/review",
+                             data={"csrf_token": csrf_from(queue), "decision": "return", "comment": "请补充数据",
+                                   "version": report.version, "back": "/ledger/review"})
+    assert returned.status_code == 303 and returned.headers["location"].startswith("/ledger/review")
+
+    todo = reporter.get("/ledger/todo").text
+    assert "请补充数据" in todo
+    page = reporter.get(f"/ledger/assignments/{county}").text
+    assert "修改被退回的报告" in page and "请补充数据" in page
+    version = re.search(r'name="version" value="(\d+)"', page)[1]
+    resent = reporter.post(f"/ledger/assignments/{county}/reports",
+                           data={"csrf_token": token, "period": period, "status": "in_progress", "percent": "55",
+                                 "narrative": "已补充数据", "version": version})
+    assert resent.status_code == 303
+    stale = reporter.post(f"/ledger/assignments/{county}/reports",
+                          data={"csrf_token": token, "period": period, "status": "in_progress", "percent": "60",
+                                "narrative": "过时的页面", "version": version})
+    assert stale.status_code == 409 and "请刷新" in stale.text
+
+    with bureau.read() as s:
+        report = s.get(ProgressReport, report.id)
+    wrong_reviewer = login(server, "bj_office")
+    refused = wrong_reviewer.post(f"/ledger/reports/{report.id}/review",
+                                  data={"csrf_token": csrf_from(wrong_reviewer.get("/ledger").text), "decision": "approve",
+                                        "version": report.version})
+    assert refused.status_code == 403
+    approved = reviewer.post(f"/ledger/reports/{report.id}/review",
+                             data={"csrf_token": csrf_from(queue), "decision": "approve", "version": report.version})
+    assert approved.status_code == 303
+    with bureau.read() as s:
+        assert s.get(Assignment, county).progress == 55 and s.get(Assignment, city).progress == 55
+        assert s.get(Assignment, bj).progress == 55
+
+
+def test_others_cannot_report_or_see(bureau, server):
+    bj, city, county = make_chain(bureau)
+    other = login(server, "county2_reporter")
+    page = other.get(f"/ledger/assignments/{county}")
+    assert page.status_code == 403
+    token = csrf_from(other.get("/ledger/todo").text)
+    sent = other.post(f"/ledger/assignments/{county}/reports",
+                      data={"csrf_token": token, "status": "in_progress", "percent": "10"})
+    assert sent.status_code == 403
+    gd = login(server, "gd_office")
+    assert gd.get(f"/ledger/assignments/{bj}").status_code == 403
+    assert gd.get("/ledger", params={"unit": "110000"}).status_code == 403
+    assert gd.get("/ledger/export.xlsx", params={"unit": "110000"}).status_code == 403
+    viewer = login(server, "viewer")
+    page = viewer.get(f"/ledger/assignments/{bj}").text
+    assert "填报进展" not in page and "分解下达" not in page
+    with bureau.read() as s:
+        assert s.scalar(select(ProgressReport.id)) is None
+
+
+def test_dashboard_drill_down_and_export(bureau, server):
+    make_chain(bureau)
+    client = login(server, "nat_office")
+    page = client.get("/ledger").text
+    assert "国家税务总局北京市税务局" in page and "智慧办理更便捷" in page
+    drill = client.get("/ledger", params={"unit": "110000"}).text
+    assert "北京甲市税务局" in drill
+    tasks = client.get("/ledger/units/110101").text
+    assert "进一步精简出口退税" in tasks
+    sheet = load_workbook(io.BytesIO(client.get("/ledger/export.xlsx", params={"unit": "110000"}).content),
+                          read_only=True).worksheets[0]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert len(rows) == 4 and rows[1][0] == 54
+
+
+def test_assign_and_break_down_in_the_browser_forms(bureau, server):
+    office = login(server, "nat_office")
+    form = office.get("/ledger/assign").text
+    token = csrf_from(form)
+    done = office.post("/ledger/assign", data={"csrf_token": token, "target": "level", "level": "province",
+                                               "category": "4", "deadline": DEADLINE.isoformat()})
+    assert done.status_code == 303 and "assigned=720" in done.headers["location"]
+    bad = office.post("/ledger/assign", data={"csrf_token": token, "target": "unit", "unit": "110000",
+                                              "measures": "1, x", "deadline": DEADLINE.isoformat()})
+    assert bad.status_code == 400 and "措施序号" in bad.text
+    with bureau.read() as s:
+        bj = s.scalar(select(Assignment.id).where(Assignment.measure_no == 82, Assignment.province_code == "110000"))
+    province = login(server, "bj_office")
+    page = province.get(f"/ledger/assignments/{bj}").text
+    assert "分解下达" in page and "北京甲市税务局" in form_of(page, f"/ledger/assignments/{bj}/break-down")
+    late = province.post(f"/ledger/assignments/{bj}/break-down",
+                         data={"csrf_token": csrf_from(page), "units": ["110100"],
+                               "deadline": (DEADLINE + timedelta(days=1)).isoformat()})
+    assert late.status_code == 400 and "不能晚于" in late.text
+    ok = province.post(f"/ledger/assignments/{bj}/break-down",
+                       data={"csrf_token": csrf_from(page), "units": ["110100", "110200"], "deadline": DEADLINE.isoformat()})
+    assert ok.status_code == 303
+    assert "分解到下级(2)" in province.get(f"/ledger/assignments/{bj}").text
+    reporter = login(server, "bj_reporter")
+    assert reporter.get("/ledger/assign").status_code == 403
