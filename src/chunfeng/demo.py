@@ -94,9 +94,16 @@ def living_ledger(*, session: Session, today: date | None = None) -> int:
     today = today or date.today()
     rng = random.Random(SEED)
     system = SystemActor(username="demo")
-    start, deadline = today - timedelta(days=100), today + timedelta(days=120)
-    created = ledger.assign_bulk(session=session, actor=system, level="province", measure_nos=list(range(1, 122)),
-                                 terms=Terms(owner="春风办", deadline=deadline, start_date=start))
+    early, late, deadline = today - timedelta(days=100), today.replace(day=1), today + timedelta(days=120)
+
+    def bulk(measures, start, until):
+        return ledger.assign_bulk(session=session, actor=system, level="province", measure_nos=list(measures),
+                                  terms=Terms(owner="春风办", deadline=until, start_date=start))
+
+    # Three measures already past their deadline, category 4 running since the summer (reports due),
+    # the rest started this month.
+    created = bulk(range(1, 4), early, today - timedelta(days=5)) + bulk(range(82, 102), early, deadline)
+    created += bulk(range(1, 122), late, deadline)
     ledger.define_indicator(session=session, actor=system, measure_no=54, name="出口退税平均办理时间",
                             unit_label="个工作日", baseline=7, target=6, direction="down")
     beijing = org.find_unit(session=session, code="110000")
@@ -105,19 +112,17 @@ def living_ledger(*, session: Session, today: date | None = None) -> int:
                                                          Assignment.unit_id == beijing.id))
         cities = ledger.break_down(session=session, actor=system, assignment_id=parent.id,
                                    unit_codes=["110001", "110002", "110003"],
-                                   terms=Terms(deadline=deadline - timedelta(days=15), start_date=start))
+                                   terms=Terms(deadline=deadline - timedelta(days=15), start_date=late))
         ledger.break_down(session=session, actor=system, assignment_id=cities[0].id, unit_codes=["11000101", "11000102"],
-                          terms=Terms(owner="县局办公室", deadline=deadline - timedelta(days=30), start_date=start))
+                          terms=Terms(owner="县局办公室", deadline=deadline - timedelta(days=30),
+                                      start_date=early if measure_no < 36 else late))
         created += 5
     last = period_of(today.replace(day=1) - timedelta(days=1), "monthly")
-    # Provincial reports for the last month, most approved; the rest of the ledger shows missing reports.
-    provinces = [code for code, _ in PROVINCES[:12]]
-    for code in provinces:
+    # Reports for last month from most provinces on category 4, most of them approved.
+    for code, _ in PROVINCES[:30]:
         unit = org.find_unit(session=session, code=code)
-        for measure_no in rng.sample(range(1, 122), 25):
+        for measure_no in rng.sample(range(82, 102), 14):
             a = session.scalar(select(Assignment).where(Assignment.measure_no == measure_no, Assignment.unit_id == unit.id))
-            if a.status != "not_started" or session.scalar(select(Assignment.id).where(Assignment.parent_id == a.id)):
-                continue
             status = rng.choice(["in_progress", "in_progress", "in_progress", "done"])
             percent = 100 if status == "done" else rng.choice([20, 35, 50, 60, 75, 90])
             report = ledger.submit_report(session=session, actor=system, assignment_id=a.id, status=status, percent=percent,
