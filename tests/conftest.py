@@ -135,7 +135,8 @@ def server(_database) -> str:
     from chunfeng.web.app import create_app
 
     settings = Settings(database_url=_database.url, secret_key="test-secret-not-for-production",
-                        environment="test", session_idle_minutes=30, session_max_hours=12)
+                        environment="test", session_idle_minutes=30, session_max_hours=12,
+                        scan_interval_minutes=0)  # tests scan when they mean to
     port = _free_port()
     config = uvicorn.Config(create_app(_database, settings), host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)

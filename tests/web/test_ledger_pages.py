@@ -149,3 +149,37 @@ def test_assign_and_break_down_in_the_browser_forms(bureau, server):
     assert "分解到下级(2)" in province.get(f"/ledger/assignments/{bj}").text
     reporter = login(server, "bj_reporter")
     assert reporter.get("/ledger/assign").status_code == 403
+
+
+def test_the_server_scans_on_start(bureau, tmp_path):
+    """A second app on the same database with the schedule on: its first scan runs at start-up."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from chunfeng.settings import Settings
+    from chunfeng.web.app import create_app
+    from tests.conftest import _free_port
+
+    with bureau.write() as s:
+        a = ledger.assign(session=s, actor=person(s, "nat_office"), measure_no=1, unit_code="110000",
+                          terms=Terms(deadline=date.today() - timedelta(days=3), start_date=date.today() - timedelta(days=90)))
+        aid = a.id
+    settings = Settings(database_url=bureau.url, secret_key="x" * 32, environment="test", scan_interval_minutes=60)
+    server = uvicorn.Server(uvicorn.Config(create_app(bureau, settings), host="127.0.0.1", port=_free_port(),
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with bureau.read() as s:
+                if s.get(Assignment, aid).light == "red":
+                    break
+            time.sleep(0.2)
+        with bureau.read() as s:
+            assert s.get(Assignment, aid).light == "red" and "overdue" in s.get(Assignment, aid).light_reason
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

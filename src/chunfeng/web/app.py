@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from datetime import date
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
@@ -32,13 +36,41 @@ def _error(request: Request, status: int, title: str, message: str):
                   status_code=status, user=user)
 
 
+log = logging.getLogger("chunfeng")
+
+
+def scan_once(db: Database, settings: Settings) -> None:
+    from chunfeng.ledger import warnings
+
+    with db.write() as session:
+        result = warnings.scan(session=session, today=date.today(), rules=warnings.WarningRules.from_settings(settings))
+    log.info("warning scan: %d assignments, %d changed", result.scanned, result.changed)
+
+
+async def _scan_on_schedule(db: Database, settings: Settings) -> None:
+    """Recompute every light now and then every `scan_interval_minutes`, off the event loop."""
+    while True:
+        try:
+            await asyncio.to_thread(scan_once, db, settings)
+        except Exception:  # a failed scan must not stop the next one
+            log.exception("warning scan failed")
+        await asyncio.sleep(settings.scan_interval_minutes * 60)
+
+
 def create_app(db: Database, settings: Settings) -> FastAPI:
     from chunfeng.ledger.routes import router as ledger_router
     from chunfeng.org.routes import router as org_router
     from chunfeng.plan.routes import router as plan_router
 
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        task = asyncio.create_task(_scan_on_schedule(db, settings)) if settings.scan_interval_minutes else None
+        yield
+        if task:
+            task.cancel()
+
     app = FastAPI(title="春风 Chunfeng", version=__version__, dependencies=[Depends(csrf_protect)],
-                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None, lifespan=lifespan)
     app.state.db = db
     app.state.settings = settings
     app.add_middleware(SecurityHeaders)
