@@ -186,6 +186,7 @@ PEOPLE = {
     "county2_reporter": ("110102", ["unit_reporter"]),
     "gd_office": ("440000", ["action_office"]),
     "viewer": ("110000", ["viewer"]),
+    "nat_admin": ("000000", ["admin"]),
 }
 
 

@@ -1,6 +1,7 @@
 """Every domain's tables, imported in one place so Alembic and tests see the whole schema."""
 
 from chunfeng.db import Base
+from chunfeng.inbox import models as inbox_models  # noqa: F401
 from chunfeng.ledger import models as ledger_models  # noqa: F401
 from chunfeng.org import models as org_models  # noqa: F401
 from chunfeng.plan import models as plan_models  # noqa: F401

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     warn_due_soon_days: int = Field(7, ge=0, description="yellow when the deadline is this many days away or less and the task is not done")
     warn_report_grace_days: int = Field(10, ge=0, description="a missing report for the last finished period is yellow, and red this many days after that period ended")
     warn_behind_points: float = Field(20, ge=0, description="yellow when progress trails the straight line from start to deadline by more than this many points")
+    notice_escalation_days: int = Field(5, ge=1, description="an escalated supervision notice gets this many more days to be answered")
     scan_interval_minutes: int = Field(60, ge=0, description="the server recomputes all warnings this often; 0 turns the schedule off")
     host: str = "127.0.0.1"
     port: int = 8000

@@ -25,10 +25,14 @@ ALLOW = {
     "ledger.report": {"unit_reporter"},
     "ledger.review": {"action_office"},
     "ledger.indicator": {"action_office"},
+    "ledger.supervise": {"action_office"},
+    "ledger.answer": {"action_office", "unit_reporter"},
+    "inbox.read": set(ROLES),
+    "inbox.channel": {"admin"},
 }
 NATIONAL_ONLY = {"plan.import", "ledger.indicator"}
 UNIT_BOUND = {"org.unit.view", "org.unit.import", "org.user.view", "org.user.manage", "ledger.view", "ledger.assign",
-              "ledger.report", "ledger.review"}
+              "ledger.report", "ledger.review", "ledger.supervise", "ledger.answer", "inbox.read", "inbox.channel"}
 
 WHERE = {"national": "000000", "province": "110000", "county": "110101"}
 TARGETS = {"own": None, "child": "110101", "other_province": "440000", "parent": "110000"}

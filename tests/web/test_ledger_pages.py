@@ -183,3 +183,37 @@ def test_the_server_scans_on_start(bureau, tmp_path):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_notice_thread_and_inbox(bureau, server):
+    bj, city, county = make_chain(bureau)
+    office = login(server, "city_office")
+    page = office.get(f"/ledger/assignments/{county}").text
+    assert "发督办单" in page
+    token = csrf_from(page)
+    sent = office.post(f"/ledger/assignments/{county}/notices",
+                       data={"csrf_token": token, "subject": "进度滞后", "text": "请说明原因",
+                             "respond_by": (date.today() + timedelta(days=5)).isoformat()})
+    assert sent.status_code == 303
+    notice_url = sent.headers["location"]
+    reporter = login(server, "county_reporter")
+    home = reporter.get("/ledger/todo").text
+    assert "进度滞后" in home and 'class="nav-count">1<' in home
+    inbox_page = reporter.get("/inbox").text
+    message_id = re.search(r'action="/inbox/(\d+)/read"', inbox_page)[1]
+    opened = reporter.post(f"/inbox/{message_id}/read", data={"csrf_token": csrf_from(inbox_page)})
+    assert opened.headers["location"] == notice_url
+    assert "nav-count" not in reporter.get("/inbox").text
+    thread = reporter.get(notice_url).text
+    assert "提交答复" in thread and "办结" not in thread.split("</ol>")[1]
+    reporter.post(f"{notice_url}/answer", data={"csrf_token": csrf_from(thread), "text": "已增派人手"})
+    other = login(server, "county2_reporter")
+    refused = other.post(f"{notice_url}/answer", data={"csrf_token": csrf_from(other.get("/inbox").text), "text": "x"})
+    assert refused.status_code == 403
+    closing = office.get(notice_url).text
+    assert "已增派人手" in closing and "已答复" in closing
+    office.post(f"{notice_url}/close", data={"csrf_token": csrf_from(closing), "text": "同意"})
+    assert "已办结" in office.get(notice_url).text
+    reminded = office.post(f"/ledger/assignments/{county}/remind", data={"csrf_token": token, "text": "请周五前报送"})
+    assert reminded.status_code == 303
+    assert "请周五前报送" in reporter.get("/inbox").text

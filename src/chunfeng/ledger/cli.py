@@ -11,7 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from chunfeng.cli_support import actor, console, database, domain_errors
-from chunfeng.ledger import exports, services, warnings
+from chunfeng.inbox.services import deliver_pending
+from chunfeng.ledger import exports, services, supervision, warnings
 from chunfeng.ledger.dashboard import rollup
 from chunfeng.ledger.services import Terms
 from chunfeng.org.builtin import NATIONAL
@@ -65,15 +66,19 @@ def assign(
 
 @app.command()
 def scan(today: Optional[str] = typer.Option(None, help="scan as of this day (YYYY-MM-DD); default today")):
-    """Recompute every assignment's red/yellow/green light (the server also does this on a schedule)."""
+    """Recompute every light, escalate overdue supervision notices, send pending messages (the server does this on a schedule)."""
     day = _day(today, "扫描日期") or date.today()
     db = database()
     with _bar() as bar, db.write() as session:
         task = bar.add_task("计算预警", total=None)
         result = warnings.scan(session=session, today=day, rules=warnings.WarningRules.from_settings(get_settings()),
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
+        escalated = supervision.escalate_overdue(session=session, today=day,
+                                                 extra_days=get_settings().notice_escalation_days)
+    delivered = deliver_pending(db)
     console.print(f"已扫描 {result.scanned} 项任务,{result.changed} 项预警有变化:红灯 {result.counts['red']},"
-                  f"黄灯 {result.counts['yellow']},绿灯 {result.counts['green']}。")
+                  f"黄灯 {result.counts['yellow']},绿灯 {result.counts['green']}。"
+                  f"升级督办 {escalated} 件;外部通道发送 {delivered.sent} 条,失败 {delivered.failed} 条。")
 
 
 @app.command()

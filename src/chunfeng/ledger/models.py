@@ -129,3 +129,48 @@ class Evidence(Base):
     size: Mapped[int] = mapped_column(Integer)
     uploaded_by: Mapped[str] = mapped_column(String(64))
     uploaded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+NOTICE_STATES = {"open": "待答复", "answered": "已答复", "escalated": "已升级督办", "closed": "已办结"}
+
+
+class SupervisionNotice(Base):
+    """督办单: an upper unit asks the unit holding an assignment to answer by a date.
+
+    Unanswered past its date, it escalates: the supervising unit becomes the next unit up, with a new date.
+    """
+
+    __tablename__ = "ledger_notice"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("ledger_assignment.id"), index=True)
+    issued_by_unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"))
+    supervising_unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True)
+    to_unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    respond_by: Mapped[date] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    escalations: Mapped[int] = mapped_column(Integer, default=0)
+    issued_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    assignment: Mapped[Assignment] = relationship(lazy="joined")
+    to_unit: Mapped[Unit] = relationship(foreign_keys=[to_unit_id], lazy="joined")
+    supervising_unit: Mapped[Unit] = relationship(foreign_keys=[supervising_unit_id], lazy="joined")
+    messages: Mapped[list[NoticeMessage]] = relationship(order_by="NoticeMessage.id", lazy="selectin",
+                                                         cascade="all, delete-orphan")
+
+
+class NoticeMessage(Base):
+    """One entry of a notice's thread: the request, an answer, an escalation, the closing word."""
+
+    __tablename__ = "ledger_notice_message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("ledger_notice.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), doc="request, answer, escalation, close")
+    text: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(64))
+    author_unit: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

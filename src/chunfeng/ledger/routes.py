@@ -9,10 +9,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, RedirectResponse
 from starlette.background import BackgroundTask
 
-from chunfeng.ledger import exports, services
+from chunfeng.inbox.services import deliver_pending
+from chunfeng.ledger import exports, services, supervision
 from chunfeng.ledger.dashboard import rollup
 from chunfeng.ledger.errors import LedgerInvalid
-from chunfeng.ledger.models import CYCLES, REPORT_STATES, ROLES, STATUSES
+from chunfeng.ledger.models import CYCLES, NOTICE_STATES, REPORT_STATES, ROLES, STATUSES
 from chunfeng.ledger.periods import period_of
 from chunfeng.ledger.services import Terms
 from chunfeng.ledger.warnings import LIGHTS, describe, last_finished_period
@@ -25,7 +26,7 @@ from chunfeng.xlsx import temp_xlsx_path
 
 router = APIRouter(prefix="/ledger", tags=["ledger"])
 templates.env.globals.update(STATUSES=STATUSES, LIGHTS=LIGHTS, CYCLES=CYCLES, REPORT_ROLES=ROLES,
-                             REPORT_STATES=REPORT_STATES, describe=describe)
+                             REPORT_STATES=REPORT_STATES, NOTICE_STATES=NOTICE_STATES, describe=describe)
 
 
 def _day(text: str, what: str) -> date | None:
@@ -71,6 +72,8 @@ def assignment_page(request: Request, assignment_id: int, session: SessionDep, u
         "may_break_down": may_break_down,
         "break_down_units": services.units_to_break_down_to(session=session, assignment=a) if may_break_down else [],
         "may_review": allowed(user, "ledger.review", a.unit) and a.unit.parent_id == user.unit.id,
+        "may_supervise": allowed(user, "ledger.supervise", a.unit) and user.unit.id != a.unit_id,
+        "notices": supervision.notices_for(session=session, actor=user, assignment_id=a.id).items,
     }, user=user)
 
 
@@ -124,7 +127,9 @@ def break_down(assignment_id: int, db: DatabaseDep, user: CurrentUser, units: li
 def todo(request: Request, session: SessionDep, user: CurrentUser):
     items = services.todo(session=session, actor=user)
     queue = services.review_queue(session=session, actor=user) if allowed(user, "ledger.review", user.unit) else None
-    return render(request, "ledger/todo.html", {"todo": items, "queue": queue}, user=user)
+    to_answer = [n for n in supervision.notices_for(session=session, actor=user, per_page=200).items
+                 if n.to_unit_id == user.unit.id and n.state in ("open", "escalated")]
+    return render(request, "ledger/todo.html", {"todo": items, "queue": queue, "to_answer": to_answer}, user=user)
 
 
 @router.get("/review")
@@ -173,3 +178,60 @@ def export(session: SessionDep, user: CurrentUser, unit: str = ""):
     exports.export_ledger(session=session, actor=user, unit=root, path=path)
     return FileResponse(path, filename=f"{root.code}-春风行动台账.xlsx", background=BackgroundTask(path.unlink, missing_ok=True),
                         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+# --- supervision ---------------------------------------------------------------------------------
+
+
+@router.post("/assignments/{assignment_id}/notices")
+def issue_notice(assignment_id: int, db: DatabaseDep, user: CurrentUser, subject: str = Form(""), text: str = Form(""),
+                 respond_by: str = Form("")):
+    day = _day(respond_by, "答复期限")
+    if day is None:
+        raise LedgerInvalid("请填写答复期限")
+    with db.write() as session:
+        notice = supervision.issue_notice(session=session, actor=user, assignment_id=assignment_id, subject=subject,
+                                          text=text, respond_by=day)
+    deliver_pending(db)
+    return RedirectResponse(f"/ledger/notices/{notice.id}", status_code=303)
+
+
+@router.post("/assignments/{assignment_id}/remind")
+def remind(assignment_id: int, db: DatabaseDep, user: CurrentUser, text: str = Form("")):
+    with db.write() as session:
+        supervision.remind(session=session, actor=user, assignment_id=assignment_id, text=text)
+    deliver_pending(db)
+    return RedirectResponse(f"/ledger/assignments/{assignment_id}?reminded=1", status_code=303)
+
+
+@router.get("/notices")
+def notices(request: Request, session: SessionDep, user: CurrentUser, page: int = 1):
+    result = supervision.notices_for(session=session, actor=user, page=max(1, page))
+    return render(request, "ledger/notices.html", {"result": result}, user=user)
+
+
+@router.get("/notices/{notice_id}")
+def notice_page(request: Request, notice_id: int, session: SessionDep, user: CurrentUser):
+    notice = supervision.get_notice(session=session, actor=user, notice_id=notice_id)
+    return render(request, "ledger/notice.html", {
+        "notice": notice,
+        "may_answer": notice.state != "closed" and user.unit.id == notice.to_unit_id
+        and allowed(user, "ledger.answer", notice.to_unit),
+        "may_close": notice.state != "closed" and allowed(user, "ledger.supervise", notice.supervising_unit),
+    }, user=user)
+
+
+@router.post("/notices/{notice_id}/answer")
+def answer_notice(notice_id: int, db: DatabaseDep, user: CurrentUser, text: str = Form("")):
+    with db.write() as session:
+        supervision.answer_notice(session=session, actor=user, notice_id=notice_id, text=text)
+    deliver_pending(db)
+    return RedirectResponse(f"/ledger/notices/{notice_id}", status_code=303)
+
+
+@router.post("/notices/{notice_id}/close")
+def close_notice(notice_id: int, db: DatabaseDep, user: CurrentUser, text: str = Form("")):
+    with db.write() as session:
+        supervision.close_notice(session=session, actor=user, notice_id=notice_id, text=text)
+    deliver_pending(db)
+    return RedirectResponse(f"/ledger/notices/{notice_id}", status_code=303)

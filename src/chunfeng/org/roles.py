@@ -46,6 +46,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "ledger.report": frozenset({"unit_reporter"}),
     "ledger.review": frozenset({"action_office"}),
     "ledger.indicator": frozenset({"action_office"}),
+    "ledger.supervise": frozenset({"action_office"}),
+    "ledger.answer": frozenset({"action_office", "unit_reporter"}),
+    "inbox.read": ALL,
+    "inbox.channel": frozenset({"admin"}),
 }
 
 # Permissions that only make sense for the whole country: the user must sit at the national unit.

@@ -40,11 +40,17 @@ log = logging.getLogger("chunfeng")
 
 
 def scan_once(db: Database, settings: Settings) -> None:
-    from chunfeng.ledger import warnings
+    """Lights, escalation of overdue notices, then delivery of whatever the inbox has pending."""
+    from chunfeng.inbox.services import deliver_pending
+    from chunfeng.ledger import supervision, warnings
 
     with db.write() as session:
         result = warnings.scan(session=session, today=date.today(), rules=warnings.WarningRules.from_settings(settings))
-    log.info("warning scan: %d assignments, %d changed", result.scanned, result.changed)
+        escalated = supervision.escalate_overdue(session=session, today=date.today(),
+                                                 extra_days=settings.notice_escalation_days)
+    delivered = deliver_pending(db)
+    log.info("scan: %d assignments, %d changed; %d notices escalated; %d messages sent, %d failed",
+             result.scanned, result.changed, escalated, delivered.sent, delivered.failed)
 
 
 async def _scan_on_schedule(db: Database, settings: Settings) -> None:
@@ -58,6 +64,7 @@ async def _scan_on_schedule(db: Database, settings: Settings) -> None:
 
 
 def create_app(db: Database, settings: Settings) -> FastAPI:
+    from chunfeng.inbox.routes import router as inbox_router
     from chunfeng.ledger.routes import router as ledger_router
     from chunfeng.org.routes import router as org_router
     from chunfeng.plan.routes import router as plan_router
@@ -79,6 +86,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     app.include_router(plan_router)
     app.include_router(org_router)
     app.include_router(ledger_router)
+    app.include_router(inbox_router)
 
     @app.get("/", include_in_schema=False)
     def home(request: Request, user=Depends(optional_user)):

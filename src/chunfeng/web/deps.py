@@ -81,7 +81,14 @@ def require(permission: str):
 
 def render(request: Request, template: str, context: dict, *, status_code: int = 200, user: User | None = None):
     settings = request.app.state.settings
-    context = {"request": request, "user": user, "csrf_token": csrf_token(settings.secret_key, request), **context}
+    unread = 0
+    if user is not None:
+        from chunfeng.inbox.services import unread_count
+
+        with request.app.state.db.read() as session:
+            unread = unread_count(session=session, actor=user)
+    context = {"request": request, "user": user, "csrf_token": csrf_token(settings.secret_key, request),
+               "unread_count": unread, **context}
     return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 

@@ -1,0 +1,1 @@
+"""The in-app inbox of each unit, and delivery of the same messages through Apprise channels."""

@@ -1,0 +1,51 @@
+"""Tables of the inbox: messages to a unit, the channels a unit is reached through, and what was delivered."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from chunfeng.db import Base, utcnow
+
+
+class InboxMessage(Base):
+    """A message to every user of a unit: a reminder, a supervision notice, an escalation."""
+
+    __tablename__ = "inbox_message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    link: Mapped[str] = mapped_column(String(200), default="")
+    sender: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Channel(Base):
+    """An Apprise URL a unit is also reached through: mailto://, dingtalk://, wecom://, feishu://, json:// …"""
+
+    __tablename__ = "inbox_channel"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    label: Mapped[str] = mapped_column(String(100), default="")
+
+
+class Delivery(Base):
+    """One message sent through one channel, or not: the delivery log."""
+
+    __tablename__ = "inbox_delivery"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("inbox_message.id", ondelete="CASCADE"), index=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("inbox_channel.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending", doc="pending, sent, failed")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -1,0 +1,25 @@
+"""The unit's inbox page."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
+
+from chunfeng.inbox import services
+from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render
+
+router = APIRouter(prefix="/inbox", tags=["inbox"])
+
+
+@router.get("")
+def inbox_page(request: Request, session: SessionDep, user: CurrentUser, unread: bool = False, page: int = 1):
+    result = services.messages(session=session, actor=user, unread_only=unread, page=max(1, page))
+    return render(request, "inbox.html", {"result": result, "unread": unread}, user=user)
+
+
+@router.post("/{message_id}/read")
+def open_message(message_id: int, db: DatabaseDep, user: CurrentUser):
+    with db.write() as session:
+        message = services.mark_read(session=session, actor=user, message_id=message_id)
+        link = message.link if message.link.startswith("/") else "/inbox"
+    return RedirectResponse(link, status_code=303)

@@ -1,0 +1,98 @@
+"""Apprise delivery through a real HTTP webhook on loopback: sent once, failures retried, never before commit."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from sqlalchemy import select
+
+from chunfeng.inbox import services as inbox
+from chunfeng.inbox.models import Delivery
+from chunfeng.org.errors import Forbidden, ValidationFailed
+from chunfeng.org.services import find_unit
+from tests.conftest import person
+
+
+class Hook:
+    """A webhook receiver on a loopback port that records each JSON body, or answers 500 while `failing`."""
+
+    def __init__(self):
+        self.received: list[dict] = []
+        self.failing = False
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                if hook.failing:
+                    self.send_response(500)
+                else:
+                    hook.received.append(json.loads(body))
+                    self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"json://127.0.0.1:{self.server.server_port}/hook"
+
+
+@pytest.fixture
+def hook():
+    h = Hook()
+    yield h
+    h.server.shutdown()
+
+
+def test_delivery_sends_once_and_retries_failures(bureau, system, hook):
+    with bureau.write() as s:
+        inbox.add_channel(session=s, actor=system, unit_code="110101", url=hook.url,
+                          label="县局值班群")
+        county = find_unit(session=s, code="110101")
+        inbox.post(s, unit=county, kind="reminder", title="催办:第 54 条措施", body="请本周报送")
+    hook.failing = True
+    run = inbox.deliver_pending(bureau)
+    assert (run.sent, run.failed) == (0, 1) and hook.received == []
+    hook.failing = False
+    run = inbox.deliver_pending(bureau)
+    assert (run.sent, run.failed) == (1, 0)
+    assert [(m["title"], m["message"]) for m in hook.received] == [("催办:第 54 条措施", "请本周报送")]
+    assert inbox.deliver_pending(bureau).sent == 0  # never twice
+    with bureau.read() as s:
+        delivery = s.scalars(select(Delivery)).one()
+        assert (delivery.state, delivery.attempts) == ("sent", 2)
+
+
+def test_nothing_is_sent_for_a_rolled_back_transaction(bureau, system, hook):
+    with bureau.write() as s:
+        inbox.add_channel(session=s, actor=system, unit_code="110101", url=hook.url)
+    with pytest.raises(RuntimeError):
+        with bureau.write() as s:
+            inbox.post(s, unit=find_unit(session=s, code="110101"), kind="reminder", title="不应发出")
+            raise RuntimeError("the operation failed after posting")
+    assert inbox.deliver_pending(bureau).sent == 0 and hook.received == []
+
+
+def test_gives_up_after_the_attempts(bureau, system, hook):
+    with bureau.write() as s:
+        inbox.add_channel(session=s, actor=system, unit_code="110101", url=hook.url)
+        inbox.post(s, unit=find_unit(session=s, code="110101"), kind="reminder", title="x")
+    hook.failing = True
+    for _ in range(inbox.MAX_ATTEMPTS + 2):
+        inbox.deliver_pending(bureau)
+    with bureau.read() as s:
+        assert s.scalars(select(Delivery)).one().attempts == inbox.MAX_ATTEMPTS
+
+
+def test_channel_refusals(bureau):
+    with pytest.raises(ValidationFailed, match="无法识别"):
+        with bureau.write() as s:
+            inbox.add_channel(session=s, actor=person(s, "nat_admin"), unit_code="110101", url="nonsense")
+    with pytest.raises(Forbidden):
+        with bureau.write() as s:
+            inbox.add_channel(session=s, actor=person(s, "bj_office"), unit_code="110101", url="json://127.0.0.1/x")
