@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     session_idle_minutes: int = Field(30, ge=1, description="a session ends after this long without a request")
     session_max_hours: int = Field(12, ge=1, description="a session ends this long after login, used or not")
     cookie_secure: bool = Field(False, description="send cookies only over HTTPS (turn on behind TLS)")
+    data_dir: str = Field("var/files", description="where uploaded files (report evidence) are stored, by content hash")
+    evidence_max_mb: int = Field(20, ge=1, description="largest evidence file accepted")
     warn_due_soon_days: int = Field(7, ge=0, description="yellow when the deadline is this many days away or less and the task is not done")
     warn_report_grace_days: int = Field(10, ge=0, description="a missing report for the last finished period is yellow, and red this many days after that period ended")
     warn_behind_points: float = Field(20, ge=0, description="yellow when progress trails the straight line from start to deadline by more than this many points")

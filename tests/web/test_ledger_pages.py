@@ -217,3 +217,31 @@ def test_notice_thread_and_inbox(bureau, server):
     reminded = office.post(f"/ledger/assignments/{county}/remind", data={"csrf_token": token, "text": "请周五前报送"})
     assert reminded.status_code == 303
     assert "请周五前报送" in reporter.get("/inbox").text
+
+
+def test_evidence_upload_and_download(bureau, server):
+    *_, county = make_chain(bureau)
+    reporter = login(server, "county_reporter")
+    token = csrf_from(reporter.get(f"/ledger/assignments/{county}").text)
+    fields = {"csrf_token": token, "status": "in_progress", "percent": "30", "narrative": "见附件"}
+    forged = reporter.post(f"/ledger/assignments/{county}/reports", data=fields,
+                           files=[("evidence", ("纪要.pdf", b"<html><script>alert(1)</script></html>", "application/pdf"))])
+    assert forged.status_code == 400 and "不是允许的文件类型" in forged.text
+    with bureau.read() as s:
+        assert s.scalar(select(ProgressReport.id)) is None  # the report was refused with its file
+    big = reporter.post(f"/ledger/assignments/{county}/reports", data=fields,
+                        files=[("evidence", ("big.pdf", b"%PDF-1.4\n" + b"0" * (1024 * 1024 + 10), "application/pdf"))])
+    assert big.status_code == 400 and "超过上限" in big.text
+    pdf = b"%PDF-1.4\n%%EOF\n"
+    ok = reporter.post(f"/ledger/assignments/{county}/reports", data=fields,
+                       files=[("evidence", ("会议纪要.pdf", pdf, "application/pdf")),
+                              ("evidence", ("照片.png", b"\x89PNG\r\n\x1a\n0000", "image/png"))])
+    assert ok.status_code == 303
+    page = reporter.get(f"/ledger/assignments/{county}").text
+    links = re.findall(r'href="(/ledger/evidence/\d+)"', page)
+    assert len(links) == 2 and "会议纪要.pdf" in page
+    download = login(server, "city_office").get(links[0])
+    assert download.status_code == 200 and download.content == pdf
+    assert download.headers["content-type"] == "application/pdf"
+    assert download.headers["content-disposition"].startswith("attachment")
+    assert login(server, "gd_office").get(links[0]).status_code == 403

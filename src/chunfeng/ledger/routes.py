@@ -4,13 +4,15 @@ the to-do list, the review queue, the assignment editor, the xlsx ledger."""
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, RedirectResponse
 from starlette.background import BackgroundTask
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from chunfeng.inbox.services import deliver_pending
-from chunfeng.ledger import exports, services, supervision
+from chunfeng.ledger import exports, files, services, supervision
 from chunfeng.ledger.dashboard import rollup
 from chunfeng.ledger.errors import LedgerInvalid
 from chunfeng.ledger.models import CYCLES, NOTICE_STATES, REPORT_STATES, ROLES, STATUSES
@@ -92,12 +94,28 @@ async def submit_report(request: Request, assignment_id: int, db: DatabaseDep, u
     except ValueError:
         raise LedgerInvalid(f"完成百分比“{form.get('percent')}”不是数字") from None
     version = str(form.get("version", "")).strip()
-    with db.write() as session:
-        services.submit_report(session=session, actor=user, assignment_id=assignment_id, status=str(form.get("status", "")),
-                               percent=percent, narrative=str(form.get("narrative", "")),
-                               period=str(form.get("period", "")) or None, values=values,
-                               expected_version=int(version) if version.isdigit() else None)
+    settings = request.app.state.settings
+    uploads = [f for f in form.getlist("evidence") if isinstance(f, StarletteUpload) and f.filename]
+    limit = settings.evidence_max_mb * 1048576
+    files_data = [(f.filename, await f.read(limit + 1)) for f in uploads]
+    with db.write() as session:  # the report and its files: all of it or nothing
+        report = services.submit_report(session=session, actor=user, assignment_id=assignment_id,
+                                        status=str(form.get("status", "")), percent=percent,
+                                        narrative=str(form.get("narrative", "")),
+                                        period=str(form.get("period", "")) or None, values=values,
+                                        expected_version=int(version) if version.isdigit() else None)
+        for filename, data in files_data:
+            files.attach(session=session, actor=user, report_id=report.id, filename=filename, data=data,
+                         store=Path(settings.data_dir) / "evidence", max_bytes=limit)
     return RedirectResponse(f"/ledger/assignments/{assignment_id}?submitted=1", status_code=303)
+
+
+@router.get("/evidence/{evidence_id}")
+def evidence(request: Request, evidence_id: int, session: SessionDep, user: CurrentUser):
+    path, item = files.open_evidence(session=session, actor=user, evidence_id=evidence_id,
+                                     store=Path(request.app.state.settings.data_dir) / "evidence")
+    # Always a download with the type checked at upload: an uploaded file is never rendered by the browser.
+    return FileResponse(path, filename=item.filename, media_type=item.content_type, content_disposition_type="attachment")
 
 
 @router.post("/reports/{report_id}/review")

@@ -1,0 +1,97 @@
+"""Evidence files: checked by content (not by name), stored once by SHA-256 outside the web root,
+and served back only as downloads with their checked type."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import zipfile
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from chunfeng.ledger.errors import LedgerInvalid, LedgerNotFound
+from chunfeng.ledger.models import Evidence, ProgressReport
+from chunfeng.ledger.services import get_report
+from chunfeng.org import audit
+from chunfeng.org.access import Actor, SystemActor, authorize
+from chunfeng.org.errors import Forbidden
+
+TYPES = {
+    "pdf": "application/pdf",
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "ofd": "application/ofd",
+}
+
+
+def sniff(data: bytes) -> str | None:
+    """The file's real type from its bytes, or None when it is not one of the accepted kinds."""
+    if data.startswith(b"%PDF-"):
+        return "pdf"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpg"
+    if data.startswith(b"PK\x03\x04"):
+        try:
+            names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
+        except zipfile.BadZipFile:
+            return None
+        if "word/document.xml" in names:
+            return "docx"
+        if "xl/workbook.xml" in names:
+            return "xlsx"
+        if "OFD.xml" in names:
+            return "ofd"
+    return None
+
+
+def safe_name(filename: str, kind: str) -> str:
+    stem = re.sub(r"[^\w\u4e00-\u9fff.()（）-]+", "_", Path(filename or "evidence").stem).strip("._") or "evidence"
+    return f"{stem[:80]}.{kind}"
+
+
+def attach(*, session: Session, actor: Actor, report_id: int, filename: str, data: bytes, store: Path,
+           max_bytes: int) -> Evidence:
+    report: ProgressReport = get_report(session=session, actor=actor, report_id=report_id)
+    authorize(actor, "ledger.report", report.assignment.unit)
+    if not isinstance(actor, SystemActor) and actor.unit.id != report.assignment.unit_id:
+        raise Forbidden("只能为本单位的报告上传佐证材料")
+    if report.state == "approved":
+        raise LedgerInvalid("报告已审核通过,不能再添加佐证材料")
+    if not data:
+        raise LedgerInvalid(f"{filename}:文件为空")
+    if len(data) > max_bytes:
+        raise LedgerInvalid(f"{filename}:文件 {len(data) / 1048576:.1f} MB,超过上限 {max_bytes // 1048576} MB")
+    kind = sniff(data)
+    if kind is None:
+        raise LedgerInvalid(f"{filename}:不是允许的文件类型(按内容识别);可上传 {'、'.join(TYPES).upper()}")
+    digest = hashlib.sha256(data).hexdigest()
+    path = store / digest[:2] / digest
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)  # never a half-written file under the final name
+    evidence = Evidence(report_id=report.id, sha256=digest, filename=safe_name(filename, kind), content_type=TYPES[kind],
+                        size=len(data), uploaded_by=actor.username)
+    session.add(evidence)
+    session.flush()
+    audit.record(session, actor=actor, action="ledger.evidence.attached", object_type="report", object_id=report.id,
+                 after={"file": evidence.filename, "sha256": digest, "size": len(data), "type": kind})
+    return evidence
+
+
+def open_evidence(*, session: Session, actor: Actor, evidence_id: int, store: Path) -> tuple[Path, Evidence]:
+    evidence = session.get(Evidence, evidence_id)
+    if evidence is None:
+        raise LedgerNotFound(f"没有编号为 {evidence_id} 的佐证材料")
+    get_report(session=session, actor=actor, report_id=evidence.report_id)  # authorises the read
+    path = store / evidence.sha256[:2] / evidence.sha256
+    if not path.exists():
+        raise LedgerNotFound(f"佐证材料 {evidence.filename} 的文件已不在存储中")
+    return path, evidence
