@@ -140,20 +140,20 @@ def _insert_reports(db: Database, total: int) -> None:
                                   stamp, "bench", stamp, ""))
                 if len(batch) >= 120000:
                     cur.executemany("INSERT INTO ledger_report (assignment_id, period, status, percent, narrative, state, "
-                                    "version, submitted_by, submitted_at, reviewed_by, reviewed_at, review_comment) "
-                                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", batch)
+                                    "version, submitted_by, submitted_at, reviewed_by, reviewed_at, review_comment, on_time, returned_count) "
+                                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,1,0)", batch)
                     batch = []
             if batch:
                 cur.executemany("INSERT INTO ledger_report (assignment_id, period, status, percent, narrative, state, "
-                                "version, submitted_by, submitted_at, reviewed_by, reviewed_at, review_comment) "
-                                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", batch)
+                                "version, submitted_by, submitted_at, reviewed_by, reviewed_at, review_comment, on_time, returned_count) "
+                                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,1,0)", batch)
         else:
             with cur.copy("COPY ledger_report (assignment_id, period, status, percent, narrative, state, version, "
-                          "submitted_by, submitted_at, reviewed_by, reviewed_at, review_comment) FROM STDIN") as copy:
+                          "submitted_by, submitted_at, reviewed_by, reviewed_at, review_comment, on_time, returned_count) FROM STDIN") as copy:
                 for aid in range(1, total + 1):
                     for i, period in enumerate(PERIODS):
                         copy.write_row((aid, period, "in_progress", float(8 * i), "进展正常", "approved", 1, "bench",
-                                        now, "bench", now, ""))
+                                        now, "bench", now, "", True, 0))
         raw.commit()
     finally:
         raw.close()

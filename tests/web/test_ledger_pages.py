@@ -245,3 +245,29 @@ def test_evidence_upload_and_download(bureau, server):
     assert download.headers["content-type"] == "application/pdf"
     assert download.headers["content-disposition"].startswith("attachment")
     assert login(server, "gd_office").get(links[0]).status_code == 403
+
+
+def test_league_page(bureau, server):
+    make_chain(bureau)
+    client = login(server, "bj_office")
+    page = client.get("/ledger/league").text
+    assert "市级税务局排名" in page and "北京甲市税务局" in page and "得分 = 100 ×" in page
+    county = client.get("/ledger/league", params={"level": "county"}).text
+    assert "甲市一县税务局" in county and "甲市二县税务局" not in county  # holds no assignment
+    sheet = load_workbook(io.BytesIO(client.get("/ledger/league", params={"level": "municipal", "export": "true"}).content),
+                          read_only=True).worksheets[0]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:3] == ("名次", "单位", "得分") and rows[1][1] == "北京甲市税务局"
+    assert client.get("/ledger/league", params={"level": "planet"}).status_code == 400
+    assert "没有承担任务的单位" in login(server, "gd_office").get("/ledger/league").text
+
+
+def test_no_report_form_for_an_approved_period(bureau, server):
+    *_, county = make_chain(bureau)
+    period = period_of(date.today(), "monthly")
+    with bureau.write() as s:
+        r = ledger.submit_report(session=s, actor=person(s, "county_reporter"), assignment_id=county, status="in_progress",
+                                 percent=50, period=period)
+        ledger.review_report(session=s, actor=person(s, "city_office"), report_id=r.id, approve=True)
+    page = login(server, "county_reporter").get(f"/ledger/assignments/{county}").text
+    assert f'<option value="{period}"' not in page

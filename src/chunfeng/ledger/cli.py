@@ -108,3 +108,24 @@ def dashboard(unit: str = typer.Option(NATIONAL[0], help="show this unit's child
         table.add_row(row.unit.name, str(o.total), str(o.red), str(o.yellow), str(o.green), f"{o.progress:.1f}",
                       *(f"{row.by_category[n].progress:.1f}" if n in row.by_category else "" for n in range(1, 6)))
     console.print(table)
+
+
+@app.command("league")
+def league_command(level: str = typer.Option("province", help="province, municipal, county or branch"),
+                   unit: str = typer.Option(NATIONAL[0], help="rank the units at LEVEL below this unit"),
+                   today: Optional[str] = typer.Option(None, help="as of this day (YYYY-MM-DD)")):
+    """The effect-evaluation league table, with each score's inputs."""
+    from chunfeng.ledger import league
+
+    db = database()
+    with domain_errors(), db.read() as session:
+        root = get_unit(session=session, actor=actor(session), code=unit)
+        rows = league.league_table(session=session, actor=actor(session), level=level, within=root,
+                                   today=_day(today, "日期") or date.today())
+    table = Table(title=f"{root.name} · {level} 排名")
+    for col in ("名次", "单位", "得分", *league.PARTS.values()):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r.rank), r.unit.name, f"{r.score:.1f}",
+                      *("—" if r.rates[k] is None else f"{100 * r.rates[k]:.1f}%" for k in league.PARTS))
+    console.print(table)

@@ -96,6 +96,10 @@ class ProgressReport(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String(64))
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
     review_comment: Mapped[str] = mapped_column(Text, default="")
+    # For the league table: whether the first submission came within the period's grace, and how
+    # often the report was sent back.
+    on_time: Mapped[bool] = mapped_column(Boolean, default=True)
+    returned_count: Mapped[int] = mapped_column(Integer, default=0)
 
     assignment: Mapped[Assignment] = relationship(lazy="joined")
     values: Mapped[list[IndicatorValue]] = relationship(cascade="all, delete-orphan", lazy="selectin")

@@ -12,7 +12,7 @@ from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from chunfeng.inbox.services import deliver_pending
-from chunfeng.ledger import exports, files, services, supervision
+from chunfeng.ledger import exports, files, league, services, supervision
 from chunfeng.ledger.dashboard import rollup
 from chunfeng.ledger.errors import LedgerInvalid
 from chunfeng.ledger.models import CYCLES, NOTICE_STATES, REPORT_STATES, ROLES, STATUSES
@@ -24,7 +24,7 @@ from chunfeng.org.roles import LEVELS
 from chunfeng.org.services import get_unit, unit_chain
 from chunfeng.plan import services as plan
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, templates
-from chunfeng.xlsx import temp_xlsx_path
+from chunfeng.xlsx import temp_xlsx_path, write_table
 
 router = APIRouter(prefix="/ledger", tags=["ledger"])
 templates.env.globals.update(STATUSES=STATUSES, LIGHTS=LIGHTS, CYCLES=CYCLES, REPORT_ROLES=ROLES,
@@ -66,11 +66,13 @@ def assignment_page(request: Request, assignment_id: int, session: SessionDep, u
     may_break_down = allowed(user, "ledger.assign", a.unit) and user.unit.id == a.unit_id
     reports = services.reports_of(session=session, assignment=a)
     editable = next((r for r in reports if r.state in ("submitted", "returned")), None)
+    approved = {r.period for r in reports if r.state == "approved"}
+    periods = [p for p in dict.fromkeys([period_of(today, a.cycle), last_finished_period(today, a.cycle)[0]])
+               if p not in approved]
     return render(request, "ledger/assignment.html", {
         "a": a, "chain": unit_chain(a.unit), "children": services.children_of(session=session, assignment=a),
         "reports": reports, "indicators": services.indicators_of(session=session, assignment=a), "today": today,
-        "may_report": may_report, "editable": editable,
-        "periods": [period_of(today, a.cycle), last_finished_period(today, a.cycle)[0]],
+        "may_report": may_report and bool(periods), "editable": editable, "periods": periods,
         "may_break_down": may_break_down,
         "break_down_units": services.units_to_break_down_to(session=session, assignment=a) if may_break_down else [],
         "may_review": allowed(user, "ledger.review", a.unit) and a.unit.parent_id == user.unit.id,
@@ -103,7 +105,8 @@ async def submit_report(request: Request, assignment_id: int, db: DatabaseDep, u
                                         status=str(form.get("status", "")), percent=percent,
                                         narrative=str(form.get("narrative", "")),
                                         period=str(form.get("period", "")) or None, values=values,
-                                        expected_version=int(version) if version.isdigit() else None)
+                                        expected_version=int(version) if version.isdigit() else None,
+                                        grace_days=settings.warn_report_grace_days)
         for filename, data in files_data:
             files.attach(session=session, actor=user, report_id=report.id, filename=filename, data=data,
                          store=Path(settings.data_dir) / "evidence", max_bytes=limit)
@@ -253,3 +256,27 @@ def close_notice(notice_id: int, db: DatabaseDep, user: CurrentUser, text: str =
         supervision.close_notice(session=session, actor=user, notice_id=notice_id, text=text)
     deliver_pending(db)
     return RedirectResponse(f"/ledger/notices/{notice_id}", status_code=303)
+
+
+@router.get("/league")
+def league_page(request: Request, session: SessionDep, user: CurrentUser, level: str = "", export: bool = False):
+    root = user.unit
+    order = list(LEVELS)  # national, department, province, municipal, county, branch
+    levels = [lv for lv in order[2:] if order.index(lv) > order.index(root.level)]
+    level = level or (levels[0] if levels else "branch")
+    if level not in levels:
+        raise LedgerInvalid(f"层级“{level}”无效")
+    rows = league.league_table(session=session, actor=user, level=level, within=root, today=date.today())
+    if export:
+        path = temp_xlsx_path()
+        write_table(path, sheet="排名", headers=["名次", "单位", "得分", *league.PARTS.values(), "任务数", "应报", "按时",
+                                                 "已审核", "一次通过", "红灯", "黄灯", "指标值", "达标"],
+                    rows=([r.rank, r.unit.name, r.score, *(None if r.rates[k] is None else round(100 * r.rates[k], 1)
+                                                          for k in league.PARTS),
+                           r.assignments, r.due, r.on_time, r.reviewed, r.first_pass, r.red, r.yellow, r.values, r.met]
+                          for r in rows))
+        return FileResponse(path, filename=f"{root.code}-{level}-排名.xlsx",
+                            background=BackgroundTask(path.unlink, missing_ok=True),
+                            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return render(request, "ledger/league.html", {"rows": rows, "level": level, "levels": levels, "root": root,
+                                                  "weights": league.WEIGHTS, "parts": league.PARTS}, user=user)

@@ -12,7 +12,7 @@ stored progress of any assignment is always its rolled-up value.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import case, func, insert, select
 from sqlalchemy.orm import Session
@@ -256,7 +256,8 @@ def _check_report_values(report_status: str, percent: float, assignment: Assignm
 
 def submit_report(*, session: Session, actor: Actor, assignment_id: int, status: str, percent: float,
                   narrative: str = "", period: str | None = None, values: dict[int, float] | None = None,
-                  expected_version: int | None = None, today: date | None = None) -> ProgressReport:
+                  expected_version: int | None = None, today: date | None = None,
+                  grace_days: int = 10) -> ProgressReport:
     """Report (or resubmit a returned report) on the actor's own unit's assignment for one period.
 
     A report already in the database is changed only if `expected_version` is the version its author
@@ -267,7 +268,7 @@ def submit_report(*, session: Session, actor: Actor, assignment_id: int, status:
     if not isinstance(actor, SystemActor) and actor.unit.id != assignment.unit_id:
         raise Forbidden("只能填报本单位的任务进展")
     period = period or period_of(today or date.today(), assignment.cycle)
-    start, _ = period_bounds(period, assignment.cycle)
+    start, end = period_bounds(period, assignment.cycle)
     if start > (today or date.today()):
         raise LedgerInvalid(f"报告期 {period} 尚未开始")
     _check_report_values(status, percent, assignment)
@@ -288,7 +289,9 @@ def submit_report(*, session: Session, actor: Actor, assignment_id: int, status:
         report.values.clear()
         session.flush()
     else:
-        report = ProgressReport(assignment_id=assignment.id, period=period)
+        # On time: the first submission no later than `grace_days` after the period ended.
+        report = ProgressReport(assignment_id=assignment.id, period=period,
+                                on_time=(today or date.today()) <= end + timedelta(days=grace_days))
         session.add(report)
     report.status, report.percent, report.narrative = status, float(percent), narrative.strip()
     report.state, report.submitted_by, report.submitted_at = "submitted", actor.username, utcnow()
@@ -331,6 +334,7 @@ def review_report(*, session: Session, actor: Actor, report_id: int, approve: bo
         raise LedgerInvalid("退回报告时请填写退回意见")
     before = _report_snapshot(report)
     report.state = "approved" if approve else "returned"
+    report.returned_count += 0 if approve else 1
     report.review_comment = comment.strip()
     report.reviewed_by, report.reviewed_at = actor.username, utcnow()
     session.flush()

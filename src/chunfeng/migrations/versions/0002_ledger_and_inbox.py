@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-28 04:25:49.950216
+Create Date: 2026-11-28 04:29:51.789221
 """
 from alembic import op
 import sqlalchemy as sa
@@ -147,6 +147,8 @@ def upgrade() -> None:
     sa.Column('reviewed_by', sa.String(length=64), nullable=True),
     sa.Column('reviewed_at', sa.DateTime(), nullable=True),
     sa.Column('review_comment', sa.Text(), nullable=False),
+    sa.Column('on_time', sa.Boolean(), nullable=False),
+    sa.Column('returned_count', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['assignment_id'], ['ledger_assignment.id'], name=op.f('fk_ledger_report_assignment_id_ledger_assignment')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_report')),
     sa.UniqueConstraint('assignment_id', 'period', name=op.f('uq_ledger_report_assignment_id'))
