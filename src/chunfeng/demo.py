@@ -117,7 +117,8 @@ def living_ledger(*, session: Session, today: date | None = None) -> int:
                           terms=Terms(owner="县局办公室", deadline=deadline - timedelta(days=30),
                                       start_date=early if measure_no < 36 else late))
         created += 5
-    last = period_of(today.replace(day=1) - timedelta(days=1), "monthly")
+    last_end = today.replace(day=1) - timedelta(days=1)
+    last = period_of(last_end, "monthly")
     # Reports for last month from most provinces on category 4, most of them approved.
     for code, _ in PROVINCES[:30]:
         unit = org.find_unit(session=session, code=code)
@@ -128,7 +129,7 @@ def living_ledger(*, session: Session, today: date | None = None) -> int:
             report = ledger.submit_report(session=session, actor=system, assignment_id=a.id, status=status, percent=percent,
                                           narrative=rng.choice(["按计划推进,已召开专题会议部署。", "已完成前期调研,正在制定方案。",
                                                                 "已上线相关功能,持续跟踪纳税人反馈。", "已全部完成并通过验收。"]),
-                                          period=last, today=today)
+                                          period=last, today=last_end + timedelta(days=rng.choice([2, 5, 8, 9, 16])))
             if rng.random() < 0.85:
                 ledger.review_report(session=session, actor=system, report_id=report.id, approve=True)
     # The demo county: one report waiting for review, one returned, one approved.

@@ -271,3 +271,26 @@ def test_no_report_form_for_an_approved_period(bureau, server):
         ledger.review_report(session=s, actor=person(s, "city_office"), report_id=r.id, approve=True)
     page = login(server, "county_reporter").get(f"/ledger/assignments/{county}").text
     assert f'<option value="{period}"' not in page
+
+
+def test_bulk_upload_page(bureau, server):
+    *_, county = make_chain(bureau)
+    reporter = login(server, "county_reporter")
+    todo = reporter.get("/ledger/todo").text
+    assert "批量填报" in todo
+    sheet_bytes = reporter.get("/ledger/export.xlsx", params={"unit": "110101"}).content
+    book = load_workbook(io.BytesIO(sheet_bytes))
+    header = [c.value for c in book.active[1]]
+    row = book.active[2]
+    row[header.index("状态")].value, row[header.index("完成百分比")].value = "推进中", 35
+    row[header.index("进展情况")].value = "批量填报的进展"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    period = period_of(date.today(), "monthly")
+    sent = reporter.post("/ledger/todo/upload", data={"csrf_token": csrf_from(todo), "period": period},
+                         files={"file": ("ledger.xlsx", buffer.getvalue(), "application/octet-stream")})
+    assert sent.status_code == 303 and "uploaded=1" in sent.headers["location"]
+    assert "批量填报的进展" in reporter.get(f"/ledger/assignments/{county}").text
+    bad = reporter.post("/ledger/todo/upload", data={"csrf_token": csrf_from(todo)},
+                        files={"file": ("x.csv", "序号,单位代码,状态,完成百分比,进展情况\n54,110101,飞速,1,x\n".encode(), "text/csv")})
+    assert bad.status_code == 400 and "第 2 行" in bad.text and "状态“飞速”无效" in bad.text

@@ -3,16 +3,17 @@ the to-do list, the review queue, the assignment editor, the xlsx ledger."""
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date
 from pathlib import Path
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse
 from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from chunfeng.inbox.services import deliver_pending
-from chunfeng.ledger import exports, files, league, services, supervision
+from chunfeng.ledger import bulk, exports, files, league, services, supervision
 from chunfeng.ledger.dashboard import rollup
 from chunfeng.ledger.errors import LedgerInvalid
 from chunfeng.ledger.models import CYCLES, NOTICE_STATES, REPORT_STATES, ROLES, STATUSES
@@ -151,6 +152,22 @@ def todo(request: Request, session: SessionDep, user: CurrentUser):
     to_answer = [n for n in supervision.notices_for(session=session, actor=user, per_page=200).items
                  if n.to_unit_id == user.unit.id and n.state in ("open", "escalated")]
     return render(request, "ledger/todo.html", {"todo": items, "queue": queue, "to_answer": to_answer}, user=user)
+
+
+@router.post("/todo/upload")
+async def upload_reports(request: Request, db: DatabaseDep, user: CurrentUser, file: UploadFile = File(...),
+                         period: str = Form("")):
+    settings = request.app.state.settings
+    data = await file.read(settings.evidence_max_mb * 1048576 + 1)
+    if len(data) > settings.evidence_max_mb * 1048576:
+        raise LedgerInvalid(f"{file.filename}:文件超过 {settings.evidence_max_mb} MB")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / (Path(file.filename or "ledger").stem + (".xlsx" if data[:4] == b"PK\x03\x04" else ".csv"))
+        path.write_bytes(data)
+        with db.write() as session:
+            result = bulk.import_reports(session=session, actor=user, path=path, period=period.strip() or None,
+                                         grace_days=settings.warn_report_grace_days)
+    return RedirectResponse(f"/ledger/todo?uploaded={result.submitted}", status_code=303)
 
 
 @router.get("/review")

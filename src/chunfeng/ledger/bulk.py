@@ -1,0 +1,100 @@
+"""Reports in bulk: the unit's exported ledger xlsx, filled in and uploaded. All rows or none."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from chunfeng.ledger import services
+from chunfeng.ledger.errors import LedgerError, LedgerInvalid
+from chunfeng.ledger.models import STATUSES, Assignment, ProgressReport
+from chunfeng.ledger.warnings import last_finished_period
+from chunfeng.org.access import Actor, SystemActor
+from chunfeng.org.errors import OrgError
+from chunfeng.org.services import find_unit
+from chunfeng.tabular import TableError, read_table
+
+COLUMNS = {
+    "measure_no": ("序号", "measure", "measure_no"),
+    "unit_code": ("单位代码", "unit", "unit_code"),
+    "status": ("状态", "status"),
+    "percent": ("完成百分比", "percent"),
+    "narrative": ("进展情况", "narrative"),
+    "period": ("报告期", "period"),
+}
+_STATUS_WORDS = {**{v: k for k, v in STATUSES.items()}, **{k: k for k in STATUSES}}
+
+
+@dataclass
+class BulkResult:
+    submitted: int = 0
+    skipped_other_units: int = 0
+    skipped_empty: int = 0
+
+
+def import_reports(*, session: Session, actor: Actor, path: Path, period: str | None = None,
+                   today: date | None = None, grace_days: int = 10) -> BulkResult:
+    """Submit a report for every row of the actor's own unit whose 进展情况 is filled in.
+
+    Rows of other units (a subtree export holds them) and rows left empty are skipped; any problem
+    in any row refuses the whole file, each problem named with its row.
+    """
+    if isinstance(actor, SystemActor):
+        raise LedgerInvalid("批量填报属于具体单位,请用 --as 指定填报人")
+    try:
+        rows = read_table(path, COLUMNS, required={"measure_no", "unit_code", "status", "percent", "narrative"})
+    except TableError as exc:
+        raise LedgerInvalid(f"{Path(path).name}:{exc}") from None
+    own = actor.unit.code
+    held = {a.measure_no: a for a in session.scalars(select(Assignment).where(Assignment.unit_id == actor.unit.id))}
+    result, problems = BulkResult(), []
+    for row in rows:
+        v = row.values
+        if v["unit_code"] != own:
+            result.skipped_other_units += 1
+            continue
+        if not v["narrative"].strip():
+            result.skipped_empty += 1
+            continue
+        where = f"第 {row.number} 行"
+        try:
+            no = int(float(v["measure_no"]))
+        except ValueError:
+            problems.append(f"{where}:序号“{v['measure_no']}”不是数字")
+            continue
+        assignment = held.get(no)
+        if assignment is None:
+            problems.append(f"{where}:本单位没有承担第 {no} 条措施")
+            continue
+        status = _STATUS_WORDS.get(v["status"].strip())
+        if status is None:
+            problems.append(f"{where}:状态“{v['status']}”无效,应为 {'、'.join(STATUSES.values())}")
+            continue
+        try:
+            percent = float(v["percent"].rstrip("%"))
+        except ValueError:
+            problems.append(f"{where}:完成百分比“{v['percent']}”不是数字")
+            continue
+        row_period = v.get("period", "").strip() or period or last_finished_period(today or date.today(), assignment.cycle)[0]
+        current = session.scalar(select(ProgressReport).where(ProgressReport.assignment_id == assignment.id,
+                                                              ProgressReport.period == row_period))
+        try:
+            # Uploading the file is the deliberate act of replacing the unit's own unreviewed report.
+            with session.begin_nested():
+                services.submit_report(session=session, actor=actor, assignment_id=assignment.id, status=status,
+                                       percent=percent, narrative=v["narrative"].strip(), period=row_period,
+                                       expected_version=current.version if current else None, today=today,
+                                       grace_days=grace_days)
+            result.submitted += 1
+        except (LedgerError, OrgError) as exc:
+            problems.append(f"{where}(第 {no} 条):{exc}")
+    if problems:
+        raise LedgerInvalid(f"{Path(path).name}:批量填报被拒绝,未提交任何报告。\n" + "\n".join(problems))
+    if not result.submitted:
+        raise LedgerInvalid(f"{Path(path).name}:没有找到本单位({find_unit(session=session, code=own).name})"
+                            f"填写了进展情况的行")
+    return result
