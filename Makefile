@@ -15,17 +15,18 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 
 setup: $(STAMP)
 
-# Fill var/chunfeng.db with the notice, a synthetic organisation and demo users, then serve.
+# Fill var/chunfeng.db with the notice, a synthetic organisation, a living ledger and demo users, then serve.
 demo: $(STAMP)
+	@scripts/ensure-system-packages
 	$(VENV)/bin/chunfeng demo
 
 # The whole suite; on PostgreSQL with CHUNFENG_DATABASE_URL=postgresql://user:pass@host/db.
 test: $(STAMP) system-deps
 	$(VENV)/bin/pytest
 
-# Debian's chromium and a CJK font for the browser tests.
+# Debian's chromium, a CJK font and Pango for the browser and PDF tests.
 system-deps:
-	@scripts/ensure-browser
+	@scripts/ensure-system-packages test
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

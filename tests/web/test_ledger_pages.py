@@ -294,3 +294,15 @@ def test_bulk_upload_page(bureau, server):
     bad = reporter.post("/ledger/todo/upload", data={"csrf_token": csrf_from(todo)},
                         files={"file": ("x.csv", "序号,单位代码,状态,完成百分比,进展情况\n54,110101,飞速,1,x\n".encode(), "text/csv")})
     assert bad.status_code == 400 and "第 2 行" in bad.text and "状态“飞速”无效" in bad.text
+
+
+def test_briefing_pages(bureau, server):
+    make_chain(bureau)
+    client = login(server, "bj_office")
+    html = client.get("/ledger/briefing")
+    assert html.status_code == 200 and "春风行动进展简报" in html.text and 'href="/static/briefing.css"' in html.text
+    assert client.get("/static/briefing.css").status_code == 200
+    pdf = client.get("/ledger/briefing", params={"format": "pdf"})
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert pdf.headers["content-disposition"].startswith("attachment")
+    assert login(server, "gd_office").get("/ledger/briefing", params={"unit": "110000"}).status_code == 403

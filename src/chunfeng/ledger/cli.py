@@ -142,3 +142,20 @@ def import_reports(file: Path, period: Optional[str] = typer.Option(None, help="
                                      grace_days=get_settings().warn_report_grace_days)
     console.print(f"已提交 {result.submitted} 份报告;跳过其他单位的行 {result.skipped_other_units} 行、"
                   f"未填写的行 {result.skipped_empty} 行。")
+
+
+@app.command("briefing")
+def briefing_command(out: Path, unit: str = typer.Option(NATIONAL[0], help="the subtree's root unit code"),
+                     today: Optional[str] = typer.Option(None, help="as of this day (YYYY-MM-DD)")):
+    """Write the briefing (简报) of a subtree as PDF (OUT ends in .pdf) or HTML."""
+    from chunfeng.ledger import briefing
+
+    db = database()
+    with domain_errors(), db.read() as session, console.status("正在生成简报…"):
+        root = get_unit(session=session, actor=actor(session), code=unit)
+        data = briefing.build(session=session, actor=actor(session), unit=root, today=_day(today, "日期") or date.today())
+        if out.suffix.lower() == ".pdf":
+            out.write_bytes(briefing.render_pdf(data))
+        else:
+            out.write_text(briefing.render_html(data, inline_css=True), encoding="utf-8")
+    console.print(f"简报已写入 {out}")

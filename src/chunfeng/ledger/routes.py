@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 from datetime import date
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse
@@ -13,7 +14,7 @@ from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from chunfeng.inbox.services import deliver_pending
-from chunfeng.ledger import bulk, exports, files, league, services, supervision
+from chunfeng.ledger import briefing, bulk, exports, files, league, services, supervision
 from chunfeng.ledger.dashboard import rollup
 from chunfeng.ledger.errors import LedgerInvalid
 from chunfeng.ledger.models import CYCLES, NOTICE_STATES, REPORT_STATES, ROLES, STATUSES
@@ -297,3 +298,17 @@ def league_page(request: Request, session: SessionDep, user: CurrentUser, level:
                             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     return render(request, "ledger/league.html", {"rows": rows, "level": level, "levels": levels, "root": root,
                                                   "weights": league.WEIGHTS, "parts": league.PARTS}, user=user)
+
+
+@router.get("/briefing")
+def briefing_page(session: SessionDep, user: CurrentUser, unit: str = "", format: str = "html"):
+    from fastapi.responses import HTMLResponse, Response
+
+    root = get_unit(session=session, actor=user, code=unit or user.unit.code)
+    data = briefing.build(session=session, actor=user, unit=root, today=date.today())
+    if format == "pdf":
+        name = quote(f"{root.name}春风行动简报-{date.today()}.pdf")
+        return Response(briefing.render_pdf(data), media_type="application/pdf",
+                        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}"})
+    # A standalone document with its own print styles; the site's CSP still applies (no script in it).
+    return HTMLResponse(briefing.render_html(data))
