@@ -306,3 +306,18 @@ def test_briefing_pages(bureau, server):
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert pdf.headers["content-disposition"].startswith("attachment")
     assert login(server, "gd_office").get("/ledger/briefing", params={"unit": "110000"}).status_code == 403
+
+
+def test_charts_on_dashboard_and_assignment(bureau, server):
+    *_, county = make_chain(bureau)
+    with bureau.write() as s:
+        iid = ledger.define_indicator(session=s, actor=person(s, "nat_office"), measure_no=54, name="出口退税平均办理时间",
+                                      unit_label="天", baseline=7, target=6, direction="down").id
+        r = ledger.submit_report(session=s, actor=person(s, "county_reporter"), assignment_id=county, status="in_progress",
+                                 percent=50, values={iid: 5.5})
+        ledger.review_report(session=s, actor=person(s, "city_office"), report_id=r.id, approve=True)
+    client = login(server, "city_office")
+    page = client.get(f"/ledger/assignments/{county}").text
+    assert "指标:出口退税平均办理时间" in page and "5.5天" in page and "<svg" in page
+    dashboard = client.get("/ledger", params={"unit": "110100"}).text
+    assert dashboard.count("<svg") == 2 and "甲市一县税务局" in dashboard.split("下级单位红/黄/绿")[1]

@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile as StarletteUpload
 
+from chunfeng.charts import bar_chart, light_bars
 from chunfeng.inbox.services import deliver_pending
 from chunfeng.ledger import briefing, bulk, exports, files, league, services, supervision
 from chunfeng.ledger.dashboard import rollup
@@ -47,8 +48,15 @@ def dashboard(request: Request, session: SessionDep, user: CurrentUser, unit: st
     notice = plan.current_notice(session=session, actor=user)
     categories = plan.plan_tree(session=session, notice=notice)
     own = services.list_assignments(session=session, actor=user, unit=root, per_page=1)
+    means = []
+    for c in categories:  # each child unit counts once, as in the roll-up
+        cells = [r.by_category[c.no] for r in rows if c.no in r.by_category and r.by_category[c.no].held]
+        means.append(round(sum(cell.progress for cell in cells) / len(cells), 1) if cells else 0.0)
     return render(request, "ledger/dashboard.html", {
         "root": root, "chain": unit_chain(root), "rows": rows, "categories": categories, "own_total": own.total,
+        "category_chart": bar_chart([c.name for c in categories], means) if rows else "",
+        "lights_chart": light_bars([r.unit.name for r in rows[:40]], [
+            {"red": r.overall.red, "yellow": r.overall.yellow, "green": r.overall.green} for r in rows[:40]]) if rows else "",
     }, user=user)
 
 
@@ -71,8 +79,16 @@ def assignment_page(request: Request, assignment_id: int, session: SessionDep, u
     approved = {r.period for r in reports if r.state == "approved"}
     periods = [p for p in dict.fromkeys([period_of(today, a.cycle), last_finished_period(today, a.cycle)[0]])
                if p not in approved]
+    indicator_charts = []
+    for indicator in services.indicators_of(session=session, assignment=a):
+        points = [(r.period, v.value) for r in reversed(reports) if r.state == "approved" for v in r.values
+                  if v.indicator_id == indicator.id]
+        if points:
+            top = max([v for _, v in points] + [indicator.target, indicator.baseline or 0]) * 1.2
+            indicator_charts.append((indicator, bar_chart([p for p, _ in points], [v for _, v in points], maximum=top,
+                                                          suffix=indicator.unit_label, width=560)))
     return render(request, "ledger/assignment.html", {
-        "a": a, "chain": unit_chain(a.unit), "children": services.children_of(session=session, assignment=a),
+        "a": a, "indicator_charts": indicator_charts, "chain": unit_chain(a.unit), "children": services.children_of(session=session, assignment=a),
         "reports": reports, "indicators": services.indicators_of(session=session, assignment=a), "today": today,
         "may_report": may_report and bool(periods), "editable": editable, "periods": periods,
         "may_break_down": may_break_down,
