@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chunfeng.ledger import services as ledger
-from chunfeng.ledger import warnings
+from chunfeng.ledger import supervision, warnings
 from chunfeng.ledger.models import Assignment
 from chunfeng.ledger.periods import period_of
 from chunfeng.ledger.services import Terms
@@ -144,6 +144,21 @@ def living_ledger(*, session: Session, today: date | None = None) -> int:
     approved = ledger.submit_report(session=session, actor=system, assignment_id=held[2].id, status="in_progress",
                                     percent=70, narrative="已完成增值税申报比对功能测试。", period=last, today=today)
     ledger.review_report(session=session, actor=system, report_id=approved.id, approve=True)
+    # Supervision: one notice waiting for the demo county's answer, one answered, one escalated upwards.
+    city = org.find_unit(session=session, code="110001")
+    bj_office = SystemActor(username="bj_office", unit_code="110000")
+    city_office = SystemActor(username="city_office", unit_code=city.code)
+    supervision.issue_notice(session=session, actor=city_office, assignment_id=held[3].id, subject="请加快推进",
+                             text="该项进度明显滞后,请说明原因并提出整改措施。", respond_by=today + timedelta(days=5), today=today)
+    answered = supervision.issue_notice(session=session, actor=bj_office, assignment_id=held[4].id, subject="请报送进展",
+                                        text="请报送本月进展及佐证材料。", respond_by=today + timedelta(days=3), today=today)
+    supervision.answer_notice(session=session, actor=SystemActor(username="county", unit_code=county.code),
+                              notice_id=answered.id, text="已于本周完成系统调试,佐证材料已随报告上传。")
+    supervision.issue_notice(session=session, actor=city_office, assignment_id=held[5].id, subject="逾期未报告",
+                                    text="上月报告未按期报送,请尽快补报。", respond_by=today - timedelta(days=2),
+                                    today=today - timedelta(days=9))
+    supervision.escalate_overdue(session=session, today=today)
+    supervision.remind(session=session, actor=city_office, assignment_id=held[6].id, text="请于本周五前报送进展。")
     warnings.scan(session=session, today=today, rules=warnings.WarningRules())
     return created
 

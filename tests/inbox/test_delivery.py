@@ -96,3 +96,32 @@ def test_channel_refusals(bureau):
     with pytest.raises(Forbidden):
         with bureau.write() as s:
             inbox.add_channel(session=s, actor=person(s, "bj_office"), unit_code="110101", url="json://127.0.0.1/x")
+
+
+def test_cli_and_page(bureau, hook, server):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import csrf_from, login
+
+    env = {**os.environ, "CHUNFENG_DATABASE_URL": bureau.url}
+    added = subprocess.run([sys.executable, "-m", "chunfeng", "inbox", "add-channel", "110101", hook.url, "--label", "值班群"],
+                           env=env, capture_output=True, text=True)
+    assert added.returncode == 0, added.stderr
+    bad = subprocess.run([sys.executable, "-m", "chunfeng", "inbox", "add-channel", "110101", "nonsense"], env=env,
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "无法识别" in bad.stderr
+    with bureau.write() as s:
+        inbox.post(s, unit=find_unit(session=s, code="110101"), kind="reminder", title="请报送")
+    sent = subprocess.run([sys.executable, "-m", "chunfeng", "inbox", "deliver"], env=env, capture_output=True, text=True)
+    assert "已发送 1 条" in sent.stdout and [m["title"] for m in hook.received] == ["请报送"]
+    admin = login(server, "nat_admin")
+    page = admin.get("/org/units/110102").text
+    assert "外部通知通道" in page
+    response = admin.post("/inbox/channels", data={"csrf_token": csrf_from(page), "unit": "110102", "url": hook.url})
+    assert response.status_code == 303
+    office = login(server, "bj_office")
+    refused = office.post("/inbox/channels", data={"csrf_token": csrf_from(office.get("/inbox").text), "unit": "110102",
+                                                   "url": hook.url})
+    assert refused.status_code == 403

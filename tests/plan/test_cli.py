@@ -85,4 +85,10 @@ def test_demo_no_serve_fills_once(db):
         synthetic = s.scalar(select(func.count()).select_from(Unit).where(Unit.synthetic.is_(True)))
         assert synthetic == 36 * (3 + 3 * 3 + 3)
         assert all("演示" in name for name in s.scalars(select(Unit.name).where(Unit.synthetic.is_(True))))
+    with db.read() as s:
+        from chunfeng.ledger.models import Assignment, ProgressReport, SupervisionNotice
+        assert s.scalar(select(func.count()).select_from(Assignment)) > 4000
+        assert {r.state for r in s.scalars(select(ProgressReport))} == {"submitted", "returned", "approved"}
+        assert {n.state for n in s.scalars(select(SupervisionNotice))} == {"open", "answered", "escalated"}
+        assert {a.light for a in s.scalars(select(Assignment))} == {"red", "yellow", "green"}
     assert run(db, "audit", "verify").returncode == 0

@@ -7,7 +7,7 @@ import re
 from datetime import date, timedelta
 
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from chunfeng.ledger import services as ledger
 from chunfeng.ledger.models import Assignment, ProgressReport
@@ -321,3 +321,17 @@ def test_charts_on_dashboard_and_assignment(bureau, server):
     assert "指标:出口退税平均办理时间" in page and "5.5天" in page and "<svg" in page
     dashboard = client.get("/ledger", params={"unit": "110100"}).text
     assert dashboard.count("<svg") == 2 and "甲市一县税务局" in dashboard.split("下级单位红/黄/绿")[1]
+
+
+def test_category_item_measure_drill_down(bureau, server):
+    make_chain(bureau)
+    with bureau.write() as s:
+        s.execute(update(Assignment).where(Assignment.unit.has(code="110101")).values(light="red"))
+    client = login(server, "bj_office")
+    page = client.get("/ledger/measures").text
+    assert "智慧办理更便捷" in page and "提速退税办理" in page
+    row = page.split('measure=54">', 1)[1].split("</tr>", 1)[0]
+    assert 'class="light red" title="红灯">1<' in row and 'class="light green" title="绿灯">2<' in row
+    listing = client.get("/ledger/units/110000", params={"measure": 54}).text
+    assert "甲市一县税务局" in listing and "北京甲市税务局" in listing
+    assert login(server, "gd_office").get("/ledger/measures", params={"unit": "110000"}).status_code == 403

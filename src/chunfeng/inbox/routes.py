@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
 from chunfeng.inbox import services
@@ -23,3 +23,10 @@ def open_message(message_id: int, db: DatabaseDep, user: CurrentUser):
         message = services.mark_read(session=session, actor=user, message_id=message_id)
         link = message.link if message.link.startswith("/") else "/inbox"
     return RedirectResponse(link, status_code=303)
+
+
+@router.post("/channels")
+def add_channel(db: DatabaseDep, user: CurrentUser, unit: str = Form(""), url: str = Form(""), label: str = Form("")):
+    with db.write() as session:
+        services.add_channel(session=session, actor=user, unit_code=unit, url=url, label=label)
+    return RedirectResponse(f"/org/units/{unit}?channel=1", status_code=303)

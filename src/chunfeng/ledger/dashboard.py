@@ -83,3 +83,44 @@ def rollup(*, session: Session, actor: Actor, unit: Unit) -> list[RollupRow]:
     for unit_id, (n, weighted) in totals.items():
         rows[unit_id].overall.held, rows[unit_id].overall.progress = int(n), round(weighted / n, 1) if n else 0.0
     return [row for row in rows.values() if row.overall.total or row.overall.held]
+
+
+@dataclass
+class MeasureRow:
+    no: int
+    text: str
+    is_new: bool
+    cell: Cell
+
+
+def by_measure(*, session: Session, actor: Actor, unit: Unit) -> list[tuple[str, list[tuple[str, list[MeasureRow]]]]]:
+    """Category → item → measure: lights over the subtree and the mean progress of the assignments
+    held directly below `unit` (or by it, when it has no children holding the measure)."""
+    from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure, PlanNotice
+
+    authorize(actor, "ledger.view", unit)
+    in_subtree = Unit.path.startswith(unit.path, autoescape=True)
+    red = func.sum(case((Assignment.light == "red", 1), else_=0))
+    yellow = func.sum(case((Assignment.light == "yellow", 1), else_=0))
+    lights = {no: (int(r or 0), int(y or 0), n) for no, r, y, n in session.execute(
+        select(Assignment.measure_no, red, yellow, func.count()).join(Unit, Assignment.unit_id == Unit.id)
+        .where(in_subtree).group_by(Assignment.measure_no))}
+    top = session.execute(select(Assignment.measure_no, func.count(), func.avg(Assignment.progress))
+                          .join(Unit, Assignment.unit_id == Unit.id)
+                          .where(Unit.parent_id == unit.id).group_by(Assignment.measure_no)).all()
+    own = session.execute(select(Assignment.measure_no, func.count(), func.avg(Assignment.progress))
+                          .where(Assignment.unit_id == unit.id).group_by(Assignment.measure_no)).all()
+    progress = {no: (n, float(mean or 0)) for no, n, mean in own}
+    progress.update({no: (n, float(mean or 0)) for no, n, mean in top})
+    latest = select(PlanNotice.id).order_by(PlanNotice.issued.desc(), PlanNotice.id.desc()).limit(1).scalar_subquery()
+    rows = session.execute(select(PlanCategory.name, PlanItem.name, PlanMeasure.no, PlanMeasure.text, PlanMeasure.new_no)
+                           .join(PlanItem, PlanMeasure.item_id == PlanItem.id)
+                           .join(PlanCategory, PlanItem.category_id == PlanCategory.id)
+                           .where(PlanMeasure.notice_id == latest).order_by(PlanMeasure.no))
+    tree: dict[str, dict[str, list[MeasureRow]]] = {}
+    for category, item, no, text, new_no in rows:
+        r, y, n = lights.get(no, (0, 0, 0))
+        held, mean = progress.get(no, (0, 0.0))
+        cell = Cell(red=r, yellow=y, green=n - r - y, held=held, progress=round(mean, 1))
+        tree.setdefault(category, {}).setdefault(item, []).append(MeasureRow(no, text, new_no is not None, cell))
+    return [(c, list(items.items())) for c, items in tree.items()]

@@ -16,6 +16,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from chunfeng.charts import bar_chart, light_bars
 from chunfeng.inbox.services import deliver_pending
 from chunfeng.ledger import briefing, bulk, exports, files, league, services, supervision
+from chunfeng.ledger.dashboard import by_measure as dashboard_by_measure
 from chunfeng.ledger.dashboard import rollup
 from chunfeng.ledger.errors import LedgerInvalid
 from chunfeng.ledger.models import CYCLES, NOTICE_STATES, REPORT_STATES, ROLES, STATUSES
@@ -61,11 +62,20 @@ def dashboard(request: Request, session: SessionDep, user: CurrentUser, unit: st
 
 
 @router.get("/units/{code}")
-def unit_tasks(request: Request, code: str, session: SessionDep, user: CurrentUser, light: str = "", page: int = 1):
+def unit_tasks(request: Request, code: str, session: SessionDep, user: CurrentUser, light: str = "",
+               measure: int | None = None, page: int = 1):
     unit = get_unit(session=session, actor=user, code=code)
-    result = services.list_assignments(session=session, actor=user, unit=unit, light=light or None, page=max(1, page))
+    result = services.list_assignments(session=session, actor=user, unit=unit, measure_no=measure, light=light or None,
+                                       page=max(1, page))
     return render(request, "ledger/unit.html", {"unit": unit, "chain": unit_chain(unit), "result": result,
-                                                "light": light, "today": date.today()}, user=user)
+                                                "light": light, "measure": measure, "today": date.today()}, user=user)
+
+
+@router.get("/measures")
+def measures(request: Request, session: SessionDep, user: CurrentUser, unit: str = ""):
+    root = get_unit(session=session, actor=user, code=unit or user.unit.code)
+    tree = dashboard_by_measure(session=session, actor=user, unit=root)
+    return render(request, "ledger/measures.html", {"root": root, "chain": unit_chain(root), "tree": tree}, user=user)
 
 
 @router.get("/assignments/{assignment_id}")
