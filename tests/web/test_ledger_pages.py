@@ -335,3 +335,20 @@ def test_category_item_measure_drill_down(bureau, server):
     listing = client.get("/ledger/units/110000", params={"measure": 54}).text
     assert "甲市一县税务局" in listing and "北京甲市税务局" in listing
     assert login(server, "gd_office").get("/ledger/measures", params={"unit": "110000"}).status_code == 403
+
+
+def test_queue_and_notice_exports(bureau, server):
+    *_, county = make_chain(bureau)
+    with bureau.write() as s:
+        ledger.submit_report(session=s, actor=person(s, "county_reporter"), assignment_id=county, status="in_progress",
+                             percent=20, narrative="导出测试")
+        from chunfeng.ledger import supervision
+        supervision.issue_notice(session=s, actor=person(s, "city_office"), assignment_id=county, subject="导出督办",
+                                 text="x", respond_by=date.today() + timedelta(days=3))
+    client = login(server, "city_office")
+    queue = list(load_workbook(io.BytesIO(client.get("/ledger/review", params={"export": "true"}).content),
+                               read_only=True).worksheets[0].iter_rows(values_only=True))
+    assert queue[1][0] == "甲市一县税务局" and queue[1][5] == "导出测试"
+    notices = list(load_workbook(io.BytesIO(client.get("/ledger/notices", params={"export": "true"}).content),
+                                 read_only=True).worksheets[0].iter_rows(values_only=True))
+    assert notices[1][1] == "导出督办" and notices[1][6] == "待答复"

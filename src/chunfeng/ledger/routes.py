@@ -197,8 +197,19 @@ async def upload_reports(request: Request, db: DatabaseDep, user: CurrentUser, f
     return RedirectResponse(f"/ledger/todo?uploaded={result.submitted}", status_code=303)
 
 
+def _xlsx_response(name: str, sheet: str, headers: list[str], rows) -> FileResponse:
+    path = write_table(temp_xlsx_path(), sheet=sheet, headers=headers, rows=rows)
+    return FileResponse(path, filename=name, background=BackgroundTask(path.unlink, missing_ok=True),
+                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
 @router.get("/review")
-def review_queue(request: Request, session: SessionDep, user: CurrentUser, page: int = 1):
+def review_queue(request: Request, session: SessionDep, user: CurrentUser, page: int = 1, export: bool = False):
+    if export:
+        queue = services.review_queue(session=session, actor=user, per_page=100000)
+        return _xlsx_response("待审核报告.xlsx", "待审核报告", ["单位", "序号", "报告期", "状态", "完成百分比", "进展情况", "提交人", "提交时间"],
+                              ([r.assignment.unit.name, r.assignment.measure_no, r.period, STATUSES[r.status], r.percent,
+                                r.narrative, r.submitted_by, r.submitted_at.strftime("%Y-%m-%d %H:%M")] for r in queue.items))
     queue = services.review_queue(session=session, actor=user, page=max(1, page))
     return render(request, "ledger/review.html", {"queue": queue}, user=user)
 
@@ -270,7 +281,13 @@ def remind(assignment_id: int, db: DatabaseDep, user: CurrentUser, text: str = F
 
 
 @router.get("/notices")
-def notices(request: Request, session: SessionDep, user: CurrentUser, page: int = 1):
+def notices(request: Request, session: SessionDep, user: CurrentUser, page: int = 1, export: bool = False):
+    if export:
+        everything = supervision.notices_for(session=session, actor=user, per_page=100000)
+        return _xlsx_response("督办单.xlsx", "督办单", ["编号", "标题", "序号", "被督办单位", "督办单位", "答复期限", "状态", "升级次数", "发出时间"],
+                              ([n.id, n.subject, n.assignment.measure_no, n.to_unit.name, n.supervising_unit.name,
+                                n.respond_by.isoformat(), NOTICE_STATES[n.state], n.escalations,
+                                n.created_at.strftime("%Y-%m-%d %H:%M")] for n in everything.items))
     result = supervision.notices_for(session=session, actor=user, page=max(1, page))
     return render(request, "ledger/notices.html", {"result": result}, user=user)
 
