@@ -259,6 +259,13 @@ def export(session: SessionDep, user: CurrentUser, unit: str = ""):
 # --- supervision ---------------------------------------------------------------------------------
 
 
+def _after_delivery(response, db):
+    """Send what the change put in the outbox once the response has gone: a slow mail server or
+    webhook never holds up the page."""
+    response.background = BackgroundTask(deliver_pending, db)
+    return response
+
+
 @router.post("/assignments/{assignment_id}/notices")
 def issue_notice(assignment_id: int, db: DatabaseDep, user: CurrentUser, subject: str = Form(""), text: str = Form(""),
                  respond_by: str = Form("")):
@@ -268,16 +275,14 @@ def issue_notice(assignment_id: int, db: DatabaseDep, user: CurrentUser, subject
     with db.write() as session:
         notice = supervision.issue_notice(session=session, actor=user, assignment_id=assignment_id, subject=subject,
                                           text=text, respond_by=day)
-    deliver_pending(db)
-    return RedirectResponse(f"/ledger/notices/{notice.id}", status_code=303)
+    return _after_delivery(RedirectResponse(f"/ledger/notices/{notice.id}", status_code=303), db)
 
 
 @router.post("/assignments/{assignment_id}/remind")
 def remind(assignment_id: int, db: DatabaseDep, user: CurrentUser, text: str = Form("")):
     with db.write() as session:
         supervision.remind(session=session, actor=user, assignment_id=assignment_id, text=text)
-    deliver_pending(db)
-    return RedirectResponse(f"/ledger/assignments/{assignment_id}?reminded=1", status_code=303)
+    return _after_delivery(RedirectResponse(f"/ledger/assignments/{assignment_id}?reminded=1", status_code=303), db)
 
 
 @router.get("/notices")
@@ -307,16 +312,14 @@ def notice_page(request: Request, notice_id: int, session: SessionDep, user: Cur
 def answer_notice(notice_id: int, db: DatabaseDep, user: CurrentUser, text: str = Form("")):
     with db.write() as session:
         supervision.answer_notice(session=session, actor=user, notice_id=notice_id, text=text)
-    deliver_pending(db)
-    return RedirectResponse(f"/ledger/notices/{notice_id}", status_code=303)
+    return _after_delivery(RedirectResponse(f"/ledger/notices/{notice_id}", status_code=303), db)
 
 
 @router.post("/notices/{notice_id}/close")
 def close_notice(notice_id: int, db: DatabaseDep, user: CurrentUser, text: str = Form("")):
     with db.write() as session:
         supervision.close_notice(session=session, actor=user, notice_id=notice_id, text=text)
-    deliver_pending(db)
-    return RedirectResponse(f"/ledger/notices/{notice_id}", status_code=303)
+    return _after_delivery(RedirectResponse(f"/ledger/notices/{notice_id}", status_code=303), db)
 
 
 @router.get("/league")
