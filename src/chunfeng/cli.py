@@ -8,6 +8,8 @@ import typer
 
 from chunfeng import __version__
 from chunfeng.cli_support import console, database, state
+from chunfeng.consult.cli import app as consult_app
+from chunfeng.consult.cli import ask as ask_command
 from chunfeng.inbox.cli import app as inbox_app
 from chunfeng.ledger.cli import app as ledger_app
 from chunfeng.org.cli import audit_app, org_app, user_app
@@ -21,6 +23,8 @@ app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(inbox_app, name="inbox")
+app.add_typer(consult_app, name="consult")
+app.command("ask")(ask_command)
 
 db_app = typer.Typer(help="数据库", no_args_is_help=True)
 app.add_typer(db_app, name="db")

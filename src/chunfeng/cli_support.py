@@ -10,6 +10,7 @@ from rich.console import Console
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chunfeng.consult.errors import ConsultError
 from chunfeng.db import Database, get_database
 from chunfeng.ledger.errors import LedgerError
 from chunfeng.org.access import Actor, SystemActor
@@ -54,5 +55,5 @@ def domain_errors() -> Iterator[None]:
     """A domain error becomes a red message and exit status 1; nothing was changed (the transaction rolled back)."""
     try:
         yield
-    except (OrgError, PlanError, LedgerError) as exc:
+    except (OrgError, PlanError, LedgerError, ConsultError) as exc:
         fail(str(exc))

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chunfeng.consult import transfer
 from chunfeng.ledger import services as ledger
 from chunfeng.ledger import supervision, warnings
 from chunfeng.ledger.models import Assignment
@@ -171,6 +172,7 @@ def fill(*, session: Session) -> list[DemoLogin]:
                            source_name="税总纳服函〔2022〕32号(随包附带)")
     synthetic_units(session=session)
     living_ledger(session=session)
+    transfer.load_starter(session=session, actor=system)
     logins = []
     for username, name, unit_code, roles in DEMO_USERS:
         user = session.scalar(select(User).where(User.username == username))

@@ -29,10 +29,14 @@ ALLOW = {
     "ledger.answer": {"action_office", "unit_reporter"},
     "inbox.read": set(ROLES),
     "inbox.channel": {"admin"},
+    "consult.agent": {"agent", "service_officer"},
+    "consult.kb.edit": {"agent"},
+    "consult.kb.national": {"agent"},
+    "consult.analytics": {"agent", "service_officer", "action_office"},
 }
-NATIONAL_ONLY = {"plan.import", "ledger.indicator"}
+NATIONAL_ONLY = {"plan.import", "ledger.indicator", "consult.kb.national"}
 UNIT_BOUND = {"org.unit.view", "org.unit.import", "org.user.view", "org.user.manage", "ledger.view", "ledger.assign",
-              "ledger.report", "ledger.review", "ledger.supervise", "ledger.answer", "inbox.read", "inbox.channel"}
+              "ledger.report", "ledger.review", "ledger.supervise", "ledger.answer", "inbox.read", "inbox.channel", "consult.kb.edit"}
 
 WHERE = {"national": "000000", "province": "110000", "county": "110101"}
 TARGETS = {"own": None, "child": "110101", "other_province": "440000", "parent": "110000"}

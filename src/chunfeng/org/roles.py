@@ -50,7 +50,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "ledger.answer": frozenset({"action_office", "unit_reporter"}),
     "inbox.read": ALL,
     "inbox.channel": frozenset({"admin"}),
+    "consult.agent": frozenset({"agent", "service_officer"}),
+    "consult.kb.edit": frozenset({"agent"}),
+    "consult.kb.national": frozenset({"agent"}),
+    "consult.analytics": frozenset({"agent", "service_officer", "action_office"}),
 }
 
 # Permissions that only make sense for the whole country: the user must sit at the national unit.
-NATIONAL_ONLY = frozenset({"plan.import", "ledger.indicator"})
+NATIONAL_ONLY = frozenset({"plan.import", "ledger.indicator", "consult.kb.national"})

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from chunfeng import __version__
+from chunfeng.consult.errors import ConsultError, ConsultNotFound
 from chunfeng.db import Database
 from chunfeng.ledger.errors import LedgerError, LedgerNotFound, StaleReport
 from chunfeng.org.errors import Forbidden, NotFound, ValidationFailed
@@ -64,6 +65,7 @@ async def _scan_on_schedule(db: Database, settings: Settings) -> None:
 
 
 def create_app(db: Database, settings: Settings) -> FastAPI:
+    from chunfeng.consult.routes import router as consult_router
     from chunfeng.inbox.routes import router as inbox_router
     from chunfeng.ledger.routes import router as ledger_router
     from chunfeng.org.routes import router as org_router
@@ -87,6 +89,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     app.include_router(org_router)
     app.include_router(ledger_router)
     app.include_router(inbox_router)
+    app.include_router(consult_router)
 
     @app.get("/", include_in_schema=False)
     def home(request: Request, user=Depends(optional_user)):
@@ -115,12 +118,14 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     @app.exception_handler(NotFound)
     @app.exception_handler(PlanNotFound)
     @app.exception_handler(LedgerNotFound)
+    @app.exception_handler(ConsultNotFound)
     def _not_found(request: Request, exc: Exception):
         return _error(request, 404, "未找到", str(exc))
 
     @app.exception_handler(ValidationFailed)
     @app.exception_handler(PlanError)
     @app.exception_handler(LedgerError)
+    @app.exception_handler(ConsultError)
     def _invalid(request: Request, exc: Exception):
         return _error(request, 400, "无法处理", str(exc))
 

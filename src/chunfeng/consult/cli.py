@@ -1,0 +1,100 @@
+"""`chunfeng ask …` and `chunfeng consult …`: ask, import and export the knowledge base, evaluate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from chunfeng.cli_support import actor, console, database, domain_errors, fail
+from chunfeng.consult import services, transfer
+from chunfeng.consult.evaluation import evaluate, read_eval
+
+app = typer.Typer(help="12366 智能咨询:知识库、检索、评测", no_args_is_help=True)
+
+
+def ask(
+    question: Optional[str] = typer.Argument(None, help="the question"),
+    region: str = typer.Option("national", help="the asker's province code, or national"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    batch: Optional[Path] = typer.Option(None, help="a file with one question per line: one JSON object per line"),
+    k: int = typer.Option(3, help="how many answers"),
+):
+    """Answer a question from the knowledge base and the plan's measures (below the threshold: handed off)."""
+    if (question is None) == (batch is None):
+        fail("请给出一个问题,或用 --batch 指定问题文件", 2)
+    db = database()
+    with domain_errors(), db.write() as session:
+        index = services.index_for(session)  # built once, also for a whole batch
+        questions = [question] if batch is None else [q for q in batch.read_text(encoding="utf-8").splitlines() if q.strip()]
+        for q in questions:
+            answer = services.ask(session=session, query=q, region=region, channel="batch" if batch else "cli", k=k,
+                                  index=index)
+            if as_json or batch:
+                print(json.dumps(answer.as_dict(), ensure_ascii=False))
+            else:
+                _show(answer)
+
+
+def _show(answer: services.Answer) -> None:
+    if answer.handoff:
+        console.print("[yellow]没有把握回答这个问题,已转人工坐席。[/]")
+    for i, hit in enumerate(answer.hits, start=1):
+        console.print(f"[bold]{i}. {hit.doc.title}[/]  ({hit.doc.ref},置信度 {hit.confidence:.2f})", highlight=False)
+        console.print(hit.doc.answer, highlight=False)
+        if hit.doc.basis:
+            console.print(f"[dim]依据:{hit.doc.basis}[/]", highlight=False)
+
+
+@app.command("import")
+def import_(file: Path):
+    """Import entries from xlsx, CSV, JSON or Markdown (existing ids are updated, keeping their history)."""
+    db = database()
+    with domain_errors(), db.write() as session:
+        created, updated = transfer.import_entries(session=session, actor=actor(session), path=file)
+    console.print(f"已导入:新增 {created} 条,更新 {updated} 条。")
+
+
+@app.command()
+def export(out: Path, fmt: Optional[str] = typer.Option(None, "--format", help="xlsx, csv, json or md (default: from OUT)")):
+    """Export the whole knowledge base."""
+    db = database()
+    with domain_errors(), db.read() as session:
+        count = transfer.export_entries(session=session, fmt=fmt or out.suffix.lstrip(".").lower(), path=out)
+    console.print(f"已导出 {count} 条到 {out}")
+
+
+@app.command("load-starter")
+def load_starter():
+    """Load the sample knowledge base shipped with Chunfeng (once; marked as sample content)."""
+    db = database()
+    with domain_errors(), db.write() as session:
+        count = transfer.load_starter(session=session, actor=actor(session))
+    console.print(f"已载入示例知识库 {count} 条。" if count else "知识库已有内容,未载入示例。")
+
+
+@app.command("eval")
+def eval_(file: Path, misses: bool = typer.Option(False, help="list the questions not answered first"),
+          as_json: bool = typer.Option(False, "--json")):
+    """Top-1, top-3 and MRR on a TSV of questions and expected entry ids or measure:N."""
+    db = database()
+    with domain_errors(), db.read() as session:
+        index = services.index_for(session)
+        if index is None:
+            fail("知识库和行动方案都是空的,无可评测")
+        result = evaluate(index, read_eval(file))
+    if as_json:
+        print(json.dumps(result.figures, ensure_ascii=False))
+        return
+    f = result.figures
+    console.print(f"{f['questions']} 个问题:top-1 {f['top1']:.1%},top-3 {f['top3']:.1%},MRR {f['mrr']:.3f}")
+    if misses:
+        table = Table(title="未排在第一的问题")
+        for col in ("问题", "期望", "实际前三"):
+            table.add_column(col)
+        for q, expected, got in result.misses:
+            table.add_row(q, expected, " ".join(got))
+        console.print(table)

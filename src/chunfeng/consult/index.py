@@ -1,0 +1,109 @@
+"""The retrieval index: BM25 (bm25s) over two fields — question with its phrasings, and answer — with
+field weights, and filters applied as a mask: expired entries never answer, regional entries answer
+only their region.
+
+Confidence is the winning score over the best score the query's words could reach in this index
+(each word's highest contribution to any document, per field, weighted; a word the index has never
+seen counts as a rare word missed): 1 means no document could have matched these words better. Below the threshold the answer says so and hands off to a person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import bm25s
+import numpy as np
+
+from chunfeng.consult.tokenize import TaxTokenizer
+
+NATIONAL = "national"
+FIELD_WEIGHTS = (1.0, 0.5)  # question + phrasings, answer; chosen on the development half of the evaluation set
+
+
+@dataclass
+class Doc:
+    ref: str                  # "kb-0042" or "measure:54"
+    source: str               # "kb" or "measure"
+    title: str
+    answer: str
+    basis: str = ""
+    measure_no: int | None = None
+    region: str = NATIONAL
+    effective_from: date | None = None
+    effective_until: date | None = None
+    tags: list[str] = field(default_factory=list)
+    phrasings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Hit:
+    doc: Doc
+    score: float
+    confidence: float
+
+
+class _Field:
+    """One BM25 index over one text field, with each word's best contribution to any document."""
+
+    def __init__(self, corpus: list[list[str]]):
+        self.bm25 = bm25s.BM25()
+        self.bm25.index(corpus, show_progress=False)
+        self.vocab: dict[str, int] = self.bm25.vocab_dict
+        data, indptr = self.bm25.scores["data"], self.bm25.scores["indptr"]
+        self.best = np.zeros(len(indptr) - 1, dtype=np.float32)
+        nonempty = np.diff(indptr) > 0
+        self.best[nonempty] = np.maximum.reduceat(data, indptr[:-1][nonempty]) if data.size else 0
+        # What a word this index has never seen would have been worth: a rare word, so a high score.
+        self.unseen = float(np.percentile(self.best[nonempty], 75)) if nonempty.any() else 1.0
+
+    def ids(self, tokens: list[str]) -> list[int]:
+        return [self.vocab[t] for t in dict.fromkeys(tokens) if t in self.vocab]
+
+    def reachable(self, ids: list[int], unseen: int) -> float:
+        """The best score the query's words could reach here; words no field knows count as missed, so
+        "火星上有税务局吗" is not a confident match for whatever mentions 税务局."""
+        return float(self.best[ids].sum()) + unseen * self.unseen
+
+    def scores(self, ids: list[int], n: int) -> np.ndarray:
+        return self.bm25.get_scores_from_ids(ids) if ids else np.zeros(n, dtype=np.float32)
+
+
+class Index:
+    def __init__(self, docs: list[Doc], tokenizer: TaxTokenizer, weights: tuple[float, float] = FIELD_WEIGHTS):
+        if not docs:
+            raise ValueError("an index needs at least one document")
+        self.docs, self.tokenizer, self.weights = docs, tokenizer, weights
+        questions = [tokenizer.tokens(" ".join([d.title, *d.phrasings])) for d in docs]
+        answers = [tokenizer.tokens(d.answer) for d in docs]
+        self.fields = (_Field(questions), _Field(answers))
+        regions = sorted({d.region for d in docs} - {NATIONAL})
+        self.region_ids = {NATIONAL: 0, **{r: i for i, r in enumerate(regions, start=1)}}
+        self.region = np.array([self.region_ids[d.region] for d in docs], dtype=np.int32)
+        self.valid_from = np.array([d.effective_from.toordinal() if d.effective_from else 0 for d in docs], dtype=np.int64)
+        self.valid_until = np.array([d.effective_until.toordinal() if d.effective_until else 10**7 for d in docs],
+                                    dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+    def mask(self, region: str, today: date) -> np.ndarray:
+        day = today.toordinal()
+        in_region = (self.region == 0) | (self.region == self.region_ids.get(region, -1))
+        return in_region & (self.valid_from <= day) & (self.valid_until >= day)
+
+    def search(self, query: str, *, region: str = NATIONAL, today: date | None = None, k: int = 5) -> list[Hit]:
+        tokens = self.tokenizer.tokens(query)
+        n = len(self.docs)
+        ids = [f.ids(tokens) for f in self.fields]
+        if not any(ids):
+            return []
+        combined = sum(w * f.scores(i, n) for w, f, i in zip(self.weights, self.fields, ids, strict=True))
+        combined = np.where(self.mask(region, today or date.today()), combined, 0.0)
+        unseen = sum(1 for t in set(tokens) if all(t not in f.vocab for f in self.fields))
+        reachable = sum(w * f.reachable(i, unseen) for w, f, i in zip(self.weights, self.fields, ids, strict=True))
+        k = min(k, n)
+        top = np.argpartition(-combined, k - 1)[:k]
+        top = top[np.argsort(-combined[top], kind="stable")]
+        return [Hit(self.docs[i], float(combined[i]), min(1.0, float(combined[i]) / reachable) if reachable else 0.0)
+                for i in top if combined[i] > 0]

@@ -1,0 +1,178 @@
+"""Pages of the consultation: the public ask page and API, the agents' console, the knowledge-base editor."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from starlette.background import BackgroundTask
+
+from chunfeng.charts import bar_chart
+from chunfeng.consult import analytics, services, transfer
+from chunfeng.consult.errors import ConsultInvalid
+from chunfeng.consult.models import ENTRY_STATES
+from chunfeng.org.access import allowed, authorize
+from chunfeng.org.builtin import PROVINCES
+from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, optional_user, render
+from chunfeng.xlsx import temp_xlsx_path, write_table
+
+router = APIRouter(tags=["consult"])
+REGIONS = [("national", "全国")] + [(code, name) for code, name in PROVINCES]
+
+
+@router.get("/ask")
+def ask_page(request: Request, db: DatabaseDep, q: str = "", region: str = "national", large: bool = False):
+    user = optional_user(request, db, request.app.state.settings)
+    answer = None
+    if q.strip():
+        with db.write() as session:
+            answer = services.ask(session=session, query=q, region=region, channel="web")
+    return render(request, "consult/ask.html", {"q": q, "region": region, "regions": REGIONS, "answer": answer,
+                                                "large": large}, user=user)
+
+
+@router.post("/ask/feedback")
+def feedback(db: DatabaseDep, query_id: int = Form(...), helpful: bool = Form(...), q: str = Form(""),
+             region: str = Form("national"), large: bool = Form(False)):
+    with db.write() as session:
+        services.give_feedback(session=session, query_id=query_id, helpful=helpful)
+    return RedirectResponse(f"/ask?thanks=1&large={'true' if large else 'false'}", status_code=303)
+
+
+@router.get("/api/consult")
+def consult_api(db: DatabaseDep, q: str, region: str = "national", k: int = 3):
+    """Answers best first; `handoff` is true when the machine is not sure and a person will answer."""
+    with db.write() as session:
+        answer = services.ask(session=session, query=q, region=region, channel="api", k=max(1, min(k, 10)))
+    return JSONResponse(answer.as_dict())
+
+
+# --- agents ----------------------------------------------------------------------------------------
+
+
+@router.get("/consult/queue")
+def queue(request: Request, session: SessionDep, user: CurrentUser, state: str = "waiting", page: int = 1):
+    result = services.handoff_queue(session=session, actor=user, state=state, page=max(1, page))
+    return render(request, "consult/queue.html", {"result": result, "state": state}, user=user)
+
+
+@router.post("/consult/handoffs/{handoff_id}/answer")
+def answer_handoff(handoff_id: int, db: DatabaseDep, user: CurrentUser, answer: str = Form("")):
+    with db.write() as session:
+        services.answer_handoff(session=session, actor=user, handoff_id=handoff_id, answer=answer)
+    return RedirectResponse("/consult/queue?answered=1", status_code=303)
+
+
+@router.post("/consult/handoffs/{handoff_id}/promote")
+def promote(handoff_id: int, db: DatabaseDep, user: CurrentUser, basis: str = Form(""), tags: str = Form("")):
+    with db.write() as session:
+        entry = services.promote_handoff(session=session, actor=user, handoff_id=handoff_id, basis=basis, tags=tags)
+    return RedirectResponse(f"/consult/kb/{entry.key}?promoted=1", status_code=303)
+
+
+@router.get("/consult/kb")
+def kb_list(request: Request, session: SessionDep, user: CurrentUser, q: str = "", status: str = "", page: int = 1):
+    result = services.list_entries(session=session, actor=user, query=q.strip(), status=status, page=max(1, page))
+    return render(request, "consult/kb.html", {"result": result, "q": q.strip(), "status": status,
+                                               "states": ENTRY_STATES}, user=user)
+
+
+@router.get("/consult/kb/export.{fmt}")
+def kb_export(fmt: str, session: SessionDep, user: CurrentUser):
+    authorize(user, "consult.agent")
+    if fmt not in transfer.FORMATS:
+        raise ConsultInvalid(f"不支持的格式“{fmt}”")
+    path = temp_xlsx_path().with_suffix(f".{fmt}")
+    transfer.export_entries(session=session, fmt=fmt, path=path)
+    return FileResponse(path, filename=f"12366知识库.{fmt}", background=BackgroundTask(path.unlink, missing_ok=True))
+
+
+@router.post("/consult/kb/import")
+async def kb_import(db: DatabaseDep, user: CurrentUser, file: UploadFile = File(...)):
+    authorize(user, "consult.kb.edit")
+    data = await file.read(20 * 1048576 + 1)
+    if len(data) > 20 * 1048576:
+        raise ConsultInvalid(f"{file.filename}:文件超过 20 MB")
+    suffix = Path(file.filename or "").suffix.lower()
+    if suffix.lstrip(".") not in transfer.FORMATS + ("markdown",):
+        raise ConsultInvalid(f"{file.filename}:不支持的格式,可导入 {'、'.join(transfer.FORMATS)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        path.write_bytes(data)
+        with db.write() as session:
+            created, updated = transfer.import_entries(session=session, actor=user, path=path)
+    return RedirectResponse(f"/consult/kb?created={created}&updated={updated}", status_code=303)
+
+
+@router.get("/consult/kb/new")
+def kb_new(request: Request, user: CurrentUser):
+    authorize(user, "consult.kb.edit")
+    return render(request, "consult/entry.html", {"entry": None, "revisions": [], "regions": REGIONS,
+                                                  "states": ENTRY_STATES}, user=user)
+
+
+@router.get("/consult/kb/{key}")
+def kb_entry(request: Request, key: str, session: SessionDep, user: CurrentUser):
+    entry, revisions = services.history(session=session, actor=user, key=key)
+    return render(request, "consult/entry.html", {"entry": entry, "revisions": revisions, "regions": REGIONS,
+                                                  "states": ENTRY_STATES,
+                                                  "may_edit": allowed(user, "consult.kb.edit")}, user=user)
+
+
+@router.post("/consult/kb")
+def kb_save(db: DatabaseDep, user: CurrentUser, key: str = Form(""), version: int | None = Form(None),
+            question: str = Form(""), phrasings: str = Form(""), answer: str = Form(""), basis: str = Form(""),
+            article: str = Form(""), tags: str = Form(""), region: str = Form("national"),
+            effective_from: str = Form(""), effective_until: str = Form(""), status: str = Form("published")):
+    def day(text: str, label: str) -> date | None:
+        try:
+            return date.fromisoformat(text) if text else None
+        except ValueError:
+            raise ConsultInvalid(f"{label}“{text}”不是有效日期") from None
+
+    values = {"question": question, "phrasings": phrasings, "answer": answer, "basis": basis, "article": article,
+              "tags": tags, "region": region, "effective_from": day(effective_from, "生效日期"),
+              "effective_until": day(effective_until, "失效日期"), "status": status}
+    with db.write() as session:
+        entry = services.save_entry(session=session, actor=user, values=values, key=key or None,
+                                    expected_version=version)
+    return RedirectResponse(f"/consult/kb/{entry.key}?saved=1", status_code=303)
+
+
+@router.get("/consult/analytics")
+def analytics_page(request: Request, session: SessionDep, user: CurrentUser, start: str = "", end: str = "",
+                   region: str = "", channel: str = "", tag: str = "", export: str = ""):
+    def day(text: str, fallback: date) -> date:
+        try:
+            return date.fromisoformat(text) if text else fallback
+        except ValueError:
+            raise ConsultInvalid(f"日期“{text}”无效") from None
+
+    today = date.today()
+    filters = analytics.Filters(day(start, today - timedelta(days=29)), day(end, today), region, channel, tag)
+    if filters.end < filters.start:
+        raise ConsultInvalid("结束日期早于开始日期")
+    result = analytics.report(session=session, actor=user, filters=filters)
+    if export:
+        sheets = {
+            "top": ("热点问题", ["编号", "问题", "本期次数", "上期次数", "有帮助", "没帮助"],
+                    ([r.ref, r.title, r.count, r.previous, r.helpful, r.not_helpful] for r in result.top)),
+            "rising": ("上升问题", ["编号", "问题", "本期次数", "上期次数", "增加"],
+                       ([r.ref, r.title, r.count, r.previous, r.rise] for r in result.rising)),
+            "gaps": ("知识库缺口", ["代表问题", "次数", "同类问题"],
+                     ([g.example, g.count, " / ".join(g.questions)] for g in result.gaps)),
+        }
+        if export not in sheets:
+            raise ConsultInvalid(f"未知的导出内容“{export}”")
+        sheet, headers, rows = sheets[export]
+        path = write_table(temp_xlsx_path(), sheet=sheet, headers=headers, rows=rows)
+        return FileResponse(path, filename=f"咨询分析-{sheet}-{filters.start}-{filters.end}.xlsx",
+                            background=BackgroundTask(path.unlink, missing_ok=True))
+    return render(request, "consult/analytics.html", {
+        "r": result, "regions": REGIONS, "channels": services.CHANNELS,
+        "chart": bar_chart([t.title[:14] for t in result.top[:10]], [t.count for t in result.top[:10]],
+                           maximum=max([t.count for t in result.top[:10]] or [1]), suffix="次") if result.top else "",
+    }, user=user)

@@ -1,0 +1,204 @@
+"""The knowledge base in and out: xlsx, CSV, JSON and Markdown. Imports are all or nothing, every
+problem named with its row (or, for Markdown, its heading's line)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from datetime import date
+from importlib import resources
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from chunfeng.consult.errors import ConsultInvalid
+from chunfeng.consult.models import KbEntry
+from chunfeng.consult.services import save_entry
+from chunfeng.org.access import Actor
+from chunfeng.org.models import Unit
+from chunfeng.tabular import TableError, decode_text, read_table
+from chunfeng.xlsx import write_table
+
+FIELDS = {  # canonical name: accepted headers, the first being what exports write
+    "key": ("编号", "id", "key"),
+    "question": ("问题", "question"),
+    "phrasings": ("其他问法", "phrasings", "别称"),
+    "answer": ("答案", "answer"),
+    "basis": ("政策依据", "basis", "依据"),
+    "article": ("条款", "article"),
+    "tags": ("标签", "tags"),
+    "region": ("地区", "region"),
+    "effective_from": ("生效日期", "effective_from"),
+    "effective_until": ("失效日期", "effective_until"),
+    "status": ("状态", "status"),
+}
+FORMATS = ("xlsx", "csv", "json", "md")
+
+
+def _day(value, where: str, label: str, problems: list[str]) -> date | None:
+    text = str(value or "").strip()[:10]
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        problems.append(f"{where}:{label}“{value}”不是 YYYY-MM-DD 格式的日期")
+        return None
+
+
+def _rows_from_file(path: Path) -> list[tuple[str, dict]]:
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix in ("xlsx", "csv"):
+        try:
+            rows = read_table(path, FIELDS, required={"question", "answer"})
+        except TableError as exc:
+            raise ConsultInvalid(f"{path.name}:{exc}") from None
+        return [(f"第 {r.number} 行", r.values) for r in rows]
+    text = decode_text(path.read_bytes())
+    if suffix == "json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConsultInvalid(f"{path.name}:不是有效的 JSON(第 {exc.lineno} 行第 {exc.colno} 列:{exc.msg})") from None
+        items = data.get("entries", []) if isinstance(data, dict) else data
+        if not isinstance(items, list):
+            raise ConsultInvalid(f"{path.name}:JSON 应为条目的数组,或含 entries 数组的对象")
+        rows = []
+        for i, item in enumerate(items, start=1):
+            if not isinstance(item, dict):
+                raise ConsultInvalid(f"{path.name}:第 {i} 个条目不是对象")
+            rows.append((f"第 {i} 个条目", {("key" if k == "id" else k): v for k, v in item.items()}))
+        return rows
+    if suffix in ("md", "markdown"):
+        return _markdown_rows(text)
+    raise ConsultInvalid(f"{path.name}:不支持的格式,可导入 {'、'.join(FORMATS)}")
+
+
+_MD_META = {"其他问法": "phrasings", "依据": "basis", "政策依据": "basis", "条款": "article", "标签": "tags",
+            "地区": "region", "生效": "effective_from", "生效日期": "effective_from", "失效": "effective_until",
+            "失效日期": "effective_until", "状态": "status"}
+
+
+def _markdown_rows(text: str) -> list[tuple[str, dict]]:
+    rows, current, answer, start = [], None, [], 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.startswith("## "):
+            if current is not None:
+                current["answer"] = "\n".join(answer).strip()
+                rows.append((f"第 {start} 行的条目", current))
+            head = line[3:].strip()
+            m = re.match(r"^(kb-\d+)\s+(.*)$", head)
+            current, answer, start = ({"key": m[1], "question": m[2]} if m else {"question": head}), [], number
+        elif current is not None:
+            m = re.match(r"^-\s*([^::]+)[::]\s*(.*)$", line)
+            if m and m[1].strip() in _MD_META:
+                current[_MD_META[m[1].strip()]] = m[2].strip()
+            else:
+                answer.append(line)
+    if current is not None:
+        current["answer"] = "\n".join(answer).strip()
+        rows.append((f"第 {start} 行的条目", current))
+    return rows
+
+
+def import_entries(*, session: Session, actor: Actor, path: Path, sample: bool = False) -> tuple[int, int]:
+    """Create or update entries from a file; returns (created, updated). Nothing is kept if any row is bad."""
+    path = Path(path)
+    rows = _rows_from_file(path)
+    if not rows:
+        raise ConsultInvalid(f"{path.name}:文件中没有条目")
+    units = set(session.scalars(select(Unit.code)))
+    seen: dict[str, str] = {}
+    problems, prepared = [], []
+    for where, raw in rows:
+        values = {k: raw.get(k) for k in FIELDS if raw.get(k) not in (None, "")}
+        key = str(values.get("key") or "").strip()
+        if key:
+            if key in seen:
+                problems.append(f"{where}:编号“{key}”与{seen[key]}重复")
+            seen[key] = where
+        for field in ("question", "answer"):
+            if not str(values.get(field) or "").strip():
+                problems.append(f"{where}:{FIELDS[field][0]}为空")
+        values["effective_from"] = _day(values.get("effective_from"), where, "生效日期", problems)
+        values["effective_until"] = _day(values.get("effective_until"), where, "失效日期", problems)
+        region = str(values.get("region") or "national").strip()
+        if region not in ("national", "全国") and region not in units:
+            problems.append(f"{where}:地区“{region}”不是 national 或已知的单位代码")
+        values["region"] = "national" if region == "全国" else region
+        status = str(values.get("status") or "published").strip()
+        values["status"] = {"草稿": "draft", "已发布": "published"}.get(status, status)
+        if values["status"] not in ("draft", "published"):
+            problems.append(f"{where}:状态“{status}”无效,应为 published(已发布)或 draft(草稿)")
+        if values["effective_from"] and values["effective_until"] and values["effective_until"] < values["effective_from"]:
+            problems.append(f"{where}:失效日期早于生效日期")
+        prepared.append((key, values))
+    if problems:
+        raise ConsultInvalid(f"{path.name}:导入被拒绝,未写入任何条目。\n" + "\n".join(problems))
+    existing = set(session.scalars(select(KbEntry.key).where(KbEntry.key.in_([k for k, _ in prepared if k]))))
+    created = updated = 0
+    for key, values in prepared:
+        if key and key in existing:
+            save_entry(session=session, actor=actor, values=values, key=key)
+            updated += 1
+        else:
+            entry = save_entry(session=session, actor=actor, values={**values, "key": key or None})
+            entry.sample = sample
+            created += 1
+    return created, updated
+
+
+def export_entries(*, session: Session, fmt: str, path: Path) -> int:
+    entries = list(session.scalars(select(KbEntry).order_by(KbEntry.key)))
+    records = [{"key": e.key, "question": e.question, "phrasings": e.phrasing_list, "answer": e.answer, "basis": e.basis,
+                "article": e.article, "tags": e.tag_list, "region": e.region,
+                "effective_from": e.effective_from.isoformat() if e.effective_from else "",
+                "effective_until": e.effective_until.isoformat() if e.effective_until else "", "status": e.status}
+               for e in entries]
+    if fmt == "json":
+        path.write_text(json.dumps({"entries": [{("id" if k == "key" else k): v for k, v in r.items()} for r in records]},
+                                   ensure_ascii=False, indent=1), encoding="utf-8")
+    elif fmt in ("csv", "xlsx"):
+        headers = [FIELDS[f][0] for f in FIELDS]
+        flat = [[" | ".join(v) if isinstance(v, list) and f == "phrasings" else ",".join(v) if isinstance(v, list) else v
+                 for f, v in r.items()] for r in records]
+        if fmt == "csv":
+            buffer = io.StringIO()
+            writer = csv.writer(buffer)
+            writer.writerow(headers)
+            writer.writerows(flat)
+            path.write_text(buffer.getvalue(), encoding="utf-8-sig")  # Excel opens it as UTF-8 with the BOM
+        else:
+            write_table(path, sheet="知识库", headers=headers, rows=flat, widths=[10, 40, 40, 60, 30, 12, 20, 10, 12, 12, 8])
+    elif fmt == "md":
+        parts = ["# 春风 12366 知识库\n"]
+        for r in records:
+            parts.append(f"## {r['key']} {r['question']}")
+            for label, f in (("其他问法", "phrasings"), ("依据", "basis"), ("条款", "article"), ("标签", "tags"),
+                             ("地区", "region"), ("生效", "effective_from"), ("失效", "effective_until"),
+                             ("状态", "status")):
+                value = " | ".join(r[f]) if f == "phrasings" else ",".join(r[f]) if f == "tags" else r[f]
+                if value:
+                    parts.append(f"- {label}: {value}")
+            parts.append("")
+            parts.append(r["answer"])
+            parts.append("")
+        path.write_text("\n".join(parts), encoding="utf-8")
+    else:
+        raise ConsultInvalid(f"不支持的格式“{fmt}”,可导出 {'、'.join(FORMATS)}")
+    return len(records)
+
+
+def starter_path() -> Path:
+    return Path(str(resources.files("chunfeng.consult").joinpath("data", "starter_kb.json")))
+
+
+def load_starter(*, session: Session, actor: Actor) -> int:
+    """The sample knowledge base written for this project, once, marked as sample content."""
+    if session.scalar(select(KbEntry.id).limit(1)):
+        return 0
+    created, _ = import_entries(session=session, actor=actor, path=starter_path(), sample=True)
+    return created

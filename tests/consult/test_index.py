@@ -1,0 +1,61 @@
+"""The retrieval index on its own: synonyms, field weights, expiry, regions, confidence."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from chunfeng.consult.index import Doc, Index
+from chunfeng.consult.tokenize import TaxTokenizer
+
+TOKENIZER = TaxTokenizer(dictionary="年度汇算 1000 n\n数电发票 1000 n\n小规模纳税人 1000 n",
+                         synonyms="个人所得税,个税\n年度汇算,汇算\n全面数字化的电子发票,数电发票,数电票")
+DOCS = [
+    Doc("kb-1", "kb", "个人所得税年度汇算什么时候办理", "次年3月1日至6月30日办理。", effective_from=date(2019, 1, 1)),
+    Doc("kb-2", "kb", "全面数字化的电子发票怎么开具", "通过电子发票服务平台开具。", effective_from=date(2021, 12, 1)),
+    Doc("kb-3", "kb", "小规模纳税人减按1%征收率", "减按1%征收率缴纳增值税。", effective_from=date(2023, 1, 1),
+        effective_until=date(2027, 12, 31)),
+    Doc("kb-4", "kb", "小规模纳税人免征增值税（已到期）", "2022年免征。", effective_from=date(2022, 4, 1),
+        effective_until=date(2022, 12, 31)),
+    Doc("kb-5", "kb", "北京办税服务厅预约", "可通过北京电子税务局预约。", region="110000"),
+    Doc("measure:54", "measure", "第54条措施:提速退税办理", "将全国正常出口退税平均办理时间压缩至6个工作日以内。", measure_no=54),
+]
+INDEX = Index(DOCS, TOKENIZER)
+TODAY = date(2024, 5, 1)
+
+
+def refs(query, **kw):
+    return [h.doc.ref for h in INDEX.search(query, today=TODAY, **kw)]
+
+
+def test_synonyms_find_the_canonical_wording():
+    assert TOKENIZER.tokens("个税汇算")[:2] == ["个人所得税", "年度汇算"]
+    assert refs("个税汇算啥时候")[0] == "kb-1"
+    assert refs("数电票如何开")[0] == "kb-2"
+
+
+def test_expired_entries_never_answer():
+    assert "kb-4" not in refs("小规模纳税人免征增值税")
+    assert refs("小规模纳税人免征增值税", k=5)[0] == "kb-3"
+    assert "kb-4" in [h.doc.ref for h in INDEX.search("小规模纳税人免征增值税", today=date(2022, 6, 1))]
+    assert "kb-3" not in [h.doc.ref for h in INDEX.search("小规模纳税人 征收率", today=date(2028, 1, 1))]
+
+
+def test_regional_entries_answer_only_their_region():
+    assert "kb-5" not in refs("北京办税服务厅预约")
+    assert refs("北京办税服务厅预约", region="110000")[0] == "kb-5"
+    assert "kb-5" not in refs("北京办税服务厅预约", region="440000")
+
+
+def test_measures_are_a_second_source():
+    hit = INDEX.search("出口退税要几个工作日", today=TODAY)[0]
+    assert (hit.doc.ref, hit.doc.source, hit.doc.measure_no) == ("measure:54", "measure", 54)
+
+
+def test_confidence():
+    exact = INDEX.search("个人所得税年度汇算什么时候办理", today=TODAY)[0]
+    paraphrase = INDEX.search("个税汇算啥时候", today=TODAY)[0]
+    unrelated = INDEX.search("火星上的汇算中心", today=TODAY)
+    assert exact.confidence > 0.9 and exact.doc.ref == paraphrase.doc.ref
+    assert paraphrase.confidence < exact.confidence
+    assert all(h.confidence < paraphrase.confidence for h in unrelated)  # words the index never saw count against
+    assert all(h.confidence < 0.1 for h in INDEX.search("今天天气怎么样", today=TODAY))

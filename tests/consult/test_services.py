@@ -1,0 +1,178 @@
+"""Asking, handoff, promotion, feedback, the knowledge base's history, and imports on a real database."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+from openpyxl import Workbook
+from sqlalchemy import func, select
+
+from chunfeng.consult import services, transfer
+from chunfeng.consult.errors import ConsultInvalid
+from chunfeng.consult.models import ConsultQuery, Handoff, KbEntry, KbRevision
+from chunfeng.org.errors import Forbidden
+from tests.conftest import person
+
+ENTRIES = [
+    {"id": "kb-0001", "question": "个人所得税综合所得年度汇算的办理时间是什么时候", "phrasings": ["个税汇算什么时候开始"],
+     "answer": "纳税人应当在取得所得的次年3月1日至6月30日内办理汇算。", "basis": "《中华人民共和国个人所得税法》",
+     "article": "第十一条", "tags": ["个人所得税", "年度汇算"], "region": "national", "effective_from": "2019-01-01"},
+    {"id": "kb-0002", "question": "小规模纳税人增值税征收率是多少", "phrasings": ["小规模交增值税按几个点"],
+     "answer": "小规模纳税人适用3%征收率,阶段性政策另有规定的从其规定。", "basis": "《中华人民共和国增值税暂行条例》",
+     "article": "第十二条", "tags": ["增值税"], "region": "national", "effective_from": "2009-01-01"},
+]
+
+
+@pytest.fixture
+def kb(with_plan, system, tmp_path, add_users):
+    path = tmp_path / "kb.json"
+    path.write_text(json.dumps({"entries": ENTRIES}, ensure_ascii=False), encoding="utf-8")
+    with with_plan.write() as s:
+        transfer.import_entries(session=s, actor=system, path=path)
+    add_users({"agent": ("000000", ["agent"]), "bj_agent": ("110000", ["agent"]), "officer": ("000000", ["service_officer"]),
+               "viewer": ("000000", ["viewer"])})
+    return with_plan
+
+
+def ask(db, query, **kw):
+    with db.write() as s:
+        return services.ask(session=s, query=query, today=date(2024, 5, 1), **kw)
+
+
+def test_answers_with_basis_and_log(kb):
+    answer = ask(kb, "个税汇算啥时候办")
+    top = answer.as_dict()["answers"][0]
+    assert top["id"] == "kb-0001" and top["source"] == "kb" and "第十一条" in top["basis"] and not answer.handoff
+    assert ask(kb, "出口退税平均办理时间").as_dict()["answers"][0]["id"] == "measure:54"
+    with kb.read() as s:
+        logged = s.scalars(select(ConsultQuery).order_by(ConsultQuery.id)).all()
+        assert [(q.top_ref, q.channel, q.handoff) for q in logged] == [("kb-0001", "web", False), ("measure:54", "web", False)]
+
+
+def test_unsure_questions_go_to_a_person_and_come_back_as_knowledge(kb):
+    unsure = ask(kb, "我家小狗的疫苗怎么打")
+    assert unsure.handoff and unsure.hits == [] and unsure.handoff_id
+    with kb.write() as s:
+        services.answer_handoff(session=s, actor=person(s, "agent"), handoff_id=unsure.handoff_id,
+                                answer="这不属于税费问题,请咨询当地动物防疫机构。")
+    with kb.write() as s:
+        entry = services.promote_handoff(session=s, actor=person(s, "agent"), handoff_id=unsure.handoff_id, tags="其他")
+        assert entry.key == "kb-0003" and entry.status == "published"
+    again = ask(kb, "小狗疫苗怎么打")  # the new entry is found at once: the index was rebuilt
+    assert again.hits[0].doc.ref == "kb-0003"
+    with kb.write() as s:
+        with pytest.raises(ConsultInvalid, match="已加入知识库"):
+            services.promote_handoff(session=s, actor=person(s, "agent"), handoff_id=unsure.handoff_id)
+
+
+def test_handoff_refusals(kb):
+    unsure = ask(kb, "我家小狗的疫苗怎么打")
+    with kb.write() as s:
+        with pytest.raises(Forbidden):
+            services.answer_handoff(session=s, actor=person(s, "viewer"), handoff_id=unsure.handoff_id, answer="x")
+        with pytest.raises(ConsultInvalid, match="先答复"):
+            services.promote_handoff(session=s, actor=person(s, "agent"), handoff_id=unsure.handoff_id)
+        with pytest.raises(Forbidden):  # a service officer answers but does not curate the knowledge base
+            services.answer_handoff(session=s, actor=person(s, "officer"), handoff_id=unsure.handoff_id, answer="好")
+            services.promote_handoff(session=s, actor=person(s, "officer"), handoff_id=unsure.handoff_id)
+
+
+def test_feedback(kb):
+    answer = ask(kb, "个税汇算啥时候办")
+    with kb.write() as s:
+        services.give_feedback(session=s, query_id=answer.query_id, helpful=False)
+    with kb.read() as s:
+        assert s.get(ConsultQuery, answer.query_id).feedback == "not_helpful"
+
+
+def test_history_and_scope_of_edits(kb):
+    with kb.write() as s:
+        services.save_entry(session=s, actor=person(s, "agent"), key="kb-0002", expected_version=1,
+                            values={"question": "小规模纳税人增值税征收率", "answer": "3%。"})
+    with kb.read() as s:
+        entry, revisions = services.history(session=s, actor=person(s, "agent"), key="kb-0002")
+        assert entry.version == 2 and [r.version for r in revisions] == [1]
+        assert "适用3%征收率" in revisions[0].snapshot
+    with pytest.raises(ConsultInvalid, match="请刷新"):
+        with kb.write() as s:
+            services.save_entry(session=s, actor=person(s, "agent"), key="kb-0002", expected_version=1,
+                                values={"question": "x", "answer": "y"})
+    with pytest.raises(Forbidden):  # a provincial agent may not write national answers
+        with kb.write() as s:
+            services.save_entry(session=s, actor=person(s, "bj_agent"), values={"question": "x", "answer": "y"})
+    with kb.write() as s:
+        regional = services.save_entry(session=s, actor=person(s, "bj_agent"),
+                                       values={"question": "北京办税服务厅周末开放吗", "answer": "部分办税服务厅周六开放。",
+                                               "region": "110000"})
+        assert regional.region == "110000"
+    with pytest.raises(Forbidden):
+        with kb.write() as s:
+            services.save_entry(session=s, actor=person(s, "bj_agent"),
+                                values={"question": "x", "answer": "y", "region": "440000"})
+    assert "kb-0003" not in [h.doc.ref for h in ask(kb, "北京办税服务厅周末开放吗").hits]
+    assert ask(kb, "北京办税服务厅周末开放吗", region="110000").hits[0].doc.ref == "kb-0003"
+
+
+def count(db, model=KbEntry):
+    with db.read() as s:
+        return s.scalar(select(func.count()).select_from(model))
+
+
+def test_import_errors_name_rows_and_keep_nothing(kb, system, tmp_path):
+    csv = tmp_path / "bad.csv"
+    csv.write_text("问题,答案,生效日期,地区,状态\n"
+                   "好问题,好答案,2024-01-01,national,published\n"
+                   ",没有问题的答案,,national,published\n"
+                   "日期坏了,答案,2024-13-01,national,published\n"
+                   "地区不对,答案,,999999,published\n"
+                   "状态不对,答案,,national,maybe\n", encoding="utf-8")
+    before = count(kb)
+    with pytest.raises(ConsultInvalid) as err:
+        with kb.write() as s:
+            transfer.import_entries(session=s, actor=system, path=csv)
+    message = str(err.value)
+    for expected in ("第 3 行:问题为空", "第 4 行:生效日期“2024-13-01”", "第 5 行:地区“999999”", "第 6 行:状态“maybe”"):
+        assert expected in message
+    assert "第 2 行" not in message and count(kb) == before
+    with pytest.raises(ConsultInvalid, match="不是有效的 JSON"):
+        broken = tmp_path / "x.json"
+        broken.write_text("{", encoding="utf-8")
+        with kb.write() as s:
+            transfer.import_entries(session=s, actor=system, path=broken)
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv", "json", "md"])
+def test_round_trip(kb, system, tmp_path, fmt):
+    out = tmp_path / f"kb.{fmt}"
+    with kb.read() as s:
+        assert transfer.export_entries(session=s, fmt=fmt, path=out) == 2
+    with kb.write() as s:
+        created, updated = transfer.import_entries(session=s, actor=system, path=out)
+    assert (created, updated) == (0, 2)
+    with kb.read() as s:
+        entry = s.scalar(select(KbEntry).where(KbEntry.key == "kb-0001"))
+        assert entry.version == 2 and entry.phrasing_list == ["个税汇算什么时候开始"]
+        assert entry.tag_list == ["个人所得税", "年度汇算"] and entry.article == "第十一条"
+        assert entry.effective_from == date(2019, 1, 1)
+    assert count(kb, KbRevision) == 2
+
+
+def test_xlsx_with_chinese_headers(kb, system, tmp_path):
+    book = Workbook()
+    book.active.append(["问题", "其他问法", "答案", "政策依据", "标签", "生效日期", "失效日期"])
+    book.active.append(["印花税多久申报一次", "印花税按季还是按月", "按季、按年或按次计征。", "《中华人民共和国印花税法》",
+                        "印花税", "2022-07-01", ""])
+    path = tmp_path / "kb.xlsx"
+    book.save(path)
+    with kb.write() as s:
+        assert transfer.import_entries(session=s, actor=system, path=path) == (1, 0)
+    assert ask(kb, "印花税按月还是按季申报").hits[0].doc.ref == "kb-0003"
+
+
+def test_ask_refuses_empty_and_long(kb):
+    for bad in ("   ", "税" * 501):
+        with pytest.raises(ConsultInvalid):
+            ask(kb, bad)
+    assert count(kb, Handoff) == 0
