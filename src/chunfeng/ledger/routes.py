@@ -26,6 +26,7 @@ from chunfeng.ledger.warnings import LIGHTS, describe, last_finished_period
 from chunfeng.org.access import allowed, authorize
 from chunfeng.org.roles import LEVELS
 from chunfeng.org.services import get_unit, unit_chain
+from chunfeng.paging import Page
 from chunfeng.plan import services as plan
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, templates
 from chunfeng.xlsx import temp_xlsx_path, write_table
@@ -323,7 +324,8 @@ def close_notice(notice_id: int, db: DatabaseDep, user: CurrentUser, text: str =
 
 
 @router.get("/league")
-def league_page(request: Request, session: SessionDep, user: CurrentUser, level: str = "", export: bool = False):
+def league_page(request: Request, session: SessionDep, user: CurrentUser, level: str = "", export: bool = False,
+                page: int = 1):
     root = user.unit
     order = list(LEVELS)  # national, department, province, municipal, county, branch
     levels = [lv for lv in order[2:] if order.index(lv) > order.index(root.level)]
@@ -342,8 +344,10 @@ def league_page(request: Request, session: SessionDep, user: CurrentUser, level:
         return FileResponse(path, filename=f"{root.code}-{level}-排名.xlsx",
                             background=BackgroundTask(path.unlink, missing_ok=True),
                             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    return render(request, "ledger/league.html", {"rows": rows, "level": level, "levels": levels, "root": root,
-                                                  "weights": league.WEIGHTS, "parts": league.PARTS}, user=user)
+    page_rows = Page(rows[(max(1, page) - 1) * 50:max(1, page) * 50], len(rows), max(1, page), 50)
+    return render(request, "ledger/league.html", {"rows": page_rows.items, "result": page_rows, "level": level,
+                                                  "levels": levels, "root": root, "weights": league.WEIGHTS,
+                                                  "parts": league.PARTS}, user=user)
 
 
 @router.get("/briefing")
