@@ -21,7 +21,7 @@ def test_ask_json_and_batch(kb, tmp_path):  # noqa: F811
     data = json.loads(one.stdout)
     assert data["answers"][0]["id"] == "kb-0001" and data["handoff"] is False
     questions = tmp_path / "q.txt"
-    questions.write_text("个税汇算啥时候办\n小规模交增值税几个点\n\n出口退税几天办完\n", encoding="utf-8")
+    questions.write_text("个税汇算啥时候办\n小规模交增值税几个点\n\n出口退税平均要几个工作日办完\n", encoding="utf-8")
     batch = run(kb, "ask", "--batch", str(questions), "--json")
     lines = [json.loads(line) for line in batch.stdout.splitlines()]
     assert [line["answers"][0]["id"] for line in lines] == ["kb-0001", "kb-0002", "measure:54"]
@@ -30,7 +30,7 @@ def test_ask_json_and_batch(kb, tmp_path):  # noqa: F811
 
 def test_eval(kb, tmp_path):  # noqa: F811
     tsv = tmp_path / "eval.tsv"
-    tsv.write_text("question\texpected\n个税汇算哪天开始\tkb-0001\n小规模纳税人征收率\tkb-0002\n出口退税几天\tmeasure:54\n"
+    tsv.write_text("question\texpected\n个税汇算哪天开始\tkb-0001\n小规模纳税人征收率\tkb-0002\n出口退税平均几个工作日\tmeasure:54\n"
                    "完全无关的问题\tkb-0001\n", encoding="utf-8")
     result = run(kb, "consult", "eval", str(tsv), "--json")
     figures = json.loads(result.stdout)

@@ -9,6 +9,7 @@ seen counts as a rare word missed): 1 means no document could have matched these
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -19,6 +20,13 @@ from chunfeng.consult.tokenize import TaxTokenizer
 
 NATIONAL = "national"
 FIELD_WEIGHTS = (1.0, 0.5)  # question + phrasings, answer; chosen on the development half of the evaluation set
+RERANK_DEPTH, RERANK_WEIGHT = 10, 0.6  # likewise; Dice over characters and pairs beat query coverage there
+_GRAM = re.compile(r"[\w\u4e00-\u9fff]")
+
+
+def character_grams(text: str) -> frozenset[str]:
+    chars = _GRAM.findall(text.lower())
+    return frozenset(chars) | frozenset(a + b for a, b in zip(chars, chars[1:], strict=False))
 
 
 @dataclass
@@ -83,6 +91,7 @@ class Index:
         self.valid_from = np.array([d.effective_from.toordinal() if d.effective_from else 0 for d in docs], dtype=np.int64)
         self.valid_until = np.array([d.effective_until.toordinal() if d.effective_until else 10**7 for d in docs],
                                     dtype=np.int64)
+        self.grams = [[character_grams(t) for t in (d.title, *d.phrasings)] for d in docs]
 
     def __len__(self) -> int:
         return len(self.docs)
@@ -102,8 +111,18 @@ class Index:
         combined = np.where(self.mask(region, today or date.today()), combined, 0.0)
         unseen = sum(1 for t in set(tokens) if all(t not in f.vocab for f in self.fields))
         reachable = sum(w * f.reachable(i, unseen) for w, f, i in zip(self.weights, self.fields, ids, strict=True))
-        k = min(k, n)
-        top = np.argpartition(-combined, k - 1)[:k]
-        top = top[np.argsort(-combined[top], kind="stable")]
+        depth = min(max(k, RERANK_DEPTH), n)
+        top = np.argpartition(-combined, depth - 1)[:depth]
+        top = [int(i) for i in top[np.argsort(-combined[top], kind="stable")] if combined[i] > 0]
+        if not top:
+            return []
+        # Rerank the best few by how much of the question's wording (characters and pairs) they share
+        # with an entry's own question or phrasings: BM25 finds the candidates, wording picks among them.
+        query_grams, best = character_grams(query), float(combined[top[0]])
+
+        def reranked(i: int) -> float:
+            overlap = max(2 * len(query_grams & g) / (len(query_grams) + len(g)) for g in self.grams[i])
+            return float(combined[i]) / best + RERANK_WEIGHT * overlap
+        top.sort(key=reranked, reverse=True)
         return [Hit(self.docs[i], float(combined[i]), min(1.0, float(combined[i]) / reachable) if reachable else 0.0)
-                for i in top if combined[i] > 0]
+                for i in top[:k]]
