@@ -49,7 +49,7 @@ def test_notice_answer_close(bureau):
     with bureau.read() as s:
         notice = s.get(SupervisionNotice, nid)
         assert notice.state == "closed" and [m.kind for m in notice.messages] == ["request", "answer", "close"]
-        actions = list(s.scalars(select(AuditEntry.action).where(AuditEntry.object_type == "notice")))
+        actions = list(s.scalars(select(AuditEntry.action).where(AuditEntry.object_type == "notice").order_by(AuditEntry.seq)))
         assert actions == ["ledger.notice.issued", "ledger.notice.answered", "ledger.notice.closed"]
     with bureau.write() as s:
         with pytest.raises(LedgerInvalid, match="已办结"):
