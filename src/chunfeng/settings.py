@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     warn_behind_points: float = Field(20, ge=0, description="yellow when progress trails the straight line from start to deadline by more than this many points")
     notice_escalation_days: int = Field(5, ge=1, description="an escalated supervision notice gets this many more days to be answered")
     scan_interval_minutes: int = Field(60, ge=0, description="the server recomputes all warnings this often; 0 turns the schedule off")
+    consult_embedding_model: str = Field("", description="a sentence-transformers model directory for the optional dense stage of 12366 retrieval; empty turns it off")
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -21,6 +21,7 @@ from chunfeng.consult.tokenize import TaxTokenizer
 NATIONAL = "national"
 FIELD_WEIGHTS = (1.0, 0.5)  # question + phrasings, answer; chosen on the development half of the evaluation set
 RERANK_DEPTH, RERANK_WEIGHT = 10, 0.6  # likewise; Dice over characters and pairs beat query coverage there
+DENSE_WEIGHT = 0.5  # the optional embedding stage's share in the rerank
 _GRAM = re.compile(r"[\w\u4e00-\u9fff]")
 
 
@@ -78,7 +79,8 @@ class _Field:
 
 
 class Index:
-    def __init__(self, docs: list[Doc], tokenizer: TaxTokenizer, weights: tuple[float, float] = FIELD_WEIGHTS):
+    def __init__(self, docs: list[Doc], tokenizer: TaxTokenizer, weights: tuple[float, float] = FIELD_WEIGHTS,
+                 encoder=None):
         if not docs:
             raise ValueError("an index needs at least one document")
         self.docs, self.tokenizer, self.weights = docs, tokenizer, weights
@@ -92,6 +94,10 @@ class Index:
         self.valid_until = np.array([d.effective_until.toordinal() if d.effective_until else 10**7 for d in docs],
                                     dtype=np.int64)
         self.grams = [[character_grams(t) for t in (d.title, *d.phrasings)] for d in docs]
+        # With an encoder (consult.embeddings), each entry's question is also a vector, and the nearest
+        # entries by meaning join BM25's candidates in the rerank.
+        self.encoder = encoder
+        self.vectors = encoder([d.title for d in docs]) if encoder else None
 
     def __len__(self) -> int:
         return len(self.docs)
@@ -108,21 +114,28 @@ class Index:
         if not any(ids):
             return []
         combined = sum(w * f.scores(i, n) for w, f, i in zip(self.weights, self.fields, ids, strict=True))
-        combined = np.where(self.mask(region, today or date.today()), combined, 0.0)
+        valid = self.mask(region, today or date.today())
+        combined = np.where(valid, combined, 0.0)
         unseen = sum(1 for t in set(tokens) if all(t not in f.vocab for f in self.fields))
         reachable = sum(w * f.reachable(i, unseen) for w, f, i in zip(self.weights, self.fields, ids, strict=True))
         depth = min(max(k, RERANK_DEPTH), n)
         top = np.argpartition(-combined, depth - 1)[:depth]
         top = [int(i) for i in top[np.argsort(-combined[top], kind="stable")] if combined[i] > 0]
+        similarity = None
+        if self.vectors is not None:
+            similarity = np.where(valid, self.vectors @ self.encoder([query])[0], -1.0)
+            nearest = np.argpartition(-similarity, depth - 1)[:depth]
+            top += [int(i) for i in nearest if int(i) not in top and similarity[i] > 0]
         if not top:
             return []
         # Rerank the best few by how much of the question's wording (characters and pairs) they share
         # with an entry's own question or phrasings: BM25 finds the candidates, wording picks among them.
-        query_grams, best = character_grams(query), float(combined[top[0]])
+        query_grams, best = character_grams(query), float(combined[top[0]]) or 1.0
 
         def reranked(i: int) -> float:
             overlap = max(2 * len(query_grams & g) / (len(query_grams) + len(g)) for g in self.grams[i])
-            return float(combined[i]) / best + RERANK_WEIGHT * overlap
+            dense = DENSE_WEIGHT * float(similarity[i]) if similarity is not None else 0.0
+            return float(combined[i]) / best + RERANK_WEIGHT * overlap + dense
         top.sort(key=reranked, reverse=True)
         return [Hit(self.docs[i], float(combined[i]), min(1.0, float(combined[i]) / reachable) if reachable else 0.0)
                 for i in top[:k]]

@@ -16,6 +16,7 @@ from datetime import date
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from chunfeng.consult.embeddings import load_encoder
 from chunfeng.consult.errors import ConsultInvalid, ConsultNotFound
 from chunfeng.consult.index import NATIONAL, Doc, Hit, Index
 from chunfeng.consult.models import ConsultQuery, Handoff, KbEntry, KbGeneration, KbRevision
@@ -68,16 +69,21 @@ def documents(session: Session) -> list[Doc]:
     return docs
 
 
-def index_for(session: Session) -> Index | None:
-    """This process's index of the database behind `session`, rebuilt when the knowledge base changed."""
-    key = str(session.get_bind().url)
+def index_for(session: Session, *, embedding_model: str | None = None) -> Index | None:
+    """This process's index of the database behind `session`, rebuilt when the knowledge base changed.
+    With an embedding model (default: the setting), the dense stage joins the rerank."""
+    from chunfeng.settings import get_settings
+
+    model = get_settings().consult_embedding_model if embedding_model is None else embedding_model
+    key = f"{session.get_bind().url}|{model}"
     current = generation(session)
     with _cache_lock:
         cached = _cache.get(key)
         if cached and cached[0] == current:
             return cached[1]
         docs = documents(session)
-        index = Index(docs, shared_tokenizer()) if docs else None
+        encoder = load_encoder(model) if model else None
+        index = Index(docs, shared_tokenizer(), encoder=encoder) if docs else None
         if index is not None:
             _cache[key] = (current, index)
         return index
