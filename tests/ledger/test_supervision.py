@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -118,10 +118,11 @@ def test_reminder_reaches_the_inbox(bureau):
 
 def test_notices_list(bureau):
     *_, c1, c2 = chain(bureau)
-    issue(bureau, "city_office", c1)
-    issue(bureau, "city_office", c2)
+    first = issue(bureau, "city_office", c1)
+    second = issue(bureau, "city_office", c2)
     with bureau.read() as s:
         assert supervision.notices_for(session=s, actor=person(s, "city_office")).total == 2
         assert supervision.notices_for(session=s, actor=person(s, "county_reporter")).total == 1
         assert supervision.notices_for(session=s, actor=person(s, "city_office"), assignment_id=c2).total == 1
-        assert date.today()  # lists are by creation, newest first
+        listed = supervision.notices_for(session=s, actor=person(s, "city_office")).items
+        assert [n.id for n in listed] == [second, first]  # newest first

@@ -27,6 +27,8 @@ from chunfeng.org.access import Actor, SystemActor, authorize
 from chunfeng.org.models import Unit
 from chunfeng.paging import Page
 from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure, PlanNotice
+from chunfeng.plan.services import latest_notice_id
+from chunfeng.settings import get_settings
 
 # Below this confidence the machine says it is unsure and a person takes over. Chosen on the development
 # half of the evaluation set: correct first answers have a median of 0.36, two thirds of the wrong ones
@@ -54,7 +56,7 @@ def documents(session: Session) -> list[Doc]:
                 effective_from=e.effective_from, effective_until=e.effective_until, tags=e.tag_list,
                 phrasings=e.phrasing_list)
             for e in session.scalars(select(KbEntry).where(KbEntry.status == "published").order_by(KbEntry.id))]
-    notice = session.scalar(select(PlanNotice).order_by(PlanNotice.issued.desc(), PlanNotice.id.desc()).limit(1))
+    notice = session.scalar(select(PlanNotice).where(PlanNotice.id == latest_notice_id()))
     if notice is not None:
         rows = session.execute(select(PlanMeasure, PlanItem.name, PlanCategory.name)
                                .join(PlanItem, PlanMeasure.item_id == PlanItem.id)
@@ -72,8 +74,6 @@ def documents(session: Session) -> list[Doc]:
 def index_for(session: Session, *, embedding_model: str | None = None) -> Index | None:
     """This process's index of the database behind `session`, rebuilt when the knowledge base changed.
     With an embedding model (default: the setting), the dense stage joins the rerank."""
-    from chunfeng.settings import get_settings
-
     model = get_settings().consult_embedding_model if embedding_model is None else embedding_model
     key = f"{session.get_bind().url}|{model}"
     current = generation(session)

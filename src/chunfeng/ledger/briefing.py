@@ -18,7 +18,8 @@ from chunfeng.ledger.models import Assignment, Indicator, IndicatorValue, Progre
 from chunfeng.org.access import Actor, authorize
 from chunfeng.org.models import Unit
 from chunfeng.org.roles import LEVELS
-from chunfeng.plan.models import PlanCategory, PlanNotice
+from chunfeng.plan.models import PlanCategory
+from chunfeng.plan.services import latest_notice_id
 
 TEMPLATES = Path(__file__).parent.parent / "web" / "templates"
 
@@ -45,8 +46,8 @@ def build(*, session: Session, actor: Actor, unit: Unit, today: date) -> Briefin
                func.sum(case((Assignment.light == "red", 1), else_=0)),
                func.sum(case((Assignment.light == "yellow", 1), else_=0)), func.count())
         .select_from(Assignment).join(Unit, in_subtree).group_by(Assignment.category_no).order_by(Assignment.category_no))
-    latest = select(PlanNotice.id).order_by(PlanNotice.issued.desc(), PlanNotice.id.desc()).limit(1).scalar_subquery()
-    names = dict(session.execute(select(PlanCategory.no, PlanCategory.name).where(PlanCategory.notice_id == latest)).all())
+    names = dict(session.execute(select(PlanCategory.no, PlanCategory.name)
+                                 .where(PlanCategory.notice_id == latest_notice_id())).all())
     categories, totals = [], {"red": 0, "yellow": 0, "green": 0}
     for no, mean, red, yellow, n in by_category:
         counts = {"red": int(red or 0), "yellow": int(yellow or 0), "green": n - int(red or 0) - int(yellow or 0)}

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from chunfeng.cli_support import actor, console, database, domain_errors
 from chunfeng.inbox.services import deliver_pending
-from chunfeng.ledger import exports, services, supervision, warnings
+from chunfeng.ledger import briefing, bulk, exports, league, services, supervision, warnings
 from chunfeng.ledger.dashboard import rollup
 from chunfeng.ledger.services import Terms
 from chunfeng.org.builtin import NATIONAL
@@ -115,8 +115,6 @@ def league_command(level: str = typer.Option("province", help="province, municip
                    unit: str = typer.Option(NATIONAL[0], help="rank the units at LEVEL below this unit"),
                    today: Optional[str] = typer.Option(None, help="as of this day (YYYY-MM-DD)")):
     """The effect-evaluation league table, with each score's inputs."""
-    from chunfeng.ledger import league
-
     db = database()
     with domain_errors(), db.read() as session:
         root = get_unit(session=session, actor=actor(session), code=unit)
@@ -134,8 +132,6 @@ def league_command(level: str = typer.Option("province", help="province, municip
 @app.command("import-reports")
 def import_reports(file: Path, period: Optional[str] = typer.Option(None, help="report period, e.g. 2022-05 (default: the last finished one)")):
     """Submit reports in bulk from the unit's ledger xlsx, filled in (act as the reporter with --as)."""
-    from chunfeng.ledger import bulk
-
     db = database()
     with domain_errors(), db.write() as session:
         result = bulk.import_reports(session=session, actor=actor(session), path=file, period=period,
@@ -148,8 +144,6 @@ def import_reports(file: Path, period: Optional[str] = typer.Option(None, help="
 def briefing_command(out: Path, unit: str = typer.Option(NATIONAL[0], help="the subtree's root unit code"),
                      today: Optional[str] = typer.Option(None, help="as of this day (YYYY-MM-DD)")):
     """Write the briefing (简报) of a subtree as PDF (OUT ends in .pdf) or HTML."""
-    from chunfeng.ledger import briefing
-
     db = database()
     with domain_errors(), db.read() as session, console.status("正在生成简报…"):
         root = get_unit(session=session, actor=actor(session), code=unit)

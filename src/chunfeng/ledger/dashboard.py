@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from chunfeng.ledger.models import Assignment
 from chunfeng.org.access import Actor, authorize
 from chunfeng.org.models import Unit
+from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure
+from chunfeng.plan.services import latest_notice_id
 
 
 @dataclass
@@ -96,8 +98,6 @@ class MeasureRow:
 def by_measure(*, session: Session, actor: Actor, unit: Unit) -> list[tuple[str, list[tuple[str, list[MeasureRow]]]]]:
     """Category → item → measure: lights over the subtree and the mean progress of the assignments
     held directly below `unit` (or by it, when it has no children holding the measure)."""
-    from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure, PlanNotice
-
     authorize(actor, "ledger.view", unit)
     in_subtree = Unit.path.startswith(unit.path, autoescape=True)
     red = func.sum(case((Assignment.light == "red", 1), else_=0))
@@ -112,11 +112,10 @@ def by_measure(*, session: Session, actor: Actor, unit: Unit) -> list[tuple[str,
                           .where(Assignment.unit_id == unit.id).group_by(Assignment.measure_no)).all()
     progress = {no: (n, float(mean or 0)) for no, n, mean in own}
     progress.update({no: (n, float(mean or 0)) for no, n, mean in top})
-    latest = select(PlanNotice.id).order_by(PlanNotice.issued.desc(), PlanNotice.id.desc()).limit(1).scalar_subquery()
     rows = session.execute(select(PlanCategory.name, PlanItem.name, PlanMeasure.no, PlanMeasure.text, PlanMeasure.new_no)
                            .join(PlanItem, PlanMeasure.item_id == PlanItem.id)
                            .join(PlanCategory, PlanItem.category_id == PlanCategory.id)
-                           .where(PlanMeasure.notice_id == latest).order_by(PlanMeasure.no))
+                           .where(PlanMeasure.notice_id == latest_notice_id()).order_by(PlanMeasure.no))
     tree: dict[str, dict[str, list[MeasureRow]]] = {}
     for category, item, no, text, new_no in rows:
         r, y, n = lights.get(no, (0, 0, 0))

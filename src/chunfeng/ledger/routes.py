@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile as StarletteUpload
 
@@ -352,8 +352,6 @@ def league_page(request: Request, session: SessionDep, user: CurrentUser, level:
 
 @router.get("/briefing")
 def briefing_page(session: SessionDep, user: CurrentUser, unit: str = "", format: str = "html"):
-    from fastapi.responses import HTMLResponse, Response
-
     root = get_unit(session=session, actor=user, code=unit or user.unit.code)
     data = briefing.build(session=session, actor=user, unit=root, today=date.today())
     if format == "pdf":

@@ -29,6 +29,7 @@ from chunfeng.org.models import Unit
 from chunfeng.org.services import find_unit
 from chunfeng.paging import Page
 from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure, PlanNotice
+from chunfeng.plan.services import latest_notice_id
 
 
 @dataclass
@@ -68,8 +69,7 @@ def _measure(session: Session, notice: PlanNotice | None, no: int) -> PlanMeasur
     if notice is not None:
         where.append(PlanMeasure.notice_id == notice.id)
     else:
-        latest = select(PlanNotice.id).order_by(PlanNotice.issued.desc(), PlanNotice.id.desc()).limit(1)
-        where.append(PlanMeasure.notice_id == latest.scalar_subquery())
+        where.append(PlanMeasure.notice_id == latest_notice_id())
     measure = session.scalar(select(PlanMeasure).where(*where))
     if measure is None:
         raise LedgerNotFound(f"没有序号为 {no} 的具体措施(请先导入行动方案)")
@@ -161,9 +161,8 @@ def assign_bulk(*, session: Session, actor: Actor, level: str, terms: Terms, mea
     terms.check()
     if (measure_nos is None) == (category_no is None):
         raise LedgerInvalid("请指定措施序号或任务类别(二选一)")
-    latest = select(PlanNotice.id).order_by(PlanNotice.issued.desc(), PlanNotice.id.desc()).limit(1).scalar_subquery()
     query = (select(PlanMeasure.id, PlanMeasure.no, PlanCategory.no).join(PlanItem, PlanMeasure.item_id == PlanItem.id)
-             .join(PlanCategory, PlanItem.category_id == PlanCategory.id).where(PlanMeasure.notice_id == latest))
+             .join(PlanCategory, PlanItem.category_id == PlanCategory.id).where(PlanMeasure.notice_id == latest_notice_id()))
     if category_no is not None:
         query = query.where(PlanCategory.no == category_no)
     else:

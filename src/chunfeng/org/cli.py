@@ -6,10 +6,12 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from sqlalchemy import select
 
 from chunfeng.cli_support import actor, console, database, domain_errors, fail
 from chunfeng.org import audit, services
 from chunfeng.org.builtin import NATIONAL
+from chunfeng.org.models import AuditEntry
 from chunfeng.org.roles import LEVELS, ROLES
 
 org_app = typer.Typer(help="单位:总局、省局及下级单位", no_args_is_help=True)
@@ -75,10 +77,6 @@ def verify():
 @audit_app.command("tail")
 def tail(limit: int = 20):
     """Show the newest audit entries."""
-    from sqlalchemy import select
-
-    from chunfeng.org.models import AuditEntry
-
     db = database()
     with db.read() as session:
         rows = list(session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)))

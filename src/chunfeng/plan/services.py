@@ -96,10 +96,15 @@ def any_notice():
     return select(PlanNotice.id).limit(1)
 
 
+def latest_notice_id():
+    """The newest imported notice's id, as a subquery: the action being run."""
+    return select(PlanNotice.id).order_by(PlanNotice.issued.desc(), PlanNotice.id.desc()).limit(1).scalar_subquery()
+
+
 def current_notice(*, session: Session, actor: Actor) -> PlanNotice:
     """The newest imported notice: the action being run."""
     authorize(actor, "plan.view")
-    notice = session.scalar(select(PlanNotice).order_by(PlanNotice.issued.desc(), PlanNotice.id.desc()).limit(1))
+    notice = session.scalar(select(PlanNotice).where(PlanNotice.id == latest_notice_id()))
     if notice is None:
         raise PlanNotFound("尚未导入任何通知;请先运行 chunfeng plan import 通知文件")
     return notice

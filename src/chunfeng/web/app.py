@@ -15,10 +15,17 @@ from fastapi.staticfiles import StaticFiles
 
 from chunfeng import __version__
 from chunfeng.consult.errors import ConsultError, ConsultNotFound
+from chunfeng.consult.routes import router as consult_router
 from chunfeng.db import Database
+from chunfeng.inbox.routes import router as inbox_router
+from chunfeng.inbox.services import deliver_pending
+from chunfeng.ledger import supervision, warnings
 from chunfeng.ledger.errors import LedgerError, LedgerNotFound, StaleReport
+from chunfeng.ledger.routes import router as ledger_router
 from chunfeng.org.errors import Forbidden, NotFound, ValidationFailed
+from chunfeng.org.routes import router as org_router
 from chunfeng.plan.errors import PlanError, PlanNotFound
+from chunfeng.plan.routes import router as plan_router
 from chunfeng.settings import Settings
 from chunfeng.web import auth
 from chunfeng.web.deps import LoginRequired, is_htmx, login_url, optional_user, render
@@ -42,9 +49,6 @@ log = logging.getLogger("chunfeng")
 
 def scan_once(db: Database, settings: Settings) -> None:
     """Lights, escalation of overdue notices, then delivery of whatever the inbox has pending."""
-    from chunfeng.inbox.services import deliver_pending
-    from chunfeng.ledger import supervision, warnings
-
     with db.write() as session:
         result = warnings.scan(session=session, today=date.today(), rules=warnings.WarningRules.from_settings(settings))
         escalated = supervision.escalate_overdue(session=session, today=date.today(),
@@ -65,12 +69,6 @@ async def _scan_on_schedule(db: Database, settings: Settings) -> None:
 
 
 def create_app(db: Database, settings: Settings) -> FastAPI:
-    from chunfeng.consult.routes import router as consult_router
-    from chunfeng.inbox.routes import router as inbox_router
-    from chunfeng.ledger.routes import router as ledger_router
-    from chunfeng.org.routes import router as org_router
-    from chunfeng.plan.routes import router as plan_router
-
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         task = asyncio.create_task(_scan_on_schedule(db, settings)) if settings.scan_interval_minutes else None

@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from chunfeng.db import Database
+from chunfeng.inbox.services import unread_count
 from chunfeng.org.access import allowed, authorize
 from chunfeng.org.models import User
 from chunfeng.org.roles import LEVELS, ROLES
@@ -83,8 +84,6 @@ def render(request: Request, template: str, context: dict, *, status_code: int =
     settings = request.app.state.settings
     unread = 0
     if user is not None:
-        from chunfeng.inbox.services import unread_count
-
         with request.app.state.db.read() as session:
             unread = unread_count(session=session, actor=user)
     context = {"request": request, "user": user, "csrf_token": csrf_token(settings.secret_key, request),
