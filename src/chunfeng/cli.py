@@ -14,6 +14,7 @@ from chunfeng.inbox.cli import app as inbox_app
 from chunfeng.ledger.cli import app as ledger_app
 from chunfeng.org.cli import audit_app, org_app, user_app
 from chunfeng.plan.cli import app as plan_app
+from chunfeng.push.cli import app as push_app
 from chunfeng.settings import get_settings
 
 app = typer.Typer(help="春风 — 便民办税春风行动管理平台", no_args_is_help=True, add_completion=False)
@@ -24,6 +25,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(consult_app, name="consult")
+app.add_typer(push_app, name="push")
 app.command("ask")(ask_command)
 
 db_app = typer.Typer(help="数据库", no_args_is_help=True)

@@ -17,6 +17,7 @@ from chunfeng.org.access import Actor, SystemActor
 from chunfeng.org.errors import OrgError
 from chunfeng.org.models import User
 from chunfeng.plan.errors import PlanError
+from chunfeng.push.errors import PushError, RuleError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -55,5 +56,7 @@ def domain_errors() -> Iterator[None]:
     """A domain error becomes a red message and exit status 1; nothing was changed (the transaction rolled back)."""
     try:
         yield
-    except (OrgError, PlanError, LedgerError, ConsultError) as exc:
+    except (OrgError, PlanError, LedgerError, ConsultError, PushError) as exc:
         fail(str(exc))
+    except RuleError as exc:
+        fail(f"{exc}\n{exc.pointer()}")

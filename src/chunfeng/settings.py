@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     notice_escalation_days: int = Field(5, ge=1, description="an escalated supervision notice gets this many more days to be answered")
     scan_interval_minutes: int = Field(60, ge=0, description="the server recomputes all warnings this often; 0 turns the schedule off")
     consult_embedding_model: str = Field("", description="a sentence-transformers model directory for the optional dense stage of 12366 retrieval; empty turns it off")
+    push_store: str = Field("var/taxpayers.duckdb", description="the DuckDB file holding the imported taxpayer extract")
+    push_cap_per_week: int = Field(3, ge=1, description="at most this many policy pushes reach one taxpayer in any 7 days")
+    push_max_attempts: int = Field(5, ge=1, description="a message a channel refuses is retried, with back-off, this many times in all")
+    push_retry_minutes: int = Field(5, ge=1, description="the first retry waits this long; each later one twice as long")
+    push_channels: dict[str, str] = Field(default_factory=dict, description='Apprise URL per channel with {address} for the contact, e.g. {"sms": "json://gateway.local/sms?to={address}", "email": "mailtos://user:pass@smtp.example.com?to={address}"}; inapp needs none')
+    holidays_file: str = Field("", description="a holidays JSON (see src/chunfeng/data/holidays.json) replacing the shipped one")
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -43,6 +43,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # A taxpayer's account: whose person it is (credit code) and in which capacity (法定代表人, 财务负责人, 办税人员).
+    taxpayer_code: Mapped[str | None] = mapped_column(String(18), index=True)
+    taxpayer_role: Mapped[str | None] = mapped_column(String(16))
 
     unit: Mapped[Unit] = relationship(lazy="joined")
 

@@ -13,6 +13,7 @@ ROLES: dict[str, str] = {
     "agent": "12366坐席",
     "service_officer": "纳税服务专员",
     "viewer": "只读查看",
+    "taxpayer": "纳税人缴费人",
 }
 
 LEVELS: dict[str, str] = {
@@ -31,7 +32,8 @@ PARENT_LEVELS: dict[str, set[str]] = {
     "branch": {"municipal", "county"},
 }
 
-ALL = frozenset(ROLES)
+# Officials: every role but the taxpayer's, who sees only their own messages and bill.
+ALL = frozenset(ROLES) - {"taxpayer"}
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "plan.view": ALL,
@@ -54,7 +56,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "consult.kb.edit": frozenset({"agent"}),
     "consult.kb.national": frozenset({"agent"}),
     "consult.analytics": frozenset({"agent", "service_officer", "action_office"}),
+    "push.policy.view": ALL,
+    "push.policy.edit": frozenset({"service_officer"}),
+    "push.match": frozenset({"service_officer", "action_office"}),
+    "push.campaign": frozenset({"service_officer"}),
+    "push.bill.view": frozenset({"service_officer"}),
+    "push.inbox": frozenset({"taxpayer"}),
 }
 
 # Permissions that only make sense for the whole country: the user must sit at the national unit.
-NATIONAL_ONLY = frozenset({"plan.import", "ledger.indicator", "consult.kb.national"})
+NATIONAL_ONLY = frozenset({"plan.import", "ledger.indicator", "consult.kb.national", "push.policy.edit"})

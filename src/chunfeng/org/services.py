@@ -15,6 +15,7 @@ from chunfeng.org.models import Unit, User
 from chunfeng.org.passwords import hash_password, password_problem, verify_password
 from chunfeng.org.roles import LEVELS, PARENT_LEVELS, ROLES
 from chunfeng.paging import Page
+from chunfeng.push.schema import CONTACT_ROLES, credit_code_problem  # a plain module: no cycle
 from chunfeng.tabular import TableError, read_table
 
 
@@ -178,7 +179,10 @@ def import_units(*, session: Session, actor: Actor, path: Path) -> int:
 
 
 def add_user(*, session: Session, actor: Actor, username: str, display_name: str, unit_code: str,
-             roles: list[str], password: str) -> User:
+             roles: list[str], password: str, taxpayer_code: str | None = None,
+             taxpayer_role: str | None = None) -> User:
+    """A user of a unit. A taxpayer's account (role taxpayer) names the credit code and capacity it acts in,
+    and sits at the unit that administers the taxpayer."""
     unit = find_unit(session=session, code=unit_code)
     authorize(actor, "org.user.manage", unit)
     problems = []
@@ -191,10 +195,20 @@ def add_user(*, session: Session, actor: Actor, username: str, display_name: str
         problems.append(f"未知角色:{'、'.join(unknown) or '(空)'};可用角色:{'、'.join(ROLES)}")
     if why := password_problem(password):
         problems.append(why)
+    if "taxpayer" in roles:
+        if len(roles) > 1:
+            problems.append("纳税人账号不能兼任其他角色")
+        if not taxpayer_code or (why := credit_code_problem(taxpayer_code)):
+            problems.append(f"纳税人账号须填写有效的统一社会信用代码:{why if taxpayer_code else '未填写'}")
+        if taxpayer_role not in CONTACT_ROLES:
+            problems.append(f"纳税人账号的身份应为 {'、'.join(CONTACT_ROLES)} 之一")
+    elif taxpayer_code or taxpayer_role:
+        problems.append("只有纳税人账号才填写信用代码和身份")
     if problems:
         raise ValidationFailed("无法创建用户:", problems)
     user = User(username=username, display_name=display_name or username, unit=unit,
-                roles=",".join(dict.fromkeys(roles)), password_hash=hash_password(password))
+                roles=",".join(dict.fromkeys(roles)), password_hash=hash_password(password),
+                taxpayer_code=taxpayer_code, taxpayer_role=taxpayer_role)
     session.add(user)
     session.flush()
     audit.record(session, actor=actor, action="org.user.created", object_type="user", object_id=username,

@@ -1,0 +1,346 @@
+"""Campaigns: staged reminders along a filing period, frequency caps, opt-outs, and delivery through an outbox.
+
+A stage is planned once, in one transaction that writes every message and marks the stage planned, so a
+repeated run adds nothing. Delivery claims a message (state `sending`, committed) before it hands it to a
+channel and records the outcome after; a crash in between leaves the message `sending`, and the next run
+marks it `uncertain` instead of sending it again: a taxpayer never gets the same message twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from urllib.parse import quote
+
+import apprise
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from chunfeng.db import Database, utcnow
+from chunfeng.org import audit
+from chunfeng.org.access import Actor, SystemActor, authorize, subtree_filter
+from chunfeng.org.models import Unit
+from chunfeng.org.services import find_unit
+from chunfeng.paging import Page
+from chunfeng.push import matching, rules
+from chunfeng.push.errors import PushInvalid, PushNotFound
+from chunfeng.push.models import Campaign, CampaignStage, Policy, PushMessage
+from chunfeng.push.schema import CHANNEL_NAMES, CHANNELS
+from chunfeng.settings import get_settings
+from chunfeng.workdays import WorkCalendar, filing_period, load_calendar
+
+STAGES = {"first": "政策提醒", "reminder": "申报提醒", "last": "截止前提醒", "bill": "红利账单"}
+MESSAGE_STATES = {"pending": "待发送", "sending": "发送中", "sent": "已送达", "failed": "发送失败",
+                  "uncertain": "结果不明(未重发)"}
+SENDING_LEASE = timedelta(minutes=10)
+
+
+def calendar() -> WorkCalendar:
+    path = get_settings().holidays_file
+    return load_calendar(path or None)
+
+
+def stage_dates(*, year: int, month: int, reminder_day: int, last_days: int,
+                cal: WorkCalendar | None = None) -> tuple[date, dict[str, date]]:
+    """The filing deadline and the day each stage is due: the first working day of the period, the
+    reminder day (or the next working day), and `last_days` working days before the deadline."""
+    cal = cal or calendar()
+    start, deadline = filing_period(year, month, cal)
+    due = {"first": cal.next_working_day(start)}
+    reminder = cal.next_working_day(date(year, month, min(reminder_day, 28)))
+    last = deadline
+    for _ in range(last_days):
+        last = last - timedelta(days=1)
+        while not cal.is_working_day(last):
+            last -= timedelta(days=1)
+    if due["first"] < reminder < last:
+        due["reminder"] = reminder
+    if due["first"] < last:
+        due["last"] = last
+    return deadline, due
+
+
+def create_campaign(*, session: Session, actor: Actor, name: str, unit_code: str, policy_ids: list[str],
+                    channels: list[str], year: int, month: int, audience: str = "", reminder_day: int = 10,
+                    last_days: int = 2) -> Campaign:
+    unit = find_unit(session=session, code=unit_code)
+    authorize(actor, "push.campaign", unit)
+    problems = []
+    if not name.strip():
+        problems.append("请填写活动名称")
+    known = set(session.scalars(select(Policy.id).where(Policy.id.in_(policy_ids)))) if policy_ids else set()
+    if not policy_ids:
+        problems.append("请至少选择一项政策")
+    elif missing := [p for p in policy_ids if p not in known]:
+        problems.append(f"没有这些政策:{'、'.join(missing)}")
+    if not channels:
+        problems.append("请至少选择一个渠道")
+    elif bad := [c for c in channels if c not in CHANNELS]:
+        problems.append(f"未知渠道:{'、'.join(bad)}(可用:{'、'.join(CHANNELS)})")
+    if not 1 <= month <= 12 or not 2000 <= year <= 2100:
+        problems.append(f"申报月份 {year}-{month} 无效")
+    if not 1 <= reminder_day <= 28 or not 0 <= last_days <= 10:
+        problems.append("提醒日应在 1–28 日之间,截止前提醒应在 0–10 个工作日之间")
+    if audience.strip():
+        try:
+            rules.parse(audience)
+        except rules.RuleError as exc:
+            problems.append(f"补充条件:{exc}")
+    if problems:
+        raise PushInvalid("无法创建推送活动:" + ";".join(problems))
+    campaign = Campaign(name=name.strip(), unit_id=unit.id, policies=list(dict.fromkeys(policy_ids)),
+                        channels=list(dict.fromkeys(channels)), audience=audience.strip(), year=year, month=month,
+                        reminder_day=reminder_day, last_days=last_days, created_by=actor.username)
+    session.add(campaign)
+    session.flush()
+    _, due = stage_dates(year=year, month=month, reminder_day=reminder_day, last_days=last_days)
+    for stage, day in due.items():
+        session.add(CampaignStage(campaign_id=campaign.id, stage=stage, due=day))
+    audit.record(session, actor=actor, action="push.campaign.created", object_type="campaign", object_id=campaign.id,
+                 after={"name": campaign.name, "unit": unit.code, "policies": campaign.policies,
+                        "channels": campaign.channels, "period": f"{year}-{month:02d}", "audience": campaign.audience})
+    return campaign
+
+
+def get_campaign(*, session: Session, actor: Actor, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise PushNotFound(f"没有编号为 {campaign_id} 的推送活动")
+    authorize(actor, "push.campaign", session.get(Unit, campaign.unit_id))
+    return campaign
+
+
+def list_campaigns(*, session: Session, actor: Actor, page: int = 1, per_page: int = 30) -> Page[Campaign]:
+    authorize(actor, "push.campaign")
+    where = [Campaign.unit_id == Unit.id, subtree_filter(actor)]
+    total = session.scalar(select(func.count()).select_from(Campaign).join(Unit, Campaign.unit_id == Unit.id)
+                           .where(*where)) or 0
+    items = list(session.scalars(select(Campaign).join(Unit, Campaign.unit_id == Unit.id).where(*where)
+                                 .order_by(Campaign.id.desc()).offset((page - 1) * per_page).limit(per_page)))
+    return Page(items, total, page, per_page)
+
+
+def render(policy: Policy, role: str, channel: str, values: dict) -> str:
+    by_channel = policy.templates.get(role) or {}
+    template = by_channel.get(channel) or by_channel.get("default") or policy.summary
+    return template.format_map(defaultdict(str, values))
+
+
+def _recipients_sql(campaign: Campaign, policy: Policy, stage: CampaignStage, region: str, period: str) -> str:
+    """Eligible taxpayers × their contacts for this policy's roles on the campaign's channels (opted-out included,
+    flagged, so they can be counted). Reminders go only to those who have not both filed and claimed."""
+    audience = matching.Audience(region=region, extra=campaign.audience)
+    eligible = matching._eligible_sql(rules.parse(policy.rule), audience, "r.credit_code, r.name")
+    roles_sql = ", ".join(matching._quote(r) for r in policy.roles)
+    channels_sql = ", ".join(matching._quote(c) for c in campaign.channels)
+    pending = ""
+    if stage.stage in ("reminder", "last"):
+        pending = f"""WHERE NOT (
+            EXISTS (SELECT 1 FROM filings f WHERE f.credit_code = e.credit_code AND f.return_type = {matching._quote(policy.filing)}
+                    AND f.period = {matching._quote(period)} AND f.filed_on <= DATE '{stage.due.isoformat()}')
+            AND EXISTS (SELECT 1 FROM claims c WHERE c.credit_code = e.credit_code AND c.policy = {matching._quote(policy.id)}
+                    AND c.period = {matching._quote(period)}))"""
+    return f"""
+        WITH e AS ({eligible})
+        SELECT e.credit_code, e.name, k.role, k.person, k.channel, k.address, k.opted_out
+        FROM (SELECT * FROM e {pending}) AS e
+        JOIN contacts k ON k.credit_code = e.credit_code AND k.role IN ({roles_sql}) AND k.channel IN ({channels_sql})
+        ORDER BY e.credit_code, k.role, k.channel"""
+
+
+def _recent_pushes(session: Session, codes: list[str], since: datetime) -> dict[str, int]:
+    """Distinct pushes (campaign, stage, policy) each taxpayer received since `since`: what the cap counts."""
+    counts: dict[str, int] = {}
+    for i in range(0, len(codes), 1000):
+        chunk = codes[i:i + 1000]
+        inner = (select(PushMessage.credit_code, PushMessage.campaign_id, PushMessage.stage, PushMessage.policy_id)
+                 .where(PushMessage.credit_code.in_(chunk), PushMessage.created_at >= since).distinct().subquery())
+        for code, n in session.execute(select(inner.c.credit_code, func.count()).group_by(inner.c.credit_code)):
+            counts[code] = n
+    return counts
+
+
+def plan_stage(*, session: Session, conn, campaign: Campaign, stage: CampaignStage, now: datetime | None = None,
+               cap: int | None = None) -> CampaignStage:
+    """Write the stage's messages to the outbox (in-app ones are delivered by being written)."""
+    if stage.planned_at is not None:
+        return stage
+    now = now or utcnow()
+    cap = cap or get_settings().push_cap_per_week
+    unit = session.get(Unit, campaign.unit_id)
+    region = matching.region_prefix(unit.code)
+    deadline, _ = stage_dates(year=campaign.year, month=campaign.month, reminder_day=campaign.reminder_day,
+                              last_days=campaign.last_days)
+    policies = [session.get(Policy, pid) for pid in campaign.policies]
+    found: list[tuple[Policy, str, list[tuple]]] = []
+    for policy in policies:
+        period = matching.period_for(policy.period_kind, campaign.year, campaign.month)
+        rows = conn.execute(_recipients_sql(campaign, policy, stage, region, period)).fetchall()
+        found.append((policy, period, rows))
+    codes = sorted({row[0] for _, _, rows in found for row in rows})
+    used = _recent_pushes(session, codes, now - timedelta(days=7))
+    pushes: dict[str, set[str]] = defaultdict(set)
+    audience, capped, opted_out, messages = set(), set(), 0, []
+    for policy, period, rows in found:
+        for code, name, role, person, channel, address, out in rows:
+            audience.add(code)
+            if out:
+                opted_out += 1
+                continue
+            if policy.id not in pushes[code] and used.get(code, 0) + len(pushes[code]) >= cap:
+                capped.add((code, policy.id))
+                continue
+            pushes[code].add(policy.id)
+            values = {"name": name, "person": person, "policy": policy.name, "basis": policy.basis, "period": period,
+                      "deadline": f"{deadline.month}月{deadline.day}日"}
+            inapp = channel == "inapp"
+            messages.append(dict(
+                campaign_id=campaign.id, stage=stage.stage, policy_id=policy.id, credit_code=code, taxpayer_name=name,
+                role=role, person=person, channel=channel, address=address,
+                title=f"{STAGES[stage.stage]}:{policy.name}"[:200], body=render(policy, role, channel, values),
+                link=f"/push/policies/{policy.id}", state="sent" if inapp else "pending", created_at=now,
+                sent_at=now if inapp else None))
+    for i in range(0, len(messages), 5000):
+        session.execute(PushMessage.__table__.insert(), messages[i:i + 5000])
+    stage.planned_at, stage.audience, stage.messages = now, len(audience), len(messages)
+    stage.capped, stage.opted_out = len(capped), opted_out
+    audit.record(session, actor=SystemActor(), action="push.stage.planned", object_type="campaign", object_id=campaign.id,
+                 after={"stage": stage.stage, "audience": stage.audience, "messages": stage.messages,
+                        "capped": stage.capped, "opted_out": opted_out})
+    return stage
+
+
+def due_stages(session: Session, today: date) -> list[tuple[Campaign, CampaignStage]]:
+    return list(session.execute(
+        select(Campaign, CampaignStage).join(CampaignStage, CampaignStage.campaign_id == Campaign.id)
+        .where(Campaign.state == "active", Campaign.kind == "policy", CampaignStage.planned_at.is_(None),
+               CampaignStage.due <= today).order_by(CampaignStage.due, Campaign.id)).tuples())
+
+
+def run_due(db: Database, conn, *, today: date, now: datetime | None = None) -> list[CampaignStage]:
+    """Plan every stage that is due, each in its own transaction (a failure leaves the others done)."""
+    done = []
+    with db.read() as session:
+        work = [(c.id, s.id) for c, s in due_stages(session, today)]
+    for campaign_id, stage_id in work:
+        with db.write() as session:
+            stage = session.get(CampaignStage, stage_id)
+            done.append(plan_stage(session=session, conn=conn, campaign=session.get(Campaign, campaign_id),
+                                   stage=stage, now=now))
+    return done
+
+
+@dataclass
+class DeliveryRun:
+    sent: int = 0
+    failed: int = 0
+    uncertain: int = 0
+
+
+def channel_url(channel: str, address: str) -> str | None:
+    template = get_settings().push_channels.get(channel)
+    return template.replace("{address}", quote(address, safe="@")) if template else None
+
+
+def deliver(db: Database, *, now: datetime | None = None, limit: int = 10_000) -> DeliveryRun:
+    """Send what is due in the outbox through Apprise: claim, send, record: each step committed."""
+    settings = get_settings()
+    now = now or utcnow()
+    run = DeliveryRun()
+    with db.write() as session:
+        run.uncertain = session.execute(
+            update(PushMessage).where(PushMessage.state == "sending", PushMessage.next_attempt_at <= now)
+            .values(state="uncertain", last_error="发送过程中断,消息可能已送出,为免重复不再自动重发")).rowcount
+    with db.read() as session:
+        due = list(session.execute(
+            select(PushMessage.id, PushMessage.channel, PushMessage.address, PushMessage.title, PushMessage.body)
+            .where(PushMessage.state.in_(["pending", "failed"]), PushMessage.channel != "inapp",
+                   PushMessage.attempts < settings.push_max_attempts,
+                   (PushMessage.next_attempt_at.is_(None)) | (PushMessage.next_attempt_at <= now))
+            .order_by(PushMessage.id).limit(limit)))
+    for message_id, channel, address, title, body in due:
+        with db.write() as session:
+            claimed = session.execute(
+                update(PushMessage).where(PushMessage.id == message_id, PushMessage.state.in_(["pending", "failed"]))
+                .values(state="sending", attempts=PushMessage.attempts + 1, next_attempt_at=now + SENDING_LEASE)).rowcount
+            attempts = session.scalar(select(PushMessage.attempts).where(PushMessage.id == message_id))
+        if not claimed:
+            continue  # another worker took it
+        url = channel_url(channel, address)
+        error = ""
+        if url is None:
+            ok, error = False, f"渠道“{CHANNEL_NAMES.get(channel, channel)}”未配置(CHUNFENG_PUSH_CHANNELS)"
+        else:
+            sender = apprise.Apprise()
+            try:
+                ok = sender.add(url) and bool(sender.notify(title=title, body=body))
+            except Exception as exc:  # a broken gateway must not stop the others
+                ok, error = False, str(exc)
+            error = error or ("" if ok else "通道未接受消息")
+        retry = now + timedelta(minutes=settings.push_retry_minutes * 2 ** (attempts - 1))
+        with db.write() as session:
+            session.execute(update(PushMessage).where(PushMessage.id == message_id).values(
+                state="sent" if ok else "failed", sent_at=utcnow() if ok else None,
+                last_error=error[:500], next_attempt_at=None if ok else retry))
+        run.sent += ok
+        run.failed += not ok
+    return run
+
+
+def delivery_figures(session: Session, campaign_id: int) -> dict:
+    """Messages by stage, channel and state: the campaign page's delivery table."""
+    figures: dict = defaultdict(lambda: defaultdict(int))
+    for stage, channel, state, n in session.execute(
+            select(PushMessage.stage, PushMessage.channel, PushMessage.state, func.count())
+            .where(PushMessage.campaign_id == campaign_id)
+            .group_by(PushMessage.stage, PushMessage.channel, PushMessage.state)):
+        figures[(stage, channel)][state] += n
+    read = dict(session.execute(select(PushMessage.stage, func.count()).where(
+        PushMessage.campaign_id == campaign_id, PushMessage.read_at.is_not(None)).group_by(PushMessage.stage)).all())
+    return {"by_stage_channel": {k: dict(v) for k, v in figures.items()}, "read": read}
+
+
+def requeue_uncertain(*, session: Session, actor: Actor, campaign_id: int) -> int:
+    """An official who has checked with the gateway that nothing went out sends the uncertain ones again."""
+    campaign = get_campaign(session=session, actor=actor, campaign_id=campaign_id)
+    n = session.execute(update(PushMessage).where(PushMessage.campaign_id == campaign.id,
+                                                  PushMessage.state == "uncertain")
+                        .values(state="pending", next_attempt_at=None)).rowcount
+    audit.record(session, actor=actor, action="push.campaign.requeued", object_type="campaign", object_id=campaign.id,
+                 after={"messages": n})
+    return n
+
+
+# --- the taxpayer's message centre ----------------------------------------------------------------
+
+def _taxpayer(actor: Actor):
+    authorize(actor, "push.inbox")
+    return actor.taxpayer_code, actor.taxpayer_role
+
+
+def inbox(*, session: Session, actor: Actor, page: int = 1, per_page: int = 20) -> Page[PushMessage]:
+    code, role = _taxpayer(actor)
+    where = [PushMessage.credit_code == code, PushMessage.role == role, PushMessage.channel == "inapp"]
+    total = session.scalar(select(func.count()).select_from(PushMessage).where(*where)) or 0
+    items = list(session.scalars(select(PushMessage).where(*where).order_by(PushMessage.created_at.desc(),
+                                                                            PushMessage.id.desc())
+                                 .offset((page - 1) * per_page).limit(per_page)))
+    return Page(items, total, page, per_page)
+
+
+def inbox_unread(*, session: Session, actor: Actor) -> int:
+    code, role = _taxpayer(actor)
+    return session.scalar(select(func.count()).select_from(PushMessage).where(
+        PushMessage.credit_code == code, PushMessage.role == role, PushMessage.channel == "inapp",
+        PushMessage.read_at.is_(None))) or 0
+
+
+def read_message(*, session: Session, actor: Actor, message_id: int) -> PushMessage:
+    code, role = _taxpayer(actor)
+    message = session.get(PushMessage, message_id)
+    if message is None or message.credit_code != code or message.role != role or message.channel != "inapp":
+        raise PushNotFound(f"没有编号为 {message_id} 的消息")
+    if message.read_at is None:
+        message.read_at = utcnow()
+    return message

@@ -1,0 +1,219 @@
+"""`chunfeng push …`: generate and import taxpayer extracts, check rules, match policies, run campaigns."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from chunfeng.cli_support import actor, console, database, domain_errors, fail
+from chunfeng.push import bills, campaigns, matching, rules, services, store, synthetic
+from chunfeng.push.models import Policy
+
+app = typer.Typer(help="精准推送:纳税人数据、政策规则、匹配、分阶段提醒、红利账单", no_args_is_help=True)
+campaign_app = typer.Typer(help="推送活动", no_args_is_help=True)
+app.add_typer(campaign_app, name="campaign")
+
+ENGINES = ("duckdb", "postgres", "spark")
+
+
+def claim_period(policy: dict | Policy) -> str:
+    """The period synthetic claims of a policy are for: the one just filed in July 2022, or the first
+    period after the policy took effect when that is later."""
+    get = policy.get if isinstance(policy, dict) else lambda k: getattr(policy, k)
+    kind = get("period_kind")
+    start = get("effective_from")
+    start = date.fromisoformat(start) if isinstance(start, str) else start
+    months = {"month": 1, "quarter": 3, "year": 12}[kind]
+    ref = date(start.year + (start.month - 1 + months) // 12, (start.month - 1 + months) % 12 + 1, 1)
+    ref = max(ref, date(2022, 7, 1))
+    return matching.period_for(kind, ref.year, ref.month)
+
+
+def claim_rules() -> dict[str, tuple[str, str]]:
+    return {p["id"]: (rules.parse(p["rule"]).sql("duckdb"), claim_period(p)) for p in services.shipped_policies()}
+
+
+@app.command("gen")
+def gen(taxpayers: int = typer.Option(..., help="how many taxpayers"), out: Path = typer.Option(..., help="directory"),
+        seed: int = typer.Option(2022, help="same seed and size, same extract"),
+        fmt: str = typer.Option("parquet", "--format", help="parquet or csv")):
+    """Write a reproducible synthetic extract (registry, contacts, claims, filings) of the core tax system's shape."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as bar:
+        task = bar.add_task("生成", total=taxpayers)
+
+        def progress(table: str, done: int, total: int) -> None:
+            bar.update(task, description=f"生成 {table}", completed=done, total=total)
+
+        counts = synthetic.generate(out, taxpayers=taxpayers, seed=seed, fmt=fmt, claim_rules=claim_rules(),
+                                    progress=progress)
+    console.print("已生成 " + ",".join(f"{k} {v:,} 行" for k, v in counts.items()) + f":{out}")
+
+
+@app.command("import")
+def import_(directory: Path):
+    """Check an extract directory (CSV, Parquet or xlsx per table) and make it the taxpayer store, all or nothing."""
+    target = services.store_path()
+    with domain_errors(), console.status("正在导入…") as status:
+        result = store.import_extract(directory, target, progress=status.update)
+    console.print("已导入 " + ",".join(f"{k} {v:,} 行" for k, v in result.rows.items()) + f" → {result.store}")
+
+
+def _engine(engine: str, data: Path | None):
+    """The engine to match on, over `data` (an extract directory) or the imported store."""
+    if engine not in ENGINES:
+        fail(f"未知引擎“{engine}”,可用:{'、'.join(ENGINES)}", 2)
+    duck = store.connect_directory(data) if data else store.connect_store(services.store_path())
+    if engine == "duckdb":
+        return matching.DuckDBEngine(duck)
+    if engine == "postgres":
+        from chunfeng.push.engines import PostgresEngine
+
+        db = database()
+        if db.engine.dialect.name != "postgresql":
+            fail("PostgreSQL 引擎需要 CHUNFENG_DATABASE_URL 指向 PostgreSQL 数据库", 2)
+        pg = PostgresEngine(db.engine)
+        pg.load(duck)
+        return pg
+    import tempfile
+
+    from chunfeng.push.engines import SparkEngine, export_parquet
+
+    parquet = export_parquet(duck, Path(tempfile.mkdtemp(prefix="chunfeng-spark-")))
+    return SparkEngine.local(parquet)
+
+
+@app.command("match")
+def match(policy: list[str] = typer.Option(None, "--policy", help="policy id; repeat for several; none = all"),
+          data: Optional[Path] = typer.Option(None, help="an extract directory read as it is; default: the imported store"),
+          period: Optional[str] = typer.Option(None, help="the period claims are looked for: 2022, 2022Q2, 2022-06"),
+          engine: str = typer.Option("duckdb", help="duckdb, postgres or spark"),
+          as_json: bool = typer.Option(False, "--json", help="one JSON object per policy")):
+    """Eligible and eligible-but-not-claimed taxpayers of policies, by region and industry."""
+    db = database()
+    with domain_errors():
+        with db.write() as session:
+            services.seed_policies(session)
+        with db.read() as session:
+            who = actor(session)
+            ids = policy or [p.id for p in services.list_policies(session=session, actor=who, per_page=1000).items]
+            found = [services.get_policy(session=session, actor=who, policy_id=pid) for pid in ids]
+            chosen = [(p.id, p.rule) for p in found]
+            region = services.actor_region(who)
+        runner = _engine(engine, data)
+        for pid, rule in chosen:
+            result = matching.match(runner, policy_id=pid, rule_text=rule, period=period,
+                                    audience=matching.Audience(region=region))
+            if as_json:
+                print(json.dumps(result.as_json(), ensure_ascii=False))
+            else:
+                console.print(f"[bold]{pid}[/] 所属期 {result.period or '—'}:符合条件 {result.eligible:,} 户,"
+                              f"其中应享未享 {result.not_claimed:,} 户", highlight=False)
+
+
+@app.command("policies")
+def policies(q: str = typer.Option("", help="search in name, basis and summary")):
+    """List the policy catalogue."""
+    db = database()
+    with db.write() as session:
+        services.seed_policies(session)
+    with db.read() as session:
+        page = services.list_policies(session=session, actor=actor(session), q=q, per_page=1000)
+        table = Table("编号", "税种", "名称", "依据", "有效期")
+        for p in page.items:
+            table.add_row(p.id, p.tax_type, p.name, p.basis, f"{p.effective_from}–{p.effective_until or '长期'}")
+        console.print(table)
+
+
+@app.command("check")
+def check(rule: str):
+    """Parse and type-check a rule; print its SQL and how many taxpayers in the store it selects."""
+    with domain_errors():
+        result = services.check_rule(rule)
+        if not result["ok"]:
+            fail(f"{result['error']}\n{result['pointer']}")
+    for dialect in ("duckdb", "postgres", "spark"):
+        console.print(f"[dim]{dialect}:[/] {rules.parse(rule).sql(dialect)}", highlight=False)
+    if result["matches"] is not None:
+        console.print(f"当前数据中符合的纳税人:{result['matches']:,} 户")
+
+
+@app.command("set-rule")
+def set_rule(policy: str, rule: str):
+    """Replace a policy's eligibility rule (refused, with the position, when it does not check)."""
+    db = database()
+    with domain_errors(), db.write() as session:
+        services.seed_policies(session)
+        services.update_rule(session=session, actor=actor(session), policy_id=policy, rule=rule)
+    console.print(f"已更新 {policy} 的规则。")
+
+
+@campaign_app.command("create")
+def campaign_create(name: str = typer.Option(...), unit: str = typer.Option(..., help="owner unit code: its region is the audience"),
+                    policy: list[str] = typer.Option(..., "--policy"), channel: list[str] = typer.Option(["inapp"], "--channel"),
+                    month: str = typer.Option(..., help="the filing month, 2022-07"), audience: str = "",
+                    reminder_day: int = 10, last_days: int = 2):
+    """Create a campaign with its staged reminders along the month's filing period."""
+    year, _, mon = month.partition("-")
+    if not (year.isdigit() and mon.isdigit()):
+        fail(f"--month 应写成 2022-07,而不是“{month}”", 2)
+    db = database()
+    with domain_errors(), db.write() as session:
+        services.seed_policies(session)
+        c = campaigns.create_campaign(session=session, actor=actor(session), name=name, unit_code=unit,
+                                      policy_ids=policy, channels=channel, year=int(year), month=int(mon),
+                                      audience=audience, reminder_day=reminder_day, last_days=last_days)
+        session.flush()
+        deadline, due = campaigns.stage_dates(year=c.year, month=c.month, reminder_day=c.reminder_day,
+                                              last_days=c.last_days)
+        cid = c.id
+    console.print(f"已创建推送活动 {cid}:申报截止 {deadline};" +
+                  ",".join(f"{campaigns.STAGES[s]} {d}" for s, d in due.items()))
+
+
+@campaign_app.command("run")
+def campaign_run(today: Optional[str] = typer.Option(None, help="plan the stages due by this day (default today)")):
+    """Plan every due stage, then deliver what the outbox holds."""
+    day = date.fromisoformat(today) if today else date.today()
+    db = database()
+    with domain_errors(), store.connect_store(services.store_path()) as conn:
+        for stage in campaigns.run_due(db, conn, today=day):
+            console.print(f"活动 {stage.campaign_id} {campaigns.STAGES[stage.stage]}:对象 {stage.audience:,} 户,"
+                          f"消息 {stage.messages:,} 条,频次限制 {stage.capped:,},已退订 {stage.opted_out:,}")
+    deliver()
+
+
+@app.command("deliver")
+def deliver():
+    """Send the pending messages of the outbox through their channels (retries with back-off)."""
+    run = campaigns.deliver(database())
+    console.print(f"发送成功 {run.sent},失败 {run.failed}(将重试),结果不明 {run.uncertain}(不重发)")
+
+
+@app.command("bill")
+def bill(credit_code: str, year: int = typer.Option(date.today().year - 1),
+         pdf: Optional[Path] = typer.Option(None, help="also write the bill as a PDF")):
+    """Print a small or micro enterprise's dividend bill for a year."""
+    db = database()
+    with domain_errors(), db.write() as session, store.connect_store(services.store_path()) as conn:
+        services.seed_policies(session)
+        b = bills.bill_for_actor(conn, session=session, actor=actor(session), credit_code=credit_code, year=year)
+    table = Table("政策", "依据", "税费种", "减免税额(元)", title=f"{b.name} {year} 年度红利账单")
+    for line in b.lines:
+        table.add_row(line["name"], line["basis"], line["tax_type"], f"{line['amount']:,.2f}")
+    table.add_row("合计", "", "", f"{b.total:,.2f}")
+    console.print(table)
+    if pdf:
+        from chunfeng.push.bill_pdf import write_pdf
+
+        write_pdf(b, pdf)
+        console.print(f"已写入 {pdf}")
+
+
+

@@ -1,0 +1,23 @@
+"""Errors of the push domain. Messages are Chinese: they are shown as they are."""
+
+from chunfeng.push.rules import RuleError  # noqa: F401  (part of the family: a rule that does not check)
+
+
+class PushError(Exception):
+    pass
+
+
+class PushNotFound(PushError):
+    pass
+
+
+class PushInvalid(PushError):
+    """Bad input other than an extract: a policy, a campaign, a period."""
+
+
+class ExtractInvalid(PushError):
+    """An extract that cannot be imported; `problems` names each file, row and field at fault."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("纳税人数据未导入,发现以下问题:\n" + "\n".join(problems))

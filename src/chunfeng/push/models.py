@@ -1,0 +1,110 @@
+"""Tables of policy push: policies with their rules, campaigns and their stages, and the outbox of messages.
+
+Taxpayer data itself is not here: it lives in the DuckDB store (`push.store`), where it is analysed.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from chunfeng.db import Base, utcnow
+
+
+class Policy(Base):
+    """A preferential policy: who it is for (the rule), on what basis, for how long, and what to tell whom."""
+
+    __tablename__ = "push_policy"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tax_type: Mapped[str] = mapped_column(String(40), index=True)
+    topic: Mapped[str] = mapped_column(String(40), default="")
+    industries: Mapped[list] = mapped_column(JSON, default=list)
+    sizes: Mapped[list] = mapped_column(JSON, default=list)
+    regions: Mapped[list] = mapped_column(JSON, default=list)
+    basis: Mapped[str] = mapped_column(String(200))
+    basis_title: Mapped[str] = mapped_column(String(300), default="")
+    effective_from: Mapped[date] = mapped_column(Date)
+    effective_until: Mapped[date | None] = mapped_column(Date)
+    period_kind: Mapped[str] = mapped_column(String(8), doc="month, quarter or year: the period a claim is for")
+    filing: Mapped[str] = mapped_column(String(40), doc="the return the policy is claimed on")
+    summary: Mapped[str] = mapped_column(Text, default="")
+    rule: Mapped[str] = mapped_column(Text)
+    roles: Mapped[list] = mapped_column(JSON, default=list)
+    templates: Mapped[dict] = mapped_column(JSON, default=dict)
+    shipped: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Campaign(Base):
+    """A push of some policies to the eligible taxpayers of a region, staged along one filing period."""
+
+    __tablename__ = "push_campaign"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), default="policy", doc="policy (staged reminders) or bill (dividend bills)")
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True, doc="owner; the audience is its region")
+    policies: Mapped[list] = mapped_column(JSON, default=list)
+    audience: Mapped[str] = mapped_column(Text, default="", doc="an extra rule narrowing the audience; empty for all")
+    channels: Mapped[list] = mapped_column(JSON, default=list)
+    year: Mapped[int] = mapped_column(Integer)
+    month: Mapped[int] = mapped_column(Integer, doc="the filing month the stages run in (a bill: unused)")
+    reminder_day: Mapped[int] = mapped_column(Integer, default=10)
+    last_days: Mapped[int] = mapped_column(Integer, default=2, doc="last reminder this many working days before the deadline")
+    state: Mapped[str] = mapped_column(String(16), default="active", doc="active, paused or finished")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CampaignStage(Base):
+    """One stage of a campaign (first notice, reminder, last reminder, bill) and what it produced."""
+
+    __tablename__ = "push_stage"
+    __table_args__ = (UniqueConstraint("campaign_id", "stage"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("push_campaign.id", ondelete="CASCADE"), index=True)
+    stage: Mapped[str] = mapped_column(String(16))
+    due: Mapped[date] = mapped_column(Date)
+    planned_at: Mapped[datetime | None] = mapped_column(DateTime)
+    audience: Mapped[int] = mapped_column(Integer, default=0, doc="taxpayers selected")
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+    capped: Mapped[int] = mapped_column(Integer, default=0, doc="pushes held back by the frequency cap")
+    opted_out: Mapped[int] = mapped_column(Integer, default=0, doc="contacts left out because they unsubscribed")
+
+
+class PushMessage(Base):
+    """One message to one contact on one channel: the outbox row and the delivery log in one.
+
+    States: pending → sending → sent | failed (retried with back-off) ; a message left in `sending` by a
+    crash becomes `uncertain` and is never sent again automatically (it may have gone out).
+    """
+
+    __tablename__ = "push_message"
+    __table_args__ = (UniqueConstraint("campaign_id", "stage", "policy_id", "credit_code", "role", "channel"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("push_campaign.id", ondelete="CASCADE"), index=True)
+    stage: Mapped[str] = mapped_column(String(16))
+    policy_id: Mapped[str] = mapped_column(String(40), default="")
+    credit_code: Mapped[str] = mapped_column(String(18), index=True)
+    taxpayer_name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(16))
+    person: Mapped[str] = mapped_column(String(64), default="")
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(200), default="")
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    link: Mapped[str] = mapped_column(String(200), default="")
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime)

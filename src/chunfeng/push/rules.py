@@ -1,0 +1,561 @@
+"""Eligibility rules: a small readable language over the registry, type-checked, compiled to SQL with SQLGlot.
+
+    vat_type == "小规模" and monthly_sales <= 10万
+    industry in ("C13".."C43") and credit in ("A", "B")
+    taxable_income <= 300万 and headcount <= 300 and not individual_business
+
+Grammar (lowest precedence first):
+
+    rule     := or
+    or       := and ("or" and)*
+    and      := not ("and" not)*
+    not      := "not" not | compare
+    compare  := sum [("==" | "!=" | "<" | "<=" | ">" | ">=") sum | ["not"] "in" "(" item ("," item)* ")"]
+    sum      := product (("+" | "-") product)*
+    product  := unary (("*" | "/") unary)*
+    unary    := "-" unary | NUMBER | STRING | "true" | "false" | FIELD | "(" rule ")"
+    item     := literal [".." literal]
+
+Numbers may carry 万 (10^4) or 亿 (10^8). A string compared with a date field is a date ("2022-01-01").
+Fields of kind `code` are hierarchical (GB/T 4754 industries, region codes): "C13" matches every code
+that begins with C13, and a range "C13".."C43" compares the first three characters.
+
+A rule compiles to one SQLGlot expression; `sql(dialect)` renders it for DuckDB, PostgreSQL or Spark, so
+one rule text runs unchanged on each. `evaluate` interprets the same tree record by record in Python: the
+baseline the benchmark compares against, and an independent check of the SQL in the tests.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, Callable
+
+import sqlglot
+from sqlglot import exp
+
+from chunfeng.push.schema import REGISTRY, Table
+
+
+class RuleError(ValueError):
+    """A rule that does not parse or type-check; `position` is the 0-based character offset of the fault."""
+
+    def __init__(self, message: str, position: int, rule: str = ""):
+        self.message, self.position, self.rule = message, position, rule
+        super().__init__(f"第 {position + 1} 个字符处:{message}")
+
+    def pointer(self) -> str:
+        """The rule with a caret under the fault, for a terminal or a <pre>."""
+        line = self.rule.replace("\n", " ")
+        width = sum(2 if ord(c) > 0x2E80 else 1 for c in line[:self.position])
+        return f"{line}\n{' ' * width}^"
+
+
+# --- lexer --------------------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"""
+    (?P<space>\s+)
+  | (?P<number>\d+(?:\.\d+)?(?:万|亿)?)
+  | (?P<string>"[^"\n]*"|“[^”\n]*”|'[^'\n]*')
+  | (?P<op>==|!=|<=|>=|\.\.|[<>()+\-*/,]|=)
+  | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
+""", re.VERBOSE)
+
+KEYWORDS = {"and", "or", "not", "in", "true", "false"}
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # number, string, op, word, end
+    text: str
+    pos: int
+
+
+def tokenize(rule: str) -> list[Token]:
+    tokens, pos = [], 0
+    while pos < len(rule):
+        m = _TOKEN.match(rule, pos)
+        if m is None:
+            raise RuleError(f"无法识别的字符“{rule[pos]}”", pos, rule)
+        if m.lastgroup == "op" and m.group() == "=":
+            raise RuleError("比较相等请用“==”", pos, rule)
+        if m.lastgroup != "space":
+            tokens.append(Token(m.lastgroup, m.group(), pos))
+        pos = m.end()
+    tokens.append(Token("end", "", len(rule)))
+    return tokens
+
+
+# --- syntax tree --------------------------------------------------------------------------------
+
+@dataclass
+class Node:
+    pos: int
+
+
+@dataclass
+class Literal(Node):
+    value: Any  # Decimal, str, bool
+    kind: str  # number, string, bool
+
+
+@dataclass
+class FieldRef(Node):
+    name: str
+
+
+@dataclass
+class Unary(Node):
+    op: str  # not, -
+    operand: Node
+
+
+@dataclass
+class Binary(Node):
+    op: str  # and or == != < <= > >= + - * /
+    left: Node
+    right: Node
+
+
+@dataclass
+class Item:
+    low: Literal
+    high: Literal | None = None
+
+
+@dataclass
+class InList(Node):
+    operand: Node
+    items: list[Item]
+    negated: bool
+
+
+class _Parser:
+    def __init__(self, rule: str):
+        self.rule, self.tokens, self.i = rule, tokenize(rule), 0
+
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.i]
+
+    def take(self, text: str | None = None) -> Token:
+        tok = self.tok
+        if text is not None and tok.text != text:
+            found = f"“{tok.text}”" if tok.text else "规则结尾"
+            raise RuleError(f"此处应为“{text}”,却是{found}", tok.pos, self.rule)
+        self.i += 1
+        return tok
+
+    def at(self, *texts: str) -> bool:
+        return self.tok.kind in ("op", "word") and self.tok.text in texts
+
+    def parse(self) -> Node:
+        if self.tok.kind == "end":
+            raise RuleError("规则是空的", 0, self.rule)
+        node = self.or_()
+        if self.tok.kind != "end":
+            raise RuleError(f"多余的“{self.tok.text}”(缺少 and / or?)", self.tok.pos, self.rule)
+        return node
+
+    def or_(self) -> Node:
+        node = self.and_()
+        while self.at("or"):
+            pos = self.take().pos
+            node = Binary(pos, "or", node, self.and_())
+        return node
+
+    def and_(self) -> Node:
+        node = self.not_()
+        while self.at("and"):
+            pos = self.take().pos
+            node = Binary(pos, "and", node, self.not_())
+        return node
+
+    def not_(self) -> Node:
+        if self.at("not"):
+            pos = self.take().pos
+            return Unary(pos, "not", self.not_())
+        return self.compare()
+
+    def compare(self) -> Node:
+        node = self.sum()
+        if self.at("==", "!=", "<", "<=", ">", ">="):
+            tok = self.take()
+            return Binary(tok.pos, tok.text, node, self.sum())
+        if self.at("in") or (self.at("not") and self.tokens[self.i + 1].text == "in"):
+            pos = self.tok.pos
+            negated = self.take().text == "not"
+            if negated:
+                self.take("in")
+            self.take("(")
+            items = [self.item()]
+            while self.at(","):
+                self.take()
+                if self.at(")"):
+                    break
+                items.append(self.item())
+            self.take(")")
+            return InList(pos, node, items, negated)
+        return node
+
+    def item(self) -> Item:
+        low = self.literal()
+        if self.at(".."):
+            self.take()
+            return Item(low, self.literal())
+        return Item(low)
+
+    def literal(self) -> Literal:
+        tok = self.tok
+        negative = False
+        if self.at("-"):
+            self.take()
+            negative, tok = True, self.tok
+        if tok.kind == "number":
+            self.take()
+            value = _number(tok.text)
+            return Literal(tok.pos, -value if negative else value, "number")
+        if tok.kind == "string" and not negative:
+            self.take()
+            return Literal(tok.pos, tok.text[1:-1], "string")
+        if tok.kind == "word" and tok.text in ("true", "false") and not negative:
+            self.take()
+            return Literal(tok.pos, tok.text == "true", "bool")
+        raise RuleError(f"列表中只能写数值、文字或 true/false,不能是“{tok.text or '规则结尾'}”", tok.pos, self.rule)
+
+    def sum(self) -> Node:
+        node = self.product()
+        while self.at("+", "-"):
+            tok = self.take()
+            node = Binary(tok.pos, tok.text, node, self.product())
+        return node
+
+    def product(self) -> Node:
+        node = self.unary()
+        while self.at("*", "/"):
+            tok = self.take()
+            node = Binary(tok.pos, tok.text, node, self.unary())
+        return node
+
+    def unary(self) -> Node:
+        tok = self.tok
+        if self.at("-"):
+            self.take()
+            return Unary(tok.pos, "-", self.unary())
+        if self.at("("):
+            self.take()
+            node = self.or_()
+            self.take(")")
+            return node
+        if tok.kind in ("number", "string") or tok.text in ("true", "false"):
+            return self.literal()
+        if tok.kind == "word" and tok.text not in KEYWORDS:
+            self.take()
+            return FieldRef(tok.pos, tok.text)
+        found = f"“{tok.text}”" if tok.text else "规则结尾"
+        raise RuleError(f"此处应为字段、数值或文字,却是{found}", tok.pos, self.rule)
+
+
+def _number(text: str) -> Decimal:
+    scale = {"万": Decimal(10_000), "亿": Decimal(100_000_000)}.get(text[-1], Decimal(1))
+    return Decimal(text.rstrip("万亿")) * scale
+
+
+# --- type check ---------------------------------------------------------------------------------
+
+_KIND = {"number": "number", "int": "number", "string": "string", "enum": "string", "code": "string",
+         "bool": "bool", "date": "date"}
+_KIND_NAMES = {"number": "数值", "string": "文字", "bool": "真假", "date": "日期"}
+_CODE = re.compile(r"[A-Z0-9]+")
+
+
+class _Checker:
+    def __init__(self, rule: str, table: Table):
+        self.rule, self.table = rule, table
+
+    def fail(self, message: str, node: Node | Literal) -> RuleError:
+        return RuleError(message, node.pos, self.rule)
+
+    def field(self, node: FieldRef):
+        f = self.table.get(node.name)
+        if f is None:
+            close = difflib.get_close_matches(node.name, self.table.names, n=1)
+            hint = f",是否要写“{close[0]}”" if close else ""
+            raise self.fail(f"未知字段“{node.name}”{hint}(可用字段:{'、'.join(self.table.names)})", node)
+        return f
+
+    def type_of(self, node: Node) -> str:
+        if isinstance(node, Literal):
+            return node.kind
+        if isinstance(node, FieldRef):
+            return _KIND[self.field(node).kind]
+        if isinstance(node, Unary):
+            want = "bool" if node.op == "not" else "number"
+            self.expect(node.operand, want, f"“{node.op}”")
+            return want
+        if isinstance(node, InList):
+            self.check_items(node)
+            return "bool"
+        assert isinstance(node, Binary)
+        if node.op in ("and", "or"):
+            self.expect(node.left, "bool", f"“{node.op}”")
+            self.expect(node.right, "bool", f"“{node.op}”")
+            return "bool"
+        if node.op in "+-*/":
+            self.expect(node.left, "number", f"“{node.op}”")
+            self.expect(node.right, "number", f"“{node.op}”")
+            return "number"
+        self.check_comparison(node)
+        return "bool"
+
+    def expect(self, node: Node, want: str, where: str) -> None:
+        got = self.type_of(node)
+        if got != want:
+            raise self.fail(f"{where}两边应为{_KIND_NAMES[want]},此处却是{_KIND_NAMES[got]}", node)
+
+    def check_comparison(self, node: Binary) -> None:
+        left, right = node.left, node.right
+        if isinstance(left, Literal) and isinstance(right, FieldRef):
+            left, right = right, left
+        if isinstance(left, FieldRef) and isinstance(right, Literal):
+            self.check_literal(self.field(left), right, ordered=node.op not in ("==", "!="))
+            return
+        lt, rt = self.type_of(left), self.type_of(right)
+        if lt != rt:
+            raise self.fail(f"“{node.op}”两边类型不同:{_KIND_NAMES[lt]}与{_KIND_NAMES[rt]}", node)
+        if node.op not in ("==", "!=") and lt == "bool":
+            raise self.fail(f"真假值不能用“{node.op}”比较大小", node)
+
+    def check_literal(self, f, lit: Literal, *, ordered: bool) -> None:
+        kind = _KIND[f.kind]
+        if f.kind == "date":
+            if lit.kind != "string" or not _is_date(lit.value):
+                raise self.fail(f"字段“{f.name}”是日期,应写成 \"2022-01-01\" 的形式", lit)
+            return
+        if lit.kind != kind:
+            raise self.fail(f"字段“{f.name}”是{_KIND_NAMES[kind]},不能与{_KIND_NAMES[lit.kind]} {_show(lit)} 比较", lit)
+        if ordered and kind == "bool":
+            raise self.fail(f"真假字段“{f.name}”不能比较大小", lit)
+        if f.kind == "enum" and not ordered and lit.value not in f.values:
+            raise self.fail(f"字段“{f.name}”没有取值“{lit.value}”(可取:{'、'.join(f.values)})", lit)
+        if f.kind == "code" and not _CODE.fullmatch(lit.value):
+            raise self.fail(f"代码“{lit.value}”只能由大写字母和数字组成", lit)
+
+    def check_items(self, node: InList) -> None:
+        if not isinstance(node.operand, FieldRef):
+            raise self.fail("“in”的左边应为字段", node.operand)
+        f = self.field(node.operand)
+        for item in node.items:
+            self.check_literal(f, item.low, ordered=item.high is not None)
+            if item.high is None:
+                continue
+            self.check_literal(f, item.high, ordered=True)
+            if f.kind in ("bool", "enum"):
+                raise self.fail(f"字段“{f.name}”不能用区间", item.low)
+            if f.kind == "code" and len(item.low.value) != len(item.high.value):
+                raise self.fail("代码区间两端应同样长,如 \"C13\"..\"C43\"", item.low)
+            if _sort_key(f, item.low) > _sort_key(f, item.high):
+                raise self.fail(f"区间 {_show(item.low)}..{_show(item.high)} 的下限大于上限", item.low)
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == 10
+
+
+def _show(lit: Literal) -> str:
+    return f"\"{lit.value}\"" if lit.kind == "string" else str(lit.value).lower()
+
+
+def _sort_key(f, lit: Literal):
+    return date.fromisoformat(lit.value) if f.kind == "date" else lit.value
+
+
+# --- compiled rule ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rule:
+    text: str
+    tree: Node
+    table: Table
+
+    @property
+    def fields(self) -> list[str]:
+        """The registry fields the rule reads, in order of first use."""
+        seen: list[str] = []
+
+        def walk(node):
+            if isinstance(node, FieldRef) and node.name not in seen:
+                seen.append(node.name)
+            for child in (getattr(node, "operand", None), getattr(node, "left", None), getattr(node, "right", None)):
+                if child is not None:
+                    walk(child)
+        walk(self.tree)
+        return seen
+
+    def expression(self, table_alias: str | None = None) -> exp.Expression:
+        return _Compiler(self.table, table_alias).compile(self.tree)
+
+    def sql(self, dialect: str = "duckdb", table_alias: str | None = None) -> str:
+        return self.expression(table_alias).sql(dialect=dialect)
+
+    def predicate(self) -> Callable[[dict], bool]:
+        """The rule as a Python function of one registry record (a dict), as record-by-record engines run it."""
+        return _python(self.tree, self.table)
+
+
+def parse(text: str, table: Table = REGISTRY) -> Rule:
+    """Parse and type-check `text`; RuleError names the fault and where it is."""
+    tree = _Parser(text).parse()
+    checker = _Checker(text, table)
+    kind = checker.type_of(tree)
+    if kind != "bool":
+        raise RuleError(f"规则的结果应为真假,此处却是{_KIND_NAMES[kind]}(缺少比较?)", tree.pos, text)
+    return Rule(text, tree, table)
+
+
+class _Compiler:
+    def __init__(self, table: Table, alias: str | None):
+        self.table, self.alias = table, alias
+
+    def column(self, name: str) -> exp.Column:
+        return exp.column(name, table=self.alias, quoted=True)
+
+    def literal(self, lit: Literal, f=None) -> exp.Expression:
+        if f is not None and f.kind == "date":
+            return exp.cast(exp.Literal.string(lit.value), exp.DataType.Type.DATE)
+        if lit.kind == "number":
+            return exp.Literal.number(format(lit.value, "f"))
+        if lit.kind == "bool":
+            return exp.true() if lit.value else exp.false()
+        return exp.Literal.string(lit.value)
+
+    def compile(self, node: Node) -> exp.Expression:
+        if isinstance(node, Literal):
+            return self.literal(node)
+        if isinstance(node, FieldRef):
+            return self.column(node.name)
+        if isinstance(node, Unary):
+            inner = self.compile(node.operand)
+            return exp.not_(exp.paren(inner)) if node.op == "not" else exp.Neg(this=exp.paren(inner))
+        if isinstance(node, InList):
+            return self.in_list(node)
+        assert isinstance(node, Binary)
+        if node.op in ("and", "or"):
+            build = exp.and_ if node.op == "and" else exp.or_
+            return exp.paren(build(self.compile(node.left), self.compile(node.right)))
+        if node.op in "+-*/":
+            left, right = self.compile(node.left), self.compile(node.right)
+            if node.op == "/":  # PostgreSQL divides integers as integers; the rule means real division
+                left = exp.cast(left, exp.DataType.Type.DOUBLE)
+            cls = {"+": exp.Add, "-": exp.Sub, "*": exp.Mul, "/": exp.Div}[node.op]
+            return exp.paren(cls(this=left, expression=right))
+        return self.comparison(node)
+
+    def comparison(self, node: Binary) -> exp.Expression:
+        left, right, op = node.left, node.right, node.op
+        if isinstance(left, Literal) and isinstance(right, FieldRef):
+            left, right, op = right, left, {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(op, op)
+        f = self.table.get(left.name) if isinstance(left, FieldRef) else None
+        if f is not None and f.kind == "code" and isinstance(right, Literal) and op in ("==", "!="):
+            match = self.code_match(f.name, right.value)
+            return exp.not_(match) if op == "!=" else match
+        lhs = self.compile(left)
+        rhs = self.literal(right, f) if isinstance(right, Literal) else self.compile(right)
+        if f is not None and f.kind == "code" and isinstance(right, Literal):
+            lhs = self.prefix(f.name, len(right.value))
+        cls = {"==": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}[op]
+        return cls(this=lhs, expression=rhs)
+
+    def prefix(self, name: str, length: int) -> exp.Expression:
+        return exp.Substring(this=self.column(name), start=exp.Literal.number(1), length=exp.Literal.number(length))
+
+    def code_match(self, name: str, code: str) -> exp.Expression:
+        return exp.EQ(this=self.prefix(name, len(code)), expression=exp.Literal.string(code))
+
+    def in_list(self, node: InList) -> exp.Expression:
+        f = self.table.get(node.operand.name)
+        column = self.column(f.name)
+        plain = [i.low for i in node.items if i.high is None]
+        parts: list[exp.Expression] = []
+        if plain and f.kind == "code":
+            parts += [self.code_match(f.name, lit.value) for lit in plain]
+        elif plain:
+            parts.append(exp.In(this=column, expressions=[self.literal(lit, f) for lit in plain]))
+        for item in (i for i in node.items if i.high is not None):
+            subject = self.prefix(f.name, len(item.low.value)) if f.kind == "code" else column
+            parts.append(exp.Between(this=subject, low=self.literal(item.low, f), high=self.literal(item.high, f)))
+        test = exp.paren(exp.or_(*parts)) if len(parts) > 1 else parts[0]
+        return exp.not_(test) if node.negated else test
+
+
+def transpile(sql: str, *, read: str = "duckdb", write: str) -> str:
+    return sqlglot.transpile(sql, read=read, write=write)[0]
+
+
+# --- record by record ---------------------------------------------------------------------------
+
+def _python(node: Node, table: Table) -> Callable[[dict], Any]:
+    """A closure tree over one record: what interpreting rule engines do for each taxpayer."""
+    if isinstance(node, Literal):
+        value = float(node.value) if node.kind == "number" else node.value
+        return lambda r: value
+    if isinstance(node, FieldRef):
+        name = node.name
+        return lambda r: r[name]
+    if isinstance(node, Unary):
+        inner = _python(node.operand, table)
+        return (lambda r: not inner(r)) if node.op == "not" else (lambda r: -inner(r))
+    if isinstance(node, InList):
+        f = table.get(node.operand.name)
+        get = _python(node.operand, table)
+        tests = []
+        for item in node.items:
+            low = _value(item.low, f)
+            if item.high is None:
+                tests.append((lambda v, c=low: v.startswith(c)) if f.kind == "code" else (lambda v, c=low: v == c))
+            else:
+                high = _value(item.high, f)
+                if f.kind == "code":
+                    tests.append(lambda v, lo=low, hi=high: lo <= v[:len(lo)] <= hi)
+                else:
+                    tests.append(lambda v, lo=low, hi=high: lo <= v <= hi)
+        negated = node.negated
+        return lambda r: any(t(get(r)) for t in tests) != negated
+    assert isinstance(node, Binary)
+    left, right = node.left, node.right
+    op = node.op
+    if isinstance(left, Literal) and isinstance(right, FieldRef):
+        left, right, op = right, left, {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(op, op)
+    f = table.get(left.name) if isinstance(left, FieldRef) else None
+    lf = _python(left, table)
+    if f is not None and isinstance(right, Literal):
+        value = _value(right, f)
+        rf = lambda r: value  # noqa: E731
+        if f.kind == "code":
+            n = len(value)
+            inner = lf
+            lf = lambda r: inner(r)[:n]  # noqa: E731
+    else:
+        rf = _python(right, table)
+    ops = {
+        "and": lambda r: lf(r) and rf(r), "or": lambda r: lf(r) or rf(r),
+        "==": lambda r: lf(r) == rf(r), "!=": lambda r: lf(r) != rf(r),
+        "<": lambda r: lf(r) < rf(r), "<=": lambda r: lf(r) <= rf(r),
+        ">": lambda r: lf(r) > rf(r), ">=": lambda r: lf(r) >= rf(r),
+        "+": lambda r: lf(r) + rf(r), "-": lambda r: lf(r) - rf(r),
+        "*": lambda r: lf(r) * rf(r), "/": lambda r: lf(r) / rf(r),
+    }
+    return ops[op]
+
+
+def _value(lit: Literal, f) -> Any:
+    if f.kind == "date":
+        return date.fromisoformat(lit.value)
+    return float(lit.value) if lit.kind == "number" else lit.value

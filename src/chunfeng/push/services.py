@@ -1,0 +1,172 @@
+"""Policies: the shipped catalogue, browsing, editing a rule; matching a policy against the taxpayer store."""
+
+from __future__ import annotations
+
+import json
+import string
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from chunfeng.db import utcnow
+from chunfeng.org import audit
+from chunfeng.org.access import Actor, SystemActor, authorize
+from chunfeng.org.models import Unit
+from chunfeng.paging import Page
+from chunfeng.push import matching, rules, store
+from chunfeng.push.errors import PushInvalid, PushNotFound
+from chunfeng.push.models import Policy
+from chunfeng.push.schema import CHANNELS, CONTACT_ROLES
+from chunfeng.settings import get_settings
+
+SHIPPED = Path(__file__).parent / "data" / "policies.json"
+PLACEHOLDERS = {"name", "person", "policy", "basis", "period", "deadline"}
+PERIOD_KINDS = {"month": "月", "quarter": "季", "year": "年"}
+
+
+def store_path() -> Path:
+    return Path(get_settings().push_store)
+
+
+def template_problems(templates: dict, roles: list[str]) -> list[str]:
+    problems = []
+    for role in roles:
+        if role not in CONTACT_ROLES:
+            problems.append(f"未知身份“{role}”(可用:{'、'.join(CONTACT_ROLES)})")
+        elif not (templates.get(role) or {}).get("default"):
+            problems.append(f"缺少给{role}的默认消息模板")
+    for role, by_channel in templates.items():
+        for channel, text in by_channel.items():
+            if channel != "default" and channel not in CHANNELS:
+                problems.append(f"{role}的模板:未知渠道“{channel}”")
+            try:
+                used = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+            except ValueError as exc:
+                problems.append(f"{role}/{channel} 模板格式错误:{exc}")
+                continue
+            unknown = used - PLACEHOLDERS
+            if unknown:
+                problems.append(f"{role}/{channel} 模板中有未知占位符 {{{'}、{'.join(sorted(unknown))}}}"
+                                f"(可用:{'、'.join('{' + p + '}' for p in sorted(PLACEHOLDERS))})")
+    return problems
+
+
+def _policy_from_json(data: dict) -> Policy:
+    problems = []
+    try:
+        rules.parse(data["rule"])
+    except rules.RuleError as exc:
+        problems.append(f"规则:{exc}")
+    problems += template_problems(data.get("templates", {}), data.get("roles", []))
+    if data.get("period_kind") not in PERIOD_KINDS:
+        problems.append(f"period_kind 应为 {'、'.join(PERIOD_KINDS)}")
+    if problems:
+        raise PushInvalid(f"政策 {data.get('id')}:" + ";".join(problems))
+    until = data.get("effective_until")
+    return Policy(id=data["id"], name=data["name"], tax_type=data["tax_type"], topic=data.get("topic", ""),
+                  industries=data.get("industries", []), sizes=data.get("sizes", []), regions=data.get("regions", []),
+                  basis=data["basis"], basis_title=data.get("basis_title", ""),
+                  effective_from=date.fromisoformat(data["effective_from"]),
+                  effective_until=date.fromisoformat(until) if until else None, period_kind=data["period_kind"],
+                  filing=data["filing"], summary=data.get("summary", ""), rule=data["rule"], roles=data["roles"],
+                  templates=data["templates"], shipped=True, updated_by="system")
+
+
+def shipped_policies() -> list[dict]:
+    return json.loads(SHIPPED.read_text(encoding="utf-8"))["policies"]
+
+
+def seed_policies(session: Session) -> int:
+    """Add the shipped policies that are not in the database yet; edited ones are left as they are."""
+    have = set(session.scalars(select(Policy.id)))
+    added = 0
+    for data in shipped_policies():
+        if data["id"] not in have:
+            session.add(_policy_from_json(data))
+            added += 1
+    session.flush()
+    return added
+
+
+def list_policies(*, session: Session, actor: Actor, q: str = "", tax_type: str = "", on: date | None = None,
+                  page: int = 1, per_page: int = 30) -> Page[Policy]:
+    authorize(actor, "push.policy.view")
+    where = []
+    if q.strip():
+        like = f"%{q.strip()}%"
+        where.append(or_(Policy.name.like(like), Policy.basis.like(like), Policy.summary.like(like),
+                         Policy.id.like(like), Policy.topic.like(like)))
+    if tax_type:
+        where.append(Policy.tax_type == tax_type)
+    if on is not None:
+        where.append(Policy.effective_from <= on)
+        where.append(or_(Policy.effective_until.is_(None), Policy.effective_until >= on))
+    total = session.scalar(select(func.count()).select_from(Policy).where(*where)) or 0
+    items = list(session.scalars(select(Policy).where(*where).order_by(Policy.tax_type, Policy.id)
+                                 .offset((page - 1) * per_page).limit(per_page)))
+    return Page(items, total, page, per_page)
+
+
+def tax_types(session: Session) -> list[str]:
+    return list(session.scalars(select(Policy.tax_type).distinct().order_by(Policy.tax_type)))
+
+
+def get_policy(*, session: Session, actor: Actor, policy_id: str) -> Policy:
+    authorize(actor, "push.policy.view")
+    policy = session.get(Policy, policy_id)
+    if policy is None:
+        raise PushNotFound(f"没有编号为 {policy_id} 的政策")
+    return policy
+
+
+def update_rule(*, session: Session, actor: Actor, policy_id: str, rule: str) -> Policy:
+    """Replace a policy's eligibility rule; a rule that does not check is refused (RuleError) and nothing changes."""
+    policy = get_policy(session=session, actor=actor, policy_id=policy_id)
+    authorize(actor, "push.policy.edit", _national(session))
+    rules.parse(rule)
+    before = policy.rule
+    if rule == before:
+        return policy
+    policy.rule, policy.updated_at, policy.updated_by = rule, utcnow(), actor.username
+    audit.record(session, actor=actor, action="push.policy.rule_changed", object_type="policy", object_id=policy.id,
+                 before={"rule": before}, after={"rule": rule})
+    return policy
+
+
+def _national(session: Session) -> Unit:
+    return session.scalar(select(Unit).where(Unit.level == "national"))
+
+
+def actor_region(actor: Actor) -> str:
+    """The region prefix of the taxpayers an official may see: the unit's own code prefix."""
+    return "" if isinstance(actor, SystemActor) else matching.region_prefix(actor.unit.code)
+
+
+def check_rule(text: str) -> dict:
+    """A rule editor's live check: errors with their position, or the fields used and how many match now."""
+    try:
+        rule = rules.parse(text)
+    except rules.RuleError as exc:
+        return {"ok": False, "error": str(exc), "message": exc.message, "position": exc.position,
+                "pointer": exc.pointer()}
+    result = {"ok": True, "fields": rule.fields, "sql": rule.sql("duckdb"), "matches": None}
+    path = store_path()
+    if path.exists():
+        with store.connect_store(path) as conn:
+            result["matches"] = conn.execute(f"SELECT count(*) FROM registry WHERE {rule.sql('duckdb')}").fetchone()[0]
+    return result
+
+
+def match_policy(*, session: Session, actor: Actor, policy_id: str, period: str | None = None,
+                 engine: matching.Engine | None = None) -> matching.Match:
+    """Counts for one policy over the taxpayers of the actor's region."""
+    authorize(actor, "push.match")
+    policy = get_policy(session=session, actor=actor, policy_id=policy_id)
+    audience = matching.Audience(region=actor_region(actor))
+    if engine is not None:
+        return matching.match(engine, policy_id=policy.id, rule_text=policy.rule, period=period, audience=audience)
+    with store.connect_store(store_path()) as conn:
+        return matching.match(matching.DuckDBEngine(conn), policy_id=policy.id, rule_text=policy.rule, period=period,
+                              audience=audience)

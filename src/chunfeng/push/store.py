@@ -1,0 +1,191 @@
+"""The taxpayer extract in DuckDB: import (checked, all-or-nothing) and read-only access.
+
+An import builds a new DuckDB file next to the store and renames it over the old one only when every
+check passed, so a bad extract changes nothing and readers never see half an import. Readers open the
+store read-only per use, which DuckDB allows from many processes at once.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+
+from chunfeng.push.errors import ExtractInvalid
+from chunfeng.push.schema import CREDIT_CODE_ALPHABET, CREDIT_CODE_WEIGHTS, TABLES, Table, credit_code_problem
+
+FORMATS = (".parquet", ".csv", ".xlsx")
+MAX_PROBLEMS = 50
+
+
+def find_files(directory: Path) -> dict[str, Path]:
+    """The file of each table in an extract directory: registry.parquet, contacts.csv, claims.xlsx, …"""
+    if not directory.is_dir():
+        raise ExtractInvalid([f"目录 {directory} 不存在"])
+    found, missing = {}, []
+    for name in TABLES:
+        candidates = [directory / f"{name}{suffix}" for suffix in FORMATS if (directory / f"{name}{suffix}").exists()]
+        if not candidates:
+            missing.append(f"缺少 {name}.parquet / {name}.csv / {name}.xlsx({TABLES[name].label})")
+        else:
+            found[name] = candidates[0]
+    if missing:
+        raise ExtractInvalid(missing)
+    return found
+
+
+def _source_sql(conn: duckdb.DuckDBPyConnection, path: Path) -> str:
+    quoted = str(path).replace("'", "''")
+    if path.suffix == ".parquet":
+        return f"read_parquet('{quoted}')"
+    if path.suffix == ".csv":
+        return f"read_csv('{quoted}', header=true, all_varchar=true, encoding='utf-8')"
+    # xlsx extracts are small (Excel stops at a million rows): read with openpyxl, hand DuckDB a table.
+    import pyarrow as pa
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(path, read_only=True, data_only=True).worksheets[0]
+    rows = list(sheet.iter_rows(values_only=True))
+    if not rows:
+        raise ExtractInvalid([f"{path.name}:文件是空的"])
+    header = [str(h).strip() if h is not None else "" for h in rows[0]]
+    columns = {h: [None if r[i] is None else str(r[i]) for r in rows[1:]] for i, h in enumerate(header)}
+    view = f"xlsx_{path.stem}"
+    conn.register(view, pa.table(columns))
+    return view
+
+
+def _header_line(path: Path) -> int:
+    """How many lines precede the first data row: row numbers in errors count as a spreadsheet does."""
+    return 1 if path.suffix in (".csv", ".xlsx") else 0
+
+
+def _load_table(conn, table: Table, path: Path, problems: list[str]) -> None:
+    raw = f"raw_{table.name}"
+    conn.execute(f"CREATE TABLE {raw} AS SELECT * FROM {_source_sql(conn, path)}")
+    columns = [r[0] for r in conn.execute(f"DESCRIBE {raw}").fetchall()]
+    missing = [n for n in table.names if n not in columns]
+    unknown = [c for c in columns if c not in table.names]
+    if missing or unknown:
+        if missing:
+            problems.append(f"{path.name}:缺少列 {'、'.join(missing)}")
+        if unknown:
+            problems.append(f"{path.name}:未知列 {'、'.join(unknown)}(应为 {'、'.join(table.names)})")
+        return
+    offset = _header_line(path) + 1
+    casts = []
+    for f in table.fields:
+        col = f'"{f.name}"'
+        text = f"trim(CAST({col} AS VARCHAR))"
+        if f.kind == "bool":
+            text = f"CASE lower({text}) WHEN '是' THEN 'true' WHEN '否' THEN 'false' ELSE lower({text}) END"
+        casts.append((f, f"TRY_CAST({text} AS {f.duck_type})", text))
+    for f, cast, text in casts:
+        checks = [(f"{text} IS NULL OR {text} = ''", "为空")]
+        checks.append((f"{cast} IS NULL", f"不是有效的{ {'number': '数值', 'int': '整数', 'bool': '真假值(true/false)', 'date': '日期'}.get(f.kind, '值')}"))
+        if f.values:
+            allowed = ", ".join("'" + v + "'" for v in f.values)
+            checks.append((f"{text} NOT IN ({allowed})", f"应为 {'、'.join(f.values)} 之一"))
+        for condition, what in checks:
+            rows = conn.execute(f"SELECT rowid, {text} FROM {raw} WHERE {condition} ORDER BY rowid LIMIT 5").fetchall()
+            for rowid, value in rows:
+                problems.append(f"{path.name} 第 {rowid + offset} 行:{f.label}({f.name})“{value or ''}”{what}")
+            if rows:
+                break
+    if problems:
+        return
+    select_list = ", ".join(f'{cast} AS "{f.name}"' for f, cast, _ in casts)
+    conn.execute(f"CREATE TABLE {table.name} AS SELECT {select_list} FROM {raw} ORDER BY rowid")
+    conn.execute(f"CREATE TABLE {table.name}_rows AS SELECT rowid + {offset} AS line FROM {raw} ORDER BY rowid")
+    conn.execute(f"DROP TABLE {raw}")
+
+
+def _credit_code_check(column: str) -> str:
+    """SQL that is true when `column` carries the GB 32100 check character its first 17 demand."""
+    weights = "[" + ", ".join(map(str, CREDIT_CODE_WEIGHTS)) + "]"
+    total = (f"list_sum(list_transform(range(1, 18), lambda i: (instr('{CREDIT_CODE_ALPHABET}', {column}[i]) - 1)"
+             f" * {weights}[i]))")
+    return (f"(length({column}) = 18 AND regexp_full_match({column}, '[{CREDIT_CODE_ALPHABET}]{{18}}')"
+            f" AND {column}[18] = substr('{CREDIT_CODE_ALPHABET}', CAST((31 - {total} % 31) % 31 AS BIGINT) + 1, 1))")
+
+
+def _check_relations(conn, files: dict[str, Path], problems: list[str]) -> None:
+    name = files["registry"].name
+    offset = _header_line(files["registry"]) + 1
+    bad = conn.execute(f"SELECT rowid, credit_code FROM registry WHERE NOT {_credit_code_check('credit_code')} "
+                       f"ORDER BY rowid LIMIT {MAX_PROBLEMS}").fetchall()
+    for rowid, code in bad:
+        problems.append(f"{name} 第 {rowid + offset} 行:统一社会信用代码“{code}”{credit_code_problem(code)}")
+    for table in TABLES.values():
+        key = ", ".join(table.key)
+        dup = conn.execute(f"SELECT {key}, count(*) FROM {table.name} GROUP BY {key} HAVING count(*) > 1 "
+                           f"ORDER BY {key} LIMIT 5").fetchall()
+        for row in dup:
+            problems.append(f"{files[table.name].name}:{'、'.join(map(str, row[:-1]))} 重复出现 {row[-1]} 次")
+    for child in ("contacts", "claims", "filings"):
+        orphan = conn.execute(f"SELECT c.rowid, c.credit_code FROM {child} c ANTI JOIN registry r USING (credit_code) "
+                              f"ORDER BY c.rowid LIMIT 5").fetchall()
+        child_offset = _header_line(files[child]) + 1
+        for rowid, code in orphan:
+            problems.append(f"{files[child].name} 第 {rowid + child_offset} 行:纳税人“{code}”不在登记信息中")
+
+
+@dataclass
+class ImportResult:
+    rows: dict[str, int]
+    store: Path
+
+
+def import_extract(source: Path, store: Path, *, progress: Callable[[str], None] | None = None) -> ImportResult:
+    """Check an extract directory and make it the store; ExtractInvalid lists every problem found, by row."""
+    files = find_files(source)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    building = store.with_name(store.name + ".building")
+    building.unlink(missing_ok=True)
+    problems: list[str] = []
+    try:
+        with duckdb.connect(str(building)) as conn:
+            for name, path in files.items():
+                if progress:
+                    progress(f"读取 {path.name}")
+                _load_table(conn, TABLES[name], path, problems)
+            if not problems:
+                if progress:
+                    progress("核对信用代码与关联")
+                _check_relations(conn, files, problems)
+            if problems:
+                raise ExtractInvalid(problems[:MAX_PROBLEMS])
+            for name in TABLES:
+                conn.execute(f"DROP TABLE {name}_rows")
+            conn.execute("CREATE INDEX claims_policy ON claims (policy, period)")
+            rows = {name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in TABLES}
+        os.replace(building, store)
+    except (duckdb.Error, ExtractInvalid) as exc:
+        building.unlink(missing_ok=True)
+        if isinstance(exc, ExtractInvalid):
+            raise
+        raise ExtractInvalid([f"无法读取数据:{exc}"]) from exc
+    return ImportResult(rows, store)
+
+
+def connect_store(store: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to an imported store."""
+    if not store.exists():
+        raise ExtractInvalid([f"还没有导入纳税人数据({store});先运行 chunfeng push import 目录"])
+    return duckdb.connect(str(store), read_only=True)
+
+
+def connect_directory(directory: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection whose four tables are typed views over an extract directory, read as it is
+    (unchecked: `import_extract` is where an extract is checked)."""
+    files = find_files(directory)
+    conn = duckdb.connect()
+    for name, path in files.items():
+        source = _source_sql(conn, path)
+        columns = ", ".join(f'CAST("{f.name}" AS {f.duck_type}) AS "{f.name}"' for f in TABLES[name].fields)
+        kind = "TABLE" if path.suffix == ".xlsx" else "VIEW"
+        conn.execute(f"CREATE {kind} {name} AS SELECT {columns} FROM {source}")
+    return conn

@@ -1,0 +1,204 @@
+"""The working-day calendar shared by policy push (monthly filing deadlines) and complaints (time limits in working days).
+
+A day is a working day unless it is a Saturday or Sunday or a holiday, and a make-up day (调休上班) is a working
+day even though it falls on a weekend. The shipped ``data/holidays.json`` holds the State Council arrangements
+(国务院办公厅关于YYYY年部分节假日安排的通知) for the years named in its ``source``; for any other date only
+Saturdays and Sundays are days off, so a deployment that needs another year must supply its own file of the same
+shape (``load_calendar(path)``), which replaces the shipped one rather than merging with it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+_ONE_DAY = timedelta(days=1)
+# date.fromisoformat also takes "20220101" and week dates; the file promises YYYY-MM-DD, so hold it to that.
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MONTH_KEY = re.compile(r"(\d{4})-(\d{2})")
+
+
+@dataclass(frozen=True)
+class WorkCalendar:
+    holidays: frozenset[date]  # every day off of a notice's span, weekend days inside it included
+    makeup_days: frozenset[date]  # weekend days worked (调休上班)
+    statutory: frozenset[date]  # holidays whose runs extend filing deadlines; the loader uses all of them
+    # Officially published deadlines by "YYYY-MM", from the file's "filing_deadline_overrides".
+    deadline_overrides: Mapping[str, date] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+
+    def is_working_day(self, d: date) -> bool:
+        if d in self.makeup_days:
+            return True
+        return d not in self.holidays and d.weekday() < 5
+
+    def next_working_day(self, d: date) -> date:
+        """``d`` itself if it is a working day, else the first working day after it."""
+        while not self.is_working_day(d):
+            d += _ONE_DAY
+        return d
+
+    def add_working_days(self, start: date, n: int) -> date:
+        """The n-th working day after ``start``; for n == 0, ``start`` itself if working, else the next working day."""
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        if n == 0:
+            return self.next_working_day(start)
+        d = start
+        while n:
+            d += _ONE_DAY
+            if self.is_working_day(d):
+                n -= 1
+        return d
+
+    def working_days_between(self, start: date, end: date) -> int:
+        """The number of working days in (start, end]: the day a time limit starts from does not count."""
+        if end < start:
+            raise ValueError(f"end {end} is before start {start}")
+        count, d = 0, start + _ONE_DAY
+        while d <= end:
+            count += self.is_working_day(d)
+            d += _ONE_DAY
+        return count
+
+
+def _long_rest_days(calendar: WorkCalendar, first: date, last: date) -> int:
+    """Days of [first, last] lying in runs of 3+ consecutive days off that hold a statutory holiday.
+
+    Runs are cut at the period's edges: only the days off inside the filing period can delay it.
+    """
+
+    def counted(run: list[date]) -> int:
+        return len(run) if len(run) >= 3 and any(d in calendar.statutory for d in run) else 0
+
+    total, run, d = 0, [], first
+    while d <= last:
+        if calendar.is_working_day(d):
+            total += counted(run)
+            run = []
+        else:
+            run.append(d)
+        d += _ONE_DAY
+    return total + counted(run)
+
+
+def filing_deadline(
+    year: int, month: int, calendar: WorkCalendar, *, day: int = 15, overrides: Mapping[str, date] | None = None
+) -> date:
+    """The last day of the monthly filing period (1st to ``day``-th) of year-month.
+
+    The rule is 税收征收管理法实施细则 第一百零九条: a period whose last day is a day off ends on the first
+    working day after it, and a period holding 3 or more consecutive days off (法定休假日) is extended by that
+    many days. As the State Taxation Administration applies it:
+
+    * a run is a stretch of consecutive days off holding at least one statutory holiday, its weekend days
+      included (2024's 端午 was Jun 10 joined to the weekend, and Jun 8-10 extended June by 3);
+    * only the part of a run inside days 1..``day`` counts, and only if that part is 3+ days (the 2023
+      New Year run Dec 31-Jan 2 leaves 2 days in January and extends nothing; 2022's Spring Festival run
+      Jan 31-Feb 6 extends February by 6);
+    * the extension is counted in working days after the ``day``-th: deadline = the n-th working day after
+      it, or, with nothing to count, the ``day``-th itself or the next working day.
+
+    Counting the extension in calendar days instead (15 + n, then the next working day) gives 2022-01-18 and
+    2022-02-21 where the STA published 01-19 and 02-23; the working-day count reproduces every deadline the STA
+    published for 2022-2025.
+
+    The STA publishes the year's deadlines (国家税务总局办公厅关于明确YYYY年度申报纳税期限的通知) and may
+    change them for special reasons, so an official deployment should load the published dates as overrides:
+    ``overrides`` maps "YYYY-MM" to a date and wins over both the computation and the calendar file's
+    ``filing_deadline_overrides``. Outside the years the calendar covers, only weekends are days off.
+    """
+    key = f"{year:04d}-{month:02d}"
+    official = {**calendar.deadline_overrides, **(overrides or {})}
+    if key in official:
+        return official[key]
+    nominal = date(year, month, day)
+    return calendar.add_working_days(nominal, _long_rest_days(calendar, date(year, month, 1), nominal))
+
+
+def filing_period(
+    year: int, month: int, calendar: WorkCalendar, *, day: int = 15, overrides: Mapping[str, date] | None = None
+) -> tuple[date, date]:
+    """(first day of the month, its filing deadline); see ``filing_deadline``."""
+    return date(year, month, 1), filing_deadline(year, month, calendar, day=day, overrides=overrides)
+
+
+def load_calendar(path: Path | None = None) -> WorkCalendar:
+    """The shipped calendar, or the file at ``path`` (same JSON shape) in its place.
+
+    A malformed file raises ValueError naming the file, the place in it and the problem.
+    """
+    if path is None:
+        where = "shipped data/holidays.json"
+        text = resources.files("chunfeng").joinpath("data/holidays.json").read_text(encoding="utf-8")
+    else:
+        where = str(path)
+        text = Path(path).read_text(encoding="utf-8")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{where}: not valid JSON: {exc}") from exc
+    return _parse(raw, where)
+
+
+def _parse(raw: Any, where: str) -> WorkCalendar:
+    def problem(message: str) -> ValueError:
+        return ValueError(f"{where}: {message}")
+
+    def iso(value: Any, at: str) -> date:
+        if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+            raise problem(f"{at}: {value!r} is not a date written YYYY-MM-DD")
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise problem(f"{at}: {value!r} is not a real date") from None
+
+    if not isinstance(raw, dict):
+        raise problem("the top level must be a JSON object")
+    if "years" not in raw:
+        raise problem("missing key 'years'")
+    if not isinstance(raw["years"], dict):
+        raise problem("'years' must be an object mapping a year to its arrangement")
+    holidays: set[date] = set()
+    makeup: set[date] = set()
+    for key, entry in raw["years"].items():
+        if not re.fullmatch(r"\d{4}", key):
+            raise problem(f"years: key {key!r} is not a four-digit year")
+        if not isinstance(entry, dict):
+            raise problem(f"years.{key} must be an object")
+        for name, into in (("holidays", holidays), ("makeup_days", makeup)):
+            if name not in entry:
+                raise problem(f"years.{key}: missing key {name!r}")
+            if not isinstance(entry[name], list):
+                raise problem(f"years.{key}.{name} must be a list of dates")
+            for i, value in enumerate(entry[name]):
+                d = iso(value, f"years.{key}.{name}[{i}]")
+                # A notice may start in the year before (2023's New Year began 2022-12-31); anything further
+                # off is a typo that would otherwise silently shift a day off into the wrong year.
+                if d.year not in (int(key), int(key) - 1):
+                    raise problem(f"years.{key}.{name}[{i}]: {value} is not in {key} or the end of the year before")
+                if name == "makeup_days" and d.weekday() < 5:
+                    raise problem(f"years.{key}.makeup_days[{i}]: {value} is a weekday; only a weekend day can be worked in lieu")
+                into.add(d)
+    if both := holidays & makeup:
+        raise problem(f"{min(both)} is listed both as a holiday and as a make-up working day")
+
+    overrides_raw = raw.get("filing_deadline_overrides", {})
+    if not isinstance(overrides_raw, dict):
+        raise problem("'filing_deadline_overrides' must be an object mapping 'YYYY-MM' to a date")
+    overrides: dict[str, date] = {}
+    for key, value in overrides_raw.items():
+        match = _MONTH_KEY.fullmatch(key)
+        if not match or not 1 <= int(match.group(2)) <= 12:
+            raise problem(f"filing_deadline_overrides: key {key!r} is not a month written YYYY-MM")
+        d = iso(value, f"filing_deadline_overrides.{key}")
+        if (d.year, d.month) != (int(match.group(1)), int(match.group(2))):
+            raise problem(f"filing_deadline_overrides.{key}: {value} is not in that month")
+        overrides[key] = d
+    return WorkCalendar(frozenset(holidays), frozenset(makeup), frozenset(holidays), MappingProxyType(overrides))
