@@ -130,14 +130,21 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def server(_database, tmp_path_factory) -> str:
+def server_files(tmp_path_factory) -> Path:
+    """The test server's data directory; its taxpayer store is `server_files / "taxpayers.duckdb"`."""
+    return tmp_path_factory.mktemp("files")
+
+
+@pytest.fixture(scope="session")
+def server(_database, server_files) -> str:
     """The web application on a real loopback HTTP server; its base URL."""
     from chunfeng.web.app import create_app
 
     settings = Settings(database_url=_database.url, secret_key="test-secret-not-for-production",
                         environment="test", session_idle_minutes=30, session_max_hours=12,
                         scan_interval_minutes=0,  # tests scan when they mean to
-                        data_dir=str(tmp_path_factory.mktemp("files")), evidence_max_mb=1)
+                        data_dir=str(server_files), evidence_max_mb=1,
+                        push_store=str(server_files / "taxpayers.duckdb"))
     port = _free_port()
     config = uvicorn.Config(create_app(_database, settings), host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -71,7 +72,7 @@ def demo(serve_after: bool = typer.Option(True, "--serve/--no-serve", help="star
     settings = get_settings()
     db = database()
     with console.status("正在导入通知和演示数据…"), db.write() as session:
-        logins = demo_data.fill(session=session)
+        logins = demo_data.fill(session=session, store_file=Path(settings.push_store))
     url = f"http://{host or settings.host}:{port or settings.port}/"
     console.print(f"[bold]春风演示已就绪[/]  数据库:{db.engine.url.render_as_string(hide_password=True)}")
     console.print("演示账号(密码均为 [bold]" + demo_data.DEMO_PASSWORD + "[/],仅供本地演示):")

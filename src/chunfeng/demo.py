@@ -7,8 +7,10 @@ fixed seed, so two demo databases are the same.
 from __future__ import annotations
 
 import random
+import tempfile
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,6 +27,9 @@ from chunfeng.org.builtin import PROVINCES
 from chunfeng.org.models import Unit, User
 from chunfeng.plan import services as plan
 from chunfeng.plan.models import PlanNotice
+from chunfeng.push import bills, campaigns, rules, store, synthetic
+from chunfeng.push import services as push_services
+from chunfeng.push.models import CampaignStage, Policy
 
 SEED = 2022
 _SYLLABLES = "安宁平和兴华东西南北中新清江河山川林泉云阳明光长永福德嘉禾丰泰康盛"
@@ -85,7 +90,9 @@ DEMO_USERS = [
     ("agent", "12366坐席(演示)", "000000", ["agent"]),
     ("bj_office", "北京市局春风办(演示)", "110000", ["action_office"]),
     ("city_office", "北京演示市局春风办(演示)", "110001", ["action_office"]),
+    ("service", "总局纳税服务专员(演示)", "000000", ["service_officer"]),
 ]
+DEMO_TAXPAYERS = 20_000
 
 
 def living_ledger(*, session: Session, today: date | None = None) -> int:
@@ -164,7 +171,7 @@ def living_ledger(*, session: Session, today: date | None = None) -> int:
     return created
 
 
-def fill(*, session: Session) -> list[DemoLogin]:
+def fill(*, session: Session, store_file: Path | None = None) -> list[DemoLogin]:
     """Import the notice, the synthetic organisation and the demo users, each only if missing."""
     system = SystemActor(username="demo")
     if not session.scalar(select(PlanNotice.id).limit(1)):
@@ -180,4 +187,48 @@ def fill(*, session: Session) -> list[DemoLogin]:
             user = org.add_user(session=session, actor=system, username=username, display_name=name,
                                 unit_code=unit_code, roles=roles, password=DEMO_PASSWORD)
         logins.append(DemoLogin(username, user.unit.name, ",".join(roles)))
+    if store_file is not None:
+        taxpayer = push_demo(session=session, store_file=store_file)
+        if taxpayer is not None:
+            logins.append(DemoLogin(taxpayer.username, f"{taxpayer.display_name}({taxpayer.taxpayer_role})", "taxpayer"))
     return logins
+
+
+def push_demo(*, session: Session, store_file: Path) -> User | None:
+    """The shipped policies, a synthetic extract of 20,000 taxpayers imported as the store, a taxpayer's
+    account, and a July 2022 campaign in Beijing whose first notice has gone out, plus 2022's bills."""
+    system = SystemActor(username="demo")
+    push_services.seed_policies(session)
+    if not store_file.exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            synthetic.generate(Path(tmp), taxpayers=DEMO_TAXPAYERS, seed=SEED, claim_rules=push_services.synthetic_claim_rules())
+            store.import_extract(Path(tmp), store_file)
+    user = session.scalar(select(User).where(User.username == "taxpayer"))
+    if user is not None:
+        return user
+    with store.connect_store(store_file) as conn:
+        row = conn.execute("""
+            SELECT r.credit_code, r.name, k.person FROM registry r
+            JOIN contacts k ON k.credit_code = r.credit_code AND k.role = '法定代表人' AND k.channel = 'inapp'
+                           AND NOT k.opted_out
+            JOIN claims c ON c.credit_code = r.credit_code AND c.period LIKE '2022%'
+            WHERE r.region LIKE '11%' AND r.size IN ('小型', '微型') AND r.vat_type = '小规模'
+            GROUP BY r.credit_code, r.name, k.person ORDER BY count(DISTINCT c.policy) DESC, r.credit_code LIMIT 1""").fetchone()
+        if row is None:
+            return None
+        code, name, person = row
+        user = org.add_user(session=session, actor=system, username="taxpayer", display_name=f"{person}({name})",
+                            unit_code="110000", roles=["taxpayer"], password=DEMO_PASSWORD, taxpayer_code=code,
+                            taxpayer_role="法定代表人")
+        eligible = [p.id for p in session.scalars(select(Policy).order_by(Policy.id))
+                    if conn.execute(f"SELECT count(*) FROM registry WHERE credit_code = ? AND "
+                                    f"{rules.parse(p.rule).sql('duckdb')}", [code]).fetchone()[0]]
+        campaign = campaigns.create_campaign(session=session, actor=system, name="2022年7月征期政策提醒(演示)",
+                                             unit_code="110000", policy_ids=eligible[:3] or ["XWQY-CIT-2022"],
+                                             channels=["inapp", "sms"], year=2022, month=7)
+        session.flush()
+        for stage in session.scalars(select(CampaignStage).where(CampaignStage.campaign_id == campaign.id,
+                                                                 CampaignStage.stage == "first")):
+            campaigns.plan_stage(session=session, conn=conn, campaign=campaign, stage=stage)
+        bills.push_bills(conn, session=session, actor=system, unit_code="110000", year=2022)
+    return user

@@ -11,32 +11,41 @@ from chunfeng.org.errors import Forbidden
 from chunfeng.org.models import Unit, User
 from chunfeng.org.roles import ROLES
 
+OFFICIALS = set(ROLES) - {"taxpayer"}  # a taxpayer's account sees only its own messages and bill
+
 ALLOW = {
     # permission: roles that hold it
-    "plan.view": set(ROLES),
+    "plan.view": OFFICIALS,
     "plan.import": {"admin", "action_office"},
-    "org.unit.view": set(ROLES),
+    "org.unit.view": OFFICIALS,
     "org.unit.import": {"admin"},
     "org.user.view": {"admin"},
     "org.user.manage": {"admin"},
     "audit.view": {"admin"},
-    "ledger.view": set(ROLES),
+    "ledger.view": OFFICIALS,
     "ledger.assign": {"action_office"},
     "ledger.report": {"unit_reporter"},
     "ledger.review": {"action_office"},
     "ledger.indicator": {"action_office"},
     "ledger.supervise": {"action_office"},
     "ledger.answer": {"action_office", "unit_reporter"},
-    "inbox.read": set(ROLES),
+    "inbox.read": OFFICIALS,
     "inbox.channel": {"admin"},
     "consult.agent": {"agent", "service_officer"},
     "consult.kb.edit": {"agent"},
     "consult.kb.national": {"agent"},
     "consult.analytics": {"agent", "service_officer", "action_office"},
+    "push.policy.view": OFFICIALS,
+    "push.policy.edit": {"service_officer"},
+    "push.match": {"service_officer", "action_office"},
+    "push.campaign": {"service_officer"},
+    "push.bill.view": {"service_officer"},
+    "push.inbox": {"taxpayer"},
 }
-NATIONAL_ONLY = {"plan.import", "ledger.indicator", "consult.kb.national"}
+NATIONAL_ONLY = {"plan.import", "ledger.indicator", "consult.kb.national", "push.policy.edit"}
 UNIT_BOUND = {"org.unit.view", "org.unit.import", "org.user.view", "org.user.manage", "ledger.view", "ledger.assign",
-              "ledger.report", "ledger.review", "ledger.supervise", "ledger.answer", "inbox.read", "inbox.channel", "consult.kb.edit"}
+              "ledger.report", "ledger.review", "ledger.supervise", "ledger.answer", "inbox.read", "inbox.channel", "consult.kb.edit",
+              "push.campaign"}
 
 WHERE = {"national": "000000", "province": "110000", "county": "110101"}
 TARGETS = {"own": None, "child": "110101", "other_province": "440000", "parent": "110000"}

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,6 +19,9 @@ from chunfeng.push import matching
 from chunfeng.push.errors import PushInvalid, PushNotFound
 from chunfeng.push.models import Campaign, CampaignStage, Policy, PushMessage
 
+TEMPLATES = Path(__file__).parent.parent / "web" / "templates"
+CSS = TEMPLATES.parent / "static" / "briefing.css"
+_env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
 SMALL = "(r.size IN ('小型', '微型') OR r.individual_business)"
 
 
@@ -44,7 +49,8 @@ def bill(conn, session: Session, *, credit_code: str, year: int) -> Bill:
     names = {p.id: p for p in session.scalars(select(Policy))}
     for policy_id, amount, periods in conn.execute(
             "SELECT policy, sum(amount), count(DISTINCT period) FROM claims WHERE credit_code = ? "
-            "AND substr(period, 1, 4) = ? GROUP BY policy ORDER BY sum(amount) DESC, policy", [credit_code, str(year)]):
+            "AND substr(period, 1, 4) = ? GROUP BY policy ORDER BY sum(amount) DESC, policy",
+            [credit_code, str(year)]).fetchall():
         policy = names.get(policy_id)
         result.lines.append({"policy": policy_id, "name": policy.name if policy else policy_id,
                              "basis": policy.basis if policy else "", "tax_type": policy.tax_type if policy else "",
@@ -109,3 +115,15 @@ def push_bills(conn, *, session: Session, actor: Actor, unit_code: str, year: in
     audit.record(session, actor=actor, action="push.bills.sent", object_type="campaign", object_id=campaign.id,
                  after={"unit": unit.code, "year": year, "messages": len(messages)})
     return campaign
+
+
+def render_html(b: Bill, *, inline_css: bool = False) -> str:
+    """The bill as one page; with `inline_css` self-contained, for saving and for the PDF."""
+    css = CSS.read_text(encoding="utf-8") if inline_css else None
+    return _env.get_template("push/bill_doc.html").render(b=b, inline_css=css)
+
+
+def render_pdf(b: Bill) -> bytes:
+    import weasyprint  # imported here: it loads Pango, which only the PDF needs
+
+    return weasyprint.HTML(string=render_html(b, inline_css=True)).write_pdf()

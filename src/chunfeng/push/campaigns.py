@@ -215,7 +215,7 @@ def due_stages(session: Session, today: date) -> list[tuple[Campaign, CampaignSt
     return list(session.execute(
         select(Campaign, CampaignStage).join(CampaignStage, CampaignStage.campaign_id == Campaign.id)
         .where(Campaign.state == "active", Campaign.kind == "policy", CampaignStage.planned_at.is_(None),
-               CampaignStage.due <= today).order_by(CampaignStage.due, Campaign.id)).tuples())
+               CampaignStage.due <= today).order_by(CampaignStage.due, Campaign.id)).all())
 
 
 def run_due(db: Database, conn, *, today: date, now: datetime | None = None) -> list[CampaignStage]:
@@ -238,9 +238,13 @@ class DeliveryRun:
     uncertain: int = 0
 
 
-def channel_url(channel: str, address: str) -> str | None:
+def channel_url(channel: str, address: str, message_id: int) -> str | None:
+    """The Apprise URL for one message: {address} is the contact, {message} the message id (a gateway can
+    use it, e.g. as a header `+Idempotency-Key={message}`, to drop a repeat)."""
     template = get_settings().push_channels.get(channel)
-    return template.replace("{address}", quote(address, safe="@")) if template else None
+    if not template:
+        return None
+    return template.replace("{address}", quote(address, safe="@")).replace("{message}", str(message_id))
 
 
 def deliver(db: Database, *, now: datetime | None = None, limit: int = 10_000) -> DeliveryRun:
@@ -267,7 +271,7 @@ def deliver(db: Database, *, now: datetime | None = None, limit: int = 10_000) -
             attempts = session.scalar(select(PushMessage.attempts).where(PushMessage.id == message_id))
         if not claimed:
             continue  # another worker took it
-        url = channel_url(channel, address)
+        url = channel_url(channel, address, message_id)
         error = ""
         if url is None:
             ok, error = False, f"渠道“{CHANNEL_NAMES.get(channel, channel)}”未配置(CHUNFENG_PUSH_CHANNELS)"

@@ -13,30 +13,12 @@ from rich.table import Table
 
 from chunfeng.cli_support import actor, console, database, domain_errors, fail
 from chunfeng.push import bills, campaigns, matching, rules, services, store, synthetic
-from chunfeng.push.models import Policy
 
 app = typer.Typer(help="精准推送:纳税人数据、政策规则、匹配、分阶段提醒、红利账单", no_args_is_help=True)
 campaign_app = typer.Typer(help="推送活动", no_args_is_help=True)
 app.add_typer(campaign_app, name="campaign")
 
 ENGINES = ("duckdb", "postgres", "spark")
-
-
-def claim_period(policy: dict | Policy) -> str:
-    """The period synthetic claims of a policy are for: the one just filed in July 2022, or the first
-    period after the policy took effect when that is later."""
-    get = policy.get if isinstance(policy, dict) else lambda k: getattr(policy, k)
-    kind = get("period_kind")
-    start = get("effective_from")
-    start = date.fromisoformat(start) if isinstance(start, str) else start
-    months = {"month": 1, "quarter": 3, "year": 12}[kind]
-    ref = date(start.year + (start.month - 1 + months) // 12, (start.month - 1 + months) % 12 + 1, 1)
-    ref = max(ref, date(2022, 7, 1))
-    return matching.period_for(kind, ref.year, ref.month)
-
-
-def claim_rules() -> dict[str, tuple[str, str]]:
-    return {p["id"]: (rules.parse(p["rule"]).sql("duckdb"), claim_period(p)) for p in services.shipped_policies()}
 
 
 @app.command("gen")
@@ -51,7 +33,7 @@ def gen(taxpayers: int = typer.Option(..., help="how many taxpayers"), out: Path
         def progress(table: str, done: int, total: int) -> None:
             bar.update(task, description=f"生成 {table}", completed=done, total=total)
 
-        counts = synthetic.generate(out, taxpayers=taxpayers, seed=seed, fmt=fmt, claim_rules=claim_rules(),
+        counts = synthetic.generate(out, taxpayers=taxpayers, seed=seed, fmt=fmt, claim_rules=services.synthetic_claim_rules(),
                                     progress=progress)
     console.print("已生成 " + ",".join(f"{k} {v:,} 行" for k, v in counts.items()) + f":{out}")
 
@@ -210,9 +192,7 @@ def bill(credit_code: str, year: int = typer.Option(date.today().year - 1),
     table.add_row("合计", "", "", f"{b.total:,.2f}")
     console.print(table)
     if pdf:
-        from chunfeng.push.bill_pdf import write_pdf
-
-        write_pdf(b, pdf)
+        pdf.write_bytes(bills.render_pdf(b))
         console.print(f"已写入 {pdf}")
 
 

@@ -20,8 +20,8 @@ class Policy(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    tax_type: Mapped[str] = mapped_column(String(40), index=True)
-    topic: Mapped[str] = mapped_column(String(40), default="")
+    tax_type: Mapped[str] = mapped_column(String(100), index=True)
+    topic: Mapped[str] = mapped_column(String(100), default="")
     industries: Mapped[list] = mapped_column(JSON, default=list)
     sizes: Mapped[list] = mapped_column(JSON, default=list)
     regions: Mapped[list] = mapped_column(JSON, default=list)

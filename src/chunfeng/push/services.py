@@ -90,6 +90,31 @@ def seed_policies(session: Session) -> int:
     return added
 
 
+def claim_period(policy: dict | Policy) -> str:
+    """The period synthetic claims of a policy are for: the one filed in July 2022, moved forward to the
+    first period after the policy took effect, or back to its last period when it had already ended."""
+    get = policy.get if isinstance(policy, dict) else lambda k: getattr(policy, k)
+
+    def day(value):
+        return date.fromisoformat(value) if isinstance(value, str) else value
+
+    kind, start, until = get("period_kind"), day(get("effective_from")), day(get("effective_until"))
+    months = {"month": 1, "quarter": 3, "year": 12}[kind]
+
+    def month_after(d: date, n: int) -> date:
+        return date(d.year + (d.month - 1 + n) // 12, (d.month - 1 + n) % 12 + 1, 1)
+
+    ref = max(month_after(start, months), date(2022, 7, 1))
+    if until is not None and ref > month_after(until, 1):
+        ref = month_after(until, 1)
+    return matching.period_for(kind, ref.year, ref.month)
+
+
+def synthetic_claim_rules() -> dict[str, tuple[str, str]]:
+    """What `push gen` and the demo hand the generator: each shipped policy's rule as SQL, and its period."""
+    return {p["id"]: (rules.parse(p["rule"]).sql("duckdb"), claim_period(p)) for p in shipped_policies()}
+
+
 def list_policies(*, session: Session, actor: Actor, q: str = "", tax_type: str = "", on: date | None = None,
                   page: int = 1, per_page: int = 30) -> Page[Policy]:
     authorize(actor, "push.policy.view")
@@ -144,7 +169,7 @@ def actor_region(actor: Actor) -> str:
     return "" if isinstance(actor, SystemActor) else matching.region_prefix(actor.unit.code)
 
 
-def check_rule(text: str) -> dict:
+def check_rule(text: str, store_file: Path | None = None) -> dict:
     """A rule editor's live check: errors with their position, or the fields used and how many match now."""
     try:
         rule = rules.parse(text)
@@ -152,7 +177,7 @@ def check_rule(text: str) -> dict:
         return {"ok": False, "error": str(exc), "message": exc.message, "position": exc.position,
                 "pointer": exc.pointer()}
     result = {"ok": True, "fields": rule.fields, "sql": rule.sql("duckdb"), "matches": None}
-    path = store_path()
+    path = store_file or store_path()
     if path.exists():
         with store.connect_store(path) as conn:
             result["matches"] = conn.execute(f"SELECT count(*) FROM registry WHERE {rule.sql('duckdb')}").fetchone()[0]
@@ -160,13 +185,13 @@ def check_rule(text: str) -> dict:
 
 
 def match_policy(*, session: Session, actor: Actor, policy_id: str, period: str | None = None,
-                 engine: matching.Engine | None = None) -> matching.Match:
+                 engine: matching.Engine | None = None, store_file: Path | None = None) -> matching.Match:
     """Counts for one policy over the taxpayers of the actor's region."""
     authorize(actor, "push.match")
     policy = get_policy(session=session, actor=actor, policy_id=policy_id)
     audience = matching.Audience(region=actor_region(actor))
     if engine is not None:
         return matching.match(engine, policy_id=policy.id, rule_text=policy.rule, period=period, audience=audience)
-    with store.connect_store(store_path()) as conn:
+    with store.connect_store(store_file or store_path()) as conn:
         return matching.match(matching.DuckDBEngine(conn), policy_id=policy.id, rule_text=policy.rule, period=period,
                               audience=audience)

@@ -26,6 +26,8 @@ from chunfeng.org.errors import Forbidden, NotFound, ValidationFailed
 from chunfeng.org.routes import router as org_router
 from chunfeng.plan.errors import PlanError, PlanNotFound
 from chunfeng.plan.routes import router as plan_router
+from chunfeng.push.errors import PushError, PushNotFound, RuleError
+from chunfeng.push.routes import router as push_router
 from chunfeng.settings import Settings
 from chunfeng.web import auth
 from chunfeng.web.deps import LoginRequired, is_htmx, login_url, optional_user, render
@@ -88,12 +90,13 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     app.include_router(ledger_router)
     app.include_router(inbox_router)
     app.include_router(consult_router)
+    app.include_router(push_router)
 
     @app.get("/", include_in_schema=False)
     def home(request: Request, user=Depends(optional_user)):
         if user is None:
             return RedirectResponse("/login", status_code=303)
-        return RedirectResponse("/plan", status_code=303)
+        return RedirectResponse("/push/inbox" if "taxpayer" in user.role_set else "/plan", status_code=303)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz():
@@ -117,6 +120,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     @app.exception_handler(PlanNotFound)
     @app.exception_handler(LedgerNotFound)
     @app.exception_handler(ConsultNotFound)
+    @app.exception_handler(PushNotFound)
     def _not_found(request: Request, exc: Exception):
         return _error(request, 404, "未找到", str(exc))
 
@@ -124,6 +128,8 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     @app.exception_handler(PlanError)
     @app.exception_handler(LedgerError)
     @app.exception_handler(ConsultError)
+    @app.exception_handler(PushError)
+    @app.exception_handler(RuleError)
     def _invalid(request: Request, exc: Exception):
         return _error(request, 400, "无法处理", str(exc))
 

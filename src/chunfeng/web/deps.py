@@ -17,6 +17,7 @@ from chunfeng.org.access import allowed, authorize
 from chunfeng.org.models import User
 from chunfeng.org.roles import LEVELS, ROLES
 from chunfeng.org.sessions import resume_session
+from chunfeng.push.campaigns import inbox_unread
 from chunfeng.settings import Settings
 from chunfeng.web.security import CSRF_FIELD, SESSION_COOKIE, csrf_token
 
@@ -85,7 +86,10 @@ def render(request: Request, template: str, context: dict, *, status_code: int =
     unread = 0
     if user is not None:
         with request.app.state.db.read() as session:
-            unread = unread_count(session=session, actor=user)
+            if "taxpayer" in user.role_set:
+                unread = inbox_unread(session=session, actor=user)
+            else:
+                unread = unread_count(session=session, actor=user)
     context = {"request": request, "user": user, "csrf_token": csrf_token(settings.secret_key, request),
                "unread_count": unread, **context}
     return templates.TemplateResponse(request, template, context, status_code=status_code)

@@ -1,0 +1,256 @@
+"""Pages of policy push: the catalogue with its rule editor, the match explorer, campaigns, the taxpayer's
+message centre and dividend bill."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from starlette.background import BackgroundTask
+
+from chunfeng.charts import bar_chart
+from chunfeng.org.access import allowed, authorize
+from chunfeng.org.models import Unit
+from chunfeng.paging import Page, clamp_page
+from chunfeng.push import bills, campaigns, matching, rules, services, store
+from chunfeng.push.errors import PushInvalid
+from chunfeng.push.models import CampaignStage, Policy
+from chunfeng.push.schema import CHANNEL_NAMES, CHANNELS, REGISTRY
+from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render
+from chunfeng.xlsx import temp_xlsx_path, write_table
+
+router = APIRouter(tags=["push"])
+
+
+def _store(request: Request) -> Path:
+    return Path(request.app.state.settings.push_store)
+
+
+@router.get("/push/policies")
+def policy_list(request: Request, session: SessionDep, user: CurrentUser, q: str = "", tax_type: str = "",
+                current: bool = False, page: int = 1):
+    page, _ = clamp_page(page, 30)
+    result = services.list_policies(session=session, actor=user, q=q.strip(), tax_type=tax_type,
+                                    on=date.today() if current else None, page=page)
+    return render(request, "push/policies.html", {"result": result, "q": q.strip(), "tax_type": tax_type,
+                                                  "current": current, "tax_types": services.tax_types(session)},
+                  user=user)
+
+
+@router.get("/push/policies/export.xlsx")
+def policy_export(session: SessionDep, user: CurrentUser):
+    result = services.list_policies(session=session, actor=user, per_page=10_000)
+    path = write_table(temp_xlsx_path(), sheet="政策目录", headers=[
+        "编号", "名称", "税费种", "主题", "依据", "文件标题", "生效日期", "失效日期", "所属期", "申报表", "适用条件(规则)",
+        "推送对象", "政策要点"], rows=([p.id, p.name, p.tax_type, p.topic, p.basis, p.basis_title, str(p.effective_from),
+                                 str(p.effective_until or "长期"), services.PERIOD_KINDS[p.period_kind], p.filing, p.rule,
+                                 "、".join(p.roles), p.summary] for p in result.items),
+        widths=[16, 36, 12, 12, 30, 36, 12, 12, 8, 14, 50, 24, 60])
+    return FileResponse(path, filename="优惠政策目录.xlsx", background=BackgroundTask(path.unlink, missing_ok=True))
+
+
+@router.get("/push/policies/{policy_id}")
+def policy_page(request: Request, policy_id: str, session: SessionDep, user: CurrentUser):
+    policy = services.get_policy(session=session, actor=user, policy_id=policy_id)
+    return _policy_page(request, policy, user, rule=policy.rule)
+
+
+def _policy_page(request, policy: Policy, user, *, rule: str, error: rules.RuleError | None = None, status: int = 200):
+    return render(request, "push/policy.html", {
+        "p": policy, "rule": rule, "error": error, "fields": REGISTRY.fields, "channels": CHANNEL_NAMES,
+        "period_kinds": services.PERIOD_KINDS, "may_edit": allowed(user, "push.policy.edit"),
+        "may_match": allowed(user, "push.match")}, user=user, status_code=status)
+
+
+@router.post("/push/rules/check")
+def rule_check(request: Request, user: CurrentUser, rule: str = Form("")):
+    """The rule editor's live check (htmx): the fault and where it is, or how many taxpayers match now."""
+    authorize(user, "push.policy.view")
+    return render(request, "push/_check.html", {"check": services.check_rule(rule, _store(request))}, user=user)
+
+
+@router.post("/push/policies/{policy_id}/rule")
+def rule_save(request: Request, policy_id: str, db: DatabaseDep, user: CurrentUser, rule: str = Form("")):
+    try:
+        with db.write() as session:
+            services.update_rule(session=session, actor=user, policy_id=policy_id, rule=rule.strip())
+    except rules.RuleError as exc:
+        with db.read() as session:
+            policy = services.get_policy(session=session, actor=user, policy_id=policy_id)
+            return _policy_page(request, policy, user, rule=rule, error=exc, status=400)
+    return RedirectResponse(f"/push/policies/{policy_id}?saved=1", status_code=303)
+
+
+@router.get("/push/policies/{policy_id}/match")
+def match_page(request: Request, policy_id: str, session: SessionDep, user: CurrentUser, period: str = ""):
+    policy = services.get_policy(session=session, actor=user, policy_id=policy_id)
+    if not _store(request).exists():
+        return render(request, "push/no_store.html", {"p": policy}, user=user)
+    result = services.match_policy(session=session, actor=user, policy_id=policy_id, period=period.strip() or None,
+                                   store_file=_store(request))
+    top = sorted(result.by_region.items(), key=lambda kv: -kv[1]["not_claimed"])[:15]
+    chart = bar_chart([v["name"] for _, v in top], [v["not_claimed"] for _, v in top],
+                      maximum=max([v["not_claimed"] for _, v in top] or [1]), suffix="户") if top else ""
+    return render(request, "push/match.html", {"p": policy, "m": result, "chart": chart}, user=user)
+
+
+@router.get("/push/policies/{policy_id}/taxpayers")
+def taxpayer_list(request: Request, policy_id: str, session: SessionDep, user: CurrentUser, period: str = "",
+                  province: str = "", section: str = "", not_claimed: bool = False, page: int = 1, export: bool = False):
+    authorize(user, "push.match")
+    policy = services.get_policy(session=session, actor=user, policy_id=policy_id)
+    page, per_page = clamp_page(page, 50)
+    audience = matching.Audience(region=services.actor_region(user))
+    with store.connect_store(_store(request)) as conn:
+        engine = matching.DuckDBEngine(conn)
+        chosen = period.strip() or matching.latest_claim_period(engine, policy.id)
+        total, rows = matching.taxpayers(engine, policy_id=policy.id, rule_text=policy.rule, period=chosen,
+                                         audience=audience, province=province, section=section,
+                                         not_claimed_only=not_claimed, offset=(page - 1) * per_page,
+                                         limit=None if export else per_page)
+    if export:
+        path = write_table(temp_xlsx_path(), sheet="纳税人清单", headers=[
+            "统一社会信用代码", "纳税人名称", "行政区划", "行业", "增值税类型", "规模", "信用级别", f"{chosen or ''}是否已享受"],
+            rows=([r["credit_code"], r["name"], r["region"], r["industry"], r["vat_type"], r["size"], r["credit"],
+                   "已享受" if r["claimed"] else "未享受"] for r in rows), widths=[22, 36, 10, 10, 12, 8, 8, 14])
+        return FileResponse(path, filename=f"{policy.id}-{'应享未享' if not_claimed else '符合条件'}纳税人.xlsx",
+                            background=BackgroundTask(path.unlink, missing_ok=True))
+    query = f"period={chosen or ''}&province={province}&section={section}&not_claimed={'true' if not_claimed else 'false'}"
+    return render(request, "push/taxpayers.html", {
+        "p": policy, "result": Page(rows, total, page, per_page), "period": chosen, "province": province,
+        "section": section, "not_claimed": not_claimed, "query": query,
+        "province_name": matching.PROVINCE_NAMES.get(province[:2], ""),
+        "section_name": matching.INDUSTRY_SECTIONS.get(section, "")}, user=user)
+
+
+# --- campaigns ---------------------------------------------------------------------------------------
+
+
+@router.get("/push/campaigns")
+def campaign_list(request: Request, session: SessionDep, user: CurrentUser, page: int = 1):
+    page, _ = clamp_page(page, 30)
+    result = campaigns.list_campaigns(session=session, actor=user, page=page)
+    policies = services.list_policies(session=session, actor=user, on=None, per_page=1000).items
+    today = date.today()
+    return render(request, "push/campaigns.html", {"result": result, "policies": policies, "channels": CHANNELS,
+                                                   "channel_names": CHANNEL_NAMES, "stages": campaigns.STAGES,
+                                                   "default_month": f"{today.year}-{today.month:02d}"}, user=user)
+
+
+@router.post("/push/campaigns")
+def campaign_create(db: DatabaseDep, user: CurrentUser, name: str = Form(""), month: str = Form(""),
+                    policies: list[str] = Form([]), channels: list[str] = Form([]), audience: str = Form(""),
+                    reminder_day: int = Form(10), last_days: int = Form(2)):
+    year, _, mon = month.partition("-")
+    if not (year.isdigit() and mon.isdigit()):
+        raise PushInvalid(f"申报月份应写成 2022-07,而不是“{month}”")
+    with db.write() as session:
+        campaign = campaigns.create_campaign(session=session, actor=user, name=name, unit_code=user.unit.code,
+                                             policy_ids=policies, channels=channels, year=int(year), month=int(mon),
+                                             audience=audience, reminder_day=reminder_day, last_days=last_days)
+        session.flush()
+        campaign_id = campaign.id
+    return RedirectResponse(f"/push/campaigns/{campaign_id}?created=1", status_code=303)
+
+
+@router.get("/push/campaigns/{campaign_id}")
+def campaign_page(request: Request, campaign_id: int, session: SessionDep, user: CurrentUser):
+    campaign = campaigns.get_campaign(session=session, actor=user, campaign_id=campaign_id)
+    stages = list(session.query(CampaignStage).filter_by(campaign_id=campaign.id).order_by(CampaignStage.due))
+    deadline = None
+    if campaign.kind == "policy":
+        deadline, _ = campaigns.stage_dates(year=campaign.year, month=campaign.month,
+                                            reminder_day=campaign.reminder_day, last_days=campaign.last_days)
+    return render(request, "push/campaign.html", {
+        "c": campaign, "stages": stages, "deadline": deadline, "figures": campaigns.delivery_figures(session, campaign.id),
+        "unit": session.get(Unit, campaign.unit_id), "stage_names": campaigns.STAGES, "states": campaigns.MESSAGE_STATES,
+        "channel_names": CHANNEL_NAMES, "policies": {p.id: p for p in session.query(Policy)}}, user=user)
+
+
+@router.post("/push/campaigns/{campaign_id}/run")
+def campaign_run(request: Request, campaign_id: int, db: DatabaseDep, user: CurrentUser, today: str = Form("")):
+    """Plan the stages of this campaign that are due (by `today`, default today) and deliver the outbox."""
+    try:
+        day = date.fromisoformat(today) if today else date.today()
+    except ValueError:
+        raise PushInvalid(f"日期“{today}”无效") from None
+    with db.read() as session:
+        campaigns.get_campaign(session=session, actor=user, campaign_id=campaign_id)
+        due = [s.id for c, s in campaigns.due_stages(session, day) if c.id == campaign_id]
+    with store.connect_store(_store(request)) as conn:
+        for stage_id in due:
+            with db.write() as session:
+                stage = session.get(CampaignStage, stage_id)
+                campaigns.plan_stage(session=session, conn=conn, campaign=campaigns.get_campaign(
+                    session=session, actor=user, campaign_id=campaign_id), stage=stage)
+    campaigns.deliver(db)
+    return RedirectResponse(f"/push/campaigns/{campaign_id}?ran={len(due)}", status_code=303)
+
+
+@router.post("/push/campaigns/{campaign_id}/requeue")
+def campaign_requeue(campaign_id: int, db: DatabaseDep, user: CurrentUser):
+    with db.write() as session:
+        n = campaigns.requeue_uncertain(session=session, actor=user, campaign_id=campaign_id)
+    return RedirectResponse(f"/push/campaigns/{campaign_id}?requeued={n}", status_code=303)
+
+
+# --- the taxpayer's side -------------------------------------------------------------------------------
+
+
+@router.get("/push/inbox")
+def inbox_page(request: Request, session: SessionDep, user: CurrentUser, page: int = 1):
+    page, _ = clamp_page(page, 20)
+    result = campaigns.inbox(session=session, actor=user, page=page)
+    return render(request, "push/inbox.html", {"result": result, "stage_names": campaigns.STAGES}, user=user)
+
+
+@router.post("/push/inbox/{message_id}/read")
+def inbox_read(message_id: int, db: DatabaseDep, user: CurrentUser):
+    with db.write() as session:
+        message = campaigns.read_message(session=session, actor=user, message_id=message_id)
+        target = f"/push/inbox/{message.id}"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.get("/push/inbox/{message_id}")
+def inbox_message(request: Request, message_id: int, db: DatabaseDep, user: CurrentUser):
+    with db.write() as session:
+        message = campaigns.read_message(session=session, actor=user, message_id=message_id)
+        policy = session.get(Policy, message.policy_id) if message.policy_id else None
+        return render(request, "push/message.html", {"m": message, "p": policy, "stage_names": campaigns.STAGES},
+                      user=user)
+
+
+def _bill_response(request, b: bills.Bill, user, fmt: str):
+    if fmt == "pdf":
+        return Response(bills.render_pdf(b), media_type="application/pdf", headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{b.credit_code}-{b.year}-bill.pdf"})
+    return render(request, "push/bill.html", {"b": b, "bill_html": bills.render_html(b)}, user=user)
+
+
+@router.get("/push/bill")
+def my_bill(request: Request, session: SessionDep, user: CurrentUser, year: int = date.today().year - 1,
+            format: str = "html"):
+    authorize(user, "push.inbox")
+    with store.connect_store(_store(request)) as conn:
+        b = bills.bill_for_actor(conn, session=session, actor=user, credit_code=user.taxpayer_code, year=year)
+    return _bill_response(request, b, user, format)
+
+
+@router.get("/push/bills/{credit_code}")
+def officer_bill(request: Request, credit_code: str, session: SessionDep, user: CurrentUser,
+                 year: int = date.today().year - 1, format: str = "html"):
+    with store.connect_store(_store(request)) as conn:
+        b = bills.bill_for_actor(conn, session=session, actor=user, credit_code=credit_code, year=year)
+    return _bill_response(request, b, user, format)
+
+
+@router.post("/push/bills/send")
+def bills_send(request: Request, db: DatabaseDep, user: CurrentUser, year: int = Form(...)):
+    with store.connect_store(_store(request)) as conn, db.write() as session:
+        campaign = bills.push_bills(conn, session=session, actor=user, unit_code=user.unit.code, year=year)
+        session.flush()
+        campaign_id = campaign.id
+    return RedirectResponse(f"/push/campaigns/{campaign_id}?created=1", status_code=303)

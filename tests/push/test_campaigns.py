@@ -1,0 +1,265 @@
+"""Campaigns on a real database and store: stage dates, audiences checked against the record-by-record
+evaluator, opt-outs, caps, no repeats, and delivery to a real HTTP gateway, including a crash mid-send."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from datetime import date, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from chunfeng.org.access import SystemActor
+from chunfeng.push import campaigns, rules
+from chunfeng.push.errors import PushInvalid
+from chunfeng.push.models import CampaignStage, Policy, PushMessage
+from chunfeng.settings import get_settings
+
+SYSTEM = SystemActor()
+NOW = datetime(2022, 7, 1, 9, 0)
+
+
+def test_stage_dates_follow_the_filing_calendar():
+    deadline, due = campaigns.stage_dates(year=2022, month=7, reminder_day=10, last_days=2)
+    # July 2022: no holiday, the 15th is a Friday; the 10th is a Sunday, so the reminder goes on Monday.
+    assert deadline == date(2022, 7, 15)
+    assert due == {"first": date(2022, 7, 1), "reminder": date(2022, 7, 11), "last": date(2022, 7, 13)}
+    deadline, due = campaigns.stage_dates(year=2022, month=10, reminder_day=10, last_days=2)
+    # October 2022: National Day 1–7 extends the period to the 25th; Saturday the 8th is a make-up working day.
+    assert deadline == date(2022, 10, 25)
+    assert due == {"first": date(2022, 10, 8), "reminder": date(2022, 10, 10), "last": date(2022, 10, 21)}
+
+
+def _registry(duck) -> list[dict]:
+    cols = [d[0] for d in duck.execute("SELECT * FROM registry LIMIT 0").description]
+    return [dict(zip(cols, row, strict=True)) for row in duck.execute("SELECT * FROM registry").fetchall()]
+
+
+def _campaign(db, duck, policy_ids, *, channels=("inapp", "sms"), unit="110000", month=7, stage="first",
+              now=NOW, cap=None, audience=""):
+    with db.write() as session:
+        c = campaigns.create_campaign(session=session, actor=SYSTEM, name="测试活动", unit_code=unit,
+                                      policy_ids=list(policy_ids), channels=list(channels), year=2022, month=month,
+                                      audience=audience)
+        session.flush()
+        s = session.scalar(select(CampaignStage).where(CampaignStage.campaign_id == c.id, CampaignStage.stage == stage))
+        campaigns.plan_stage(session=session, conn=duck, campaign=c, stage=s, now=now, cap=cap)
+        return c.id, s.audience, s.messages, s.capped, s.opted_out
+
+
+def _policy(db, policy_id):
+    with db.read() as session:
+        p = session.get(Policy, policy_id)
+        return p.rule, list(p.roles)
+
+
+def _busiest_policy(db, duck):
+    """The shipped policy with the most eligible taxpayers in 北京 (so the tests have something to count)."""
+    with db.read() as session:
+        found = [(duck.execute(f"SELECT count(*) FROM registry WHERE region LIKE '11%' AND "
+                               f"{rules.parse(p.rule).sql()}").fetchone()[0], p.id) for p in session.scalars(select(Policy))]
+    return max(found)[1]
+
+
+def test_first_notice_reaches_every_eligible_contact_in_the_region_and_no_one_else(policies, duck):
+    db = policies
+    pid = _busiest_policy(db, duck)
+    rule, roles = _policy(db, pid)
+    check = rules.parse(rule).predicate()
+    eligible = {r["credit_code"] for r in _registry(duck) if r["region"].startswith("11") and check(r)}
+    contacts = duck.execute("SELECT credit_code, role, channel, opted_out FROM contacts "
+                            "WHERE channel IN ('inapp', 'sms')").fetchall()
+    expected = {(c, role, ch) for c, role, ch, out in contacts if c in eligible and role in roles and not out}
+    opted_out = sum(1 for c, role, ch, out in contacts if c in eligible and role in roles and out)
+    cid, audience, messages, capped, out = _campaign(db, duck, [pid])
+    with db.read() as session:
+        sent = set(session.execute(select(PushMessage.credit_code, PushMessage.role, PushMessage.channel)
+                                   .where(PushMessage.campaign_id == cid)).all())
+        states = dict(session.execute(select(PushMessage.channel, PushMessage.state).where(
+            PushMessage.campaign_id == cid).group_by(PushMessage.channel, PushMessage.state)).all())
+        sample = session.scalar(select(PushMessage).where(PushMessage.campaign_id == cid).limit(1))
+    assert expected and sent == expected and messages == len(expected)
+    assert out == opted_out and capped == 0
+    assert states == {"inapp": "sent", "sms": "pending"}  # in-app is delivered by being written
+    assert "{" not in sample.body and sample.title.startswith("政策提醒")
+
+
+def test_a_stage_is_planned_once_and_a_message_cannot_be_repeated(policies, duck):
+    db = policies
+    pid = _busiest_policy(db, duck)
+    cid, *_ = _campaign(db, duck, [pid])
+    with db.write() as session:
+        stage = session.scalar(select(CampaignStage).where(CampaignStage.campaign_id == cid, CampaignStage.stage == "first"))
+        before = session.scalar(select(func.count()).select_from(PushMessage))
+        campaigns.plan_stage(session=session, conn=duck, campaign=session.get(campaigns.Campaign, cid), stage=stage)
+        assert session.scalar(select(func.count()).select_from(PushMessage)) == before
+    for _ in range(2):  # the schedule finds nothing more to do for the first stage
+        campaigns.run_due(db, duck, today=date(2022, 7, 1))
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(PushMessage)) == before
+        m = session.scalar(select(PushMessage).limit(1))
+        copy = {c.name: getattr(m, c.name) for c in PushMessage.__table__.columns if c.name != "id"}
+    with pytest.raises(IntegrityError), db.write() as session:
+        session.execute(PushMessage.__table__.insert(), [copy])
+
+
+def test_the_frequency_cap_holds_back_extra_pushes_within_a_week(policies, duck):
+    db = policies
+    with db.read() as session:
+        ids = [p.id for p in session.scalars(select(Policy).order_by(Policy.id))]
+    cid, audience, messages, capped, _ = _campaign(db, duck, ids, channels=["inapp"], cap=2)
+    with db.read() as session:
+        per_taxpayer = session.execute(
+            select(PushMessage.credit_code, func.count(func.distinct(PushMessage.policy_id)))
+            .where(PushMessage.campaign_id == cid).group_by(PushMessage.credit_code)).all()
+    assert capped > 0 and max(n for _, n in per_taxpayer) == 2
+    # A second campaign three days later reaches none of those already at the cap; eight days later it may.
+    capped_codes = {c for c, n in per_taxpayer if n == 2}
+    cid2, *_ = _campaign(db, duck, ids[:1], channels=["inapp"], cap=2, now=NOW + timedelta(days=3))
+    cid3, *_ = _campaign(db, duck, ids[:1], channels=["inapp"], cap=2, now=NOW + timedelta(days=8))
+    with db.read() as session:
+        again = set(session.scalars(select(PushMessage.credit_code).where(PushMessage.campaign_id == cid2)))
+        later = set(session.scalars(select(PushMessage.credit_code).where(PushMessage.campaign_id == cid3)))
+    assert not (again & capped_codes)
+    assert later & capped_codes
+
+
+def test_reminders_skip_those_who_filed_and_claimed(policies, duck):
+    db = policies
+    pid = _busiest_policy(db, duck)
+    with db.read() as session:
+        p = session.get(Policy, pid)
+        filing, kind = p.filing, p.period_kind
+    from chunfeng.push.matching import period_for
+
+    period = period_for(kind, 2022, 7)
+    cid, *_ = _campaign(db, duck, [pid], channels=["inapp"], stage="reminder")
+    with db.read() as session:
+        reached = set(session.scalars(select(PushMessage.credit_code).where(PushMessage.campaign_id == cid)))
+    done = {c for (c,) in duck.execute(
+        "SELECT f.credit_code FROM filings f JOIN claims c ON c.credit_code = f.credit_code AND c.policy = ? "
+        "AND c.period = f.period WHERE f.return_type = ? AND f.period = ? AND f.filed_on <= DATE '2022-07-11'",
+        [pid, filing, period]).fetchall()}
+    assert reached and not (reached & done)
+
+
+def test_bad_campaigns_are_refused(policies, duck):
+    with pytest.raises(PushInvalid) as caught, policies.write() as session:
+        campaigns.create_campaign(session=session, actor=SYSTEM, name="", unit_code="110000", policy_ids=["NOPE"],
+                                  channels=["pigeon"], year=2022, month=13, audience="headcount >")
+    for words in ("名称", "NOPE", "pigeon", "2022-13", "补充条件"):
+        assert words in str(caught.value)
+    with policies.read() as session:
+        assert session.scalar(select(func.count()).select_from(campaigns.Campaign)) == 0
+
+
+class Gateway:
+    """A webhook SMS gateway on loopback that records what it receives and answers `status`."""
+
+    def __init__(self):
+        self.received: list[dict] = []
+        self.status = 200
+        self.on_receive = None
+        gateway = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                gateway.received.append({"path": self.path, "key": self.headers.get("Idempotency-Key"), **body})
+                if gateway.on_receive:
+                    gateway.on_receive()
+                self.send_response(gateway.status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"json://127.0.0.1:{self.server.server_port}/sms?-to={{address}}&+Idempotency-Key={{message}}"
+
+
+@pytest.fixture
+def gateway(monkeypatch):
+    g = Gateway()
+    monkeypatch.setenv("CHUNFENG_PUSH_CHANNELS", json.dumps({"sms": g.url}))
+    monkeypatch.setenv("CHUNFENG_PUSH_RETRY_MINUTES", "5")
+    get_settings.cache_clear()
+    yield g
+    g.server.shutdown()
+    get_settings.cache_clear()
+
+
+def _one_sms(db, duck):
+    """A campaign with exactly one pending SMS (the others removed): what delivery tests send."""
+    pid = _busiest_policy(db, duck)
+    cid, *_ = _campaign(db, duck, [pid], channels=["sms"])
+    with db.write() as session:
+        keep = session.scalar(select(func.min(PushMessage.id)).where(PushMessage.campaign_id == cid))
+        session.execute(PushMessage.__table__.delete().where(PushMessage.id != keep))
+        return keep
+
+
+def _state(db, message_id):
+    with db.read() as session:
+        m = session.get(PushMessage, message_id)
+        return m.state, m.attempts, m.next_attempt_at
+
+
+def test_delivery_retries_with_back_off_then_succeeds(policies, duck, gateway):
+    db = policies
+    mid = _one_sms(db, duck)
+    gateway.status = 500
+    run = campaigns.deliver(db, now=NOW)
+    assert (run.sent, run.failed) == (0, 1)
+    state, attempts, retry_at = _state(db, mid)
+    assert (state, attempts, retry_at) == ("failed", 1, NOW + timedelta(minutes=5))
+    assert campaigns.deliver(db, now=NOW + timedelta(minutes=4)).failed == 0  # not yet due
+    campaigns.deliver(db, now=NOW + timedelta(minutes=6))
+    assert _state(db, mid)[:2] == ("failed", 2) and _state(db, mid)[2] == NOW + timedelta(minutes=16)
+    gateway.status = 200
+    assert campaigns.deliver(db, now=NOW + timedelta(minutes=20)).sent == 1
+    assert _state(db, mid)[:2] == ("sent", 3)
+    assert campaigns.deliver(db, now=NOW + timedelta(days=1)).sent == 0
+    assert len(gateway.received) == 3 and {r["key"] for r in gateway.received} == {str(mid)}
+    assert gateway.received[-1]["path"].startswith("/sms?to=1")
+
+
+def test_an_unconfigured_channel_is_a_logged_failure(policies, duck, monkeypatch):
+    monkeypatch.setenv("CHUNFENG_PUSH_CHANNELS", "{}")
+    get_settings.cache_clear()
+    try:
+        mid = _one_sms(policies, duck)
+        assert campaigns.deliver(policies, now=NOW).failed == 1
+        with policies.read() as session:
+            assert "未配置" in session.get(PushMessage, mid).last_error
+    finally:
+        get_settings.cache_clear()
+
+
+def test_a_crash_between_send_and_log_does_not_send_twice(policies, duck, gateway, _database):
+    """`chunfeng push deliver` is killed (SIGKILL) while the gateway holds its request: the message went out
+    but the outcome was never written. The next run marks it uncertain and does not send it again."""
+    db = policies
+    mid = _one_sms(db, duck)
+    env = {**os.environ, "CHUNFENG_DATABASE_URL": _database.url, "COLUMNS": "200"}
+    proc = subprocess.Popen([sys.executable, "-m", "chunfeng", "push", "deliver"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    gateway.on_receive = lambda: os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    assert len(gateway.received) == 1
+    assert _state(db, mid)[0] == "sending"
+    gateway.on_receive = None
+    later = datetime.utcnow() + timedelta(minutes=11)  # past the sending lease
+    run = campaigns.deliver(db, now=later)
+    assert (run.uncertain, run.sent) == (1, 0)
+    assert campaigns.deliver(db, now=later + timedelta(hours=1)).sent == 0
+    assert _state(db, mid)[0] == "uncertain" and len(gateway.received) == 1

@@ -1,0 +1,168 @@
+"""The shipped policy catalogue: well-formed entries, and every rule checked against hand-worked taxpayers.
+
+Each case in data/policy_cases.json applies `changes` over its policy's base taxpayer and states whether the
+rule should select it. Both engines must agree with the hand-worked answer: the Python predicate and the
+SQL the rule compiles to, run by DuckDB over a one-row registry table.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from chunfeng.push.rules import parse
+from chunfeng.push.schema import CONTACT_ROLES, REGISTRY
+
+POLICIES_PATH = Path(__file__).parents[2] / "src" / "chunfeng" / "push" / "data" / "policies.json"
+CASES_PATH = Path(__file__).parent / "data" / "policy_cases.json"
+
+PLACEHOLDERS = {"name", "person", "policy", "basis", "period", "deadline"}
+FILINGS = {"增值税", "企业所得税", "个人所得税经营所得", "附加税费", "财产和行为税"}
+PERIOD_KINDS = {"month", "quarter", "year"}
+FIELDS = {"id", "name", "tax_type", "topic", "industries", "sizes", "regions", "basis", "basis_title", "effective_from",
+          "effective_until", "period_kind", "filing", "summary", "rule", "roles", "templates"}
+ID = re.compile(r"[A-Z0-9]+(?:-[A-Z0-9]+)*")
+INDUSTRY_PREFIX = re.compile(r"[A-T]\d{0,4}")
+SMS_LIMIT = 70
+
+CATALOGUE = json.loads(POLICIES_PATH.read_text(encoding="utf-8"))
+POLICIES = CATALOGUE["policies"]
+BY_ID = {p["id"]: p for p in POLICIES}
+CASE_DATA = json.loads(CASES_PATH.read_text(encoding="utf-8"))
+CASES = CASE_DATA["cases"]
+
+
+def base_for(policy_id: str) -> dict:
+    return CASE_DATA.get("bases", {}).get(policy_id, CASE_DATA["base"])
+
+
+def record_for(case: dict) -> dict:
+    """The registry record of a case, with dates as datetime.date."""
+    record = {**base_for(case["policy"]), **case["changes"]}
+    for f in REGISTRY.fields:
+        if f.kind == "date":
+            record[f.name] = date.fromisoformat(record[f.name])
+    return record
+
+
+def duck_count(record: dict, where: str) -> int:
+    """Rows of a one-row registry table holding `record` that satisfy `where`, in DuckDB."""
+    con = duckdb.connect()
+    try:
+        columns = ", ".join(f'"{f.name}" {f.duck_type} NOT NULL' for f in REGISTRY.fields)
+        con.execute(f"CREATE TABLE registry ({columns})")
+        values = [Decimal(str(record[f.name])) if f.kind == "number" else record[f.name] for f in REGISTRY.fields]
+        con.execute(f"INSERT INTO registry VALUES ({', '.join('?' for _ in values)})", values)
+        return con.execute(f"SELECT count(*) FROM registry WHERE {where}").fetchone()[0]
+    finally:
+        con.close()
+
+
+def placeholders(template: str) -> set[str]:
+    """The fields a template names; ValueError on a malformed brace."""
+    names = set()
+    for _, field, spec, conversion in string.Formatter().parse(template):
+        if field is not None:
+            assert not spec and not conversion, f"占位符不应带格式:{template!r}"
+            names.add(field)
+    return names
+
+
+# --- the catalogue ------------------------------------------------------------------------------
+
+def test_at_least_twenty_policies_are_shipped():
+    assert len(POLICIES) >= 20
+
+
+def test_catalogue_is_marked_as_sample_content():
+    assert CATALOGUE["notice"].startswith("示例内容")
+    assert "审核" in CATALOGUE["notice"]
+
+
+def test_ids_are_unique():
+    ids = [p["id"] for p in POLICIES]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p["id"])
+def test_policy_is_well_formed(policy):
+    assert set(policy) == FIELDS, set(policy) ^ FIELDS
+    assert ID.fullmatch(policy["id"])
+    for key in ("name", "tax_type", "topic", "basis", "basis_title", "summary", "rule"):
+        assert isinstance(policy[key], str) and policy[key].strip(), key
+    assert policy["period_kind"] in PERIOD_KINDS
+    assert policy["filing"] in FILINGS
+    assert all(INDUSTRY_PREFIX.fullmatch(c) for c in policy["industries"]), policy["industries"]
+    assert set(policy["sizes"]) <= set(REGISTRY.get("size").values)
+    assert all(re.fullmatch(r"\d{2,6}", r) for r in policy["regions"]), policy["regions"]
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p["id"])
+def test_dates_are_valid_and_ordered(policy):
+    start = date.fromisoformat(policy["effective_from"])
+    assert len(policy["effective_from"]) == 10
+    if policy["effective_until"] is not None:
+        assert len(policy["effective_until"]) == 10
+        assert start <= date.fromisoformat(policy["effective_until"])
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p["id"])
+def test_rule_parses_and_compiles(policy):
+    rule = parse(policy["rule"])
+    assert set(rule.fields) <= set(REGISTRY.names)
+    assert rule.sql("duckdb")
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p["id"])
+def test_templates_speak_to_each_role_with_allowed_placeholders(policy):
+    roles, templates = policy["roles"], policy["templates"]
+    assert roles and len(roles) == len(set(roles))
+    assert set(roles) <= set(CONTACT_ROLES)
+    assert set(templates) == set(roles), "每个身份一套模板,不多不少"
+    for role in roles:
+        variants = templates[role]
+        assert set(variants) <= {"default", "sms"}, variants.keys()
+        assert variants.get("default", "").strip(), f"{role} 缺少 default 模板"
+        for kind, text in variants.items():
+            assert placeholders(text) <= PLACEHOLDERS, (role, kind, placeholders(text) - PLACEHOLDERS)
+        if "sms" in variants:
+            assert len(variants["sms"]) <= SMS_LIMIT, (role, len(variants["sms"]))
+
+
+# --- the hand-worked cases ----------------------------------------------------------------------
+
+def test_bases_hold_every_registry_field():
+    for name, base in [("base", CASE_DATA["base"]), *CASE_DATA.get("bases", {}).items()]:
+        assert set(base) == set(REGISTRY.names), name
+
+
+def test_cases_name_shipped_policies_and_registry_fields():
+    for case in CASES:
+        assert case["policy"] in BY_ID, case["policy"]
+        assert set(case["changes"]) <= set(REGISTRY.names), case
+        assert isinstance(case["eligible"], bool) and case["why"].strip(), case
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p["id"])
+def test_every_policy_is_covered_on_both_sides(policy):
+    cases = [c for c in CASES if c["policy"] == policy["id"]]
+    assert any(c["eligible"] for c in cases), "至少一个应命中的纳税人"
+    assert any(not c["eligible"] for c in cases), "至少一个不应命中的纳税人"
+    changed = {name for c in cases for name in c["changes"]}
+    untested = set(parse(policy["rule"]).fields) - changed
+    assert not untested, f"规则用到的字段没有用例改变过:{untested}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['policy']}-{json.dumps(c['changes'], ensure_ascii=False)}")
+def test_rule_decides_case_as_worked_by_hand(case):
+    rule = parse(BY_ID[case["policy"]]["rule"])
+    record = record_for(case)
+    assert bool(rule.predicate()(record)) is case["eligible"], case["why"]
+    assert duck_count(record, rule.sql("duckdb")) == int(case["eligible"]), case["why"]

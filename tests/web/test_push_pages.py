@@ -1,0 +1,179 @@
+"""Policy push over HTTP: catalogue, rule editor, match explorer, campaigns, the taxpayer's message centre
+and bill; every refusal by role, region and CSRF."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import httpx
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import func, select
+
+from chunfeng.org.models import AuditEntry, Unit, User
+from chunfeng.push import rules, services, store, synthetic
+from chunfeng.push.models import Policy, PushMessage
+from tests.conftest import csrf_from, login
+
+
+@pytest.fixture(scope="module")
+def taxpayer_store(server_files, tmp_path_factory):
+    path = server_files / "taxpayers.duckdb"
+    out = tmp_path_factory.mktemp("web-extract")
+    synthetic.generate(out, taxpayers=2000, seed=11, claim_rules=services.synthetic_claim_rules())
+    store.import_extract(out, path)
+    return path
+
+
+@pytest.fixture
+def site(db, add_users, taxpayer_store, _password_hash):
+    with db.write() as session:
+        services.seed_policies(session)
+    add_users({"officer": ("000000", ["service_officer"]), "bj_officer": ("110000", ["service_officer"]),
+               "gd_officer": ("440000", ["service_officer"]), "viewer": ("110000", ["viewer"])})
+    with store.connect_store(taxpayer_store) as conn:
+        codes = [c for (c,) in conn.execute(
+            "SELECT r.credit_code FROM registry r JOIN contacts k ON k.credit_code = r.credit_code AND k.role = '法定代表人' "
+            "AND k.channel = 'inapp' AND NOT k.opted_out JOIN claims c ON c.credit_code = r.credit_code "
+            "WHERE r.region LIKE '11%' AND r.size IN ('小型', '微型') GROUP BY r.credit_code ORDER BY r.credit_code "
+            "LIMIT 2").fetchall()]
+    with db.write() as session:
+        beijing = session.scalar(select(Unit).where(Unit.code == "110000"))
+        for name, code in zip(("tp", "tp2"), codes, strict=True):
+            session.add(User(username=name, display_name=name, unit=beijing, roles="taxpayer", password_hash=_password_hash,
+                             taxpayer_code=code, taxpayer_role="法定代表人"))
+    return {"db": db, "store": taxpayer_store, "codes": codes}
+
+
+def _count(store_file, rule: str, region: str = "") -> int:
+    where = rules.parse(rule).sql()
+    if region:
+        where += f" AND region LIKE '{region}%'"
+    with store.connect_store(store_file) as conn:
+        return conn.execute(f"SELECT count(*) FROM registry WHERE {where}").fetchone()[0]
+
+
+def test_catalogue_search_and_export(site, server):
+    officer = login(server, "officer")
+    page = officer.get("/push/policies").text
+    assert "XWQY-CIT-2022" in page and "示例内容" in page
+    found = officer.get("/push/policies", params={"q": "六税两费"}).text
+    assert "LSLF-FJ-2022" in found and "XWQY-CIT-2022" not in found
+    book = load_workbook(io.BytesIO(officer.get("/push/policies/export.xlsx").content), read_only=True)
+    rows = list(book.active.iter_rows(values_only=True))
+    assert rows[0][0] == "编号" and len(rows) - 1 >= 20
+
+
+def test_rule_editor_checks_live_and_saves_with_audit(site, server):
+    officer = login(server, "officer")
+    page = officer.get("/push/policies/XGM-VAT-2023").text
+    token = csrf_from(page)
+    rule = 'vat_type == "小规模" and monthly_sales <= 8万'
+    ok = officer.post("/push/rules/check", data={"rule": rule}, headers={"X-CSRF-Token": token, "HX-Request": "true"})
+    assert "规则正确" in ok.text
+    assert re.search(r'class="match-count">([\d,]+)<', ok.text)[1].replace(",", "") == str(_count(site["store"], rule))
+    bad = officer.post("/push/rules/check", data={"rule": "monthly_sale <= 1"}, headers={"X-CSRF-Token": token})
+    assert "第 1 个字符处" in bad.text and "monthly_sales" in bad.text
+    refused = officer.post("/push/policies/XGM-VAT-2023/rule", data={"rule": "headcount <=", "csrf_token": token})
+    assert refused.status_code == 400 and "规则结尾" in refused.text
+    saved = officer.post("/push/policies/XGM-VAT-2023/rule", data={"rule": rule, "csrf_token": token})
+    assert saved.status_code == 303
+    with site["db"].read() as session:
+        assert session.get(Policy, "XGM-VAT-2023").rule == rule
+        entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "push.policy.rule_changed"))
+        assert entry.actor == "officer" and "8万" in entry.after
+
+
+def test_only_national_service_officers_edit_rules_and_forms_need_csrf(site, server):
+    officer = login(server, "officer")
+    token = csrf_from(officer.get("/push/policies/XGM-VAT-2023").text)
+    assert officer.post("/push/policies/XGM-VAT-2023/rule", data={"rule": "high_tech"}).status_code == 403
+    bj = login(server, "bj_officer")
+    page = bj.get("/push/policies/XGM-VAT-2023").text
+    assert "保存规则" not in page
+    assert bj.post("/push/policies/XGM-VAT-2023/rule",
+                   data={"rule": "high_tech", "csrf_token": csrf_from(page)}).status_code == 403
+    assert token
+    with site["db"].read() as session:
+        assert session.get(Policy, "XGM-VAT-2023").rule != "high_tech"
+
+
+def test_match_explorer_is_limited_to_the_officers_region(site, server):
+    policy = "LSLF-FJ-2022"
+    with site["db"].read() as session:
+        rule = session.get(Policy, policy).rule
+    bj = login(server, "bj_officer")
+    page = bj.get(f"/push/policies/{policy}/match").text
+    eligible = int(re.search(r'id="eligible">([\d,]+)<', page)[1].replace(",", ""))
+    assert eligible == _count(site["store"], rule, "11") > 0
+    assert "北京市" in page and "广东省" not in page
+    national = login(server, "officer").get(f"/push/policies/{policy}/match").text
+    assert int(re.search(r'id="eligible">([\d,]+)<', national)[1].replace(",", "")) == _count(site["store"], rule)
+    listing = bj.get(f"/push/policies/{policy}/taxpayers", params={"not_claimed": "true"}).text
+    assert "应享未享的纳税人" in listing and "未享受" in listing and "已享受</td>" not in listing
+    book = load_workbook(io.BytesIO(bj.get(f"/push/policies/{policy}/taxpayers",
+                                           params={"export": "true"}).content), read_only=True)
+    rows = list(book.active.iter_rows(values_only=True))[1:]
+    assert len(rows) == eligible and all(str(r[2]).startswith("11") for r in rows)
+    assert login(server, "viewer").get(f"/push/policies/{policy}/match").status_code == 403
+
+
+def test_campaign_from_the_planner_to_the_taxpayers_message_centre(site, server):
+    bj = login(server, "bj_officer")
+    page = bj.get("/push/campaigns").text
+    made = bj.post("/push/campaigns", data={"csrf_token": csrf_from(page), "name": "7月征期提醒", "month": "2022-07",
+                                            "policies": ["LSLF-FJ-2022", "XGM-VAT-2021", "JYFJ-MZ-2016"],
+                                            "channels": ["inapp"]})
+    assert made.status_code == 303
+    campaign_url = made.headers["location"].split("?")[0]
+    campaign_page = bj.get(campaign_url).text
+    assert "2022-07-15" in campaign_page and "待执行" in campaign_page
+    ran = bj.post(campaign_url + "/run", data={"csrf_token": csrf_from(campaign_page), "today": "2022-07-01"})
+    assert ran.status_code == 303
+    after = bj.get(campaign_url).text
+    assert "已执行" in after
+    with site["db"].read() as session:
+        sent = session.scalar(select(func.count()).select_from(PushMessage).where(PushMessage.credit_code == site["codes"][0],
+                                                                                  PushMessage.role == "法定代表人"))
+    assert sent >= 1
+    assert login(server, "gd_officer").get(campaign_url).status_code == 403
+
+    tp = login(server, "tp")
+    assert tp.get("/").headers["location"] == "/push/inbox"
+    inbox = tp.get("/push/inbox").text
+    assert inbox.count('class="unread"') == sent
+    with site["db"].read() as session:
+        mine = session.scalar(select(PushMessage.id).where(PushMessage.credit_code == site["codes"][0]).limit(1))
+        other = session.scalar(select(PushMessage.id).where(PushMessage.credit_code != site["codes"][0]).limit(1))
+    opened = tp.post(f"/push/inbox/{mine}/read", data={"csrf_token": csrf_from(inbox)})
+    assert opened.status_code == 303 and "依据" in tp.get(opened.headers["location"]).text
+    assert tp.get("/push/inbox").text.count('class="unread"') == sent - 1
+    assert tp.get(f"/push/inbox/{other}").status_code == 404
+    assert tp.get("/push/policies").status_code == 403 and tp.get("/plan").status_code == 403
+    assert bj.get("/push/inbox").status_code == 403
+
+
+def test_dividend_bill_for_the_taxpayer_and_the_officer(site, server):
+    code = site["codes"][0]
+    with store.connect_store(site["store"]) as conn:
+        total = conn.execute("SELECT sum(amount) FROM claims WHERE credit_code = ? AND period LIKE '2022%'",
+                             [code]).fetchone()[0]
+    tp = login(server, "tp")
+    page = tp.get("/push/bill", params={"year": 2022}).text
+    assert re.search(r'id="bill-total">([\d,.]+)<', page)[1] == f"{total:,.2f}"
+    pdf = tp.get("/push/bill", params={"year": 2022, "format": "pdf"})
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+    bj = login(server, "bj_officer")
+    assert f"{total:,.2f}" in bj.get(f"/push/bills/{code}", params={"year": 2022}).text
+    assert login(server, "gd_officer").get(f"/push/bills/{code}", params={"year": 2022}).status_code == 404
+    assert tp.get(f"/push/bills/{site['codes'][1]}", params={"year": 2022}).status_code == 404  # not disclosed
+
+    page = bj.get("/push/campaigns").text
+    sent = bj.post("/push/bills/send", data={"csrf_token": csrf_from(page), "year": "2022"})
+    assert sent.status_code == 303
+    again = bj.post("/push/bills/send", data={"csrf_token": csrf_from(page), "year": "2022"})
+    assert again.status_code == 400 and "已经推送过" in again.text
+    assert "2022年度红利账单" in tp.get("/push/inbox").text
+    with httpx.Client(base_url=server) as anonymous:
+        assert anonymous.get("/push/bill").status_code == 303
