@@ -47,7 +47,7 @@ def actor(session: Session) -> Actor:
 
 
 def fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]错误:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]错误:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -213,7 +213,8 @@ def push_demo(*, session: Session, store_file: Path) -> User | None:
                            AND NOT k.opted_out
             JOIN claims c ON c.credit_code = r.credit_code AND c.period LIKE '2022%'
             WHERE r.region LIKE '11%' AND r.size IN ('小型', '微型') AND r.vat_type = '小规模'
-            GROUP BY r.credit_code, r.name, k.person ORDER BY count(DISTINCT c.policy) DESC, r.credit_code LIMIT 1""").fetchone()
+            GROUP BY r.credit_code, r.name, k.person ORDER BY count(DISTINCT c.policy) DESC, r.credit_code LIMIT 1""").fetchall()
+        row = row[0] if row else None
         if row is None:
             return None
         code, name, person = row
@@ -222,7 +223,7 @@ def push_demo(*, session: Session, store_file: Path) -> User | None:
                             taxpayer_role="法定代表人")
         eligible = [p.id for p in session.scalars(select(Policy).order_by(Policy.id))
                     if conn.execute(f"SELECT count(*) FROM registry WHERE credit_code = ? AND "
-                                    f"{rules.parse(p.rule).sql('duckdb')}", [code]).fetchone()[0]]
+                                    f"{rules.parse(p.rule).sql('duckdb')}", [code]).fetchall()[0][0]]
         campaign = campaigns.create_campaign(session=session, actor=system, name="2022年7月征期政策提醒(演示)",
                                              unit_code="110000", policy_ids=eligible[:3] or ["XWQY-CIT-2022"],
                                              channels=["inapp", "sms"], year=2022, month=7)

@@ -263,3 +263,21 @@ def test_a_crash_between_send_and_log_does_not_send_twice(policies, duck, gatewa
     assert (run.uncertain, run.sent) == (1, 0)
     assert campaigns.deliver(db, now=later + timedelta(hours=1)).sent == 0
     assert _state(db, mid)[0] == "uncertain" and len(gateway.received) == 1
+
+
+def test_the_servers_schedule_plans_due_stages_and_sends(policies, duck, store_file):
+    from chunfeng.web.app import scan_once
+
+    pid = _busiest_policy(policies, duck)
+    with policies.write() as session:
+        c = campaigns.create_campaign(session=session, actor=SYSTEM, name="定时", unit_code="110000",
+                                      policy_ids=[pid], channels=["inapp"], year=2022, month=7)
+        session.flush()
+        cid = c.id
+    duck.close()  # the schedule opens the store itself
+    settings = get_settings().model_copy(update={"push_store": str(store_file)})
+    scan_once(policies, settings)
+    with policies.read() as session:
+        stages = session.scalars(select(CampaignStage).where(CampaignStage.campaign_id == cid)).all()
+        assert stages and all(s.planned_at is not None for s in stages)
+        assert session.scalar(select(func.count()).select_from(PushMessage).where(PushMessage.campaign_id == cid)) > 0

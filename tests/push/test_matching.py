@@ -35,8 +35,10 @@ def expected(store_file):
 
 
 def _check(engine, expected):
-    for policy in POLICIES:
+    together = matching.match_all(engine, [(p["id"], p["rule"]) for p in POLICIES])
+    for policy, m_all in zip(POLICIES, together, strict=True):
         m = matching.match(engine, policy_id=policy["id"], rule_text=policy["rule"])
+        assert m_all.as_json() == m.as_json(), policy["id"]
         eligible, unclaimed, period, by_province, unclaimed_by_province = expected[policy["id"]]
         assert (m.eligible, m.not_claimed, m.period) == (eligible, unclaimed, period), policy["id"]
         assert {k[:2]: v["eligible"] for k, v in m.by_region.items()} == dict(by_province)
@@ -89,6 +91,9 @@ def test_a_region_audience_narrows_the_match(duck, expected):
     m = matching.match(matching.DuckDBEngine(duck), policy_id=policy["id"], rule_text=policy["rule"],
                        audience=matching.Audience(region="44"))
     assert m.eligible == expected[policy["id"]][3]["44"] and set(m.by_region) <= {"440000"}
+    [m_all] = matching.match_all(matching.DuckDBEngine(duck), [(policy["id"], policy["rule"])],
+                                 audience=matching.Audience(region="44"))
+    assert m_all.as_json() == m.as_json()
 
 
 def test_periods():

@@ -42,7 +42,8 @@ class Bill:
 def bill(conn, session: Session, *, credit_code: str, year: int) -> Bill:
     """One taxpayer's bill; PushNotFound when the taxpayer is unknown or not a small or micro enterprise."""
     row = conn.execute(f"SELECT r.credit_code, r.name, r.region, r.size FROM registry r "
-                       f"WHERE r.credit_code = ? AND {SMALL}", [credit_code]).fetchone()
+                       f"WHERE r.credit_code = ? AND {SMALL}", [credit_code]).fetchall()
+    row = row[0] if row else None
     if row is None:
         raise PushNotFound(f"没有信用代码为 {credit_code} 的小型微利企业或个体工商户")
     result = Bill(*row, year=year)
@@ -73,8 +74,8 @@ def bill_for_actor(conn, *, session: Session, actor: Actor, credit_code: str, ye
 
 
 def _in_region(conn, credit_code: str, region: str) -> bool:
-    row = conn.execute("SELECT region FROM registry WHERE credit_code = ?", [credit_code]).fetchone()
-    return row is not None and row[0].startswith(region)
+    rows = conn.execute("SELECT region FROM registry WHERE credit_code = ?", [credit_code]).fetchall()
+    return bool(rows) and rows[0][0].startswith(region)
 
 
 def push_bills(conn, *, session: Session, actor: Actor, unit_code: str, year: int,

@@ -55,7 +55,7 @@ class PostgresEngine:
                                 while chunk := fh.read(1 << 20):
                                     copy.write(chunk)
                     cur.execute(f'SELECT count(*) FROM "{self.schema}"."{table.name}"')
-                    counts[table.name] = cur.fetchone()[0]
+                    counts[table.name] = cur.fetchall()[0][0]
                 cur.execute(f'CREATE INDEX ON "{self.schema}".claims (policy, period, credit_code)')
                 cur.execute(f'ANALYZE "{self.schema}".registry')
         return counts

@@ -122,6 +122,21 @@ class Match:
     by_region: dict[str, dict[str, Any]] = field(default_factory=dict)
     by_industry: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    def add(self, province: str, section: str, eligible: int, not_claimed: int) -> None:
+        """Count one (province, industry section) group of the result."""
+        self.eligible += eligible
+        self.not_claimed += not_claimed
+        for key, name, bucket in ((f"{province}0000", PROVINCE_NAMES.get(province, province), self.by_region),
+                                  (section, INDUSTRY_SECTIONS.get(section, section), self.by_industry)):
+            entry = bucket.setdefault(key, {"name": name, "eligible": 0, "not_claimed": 0})
+            entry["eligible"] += eligible
+            entry["not_claimed"] += not_claimed
+
+    def sort(self) -> Match:
+        self.by_region = dict(sorted(self.by_region.items()))
+        self.by_industry = dict(sorted(self.by_industry.items()))
+        return self
+
     def as_json(self) -> dict:
         return {"policy": self.policy, "period": self.period, "eligible": self.eligible,
                 "not_claimed": self.not_claimed, "by_region": self.by_region, "by_industry": self.by_industry}
@@ -154,17 +169,8 @@ def match(engine: Engine, *, policy_id: str, rule_text: str, period: str | None 
         GROUP BY e.province, e.section"""
     result = Match(policy_id, period)
     for province, section, eligible, not_claimed in engine.rows(translate(sql, engine)):
-        eligible, not_claimed = int(eligible), int(not_claimed or 0)
-        result.eligible += eligible
-        result.not_claimed += not_claimed
-        for key, name, bucket in ((f"{province}0000", PROVINCE_NAMES.get(province, province), result.by_region),
-                                  (section, INDUSTRY_SECTIONS.get(section, section), result.by_industry)):
-            entry = bucket.setdefault(key, {"name": name, "eligible": 0, "not_claimed": 0})
-            entry["eligible"] += eligible
-            entry["not_claimed"] += not_claimed
-    result.by_region = dict(sorted(result.by_region.items()))
-    result.by_industry = dict(sorted(result.by_industry.items()))
-    return result
+        result.add(province, section, int(eligible), int(not_claimed or 0))
+    return result.sort()
 
 
 TAXPAYER_COLUMNS = ("credit_code", "name", "region", "industry", "vat_type", "size", "credit")
@@ -193,3 +199,52 @@ def taxpayers(engine: Engine, *, policy_id: str, rule_text: str, period: str | N
     page = f"{base} ORDER BY e.credit_code" + (f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit else "")
     names = (*TAXPAYER_COLUMNS, "claimed")
     return int(total), [dict(zip(names, row, strict=True)) for row in engine.rows(translate(page, engine))]
+
+
+BITS_PER_PASS = 48  # claimed policies travel as bits of one number; doubles hold 2^48 exactly on every engine
+
+
+def match_all(engine: Engine, policies: list[tuple[str, str]], *, periods: dict[str, str | None] | None = None,
+              audience: Audience | None = None) -> list[Match]:
+    """`match` for many policies in one pass over the registry and one over the claims.
+
+    Matching policy by policy joins the claims to the registry once per policy; at national scale that join
+    is the cost, so here each taxpayer's claims are first folded into one number (a bit per policy), joined
+    once, and every policy's two counts are sums over the same scan.
+    """
+    audience = audience or Audience()
+    periods = dict(periods or {})
+    for pid, _ in policies:
+        if pid not in periods:
+            periods[pid] = latest_claim_period(engine, pid)
+    results = []
+    for start in range(0, len(policies), BITS_PER_PASS):
+        results += _match_pass(engine, policies[start:start + BITS_PER_PASS], periods, audience)
+    return results
+
+
+def _match_pass(engine: Engine, policies: list[tuple[str, str]], periods: dict, audience: Audience) -> list[Match]:
+    pairs = ", ".join(f"({_quote(pid)}, {_quote(periods[pid] or '')}, {2 ** i})" for i, (pid, _) in enumerate(policies))
+    sums = []
+    for i, (_, rule_text) in enumerate(policies):
+        cond = rules.parse(rule_text).sql("duckdb", table_alias="r")
+        unclaimed = f"CAST(floor(coalesce(c.claimed, 0) / {2 ** i}) AS BIGINT) % 2 = 0"
+        sums.append(f"sum(CASE WHEN {cond} THEN 1 ELSE 0 END)")
+        sums.append(f"sum(CASE WHEN {cond} AND {unclaimed} THEN 1 ELSE 0 END)")
+    where = " AND ".join(audience.conditions()) or "1 = 1"
+    sql = f"""
+        WITH pairs AS (SELECT * FROM (VALUES {pairs}) AS t(policy, period, bit)),
+             c AS (SELECT k.credit_code, sum(p.bit) AS claimed FROM claims k
+                   JOIN pairs p ON p.policy = k.policy AND p.period = k.period GROUP BY k.credit_code)
+        SELECT substr(r.region, 1, 2) AS province, substr(r.industry, 1, 1) AS section, {', '.join(sums)}
+        FROM registry r LEFT JOIN c ON c.credit_code = r.credit_code
+        WHERE {where}
+        GROUP BY substr(r.region, 1, 2), substr(r.industry, 1, 1)"""
+    results = [Match(pid, periods[pid]) for pid, _ in policies]
+    for row in engine.rows(translate(sql, engine)):
+        province, section, counts = row[0], row[1], row[2:]
+        for i, result in enumerate(results):
+            eligible, not_claimed = int(counts[2 * i] or 0), int(counts[2 * i + 1] or 0)
+            if eligible:
+                result.add(province, section, eligible, not_claimed)
+    return [result.sort() for result in results]

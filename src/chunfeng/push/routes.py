@@ -231,19 +231,20 @@ def _bill_response(request, b: bills.Bill, user, fmt: str):
 
 
 @router.get("/push/bill")
-def my_bill(request: Request, session: SessionDep, user: CurrentUser, year: int = date.today().year - 1,
-            format: str = "html"):
+def my_bill(request: Request, session: SessionDep, user: CurrentUser, year: int | None = None, format: str = "html"):
     authorize(user, "push.inbox")
     with store.connect_store(_store(request)) as conn:
-        b = bills.bill_for_actor(conn, session=session, actor=user, credit_code=user.taxpayer_code, year=year)
+        b = bills.bill_for_actor(conn, session=session, actor=user, credit_code=user.taxpayer_code,
+                                 year=year or date.today().year - 1)
     return _bill_response(request, b, user, format)
 
 
 @router.get("/push/bills/{credit_code}")
 def officer_bill(request: Request, credit_code: str, session: SessionDep, user: CurrentUser,
-                 year: int = date.today().year - 1, format: str = "html"):
+                 year: int | None = None, format: str = "html"):
     with store.connect_store(_store(request)) as conn:
-        b = bills.bill_for_actor(conn, session=session, actor=user, credit_code=credit_code, year=year)
+        b = bills.bill_for_actor(conn, session=session, actor=user, credit_code=credit_code,
+                                 year=year or date.today().year - 1)
     return _bill_response(request, b, user, format)
 
 

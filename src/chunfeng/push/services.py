@@ -180,7 +180,7 @@ def check_rule(text: str, store_file: Path | None = None) -> dict:
     path = store_file or store_path()
     if path.exists():
         with store.connect_store(path) as conn:
-            result["matches"] = conn.execute(f"SELECT count(*) FROM registry WHERE {rule.sql('duckdb')}").fetchone()[0]
+            result["matches"] = conn.execute(f"SELECT count(*) FROM registry WHERE {rule.sql('duckdb')}").fetchall()[0][0]
     return result
 
 

@@ -26,6 +26,8 @@ from chunfeng.org.errors import Forbidden, NotFound, ValidationFailed
 from chunfeng.org.routes import router as org_router
 from chunfeng.plan.errors import PlanError, PlanNotFound
 from chunfeng.plan.routes import router as plan_router
+from chunfeng.push import campaigns
+from chunfeng.push import store as push_store
 from chunfeng.push.errors import PushError, PushNotFound, RuleError
 from chunfeng.push.routes import router as push_router
 from chunfeng.settings import Settings
@@ -58,6 +60,13 @@ def scan_once(db: Database, settings: Settings) -> None:
     delivered = deliver_pending(db)
     log.info("scan: %d assignments, %d changed; %d notices escalated; %d messages sent, %d failed",
              result.scanned, result.changed, escalated, delivered.sent, delivered.failed)
+    store_file = Path(settings.push_store)
+    if store_file.exists():  # campaign stages that have come due, then the push outbox
+        with push_store.connect_store(store_file) as conn:
+            planned = campaigns.run_due(db, conn, today=date.today())
+        pushed = campaigns.deliver(db)
+        log.info("push: %d stages planned; %d messages sent, %d failed, %d uncertain", len(planned), pushed.sent,
+                 pushed.failed, pushed.uncertain)
 
 
 async def _scan_on_schedule(db: Database, settings: Settings) -> None:

@@ -1,0 +1,79 @@
+"""`chunfeng push …` as an operator runs it: generate, import, check, match, campaign, bill."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import duckdb
+
+from chunfeng.push import rules, services
+
+
+def run(db, tmp_path, *args):
+    env = {**os.environ, "CHUNFENG_DATABASE_URL": db.url, "CHUNFENG_PUSH_STORE": str(tmp_path / "store.duckdb"),
+           "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "chunfeng", "push", *args], capture_output=True, text=True, env=env)
+
+
+def test_gen_match_json_counts_what_the_rule_selects(db, tmp_path):
+    out = tmp_path / "extract"
+    made = run(db, tmp_path, "gen", "--taxpayers", "800", "--out", str(out))
+    assert made.returncode == 0, made.stderr
+    result = run(db, tmp_path, "match", "--data", str(out), "--policy", "XWQY-CIT-2022", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) >= {"policy", "eligible", "not_claimed", "by_region"}
+    policy = next(p for p in services.shipped_policies() if p["id"] == "XWQY-CIT-2022")
+    with duckdb.connect() as conn:
+        cols = [d[0] for d in conn.execute(f"SELECT * FROM read_parquet('{out / 'registry.parquet'}') LIMIT 0").description]
+        registry = [dict(zip(cols, r, strict=True)) for r in
+                    conn.execute(f"SELECT * FROM read_parquet('{out / 'registry.parquet'}')").fetchall()]
+        claimed = {c for (c,) in conn.execute(f"SELECT credit_code FROM read_parquet('{out / 'claims.parquet'}') "
+                                              f"WHERE policy = 'XWQY-CIT-2022' AND period = ?", [data["period"]]).fetchall()}
+    check = rules.parse(policy["rule"]).predicate()
+    eligible = [r for r in registry if check(r)]
+    assert data["eligible"] == len(eligible) > 0
+    assert data["not_claimed"] == sum(1 for r in eligible if r["credit_code"] not in claimed)
+    assert {k[:2]: v["eligible"] for k, v in data["by_region"].items()} == dict(Counter(r["region"][:2] for r in eligible))
+    every = run(db, tmp_path, "match", "--data", str(out), "--json")
+    assert len(every.stdout.splitlines()) == len(services.shipped_policies())
+
+
+def test_import_check_and_errors(db, tmp_path):
+    out = tmp_path / "extract"
+    assert run(db, tmp_path, "gen", "--taxpayers", "300", "--out", str(out), "--format", "csv").returncode == 0
+    imported = run(db, tmp_path, "import", str(out))
+    assert imported.returncode == 0 and "registry 300 行" in imported.stdout
+    lines = (out / "registry.csv").read_text(encoding="utf-8").splitlines()
+    lines[3] = lines[3].replace(lines[3].split(",")[0], '"91110000000000000A"', 1)
+    (out / "registry.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    refused = run(db, tmp_path, "import", str(out))
+    assert refused.returncode == 1 and "registry.csv 第 4 行" in refused.stderr and "校验码" in refused.stderr
+    good = run(db, tmp_path, "check", 'vat_type == "小规模" and monthly_sales <= 10万')
+    assert good.returncode == 0 and "当前数据中符合的纳税人" in good.stdout and "`vat_type`" in good.stdout
+    bad = run(db, tmp_path, "check", "monthly_sale <= 10万")
+    assert bad.returncode == 1 and "第 1 个字符处" in bad.stderr and "monthly_sales" in bad.stderr
+    assert run(db, tmp_path, "match", "--policy", "NOPE").returncode == 1
+    assert run(db, tmp_path, "match", "--engine", "oracle").returncode == 2
+    assert run(db, tmp_path, "set-rule", "XWQY-CIT-2022", "headcount <=").returncode == 1
+
+
+def test_campaign_and_bill_from_the_command_line(db, tmp_path):
+    out = tmp_path / "extract"
+    assert run(db, tmp_path, "gen", "--taxpayers", "1500", "--out", str(out)).returncode == 0
+    assert run(db, tmp_path, "import", str(out)).returncode == 0
+    made = run(db, tmp_path, "campaign", "create", "--name", "七月提醒", "--unit", "110000", "--policy", "LSLF-FJ-2022",
+               "--month", "2022-07")
+    assert made.returncode == 0 and "申报截止 2022-07-15" in made.stdout, made.stderr
+    ran = run(db, tmp_path, "campaign", "run", "--today", "2022-07-12")
+    assert ran.returncode == 0 and "政策提醒" in ran.stdout and "申报提醒" in ran.stdout and "截止前提醒" not in ran.stdout
+    with duckdb.connect(str(tmp_path / "store.duckdb"), read_only=True) as conn:
+        code = conn.execute("SELECT r.credit_code FROM registry r JOIN claims c USING (credit_code) "
+                            "WHERE r.size IN ('小型', '微型') AND c.period LIKE '2022%' ORDER BY 1 LIMIT 1").fetchall()[0][0]
+    pdf = tmp_path / "bill.pdf"
+    bill = run(db, tmp_path, "bill", code, "--year", "2022", "--pdf", str(pdf))
+    assert bill.returncode == 0 and "合计" in bill.stdout and pdf.read_bytes().startswith(b"%PDF")
