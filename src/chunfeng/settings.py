@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     push_retry_minutes: int = Field(5, ge=1, description="the first retry waits this long; each later one twice as long")
     push_channels: dict[str, str] = Field(default_factory=dict, description='Apprise URL per channel with {address} for the contact, e.g. {"sms": "json://gateway.local/sms?to={address}", "email": "mailtos://user:pass@smtp.example.com?to={address}"}; inapp needs none')
     holidays_file: str = Field("", description="a holidays JSON (see src/chunfeng/data/holidays.json) replacing the shipped one")
+    appeal_limits: dict[str, list[int]] = Field(
+        default_factory=lambda: {"demand": [1, 5, 10], "complaint": [1, 5, 10], "suggestion": [2, 10, 15],
+                                 "opinion": [1, 2, 5]},
+        description="per type, working days from receipt to accept, to reply and to close; a bureau sets its own")
+    appeal_max_files: int = Field(3, ge=0, description="attachments one item may carry")
+    appeal_file_max_mb: int = Field(5, ge=1, description="largest attachment accepted")
     host: str = "127.0.0.1"
     port: int = 8000
 

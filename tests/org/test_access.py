@@ -41,11 +41,16 @@ ALLOW = {
     "push.campaign": {"service_officer"},
     "push.bill.view": {"service_officer"},
     "push.inbox": {"taxpayer"},
+    "appeals.view": {"service_officer", "action_office", "agent", "viewer"},
+    "appeals.handle": {"service_officer"},
+    "appeals.contact": {"service_officer"},
+    "appeals.enter": {"service_officer", "agent"},
+    "appeals.analysis": {"service_officer", "action_office"},
 }
 NATIONAL_ONLY = {"plan.import", "ledger.indicator", "consult.kb.national", "push.policy.edit"}
 UNIT_BOUND = {"org.unit.view", "org.unit.import", "org.user.view", "org.user.manage", "ledger.view", "ledger.assign",
               "ledger.report", "ledger.review", "ledger.supervise", "ledger.answer", "inbox.read", "inbox.channel", "consult.kb.edit",
-              "push.campaign"}
+              "push.campaign", "appeals.view", "appeals.handle", "appeals.contact"}
 
 WHERE = {"national": "000000", "province": "110000", "county": "110101"}
 TARGETS = {"own": None, "child": "110101", "other_province": "440000", "parent": "110000"}

@@ -62,6 +62,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "push.campaign": frozenset({"service_officer"}),
     "push.bill.view": frozenset({"service_officer"}),
     "push.inbox": frozenset({"taxpayer"}),
+    "appeals.view": frozenset({"service_officer", "action_office", "agent", "viewer"}),
+    "appeals.handle": frozenset({"service_officer"}),
+    "appeals.contact": frozenset({"service_officer"}),
+    "appeals.enter": frozenset({"service_officer", "agent"}),
+    "appeals.analysis": frozenset({"service_officer", "action_office"}),
 }
 
 # Permissions that only make sense for the whole country: the user must sit at the national unit.
