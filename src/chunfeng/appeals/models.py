@@ -91,3 +91,12 @@ class AppealAttachment(Base):
     kind: Mapped[str] = mapped_column(String(8))
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
+
+
+class AppealMeasure(Base):
+    """An item linked to a measure of the plan (the ones in force): what a measure's page lists."""
+
+    __tablename__ = "appeal_measure"
+
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeal.id", ondelete="CASCADE"), primary_key=True)
+    measure_no: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)

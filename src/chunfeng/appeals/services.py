@@ -14,8 +14,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from chunfeng.appeals.errors import AppealInvalid, AppealNotFound
-from chunfeng.appeals.models import CHANNELS, KINDS, STATES, Appeal, AppealAttachment, AppealEvent
+from chunfeng.appeals.models import CHANNELS, KINDS, STATES, Appeal, AppealAttachment, AppealEvent, AppealMeasure
 from chunfeng.consult.index import Index
+from chunfeng.consult.models import Handoff
 from chunfeng.consult.services import documents
 from chunfeng.consult.tokenize import shared_tokenizer
 from chunfeng.db import utcnow
@@ -174,6 +175,7 @@ def submit(*, session: Session, submission: Submission, actor: Actor | None = No
                     created_by=actor.username if official else "")
     session.add(appeal)
     session.flush()
+    _link_measures(session, appeal)
     for filename, data in attachments:
         _store_attachment(session, appeal, filename, data, files)
     _event(session, appeal, actor, "received", f"分派至{unit.name}")
@@ -208,6 +210,24 @@ def _store_attachment(session: Session, appeal: Appeal, filename: str, data: byt
         tmp.replace(path)
     session.add(AppealAttachment(appeal_id=appeal.id, filename=safe_name(filename, kind), kind=kind, size=len(data),
                                  sha256=digest))
+
+
+def _link_measures(session: Session, appeal: Appeal) -> None:
+    session.execute(AppealMeasure.__table__.delete().where(AppealMeasure.appeal_id == appeal.id))
+    for no in appeal.measures:
+        session.add(AppealMeasure(appeal_id=appeal.id, measure_no=no))
+    session.flush()
+
+
+def linked_to_measure(*, session: Session, actor: Actor, measure_no: int, limit: int = 20) -> tuple[int, list[Appeal]]:
+    """The items linked to a measure within the actor's subtree, newest first: (how many, the first `limit`)."""
+    if not allowed(actor, "appeals.view"):
+        return 0, []
+    where = [AppealMeasure.measure_no == measure_no, Appeal.unit_id == Unit.id, subtree_filter(actor)]
+    base = select(Appeal).join(AppealMeasure, AppealMeasure.appeal_id == Appeal.id).join(Unit, Appeal.unit_id == Unit.id)
+    total = session.scalar(select(func.count()).select_from(base.where(*where).subquery())) or 0
+    items = list(session.scalars(base.where(*where).order_by(Appeal.received_at.desc(), Appeal.id.desc()).limit(limit)))
+    return total, items
 
 
 def _event(session: Session, appeal: Appeal, actor: Actor | None, action: str, note: str = "") -> None:
@@ -363,6 +383,7 @@ def override(*, session: Session, actor: Actor, appeal_id: int, unit_code: str |
                               .join(PlanCategory, PlanItem.category_id == PlanCategory.id)
                               .where(PlanMeasure.notice_id == notice, PlanMeasure.no == measures[0])).first() if measures else None
         appeal.item_no, appeal.category_no = (row[0], row[1]) if row else (None, None)
+        _link_measures(session, appeal)
     appeal.overridden_by = actor.username
     after = {"unit": session.get(Unit, appeal.unit_id).code, "measures": appeal.measures}
     _event(session, appeal, actor, "override", f"{before} → {after}")
@@ -408,6 +429,22 @@ def scan(*, session: Session, today: date | None = None) -> ScanResult:
 
 
 # --- other ways in ------------------------------------------------------------------------------------------
+
+def from_handoff(*, session: Session, actor: Actor, handoff_id: int, kind: str = "demand", phone: str = "",
+                 email: str = "", note: str = "") -> tuple[Appeal, str]:
+    """A 12366 agent turns a question the machine could not answer into a demand for a unit to handle."""
+    authorize(actor, "appeals.enter")
+    handoff = session.get(Handoff, handoff_id)
+    if handoff is None:
+        raise AppealNotFound(f"没有编号为 {handoff_id} 的转人工问题")
+    if session.scalar(select(Appeal.id).where(Appeal.handoff_id == handoff_id)):
+        raise AppealInvalid("这个问题已经转为诉求")
+    region = handoff.region if re.fullmatch(r"\d{6}", handoff.region or "") else ""
+    text = handoff.text + (f"\n坐席补充:{note.strip()}" if note.strip() else "")
+    return submit(session=session, actor=actor, handoff_id=handoff_id, submission=Submission(
+        kind=kind, text=text, title=handoff.text[:40], channel="consult", region=region, phone=phone, email=email))
+
+
 
 HOTLINE_COLUMNS = {
     "kind": ("类型", "kind"), "text": ("内容", "text"), "title": ("标题", "title"), "region": ("地区代码", "region"),

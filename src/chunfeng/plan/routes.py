@@ -6,6 +6,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse
 from starlette.background import BackgroundTask
 
+from chunfeng.appeals.services import linked_to_measure
 from chunfeng.org.access import allowed, authorize
 from chunfeng.plan import services
 from chunfeng.plan.errors import PlanError, PlanNotFound
@@ -45,7 +46,9 @@ def measure_page(request: Request, no: int, session: SessionDep, user: CurrentUs
     notice = services.current_notice(session=session, actor=user)
     measure = services.get_measure(session=session, notice=notice, no=no)
     total = services.measure_count(session=session, notice=notice)
-    return render(request, "plan/measure.html", {"notice": notice, "measure": measure, "total": total}, user=user)
+    linked, appeals = linked_to_measure(session=session, actor=user, measure_no=no)
+    return render(request, "plan/measure.html", {"notice": notice, "measure": measure, "total": total,
+                                                 "linked": linked, "appeals": appeals}, user=user)
 
 
 @router.get("/search")

@@ -14,6 +14,9 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from chunfeng import __version__
+from chunfeng.appeals import services as appeals
+from chunfeng.appeals.errors import AppealError, AppealNotFound
+from chunfeng.appeals.routes import router as appeals_router
 from chunfeng.consult.errors import ConsultError, ConsultNotFound
 from chunfeng.consult.routes import router as consult_router
 from chunfeng.db import Database
@@ -57,9 +60,11 @@ def scan_once(db: Database, settings: Settings) -> None:
         result = warnings.scan(session=session, today=date.today(), rules=warnings.WarningRules.from_settings(settings))
         escalated = supervision.escalate_overdue(session=session, today=date.today(),
                                                  extra_days=settings.notice_escalation_days)
+        appeal_scan = appeals.scan(session=session, today=date.today())
     delivered = deliver_pending(db)
-    log.info("scan: %d assignments, %d changed; %d notices escalated; %d messages sent, %d failed",
-             result.scanned, result.changed, escalated, delivered.sent, delivered.failed)
+    log.info("scan: %d assignments, %d changed; %d notices escalated; appeals %d reminded, %d escalated; "
+             "%d messages sent, %d failed", result.scanned, result.changed, escalated, appeal_scan.reminded,
+             appeal_scan.escalated, delivered.sent, delivered.failed)
     store_file = Path(settings.push_store)
     if store_file.exists():  # campaign stages that have come due, then the push outbox
         with push_store.connect_store(store_file) as conn:
@@ -100,6 +105,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     app.include_router(inbox_router)
     app.include_router(consult_router)
     app.include_router(push_router)
+    app.include_router(appeals_router)
 
     @app.get("/", include_in_schema=False)
     def home(request: Request, user=Depends(optional_user)):
@@ -130,6 +136,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     @app.exception_handler(LedgerNotFound)
     @app.exception_handler(ConsultNotFound)
     @app.exception_handler(PushNotFound)
+    @app.exception_handler(AppealNotFound)
     def _not_found(request: Request, exc: Exception):
         return _error(request, 404, "未找到", str(exc))
 
@@ -139,6 +146,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     @app.exception_handler(ConsultError)
     @app.exception_handler(PushError)
     @app.exception_handler(RuleError)
+    @app.exception_handler(AppealError)
     def _invalid(request: Request, exc: Exception):
         return _error(request, 400, "无法处理", str(exc))
 

@@ -1,0 +1,194 @@
+"""Pages of demands and complaints: the public form and tracking page, the JSON intake API, the officials'
+list and handling page, hotline import, and the hand-off from the 12366 console."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from pydantic import BaseModel
+from starlette.background import BackgroundTask
+
+from chunfeng.appeals import services
+from chunfeng.appeals.errors import AppealInvalid
+from chunfeng.appeals.models import CHANNELS, KINDS, STATES
+from chunfeng.org.access import allowed
+from chunfeng.org.builtin import PROVINCES
+from chunfeng.org.models import Unit
+from chunfeng.paging import clamp_page
+from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, optional_user, render
+from chunfeng.xlsx import temp_xlsx_path, write_table
+
+router = APIRouter(tags=["appeals"])
+REGIONS = [(code, name) for code, name in PROVINCES]
+
+
+def _files(request: Request) -> Path:
+    return Path(request.app.state.settings.data_dir)
+
+
+@router.get("/appeals/new")
+def new_form(request: Request, db: DatabaseDep, kind: str = "complaint"):
+    user = optional_user(request, db, request.app.state.settings)
+    return render(request, "appeals/new.html", {"kinds": {k: v for k, v in KINDS.items() if k != "opinion"},
+                                                "kind": kind, "regions": REGIONS, "values": {}}, user=user)
+
+
+@router.post("/appeals/new")
+async def submit_form(request: Request, db: DatabaseDep, kind: str = Form("complaint"), title: str = Form(""),
+                      text: str = Form(""), region: str = Form(""), topic: str = Form(""), submitter: str = Form(""),
+                      phone: str = Form(""), email: str = Form(""), files: list[UploadFile] = File(default=[])):
+    user = optional_user(request, db, request.app.state.settings)
+    limit = request.app.state.settings.appeal_file_max_mb * 1048576
+    attachments = [(f.filename or "附件", await f.read(limit + 1)) for f in files if f.filename]
+    submission = services.Submission(kind=kind, text=text, title=title, region=region, topic=topic, submitter=submitter,
+                                     phone=phone, email=email,
+                                     taxpayer_code=(user.taxpayer_code or "") if user is not None else "")
+    try:
+        with db.write() as session:
+            appeal, token = services.submit(session=session, submission=submission, attachments=attachments,
+                                            files=_files(request))
+    except AppealInvalid as exc:
+        return render(request, "appeals/new.html", {"kinds": {k: v for k, v in KINDS.items() if k != "opinion"},
+                                                    "kind": kind, "regions": REGIONS, "error": str(exc),
+                                                    "values": submission.__dict__}, user=user, status_code=400)
+    return RedirectResponse(f"/appeals/track/{token}?new=1", status_code=303)
+
+
+class AppealIn(BaseModel):
+    kind: str
+    text: str
+    title: str = ""
+    region: str = ""
+    topic: str = ""
+    submitter: str = ""
+    phone: str = ""
+    email: str = ""
+
+
+@router.post("/api/appeals", status_code=201)
+def submit_api(db: DatabaseDep, item: AppealIn):
+    """Receive an item; the answer carries its number, tracking token, unit and time limits."""
+    with db.write() as session:
+        appeal, token = services.submit(session=session, submission=services.Submission(channel="api", **item.model_dump()))
+        unit = session.get(Unit, appeal.unit_id)
+        body = {"id": appeal.id, "number": appeal.number, "token": token, "state": appeal.state, "unit": unit.code,
+                "measures": appeal.measures, "due": {"accept": str(appeal.due_accept), "reply": str(appeal.due_reply),
+                                                     "close": str(appeal.due_close)}}
+    return JSONResponse(body, status_code=201)
+
+
+@router.get("/appeals/track/{token}")
+def track(request: Request, token: str, session: SessionDep):
+    appeal = services.by_token(session, token)
+    return render(request, "appeals/track.html", {
+        "a": appeal, "token": token, "states": STATES, "kinds": KINDS, "unit": session.get(Unit, appeal.unit_id),
+        "events": services.history(session, appeal), "actions": services.ACTION_NAMES}, user=None)
+
+
+@router.post("/appeals/track/{token}/rate")
+def rate(token: str, db: DatabaseDep, rating: int = Form(...), comment: str = Form("")):
+    with db.write() as session:
+        services.rate(session=session, token=token, rating=rating, comment=comment)
+    return RedirectResponse(f"/appeals/track/{token}?rated=1", status_code=303)
+
+
+@router.post("/appeals/track/{token}/reopen")
+def reopen(token: str, db: DatabaseDep, reason: str = Form("")):
+    with db.write() as session:
+        services.reopen(session=session, token=token, reason=reason)
+    return RedirectResponse(f"/appeals/track/{token}?reopened=1", status_code=303)
+
+
+# --- officials ---------------------------------------------------------------------------------------------
+
+
+@router.get("/appeals")
+def appeal_list(request: Request, session: SessionDep, user: CurrentUser, state: str = "", kind: str = "", q: str = "",
+                page: int = 1, export: bool = False):
+    page, _ = clamp_page(page, 30)
+    result = services.list_appeals(session=session, actor=user, state=state, kind=kind, q=q,
+                                   page=1 if export else page, per_page=100_000 if export else 30)
+    if export:
+        units = {u.id: u.name for u in session.query(Unit).filter(Unit.id.in_({a.unit_id for a in result.items}))}
+        rows = ([a.number, KINDS[a.kind], CHANNELS[a.channel], a.title, a.text, a.topic, units.get(a.unit_id, ""),
+                 STATES[a.state], a.received_at.strftime("%Y-%m-%d %H:%M"), str(a.due_accept), str(a.due_reply),
+                 str(a.due_close), a.rating or "", "、".join(map(str, a.measures))] for a in result.items)
+        path = write_table(temp_xlsx_path(), sheet="诉求投诉", headers=[
+            "编号", "类型", "渠道", "标题", "内容", "主题", "承办单位", "状态", "接收时间", "受理时限", "答复时限", "办结时限",
+            "评价", "关联措施"], rows=rows, widths=[16, 8, 10, 30, 60, 12, 24, 8, 16, 12, 12, 12, 6, 14])
+        return FileResponse(path, filename="诉求投诉清单.xlsx", background=BackgroundTask(path.unlink, missing_ok=True))
+    return render(request, "appeals/list.html", {"result": result, "state": state, "kind": kind, "q": q,
+                                                 "states": STATES, "kinds": KINDS, "channels": CHANNELS}, user=user)
+
+
+@router.get("/appeals/{appeal_id}")
+def appeal_page(request: Request, appeal_id: int, session: SessionDep, user: CurrentUser):
+    return _appeal_page(request, session, user, appeal_id, masked=True)
+
+
+@router.post("/appeals/{appeal_id}/contact")
+def appeal_contact(request: Request, appeal_id: int, db: DatabaseDep, user: CurrentUser):
+    """Show the submitter's contact in full (a role that needs it; the view is audited)."""
+    with db.write() as session:
+        return _appeal_page(request, session, user, appeal_id, masked=False)
+
+
+def _appeal_page(request, session, user, appeal_id: int, *, masked: bool):
+    appeal = services.get_appeal(session=session, actor=user, appeal_id=appeal_id)
+    unit = session.get(Unit, appeal.unit_id)
+    return render(request, "appeals/appeal.html", {
+        "a": appeal, "unit": unit, "auto_unit": session.get(Unit, appeal.auto_unit_id),
+        "contact": services.contact(session=session, actor=user, appeal_id=appeal_id, masked=masked),
+        "may_unmask": allowed(user, "appeals.contact", unit), "may_handle": allowed(user, "appeals.handle", unit),
+        "events": services.history(session, appeal), "states": STATES, "kinds": KINDS, "channels": CHANNELS,
+        "actions": services.ACTION_NAMES, "moves": services.MOVES}, user=user)
+
+
+@router.post("/appeals/{appeal_id}/act")
+def appeal_act(appeal_id: int, db: DatabaseDep, user: CurrentUser, action: str = Form(...), note: str = Form("")):
+    with db.write() as session:
+        services.act(session=session, actor=user, appeal_id=appeal_id, action=action, note=note)
+    return RedirectResponse(f"/appeals/{appeal_id}?done={action}", status_code=303)
+
+
+@router.post("/appeals/{appeal_id}/override")
+def appeal_override(appeal_id: int, db: DatabaseDep, user: CurrentUser, unit_code: str = Form(""),
+                    measures: str = Form("")):
+    try:
+        nos = [int(x) for x in measures.replace(",", " ").replace(",", " ").replace("、", " ").split()] if measures.strip() else None
+    except ValueError:
+        raise AppealInvalid(f"措施编号“{measures}”应为数字,用逗号或空格分隔") from None
+    with db.write() as session:
+        services.override(session=session, actor=user, appeal_id=appeal_id, unit_code=unit_code.strip() or None,
+                          measures=nos)
+    return RedirectResponse(f"/appeals/{appeal_id}?done=override", status_code=303)
+
+
+@router.post("/appeals/import")
+async def hotline_import(db: DatabaseDep, user: CurrentUser, file: UploadFile = File(...)):
+    data = await file.read(20 * 1048576 + 1)
+    if len(data) > 20 * 1048576:
+        raise AppealInvalid(f"{file.filename}:文件超过 20 MB")
+    suffix = Path(file.filename or "").suffix.lower()
+    if suffix not in (".xlsx", ".csv"):
+        raise AppealInvalid(f"{file.filename}:只能导入 xlsx 或 CSV")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{Path(file.filename).stem}{suffix}"
+        path.write_bytes(data)
+        with db.write() as session:
+            made = services.import_hotline(session=session, actor=user, path=path)
+    return RedirectResponse(f"/appeals?imported={len(made)}", status_code=303)
+
+
+@router.post("/consult/handoffs/{handoff_id}/demand")
+def handoff_to_demand(handoff_id: int, db: DatabaseDep, user: CurrentUser, phone: str = Form(""), email: str = Form(""),
+                      note: str = Form("")):
+    with db.write() as session:
+        appeal, _ = services.from_handoff(session=session, actor=user, handoff_id=handoff_id, phone=phone, email=email,
+                                          note=note)
+        appeal_id = appeal.id
+    target = f"/appeals/{appeal_id}?created=1" if allowed(user, "appeals.view") else "/consult/queue?demand=1"
+    return RedirectResponse(target, status_code=303)
