@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from chunfeng import __version__
+from chunfeng.appeals.cli import app as appeals_app
 from chunfeng.cli_support import console, database, state
 from chunfeng.consult.cli import app as consult_app
 from chunfeng.consult.cli import ask as ask_command
@@ -27,6 +28,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(consult_app, name="consult")
 app.add_typer(push_app, name="push")
+app.add_typer(appeals_app, name="appeals")
 app.command("ask")(ask_command)
 
 db_app = typer.Typer(help="数据库", no_args_is_help=True)

@@ -15,6 +15,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chunfeng.appeals import services as appeals
+from chunfeng.appeals.models import Appeal
 from chunfeng.consult import transfer
 from chunfeng.ledger import services as ledger
 from chunfeng.ledger import supervision, warnings
@@ -187,11 +189,43 @@ def fill(*, session: Session, store_file: Path | None = None) -> list[DemoLogin]
             user = org.add_user(session=session, actor=system, username=username, display_name=name,
                                 unit_code=unit_code, roles=roles, password=DEMO_PASSWORD)
         logins.append(DemoLogin(username, user.unit.name, ",".join(roles)))
+    appeals_demo(session=session)
     if store_file is not None:
         taxpayer = push_demo(session=session, store_file=store_file)
         if taxpayer is not None:
             logins.append(DemoLogin(taxpayer.username, f"{taxpayer.display_name}({taxpayer.taxpayer_role})", "taxpayer"))
     return logins
+
+
+DEMO_APPEALS = [  # kind, region, topic, text, how far it has come
+    ("complaint", "110101", "出口退税", "出口退税申报后等了十几个工作日还没有到账,希望加快审核。", "rated"),
+    ("complaint", "110101", "办税服务厅", "办税服务厅排队两个多小时,取号机还经常坏。", "replied"),
+    ("complaint", "110102", "办税服务厅", "周一上午去办税服务厅排队时间太长,窗口只开了两个。", "in_progress"),
+    ("demand", "110000", "电子税务局", "电子税务局申报增值税时总提示系统繁忙,申报期最后两天根本登不上。", "accepted"),
+    ("demand", "110105", "发票", "数电发票开具额度不够用,想申请调整额度不知道怎么办。", "received"),
+    ("suggestion", "110101", "纳税缴费服务", "建议办税服务厅周末也开放半天,上班族工作日请假不方便。", "received"),
+    ("demand", "110000", "社保费", "灵活就业人员社保费缴费基数怎么选,网上没找到说明。", "rated"),
+    ("complaint", "440300", "12366热线", "12366热线打了好几次都占线,等了二十分钟没人接。", "received"),
+]
+
+
+def appeals_demo(*, session: Session) -> int:
+    """A few demands and complaints in 北京 and 深圳 at every stage, some overdue, one rated."""
+    if session.scalar(select(Appeal.id).limit(1)):
+        return 0
+    system = SystemActor(username="demo")
+    today = date.today()
+    for n, (kind, region, topic, text, stage) in enumerate(DEMO_APPEALS):
+        appeal, token = appeals.submit(session=session, today=today - timedelta(days=2 * n), submission=appeals.Submission(
+            kind=kind, text=text, region=region, topic=topic, submitter="演示用户", phone=f"1380000{n:04d}"))
+        steps = {"accepted": ["accept"], "in_progress": ["accept", "start"], "replied": ["accept", "start", "reply"],
+                 "rated": ["accept", "start", "reply"]}.get(stage, [])
+        for action in steps:
+            appeals.act(session=session, actor=system, appeal_id=appeal.id, action=action,
+                        note="已核实情况并协调解决,感谢您的反馈。" if action == "reply" else "")
+        if stage == "rated":
+            appeals.rate(session=session, token=token, rating=5 - n % 2)
+    return len(DEMO_APPEALS)
 
 
 def push_demo(*, session: Session, store_file: Path) -> User | None:

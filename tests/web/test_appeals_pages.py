@@ -111,3 +111,19 @@ def test_agent_turns_a_handoff_into_a_demand(office, server):
     with office.read() as s:
         a = s.scalar(select(Appeal))
         assert (a.channel, a.kind, a.handoff_id) == ("consult", "demand", int(handoff_id)) and "来电人很着急" in a.text
+
+
+def test_analysis_page_xlsx_and_pdf(office, server):
+    for n in range(3):
+        file_complaint(server, text=f"办税服务厅排队时间太长了,等了两个小时{'!' * n}")
+    handler = login(server, "handler")
+    page = handler.get("/appeals/analysis")
+    assert page.status_code == 200 and "服务投诉和舆情分析报告" in page.text and "<svg" in page.text
+    assert "排队" in page.text  # the recurring issue found by clustering
+    xlsx = handler.get("/appeals/analysis", params={"format": "xlsx"})
+    assert xlsx.content.startswith(b"PK")
+    pdf = handler.get("/appeals/analysis", params={"format": "pdf"})
+    assert pdf.content.startswith(b"%PDF")
+    assert handler.get("/appeals/analysis", params={"start": "2022-13-01"}).status_code == 400
+    assert login(server, "viewer").get("/appeals/analysis").status_code == 403
+    assert handler.get("/appeals/analysis", params={"unit": "440000"}).status_code == 403

@@ -4,14 +4,16 @@ list and handling page, hotline import, and the hand-off from the 12366 console.
 from __future__ import annotations
 
 import tempfile
+from datetime import date, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
-from chunfeng.appeals import services
+from chunfeng.appeals import analysis, services
 from chunfeng.appeals.errors import AppealInvalid
 from chunfeng.appeals.models import CHANNELS, KINDS, STATES
 from chunfeng.org.access import allowed
@@ -122,6 +124,32 @@ def appeal_list(request: Request, session: SessionDep, user: CurrentUser, state:
         return FileResponse(path, filename="诉求投诉清单.xlsx", background=BackgroundTask(path.unlink, missing_ok=True))
     return render(request, "appeals/list.html", {"result": result, "state": state, "kind": kind, "q": q,
                                                  "states": STATES, "kinds": KINDS, "channels": CHANNELS}, user=user)
+
+
+@router.get("/appeals/analysis")
+def analysis_page(request: Request, session: SessionDep, user: CurrentUser, start: str = "", end: str = "",
+                  unit: str = "", format: str = "html"):
+    """The periodic analysis of measure 98 for a period and subtree, as a page, xlsx or PDF."""
+    today = date.today()
+    try:
+        first = date.fromisoformat(start) if start else today - timedelta(days=29)
+        last = date.fromisoformat(end) if end else today
+    except ValueError:
+        raise AppealInvalid(f"日期“{start or end}”无效,应写成 2022-07-01") from None
+    if last < first:
+        raise AppealInvalid("结束日期早于开始日期")
+    filters = analysis.Filters(first, last, unit or user.unit.code)
+    r = analysis.report(session=session, actor=user, filters=filters)
+    name = f"诉求投诉分析-{r.unit_name}-{first}-{last}"
+    if format == "xlsx":
+        path = analysis.export_xlsx(r, temp_xlsx_path())
+        return FileResponse(path, filename=f"{name}.xlsx", background=BackgroundTask(path.unlink, missing_ok=True))
+    if format == "pdf":
+        return Response(analysis.render_pdf(r), media_type="application/pdf",
+                        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}.pdf"})
+    return render(request, "appeals/analysis.html", {"r": r, "charts": analysis.charts(r), "KINDS": KINDS,
+                                                     "CHANNELS": CHANNELS, "topic_name": analysis.topic_name,
+                                                     "start": first, "end": last, "unit": filters.unit_code}, user=user)
 
 
 @router.get("/appeals/{appeal_id}")

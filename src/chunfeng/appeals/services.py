@@ -65,20 +65,21 @@ def mask_email(email: str) -> str:
 
 # --- classification and routing -----------------------------------------------------------------------
 
-_measure_index: dict[int, Index] = {}
+_measure_index: dict[tuple[str, int], Index] = {}
 
 
 def classify(session: Session, text: str) -> tuple[int | None, int | None, list[int]]:
     """The plan category, item and up to three closest measures, by the consultation's retrieval."""
-    notice = latest_notice_id()
+    notice = session.scalar(select(latest_notice_id()))
     if notice is None:
         return None, None, []
-    index = _measure_index.get(notice)
+    key = (str(session.get_bind().url), notice)  # one index per database and notice, built once
+    index = _measure_index.get(key)
     if index is None:
         docs = [d for d in documents(session) if d.source == "measure"]
         if not docs:
             return None, None, []
-        index = _measure_index[notice] = Index(docs, shared_tokenizer())
+        index = _measure_index[key] = Index(docs, shared_tokenizer())
     hits = [h for h in index.search(text, k=3) if h.confidence >= 0.1]
     if not hits:
         return None, None, []
