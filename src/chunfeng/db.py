@@ -8,8 +8,9 @@ queue instead of failing half-way with "database is locked".
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -70,6 +71,9 @@ class Database:
             writer = self.engine
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(writer, expire_on_commit=False)
+        # SQLite has one writer. Threads of this process queue here rather than in SQLite's busy handler,
+        # which sleeps in growing steps and lets an unlucky writer wait seconds (the intake's p99).
+        self._write_lock = threading.RLock() if url.startswith("sqlite") else nullcontext()
 
     @property
     def is_sqlite(self) -> bool:
@@ -84,7 +88,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One transaction: committed when the block ends, rolled back if it raises."""
-        with self._writer() as session, session.begin():
+        with self._write_lock, self._writer() as session, session.begin():
             yield session
 
     def alembic_config(self) -> Config:

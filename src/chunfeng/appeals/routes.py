@@ -73,8 +73,11 @@ class AppealIn(BaseModel):
 @router.post("/api/appeals", status_code=201)
 def submit_api(db: DatabaseDep, item: AppealIn):
     """Receive an item; the answer carries its number, tracking token, unit and time limits."""
+    submission = services.Submission(channel="api", **item.model_dump())
+    with db.read() as session:
+        classified = services.classify(session, f"{submission.title} {submission.text}")
     with db.write() as session:
-        appeal, token = services.submit(session=session, submission=services.Submission(channel="api", **item.model_dump()))
+        appeal, token = services.submit(session=session, submission=submission, classified=classified)
         unit = session.get(Unit, appeal.unit_id)
         body = {"id": appeal.id, "number": appeal.number, "token": token, "state": appeal.state, "unit": unit.code,
                 "measures": appeal.measures, "due": {"accept": str(appeal.due_accept), "reply": str(appeal.due_reply),

@@ -145,8 +145,11 @@ def problems_of(s: Submission, *, official: bool) -> list[str]:
 
 def submit(*, session: Session, submission: Submission, actor: Actor | None = None, today: date | None = None,
            handoff_id: int | None = None, attachments: list[tuple[str, bytes]] = (),
-           files: Path | None = None) -> tuple[Appeal, str]:
-    """Receive an item; returns it and the submitter's tracking token (shown once, stored hashed)."""
+           files: Path | None = None, classified: tuple | None = None) -> tuple[Appeal, str]:
+    """Receive an item; returns it and the submitter's tracking token (shown once, stored hashed).
+
+    `classified` is `classify`'s answer when the caller worked it out before opening the write
+    transaction (the intake API does, so the write lock is held for the insert alone)."""
     official = actor is not None
     if submission.channel in ("hotline", "official", "consult") and not official:
         raise AppealInvalid("只有工作人员可以录入热线、舆情和转办事项")
@@ -158,7 +161,7 @@ def submit(*, session: Session, submission: Submission, actor: Actor | None = No
         raise AppealInvalid("无法提交:" + ";".join(problems))
     today = today or date.today()
     cal, days = calendar(), limits(submission.kind)
-    category, item, measures = classify(session, f"{submission.title} {submission.text}")
+    category, item, measures = classified or classify(session, f"{submission.title} {submission.text}")
     unit = route(session, submission.region)
     token = secrets.token_urlsafe(16)
     text = submission.text.strip()
