@@ -36,6 +36,9 @@ class Settings(BaseSettings):
         default_factory=lambda: {"demand": [1, 5, 10], "complaint": [1, 5, 10], "suggestion": [2, 10, 15],
                                  "opinion": [1, 2, 5]},
         description="per type, working days from receipt to accept, to reply and to close; a bureau sets its own")
+    appeal_topic_routes: dict[str, str] = Field(
+        default_factory=dict, description='topic → unit code for topics one unit handles wherever the submitter is, '
+                                          'e.g. {"出口退税": "000006"}; other items go to the bureau of their region')
     appeal_max_files: int = Field(3, ge=0, description="attachments one item may carry")
     appeal_file_max_mb: int = Field(5, ge=1, description="largest attachment accepted")
     host: str = "127.0.0.1"

@@ -209,3 +209,20 @@ def test_hotline_import_is_all_or_nothing(office, tmp_path):
     with pytest.raises(Forbidden), office.write() as s:
         services.import_hotline(session=s, actor=user(office, "viewer"), path=good)
     assert SystemActor and datetime
+
+
+def test_a_topic_one_unit_handles_is_routed_there(office, monkeypatch):
+    import json
+
+    from chunfeng.settings import get_settings
+
+    monkeypatch.setenv("CHUNFENG_APPEAL_TOPIC_ROUTES", json.dumps({"出口退税": "110100"}))
+    get_settings.cache_clear()
+    try:
+        routed, _ = complaint(office, region="120105", topic="出口退税")
+        regional, _ = complaint(office, region="120105", topic="发票")
+        with office.read() as s:
+            assert s.get(Unit, s.get(Appeal, routed).unit_id).code == "110100"
+            assert s.get(Unit, s.get(Appeal, regional).unit_id).code == "120000"
+    finally:
+        get_settings.cache_clear()

@@ -127,3 +127,31 @@ def test_analysis_page_xlsx_and_pdf(office, server):
     assert handler.get("/appeals/analysis", params={"start": "2022-13-01"}).status_code == 400
     assert login(server, "viewer").get("/appeals/analysis").status_code == 403
     assert handler.get("/appeals/analysis", params={"unit": "440000"}).status_code == 403
+
+
+def test_officials_enter_opinion_items_and_read_attachments(office, server):
+    handler = login(server, "handler")
+    form = handler.get("/appeals/enter").text
+    made = handler.post("/appeals/enter", data={"csrf_token": csrf_from(form), "kind": "opinion", "region": "110101",
+                                                "text": "某论坛帖子反映办税服务厅排队时间长,阅读量较高"})
+    assert made.status_code == 303
+    with office.read() as s:
+        a = s.scalar(select(Appeal))
+        assert (a.kind, a.channel, a.phone, a.created_by) == ("opinion", "official", "", "handler")
+    refused = handler.post("/appeals/enter", data={"csrf_token": csrf_from(form), "kind": "complaint", "text": "无联系方式"})
+    assert refused.status_code == 400 and "电话或电子邮箱" in refused.text
+    assert login(server, "viewer").get("/appeals/enter").status_code == 403
+    client = httpx.Client(base_url=server, follow_redirects=False, timeout=30)
+    token = csrf_from(client.get("/appeals/new").text)
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    sent = client.post("/appeals/new", data={**FORM, "csrf_token": token}, files={"files": ("回执.pdf", pdf, "application/pdf")})
+    assert sent.status_code == 303
+    with office.read() as s:
+        appeal_id = s.scalar(select(Appeal.id).where(Appeal.channel == "web"))
+    page = handler.get(f"/appeals/{appeal_id}").text
+    link = re.search(r'href="(/appeals/attachments/\d+)"', page)[1]
+    got = handler.get(link)
+    assert got.status_code == 200 and got.content == pdf and "attachment" in got.headers["content-disposition"]
+    assert login(server, "gd_handler").get(link).status_code == 403
+    with httpx.Client(base_url=server) as anonymous:
+        assert anonymous.get(link).status_code in (303, 401)

@@ -16,7 +16,8 @@ from starlette.background import BackgroundTask
 from chunfeng.appeals import analysis, services
 from chunfeng.appeals.errors import AppealInvalid
 from chunfeng.appeals.models import CHANNELS, KINDS, STATES
-from chunfeng.org.access import allowed
+from chunfeng.ledger.files import TYPES
+from chunfeng.org.access import allowed, authorize
 from chunfeng.org.builtin import PROVINCES
 from chunfeng.org.models import Unit
 from chunfeng.paging import clamp_page
@@ -129,6 +130,37 @@ def appeal_list(request: Request, session: SessionDep, user: CurrentUser, state:
                                                  "states": STATES, "kinds": KINDS, "channels": CHANNELS}, user=user)
 
 
+@router.get("/appeals/enter")
+def enter_form(request: Request, user: CurrentUser):
+    """Officials enter public-opinion items and items received in person or by letter."""
+    authorize(user, "appeals.enter")
+    return render(request, "appeals/enter.html", {"kinds": KINDS, "regions": REGIONS, "values": {}}, user=user)
+
+
+@router.post("/appeals/enter")
+def enter(request: Request, db: DatabaseDep, user: CurrentUser, kind: str = Form("opinion"), title: str = Form(""),
+          text: str = Form(""), region: str = Form(""), topic: str = Form(""), submitter: str = Form(""),
+          phone: str = Form(""), email: str = Form("")):
+    submission = services.Submission(kind=kind, text=text, title=title, channel="official", region=region, topic=topic,
+                                     submitter=submitter, phone=phone, email=email)
+    try:
+        with db.write() as session:
+            appeal, _ = services.submit(session=session, submission=submission, actor=user)
+            appeal_id = appeal.id
+    except AppealInvalid as exc:
+        return render(request, "appeals/enter.html", {"kinds": KINDS, "regions": REGIONS, "error": str(exc),
+                                                      "values": submission.__dict__}, user=user, status_code=400)
+    target = f"/appeals/{appeal_id}?created=1" if allowed(user, "appeals.view") else "/appeals/enter?created=1"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.get("/appeals/attachments/{attachment_id}")
+def attachment(request: Request, attachment_id: int, session: SessionDep, user: CurrentUser):
+    path, att = services.open_attachment(session=session, actor=user, attachment_id=attachment_id, files=_files(request))
+    return FileResponse(path, filename=att.filename, media_type=TYPES[att.kind],
+                        content_disposition_type="attachment")
+
+
 @router.get("/appeals/analysis")
 def analysis_page(request: Request, session: SessionDep, user: CurrentUser, start: str = "", end: str = "",
                   unit: str = "", format: str = "html"):
@@ -174,7 +206,8 @@ def _appeal_page(request, session, user, appeal_id: int, *, masked: bool):
         "a": appeal, "unit": unit, "auto_unit": session.get(Unit, appeal.auto_unit_id),
         "contact": services.contact(session=session, actor=user, appeal_id=appeal_id, masked=masked),
         "may_unmask": allowed(user, "appeals.contact", unit), "may_handle": allowed(user, "appeals.handle", unit),
-        "events": services.history(session, appeal), "states": STATES, "kinds": KINDS, "channels": CHANNELS,
+        "events": services.history(session, appeal), "attachments": services.attachments(session, appeal),
+        "states": STATES, "kinds": KINDS, "channels": CHANNELS,
         "actions": services.ACTION_NAMES, "moves": services.MOVES}, user=user)
 
 

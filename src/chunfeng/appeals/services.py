@@ -91,8 +91,14 @@ def classify(session: Session, text: str) -> tuple[int | None, int | None, list[
     return (row[1], row[0], nos) if row else (None, None, nos)
 
 
-def route(session: Session, region: str) -> Unit:
-    """The bureau of the submitter's region: the deepest unit whose code the region code falls under."""
+def route(session: Session, region: str, topic: str = "") -> Unit:
+    """A topic one unit handles everywhere (setting `appeal_topic_routes`) goes there; anything else to the
+    bureau of the submitter's region: the deepest unit whose code the region code falls under."""
+    by_topic = get_settings().appeal_topic_routes.get(topic.strip()) if topic else None
+    if by_topic:
+        unit = session.scalar(select(Unit).where(Unit.code == by_topic))
+        if unit is not None:
+            return unit
     region = (region or "").strip()
     candidates = []
     if re.fullmatch(r"\d{6}", region):
@@ -162,7 +168,7 @@ def submit(*, session: Session, submission: Submission, actor: Actor | None = No
     today = today or date.today()
     cal, days = calendar(), limits(submission.kind)
     category, item, measures = classified or classify(session, f"{submission.title} {submission.text}")
-    unit = route(session, submission.region)
+    unit = route(session, submission.region, submission.topic)
     token = secrets.token_urlsafe(16)
     text = submission.text.strip()
     appeal = Appeal(kind=submission.kind, channel=submission.channel, title=(submission.title.strip() or text[:40])[:200],
@@ -282,6 +288,23 @@ def contact(*, session: Session, actor: Actor, appeal_id: int, masked: bool = Tr
                 "email": mask_email(appeal.email), "masked": "1"}
     audit.record(session, actor=actor, action="appeals.contact.viewed", object_type="appeal", object_id=appeal.id)
     return {"submitter": appeal.submitter, "phone": appeal.phone, "email": appeal.email, "masked": ""}
+
+
+def attachments(session: Session, appeal: Appeal) -> list[AppealAttachment]:
+    return list(session.scalars(select(AppealAttachment).where(AppealAttachment.appeal_id == appeal.id)
+                                .order_by(AppealAttachment.id)))
+
+
+def open_attachment(*, session: Session, actor: Actor, attachment_id: int, files: Path) -> tuple[Path, AppealAttachment]:
+    """An attachment's stored file, for an official who may see its item."""
+    attachment = session.get(AppealAttachment, attachment_id)
+    if attachment is None:
+        raise AppealNotFound(f"没有编号为 {attachment_id} 的附件")
+    get_appeal(session=session, actor=actor, appeal_id=attachment.appeal_id)
+    path = files / attachment.sha256[:2] / attachment.sha256
+    if not path.exists():
+        raise AppealNotFound(f"附件 {attachment.filename} 的文件不在存储中")
+    return path, attachment
 
 
 def history(session: Session, appeal: Appeal) -> list[AppealEvent]:
