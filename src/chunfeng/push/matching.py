@@ -225,21 +225,21 @@ def match_all(engine: Engine, policies: list[tuple[str, str]], *, periods: dict[
 
 def _match_pass(engine: Engine, policies: list[tuple[str, str]], periods: dict, audience: Audience) -> list[Match]:
     pairs = ", ".join(f"({_quote(pid)}, {_quote(periods[pid] or '')}, {2 ** i})" for i, (pid, _) in enumerate(policies))
-    sums = []
-    for i, (_, rule_text) in enumerate(policies):
-        cond = rules.parse(rule_text).sql("duckdb", table_alias="r")
-        unclaimed = f"CAST(floor(coalesce(c.claimed, 0) / {2 ** i}) AS BIGINT) % 2 = 0"
-        sums.append(f"sum(CASE WHEN {cond} THEN 1 ELSE 0 END)")
-        sums.append(f"sum(CASE WHEN {cond} AND {unclaimed} THEN 1 ELSE 0 END)")
+    # Each rule is evaluated once per taxpayer into a 0/1 flag; the sums then only multiply flags.
+    flags = ", ".join(f"CASE WHEN {rules.parse(rule_text).sql('duckdb', table_alias='r')} THEN 1 ELSE 0 END AS e{i}"
+                      for i, (_, rule_text) in enumerate(policies))
+    sums = ", ".join(f"sum(e{i}), sum(e{i} * (1 - CAST(floor(claimed / {2 ** i}) AS BIGINT) % 2))"
+                     for i in range(len(policies)))
     where = " AND ".join(audience.conditions()) or "1 = 1"
     sql = f"""
         WITH pairs AS (SELECT * FROM (VALUES {pairs}) AS t(policy, period, bit)),
              c AS (SELECT k.credit_code, sum(p.bit) AS claimed FROM claims k
-                   JOIN pairs p ON p.policy = k.policy AND p.period = k.period GROUP BY k.credit_code)
-        SELECT substr(r.region, 1, 2) AS province, substr(r.industry, 1, 1) AS section, {', '.join(sums)}
-        FROM registry r LEFT JOIN c ON c.credit_code = r.credit_code
-        WHERE {where}
-        GROUP BY substr(r.region, 1, 2), substr(r.industry, 1, 1)"""
+                   JOIN pairs p ON p.policy = k.policy AND p.period = k.period GROUP BY k.credit_code),
+             f AS (SELECT substr(r.region, 1, 2) AS province, substr(r.industry, 1, 1) AS section,
+                          coalesce(c.claimed, 0) AS claimed, {flags}
+                   FROM registry r LEFT JOIN c ON c.credit_code = r.credit_code
+                   WHERE {where})
+        SELECT province, section, {sums} FROM f GROUP BY province, section"""
     results = [Match(pid, periods[pid]) for pid, _ in policies]
     for row in engine.rows(translate(sql, engine)):
         province, section, counts = row[0], row[1], row[2:]
