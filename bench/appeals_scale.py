@@ -290,7 +290,8 @@ def intake_load(db: Database, args: argparse.Namespace) -> None:
         p.unlink()
     accepted_file = OUT / "intake-accepted.json"
     env = {**os.environ, "CHUNFENG_DATABASE_URL": f"sqlite:///{db_path}", "CHUNFENG_SCAN_INTERVAL_MINUTES": "0",
-           "CHUNFENG_DATA_DIR": str(OUT / "appeals-files"), "CHUNFENG_BENCH_ACCEPTED": str(accepted_file)}
+           "CHUNFENG_DATA_DIR": str(OUT / "appeals-files"), "CHUNFENG_BENCH_ACCEPTED": str(accepted_file),
+           "CHUNFENG_RATE_LIMITS": "{}"}  # one address sends everything: the per-address limit would refuse it
     notice = Path(chunfeng.__file__).parent / "plan" / "data" / "shuizong_nafuhan_2022_32.txt"
     subprocess.run([sys.executable, "-m", "chunfeng", "plan", "import", str(notice)], env=env, check=True,
                    capture_output=True)

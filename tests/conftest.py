@@ -144,7 +144,8 @@ def server(_database, server_files) -> str:
                         environment="test", session_idle_minutes=30, session_max_hours=12,
                         scan_interval_minutes=0,  # tests scan when they mean to
                         data_dir=str(server_files), evidence_max_mb=1,
-                        push_store=str(server_files / "taxpayers.duckdb"))
+                        push_store=str(server_files / "taxpayers.duckdb"),
+                        rate_limits={})  # tests log in many times from one address; limits have their own test
     port = _free_port()
     config = uvicorn.Config(create_app(_database, settings), host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)

@@ -17,6 +17,12 @@ class Settings(BaseSettings):
     secret_key: str = Field(DEV_SECRET, description="key for CSRF tokens; set a long random value outside local use")
     session_idle_minutes: int = Field(30, ge=1, description="a session ends after this long without a request")
     session_max_hours: int = Field(12, ge=1, description="a session ends this long after login, used or not")
+    login_max_failures: int = Field(5, ge=1, description="consecutive wrong passwords that lock an account")
+    login_lockout_minutes: int = Field(15, ge=1, description="how long a locked account refuses every login")
+    rate_limits: dict[str, int] = Field(
+        default_factory=lambda: {"login": 10, "consult": 60, "appeals": 20},
+        description="requests a minute one client address may make: login (POST /login), consult (the public ask "
+                    "page and API), appeals (the public form and intake API); {} turns limiting off")
     cookie_secure: bool = Field(False, description="send cookies only over HTTPS (turn on behind TLS)")
     data_dir: str = Field("var/files", description="where uploaded files (report evidence) are stored, by content hash")
     evidence_max_mb: int = Field(20, ge=1, description="largest evidence file accepted")

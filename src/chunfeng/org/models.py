@@ -46,6 +46,9 @@ class User(Base):
     # A taxpayer's account: whose person it is (credit code) and in which capacity (法定代表人, 财务负责人, 办税人员).
     taxpayer_code: Mapped[str | None] = mapped_column(String(18), index=True)
     taxpayer_role: Mapped[str | None] = mapped_column(String(16))
+    # Consecutive failed logins, and until when the account refuses every login after too many.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
 
     unit: Mapped[Unit] = relationship(lazy="joined")
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from chunfeng.db import utcnow
 from chunfeng.org import audit
-from chunfeng.org.access import Actor, authorize, subtree_filter
+from chunfeng.org.access import Actor, SystemActor, authorize, subtree_filter
 from chunfeng.org.builtin import DEPARTMENTS, NATIONAL, PROVINCES, bureau_name, department_code
 from chunfeng.org.errors import AuthenticationFailed, NotFound, ValidationFailed
 from chunfeng.org.models import Unit, User
@@ -223,6 +226,45 @@ def authenticate(*, session: Session, username: str, password: str) -> User:
     if not ok or user is None or not user.active:
         raise AuthenticationFailed("用户名或密码错误")
     return user
+
+
+@dataclass
+class LoginAttempt:
+    user: User | None
+    error: str = ""
+
+
+def attempt_login(*, session: Session, username: str, password: str, source: str = "", max_failures: int = 5,
+                  lockout_minutes: int = 15, now: datetime | None = None) -> LoginAttempt:
+    """Check a login and record it — success, failure, lockout, refusal while locked — in the audit log with the
+    source address. Unlike `authenticate` it does not raise, so the caller commits what it recorded.
+
+    Every path runs one Argon2 verification, so the time taken does not tell whether the user exists or is locked.
+    """
+    now = now or utcnow()
+    user = session.scalar(select(User).where(User.username == username))
+    ok = verify_password(user.password_hash if user else None, password)
+    who = SystemActor(username=(username or "?")[:64], unit_code=user.unit.code if user else "")
+
+    def log(action: str, **after) -> None:
+        audit.record(session, actor=who, action=action, object_type="user", object_id=username[:64],
+                     after={"source": source, **after})
+
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        log("org.login.refused_locked")
+        return LoginAttempt(None, f"账号因连续输错密码已锁定,请于 {user.locked_until:%H:%M}(UTC)后再试")
+    if not ok or user is None or not user.active:
+        if user is not None:
+            user.failed_logins = (user.failed_logins or 0) + 1
+            if user.failed_logins >= max_failures:
+                user.locked_until, user.failed_logins = now + timedelta(minutes=lockout_minutes), 0
+                log("org.login.locked", minutes=lockout_minutes)
+                return LoginAttempt(None, f"连续 {max_failures} 次密码错误,账号已锁定 {lockout_minutes} 分钟")
+        log("org.login.failed", known=user is not None)
+        return LoginAttempt(None, "用户名或密码错误")
+    user.failed_logins, user.locked_until = 0, None
+    log("org.login.succeeded")
+    return LoginAttempt(user)
 
 
 def list_users(*, session: Session, actor: Actor, unit: Unit, page: int = 1, per_page: int = 50) -> Page[User]:

@@ -36,7 +36,7 @@ from chunfeng.push.routes import router as push_router
 from chunfeng.settings import Settings
 from chunfeng.web import auth
 from chunfeng.web.deps import LoginRequired, is_htmx, login_url, optional_user, render
-from chunfeng.web.security import SecurityHeaders, csrf_protect
+from chunfeng.web.security import RateLimit, SecurityHeaders, csrf_protect
 
 
 def _wants_json(request: Request) -> bool:
@@ -97,6 +97,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     app.state.db = db
     app.state.settings = settings
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RateLimit)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).with_name("static"))), name="static")
     app.include_router(auth.router)
     app.include_router(plan_router)

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
 from chunfeng.org import services
-from chunfeng.org.errors import AuthenticationFailed
 from chunfeng.org.sessions import end_session, start_session
 from chunfeng.web.deps import DatabaseDep, SettingsDep, optional_user, render
 from chunfeng.web.security import SESSION_COOKIE
@@ -27,13 +26,15 @@ def login_form(request: Request, next: str = "/"):
 @router.post("/login")
 def login(request: Request, db: DatabaseDep, settings: SettingsDep,
           username: str = Form(""), password: str = Form(""), next: str = Form("/")):
-    try:
-        with db.write() as session:
-            user = services.authenticate(session=session, username=username.strip(), password=password)
-            token = start_session(session, user=user, max_hours=settings.session_max_hours,
-                                  source=request.client.host if request.client else "")
-    except AuthenticationFailed as exc:
-        return render(request, "login.html", {"next": _safe_next(next), "error": str(exc), "username": username},
+    source = request.client.host if request.client else ""
+    with db.write() as session:  # committed either way: a failure is counted and logged too
+        attempt = services.attempt_login(session=session, username=username.strip(), password=password, source=source,
+                                         max_failures=settings.login_max_failures,
+                                         lockout_minutes=settings.login_lockout_minutes)
+        token = (start_session(session, user=attempt.user, max_hours=settings.session_max_hours, source=source)
+                 if attempt.user else None)
+    if token is None:
+        return render(request, "login.html", {"next": _safe_next(next), "error": attempt.error, "username": username},
                       status_code=401)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=settings.cookie_secure,

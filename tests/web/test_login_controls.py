@@ -1,0 +1,81 @@
+"""Login controls over real HTTP: lockout after repeated wrong passwords, every attempt in the audit log with
+its source address, and per-address rate limits on login and the public endpoints (their own server)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import select
+
+from chunfeng.db import utcnow
+from chunfeng.org.models import AuditEntry, User
+from chunfeng.settings import Settings
+from tests.conftest import PASSWORD, _free_port, csrf_from
+
+
+def attempt(server, username, password):
+    client = httpx.Client(base_url=server, follow_redirects=False, timeout=30)
+    token = csrf_from(client.get("/login").text)
+    return client.post("/login", data={"username": username, "password": password, "csrf_token": token, "next": "/"})
+
+
+def test_five_wrong_passwords_lock_the_account_and_everything_is_logged(db, add_users, server):
+    add_users({"alice": ("110000", ["viewer"])})
+    for n in range(4):
+        assert attempt(server, "alice", f"wrong-{n}").status_code == 401
+    locked = attempt(server, "alice", "wrong-4")
+    assert locked.status_code == 401 and "已锁定 15 分钟" in locked.text
+    refused = attempt(server, "alice", PASSWORD)  # even the right password, while locked
+    assert refused.status_code == 401 and "锁定" in refused.text
+    assert attempt(server, "nobody", PASSWORD).status_code == 401
+    with db.read() as s:
+        actions = list(s.scalars(select(AuditEntry.action).where(AuditEntry.action.like("org.login.%"))
+                                 .order_by(AuditEntry.seq)))
+        assert actions == ["org.login.failed"] * 4 + ["org.login.locked", "org.login.refused_locked", "org.login.failed"]
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "org.login.locked"))
+        assert entry.actor == "alice" and '"source":"127.0.0.1"' in entry.after.replace(" ", "")
+    with db.write() as s:  # the lock runs out
+        s.scalar(select(User).where(User.username == "alice")).locked_until = utcnow() - timedelta(seconds=1)
+    assert attempt(server, "alice", PASSWORD).status_code == 303
+    with db.read() as s:
+        user = s.scalar(select(User).where(User.username == "alice"))
+        assert (user.failed_logins, user.locked_until) == (0, None)
+        assert s.scalar(select(AuditEntry.action).order_by(AuditEntry.seq.desc()).limit(1)) == "org.login.succeeded"
+
+
+@pytest.fixture(scope="module")
+def limited_server(_database, server_files):
+    from chunfeng.web.app import create_app
+
+    settings = Settings(database_url=_database.url, secret_key="test-secret-not-for-production", environment="test",
+                        scan_interval_minutes=0, data_dir=str(server_files), rate_limits={"login": 3, "consult": 4,
+                                                                                           "appeals": 2})
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(_database, settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    while not srv.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_rate_limits_per_address_and_bucket(db, add_users, limited_server):
+    add_users({"bob": ("110000", ["viewer"])})
+    codes = [attempt(limited_server, "bob", "wrong").status_code for _ in range(4)]
+    assert codes == [401, 401, 401, 429]
+    with httpx.Client(base_url=limited_server) as client:
+        asks = [client.get("/api/consult", params={"q": "个税怎么交"}).status_code for _ in range(5)]
+        assert 429 not in asks[:4] and asks[4] == 429
+        refused = client.get("/api/consult", params={"q": "个税"})
+        assert refused.status_code == 429 and "请求过于频繁" in refused.json()["detail"]
+        assert int(refused.headers["retry-after"]) > 0
+        body = {"kind": "demand", "text": "希望延长服务时间", "phone": "13900001111"}
+        assert [client.post("/api/appeals", json=body).status_code for _ in range(3)] == [201, 201, 429]
+        assert client.get("/healthz").status_code == 200  # other pages are not limited
