@@ -9,7 +9,7 @@ import typer
 
 from chunfeng import __version__
 from chunfeng.appeals.cli import app as appeals_app
-from chunfeng.cli_support import console, database, state
+from chunfeng.cli_support import console, database, fail, state
 from chunfeng.consult.cli import app as consult_app
 from chunfeng.consult.cli import ask as ask_command
 from chunfeng.inbox.cli import app as inbox_app
@@ -51,6 +51,31 @@ def db_upgrade():
     """Create or upgrade the schema to the newest version."""
     db = database()
     console.print(f"数据库已是最新版本 {db.schema_version()}:{db.engine.url.render_as_string(hide_password=True)}")
+
+
+@app.command("backup")
+def backup_command(file: Path = typer.Argument(..., help="the archive to write, e.g. chunfeng-2022-07-01.tar.gz")):
+    """Back up every table and the file store (evidence, attachments) into one archive."""
+    from chunfeng import backup
+
+    with console.status("正在备份…"):
+        info = backup.backup(database(), files=Path(get_settings().data_dir), out=file)
+    console.print(f"已备份 {sum(info.rows.values()):,} 行、{info.files} 个文件(数据库版本 {info.schema}):{info.path}")
+
+
+@app.command("restore")
+def restore_command(file: Path, yes: bool = typer.Option(False, "--yes", help="replace the current data without asking")):
+    """Replace all data and files with an archive's, after checking every checksum in it."""
+    from chunfeng import backup
+
+    if not yes and not typer.confirm("恢复将以备份替换当前全部数据,继续吗?"):
+        raise typer.Exit(1)
+    try:
+        with console.status("正在恢复…"):
+            info = backup.restore(database(), files=Path(get_settings().data_dir), archive=file)
+    except backup.BackupError as exc:
+        fail(str(exc))
+    console.print(f"已恢复 {sum(info.rows.values()):,} 行、{info.files} 个文件。")
 
 
 @app.command()
