@@ -188,6 +188,7 @@ def fill(*, session: Session, store_file: Path | None = None) -> list[DemoLogin]
         if user is None:
             user = org.add_user(session=session, actor=system, username=username, display_name=name,
                                 unit_code=unit_code, roles=roles, password=DEMO_PASSWORD)
+            user.must_change_password = False  # local demo accounts with a documented password; see the README
         logins.append(DemoLogin(username, user.unit.name, ",".join(roles)))
     appeals_demo(session=session)
     if store_file is not None:
@@ -255,6 +256,7 @@ def push_demo(*, session: Session, store_file: Path) -> User | None:
         user = org.add_user(session=session, actor=system, username="taxpayer", display_name=f"{person}({name})",
                             unit_code="110000", roles=["taxpayer"], password=DEMO_PASSWORD, taxpayer_code=code,
                             taxpayer_role="法定代表人")
+        user.must_change_password = False
         eligible = [p.id for p in session.scalars(select(Policy).order_by(Policy.id))
                     if conn.execute(f"SELECT count(*) FROM registry WHERE credit_code = ? AND "
                                     f"{rules.parse(p.rule).sql('duckdb')}", [code]).fetchall()[0][0]]

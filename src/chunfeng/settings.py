@@ -17,6 +17,10 @@ class Settings(BaseSettings):
     secret_key: str = Field(DEV_SECRET, description="key for CSRF tokens; set a long random value outside local use")
     session_idle_minutes: int = Field(30, ge=1, description="a session ends after this long without a request")
     session_max_hours: int = Field(12, ge=1, description="a session ends this long after login, used or not")
+    password_min_length: int = Field(10, ge=8, description="shortest password accepted; it must also mix three of: "
+                                                               "upper case, lower case, digits, symbols")
+    password_history: int = Field(5, ge=0, description="a new password may not repeat any of the last N")
+    password_max_age_days: int = Field(90, ge=0, description="a password older than this must be changed at login; 0: never")
     login_max_failures: int = Field(5, ge=1, description="consecutive wrong passwords that lock an account")
     login_lockout_minutes: int = Field(15, ge=1, description="how long a locked account refuses every login")
     rate_limits: dict[str, int] = Field(

@@ -41,7 +41,7 @@ def test_user_add(db):
         assert user.display_name == "李四" and user.role_set == {"viewer", "unit_reporter"}
         assert user.password_hash.startswith("$argon2id$")
     weak = run(db, "user", "add", "wang", "--unit", "370000", "--role", "viewer", CHUNFENG_NEW_PASSWORD="123")
-    assert weak.returncode == 1 and "至少需要 8 位" in weak.stderr
+    assert weak.returncode == 1 and "至少需要 10 位" in weak.stderr
     unknown = run(db, "user", "add", "zhao", "--unit", "999999", "--role", "viewer", CHUNFENG_NEW_PASSWORD="Zhao-2022-pw")
     assert unknown.returncode == 1 and "999999" in unknown.stderr
     refused = run(db, "--as", "li", "user", "add", "sun", "--unit", "370000", "--role", "admin",

@@ -129,8 +129,8 @@ def test_add_user_and_authenticate(db, make_user):
 @pytest.mark.parametrize("username, unit, roles, password, expected", [
     ("bad name", "110000", ["viewer"], PASSWORD, "用户名“bad name”不合规"),
     ("bob", "110000", ["emperor"], PASSWORD, "未知角色:emperor"),
-    ("bob", "110000", ["viewer"], "short1", "至少需要 8 位"),
-    ("bob", "110000", ["viewer"], "onlyletters", "同时包含"),
+    ("bob", "110000", ["viewer"], "short1", "至少需要 10 位"),
+    ("bob", "110000", ["viewer"], "onlylettersandmore", "至少三类"),
 ])
 def test_add_user_refusals(db, system, username, unit, roles, password, expected):
     with pytest.raises(ValidationFailed, match=expected):

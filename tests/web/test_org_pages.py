@@ -93,7 +93,7 @@ def test_admin_adds_a_user_in_own_subtree_only(db, server, make_user, county):
     assert "新同事" in client.get("/org/units/110000").text
     login(server, "newbie", "Start-2022-pw")  # the new user can log in
     bad = client.post(f"/org/units/{county}/users", data={**form, "username": "x y", "password": "short"})
-    assert bad.status_code == 400 and "不合规" in bad.text and "至少需要 8 位" in bad.text
+    assert bad.status_code == 400 and "不合规" in bad.text and "至少需要 10 位" in bad.text
     outside = client.post("/org/units/440000/users", data={**form, "username": "intruder"})
     assert outside.status_code == 403
     viewer = login(server, make_user("bjviewer2", "110000", ["viewer"]))

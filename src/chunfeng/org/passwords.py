@@ -3,6 +3,8 @@
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from chunfeng.settings import get_settings
+
 _hasher = PasswordHasher()
 # Verified against when the user does not exist, so that both paths run one Argon2 verification.
 _DUMMY_HASH = _hasher.hash("chunfeng-no-such-user")
@@ -21,10 +23,15 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def password_problem(password: str) -> str | None:
-    """Why a new password is refused, or None. (Issue 7 brings the full policy.)"""
-    if len(password) < MIN_LENGTH:
-        return f"密码至少需要 {MIN_LENGTH} 位"
-    if password.isdigit() or password.isalpha():
-        return "密码需同时包含字母和数字或符号"
+def password_problem(password: str, *, username: str = "", min_length: int | None = None) -> str | None:
+    """Why a new password is refused, or None: length, three of four character classes, not the user name."""
+    least = min_length or max(MIN_LENGTH, get_settings().password_min_length)
+    if len(password) < least:
+        return f"密码至少需要 {least} 位"
+    classes = sum((any(c.isupper() for c in password), any(c.islower() for c in password),
+                   any(c.isdigit() for c in password), any(not c.isalnum() for c in password)))
+    if classes < 3:
+        return "密码需包含大写字母、小写字母、数字、符号中的至少三类"
+    if len(username) >= 3 and username.lower() in password.lower():  # "li" in "Li-si-…" is no weakness
+        return "密码不能包含用户名"
     return None

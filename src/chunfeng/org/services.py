@@ -14,7 +14,7 @@ from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize, subtree_filter
 from chunfeng.org.builtin import DEPARTMENTS, NATIONAL, PROVINCES, bureau_name, department_code
 from chunfeng.org.errors import AuthenticationFailed, NotFound, ValidationFailed
-from chunfeng.org.models import Unit, User
+from chunfeng.org.models import PasswordHistory, Unit, User
 from chunfeng.org.passwords import hash_password, password_problem, verify_password
 from chunfeng.org.roles import LEVELS, PARENT_LEVELS, ROLES
 from chunfeng.paging import Page
@@ -196,7 +196,7 @@ def add_user(*, session: Session, actor: Actor, username: str, display_name: str
     unknown = [r for r in roles if r not in ROLES]
     if unknown or not roles:
         problems.append(f"未知角色:{'、'.join(unknown) or '(空)'};可用角色:{'、'.join(ROLES)}")
-    if why := password_problem(password):
+    if why := password_problem(password, username=username):
         problems.append(why)
     if "taxpayer" in roles:
         if len(roles) > 1:
@@ -211,9 +211,11 @@ def add_user(*, session: Session, actor: Actor, username: str, display_name: str
         raise ValidationFailed("无法创建用户:", problems)
     user = User(username=username, display_name=display_name or username, unit=unit,
                 roles=",".join(dict.fromkeys(roles)), password_hash=hash_password(password),
-                taxpayer_code=taxpayer_code, taxpayer_role=taxpayer_role)
+                taxpayer_code=taxpayer_code, taxpayer_role=taxpayer_role,
+                must_change_password=True, password_changed_at=utcnow())  # an initial password: changed at first login
     session.add(user)
     session.flush()
+    session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash))
     audit.record(session, actor=actor, action="org.user.created", object_type="user", object_id=username,
                  after={"unit": unit.code, "roles": user.roles, "display_name": user.display_name})
     return user
@@ -225,6 +227,43 @@ def authenticate(*, session: Session, username: str, password: str) -> User:
     ok = verify_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.active:
         raise AuthenticationFailed("用户名或密码错误")
+    return user
+
+
+def password_expired(user: User, *, max_age_days: int, now: datetime | None = None) -> bool:
+    if not max_age_days or user.password_changed_at is None:
+        return False
+    return (now or utcnow()) - user.password_changed_at > timedelta(days=max_age_days)
+
+
+def change_password(*, session: Session, user: User, current: str, new: str, history: int = 5) -> None:
+    """The user's own change: the current password, the policy, and none of the last `history` passwords."""
+    if not verify_password(user.password_hash, current):
+        raise ValidationFailed("当前密码不正确")
+    if why := password_problem(new, username=user.username):
+        raise ValidationFailed(why)
+    earlier = list(session.scalars(select(PasswordHistory.password_hash).where(PasswordHistory.user_id == user.id)
+                                   .order_by(PasswordHistory.id.desc()).limit(history)))
+    if any(verify_password(h, new) for h in earlier) or verify_password(user.password_hash, new):
+        raise ValidationFailed(f"新密码不能与最近 {history} 次用过的密码相同")
+    user.password_hash = hash_password(new)
+    user.must_change_password, user.password_changed_at = False, utcnow()
+    session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash))
+    audit.record(session, actor=user, action="org.password.changed", object_type="user", object_id=user.username)
+
+
+def reset_password(*, session: Session, actor: Actor, username: str, new: str) -> User:
+    """An administrator sets a temporary password; the user must change it at the next login."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"没有用户“{username}”")
+    authorize(actor, "org.user.manage", user.unit)
+    if why := password_problem(new, username=username):
+        raise ValidationFailed(why)
+    user.password_hash, user.must_change_password = hash_password(new), True
+    user.password_changed_at, user.failed_logins, user.locked_until = utcnow(), 0, None
+    session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash))
+    audit.record(session, actor=actor, action="org.password.reset", object_type="user", object_id=username)
     return user
 
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
 from chunfeng.org import services
+from chunfeng.org.errors import ValidationFailed
 from chunfeng.org.sessions import end_session, start_session
 from chunfeng.web.deps import DatabaseDep, SettingsDep, optional_user, render
 from chunfeng.web.security import SESSION_COOKIE
@@ -40,6 +41,32 @@ def login(request: Request, db: DatabaseDep, settings: SettingsDep,
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=settings.cookie_secure,
                         max_age=settings.session_max_hours * 3600)
     return response
+
+
+@router.get("/password")
+def password_form(request: Request, db: DatabaseDep, settings: SettingsDep):
+    user = optional_user(request, db, settings)
+    if user is None:
+        return RedirectResponse("/login?next=/password", status_code=303)
+    return render(request, "password.html", {"error": None, "forced": user.must_change_password}, user=user)
+
+
+@router.post("/password")
+def password_change(request: Request, db: DatabaseDep, settings: SettingsDep, current: str = Form(""),
+                    new: str = Form(""), again: str = Form("")):
+    user = optional_user(request, db, settings)
+    if user is None:
+        return RedirectResponse("/login?next=/password", status_code=303)
+    try:
+        if new != again:
+            raise ValidationFailed("两次输入的新密码不一致")
+        with db.write() as session:
+            services.change_password(session=session, user=session.merge(user), current=current, new=new,
+                                     history=settings.password_history)
+    except ValidationFailed as exc:
+        return render(request, "password.html", {"error": str(exc), "forced": user.must_change_password}, user=user,
+                      status_code=400)
+    return RedirectResponse("/?password=changed", status_code=303)
 
 
 @router.post("/logout")

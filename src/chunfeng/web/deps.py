@@ -16,6 +16,7 @@ from chunfeng.inbox.services import unread_count
 from chunfeng.org.access import allowed, authorize
 from chunfeng.org.models import User
 from chunfeng.org.roles import LEVELS, ROLES
+from chunfeng.org.services import password_expired
 from chunfeng.org.sessions import resume_session
 from chunfeng.push.campaigns import inbox_unread
 from chunfeng.settings import Settings
@@ -62,9 +63,16 @@ def optional_user(request: Request, db: DatabaseDep, settings: SettingsDep) -> U
     return user
 
 
-def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+class PasswordChangeRequired(Exception):
+    """The user's password is an initial, reset or expired one: nothing but changing it until it is changed."""
+
+
+def current_user(request: Request, user: Annotated[User | None, Depends(optional_user)]) -> User:
     if user is None:
         raise LoginRequired()
+    settings = request.app.state.settings
+    if user.must_change_password or password_expired(user, max_age_days=settings.password_max_age_days):
+        raise PasswordChangeRequired()
     return user
 
 
