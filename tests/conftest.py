@@ -146,7 +146,8 @@ def server(_database, server_files) -> str:
                         scan_interval_minutes=0,  # tests scan when they mean to
                         data_dir=str(server_files), evidence_max_mb=1,
                         push_store=str(server_files / "taxpayers.duckdb"),
-                        rate_limits={})  # tests log in many times from one address; limits have their own test
+                        rate_limits={},  # tests log in many times from one address; limits have their own test
+                        totp_required_roles=[])  # so do administrators; the second factor has its own test
     port = _free_port()
     config = uvicorn.Config(create_app(_database, settings), host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)

@@ -52,6 +52,8 @@ class User(Base):
     # An initial or reset password must be changed at the next login; any password expires after a while.
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     password_changed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The TOTP second factor's shared secret (RFC 6238), set when the user enrols; required of administrators.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
 
     unit: Mapped[Unit] = relationship(lazy="joined")
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pyotp
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -273,8 +274,21 @@ class LoginAttempt:
     error: str = ""
 
 
+def totp_ok(secret: str, code: str) -> bool:
+    """A six-digit code for now or the 30-second step either side (clocks drift)."""
+    return bool(code) and pyotp.TOTP(secret).verify(code.strip(), valid_window=1)
+
+
+def enrol_totp(*, session: Session, user: User, secret: str, code: str) -> None:
+    """Keep the secret the user's authenticator app was given, once it shows a code that matches."""
+    if not totp_ok(secret, code):
+        raise ValidationFailed("动态口令不正确,请核对手机时间后重试")
+    user.totp_secret = secret
+    audit.record(session, actor=user, action="org.totp.enrolled", object_type="user", object_id=user.username)
+
+
 def attempt_login(*, session: Session, username: str, password: str, source: str = "", max_failures: int = 5,
-                  lockout_minutes: int = 15, now: datetime | None = None) -> LoginAttempt:
+                  lockout_minutes: int = 15, now: datetime | None = None, code: str = "") -> LoginAttempt:
     """Check a login and record it — success, failure, lockout, refusal while locked — in the audit log with the
     source address. Unlike `authenticate` it does not raise, so the caller commits what it recorded.
 
@@ -292,15 +306,16 @@ def attempt_login(*, session: Session, username: str, password: str, source: str
     if user is not None and user.locked_until is not None and user.locked_until > now:
         log("org.login.refused_locked")
         return LoginAttempt(None, f"账号因连续输错密码已锁定,请于 {user.locked_until:%H:%M}(UTC)后再试")
-    if not ok or user is None or not user.active:
+    second_factor_failed = ok and user is not None and user.totp_secret and not totp_ok(user.totp_secret, code)
+    if not ok or user is None or not user.active or second_factor_failed:
         if user is not None:
             user.failed_logins = (user.failed_logins or 0) + 1
             if user.failed_logins >= max_failures:
                 user.locked_until, user.failed_logins = now + timedelta(minutes=lockout_minutes), 0
                 log("org.login.locked", minutes=lockout_minutes)
                 return LoginAttempt(None, f"连续 {max_failures} 次密码错误,账号已锁定 {lockout_minutes} 分钟")
-        log("org.login.failed", known=user is not None)
-        return LoginAttempt(None, "用户名或密码错误")
+        log("org.login.failed", known=user is not None, second_factor=bool(second_factor_failed))
+        return LoginAttempt(None, "动态口令不正确" if second_factor_failed else "用户名或密码错误")
     user.failed_logins, user.locked_until = 0, None
     log("org.login.succeeded")
     return LoginAttempt(user)

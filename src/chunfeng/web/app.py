@@ -35,7 +35,15 @@ from chunfeng.push.errors import PushError, PushNotFound, RuleError
 from chunfeng.push.routes import router as push_router
 from chunfeng.settings import Settings
 from chunfeng.web import auth
-from chunfeng.web.deps import LoginRequired, PasswordChangeRequired, is_htmx, login_url, optional_user, render
+from chunfeng.web.deps import (
+    LoginRequired,
+    PasswordChangeRequired,
+    SecondFactorRequired,
+    is_htmx,
+    login_url,
+    optional_user,
+    render,
+)
 from chunfeng.web.security import RateLimit, SecurityHeaders, csrf_protect
 
 
@@ -123,6 +131,12 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
         if _wants_json(request) or is_htmx(request):
             return JSONResponse({"detail": "请先登录"}, status_code=401)
         return RedirectResponse(login_url(request), status_code=303)
+
+    @app.exception_handler(SecondFactorRequired)
+    def _second_factor(request: Request, exc: SecondFactorRequired):
+        if _wants_json(request) or is_htmx(request):
+            return JSONResponse({"detail": "请先设置动态口令(双因素认证)"}, status_code=403)
+        return RedirectResponse("/totp", status_code=303)
 
     @app.exception_handler(PasswordChangeRequired)
     def _password_change(request: Request, exc: PasswordChangeRequired):

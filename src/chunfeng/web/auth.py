@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyotp
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
@@ -26,10 +27,11 @@ def login_form(request: Request, next: str = "/"):
 
 @router.post("/login")
 def login(request: Request, db: DatabaseDep, settings: SettingsDep,
-          username: str = Form(""), password: str = Form(""), next: str = Form("/")):
+          username: str = Form(""), password: str = Form(""), code: str = Form(""), next: str = Form("/")):
     source = request.client.host if request.client else ""
     with db.write() as session:  # committed either way: a failure is counted and logged too
         attempt = services.attempt_login(session=session, username=username.strip(), password=password, source=source,
+                                         code=code,
                                          max_failures=settings.login_max_failures,
                                          lockout_minutes=settings.login_lockout_minutes)
         token = (start_session(session, user=attempt.user, max_hours=settings.session_max_hours, source=source)
@@ -67,6 +69,34 @@ def password_change(request: Request, db: DatabaseDep, settings: SettingsDep, cu
         return render(request, "password.html", {"error": str(exc), "forced": user.must_change_password}, user=user,
                       status_code=400)
     return RedirectResponse("/?password=changed", status_code=303)
+
+
+@router.get("/totp")
+def totp_form(request: Request, db: DatabaseDep, settings: SettingsDep):
+    user = optional_user(request, db, settings)
+    if user is None:
+        return RedirectResponse("/login?next=/totp", status_code=303)
+    secret = pyotp.random_base32()
+    return _totp_page(request, user, secret)
+
+
+def _totp_page(request, user, secret: str, error: str | None = None, status: int = 200):
+    uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name="春风 Chunfeng")
+    return render(request, "totp.html", {"secret": secret, "uri": uri, "error": error,
+                                         "enrolled": bool(user.totp_secret)}, user=user, status_code=status)
+
+
+@router.post("/totp")
+def totp_enrol(request: Request, db: DatabaseDep, settings: SettingsDep, secret: str = Form(""), code: str = Form("")):
+    user = optional_user(request, db, settings)
+    if user is None:
+        return RedirectResponse("/login?next=/totp", status_code=303)
+    try:
+        with db.write() as session:
+            services.enrol_totp(session=session, user=session.merge(user), secret=secret, code=code)
+    except ValidationFailed as exc:
+        return _totp_page(request, user, secret, str(exc), 400)
+    return RedirectResponse("/?totp=enrolled", status_code=303)
 
 
 @router.post("/logout")

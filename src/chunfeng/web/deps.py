@@ -63,6 +63,10 @@ def optional_user(request: Request, db: DatabaseDep, settings: SettingsDep) -> U
     return user
 
 
+class SecondFactorRequired(Exception):
+    """An administrator without a TOTP second factor: nothing but enrolling until it is set up."""
+
+
 class PasswordChangeRequired(Exception):
     """The user's password is an initial, reset or expired one: nothing but changing it until it is changed."""
 
@@ -73,6 +77,8 @@ def current_user(request: Request, user: Annotated[User | None, Depends(optional
     settings = request.app.state.settings
     if user.must_change_password or password_expired(user, max_age_days=settings.password_max_age_days):
         raise PasswordChangeRequired()
+    if not user.totp_secret and user.role_set & set(settings.totp_required_roles):
+        raise SecondFactorRequired()
     return user
 
 
