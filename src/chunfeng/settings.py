@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     appeal_topic_routes: dict[str, str] = Field(
         default_factory=dict, description='topic → unit code for topics one unit handles wherever the submitter is, '
                                           'e.g. {"出口退税": "000006"}; other items go to the bureau of their region')
+    appeal_retention_days: int = Field(1095, ge=30, description="a closed item's submitter name and contact details "
+                                                                 "are erased this many days after it closed")
     appeal_max_files: int = Field(3, ge=0, description="attachments one item may carry")
     appeal_file_max_mb: int = Field(5, ge=1, description="largest attachment accepted")
     host: str = "127.0.0.1"

@@ -226,3 +226,22 @@ def test_a_topic_one_unit_handles_is_routed_there(office, monkeypatch):
             assert s.get(Unit, s.get(Appeal, regional).unit_id).code == "120000"
     finally:
         get_settings.cache_clear()
+
+
+def test_contacts_of_long_closed_items_are_erased(office):
+    old, token = complaint(office)
+    recent, token2 = complaint(office)
+    handler = user(office, "handler")
+    with office.write() as s:
+        for appeal_id, tok, closed in ((old, token, datetime(2022, 10, 1)), (recent, token2, datetime(2025, 1, 1))):
+            for action, note in (("accept", ""), ("start", ""), ("reply", "已处理")):
+                services.act(session=s, actor=handler, appeal_id=appeal_id, action=action, note=note)
+            services.rate(session=s, token=tok, rating=5, now=closed)
+    with office.write() as s:
+        assert services.erase_expired_contacts(session=s, today=date(2025, 11, 1), days=1095) == 1
+        assert services.erase_expired_contacts(session=s, today=date(2025, 11, 1), days=1095) == 0
+    with office.read() as s:
+        gone, kept = s.get(Appeal, old), s.get(Appeal, recent)
+        assert (gone.submitter, gone.phone, gone.email) == ("", "", "") and gone.text
+        assert kept.phone == "13812345678"
+        assert s.scalar(select(AuditEntry).where(AuditEntry.action == "appeals.contacts.erased")).after

@@ -3,6 +3,7 @@ its source address, and per-address rate limits on login and the public endpoint
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import timedelta
@@ -79,3 +80,21 @@ def test_rate_limits_per_address_and_bucket(db, add_users, limited_server):
         body = {"kind": "demand", "text": "希望延长服务时间", "phone": "13900001111"}
         assert [client.post("/api/appeals", json=body).status_code for _ in range(3)] == [201, 201, 429]
         assert client.get("/healthz").status_code == 200  # other pages are not limited
+
+
+def test_users_see_and_end_their_own_sessions(db, add_users, server):
+    from tests.conftest import login
+
+    add_users({"erin": ("110000", ["viewer"]), "frank": ("110000", ["viewer"])})
+    laptop, phone = login(server, "erin"), login(server, "erin")
+    page = laptop.get("/sessions").text
+    assert page.count("<tr><td>") == 2 and "当前会话" in page and "127.0.0.1" in page
+    other = re.search(r'action="/sessions/(\d+)/end"', page)[1]
+    stranger = login(server, "frank")
+    assert stranger.post(f"/sessions/{other}/end", data={"csrf_token": csrf_from(stranger.get("/sessions").text)}
+                         ).status_code == 404  # not theirs
+    assert laptop.post(f"/sessions/{other}/end", data={"csrf_token": csrf_from(page)}).status_code == 303
+    assert phone.get("/sessions").status_code in (303, 401)  # that browser is signed out
+    assert laptop.get("/sessions").status_code == 200
+    with db.read() as s:
+        assert s.scalar(select(AuditEntry.actor).where(AuditEntry.action == "org.session.ended")) == "erin"

@@ -27,11 +27,14 @@ def import_(file: Path):
 
 @app.command("scan")
 def scan(today: Optional[str] = typer.Option(None, help="the day to scan for (default today)")):
-    """Remind units of limits due within a working day; escalate items past a limit to the parent unit."""
+    """Remind units of limits due within a working day; escalate items past a limit to the parent unit; erase the
+    contact details of items closed longer ago than the retention period."""
     db = database()
     with domain_errors(), db.write() as session:
-        result = services.scan(session=session, today=date.fromisoformat(today) if today else date.today())
-    console.print(f"临期提醒 {result.reminded} 件,超期升级 {result.escalated} 件。")
+        day = date.fromisoformat(today) if today else date.today()
+        result = services.scan(session=session, today=day)
+        erased = services.erase_expired_contacts(session=session, today=day)
+    console.print(f"临期提醒 {result.reminded} 件,超期升级 {result.escalated} 件,删除到期个人信息 {erased} 件。")
 
 
 @app.command("list")

@@ -7,7 +7,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, or_, select
@@ -321,7 +321,8 @@ MOVES = {  # action: (states it may start from, state it leads to)
     "close": ({"replied"}, "closed"),
 }
 ACTION_NAMES = {"accept": "受理", "start": "开始办理", "reply": "答复", "close": "办结", "rate": "评价", "reopen": "申请重新办理",
-                "override": "改派或改分类", "remind": "临期提醒", "escalate": "超期升级", "received": "接收"}
+                "override": "改派或改分类", "remind": "临期提醒", "escalate": "超期升级", "received": "接收",
+                "erase": "删除个人信息"}
 
 
 def act(*, session: Session, actor: Actor, appeal_id: int, action: str, note: str = "",
@@ -453,6 +454,22 @@ def scan(*, session: Session, today: date | None = None) -> ScanResult:
                        link=f"/appeals/{appeal.id}")
             result.reminded += 1
     return result
+
+
+def erase_expired_contacts(*, session: Session, today: date | None = None, days: int | None = None) -> int:
+    """Blank the submitter's name and contact details of items closed more than the retention period ago
+    (PIPL: kept no longer than the purpose needs); the item itself stays for the statistics."""
+    days = days or get_settings().appeal_retention_days
+    cutoff = datetime.combine((today or date.today()) - timedelta(days=days), datetime.min.time())
+    items = list(session.scalars(select(Appeal).where(Appeal.state == "closed", Appeal.closed_at < cutoff,
+                                                      or_(Appeal.submitter != "", Appeal.phone != "", Appeal.email != ""))))
+    for appeal in items:
+        appeal.submitter = appeal.phone = appeal.email = ""
+        _event(session, appeal, SystemActor(), "erase", f"办结满 {days} 天,已删除提交人的姓名和联系方式")
+    if items:
+        audit.record(session, actor=SystemActor(), action="appeals.contacts.erased", object_type="appeal",
+                     object_id=",".join(str(a.id) for a in items[:50]), after={"count": len(items), "days": days})
+    return len(items)
 
 
 # --- other ways in ------------------------------------------------------------------------------------------

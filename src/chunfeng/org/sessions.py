@@ -50,3 +50,20 @@ def resume_session(session: Session, *, token: str, idle_minutes: int) -> UserSe
 
 def end_session(session: Session, *, token: str) -> None:
     session.execute(delete(UserSession).where(UserSession.token_digest == _digest(token)))
+
+
+def own_sessions(session: Session, *, user: User) -> list[UserSession]:
+    """The user's live sessions, newest first: where and when they signed in."""
+    now = utcnow()
+    return list(session.scalars(select(UserSession).where(UserSession.user_id == user.id, UserSession.expires_at > now)
+                                .order_by(UserSession.created_at.desc(), UserSession.id.desc())))
+
+
+def is_current(row: UserSession, token: str) -> bool:
+    return row.token_digest == _digest(token)
+
+
+def end_own_session(session: Session, *, user: User, session_id: int) -> bool:
+    """End one of the user's own sessions (another browser, a lost phone); False if it is not theirs."""
+    done = session.execute(delete(UserSession).where(UserSession.id == session_id, UserSession.user_id == user.id))
+    return bool(done.rowcount)

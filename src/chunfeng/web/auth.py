@@ -6,10 +6,10 @@ import pyotp
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
-from chunfeng.org import services
-from chunfeng.org.errors import ValidationFailed
-from chunfeng.org.sessions import end_session, start_session
-from chunfeng.web.deps import DatabaseDep, SettingsDep, optional_user, render
+from chunfeng.org import audit, services
+from chunfeng.org.errors import NotFound, ValidationFailed
+from chunfeng.org.sessions import end_own_session, end_session, is_current, own_sessions, start_session
+from chunfeng.web.deps import CurrentUser, DatabaseDep, SettingsDep, optional_user, render
 from chunfeng.web.security import SESSION_COOKIE
 
 router = APIRouter()
@@ -97,6 +97,26 @@ def totp_enrol(request: Request, db: DatabaseDep, settings: SettingsDep, secret:
     except ValidationFailed as exc:
         return _totp_page(request, user, secret, str(exc), 400)
     return RedirectResponse("/?totp=enrolled", status_code=303)
+
+
+@router.get("/sessions")
+def sessions_page(request: Request, db: DatabaseDep, user: CurrentUser):
+    token = request.cookies.get(SESSION_COOKIE, "")
+    with db.read() as session:
+        rows = [(row, is_current(row, token)) for row in own_sessions(session, user=user)]
+    return render(request, "sessions.html", {"rows": rows}, user=user)
+
+
+@router.post("/sessions/{session_id}/end")
+def sessions_end(request: Request, session_id: int, db: DatabaseDep, user: CurrentUser):
+    with db.write() as session:
+        ended = end_own_session(session, user=user, session_id=session_id)
+        if ended:
+            audit.record(session, actor=user, action="org.session.ended", object_type="session", object_id=session_id,
+                         after={"source": request.client.host if request.client else ""})
+    if not ended:
+        raise NotFound(f"没有编号为 {session_id} 的会话")
+    return RedirectResponse("/sessions?ended=1", status_code=303)
 
 
 @router.post("/logout")
