@@ -44,6 +44,7 @@ def test_backup_destroy_restore_compare(filled, tmp_path):
     archive = tmp_path / "b.tar.gz"
     info = backup.backup(db, files=files, out=archive)
     assert info.files == len(stored) == 3 and info.rows["appeal"] == 3 and info.rows["org_audit"] > 0
+    assert b"13812345678" not in gzip.decompress(archive.read_bytes())  # personal data stays encrypted
     with db.write() as s:  # destroy
         for t in reversed(Base.metadata.sorted_tables):
             s.execute(t.delete())

@@ -19,7 +19,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select, text, type_coerce
+from sqlalchemy.types import TypeDecorator
 
 from chunfeng import __version__
 from chunfeng.db import Database
@@ -84,8 +85,11 @@ def backup(db: Database, *, files: Path, out: Path) -> BackupInfo:
     with tarfile.open(partial, "w:gz") as tar, db.read() as session:
         for table in Base.metadata.sorted_tables:
             order = [c for c in table.primary_key.columns] or list(table.columns)
+            # Encrypted columns are read as stored: personal data stays SM4 ciphertext inside the archive too.
+            columns = [type_coerce(c, c.type.impl).label(c.name) if isinstance(c.type, TypeDecorator) else c
+                       for c in table.columns]
             lines = [json.dumps({k: _encode(v) for k, v in row._mapping.items()}, ensure_ascii=False)
-                     for row in session.execute(select(table).order_by(*order))]
+                     for row in session.execute(select(*columns).order_by(*order))]
             rows[table.name] = len(lines)
             _add(tar, f"tables/{table.name}.jsonl", ("\n".join(lines) + "\n" if lines else "").encode(), sums)
         if files.exists():

@@ -1,5 +1,6 @@
 """The one settings object, read from the environment (prefix CHUNFENG_) or a .env file."""
 
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,6 +16,8 @@ class Settings(BaseSettings):
     environment: str = Field("local", description="local, staging or production; only local accepts the development secret")
     database_url: str = Field("sqlite:///var/chunfeng.db", description="SQLAlchemy URL; postgresql://user:pass@host/db for PostgreSQL")
     secret_key: str = Field(DEV_SECRET, description="key for CSRF tokens; set a long random value outside local use")
+    data_key: str = Field("", description="32 hex digits: the SM4 key for personal data at rest (phone, e-mail, names "
+                                          "of submitters); required outside local use")
     session_idle_minutes: int = Field(30, ge=1, description="a session ends after this long without a request")
     session_max_hours: int = Field(12, ge=1, description="a session ends this long after login, used or not")
     password_min_length: int = Field(10, ge=8, description="shortest password accepted; it must also mix three of: "
@@ -62,7 +65,18 @@ class Settings(BaseSettings):
     def refuse_default_secret(self) -> "Settings":
         if self.environment != "local" and self.secret_key == DEV_SECRET:
             raise ValueError("CHUNFENG_SECRET_KEY must be set to a private value when CHUNFENG_ENVIRONMENT is not 'local'")
+        if self.data_key and (len(self.data_key) != 32 or any(c not in "0123456789abcdefABCDEF" for c in self.data_key)):
+            raise ValueError("CHUNFENG_DATA_KEY must be 32 hex digits (a 128-bit SM4 key)")
+        if self.environment == "production" and not self.data_key:
+            raise ValueError("CHUNFENG_DATA_KEY must be set in production: personal data is encrypted under it")
         return self
+
+    @property
+    def effective_data_key(self) -> str:
+        """The data key, or for local and test use one derived from the secret key (never in production)."""
+        if self.data_key:
+            return self.data_key
+        return hashlib.sha256(("chunfeng data key|" + self.secret_key).encode()).hexdigest()[:32]
 
     @property
     def sqlalchemy_url(self) -> str:

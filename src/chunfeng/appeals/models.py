@@ -7,6 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Date, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from chunfeng.crypto import Encrypted
 from chunfeng.db import Base, utcnow
 
 KINDS = {"demand": "诉求", "complaint": "投诉", "suggestion": "意见建议", "opinion": "舆情"}
@@ -31,9 +32,11 @@ class Appeal(Base):
     text: Mapped[str] = mapped_column(Text)
     region: Mapped[str] = mapped_column(String(12), default="", doc="the submitter's region code, as given")
     topic: Mapped[str] = mapped_column(String(40), default="", index=True)
-    submitter: Mapped[str] = mapped_column(String(100), default="")
-    phone: Mapped[str] = mapped_column(String(40), default="")
-    email: Mapped[str] = mapped_column(String(200), default="")
+    # Personal data: SM4-encrypted at rest (chunfeng.crypto); the phone is found by its keyed SM3 digest.
+    submitter: Mapped[str] = mapped_column(Encrypted, default="")
+    phone: Mapped[str] = mapped_column(Encrypted, default="")
+    email: Mapped[str] = mapped_column(Encrypted, default="")
+    phone_digest: Mapped[str] = mapped_column(String(64), default="", index=True)
     taxpayer_code: Mapped[str] = mapped_column(String(18), default="")
     token_digest: Mapped[str] = mapped_column(String(64), unique=True, doc="the submitter's tracking link, hashed")
     # Classification: category, item and closest measures of the plan; auto_* is what retrieval proposed.

@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from chunfeng import crypto
 from chunfeng.appeals.errors import AppealInvalid, AppealNotFound
 from chunfeng.appeals.models import CHANNELS, KINDS, STATES, Appeal, AppealAttachment, AppealEvent, AppealMeasure
 from chunfeng.consult.index import Index
@@ -49,6 +50,21 @@ def calendar() -> WorkCalendar:
 def limits(kind: str) -> dict[str, int]:
     days = get_settings().appeal_limits[kind]
     return dict(zip(LIMITS, days, strict=True))
+
+
+def _normal_phone(phone: str) -> str:
+    return re.sub(r"\D", "", phone or "")[-11:]
+
+
+def find_by_phone(*, session: Session, actor: Actor, phone: str) -> list[Appeal]:
+    """Items filed with this phone number within the actor's subtree, found by digest (nothing is decrypted to
+    search); the search is audited, as it reaches personal data."""
+    authorize(actor, "appeals.contact")
+    items = list(session.scalars(select(Appeal).join(Unit, Appeal.unit_id == Unit.id).where(
+        Appeal.phone_digest == crypto.digest(_normal_phone(phone)), subtree_filter(actor)).order_by(Appeal.id)))
+    audit.record(session, actor=actor, action="appeals.contact.searched", object_type="appeal",
+                 object_id=",".join(str(a.id) for a in items[:50]), after={"found": len(items)})
+    return items
 
 
 def mask_phone(phone: str) -> str:
@@ -138,7 +154,7 @@ def problems_of(s: Submission, *, official: bool) -> list[str]:
         problems.append(f"内容超过 {MAX_TEXT} 字")
     if len(s.title) > 200:
         problems.append("标题超过 200 字")
-    if s.phone and not PHONE.fullmatch(s.phone.strip().replace(" ", "")):
+    if s.phone and not PHONE.fullmatch(re.sub(r"[\s-]", "", s.phone)):
         problems.append(f"电话“{s.phone}”格式不对")
     if s.email and not EMAIL.fullmatch(s.email.strip()):
         problems.append(f"电子邮箱“{s.email}”格式不对")
@@ -174,7 +190,7 @@ def submit(*, session: Session, submission: Submission, actor: Actor | None = No
     appeal = Appeal(kind=submission.kind, channel=submission.channel, title=(submission.title.strip() or text[:40])[:200],
                     text=text, region=submission.region.strip(), topic=submission.topic.strip()[:40],
                     submitter=submission.submitter.strip()[:100], phone=submission.phone.strip(),
-                    email=submission.email.strip(), taxpayer_code=submission.taxpayer_code.strip()[:18],
+                    phone_digest=crypto.digest(_normal_phone(submission.phone)), email=submission.email.strip(), taxpayer_code=submission.taxpayer_code.strip()[:18],
                     token_digest=hashlib.sha256(token.encode()).hexdigest(),
                     category_no=category, item_no=item, measures=measures, auto_category_no=category,
                     auto_item_no=item, auto_measures=measures, unit_id=unit.id, auto_unit_id=unit.id,
@@ -464,7 +480,7 @@ def erase_expired_contacts(*, session: Session, today: date | None = None, days:
     items = list(session.scalars(select(Appeal).where(Appeal.state == "closed", Appeal.closed_at < cutoff,
                                                       or_(Appeal.submitter != "", Appeal.phone != "", Appeal.email != ""))))
     for appeal in items:
-        appeal.submitter = appeal.phone = appeal.email = ""
+        appeal.submitter = appeal.phone = appeal.email = appeal.phone_digest = ""
         _event(session, appeal, SystemActor(), "erase", f"办结满 {days} 天,已删除提交人的姓名和联系方式")
     if items:
         audit.record(session, actor=SystemActor(), action="appeals.contacts.erased", object_type="appeal",

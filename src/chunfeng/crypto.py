@@ -1,0 +1,87 @@
+"""国密 at rest: personal data encrypted with SM4-GCM, found by exact value through a keyed SM3 digest.
+
+Two subkeys are derived from the configured data key (`CHUNFENG_DATA_KEY`, 32 hex digits) with HMAC-SM3, one
+to encrypt and one to digest, so a digest never helps decrypt. A stored value reads `sm4gcm:` + base64 of the
+12-byte nonce, the ciphertext and the 16-byte tag; an empty value stays empty (nothing to protect, and "no
+phone" stays a cheap comparison). The `cryptography` package's SM4 and SM3 are the software implementation; a
+certified cryptographic module (a PCI-E card or a server cipher machine) would hold the key and do these two
+operations in production, behind the same two functions.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from functools import lru_cache
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, hmac
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from sqlalchemy import Text
+from sqlalchemy.types import TypeDecorator
+
+from chunfeng.settings import get_settings
+
+PREFIX = "sm4gcm:"
+
+
+class DecryptionFailed(Exception):
+    """A stored value that the configured key does not open (a wrong key, or a changed value)."""
+
+
+def _sm3_hmac(key: bytes, data: bytes) -> bytes:
+    mac = hmac.HMAC(key, hashes.SM3())
+    mac.update(data)
+    return mac.finalize()
+
+
+@lru_cache(maxsize=4)
+def _subkeys(master_hex: str) -> tuple[bytes, bytes]:
+    master = bytes.fromhex(master_hex)
+    return _sm3_hmac(master, b"chunfeng encrypt")[:16], _sm3_hmac(master, b"chunfeng digest")
+
+
+def _keys() -> tuple[bytes, bytes]:
+    return _subkeys(get_settings().effective_data_key)
+
+
+def encrypt(text: str | None) -> str | None:
+    if not text or text.startswith(PREFIX):
+        return text  # already a ciphertext (a restored backup carries them as they were): never encrypted twice
+    key, _ = _keys()
+    nonce = os.urandom(12)
+    enc = Cipher(algorithms.SM4(key), modes.GCM(nonce)).encryptor()
+    body = enc.update(text.encode()) + enc.finalize()
+    return PREFIX + base64.b64encode(nonce + body + enc.tag).decode()
+
+
+def decrypt(value: str | None) -> str | None:
+    if not value or not value.startswith(PREFIX):
+        return value  # empty, or written before encryption was turned on
+    key, _ = _keys()
+    raw = base64.b64decode(value[len(PREFIX):])
+    nonce, body, tag = raw[:12], raw[12:-16], raw[-16:]
+    try:
+        dec = Cipher(algorithms.SM4(key), modes.GCM(nonce, tag)).decryptor()
+        return (dec.update(body) + dec.finalize()).decode()
+    except InvalidTag:
+        raise DecryptionFailed("个人信息无法解密:数据密钥不对,或密文已被改动") from None
+
+
+def digest(text: str) -> str:
+    """The keyed SM3 digest that finds a value by exact match without decrypting anything."""
+    _, key = _keys()
+    return _sm3_hmac(key, text.strip().encode()).hex() if text else ""
+
+
+class Encrypted(TypeDecorator):
+    """A text column stored SM4-encrypted and read back in clear."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return encrypt(value)
+
+    def process_result_value(self, value, dialect):
+        return decrypt(value)

@@ -1,0 +1,62 @@
+"""Personal data at rest: SM4-GCM in the database, clear through the application, found by keyed SM3 digest."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, text
+
+from chunfeng import crypto
+from chunfeng.appeals import services
+from chunfeng.appeals.models import Appeal
+from chunfeng.org.errors import Forbidden
+from chunfeng.org.models import AuditEntry
+from chunfeng.settings import get_settings
+from tests.appeals.test_services import complaint, office, user  # noqa: F401  (fixture and helpers)
+
+
+def test_round_trip_fresh_nonces_and_tampering():
+    a, b = crypto.encrypt("13812345678"), crypto.encrypt("13812345678")
+    assert a != b and a.startswith("sm4gcm:") and "13812345678" not in a
+    assert crypto.decrypt(a) == crypto.decrypt(b) == "13812345678"
+    assert crypto.encrypt("") == "" and crypto.decrypt("plain, written before") == "plain, written before"
+    raw = bytearray(a.encode())
+    raw[-3] = ord("A") if raw[-3] != ord("A") else ord("B")
+    with pytest.raises(crypto.DecryptionFailed):
+        crypto.decrypt(raw.decode())
+    assert crypto.digest("13812345678") == crypto.digest(" 13812345678 ") != crypto.digest("13812345679")
+
+
+def test_a_different_key_does_not_open_the_data(monkeypatch):
+    stored = crypto.encrypt("zhang@example.com")
+    monkeypatch.setenv("CHUNFENG_DATA_KEY", "00112233445566778899aabbccddeeff")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(crypto.DecryptionFailed, match="数据密钥不对"):
+            crypto.decrypt(stored)
+    finally:
+        get_settings.cache_clear()
+    monkeypatch.setenv("CHUNFENG_DATA_KEY", "not-hex")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="32 hex digits"):
+            get_settings()
+    finally:
+        monkeypatch.delenv("CHUNFENG_DATA_KEY")
+        get_settings.cache_clear()
+
+
+def test_contacts_are_encrypted_in_the_database_and_found_by_digest(office):  # noqa: F811
+    appeal_id, _ = complaint(office, phone="138-1234-5678")
+    with office.read() as s:
+        raw = s.execute(text("SELECT submitter, phone, email, phone_digest FROM appeal WHERE id = :i"),
+                        {"i": appeal_id}).one()
+        assert all(v.startswith("sm4gcm:") for v in raw[:3]) and "张三" not in str(raw) and "5678" not in raw[1]
+        a = s.get(Appeal, appeal_id)
+        assert (a.submitter, a.phone, a.email) == ("张三", "138-1234-5678", "zhang@example.com")
+    with office.write() as s:
+        found = services.find_by_phone(session=s, actor=user(office, "handler"), phone="13812345678")
+        assert [x.id for x in found] == [appeal_id]
+        assert services.find_by_phone(session=s, actor=user(office, "handler"), phone="13900000000") == []
+        assert s.scalar(select(AuditEntry.after).where(AuditEntry.action == "appeals.contact.searched"))
+        with pytest.raises(Forbidden):
+            services.find_by_phone(session=s, actor=user(office, "viewer"), phone="13812345678")
