@@ -93,6 +93,8 @@ DEMO_USERS = [
     ("bj_office", "北京市局春风办(演示)", "110000", ["action_office"]),
     ("city_office", "北京演示市局春风办(演示)", "110001", ["action_office"]),
     ("service", "总局纳税服务专员(演示)", "000000", ["service_officer"]),
+    ("security", "安全管理员(演示)", "000000", ["security_admin"]),
+    ("auditor", "审计管理员(演示)", "000000", ["audit_admin"]),
 ]
 DEMO_TAXPAYERS = 20_000
 

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
                                                                "upper case, lower case, digits, symbols")
     password_history: int = Field(5, ge=0, description="a new password may not repeat any of the last N")
     password_max_age_days: int = Field(90, ge=0, description="a password older than this must be changed at login; 0: never")
-    totp_required_roles: list[str] = Field(default_factory=lambda: ["admin"],
+    totp_required_roles: list[str] = Field(default_factory=lambda: ["admin", "security_admin", "audit_admin"],
                                            description="roles that must log in with a TOTP second factor")
     login_max_failures: int = Field(5, ge=1, description="consecutive wrong passwords that lock an account")
     login_lockout_minutes: int = Field(15, ge=1, description="how long a locked account refuses every login")

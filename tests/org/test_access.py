@@ -11,7 +11,8 @@ from chunfeng.org.errors import Forbidden
 from chunfeng.org.models import Unit, User
 from chunfeng.org.roles import ROLES
 
-OFFICIALS = set(ROLES) - {"taxpayer"}  # a taxpayer's account sees only its own messages and bill
+# A taxpayer's account sees only its own messages and bill; the audit administrator only the audit log.
+OFFICIALS = set(ROLES) - {"taxpayer", "audit_admin"}
 
 ALLOW = {
     # permission: roles that hold it
@@ -21,7 +22,8 @@ ALLOW = {
     "org.unit.import": {"admin"},
     "org.user.view": {"admin"},
     "org.user.manage": {"admin"},
-    "audit.view": {"admin"},
+    "audit.view": {"audit_admin"},
+    "org.user.roles": {"security_admin"},
     "ledger.view": OFFICIALS,
     "ledger.assign": {"action_office"},
     "ledger.report": {"unit_reporter"},
@@ -48,7 +50,7 @@ ALLOW = {
     "appeals.analysis": {"service_officer", "action_office"},
 }
 NATIONAL_ONLY = {"plan.import", "ledger.indicator", "consult.kb.national", "push.policy.edit"}
-UNIT_BOUND = {"org.unit.view", "org.unit.import", "org.user.view", "org.user.manage", "ledger.view", "ledger.assign",
+UNIT_BOUND = {"org.unit.view", "org.unit.import", "org.user.view", "org.user.manage", "org.user.roles", "ledger.view", "ledger.assign",
               "ledger.report", "ledger.review", "ledger.supervise", "ledger.answer", "inbox.read", "inbox.channel", "consult.kb.edit",
               "push.campaign", "appeals.view", "appeals.handle", "appeals.contact"}
 

@@ -162,3 +162,33 @@ def test_child_listing_paginates_and_searches(db, system, county):
         assert first.total == 54 and len(first.items) == 20 and first.pages == 3
         found = services.list_child_units(session=s, actor=system, unit=root, query="北京测试")
         assert [u.code for u in found.items] == ["110100", "110101"]
+
+
+def test_three_administrators_are_three_people(db, system, make_user):
+    from chunfeng.org.errors import Forbidden
+
+    with pytest.raises(ValidationFailed, match="不能兼任"), db.write() as s:
+        services.add_user(session=s, actor=system, username="both", display_name="", unit_code="000000",
+                          roles=["admin", "audit_admin"], password=PASSWORD)
+    with pytest.raises(ValidationFailed, match="审计管理员只能"), db.write() as s:
+        services.add_user(session=s, actor=system, username="nosy", display_name="", unit_code="000000",
+                          roles=["audit_admin", "viewer"], password=PASSWORD)
+    make_user("sys", "000000", ["admin"])
+    make_user("sec", "000000", ["security_admin"])
+    make_user("staff", "110000", ["viewer"])
+    with db.write() as s:
+        sysadmin = s.scalar(select(User).where(User.username == "sys"))
+        with pytest.raises(Forbidden, match="只能由安全管理员授予"):
+            services.add_user(session=s, actor=sysadmin, username="aud", display_name="", unit_code="000000",
+                              roles=["audit_admin"], password=PASSWORD)
+        with pytest.raises(Forbidden):
+            services.set_roles(session=s, actor=sysadmin, username="staff", roles=["viewer", "unit_reporter"])
+    with db.write() as s:
+        security = s.scalar(select(User).where(User.username == "sec"))
+        services.set_roles(session=s, actor=security, username="staff", roles=["viewer", "unit_reporter"])
+        with pytest.raises(ValidationFailed, match="不能兼任"):
+            services.set_roles(session=s, actor=security, username="staff", roles=["admin", "security_admin"])
+    with db.read() as s:
+        assert s.scalar(select(User.roles).where(User.username == "staff")) == "viewer,unit_reporter"
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "org.user.roles_changed"))
+        assert entry.actor == "sec" and "unit_reporter" in entry.after and "viewer" in entry.before

@@ -75,10 +75,10 @@ def test_viewer_cannot_import(db, server, make_user):
 
 
 def test_audit_page(db, server, make_user, county):
-    client = login(server, make_user("root", "000000", ["admin"]))
+    client = login(server, make_user("root", "000000", ["audit_admin"]))
     page = client.get("/audit").text
     assert "哈希链(SM3)完整" in page and "org.units.imported" in page and "org.user.created" in page
-    province_admin = login(server, make_user("bjroot", "110000", ["admin"]))
+    province_admin = login(server, make_user("bjroot", "110000", ["audit_admin"]))
     page = province_admin.get("/audit").text
     assert "哈希链" not in page and "org.units.imported" not in page  # done by the system at the national level
 
@@ -107,9 +107,12 @@ def test_admin_adds_a_user_in_own_subtree_only(db, server, make_user, county):
 
 
 def test_audit_export(db, server, make_user, county):
-    client = login(server, make_user("root2", "000000", ["admin"]))
+    client = login(server, make_user("root2", "000000", ["audit_admin"]))
     response = client.get("/audit/export.xlsx", params={"action": "org.user"})
     rows = list(load_workbook(io.BytesIO(response.content), read_only=True).worksheets[0].iter_rows(values_only=True))
     assert rows[0][:5] == ("序号", "时间(UTC)", "操作人", "单位", "操作")
     assert [r[4] for r in rows[1:]] == ["org.user.created"] and rows[1][6] == "root2"
     assert login(server, make_user("nosy", "000000", ["viewer"])).get("/audit/export.xlsx").status_code == 403
+    # 三员分立: the system administrator cannot read the log, and the audit administrator can read nothing else.
+    assert login(server, make_user("sysadmin", "000000", ["admin"])).get("/audit").status_code == 403
+    assert client.get("/plan").status_code == 403 and client.get("/org/units/000000").status_code == 403

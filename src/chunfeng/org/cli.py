@@ -62,6 +62,16 @@ def add_user(
         console.print(f"已创建用户 {user.username}({user.unit.name},{'、'.join(ROLES[r] for r in user.role_set)})")
 
 
+@user_app.command("roles")
+def set_roles(username: str,
+              role: list[str] = typer.Option(..., "--role", help=f"the roles to hold from now on: {', '.join(ROLES)}")):
+    """Grant or withdraw roles (the security administrator's task; 三员分立 is enforced)."""
+    db = database()
+    with domain_errors(), db.write() as session:
+        user = services.set_roles(session=session, actor=actor(session), username=username, roles=role)
+        console.print(f"{user.username} 现有角色:{'、'.join(ROLES[r] for r in user.role_set)}")
+
+
 @audit_app.command("verify")
 def verify():
     """Check the audit log's hash chain and report the first broken link."""

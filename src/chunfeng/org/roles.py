@@ -14,7 +14,13 @@ ROLES: dict[str, str] = {
     "service_officer": "纳税服务专员",
     "viewer": "只读查看",
     "taxpayer": "纳税人缴费人",
+    "security_admin": "安全管理员",
+    "audit_admin": "审计管理员",
 }
+
+# 三员分立: the system administrator (users, units, settings), the security administrator (roles and policies)
+# and the audit administrator (the audit log and nothing else) are three people; no account holds two.
+SEPARATED = frozenset({"admin", "security_admin", "audit_admin"})
 
 LEVELS: dict[str, str] = {
     "national": "总局",
@@ -32,8 +38,9 @@ PARENT_LEVELS: dict[str, set[str]] = {
     "branch": {"municipal", "county"},
 }
 
-# Officials: every role but the taxpayer's, who sees only their own messages and bill.
-ALL = frozenset(ROLES) - {"taxpayer"}
+# Officials: every role but the taxpayer's, who sees only their own messages and bill, and the audit
+# administrator's, who sees the audit log and nothing else.
+ALL = frozenset(ROLES) - {"taxpayer", "audit_admin"}
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "plan.view": ALL,
@@ -42,7 +49,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "org.unit.import": frozenset({"admin"}),
     "org.user.view": frozenset({"admin"}),
     "org.user.manage": frozenset({"admin"}),
-    "audit.view": frozenset({"admin"}),
+    "audit.view": frozenset({"audit_admin"}),
+    "org.user.roles": frozenset({"security_admin"}),
     "ledger.view": ALL,
     "ledger.assign": frozenset({"action_office"}),
     "ledger.report": frozenset({"unit_reporter"}),

@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 
 from chunfeng.db import utcnow
 from chunfeng.org import audit
-from chunfeng.org.access import Actor, SystemActor, authorize, subtree_filter
+from chunfeng.org.access import Actor, SystemActor, allowed, authorize, subtree_filter
 from chunfeng.org.builtin import DEPARTMENTS, NATIONAL, PROVINCES, bureau_name, department_code
-from chunfeng.org.errors import AuthenticationFailed, NotFound, ValidationFailed
+from chunfeng.org.errors import AuthenticationFailed, Forbidden, NotFound, ValidationFailed
 from chunfeng.org.models import PasswordHistory, Unit, User
 from chunfeng.org.passwords import hash_password, password_problem, verify_password
-from chunfeng.org.roles import LEVELS, PARENT_LEVELS, ROLES
+from chunfeng.org.roles import LEVELS, PARENT_LEVELS, ROLES, SEPARATED
 from chunfeng.paging import Page
 from chunfeng.push.schema import CONTACT_ROLES, credit_code_problem  # a plain module: no cycle
 from chunfeng.tabular import TableError, read_table
@@ -197,6 +197,9 @@ def add_user(*, session: Session, actor: Actor, username: str, display_name: str
     unknown = [r for r in roles if r not in ROLES]
     if unknown or not roles:
         problems.append(f"未知角色:{'、'.join(unknown) or '(空)'};可用角色:{'、'.join(ROLES)}")
+    problems += separation_problems(roles)
+    if set(roles) & SEPARATED and not allowed(actor, "org.user.roles", unit):
+        raise Forbidden("系统管理员、安全管理员、审计管理员角色只能由安全管理员授予")
     if why := password_problem(password, username=username):
         problems.append(why)
     if "taxpayer" in roles:
@@ -219,6 +222,37 @@ def add_user(*, session: Session, actor: Actor, username: str, display_name: str
     session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash))
     audit.record(session, actor=actor, action="org.user.created", object_type="user", object_id=username,
                  after={"unit": unit.code, "roles": user.roles, "display_name": user.display_name})
+    return user
+
+
+def separation_problems(roles: list[str]) -> list[str]:
+    """三员分立: at most one of the three administrator roles, and the audit administrator holds nothing else."""
+    held = [r for r in dict.fromkeys(roles) if r in SEPARATED]
+    problems = []
+    if len(held) > 1:
+        problems.append(f"{'、'.join(ROLES[r] for r in held)}须由不同的人担任,一个账号不能兼任")
+    if "audit_admin" in roles and len(set(roles)) > 1:
+        problems.append("审计管理员只能查看和导出审计日志,不能兼任其他角色")
+    return problems
+
+
+def set_roles(*, session: Session, actor: Actor, username: str, roles: list[str]) -> User:
+    """The security administrator grants or withdraws roles; the change is in the audit log."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"没有用户“{username}”")
+    authorize(actor, "org.user.roles", user.unit)
+    problems = [f"未知角色:{r}" for r in roles if r not in ROLES] + separation_problems(roles)
+    if not roles:
+        problems.append("至少保留一个角色")
+    if "taxpayer" in roles and user.taxpayer_code is None:
+        problems.append("纳税人角色只能授予纳税人账号")
+    if problems:
+        raise ValidationFailed("无法修改角色:", problems)
+    before = user.roles
+    user.roles = ",".join(dict.fromkeys(roles))
+    audit.record(session, actor=actor, action="org.user.roles_changed", object_type="user", object_id=username,
+                 before={"roles": before}, after={"roles": user.roles})
     return user
 
 

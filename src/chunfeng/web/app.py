@@ -121,7 +121,8 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     def home(request: Request, user=Depends(optional_user)):
         if user is None:
             return RedirectResponse("/login", status_code=303)
-        return RedirectResponse("/push/inbox" if "taxpayer" in user.role_set else "/plan", status_code=303)
+        home = "/push/inbox" if "taxpayer" in user.role_set else "/audit" if "audit_admin" in user.role_set else "/plan"
+        return RedirectResponse(home, status_code=303)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz():

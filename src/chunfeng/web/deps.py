@@ -102,7 +102,7 @@ def render(request: Request, template: str, context: dict, *, status_code: int =
         with request.app.state.db.read() as session:
             if "taxpayer" in user.role_set:
                 unread = inbox_unread(session=session, actor=user)
-            else:
+            elif allowed(user, "inbox.read"):
                 unread = unread_count(session=session, actor=user)
     context = {"request": request, "user": user, "csrf_token": csrf_token(settings.secret_key, request),
                "unread_count": unread, **context}
