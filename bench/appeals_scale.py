@@ -24,17 +24,19 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
+from common import step  # bench/common.py
 from sqlalchemy import func, insert, select
 
-from chunfeng.appeals import analysis
+from chunfeng.appeals import analysis, clustering
 from chunfeng.appeals.models import Appeal
-from chunfeng.appeals.services import calendar, limits
+from chunfeng.appeals.services import limits
 from chunfeng.db import Database
 from chunfeng.org.access import SystemActor
 from chunfeng.org.builtin import NATIONAL, PROVINCES
 from chunfeng.org.models import Unit
 from chunfeng.org.services import find_unit
 from chunfeng.plan import services as plan
+from chunfeng.workdays import configured_calendar
 
 OUT = Path(__file__).parent / "out"
 SYSTEM = SystemActor(username="bench")
@@ -155,20 +157,6 @@ def make_text(rng: random.Random) -> tuple[str, str, list[int], str]:
 
 # --- the database ---------------------------------------------------------------------------------------------
 
-def step(label: str):
-    class Timer:
-        def __enter__(self):
-            self.start = time.perf_counter()
-            print(f"  {label} …", end="", flush=True)
-            return self
-
-        def __exit__(self, *exc):
-            self.seconds = time.perf_counter() - self.start
-            print(f" {self.seconds:.1f} s", flush=True)
-
-    return Timer()
-
-
 def build(db: Database, items: int) -> None:
     rng = random.Random(98)
     db.upgrade()
@@ -186,7 +174,7 @@ def build(db: Database, items: int) -> None:
                                           synthetic=True) for k in range(2)])
         units = {level: list(s.scalars(select(Unit.id).where(Unit.level == level).order_by(Unit.id)))
                  for level in ("national", "province", "municipal", "county")}
-    cal = calendar()
+    cal = configured_calendar()
 
     @lru_cache(maxsize=None)
     def due(day: date, kind: str) -> tuple[date, date, date]:
@@ -265,7 +253,7 @@ def analysis_report(db: Database, args: argparse.Namespace) -> None:
     with db.read() as s:
         texts = list(s.scalars(select(Appeal.text).order_by(Appeal.received_at, Appeal.id)))
     start = time.perf_counter()
-    labels = analysis.cluster(texts)
+    labels = clustering.cluster(texts)
     print(f"  of which clustering the {len(texts):,} texts alone: {time.perf_counter() - start:.1f} s "
           f"({len(set(labels.tolist())):,} clusters including single items)")
 

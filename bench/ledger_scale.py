@@ -24,6 +24,7 @@ from collections import defaultdict
 from datetime import date, datetime
 from pathlib import Path
 
+from common import step  # bench/common.py
 from sqlalchemy import func, insert, select, text
 
 from chunfeng.db import Database
@@ -41,20 +42,6 @@ OUT = Path(__file__).parent / "out"
 SYSTEM = SystemActor(username="bench")
 TODAY = date(2022, 12, 20)
 PERIODS = [f"2022-{m:02d}" for m in range(1, 13)]
-
-
-def step(label: str):
-    class Timer:
-        def __enter__(self):
-            self.start = time.perf_counter()
-            print(f"  {label} …", end="", flush=True)
-            return self
-
-        def __exit__(self, *exc):
-            self.seconds = time.perf_counter() - self.start
-            print(f" {self.seconds:.1f} s", flush=True)
-
-    return Timer()
 
 
 def build(db: Database, scale: float) -> None:

@@ -7,6 +7,8 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -139,8 +141,6 @@ def server_files(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def server(_database, server_files) -> str:
     """The web application on a real loopback HTTP server; its base URL."""
-    from chunfeng.web.app import create_app
-
     settings = Settings(database_url=_database.url, secret_key="test-secret-not-for-production",
                         environment="test", session_idle_minutes=30, session_max_hours=12,
                         scan_interval_minutes=0,  # tests scan when they mean to
@@ -148,9 +148,17 @@ def server(_database, server_files) -> str:
                         push_store=str(server_files / "taxpayers.duckdb"),
                         rate_limits={},  # tests log in many times from one address; limits have their own test
                         totp_required_roles=[])  # so do administrators; the second factor has its own test
+    with serving(_database, settings) as url:
+        yield url
+
+
+@contextmanager
+def serving(database: Database, settings: Settings) -> Iterator[str]:
+    """The application for `settings` on a real loopback HTTP server, for as long as the block runs; its URL."""
+    from chunfeng.web.app import create_app
+
     port = _free_port()
-    config = uvicorn.Config(create_app(_database, settings), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
+    srv = uvicorn.Server(uvicorn.Config(create_app(database, settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -158,9 +166,11 @@ def server(_database, server_files) -> str:
         if time.monotonic() > deadline:
             raise RuntimeError("test server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
 
 
 def csrf_from(html: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from chunfeng import backup
-from chunfeng.appeals import services as appeals
+from chunfeng.appeals import intake
 from chunfeng.models import Base
 from chunfeng.org import audit
 
@@ -31,8 +31,8 @@ def filled(bureau, tmp_path):
     files = tmp_path / "files"
     with bureau.write() as s:
         for n in range(3):
-            appeals.submit(session=s, today=date(2022, 9, 29), files=files, attachments=[(f"证明{n}.pdf", PDF + bytes([n]))],
-                           submission=appeals.Submission(kind="complaint", text=f"办税服务厅排队太久了({n})",
+            intake.submit(session=s, today=date(2022, 9, 29), files=files, attachments=[(f"证明{n}.pdf", PDF + bytes([n]))],
+                           submission=intake.Submission(kind="complaint", text=f"办税服务厅排队太久了({n})",
                                                          region="110101", phone="13812345678"))
     return bureau, files
 
@@ -57,7 +57,7 @@ def test_backup_destroy_restore_compare(filled, tmp_path):
     with db.read() as s:
         assert audit.verify(s).ok
     with db.write() as s:  # new rows continue after the restored ids
-        made, _ = appeals.submit(session=s, submission=appeals.Submission(kind="demand", text="新的诉求", phone="13900001111"))
+        made, _ = intake.submit(session=s, submission=intake.Submission(kind="demand", text="新的诉求", phone="13900001111"))
         assert made.id == max(r[0] for r in before["appeal"]) + 1
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chunfeng.appeals import intake
 from chunfeng.appeals import services as appeals
 from chunfeng.appeals.models import Appeal
 from chunfeng.consult import transfer
@@ -219,7 +220,7 @@ def appeals_demo(*, session: Session) -> int:
     system = SystemActor(username="demo")
     today = date.today()
     for n, (kind, region, topic, text, stage) in enumerate(DEMO_APPEALS):
-        appeal, token = appeals.submit(session=session, today=today - timedelta(days=2 * n), submission=appeals.Submission(
+        appeal, token = intake.submit(session=session, today=today - timedelta(days=2 * n), submission=intake.Submission(
             kind=kind, text=text, region=region, topic=topic, submitter="演示用户", phone=f"1380000{n:04d}"))
         steps = {"accepted": ["accept"], "in_progress": ["accept", "start"], "replied": ["accept", "start", "reply"],
                  "rated": ["accept", "start", "reply"]}.get(stage, [])

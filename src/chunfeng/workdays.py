@@ -14,10 +14,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+from chunfeng.settings import get_settings
 
 _ONE_DAY = timedelta(days=1)
 # date.fromisoformat also takes "20220101" and week dates; the file promises YYYY-MM-DD, so hold it to that.
@@ -202,3 +205,14 @@ def _parse(raw: Any, where: str) -> WorkCalendar:
             raise problem(f"filing_deadline_overrides.{key}: {value} is not in that month")
         overrides[key] = d
     return WorkCalendar(frozenset(holidays), frozenset(makeup), frozenset(holidays), MappingProxyType(overrides))
+
+
+@lru_cache(maxsize=4)
+def _cached(path: str) -> WorkCalendar:
+    return load_calendar(Path(path) if path else None)
+
+
+def configured_calendar() -> WorkCalendar:
+    """The calendar the settings name (`CHUNFENG_HOLIDAYS_FILE`, else the shipped one), read once per process:
+    every complaint received and every campaign planned asks for it."""
+    return _cached(get_settings().holidays_file)

@@ -14,7 +14,7 @@ import openpyxl
 import pytest
 from sqlalchemy import select
 
-from chunfeng.appeals import analysis, services
+from chunfeng.appeals import analysis, clustering, intake, services
 from chunfeng.appeals.analysis import Filters
 from chunfeng.appeals.errors import AppealInvalid
 from chunfeng.appeals.models import Appeal
@@ -41,9 +41,9 @@ def user(db, name):
 
 def submit(db, day: date, *, kind="complaint", region="110101", topic="", text="办税服务厅排队时间太长", channel="web",
            actor=None) -> tuple[int, str]:
-    sub = services.Submission(kind=kind, text=text, channel=channel, region=region, topic=topic, phone="13812345678")
+    sub = intake.Submission(kind=kind, text=text, channel=channel, region=region, topic=topic, phone="13812345678")
     with db.write() as s:
-        appeal, token = services.submit(session=s, submission=sub, today=day, actor=actor)
+        appeal, token = intake.submit(session=s, submission=sub, today=day, actor=actor)
         return appeal.id, token
 
 
@@ -218,7 +218,7 @@ def test_leader_clustering_is_exact_without_comparing_all_pairs():
     parts = ["办税服务厅", "排队", "时间太长", "电子税务局", "登录", "验证码", "发票", "退税", "太慢", "态度差", "窗口",
              "热线", "打不通", "个税", "汇算", "社保费", "缴费", "系统卡顿", "app", "闪退"]
     texts = ["".join(rng.choice(parts) for _ in range(rng.randint(1, 6))) for _ in range(600)] + ["", "123"]
-    matrix = analysis.vectorize(texts).matrix
+    matrix = clustering.vectorize(texts).matrix
     similarity = (matrix @ matrix.T).toarray()
     for threshold in (0.3, 0.5, 0.8):
         expected, heads = np.arange(len(texts)), []
@@ -229,9 +229,9 @@ def test_leader_clustering_is_exact_without_comparing_all_pairs():
             else:
                 heads.append(i)
         for batch in (1, 37, 5000):
-            assert (analysis.leaders(matrix, threshold, batch=batch) == expected).all(), (threshold, batch)
-    assert analysis.cluster(["排队 太久", "排队太久", "电子税务局"]).tolist() == [0, 0, 2]
-    assert analysis.cluster([]).tolist() == []
+            assert (clustering.leaders(matrix, threshold, batch=batch) == expected).all(), (threshold, batch)
+    assert clustering.cluster(["排队 太久", "排队太久", "电子税务局"]).tolist() == [0, 0, 2]
+    assert clustering.cluster([]).tolist() == []
 
 
 def test_rising_topics_and_measures_concerned(office):

@@ -4,19 +4,16 @@ its source address, and per-address rate limits on login and the public endpoint
 from __future__ import annotations
 
 import re
-import threading
-import time
 from datetime import timedelta
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from chunfeng.db import utcnow
 from chunfeng.org.models import AuditEntry, User
 from chunfeng.settings import Settings
-from tests.conftest import PASSWORD, _free_port, csrf_from
+from tests.conftest import PASSWORD, csrf_from, serving
 
 
 def attempt(server, username, password):
@@ -51,20 +48,11 @@ def test_five_wrong_passwords_lock_the_account_and_everything_is_logged(db, add_
 
 @pytest.fixture(scope="module")
 def limited_server(_database, server_files):
-    from chunfeng.web.app import create_app
-
     settings = Settings(database_url=_database.url, secret_key="test-secret-not-for-production", environment="test",
                         scan_interval_minutes=0, data_dir=str(server_files), rate_limits={"login": 3, "consult": 4,
                                                                                            "appeals": 2})
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(_database, settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(_database, settings) as url:
+        yield url
 
 
 def test_rate_limits_per_address_and_bucket(db, add_users, limited_server):

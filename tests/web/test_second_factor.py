@@ -4,36 +4,24 @@ server does not): enrolment before anything else, then no login without the righ
 from __future__ import annotations
 
 import re
-import threading
-import time
 
 import httpx
 import pyotp
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from chunfeng.org.models import AuditEntry, User
 from chunfeng.settings import Settings
-from tests.conftest import PASSWORD, _free_port, csrf_from
+from tests.conftest import PASSWORD, csrf_from, serving
 
 
 @pytest.fixture(scope="module")
 def strict_server(_database, server_files):
-    from chunfeng.web.app import create_app
-
     settings = Settings(database_url=_database.url, secret_key="test-secret-not-for-production", environment="test",
                         scan_interval_minutes=0, data_dir=str(server_files), rate_limits={},
                         totp_required_roles=["admin"])
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(_database, settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(_database, settings) as url:
+        yield url
 
 
 def sign_in(server, username, code=""):

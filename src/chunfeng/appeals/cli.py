@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from chunfeng.appeals import services
+from chunfeng.appeals import intake, services
 from chunfeng.appeals.models import KINDS, STATES
 from chunfeng.cli_support import actor, console, database, domain_errors
 
@@ -21,7 +21,7 @@ def import_(file: Path):
     """Import 12366 hotline records (xlsx or CSV: 类型, 内容, 地区代码, 来电人, 电话, 来电日期 …), all or nothing."""
     db = database()
     with domain_errors(), db.write() as session:
-        made = services.import_hotline(session=session, actor=actor(session), path=file)
+        made = intake.import_hotline(session=session, actor=actor(session), path=file)
     console.print(f"已导入 {len(made)} 条热线记录。")
 
 

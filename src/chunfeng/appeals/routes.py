@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
-from chunfeng.appeals import analysis, services
+from chunfeng.appeals import analysis, intake, services
 from chunfeng.appeals.errors import AppealInvalid
 from chunfeng.appeals.models import CHANNELS, KINDS, STATES
 from chunfeng.ledger.files import TYPES
@@ -46,12 +46,12 @@ async def submit_form(request: Request, db: DatabaseDep, kind: str = Form("compl
     user = optional_user(request, db, request.app.state.settings)
     limit = request.app.state.settings.appeal_file_max_mb * 1048576
     attachments = [(f.filename or "附件", await f.read(limit + 1)) for f in files if f.filename]
-    submission = services.Submission(kind=kind, text=text, title=title, region=region, topic=topic, submitter=submitter,
+    submission = intake.Submission(kind=kind, text=text, title=title, region=region, topic=topic, submitter=submitter,
                                      phone=phone, email=email,
                                      taxpayer_code=(user.taxpayer_code or "") if user is not None else "")
     try:
         with db.write() as session:
-            appeal, token = services.submit(session=session, submission=submission, attachments=attachments,
+            appeal, token = intake.submit(session=session, submission=submission, attachments=attachments,
                                             files=_files(request))
     except AppealInvalid as exc:
         return render(request, "appeals/new.html", {"kinds": {k: v for k, v in KINDS.items() if k != "opinion"},
@@ -74,11 +74,11 @@ class AppealIn(BaseModel):
 @router.post("/api/appeals", status_code=201)
 def submit_api(db: DatabaseDep, item: AppealIn):
     """Receive an item; the answer carries its number, tracking token, unit and time limits."""
-    submission = services.Submission(channel="api", **item.model_dump())
+    submission = intake.Submission(channel="api", **item.model_dump())
     with db.read() as session:
-        classified = services.classify(session, f"{submission.title} {submission.text}")
+        classified = intake.classify(session, f"{submission.title} {submission.text}")
     with db.write() as session:
-        appeal, token = services.submit(session=session, submission=submission, classified=classified)
+        appeal, token = intake.submit(session=session, submission=submission, classified=classified)
         unit = session.get(Unit, appeal.unit_id)
         body = {"id": appeal.id, "number": appeal.number, "token": token, "state": appeal.state, "unit": unit.code,
                 "measures": appeal.measures, "due": {"accept": str(appeal.due_accept), "reply": str(appeal.due_reply),
@@ -141,11 +141,11 @@ def enter_form(request: Request, user: CurrentUser):
 def enter(request: Request, db: DatabaseDep, user: CurrentUser, kind: str = Form("opinion"), title: str = Form(""),
           text: str = Form(""), region: str = Form(""), topic: str = Form(""), submitter: str = Form(""),
           phone: str = Form(""), email: str = Form("")):
-    submission = services.Submission(kind=kind, text=text, title=title, channel="official", region=region, topic=topic,
+    submission = intake.Submission(kind=kind, text=text, title=title, channel="official", region=region, topic=topic,
                                      submitter=submitter, phone=phone, email=email)
     try:
         with db.write() as session:
-            appeal, _ = services.submit(session=session, submission=submission, actor=user)
+            appeal, _ = intake.submit(session=session, submission=submission, actor=user)
             appeal_id = appeal.id
     except AppealInvalid as exc:
         return render(request, "appeals/enter.html", {"kinds": KINDS, "regions": REGIONS, "error": str(exc),
@@ -243,7 +243,7 @@ async def hotline_import(db: DatabaseDep, user: CurrentUser, file: UploadFile = 
         path = Path(tmp) / f"{Path(file.filename).stem}{suffix}"
         path.write_bytes(data)
         with db.write() as session:
-            made = services.import_hotline(session=session, actor=user, path=path)
+            made = intake.import_hotline(session=session, actor=user, path=path)
     return RedirectResponse(f"/appeals?imported={len(made)}", status_code=303)
 
 
@@ -251,7 +251,7 @@ async def hotline_import(db: DatabaseDep, user: CurrentUser, file: UploadFile = 
 def handoff_to_demand(handoff_id: int, db: DatabaseDep, user: CurrentUser, phone: str = Form(""), email: str = Form(""),
                       note: str = Form("")):
     with db.write() as session:
-        appeal, _ = services.from_handoff(session=session, actor=user, handoff_id=handoff_id, phone=phone, email=email,
+        appeal, _ = intake.from_handoff(session=session, actor=user, handoff_id=handoff_id, phone=phone, email=email,
                                           note=note)
         appeal_id = appeal.id
     target = f"/appeals/{appeal_id}?created=1" if allowed(user, "appeals.view") else "/consult/queue?demand=1"

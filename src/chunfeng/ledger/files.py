@@ -55,6 +55,22 @@ def safe_name(filename: str, kind: str) -> str:
     return f"{stem[:80]}.{kind}"
 
 
+def stored_path(store: Path, digest: str) -> Path:
+    return store / digest[:2] / digest
+
+
+def store_bytes(store: Path, data: bytes) -> str:
+    """Keep `data` once under its SHA-256 (shared by evidence and complaint attachments); the digest."""
+    digest = hashlib.sha256(data).hexdigest()
+    path = stored_path(store, digest)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)  # never a half-written file under the final name
+    return digest
+
+
 def attach(*, session: Session, actor: Actor, report_id: int, filename: str, data: bytes, store: Path,
            max_bytes: int) -> Evidence:
     report: ProgressReport = get_report(session=session, actor=actor, report_id=report_id)
@@ -70,13 +86,7 @@ def attach(*, session: Session, actor: Actor, report_id: int, filename: str, dat
     kind = sniff(data)
     if kind is None:
         raise LedgerInvalid(f"{filename}:不是允许的文件类型(按内容识别);可上传 {'、'.join(TYPES).upper()}")
-    digest = hashlib.sha256(data).hexdigest()
-    path = store / digest[:2] / digest
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)  # never a half-written file under the final name
+    digest = store_bytes(store, data)
     evidence = Evidence(report_id=report.id, sha256=digest, filename=safe_name(filename, kind), content_type=TYPES[kind],
                         size=len(data), uploaded_by=actor.username)
     session.add(evidence)
@@ -91,7 +101,7 @@ def open_evidence(*, session: Session, actor: Actor, evidence_id: int, store: Pa
     if evidence is None:
         raise LedgerNotFound(f"没有编号为 {evidence_id} 的佐证材料")
     get_report(session=session, actor=actor, report_id=evidence.report_id)  # authorises the read
-    path = store / evidence.sha256[:2] / evidence.sha256
+    path = stored_path(store, evidence.sha256)
     if not path.exists():
         raise LedgerNotFound(f"佐证材料 {evidence.filename} 的文件已不在存储中")
     return path, evidence

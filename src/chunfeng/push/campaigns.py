@@ -28,7 +28,7 @@ from chunfeng.push.errors import PushInvalid, PushNotFound
 from chunfeng.push.models import Campaign, CampaignStage, Policy, PushMessage
 from chunfeng.push.schema import CHANNEL_NAMES, CHANNELS
 from chunfeng.settings import get_settings
-from chunfeng.workdays import WorkCalendar, filing_period, load_calendar
+from chunfeng.workdays import WorkCalendar, configured_calendar, filing_period
 
 STAGES = {"first": "政策提醒", "reminder": "申报提醒", "last": "截止前提醒", "bill": "红利账单"}
 MESSAGE_STATES = {"pending": "待发送", "sending": "发送中", "sent": "已送达", "failed": "发送失败",
@@ -36,16 +36,13 @@ MESSAGE_STATES = {"pending": "待发送", "sending": "发送中", "sent": "已�
 SENDING_LEASE = timedelta(minutes=10)
 
 
-def calendar() -> WorkCalendar:
-    path = get_settings().holidays_file
-    return load_calendar(path or None)
 
 
 def stage_dates(*, year: int, month: int, reminder_day: int, last_days: int,
                 cal: WorkCalendar | None = None) -> tuple[date, dict[str, date]]:
     """The filing deadline and the day each stage is due: the first working day of the period, the
     reminder day (or the next working day), and `last_days` working days before the deadline."""
-    cal = cal or calendar()
+    cal = cal or configured_calendar()
     start, deadline = filing_period(year, month, cal)
     due = {"first": cal.next_working_day(start)}
     reminder = cal.next_working_day(date(year, month, min(reminder_day, 28)))

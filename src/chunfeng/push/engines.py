@@ -7,7 +7,6 @@ extract sits in a data lake too big for one machine. Both receive the extract fr
 
 from __future__ import annotations
 
-import io
 import tempfile
 from pathlib import Path
 
@@ -93,5 +92,3 @@ def export_parquet(duck, directory: Path) -> Path:
         duck.execute(f"COPY {name} TO '{directory / (name + '.parquet')}' (FORMAT parquet)")
     return directory
 
-
-__all__ = ["PostgresEngine", "SparkEngine", "export_parquet", "io"]

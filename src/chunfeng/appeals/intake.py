@@ -1,0 +1,242 @@
+"""How items come in: the public form and API, officials' entry, hotline files, 12366 hand-offs; each one
+validated, classified against the plan by the consultation's retrieval, and routed to a unit."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from chunfeng import crypto
+from chunfeng.appeals.errors import AppealInvalid, AppealNotFound
+from chunfeng.appeals.models import CHANNELS, KINDS, Appeal, AppealAttachment
+from chunfeng.appeals.services import limits, link_measures, normal_phone, record_event
+from chunfeng.consult.index import Index
+from chunfeng.consult.models import Handoff
+from chunfeng.consult.services import documents
+from chunfeng.consult.tokenize import shared_tokenizer
+from chunfeng.db import utcnow
+from chunfeng.ledger.files import TYPES, safe_name, sniff, store_bytes
+from chunfeng.org import audit
+from chunfeng.org.access import Actor, SystemActor, authorize
+from chunfeng.org.models import Unit
+from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure
+from chunfeng.plan.services import latest_notice_id
+from chunfeng.settings import get_settings
+from chunfeng.tabular import TableError, read_table
+from chunfeng.workdays import configured_calendar
+
+PHONE = re.compile(r"(?:\+?86)?1[3-9]\d{9}|0\d{2,3}-?\d{7,8}")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
+MAX_TEXT = 5000
+
+
+# --- classification and routing -----------------------------------------------------------------------
+
+_measure_index: dict[tuple[str, int], Index] = {}
+
+
+def classify(session: Session, text: str) -> tuple[int | None, int | None, list[int]]:
+    """The plan category, item and up to three closest measures, by the consultation's retrieval."""
+    notice = session.scalar(select(latest_notice_id()))
+    if notice is None:
+        return None, None, []
+    key = (str(session.get_bind().url), notice)  # one index per database and notice, built once
+    index = _measure_index.get(key)
+    if index is None:
+        docs = [d for d in documents(session) if d.source == "measure"]
+        if not docs:
+            return None, None, []
+        index = _measure_index[key] = Index(docs, shared_tokenizer())
+    hits = [h for h in index.search(text, k=3) if h.confidence >= 0.1]
+    if not hits:
+        return None, None, []
+    nos = [h.doc.measure_no for h in hits]
+    row = session.execute(select(PlanItem.no, PlanCategory.no).select_from(PlanMeasure)
+                          .join(PlanItem, PlanMeasure.item_id == PlanItem.id)
+                          .join(PlanCategory, PlanItem.category_id == PlanCategory.id)
+                          .where(PlanMeasure.notice_id == notice, PlanMeasure.no == nos[0])).first()
+    return (row[1], row[0], nos) if row else (None, None, nos)
+
+
+def route(session: Session, region: str, topic: str = "") -> Unit:
+    """A topic one unit handles everywhere (setting `appeal_topic_routes`) goes there; anything else to the
+    bureau of the submitter's region: the deepest unit whose code the region code falls under."""
+    by_topic = get_settings().appeal_topic_routes.get(topic.strip()) if topic else None
+    if by_topic:
+        unit = session.scalar(select(Unit).where(Unit.code == by_topic))
+        if unit is not None:
+            return unit
+    region = (region or "").strip()
+    candidates = []
+    if re.fullmatch(r"\d{6}", region):
+        candidates = [region, region[:4] + "00", region[:2] + "0000"]
+    for code in candidates:
+        unit = session.scalar(select(Unit).where(Unit.code == code))
+        if unit is not None:
+            return unit
+    return session.scalar(select(Unit).where(Unit.level == "national"))
+
+
+# --- intake ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Submission:
+    kind: str
+    text: str
+    title: str = ""
+    channel: str = "web"
+    region: str = ""
+    topic: str = ""
+    submitter: str = ""
+    phone: str = ""
+    email: str = ""
+    taxpayer_code: str = ""
+
+
+def problems_of(s: Submission, *, official: bool) -> list[str]:
+    problems = []
+    if s.kind not in KINDS:
+        problems.append(f"类型“{s.kind}”无效,应为 {'、'.join(f'{k}({v})' for k, v in KINDS.items())} 之一")
+    if s.channel not in CHANNELS:
+        problems.append(f"渠道“{s.channel}”无效")
+    if not s.text.strip():
+        problems.append("请填写内容")
+    elif len(s.text) > MAX_TEXT:
+        problems.append(f"内容超过 {MAX_TEXT} 字")
+    if len(s.title) > 200:
+        problems.append("标题超过 200 字")
+    if s.phone and not PHONE.fullmatch(re.sub(r"[\s-]", "", s.phone)):
+        problems.append(f"电话“{s.phone}”格式不对")
+    if s.email and not EMAIL.fullmatch(s.email.strip()):
+        problems.append(f"电子邮箱“{s.email}”格式不对")
+    if not (s.phone or s.email) and not (official and s.kind == "opinion"):
+        problems.append("请留下电话或电子邮箱,以便答复")
+    if s.region and not re.fullmatch(r"\d{6}", s.region.strip()):
+        problems.append(f"地区代码“{s.region}”应为 6 位行政区划代码")
+    return problems
+
+
+def submit(*, session: Session, submission: Submission, actor: Actor | None = None, today: date | None = None,
+           handoff_id: int | None = None, attachments: list[tuple[str, bytes]] = (),
+           files: Path | None = None, classified: tuple | None = None) -> tuple[Appeal, str]:
+    """Receive an item; returns it and the submitter's tracking token (shown once, stored hashed).
+
+    `classified` is `classify`'s answer when the caller worked it out before opening the write
+    transaction (the intake API does, so the write lock is held for the insert alone)."""
+    official = actor is not None
+    if submission.channel in ("hotline", "official", "consult") and not official:
+        raise AppealInvalid("只有工作人员可以录入热线、舆情和转办事项")
+    if official and submission.channel in ("hotline", "official", "consult"):
+        authorize(actor, "appeals.enter")
+    problems = problems_of(submission, official=official)
+    problems += _attachment_problems(attachments)
+    if problems:
+        raise AppealInvalid("无法提交:" + ";".join(problems))
+    today = today or date.today()
+    cal, days = configured_calendar(), limits(submission.kind)
+    category, item, measures = classified or classify(session, f"{submission.title} {submission.text}")
+    unit = route(session, submission.region, submission.topic)
+    token = secrets.token_urlsafe(16)
+    text = submission.text.strip()
+    appeal = Appeal(kind=submission.kind, channel=submission.channel, title=(submission.title.strip() or text[:40])[:200],
+                    text=text, region=submission.region.strip(), topic=submission.topic.strip()[:40],
+                    submitter=submission.submitter.strip()[:100], phone=submission.phone.strip(),
+                    phone_digest=crypto.digest(normal_phone(submission.phone)), email=submission.email.strip(), taxpayer_code=submission.taxpayer_code.strip()[:18],
+                    token_digest=hashlib.sha256(token.encode()).hexdigest(),
+                    category_no=category, item_no=item, measures=measures, auto_category_no=category,
+                    auto_item_no=item, auto_measures=measures, unit_id=unit.id, auto_unit_id=unit.id,
+                    received_at=datetime.combine(today, utcnow().time()),
+                    due_accept=cal.add_working_days(today, days["accept"]),
+                    due_reply=cal.add_working_days(today, days["reply"]),
+                    due_close=cal.add_working_days(today, days["close"]), handoff_id=handoff_id,
+                    created_by=actor.username if official else "")
+    session.add(appeal)
+    session.flush()
+    link_measures(session, appeal)
+    for filename, data in attachments:
+        _store_attachment(session, appeal, filename, data, files)
+    record_event(session, appeal, actor, "received", f"分派至{unit.name}")
+    audit.record(session, actor=actor or SystemActor(username="public"), action="appeals.received",
+                 object_type="appeal", object_id=appeal.id,
+                 after={"kind": appeal.kind, "channel": appeal.channel, "unit": unit.code, "measures": measures})
+    return appeal, token
+
+
+def _attachment_problems(attachments) -> list[str]:
+    settings = get_settings()
+    problems = []
+    if len(attachments) > settings.appeal_max_files:
+        problems.append(f"附件最多 {settings.appeal_max_files} 个")
+    for filename, data in attachments:
+        if len(data) > settings.appeal_file_max_mb * 1048576:
+            problems.append(f"附件 {filename} 超过 {settings.appeal_file_max_mb} MB")
+        elif sniff(data) is None:
+            problems.append(f"附件 {filename} 不是允许的类型(按内容识别,可上传 {'、'.join(TYPES).upper()})")
+    return problems
+
+
+def _store_attachment(session: Session, appeal: Appeal, filename: str, data: bytes, files: Path | None) -> None:
+    kind = sniff(data)
+    digest = store_bytes(files or Path(get_settings().data_dir), data)
+    session.add(AppealAttachment(appeal_id=appeal.id, filename=safe_name(filename, kind), kind=kind, size=len(data),
+                                 sha256=digest))
+
+
+# --- other ways in ------------------------------------------------------------------------------------------
+
+def from_handoff(*, session: Session, actor: Actor, handoff_id: int, kind: str = "demand", phone: str = "",
+                 email: str = "", note: str = "") -> tuple[Appeal, str]:
+    """A 12366 agent turns a question the machine could not answer into a demand for a unit to handle."""
+    authorize(actor, "appeals.enter")
+    handoff = session.get(Handoff, handoff_id)
+    if handoff is None:
+        raise AppealNotFound(f"没有编号为 {handoff_id} 的转人工问题")
+    if session.scalar(select(Appeal.id).where(Appeal.handoff_id == handoff_id)):
+        raise AppealInvalid("这个问题已经转为诉求")
+    region = handoff.region if re.fullmatch(r"\d{6}", handoff.region or "") else ""
+    text = handoff.text + (f"\n坐席补充:{note.strip()}" if note.strip() else "")
+    return submit(session=session, actor=actor, handoff_id=handoff_id, submission=Submission(
+        kind=kind, text=text, title=handoff.text[:40], channel="consult", region=region, phone=phone, email=email))
+
+
+
+HOTLINE_COLUMNS = {
+    "kind": ("类型", "kind"), "text": ("内容", "text"), "title": ("标题", "title"), "region": ("地区代码", "region"),
+    "topic": ("主题", "topic"), "submitter": ("来电人", "姓名", "submitter"), "phone": ("电话", "phone"),
+    "email": ("电子邮箱", "email"), "received": ("来电日期", "received"),
+}
+KIND_WORDS = {v: k for k, v in KINDS.items()} | {k: k for k in KINDS}
+
+
+def import_hotline(*, session: Session, actor: Actor, path: Path) -> list[Appeal]:
+    """12366 hotline records from xlsx or CSV, all or nothing; every problem with its row."""
+    authorize(actor, "appeals.enter")
+    try:
+        rows = read_table(path, HOTLINE_COLUMNS, required={"kind", "text"})
+    except TableError as exc:
+        raise AppealInvalid(str(exc)) from None
+    problems, ready = [], []
+    for row in rows:
+        v = row.values
+        kind = KIND_WORDS.get(v.get("kind", "").strip(), v.get("kind", "").strip())
+        received = v.get("received", "").strip()
+        try:
+            day = date.fromisoformat(received) if received else None
+        except ValueError:
+            problems.append(f"第 {row.number} 行:来电日期“{received}”无效")
+            continue
+        s = Submission(kind=kind, text=v.get("text", ""), title=v.get("title", ""), channel="hotline",
+                       region=v.get("region", ""), topic=v.get("topic", ""), submitter=v.get("submitter", ""),
+                       phone=v.get("phone", ""), email=v.get("email", ""))
+        problems += [f"第 {row.number} 行:{p}" for p in problems_of(s, official=True)]
+        ready.append((s, day))
+    if problems:
+        raise AppealInvalid(f"{Path(path).name} 未导入:" + ";".join(problems))
+    return [submit(session=session, submission=s, actor=actor, today=day)[0] for s, day in ready]
