@@ -29,7 +29,7 @@ def body_font_px(page: Page) -> float:
 
 def test_taxpayer_asks_rates_and_reads_large(page, server, kb):  # noqa: F811
     page.goto(f"{server}/ask")
-    ask(page, "个税汇算啥时候办")
+    ask(page, "个税汇算什么时候办")
     first = page.locator("ol.answers > li.answer").first
     expect(first).to_contain_text("3月1日至6月30日")
     expect(first.locator(".basis")).to_have_text(re.compile(r"依据:.*第十一条"))
@@ -44,7 +44,7 @@ def test_taxpayer_asks_rates_and_reads_large(page, server, kb):  # noqa: F811
     expect(page.locator("body")).to_have_class(re.compile(r"\blarge\b"))
     assert body_font_px(page) > normal
 
-    ask(page, "个税汇算啥时候办")  # the form keeps the large mode
+    ask(page, "个税汇算什么时候办")  # the form keeps the large mode
     expect(page.locator("body")).to_have_class(re.compile(r"\blarge\b"))
     expect(page.locator("li.answer").first).to_contain_text("3月1日至6月30日")
     ARTIFACTS.mkdir(exist_ok=True)

@@ -16,12 +16,12 @@ def run(db, *args):
 
 
 def test_ask_json_and_batch(kb, tmp_path):  # noqa: F811
-    one = run(kb, "ask", "个税汇算啥时候办", "--json")
+    one = run(kb, "ask", "个税汇算什么时候办", "--json")
     assert one.returncode == 0, one.stderr
     data = json.loads(one.stdout)
     assert data["answers"][0]["id"] == "kb-0001" and data["handoff"] is False
     questions = tmp_path / "q.txt"
-    questions.write_text("个税汇算啥时候办\n小规模交增值税几个点\n\n出口退税平均要几个工作日办完\n", encoding="utf-8")
+    questions.write_text("个税汇算什么时候办\n小规模交增值税几个点\n\n出口退税平均要几个工作日办完\n", encoding="utf-8")
     batch = run(kb, "ask", "--batch", str(questions), "--json")
     lines = [json.loads(line) for line in batch.stdout.splitlines()]
     assert [line["answers"][0]["id"] for line in lines] == ["kb-0001", "kb-0002", "measure:54"]

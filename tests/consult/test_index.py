@@ -41,9 +41,25 @@ def test_expired_entries_never_answer():
 
 
 def test_regional_entries_answer_only_their_region():
-    assert "kb-5" not in refs("北京办税服务厅预约")
-    assert refs("北京办税服务厅预约", region="110000")[0] == "kb-5"
-    assert "kb-5" not in refs("北京办税服务厅预约", region="440000")
+    assert "kb-5" not in refs("办税服务厅预约")
+    assert refs("办税服务厅预约", region="110000")[0] == "kb-5"
+    assert "kb-5" not in refs("北京办税服务厅预约", region="440000")  # the asker's choice wins over the text
+
+
+def test_a_question_naming_its_place_reaches_that_regions_entries():
+    assert refs("我在北京，办税服务厅能预约吗")[0] == "kb-5"
+    assert refs("我在海淀区上班，北京的办税服务厅能预约吗")[0] == "kb-5"
+    assert "kb-5" not in refs("我在广州，办税服务厅能预约吗")
+    assert "kb-5" not in refs("北京和广州的办税服务厅都能预约吗")  # two regions named: none assumed
+
+
+def test_place_names():
+    from chunfeng.consult.places import region_named
+    assert region_named("内蒙古自治区鄂尔多斯的煤矿") == "150000"
+    assert region_named("在深圳开公司") == "440300"  # a city under separate state planning keeps its own bureau
+    assert region_named("在广州开公司") == "440000"
+    assert region_named("吉林长春") == "220000"
+    assert region_named("个税起征点是多少") is None
 
 
 def test_measures_are_a_second_source():

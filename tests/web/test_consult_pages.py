@@ -14,10 +14,10 @@ from tests.consult.test_services import kb  # noqa: F401  (the fixture)
 
 def test_public_ask_page_without_login(kb, server):  # noqa: F811
     with httpx.Client(base_url=server) as client:
-        page = client.get("/ask", params={"q": "个税汇算啥时候办"})
+        page = client.get("/ask", params={"q": "个税汇算什么时候办"})
         assert page.status_code == 200 and "次年3月1日至6月30日" in page.text and "第十一条" in page.text
         assert "有帮助" in page.text
-        large = client.get("/ask", params={"q": "个税汇算啥时候办", "large": "true"}).text
+        large = client.get("/ask", params={"q": "个税汇算什么时候办", "large": "true"}).text
         assert '<body class="large"' in large
         query_id = re.search(r'name="query_id" value="(\d+)"', page.text)[1]
         rated = client.post("/ask/feedback", data={"csrf_token": csrf_from(page.text), "query_id": query_id,
@@ -30,7 +30,7 @@ def test_public_ask_page_without_login(kb, server):  # noqa: F811
 
 def test_api(kb, server):  # noqa: F811
     data = httpx.get(f"{server}/api/consult", params={"q": "出口退税要多少个工作日", "region": "110000"}).json()
-    assert set(data) == {"query", "query_id", "answers", "handoff"}
+    assert set(data) == {"query", "query_id", "answers", "handoff", "region"}
     top = data["answers"][0]
     assert top["id"] == "measure:54" and top["source"] == "measure" and top["measure_no"] == 54
     assert set(top) >= {"id", "source", "measure_no", "title", "answer", "basis", "score", "confidence"}

@@ -16,6 +16,7 @@ from datetime import date
 import bm25s
 import numpy as np
 
+from chunfeng.consult.places import region_named
 from chunfeng.consult.tokenize import TaxTokenizer
 
 NATIONAL = "national"
@@ -114,6 +115,8 @@ class Index:
         if not any(ids):
             return []
         combined = sum(w * f.scores(i, n) for w, f, i in zip(self.weights, self.fields, ids, strict=True))
+        if region == NATIONAL:
+            region = region_named(query) or NATIONAL
         valid = self.mask(region, today or date.today())
         combined = np.where(valid, combined, 0.0)
         unseen = sum(1 for t in set(tokens) if all(t not in f.vocab for f in self.fields))

@@ -12,6 +12,8 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
+from importlib import resources
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -20,6 +22,7 @@ from chunfeng.consult.embeddings import load_encoder
 from chunfeng.consult.errors import ConsultInvalid, ConsultNotFound
 from chunfeng.consult.index import NATIONAL, Doc, Hit, Index
 from chunfeng.consult.models import ConsultQuery, Handoff, KbEntry, KbGeneration, KbRevision
+from chunfeng.consult.places import region_named
 from chunfeng.consult.tokenize import shared_tokenizer
 from chunfeng.db import utcnow
 from chunfeng.org import audit
@@ -62,13 +65,23 @@ def documents(session: Session) -> list[Doc]:
                                .join(PlanItem, PlanMeasure.item_id == PlanItem.id)
                                .join(PlanCategory, PlanItem.category_id == PlanCategory.id)
                                .where(PlanMeasure.notice_id == notice.id).order_by(PlanMeasure.no))
+        asked = measure_phrasings(notice.doc_number)
         for measure, item, category in rows:
-            # A measure's own words are what people ask about: they go in the question field too.
+            # A measure's own words are what people ask about, and so are the everyday words for its service.
             docs.append(Doc(f"measure:{measure.no}", "measure", f"春风行动2.0版第{measure.no}条措施:{item}",
                             measure.text, basis=f"{notice.doc_number} 附件第{measure.no}条", measure_no=measure.no,
                             tags=[category, item],
-                            phrasings=[measure.text] + ([measure.new_title] if measure.new_title else [])))
+                            phrasings=[measure.text] + ([measure.new_title] if measure.new_title else [])
+                            + asked.get(str(measure.no), [])))
     return docs
+
+
+@cache
+def measure_phrasings(doc_number: str) -> dict[str, list[str]]:
+    """How people ask about each measure of the shipped notice (sample content written for this project);
+    another notice has none until its own are written."""
+    shipped = json.loads(resources.files("chunfeng.consult").joinpath("data", "measure_phrasings.json").read_text("utf-8"))
+    return shipped["phrasings"] if shipped["notice"] == doc_number else {}
 
 
 def index_for(session: Session, *, embedding_model: str | None = None) -> Index | None:
@@ -96,9 +109,10 @@ class Answer:
     hits: list[Hit]
     handoff: bool
     handoff_id: int | None = None
+    region: str = NATIONAL  # the asker's, or the one the question names
 
     def as_dict(self) -> dict:
-        return {"query": self.query, "query_id": self.query_id, "handoff": self.handoff,
+        return {"query": self.query, "query_id": self.query_id, "handoff": self.handoff, "region": self.region,
                 "answers": [{"id": h.doc.ref, "source": h.doc.source, "measure_no": h.doc.measure_no, "title": h.doc.title,
                              "answer": h.doc.answer, "basis": h.doc.basis, "score": round(h.score, 4),
                              "confidence": round(h.confidence, 4),
@@ -117,10 +131,12 @@ def ask(*, session: Session, query: str, region: str = NATIONAL, channel: str = 
     if channel not in CHANNELS:
         raise ConsultInvalid(f"未知渠道“{channel}”")
     index = index or index_for(session)
+    # Logged and handed off under the region the question names, when the asker chose none.
+    region = region_named(query) or NATIONAL if region == NATIONAL else region
     hits = index.search(query, region=region, today=today, k=k) if index else []
     too_short = len(re.findall(r"[\w\u4e00-\u9fff]", query)) < MIN_QUESTION_CHARS
     handoff = not hits or hits[0].confidence < HANDOFF_BELOW or too_short
-    answer = Answer(None, query, hits, handoff)
+    answer = Answer(None, query, hits, handoff, region=region)
     if log:
         record = ConsultQuery(text=query, region=region, channel=channel, top_ref=hits[0].doc.ref if hits else "",
                               top_tags=",".join(hits[0].doc.tags) if hits else "",
