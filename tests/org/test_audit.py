@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from chunfeng.org import audit
 from chunfeng.org.models import AuditEntry
@@ -80,3 +80,108 @@ def test_cli_reports_the_first_broken_link(db, system):
         s.execute(update(AuditEntry).where(AuditEntry.seq == 4).values(actor="mallory"))
     bad = subprocess.run([sys.executable, "-m", "chunfeng", "audit", "verify"], env=env, capture_output=True, text=True)
     assert bad.returncode == 1 and "第 4 条" in bad.stderr
+
+
+def test_outcome_and_source_are_part_of_the_digest(db, system):
+    with db.write() as s:
+        audit.record(s, actor=system, action="org.login.failed", outcome="failure", source="10.1.2.3")
+        audit.record(s, actor=system, action="test.thing.changed")  # the command line: source "cli"
+    with db.read() as s:
+        first, second = s.scalars(select(AuditEntry).order_by(AuditEntry.seq)).all()
+        assert (first.outcome, first.source, second.outcome, second.source) == ("failure", "10.1.2.3", "success", "cli")
+    for column, forged in (("source", "192.168.0.9"), ("outcome", "success"), ("source", "")):
+        with db.write() as s:
+            s.execute(update(AuditEntry).where(AuditEntry.seq == 1).values({column: forged}))
+        with db.read() as s:
+            assert audit.verify(s).broken_at == 1, column
+        with db.write() as s:
+            s.execute(update(AuditEntry).where(AuditEntry.seq == 1).values(outcome="failure", source="10.1.2.3"))
+    with db.read() as s:
+        assert audit.verify(s).ok
+
+
+def test_entries_from_before_the_outcome_column_keep_their_digests(db, system):
+    fill(db, system, n=3)
+    with db.write() as s:  # rewritten as the code before migration 0010 wrote them: ten fields, no outcome or source
+        prev = audit.GENESIS
+        for e in s.scalars(select(AuditEntry).order_by(AuditEntry.seq)):
+            e.outcome, e.source, e.prev_digest = "", "", prev
+            e.digest = prev = audit.sm3("\x1f".join([str(e.seq), e.at, e.actor, e.actor_unit, e.action, e.object_type,
+                                                     e.object_id, e.before, e.after, e.prev_digest]))
+    with db.write() as s:
+        assert audit.verify(s).ok
+        audit.record(s, actor=system, action="test.after.upgrade")  # new entries chain on to the old
+    with db.read() as s:
+        assert audit.verify(s).ok and audit.verify(s).checked == 4
+
+
+def test_archive_of_a_period_verifies_on_its_own_and_shows_tampering(db, system, tmp_path):
+    import gzip
+    import json
+
+    fill(db, system, n=6)
+    with db.write() as s:
+        s.execute(update(AuditEntry).where(AuditEntry.seq <= 2).values(at="2026-01-15T08:00:00.000000Z"))
+        # Re-chained as if written then: the period boundary must cut a valid chain.
+        prev = audit.GENESIS
+        for entry in s.scalars(select(AuditEntry).order_by(AuditEntry.seq)):
+            entry.prev_digest = prev
+            entry.digest = prev = audit._digest_of(entry)
+    env = {**os.environ, "CHUNFENG_DATABASE_URL": db.url}
+    archive = tmp_path / "audit-2026H1.jsonl.gz"
+    run = subprocess.run([sys.executable, "-m", "chunfeng", "audit", "export", "--out", str(archive),
+                          "--since", "2026-01-01", "--until", "2026-07-01"], env=env, capture_output=True, text=True)
+    assert run.returncode == 0 and "已导出 2 条" in run.stdout, run.stderr
+    assert audit.verify_archive(archive).ok and audit.verify_archive(archive).checked == 2
+    everything = tmp_path / "all.jsonl.gz"
+    with db.write() as s:
+        assert audit.export_archive(s, everything) == 7  # six, and the export of the first archive
+    lines = gzip.open(everything, "rt", encoding="utf-8").read().splitlines()
+    assert json.loads(lines[0])["format"] == audit.ARCHIVE_FORMAT
+    checked = subprocess.run([sys.executable, "-m", "chunfeng", "audit", "verify", "--archive", str(everything)],
+                             env=env, capture_output=True, text=True)
+    assert checked.returncode == 0 and "共 7 条记录" in checked.stdout
+    for name, forged in (("edited", lines[:3] + [lines[3].replace('"object_id":"2"', '"object_id":"9"')] + lines[4:]),
+                         ("deleted", lines[:3] + lines[4:]), ("swapped", lines[:3] + [lines[4], lines[3]] + lines[5:])):
+        bad = tmp_path / f"{name}.jsonl.gz"
+        with gzip.open(bad, "wt", encoding="utf-8") as f:
+            f.write("\n".join(forged) + "\n")
+        report = audit.verify_archive(bad)
+        assert not report.ok and report.broken_at == 3, name
+    not_an_archive = tmp_path / "x.jsonl.gz"
+    not_an_archive.write_bytes(b"plain")
+    assert "无法读取" in audit.verify_archive(not_an_archive).reason
+    refused = subprocess.run([sys.executable, "-m", "chunfeng", "audit", "export", "--out", str(tmp_path / "y.gz"),
+                              "--since", "上个月"], env=env, capture_output=True, text=True)
+    assert refused.returncode != 0 and "--since 应为日期" in refused.stderr and not (tmp_path / "y.gz").exists()
+
+
+def test_configuration_changes_are_recorded_in_the_chain(db):
+    from chunfeng.settings import Settings
+
+    base = Settings(database_url="sqlite:///x.db", secret_key="first-secret-" + "x" * 40, environment="test")
+    with db.write() as s:
+        assert audit.record_configuration(s, base) is not None
+        assert audit.record_configuration(s, base) is None  # unchanged: nothing written
+        changed = base.model_copy(update={"login_max_failures": 3, "secret_key": "second-secret-" + "y" * 40})
+        entry = audit.record_configuration(s, changed)
+    assert entry.action == "config.changed" and '"changed":["login_max_failures","secret_key"]' in entry.before
+    assert "second-secret" not in entry.after and "first-secret" not in entry.before + entry.after  # digests only
+    assert '"login_max_failures":3' in entry.after
+    with db.read() as s:
+        assert audit.verify(s).ok and audit.count(s) == 2
+
+
+def test_an_archive_kept_elsewhere_shows_the_newest_entries_deleted(db, system, tmp_path):
+    fill(db, system, n=4)
+    archive = tmp_path / "a.jsonl.gz"
+    with db.write() as s:
+        audit.export_archive(s, archive)
+        assert audit.compare_with_archive(s, archive) is None
+        s.execute(delete(AuditEntry).where(AuditEntry.seq >= 3))  # the newest two: the chain alone still holds
+    with db.read() as s:
+        assert audit.verify(s).ok
+    env = {**os.environ, "CHUNFENG_DATABASE_URL": db.url}
+    run = subprocess.run([sys.executable, "-m", "chunfeng", "audit", "verify", "--archive", str(archive)], env=env,
+                         capture_output=True, text=True)
+    assert run.returncode == 1 and "第 3 条记录已不在审计日志中" in run.stderr

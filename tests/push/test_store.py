@@ -5,9 +5,11 @@ from __future__ import annotations
 import shutil
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 from openpyxl import Workbook
 
+from chunfeng import crypto
 from chunfeng.push import store
 from chunfeng.push.errors import ExtractInvalid
 from chunfeng.push.schema import TABLES, credit_code_check_char, credit_code_problem
@@ -40,6 +42,12 @@ def test_a_good_extract_is_imported(extract_dir, tmp_path):
         assert conn.execute("SELECT count(DISTINCT credit_code) FROM registry").fetchone()[0] == 3000
         assert conn.execute("SELECT typeof(registered), typeof(high_tech) FROM registry LIMIT 1").fetchone() == (
             "DATE", "BOOLEAN")
+        stored = conn.execute("SELECT credit_code, role, channel, person, address FROM contacts ORDER BY ALL LIMIT 50").fetchall()
+    # Contacts' names and addresses at rest are SM4 ciphertexts that decrypt to the extract's values.
+    assert all(p.startswith(crypto.PREFIX) and a.startswith(crypto.PREFIX) for *_, p, a in stored)
+    rows = pq.read_table(extract_dir / "contacts.parquet").to_pylist()
+    extract = {(r["credit_code"], r["role"], r["channel"]): (r["person"], r["address"]) for r in rows}
+    assert all(extract[(c, r, ch)] == (crypto.decrypt(p), crypto.decrypt(a)) for c, r, ch, p, a in stored)
 
 
 def test_csv_gives_the_same_store_as_parquet(extract_dir, tmp_path):

@@ -8,7 +8,7 @@ import re
 import httpx
 import pyotp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from chunfeng.org.models import AuditEntry, User
 from chunfeng.settings import Settings
@@ -53,6 +53,8 @@ def test_administrators_enrol_then_need_the_code(db, add_users, strict_server):
     assert ok.status_code == 303 and reader.get("/org").headers.get("location", "") != "/totp"
     with db.read() as s:
         assert s.scalar(select(User.totp_secret).where(User.username == "root")) == secret
+        stored = s.scalar(text("SELECT totp_secret FROM org_user WHERE username = 'root'"))
+        assert stored.startswith("sm4gcm:") and secret not in stored  # at rest under SM4
         assert s.scalar(select(AuditEntry.actor).where(AuditEntry.action == "org.totp.enrolled")) == "root"
         failed = list(s.scalars(select(AuditEntry.after).where(AuditEntry.action == "org.login.failed")))
         assert len(failed) == 2 and all('"second_factor":true' in f.replace(" ", "") for f in failed)

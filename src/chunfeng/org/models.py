@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from chunfeng.crypto import Encrypted
 from chunfeng.db import Base, utcnow
 
 
@@ -53,7 +54,7 @@ class User(Base):
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     password_changed_at: Mapped[datetime | None] = mapped_column(DateTime)
     # The TOTP second factor's shared secret (RFC 6238), set when the user enrols; required of administrators.
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_secret: Mapped[str | None] = mapped_column(Encrypted, doc="SM4: whoever reads the table cannot make codes")
 
     unit: Mapped[Unit] = relationship(lazy="joined")
 
@@ -108,5 +109,7 @@ class AuditEntry(Base):
     object_id: Mapped[str] = mapped_column(String(100), default="")
     before: Mapped[str] = mapped_column(Text, default="null", doc="canonical JSON")
     after: Mapped[str] = mapped_column(Text, default="null", doc="canonical JSON")
+    outcome: Mapped[str] = mapped_column(String(16), default="", doc="success, failure or denied")
+    source: Mapped[str] = mapped_column(String(64), default="", doc="the request's address, or cli")
     prev_digest: Mapped[str] = mapped_column(String(64))
     digest: Mapped[str] = mapped_column(String(64))

@@ -11,6 +11,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chunfeng import crypto
 from chunfeng.db import utcnow
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, authorize
@@ -105,7 +106,7 @@ def push_bills(conn, *, session: Session, actor: Actor, unit_code: str, year: in
     messages = [dict(campaign_id=campaign.id, stage="bill", policy_id="", credit_code=code, taxpayer_name=tp_name,
                      role=role, person=person, channel="inapp", address="", state="sent", created_at=now, sent_at=now,
                      title=f"{tp_name}{year}年度红利账单",
-                     body=f"{person}您好:{tp_name}{year}年共享受 {count} 项税费优惠,减免税费合计 {amount:,.2f} 元。"
+                     body=f"{crypto.decrypt(person)}您好:{tp_name}{year}年共享受 {count} 项税费优惠,减免税费合计 {amount:,.2f} 元。"
                           f"点击查看各项政策的明细。",
                      link=f"/push/bill?year={year}")
                 for code, tp_name, role, person, amount, count in rows]

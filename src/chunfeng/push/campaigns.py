@@ -17,6 +17,7 @@ import apprise
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from chunfeng import crypto
 from chunfeng.db import Database, utcnow
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize, subtree_filter
@@ -189,7 +190,7 @@ def plan_stage(*, session: Session, conn, campaign: Campaign, stage: CampaignSta
                 capped.add((code, policy.id))
                 continue
             pushes[code].add(policy.id)
-            values = {"name": name, "person": person, "policy": policy.name, "basis": policy.basis, "period": period,
+            values = {"name": name, "person": crypto.decrypt(person), "policy": policy.name, "basis": policy.basis, "period": period,
                       "deadline": f"{deadline.month}月{deadline.day}日"}
             inapp = channel == "inapp"
             messages.append(dict(

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from chunfeng.crypto import Encrypted
 from chunfeng.db import Base, utcnow
 
 
@@ -95,9 +96,9 @@ class PushMessage(Base):
     credit_code: Mapped[str] = mapped_column(String(18), index=True)
     taxpayer_name: Mapped[str] = mapped_column(String(200), default="")
     role: Mapped[str] = mapped_column(String(16))
-    person: Mapped[str] = mapped_column(String(64), default="")
+    person: Mapped[str] = mapped_column(Encrypted, default="")  # SM4, as in the taxpayer store
     channel: Mapped[str] = mapped_column(String(16))
-    address: Mapped[str] = mapped_column(String(200), default="")
+    address: Mapped[str] = mapped_column(Encrypted, default="")
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     link: Mapped[str] = mapped_column(String(200), default="")

@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Callable
 
 import duckdb
+import pyarrow as pa
+from duckdb.sqltypes import VARCHAR
 
+from chunfeng import crypto
 from chunfeng.push.errors import ExtractInvalid
 from chunfeng.push.schema import CREDIT_CODE_ALPHABET, CREDIT_CODE_WEIGHTS, TABLES, Table, credit_code_problem
 
@@ -130,8 +133,20 @@ def _load_table(conn, table: Table, path: Path, problems: list[str]) -> _Raw | N
     return _Raw(raw, row, offset, casts)
 
 
+# Personal data at rest: a contact's name and address (phone, e-mail, account) are stored SM4-encrypted, like an
+# appeal submitter's; only the sender reads them back, for the few it writes to.
+ENCRYPTED = {("contacts", "person"), ("contacts", "address")}
+
+
+def _encrypt_column(values: pa.Array) -> pa.Array:
+    return pa.array([crypto.encrypt(v) for v in values.to_pylist()], type=pa.string())
+
+
 def _store_table(conn, table: Table, raw: _Raw) -> None:
-    select_list = ", ".join(f'{cast} AS "{f.name}"' for f, cast, _ in raw.casts)
+    if any(t == table.name for t, _ in ENCRYPTED):
+        conn.create_function("sm4_encrypt", _encrypt_column, [VARCHAR], VARCHAR, type="arrow", side_effects=False)
+    select_list = ", ".join((f'sm4_encrypt({cast})' if (table.name, f.name) in ENCRYPTED else cast) + f' AS "{f.name}"'
+                            for f, cast, _ in raw.casts)
     conn.execute(f"CREATE TABLE {table.name} AS SELECT {select_list} FROM {raw.name} "
                  f"ORDER BY {ORDER.get(table.name, raw.row)}")
     conn.execute(f"DROP {'VIEW' if raw.row == 'file_row_number' else 'TABLE'} {raw.name}")

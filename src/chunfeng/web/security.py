@@ -13,6 +13,8 @@ from fastapi import HTTPException, Request
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.responses import JSONResponse, PlainTextResponse
 
+from chunfeng.org import audit
+
 SESSION_COOKIE = "cf_session"
 ANON_COOKIE = "cf_anon"
 CSRF_FIELD = "csrf_token"
@@ -64,6 +66,8 @@ async def csrf_protect(request: Request) -> None:
 
 class SecurityHeaders(BaseHTTPMiddleware):
     async def dispatch(self, request, call_next):
+        # Every audit entry written while serving this request carries its source address.
+        audit.request_source.set(request.client.host if request.client else "")
         response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
