@@ -19,6 +19,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, MetaData, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from chunfeng.org.errors import ValidationFailed
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 # Stable constraint names, so Alembic migrations read the same on SQLite and PostgreSQL.
@@ -57,6 +59,27 @@ def _sqlite_connect_hooks(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+class NulInText(ValidationFailed):
+    """Text holding a NUL character, which PostgreSQL can neither store nor compare: refused on both engines."""
+
+
+def _holds_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+def _refuse_nul(_conn, _cursor, statement, parameters, _context, _executemany):
+    # Whatever the text came from (a URL, a form, a JSON body, an imported file), a clear refusal rather than
+    # PostgreSQL's DataError (a 500); SQLite would take it, and the two engines answer alike.
+    if _holds_nul(parameters):
+        raise NulInText("文字中含有空字符(NUL,\\x00),无法保存或查询;请删去后重试")
+
+
 class Database:
     """One database: its engine, its sessions, its schema version."""
 
@@ -69,6 +92,7 @@ class Database:
         else:
             self.engine = create_engine(url, echo=echo, pool_pre_ping=True)
             writer = self.engine
+        event.listen(self.engine, "before_cursor_execute", _refuse_nul)
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(writer, expire_on_commit=False)
         # SQLite has one writer. Threads of this process queue here rather than in SQLite's busy handler,

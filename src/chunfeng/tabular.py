@@ -57,7 +57,11 @@ def _cells(path: Path) -> list[list[str]]:
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise TableError("不是 CSV 或 xlsx 文件(含有二进制内容)")
     text = decode_text(data)
-    return [[c.strip() for c in row] for row in csv.reader(io.StringIO(text))]
+    reader = csv.reader(io.StringIO(text, newline=""))  # newline="", as csv requires: a lone CR ends a row too
+    try:
+        return [[c.strip() for c in row] for row in reader]
+    except csv.Error as exc:  # e.g. a field beyond csv's size limit
+        raise TableError(f"第 {reader.line_num} 行无法作为 CSV 读取:{exc}") from None
 
 
 def read_table(path: Path, columns: dict[str, tuple[str, ...]], *, required: set[str]) -> list[Row]:

@@ -36,7 +36,8 @@ def write_table(path: Path | str, *, sheet: str, headers: Sequence[str], rows: I
     return path
 
 
-def temp_xlsx_path() -> Path:
-    handle = tempfile.NamedTemporaryFile(prefix="chunfeng-", suffix=".xlsx", delete=False)
+def download_path(suffix: str = ".xlsx") -> Path:
+    """A new empty file for a download, which the response deletes once sent (see its BackgroundTask)."""
+    handle = tempfile.NamedTemporaryFile(prefix="chunfeng-", suffix=suffix, delete=False)
     handle.close()
     return Path(handle.name)

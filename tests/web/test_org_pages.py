@@ -7,7 +7,7 @@ import io
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from chunfeng.org.models import Unit
+from chunfeng.org.models import AuditEntry, Unit
 from tests.conftest import csrf_from, login
 
 
@@ -110,9 +110,52 @@ def test_audit_export(db, server, make_user, county):
     client = login(server, make_user("root2", "000000", ["audit_admin"]))
     response = client.get("/audit/export.xlsx", params={"action": "org.user"})
     rows = list(load_workbook(io.BytesIO(response.content), read_only=True).worksheets[0].iter_rows(values_only=True))
-    assert rows[0][:5] == ("序号", "时间(UTC)", "操作人", "单位", "操作")
-    assert [r[4] for r in rows[1:]] == ["org.user.created"] and rows[1][6] == "root2"
+    assert rows[0][:7] == ("序号", "时间(UTC)", "操作人", "单位", "操作", "结果", "来源地址")
+    assert [r[4] for r in rows[1:]] == ["org.user.created"] and rows[1][8] == "root2"
     assert login(server, make_user("nosy", "000000", ["viewer"])).get("/audit/export.xlsx").status_code == 403
     # 三员分立: the system administrator cannot read the log, and the audit administrator can read nothing else.
     assert login(server, make_user("sysadmin", "000000", ["admin"])).get("/audit").status_code == 403
     assert client.get("/plan").status_code == 403 and client.get("/org/units/000000").status_code == 403
+
+
+def test_refusals_and_exports_are_in_the_audit_log_with_outcome_and_source(db, server, make_user, county):
+    import gzip
+    import json
+
+    auditor = login(server, make_user("root3", "000000", ["audit_admin"]))
+    assert auditor.get("/plan").status_code == 403  # the audit administrator reads the log and nothing else
+    page = auditor.get("/audit", params={"outcome": "denied"}).text
+    assert "access.denied" in page and "GET /plan" in page and "127.0.0.1" in page and "拒绝" in page
+    assert "org.user.created" not in page
+    assert auditor.get("/audit", params={"outcome": "nonsense"}).status_code == 400
+    auditor.get("/audit/export.xlsx")
+    archive = auditor.get("/audit/archive", params={"since": "2020-01-01"})
+    assert archive.status_code == 200
+    lines = gzip.decompress(archive.content).decode().splitlines()
+    assert json.loads(lines[0])["format"] == "chunfeng-audit-archive/1"
+    assert any(json.loads(line)["action"] == "access.denied" for line in lines[1:])
+    assert auditor.get("/audit/archive", params={"since": "去年"}).status_code == 400
+    provincial = login(server, make_user("bjroot3", "110000", ["audit_admin"]))
+    assert provincial.get("/audit/archive").status_code == 403  # the chain is national
+    with db.read() as s:
+        exports = list(s.scalars(select(AuditEntry).where(AuditEntry.action == "audit.exported").order_by(AuditEntry.seq)))
+        assert [e.object_type for e in exports] == ["xlsx", "archive"]
+        assert {(e.actor, e.outcome, e.source) for e in exports} == {("root3", "success", "127.0.0.1")}
+
+
+def test_download_files_are_deleted_once_sent(db, server, make_user):
+    import tempfile
+    import time
+    from pathlib import Path
+
+    def leftovers() -> set[Path]:
+        return set(Path(tempfile.gettempdir()).glob("chunfeng-*"))
+
+    before = leftovers()
+    client = login(server, make_user("root4", "000000", ["audit_admin"]))
+    assert client.get("/audit/export.xlsx").status_code == 200
+    assert client.get("/audit/archive").status_code == 200
+    deadline = time.monotonic() + 5
+    while leftovers() - before and time.monotonic() < deadline:  # deleted by a task after the response
+        time.sleep(0.05)
+    assert leftovers() - before == set()

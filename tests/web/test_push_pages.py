@@ -110,10 +110,17 @@ def test_match_explorer_is_limited_to_the_officers_region(site, server):
     assert int(re.search(r'id="eligible">([\d,]+)<', national)[1].replace(",", "")) == _count(site["store"], rule)
     listing = bj.get(f"/push/policies/{policy}/taxpayers", params={"not_claimed": "true"}).text
     assert "应享未享的纳税人" in listing and "未享受" in listing and "已享受</td>" not in listing
+    unexplained = bj.get(f"/push/policies/{policy}/taxpayers", params={"export": "true"})
+    assert unexplained.status_code == 400 and "须写明用途" in unexplained.text  # personal data: a purpose first
     book = load_workbook(io.BytesIO(bj.get(f"/push/policies/{policy}/taxpayers",
-                                           params={"export": "true"}).content), read_only=True)
+                                           params={"export": "true", "purpose": "核对北京应享政策名单"}).content),
+                         read_only=True)
     rows = list(book.active.iter_rows(values_only=True))[1:]
     assert len(rows) == eligible and all(str(r[2]).startswith("11") for r in rows)
+    with site["db"].read() as s:
+        logged = s.scalars(select(AuditEntry).where(AuditEntry.action == "push.taxpayers.exported")).all()
+        assert len(logged) == 1 and logged[0].actor == "bj_officer" and logged[0].source == "127.0.0.1"
+        assert '"purpose":"核对北京应享政策名单"' in logged[0].after and f'"rows":{eligible}' in logged[0].after
     assert login(server, "viewer").get(f"/push/policies/{policy}/match").status_code == 403
 
 

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.background import BackgroundTask
 
 from chunfeng.appeals import analysis, intake, services
@@ -21,8 +21,10 @@ from chunfeng.org.access import allowed, authorize
 from chunfeng.org.builtin import PROVINCES
 from chunfeng.org.models import Unit
 from chunfeng.paging import clamp_page
-from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, optional_user, render
-from chunfeng.xlsx import temp_xlsx_path, write_table
+from chunfeng.web.contract import API_ERRORS, ApiError, Id, PageNo
+from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, optional_user, render, require
+from chunfeng.web.downloads import checked_purpose, personal_xlsx
+from chunfeng.xlsx import download_path
 
 router = APIRouter(tags=["appeals"])
 REGIONS = [(code, name) for code, name in PROVINCES]
@@ -71,7 +73,28 @@ class AppealIn(BaseModel):
     email: str = ""
 
 
-@router.post("/api/appeals", status_code=201)
+class ApiDue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    accept: date
+    reply: date
+    close: date
+
+
+class ApiReceipt(BaseModel):
+    """The JSON answer of /api/appeals: the item's number, tracking token, unit and time limits."""
+    model_config = ConfigDict(extra="forbid")
+    id: int
+    number: str
+    token: str
+    state: str
+    unit: str
+    measures: list[int]
+    due: ApiDue
+
+
+@router.post("/api/appeals", status_code=201, responses={
+    201: {"model": ApiReceipt}, **API_ERRORS,
+    403: {"model": ApiError, "description": "缺少防伪令牌(请求带有会话 Cookie,或不是 JSON)"}})
 def submit_api(db: DatabaseDep, item: AppealIn):
     """Receive an item; the answer carries its number, tracking token, unit and time limits."""
     submission = intake.Submission(channel="api", **item.model_dump())
@@ -111,10 +134,11 @@ def reopen(token: str, db: DatabaseDep, reason: str = Form("")):
 # --- officials ---------------------------------------------------------------------------------------------
 
 
-@router.get("/appeals")
-def appeal_list(request: Request, session: SessionDep, user: CurrentUser, state: str = "", kind: str = "", q: str = "",
-                page: int = 1, export: bool = False):
+@router.get("/appeals", dependencies=[require("appeals.view")])
+def appeal_list(request: Request, session: SessionDep, db: DatabaseDep, user: CurrentUser, state: str = "", kind: str = "",
+                q: str = "", page: PageNo = 1, export: bool = False, purpose: str = ""):
     page, _ = clamp_page(page, 30)
+    purpose = checked_purpose(purpose) if export else ""
     result = services.list_appeals(session=session, actor=user, state=state, kind=kind, q=q,
                                    page=1 if export else page, per_page=100_000 if export else 30)
     if export:
@@ -122,22 +146,23 @@ def appeal_list(request: Request, session: SessionDep, user: CurrentUser, state:
         rows = ([a.number, KINDS[a.kind], CHANNELS[a.channel], a.title, a.text, a.topic, units.get(a.unit_id, ""),
                  STATES[a.state], a.received_at.strftime("%Y-%m-%d %H:%M"), str(a.due_accept), str(a.due_reply),
                  str(a.due_close), a.rating or "", "、".join(map(str, a.measures))] for a in result.items)
-        path = write_table(temp_xlsx_path(), sheet="诉求投诉", headers=[
-            "编号", "类型", "渠道", "标题", "内容", "主题", "承办单位", "状态", "接收时间", "受理时限", "答复时限", "办结时限",
-            "评价", "关联措施"], rows=rows, widths=[16, 8, 10, 30, 60, 12, 24, 8, 16, 12, 12, 12, 6, 14])
-        return FileResponse(path, filename="诉求投诉清单.xlsx", background=BackgroundTask(path.unlink, missing_ok=True))
+        return personal_xlsx(db, user, action="appeals.exported", purpose=purpose,
+                             filters={"state": state, "kind": kind, "q": q}, filename="诉求投诉清单.xlsx", sheet="诉求投诉",
+                             headers=["编号", "类型", "渠道", "标题", "内容", "主题", "承办单位", "状态", "接收时间", "受理时限",
+                                      "答复时限", "办结时限", "评价", "关联措施"], rows=rows,
+                             widths=[16, 8, 10, 30, 60, 12, 24, 8, 16, 12, 12, 12, 6, 14])
     return render(request, "appeals/list.html", {"result": result, "state": state, "kind": kind, "q": q,
                                                  "states": STATES, "kinds": KINDS, "channels": CHANNELS}, user=user)
 
 
-@router.get("/appeals/enter")
+@router.get("/appeals/enter", dependencies=[require("appeals.enter")])
 def enter_form(request: Request, user: CurrentUser):
     """Officials enter public-opinion items and items received in person or by letter."""
     authorize(user, "appeals.enter")
     return render(request, "appeals/enter.html", {"kinds": KINDS, "regions": REGIONS, "values": {}}, user=user)
 
 
-@router.post("/appeals/enter")
+@router.post("/appeals/enter", dependencies=[require("appeals.enter")])
 def enter(request: Request, db: DatabaseDep, user: CurrentUser, kind: str = Form("opinion"), title: str = Form(""),
           text: str = Form(""), region: str = Form(""), topic: str = Form(""), submitter: str = Form(""),
           phone: str = Form(""), email: str = Form("")):
@@ -154,14 +179,14 @@ def enter(request: Request, db: DatabaseDep, user: CurrentUser, kind: str = Form
     return RedirectResponse(target, status_code=303)
 
 
-@router.get("/appeals/attachments/{attachment_id}")
-def attachment(request: Request, attachment_id: int, session: SessionDep, user: CurrentUser):
+@router.get("/appeals/attachments/{attachment_id}", dependencies=[require("appeals.view")])
+def attachment(request: Request, attachment_id: Id, session: SessionDep, user: CurrentUser):
     path, att = services.open_attachment(session=session, actor=user, attachment_id=attachment_id, files=_files(request))
     return FileResponse(path, filename=att.filename, media_type=TYPES[att.kind],
                         content_disposition_type="attachment")
 
 
-@router.get("/appeals/analysis")
+@router.get("/appeals/analysis", dependencies=[require("appeals.analysis")])
 def analysis_page(request: Request, session: SessionDep, user: CurrentUser, start: str = "", end: str = "",
                   unit: str = "", format: str = "html"):
     """The periodic analysis of measure 98 for a period and subtree, as a page, xlsx or PDF."""
@@ -177,7 +202,7 @@ def analysis_page(request: Request, session: SessionDep, user: CurrentUser, star
     r = analysis.report(session=session, actor=user, filters=filters)
     name = f"诉求投诉分析-{r.unit_name}-{first}-{last}"
     if format == "xlsx":
-        path = analysis.export_xlsx(r, temp_xlsx_path())
+        path = analysis.export_xlsx(r, download_path())
         return FileResponse(path, filename=f"{name}.xlsx", background=BackgroundTask(path.unlink, missing_ok=True))
     if format == "pdf":
         return Response(analysis.render_pdf(r), media_type="application/pdf",
@@ -187,13 +212,13 @@ def analysis_page(request: Request, session: SessionDep, user: CurrentUser, star
                                                      "start": first, "end": last, "unit": filters.unit_code}, user=user)
 
 
-@router.get("/appeals/{appeal_id}")
-def appeal_page(request: Request, appeal_id: int, session: SessionDep, user: CurrentUser):
+@router.get("/appeals/{appeal_id}", dependencies=[require("appeals.view")])
+def appeal_page(request: Request, appeal_id: Id, session: SessionDep, user: CurrentUser):
     return _appeal_page(request, session, user, appeal_id, masked=True)
 
 
-@router.post("/appeals/{appeal_id}/contact")
-def appeal_contact(request: Request, appeal_id: int, db: DatabaseDep, user: CurrentUser):
+@router.post("/appeals/{appeal_id}/contact", dependencies=[require("appeals.contact")])
+def appeal_contact(request: Request, appeal_id: Id, db: DatabaseDep, user: CurrentUser):
     """Show the submitter's contact in full (a role that needs it; the view is audited)."""
     with db.write() as session:
         return _appeal_page(request, session, user, appeal_id, masked=False)
@@ -211,15 +236,15 @@ def _appeal_page(request, session, user, appeal_id: int, *, masked: bool):
         "actions": services.ACTION_NAMES, "moves": services.MOVES}, user=user)
 
 
-@router.post("/appeals/{appeal_id}/act")
-def appeal_act(appeal_id: int, db: DatabaseDep, user: CurrentUser, action: str = Form(...), note: str = Form("")):
+@router.post("/appeals/{appeal_id}/act", dependencies=[require("appeals.handle")])
+def appeal_act(appeal_id: Id, db: DatabaseDep, user: CurrentUser, action: str = Form(...), note: str = Form("")):
     with db.write() as session:
         services.act(session=session, actor=user, appeal_id=appeal_id, action=action, note=note)
     return RedirectResponse(f"/appeals/{appeal_id}?done={action}", status_code=303)
 
 
-@router.post("/appeals/{appeal_id}/override")
-def appeal_override(appeal_id: int, db: DatabaseDep, user: CurrentUser, unit_code: str = Form(""),
+@router.post("/appeals/{appeal_id}/override", dependencies=[require("appeals.handle")])
+def appeal_override(appeal_id: Id, db: DatabaseDep, user: CurrentUser, unit_code: str = Form(""),
                     measures: str = Form("")):
     try:
         nos = [int(x) for x in measures.replace(",", " ").replace(",", " ").replace("、", " ").split()] if measures.strip() else None
@@ -231,7 +256,7 @@ def appeal_override(appeal_id: int, db: DatabaseDep, user: CurrentUser, unit_cod
     return RedirectResponse(f"/appeals/{appeal_id}?done=override", status_code=303)
 
 
-@router.post("/appeals/import")
+@router.post("/appeals/import", dependencies=[require("appeals.enter")])
 async def hotline_import(db: DatabaseDep, user: CurrentUser, file: UploadFile = File(...)):
     data = await file.read(20 * 1048576 + 1)
     if len(data) > 20 * 1048576:
@@ -247,8 +272,8 @@ async def hotline_import(db: DatabaseDep, user: CurrentUser, file: UploadFile = 
     return RedirectResponse(f"/appeals?imported={len(made)}", status_code=303)
 
 
-@router.post("/consult/handoffs/{handoff_id}/demand")
-def handoff_to_demand(handoff_id: int, db: DatabaseDep, user: CurrentUser, phone: str = Form(""), email: str = Form(""),
+@router.post("/consult/handoffs/{handoff_id}/demand", dependencies=[require("appeals.enter")])
+def handoff_to_demand(handoff_id: Id, db: DatabaseDep, user: CurrentUser, phone: str = Form(""), email: str = Form(""),
                       note: str = Form("")):
     with db.write() as session:
         appeal, _ = intake.from_handoff(session=session, actor=user, handoff_id=handoff_id, phone=phone, email=email,

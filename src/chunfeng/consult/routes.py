@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.background import BackgroundTask
 
 from chunfeng.charts import bar_chart
@@ -16,8 +17,9 @@ from chunfeng.consult.errors import ConsultInvalid
 from chunfeng.consult.models import ENTRY_STATES
 from chunfeng.org.access import allowed, authorize
 from chunfeng.org.builtin import PROVINCES
-from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, optional_user, render
-from chunfeng.xlsx import temp_xlsx_path, write_table
+from chunfeng.web.contract import API_ERRORS, FormId, Id, PageNo
+from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, optional_user, render, require
+from chunfeng.xlsx import download_path, write_table
 
 router = APIRouter(tags=["consult"])
 REGIONS = [("national", "全国")] + [(code, name) for code, name in PROVINCES]
@@ -35,14 +37,37 @@ def ask_page(request: Request, db: DatabaseDep, q: str = "", region: str = "nati
 
 
 @router.post("/ask/feedback")
-def feedback(db: DatabaseDep, query_id: int = Form(...), helpful: bool = Form(...), q: str = Form(""),
+def feedback(db: DatabaseDep, query_id: FormId, helpful: bool = Form(...), q: str = Form(""),
              region: str = Form("national"), large: bool = Form(False)):
     with db.write() as session:
         services.give_feedback(session=session, query_id=query_id, helpful=helpful)
     return RedirectResponse(f"/ask?thanks=1&large={'true' if large else 'false'}", status_code=303)
 
 
-@router.get("/api/consult")
+class ApiHit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    source: str
+    measure_no: int | None
+    title: str
+    answer: str
+    basis: str
+    score: float
+    confidence: float
+    effective_from: date | None
+
+
+class ApiAnswer(BaseModel):
+    """The JSON answer of /api/consult, as `services.Answer.as_dict` writes it."""
+    model_config = ConfigDict(extra="forbid")
+    query: str
+    query_id: int | None
+    handoff: bool
+    region: str
+    answers: list[ApiHit]
+
+
+@router.get("/api/consult", responses={200: {"model": ApiAnswer}, **API_ERRORS})
 def consult_api(db: DatabaseDep, q: str, region: str = "national", k: int = 3):
     """Answers best first; `handoff` is true when the machine is not sure and a person will answer."""
     with db.write() as session:
@@ -53,44 +78,44 @@ def consult_api(db: DatabaseDep, q: str, region: str = "national", k: int = 3):
 # --- agents ----------------------------------------------------------------------------------------
 
 
-@router.get("/consult/queue")
-def queue(request: Request, session: SessionDep, user: CurrentUser, state: str = "waiting", page: int = 1):
+@router.get("/consult/queue", dependencies=[require("consult.agent")])
+def queue(request: Request, session: SessionDep, user: CurrentUser, state: str = "waiting", page: PageNo = 1):
     result = services.handoff_queue(session=session, actor=user, state=state, page=max(1, page))
     return render(request, "consult/queue.html", {"result": result, "state": state}, user=user)
 
 
-@router.post("/consult/handoffs/{handoff_id}/answer")
-def answer_handoff(handoff_id: int, db: DatabaseDep, user: CurrentUser, answer: str = Form("")):
+@router.post("/consult/handoffs/{handoff_id}/answer", dependencies=[require("consult.agent")])
+def answer_handoff(handoff_id: Id, db: DatabaseDep, user: CurrentUser, answer: str = Form("")):
     with db.write() as session:
         services.answer_handoff(session=session, actor=user, handoff_id=handoff_id, answer=answer)
     return RedirectResponse("/consult/queue?answered=1", status_code=303)
 
 
-@router.post("/consult/handoffs/{handoff_id}/promote")
-def promote(handoff_id: int, db: DatabaseDep, user: CurrentUser, basis: str = Form(""), tags: str = Form("")):
+@router.post("/consult/handoffs/{handoff_id}/promote", dependencies=[require("consult.kb.edit")])
+def promote(handoff_id: Id, db: DatabaseDep, user: CurrentUser, basis: str = Form(""), tags: str = Form("")):
     with db.write() as session:
         entry = services.promote_handoff(session=session, actor=user, handoff_id=handoff_id, basis=basis, tags=tags)
     return RedirectResponse(f"/consult/kb/{entry.key}?promoted=1", status_code=303)
 
 
-@router.get("/consult/kb")
-def kb_list(request: Request, session: SessionDep, user: CurrentUser, q: str = "", status: str = "", page: int = 1):
+@router.get("/consult/kb", dependencies=[require("consult.agent")])
+def kb_list(request: Request, session: SessionDep, user: CurrentUser, q: str = "", status: str = "", page: PageNo = 1):
     result = services.list_entries(session=session, actor=user, query=q.strip(), status=status, page=max(1, page))
     return render(request, "consult/kb.html", {"result": result, "q": q.strip(), "status": status,
                                                "states": ENTRY_STATES}, user=user)
 
 
-@router.get("/consult/kb/export.{fmt}")
+@router.get("/consult/kb/export.{fmt}", dependencies=[require("consult.agent")])
 def kb_export(fmt: str, session: SessionDep, user: CurrentUser):
     authorize(user, "consult.agent")
     if fmt not in transfer.FORMATS:
         raise ConsultInvalid(f"不支持的格式“{fmt}”")
-    path = temp_xlsx_path().with_suffix(f".{fmt}")
+    path = download_path(f".{fmt}")
     transfer.export_entries(session=session, fmt=fmt, path=path)
     return FileResponse(path, filename=f"12366知识库.{fmt}", background=BackgroundTask(path.unlink, missing_ok=True))
 
 
-@router.post("/consult/kb/import")
+@router.post("/consult/kb/import", dependencies=[require("consult.kb.edit")])
 async def kb_import(db: DatabaseDep, user: CurrentUser, file: UploadFile = File(...)):
     authorize(user, "consult.kb.edit")
     data = await file.read(20 * 1048576 + 1)
@@ -107,14 +132,14 @@ async def kb_import(db: DatabaseDep, user: CurrentUser, file: UploadFile = File(
     return RedirectResponse(f"/consult/kb?created={created}&updated={updated}", status_code=303)
 
 
-@router.get("/consult/kb/new")
+@router.get("/consult/kb/new", dependencies=[require("consult.kb.edit")])
 def kb_new(request: Request, user: CurrentUser):
     authorize(user, "consult.kb.edit")
     return render(request, "consult/entry.html", {"entry": None, "revisions": [], "regions": REGIONS,
                                                   "states": ENTRY_STATES}, user=user)
 
 
-@router.get("/consult/kb/{key}")
+@router.get("/consult/kb/{key}", dependencies=[require("consult.kb.edit")])
 def kb_entry(request: Request, key: str, session: SessionDep, user: CurrentUser):
     entry, revisions = services.history(session=session, actor=user, key=key)
     return render(request, "consult/entry.html", {"entry": entry, "revisions": revisions, "regions": REGIONS,
@@ -122,7 +147,7 @@ def kb_entry(request: Request, key: str, session: SessionDep, user: CurrentUser)
                                                   "may_edit": allowed(user, "consult.kb.edit")}, user=user)
 
 
-@router.post("/consult/kb")
+@router.post("/consult/kb", dependencies=[require("consult.kb.edit")])
 def kb_save(db: DatabaseDep, user: CurrentUser, key: str = Form(""), version: int | None = Form(None),
             question: str = Form(""), phrasings: str = Form(""), answer: str = Form(""), basis: str = Form(""),
             article: str = Form(""), tags: str = Form(""), region: str = Form("national"),
@@ -142,7 +167,7 @@ def kb_save(db: DatabaseDep, user: CurrentUser, key: str = Form(""), version: in
     return RedirectResponse(f"/consult/kb/{entry.key}?saved=1", status_code=303)
 
 
-@router.get("/consult/analytics")
+@router.get("/consult/analytics", dependencies=[require("consult.analytics")])
 def analytics_page(request: Request, session: SessionDep, user: CurrentUser, start: str = "", end: str = "",
                    region: str = "", channel: str = "", tag: str = "", export: str = ""):
     def day(text: str, fallback: date) -> date:
@@ -168,7 +193,7 @@ def analytics_page(request: Request, session: SessionDep, user: CurrentUser, sta
         if export not in sheets:
             raise ConsultInvalid(f"未知的导出内容“{export}”")
         sheet, headers, rows = sheets[export]
-        path = write_table(temp_xlsx_path(), sheet=sheet, headers=headers, rows=rows)
+        path = write_table(download_path(), sheet=sheet, headers=headers, rows=rows)
         return FileResponse(path, filename=f"咨询分析-{sheet}-{filters.start}-{filters.end}.xlsx",
                             background=BackgroundTask(path.unlink, missing_ok=True))
     return render(request, "consult/analytics.html", {

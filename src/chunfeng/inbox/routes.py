@@ -6,26 +6,27 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
 from chunfeng.inbox import services
-from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render
+from chunfeng.web.contract import Id, PageNo
+from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, require
 
 router = APIRouter(prefix="/inbox", tags=["inbox"])
 
 
-@router.get("")
-def inbox_page(request: Request, session: SessionDep, user: CurrentUser, unread: bool = False, page: int = 1):
+@router.get("", dependencies=[require("inbox.read")])
+def inbox_page(request: Request, session: SessionDep, user: CurrentUser, unread: bool = False, page: PageNo = 1):
     result = services.messages(session=session, actor=user, unread_only=unread, page=max(1, page))
     return render(request, "inbox.html", {"result": result, "unread": unread}, user=user)
 
 
-@router.post("/{message_id}/read")
-def open_message(message_id: int, db: DatabaseDep, user: CurrentUser):
+@router.post("/{message_id}/read", dependencies=[require("inbox.read")])
+def open_message(message_id: Id, db: DatabaseDep, user: CurrentUser):
     with db.write() as session:
         message = services.mark_read(session=session, actor=user, message_id=message_id)
         link = message.link if message.link.startswith("/") else "/inbox"
     return RedirectResponse(link, status_code=303)
 
 
-@router.post("/channels")
+@router.post("/channels", dependencies=[require("inbox.channel")])
 def add_channel(db: DatabaseDep, user: CurrentUser, unit: str = Form(""), url: str = Form(""), label: str = Form("")):
     with db.write() as session:
         services.add_channel(session=session, actor=user, unit_code=unit, url=url, label=label)

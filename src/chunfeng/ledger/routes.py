@@ -28,8 +28,9 @@ from chunfeng.org.roles import LEVELS
 from chunfeng.org.services import get_unit, unit_chain
 from chunfeng.paging import Page
 from chunfeng.plan import services as plan
-from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, templates
-from chunfeng.xlsx import temp_xlsx_path, write_table
+from chunfeng.web.contract import Id, OptionalNo, PageNo
+from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, require, templates
+from chunfeng.xlsx import download_path, write_table
 
 router = APIRouter(prefix="/ledger", tags=["ledger"])
 templates.env.globals.update(STATUSES=STATUSES, LIGHTS=LIGHTS, CYCLES=CYCLES, REPORT_ROLES=ROLES,
@@ -43,7 +44,7 @@ def _day(text: str, what: str) -> date | None:
         raise LedgerInvalid(f"{what}“{text}”不是有效日期(YYYY-MM-DD)") from None
 
 
-@router.get("")
+@router.get("", dependencies=[require("ledger.view")])
 def dashboard(request: Request, session: SessionDep, user: CurrentUser, unit: str = ""):
     root = get_unit(session=session, actor=user, code=unit or user.unit.code)
     rows = rollup(session=session, actor=user, unit=root)
@@ -62,9 +63,9 @@ def dashboard(request: Request, session: SessionDep, user: CurrentUser, unit: st
     }, user=user)
 
 
-@router.get("/units/{code}")
+@router.get("/units/{code}", dependencies=[require("ledger.view")])
 def unit_tasks(request: Request, code: str, session: SessionDep, user: CurrentUser, light: str = "",
-               measure: int | None = None, page: int = 1):
+               measure: OptionalNo = None, page: PageNo = 1):
     unit = get_unit(session=session, actor=user, code=code)
     result = services.list_assignments(session=session, actor=user, unit=unit, measure_no=measure, light=light or None,
                                        page=max(1, page))
@@ -72,15 +73,15 @@ def unit_tasks(request: Request, code: str, session: SessionDep, user: CurrentUs
                                                 "light": light, "measure": measure, "today": date.today()}, user=user)
 
 
-@router.get("/measures")
+@router.get("/measures", dependencies=[require("ledger.view")])
 def measures(request: Request, session: SessionDep, user: CurrentUser, unit: str = ""):
     root = get_unit(session=session, actor=user, code=unit or user.unit.code)
     tree = dashboard_by_measure(session=session, actor=user, unit=root)
     return render(request, "ledger/measures.html", {"root": root, "chain": unit_chain(root), "tree": tree}, user=user)
 
 
-@router.get("/assignments/{assignment_id}")
-def assignment_page(request: Request, assignment_id: int, session: SessionDep, user: CurrentUser):
+@router.get("/assignments/{assignment_id}", dependencies=[require("ledger.view")])
+def assignment_page(request: Request, assignment_id: Id, session: SessionDep, user: CurrentUser):
     a = services.get_assignment(session=session, actor=user, assignment_id=assignment_id)
     today = date.today()
     may_report = allowed(user, "ledger.report", a.unit) and user.unit.id == a.unit_id
@@ -110,8 +111,8 @@ def assignment_page(request: Request, assignment_id: int, session: SessionDep, u
     }, user=user)
 
 
-@router.post("/assignments/{assignment_id}/reports")
-async def submit_report(request: Request, assignment_id: int, db: DatabaseDep, user: CurrentUser):
+@router.post("/assignments/{assignment_id}/reports", dependencies=[require("ledger.report")])
+async def submit_report(request: Request, assignment_id: Id, db: DatabaseDep, user: CurrentUser):
     form = await request.form()
     values = {}
     for key, value in form.items():
@@ -142,16 +143,16 @@ async def submit_report(request: Request, assignment_id: int, db: DatabaseDep, u
     return RedirectResponse(f"/ledger/assignments/{assignment_id}?submitted=1", status_code=303)
 
 
-@router.get("/evidence/{evidence_id}")
-def evidence(request: Request, evidence_id: int, session: SessionDep, user: CurrentUser):
+@router.get("/evidence/{evidence_id}", dependencies=[require("ledger.view")])
+def evidence(request: Request, evidence_id: Id, session: SessionDep, user: CurrentUser):
     path, item = files.open_evidence(session=session, actor=user, evidence_id=evidence_id,
                                      store=Path(request.app.state.settings.data_dir) / "evidence")
     # Always a download with the type checked at upload: an uploaded file is never rendered by the browser.
     return FileResponse(path, filename=item.filename, media_type=item.content_type, content_disposition_type="attachment")
 
 
-@router.post("/reports/{report_id}/review")
-def review(report_id: int, db: DatabaseDep, user: CurrentUser, decision: str = Form(""), comment: str = Form(""),
+@router.post("/reports/{report_id}/review", dependencies=[require("ledger.review")])
+def review(report_id: Id, db: DatabaseDep, user: CurrentUser, decision: str = Form(""), comment: str = Form(""),
            version: int | None = Form(None), back: str = Form("")):
     if decision not in ("approve", "return"):
         raise LedgerInvalid("请选择“通过”或“退回”")
@@ -162,8 +163,8 @@ def review(report_id: int, db: DatabaseDep, user: CurrentUser, decision: str = F
     return RedirectResponse(f"{target}?reviewed={decision}", status_code=303)
 
 
-@router.post("/assignments/{assignment_id}/break-down")
-def break_down(assignment_id: int, db: DatabaseDep, user: CurrentUser, units: list[str] = Form([]),
+@router.post("/assignments/{assignment_id}/break-down", dependencies=[require("ledger.assign")])
+def break_down(assignment_id: Id, db: DatabaseDep, user: CurrentUser, units: list[str] = Form([]),
                deadline: str = Form(""), owner: str = Form(""), cycle: str = Form("monthly")):
     with db.write() as session:
         parent = services.get_assignment(session=session, actor=user, assignment_id=assignment_id)
@@ -173,7 +174,7 @@ def break_down(assignment_id: int, db: DatabaseDep, user: CurrentUser, units: li
     return RedirectResponse(f"/ledger/assignments/{assignment_id}?broken_down={len(units)}", status_code=303)
 
 
-@router.get("/todo")
+@router.get("/todo", dependencies=[require("ledger.view")])
 def todo(request: Request, session: SessionDep, user: CurrentUser):
     items = services.todo(session=session, actor=user)
     queue = services.review_queue(session=session, actor=user) if allowed(user, "ledger.review", user.unit) else None
@@ -182,7 +183,7 @@ def todo(request: Request, session: SessionDep, user: CurrentUser):
     return render(request, "ledger/todo.html", {"todo": items, "queue": queue, "to_answer": to_answer}, user=user)
 
 
-@router.post("/todo/upload")
+@router.post("/todo/upload", dependencies=[require("ledger.report")])
 async def upload_reports(request: Request, db: DatabaseDep, user: CurrentUser, file: UploadFile = File(...),
                          period: str = Form("")):
     settings = request.app.state.settings
@@ -199,13 +200,13 @@ async def upload_reports(request: Request, db: DatabaseDep, user: CurrentUser, f
 
 
 def _xlsx_response(name: str, sheet: str, headers: list[str], rows) -> FileResponse:
-    path = write_table(temp_xlsx_path(), sheet=sheet, headers=headers, rows=rows)
+    path = write_table(download_path(), sheet=sheet, headers=headers, rows=rows)
     return FileResponse(path, filename=name, background=BackgroundTask(path.unlink, missing_ok=True),
                         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
-@router.get("/review")
-def review_queue(request: Request, session: SessionDep, user: CurrentUser, page: int = 1, export: bool = False):
+@router.get("/review", dependencies=[require("ledger.review")])
+def review_queue(request: Request, session: SessionDep, user: CurrentUser, page: PageNo = 1, export: bool = False):
     if export:
         queue = services.review_queue(session=session, actor=user, per_page=100000)
         return _xlsx_response("待审核报告.xlsx", "待审核报告", ["单位", "序号", "报告期", "状态", "完成百分比", "进展情况", "提交人", "提交时间"],
@@ -215,7 +216,7 @@ def review_queue(request: Request, session: SessionDep, user: CurrentUser, page:
     return render(request, "ledger/review.html", {"queue": queue}, user=user)
 
 
-@router.get("/assign")
+@router.get("/assign", dependencies=[require("ledger.assign")])
 def assign_form(request: Request, session: SessionDep, user: CurrentUser):
     authorize(user, "ledger.assign", user.unit)
     notice = plan.current_notice(session=session, actor=user)
@@ -225,7 +226,7 @@ def assign_form(request: Request, session: SessionDep, user: CurrentUser):
     }, user=user)
 
 
-@router.post("/assign")
+@router.post("/assign", dependencies=[require("ledger.assign")])
 def assign(db: DatabaseDep, user: CurrentUser, target: str = Form("level"), level: str = Form(""),
            unit: str = Form(""), measures: str = Form(""), category: str = Form(""), deadline: str = Form(""),
            ongoing: bool = Form(False), cycle: str = Form("monthly"), owner: str = Form(""), role: str = Form("lead"),
@@ -248,10 +249,10 @@ def assign(db: DatabaseDep, user: CurrentUser, target: str = Form("level"), leve
     return RedirectResponse(f"/ledger?assigned={count}", status_code=303)
 
 
-@router.get("/export.xlsx")
+@router.get("/export.xlsx", dependencies=[require("ledger.view")])
 def export(session: SessionDep, user: CurrentUser, unit: str = ""):
     root = get_unit(session=session, actor=user, code=unit or user.unit.code)
-    path = temp_xlsx_path()
+    path = download_path()
     exports.export_ledger(session=session, actor=user, unit=root, path=path)
     return FileResponse(path, filename=f"{root.code}-春风行动台账.xlsx", background=BackgroundTask(path.unlink, missing_ok=True),
                         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
@@ -267,8 +268,8 @@ def _after_delivery(response, db):
     return response
 
 
-@router.post("/assignments/{assignment_id}/notices")
-def issue_notice(assignment_id: int, db: DatabaseDep, user: CurrentUser, subject: str = Form(""), text: str = Form(""),
+@router.post("/assignments/{assignment_id}/notices", dependencies=[require("ledger.supervise")])
+def issue_notice(assignment_id: Id, db: DatabaseDep, user: CurrentUser, subject: str = Form(""), text: str = Form(""),
                  respond_by: str = Form("")):
     day = _day(respond_by, "答复期限")
     if day is None:
@@ -279,15 +280,15 @@ def issue_notice(assignment_id: int, db: DatabaseDep, user: CurrentUser, subject
     return _after_delivery(RedirectResponse(f"/ledger/notices/{notice.id}", status_code=303), db)
 
 
-@router.post("/assignments/{assignment_id}/remind")
-def remind(assignment_id: int, db: DatabaseDep, user: CurrentUser, text: str = Form("")):
+@router.post("/assignments/{assignment_id}/remind", dependencies=[require("ledger.supervise")])
+def remind(assignment_id: Id, db: DatabaseDep, user: CurrentUser, text: str = Form("")):
     with db.write() as session:
         supervision.remind(session=session, actor=user, assignment_id=assignment_id, text=text)
     return _after_delivery(RedirectResponse(f"/ledger/assignments/{assignment_id}?reminded=1", status_code=303), db)
 
 
-@router.get("/notices")
-def notices(request: Request, session: SessionDep, user: CurrentUser, page: int = 1, export: bool = False):
+@router.get("/notices", dependencies=[require("ledger.view")])
+def notices(request: Request, session: SessionDep, user: CurrentUser, page: PageNo = 1, export: bool = False):
     if export:
         everything = supervision.notices_for(session=session, actor=user, per_page=100000)
         return _xlsx_response("督办单.xlsx", "督办单", ["编号", "标题", "序号", "被督办单位", "督办单位", "答复期限", "状态", "升级次数", "发出时间"],
@@ -298,8 +299,8 @@ def notices(request: Request, session: SessionDep, user: CurrentUser, page: int 
     return render(request, "ledger/notices.html", {"result": result}, user=user)
 
 
-@router.get("/notices/{notice_id}")
-def notice_page(request: Request, notice_id: int, session: SessionDep, user: CurrentUser):
+@router.get("/notices/{notice_id}", dependencies=[require("ledger.answer", "ledger.supervise")])
+def notice_page(request: Request, notice_id: Id, session: SessionDep, user: CurrentUser):
     notice = supervision.get_notice(session=session, actor=user, notice_id=notice_id)
     return render(request, "ledger/notice.html", {
         "notice": notice,
@@ -309,23 +310,23 @@ def notice_page(request: Request, notice_id: int, session: SessionDep, user: Cur
     }, user=user)
 
 
-@router.post("/notices/{notice_id}/answer")
-def answer_notice(notice_id: int, db: DatabaseDep, user: CurrentUser, text: str = Form("")):
+@router.post("/notices/{notice_id}/answer", dependencies=[require("ledger.answer")])
+def answer_notice(notice_id: Id, db: DatabaseDep, user: CurrentUser, text: str = Form("")):
     with db.write() as session:
         supervision.answer_notice(session=session, actor=user, notice_id=notice_id, text=text)
     return _after_delivery(RedirectResponse(f"/ledger/notices/{notice_id}", status_code=303), db)
 
 
-@router.post("/notices/{notice_id}/close")
-def close_notice(notice_id: int, db: DatabaseDep, user: CurrentUser, text: str = Form("")):
+@router.post("/notices/{notice_id}/close", dependencies=[require("ledger.supervise")])
+def close_notice(notice_id: Id, db: DatabaseDep, user: CurrentUser, text: str = Form("")):
     with db.write() as session:
         supervision.close_notice(session=session, actor=user, notice_id=notice_id, text=text)
     return _after_delivery(RedirectResponse(f"/ledger/notices/{notice_id}", status_code=303), db)
 
 
-@router.get("/league")
+@router.get("/league", dependencies=[require("ledger.view")])
 def league_page(request: Request, session: SessionDep, user: CurrentUser, level: str = "", export: bool = False,
-                page: int = 1):
+                page: PageNo = 1):
     root = user.unit
     order = list(LEVELS)  # national, department, province, municipal, county, branch
     levels = [lv for lv in order[2:] if order.index(lv) > order.index(root.level)]
@@ -334,7 +335,7 @@ def league_page(request: Request, session: SessionDep, user: CurrentUser, level:
         raise LedgerInvalid(f"层级“{level}”无效")
     rows = league.league_table(session=session, actor=user, level=level, within=root, today=date.today())
     if export:
-        path = temp_xlsx_path()
+        path = download_path()
         write_table(path, sheet="排名", headers=["名次", "单位", "得分", *league.PARTS.values(), "任务数", "应报", "按时",
                                                  "已审核", "一次通过", "红灯", "黄灯", "指标值", "达标"],
                     rows=([r.rank, r.unit.name, r.score, *(None if r.rates[k] is None else round(100 * r.rates[k], 1)
@@ -350,7 +351,7 @@ def league_page(request: Request, session: SessionDep, user: CurrentUser, level:
                                                   "parts": league.PARTS}, user=user)
 
 
-@router.get("/briefing")
+@router.get("/briefing", dependencies=[require("ledger.view")])
 def briefing_page(session: SessionDep, user: CurrentUser, unit: str = "", format: str = "html"):
     root = get_unit(session=session, actor=user, code=unit or user.unit.code)
     data = briefing.build(session=session, actor=user, unit=root, today=date.today())

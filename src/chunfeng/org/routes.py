@@ -1,36 +1,40 @@
-"""Pages of the organisation: a unit with its children and users, unit import, the audit log."""
+"""Pages of the organisation: a unit with its children and users, unit import, the audit log, the security
+administrator's accounts page."""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse
 from sqlalchemy import func, select
 from starlette.background import BackgroundTask
 
+from chunfeng.db import utcnow
 from chunfeng.org import audit, services
 from chunfeng.org.access import allowed, authorize, subtree_filter
-from chunfeng.org.errors import ValidationFailed
+from chunfeng.org.errors import Forbidden, ValidationFailed
 from chunfeng.org.models import AuditEntry, Unit
-from chunfeng.org.roles import LEVELS
-from chunfeng.paging import Page
-from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render
-from chunfeng.xlsx import temp_xlsx_path, write_table
+from chunfeng.org.roles import LEVELS, ROLES, SEPARATED
+from chunfeng.paging import Page, clamp_page
+from chunfeng.web.contract import PageNo
+from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, require
+from chunfeng.xlsx import download_path, write_table
 
 router = APIRouter(tags=["org"])
 
 MAX_UPLOAD = 5 * 1024 * 1024
 
 
-@router.get("/org")
+@router.get("/org", dependencies=[require("org.unit.view")])
 def my_unit(user: CurrentUser):
     return RedirectResponse(f"/org/units/{user.unit.code}", status_code=303)
 
 
-@router.get("/org/units/{code}")
-def unit_page(request: Request, code: str, session: SessionDep, user: CurrentUser, q: str = "", page: int = 1):
+@router.get("/org/units/{code}", dependencies=[require("org.unit.view")])
+def unit_page(request: Request, code: str, session: SessionDep, user: CurrentUser, q: str = "", page: PageNo = 1):
     unit = services.get_unit(session=session, actor=user, code=code)
     children = services.list_child_units(session=session, actor=user, unit=unit, query=q.strip(), page=max(1, page))
     users = services.list_users(session=session, actor=user, unit=unit, per_page=20) \
@@ -42,7 +46,7 @@ def unit_page(request: Request, code: str, session: SessionDep, user: CurrentUse
     }, user=user)
 
 
-@router.get("/org/units/{code}/export.xlsx")
+@router.get("/org/units/{code}/export.xlsx", dependencies=[require("org.unit.view")])
 def export_units(code: str, session: SessionDep, user: CurrentUser, q: str = ""):
     unit = services.get_unit(session=session, actor=user, code=code)
     rows = []
@@ -55,13 +59,13 @@ def export_units(code: str, session: SessionDep, user: CurrentUser, q: str = "")
         if page >= result.pages:
             break
         page += 1
-    path = write_table(temp_xlsx_path(), sheet="单位", headers=["代码", "上级代码", "名称", "层级", "演示数据"],
+    path = write_table(download_path(), sheet="单位", headers=["代码", "上级代码", "名称", "层级", "演示数据"],
                        rows=rows, widths=[12, 12, 50, 14, 10])
     return FileResponse(path, filename=f"{unit.code}-下级单位.xlsx", background=BackgroundTask(path.unlink, missing_ok=True),
                         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
-@router.post("/org/units/{code}/import")
+@router.post("/org/units/{code}/import", dependencies=[require("org.unit.import")])
 async def import_units(request: Request, code: str, db: DatabaseDep, user: CurrentUser,
                        file: UploadFile = File(...)):
     with db.read() as session:
@@ -79,7 +83,7 @@ async def import_units(request: Request, code: str, db: DatabaseDep, user: Curre
     return RedirectResponse(f"/org/units/{code}?imported={count}", status_code=303)
 
 
-@router.post("/org/units/{code}/users")
+@router.post("/org/units/{code}/users", dependencies=[require("org.user.manage")])
 def add_user(request: Request, code: str, db: DatabaseDep, user: CurrentUser, username: str = Form(""),
              display_name: str = Form(""), password: str = Form(""), roles: list[str] = Form([])):
     with db.write() as session:
@@ -88,36 +92,105 @@ def add_user(request: Request, code: str, db: DatabaseDep, user: CurrentUser, us
     return RedirectResponse(f"/org/units/{code}?added={created.username}", status_code=303)
 
 
-def _audit_query(user, action: str):
-    # An administrator sees what was done from inside their own subtree.
-    where = [AuditEntry.actor_unit.in_(select(Unit.code).where(subtree_filter(user)))]
+@router.post("/org/users/{username}/active", dependencies=[require("org.user.manage")])
+def user_active(username: str, db: DatabaseDep, user: CurrentUser, active: bool = Form(...)):
+    with db.write() as session:
+        changed = services.set_active(session=session, actor=user, username=username, active=active)
+        code = changed.unit.code
+    return RedirectResponse(f"/org/units/{code}?{'enabled' if active else 'disabled'}={quote(username)}", status_code=303)
+
+
+def _audit_query(user, action: str, outcome: str):
+    # An audit administrator sees what was done from inside their own subtree; at the national unit, everything,
+    # including attempts to log in as users that do not exist (they belong to no unit).
+    where = [] if user.unit.level == "national" else [AuditEntry.actor_unit.in_(select(Unit.code).where(subtree_filter(user)))]
     if action:
         where.append(AuditEntry.action.startswith(action, autoescape=True))
+    if outcome:
+        if outcome not in audit.OUTCOMES:
+            raise ValidationFailed(f"未知结果“{outcome}”,可选:{'、'.join(audit.OUTCOMES)}")
+        where.append(AuditEntry.outcome == outcome)
     return where
 
 
-@router.get("/audit/export.xlsx")
-def audit_export(session: SessionDep, user: CurrentUser, action: str = ""):
-    authorize(user, "audit.view")
-    entries = session.scalars(select(AuditEntry).where(*_audit_query(user, action)).order_by(AuditEntry.seq)
-                              .execution_options(yield_per=2000))
-    rows = ([e.seq, e.at, e.actor, e.actor_unit, e.action, e.object_type, e.object_id, e.before, e.after, e.digest]
-            for e in entries)
-    path = write_table(temp_xlsx_path(), sheet="审计日志",
-                       headers=["序号", "时间(UTC)", "操作人", "单位", "操作", "对象类型", "对象", "变更前", "变更后", "摘要(SM3)"],
-                       rows=rows, widths=[8, 28, 12, 10, 28, 12, 16, 40, 40, 20])
+AUDIT_OUTCOMES = {"success": "成功", "failure": "失败", "denied": "拒绝"}
+AUDIT_HEADERS = ["序号", "时间(UTC)", "操作人", "单位", "操作", "结果", "来源地址", "对象类型", "对象", "变更前", "变更后", "摘要(SM3)"]
+
+
+@router.get("/audit/export.xlsx", dependencies=[require("audit.view")])
+def audit_export(db: DatabaseDep, user: CurrentUser, action: str = "", outcome: str = ""):
+    path = download_path()
+    with db.write() as session:
+        entries = session.scalars(select(AuditEntry).where(*_audit_query(user, action, outcome)).order_by(AuditEntry.seq)
+                                  .execution_options(yield_per=2000))
+        rows = ([e.seq, e.at, e.actor, e.actor_unit, e.action, e.outcome, e.source, e.object_type, e.object_id, e.before,
+                 e.after, e.digest] for e in entries)
+        write_table(path, sheet="审计日志", headers=AUDIT_HEADERS, rows=rows,
+                    widths=[8, 28, 12, 10, 28, 8, 16, 12, 16, 40, 40, 20])
+        audit.record(session, actor=user, action="audit.exported", object_type="xlsx",
+                     after={"action": action, "outcome": outcome})
     return FileResponse(path, filename="审计日志.xlsx", background=BackgroundTask(path.unlink, missing_ok=True),
                         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
-@router.get("/audit")
-def audit_page(request: Request, session: SessionDep, user: CurrentUser, page: int = 1, action: str = ""):
-    authorize(user, "audit.view")
-    where = _audit_query(user, action)
+@router.get("/audit/archive", dependencies=[require("audit.view")])
+def audit_archive(db: DatabaseDep, user: CurrentUser, since: str = "", until: str = ""):
+    """The whole log, or a period, as a verifiable archive (national audit administrator: the chain is national)."""
+    if user.unit.level != "national":
+        raise Forbidden("归档导出整条哈希链,只有总局的审计管理员可以导出")
+    audit.check_period(since, until)
+    path = download_path(".jsonl.gz")
+    with db.write() as session:
+        count = audit.export_archive(session, path, since=since, until=until)
+        audit.record(session, actor=user, action="audit.exported", object_type="archive",
+                     after={"entries": count, "since": since, "until": until})
+    return FileResponse(path, filename=f"审计日志归档-{since or '开始'}-{until or '至今'}.jsonl.gz", media_type="application/gzip",
+                        background=BackgroundTask(path.unlink, missing_ok=True))
+
+
+@router.get("/audit", dependencies=[require("audit.view")])
+def audit_page(request: Request, session: SessionDep, user: CurrentUser, page: PageNo = 1, action: str = "", outcome: str = ""):
+    where = _audit_query(user, action, outcome)
     total = session.scalar(select(func.count()).select_from(AuditEntry).where(*where)) or 0
     result = Page([], total, max(1, page), 50)
     result.items = list(session.scalars(select(AuditEntry).where(*where).order_by(AuditEntry.seq.desc())
                                         .offset(result.offset).limit(result.per_page)))
-    return render(request, "audit/index.html", {"result": result, "action": action,
+    return render(request, "audit/index.html", {"result": result, "action": action, "outcome": outcome,
+                                                "outcomes": AUDIT_OUTCOMES,
                                                 "report": audit.verify(session) if user.unit.level == "national" else None},
                   user=user)
+
+
+# --- the security administrator ---------------------------------------------------------------------------
+
+
+@router.get("/security", dependencies=[require("org.user.roles")])
+def security_page(request: Request, session: SessionDep, user: CurrentUser, q: str = "", page: PageNo = 1):
+    """Accounts of the administrator's subtree — roles, lockouts, second factors — and the policies in force."""
+    page, _ = clamp_page(page, 30)
+    users = services.list_users(session=session, actor=user, unit=user.unit, query=q, page=page, per_page=30,
+                                permission="org.user.roles")
+    return render(request, "org/security.html", {
+        "users": users, "q": q.strip(), "settings": request.app.state.settings, "now": utcnow(),
+        "roles": ROLES, "separated": SEPARATED}, user=user)
+
+
+@router.post("/security/users/{username}/roles", dependencies=[require("org.user.roles")])
+def security_roles(username: str, db: DatabaseDep, user: CurrentUser, roles: list[str] = Form([])):
+    with db.write() as session:
+        services.set_roles(session=session, actor=user, username=username, roles=roles)
+    return RedirectResponse(f"/security?q={quote(username)}&done=roles", status_code=303)
+
+
+@router.post("/security/users/{username}/unlock", dependencies=[require("org.user.roles")])
+def security_unlock(username: str, db: DatabaseDep, user: CurrentUser):
+    with db.write() as session:
+        services.unlock(session=session, actor=user, username=username)
+    return RedirectResponse(f"/security?q={quote(username)}&done=unlocked", status_code=303)
+
+
+@router.post("/security/users/{username}/totp-reset", dependencies=[require("org.user.roles")])
+def security_totp_reset(username: str, db: DatabaseDep, user: CurrentUser):
+    with db.write() as session:
+        services.reset_second_factor(session=session, actor=user, username=username)
+    return RedirectResponse(f"/security?q={quote(username)}&done=totp", status_code=303)

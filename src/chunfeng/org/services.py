@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pyotp
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from chunfeng.db import utcnow
@@ -15,7 +16,7 @@ from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, allowed, authorize, subtree_filter
 from chunfeng.org.builtin import DEPARTMENTS, NATIONAL, PROVINCES, bureau_name, department_code
 from chunfeng.org.errors import AuthenticationFailed, Forbidden, NotFound, ValidationFailed
-from chunfeng.org.models import PasswordHistory, Unit, User
+from chunfeng.org.models import PasswordHistory, Unit, User, UserSession
 from chunfeng.org.passwords import hash_password, password_problem, verify_password
 from chunfeng.org.roles import LEVELS, PARENT_LEVELS, ROLES, SEPARATED
 from chunfeng.paging import Page
@@ -238,10 +239,7 @@ def separation_problems(roles: list[str]) -> list[str]:
 
 def set_roles(*, session: Session, actor: Actor, username: str, roles: list[str]) -> User:
     """The security administrator grants or withdraws roles; the change is in the audit log."""
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None:
-        raise NotFound(f"没有用户“{username}”")
-    authorize(actor, "org.user.roles", user.unit)
+    user = _account_for_security(session, actor, username)
     problems = [f"未知角色:{r}" for r in roles if r not in ROLES] + separation_problems(roles)
     if not roles:
         problems.append("至少保留一个角色")
@@ -308,6 +306,9 @@ class LoginAttempt:
     error: str = ""
 
 
+TOTP_SECRET = re.compile(r"[A-Z2-7]{32}")  # what pyotp.random_base32() issues: 160 bits
+
+
 def totp_ok(secret: str, code: str) -> bool:
     """A six-digit code for now or the 30-second step either side (clocks drift)."""
     return bool(code) and pyotp.TOTP(secret).verify(code.strip(), valid_window=1)
@@ -315,6 +316,8 @@ def totp_ok(secret: str, code: str) -> bool:
 
 def enrol_totp(*, session: Session, user: User, secret: str, code: str) -> None:
     """Keep the secret the user's authenticator app was given, once it shows a code that matches."""
+    if not TOTP_SECRET.fullmatch(secret or ""):  # the form carries it back: a weak or made-up one is refused
+        raise ValidationFailed("动态口令密钥无效,请重新扫码设置")
     if not totp_ok(secret, code):
         raise ValidationFailed("动态口令不正确,请核对手机时间后重试")
     user.totp_secret = secret
@@ -333,9 +336,9 @@ def attempt_login(*, session: Session, username: str, password: str, source: str
     ok = verify_password(user.password_hash if user else None, password)
     who = SystemActor(username=(username or "?")[:64], unit_code=user.unit.code if user else "")
 
-    def log(action: str, **after) -> None:
+    def log(action: str, outcome: str = "failure", **after) -> None:
         audit.record(session, actor=who, action=action, object_type="user", object_id=username[:64],
-                     after={"source": source, **after})
+                     after=after or None, outcome=outcome, source=source)
 
     if user is not None and user.locked_until is not None and user.locked_until > now:
         log("org.login.refused_locked")
@@ -351,15 +354,67 @@ def attempt_login(*, session: Session, username: str, password: str, source: str
         log("org.login.failed", known=user is not None, second_factor=bool(second_factor_failed))
         return LoginAttempt(None, "动态口令不正确" if second_factor_failed else "用户名或密码错误")
     user.failed_logins, user.locked_until = 0, None
-    log("org.login.succeeded")
+    log("org.login.succeeded", "success")
     return LoginAttempt(user)
 
 
-def list_users(*, session: Session, actor: Actor, unit: Unit, page: int = 1, per_page: int = 50) -> Page[User]:
-    """Users of `unit` and every unit below it."""
-    authorize(actor, "org.user.view", unit)
+def list_users(*, session: Session, actor: Actor, unit: Unit, page: int = 1, per_page: int = 50, query: str = "",
+               permission: str = "org.user.view") -> Page[User]:
+    """Users of `unit` and every unit below it, for the system administrator (org.user.view) or the security
+    administrator (org.user.roles); `query` matches the user name or display name."""
+    if permission not in ("org.user.view", "org.user.roles"):
+        raise ValueError(permission)
+    authorize(actor, permission, unit)
     where = [User.unit_id == Unit.id, Unit.path.startswith(unit.path, autoescape=True)]
+    if query.strip():
+        like = f"%{query.strip()}%"
+        where.append(User.username.like(like) | User.display_name.like(like))
     total = session.scalar(select(func.count()).select_from(User).join(Unit).where(*where)) or 0
     items = list(session.scalars(select(User).join(User.unit).where(*where)
                                  .order_by(Unit.path, User.username).offset((page - 1) * per_page).limit(per_page)))
     return Page(items, total, page, per_page)
+
+
+def set_active(*, session: Session, actor: Actor, username: str, active: bool) -> User:
+    """The system administrator disables an account no longer needed (it keeps its history) or enables it again;
+    a disabled account's sessions end at once."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"没有用户“{username}”")
+    authorize(actor, "org.user.manage", user.unit)
+    if user.username == actor.username:
+        raise ValidationFailed("不能停用自己的账号")
+    if user.active != active:
+        user.active = active
+        if not active:
+            session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+        audit.record(session, actor=actor, action="org.user.enabled" if active else "org.user.disabled",
+                     object_type="user", object_id=username)
+    return user
+
+
+def _account_for_security(session: Session, actor: Actor, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"没有用户“{username}”")
+    authorize(actor, "org.user.roles", user.unit)
+    return user
+
+
+def unlock(*, session: Session, actor: Actor, username: str) -> User:
+    """The security administrator lifts a lockout before it runs out (after checking who was trying)."""
+    user = _account_for_security(session, actor, username)
+    before = {"locked_until": user.locked_until, "failed_logins": user.failed_logins}
+    user.locked_until, user.failed_logins = None, 0
+    audit.record(session, actor=actor, action="org.user.unlocked", object_type="user", object_id=username, before=before)
+    return user
+
+
+def reset_second_factor(*, session: Session, actor: Actor, username: str) -> User:
+    """A lost phone: the secret is dropped and the user enrols a new one at the next login (administrators must)."""
+    user = _account_for_security(session, actor, username)
+    if not user.totp_secret:
+        raise ValidationFailed(f"{username} 尚未设置动态口令")
+    user.totp_secret = None
+    audit.record(session, actor=actor, action="org.totp.reset", object_type="user", object_id=username)
+    return user

@@ -10,8 +10,9 @@ from chunfeng.appeals.services import linked_to_measure
 from chunfeng.org.access import allowed, authorize
 from chunfeng.plan import services
 from chunfeng.plan.errors import PlanError, PlanNotFound
-from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, is_htmx, render
-from chunfeng.xlsx import temp_xlsx_path, write_table
+from chunfeng.web.contract import Id, PageNo
+from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, is_htmx, render, require
+from chunfeng.xlsx import download_path, write_table
 
 router = APIRouter(prefix="/plan", tags=["plan"])
 
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/plan", tags=["plan"])
 MAX_NOTICE = 10 * 1024 * 1024
 
 
-@router.get("")
+@router.get("", dependencies=[require("plan.view")])
 def plan_index(request: Request, session: SessionDep, user: CurrentUser):
     try:
         notice = services.current_notice(session=session, actor=user)
@@ -34,15 +35,15 @@ def plan_index(request: Request, session: SessionDep, user: CurrentUser):
     }, user=user)
 
 
-@router.get("/items/{no}")
-def item_page(request: Request, no: int, session: SessionDep, user: CurrentUser):
+@router.get("/items/{no}", dependencies=[require("plan.view")])
+def item_page(request: Request, no: Id, session: SessionDep, user: CurrentUser):
     notice = services.current_notice(session=session, actor=user)
     item = services.get_item(session=session, notice=notice, no=no)
     return render(request, "plan/item.html", {"notice": notice, "item": item}, user=user)
 
 
-@router.get("/measures/{no}")
-def measure_page(request: Request, no: int, session: SessionDep, user: CurrentUser):
+@router.get("/measures/{no}", dependencies=[require("plan.view")])
+def measure_page(request: Request, no: Id, session: SessionDep, user: CurrentUser):
     notice = services.current_notice(session=session, actor=user)
     measure = services.get_measure(session=session, notice=notice, no=no)
     total = services.measure_count(session=session, notice=notice)
@@ -51,9 +52,9 @@ def measure_page(request: Request, no: int, session: SessionDep, user: CurrentUs
                                                  "linked": linked, "appeals": appeals}, user=user)
 
 
-@router.get("/search")
+@router.get("/search", dependencies=[require("plan.view")])
 def search(request: Request, session: SessionDep, user: CurrentUser, q: str = "", new: bool = False,
-           page: int = 1, per_page: int = 20):
+           page: PageNo = 1, per_page: int = 20):
     notice = services.current_notice(session=session, actor=user)
     result = services.search_measures(session=session, notice=notice, query=q.strip(), new_only=new,
                                       page=max(1, page), per_page=min(max(1, per_page), 200))
@@ -63,10 +64,10 @@ def search(request: Request, session: SessionDep, user: CurrentUser, q: str = ""
     return render(request, "plan/search.html", context, user=user)
 
 
-@router.get("/export.xlsx")
+@router.get("/export.xlsx", dependencies=[require("plan.view")])
 def export(session: SessionDep, user: CurrentUser):
     notice = services.current_notice(session=session, actor=user)
-    path = write_table(temp_xlsx_path(), sheet="工作任务安排表",
+    path = write_table(download_path(), sheet="工作任务安排表",
                        headers=["序号", "任务类别", "任务事项", "具体措施", "新增措施"],
                        rows=services.plan_rows(session=session, notice=notice), widths=[6, 16, 16, 80, 12])
     filename = f"{notice.doc_number}-工作任务安排表.xlsx"
@@ -74,7 +75,7 @@ def export(session: SessionDep, user: CurrentUser):
                         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
-@router.post("/import")
+@router.post("/import", dependencies=[require("plan.import")])
 async def import_notice(request: Request, db: DatabaseDep, user: CurrentUser, file: UploadFile = File(...),
                         replace: bool = Form(False)):
     """The action office uploads the notice (HTML or text); a notice that does not check out is refused whole."""

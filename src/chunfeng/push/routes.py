@@ -18,8 +18,10 @@ from chunfeng.push import bills, campaigns, matching, rules, services, store
 from chunfeng.push.errors import PushInvalid
 from chunfeng.push.models import CampaignStage, Policy
 from chunfeng.push.schema import CHANNEL_NAMES, CHANNELS, REGISTRY
-from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render
-from chunfeng.xlsx import temp_xlsx_path, write_table
+from chunfeng.web.contract import Id, PageNo
+from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, require
+from chunfeng.web.downloads import checked_purpose, personal_xlsx
+from chunfeng.xlsx import download_path, write_table
 
 router = APIRouter(tags=["push"])
 
@@ -28,9 +30,9 @@ def _store(request: Request) -> Path:
     return Path(request.app.state.settings.push_store)
 
 
-@router.get("/push/policies")
+@router.get("/push/policies", dependencies=[require("push.policy.view")])
 def policy_list(request: Request, session: SessionDep, user: CurrentUser, q: str = "", tax_type: str = "",
-                current: bool = False, page: int = 1):
+                current: bool = False, page: PageNo = 1):
     page, _ = clamp_page(page, 30)
     result = services.list_policies(session=session, actor=user, q=q.strip(), tax_type=tax_type,
                                     on=date.today() if current else None, page=page)
@@ -39,10 +41,10 @@ def policy_list(request: Request, session: SessionDep, user: CurrentUser, q: str
                   user=user)
 
 
-@router.get("/push/policies/export.xlsx")
+@router.get("/push/policies/export.xlsx", dependencies=[require("push.policy.view")])
 def policy_export(session: SessionDep, user: CurrentUser):
     result = services.list_policies(session=session, actor=user, per_page=10_000)
-    path = write_table(temp_xlsx_path(), sheet="政策目录", headers=[
+    path = write_table(download_path(), sheet="政策目录", headers=[
         "编号", "名称", "税费种", "主题", "依据", "文件标题", "生效日期", "失效日期", "所属期", "申报表", "适用条件(规则)",
         "推送对象", "政策要点"], rows=([p.id, p.name, p.tax_type, p.topic, p.basis, p.basis_title, str(p.effective_from),
                                  str(p.effective_until or "长期"), services.PERIOD_KINDS[p.period_kind], p.filing, p.rule,
@@ -51,7 +53,7 @@ def policy_export(session: SessionDep, user: CurrentUser):
     return FileResponse(path, filename="优惠政策目录.xlsx", background=BackgroundTask(path.unlink, missing_ok=True))
 
 
-@router.get("/push/policies/{policy_id}")
+@router.get("/push/policies/{policy_id}", dependencies=[require("push.policy.view")])
 def policy_page(request: Request, policy_id: str, session: SessionDep, user: CurrentUser):
     policy = services.get_policy(session=session, actor=user, policy_id=policy_id)
     return _policy_page(request, policy, user, rule=policy.rule)
@@ -64,14 +66,14 @@ def _policy_page(request, policy: Policy, user, *, rule: str, error: rules.RuleE
         "may_match": allowed(user, "push.match")}, user=user, status_code=status)
 
 
-@router.post("/push/rules/check")
+@router.post("/push/rules/check", dependencies=[require("push.policy.view")])
 def rule_check(request: Request, user: CurrentUser, rule: str = Form("")):
     """The rule editor's live check (htmx): the fault and where it is, or how many taxpayers match now."""
     authorize(user, "push.policy.view")
     return render(request, "push/_check.html", {"check": services.check_rule(rule, _store(request))}, user=user)
 
 
-@router.post("/push/policies/{policy_id}/rule")
+@router.post("/push/policies/{policy_id}/rule", dependencies=[require("push.policy.edit")])
 def rule_save(request: Request, policy_id: str, db: DatabaseDep, user: CurrentUser, rule: str = Form("")):
     try:
         with db.write() as session:
@@ -83,7 +85,7 @@ def rule_save(request: Request, policy_id: str, db: DatabaseDep, user: CurrentUs
     return RedirectResponse(f"/push/policies/{policy_id}?saved=1", status_code=303)
 
 
-@router.get("/push/policies/{policy_id}/match")
+@router.get("/push/policies/{policy_id}/match", dependencies=[require("push.match")])
 def match_page(request: Request, policy_id: str, session: SessionDep, user: CurrentUser, period: str = ""):
     policy = services.get_policy(session=session, actor=user, policy_id=policy_id)
     if not _store(request).exists():
@@ -96,10 +98,11 @@ def match_page(request: Request, policy_id: str, session: SessionDep, user: Curr
     return render(request, "push/match.html", {"p": policy, "m": result, "chart": chart}, user=user)
 
 
-@router.get("/push/policies/{policy_id}/taxpayers")
-def taxpayer_list(request: Request, policy_id: str, session: SessionDep, user: CurrentUser, period: str = "",
-                  province: str = "", section: str = "", not_claimed: bool = False, page: int = 1, export: bool = False):
-    authorize(user, "push.match")
+@router.get("/push/policies/{policy_id}/taxpayers", dependencies=[require("push.match")])
+def taxpayer_list(request: Request, policy_id: str, session: SessionDep, db: DatabaseDep, user: CurrentUser,
+                  period: str = "", province: str = "", section: str = "", not_claimed: bool = False, page: PageNo = 1,
+                  export: bool = False, purpose: str = ""):
+    purpose = checked_purpose(purpose) if export else ""
     policy = services.get_policy(session=session, actor=user, policy_id=policy_id)
     page, per_page = clamp_page(page, 50)
     audience = matching.Audience(region=services.actor_region(user))
@@ -111,12 +114,15 @@ def taxpayer_list(request: Request, policy_id: str, session: SessionDep, user: C
                                          not_claimed_only=not_claimed, offset=(page - 1) * per_page,
                                          limit=None if export else per_page)
     if export:
-        path = write_table(temp_xlsx_path(), sheet="纳税人清单", headers=[
-            "统一社会信用代码", "纳税人名称", "行政区划", "行业", "增值税类型", "规模", "信用级别", f"{chosen or ''}是否已享受"],
+        return personal_xlsx(
+            db, user, action="push.taxpayers.exported", purpose=purpose,
+            filters={"policy": policy.id, "period": chosen, "province": province, "section": section,
+                     "not_claimed": not_claimed},
+            filename=f"{policy.id}-{'应享未享' if not_claimed else '符合条件'}纳税人.xlsx", sheet="纳税人清单",
+            headers=["统一社会信用代码", "纳税人名称", "行政区划", "行业", "增值税类型", "规模", "信用级别",
+                     f"{chosen or ''}是否已享受"],
             rows=([r["credit_code"], r["name"], r["region"], r["industry"], r["vat_type"], r["size"], r["credit"],
                    "已享受" if r["claimed"] else "未享受"] for r in rows), widths=[22, 36, 10, 10, 12, 8, 8, 14])
-        return FileResponse(path, filename=f"{policy.id}-{'应享未享' if not_claimed else '符合条件'}纳税人.xlsx",
-                            background=BackgroundTask(path.unlink, missing_ok=True))
     query = f"period={chosen or ''}&province={province}&section={section}&not_claimed={'true' if not_claimed else 'false'}"
     return render(request, "push/taxpayers.html", {
         "p": policy, "result": Page(rows, total, page, per_page), "period": chosen, "province": province,
@@ -128,8 +134,8 @@ def taxpayer_list(request: Request, policy_id: str, session: SessionDep, user: C
 # --- campaigns ---------------------------------------------------------------------------------------
 
 
-@router.get("/push/campaigns")
-def campaign_list(request: Request, session: SessionDep, user: CurrentUser, page: int = 1):
+@router.get("/push/campaigns", dependencies=[require("push.campaign")])
+def campaign_list(request: Request, session: SessionDep, user: CurrentUser, page: PageNo = 1):
     page, _ = clamp_page(page, 30)
     result = campaigns.list_campaigns(session=session, actor=user, page=page)
     policies = services.list_policies(session=session, actor=user, on=None, per_page=1000).items
@@ -139,7 +145,7 @@ def campaign_list(request: Request, session: SessionDep, user: CurrentUser, page
                                                    "default_month": f"{today.year}-{today.month:02d}"}, user=user)
 
 
-@router.post("/push/campaigns")
+@router.post("/push/campaigns", dependencies=[require("push.campaign")])
 def campaign_create(db: DatabaseDep, user: CurrentUser, name: str = Form(""), month: str = Form(""),
                     policies: list[str] = Form([]), channels: list[str] = Form([]), audience: str = Form(""),
                     reminder_day: int = Form(10), last_days: int = Form(2)):
@@ -155,8 +161,8 @@ def campaign_create(db: DatabaseDep, user: CurrentUser, name: str = Form(""), mo
     return RedirectResponse(f"/push/campaigns/{campaign_id}?created=1", status_code=303)
 
 
-@router.get("/push/campaigns/{campaign_id}")
-def campaign_page(request: Request, campaign_id: int, session: SessionDep, user: CurrentUser):
+@router.get("/push/campaigns/{campaign_id}", dependencies=[require("push.campaign")])
+def campaign_page(request: Request, campaign_id: Id, session: SessionDep, user: CurrentUser):
     campaign = campaigns.get_campaign(session=session, actor=user, campaign_id=campaign_id)
     stages = list(session.query(CampaignStage).filter_by(campaign_id=campaign.id).order_by(CampaignStage.due))
     deadline = None
@@ -169,8 +175,8 @@ def campaign_page(request: Request, campaign_id: int, session: SessionDep, user:
         "channel_names": CHANNEL_NAMES, "policies": {p.id: p for p in session.query(Policy)}}, user=user)
 
 
-@router.post("/push/campaigns/{campaign_id}/run")
-def campaign_run(request: Request, campaign_id: int, db: DatabaseDep, user: CurrentUser, today: str = Form("")):
+@router.post("/push/campaigns/{campaign_id}/run", dependencies=[require("push.campaign")])
+def campaign_run(request: Request, campaign_id: Id, db: DatabaseDep, user: CurrentUser, today: str = Form("")):
     """Plan the stages of this campaign that are due (by `today`, default today) and deliver the outbox."""
     try:
         day = date.fromisoformat(today) if today else date.today()
@@ -189,8 +195,8 @@ def campaign_run(request: Request, campaign_id: int, db: DatabaseDep, user: Curr
     return RedirectResponse(f"/push/campaigns/{campaign_id}?ran={len(due)}", status_code=303)
 
 
-@router.post("/push/campaigns/{campaign_id}/requeue")
-def campaign_requeue(campaign_id: int, db: DatabaseDep, user: CurrentUser):
+@router.post("/push/campaigns/{campaign_id}/requeue", dependencies=[require("push.campaign")])
+def campaign_requeue(campaign_id: Id, db: DatabaseDep, user: CurrentUser):
     with db.write() as session:
         n = campaigns.requeue_uncertain(session=session, actor=user, campaign_id=campaign_id)
     return RedirectResponse(f"/push/campaigns/{campaign_id}?requeued={n}", status_code=303)
@@ -199,23 +205,23 @@ def campaign_requeue(campaign_id: int, db: DatabaseDep, user: CurrentUser):
 # --- the taxpayer's side -------------------------------------------------------------------------------
 
 
-@router.get("/push/inbox")
-def inbox_page(request: Request, session: SessionDep, user: CurrentUser, page: int = 1):
+@router.get("/push/inbox", dependencies=[require("push.inbox")])
+def inbox_page(request: Request, session: SessionDep, user: CurrentUser, page: PageNo = 1):
     page, _ = clamp_page(page, 20)
     result = campaigns.inbox(session=session, actor=user, page=page)
     return render(request, "push/inbox.html", {"result": result, "stage_names": campaigns.STAGES}, user=user)
 
 
-@router.post("/push/inbox/{message_id}/read")
-def inbox_read(message_id: int, db: DatabaseDep, user: CurrentUser):
+@router.post("/push/inbox/{message_id}/read", dependencies=[require("push.inbox")])
+def inbox_read(message_id: Id, db: DatabaseDep, user: CurrentUser):
     with db.write() as session:
         message = campaigns.read_message(session=session, actor=user, message_id=message_id)
         target = f"/push/inbox/{message.id}"
     return RedirectResponse(target, status_code=303)
 
 
-@router.get("/push/inbox/{message_id}")
-def inbox_message(request: Request, message_id: int, db: DatabaseDep, user: CurrentUser):
+@router.get("/push/inbox/{message_id}", dependencies=[require("push.inbox")])
+def inbox_message(request: Request, message_id: Id, db: DatabaseDep, user: CurrentUser):
     with db.write() as session:
         message = campaigns.read_message(session=session, actor=user, message_id=message_id)
         policy = session.get(Policy, message.policy_id) if message.policy_id else None
@@ -230,7 +236,7 @@ def _bill_response(request, b: bills.Bill, user, fmt: str):
     return render(request, "push/bill.html", {"b": b, "bill_html": bills.render_html(b)}, user=user)
 
 
-@router.get("/push/bill")
+@router.get("/push/bill", dependencies=[require("push.inbox")])
 def my_bill(request: Request, session: SessionDep, user: CurrentUser, year: int | None = None, format: str = "html"):
     authorize(user, "push.inbox")
     with store.connect_store(_store(request)) as conn:
@@ -239,7 +245,7 @@ def my_bill(request: Request, session: SessionDep, user: CurrentUser, year: int 
     return _bill_response(request, b, user, format)
 
 
-@router.get("/push/bills/{credit_code}")
+@router.get("/push/bills/{credit_code}", dependencies=[require("push.bill.view", "push.inbox")])
 def officer_bill(request: Request, credit_code: str, session: SessionDep, user: CurrentUser,
                  year: int | None = None, format: str = "html"):
     with store.connect_store(_store(request)) as conn:
@@ -248,7 +254,7 @@ def officer_bill(request: Request, credit_code: str, session: SessionDep, user: 
     return _bill_response(request, b, user, format)
 
 
-@router.post("/push/bills/send")
+@router.post("/push/bills/send", dependencies=[require("push.campaign")])
 def bills_send(request: Request, db: DatabaseDep, user: CurrentUser, year: int = Form(...)):
     with store.connect_store(_store(request)) as conn, db.write() as session:
         campaign = bills.push_bills(conn, session=session, actor=user, unit_code=user.unit.code, year=year)

@@ -25,6 +25,7 @@ from chunfeng.inbox.services import deliver_pending
 from chunfeng.ledger import supervision, warnings
 from chunfeng.ledger.errors import LedgerError, LedgerNotFound, StaleReport
 from chunfeng.ledger.routes import router as ledger_router
+from chunfeng.org import audit
 from chunfeng.org.errors import Forbidden, NotFound, ValidationFailed
 from chunfeng.org.routes import router as org_router
 from chunfeng.plan.errors import PlanError, PlanNotFound
@@ -96,6 +97,8 @@ async def _scan_on_schedule(db: Database, settings: Settings) -> None:
 def create_app(db: Database, settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        with db.write() as session:
+            audit.record_configuration(session, settings)
         task = asyncio.create_task(_scan_on_schedule(db, settings)) if settings.scan_interval_minutes else None
         yield
         if task:
@@ -121,7 +124,8 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     def home(request: Request, user=Depends(optional_user)):
         if user is None:
             return RedirectResponse("/login", status_code=303)
-        home = "/push/inbox" if "taxpayer" in user.role_set else "/audit" if "audit_admin" in user.role_set else "/plan"
+        home = ("/push/inbox" if "taxpayer" in user.role_set else "/audit" if "audit_admin" in user.role_set
+                else "/security" if "security_admin" in user.role_set else "/plan")
         return RedirectResponse(home, status_code=303)
 
     @app.get("/healthz", include_in_schema=False)
@@ -148,6 +152,12 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
 
     @app.exception_handler(Forbidden)
     def _forbidden(request: Request, exc: Forbidden):
+        user = getattr(request.state, "user", None)
+        if user is not None:  # a refused access is a security event (anonymous visitors are sent to log in)
+            with db.write() as session:
+                audit.record(session, actor=user, action="access.denied", object_type="route",
+                             object_id=f"{request.method} {request.url.path}"[:100], after={"reason": str(exc)},
+                             outcome="denied")
         return _error(request, 403, "无权访问", str(exc))
 
     @app.exception_handler(StaleReport)

@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse
 from chunfeng.org import audit, services
 from chunfeng.org.errors import NotFound, ValidationFailed
 from chunfeng.org.sessions import end_own_session, end_session, is_current, own_sessions, start_session
+from chunfeng.web.contract import Id
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SettingsDep, optional_user, render
 from chunfeng.web.security import SESSION_COOKIE
 
@@ -95,7 +96,8 @@ def totp_enrol(request: Request, db: DatabaseDep, settings: SettingsDep, secret:
         with db.write() as session:
             services.enrol_totp(session=session, user=session.merge(user), secret=secret, code=code)
     except ValidationFailed as exc:
-        return _totp_page(request, user, secret, str(exc), 400)
+        return _totp_page(request, user, secret if services.TOTP_SECRET.fullmatch(secret) else pyotp.random_base32(),
+                          str(exc), 400)
     return RedirectResponse("/?totp=enrolled", status_code=303)
 
 
@@ -108,12 +110,11 @@ def sessions_page(request: Request, db: DatabaseDep, user: CurrentUser):
 
 
 @router.post("/sessions/{session_id}/end")
-def sessions_end(request: Request, session_id: int, db: DatabaseDep, user: CurrentUser):
+def sessions_end(request: Request, session_id: Id, db: DatabaseDep, user: CurrentUser):
     with db.write() as session:
         ended = end_own_session(session, user=user, session_id=session_id)
         if ended:
-            audit.record(session, actor=user, action="org.session.ended", object_type="session", object_id=session_id,
-                         after={"source": request.client.host if request.client else ""})
+            audit.record(session, actor=user, action="org.session.ended", object_type="session", object_id=session_id)
     if not ended:
         raise NotFound(f"没有编号为 {session_id} 的会话")
     return RedirectResponse("/sessions?ended=1", status_code=303)

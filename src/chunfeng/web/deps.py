@@ -85,11 +85,13 @@ def current_user(request: Request, user: Annotated[User | None, Depends(optional
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def require(permission: str):
-    """A route dependency: the current user must hold `permission` (unit checks happen in the services)."""
+def require(*permissions: str):
+    """A route's own permission, declared on the route and checked before its body is read into parameters:
+    the user must hold one of `permissions` at all. The services check the unit subtree of what they touch."""
 
     def check(user: CurrentUser) -> User:
-        authorize(user, permission)
+        if not any(allowed(user, permission) for permission in permissions):
+            authorize(user, permissions[0])  # raises Forbidden naming the permission
         return user
 
     return Depends(check)
