@@ -159,3 +159,12 @@ def test_download_files_are_deleted_once_sent(db, server, make_user):
     while leftovers() - before and time.monotonic() < deadline:  # deleted by a task after the response
         time.sleep(0.05)
     assert leftovers() - before == set()
+
+
+def test_a_refusal_is_recorded_even_for_a_path_with_a_nul(db, server, make_user):
+    client = login(server, make_user("nul_viewer", "000000", ["viewer"]))
+    assert client.get("/consult/kb/kb%00x").status_code == 403  # not the viewer's page, whatever the key
+    with db.read() as s:
+        denied = list(s.scalars(select(AuditEntry.object_id).where(AuditEntry.action == "access.denied",
+                                                                  AuditEntry.actor == "nul_viewer")))
+    assert denied == ["GET /consult/kb/kb\\x00x"]

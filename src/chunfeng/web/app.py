@@ -156,7 +156,9 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
         if user is not None:  # a refused access is a security event (anonymous visitors are sent to log in)
             with db.write() as session:
                 audit.record(session, actor=user, action="access.denied", object_type="route",
-                             object_id=f"{request.method} {request.url.path}"[:100], after={"reason": str(exc)},
+                             # A path may carry %00, which no database stores: recorded escaped.
+                             object_id=f"{request.method} {request.url.path}".replace("\x00", "\\x00")[:100],
+                             after={"reason": str(exc)},
                              outcome="denied")
         return _error(request, 403, "无权访问", str(exc))
 
