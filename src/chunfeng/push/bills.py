@@ -40,8 +40,14 @@ class Bill:
         return sum((line["amount"] for line in self.lines), Decimal(0))
 
 
+def check_year(year: int) -> None:
+    if not 2000 <= year <= 2100:  # the years campaigns accept too; a larger number overflowed the column
+        raise PushInvalid(f"年度应在 2000–2100 之间,而不是 {year}")
+
+
 def bill(conn, session: Session, *, credit_code: str, year: int) -> Bill:
     """One taxpayer's bill; PushNotFound when the taxpayer is unknown or not a small or micro enterprise."""
+    check_year(year)
     row = conn.execute(f"SELECT r.credit_code, r.name, r.region, r.size FROM registry r "
                        f"WHERE r.credit_code = ? AND {SMALL}", [credit_code]).fetchall()
     row = row[0] if row else None
@@ -83,6 +89,7 @@ def push_bills(conn, *, session: Session, actor: Actor, unit_code: str, year: in
                now: datetime | None = None) -> Campaign:
     """Send every small or micro enterprise of the unit's region its bill, to the legal representative and
     the finance head in the message centre; once per unit and year."""
+    check_year(year)
     unit = find_unit(session=session, code=unit_code)
     authorize(actor, "push.campaign", unit)
     name = f"{year}年度红利账单"
