@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any, Protocol
 
 from chunfeng.org.builtin import PROVINCES
-from chunfeng.push import rules
+from chunfeng.push import rule_backends, rules
 from chunfeng.push.errors import PushInvalid
 
 PROVINCE_NAMES = {code[:2]: name for code, name in PROVINCES if code.endswith("0000")}
@@ -110,7 +110,7 @@ def _claimed_sql(policy_id: str, period: str | None) -> str:
 
 
 def translate(sql: str, engine: Engine) -> str:
-    return sql if engine.dialect == "duckdb" else rules.transpile(sql, write=engine.dialect)
+    return sql if engine.dialect == "duckdb" else rule_backends.transpile(sql, write=engine.dialect)
 
 
 @dataclass
