@@ -48,3 +48,14 @@ def test_no_asset_comes_from_the_internet():
     for path in (ROOT / "src" / "chunfeng").rglob("*"):
         if path.suffix in {".html", ".css", ".js"} and path.name != "htmx.min.js":
             assert not re.search(r"(src|href)=\"https?://", path.read_text(encoding="utf-8")), path
+
+
+def test_license_file_matches_pyproject_and_changelog_names_every_migration():
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'license = "Apache-2.0"' in pyproject
+    assert "Apache License\n                           Version 2.0" in (ROOT / "LICENSE").read_text(encoding="utf-8")
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    for migration in sorted((ROOT / "src" / "chunfeng" / "migrations" / "versions").glob("[0-9]*.py")):
+        number = migration.name[:4]
+        # An installer reads the changelog to learn which migrations a release brings.
+        assert re.search(rf"\b{number}\b", changelog), f"CHANGELOG.md does not mention migration {number}"
