@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chunfeng.plan.errors import NoticeError
-from chunfeng.plan.parser import chinese_number, parse_notice
+from chunfeng.plan.parser import chinese_number, parse_notice, restore_lost
 from chunfeng.plan.text import squeeze
 
 DATA = Path(__file__).parent / "data"
@@ -64,7 +64,7 @@ def test_seed_as_scraped(seed):
 
 def test_measure_texts_are_whole_cells(seed):
     texts = {m.no: m.text for _, _, m in seed.measures()}
-    assert texts[1].startswith("通过积极开展一把手走流程工作")
+    assert texts[1].startswith("通过积极开展“一把手走流程”工作")
     assert texts[54] == "进一步精简出口退税涉税资料报送、简化退税办理流程,将全国正常出口退税平均办理时间由7个工作日压缩至6个工作日以内。"
     # The last row ends where the table ends, not in the page's login footer.
     assert texts[121].endswith("为守信纳税人推出更多激励措施。")
@@ -164,6 +164,35 @@ def test_missing_category_in_table(seed_bytes):
     broken = seed_bytes.decode().replace("四、执法监管更公正\n", "").encode()
     with pytest.raises(NoticeError, match="执法监管更公正"):
         parse_notice(broken)
+
+
+def test_characters_the_scrape_lost_are_restored_from_the_other_statement(seed):
+    texts = {m.no: m.text for _, _, m in seed.measures()}
+    # The table lost its quotes; section 一 states the same sentences with them.
+    assert texts[1] == "通过积极开展“一把手走流程”工作,找准办税缴费过程中的痛点难点堵点,及时加以解决。"
+    assert "上线“组合式税费支持政策”专题" in texts[13]
+    # Section 一 lost the bracket's content; the table has it.
+    assert seed.new_measures[3].text.startswith("区分企业法定代表人、财务负责人、办税(费)人员等不同类型")
+    assert texts[17] == seed.new_measures[3].text
+    # Rows whose full stop was lost end as sentences again; no row is left without one.
+    assert texts[5].endswith("基本实现全国咨询一线通答。") and texts[8].endswith("实现办问协同。")
+    assert texts[69] == "推广社保退费申请网上受理,让缴费人少跑路。"
+    assert all(t.endswith("。") for t in texts.values())
+
+
+def test_restoring_takes_only_what_a_scrape_drops():
+    assert restore_lost("开展一把手走流程工作", "开展“一把手走流程”工作") == "开展“一把手走流程”工作"
+    assert restore_lost("办税()人员等", "办税(费)人员等") == "办税(费)人员等"
+    # Words that differ are not taken from the other text: only quotes, full stops and an empty bracket's content.
+    assert restore_lost("开展甲工作", "开展乙丙工作") == "开展甲工作"
+    assert restore_lost("办税人员", "办税缴费人员") == "办税人员"
+
+
+def test_a_missing_row_is_named(seed_bytes):
+    text = seed_bytes.decode()
+    start, end = text.index("\n58\n"), text.index("\n59\n")
+    with pytest.raises(NoticeError, match="缺少第 58 行.*第 57 行之后是第 59 行"):
+        parse_notice((text[:start] + text[end:]).encode())
 
 
 def test_missing_measure_row(seed_bytes):

@@ -265,6 +265,12 @@ def _table_rows(lines: list[str]) -> list[_Row]:
         m = _ROW_NUMBER.match(line)
         if m and int(m[1]) == len(rows) + 1:
             rows.append(_Row(int(m[1]), [m[2].strip()] if m[2] and m[2].strip() else []))
+        elif m and not m[2] and rows and len(rows) + 1 < int(m[1]) <= len(rows) + 3:
+            # A bare 序号 a little ahead of the next expected one: rows are missing, and the ones after
+            # them would otherwise be read as part of the row before.
+            expected = len(rows) + 1
+            missing = "、".join(str(n) for n in range(expected, int(m[1])))
+            raise NoticeError(f"附件的工作任务安排表缺少第 {missing} 行(第 {expected - 1} 行之后是第 {m[1]} 行)")
         elif rows:
             rows[-1].lines.append(line)
     if not rows:
@@ -274,6 +280,7 @@ def _table_rows(lines: list[str]) -> list[_Row]:
     return rows
 
 
+_ENDS_SENTENCE = re.compile(r"[。！？!?；;…”」》）)]$")
 _CATEGORY_CELL = re.compile(r"^([一二三四五六七八九十]{1,3})、\s*(.+)$")
 
 
@@ -314,7 +321,10 @@ def _read_table(lines: list[str], stated: list[_Stated]) -> list[Category]:
             raise NoticeError(f"附件第 {row.no} 行:没有具体措施的内容")
         if not categories or not categories[-1].items:
             raise NoticeError(f"附件第 {row.no} 行:具体措施之前没有任务类别或任务事项")
-        categories[-1].items[-1].measures.append(Measure(row.no, "".join(cells)))
+        text = "".join(cells)
+        if text and not _ENDS_SENTENCE.search(text):
+            text += "。"  # every measure is a sentence; the scrape dropped the full stop of a few (5, 8, 69)
+        categories[-1].items[-1].measures.append(Measure(row.no, text))
     return categories
 
 
@@ -376,8 +386,37 @@ def _match_new_measures(found: list[tuple[int, int, str, str]], categories: list
         if row_no in taken:
             raise NoticeError(f"第一部分新增措施第 {taken[row_no]} 条和第 {no} 条对应附件中同一条措施(第 {row_no} 条)")
         taken[row_no] = no
-        result.append(NewMeasure(no, group, title, text, row_no))
+        row = next(m for c in categories for i in c.items for m in i.measures if m.no == row_no)
+        # The two statements of one sentence lost different characters in the scrape: the table its
+        # quotes (一把手走流程), the body a bracket's content (办税()人员). Each restores the other.
+        row.text = restore_lost(row.text, text)
+        result.append(NewMeasure(no, group, restore_lost(title, row.text), restore_lost(text, row.text), row_no))
     return result
+
+
+# What a scrape drops without changing the words: quotation marks, the full stop, a bracket's content.
+_DROPPABLE = set("“”‘’\"'「」『』《》。")
+_OPEN_BRACKETS, _CLOSE_BRACKETS = "(（", ")）"
+
+
+def restore_lost(text: str, other: str) -> str:
+    """``text`` with the characters that ``other`` — the same sentence stated elsewhere in the notice —
+    still has where ``text`` lost them: quotation marks, full stops, and the content of an empty bracket."""
+    sm = SequenceMatcher(None, text, other, autojunk=False)
+    if sm.ratio() < 0.5:
+        return text
+    out = []
+    for op, i1, i2, j1, j2 in sm.get_opcodes():
+        out.append(text[i1:i2])
+        if op != "insert":
+            continue
+        segment = other[j1:j2]
+        in_empty_bracket = (i1 > 0 and text[i1 - 1] in _OPEN_BRACKETS and i1 < len(text) and text[i1] in _CLOSE_BRACKETS)
+        if in_empty_bracket and not any(ch in _OPEN_BRACKETS + _CLOSE_BRACKETS for ch in segment):
+            out.append(segment)
+        elif all(ch in _DROPPABLE for ch in segment):
+            out.append(segment)
+    return "".join(out)
 
 
 def parse_notice(data: bytes | str) -> Notice:
