@@ -97,7 +97,7 @@ def demo(serve_after: bool = typer.Option(True, "--serve/--no-serve", help="star
     from chunfeng import demo as demo_data
 
     settings = get_settings()
-    if settings.environment != "local":  # demo accounts share a documented password: never outside a local machine
+    if not settings.is_local:  # demo accounts share a documented password: never outside a local machine
         fail(f"演示数据只能在本地环境中创建(CHUNFENG_ENVIRONMENT=local),当前为“{settings.environment}”")
     db = database()
     with console.status("正在导入通知和演示数据…"), db.write() as session:

@@ -63,17 +63,23 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def refuse_default_secret(self) -> "Settings":
-        if self.environment != "local" and self.secret_key == DEV_SECRET:
+        if not self.is_local and self.secret_key == DEV_SECRET:
             raise ValueError("CHUNFENG_SECRET_KEY must be set to a private value when CHUNFENG_ENVIRONMENT is not 'local'")
         if self.data_key and (len(self.data_key) != 32 or any(c not in "0123456789abcdefABCDEF" for c in self.data_key)):
             raise ValueError("CHUNFENG_DATA_KEY must be 32 hex digits (a 128-bit SM4 key)")
-        if self.environment == "production" and not self.data_key:
-            raise ValueError("CHUNFENG_DATA_KEY must be set in production: personal data is encrypted under it")
+        if not self.is_local and not self.data_key:
+            raise ValueError("CHUNFENG_DATA_KEY must be set when CHUNFENG_ENVIRONMENT is not 'local': personal data "
+                             "is encrypted under it")
         return self
 
     @property
+    def is_local(self) -> bool:
+        """A developer's machine; anything else ('Production', 'staging', 'test') gets the checks of a real one."""
+        return self.environment.strip().lower() == "local"
+
+    @property
     def effective_data_key(self) -> str:
-        """The data key, or for local and test use one derived from the secret key (never in production)."""
+        """The data key, or for local use one derived from the secret key (never outside local: see the check)."""
         if self.data_key:
             return self.data_key
         return hashlib.sha256(("chunfeng data key|" + self.secret_key).encode()).hexdigest()[:32]
