@@ -21,6 +21,7 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("GET", "/"): PUBLIC, ("GET", "/healthz"): PUBLIC, ("GET", "/api/openapi.json"): PUBLIC, ("GET", "/api/docs"): PUBLIC,
     ("GET", "/login"): PUBLIC, ("POST", "/login"): PUBLIC,
     ("GET", "/password"): SIGNED_IN, ("POST", "/password"): SIGNED_IN, ("GET", "/totp"): SIGNED_IN, ("POST", "/totp"): SIGNED_IN,
+    ("POST", "/totp/secret"): SIGNED_IN,
     ("GET", "/sessions"): SIGNED_IN, ("POST", "/sessions/{session_id}/end"): SIGNED_IN, ("POST", "/logout"): SIGNED_IN,
     ("GET", "/plan"): "plan.view", ("GET", "/plan/items/{no}"): "plan.view", ("GET", "/plan/measures/{no}"): "plan.view",
     ("GET", "/plan/search"): "plan.view", ("GET", "/plan/export.xlsx"): "plan.view", ("POST", "/plan/import"): "plan.import",

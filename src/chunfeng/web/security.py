@@ -79,7 +79,7 @@ class SecurityHeaders(BaseHTTPMiddleware):
 
 
 # Public endpoints worth limiting per client address: (method, path, bucket of `Settings.rate_limits`).
-RATE_LIMITED = {("POST", "/login"): "login", ("GET", "/ask"): "consult", ("GET", "/api/consult"): "consult",
+RATE_LIMITED = {("POST", "/login"): "login", ("POST", "/totp"): "login", ("GET", "/ask"): "consult", ("GET", "/api/consult"): "consult",
                 ("POST", "/appeals/new"): "appeals", ("POST", "/api/appeals"): "appeals"}
 
 
