@@ -157,9 +157,11 @@ def server(_database, server_files) -> str:
 def serving(database: Database, settings: Settings) -> Iterator[str]:
     """The application for `settings` on a real loopback HTTP server, for as long as the block runs; its URL."""
     from chunfeng.web.app import create_app
+    from chunfeng.web.server import uvicorn_config
 
     port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(database, settings), host="127.0.0.1", port=port, log_level="warning"))
+    srv = uvicorn.Server(uvicorn_config(create_app(database, settings), settings, host="127.0.0.1", port=port,
+                                        log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -81,13 +81,12 @@ def restore_command(file: Path, yes: bool = typer.Option(False, "--yes", help="r
 @app.command()
 def serve(host: Optional[str] = None, port: Optional[int] = None):
     """Start the web application."""
-    import uvicorn
-
     from chunfeng.web.app import create_app
+    from chunfeng.web.server import run
 
     settings = get_settings()
     db = database()
-    uvicorn.run(create_app(db, settings), host=host or settings.host, port=port or settings.port, log_level="info")
+    run(create_app(db, settings), settings, host=host, port=port)
 
 
 @app.command()

@@ -160,6 +160,7 @@ def test_the_server_scans_on_start(bureau, tmp_path):
 
     from chunfeng.settings import Settings
     from chunfeng.web.app import create_app
+    from chunfeng.web.server import uvicorn_config
     from tests.conftest import _free_port
 
     with bureau.write() as s:
@@ -168,8 +169,8 @@ def test_the_server_scans_on_start(bureau, tmp_path):
         aid = a.id
     settings = Settings(database_url=bureau.url, secret_key="x" * 32, environment="test", data_key=TEST_DATA_KEY,
                         scan_interval_minutes=60)
-    server = uvicorn.Server(uvicorn.Config(create_app(bureau, settings), host="127.0.0.1", port=_free_port(),
-                                           log_level="warning"))
+    server = uvicorn.Server(uvicorn_config(create_app(bureau, settings), settings, host="127.0.0.1",
+                                           port=_free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
