@@ -28,6 +28,7 @@ from chunfeng.settings import Settings
 HERE = Path(__file__).parent
 SEED = HERE.parent.parent / "shared" / "seeds" / "000_7bfd59b3cf3bfc3d.txt"
 PASSWORD = "Test-password-1"
+TEST_DATA_KEY = "0123456789abcdef" * 2  # any environment but 'local' must name its SM4 data key
 
 
 def database_url(tmp_dir: Path) -> str:
@@ -142,7 +143,7 @@ def server_files(tmp_path_factory) -> Path:
 def server(_database, server_files) -> str:
     """The web application on a real loopback HTTP server; its base URL."""
     settings = Settings(database_url=_database.url, secret_key="test-secret-not-for-production",
-                        environment="test", session_idle_minutes=30, session_max_hours=12,
+                        environment="test", data_key=TEST_DATA_KEY, session_idle_minutes=30, session_max_hours=12,
                         scan_interval_minutes=0,  # tests scan when they mean to
                         data_dir=str(server_files), evidence_max_mb=1,
                         push_store=str(server_files / "taxpayers.duckdb"),
@@ -156,9 +157,11 @@ def server(_database, server_files) -> str:
 def serving(database: Database, settings: Settings) -> Iterator[str]:
     """The application for `settings` on a real loopback HTTP server, for as long as the block runs; its URL."""
     from chunfeng.web.app import create_app
+    from chunfeng.web.server import uvicorn_config
 
     port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(database, settings), host="127.0.0.1", port=port, log_level="warning"))
+    srv = uvicorn.Server(uvicorn_config(create_app(database, settings), settings, host="127.0.0.1", port=port,
+                                        log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -81,13 +81,12 @@ def restore_command(file: Path, yes: bool = typer.Option(False, "--yes", help="r
 @app.command()
 def serve(host: Optional[str] = None, port: Optional[int] = None):
     """Start the web application."""
-    import uvicorn
-
     from chunfeng.web.app import create_app
+    from chunfeng.web.server import run
 
     settings = get_settings()
     db = database()
-    uvicorn.run(create_app(db, settings), host=host or settings.host, port=port or settings.port, log_level="info")
+    run(create_app(db, settings), settings, host=host, port=port)
 
 
 @app.command()
@@ -97,7 +96,7 @@ def demo(serve_after: bool = typer.Option(True, "--serve/--no-serve", help="star
     from chunfeng import demo as demo_data
 
     settings = get_settings()
-    if settings.environment != "local":  # demo accounts share a documented password: never outside a local machine
+    if not settings.is_local:  # demo accounts share a documented password: never outside a local machine
         fail(f"演示数据只能在本地环境中创建(CHUNFENG_ENVIRONMENT=local),当前为“{settings.environment}”")
     db = database()
     with console.status("正在导入通知和演示数据…"), db.write() as session:

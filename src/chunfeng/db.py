@@ -86,11 +86,14 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False):
         self.url = url
         if url.startswith("sqlite"):
-            self.engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
+            # hide_parameters: an error's message (logged, shown in tracebacks) never carries the values bound to
+            # the statement, which are personal data as often as not.
+            self.engine = create_engine(url, echo=echo, hide_parameters=True,
+                                        connect_args={"check_same_thread": False, "timeout": 30})
             _sqlite_connect_hooks(self.engine)
             writer = self.engine.execution_options(sqlite_immediate=True)
         else:
-            self.engine = create_engine(url, echo=echo, pool_pre_ping=True)
+            self.engine = create_engine(url, echo=echo, pool_pre_ping=True, hide_parameters=True)
             writer = self.engine
         event.listen(self.engine, "before_cursor_execute", _refuse_nul)
         self._reader = sessionmaker(self.engine, expire_on_commit=False)

@@ -1,6 +1,7 @@
 """The one settings object, read from the environment (prefix CHUNFENG_) or a .env file."""
 
 import hashlib
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
@@ -58,22 +59,37 @@ class Settings(BaseSettings):
                                                                  "are erased this many days after it closed")
     appeal_max_files: int = Field(3, ge=0, description="attachments one item may carry")
     appeal_file_max_mb: int = Field(5, ge=1, description="largest attachment accepted")
+    trusted_proxies: str = Field("", description="addresses or networks (comma-separated, e.g. 10.0.0.5 or "
+                                                 "10.0.0.0/24) of the reverse proxies whose X-Forwarded-For and "
+                                                 "X-Forwarded-Proto are believed; empty: none, the connecting address "
+                                                 "is the client's")
     host: str = "127.0.0.1"
     port: int = 8000
 
     @model_validator(mode="after")
     def refuse_default_secret(self) -> "Settings":
-        if self.environment != "local" and self.secret_key == DEV_SECRET:
+        if not self.is_local and self.secret_key == DEV_SECRET:
             raise ValueError("CHUNFENG_SECRET_KEY must be set to a private value when CHUNFENG_ENVIRONMENT is not 'local'")
         if self.data_key and (len(self.data_key) != 32 or any(c not in "0123456789abcdefABCDEF" for c in self.data_key)):
             raise ValueError("CHUNFENG_DATA_KEY must be 32 hex digits (a 128-bit SM4 key)")
-        if self.environment == "production" and not self.data_key:
-            raise ValueError("CHUNFENG_DATA_KEY must be set in production: personal data is encrypted under it")
+        for proxy in filter(None, (p.strip() for p in self.trusted_proxies.split(","))):
+            try:
+                ipaddress.ip_network(proxy, strict=False)  # '*' or a host name would let anyone name their address
+            except ValueError:
+                raise ValueError(f"CHUNFENG_TRUSTED_PROXIES: {proxy!r} is not an IP address or network") from None
+        if not self.is_local and not self.data_key:
+            raise ValueError("CHUNFENG_DATA_KEY must be set when CHUNFENG_ENVIRONMENT is not 'local': personal data "
+                             "is encrypted under it")
         return self
 
     @property
+    def is_local(self) -> bool:
+        """A developer's machine; anything else ('Production', 'staging', 'test') gets the checks of a real one."""
+        return self.environment.strip().lower() == "local"
+
+    @property
     def effective_data_key(self) -> str:
-        """The data key, or for local and test use one derived from the secret key (never in production)."""
+        """The data key, or for local use one derived from the secret key (never outside local: see the check)."""
         if self.data_key:
             return self.data_key
         return hashlib.sha256(("chunfeng data key|" + self.secret_key).encode()).hexdigest()[:32]

@@ -22,7 +22,7 @@ def test_login_wrong_then_right_password(page, server, with_plan, make_user):
     page.fill("input[name=username]", "alice")
     page.fill("input[name=password]", "wrong-password")
     page.get_by_role("button", name="登录").click()
-    expect(page.get_by_role("alert")).to_have_text("用户名或密码错误")
+    expect(page.get_by_role("alert")).to_have_text("用户名、密码或动态口令错误")
     expect(page).to_have_url(re.compile(r"/login(\?.*)?$"))
 
     page.fill("input[name=password]", PASSWORD)  # the username is kept by the form

@@ -158,8 +158,10 @@ def test_archive_of_a_period_verifies_on_its_own_and_shows_tampering(db, system,
 
 def test_configuration_changes_are_recorded_in_the_chain(db):
     from chunfeng.settings import Settings
+    from tests.conftest import TEST_DATA_KEY
 
-    base = Settings(database_url="sqlite:///x.db", secret_key="first-secret-" + "x" * 40, environment="test")
+    base = Settings(database_url="sqlite:///x.db", secret_key="first-secret-" + "x" * 40, environment="test",
+                    data_key=TEST_DATA_KEY)
     with db.write() as s:
         assert audit.record_configuration(s, base) is not None
         assert audit.record_configuration(s, base) is None  # unchanged: nothing written

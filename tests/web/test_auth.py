@@ -24,7 +24,7 @@ def test_login_wrong_password_and_unknown_user(db, server, make_user):
         token = csrf_from(client.get("/login").text)
         for username, password in (("hank", "Wrong-password-1"), ("nobody", PASSWORD)):
             response = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
-            assert response.status_code == 401 and "用户名或密码错误" in response.text
+            assert response.status_code == 401 and "用户名、密码或动态口令错误" in response.text
             assert "cf_session" not in response.cookies
 
 

@@ -13,7 +13,7 @@ from chunfeng.ledger import services as ledger
 from chunfeng.ledger.models import Assignment, ProgressReport
 from chunfeng.ledger.periods import period_of
 from chunfeng.ledger.services import Terms
-from tests.conftest import csrf_from, login, person
+from tests.conftest import TEST_DATA_KEY, csrf_from, login, person
 
 DEADLINE = date.today() + timedelta(days=200)
 
@@ -160,15 +160,17 @@ def test_the_server_scans_on_start(bureau, tmp_path):
 
     from chunfeng.settings import Settings
     from chunfeng.web.app import create_app
+    from chunfeng.web.server import uvicorn_config
     from tests.conftest import _free_port
 
     with bureau.write() as s:
         a = ledger.assign(session=s, actor=person(s, "nat_office"), measure_no=1, unit_code="110000",
                           terms=Terms(deadline=date.today() - timedelta(days=3), start_date=date.today() - timedelta(days=90)))
         aid = a.id
-    settings = Settings(database_url=bureau.url, secret_key="x" * 32, environment="test", scan_interval_minutes=60)
-    server = uvicorn.Server(uvicorn.Config(create_app(bureau, settings), host="127.0.0.1", port=_free_port(),
-                                           log_level="warning"))
+    settings = Settings(database_url=bureau.url, secret_key="x" * 32, environment="test", data_key=TEST_DATA_KEY,
+                        scan_interval_minutes=60)
+    server = uvicorn.Server(uvicorn_config(create_app(bureau, settings), settings, host="127.0.0.1",
+                                           port=_free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

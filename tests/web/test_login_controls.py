@@ -13,7 +13,7 @@ from sqlalchemy import select
 from chunfeng.db import utcnow
 from chunfeng.org.models import AuditEntry, User
 from chunfeng.settings import Settings
-from tests.conftest import PASSWORD, csrf_from, serving
+from tests.conftest import PASSWORD, TEST_DATA_KEY, csrf_from, serving
 
 
 def attempt(server, username, password):
@@ -49,7 +49,7 @@ def test_five_wrong_passwords_lock_the_account_and_everything_is_logged(db, add_
 
 @pytest.fixture(scope="module")
 def limited_server(_database, server_files):
-    settings = Settings(database_url=_database.url, secret_key="test-secret-not-for-production", environment="test",
+    settings = Settings(database_url=_database.url, secret_key="test-secret-not-for-production", environment="test", data_key=TEST_DATA_KEY,
                         scan_interval_minutes=0, data_dir=str(server_files), rate_limits={"login": 3, "consult": 4,
                                                                                            "appeals": 2})
     with serving(_database, settings) as url:

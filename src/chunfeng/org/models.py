@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, false
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chunfeng.crypto import Encrypted
@@ -55,6 +55,10 @@ class User(Base):
     password_changed_at: Mapped[datetime | None] = mapped_column(DateTime)
     # The TOTP second factor's shared secret (RFC 6238), set when the user enrols; required of administrators.
     totp_secret: Mapped[str | None] = mapped_column(Encrypted, doc="SM4: whoever reads the table cannot make codes")
+    # RFC 6238 §5.2: the time step of the last code accepted; a code of that step or an earlier one is refused.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # A secret the server issued for (re-)enrolment, kept until a code from it confirms it: the client never chooses.
+    totp_pending_secret: Mapped[str | None] = mapped_column(Encrypted)
 
     unit: Mapped[Unit] = relationship(lazy="joined")
 

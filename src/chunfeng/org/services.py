@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import pyotp
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from chunfeng.db import utcnow
-from chunfeng.org import audit
+from chunfeng.org import audit, second_factor
 from chunfeng.org.access import Actor, SystemActor, allowed, authorize, subtree_filter
 from chunfeng.org.builtin import DEPARTMENTS, NATIONAL, PROVINCES, bureau_name, department_code
 from chunfeng.org.errors import AuthenticationFailed, Forbidden, NotFound, ValidationFailed
@@ -300,28 +298,13 @@ def reset_password(*, session: Session, actor: Actor, username: str, new: str) -
     return user
 
 
+LOGIN_FAILED = "用户名、密码或动态口令错误"
+
+
 @dataclass
 class LoginAttempt:
     user: User | None
     error: str = ""
-
-
-TOTP_SECRET = re.compile(r"[A-Z2-7]{32}")  # what pyotp.random_base32() issues: 160 bits
-
-
-def totp_ok(secret: str, code: str) -> bool:
-    """A six-digit code for now or the 30-second step either side (clocks drift)."""
-    return bool(code) and pyotp.TOTP(secret).verify(code.strip(), valid_window=1)
-
-
-def enrol_totp(*, session: Session, user: User, secret: str, code: str) -> None:
-    """Keep the secret the user's authenticator app was given, once it shows a code that matches."""
-    if not TOTP_SECRET.fullmatch(secret or ""):  # the form carries it back: a weak or made-up one is refused
-        raise ValidationFailed("动态口令密钥无效,请重新扫码设置")
-    if not totp_ok(secret, code):
-        raise ValidationFailed("动态口令不正确,请核对手机时间后重试")
-    user.totp_secret = secret
-    audit.record(session, actor=user, action="org.totp.enrolled", object_type="user", object_id=user.username)
 
 
 def attempt_login(*, session: Session, username: str, password: str, source: str = "", max_failures: int = 5,
@@ -343,7 +326,8 @@ def attempt_login(*, session: Session, username: str, password: str, source: str
     if user is not None and user.locked_until is not None and user.locked_until > now:
         log("org.login.refused_locked")
         return LoginAttempt(None, f"账号因连续输错密码已锁定,请于 {user.locked_until:%H:%M}(UTC)后再试")
-    second_factor_failed = ok and user is not None and user.totp_secret and not totp_ok(user.totp_secret, code)
+    second_factor_failed = (ok and user is not None and user.totp_secret
+                            and not second_factor.accept_code(session, user, code))
     if not ok or user is None or not user.active or second_factor_failed:
         if user is not None:
             user.failed_logins = (user.failed_logins or 0) + 1
@@ -352,7 +336,8 @@ def attempt_login(*, session: Session, username: str, password: str, source: str
                 log("org.login.locked", minutes=lockout_minutes)
                 return LoginAttempt(None, f"连续 {max_failures} 次密码错误,账号已锁定 {lockout_minutes} 分钟")
         log("org.login.failed", known=user is not None, second_factor=bool(second_factor_failed))
-        return LoginAttempt(None, "动态口令不正确" if second_factor_failed else "用户名或密码错误")
+        # One message whichever factor was wrong: naming it would tell a guesser the password was right.
+        return LoginAttempt(None, LOGIN_FAILED)
     user.failed_logins, user.locked_until = 0, None
     log("org.login.succeeded", "success")
     return LoginAttempt(user)
@@ -415,6 +400,6 @@ def reset_second_factor(*, session: Session, actor: Actor, username: str) -> Use
     user = _account_for_security(session, actor, username)
     if not user.totp_secret:
         raise ValidationFailed(f"{username} 尚未设置动态口令")
-    user.totp_secret = None
+    user.totp_secret = user.totp_pending_secret = None
     audit.record(session, actor=actor, action="org.totp.reset", object_type="user", object_id=username)
     return user

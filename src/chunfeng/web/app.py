@@ -12,6 +12,8 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from chunfeng import __version__
 from chunfeng.appeals import services as appeals
@@ -104,12 +106,16 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
         if task:
             task.cancel()
 
+    # No Swagger UI or ReDoc pages: they load scripts from a CDN (offline intranets have none) with inline script
+    # the CSP refuses. The schema itself stays for API clients and the fuzz test.
     app = FastAPI(title="春风 Chunfeng", version=__version__, dependencies=[Depends(csrf_protect)],
-                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None, lifespan=lifespan)
+                  docs_url=None, openapi_url="/api/openapi.json", redoc_url=None, lifespan=lifespan)
     app.state.db = db
     app.state.settings = settings
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RateLimit)
+    if settings.trusted_proxies:  # added last, so outermost: the rate limits and the audit log see the real client
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).with_name("static"))), name="static")
     app.include_router(auth.router)
     app.include_router(plan_router)
@@ -130,7 +136,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
 
     @app.get("/healthz", include_in_schema=False)
     def healthz():
-        return {"status": "ok", "version": __version__, "schema": db.schema_version()}
+        return {"status": "ok", "schema": db.schema_version()}  # no version: it would tell an attacker what to try
 
     @app.exception_handler(LoginRequired)
     def _login_required(request: Request, exc: LoginRequired):
@@ -186,12 +192,17 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
         return _error(request, 400, "无法处理", str(exc))
 
     @app.exception_handler(HTTPException)
-    def _http(request: Request, exc: HTTPException):
+    @app.exception_handler(StarletteHTTPException)  # the router's own 404 and 405 are Starlette's, not FastAPI's
+    def _http(request: Request, exc: StarletteHTTPException):
         titles = {403: "无权访问", 404: "未找到", 401: "请先登录", 405: "不支持的操作"}
         message = exc.detail if isinstance(exc.detail, str) else "请求无效"
         if exc.status_code == 404 and message == "Not Found":
             message = "页面不存在"
-        return _error(request, exc.status_code, titles.get(exc.status_code, "请求无效"), message)
+        elif exc.status_code == 405 and message == "Method Not Allowed":
+            message = f"此地址不支持 {request.method} 请求"
+        response = _error(request, exc.status_code, titles.get(exc.status_code, "请求无效"), message)
+        response.headers.update(exc.headers or {})  # e.g. Allow on a 405
+        return response
 
     @app.exception_handler(RequestValidationError)
     def _bad_parameters(request: Request, exc: RequestValidationError):

@@ -6,7 +6,7 @@ import pyotp
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
-from chunfeng.org import audit, services
+from chunfeng.org import audit, second_factor, services
 from chunfeng.org.errors import NotFound, ValidationFailed
 from chunfeng.org.sessions import end_own_session, end_session, is_current, own_sessions, start_session
 from chunfeng.web.contract import Id
@@ -77,27 +77,37 @@ def totp_form(request: Request, db: DatabaseDep, settings: SettingsDep):
     user = optional_user(request, db, settings)
     if user is None:
         return RedirectResponse("/login?next=/totp", status_code=303)
-    secret = pyotp.random_base32()
-    return _totp_page(request, user, secret)
+    return _totp_page(request, user)
 
 
-def _totp_page(request, user, secret: str, error: str | None = None, status: int = 200):
-    uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name="春风 Chunfeng")
+def _totp_page(request, user, error: str | None = None, status: int = 200):
+    secret = user.totp_pending_secret  # issued and kept by the server: a secret sent back by the form is never used
+    uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name="春风 Chunfeng") if secret else ""
     return render(request, "totp.html", {"secret": secret, "uri": uri, "error": error,
                                          "enrolled": bool(user.totp_secret)}, user=user, status_code=status)
 
 
-@router.post("/totp")
-def totp_enrol(request: Request, db: DatabaseDep, settings: SettingsDep, secret: str = Form(""), code: str = Form("")):
+@router.post("/totp/secret")
+def totp_issue(request: Request, db: DatabaseDep, settings: SettingsDep):
     user = optional_user(request, db, settings)
     if user is None:
         return RedirectResponse("/login?next=/totp", status_code=303)
-    try:
-        with db.write() as session:
-            services.enrol_totp(session=session, user=session.merge(user), secret=secret, code=code)
-    except ValidationFailed as exc:
-        return _totp_page(request, user, secret if services.TOTP_SECRET.fullmatch(secret) else pyotp.random_base32(),
-                          str(exc), 400)
+    with db.write() as session:
+        second_factor.issue_secret(session=session, user=session.merge(user))
+    return RedirectResponse("/totp", status_code=303)
+
+
+@router.post("/totp")
+def totp_enrol(request: Request, db: DatabaseDep, settings: SettingsDep, code: str = Form(""),
+               current: str = Form("")):
+    user = optional_user(request, db, settings)
+    if user is None:
+        return RedirectResponse("/login?next=/totp", status_code=303)
+    with db.write() as session:  # committed either way: a refused change of second factor is audited
+        mine = session.merge(user)
+        refusal = second_factor.confirm(session=session, user=mine, code=code, current=current)
+    if refusal:
+        return _totp_page(request, mine, refusal, 400)
     return RedirectResponse("/?totp=enrolled", status_code=303)
 
 

@@ -28,6 +28,9 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
+    # No page here needs a camera, microphone, location or the like: refused outright, for frames too.
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=(), "
+                          "magnetometer=(), gyroscope=(), accelerometer=(), display-capture=()",
 }
 
 
@@ -71,6 +74,10 @@ class SecurityHeaders(BaseHTTPMiddleware):
         response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if not request.url.path.startswith("/static/"):
+            # Pages, exports and downloads carry personal data (a tracking page shows the citizen's own item): no
+            # browser or shared proxy keeps a copy. Only the static assets, the same for everyone, may be cached.
+            response.headers["Cache-Control"] = "no-store"
         new_anon = getattr(request.state, "new_anon_id", None)
         if new_anon and not request.cookies.get(SESSION_COOKIE):
             response.set_cookie(ANON_COOKIE, new_anon, httponly=True, samesite="lax",
@@ -79,14 +86,14 @@ class SecurityHeaders(BaseHTTPMiddleware):
 
 
 # Public endpoints worth limiting per client address: (method, path, bucket of `Settings.rate_limits`).
-RATE_LIMITED = {("POST", "/login"): "login", ("GET", "/ask"): "consult", ("GET", "/api/consult"): "consult",
+RATE_LIMITED = {("POST", "/login"): "login", ("POST", "/totp"): "login", ("GET", "/ask"): "consult", ("GET", "/api/consult"): "consult",
                 ("POST", "/appeals/new"): "appeals", ("POST", "/api/appeals"): "appeals"}
 
 
 class RateLimit(BaseHTTPMiddleware):
     """At most N requests a minute per client address and bucket (a sliding window, in this process).
 
-    Behind a reverse proxy the proxy's address is the client: run uvicorn with --proxy-headers there.
+    Behind a reverse proxy the proxy's address is the client unless CHUNFENG_TRUSTED_PROXIES names it.
     """
 
     def __init__(self, app):
