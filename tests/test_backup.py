@@ -221,3 +221,6 @@ def test_backup_and_restore_are_audited_and_the_log_verifies_after(filled, tmp_p
         assert report.ok, report.reason
         actions = list(s.scalars(select(AuditEntry.action).order_by(AuditEntry.seq)))
     assert actions[-1] == "backup.restored" and "test.after.backup" not in actions and "backup.created" not in actions
+    with db.read() as s:  # and it says where the log it replaced ended
+        restored = s.scalar(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1))
+    assert json.loads(restored.before) == {"audit_head": made.seq + 3}

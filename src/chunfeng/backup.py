@@ -191,6 +191,7 @@ def restore(db: Database, *, files: Path, archive: Path, actor: Actor | None = N
                 for table in tables}
     except (ValueError, AttributeError) as exc:
         raise BackupError(f"{archive}:备份中的数据行无法读取({exc})") from None
+    replaced, _ = audit.read_head()  # where the log ended before: the restore's entry says what it took back
     for name, target in targets.items():  # stored by content hash: writing them first never misleads the rows
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(members[name])
@@ -210,9 +211,9 @@ def restore(db: Database, *, files: Path, archive: Path, actor: Actor | None = N
                     session.execute(text("SELECT setval(pg_get_serial_sequence(:t, :c), :v, :called)"),
                                     {"t": table.name, "c": pk[0].name, "v": top or 1, "called": top is not None})
         entry = audit.record(session, actor=actor or SystemActor(), action="backup.restored", object_type="backup",
-                             object_id=archive.name, after={"created": manifest.get("created"),
-                                                            "rows": sum(manifest["rows"].values()),
-                                                            "files": len(targets), "schema": manifest["schema"]})
+                             object_id=archive.name, before={"audit_head": replaced.seq if replaced else None},
+                             after={"created": manifest.get("created"), "rows": sum(manifest["rows"].values()),
+                                    "files": len(targets), "schema": manifest["schema"]})
         end = audit.Head(entry.seq, entry.digest)
     # The restored log legitimately ends earlier than the one it replaced: its head starts again from here.
     audit.reset_head(end.seq, end.digest)

@@ -275,7 +275,7 @@ def _check_chain(entries: Iterable[AuditEntry], expected_prev: str | None, expec
             return ChainReport(checked, entry.seq, f"第 {entry.seq} 条记录与前一条不相连(被删除、插入或调换了顺序)")
         if keyed and not entry.digest_version:  # unkeyed digests exist only from before the key: never after one
             return ChainReport(checked, entry.seq, f"第 {entry.seq} 条记录的摘要没有密钥,却在有密钥的记录之后(被改写)")
-        if not crypto.same(_digest_of(entry), entry.digest):
+        if not crypto.same(_digest_of(entry), str(entry.digest)):
             return ChainReport(checked, entry.seq, f"第 {entry.seq} 条记录的内容与其摘要不符(被改动过)")
         keyed = keyed or bool(entry.digest_version)
         expected_prev, expected_seq, checked = entry.digest, entry.seq + 1, checked + 1
