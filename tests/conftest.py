@@ -51,6 +51,19 @@ def _database(tmp_path_factory) -> Database:
     db.dispose()
 
 
+@pytest.fixture(autouse=True)
+def _audit_head(tmp_path, monkeypatch) -> Path:
+    """Each test its own signed audit head (the chain's anchor outside the database), as each test empties the
+    database: a head left by another test would rightly read as a truncated log. Commands run by the test inherit it."""
+    from chunfeng.settings import get_settings
+
+    path = tmp_path / "audit-head.log"
+    monkeypatch.setenv("CHUNFENG_AUDIT_HEAD_FILE", str(path))
+    get_settings.cache_clear()
+    yield path
+    get_settings.cache_clear()
+
+
 @pytest.fixture
 def db(_database) -> Database:
     """The test database, emptied before each test and holding only the built-in units."""

@@ -1,12 +1,18 @@
 """Backup and restore: back up a database with a plan, a ledger, appeals and stored files, destroy it all,
-restore, and compare every table and file; a damaged archive is refused and changes nothing."""
+restore, and compare every table and file; a damaged archive is refused and changes nothing, and so are hostile
+ones: a member that leads out of the file store, a link, an archive whose rows were changed with the checksums
+recomputed."""
 
 from __future__ import annotations
 
 import gzip
+import hashlib
+import io
+import json
 import os
 import subprocess
 import sys
+import tarfile
 from datetime import date
 
 import pytest
@@ -16,6 +22,8 @@ from chunfeng import backup
 from chunfeng.appeals import intake
 from chunfeng.models import Base
 from chunfeng.org import audit
+from chunfeng.org.access import SystemActor
+from chunfeng.org.models import AuditEntry, User
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -52,7 +60,12 @@ def test_backup_destroy_restore_compare(filled, tmp_path):
         if p.is_file():
             p.unlink()
     backup.restore(db, files=files, archive=archive)
-    assert snapshot(db) == before
+    after = snapshot(db)
+    restored = after.pop("org_audit")
+    assert after == {k: v for k, v in before.items() if k != "org_audit"}
+    assert restored[:-1] == before["org_audit"]  # the backup's own entry came after it was written
+    with db.read() as s:
+        assert s.scalar(select(AuditEntry.action).order_by(AuditEntry.seq.desc()).limit(1)) == "backup.restored"
     assert {p.relative_to(files): p.read_bytes() for p in files.rglob("*") if p.is_file()} == stored
     with db.read() as s:
         assert audit.verify(s).ok
@@ -93,3 +106,121 @@ def test_the_commands(filled, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "chunfeng", "restore", str(tmp_path / "none.tar.gz"), "--yes"], env=env,
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "无法读取" in bad.stderr
+
+
+def _rebuilt(archive, out, change, *, sign=False):
+    """The archive as someone holding it could rebuild it: members changed, the manifest's SHA-256 sums recomputed
+    (and, with `sign`, its MAC recomputed under a key of their own)."""
+    with tarfile.open(archive, "r:gz") as tar:
+        members = [(m, tar.extractfile(m).read() if m.isfile() else b"") for m in tar.getmembers()]
+    manifest = json.loads(dict((m.name, d) for m, d in members)["manifest.json"])
+    members = change([(m, d) for m, d in members if m.name != "manifest.json"])
+    manifest["sha256"] = {m.name: hashlib.sha256(d).hexdigest() for m, d in members if m.isfile()}
+    if sign:
+        manifest["hmac_sm3"] = hashlib.sha256(json.dumps(manifest).encode()).hexdigest()
+    with tarfile.open(out, "w:gz") as tar:
+        for member, data in members:
+            tar.addfile(member, io.BytesIO(data) if member.isfile() else None)
+        data = json.dumps(manifest).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return out
+
+
+def _file(name, data=b"written by the archive"):
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    return info, data
+
+
+def _link(name, target, kind=tarfile.SYMTYPE):
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, target
+    return info, b""
+
+
+def test_members_outside_their_folder_are_refused_before_anything_changes(filled, tmp_path):
+    db, files = filled
+    archive = tmp_path / "b.tar.gz"
+    backup.backup(db, files=files, out=archive)
+    before, head = snapshot(db), audit.read_head()
+    escaped = files.parent / "escaped.txt"
+    for extra, reason in ((_file("files/../../escaped.txt"), "越出"), (_file("files/../escaped.txt"), "越出"),
+                          (_file("/tmp/chunfeng-escaped.txt"), "越出"), (_file("tables/../../escaped.txt"), "越出"),
+                          (_file("files/a\\..\\..\\escaped.txt"), "越出"),
+                          (_link("files/passwd", "/etc/passwd"), "链接"),
+                          (_link("files/hard", "manifest.json", tarfile.LNKTYPE), "链接"),
+                          (_link("files/dev", "", tarfile.CHRTYPE), "设备"), (_file("notes.txt"), "不是春风备份"),
+                          (_file("tables/not_a_table.jsonl"), "不是春风备份")):
+        hostile = _rebuilt(archive, tmp_path / "h.tar.gz", lambda members, extra=extra: [*members, extra])
+        with pytest.raises(backup.BackupError, match=reason) as refused:
+            backup.restore(db, files=files, archive=hostile)
+        assert extra[0].name in str(refused.value)
+    twice = _rebuilt(archive, tmp_path / "t.tar.gz", lambda members: [*members, members[-1]])
+    with pytest.raises(backup.BackupError, match="两次"):
+        backup.restore(db, files=files, archive=twice)
+    assert not escaped.exists() and not (tmp_path.parent / "escaped.txt").exists()
+    assert snapshot(db) == before and audit.read_head() == head
+
+
+def test_changed_rows_with_recomputed_checksums_are_refused(filled, make_user, tmp_path):
+    db, files = filled
+    make_user("county_user", "110000", ["viewer"])
+    archive = tmp_path / "b.tar.gz"
+    backup.backup(db, files=files, out=archive)
+
+    def promote(members):
+        changed = []
+        for member, data in members:
+            if member.name == "tables/org_user.jsonl":
+                rows = [json.loads(line) for line in data.decode().splitlines()]
+                for row in rows:
+                    row["roles"] = "admin" if row["username"] == "county_user" else row["roles"]
+                data = ("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n").encode()
+                member.size = len(data)
+            changed.append((member, data))
+        return changed
+
+    before = snapshot(db)
+    for sign in (False, True):
+        forged = _rebuilt(archive, tmp_path / f"forged-{sign}.tar.gz", promote, sign=sign)
+        with pytest.raises(backup.BackupError, match="认证码.*不符"):
+            backup.restore(db, files=files, archive=forged)
+    manifest_less = _rebuilt(archive, tmp_path / "old.tar.gz", promote)
+    with tarfile.open(manifest_less, "r:gz") as tar:  # as the format before the MAC wrote it
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+    with tarfile.open(manifest_less, "w:gz") as tar:
+        for member, data in members:
+            if member.name == "manifest.json":
+                old = {k: v for k, v in json.loads(data).items() if k != "hmac_sm3"} | {"format": 1}
+                data = json.dumps(old).encode()
+                member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+    with pytest.raises(backup.BackupError, match="旧格式"):
+        backup.restore(db, files=files, archive=manifest_less)
+    assert snapshot(db) == before
+    with db.read() as s:
+        assert s.scalar(select(User.roles).where(User.username == "county_user")) == "viewer"
+
+
+def test_backup_and_restore_are_audited_and_the_log_verifies_after(filled, tmp_path):
+    db, files = filled
+    archive = tmp_path / "b.tar.gz"
+    backup.backup(db, files=files, out=archive)
+    with db.read() as s:
+        made = s.scalar(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1))
+        assert made.action == "backup.created" and made.object_id == "b.tar.gz"
+        assert hashlib.sha256(archive.read_bytes()).hexdigest() in made.after
+    with db.write() as s:  # the log goes on after the backup: the restore takes it back to the archive's end
+        for n in range(3):
+            audit.record(s, actor=SystemActor(), action="test.after.backup", object_id=n)
+    backup.restore(db, files=files, archive=archive)
+    with db.read() as s:
+        report = audit.verify(s)  # against the head too, which the restore started again
+        assert report.ok, report.reason
+        actions = list(s.scalars(select(AuditEntry.action).order_by(AuditEntry.seq)))
+    assert actions[-1] == "backup.restored" and "test.after.backup" not in actions and "backup.created" not in actions
+    with db.read() as s:  # and it says where the log it replaced ended
+        restored = s.scalar(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1))
+    assert json.loads(restored.before) == {"audit_head": made.seq + 3}

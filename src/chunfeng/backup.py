@@ -3,8 +3,11 @@
 The archive is a tar.gz of `manifest.json` (schema version, row counts, a SHA-256 of every member),
 `tables/<table>.jsonl` (one row per line, in the schema's dependency order) and `files/…` (evidence and
 attachments, stored by hash). It is logical rather than a copy of the database file, so a SQLite backup
-restores into PostgreSQL and back. Restore checks every checksum first and replaces everything in one
-transaction: a damaged archive changes nothing.
+restores into PostgreSQL and back. The manifest carries an HMAC-SM3 under a key derived from the data key:
+whoever holds an archive but not the deployment's key can change a row (a county account made an
+administrator) but not recompute the MAC. Restore checks the MAC, that every member is a plain file inside
+its folder (`files/../..` would write outside the file store), and every checksum, all before it touches
+anything; then it replaces everything in one transaction: a damaged or forged archive changes nothing.
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ from pathlib import Path
 from sqlalchemy import func, insert, select, text, type_coerce
 from sqlalchemy.types import TypeDecorator
 
-from chunfeng import __version__
+from chunfeng import __version__, crypto
 from chunfeng.db import Database
 from chunfeng.models import Base
+from chunfeng.org import audit
+from chunfeng.org.access import Actor, SystemActor
 
-FORMAT = 1
+FORMAT = 2  # 2: the manifest carries an HMAC-SM3; 1 had none and is refused
 
 
 class BackupError(Exception):
@@ -75,7 +80,11 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes, sums: dict[str, str]) -> 
     sums[name] = hashlib.sha256(data).hexdigest()
 
 
-def backup(db: Database, *, files: Path, out: Path) -> BackupInfo:
+def _manifest_mac(manifest: dict) -> str:
+    return crypto.mac("backup", audit.canonical({k: v for k, v in manifest.items() if k != "hmac_sm3"}).encode())
+
+
+def backup(db: Database, *, files: Path, out: Path, actor: Actor | None = None) -> BackupInfo:
     """Write every row of every table and every stored file to `out` (a .tar.gz)."""
     sums: dict[str, str] = {}
     rows: dict[str, int] = {}
@@ -99,43 +108,98 @@ def backup(db: Database, *, files: Path, out: Path) -> BackupInfo:
         schema = db.schema_version()
         manifest = {"format": FORMAT, "chunfeng": __version__, "schema": schema, "created": datetime.now().isoformat(),
                     "rows": rows, "sha256": sums}
+        manifest["hmac_sm3"] = _manifest_mac(manifest)
         data = json.dumps(manifest, ensure_ascii=False, indent=1).encode()
         info = tarfile.TarInfo("manifest.json")
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     partial.replace(out)
+    with db.write() as session:
+        audit.record(session, actor=actor or SystemActor(), action="backup.created", object_type="backup",
+                     object_id=out.name, after={"rows": sum(rows.values()), "files": count, "schema": schema,
+                                                "sha256": hashlib.sha256(out.read_bytes()).hexdigest()})
     return BackupInfo(out, rows, count, schema)
 
 
-def restore(db: Database, *, files: Path, archive: Path) -> BackupInfo:
-    """Replace every table's rows and the file store with the archive's, after checking it whole."""
+def _member_problem(member: tarfile.TarInfo, tables: set[str]) -> str | None:
+    """Why a member may not be restored, or None: a plain file, named as backup() names them, inside its folder."""
+    name = member.name
+    if not member.isreg():
+        kind = "链接" if member.issym() or member.islnk() else "目录" if member.isdir() else "设备或特殊文件"
+        return f"“{name}”是{kind},备份中只应有普通文件"
+    parts = name.split("/")
+    if name.startswith("/") or "\\" in name or "\x00" in name or any(p in ("", ".", "..") for p in parts):
+        return f"“{name}”的路径越出了备份的目录(绝对路径或含 ..)"
+    if name == "manifest.json" or (parts[0] == "files" and len(parts) > 1):
+        return None
+    if len(parts) == 2 and parts[0] == "tables" and parts[1].endswith(".jsonl") and parts[1][:-6] in tables:
+        return None
+    return f"“{name}”不是春风备份中的内容"
+
+
+def restore(db: Database, *, files: Path, archive: Path, actor: Actor | None = None) -> BackupInfo:
+    """Replace every table's rows and the file store with the archive's, after checking it whole: its MAC, every
+    member's name and kind, every checksum. Nothing is written before all of them hold."""
+    tables = Base.metadata.sorted_tables
+    members: dict[str, bytes] = {}
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            members = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+            for member in tar.getmembers():
+                if problem := _member_problem(member, {t.name for t in tables}):
+                    raise BackupError(f"{archive}:拒绝恢复,{problem}")
+                if member.name in members:
+                    raise BackupError(f"{archive}:拒绝恢复,“{member.name}”在备份中出现了两次")
+                members[member.name] = tar.extractfile(member).read()
     except (OSError, tarfile.TarError, EOFError) as exc:
         raise BackupError(f"{archive}:无法读取备份文件({exc})") from None
     if "manifest.json" not in members:
         raise BackupError(f"{archive}:不是春风的备份(缺少 manifest.json)")
-    manifest = json.loads(members.pop("manifest.json"))
+    try:
+        manifest = json.loads(members.pop("manifest.json"))
+        if not isinstance(manifest, dict):
+            raise ValueError("not an object")
+    except ValueError:
+        raise BackupError(f"{archive}:备份清单 manifest.json 无法读取") from None
+    if manifest.get("format") == 1:
+        raise BackupError("这是旧格式(1)的备份,清单没有认证码,无法确认未被改动,拒绝恢复;请用本版本重新备份")
     if manifest.get("format") != FORMAT:
         raise BackupError(f"备份格式 {manifest.get('format')} 不受支持(本版本为 {FORMAT})")
+    if not crypto.same(str(manifest.get("hmac_sm3", "")), _manifest_mac(manifest)):
+        raise BackupError("备份清单的认证码(HMAC-SM3)不符:备份被改动过,或不是用本部署的数据密钥(CHUNFENG_DATA_KEY)"
+                          "制作的;拒绝恢复,未做任何改动")
     sums = manifest["sha256"]
     if set(sums) != set(members):
         raise BackupError(f"备份内容与清单不符:{sorted(set(sums) ^ set(members))[:5]}")
     for name, data in members.items():
         if hashlib.sha256(data).hexdigest() != sums[name]:
             raise BackupError(f"备份中的 {name} 已损坏(SHA-256 不符)")
+    root = files.resolve()
+    targets = {}
+    for name in members:
+        if name.startswith("files/"):
+            target = (files / name[len("files/"):]).resolve()
+            if not target.is_relative_to(root):  # a link already in the file store would lead out of it
+                raise BackupError(f"{archive}:拒绝恢复,“{name}”会写到文件库 {files} 之外")
+            targets[name] = target
     db.upgrade()
     if manifest["schema"] != db.schema_version():
         raise BackupError(f"备份的数据库版本 {manifest['schema']} 与当前版本 {db.schema_version()} 不同,"
                           f"请用相同版本的春风恢复")
-    tables = Base.metadata.sorted_tables
+    try:
+        rows = {table.name: [{k: _decode(v) for k, v in json.loads(line).items()}
+                             for line in members.get(f"tables/{table.name}.jsonl", b"").decode().splitlines() if line]
+                for table in tables}
+    except (ValueError, AttributeError) as exc:
+        raise BackupError(f"{archive}:备份中的数据行无法读取({exc})") from None
+    replaced, _ = audit.read_head()  # where the log ended before: the restore's entry says what it took back
+    for name, target in targets.items():  # stored by content hash: writing them first never misleads the rows
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(members[name])
     with db.write() as session:
         for table in reversed(tables):
             session.execute(table.delete())
         for table in tables:
-            raw = members.get(f"tables/{table.name}.jsonl", b"").decode()
-            batch = [{k: _decode(v) for k, v in json.loads(line).items()} for line in raw.splitlines() if line]
+            batch = rows[table.name]
             for i in range(0, len(batch), 1000):
                 session.execute(insert(table), batch[i:i + 1000])
         if db.engine.dialect.name == "postgresql":  # identity sequences continue after the restored ids
@@ -146,11 +210,11 @@ def restore(db: Database, *, files: Path, archive: Path) -> BackupInfo:
                     top = session.scalar(select(func.max(pk[0])))
                     session.execute(text("SELECT setval(pg_get_serial_sequence(:t, :c), :v, :called)"),
                                     {"t": table.name, "c": pk[0].name, "v": top or 1, "called": top is not None})
-    count = 0
-    for name, data in members.items():
-        if name.startswith("files/"):
-            target = files / name[len("files/"):]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-            count += 1
-    return BackupInfo(archive, manifest["rows"], count, manifest["schema"])
+        entry = audit.record(session, actor=actor or SystemActor(), action="backup.restored", object_type="backup",
+                             object_id=archive.name, before={"audit_head": replaced.seq if replaced else None},
+                             after={"created": manifest.get("created"), "rows": sum(manifest["rows"].values()),
+                                    "files": len(targets), "schema": manifest["schema"]})
+        end = audit.Head(entry.seq, entry.digest)
+    # The restored log legitimately ends earlier than the one it replaced: its head starts again from here.
+    audit.reset_head(end.seq, end.digest)
+    return BackupInfo(archive, manifest["rows"], len(targets), manifest["schema"])

@@ -9,7 +9,7 @@ import typer
 
 from chunfeng import __version__
 from chunfeng.appeals.cli import app as appeals_app
-from chunfeng.cli_support import console, database, fail, state
+from chunfeng.cli_support import actor, console, database, fail, state
 from chunfeng.consult.cli import app as consult_app
 from chunfeng.consult.cli import ask as ask_command
 from chunfeng.inbox.cli import app as inbox_app
@@ -58,21 +58,27 @@ def backup_command(file: Path = typer.Argument(..., help="the archive to write, 
     """Back up every table and the file store (evidence, attachments) into one archive."""
     from chunfeng import backup
 
+    db = database()
+    with db.read() as session:
+        who = actor(session)
     with console.status("正在备份…"):
-        info = backup.backup(database(), files=Path(get_settings().data_dir), out=file)
+        info = backup.backup(db, files=Path(get_settings().data_dir), out=file, actor=who)
     console.print(f"已备份 {sum(info.rows.values()):,} 行、{info.files} 个文件(数据库版本 {info.schema}):{info.path}")
 
 
 @app.command("restore")
 def restore_command(file: Path, yes: bool = typer.Option(False, "--yes", help="replace the current data without asking")):
-    """Replace all data and files with an archive's, after checking every checksum in it."""
+    """Replace all data and files with an archive's, after checking its MAC, its members and every checksum."""
     from chunfeng import backup
 
     if not yes and not typer.confirm("恢复将以备份替换当前全部数据,继续吗?"):
         raise typer.Exit(1)
     try:
+        db = database()
+        with db.read() as session:
+            who = actor(session)
         with console.status("正在恢复…"):
-            info = backup.restore(database(), files=Path(get_settings().data_dir), archive=file)
+            info = backup.restore(db, files=Path(get_settings().data_dir), archive=file, actor=who)
     except backup.BackupError as exc:
         fail(str(exc))
     console.print(f"已恢复 {sum(info.rows.values()):,} 行、{info.files} 个文件。")

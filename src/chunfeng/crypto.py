@@ -11,6 +11,7 @@ operations in production, behind the same two functions.
 from __future__ import annotations
 
 import base64
+import hmac as _hmac
 import os
 from functools import lru_cache
 
@@ -43,6 +44,22 @@ def _subkeys(master_hex: str) -> tuple[bytes, bytes]:
 
 def _keys() -> tuple[bytes, bytes]:
     return _subkeys(get_settings().effective_data_key)
+
+
+@lru_cache(maxsize=8)
+def _purpose_key(master_hex: str, purpose: str) -> bytes:
+    return _sm3_hmac(bytes.fromhex(master_hex), b"chunfeng " + purpose.encode())
+
+
+def mac(purpose: str, data: bytes) -> str:
+    """HMAC-SM3 of `data` under a key derived from the data key for one purpose ("audit", "backup"): whoever holds
+    the database or a backup but not the deployment's key can neither forge nor recompute it."""
+    return _sm3_hmac(_purpose_key(get_settings().effective_data_key, purpose), data).hex()
+
+
+def same(a: str, b: str) -> bool:
+    """Compare two MACs in constant time."""
+    return _hmac.compare_digest(a.encode(), b.encode())
 
 
 def encrypt(text: str | None) -> str | None:

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
                     "page and API), appeals (the public form and intake API); {} turns limiting off")
     cookie_secure: bool = Field(False, description="send cookies only over HTTPS (turn on behind TLS)")
     data_dir: str = Field("var/files", description="where uploaded files (report evidence) are stored, by content hash")
+    audit_head_file: str = Field("", description="the signed head of the audit chain (sequence, digest, time, MAC per "
+                                                 "line), kept outside the database so that a rewritten or truncated "
+                                                 "log shows; empty: audit-head.log beside data_dir")
     evidence_max_mb: int = Field(20, ge=1, description="largest evidence file accepted")
     warn_due_soon_days: int = Field(7, ge=0, description="yellow when the deadline is this many days away or less and the task is not done")
     warn_report_grace_days: int = Field(10, ge=0, description="a missing report for the last finished period is yellow, and red this many days after that period ended")

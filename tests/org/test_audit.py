@@ -100,19 +100,104 @@ def test_outcome_and_source_are_part_of_the_digest(db, system):
         assert audit.verify(s).ok
 
 
-def test_entries_from_before_the_outcome_column_keep_their_digests(db, system):
-    fill(db, system, n=3)
-    with db.write() as s:  # rewritten as the code before migration 0010 wrote them: ten fields, no outcome or source
+def _as_written_before_the_key(db, *, outcome_column: bool) -> None:
+    """Rewrite the log as the code before migration 0012 wrote it (unkeyed SM3; before 0010 also without outcome
+    and source), when there was no head file either."""
+    with db.write() as s:
         prev = audit.GENESIS
         for e in s.scalars(select(AuditEntry).order_by(AuditEntry.seq)):
-            e.outcome, e.source, e.prev_digest = "", "", prev
-            e.digest = prev = audit.sm3("\x1f".join([str(e.seq), e.at, e.actor, e.actor_unit, e.action, e.object_type,
-                                                     e.object_id, e.before, e.after, e.prev_digest]))
+            if not outcome_column:
+                e.outcome, e.source = "", ""
+            e.prev_digest, e.digest_version = prev, 0
+            fields = [str(e.seq), e.at, e.actor, e.actor_unit, e.action, e.object_type, e.object_id, e.before, e.after,
+                      e.prev_digest] + ([e.outcome, e.source] if outcome_column else [])
+            e.digest = prev = audit.sm3("\x1f".join(fields))
+    audit.head_path().unlink()
+
+
+def test_entries_from_before_the_key_keep_their_digests(db, system):
+    for outcome_column in (False, True):
+        fill(db, system, n=3)
+        _as_written_before_the_key(db, outcome_column=outcome_column)
+        with db.write() as s:
+            assert audit.verify(s).ok  # and the head file starts here
+            audit.record(s, actor=system, action="test.after.upgrade")  # new entries chain on to the old, keyed
+        with db.read() as s:
+            assert audit.verify(s).ok and audit.verify(s).checked == 4
+            assert [e.digest_version for e in s.scalars(select(AuditEntry).order_by(AuditEntry.seq))] == [0, 0, 0, 1]
+        with db.write() as s:
+            s.execute(delete(AuditEntry))
+
+
+def _recompute(s, *, start: int, keyed: bool) -> None:
+    """What someone who can write the database but has no key can do: recompute every digest from `start` on,
+    with plain SM3 (the scheme they can compute) — as keyed entries, or passed off as entries from before the key."""
+    entries = list(s.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
+    prev = entries[start - 2].digest if start > 1 else audit.GENESIS
+    for e in entries[start - 1:]:
+        e.prev_digest = prev
+        if not keyed:
+            e.digest_version = 0
+        fields = [str(e.seq), e.at, e.actor, e.actor_unit, e.action, e.object_type, e.object_id, e.before, e.after,
+                  e.prev_digest, e.outcome, e.source] + ([str(e.digest_version)] if keyed else [])
+        e.digest = prev = audit.sm3("\x1f".join(fields))
+
+
+def test_a_rewritten_and_recomputed_chain_is_found(db, system):
+    for start, keyed, broken_at, reason in ((3, True, 3, "摘要不符"), (3, False, 3, "摘要没有密钥"),
+                                            (1, False, 5, "与链头不符")):
+        fill(db, system)
+        with db.write() as s:
+            s.execute(update(AuditEntry).where(AuditEntry.seq == 3).values(actor="nobody"))
+            _recompute(s, start=start, keyed=keyed)
+        with db.read() as s:
+            report = audit.verify(s)
+        assert not report.ok and report.broken_at == broken_at and reason in report.reason, (start, keyed, report)
+        with db.write() as s:
+            s.execute(delete(AuditEntry))
+        audit.head_path().unlink()
+
+
+def test_deleting_the_newest_entries_is_found(db, system):
+    fill(db, system)
     with db.write() as s:
-        assert audit.verify(s).ok
-        audit.record(s, actor=system, action="test.after.upgrade")  # new entries chain on to the old
+        s.execute(delete(AuditEntry).where(AuditEntry.seq >= 4))
     with db.read() as s:
-        assert audit.verify(s).ok and audit.verify(s).checked == 4
+        report = audit.verify(s)
+    assert not report.ok and "截断" in report.reason and "第 5 条" in report.reason and report.checked == 3
+    env = {**os.environ, "CHUNFENG_DATABASE_URL": db.url}
+    run = subprocess.run([sys.executable, "-m", "chunfeng", "audit", "verify"], env=env, capture_output=True, text=True)
+    assert run.returncode == 1 and "截断" in run.stderr
+
+
+def test_the_head_file_itself_is_checked(db, system):
+    fill(db, system, n=1)
+    fill(db, system, n=1)
+    path = audit.head_path()
+    lines = path.read_text().splitlines()
+    assert len(lines) == 2 and all('"mac":' in line for line in lines)  # one line after each commit
+    path.write_text(lines[0].replace('"seq":1', '"seq":9') + "\n")  # pushed forward without the key
+    with db.read() as s:
+        assert "认证码不符" in audit.verify(s).reason
+    path.unlink()  # the keyed log can no longer show it was not cut short
+    with db.read() as s:
+        assert "不存在" in audit.verify(s).reason
+    audit.reset_head(2, s.scalar(select(AuditEntry.digest).where(AuditEntry.seq == 2)))
+    path.write_text(path.read_text() + '{"seq": 3, "digest"')  # a line another process is still writing
+    with db.read() as s:
+        assert audit.verify(s).ok
+
+
+def test_entries_of_several_processes_keep_the_head(db, system):
+    fill(db, system, n=2)
+    env = {**os.environ, "CHUNFENG_DATABASE_URL": db.url}
+    runs = [subprocess.Popen([sys.executable, "-m", "chunfeng", "audit", "export", "--out", os.devnull], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(3)]
+    assert all(run.wait() == 0 for run in runs)
+    with db.read() as s:
+        assert audit.verify(s).ok and audit.count(s) == 5
+    head, problem = audit.read_head()
+    assert not problem and head.seq == 5
 
 
 def test_archive_of_a_period_verifies_on_its_own_and_shows_tampering(db, system, tmp_path):
@@ -182,7 +267,7 @@ def test_an_archive_kept_elsewhere_shows_the_newest_entries_deleted(db, system, 
         assert audit.compare_with_archive(s, archive) is None
         s.execute(delete(AuditEntry).where(AuditEntry.seq >= 3))  # the newest two: the chain alone still holds
     with db.read() as s:
-        assert audit.verify(s).ok
+        assert "截断" in audit.verify(s).reason  # the signed head shows it too
     env = {**os.environ, "CHUNFENG_DATABASE_URL": db.url}
     run = subprocess.run([sys.executable, "-m", "chunfeng", "audit", "verify", "--archive", str(archive)], env=env,
                          capture_output=True, text=True)

@@ -1,13 +1,21 @@
-"""The audit log: every change, who made it, when, before and after, as an SM3 hash chain.
+"""The audit log: every change, who made it, when, before and after, as a keyed SM3 hash chain.
 
 Each entry's digest covers its own columns and the digest of the entry before it, so editing,
 deleting or reordering a stored entry breaks the chain at that point, which `verify` reports.
+The digest is an HMAC-SM3 under a key derived from the data key, which the database does not
+hold: whoever can write the database cannot recompute the chain after rewriting an entry. And
+the chain's head (sequence, digest, time, MAC) is appended after each commit to a file outside
+the database (`audit_head_file`), so deleting the newest entries, which leaves a shorter chain
+that holds, shows too. Entries written before the key (digest_version 0) keep their unkeyed
+digests and verify as before, but only as the chain's beginning.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import logging
+import os
 from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -16,15 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from chunfeng import crypto
 from chunfeng.db import lock_for_append
 from chunfeng.org.access import SystemActor
 from chunfeng.org.errors import ValidationFailed
 from chunfeng.org.models import AuditEntry
 
 GENESIS = "0" * 64
+KEYED = 1  # the digest_version of entries written now
 OUTCOMES = ("success", "failure", "denied")
 
 # Where the current request came from: set by the web layer for each request, "cli" for the command line, so
@@ -56,6 +66,8 @@ def _digest_of(entry: AuditEntry) -> str:
         str(entry.seq), entry.at, entry.actor, entry.actor_unit, entry.action,
         entry.object_type, entry.object_id, entry.before, entry.after, entry.prev_digest,
     ]
+    if entry.digest_version:
+        return crypto.mac("audit", "\x1f".join([*fields, entry.outcome, entry.source, str(entry.digest_version)]).encode())
     if entry.outcome or entry.source:  # entries written before these columns existed keep their digests
         fields += [entry.outcome, entry.source]
     return sm3("\x1f".join(fields))
@@ -92,11 +104,120 @@ def record(
         outcome=outcome,
         source=(request_source.get() if source is None else source)[:64],
         prev_digest=last.digest if last else GENESIS,
+        digest_version=KEYED,
     )
     entry.digest = _digest_of(entry)
     session.add(entry)
     session.flush()
+    _head_after_commit(session)
     return entry
+
+
+# --- the signed head, outside the database -----------------------------------------------------------------
+
+log = logging.getLogger(__name__)
+_COMPACT_AT = 1 << 20  # bytes: the head file is rewritten to its newest line when it grows past this
+
+
+@dataclass
+class Head:
+    seq: int
+    digest: str
+
+
+def head_path() -> Path:
+    from chunfeng.settings import get_settings
+
+    settings = get_settings()
+    return Path(settings.audit_head_file) if settings.audit_head_file else \
+        Path(settings.data_dir).parent / "audit-head.log"
+
+
+def _head_line(seq: int, digest: str) -> str:
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    return canonical({"seq": seq, "digest": digest, "at": at,
+                      "mac": crypto.mac("audit", f"head\x1f{seq}\x1f{digest}\x1f{at}".encode())}) + "\n"
+
+
+def _append_head(seq: int, digest: str) -> None:
+    """One line in one O_APPEND write: lines of several processes interleave whole, in any order (the reader takes
+    the highest sequence). A lost line only makes the head older, which never raises a false alarm."""
+    path = head_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, _head_line(seq, digest).encode())
+            size = os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+        if size > _COMPACT_AT:
+            head, _ = read_head()
+            if head is not None:
+                reset_head(head.seq, head.digest)
+    except OSError as exc:  # the change is committed: an unwritable head weakens the check, it must not fail the request
+        log.warning("audit head not written to %s: %s", path, exc)
+
+
+def reset_head(seq: int, digest: str) -> None:
+    """Replace the head file with one line (after a restore, whose chain legitimately ends earlier)."""
+    path = head_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+    partial.write_text(_head_line(seq, digest), encoding="utf-8")
+    partial.chmod(0o600)
+    partial.replace(path)
+
+
+def read_head() -> tuple[Head | None, str]:
+    """The head with the highest sequence, or what is wrong with the file; (None, "") when there is none."""
+    path = head_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, ""
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"链头文件 {path} 无法读取:{exc}"
+    best = None
+    lines = text.split("\n")
+    for number, line in enumerate(lines[:-1], 1):  # the last piece is empty, or a line still being written
+        try:
+            row = json.loads(line)
+            good = crypto.same(row["mac"], crypto.mac(
+                "audit", f"head\x1f{row['seq']}\x1f{row['digest']}\x1f{row['at']}".encode()))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            good = False
+        if not good:
+            return None, f"链头文件 {path} 第 {number} 行的认证码不符(链头文件被改动,或数据密钥不同)"
+        if best is None or row["seq"] > best.seq:
+            best = Head(int(row["seq"]), str(row["digest"]))
+    return best, ""
+
+
+def _head_after_commit(session: Session) -> None:
+    session.info["audit_pending"] = True
+    if not session.info.get("audit_hooked"):
+        session.info["audit_hooked"] = True
+        event.listen(session, "before_commit", _note_chain_end)
+        event.listen(session, "after_commit", _write_chain_end)
+        event.listen(session, "after_rollback", _forget_chain_end)
+
+
+def _note_chain_end(session: Session) -> None:
+    # Read in the transaction, after any savepoint was rolled back: the end that is about to be committed.
+    if session.info.pop("audit_pending", False):
+        session.info["audit_head"] = session.execute(
+            select(AuditEntry.seq, AuditEntry.digest).order_by(AuditEntry.seq.desc()).limit(1)).first()
+
+
+def _write_chain_end(session: Session) -> None:
+    if end := session.info.pop("audit_head", None):
+        _append_head(end.seq, end.digest)
+
+
+def _forget_chain_end(session: Session) -> None:
+    session.info.pop("audit_pending", None)
+    session.info.pop("audit_head", None)
 
 
 @dataclass
@@ -104,6 +225,8 @@ class ChainReport:
     checked: int
     broken_at: int | None = None  # seq of the first entry that does not hold
     reason: str = ""
+    last: Head | None = None  # the newest entry checked
+    keyed: bool = False  # whether any entry carries a keyed digest
 
     @property
     def ok(self) -> bool:
@@ -111,22 +234,53 @@ class ChainReport:
 
 
 def verify(session: Session) -> ChainReport:
-    """Walk the chain in order and report the first link that does not hold."""
-    return _check_chain(session.scalars(select(AuditEntry).order_by(AuditEntry.seq)).yield_per(2000), GENESIS, 1)
+    """Walk the chain in order and report the first link that does not hold; then hold its end against the signed
+    head outside the database, which shows a chain recomputed from an earlier point or cut short."""
+    head, problem = read_head()  # before the chain: every head read belongs to a transaction already committed
+    report = _check_chain(session.scalars(select(AuditEntry).order_by(AuditEntry.seq)).yield_per(2000), GENESIS, 1)
+    if not report.ok:
+        return report
+    if problem:
+        return ChainReport(report.checked, 0, problem)
+    if head is None:
+        if report.keyed:
+            return ChainReport(report.checked, 0, f"链头文件 {head_path()} 不存在,无法确认最新的记录未被删除")
+    elif report.last is None or head.seq > report.last.seq:
+        # Entries committed after this session's snapshot began are not in it: look again, outside it.
+        with session.get_bind().connect() as conn:
+            newest = conn.execute(select(func.max(AuditEntry.seq))).scalar() or 0
+            digest = conn.execute(select(AuditEntry.digest).where(AuditEntry.seq == head.seq)).scalar()
+        if digest is None:
+            return ChainReport(report.checked, head.seq, f"审计日志被截断:链头记录到第 {head.seq} 条,"
+                                                         f"日志中只到第 {newest} 条")
+        if digest != head.digest:
+            return ChainReport(report.checked, head.seq, f"第 {head.seq} 条记录与链头不符(日志被改写)")
+        return report
+    else:
+        digest = session.scalar(select(AuditEntry.digest).where(AuditEntry.seq == head.seq))
+        if digest != head.digest:
+            return ChainReport(report.checked, head.seq, f"第 {head.seq} 条记录与链头不符(日志被改写)")
+    if report.last is not None and (head is None or head.seq < report.last.seq):
+        _append_head(report.last.seq, report.last.digest)  # a chain from before the head file starts being anchored
+    return report
 
 
 def _check_chain(entries: Iterable[AuditEntry], expected_prev: str | None, expected_seq: int | None) -> ChainReport:
     """`None` for where the chain starts when the entries begin part-way (an archive of a period)."""
-    checked = 0
+    checked, keyed, last = 0, False, None
     for entry in entries:
         if expected_seq is not None and entry.seq != expected_seq:
             return ChainReport(checked, expected_seq, f"第 {expected_seq} 条记录缺失(下一条是第 {entry.seq} 条)")
         if expected_prev is not None and entry.prev_digest != expected_prev:
             return ChainReport(checked, entry.seq, f"第 {entry.seq} 条记录与前一条不相连(被删除、插入或调换了顺序)")
-        if _digest_of(entry) != entry.digest:
+        if keyed and not entry.digest_version:  # unkeyed digests exist only from before the key: never after one
+            return ChainReport(checked, entry.seq, f"第 {entry.seq} 条记录的摘要没有密钥,却在有密钥的记录之后(被改写)")
+        if not crypto.same(_digest_of(entry), str(entry.digest)):
             return ChainReport(checked, entry.seq, f"第 {entry.seq} 条记录的内容与其摘要不符(被改动过)")
+        keyed = keyed or bool(entry.digest_version)
         expected_prev, expected_seq, checked = entry.digest, entry.seq + 1, checked + 1
-    return ChainReport(checked)
+        last = Head(entry.seq, entry.digest)
+    return ChainReport(checked, last=last, keyed=keyed)
 
 
 def count(session: Session) -> int:
@@ -135,7 +289,7 @@ def count(session: Session) -> int:
 
 ARCHIVE_FORMAT = "chunfeng-audit-archive/1"
 _ARCHIVED = ("seq", "at", "actor", "actor_unit", "action", "object_type", "object_id", "before", "after", "outcome",
-             "source", "prev_digest", "digest")
+             "source", "prev_digest", "digest", "digest_version")
 
 
 def check_period(since: str, until: str) -> None:
@@ -174,7 +328,8 @@ def verify_archive(path: Path) -> ChainReport:
             header = json.loads(f.readline() or "{}")
             if header.get("format") != ARCHIVE_FORMAT:
                 return ChainReport(0, 0, "不是春风审计日志归档文件")
-            return _check_chain((AuditEntry(**json.loads(line)) for line in f), None, None)
+            # Archives written before digest_version existed hold only unkeyed entries.
+            return _check_chain((AuditEntry(**{"digest_version": 0, **json.loads(line)}) for line in f), None, None)
     except (OSError, EOFError, ValueError, TypeError) as exc:
         return ChainReport(0, 0, f"归档文件无法读取:{exc}")
 

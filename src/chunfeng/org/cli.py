@@ -90,8 +90,8 @@ def enable_user(username: str):
 
 @audit_app.command("verify")
 def verify(archive: Path | None = typer.Option(None, "--archive", help="check an archive file instead of the log")):
-    """Check the audit log's hash chain and report the first broken link; with --archive, check an archive on its
-    own and that the log still holds every entry of it."""
+    """Check the audit log's keyed hash chain and that its end matches the signed head kept outside the database;
+    report the first broken link. With --archive, check an archive on its own and that the log still holds it."""
     if archive is not None:
         report = audit.verify_archive(archive)
         what = f"归档文件 {archive.name}"
@@ -104,7 +104,8 @@ def verify(archive: Path | None = typer.Option(None, "--archive", help="check an
             report = audit.verify(session)
         what = "审计日志"
     if report.ok:
-        console.print(f"{what}完整:共 {report.checked} 条记录,哈希链(SM3)逐条核对无误。")
+        anchored = "" if archive is not None else f",最新一条与库外的链头 {audit.head_path()} 一致"
+        console.print(f"{what}完整:共 {report.checked} 条记录,哈希链(SM3,有密钥)逐条核对无误{anchored}。")
     else:
         fail(f"{what}被篡改:{report.reason}。此前 {report.checked} 条记录核对无误。")
 

@@ -117,3 +117,5 @@ class AuditEntry(Base):
     source: Mapped[str] = mapped_column(String(64), default="", doc="the request's address, or cli")
     prev_digest: Mapped[str] = mapped_column(String(64))
     digest: Mapped[str] = mapped_column(String(64))
+    digest_version: Mapped[int] = mapped_column(Integer, default=0, doc="0: unkeyed SM3 (entries written before "
+                                                "migration 0012); 1: HMAC-SM3 under the audit key")
