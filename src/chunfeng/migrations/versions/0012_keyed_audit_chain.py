@@ -1,13 +1,13 @@
 """audit entries say how their digest was made: unkeyed SM3 before, HMAC-SM3 under the audit key from now on
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0012'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
