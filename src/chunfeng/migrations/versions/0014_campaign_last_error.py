@@ -18,5 +18,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('push_campaign', schema=None) as batch_op:
-        batch_op.drop_column('last_error')
+    # Not a batch (copy, drop, rename) on SQLite: dropping push_campaign would cascade to push_message.
+    op.drop_column('push_campaign', 'last_error')
