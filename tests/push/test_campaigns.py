@@ -13,13 +13,13 @@ import threading
 from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from chunfeng.org.access import SystemActor
 from chunfeng.push import campaigns, rules
 from chunfeng.push.errors import PushInvalid
-from chunfeng.push.models import CampaignStage, Policy, PushMessage
+from chunfeng.push.models import Campaign, CampaignStage, Policy, PushMessage
 from chunfeng.settings import get_settings
 
 SYSTEM = SystemActor()
@@ -281,3 +281,80 @@ def test_the_servers_schedule_plans_due_stages_and_sends(policies, duck, store_f
         stages = session.scalars(select(CampaignStage).where(CampaignStage.campaign_id == cid)).all()
         assert stages and all(s.planned_at is not None for s in stages)
         assert session.scalar(select(func.count()).select_from(PushMessage).where(PushMessage.campaign_id == cid)) > 0
+
+
+def test_a_failing_campaign_is_recorded_and_the_schedule_goes_on(policies, duck, store_file, gateway):
+    """Issue 11: a rule saved before the bounds existed made every scheduled run fail before delivery, nationwide."""
+    from chunfeng.org.models import AuditEntry
+    from chunfeng.web.app import scan_once
+
+    db = policies
+    pid = _busiest_policy(db, duck)
+    waiting = _one_sms(db, duck)  # an SMS from earlier, still to be delivered
+    with db.write() as session:
+        session.execute(update(Campaign).values(state="finished"))
+        ids = {}
+        for name, audience in (("坏条件", ""), ("好活动", ""), ("坏政策", "")):
+            c = campaigns.create_campaign(session=session, actor=SYSTEM, name=name, unit_code="110000",
+                                          policy_ids=["LSLF-FJ-2022" if name == "坏政策" else pid],
+                                          channels=["inapp"], year=2022, month=7, audience=audience)
+            session.flush()
+            ids[name] = c.id
+        # what the bounds now refuse, written as an older version let it be saved
+        session.get(Campaign, ids["坏条件"]).audience = "(" * 140 + "headcount > 1" + ")" * 140
+        session.get(Policy, "LSLF-FJ-2022").rule = "monthly_sales > " + "9" * 38
+    duck.close()
+    scan_once(db, get_settings().model_copy(update={"push_store": str(store_file)}))
+    with db.read() as session:
+        good = session.get(Campaign, ids["好活动"])
+        assert good.state == "active" and good.last_error == ""
+        assert all(s.planned_at for s in session.scalars(select(CampaignStage).where(CampaignStage.campaign_id == good.id)))
+        assert session.scalar(select(func.count()).select_from(PushMessage).where(PushMessage.campaign_id == good.id))
+        for name, word in (("坏条件", "嵌套过深"), ("坏政策", "超出范围")):
+            bad = session.get(Campaign, ids[name])
+            assert bad.state == "failed" and word in bad.last_error and "政策提醒" in bad.last_error, bad.last_error
+            assert not session.scalar(select(func.count()).select_from(PushMessage).where(PushMessage.campaign_id == bad.id))
+            assert session.scalar(select(AuditEntry.outcome).where(
+                AuditEntry.action == "push.campaign.failed", AuditEntry.object_id == str(bad.id))) == "failure"
+        assert session.get(PushMessage, waiting).state == "sent"
+    # a failed campaign waits for someone: a second run does not retry it
+    scan_once(db, get_settings().model_copy(update={"push_store": str(store_file)}))
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "push.campaign.failed")) == 2
+
+
+def test_pause_resume_edit_and_cancel_are_checked_and_audited(policies, duck):
+    from chunfeng.org.models import AuditEntry
+
+    db = policies
+    pid = _busiest_policy(db, duck)
+    cid, *_ = _campaign(db, duck, [pid], channels=["inapp", "sms"])  # the first stage planned: SMS pending
+    with db.write() as session:
+        campaigns.pause_campaign(session=session, actor=SYSTEM, campaign_id=cid)
+        assert not [s for c, s in campaigns.due_stages(session, date(2022, 7, 31)) if c.id == cid]
+    with db.write() as session, pytest.raises(PushInvalid, match="不能暂停"):
+        campaigns.pause_campaign(session=session, actor=SYSTEM, campaign_id=cid)
+    with db.write() as session, pytest.raises(PushInvalid, match="补充条件"):
+        campaigns.edit_campaign(session=session, actor=SYSTEM, campaign_id=cid, name="改", policy_ids=[pid],
+                                channels=["inapp"], audience="headcount > " + "1" * 20)
+    with db.write() as session:
+        campaigns.edit_campaign(session=session, actor=SYSTEM, campaign_id=cid, name="改", policy_ids=[pid],
+                                channels=["inapp"], audience="high_tech")
+        campaigns.resume_campaign(session=session, actor=SYSTEM, campaign_id=cid)
+        pending = session.scalar(select(func.count()).select_from(PushMessage).where(
+            PushMessage.campaign_id == cid, PushMessage.state == "pending"))
+        assert pending > 0
+        assert campaigns.cancel_campaign(session=session, actor=SYSTEM, campaign_id=cid) == pending
+    with db.read() as session:
+        c = session.get(Campaign, cid)
+        assert (c.state, c.name, c.audience, c.channels) == ("cancelled", "改", "high_tech", ["inapp"])
+        assert not session.scalar(select(func.count()).select_from(PushMessage).where(
+            PushMessage.campaign_id == cid, PushMessage.state == "pending"))
+        actions = list(session.scalars(select(AuditEntry.action).where(
+            AuditEntry.object_type == "campaign", AuditEntry.object_id == str(cid)).order_by(AuditEntry.seq)))
+    assert actions == ["push.campaign.created", "push.stage.planned", "push.campaign.paused", "push.campaign.edited",
+                       "push.campaign.resumed", "push.campaign.cancelled"]
+    with db.write() as session, pytest.raises(PushInvalid, match="不能修改"):
+        campaigns.edit_campaign(session=session, actor=SYSTEM, campaign_id=cid, name="再改", policy_ids=[pid],
+                                channels=["inapp"], audience="")

@@ -71,6 +71,21 @@ def test_campaign_and_bill_from_the_command_line(db, tmp_path):
     assert made.returncode == 0 and "申报截止 2022-07-15" in made.stdout, made.stderr
     ran = run(db, tmp_path, "campaign", "run", "--today", "2022-07-12")
     assert ran.returncode == 0 and "政策提醒" in ran.stdout and "申报提醒" in ran.stdout and "截止前提醒" not in ran.stdout
+    cid = made.stdout.split("推送活动 ")[1].split(":")[0]
+    bad = run(db, tmp_path, "campaign", "edit", cid, "--audience", "(" * 140 + "high_tech" + ")" * 140)
+    assert bad.returncode == 1 and "嵌套过深" in bad.stderr
+    for command, hostile in ((["check"], "monthly_sales > " + "9" * 38),
+                             (["set-rule", "XWQY-CIT-2022"], " and ".join(["headcount > 1"] * 160))):
+        refused = run(db, tmp_path, *command, hostile)
+        assert refused.returncode == 1 and "个字符处" in refused.stderr and "^" in refused.stderr, refused.stderr
+    assert run(db, tmp_path, "campaign", "pause", cid).returncode == 0
+    edited = run(db, tmp_path, "campaign", "edit", cid, "--audience", 'credit in ("A", "B")')
+    assert edited.returncode == 0, edited.stderr
+    assert "已暂停" in run(db, tmp_path, "campaign", "list").stdout
+    assert run(db, tmp_path, "campaign", "resume", cid).returncode == 0
+    assert run(db, tmp_path, "campaign", "cancel", cid).returncode == 0
+    assert "已取消" in run(db, tmp_path, "campaign", "list").stdout
+    assert run(db, tmp_path, "campaign", "cancel", cid).returncode == 1
     with duckdb.connect(str(tmp_path / "store.duckdb"), read_only=True) as conn:
         code = conn.execute("SELECT r.credit_code FROM registry r JOIN claims c USING (credit_code) "
                             "WHERE r.size IN ('小型', '微型') AND c.period LIKE '2022%' ORDER BY 1 LIMIT 1").fetchall()[0][0]

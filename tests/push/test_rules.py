@@ -4,6 +4,7 @@ record-by-record evaluator agreeing on random taxpayers (DuckDB runs the SQL).""
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import duckdb
 import pytest
@@ -107,3 +108,77 @@ def test_sql_and_python_agree(conn, batch):
         expected = sum(1 for r in batch if check(r))
         got = conn.execute(f"SELECT count(*) FROM registry WHERE {rule.sql('duckdb')}").fetchone()[0]
         assert got == expected, text
+
+
+# --- bounds: whatever passes the check runs on every engine (issue 11) -----------------------------
+
+ATTACKS = {  # each gave a 500 (DuckDB binder/overflow errors, RecursionError) and, saved, stalled every campaign
+    "38 digits": ("monthly_sales > " + "9" * 38, 16, "超出范围"),
+    "140 brackets": ("(" * 140 + "headcount > 1" + ")" * 140, rules.MAX_DEPTH, "嵌套过深"),
+    "160 ands": (" and ".join(["headcount > 1"] * 160), rules.MAX_LENGTH, "过长"),
+    "60 short ands": (" and ".join(["high_tech"] * 60), 10 + 14 * rules.MAX_TERMS, "过多"),
+    "300 nots": ("not " * 300 + "high_tech", rules.MAX_DEPTH * 4, "嵌套过深"),
+    "5 decimals": ("monthly_sales > 1.00001", 16, "小数"),
+    "year 9999": ('registered < "9999-12-31"', 13, "日期应在"),
+    "zero divisor": ("headcount / 0 > 1", 12, "除数"),
+    "fields multiplied": (" * ".join(["monthly_sales"] * 8) + " > 1", 94, "超出数值范围"),
+}
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_rules_are_bounded_with_a_positioned_error(name):
+    text, position, word = ATTACKS[name]
+    with pytest.raises(rules.RuleError) as caught:
+        rules.check(text)
+    assert word in caught.value.message and caught.value.position == position, str(caught.value)
+    assert caught.value.pointer().splitlines()[1].endswith("^")
+
+
+def test_arithmetic_runs_in_double_so_a_product_of_amounts_does_not_overflow(conn):
+    conn.execute("DELETE FROM registry")
+    record = {**{f.name: 0 for f in REGISTRY.fields}, "credit_code": "x", "name": "n", "region": "110000",
+              "industry": "C13", "vat_type": VAT_TYPES[0], "size": SIZES[0], "credit": "A",
+              "monthly_sales": Decimal("9999999999999999.99"), "registered": date(2020, 1, 1)}
+    conn.execute(f"INSERT INTO registry VALUES ({', '.join('?' * len(REGISTRY.names))})",
+                 [record[n] for n in REGISTRY.names])
+    rule = rules.check("monthly_sales * monthly_sales * monthly_sales * 1000000000000 > 1")  # the attack, now fine
+    assert conn.execute(f"SELECT count(*) FROM registry WHERE {rule.sql()}").fetchone()[0] == 1
+    assert rules.check("monthly_sales <= 10000000亿 and taxable_income > -0.0001 and headcount * 2 < 100").fields
+
+
+def test_the_shipped_rules_are_well_inside_the_bounds():
+    from chunfeng.push import services
+
+    for policy in services.shipped_policies():
+        rules.check(policy["rule"])
+
+
+_NUMBER_FIELDS = [f.name for f in REGISTRY.fields if f.kind in ("number", "int")]
+_numbers = st.one_of(st.integers(-10**40, 10**40).map(str), st.decimals(allow_nan=False, allow_infinity=False).map(str),
+                     st.sampled_from(["0", "1.5万", "3亿", "0.00001", "9" * 38, "1e5"]))
+_sums = st.recursive(st.one_of(st.sampled_from(_NUMBER_FIELDS), _numbers),
+                     lambda inner: st.tuples(inner, st.sampled_from(["+", "-", "*", "/"]), inner).map(
+                         lambda t: f"({t[0]} {t[1]} {t[2]})" if len(t[0]) % 2 else f"{t[0]} {t[1]} {t[2]}"),
+                     max_leaves=12)
+_conditions = st.one_of(
+    st.tuples(_sums, st.sampled_from(["==", "!=", "<", "<=", ">", ">="]), _sums).map(" ".join),
+    st.sampled_from(["high_tech", "not exporter", 'industry in ("C13".."C43")', 'registered > "2020-01-01"',
+                     'registered < "0001-01-01"', 'vat_type == "小规模"', 'credit not in ("C", "D")']))
+_rules = st.recursive(_conditions, lambda inner: st.one_of(
+    st.tuples(inner, st.sampled_from(["and", "or"]), inner).map(" ".join),
+    inner.map(lambda r: f"not ({r})"), inner.map(lambda r: f"({r})")), max_leaves=25)
+_soup = st.lists(st.sampled_from([*REGISTRY.names[:12], "and", "or", "not", "in", "(", ")", "..", ",", "*", "/", "-",
+                                  "+", "<=", "==", '"C13"', '"2022-01-01"', "1万", "9" * 39, "0", "true", "#", "="]),
+                 max_size=60).map(" ".join)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.one_of(_rules, _soup, st.text(max_size=80)))
+def test_any_text_checks_and_runs_or_is_a_rule_error(conn, text):
+    """Never another exception: no RecursionError, no engine error, at the check or when the rule runs."""
+    try:
+        rule = rules.check(text)
+    except rules.RuleError as exc:
+        assert 0 <= exc.position <= len(text)
+        return
+    conn.execute(f"SELECT count(*) FROM registry WHERE {rule.sql('duckdb')}").fetchone()

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from chunfeng.org.models import AuditEntry, Unit, User
 from chunfeng.push import rules, services, store, synthetic
-from chunfeng.push.models import Policy, PushMessage
+from chunfeng.push.models import Campaign, Policy, PushMessage
 from tests.conftest import csrf_from, login
 
 
@@ -186,3 +186,74 @@ def test_dividend_bill_for_the_taxpayer_and_the_officer(site, server):
     assert "2022年度红利账单" in tp.get("/push/inbox").text
     with httpx.Client(base_url=server) as anonymous:
         assert anonymous.get("/push/bill").status_code == 303
+
+
+HOSTILE_RULES = {  # each passed the check or gave a 500, and saved on a policy or a campaign stalled every run
+    "38 digits": "monthly_sales > " + "9" * 38,
+    "140 brackets": "(" * 140 + "headcount > 1" + ")" * 140,
+    "160 ands": " and ".join(["headcount > 1"] * 160),
+    "overflowing product": "monthly_sales * monthly_sales * monthly_sales * monthly_sales * monthly_sales * "
+                           "monthly_sales * monthly_sales * 1000000000000 > 1",
+}
+
+
+def test_hostile_rules_are_refused_with_a_position_never_a_500(site, server):
+    officer, bj = login(server, "officer"), login(server, "bj_officer")
+    token = csrf_from(officer.get("/push/policies/XGM-VAT-2023").text)
+    campaigns_page = bj.get("/push/campaigns").text
+    with site["db"].read() as session:
+        rule_before = session.get(Policy, "XGM-VAT-2023").rule
+    for name, rule in HOSTILE_RULES.items():
+        checked = officer.post("/push/rules/check", data={"rule": rule}, headers={"X-CSRF-Token": token})
+        assert checked.status_code == 200 and "个字符处" in checked.text and "规则正确" not in checked.text, name
+        saved = officer.post("/push/policies/XGM-VAT-2023/rule", data={"rule": rule, "csrf_token": token})
+        assert saved.status_code == 400 and "个字符处" in saved.text, name
+        made = bj.post("/push/campaigns", data={"csrf_token": csrf_from(campaigns_page), "name": "攻击", "month": "2022-07",
+                                                "policies": ["XGM-VAT-2021"], "channels": ["inapp"], "audience": rule})
+        assert made.status_code == 400 and "补充条件" in made.text, name
+    # the product that overflowed DuckDB's DECIMAL now runs (in DOUBLE) and counts
+    fine = officer.post("/push/rules/check", headers={"X-CSRF-Token": token},
+                        data={"rule": "monthly_sales * monthly_sales * monthly_sales * 1000000000000 > 1"})
+    assert "规则正确" in fine.text and 'class="match-count"' in fine.text
+    with site["db"].read() as session:
+        assert session.get(Policy, "XGM-VAT-2023").rule == rule_before
+        assert session.scalar(select(func.count()).select_from(Campaign)) == 0
+
+
+def test_a_failed_campaign_shows_why_and_can_be_edited_resumed_paused_and_cancelled(site, server):
+    bj = login(server, "bj_officer")
+    page = bj.get("/push/campaigns").text
+    made = bj.post("/push/campaigns", data={"csrf_token": csrf_from(page), "name": "7月征期提醒", "month": "2022-07",
+                                            "policies": ["XGM-VAT-2021"], "channels": ["inapp"]})
+    url = made.headers["location"].split("?")[0]
+    with site["db"].write() as session:  # a rule saved before the bounds existed
+        session.get(Campaign, int(url.rsplit("/", 1)[1])).audience = "monthly_sales > " + "9" * 38
+    token = csrf_from(bj.get(url).text)
+    assert bj.post(url + "/run", data={"csrf_token": token, "today": "2022-07-01"}).status_code == 303
+    failed = bj.get(url).text
+    assert "执行失败" in failed and "超出范围" in failed and 'id="edit-campaign"' in failed
+    refused = bj.post(url + "/resume", data={"csrf_token": token})
+    assert refused.status_code == 400 and "补充条件" in refused.text
+    bad_edit = bj.post(url + "/edit", data={"csrf_token": token, "name": "7月征期提醒", "policies": ["XGM-VAT-2021"],
+                                            "channels": ["inapp"], "audience": "(" * 30 + "high_tech" + ")" * 30})
+    assert bad_edit.status_code == 400 and "嵌套过深" in bad_edit.text
+    edited = bj.post(url + "/edit", data={"csrf_token": token, "name": "7月征期提醒(改)", "policies": ["XGM-VAT-2021"],
+                                          "channels": ["inapp"], "audience": 'credit in ("A", "B")'})
+    assert edited.status_code == 303
+    assert bj.post(url + "/resume", data={"csrf_token": token}).status_code == 303
+    assert bj.post(url + "/run", data={"csrf_token": token, "today": "2022-07-01"}).status_code == 303
+    ran = bj.get(url).text
+    assert "进行中" in ran and "已执行" in ran and "执行失败" not in ran
+    assert bj.post(url + "/pause", data={"csrf_token": token}).status_code == 303
+    assert "已暂停" in bj.get(url).text
+    assert bj.post(url + "/cancel", data={"csrf_token": token}).status_code == 303
+    assert "已取消" in bj.get(url).text
+    again = bj.post(url + "/cancel", data={"csrf_token": token})
+    assert again.status_code == 400 and "不能取消" in again.text
+    gd = login(server, "gd_officer")
+    assert gd.post(url + "/pause", data={"csrf_token": csrf_from(gd.get("/push/campaigns").text)}).status_code == 403
+    with site["db"].read() as session:
+        actions = [a for (a,) in session.execute(select(AuditEntry.action).where(
+            AuditEntry.object_type == "campaign", AuditEntry.object_id == url.rsplit("/", 1)[1]).order_by(AuditEntry.seq))]
+    assert actions == ["push.campaign.created", "push.campaign.failed", "push.campaign.edited", "push.campaign.resumed",
+                       "push.stage.planned", "push.campaign.paused", "push.campaign.cancelled"]

@@ -63,6 +63,8 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("GET", "/push/campaigns"): "push.campaign", ("POST", "/push/campaigns"): "push.campaign",
     ("GET", "/push/campaigns/{campaign_id}"): "push.campaign", ("POST", "/push/campaigns/{campaign_id}/run"): "push.campaign",
     ("POST", "/push/campaigns/{campaign_id}/requeue"): "push.campaign",
+    ("POST", "/push/campaigns/{campaign_id}/edit"): "push.campaign", ("POST", "/push/campaigns/{campaign_id}/pause"): "push.campaign",
+    ("POST", "/push/campaigns/{campaign_id}/resume"): "push.campaign", ("POST", "/push/campaigns/{campaign_id}/cancel"): "push.campaign",
     ("GET", "/push/inbox"): "push.inbox", ("GET", "/push/inbox/{message_id}"): "push.inbox",
     ("POST", "/push/inbox/{message_id}/read"): "push.inbox", ("GET", "/push/bill"): "push.inbox",
     ("GET", "/push/bills/{credit_code}"): ("push.bill.view", "push.inbox"), ("POST", "/push/bills/send"): "push.campaign",

@@ -8,6 +8,7 @@ marks it `uncertain` instead of sending it again: a taxpayer never gets the same
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -25,7 +26,7 @@ from chunfeng.org.models import Unit
 from chunfeng.org.services import find_unit
 from chunfeng.paging import Page
 from chunfeng.push import matching, rules
-from chunfeng.push.errors import PushInvalid, PushNotFound
+from chunfeng.push.errors import PushError, PushInvalid, PushNotFound
 from chunfeng.push.models import Campaign, CampaignStage, Policy, PushMessage
 from chunfeng.push.schema import CHANNEL_NAMES, CHANNELS
 from chunfeng.settings import get_settings
@@ -33,7 +34,10 @@ from chunfeng.workdays import WorkCalendar, configured_calendar, filing_period
 
 STAGES = {"first": "政策提醒", "reminder": "申报提醒", "last": "截止前提醒", "bill": "红利账单"}
 MESSAGE_STATES = {"pending": "待发送", "sending": "发送中", "sent": "已送达", "failed": "发送失败",
-                  "uncertain": "结果不明(未重发)"}
+                  "uncertain": "结果不明(未重发)", "cancelled": "已取消"}
+CAMPAIGN_STATES = {"active": "进行中", "paused": "已暂停", "failed": "执行失败", "cancelled": "已取消",
+                   "finished": "已结束"}
+log = logging.getLogger(__name__)
 SENDING_LEASE = timedelta(minutes=10)
 
 
@@ -65,26 +69,11 @@ def create_campaign(*, session: Session, actor: Actor, name: str, unit_code: str
     unit = find_unit(session=session, code=unit_code)
     authorize(actor, "push.campaign", unit)
     problems = []
-    if not name.strip():
-        problems.append("请填写活动名称")
-    known = set(session.scalars(select(Policy.id).where(Policy.id.in_(policy_ids)))) if policy_ids else set()
-    if not policy_ids:
-        problems.append("请至少选择一项政策")
-    elif missing := [p for p in policy_ids if p not in known]:
-        problems.append(f"没有这些政策:{'、'.join(missing)}")
-    if not channels:
-        problems.append("请至少选择一个渠道")
-    elif bad := [c for c in channels if c not in CHANNELS]:
-        problems.append(f"未知渠道:{'、'.join(bad)}(可用:{'、'.join(CHANNELS)})")
+    problems = _content_problems(session, name=name, policy_ids=policy_ids, channels=channels, audience=audience)
     if not 1 <= month <= 12 or not 2000 <= year <= 2100:
         problems.append(f"申报月份 {year}-{month} 无效")
     if not 1 <= reminder_day <= 28 or not 0 <= last_days <= 10:
         problems.append("提醒日应在 1–28 日之间,截止前提醒应在 0–10 个工作日之间")
-    if audience.strip():
-        try:
-            rules.parse(audience)
-        except rules.RuleError as exc:
-            problems.append(f"补充条件:{exc}")
     if problems:
         raise PushInvalid("无法创建推送活动:" + ";".join(problems))
     campaign = Campaign(name=name.strip(), unit_id=unit.id, policies=list(dict.fromkeys(policy_ids)),
@@ -99,6 +88,30 @@ def create_campaign(*, session: Session, actor: Actor, name: str, unit_code: str
                  after={"name": campaign.name, "unit": unit.code, "policies": campaign.policies,
                         "channels": campaign.channels, "period": f"{year}-{month:02d}", "audience": campaign.audience})
     return campaign
+
+
+def _content_problems(session: Session, *, name: str, policy_ids: list[str], channels: list[str],
+                      audience: str) -> list[str]:
+    """What is wrong with what a campaign says (creating or editing one). The audience rule is checked on the
+    engine too, so a saved campaign never fails its scheduled run on its own rule."""
+    problems = []
+    if not name.strip():
+        problems.append("请填写活动名称")
+    known = set(session.scalars(select(Policy.id).where(Policy.id.in_(policy_ids)))) if policy_ids else set()
+    if not policy_ids:
+        problems.append("请至少选择一项政策")
+    elif missing := [p for p in policy_ids if p not in known]:
+        problems.append(f"没有这些政策:{'、'.join(missing)}")
+    if not channels:
+        problems.append("请至少选择一个渠道")
+    elif bad := [c for c in channels if c not in CHANNELS]:
+        problems.append(f"未知渠道:{'、'.join(bad)}(可用:{'、'.join(CHANNELS)})")
+    if audience.strip():
+        try:
+            rules.check(audience)
+        except rules.RuleError as exc:
+            problems.append(f"补充条件:{exc}")
+    return problems
 
 
 def get_campaign(*, session: Session, actor: Actor, campaign_id: int) -> Campaign:
@@ -216,17 +229,44 @@ def due_stages(session: Session, today: date) -> list[tuple[Campaign, CampaignSt
                CampaignStage.due <= today).order_by(CampaignStage.due, Campaign.id)).all())
 
 
-def run_due(db: Database, conn, *, today: date, now: datetime | None = None) -> list[CampaignStage]:
-    """Plan every stage that is due, each in its own transaction (a failure leaves the others done)."""
+def run_due(db: Database, conn, *, today: date, now: datetime | None = None,
+            campaign_id: int | None = None) -> list[CampaignStage]:
+    """Plan every stage that is due (of one campaign, or of all), each in its own transaction.
+
+    A campaign whose stage fails (a rule the engine refuses, today's data overflowing it) is marked `failed`
+    with the reason, shown on its page, and skipped until someone resumes it; the other campaigns are still
+    planned, and the outbox is still delivered: one bad campaign must not stall the nation's."""
     done = []
     with db.read() as session:
-        work = [(c.id, s.id) for c, s in due_stages(session, today)]
-    for campaign_id, stage_id in work:
-        with db.write() as session:
-            stage = session.get(CampaignStage, stage_id)
-            done.append(plan_stage(session=session, conn=conn, campaign=session.get(Campaign, campaign_id),
-                                   stage=stage, now=now))
+        work = [(c.id, s.id) for c, s in due_stages(session, today) if campaign_id in (None, c.id)]
+    failed: set[int] = set()
+    for cid, stage_id in work:
+        if cid in failed:
+            continue
+        try:
+            with db.write() as session:
+                stage = session.get(CampaignStage, stage_id)
+                done.append(plan_stage(session=session, conn=conn, campaign=session.get(Campaign, cid),
+                                       stage=stage, now=now))
+        except Exception as exc:  # noqa: BLE001 (isolation is the point: record it, go on with the others)
+            failed.add(cid)
+            _record_failure(db, cid, stage_id, exc)
     return done
+
+
+def _record_failure(db: Database, campaign_id: int, stage_id: int, exc: Exception) -> None:
+    if isinstance(exc, (PushError, rules.RuleError)):
+        reason = str(exc)
+        log.warning("campaign %s: stage %s failed: %s", campaign_id, stage_id, exc)
+    else:
+        reason = f"执行出错({type(exc).__name__}),详见服务器日志"
+        log.exception("campaign %s: stage %s failed", campaign_id, stage_id)
+    with db.write() as session:
+        campaign = session.get(Campaign, campaign_id)
+        stage = session.get(CampaignStage, stage_id)
+        campaign.state, campaign.last_error = "failed", f"{STAGES[stage.stage]}({stage.due}):{reason}"[:1000]
+        audit.record(session, actor=SystemActor(), action="push.campaign.failed", object_type="campaign",
+                     object_id=campaign_id, after={"stage": stage.stage, "error": campaign.last_error}, outcome="failure")
 
 
 @dataclass
@@ -312,6 +352,79 @@ def requeue_uncertain(*, session: Session, actor: Actor, campaign_id: int) -> in
     audit.record(session, actor=actor, action="push.campaign.requeued", object_type="campaign", object_id=campaign.id,
                  after={"messages": n})
     return n
+
+
+# --- pausing, resuming, editing and cancelling -----------------------------------------------------
+
+def _changeable(session: Session, actor: Actor, campaign_id: int, states: tuple[str, ...], doing: str) -> Campaign:
+    campaign = get_campaign(session=session, actor=actor, campaign_id=campaign_id)
+    if campaign.state not in states:
+        raise PushInvalid(f"推送活动{CAMPAIGN_STATES.get(campaign.state, campaign.state)},不能{doing}")
+    return campaign
+
+
+def pause_campaign(*, session: Session, actor: Actor, campaign_id: int) -> Campaign:
+    """No stage is planned while paused; what the outbox already holds is still delivered."""
+    campaign = _changeable(session, actor, campaign_id, ("active", "failed"), "暂停")
+    before, campaign.state = campaign.state, "paused"
+    audit.record(session, actor=actor, action="push.campaign.paused", object_type="campaign", object_id=campaign.id,
+                 before={"state": before}, after={"state": "paused"})
+    return campaign
+
+
+def resume_campaign(*, session: Session, actor: Actor, campaign_id: int) -> Campaign:
+    """Back to the schedule, after its rules (the audience and each policy's) check again on the engine."""
+    campaign = _changeable(session, actor, campaign_id, ("paused", "failed"), "恢复")
+    problems = []
+    for label, text in [("补充条件", campaign.audience)] + [
+            (f"政策 {p.id}", p.rule) for p in session.scalars(select(Policy).where(Policy.id.in_(campaign.policies)))]:
+        if text.strip():
+            try:
+                rules.check(text)
+            except rules.RuleError as exc:
+                problems.append(f"{label}的规则:{exc}")
+    if problems:
+        raise PushInvalid("无法恢复推送活动,请先修改:" + ";".join(problems))
+    before = {"state": campaign.state, "last_error": campaign.last_error}
+    campaign.state, campaign.last_error = "active", ""
+    audit.record(session, actor=actor, action="push.campaign.resumed", object_type="campaign", object_id=campaign.id,
+                 before=before, after={"state": "active"})
+    return campaign
+
+
+def edit_campaign(*, session: Session, actor: Actor, campaign_id: int, name: str, policy_ids: list[str],
+                  channels: list[str], audience: str) -> Campaign:
+    """Change what the stages not yet run will send, and to whom; stages already run keep what they sent."""
+    campaign = _changeable(session, actor, campaign_id, ("active", "paused", "failed"), "修改")
+    if campaign.kind != "policy":
+        raise PushInvalid("红利账单活动不能修改")
+    if not session.scalar(select(func.count()).select_from(CampaignStage).where(
+            CampaignStage.campaign_id == campaign.id, CampaignStage.planned_at.is_(None))):
+        raise PushInvalid("所有阶段都已执行,没有可修改的内容")
+    problems = _content_problems(session, name=name, policy_ids=policy_ids, channels=channels, audience=audience)
+    if problems:
+        raise PushInvalid("无法修改推送活动:" + ";".join(problems))
+    fields = ("name", "policies", "channels", "audience")
+    before = {f: getattr(campaign, f) for f in fields}
+    campaign.name, campaign.audience = name.strip(), audience.strip()
+    campaign.policies, campaign.channels = list(dict.fromkeys(policy_ids)), list(dict.fromkeys(channels))
+    after = {f: getattr(campaign, f) for f in fields}
+    if after != before:
+        audit.record(session, actor=actor, action="push.campaign.edited", object_type="campaign",
+                     object_id=campaign.id, before=before, after=after)
+    return campaign
+
+
+def cancel_campaign(*, session: Session, actor: Actor, campaign_id: int) -> int:
+    """No more stages, and the messages still waiting in the outbox are withdrawn; returns how many."""
+    campaign = _changeable(session, actor, campaign_id, ("active", "paused", "failed"), "取消")
+    withdrawn = session.execute(update(PushMessage).where(PushMessage.campaign_id == campaign.id,
+                                                          PushMessage.state.in_(["pending", "failed"]))
+                                .values(state="cancelled", next_attempt_at=None)).rowcount
+    before, campaign.state = campaign.state, "cancelled"
+    audit.record(session, actor=actor, action="push.campaign.cancelled", object_type="campaign", object_id=campaign.id,
+                 before={"state": before}, after={"state": "cancelled", "messages_withdrawn": withdrawn})
+    return withdrawn
 
 
 # --- the taxpayer's message centre ----------------------------------------------------------------

@@ -164,6 +164,60 @@ def campaign_create(name: str = typer.Option(...), unit: str = typer.Option(...,
                   ",".join(f"{campaigns.STAGES[s]} {d}" for s, d in due.items()))
 
 
+@campaign_app.command("list")
+def campaign_list():
+    """Campaigns with their state, and why a failed one failed."""
+    db = database()
+    with domain_errors(), db.read() as session:
+        page = campaigns.list_campaigns(session=session, actor=actor(session), per_page=1000)
+        table = Table("编号", "名称", "申报月份", "状态", "失败原因")
+        for c in page.items:
+            table.add_row(str(c.id), c.name, f"{c.year}-{c.month:02d}", campaigns.CAMPAIGN_STATES.get(c.state, c.state),
+                          c.last_error)
+    console.print(table)
+
+
+def _change(change, campaign_id: int, done: str) -> None:
+    db = database()
+    with domain_errors(), db.write() as session:
+        change(session=session, actor=actor(session), campaign_id=campaign_id)
+    console.print(f"推送活动 {campaign_id} {done}。")
+
+
+@campaign_app.command("pause")
+def campaign_pause(campaign_id: int):
+    """Stop planning stages (what the outbox holds is still delivered)."""
+    _change(campaigns.pause_campaign, campaign_id, "已暂停")
+
+
+@campaign_app.command("resume")
+def campaign_resume(campaign_id: int):
+    """Back on the schedule, after its rules check again."""
+    _change(campaigns.resume_campaign, campaign_id, "已恢复")
+
+
+@campaign_app.command("cancel")
+def campaign_cancel(campaign_id: int):
+    """No more stages; messages still waiting in the outbox are withdrawn."""
+    _change(campaigns.cancel_campaign, campaign_id, "已取消,待发消息已撤回")
+
+
+@campaign_app.command("edit")
+def campaign_edit(campaign_id: int, name: Optional[str] = typer.Option(None),
+                  policy: list[str] = typer.Option(None, "--policy", help="replaces the policies; repeat for several"),
+                  channel: list[str] = typer.Option(None, "--channel", help="replaces the channels"),
+                  audience: Optional[str] = typer.Option(None, help="the extra rule; \"\" for none")):
+    """Change what the stages not yet run send, and to whom (options left out stay as they are)."""
+    db = database()
+    with domain_errors(), db.write() as session:
+        who = actor(session)
+        c = campaigns.get_campaign(session=session, actor=who, campaign_id=campaign_id)
+        campaigns.edit_campaign(session=session, actor=who, campaign_id=campaign_id,
+                                name=c.name if name is None else name, policy_ids=policy or list(c.policies),
+                                channels=channel or list(c.channels), audience=c.audience if audience is None else audience)
+    console.print(f"推送活动 {campaign_id} 已修改,将用于尚未执行的阶段。")
+
+
 @campaign_app.command("run")
 def campaign_run(today: Optional[str] = typer.Option(None, help="plan the stages due by this day (default today)")):
     """Plan every due stage, then deliver what the outbox holds."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from chunfeng.push.errors import EngineFailed
 from chunfeng.push.schema import TABLES
 
 PG_TYPES = {"DECIMAL(18,2)": "NUMERIC(18,2)", "INTEGER": "INTEGER", "BOOLEAN": "BOOLEAN", "DATE": "DATE",
@@ -29,7 +30,11 @@ class PostgresEngine:
             driver = conn.connection.dbapi_connection
             with driver.cursor() as cur:
                 cur.execute(f'SET search_path TO "{self.schema}"')
-                cur.execute(sql)
+                try:
+                    cur.execute(sql)
+                except conn.dialect.dbapi.Error as exc:
+                    driver.rollback()
+                    raise EngineFailed(str(exc).splitlines()[0][:300]) from exc
                 rows = cur.fetchall()
             driver.rollback()
         return rows

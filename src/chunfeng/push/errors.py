@@ -15,6 +15,14 @@ class PushInvalid(PushError):
     """Bad input other than an extract: a policy, a campaign, a period."""
 
 
+class EngineFailed(PushError):
+    """A query the data engine refused at run time (an overflow, a division by zero on PostgreSQL, …)."""
+
+    def __init__(self, detail: str):
+        self.detail = detail
+        super().__init__("数据引擎执行规则时出错,请检查规则的运算和数值范围,或联系管理员")
+
+
 class ExtractInvalid(PushError):
     """An extract that cannot be imported; `problems` names each file, row and field at fault."""
 

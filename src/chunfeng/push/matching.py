@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
+import duckdb
+
 from chunfeng.org.builtin import PROVINCES
 from chunfeng.push import rule_backends, rules
-from chunfeng.push.errors import PushInvalid
+from chunfeng.push.errors import EngineFailed, PushInvalid
 
 PROVINCE_NAMES = {code[:2]: name for code, name in PROVINCES if code.endswith("0000")}
 INDUSTRY_SECTIONS = {
@@ -37,7 +39,10 @@ class DuckDBEngine:
         self.conn = conn
 
     def rows(self, sql: str) -> list[tuple]:
-        return self.conn.execute(sql).fetchall()
+        try:
+            return self.conn.execute(sql).fetchall()
+        except duckdb.Error as exc:  # a stored rule that fails on today's data: a clear refusal, not a crash
+            raise EngineFailed(str(exc).splitlines()[0][:300]) from exc
 
 
 def region_prefix(unit_code: str) -> str:

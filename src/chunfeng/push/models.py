@@ -57,7 +57,9 @@ class Campaign(Base):
     month: Mapped[int] = mapped_column(Integer, doc="the filing month the stages run in (a bill: unused)")
     reminder_day: Mapped[int] = mapped_column(Integer, default=10)
     last_days: Mapped[int] = mapped_column(Integer, default=2, doc="last reminder this many working days before the deadline")
-    state: Mapped[str] = mapped_column(String(16), default="active", doc="active, paused or finished")
+    state: Mapped[str] = mapped_column(String(16), default="active",
+                                       doc="active, paused, failed (a scheduled run failed: see last_error) or cancelled")
+    last_error: Mapped[str] = mapped_column(Text, default="", doc="why the last scheduled run of a stage failed")
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 

@@ -142,6 +142,7 @@ def campaign_list(request: Request, session: SessionDep, user: CurrentUser, page
     today = date.today()
     return render(request, "push/campaigns.html", {"result": result, "policies": policies, "channels": CHANNELS,
                                                    "channel_names": CHANNEL_NAMES, "stages": campaigns.STAGES,
+                                                   "campaign_states": campaigns.CAMPAIGN_STATES,
                                                    "default_month": f"{today.year}-{today.month:02d}"}, user=user)
 
 
@@ -172,7 +173,10 @@ def campaign_page(request: Request, campaign_id: Id, session: SessionDep, user: 
     return render(request, "push/campaign.html", {
         "c": campaign, "stages": stages, "deadline": deadline, "figures": campaigns.delivery_figures(session, campaign.id),
         "unit": session.get(Unit, campaign.unit_id), "stage_names": campaigns.STAGES, "states": campaigns.MESSAGE_STATES,
-        "channel_names": CHANNEL_NAMES, "policies": {p.id: p for p in session.query(Policy)}}, user=user)
+        "channel_names": CHANNEL_NAMES, "policies": {p.id: p for p in session.query(Policy)},
+        "campaign_states": campaigns.CAMPAIGN_STATES, "channels": CHANNELS,
+        "editable": campaign.kind == "policy" and campaign.state in ("active", "paused", "failed")
+        and any(s.planned_at is None for s in stages)}, user=user)
 
 
 @router.post("/push/campaigns/{campaign_id}/run", dependencies=[require("push.campaign")])
@@ -184,15 +188,41 @@ def campaign_run(request: Request, campaign_id: Id, db: DatabaseDep, user: Curre
         raise PushInvalid(f"日期“{today}”无效") from None
     with db.read() as session:
         campaigns.get_campaign(session=session, actor=user, campaign_id=campaign_id)
-        due = [s.id for c, s in campaigns.due_stages(session, day) if c.id == campaign_id]
-    with store.connect_store(_store(request)) as conn:
-        for stage_id in due:
-            with db.write() as session:
-                stage = session.get(CampaignStage, stage_id)
-                campaigns.plan_stage(session=session, conn=conn, campaign=campaigns.get_campaign(
-                    session=session, actor=user, campaign_id=campaign_id), stage=stage)
+    with store.connect_store(_store(request)) as conn:  # a failure is recorded on the campaign and shown there
+        planned = campaigns.run_due(db, conn, today=day, campaign_id=campaign_id)
     campaigns.deliver(db)
-    return RedirectResponse(f"/push/campaigns/{campaign_id}?ran={len(due)}", status_code=303)
+    return RedirectResponse(f"/push/campaigns/{campaign_id}?ran={len(planned)}", status_code=303)
+
+
+@router.post("/push/campaigns/{campaign_id}/edit", dependencies=[require("push.campaign")])
+def campaign_edit(campaign_id: Id, db: DatabaseDep, user: CurrentUser, name: str = Form(""),
+                  policies: list[str] = Form([]), channels: list[str] = Form([]), audience: str = Form("")):
+    with db.write() as session:
+        campaigns.edit_campaign(session=session, actor=user, campaign_id=campaign_id, name=name, policy_ids=policies,
+                                channels=channels, audience=audience)
+    return RedirectResponse(f"/push/campaigns/{campaign_id}?changed=edited", status_code=303)
+
+
+@router.post("/push/campaigns/{campaign_id}/pause", dependencies=[require("push.campaign")])
+def campaign_pause(campaign_id: Id, db: DatabaseDep, user: CurrentUser):
+    """No stage is planned while paused; messages already in the outbox still go out."""
+    with db.write() as session:
+        campaigns.pause_campaign(session=session, actor=user, campaign_id=campaign_id)
+    return RedirectResponse(f"/push/campaigns/{campaign_id}?changed=pause", status_code=303)
+
+
+@router.post("/push/campaigns/{campaign_id}/resume", dependencies=[require("push.campaign")])
+def campaign_resume(campaign_id: Id, db: DatabaseDep, user: CurrentUser):
+    with db.write() as session:
+        campaigns.resume_campaign(session=session, actor=user, campaign_id=campaign_id)
+    return RedirectResponse(f"/push/campaigns/{campaign_id}?changed=resume", status_code=303)
+
+
+@router.post("/push/campaigns/{campaign_id}/cancel", dependencies=[require("push.campaign")])
+def campaign_cancel(campaign_id: Id, db: DatabaseDep, user: CurrentUser):
+    with db.write() as session:
+        campaigns.cancel_campaign(session=session, actor=user, campaign_id=campaign_id)
+    return RedirectResponse(f"/push/campaigns/{campaign_id}?changed=cancel", status_code=303)
 
 
 @router.post("/push/campaigns/{campaign_id}/requeue", dependencies=[require("push.campaign")])

@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Callable
 
+import duckdb
 import sqlglot
 from sqlglot import exp
 
 from chunfeng.push.rule_tree import Binary, FieldRef, InList, Literal, Node, Unary
-from chunfeng.push.schema import Table
+from chunfeng.push.schema import TABLES, Table
 
 
 def sql_expression(tree: Node, table: Table, alias: str | None = None) -> exp.Expression:
@@ -52,9 +53,10 @@ class _Compiler:
             build = exp.and_ if node.op == "and" else exp.or_
             return exp.paren(build(self.compile(node.left), self.compile(node.right)))
         if node.op in "+-*/":
-            left, right = self.compile(node.left), self.compile(node.right)
-            if node.op == "/":  # PostgreSQL divides integers as integers; the rule means real division
-                left = exp.cast(left, exp.DataType.Type.DOUBLE)
+            # In DOUBLE: PostgreSQL divides integers as integers (the rule means real division), and a product
+            # of DECIMAL(18,2) columns overflows DuckDB's DECIMAL(38) at run time; the type check bounds the
+            # worst case far inside DOUBLE's range.
+            left, right = (exp.cast(self.compile(n), exp.DataType.Type.DOUBLE) for n in (node.left, node.right))
             cls = {"+": exp.Add, "-": exp.Sub, "*": exp.Mul, "/": exp.Div}[node.op]
             return exp.paren(cls(this=left, expression=right))
         return self.comparison(node)
@@ -94,6 +96,18 @@ class _Compiler:
             parts.append(exp.Between(this=subject, low=self.literal(item.low, f), high=self.literal(item.high, f)))
         test = exp.paren(exp.or_(*parts)) if len(parts) > 1 else parts[0]
         return exp.not_(test) if node.negated else test
+
+
+def explain(condition: exp.Expression, table: Table) -> None:
+    """Plan `SELECT … WHERE condition` on an empty DuckDB with the store's schema: binder errors, constants
+    that do not fit a type and the like surface here, before a rule is saved, not in a campaign's run.
+    Raises duckdb.Error."""
+    with duckdb.connect() as conn:
+        for t in {**TABLES, table.name: table}.values():
+            columns = ", ".join(f'"{f.name}" {f.duck_type}' for f in t.fields)
+            conn.execute(f'CREATE TABLE "{t.name}" ({columns})')
+        conn.execute(f'EXPLAIN SELECT count(*) FROM "{table.name}" WHERE {condition.sql(dialect="duckdb")}')
+        conn.execute(f'SELECT count(*) FROM "{table.name}" WHERE {condition.sql(dialect="duckdb")}')
 
 
 def transpile(sql: str, *, read: str = "duckdb", write: str) -> str:

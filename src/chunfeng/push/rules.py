@@ -17,6 +17,9 @@ Grammar (lowest precedence first):
     item     := literal [".." literal]
 
 Numbers may carry 万 (10^4) or 亿 (10^8). A string compared with a date field is a date ("2022-01-01").
+A rule is bounded so that whatever passes the check also runs on every engine: at most MAX_LENGTH characters,
+MAX_DEPTH levels of brackets and `not`, MAX_TERMS operators, MAX_ITEMS list items; numbers within ±MAX_NUMBER
+with at most MAX_DECIMALS decimals, dates within DATE_WINDOW, and arithmetic whose worst case stays finite.
 Fields of kind `code` are hierarchical (GB/T 4754 industries, region codes): "C13" matches every code
 that begins with C13, and a range "C13".."C43" compares the first three characters.
 
@@ -29,17 +32,32 @@ and an independent check of the SQL in the tests. The syntax tree both share is 
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Callable
 
+import duckdb
 from sqlglot import exp
 
 from chunfeng.push import rule_backends
 from chunfeng.push.rule_tree import Binary, FieldRef, InList, Item, Literal, Node, Unary
 from chunfeng.push.schema import REGISTRY, Table
+
+# Far above any real policy (the shipped ones reach 129 characters, 9 operators, 15 items, 2 levels), far
+# below what overflows Python's recursion or an engine's parser: 140 brackets or 160 `and`s did both.
+MAX_LENGTH = 2000
+MAX_DEPTH = 20
+MAX_TERMS = 50
+MAX_ITEMS = 200
+MAX_NUMBER = Decimal(10) ** 15
+MAX_DECIMALS = 4
+DATE_WINDOW = (date(1900, 1, 1), date(2100, 12, 31))
+# The largest magnitude an arithmetic expression may reach in the worst case: DOUBLE holds 1e308, so any
+# bound under this is exact enough and never overflows on DuckDB, PostgreSQL or Spark.
+MAX_MAGNITUDE = 1e100
 
 
 class RuleError(ValueError):
@@ -77,6 +95,8 @@ class Token:
 
 
 def tokenize(rule: str) -> list[Token]:
+    if len(rule) > MAX_LENGTH:
+        raise RuleError(f"规则过长(最多 {MAX_LENGTH} 个字符),请拆分或简化", MAX_LENGTH, rule)
     tokens, pos = [], 0
     while pos < len(rule):
         m = _TOKEN.match(rule, pos)
@@ -94,6 +114,18 @@ def tokenize(rule: str) -> list[Token]:
 class _Parser:
     def __init__(self, rule: str):
         self.rule, self.tokens, self.i = rule, tokenize(rule), 0
+        self.depth = self.terms = self.items = 0
+
+    def enter(self, tok: Token) -> None:
+        """One more level of brackets, `not` or minus: the parser recurses on each, so they are bounded."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise RuleError(f"括号或 not 嵌套过深(最多 {MAX_DEPTH} 层)", tok.pos, self.rule)
+
+    def count(self, tok: Token) -> None:
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise RuleError(f"条件和运算过多(最多 {MAX_TERMS} 个 and、or、比较或算术运算),请拆分规则", tok.pos, self.rule)
 
     @property
     def tok(self) -> Token:
@@ -121,6 +153,7 @@ class _Parser:
     def or_(self) -> Node:
         node = self.and_()
         while self.at("or"):
+            self.count(self.tok)
             pos = self.take().pos
             node = Binary(pos, "or", node, self.and_())
         return node
@@ -128,23 +161,29 @@ class _Parser:
     def and_(self) -> Node:
         node = self.not_()
         while self.at("and"):
+            self.count(self.tok)
             pos = self.take().pos
             node = Binary(pos, "and", node, self.not_())
         return node
 
     def not_(self) -> Node:
         if self.at("not"):
+            self.enter(self.tok)
             pos = self.take().pos
-            return Unary(pos, "not", self.not_())
+            node = Unary(pos, "not", self.not_())
+            self.depth -= 1
+            return node
         return self.compare()
 
     def compare(self) -> Node:
         node = self.sum()
         if self.at("==", "!=", "<", "<=", ">", ">="):
+            self.count(self.tok)
             tok = self.take()
             return Binary(tok.pos, tok.text, node, self.sum())
         if self.at("in") or (self.at("not") and self.tokens[self.i + 1].text == "in"):
             pos = self.tok.pos
+            self.count(self.tok)
             negated = self.take().text == "not"
             if negated:
                 self.take("in")
@@ -160,6 +199,9 @@ class _Parser:
         return node
 
     def item(self) -> Item:
+        self.items += 1
+        if self.items > MAX_ITEMS:
+            raise RuleError(f"列表项过多(最多 {MAX_ITEMS} 项)", self.tok.pos, self.rule)
         low = self.literal()
         if self.at(".."):
             self.take()
@@ -175,6 +217,10 @@ class _Parser:
         if tok.kind == "number":
             self.take()
             value = _number(tok.text)
+            if abs(value) > MAX_NUMBER:
+                raise RuleError("数值超出范围(绝对值最大 1000万亿)", tok.pos, self.rule)
+            if value != value.to_integral_value() and -value.normalize().as_tuple().exponent > MAX_DECIMALS:
+                raise RuleError(f"数值最多 {MAX_DECIMALS} 位小数", tok.pos, self.rule)
             return Literal(tok.pos, -value if negative else value, "number")
         if tok.kind == "string" and not negative:
             self.take()
@@ -187,6 +233,7 @@ class _Parser:
     def sum(self) -> Node:
         node = self.product()
         while self.at("+", "-"):
+            self.count(self.tok)
             tok = self.take()
             node = Binary(tok.pos, tok.text, node, self.product())
         return node
@@ -194,6 +241,7 @@ class _Parser:
     def product(self) -> Node:
         node = self.unary()
         while self.at("*", "/"):
+            self.count(self.tok)
             tok = self.take()
             node = Binary(tok.pos, tok.text, node, self.unary())
         return node
@@ -201,12 +249,17 @@ class _Parser:
     def unary(self) -> Node:
         tok = self.tok
         if self.at("-"):
+            self.enter(tok)
             self.take()
-            return Unary(tok.pos, "-", self.unary())
+            node = Unary(tok.pos, "-", self.unary())
+            self.depth -= 1
+            return node
         if self.at("("):
+            self.enter(tok)
             self.take()
             node = self.or_()
             self.take(")")
+            self.depth -= 1
             return node
         if tok.kind in ("number", "string") or tok.text in ("true", "false"):
             return self.literal()
@@ -265,9 +318,28 @@ class _Checker:
         if node.op in "+-*/":
             self.expect(node.left, "number", f"“{node.op}”")
             self.expect(node.right, "number", f"“{node.op}”")
+            if node.op == "/" and isinstance(node.right, Literal) and node.right.value == 0:
+                raise self.fail("除数不能为 0", node.right)
+            if self.magnitude(node)[0] > MAX_MAGNITUDE:
+                raise self.fail(f"“{node.op}”的结果可能超出数值范围(如字段连乘),请简化运算", node)
             return "number"
         self.check_comparison(node)
         return "bool"
+
+    def magnitude(self, node: Node) -> tuple[float, float]:
+        """Worst-case (largest, smallest non-zero) absolute value of a checked number expression."""
+        if isinstance(node, Literal):
+            return float(abs(node.value)), float(abs(node.value))
+        if isinstance(node, FieldRef):  # DECIMAL(18,2) or INTEGER in the store
+            return (2.0 ** 31, 1.0) if self.field(node).kind == "int" else (1e16, 0.01)
+        if isinstance(node, Unary):
+            return self.magnitude(node.operand)
+        (h1, l1), (h2, l2) = self.magnitude(node.left), self.magnitude(node.right)
+        if node.op == "*":
+            return h1 * h2, l1 * l2
+        if node.op == "/":
+            return (h1 / l2 if l2 else float("inf")), (l1 / h2 if h2 else 0.0)
+        return h1 + h2, 1e-30  # a difference can come arbitrarily close to zero
 
     def expect(self, node: Node, want: str, where: str) -> None:
         got = self.type_of(node)
@@ -292,6 +364,8 @@ class _Checker:
         if f.kind == "date":
             if lit.kind != "string" or not _is_date(lit.value):
                 raise self.fail(f"字段“{f.name}”是日期,应写成 \"2022-01-01\" 的形式", lit)
+            if not DATE_WINDOW[0] <= date.fromisoformat(lit.value) <= DATE_WINDOW[1]:
+                raise self.fail(f"日期应在 {DATE_WINDOW[0]} 至 {DATE_WINDOW[1]} 之间", lit)
             return
         if lit.kind != kind:
             raise self.fail(f"字段“{f.name}”是{_KIND_NAMES[kind]},不能与{_KIND_NAMES[lit.kind]} {_show(lit)} 比较", lit)
@@ -376,3 +450,18 @@ def parse(text: str, table: Table = REGISTRY) -> Rule:
     if kind != "bool":
         raise RuleError(f"规则的结果应为真假,此处却是{_KIND_NAMES[kind]}(缺少比较?)", tree.pos, text)
     return Rule(text, tree, table)
+
+
+log = logging.getLogger(__name__)
+
+
+def check(text: str, table: Table = REGISTRY) -> Rule:
+    """`parse`, then compile and plan the rule on an empty store: what must pass before a rule is saved on a
+    policy or a campaign, so that a saved rule never fails the scheduled run."""
+    rule = parse(text, table)
+    try:
+        rule_backends.explain(rule.expression(), table)
+    except (duckdb.Error, RecursionError) as exc:
+        log.warning("rule refused by the engine: %s: %s", text[:200], exc)
+        raise RuleError("规则无法在数据引擎上执行,请简化运算或检查数值范围", 0, text) from None
+    return rule

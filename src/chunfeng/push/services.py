@@ -16,7 +16,7 @@ from chunfeng.org.access import Actor, SystemActor, authorize
 from chunfeng.org.models import Unit
 from chunfeng.paging import Page
 from chunfeng.push import matching, rules, store
-from chunfeng.push.errors import PushInvalid, PushNotFound
+from chunfeng.push.errors import EngineFailed, PushInvalid, PushNotFound
 from chunfeng.push.models import Policy
 from chunfeng.push.schema import CHANNELS, CONTACT_ROLES
 from chunfeng.settings import get_settings
@@ -150,7 +150,7 @@ def update_rule(*, session: Session, actor: Actor, policy_id: str, rule: str) ->
     """Replace a policy's eligibility rule; a rule that does not check is refused (RuleError) and nothing changes."""
     policy = get_policy(session=session, actor=actor, policy_id=policy_id)
     authorize(actor, "push.policy.edit", _national(session))
-    rules.parse(rule)
+    rules.check(rule)
     before = policy.rule
     if rule == before:
         return policy
@@ -172,7 +172,7 @@ def actor_region(actor: Actor) -> str:
 def check_rule(text: str, store_file: Path | None = None) -> dict:
     """A rule editor's live check: errors with their position, or the fields used and how many match now."""
     try:
-        rule = rules.parse(text)
+        rule = rules.check(text)
     except rules.RuleError as exc:
         return {"ok": False, "error": str(exc), "message": exc.message, "position": exc.position,
                 "pointer": exc.pointer()}
@@ -180,7 +180,11 @@ def check_rule(text: str, store_file: Path | None = None) -> dict:
     path = store_file or store_path()
     if path.exists():
         with store.connect_store(path) as conn:
-            result["matches"] = conn.execute(f"SELECT count(*) FROM registry WHERE {rule.sql('duckdb')}").fetchall()[0][0]
+            try:
+                result["matches"] = matching.DuckDBEngine(conn).rows(
+                    f"SELECT count(*) FROM registry WHERE {rule.sql('duckdb')}")[0][0]
+            except EngineFailed as exc:
+                return {"ok": False, "error": str(exc), "message": str(exc), "position": 0, "pointer": ""}
     return result
 
 

@@ -79,8 +79,12 @@ def scan_once(db: Database, settings: Settings) -> None:
              appeal_scan.escalated, delivered.sent, delivered.failed)
     store_file = Path(settings.push_store)
     if store_file.exists():  # campaign stages that have come due, then the push outbox
-        with push_store.connect_store(store_file) as conn:
-            planned = campaigns.run_due(db, conn, today=date.today())
+        planned = []  # each campaign is isolated inside run_due; this guards the store itself
+        try:
+            with push_store.connect_store(store_file) as conn:
+                planned = campaigns.run_due(db, conn, today=date.today())
+        except Exception:  # the outbox still goes out when the store cannot be read
+            log.exception("push: planning failed")
         pushed = campaigns.deliver(db)
         log.info("push: %d stages planned; %d messages sent, %d failed, %d uncertain", len(planned), pushed.sent,
                  pushed.failed, pushed.uncertain)
