@@ -1,4 +1,5 @@
-"""The working-day calendar on the shipped holiday file, and the monthly filing deadlines computed from it."""
+"""The working-day calendar on the shipped holiday file, and the monthly filing deadlines computed from it and
+published by the STA; a year no calendar covers is an error, never a weekend-only guess."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from chunfeng.workdays import WorkCalendar, filing_deadline, filing_period, load_calendar
+from chunfeng.calendar.errors import CalendarNotCovered
+from chunfeng.workdays import Arrangement, WorkCalendar, filing_deadline, filing_period, load_calendar
 
 D = date.fromisoformat
 
@@ -35,11 +37,35 @@ def cal() -> WorkCalendar:
         ("2022-05-08", False),  # an ordinary Sunday
         ("2022-10-08", True),  # Saturday worked for 国庆
         ("2022-10-09", True),  # Sunday worked for 国庆
-        ("2021-10-01", True),  # a Friday outside the shipped years: only weekends are days off there
+        ("2026-01-02", False),  # Friday, 元旦 2026 (Jan 1-3)
+        ("2026-01-04", True),  # Sunday worked for 元旦
+        ("2026-02-14", True),  # Saturday worked for 春节
+        ("2026-02-23", False),  # Monday, last day of the nine-day Spring Festival
+        ("2026-09-20", True),  # Sunday worked for 国庆
+        ("2026-10-10", True),  # Saturday worked for 国庆
     ],
 )
 def test_is_working_day(cal, day, working):
     assert cal.is_working_day(D(day)) is working
+
+
+@pytest.mark.parametrize("day", ["2021-10-01", "2027-01-01", "2027-01-04"])
+def test_a_year_no_calendar_covers_is_an_error_naming_it(cal, day):
+    # Before: 2021-10-01 (国庆) counted as a working day and 2027-01-01 as an ordinary Friday.
+    with pytest.raises(CalendarNotCovered, match=f"{day[:4]}年的工作日历尚未导入.*chunfeng calendar import"):
+        cal.is_working_day(D(day))
+    with pytest.raises(CalendarNotCovered):
+        cal.add_working_days(D(day), 3)
+    with pytest.raises(CalendarNotCovered):
+        filing_deadline(int(day[:4]), 1, cal)
+    with pytest.raises(CalendarNotCovered):  # a count that runs from a covered year into an uncovered one
+        cal.add_working_days(D("2026-12-24"), 10)
+
+
+def test_five_working_days_from_2026_09_30_leave_national_day_alone(cal):
+    # Before 2026 was shipped: 2026-10-07, inside 国庆 (Oct 1-7). Oct 8, 9, 10 (Saturday worked), 12, 13.
+    assert cal.add_working_days(D("2026-09-30"), 5) == D("2026-10-13")
+    assert cal.working_days_between(D("2026-09-30"), D("2026-10-13")) == 5
 
 
 def test_next_working_day(cal):
@@ -75,9 +101,13 @@ def test_working_days_between(cal):
 
 
 def test_shipped_file_has_each_notices_days_off():
-    # Days off per notice: 2022 3+7+3+5+3+3+7, 2023 3+7+1+5+3+8, 2024 1+8+3+5+1+3+7, 2025 1+8+3+5+3+8.
+    # Days off per notice: 2022 3+7+3+5+3+3+7, 2023 3+7+1+5+3+8, 2024 1+8+3+5+1+3+7, 2025 1+8+3+5+3+8,
+    # 2026 3+9+3+5+3+3+7 (国办发明电〔2025〕7号).
     raw = json.loads((Path(__file__).parent.parent / "src/chunfeng/data/holidays.json").read_text(encoding="utf-8"))
-    assert {y: len(v["holidays"]) for y, v in raw["years"].items()} == {"2022": 31, "2023": 27, "2024": 28, "2025": 28}
+    assert {y: len(v["holidays"]) for y, v in raw["years"].items()} == {
+        "2022": 31, "2023": 27, "2024": 28, "2025": 28, "2026": 33}
+    assert {y: len(v["makeup_days"]) for y, v in raw["years"].items()} == {
+        "2022": 7, "2023": 7, "2024": 8, "2025": 5, "2026": 6}
 
 
 # 2022 by hand (extension n = days off in runs of 3+ inside days 1..15; deadline = n-th working day after the 15th):
@@ -101,12 +131,42 @@ PUBLISHED = {
     # Sep: Sep 15-17 off, only the 15th inside, so no extension, next working day -> 18.
     2024: [15, 23, 15, 18, 22, 19, 15, 15, 18, 24, 15, 16],
     2025: [15, 20, 17, 18, 22, 16, 15, 15, 15, 27, 17, 15],
+    # 税总办征科函〔2025〕64号 (src/chunfeng/data/notices/2026-deadlines.txt): Jan 1-3 off -> 20; Feb 15-23 off -> 24;
+    # Mar 15 a Sunday -> 16; Apr 4-6 -> 20; May 1-5 -> 22; Aug 15 a Saturday -> 17; Oct 1-7 -> 26; Nov 15 a Sunday -> 16;
+    # Jun, Jul, Sep, Dec -> 15. The shipped 2022-2025 data gave Jan 15, Feb 16, Apr 15, May 15, Oct 15 for 2026.
+    2026: [20, 24, 16, 20, 22, 15, 15, 17, 15, 26, 16, 15],
 }
 
 
 @pytest.mark.parametrize("year", sorted(PUBLISHED))
 def test_filing_deadlines_match_the_published_ones(cal, year):
-    assert [filing_deadline(year, m, cal) for m in range(1, 13)] == [date(year, m, d) for m, d in enumerate(PUBLISHED[year], 1)]
+    published = [date(year, m, d) for m, d in enumerate(PUBLISHED[year], 1)]
+    # What the officials see: the STA's own list where it is shipped, else the computation.
+    assert [filing_deadline(year, m, cal) for m in range(1, 13)] == published
+    # The rule alone, from the State Council's arrangement, gives the same dates: a year imported before the STA
+    # publishes its list (as 2027 will be) gets the right deadlines too.
+    bare = WorkCalendar.of(cal.arrangements, {})
+    assert [filing_deadline(year, m, bare) for m in range(1, 13)] == published
+
+
+def test_the_shipped_2026_deadlines_are_the_stas_list():
+    raw = json.loads((Path(__file__).parent.parent / "src/chunfeng/data/holidays.json").read_text(encoding="utf-8"))
+    assert raw["filing_deadline_overrides"] == {f"2026-{m:02d}": f"2026-{m:02d}-{d:02d}" for m, d in enumerate(PUBLISHED[2026], 1)}
+    assert "税总办征科函〔2025〕64号" in raw["filing_deadline_source"]["2026"]
+
+
+def test_a_january_campaign_never_starts_on_new_years_day():
+    # 1 January is a day off by statute (全国年节及纪念日放假办法) whatever else a year's notice arranges.
+    from chunfeng.push.campaigns import stage_dates
+
+    cal = load_calendar()
+    with pytest.raises(CalendarNotCovered, match="2027"):  # 2027 not imported: refused, not planned on weekends alone
+        stage_dates(year=2027, month=1, reminder_day=10, last_days=2, cal=cal)
+    covered = WorkCalendar.of({**cal.arrangements, 2027: Arrangement(2027, (D("2027-01-01"),), ())}, {})
+    _, due = stage_dates(year=2027, month=1, reminder_day=10, last_days=2, cal=covered)
+    assert due["first"] == D("2027-01-04")  # Jan 1 a Friday off, then the weekend
+    _, due = stage_dates(year=2026, month=1, reminder_day=10, last_days=2, cal=cal)
+    assert due["first"] == D("2026-01-04")  # Jan 1-3 off; Sunday Jan 4 is worked in lieu (上班)
 
 
 def test_filing_deadline_cases_named(cal):
@@ -122,7 +182,8 @@ def test_overrides_win(cal, tmp_path):
     assert filing_deadline(2022, 11, cal, overrides={"2022-10": D("2022-10-31")}) == D("2022-11-15")
     # The file's overrides apply too, and the argument beats them.
     path = tmp_path / "cal.json"
-    path.write_text(json.dumps({"years": {}, "filing_deadline_overrides": {"2022-10": "2022-10-28"}}))
+    path.write_text(json.dumps({"years": {"2022": {"holidays": [], "makeup_days": []}},
+                                "filing_deadline_overrides": {"2022-10": "2022-10-28"}}))
     from_file = load_calendar(path)
     assert filing_deadline(2022, 10, from_file) == D("2022-10-28")
     assert filing_period(2022, 10, from_file, overrides={"2022-10": D("2022-10-31")}) == (D("2022-10-01"), D("2022-10-31"))
@@ -164,3 +225,15 @@ def test_malformed_file_is_a_clear_error(tmp_path, content, message):
     with pytest.raises(ValueError, match=message) as info:
         load_calendar(path)
     assert str(path) in str(info.value)  # the message names the file it is about
+
+
+def test_every_shipped_day_agrees_with_the_chinesecalendar_package():
+    # An independent transcription of the same notices (PyPI chinesecalendar, 1.11.0 covers 2004–2026); skipped
+    # where it is not installed. Checked on 2026-12-06: no difference on any day of 2022–2026.
+    chinese_calendar = pytest.importorskip("chinese_calendar")
+    cal = load_calendar()
+    for year in cal.years:
+        d = date(year, 1, 1)
+        while d.year == year:
+            assert cal.is_working_day(d) is chinese_calendar.is_workday(d), d
+            d += timedelta(days=1)

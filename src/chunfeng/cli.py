@@ -9,6 +9,7 @@ import typer
 
 from chunfeng import __version__
 from chunfeng.appeals.cli import app as appeals_app
+from chunfeng.calendar.cli import app as calendar_app
 from chunfeng.cli_support import actor, console, database, fail, state
 from chunfeng.consult.cli import app as consult_app
 from chunfeng.consult.cli import ask as ask_command
@@ -29,6 +30,7 @@ app.add_typer(inbox_app, name="inbox")
 app.add_typer(consult_app, name="consult")
 app.add_typer(push_app, name="push")
 app.add_typer(appeals_app, name="appeals")
+app.add_typer(calendar_app, name="calendar")
 app.command("ask")(ask_command)
 
 db_app = typer.Typer(help="数据库", no_args_is_help=True)

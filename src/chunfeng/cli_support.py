@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chunfeng.appeals.errors import AppealError
+from chunfeng.calendar.errors import CalendarError
 from chunfeng.consult.errors import ConsultError
 from chunfeng.db import Database, get_database
 from chunfeng.ledger.errors import LedgerError
@@ -57,7 +58,7 @@ def domain_errors() -> Iterator[None]:
     """A domain error becomes a red message and exit status 1; nothing was changed (the transaction rolled back)."""
     try:
         yield
-    except (OrgError, PlanError, LedgerError, ConsultError, PushError, AppealError) as exc:
+    except (OrgError, PlanError, LedgerError, ConsultError, PushError, AppealError, CalendarError) as exc:
         fail(str(exc))
     except RuleError as exc:
         fail(f"{exc}\n{exc.pointer()}")

@@ -1,6 +1,7 @@
 """Every domain's tables, imported in one place so Alembic and tests see the whole schema."""
 
 from chunfeng.appeals import models as appeals_models  # noqa: F401
+from chunfeng.calendar import models as calendar_models  # noqa: F401
 from chunfeng.consult import models as consult_models  # noqa: F401
 from chunfeng.db import Base
 from chunfeng.inbox import models as inbox_models  # noqa: F401

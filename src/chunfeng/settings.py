@@ -50,7 +50,8 @@ class Settings(BaseSettings):
     push_max_attempts: int = Field(5, ge=1, description="a message a channel refuses is retried, with back-off, this many times in all")
     push_retry_minutes: int = Field(5, ge=1, description="the first retry waits this long; each later one twice as long")
     push_channels: dict[str, str] = Field(default_factory=dict, description='Apprise URL per channel with {address} for the contact, e.g. {"sms": "json://gateway.local/sms?to={address}", "email": "mailtos://user:pass@smtp.example.com?to={address}"}; inapp needs none')
-    holidays_file: str = Field("", description="a holidays JSON (see src/chunfeng/data/holidays.json) replacing the shipped one")
+    holidays_file: str = Field("", description="a holidays JSON (see src/chunfeng/data/holidays.json) replacing the shipped "
+                                                "default; years imported with `chunfeng calendar import` replace its years")
     appeal_limits: dict[str, list[int]] = Field(
         default_factory=lambda: {"demand": [1, 5, 10], "complaint": [1, 5, 10], "suggestion": [2, 10, 15],
                                  "opinion": [1, 2, 5]},

@@ -1,10 +1,11 @@
 """The working-day calendar shared by policy push (monthly filing deadlines) and complaints (time limits in working days).
 
 A day is a working day unless it is a Saturday or Sunday or a holiday, and a make-up day (调休上班) is a working
-day even though it falls on a weekend. The shipped ``data/holidays.json`` holds the State Council arrangements
-(国务院办公厅关于YYYY年部分节假日安排的通知) for the years named in its ``source``; for any other date only
-Saturdays and Sundays are days off, so a deployment that needs another year must supply its own file of the same
-shape (``load_calendar(path)``), which replaces the shipped one rather than merging with it.
+day even though it falls on a weekend. Which days those are is known only for the years whose State Council
+arrangement (国务院办公厅关于YYYY年部分节假日安排的通知) the calendar holds: the shipped ``data/holidays.json``
+(or the file ``CHUNFENG_HOLIDAYS_FILE`` names in its place), each year replaced by one imported into the database
+(``chunfeng calendar import``). A date in any other year raises ``CalendarNotCovered``: a weekend-only guess put
+2026's filing deadlines and time limits on days the State Council had given off.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from chunfeng.calendar.errors import CalendarNotCovered
 from chunfeng.settings import get_settings
 
 _ONE_DAY = timedelta(days=1)
@@ -29,14 +31,47 @@ _MONTH_KEY = re.compile(r"(\d{4})-(\d{2})")
 
 
 @dataclass(frozen=True)
+class Arrangement:
+    """One year's arrangement as its notice gives it: the days off (weekend days inside a span included; the
+    2023 notice's New Year began 2022-12-31) and the weekend days worked, with where it came from."""
+
+    year: int
+    holidays: tuple[date, ...]
+    makeup_days: tuple[date, ...]
+    source: str = ""
+    deadline_source: str = ""  # the STA's notice behind the year's published filing deadlines, if any
+
+
+@dataclass(frozen=True)
 class WorkCalendar:
     holidays: frozenset[date]  # every day off of a notice's span, weekend days inside it included
     makeup_days: frozenset[date]  # weekend days worked (调休上班)
     statutory: frozenset[date]  # holidays whose runs extend filing deadlines; the loader uses all of them
     # Officially published deadlines by "YYYY-MM", from the file's "filing_deadline_overrides".
     deadline_overrides: Mapping[str, date] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+    # The years whose arrangement is known; a date outside them is an error, never a weekend-only guess.
+    arrangements: Mapping[int, Arrangement] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+
+    @classmethod
+    def of(cls, arrangements: Mapping[int, Arrangement], overrides: Mapping[str, date]) -> WorkCalendar:
+        holidays = frozenset(d for a in arrangements.values() for d in a.holidays)
+        makeup = frozenset(d for a in arrangements.values() for d in a.makeup_days)
+        return cls(holidays, makeup, holidays, MappingProxyType(dict(overrides)),
+                   MappingProxyType(dict(sorted(arrangements.items()))))
+
+    @property
+    def years(self) -> list[int]:
+        return list(self.arrangements)
+
+    def covers(self, year: int) -> bool:
+        return year in self.arrangements
+
+    def check_covered(self, year: int) -> None:
+        if year not in self.arrangements:
+            raise CalendarNotCovered(year)
 
     def is_working_day(self, d: date) -> bool:
+        self.check_covered(d.year)
         if d in self.makeup_days:
             return True
         return d not in self.holidays and d.weekday() < 5
@@ -115,8 +150,10 @@ def filing_deadline(
     The STA publishes the year's deadlines (国家税务总局办公厅关于明确YYYY年度申报纳税期限的通知) and may
     change them for special reasons, so an official deployment should load the published dates as overrides:
     ``overrides`` maps "YYYY-MM" to a date and wins over both the computation and the calendar file's
-    ``filing_deadline_overrides``. Outside the years the calendar covers, only weekends are days off.
+    ``filing_deadline_overrides``. A month in a year the calendar does not cover raises CalendarNotCovered,
+    published override or not: the campaign around it needs the year's working days too.
     """
+    calendar.check_covered(year)
     key = f"{year:04d}-{month:02d}"
     official = {**calendar.deadline_overrides, **(overrides or {})}
     if key in official:
@@ -170,11 +207,16 @@ def _parse(raw: Any, where: str) -> WorkCalendar:
         raise problem("'years' must be an object mapping a year to its arrangement")
     holidays: set[date] = set()
     makeup: set[date] = set()
+    arrangements: dict[int, Arrangement] = {}
+    deadline_sources = raw.get("filing_deadline_source", {})
+    if not isinstance(deadline_sources, dict) or not all(isinstance(v, str) for v in deadline_sources.values()):
+        raise problem("'filing_deadline_source' must be an object mapping a year to text")
     for key, entry in raw["years"].items():
         if not re.fullmatch(r"\d{4}", key):
             raise problem(f"years: key {key!r} is not a four-digit year")
         if not isinstance(entry, dict):
             raise problem(f"years.{key} must be an object")
+        days: dict[str, list[date]] = {"holidays": [], "makeup_days": []}
         for name, into in (("holidays", holidays), ("makeup_days", makeup)):
             if name not in entry:
                 raise problem(f"years.{key}: missing key {name!r}")
@@ -189,6 +231,12 @@ def _parse(raw: Any, where: str) -> WorkCalendar:
                 if name == "makeup_days" and d.weekday() < 5:
                     raise problem(f"years.{key}.makeup_days[{i}]: {value} is a weekday; only a weekend day can be worked in lieu")
                 into.add(d)
+                days[name].append(d)
+        source = entry.get("source", raw.get("source", ""))
+        if not isinstance(source, str):
+            raise problem(f"years.{key}.source must be text")
+        arrangements[int(key)] = Arrangement(int(key), tuple(sorted(days["holidays"])),
+                                             tuple(sorted(days["makeup_days"])), source, deadline_sources.get(key, ""))
     if both := holidays & makeup:
         raise problem(f"{min(both)} is listed both as a holiday and as a make-up working day")
 
@@ -204,7 +252,7 @@ def _parse(raw: Any, where: str) -> WorkCalendar:
         if (d.year, d.month) != (int(match.group(1)), int(match.group(2))):
             raise problem(f"filing_deadline_overrides.{key}: {value} is not in that month")
         overrides[key] = d
-    return WorkCalendar(frozenset(holidays), frozenset(makeup), frozenset(holidays), MappingProxyType(overrides))
+    return WorkCalendar.of(arrangements, overrides)
 
 
 @lru_cache(maxsize=4)
@@ -212,7 +260,17 @@ def _cached(path: str) -> WorkCalendar:
     return load_calendar(Path(path) if path else None)
 
 
-def configured_calendar() -> WorkCalendar:
-    """The calendar the settings name (`CHUNFENG_HOLIDAYS_FILE`, else the shipped one), read once per process:
-    every complaint received and every campaign planned asks for it."""
+def file_calendar() -> WorkCalendar:
+    """The packaged default: the file the settings name (`CHUNFENG_HOLIDAYS_FILE`, else the shipped one), read once
+    per process."""
     return _cached(get_settings().holidays_file)
+
+
+def configured_calendar(session) -> WorkCalendar:
+    """The calendar in force: the file's years, each replaced by the year imported into the database, if any.
+
+    Read from the database on every call (a handful of rows), so that `chunfeng calendar import` reaches every
+    running server process at once rather than at its next restart."""
+    from chunfeng.calendar.services import effective_calendar
+
+    return effective_calendar(session=session, base=file_calendar())

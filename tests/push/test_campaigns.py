@@ -21,17 +21,18 @@ from chunfeng.push import campaigns, rules
 from chunfeng.push.errors import PushInvalid
 from chunfeng.push.models import Campaign, CampaignStage, Policy, PushMessage
 from chunfeng.settings import get_settings
+from chunfeng.workdays import load_calendar
 
 SYSTEM = SystemActor()
 NOW = datetime(2022, 7, 1, 9, 0)
 
 
 def test_stage_dates_follow_the_filing_calendar():
-    deadline, due = campaigns.stage_dates(year=2022, month=7, reminder_day=10, last_days=2)
+    deadline, due = campaigns.stage_dates(year=2022, month=7, reminder_day=10, last_days=2, cal=load_calendar())
     # July 2022: no holiday, the 15th is a Friday; the 10th is a Sunday, so the reminder goes on Monday.
     assert deadline == date(2022, 7, 15)
     assert due == {"first": date(2022, 7, 1), "reminder": date(2022, 7, 11), "last": date(2022, 7, 13)}
-    deadline, due = campaigns.stage_dates(year=2022, month=10, reminder_day=10, last_days=2)
+    deadline, due = campaigns.stage_dates(year=2022, month=10, reminder_day=10, last_days=2, cal=load_calendar())
     # October 2022: National Day 1–7 extends the period to the 25th; Saturday the 8th is a make-up working day.
     assert deadline == date(2022, 10, 25)
     assert due == {"first": date(2022, 10, 8), "reminder": date(2022, 10, 10), "last": date(2022, 10, 21)}

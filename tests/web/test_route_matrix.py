@@ -76,6 +76,7 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("GET", "/appeals/analysis"): "appeals.analysis", ("GET", "/appeals/{appeal_id}"): "appeals.view",
     ("POST", "/appeals/{appeal_id}/contact"): "appeals.contact", ("POST", "/appeals/{appeal_id}/act"): "appeals.handle",
     ("POST", "/appeals/{appeal_id}/override"): "appeals.handle",
+    ("GET", "/calendar"): "calendar.view",
 }
 
 # Values for path parameters: ids that do not exist (an allowed user gets 404), codes that do.

@@ -17,6 +17,7 @@ from chunfeng import crypto
 from chunfeng.appeals.errors import AppealInvalid, AppealNotFound
 from chunfeng.appeals.models import CHANNELS, KINDS, Appeal, AppealAttachment
 from chunfeng.appeals.services import limits, link_measures, normal_phone, record_event
+from chunfeng.calendar.errors import CalendarNotCovered
 from chunfeng.consult.index import Index
 from chunfeng.consult.models import Handoff
 from chunfeng.consult.services import documents
@@ -140,7 +141,11 @@ def submit(*, session: Session, submission: Submission, actor: Actor | None = No
     if problems:
         raise AppealInvalid("无法提交:" + ";".join(problems))
     today = today or date.today()
-    cal, days = configured_calendar(), limits(submission.kind)
+    cal, days = configured_calendar(session), limits(submission.kind)
+    try:
+        due = {limit: cal.add_working_days(today, days[limit]) for limit in ("accept", "reply", "close")}
+    except CalendarNotCovered as exc:  # refused with the reason, the form kept: never a limit counted on weekends alone
+        raise AppealInvalid(f"暂时无法受理,办理时限无法计算:{exc}") from exc
     category, item, measures = classified or classify(session, f"{submission.title} {submission.text}")
     unit = route(session, submission.region, submission.topic)
     token = secrets.token_urlsafe(16)
@@ -153,9 +158,7 @@ def submit(*, session: Session, submission: Submission, actor: Actor | None = No
                     category_no=category, item_no=item, measures=measures, auto_category_no=category,
                     auto_item_no=item, auto_measures=measures, unit_id=unit.id, auto_unit_id=unit.id,
                     received_at=datetime.combine(today, utcnow().time()),
-                    due_accept=cal.add_working_days(today, days["accept"]),
-                    due_reply=cal.add_working_days(today, days["reply"]),
-                    due_close=cal.add_working_days(today, days["close"]), handoff_id=handoff_id,
+                    due_accept=due["accept"], due_reply=due["reply"], due_close=due["close"], handoff_id=handoff_id,
                     created_by=actor.username if official else "")
     session.add(appeal)
     session.flush()

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from chunfeng import crypto
 from chunfeng.appeals.errors import AppealInvalid, AppealNotFound
 from chunfeng.appeals.models import STATES, Appeal, AppealAttachment, AppealEvent, AppealMeasure
+from chunfeng.calendar.errors import CalendarNotCovered
 from chunfeng.db import utcnow
 from chunfeng.inbox import services as inbox
 from chunfeng.ledger.files import stored_path
@@ -222,10 +223,13 @@ def reopen(*, session: Session, token: str, reason: str, today: date | None = No
     if not reason.strip():
         raise AppealInvalid("请说明不满意的原因")
     today = today or date.today()
-    cal, days = configured_calendar(), limits(appeal.kind)
+    cal, days = configured_calendar(session), limits(appeal.kind)
+    try:
+        due_reply, due_close = cal.add_working_days(today, days["reply"]), cal.add_working_days(today, days["close"])
+    except CalendarNotCovered as exc:
+        raise AppealInvalid(f"暂时无法重新办理,办理时限无法计算:{exc}") from exc
     appeal.state, appeal.reopened, appeal.rating = "reopened", 1, None
-    appeal.due_reply = cal.add_working_days(today, days["reply"])
-    appeal.due_close = cal.add_working_days(today, days["close"])
+    appeal.due_reply, appeal.due_close = due_reply, due_close
     appeal.reminded = [x for x in appeal.reminded if x == "accept"]
     appeal.escalated = [x for x in appeal.escalated if x == "accept"]
     record_event(session, appeal, None, "reopen", reason.strip())
@@ -270,14 +274,18 @@ def override(*, session: Session, actor: Actor, appeal_id: int, unit_code: str |
 class ScanResult:
     reminded: int = 0
     escalated: int = 0
+    calendar_problem: str = ""  # why the next working day is unknown: only limits due today were reminded
 
 
 def scan(*, session: Session, today: date | None = None) -> ScanResult:
     """Remind a unit a working day before a running limit; past it, escalate the item to the parent unit."""
     today = today or date.today()
-    cal = configured_calendar()
-    tomorrow = cal.add_working_days(today, 1)
     result = ScanResult()
+    try:
+        tomorrow = configured_calendar(session).add_working_days(today, 1)
+    except CalendarNotCovered as exc:
+        # Escalation needs no calendar and must go on; reminders then reach only the limits due today.
+        tomorrow, result.calendar_problem = today, str(exc)
     open_items = session.scalars(select(Appeal).where(Appeal.state.in_(list(RUNNING))).order_by(Appeal.id))
     for appeal in open_items:
         limit = RUNNING[appeal.state]

@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile as StarletteUpload
 
+from chunfeng.calendar.services import coverage_warning
 from chunfeng.charts import bar_chart, light_bars
 from chunfeng.inbox.services import deliver_pending
 from chunfeng.ledger import briefing, bulk, exports, files, league, services, supervision
@@ -57,6 +58,7 @@ def dashboard(request: Request, session: SessionDep, user: CurrentUser, unit: st
         means.append(round(sum(cell.progress for cell in cells) / len(cells), 1) if cells else 0.0)
     return render(request, "ledger/dashboard.html", {
         "root": root, "chain": unit_chain(root), "rows": rows, "categories": categories, "own_total": own.total,
+        "calendar_warning": coverage_warning(session=session, today=date.today()),
         "category_chart": bar_chart([c.name for c in categories], means) if rows else "",
         "lights_chart": light_bars([r.unit.name for r in rows[:40]], [
             {"red": r.overall.red, "yellow": r.overall.yellow, "green": r.overall.green} for r in rows[:40]]) if rows else "",

@@ -75,7 +75,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "appeals.contact": frozenset({"service_officer"}),
     "appeals.enter": frozenset({"service_officer", "agent"}),
     "appeals.analysis": frozenset({"service_officer", "action_office"}),
+    "calendar.view": ALL,
+    "calendar.manage": frozenset({"admin"}),
 }
 
 # Permissions that only make sense for the whole country: the user must sit at the national unit.
-NATIONAL_ONLY = frozenset({"plan.import", "ledger.indicator", "consult.kb.national", "push.policy.edit"})
+NATIONAL_ONLY = frozenset({"plan.import", "ledger.indicator", "consult.kb.national", "push.policy.edit", "calendar.manage"})

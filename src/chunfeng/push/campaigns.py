@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from chunfeng import crypto
+from chunfeng.calendar.errors import CalendarNotCovered
 from chunfeng.db import Database, utcnow
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize, subtree_filter
@@ -43,11 +44,17 @@ SENDING_LEASE = timedelta(minutes=10)
 
 
 
-def stage_dates(*, year: int, month: int, reminder_day: int, last_days: int,
+def stage_dates(*, year: int, month: int, reminder_day: int, last_days: int, session: Session | None = None,
                 cal: WorkCalendar | None = None) -> tuple[date, dict[str, date]]:
     """The filing deadline and the day each stage is due: the first working day of the period, the
-    reminder day (or the next working day), and `last_days` working days before the deadline."""
-    cal = cal or configured_calendar()
+    reminder day (or the next working day), and `last_days` working days before the deadline.
+
+    The calendar is the one in force (`session`) or `cal`; a month of a year it does not cover raises
+    CalendarNotCovered rather than planning on weekends alone (a January campaign would greet New Year's Day)."""
+    if cal is None:
+        if session is None:
+            raise TypeError("stage_dates needs the session (the calendar in force) or a calendar")
+        cal = configured_calendar(session)
     start, deadline = filing_period(year, month, cal)
     due = {"first": cal.next_working_day(start)}
     reminder = cal.next_working_day(date(year, month, min(reminder_day, 28)))
@@ -76,12 +83,15 @@ def create_campaign(*, session: Session, actor: Actor, name: str, unit_code: str
         problems.append("提醒日应在 1–28 日之间,截止前提醒应在 0–10 个工作日之间")
     if problems:
         raise PushInvalid("无法创建推送活动:" + ";".join(problems))
+    try:
+        _, due = stage_dates(year=year, month=month, reminder_day=reminder_day, last_days=last_days, session=session)
+    except CalendarNotCovered as exc:
+        raise PushInvalid(f"无法创建推送活动:{exc}") from exc
     campaign = Campaign(name=name.strip(), unit_id=unit.id, policies=list(dict.fromkeys(policy_ids)),
                         channels=list(dict.fromkeys(channels)), audience=audience.strip(), year=year, month=month,
                         reminder_day=reminder_day, last_days=last_days, created_by=actor.username)
     session.add(campaign)
     session.flush()
-    _, due = stage_dates(year=year, month=month, reminder_day=reminder_day, last_days=last_days)
     for stage, day in due.items():
         session.add(CampaignStage(campaign_id=campaign.id, stage=stage, due=day))
     audit.record(session, actor=actor, action="push.campaign.created", object_type="campaign", object_id=campaign.id,
@@ -182,7 +192,7 @@ def plan_stage(*, session: Session, conn, campaign: Campaign, stage: CampaignSta
     unit = session.get(Unit, campaign.unit_id)
     region = matching.region_prefix(unit.code)
     deadline, _ = stage_dates(year=campaign.year, month=campaign.month, reminder_day=campaign.reminder_day,
-                              last_days=campaign.last_days)
+                              last_days=campaign.last_days, session=session)
     policies = [session.get(Policy, pid) for pid in campaign.policies]
     found: list[tuple[Policy, str, list[tuple]]] = []
     for policy in policies:

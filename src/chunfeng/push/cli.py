@@ -158,7 +158,7 @@ def campaign_create(name: str = typer.Option(...), unit: str = typer.Option(...,
                                       audience=audience, reminder_day=reminder_day, last_days=last_days)
         session.flush()
         deadline, due = campaigns.stage_dates(year=c.year, month=c.month, reminder_day=c.reminder_day,
-                                              last_days=c.last_days)
+                                              last_days=c.last_days, session=session)
         cid = c.id
     console.print(f"已创建推送活动 {cid}:申报截止 {deadline};" +
                   ",".join(f"{campaigns.STAGES[s]} {d}" for s, d in due.items()))

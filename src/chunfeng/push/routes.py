@@ -169,7 +169,8 @@ def campaign_page(request: Request, campaign_id: Id, session: SessionDep, user: 
     deadline = None
     if campaign.kind == "policy":
         deadline, _ = campaigns.stage_dates(year=campaign.year, month=campaign.month,
-                                            reminder_day=campaign.reminder_day, last_days=campaign.last_days)
+                                            reminder_day=campaign.reminder_day, last_days=campaign.last_days,
+                                            session=session)
     return render(request, "push/campaign.html", {
         "c": campaign, "stages": stages, "deadline": deadline, "figures": campaigns.delivery_figures(session, campaign.id),
         "unit": session.get(Unit, campaign.unit_id), "stage_names": campaigns.STAGES, "states": campaigns.MESSAGE_STATES,

@@ -19,6 +19,8 @@ from chunfeng import __version__
 from chunfeng.appeals import services as appeals
 from chunfeng.appeals.errors import AppealError, AppealNotFound
 from chunfeng.appeals.routes import router as appeals_router
+from chunfeng.calendar.errors import CalendarError
+from chunfeng.calendar.routes import router as calendar_router
 from chunfeng.consult.errors import ConsultError, ConsultNotFound
 from chunfeng.consult.routes import router as consult_router
 from chunfeng.db import Database
@@ -77,6 +79,8 @@ def scan_once(db: Database, settings: Settings) -> None:
     log.info("scan: %d assignments, %d changed; %d notices escalated; appeals %d reminded, %d escalated; "
              "%d messages sent, %d failed", result.scanned, result.changed, escalated, appeal_scan.reminded,
              appeal_scan.escalated, delivered.sent, delivered.failed)
+    if appeal_scan.calendar_problem:
+        log.warning("appeals scan: %s", appeal_scan.calendar_problem)
     store_file = Path(settings.push_store)
     if store_file.exists():  # campaign stages that have come due, then the push outbox
         planned = []  # each campaign is isolated inside run_due; this guards the store itself
@@ -129,6 +133,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     app.include_router(consult_router)
     app.include_router(push_router)
     app.include_router(appeals_router)
+    app.include_router(calendar_router)
 
     @app.get("/", include_in_schema=False)
     def home(request: Request, user=Depends(optional_user)):
@@ -192,6 +197,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     @app.exception_handler(PushError)
     @app.exception_handler(RuleError)
     @app.exception_handler(AppealError)
+    @app.exception_handler(CalendarError)
     def _invalid(request: Request, exc: Exception):
         return _error(request, 400, "无法处理", str(exc))
 
