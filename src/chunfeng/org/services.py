@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from chunfeng.db import utcnow
 from chunfeng.org import audit
-from chunfeng.org.access import Actor, SystemActor, allowed, authorize, subtree_filter
+from chunfeng.org.access import Actor, SystemActor, authorize, subtree_filter
 from chunfeng.org.builtin import DEPARTMENTS, NATIONAL, PROVINCES, bureau_name, department_code
 from chunfeng.org.errors import AuthenticationFailed, Forbidden, NotFound, ValidationFailed
 from chunfeng.org.models import PasswordHistory, Unit, User, UserSession
@@ -195,12 +195,15 @@ def add_user(*, session: Session, actor: Actor, username: str, display_name: str
         problems.append(f"用户名“{username}”不合规:只能由字母、数字、_ . - 组成,且不超过 64 位")
     if session.scalar(select(User.id).where(User.username == username)):
         problems.append(f"用户名“{username}”已存在")
+    if roles and not isinstance(actor, SystemActor):
+        # The system administrator creates accounts; the security administrator gives them roles. So no one
+        # builds an account with business rights for themselves alone.
+        raise Forbidden("新建的账号不带角色:角色由安全管理员在“账号安全管理”页授予")
+    if problem := separation_problem(roles):
+        raise Forbidden(problem)
     unknown = [r for r in roles if r not in ROLES]
-    if unknown or not roles:
-        problems.append(f"未知角色:{'、'.join(unknown) or '(空)'};可用角色:{'、'.join(ROLES)}")
-    problems += separation_problems(roles)
-    if set(roles) & SEPARATED and not allowed(actor, "org.user.roles", unit):
-        raise Forbidden("系统管理员、安全管理员、审计管理员角色只能由安全管理员授予")
+    if unknown:
+        problems.append(f"未知角色:{'、'.join(unknown)};可用角色:{'、'.join(ROLES)}")
     if why := password_problem(password, username=username):
         problems.append(why)
     if "taxpayer" in roles:
@@ -226,21 +229,58 @@ def add_user(*, session: Session, actor: Actor, username: str, display_name: str
     return user
 
 
-def separation_problems(roles: list[str]) -> list[str]:
-    """三员分立: at most one of the three administrator roles, and the audit administrator holds nothing else."""
-    held = [r for r in dict.fromkeys(roles) if r in SEPARATED]
-    problems = []
+def separation_problem(roles: list[str]) -> str | None:
+    """三员分立: an administrator role (system, security, audit) is held alone — not with another administrator
+    role, not with any business role."""
+    wanted = set(roles)
+    held = [r for r in ROLES if r in wanted & SEPARATED]
     if len(held) > 1:
-        problems.append(f"{'、'.join(ROLES[r] for r in held)}须由不同的人担任,一个账号不能兼任")
-    if "audit_admin" in roles and len(set(roles)) > 1:
-        problems.append("审计管理员只能查看和导出审计日志,不能兼任其他角色")
-    return problems
+        return f"{'、'.join(ROLES[r] for r in held)}须由不同的人担任,一个账号不能兼任"
+    if held and wanted - SEPARATED:
+        others = [ROLES.get(r, r) for r in roles if r not in SEPARATED]
+        return f"{ROLES[held[0]]}是管理员角色,不能兼任业务角色({'、'.join(others)})"
+    return None
+
+
+def role_change_refusal(actor: Actor, user: User, roles: list[str] | None = None) -> str | None:
+    """Why `actor` may not give `user` these roles (any roles, when None), or None: the one rule the security page
+    (to offer the form) and `set_roles` (to refuse) share.
+
+    Nobody changes their own roles; administrator roles are set when the operator creates the account and are
+    never granted, withdrawn or swapped afterwards (to replace an administrator, the operator disables the account
+    and creates another); an administrator role is never held with anything else.
+    """
+    if isinstance(actor, User) and actor.id == user.id:
+        return "不能修改自己的角色:角色须由另一位安全管理员修改"
+    if user.role_set & SEPARATED:
+        return (f"{user.username} 是{ROLES[min(user.role_set & SEPARATED)]}:管理员角色只在创建账号时设定,"
+                "不能授予、收回或改换")
+    if roles is None:
+        return None
+    if problem := separation_problem(roles):
+        return problem
+    if set(roles) & SEPARATED:
+        return "管理员角色只在服务器运维人员创建账号时设定,不能授予已有账号"
+    return None
+
+
+def administrator_account_refusal(actor: Actor, user: User) -> str | None:
+    """The system administrator may not, alone, switch off or take over the security or audit administrator (nor
+    another system administrator): disabling, enabling or resetting an administrator account is for the server's
+    operator at the command line (`chunfeng user disable`, without --as)."""
+    if isinstance(actor, SystemActor) or not user.role_set & SEPARATED:
+        return None
+    return (f"{user.username} 是{ROLES[min(user.role_set & SEPARATED)]}:管理员账号的停用、启用和密码重置须由服务器运维人员"
+            "在命令行执行,系统管理员不能单独操作")
 
 
 def set_roles(*, session: Session, actor: Actor, username: str, roles: list[str]) -> User:
-    """The security administrator grants or withdraws roles; the change is in the audit log."""
+    """The security administrator grants or withdraws business roles; the change is in the audit log. A refusal
+    under 三员分立 is a Forbidden, which the web and the command line record as denied."""
     user = _account_for_security(session, actor, username)
-    problems = [f"未知角色:{r}" for r in roles if r not in ROLES] + separation_problems(roles)
+    if why := role_change_refusal(actor, user, roles):
+        raise Forbidden(why)
+    problems = [f"未知角色:{r}" for r in roles if r not in ROLES]
     if not roles:
         problems.append("至少保留一个角色")
     if "taxpayer" in roles and user.taxpayer_code is None:
@@ -291,6 +331,8 @@ def reset_password(*, session: Session, actor: Actor, username: str, new: str) -
     if user is None:
         raise NotFound(f"没有用户“{username}”")
     authorize(actor, "org.user.manage", user.unit)
+    if why := administrator_account_refusal(actor, user):
+        raise Forbidden(why)
     if why := password_problem(new, username=username):
         raise ValidationFailed(why)
     user.password_hash, user.must_change_password = hash_password(new), True
@@ -384,6 +426,8 @@ def set_active(*, session: Session, actor: Actor, username: str, active: bool) -
     authorize(actor, "org.user.manage", user.unit)
     if user.username == actor.username:
         raise ValidationFailed("不能停用自己的账号")
+    if why := administrator_account_refusal(actor, user):
+        raise Forbidden(why)
     if user.active != active:
         user.active = active
         if not active:
