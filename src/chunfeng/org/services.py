@@ -11,6 +11,7 @@ import pyotp
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from chunfeng import crypto
 from chunfeng.db import utcnow
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize, subtree_filter
@@ -195,6 +196,8 @@ def add_user(*, session: Session, actor: Actor, username: str, display_name: str
         problems.append(f"用户名“{username}”不合规:只能由字母、数字、_ . - 组成,且不超过 64 位")
     if session.scalar(select(User.id).where(User.username == username)):
         problems.append(f"用户名“{username}”已存在")
+    if crypto.PREFIX in display_name or len(display_name) > 100:  # a ciphertext would show in every page header
+        problems.append("姓名须为不超过 100 字的明文")
     if roles and not isinstance(actor, SystemActor):
         # The system administrator creates accounts; the security administrator gives them roles. So no one
         # builds an account with business rights for themselves alone.
