@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from starlette.background import BackgroundTask
 
 from chunfeng.db import utcnow
-from chunfeng.org import audit, services
+from chunfeng.org import audit, lockout, services
 from chunfeng.org.access import allowed, authorize, subtree_filter
 from chunfeng.org.errors import Forbidden, ValidationFailed
 from chunfeng.org.models import AuditEntry, Unit
@@ -173,7 +173,8 @@ def security_page(request: Request, session: SessionDep, user: CurrentUser, q: s
     return render(request, "org/security.html", {
         "users": users, "q": q.strip(), "settings": request.app.state.settings, "now": utcnow(),
         "roles": ROLES, "separated": SEPARATED,
-        "role_refusal": lambda account: services.role_change_refusal(user, account)}, user=user)
+        "role_refusal": lambda account: services.role_change_refusal(user, account),
+        "locks": lockout.states(session, usernames=[u.username for u in users.items], now=utcnow())}, user=user)
 
 
 @router.post("/security/users/{username}/roles", dependencies=[require("org.user.roles")])

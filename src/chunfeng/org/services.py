@@ -13,13 +13,14 @@ from sqlalchemy.orm import Session
 
 from chunfeng import crypto
 from chunfeng.db import utcnow
-from chunfeng.org import audit
+from chunfeng.org import audit, lockout
 from chunfeng.org.access import Actor, SystemActor, authorize, subtree_filter
 from chunfeng.org.builtin import DEPARTMENTS, NATIONAL, PROVINCES, bureau_name, department_code
 from chunfeng.org.errors import AuthenticationFailed, Forbidden, NotFound, ValidationFailed
 from chunfeng.org.models import PasswordHistory, Unit, User, UserSession
 from chunfeng.org.passwords import hash_password, password_problem, verify_password
 from chunfeng.org.roles import LEVELS, PARENT_LEVELS, ROLES, SEPARATED
+from chunfeng.org.sessions import end_other_sessions
 from chunfeng.paging import Page
 from chunfeng.push.schema import CONTACT_ROLES, credit_code_problem  # a plain module: no cycle
 from chunfeng.tabular import TableError, read_table
@@ -312,8 +313,11 @@ def password_expired(user: User, *, max_age_days: int, now: datetime | None = No
     return (now or utcnow()) - user.password_changed_at > timedelta(days=max_age_days)
 
 
-def change_password(*, session: Session, user: User, current: str, new: str, history: int = 5) -> None:
-    """The user's own change: the current password, the policy, and none of the last `history` passwords."""
+def change_password(*, session: Session, user: User, current: str, new: str, history: int = 5,
+                    keep_token: str = "") -> None:
+    """The user's own change: the current password (see `current_password_refusal` for counting wrong ones), the
+    policy, and none of the last `history` passwords. The user's other sessions end; the one with `keep_token`
+    (where the change was made) stays."""
     if not verify_password(user.password_hash, current):
         raise ValidationFailed("当前密码不正确")
     if why := password_problem(new, username=user.username):
@@ -325,7 +329,9 @@ def change_password(*, session: Session, user: User, current: str, new: str, his
     user.password_hash = hash_password(new)
     user.must_change_password, user.password_changed_at = False, utcnow()
     session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash))
-    audit.record(session, actor=user, action="org.password.changed", object_type="user", object_id=user.username)
+    ended = end_other_sessions(session, user=user, keep_token=keep_token)
+    audit.record(session, actor=user, action="org.password.changed", object_type="user", object_id=user.username,
+                 after={"other_sessions_ended": ended})
 
 
 def reset_password(*, session: Session, actor: Actor, username: str, new: str) -> User:
@@ -338,10 +344,12 @@ def reset_password(*, session: Session, actor: Actor, username: str, new: str) -
         raise Forbidden(why)
     if why := password_problem(new, username=username):
         raise ValidationFailed(why)
-    user.password_hash, user.must_change_password = hash_password(new), True
-    user.password_changed_at, user.failed_logins, user.locked_until = utcnow(), 0, None
+    user.password_hash, user.must_change_password, user.password_changed_at = hash_password(new), True, utcnow()
+    lockout.clear(session, username=username)
     session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash))
-    audit.record(session, actor=actor, action="org.password.reset", object_type="user", object_id=username)
+    ended = end_other_sessions(session, user=user)  # whoever knew the old password is signed out
+    audit.record(session, actor=actor, action="org.password.reset", object_type="user", object_id=username,
+                 after={"sessions_ended": ended})
     return user
 
 
@@ -374,9 +382,12 @@ def attempt_login(*, session: Session, username: str, password: str, source: str
     """Check a login and record it — success, failure, lockout, refusal while locked — in the audit log with the
     source address. Unlike `authenticate` it does not raise, so the caller commits what it recorded.
 
-    Every path runs one Argon2 verification, so the time taken does not tell whether the user exists or is locked.
+    Failures lock the user name from this address only (`org.lockout`). Every path runs one Argon2 verification
+    and the same lockout bookkeeping, and an unknown name fails and locks like a known one, so neither the answer
+    nor the time taken tells whether the user exists or is locked.
     """
     now = now or utcnow()
+    policy = lockout.Policy(max_failures, lockout_minutes)
     user = session.scalar(select(User).where(User.username == username))
     ok = verify_password(user.password_hash if user else None, password)
     who = SystemActor(username=(username or "?")[:64], unit_code=user.unit.code if user else "")
@@ -385,22 +396,44 @@ def attempt_login(*, session: Session, username: str, password: str, source: str
         audit.record(session, actor=who, action=action, object_type="user", object_id=username[:64],
                      after=after or None, outcome=outcome, source=source)
 
-    if user is not None and user.locked_until is not None and user.locked_until > now:
+    if until := lockout.locked_until(session, username=username, source=source, now=now):
         log("org.login.refused_locked")
-        return LoginAttempt(None, f"账号因连续输错密码已锁定,请于 {user.locked_until:%H:%M}(UTC)后再试")
+        return LoginAttempt(None, _locked_message(until))
     second_factor_failed = ok and user is not None and user.totp_secret and not totp_ok(user.totp_secret, code)
     if not ok or user is None or not user.active or second_factor_failed:
-        if user is not None:
-            user.failed_logins = (user.failed_logins or 0) + 1
-            if user.failed_logins >= max_failures:
-                user.locked_until, user.failed_logins = now + timedelta(minutes=lockout_minutes), 0
-                log("org.login.locked", minutes=lockout_minutes)
-                return LoginAttempt(None, f"连续 {max_failures} 次密码错误,账号已锁定 {lockout_minutes} 分钟")
+        if until := lockout.record_failure(session, username=username, source=source, policy=policy, now=now):
+            log("org.login.locked", minutes=lockout_minutes)
+            return LoginAttempt(None, f"连续 {max_failures} 次密码错误,该账号已锁定 {lockout_minutes} 分钟"
+                                      "(仅限本地址,其他地址不受影响)")
         log("org.login.failed", known=user is not None, second_factor=bool(second_factor_failed))
         return LoginAttempt(None, "动态口令不正确" if second_factor_failed else "用户名或密码错误")
-    user.failed_logins, user.locked_until = 0, None
+    lockout.clear(session, username=username, source=source)
     log("org.login.succeeded", "success")
     return LoginAttempt(user)
+
+
+def _locked_message(until: datetime) -> str:
+    return f"账号因连续输错密码已锁定,请于 {until:%H:%M}(UTC)后再试"
+
+
+def current_password_refusal(*, session: Session, user: User, password: str, source: str = "", max_failures: int = 5,
+                             lockout_minutes: int = 15, now: datetime | None = None) -> str | None:
+    """Why the user's own current password, typed to change it, is not accepted, or None. A wrong one counts
+    toward the same lockout as a wrong login from that address (a stolen session must not guess the password
+    freely) and is in the audit log; the caller commits what this recorded."""
+    now = now or utcnow()
+    ok = verify_password(user.password_hash, password)
+    if until := lockout.locked_until(session, username=user.username, source=source, now=now):
+        audit.record(session, actor=user, action="org.password.refused_locked", object_type="user",
+                     object_id=user.username, outcome="denied", source=source)
+        return _locked_message(until)
+    if ok:
+        return None
+    until = lockout.record_failure(session, username=user.username, source=source,
+                                   policy=lockout.Policy(max_failures, lockout_minutes), now=now)
+    audit.record(session, actor=user, action="org.password.wrong_current", object_type="user",
+                 object_id=user.username, outcome="failure", source=source, after={"locked": bool(until)})
+    return _locked_message(until) if until else "当前密码不正确"
 
 
 def list_users(*, session: Session, actor: Actor, unit: Unit, page: int = 1, per_page: int = 50, query: str = "",
@@ -451,9 +484,11 @@ def _account_for_security(session: Session, actor: Actor, username: str) -> User
 def unlock(*, session: Session, actor: Actor, username: str) -> User:
     """The security administrator lifts a lockout before it runs out (after checking who was trying)."""
     user = _account_for_security(session, actor, username)
-    before = {"locked_until": user.locked_until, "failed_logins": user.failed_logins}
-    user.locked_until, user.failed_logins = None, 0
-    audit.record(session, actor=actor, action="org.user.unlocked", object_type="user", object_id=username, before=before)
+    state = lockout.states(session, usernames=[username], now=utcnow()).get(username, lockout.State())
+    lockout.clear(session, username=username)
+    audit.record(session, actor=actor, action="org.user.unlocked", object_type="user", object_id=username,
+                 before={"locked_until": state.locked_until, "locked_addresses": state.addresses,
+                         "failed_logins": state.failures})
     return user
 
 
@@ -463,5 +498,7 @@ def reset_second_factor(*, session: Session, actor: Actor, username: str) -> Use
     if not user.totp_secret:
         raise ValidationFailed(f"{username} 尚未设置动态口令")
     user.totp_secret = None
-    audit.record(session, actor=actor, action="org.totp.reset", object_type="user", object_id=username)
+    ended = end_other_sessions(session, user=user)  # a session opened with the lost phone ends with it
+    audit.record(session, actor=actor, action="org.totp.reset", object_type="user", object_id=username,
+                 after={"sessions_ended": ended})
     return user
