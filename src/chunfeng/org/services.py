@@ -255,7 +255,7 @@ def role_change_refusal(actor: Actor, user: User, roles: list[str] | None = None
     and creates another); an administrator role is never held with anything else.
     """
     if isinstance(actor, User) and actor.id == user.id:
-        return "不能修改自己的角色:角色须由另一位安全管理员修改"
+        return "不能修改自己的角色"
     if user.role_set & SEPARATED:
         return (f"{user.username} 是{ROLES[min(user.role_set & SEPARATED)]}:管理员角色只在创建账号时设定,"
                 "不能授予、收回或改换")
