@@ -20,3 +20,35 @@ def test_demo_refuses_outside_a_local_environment(db, tmp_path):
     assert run.returncode != 0 and "只能在本地环境中创建" in run.stderr
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_demo_taxpayer_is_named_in_clear(db, tmp_path, monkeypatch):
+    """The taxpayer's account was named from the store's contact name, which is SM4 ciphertext: `sm4gcm:…(公司)`
+    showed in every page header and in the audit entry. It is named by the registry's company name."""
+    import json
+
+    from chunfeng import crypto, demo
+    from chunfeng.org import services as org
+    from chunfeng.org.access import SystemActor
+    from chunfeng.org.errors import ValidationFailed
+    from chunfeng.org.models import AuditEntry
+    from chunfeng.push import store
+
+    monkeypatch.setattr(demo, "DEMO_TAXPAYERS", 800)  # enough for a small 北京 enterprise with a claim
+    with db.write() as s:
+        user = demo.push_demo(session=s, store_file=tmp_path / "t.duckdb")
+        assert user is not None
+    with store.connect_store(tmp_path / "t.duckdb") as conn:
+        company = conn.execute("SELECT name FROM registry WHERE credit_code = ?", [user.taxpayer_code]).fetchall()[0][0]
+    with db.read() as s:
+        user = s.scalar(select(User).where(User.username == "taxpayer"))
+        created = s.scalar(select(AuditEntry).where(AuditEntry.action == "org.user.created"))
+    assert user.display_name == company and crypto.PREFIX not in user.display_name
+    assert json.loads(created.after)["display_name"] == company
+    with db.write() as s:  # and no caller can name an account with a ciphertext
+        try:
+            org.add_user(session=s, actor=SystemActor(), username="cipher", display_name=crypto.encrypt("张三"),
+                         unit_code="110000", roles=["viewer"], password="Start-2022-pw")
+            raise AssertionError("a ciphertext display name was accepted")
+        except ValidationFailed as exc:
+            assert "明文" in str(exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -15,8 +16,9 @@ from chunfeng.calendar.errors import CalendarError
 from chunfeng.consult.errors import ConsultError
 from chunfeng.db import Database, get_database
 from chunfeng.ledger.errors import LedgerError
+from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor
-from chunfeng.org.errors import OrgError
+from chunfeng.org.errors import Forbidden, OrgError
 from chunfeng.org.models import User
 from chunfeng.plan.errors import PlanError
 from chunfeng.push.errors import PushError, RuleError
@@ -58,7 +60,23 @@ def domain_errors() -> Iterator[None]:
     """A domain error becomes a red message and exit status 1; nothing was changed (the transaction rolled back)."""
     try:
         yield
+    except Forbidden as exc:
+        _record_refusal(exc)
+        fail(str(exc))
     except (OrgError, PlanError, LedgerError, ConsultError, PushError, AppealError, CalendarError) as exc:
         fail(str(exc))
     except RuleError as exc:
         fail(f"{exc}\n{exc.pointer()}")
+
+
+def _record_refusal(exc: Forbidden) -> None:
+    """A refused command is a security event, as a refused request is on the web: recorded as denied, in its own
+    transaction (the command's was rolled back), with the command line but no password."""
+    words, hide = ["chunfeng"], False
+    for word in sys.argv[1:]:
+        words.append("***" if hide else "--password=***" if word.startswith("--password=") else word)
+        hide = word == "--password"
+    with database().write() as session:
+        audit.record(session, actor=actor(session), action="access.denied", object_type="command",
+                     object_id=" ".join(words)[:100], after={"reason": str(exc), "command": " ".join(words)},
+                     outcome="denied")

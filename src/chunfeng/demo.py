@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chunfeng import crypto
 from chunfeng.appeals import intake
 from chunfeng.appeals import services as appeals
 from chunfeng.appeals.models import Appeal
@@ -242,6 +243,10 @@ def push_demo(*, session: Session, store_file: Path) -> User | None:
             synthetic.generate(Path(tmp), taxpayers=DEMO_TAXPAYERS, seed=SEED, claim_rules=push_services.synthetic_claim_rules())
             store.import_extract(Path(tmp), store_file)
     user = session.scalar(select(User).where(User.username == "taxpayer"))
+    if user is not None and crypto.PREFIX in user.display_name:  # a demo built before the name was fixed
+        with store.connect_store(store_file) as conn:
+            user.display_name = conn.execute("SELECT name FROM registry WHERE credit_code = ?",
+                                             [user.taxpayer_code]).fetchall()[0][0]
     if user is not None:
         return user
     with store.connect_store(store_file) as conn:
@@ -255,8 +260,10 @@ def push_demo(*, session: Session, store_file: Path) -> User | None:
         row = row[0] if row else None
         if row is None:
             return None
-        code, name, person = row
-        user = org.add_user(session=session, actor=system, username="taxpayer", display_name=f"{person}({name})",
+        code, name, _ = row
+        # The account is named by the registry's company name: the contact's own name is SM4 ciphertext in the
+        # store (personal data), and neither it nor its decryption belongs in every page header and the audit log.
+        user = org.add_user(session=session, actor=system, username="taxpayer", display_name=name,
                             unit_code="110000", roles=["taxpayer"], password=DEMO_PASSWORD, taxpayer_code=code,
                             taxpayer_role="法定代表人")
         user.must_change_password = False

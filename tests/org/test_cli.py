@@ -64,3 +64,38 @@ def test_synthetic_organisation_is_reproducible(tmp_path):
                                         .order_by(Unit.code))))
         other.dispose()
     assert names[0] == names[1] and len(names[0]) == 36 * 15
+
+
+def test_separation_on_the_command_line(db, add_users):
+    """The rule of tests/web/test_separation.py through `chunfeng --as …`: the same refusals, audited as denied."""
+    from chunfeng.org.models import AuditEntry
+
+    add_users({"security": ("000000", ["security_admin"]), "sysadm": ("000000", ["admin"]),
+               "auditor": ("000000", ["audit_admin"]), "clerk": ("110000", ["viewer"])})
+    cells = [  # (acting as, command, allowed)
+        ("security", ["user", "roles", "security", "--role", "security_admin", "--role", "service_officer"], False),
+        ("security", ["user", "roles", "security", "--role", "admin"], False),
+        ("security", ["user", "roles", "sysadm", "--role", "security_admin"], False),
+        ("security", ["user", "roles", "clerk", "--role", "admin"], False),
+        ("security", ["user", "roles", "clerk", "--role", "audit_admin", "--role", "viewer"], False),
+        ("sysadm", ["user", "roles", "clerk", "--role", "service_officer"], False),
+        ("sysadm", ["user", "add", "mine", "--unit", "110000", "--role", "service_officer"], False),
+        ("sysadm", ["user", "disable", "security"], False),
+        ("sysadm", ["user", "disable", "auditor"], False),
+        ("security", ["user", "roles", "clerk", "--role", "service_officer"], True),
+        ("sysadm", ["user", "add", "mine", "--unit", "110000"], True),
+    ]
+    for who, command, allowed in cells:
+        result = run(db, "--as", who, *command, CHUNFENG_NEW_PASSWORD="Start-2022-pw")
+        assert (result.returncode == 0) == allowed, (who, command, result.stderr)
+    operator = run(db, "user", "disable", "auditor")  # the server's operator, at the command line, may
+    assert operator.returncode == 0, operator.stderr
+    with db.read() as s:
+        roles = dict(s.execute(select(User.username, User.roles)).all())
+        assert roles == {"security": "security_admin", "sysadm": "admin", "auditor": "audit_admin",
+                         "clerk": "service_officer", "mine": ""}
+        assert s.scalar(select(User.active).where(User.username == "security"))
+        denied = list(s.execute(select(AuditEntry.actor, AuditEntry.object_id).where(AuditEntry.outcome == "denied")
+                                .order_by(AuditEntry.seq)))
+        assert [actor for actor, _ in denied] == [who for who, _, allowed in cells if not allowed]
+        assert denied[0][1] == "chunfeng --as security user roles security --role security_admin --role service_officer"

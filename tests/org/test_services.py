@@ -167,10 +167,10 @@ def test_child_listing_paginates_and_searches(db, system, county):
 def test_three_administrators_are_three_people(db, system, make_user):
     from chunfeng.org.errors import Forbidden
 
-    with pytest.raises(ValidationFailed, match="不能兼任"), db.write() as s:
+    with pytest.raises(Forbidden, match="不能兼任"), db.write() as s:
         services.add_user(session=s, actor=system, username="both", display_name="", unit_code="000000",
                           roles=["admin", "audit_admin"], password=PASSWORD)
-    with pytest.raises(ValidationFailed, match="审计管理员只能"), db.write() as s:
+    with pytest.raises(Forbidden, match="不能兼任业务角色"), db.write() as s:
         services.add_user(session=s, actor=system, username="nosy", display_name="", unit_code="000000",
                           roles=["audit_admin", "viewer"], password=PASSWORD)
     make_user("sys", "000000", ["admin"])
@@ -178,7 +178,7 @@ def test_three_administrators_are_three_people(db, system, make_user):
     make_user("staff", "110000", ["viewer"])
     with db.write() as s:
         sysadmin = s.scalar(select(User).where(User.username == "sys"))
-        with pytest.raises(Forbidden, match="只能由安全管理员授予"):
+        with pytest.raises(Forbidden, match="角色由安全管理员"):
             services.add_user(session=s, actor=sysadmin, username="aud", display_name="", unit_code="000000",
                               roles=["audit_admin"], password=PASSWORD)
         with pytest.raises(Forbidden):
@@ -186,8 +186,12 @@ def test_three_administrators_are_three_people(db, system, make_user):
     with db.write() as s:
         security = s.scalar(select(User).where(User.username == "sec"))
         services.set_roles(session=s, actor=security, username="staff", roles=["viewer", "unit_reporter"])
-        with pytest.raises(ValidationFailed, match="不能兼任"):
+        with pytest.raises(Forbidden, match="不能兼任"):
             services.set_roles(session=s, actor=security, username="staff", roles=["admin", "security_admin"])
+        with pytest.raises(Forbidden, match="自己的角色"):
+            services.set_roles(session=s, actor=security, username="sec", roles=["security_admin", "service_officer"])
+        with pytest.raises(Forbidden, match="创建账号时设定"):
+            services.set_roles(session=s, actor=security, username="sys", roles=["audit_admin"])
     with db.read() as s:
         assert s.scalar(select(User.roles).where(User.username == "staff")) == "viewer,unit_reporter"
         entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "org.user.roles_changed"))

@@ -91,8 +91,7 @@ def test_audit_page(db, server, make_user, county):
 def test_admin_adds_a_user_in_own_subtree_only(db, server, make_user, county):
     client = login(server, make_user("bjadmin2", "110000", ["admin"]))
     token = csrf_from(client.get("/org/units/110000").text)
-    form = {"csrf_token": token, "username": "newbie", "display_name": "新同事", "password": "Start-2022-pw",
-            "roles": ["unit_reporter", "viewer"]}
+    form = {"csrf_token": token, "username": "newbie", "display_name": "新同事", "password": "Start-2022-pw"}
     response = client.post(f"/org/units/{county}/users", data=form)
     assert response.status_code == 303 and "added=newbie" in response.headers["location"]
     assert "新同事" in client.get("/org/units/110000").text

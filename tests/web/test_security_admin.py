@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import select
 
 from chunfeng.db import utcnow
-from chunfeng.org.models import AuditEntry, User
+from chunfeng.org.models import AuditEntry, LoginFailure, User
 from tests.conftest import PASSWORD, csrf_from, login
 
 
@@ -18,12 +18,14 @@ def test_security_admin_manages_accounts_of_the_subtree(db, server, add_users, c
                "sysadm": ("110000", ["admin"])})
     with db.write() as s:
         clerk = s.scalar(select(User).where(User.username == "clerk"))
-        clerk.locked_until, clerk.failed_logins, clerk.totp_secret = utcnow() + timedelta(minutes=10), 0, "A" * 32
+        clerk.totp_secret = "A" * 32
+        s.add(LoginFailure(username="clerk", source="10.1.2.3", failures=0, last_failure_at=utcnow(),
+                           locked_until=utcnow() + timedelta(minutes=10)))
     sec = login(server, "sec")
     assert sec.get("/").headers["location"] == "/security"
     page = sec.get("/security").text
     assert "clerk" in page and "gd_clerk" not in page and "已锁定至" in page and "动态口令:已设置" in page
-    assert "连续 5 次输错锁定 15 分钟" in page
+    assert "连续 5 次输错锁定 15 分钟" in page and "1 个来源地址" in page
     assert "clerk" in sec.get("/security", params={"q": "cle"}).text and "sysadm" not in sec.get("/security", params={"q": "cle"}).text
     token = csrf_from(page)
 
@@ -33,12 +35,13 @@ def test_security_admin_manages_accounts_of_the_subtree(db, server, add_users, c
                     ).status_code == 303
     with db.read() as s:
         clerk = s.scalar(select(User).where(User.username == "clerk"))
-        assert clerk.locked_until is None and clerk.totp_secret is None and clerk.role_set == {"viewer", "unit_reporter"}
+        assert s.scalar(select(LoginFailure)) is None
+        assert clerk.totp_secret is None and clerk.role_set == {"viewer", "unit_reporter"}
         actions = [a for a, in s.execute(select(AuditEntry.action).where(AuditEntry.actor == "sec", AuditEntry.action.like("org.user.%") | AuditEntry.action.like("org.totp.%")).order_by(AuditEntry.seq))]
         assert actions == ["org.user.unlocked", "org.totp.reset", "org.user.roles_changed"]
 
-    combined = sec.post("/security/users/sysadm/roles", data={"csrf_token": token, "roles": ["admin", "audit_admin"]})
-    assert combined.status_code == 400 and "须由不同的人担任" in combined.text
+    combined = sec.post("/security/users/clerk/roles", data={"csrf_token": token, "roles": ["admin", "audit_admin"]})
+    assert combined.status_code == 403 and "须由不同的人担任" in combined.text
     assert sec.post("/security/users/clerk/roles", data={"csrf_token": token}).status_code == 400  # no role at all
     assert sec.post("/security/users/gd_clerk/unlock", data={"csrf_token": token}).status_code == 403  # other province
     assert sec.post("/security/users/clerk/totp-reset", data={"csrf_token": token}).status_code == 400  # none left

@@ -49,7 +49,9 @@ def list_units(code: str = typer.Argument(NATIONAL[0], help="the unit whose chil
 def add_user(
     username: str,
     unit: str = typer.Option(..., "--unit", help="unit code"),
-    role: list[str] = typer.Option(..., "--role", help=f"one of: {', '.join(ROLES)}; repeat for several"),
+    role: list[str] = typer.Option([], "--role", help=f"one of: {', '.join(ROLES)}; repeat for several. Only the "
+                                   "server's operator (no --as) gives roles here; otherwise the security administrator "
+                                   "grants them with `user roles`"),
     name: str = typer.Option("", "--name", help="display name"),
     password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True,
                                  envvar="CHUNFENG_NEW_PASSWORD"),
@@ -59,7 +61,8 @@ def add_user(
     with domain_errors(), db.write() as session:
         user = services.add_user(session=session, actor=actor(session), username=username, display_name=name,
                                  unit_code=unit, roles=role, password=password)
-        console.print(f"已创建用户 {user.username}({user.unit.name},{'、'.join(ROLES[r] for r in user.role_set)})")
+        console.print(f"已创建用户 {user.username}({user.unit.name},"
+                      f"{'、'.join(ROLES[r] for r in user.role_set) or '尚无角色:由安全管理员授予'})")
 
 
 @user_app.command("roles")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, false
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chunfeng.crypto import Encrypted
@@ -47,9 +47,6 @@ class User(Base):
     # A taxpayer's account: whose person it is (credit code) and in which capacity (法定代表人, 财务负责人, 办税人员).
     taxpayer_code: Mapped[str | None] = mapped_column(String(18), index=True)
     taxpayer_role: Mapped[str | None] = mapped_column(String(16))
-    # Consecutive failed logins, and until when the account refuses every login after too many.
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
     # An initial or reset password must be changed at the next login; any password expires after a while.
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     password_changed_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -80,6 +77,23 @@ class PasswordHistory(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("org_user.id", ondelete="CASCADE"), index=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class LoginFailure(Base):
+    """Wrong passwords (or second factors) typed for a user name from one address, and until when that address is
+    locked out of that user name. The lock is per address, so a stranger typing wrong passwords cannot lock an
+    official out of their own desk; the user name is kept as typed, so an unknown name locks exactly like a real
+    one and the lockout does not tell which names exist."""
+
+    __tablename__ = "org_login_failure"
+    __table_args__ = (UniqueConstraint("username", "source"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class UserSession(Base):

@@ -21,6 +21,9 @@ ROLES: dict[str, str] = {
 # 三员分立: the system administrator (users, units, settings), the security administrator (roles and policies)
 # and the audit administrator (the audit log and nothing else) are three people; no account holds two.
 SEPARATED = frozenset({"admin", "security_admin", "audit_admin"})
+# Everything else is a business role: it reaches taxpayers' data. An administrator never holds one (see
+# `org.services.role_change_refusal`), so administering the system never also means working in it.
+BUSINESS = frozenset(ROLES) - SEPARATED
 
 LEVELS: dict[str, str] = {
     "national": "总局",

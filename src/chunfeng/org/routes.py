@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from starlette.background import BackgroundTask
 
 from chunfeng.db import utcnow
-from chunfeng.org import audit, services
+from chunfeng.org import audit, lockout, services
 from chunfeng.org.access import allowed, authorize, subtree_filter
 from chunfeng.org.errors import Forbidden, ValidationFailed
 from chunfeng.org.models import AuditEntry, Unit
@@ -42,7 +42,7 @@ def unit_page(request: Request, code: str, session: SessionDep, user: CurrentUse
     return render(request, "org/unit.html", {
         "unit": unit, "chain": services.unit_chain(unit), "children": children, "users": users, "q": q.strip(),
         "can_import": allowed(user, "org.unit.import", unit) and unit.level in {"province", "municipal", "county"},
-        "can_add_user": allowed(user, "org.user.manage", unit), "user_error": None,
+        "can_add_user": allowed(user, "org.user.manage", unit), "user_error": None, "separated": SEPARATED,
     }, user=user)
 
 
@@ -172,7 +172,9 @@ def security_page(request: Request, session: SessionDep, user: CurrentUser, q: s
                                 permission="org.user.roles")
     return render(request, "org/security.html", {
         "users": users, "q": q.strip(), "settings": request.app.state.settings, "now": utcnow(),
-        "roles": ROLES, "separated": SEPARATED}, user=user)
+        "roles": ROLES, "separated": SEPARATED,
+        "role_refusal": lambda account: services.role_change_refusal(user, account),
+        "locks": lockout.states(session, usernames=[u.username for u in users.items], now=utcnow())}, user=user)
 
 
 @router.post("/security/users/{username}/roles", dependencies=[require("org.user.roles")])

@@ -9,14 +9,16 @@ from pathlib import Path
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from chunfeng import crypto
 from chunfeng.db import utcnow
-from chunfeng.org import audit, second_factor
-from chunfeng.org.access import Actor, SystemActor, allowed, authorize, subtree_filter
+from chunfeng.org import audit, lockout, second_factor
+from chunfeng.org.access import Actor, SystemActor, authorize, subtree_filter
 from chunfeng.org.builtin import DEPARTMENTS, NATIONAL, PROVINCES, bureau_name, department_code
 from chunfeng.org.errors import AuthenticationFailed, Forbidden, NotFound, ValidationFailed
 from chunfeng.org.models import PasswordHistory, Unit, User, UserSession
 from chunfeng.org.passwords import hash_password, password_problem, verify_password
 from chunfeng.org.roles import LEVELS, PARENT_LEVELS, ROLES, SEPARATED
+from chunfeng.org.sessions import end_other_sessions
 from chunfeng.paging import Page
 from chunfeng.push.schema import CONTACT_ROLES, credit_code_problem  # a plain module: no cycle
 from chunfeng.tabular import TableError, read_table
@@ -193,12 +195,17 @@ def add_user(*, session: Session, actor: Actor, username: str, display_name: str
         problems.append(f"用户名“{username}”不合规:只能由字母、数字、_ . - 组成,且不超过 64 位")
     if session.scalar(select(User.id).where(User.username == username)):
         problems.append(f"用户名“{username}”已存在")
+    if crypto.PREFIX in display_name or len(display_name) > 100:  # a ciphertext would show in every page header
+        problems.append("姓名须为不超过 100 字的明文")
+    if roles and not isinstance(actor, SystemActor):
+        # The system administrator creates accounts; the security administrator gives them roles. So no one
+        # builds an account with business rights for themselves alone.
+        raise Forbidden("新建的账号不带角色:角色由安全管理员在“账号安全管理”页授予")
+    if problem := separation_problem(roles):
+        raise Forbidden(problem)
     unknown = [r for r in roles if r not in ROLES]
-    if unknown or not roles:
-        problems.append(f"未知角色:{'、'.join(unknown) or '(空)'};可用角色:{'、'.join(ROLES)}")
-    problems += separation_problems(roles)
-    if set(roles) & SEPARATED and not allowed(actor, "org.user.roles", unit):
-        raise Forbidden("系统管理员、安全管理员、审计管理员角色只能由安全管理员授予")
+    if unknown:
+        problems.append(f"未知角色:{'、'.join(unknown)};可用角色:{'、'.join(ROLES)}")
     if why := password_problem(password, username=username):
         problems.append(why)
     if "taxpayer" in roles:
@@ -224,21 +231,58 @@ def add_user(*, session: Session, actor: Actor, username: str, display_name: str
     return user
 
 
-def separation_problems(roles: list[str]) -> list[str]:
-    """三员分立: at most one of the three administrator roles, and the audit administrator holds nothing else."""
-    held = [r for r in dict.fromkeys(roles) if r in SEPARATED]
-    problems = []
+def separation_problem(roles: list[str]) -> str | None:
+    """三员分立: an administrator role (system, security, audit) is held alone — not with another administrator
+    role, not with any business role."""
+    wanted = set(roles)
+    held = [r for r in ROLES if r in wanted & SEPARATED]
     if len(held) > 1:
-        problems.append(f"{'、'.join(ROLES[r] for r in held)}须由不同的人担任,一个账号不能兼任")
-    if "audit_admin" in roles and len(set(roles)) > 1:
-        problems.append("审计管理员只能查看和导出审计日志,不能兼任其他角色")
-    return problems
+        return f"{'、'.join(ROLES[r] for r in held)}须由不同的人担任,一个账号不能兼任"
+    if held and wanted - SEPARATED:
+        others = [ROLES.get(r, r) for r in roles if r not in SEPARATED]
+        return f"{ROLES[held[0]]}是管理员角色,不能兼任业务角色({'、'.join(others)})"
+    return None
+
+
+def role_change_refusal(actor: Actor, user: User, roles: list[str] | None = None) -> str | None:
+    """Why `actor` may not give `user` these roles (any roles, when None), or None: the one rule the security page
+    (to offer the form) and `set_roles` (to refuse) share.
+
+    Nobody changes their own roles; administrator roles are set when the operator creates the account and are
+    never granted, withdrawn or swapped afterwards (to replace an administrator, the operator disables the account
+    and creates another); an administrator role is never held with anything else.
+    """
+    if isinstance(actor, User) and actor.id == user.id:
+        return "不能修改自己的角色"
+    if user.role_set & SEPARATED:
+        return (f"{user.username} 是{ROLES[min(user.role_set & SEPARATED)]}:管理员角色只在创建账号时设定,"
+                "不能授予、收回或改换")
+    if roles is None:
+        return None
+    if problem := separation_problem(roles):
+        return problem
+    if set(roles) & SEPARATED:
+        return "管理员角色只在服务器运维人员创建账号时设定,不能授予已有账号"
+    return None
+
+
+def administrator_account_refusal(actor: Actor, user: User) -> str | None:
+    """The system administrator may not, alone, switch off or take over the security or audit administrator (nor
+    another system administrator): disabling, enabling or resetting an administrator account is for the server's
+    operator at the command line (`chunfeng user disable`, without --as)."""
+    if isinstance(actor, SystemActor) or not user.role_set & SEPARATED:
+        return None
+    return (f"{user.username} 是{ROLES[min(user.role_set & SEPARATED)]}:管理员账号的停用、启用和密码重置须由服务器运维人员"
+            "在命令行执行,系统管理员不能单独操作")
 
 
 def set_roles(*, session: Session, actor: Actor, username: str, roles: list[str]) -> User:
-    """The security administrator grants or withdraws roles; the change is in the audit log."""
+    """The security administrator grants or withdraws business roles; the change is in the audit log. A refusal
+    under 三员分立 is a Forbidden, which the web and the command line record as denied."""
     user = _account_for_security(session, actor, username)
-    problems = [f"未知角色:{r}" for r in roles if r not in ROLES] + separation_problems(roles)
+    if why := role_change_refusal(actor, user, roles):
+        raise Forbidden(why)
+    problems = [f"未知角色:{r}" for r in roles if r not in ROLES]
     if not roles:
         problems.append("至少保留一个角色")
     if "taxpayer" in roles and user.taxpayer_code is None:
@@ -267,8 +311,11 @@ def password_expired(user: User, *, max_age_days: int, now: datetime | None = No
     return (now or utcnow()) - user.password_changed_at > timedelta(days=max_age_days)
 
 
-def change_password(*, session: Session, user: User, current: str, new: str, history: int = 5) -> None:
-    """The user's own change: the current password, the policy, and none of the last `history` passwords."""
+def change_password(*, session: Session, user: User, current: str, new: str, history: int = 5,
+                    keep_token: str = "") -> None:
+    """The user's own change: the current password (see `current_password_refusal` for counting wrong ones), the
+    policy, and none of the last `history` passwords. The user's other sessions end; the one with `keep_token`
+    (where the change was made) stays."""
     if not verify_password(user.password_hash, current):
         raise ValidationFailed("当前密码不正确")
     if why := password_problem(new, username=user.username):
@@ -280,7 +327,9 @@ def change_password(*, session: Session, user: User, current: str, new: str, his
     user.password_hash = hash_password(new)
     user.must_change_password, user.password_changed_at = False, utcnow()
     session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash))
-    audit.record(session, actor=user, action="org.password.changed", object_type="user", object_id=user.username)
+    ended = end_other_sessions(session, user=user, keep_token=keep_token)
+    audit.record(session, actor=user, action="org.password.changed", object_type="user", object_id=user.username,
+                 after={"other_sessions_ended": ended})
 
 
 def reset_password(*, session: Session, actor: Actor, username: str, new: str) -> User:
@@ -289,12 +338,16 @@ def reset_password(*, session: Session, actor: Actor, username: str, new: str) -
     if user is None:
         raise NotFound(f"没有用户“{username}”")
     authorize(actor, "org.user.manage", user.unit)
+    if why := administrator_account_refusal(actor, user):
+        raise Forbidden(why)
     if why := password_problem(new, username=username):
         raise ValidationFailed(why)
-    user.password_hash, user.must_change_password = hash_password(new), True
-    user.password_changed_at, user.failed_logins, user.locked_until = utcnow(), 0, None
+    user.password_hash, user.must_change_password, user.password_changed_at = hash_password(new), True, utcnow()
+    lockout.clear(session, username=username)
     session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash))
-    audit.record(session, actor=actor, action="org.password.reset", object_type="user", object_id=username)
+    ended = end_other_sessions(session, user=user)  # whoever knew the old password is signed out
+    audit.record(session, actor=actor, action="org.password.reset", object_type="user", object_id=username,
+                 after={"sessions_ended": ended})
     return user
 
 
@@ -312,9 +365,12 @@ def attempt_login(*, session: Session, username: str, password: str, source: str
     """Check a login and record it — success, failure, lockout, refusal while locked — in the audit log with the
     source address. Unlike `authenticate` it does not raise, so the caller commits what it recorded.
 
-    Every path runs one Argon2 verification, so the time taken does not tell whether the user exists or is locked.
+    Failures lock the user name from this address only (`org.lockout`). Every path runs one Argon2 verification
+    and the same lockout bookkeeping, and an unknown name fails and locks like a known one, so neither the answer
+    nor the time taken tells whether the user exists or is locked.
     """
     now = now or utcnow()
+    policy = lockout.Policy(max_failures, lockout_minutes)
     user = session.scalar(select(User).where(User.username == username))
     ok = verify_password(user.password_hash if user else None, password)
     who = SystemActor(username=(username or "?")[:64], unit_code=user.unit.code if user else "")
@@ -323,24 +379,46 @@ def attempt_login(*, session: Session, username: str, password: str, source: str
         audit.record(session, actor=who, action=action, object_type="user", object_id=username[:64],
                      after=after or None, outcome=outcome, source=source)
 
-    if user is not None and user.locked_until is not None and user.locked_until > now:
+    if until := lockout.locked_until(session, username=username, source=source, now=now):
         log("org.login.refused_locked")
-        return LoginAttempt(None, f"账号因连续输错密码已锁定,请于 {user.locked_until:%H:%M}(UTC)后再试")
+        return LoginAttempt(None, _locked_message(until))
     second_factor_failed = (ok and user is not None and user.totp_secret
                             and not second_factor.accept_code(session, user, code))
     if not ok or user is None or not user.active or second_factor_failed:
-        if user is not None:
-            user.failed_logins = (user.failed_logins or 0) + 1
-            if user.failed_logins >= max_failures:
-                user.locked_until, user.failed_logins = now + timedelta(minutes=lockout_minutes), 0
-                log("org.login.locked", minutes=lockout_minutes)
-                return LoginAttempt(None, f"连续 {max_failures} 次密码错误,账号已锁定 {lockout_minutes} 分钟")
+        if until := lockout.record_failure(session, username=username, source=source, policy=policy, now=now):
+            log("org.login.locked", minutes=lockout_minutes)
+            return LoginAttempt(None, f"连续 {max_failures} 次密码错误,该账号已锁定 {lockout_minutes} 分钟"
+                                      "(仅限本地址,其他地址不受影响)")
         log("org.login.failed", known=user is not None, second_factor=bool(second_factor_failed))
         # One message whichever factor was wrong: naming it would tell a guesser the password was right.
         return LoginAttempt(None, LOGIN_FAILED)
-    user.failed_logins, user.locked_until = 0, None
+    lockout.clear(session, username=username, source=source)
     log("org.login.succeeded", "success")
     return LoginAttempt(user)
+
+
+def _locked_message(until: datetime) -> str:
+    return f"账号因连续输错密码已锁定,请于 {until:%H:%M}(UTC)后再试"
+
+
+def current_password_refusal(*, session: Session, user: User, password: str, source: str = "", max_failures: int = 5,
+                             lockout_minutes: int = 15, now: datetime | None = None) -> str | None:
+    """Why the user's own current password, typed to change it, is not accepted, or None. A wrong one counts
+    toward the same lockout as a wrong login from that address (a stolen session must not guess the password
+    freely) and is in the audit log; the caller commits what this recorded."""
+    now = now or utcnow()
+    ok = verify_password(user.password_hash, password)
+    if until := lockout.locked_until(session, username=user.username, source=source, now=now):
+        audit.record(session, actor=user, action="org.password.refused_locked", object_type="user",
+                     object_id=user.username, outcome="denied", source=source)
+        return _locked_message(until)
+    if ok:
+        return None
+    until = lockout.record_failure(session, username=user.username, source=source,
+                                   policy=lockout.Policy(max_failures, lockout_minutes), now=now)
+    audit.record(session, actor=user, action="org.password.wrong_current", object_type="user",
+                 object_id=user.username, outcome="failure", source=source, after={"locked": bool(until)})
+    return _locked_message(until) if until else "当前密码不正确"
 
 
 def list_users(*, session: Session, actor: Actor, unit: Unit, page: int = 1, per_page: int = 50, query: str = "",
@@ -369,6 +447,8 @@ def set_active(*, session: Session, actor: Actor, username: str, active: bool) -
     authorize(actor, "org.user.manage", user.unit)
     if user.username == actor.username:
         raise ValidationFailed("不能停用自己的账号")
+    if why := administrator_account_refusal(actor, user):
+        raise Forbidden(why)
     if user.active != active:
         user.active = active
         if not active:
@@ -389,9 +469,11 @@ def _account_for_security(session: Session, actor: Actor, username: str) -> User
 def unlock(*, session: Session, actor: Actor, username: str) -> User:
     """The security administrator lifts a lockout before it runs out (after checking who was trying)."""
     user = _account_for_security(session, actor, username)
-    before = {"locked_until": user.locked_until, "failed_logins": user.failed_logins}
-    user.locked_until, user.failed_logins = None, 0
-    audit.record(session, actor=actor, action="org.user.unlocked", object_type="user", object_id=username, before=before)
+    state = lockout.states(session, usernames=[username], now=utcnow()).get(username, lockout.State())
+    lockout.clear(session, username=username)
+    audit.record(session, actor=actor, action="org.user.unlocked", object_type="user", object_id=username,
+                 before={"locked_until": state.locked_until, "locked_addresses": state.addresses,
+                         "failed_logins": state.failures})
     return user
 
 
@@ -401,5 +483,7 @@ def reset_second_factor(*, session: Session, actor: Actor, username: str) -> Use
     if not user.totp_secret:
         raise ValidationFailed(f"{username} 尚未设置动态口令")
     user.totp_secret = user.totp_pending_secret = None
-    audit.record(session, actor=actor, action="org.totp.reset", object_type="user", object_id=username)
+    ended = end_other_sessions(session, user=user)  # a session opened with the lost phone ends with it
+    audit.record(session, actor=actor, action="org.totp.reset", object_type="user", object_id=username,
+                 after={"sessions_ended": ended})
     return user

@@ -67,3 +67,12 @@ def end_own_session(session: Session, *, user: User, session_id: int) -> bool:
     """End one of the user's own sessions (another browser, a lost phone); False if it is not theirs."""
     done = session.execute(delete(UserSession).where(UserSession.id == session_id, UserSession.user_id == user.id))
     return bool(done.rowcount)
+
+
+def end_other_sessions(session: Session, *, user: User, keep_token: str = "") -> int:
+    """End every session of the user but the one with `keep_token` (none kept when empty): after a password
+    change or reset, or a second-factor reset, whoever signed in with the old credentials is signed out."""
+    where = [UserSession.user_id == user.id]
+    if keep_token:
+        where.append(UserSession.token_digest != _digest(keep_token))
+    return session.execute(delete(UserSession).where(*where)).rowcount or 0

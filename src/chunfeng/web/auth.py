@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse
 
 from chunfeng.org import audit, second_factor, services
 from chunfeng.org.errors import NotFound, ValidationFailed
-from chunfeng.org.sessions import end_own_session, end_session, is_current, own_sessions, start_session
+from chunfeng.org.sessions import end_other_sessions, end_own_session, end_session, is_current, own_sessions, start_session
 from chunfeng.web.contract import Id
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SettingsDep, optional_user, render
 from chunfeng.web.security import SESSION_COOKIE
@@ -60,14 +60,23 @@ def password_change(request: Request, db: DatabaseDep, settings: SettingsDep, cu
     user = optional_user(request, db, settings)
     if user is None:
         return RedirectResponse("/login?next=/password", status_code=303)
+    source = request.client.host if request.client else ""
     try:
-        if new != again:
-            raise ValidationFailed("两次输入的新密码不一致")
-        with db.write() as session:
-            services.change_password(session=session, user=session.merge(user), current=current, new=new,
-                                     history=settings.password_history)
+        with db.write() as session:  # a wrong current password is committed: counted toward the lockout, audited
+            me = session.merge(user)
+            error = services.current_password_refusal(session=session, user=me, password=current, source=source,
+                                                      max_failures=settings.login_max_failures,
+                                                      lockout_minutes=settings.login_lockout_minutes)
+            if error is None:
+                if new != again:
+                    raise ValidationFailed("两次输入的新密码不一致")
+                services.change_password(session=session, user=me, current=current, new=new,
+                                         history=settings.password_history,
+                                         keep_token=request.cookies.get(SESSION_COOKIE, ""))
     except ValidationFailed as exc:
-        return render(request, "password.html", {"error": str(exc), "forced": user.must_change_password}, user=user,
+        error = str(exc)
+    if error is not None:
+        return render(request, "password.html", {"error": error, "forced": user.must_change_password}, user=user,
                       status_code=400)
     return RedirectResponse("/?password=changed", status_code=303)
 
@@ -106,6 +115,9 @@ def totp_enrol(request: Request, db: DatabaseDep, settings: SettingsDep, code: s
     with db.write() as session:  # committed either way: a refused change of second factor is audited
         mine = session.merge(user)
         refusal = second_factor.confirm(session=session, user=mine, code=code, current=current)
+        if not refusal:
+            # A new second factor (a lost phone, a suspected leak): sessions opened with the old one end.
+            end_other_sessions(session, user=mine, keep_token=request.cookies.get(SESSION_COOKIE, ""))
     if refusal:
         return _totp_page(request, mine, refusal, 400)
     return RedirectResponse("/?totp=enrolled", status_code=303)
