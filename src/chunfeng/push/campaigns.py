@@ -17,7 +17,7 @@ import apprise
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from chunfeng import crypto
+from chunfeng import channels, crypto
 from chunfeng.db import Database, utcnow
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize, subtree_filter
@@ -280,7 +280,10 @@ def deliver(db: Database, *, now: datetime | None = None, limit: int = 10_000) -
         else:
             sender = apprise.Apprise()
             try:
+                channels.check(url)  # CHUNFENG_PUSH_CHANNELS may point anywhere; the address is the contact's
                 ok = sender.add(url) and bool(sender.notify(title=title, body=body))
+            except channels.ChannelRefused as exc:
+                ok, error = False, str(exc)
             except Exception as exc:  # a broken gateway must not stop the others
                 ok, error = False, str(exc)
             error = error or ("" if ok else "通道未接受消息")
