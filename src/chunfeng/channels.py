@@ -98,3 +98,14 @@ def check(url: str, *, settings: Settings | None = None,
     if inner:
         raise ChannelRefused(f"通知地址的主机“{host}”指向本机或内部网络地址({'、'.join(inner)}),不予调用;"
                              "确需使用请由管理员列入 CHUNFENG_CHANNEL_HOSTS_ALLOWED")
+
+
+def sender(url: str, *, settings: Settings | None = None) -> apprise.Apprise:
+    """An Apprise sender for a checked `url` that never follows a redirect (a public host answering 302 to
+    169.254.169.254 would lead the request where `check` refused to go; `?redirect=yes` in the URL is overridden)."""
+    check(url, settings=settings)
+    plugin = apprise.Apprise.instantiate(url.strip(), asset=apprise.AppriseAsset(http_redirects=False))
+    plugin.redirects = False
+    notifier = apprise.Apprise()
+    notifier.add(plugin)
+    return notifier

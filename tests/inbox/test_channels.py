@@ -114,3 +114,42 @@ def test_urls_are_encrypted_at_rest_and_masked_on_the_page(bureau, system, serve
         assert refused.status_code == 400 and ("内部网络" in refused.text or "不允许" in refused.text)
     with bureau.read() as s:
         assert s.scalar(select(func.count()).select_from(Channel)) == 1
+
+
+def test_a_redirect_is_not_followed(allow):
+    """A host that passes the check answers 302 to an internal address: the request stops there."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    hits: list[str] = []
+
+    class Inner(BaseHTTPRequestHandler):
+        def do_POST(self):
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        do_GET = do_POST
+
+        def log_message(self, *args):
+            pass
+
+    inner = HTTPServer(("127.0.0.1", 0), Inner)
+
+    class Redirecting(Inner):
+        def do_POST(self):
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.1:{inner.server_port}/latest/meta-data")
+            self.end_headers()
+
+    outer = HTTPServer(("127.0.0.1", 0), Redirecting)
+    for srv in (inner, outer):
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        allow("127.0.0.1")  # stands for a public host here
+        for url in (f"json://127.0.0.1:{outer.server_port}/hook", f"json://127.0.0.1:{outer.server_port}/hook?redirect=yes"):
+            assert not channels.sender(url).notify(title="t", body="b")
+        assert hits == []
+    finally:
+        inner.shutdown()
+        outer.shutdown()

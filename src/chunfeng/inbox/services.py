@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import apprise
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -108,13 +107,10 @@ def deliver_pending(db: Database) -> DeliveryRun:
             .join(Channel, Delivery.channel_id == Channel.id).join(InboxMessage, Delivery.message_id == InboxMessage.id)
             .where(Delivery.state.in_(["pending", "failed"]), Delivery.attempts < MAX_ATTEMPTS).order_by(Delivery.id)))
     for delivery_id, url, title, body in pending:
-        sender = apprise.Apprise()
         try:
-            channels.check(url)  # again: the name may resolve elsewhere now, or the allow-list have changed
-            sender.add(url)
+            # Checked again: the name may resolve elsewhere now, or the allow-list have changed.
+            sender = channels.sender(url)
             ok, error = bool(sender.notify(title=title, body=body or title)), ""
-        except channels.ChannelRefused as exc:
-            ok, error = False, str(exc)
         except Exception as exc:  # a broken channel must not stop the others
             ok, error = False, str(exc)
         with db.write() as session:

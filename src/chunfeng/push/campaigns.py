@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from urllib.parse import quote
 
-import apprise
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -278,12 +277,9 @@ def deliver(db: Database, *, now: datetime | None = None, limit: int = 10_000) -
         if url is None:
             ok, error = False, f"渠道“{CHANNEL_NAMES.get(channel, channel)}”未配置(CHUNFENG_PUSH_CHANNELS)"
         else:
-            sender = apprise.Apprise()
             try:
-                channels.check(url)  # CHUNFENG_PUSH_CHANNELS may point anywhere; the address is the contact's
-                ok = sender.add(url) and bool(sender.notify(title=title, body=body))
-            except channels.ChannelRefused as exc:
-                ok, error = False, str(exc)
+                sender = channels.sender(url)  # CHUNFENG_PUSH_CHANNELS may point anywhere; checked each time
+                ok = bool(sender.notify(title=title, body=body))
             except Exception as exc:  # a broken gateway must not stop the others
                 ok, error = False, str(exc)
             error = error or ("" if ok else "通道未接受消息")
