@@ -65,3 +65,26 @@ def test_the_newest_schema_is_what_the_models_describe(tmp_path):
     with db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
     assert diff == []
+
+
+def test_0013_encrypts_message_bodies_and_channel_urls_and_goes_back(tmp_path):
+    from chunfeng.inbox.models import Channel
+
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    db = Database(url)
+    config = db.alembic_config()
+    command.upgrade(config, "0009")
+    _rows_at_0009(url)
+    command.upgrade(config, "0010")
+    body, hook = "李四您好:贵单位可享受小微企业所得税优惠。", "dingtalk://secret-token-1234"
+    with create_engine(url).begin() as conn:
+        conn.execute(text("UPDATE push_message SET body = :body"), {"body": body})
+        conn.execute(text("INSERT INTO inbox_channel (id, unit_id, url, label) VALUES (1, 1, :url, '值班群')"), {"url": hook})
+    command.upgrade(config, "0013")
+    with db.read() as s:
+        raw = s.execute(text("SELECT m.body, c.url FROM push_message m, inbox_channel c")).one()
+        assert all(v.startswith("sm4gcm:") for v in raw) and "李四" not in raw[0] and "secret" not in raw[1]
+        assert (s.scalar(select(PushMessage.body)), s.scalar(select(Channel.url))) == (body, hook)
+    command.downgrade(config, "0010")
+    with db.read() as s:
+        assert tuple(s.execute(text("SELECT m.body, c.url FROM push_message m, inbox_channel c")).one()) == (body, hook)

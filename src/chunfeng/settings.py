@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     push_max_attempts: int = Field(5, ge=1, description="a message a channel refuses is retried, with back-off, this many times in all")
     push_retry_minutes: int = Field(5, ge=1, description="the first retry waits this long; each later one twice as long")
     push_channels: dict[str, str] = Field(default_factory=dict, description='Apprise URL per channel with {address} for the contact, e.g. {"sms": "json://gateway.local/sms?to={address}", "email": "mailtos://user:pass@smtp.example.com?to={address}"}; inapp needs none')
+    channel_schemes: list[str] = Field(
+        default_factory=lambda: ["mailto", "mailtos", "dingtalk", "wecombot", "feishu", "json", "jsons"],
+        description="Apprise URL schemes a notification channel (unit inbox channels, push_channels) may use")
+    channel_hosts_allowed: list[str] = Field(
+        default_factory=list, description='hosts, addresses or networks a channel may reach although they are '
+                                          'loopback, link-local or private, e.g. ["gateway.local", "10.1.2.0/24"]; '
+                                          'every other host must resolve only to public addresses')
     holidays_file: str = Field("", description="a holidays JSON (see src/chunfeng/data/holidays.json) replacing the shipped "
                                                 "default; years imported with `chunfeng calendar import` replace its years")
     appeal_limits: dict[str, list[int]] = Field(

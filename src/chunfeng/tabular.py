@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,3 +94,30 @@ def read_table(path: Path, columns: dict[str, tuple[str, ...]], *, required: set
             continue
         rows.append(Row(number, {n: (raw[i] if i < len(raw) else "") for n, i in index.items()}))
     return rows
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+# What a spreadsheet reads as the start of a formula (OWASP "CSV injection"): a cell of public text such as
+# =HYPERLINK("http://x","y") would run when the file is opened.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value) -> object:
+    """A value as a CSV cell: text that a spreadsheet would take for a formula gets a leading ' (shown as text);
+    numbers stay numbers, so -1 written as a number is untouched."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return "" if value is None else value
+
+
+def write_csv(path: Path | str, *, headers: Sequence[str], rows: Iterable[Sequence]) -> Path:
+    """Every CSV Chunfeng writes for people goes through here: UTF-8 with a BOM (Excel opens it as UTF-8),
+    each cell through `csv_cell`."""
+    path = Path(path)
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([csv_cell(h) for h in headers])
+        for row in rows:
+            writer.writerow([csv_cell(v) for v in row])
+    return path

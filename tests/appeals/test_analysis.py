@@ -266,3 +266,17 @@ def test_xlsx_html_and_pdf(office, tmp_path):
     assert "服务投诉和舆情分析报告" in html and "<svg" in html and "/static/briefing.css" in html
     assert "<style>" in analysis.render_html(r, inline_css=True)
     assert analysis.render_pdf(r).startswith(b"%PDF")
+
+
+def test_public_text_that_looks_like_a_formula_stays_text_in_the_xlsx(office, tmp_path):
+    """Issue 11: =HYPERLINK(…) typed into the public form became a live link in the officials' workbook."""
+    for text in QUEUE:  # every variant of the recurring issue, so whichever represents it starts with "="
+        submit(office, date(2022, 9, 5), text=f'=HYPERLINK("http://x","{text}")', topic="办税服务厅")
+    for text in ("@SUM(1)", "+1", "-1+1"):
+        submit(office, date(2022, 9, 6), text=text + OTHERS[0])
+    r = run(office)
+    book = openpyxl.load_workbook(analysis.export_xlsx(r, tmp_path / "analysis.xlsx"))
+    cells = [cell for ws in book for row in ws.iter_rows() for cell in row if cell.value is not None]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    assert book["重复问题"]["C2"].value.startswith("=HYPERLINK(")  # the text as written, as text
+    assert book["重复问题"]["B2"].value == 4  # numbers stay numbers

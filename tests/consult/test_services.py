@@ -190,3 +190,36 @@ def test_ask_refuses_empty_and_long(kb):
         with pytest.raises(ConsultInvalid):
             ask(kb, bad)
     assert count(kb, Handoff) == 0
+
+
+FORMULAS = ['=HYPERLINK("http://x","y")', "@SUM(1)", "+1", "-1+1", "\tTAB", "\rCR"]
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_exported_cells_never_become_formulas(kb, system, tmp_path, fmt):
+    """Issue 11: the CSV export wrote cells starting with = + - @ as they were; a spreadsheet runs them."""
+    entries = [{"id": f"kb-9{i:03d}", "question": text, "answer": text, "basis": text, "region": "national"}
+               for i, text in enumerate(FORMULAS)]
+    path = tmp_path / "hostile.json"
+    path.write_text(json.dumps({"entries": entries}, ensure_ascii=False), encoding="utf-8")
+    with kb.write() as s:
+        transfer.import_entries(session=s, actor=system, path=path)
+    out = tmp_path / f"kb.{fmt}"
+    with kb.read() as s:
+        transfer.export_entries(session=s, fmt=fmt, path=out)
+    if fmt == "xlsx":
+        import openpyxl
+
+        cells = [c for row in openpyxl.load_workbook(out).active.iter_rows() for c in row if c.value is not None]
+        assert not [c.coordinate for c in cells if c.data_type == "f"]
+        assert {c.value.replace("_x000D_", "\r") for c in cells} >= set(FORMULAS)  # (openpyxl keeps the escape)
+    else:
+        import csv
+
+        rows = list(csv.reader(out.open(encoding="utf-8-sig", newline="")))
+        hostile = [r for r in rows if r[0].startswith("kb-9")]
+        assert len(hostile) == len(FORMULAS)
+        for row, text in zip(hostile, FORMULAS, strict=True):
+            assert row[1] == row[3] == "'" + text
+        cells = [cell for row in rows for cell in row]
+        assert not [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))]

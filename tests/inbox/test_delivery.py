@@ -13,6 +13,7 @@ from chunfeng.inbox import services as inbox
 from chunfeng.inbox.models import Delivery
 from chunfeng.org.errors import Forbidden, ValidationFailed
 from chunfeng.org.services import find_unit
+from chunfeng.settings import get_settings
 from tests.conftest import person
 
 
@@ -43,10 +44,13 @@ class Hook:
 
 
 @pytest.fixture
-def hook():
+def hook(monkeypatch):
     h = Hook()
+    monkeypatch.setenv("CHUNFENG_CHANNEL_HOSTS_ALLOWED", '["127.0.0.1"]')  # the receiver is on loopback
+    get_settings.cache_clear()
     yield h
     h.server.shutdown()
+    get_settings.cache_clear()
 
 
 def test_delivery_sends_once_and_retries_failures(bureau, system, hook):

@@ -192,6 +192,7 @@ def gateway(monkeypatch):
     g = Gateway()
     monkeypatch.setenv("CHUNFENG_PUSH_CHANNELS", json.dumps({"sms": g.url}))
     monkeypatch.setenv("CHUNFENG_PUSH_RETRY_MINUTES", "5")
+    monkeypatch.setenv("CHUNFENG_CHANNEL_HOSTS_ALLOWED", '["127.0.0.1"]')  # the gateway is on loopback
     get_settings.cache_clear()
     yield g
     g.server.shutdown()
@@ -359,3 +360,34 @@ def test_pause_resume_edit_and_cancel_are_checked_and_audited(policies, duck):
     with db.write() as session, pytest.raises(PushInvalid, match="不能修改"):
         campaigns.edit_campaign(session=session, actor=SYSTEM, campaign_id=cid, name="再改", policy_ids=[pid],
                                 channels=["inapp"], audience="")
+
+
+def test_no_body_holds_a_contact_name_in_clear(policies, duck):
+    """Issue 11: push_message.body greeted each contact by name in plain text, beside the SM4 columns."""
+    from sqlalchemy import text
+
+    from chunfeng.push import bills
+
+    db = policies
+    cid, *_ = _campaign(db, duck, [_busiest_policy(db, duck)])
+    with db.write() as session:
+        bill_id = bills.push_bills(duck, session=session, actor=SYSTEM, unit_code="110000", year=2022).id
+    with db.read() as session:
+        people = {person for (person,) in session.execute(select(PushMessage.person))}
+        shown = list(session.scalars(select(PushMessage.body).where(PushMessage.campaign_id.in_([cid, bill_id]))))
+        raw = [body for (body,) in session.execute(text("SELECT body FROM push_message"))]
+    assert len(people) > 10 and len(raw) == len(shown) > 10
+    assert all(body.startswith("sm4gcm:") for body in raw)
+    assert not [body for body in raw if any(name in body for name in people)]
+    # What the message centre and the sender read: the text, greeting the contact.
+    assert sum(any(name in body for name in people) for body in shown) > len(shown) // 2
+
+
+def test_a_channel_url_to_an_internal_host_is_not_called(policies, duck, gateway, monkeypatch):
+    """CHUNFENG_PUSH_CHANNELS pointing at loopback without the allow-list: refused right before sending."""
+    monkeypatch.delenv("CHUNFENG_CHANNEL_HOSTS_ALLOWED")
+    get_settings.cache_clear()
+    mid = _one_sms(policies, duck)
+    assert campaigns.deliver(policies, now=NOW).failed == 1 and gateway.received == []
+    with policies.read() as session:
+        assert "CHUNFENG_CHANNEL_HOSTS_ALLOWED" in session.get(PushMessage, mid).last_error

@@ -44,6 +44,18 @@ def _check(engine, expected):
         assert {k[:2]: v["eligible"] for k, v in m.by_region.items()} == dict(by_province)
         assert {k[:2]: v["not_claimed"] for k, v in m.by_region.items() if v["not_claimed"]} == dict(unclaimed_by_province)
         assert sum(v["eligible"] for v in m.by_industry.values()) == eligible
+    # Values reach every engine as bound parameters: a region, a province, a policy id that look like SQL stay data.
+    policy = POLICIES[0]
+    by_province = expected[policy["id"]][3]
+    for region, count in (("44", by_province["44"]), ("11' OR '1'='1", 0), ("11' --", 0)):
+        m = matching.match(engine, policy_id=policy["id"], rule_text=policy["rule"], audience=matching.Audience(region))
+        [m_all] = matching.match_all(engine, [(policy["id"], policy["rule"])], audience=matching.Audience(region))
+        assert m.eligible == m_all.eligible == count, region
+    total, page = matching.taxpayers(engine, policy_id=policy["id"], rule_text=policy["rule"],
+                                     period=expected[policy["id"]][2], province="440000", limit=5)
+    assert total == by_province["44"] and all(r["region"].startswith("44") for r in page)
+    assert matching.taxpayers(engine, policy_id="x' OR '1'='1", rule_text=policy["rule"], period="2022' OR '1'='1",
+                              province="4' OR '1'='1", limit=5)[0] == 0
 
 
 def test_the_synthetic_extract_exercises_the_policies(expected):

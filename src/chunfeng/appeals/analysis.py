@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import xlsxwriter
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Date, case, func, or_, select
 from sqlalchemy.ext.compiler import compiles
@@ -35,6 +34,7 @@ from chunfeng.org.models import Unit
 from chunfeng.org.services import find_unit
 from chunfeng.plan.models import PlanMeasure
 from chunfeng.plan.services import latest_notice_id
+from chunfeng.xlsx import write_sheets
 
 TEMPLATES = Path(__file__).parent.parent / "web" / "templates"
 CSS = TEMPLATES.parent / "static" / "briefing.css"
@@ -433,17 +433,4 @@ def export_xlsx(r: Report, path: Path | str) -> Path:
          [[t.topic, t.count, t.previous, t.rise] for t in r.rising]),
         ("涉及措施", ["措施序号", "措施内容", "件数"], [10, 80, 10], [[m.no, m.text, m.count] for m in r.measures]),
     ]
-    path = Path(path)
-    book = xlsxwriter.Workbook(str(path), {"strings_to_urls": False})
-    head = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "top"})
-    cell = book.add_format({"text_wrap": True, "valign": "top"})
-    for name, headers, widths, rows in sheets:
-        ws = book.add_worksheet(name)
-        for col, width in enumerate(widths):
-            ws.set_column(col, col, width, cell)
-        ws.write_row(0, 0, headers, head)
-        ws.freeze_panes(1, 0)
-        for i, row in enumerate(rows, start=1):
-            ws.write_row(i, 0, row)
-    book.close()
-    return path
+    return write_sheets(path, sheets)

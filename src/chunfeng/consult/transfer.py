@@ -3,8 +3,6 @@ problem named with its row (or, for Markdown, its heading's line)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from datetime import date
@@ -19,7 +17,7 @@ from chunfeng.consult.models import KbEntry
 from chunfeng.consult.services import save_entry
 from chunfeng.org.access import Actor
 from chunfeng.org.models import Unit
-from chunfeng.tabular import TableError, decode_text, read_table
+from chunfeng.tabular import TableError, decode_text, read_table, write_csv
 from chunfeng.xlsx import write_table
 
 FIELDS = {  # canonical name: accepted headers, the first being what exports write
@@ -166,11 +164,7 @@ def export_entries(*, session: Session, fmt: str, path: Path) -> int:
         flat = [[" | ".join(v) if isinstance(v, list) and f == "phrasings" else ",".join(v) if isinstance(v, list) else v
                  for f, v in r.items()] for r in records]
         if fmt == "csv":
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            writer.writerow(headers)
-            writer.writerows(flat)
-            path.write_text(buffer.getvalue(), encoding="utf-8-sig")  # Excel opens it as UTF-8 with the BOM
+            write_csv(path, headers=headers, rows=flat)
         else:
             write_table(path, sheet="知识库", headers=headers, rows=flat, widths=[10, 40, 40, 60, 30, 12, 20, 10, 12, 12, 8])
     elif fmt == "md":

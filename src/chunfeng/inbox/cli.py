@@ -12,7 +12,7 @@ app = typer.Typer(help="消息与外部通知通道", no_args_is_help=True)
 
 @app.command("add-channel")
 def add_channel(unit: str, url: str, label: str = typer.Option("", help="a name for the channel")):
-    """Reach UNIT also through an Apprise URL (mailto://, dingtalk://, wecom://, feishu://, json://…)."""
+    """Reach UNIT also through an Apprise URL (mailto://, dingtalk://, wecombot://, feishu://, json://…)."""
     db = database()
     with domain_errors(), db.write() as session:
         services.add_channel(session=session, actor=actor(session), unit_code=unit, url=url, label=label)

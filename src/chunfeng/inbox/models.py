@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from chunfeng.crypto import Encrypted
 from chunfeng.db import Base, utcnow
 
 
@@ -27,13 +28,13 @@ class InboxMessage(Base):
 
 
 class Channel(Base):
-    """An Apprise URL a unit is also reached through: mailto://, dingtalk://, wecom://, feishu://, json:// …"""
+    """An Apprise URL a unit is also reached through: mailto://, dingtalk://, wecombot://, feishu://, json:// …"""
 
     __tablename__ = "inbox_channel"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True)
-    url: Mapped[str] = mapped_column(Text)
+    url: Mapped[str] = mapped_column(Encrypted)  # SM4: the URL often holds a token or a password
     label: Mapped[str] = mapped_column(String(100), default="")
 
 

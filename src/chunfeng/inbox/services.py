@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import apprise
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from chunfeng import channels
 from chunfeng.db import Database, utcnow
 from chunfeng.inbox.models import Channel, Delivery, InboxMessage
 from chunfeng.org import audit
@@ -72,9 +72,10 @@ def mark_read(*, session: Session, actor: Actor, message_id: int) -> InboxMessag
 def add_channel(*, session: Session, actor: Actor, unit_code: str, url: str, label: str = "") -> Channel:
     unit = find_unit(session=session, code=unit_code)
     authorize(actor, "inbox.channel", unit)
-    if not apprise.Apprise().add(url.strip()):
-        raise ValidationFailed(f"无法识别的通知地址“{url}”(应为 Apprise 支持的地址,如 mailto://、dingtalk://、"
-                               f"wecom://、feishu://、json://)")
+    try:
+        channels.check(url)
+    except channels.ChannelRefused as exc:
+        raise ValidationFailed(str(exc)) from None
     channel = Channel(unit_id=unit.id, url=url.strip(), label=label.strip())
     session.add(channel)
     session.flush()
@@ -82,6 +83,13 @@ def add_channel(*, session: Session, actor: Actor, unit_code: str, url: str, lab
     audit.record(session, actor=actor, action="inbox.channel.added", object_type="unit", object_id=unit.code,
                  after={"scheme": url.split("://", 1)[0], "label": channel.label})
     return channel
+
+
+def list_channels(*, session: Session, actor: Actor, unit: Unit) -> list[tuple[str, str]]:
+    """(label, masked URL) of the unit's channels: a page never shows the token a URL holds."""
+    authorize(actor, "inbox.channel", unit)
+    return [(c.label, channels.masked(c.url))
+            for c in session.scalars(select(Channel).where(Channel.unit_id == unit.id).order_by(Channel.id))]
 
 
 @dataclass
@@ -99,9 +107,9 @@ def deliver_pending(db: Database) -> DeliveryRun:
             .join(Channel, Delivery.channel_id == Channel.id).join(InboxMessage, Delivery.message_id == InboxMessage.id)
             .where(Delivery.state.in_(["pending", "failed"]), Delivery.attempts < MAX_ATTEMPTS).order_by(Delivery.id)))
     for delivery_id, url, title, body in pending:
-        sender = apprise.Apprise()
-        sender.add(url)
         try:
+            # Checked again: the name may resolve elsewhere now, or the allow-list have changed.
+            sender = channels.sender(url)
             ok, error = bool(sender.notify(title=title, body=body or title)), ""
         except Exception as exc:  # a broken channel must not stop the others
             ok, error = False, str(exc)

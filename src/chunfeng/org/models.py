@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, false
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from chunfeng.crypto import Encrypted
 from chunfeng.db import Base, utcnow
@@ -31,6 +32,13 @@ class Unit(Base):
 
     def contains(self, other: Unit) -> bool:
         return other.path.startswith(self.path)
+
+    @validates("code")
+    def _check_code(self, _key: str, code: str) -> str:
+        # The last guard for any path that creates a unit; imports refuse such rows first, naming the row.
+        if not re.fullmatch(r"[0-9A-Za-z_-]{1,32}", code or ""):
+            raise ValueError(f"unit code {code!r}: letters, digits, _ and - only, at most 32")
+        return code
 
 
 class User(Base):

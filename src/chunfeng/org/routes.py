@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from starlette.background import BackgroundTask
 
 from chunfeng.db import utcnow
+from chunfeng.inbox import services as inbox
 from chunfeng.org import audit, lockout, services
 from chunfeng.org.access import allowed, authorize, subtree_filter
 from chunfeng.org.errors import Forbidden, ValidationFailed
@@ -43,6 +44,8 @@ def unit_page(request: Request, code: str, session: SessionDep, user: CurrentUse
         "unit": unit, "chain": services.unit_chain(unit), "children": children, "users": users, "q": q.strip(),
         "can_import": allowed(user, "org.unit.import", unit) and unit.level in {"province", "municipal", "county"},
         "can_add_user": allowed(user, "org.user.manage", unit), "user_error": None, "separated": SEPARATED,
+        "channels": inbox.list_channels(session=session, actor=user, unit=unit)
+        if allowed(user, "inbox.channel", unit) else [],
     }, user=user)
 
 

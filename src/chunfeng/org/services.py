@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -99,6 +100,10 @@ _LEVEL_WORDS = {
 }
 
 
+# A unit code ends up in paths, URLs, file names and (as a region prefix) queries: letters, digits, _ and - only.
+UNIT_CODE = re.compile(r"[0-9A-Za-z_-]{1,32}")
+
+
 def import_units(*, session: Session, actor: Actor, path: Path) -> int:
     """Import lower-level units (municipal, county, branch) from CSV or xlsx: all rows, or none.
 
@@ -126,8 +131,8 @@ def import_units(*, session: Session, actor: Actor, path: Path) -> int:
             continue
         if code in existing:
             problems.append((row.number, f"{where}:代码“{code}”已存在(“{existing[code].name}”)"))
-        if "/" in code or len(code) > 32:
-            problems.append((row.number, f"{where}:代码“{code}”不合规(不得含“/”,不超过 32 位)"))
+        if not UNIT_CODE.fullmatch(code):
+            problems.append((row.number, f"{where}:代码“{code}”不合规(只能由字母、数字、“_”和“-”组成,不超过 32 位)"))
         if not name:
             problems.append((row.number, f"{where}:名称为空"))
         canonical_level = _LEVEL_WORDS.get(level.strip().lower())

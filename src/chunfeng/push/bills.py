@@ -102,14 +102,15 @@ def push_bills(conn, *, session: Session, actor: Actor, unit_code: str, year: in
     session.add(campaign)
     session.flush()
     region = matching.region_prefix(unit.code)
-    where = f"AND substr(r.region, 1, {len(region)}) = '{region}'" if region else ""
+    where = f"AND substr(r.region, 1, {len(region)}) = $region" if region else ""
     rows = conn.execute(f"""
         SELECT r.credit_code, r.name, k.role, k.person, sum(c.amount), count(DISTINCT c.policy)
-        FROM registry r JOIN claims c ON c.credit_code = r.credit_code AND substr(c.period, 1, 4) = ?
+        FROM registry r JOIN claims c ON c.credit_code = r.credit_code AND substr(c.period, 1, 4) = $year
         JOIN contacts k ON k.credit_code = r.credit_code AND k.channel = 'inapp' AND NOT k.opted_out
                        AND k.role IN ('法定代表人', '财务负责人')
         WHERE {SMALL} {where}
-        GROUP BY r.credit_code, r.name, k.role, k.person ORDER BY r.credit_code, k.role""", [str(year)]).fetchall()
+        GROUP BY r.credit_code, r.name, k.role, k.person ORDER BY r.credit_code, k.role""",
+                        {"year": str(year), **({"region": region} if region else {})}).fetchall()
     messages = [dict(campaign_id=campaign.id, stage="bill", policy_id="", credit_code=code, taxpayer_name=tp_name,
                      role=role, person=person, channel="inapp", address="", state="sent", created_at=now, sent_at=now,
                      title=f"{tp_name}{year}年度红利账单",

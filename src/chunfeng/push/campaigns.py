@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from urllib.parse import quote
 
-import apprise
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from chunfeng import crypto
+from chunfeng import channels, crypto
 from chunfeng.calendar.errors import CalendarNotCovered
 from chunfeng.db import Database, utcnow
 from chunfeng.org import audit
@@ -148,26 +147,30 @@ def render(policy: Policy, role: str, channel: str, values: dict) -> str:
     return template.format_map(defaultdict(str, values))
 
 
-def _recipients_sql(campaign: Campaign, policy: Policy, stage: CampaignStage, region: str, period: str) -> str:
+def _recipients_sql(campaign: Campaign, policy: Policy, stage: CampaignStage, region: str,
+                    period: str) -> tuple[str, dict]:
     """Eligible taxpayers × their contacts for this policy's roles on the campaign's channels (opted-out included,
-    flagged, so they can be counted). Reminders go only to those who have not both filed and claimed."""
+    flagged, so they can be counted). Reminders go only to those who have not both filed and claimed.
+    The SQL and its bound parameters."""
     audience = matching.Audience(region=region, extra=campaign.audience)
     eligible = matching._eligible_sql(rules.parse(policy.rule), audience, "r.credit_code, r.name")
-    roles_sql = ", ".join(matching._quote(r) for r in policy.roles)
-    channels_sql = ", ".join(matching._quote(c) for c in campaign.channels)
+    roles_sql, params = matching.in_list("role", policy.roles)
+    channels_sql, channel_params = matching.in_list("channel", campaign.channels)
+    params.update(channel_params, **audience.params())
     pending = ""
     if stage.stage in ("reminder", "last"):
-        pending = f"""WHERE NOT (
-            EXISTS (SELECT 1 FROM filings f WHERE f.credit_code = e.credit_code AND f.return_type = {matching._quote(policy.filing)}
-                    AND f.period = {matching._quote(period)} AND f.filed_on <= DATE '{stage.due.isoformat()}')
-            AND EXISTS (SELECT 1 FROM claims c WHERE c.credit_code = e.credit_code AND c.policy = {matching._quote(policy.id)}
-                    AND c.period = {matching._quote(period)}))"""
+        params.update(filing=policy.filing, period=period, due=stage.due, policy=policy.id)
+        pending = """WHERE NOT (
+            EXISTS (SELECT 1 FROM filings f WHERE f.credit_code = e.credit_code AND f.return_type = $filing
+                    AND f.period = $period AND f.filed_on <= $due)
+            AND EXISTS (SELECT 1 FROM claims c WHERE c.credit_code = e.credit_code AND c.policy = $policy
+                    AND c.period = $period))"""
     return f"""
         WITH e AS ({eligible})
         SELECT e.credit_code, e.name, k.role, k.person, k.channel, k.address, k.opted_out
         FROM (SELECT * FROM e {pending}) AS e
         JOIN contacts k ON k.credit_code = e.credit_code AND k.role IN ({roles_sql}) AND k.channel IN ({channels_sql})
-        ORDER BY e.credit_code, k.role, k.channel"""
+        ORDER BY e.credit_code, k.role, k.channel""", params
 
 
 def _recent_pushes(session: Session, codes: list[str], since: datetime) -> dict[str, int]:
@@ -197,7 +200,7 @@ def plan_stage(*, session: Session, conn, campaign: Campaign, stage: CampaignSta
     found: list[tuple[Policy, str, list[tuple]]] = []
     for policy in policies:
         period = matching.period_for(policy.period_kind, campaign.year, campaign.month)
-        rows = conn.execute(_recipients_sql(campaign, policy, stage, region, period)).fetchall()
+        rows = conn.execute(*_recipients_sql(campaign, policy, stage, region, period)).fetchall()
         found.append((policy, period, rows))
     codes = sorted({row[0] for _, _, rows in found for row in rows})
     used = _recent_pushes(session, codes, now - timedelta(days=7))
@@ -324,9 +327,9 @@ def deliver(db: Database, *, now: datetime | None = None, limit: int = 10_000) -
         if url is None:
             ok, error = False, f"渠道“{CHANNEL_NAMES.get(channel, channel)}”未配置(CHUNFENG_PUSH_CHANNELS)"
         else:
-            sender = apprise.Apprise()
             try:
-                ok = sender.add(url) and bool(sender.notify(title=title, body=body))
+                sender = channels.sender(url)  # CHUNFENG_PUSH_CHANNELS may point anywhere; checked each time
+                ok = bool(sender.notify(title=title, body=body))
             except Exception as exc:  # a broken gateway must not stop the others
                 ok, error = False, str(exc)
             error = error or ("" if ok else "通道未接受消息")

@@ -7,6 +7,7 @@ extract sits in a data lake too big for one machine. Both receive the extract fr
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -23,15 +24,20 @@ class PostgresEngine:
     dialect = "postgres"
 
     def __init__(self, sa_engine, schema: str = "taxpayer"):
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):  # an identifier cannot be a bound parameter
+            raise ValueError(f"schema name {schema!r}: lower-case letters, digits and _ only")
         self.engine, self.schema = sa_engine, schema
 
-    def rows(self, sql: str) -> list[tuple]:
+    def rows(self, sql: str, params: list | None = None) -> list[tuple]:
+        """`sql` with numbered parameters ($1, $2, …), which the raw cursor sends to the server unchanged."""
+        import psycopg
+
         with self.engine.connect() as conn:
             driver = conn.connection.dbapi_connection
-            with driver.cursor() as cur:
+            with psycopg.RawCursor(driver) as cur:
                 cur.execute(f'SET search_path TO "{self.schema}"')
                 try:
-                    cur.execute(sql)
+                    cur.execute(sql, params or None)
                 except conn.dialect.dbapi.Error as exc:
                     driver.rollback()
                     raise EngineFailed(str(exc).splitlines()[0][:300]) from exc
@@ -86,8 +92,9 @@ class SparkEngine:
         spark.sparkContext.setLogLevel("ERROR")
         return cls(spark, parquet_dir)
 
-    def rows(self, sql: str) -> list[tuple]:
-        return [tuple(row) for row in self.spark.sql(sql).collect()]
+    def rows(self, sql: str, params: dict | None = None) -> list[tuple]:
+        """`sql` with named parameter markers (:name), bound by Spark."""
+        return [tuple(row) for row in self.spark.sql(sql, args=params or None).collect()]
 
 
 def export_parquet(duck, directory: Path) -> Path:

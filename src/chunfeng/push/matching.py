@@ -2,6 +2,8 @@
 
 Queries are written once in DuckDB's dialect around the rule's compiled predicate and translated by SQLGlot
 for the engine at hand, so the same rule text gives the same counts everywhere (tested on all three).
+Every value that is not part of the rule (a region, a policy id, a period, a role) travels as a named bound
+parameter (`$name`), never inside the SQL text: a unit code is data, not SQL.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from datetime import date
 from typing import Any, Protocol
 
 import duckdb
+from sqlglot import exp, parse_one
 
 from chunfeng.org.builtin import PROVINCES
-from chunfeng.push import rule_backends, rules
+from chunfeng.push import rules
 from chunfeng.push.errors import EngineFailed, PushInvalid
 
 PROVINCE_NAMES = {code[:2]: name for code, name in PROVINCES if code.endswith("0000")}
@@ -29,7 +32,7 @@ INDUSTRY_SECTIONS = {
 class Engine(Protocol):
     dialect: str
 
-    def rows(self, sql: str) -> list[tuple]: ...
+    def rows(self, sql: str, params: Any = None) -> list[tuple]: ...
 
 
 class DuckDBEngine:
@@ -38,9 +41,9 @@ class DuckDBEngine:
     def __init__(self, conn):
         self.conn = conn
 
-    def rows(self, sql: str) -> list[tuple]:
+    def rows(self, sql: str, params: Any = None) -> list[tuple]:
         try:
-            return self.conn.execute(sql).fetchall()
+            return self.conn.execute(sql, params or {}).fetchall()
         except duckdb.Error as exc:  # a stored rule that fails on today's data: a clear refusal, not a crash
             raise EngineFailed(str(exc).splitlines()[0][:300]) from exc
 
@@ -83,8 +86,10 @@ def period_bounds(period: str) -> tuple[date, date]:
     return first, date.fromordinal(end.toordinal() - 1)
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def in_list(name: str, values: list[str] | tuple[str, ...]) -> tuple[str, dict[str, str]]:
+    """`$name_0, $name_1, …` for an IN list, with its parameters."""
+    params = {f"{name}_{i}": v for i, v in enumerate(values)}
+    return ", ".join(f"${key}" for key in params) or "NULL", params
 
 
 @dataclass
@@ -97,25 +102,50 @@ class Audience:
     def conditions(self) -> list[str]:
         parts = []
         if self.region:
-            parts.append(f"substr(r.region, 1, {len(self.region)}) = {_quote(self.region)}")
+            parts.append(f"substr(r.region, 1, {len(self.region)}) = $audience_region")
         if self.extra.strip():
             parts.append(rules.parse(self.extra).sql("duckdb", table_alias="r"))
         return parts
 
+    def params(self) -> dict[str, str]:
+        return {"audience_region": self.region} if self.region else {}
+
 
 def _eligible_sql(rule: rules.Rule, audience: Audience, columns: str) -> str:
+    """Parameters: `audience.params()`."""
     where = " AND ".join([rule.sql("duckdb", table_alias="r"), *audience.conditions()])
     return f"SELECT {columns} FROM registry AS r WHERE {where}"
 
 
-def _claimed_sql(policy_id: str, period: str | None) -> str:
+def _claimed_sql(period: str | None) -> str:
+    """Parameters: `claimed_policy`, `claimed_period`."""
     if period is None:  # no period with claims yet: nobody has claimed
         return "SELECT credit_code FROM claims WHERE 1 = 0"
-    return f"SELECT DISTINCT credit_code FROM claims WHERE policy = {_quote(policy_id)} AND period = {_quote(period)}"
+    return "SELECT DISTINCT credit_code FROM claims WHERE policy = $claimed_policy AND period = $claimed_period"
 
 
-def translate(sql: str, engine: Engine) -> str:
-    return sql if engine.dialect == "duckdb" else rule_backends.transpile(sql, write=engine.dialect)
+def translate(sql: str, engine: Engine, params: dict[str, Any] | None = None) -> tuple[str, Any]:
+    """The DuckDB-dialect `sql` with named `$parameters` as the engine runs it, and its parameters.
+
+    Spark takes named markers (`:name`); PostgreSQL gets numbered ones (`$1`), which psycopg's raw cursor passes
+    to the server as they are, so a `%` in the SQL (modulo) needs no escaping.
+    """
+    params = dict(params or {})
+    if engine.dialect == "duckdb":
+        return sql, params
+    tree = parse_one(sql, read="duckdb")
+    if engine.dialect != "postgres":
+        return tree.sql(dialect=engine.dialect), params
+    order: list[str] = []
+
+    def number(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Placeholder) and node.name in params:
+            if node.name not in order:
+                order.append(node.name)
+            return exp.Parameter(this=exp.Literal.number(order.index(node.name) + 1))
+        return node
+
+    return tree.transform(number).sql(dialect="postgres"), [params[name] for name in order]
 
 
 @dataclass
@@ -148,7 +178,7 @@ class Match:
 
 
 def latest_claim_period(engine: Engine, policy_id: str) -> str | None:
-    rows = engine.rows(translate(f"SELECT max(period) FROM claims WHERE policy = {_quote(policy_id)}", engine))
+    rows = engine.rows(*translate("SELECT max(period) FROM claims WHERE policy = $policy", engine, {"policy": policy_id}))
     return rows[0][0] if rows else None
 
 
@@ -167,13 +197,14 @@ def match(engine: Engine, *, policy_id: str, rule_text: str, period: str | None 
     sql = f"""
         WITH e AS ({_eligible_sql(rule, audience, "r.credit_code, substr(r.region, 1, 2) AS province, "
                                                   "substr(r.industry, 1, 1) AS section")}),
-             c AS ({_claimed_sql(policy_id, period)})
+             c AS ({_claimed_sql(period)})
         SELECT e.province, e.section, count(*) AS eligible,
                sum(CASE WHEN c.credit_code IS NULL THEN 1 ELSE 0 END) AS not_claimed
         FROM e LEFT JOIN c ON c.credit_code = e.credit_code
         GROUP BY e.province, e.section"""
+    params = {**audience.params(), "claimed_policy": policy_id, "claimed_period": period}
     result = Match(policy_id, period)
-    for province, section, eligible, not_claimed in engine.rows(translate(sql, engine)):
+    for province, section, eligible, not_claimed in engine.rows(*translate(sql, engine, params)):
         result.add(province, section, int(eligible), int(not_claimed or 0))
     return result.sort()
 
@@ -189,21 +220,24 @@ def taxpayers(engine: Engine, *, policy_id: str, rule_text: str, period: str | N
     audience = audience or Audience()
     columns = ", ".join(f"r.{c}" for c in TAXPAYER_COLUMNS)
     where = []
+    params = {**audience.params(), "claimed_policy": policy_id, "claimed_period": period}
     if province:
-        where.append(f"substr(e.region, 1, 2) = {_quote(province[:2])}")
+        where.append("substr(e.region, 1, 2) = $province")
+        params["province"] = province[:2]
     if section:
-        where.append(f"substr(e.industry, 1, 1) = {_quote(section[:1])}")
+        where.append("substr(e.industry, 1, 1) = $section")
+        params["section"] = section[:1]
     if not_claimed_only:
         where.append("c.credit_code IS NULL")
     filters = ("WHERE " + " AND ".join(where)) if where else ""
     base = f"""
-        WITH e AS ({_eligible_sql(rule, audience, columns)}), c AS ({_claimed_sql(policy_id, period)})
+        WITH e AS ({_eligible_sql(rule, audience, columns)}), c AS ({_claimed_sql(period)})
         SELECT e.*, CASE WHEN c.credit_code IS NULL THEN 0 ELSE 1 END AS claimed
         FROM e LEFT JOIN c ON c.credit_code = e.credit_code {filters}"""
-    total = engine.rows(translate(f"SELECT count(*) FROM ({base}) AS t", engine))[0][0]
+    total = engine.rows(*translate(f"SELECT count(*) FROM ({base}) AS t", engine, params))[0][0]
     page = f"{base} ORDER BY e.credit_code" + (f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit else "")
     names = (*TAXPAYER_COLUMNS, "claimed")
-    return int(total), [dict(zip(names, row, strict=True)) for row in engine.rows(translate(page, engine))]
+    return int(total), [dict(zip(names, row, strict=True)) for row in engine.rows(*translate(page, engine, params))]
 
 
 BITS_PER_PASS = 48  # claimed policies travel as bits of one number; doubles hold 2^48 exactly on every engine
@@ -229,7 +263,10 @@ def match_all(engine: Engine, policies: list[tuple[str, str]], *, periods: dict[
 
 
 def _match_pass(engine: Engine, policies: list[tuple[str, str]], periods: dict, audience: Audience) -> list[Match]:
-    pairs = ", ".join(f"({_quote(pid)}, {_quote(periods[pid] or '')}, {2 ** i})" for i, (pid, _) in enumerate(policies))
+    params = audience.params()
+    for i, (pid, _) in enumerate(policies):
+        params[f"policy_{i}"], params[f"period_{i}"] = pid, periods[pid] or ""
+    pairs = ", ".join(f"($policy_{i}, $period_{i}, {2 ** i})" for i in range(len(policies)))
     # Each rule is evaluated once per taxpayer into a 0/1 flag; the sums then only multiply flags.
     flags = ", ".join(f"CASE WHEN {rules.parse(rule_text).sql('duckdb', table_alias='r')} THEN 1 ELSE 0 END AS e{i}"
                       for i, (_, rule_text) in enumerate(policies))
@@ -246,7 +283,7 @@ def _match_pass(engine: Engine, policies: list[tuple[str, str]], periods: dict, 
                    WHERE {where})
         SELECT province, section, {sums} FROM f GROUP BY province, section"""
     results = [Match(pid, periods[pid]) for pid, _ in policies]
-    for row in engine.rows(translate(sql, engine)):
+    for row in engine.rows(*translate(sql, engine, params)):
         province, section, counts = row[0], row[1], row[2:]
         for i, result in enumerate(results):
             eligible, not_claimed = int(counts[2 * i] or 0), int(counts[2 * i + 1] or 0)
