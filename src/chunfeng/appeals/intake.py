@@ -17,6 +17,7 @@ from chunfeng import crypto
 from chunfeng.appeals.errors import AppealInvalid, AppealNotFound
 from chunfeng.appeals.models import CHANNELS, KINDS, Appeal, AppealAttachment
 from chunfeng.appeals.services import limits, link_measures, normal_phone, record_event
+from chunfeng.bounds import bounded_day
 from chunfeng.consult.index import Index
 from chunfeng.consult.models import Handoff
 from chunfeng.consult.services import documents
@@ -25,11 +26,12 @@ from chunfeng.db import utcnow
 from chunfeng.ledger.files import TYPES, safe_name, sniff, store_bytes
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
+from chunfeng.org.errors import ValidationFailed
 from chunfeng.org.models import Unit
 from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure
 from chunfeng.plan.services import latest_notice_id
 from chunfeng.settings import get_settings
-from chunfeng.tabular import TableError, read_table
+from chunfeng.tabular import TableError, listed_problems, read_table
 from chunfeng.workdays import configured_calendar
 
 PHONE = re.compile(r"(?:\+?86)?1[3-9]\d{9}|0\d{2,3}-?\d{7,8}")
@@ -215,8 +217,17 @@ HOTLINE_COLUMNS = {
 KIND_WORDS = {v: k for k, v in KINDS.items()} | {k: k for k in KINDS}
 
 
-def import_hotline(*, session: Session, actor: Actor, path: Path) -> list[Appeal]:
-    """12366 hotline records from xlsx or CSV, all or nothing; every problem with its row."""
+@dataclass
+class HotlinePlan:
+    """A checked hotline file: each record with its day and its classification, ready to insert."""
+
+    file: str
+    records: list[tuple[Submission, date | None, tuple]]
+
+
+def check_hotline(*, session: Session, actor: Actor, path: Path) -> HotlinePlan:
+    """Read, check and classify a hotline file without writing: run it before the write transaction, so that
+    neither a hostile file nor the classification of thousands of records holds the lock every page needs."""
     authorize(actor, "appeals.enter")
     try:
         rows = read_table(path, HOTLINE_COLUMNS, required={"kind", "text"})
@@ -228,15 +239,26 @@ def import_hotline(*, session: Session, actor: Actor, path: Path) -> list[Appeal
         kind = KIND_WORDS.get(v.get("kind", "").strip(), v.get("kind", "").strip())
         received = v.get("received", "").strip()
         try:
-            day = date.fromisoformat(received) if received else None
-        except ValueError:
-            problems.append(f"第 {row.number} 行:来电日期“{received}”无效")
+            day = bounded_day(received, "来电日期") if received else None
+        except ValidationFailed as exc:
+            problems.append(f"第 {row.number} 行:{exc}")
             continue
         s = Submission(kind=kind, text=v.get("text", ""), title=v.get("title", ""), channel="hotline",
                        region=v.get("region", ""), topic=v.get("topic", ""), submitter=v.get("submitter", ""),
                        phone=v.get("phone", ""), email=v.get("email", ""))
-        problems += [f"第 {row.number} 行:{p}" for p in problems_of(s, official=True)]
-        ready.append((s, day))
+        found = [f"第 {row.number} 行:{p}" for p in problems_of(s, official=True)]
+        problems += found
+        if not found and not problems:  # once a row is bad the file is refused: classify no further
+            ready.append((s, day, classify(session, f"{s.title} {s.text}")))
     if problems:
-        raise AppealInvalid(f"{Path(path).name} 未导入:" + ";".join(problems))
-    return [submit(session=session, submission=s, actor=actor, today=day)[0] for s, day in ready]
+        raise AppealInvalid(f"{Path(path).name} 未导入(共 {len(problems)} 处问题):" + ";".join(listed_problems(problems)))
+    return HotlinePlan(Path(path).name, ready)
+
+
+def import_hotline(*, session: Session, actor: Actor, path: Path, plan: HotlinePlan | None = None) -> list[Appeal]:
+    """12366 hotline records from xlsx or CSV, all or nothing; every problem with its row. `plan` is
+    `check_hotline`'s answer when the caller checked the file before opening this transaction."""
+    authorize(actor, "appeals.enter")
+    plan = plan or check_hotline(session=session, actor=actor, path=path)
+    return [submit(session=session, submission=s, actor=actor, today=day, classified=classified)[0]
+            for s, day, classified in plan.records]

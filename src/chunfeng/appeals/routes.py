@@ -267,8 +267,10 @@ async def hotline_import(db: DatabaseDep, user: CurrentUser, file: UploadFile = 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{Path(file.filename).stem}{suffix}"
         path.write_bytes(data)
+        with db.read() as session:  # parse, check and classify outside the write lock every page view needs
+            plan = intake.check_hotline(session=session, actor=user, path=path)
         with db.write() as session:
-            made = intake.import_hotline(session=session, actor=user, path=path)
+            made = intake.import_hotline(session=session, actor=user, path=path, plan=plan)
     return RedirectResponse(f"/appeals?imported={len(made)}", status_code=303)
 
 

@@ -127,8 +127,10 @@ async def kb_import(db: DatabaseDep, user: CurrentUser, file: UploadFile = File(
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(data)
+        with db.read() as session:  # parse and check outside the write lock every page view needs
+            plan = transfer.check_entries(session=session, actor=user, path=path)
         with db.write() as session:
-            created, updated = transfer.import_entries(session=session, actor=user, path=path)
+            created, updated = transfer.import_entries(session=session, actor=user, path=path, plan=plan)
     return RedirectResponse(f"/consult/kb?created={created}&updated={updated}", status_code=303)
 
 

@@ -193,8 +193,10 @@ async def upload_reports(request: Request, db: DatabaseDep, user: CurrentUser, f
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / (Path(file.filename or "ledger").stem + (".xlsx" if data[:4] == b"PK\x03\x04" else ".csv"))
         path.write_bytes(data)
+        with db.read() as session:  # parse and check outside the write lock every page view needs
+            plan = bulk.check_reports(session=session, actor=user, path=path, period=period.strip() or None)
         with db.write() as session:
-            result = bulk.import_reports(session=session, actor=user, path=path, period=period.strip() or None,
+            result = bulk.import_reports(session=session, actor=user, path=path, plan=plan,
                                          grace_days=settings.warn_report_grace_days)
     return RedirectResponse(f"/ledger/todo?uploaded={result.submitted}", status_code=303)
 
