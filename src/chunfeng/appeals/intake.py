@@ -17,13 +17,13 @@ from chunfeng import crypto
 from chunfeng.appeals.errors import AppealInvalid, AppealNotFound
 from chunfeng.appeals.models import CHANNELS, KINDS, Appeal, AppealAttachment
 from chunfeng.appeals.services import limits, link_measures, normal_phone, record_event
-from chunfeng.bounds import bounded_day
+from chunfeng.bounds import TEXT, TITLE, bounded_day, check_lengths, length_problem
 from chunfeng.consult.index import Index
 from chunfeng.consult.models import Handoff
 from chunfeng.consult.services import documents
 from chunfeng.consult.tokenize import shared_tokenizer
 from chunfeng.db import utcnow
-from chunfeng.ledger.files import TYPES, safe_name, sniff, store_bytes
+from chunfeng.ledger.files import TYPES, safe_name, sniff, store_after_commit
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
 from chunfeng.org.errors import ValidationFailed
@@ -114,6 +114,10 @@ def problems_of(s: Submission, *, official: bool) -> list[str]:
         problems.append(f"内容超过 {MAX_TEXT} 字")
     if len(s.title) > 200:
         problems.append("标题超过 200 字")
+    problems += [p for value, label, limit in ((s.submitter, "姓名", 100), (s.topic, "主题", 40), (s.phone, "电话", 40),
+                                               (s.email, "电子邮箱", 200), (s.region, "地区代码", 20),
+                                               (s.taxpayer_code, "纳税人识别号", 18))
+                 if (p := length_problem(value, label, limit))]
     if s.phone and not PHONE.fullmatch(re.sub(r"[\s-]", "", s.phone)):
         problems.append(f"电话“{s.phone}”格式不对")
     if s.email and not EMAIL.fullmatch(s.email.strip()):
@@ -123,6 +127,13 @@ def problems_of(s: Submission, *, official: bool) -> list[str]:
     if s.region and not re.fullmatch(r"\d{6}", s.region.strip()):
         problems.append(f"地区代码“{s.region}”应为 6 位行政区划代码")
     return problems
+
+
+def refuse_invalid(submission: Submission, *, official: bool, attachments: list[tuple[str, bytes]] = ()) -> None:
+    """AppealInvalid listing every problem of an item; the first thing done with it, before classification."""
+    problems = problems_of(submission, official=official) + _attachment_problems(attachments)
+    if problems:
+        raise AppealInvalid("无法提交:" + ";".join(problems))
 
 
 def submit(*, session: Session, submission: Submission, actor: Actor | None = None, today: date | None = None,
@@ -137,10 +148,7 @@ def submit(*, session: Session, submission: Submission, actor: Actor | None = No
         raise AppealInvalid("只有工作人员可以录入热线、舆情和转办事项")
     if official and submission.channel in ("hotline", "official", "consult"):
         authorize(actor, "appeals.enter")
-    problems = problems_of(submission, official=official)
-    problems += _attachment_problems(attachments)
-    if problems:
-        raise AppealInvalid("无法提交:" + ";".join(problems))
+    refuse_invalid(submission, official=official, attachments=attachments)
     today = today or date.today()
     cal, days = configured_calendar(), limits(submission.kind)
     category, item, measures = classified or classify(session, f"{submission.title} {submission.text}")
@@ -186,7 +194,7 @@ def _attachment_problems(attachments) -> list[str]:
 
 def _store_attachment(session: Session, appeal: Appeal, filename: str, data: bytes, files: Path | None) -> None:
     kind = sniff(data)
-    digest = store_bytes(files or Path(get_settings().data_dir), data)
+    digest = store_after_commit(session, files or Path(get_settings().data_dir), data)
     session.add(AppealAttachment(appeal_id=appeal.id, filename=safe_name(filename, kind), kind=kind, size=len(data),
                                  sha256=digest))
 
@@ -196,6 +204,7 @@ def _store_attachment(session: Session, appeal: Appeal, filename: str, data: byt
 def from_handoff(*, session: Session, actor: Actor, handoff_id: int, kind: str = "demand", phone: str = "",
                  email: str = "", note: str = "") -> tuple[Appeal, str]:
     """A 12366 agent turns a question the machine could not answer into a demand for a unit to handle."""
+    check_lengths({"备注": (note, TEXT), "电话": (phone, 40), "电子邮箱": (email, TITLE)})
     authorize(actor, "appeals.enter")
     handoff = session.get(Handoff, handoff_id)
     if handoff is None:

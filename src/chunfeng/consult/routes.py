@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.background import BackgroundTask
 
+from chunfeng.bounds import bounded_day
 from chunfeng.charts import bar_chart
 from chunfeng.consult import analytics, services, transfer
 from chunfeng.consult.errors import ConsultInvalid
@@ -155,10 +156,7 @@ def kb_save(db: DatabaseDep, user: CurrentUser, key: str = Form(""), version: in
             article: str = Form(""), tags: str = Form(""), region: str = Form("national"),
             effective_from: str = Form(""), effective_until: str = Form(""), status: str = Form("published")):
     def day(text: str, label: str) -> date | None:
-        try:
-            return date.fromisoformat(text) if text else None
-        except ValueError:
-            raise ConsultInvalid(f"{label}“{text}”不是有效日期") from None
+        return bounded_day(text, label) if text else None
 
     values = {"question": question, "phrasings": phrasings, "answer": answer, "basis": basis, "article": article,
               "tags": tags, "region": region, "effective_from": day(effective_from, "生效日期"),
@@ -172,14 +170,12 @@ def kb_save(db: DatabaseDep, user: CurrentUser, key: str = Form(""), version: in
 @router.get("/consult/analytics", dependencies=[require("consult.analytics")])
 def analytics_page(request: Request, session: SessionDep, user: CurrentUser, start: str = "", end: str = "",
                    region: str = "", channel: str = "", tag: str = "", export: str = ""):
-    def day(text: str, fallback: date) -> date:
-        try:
-            return date.fromisoformat(text) if text else fallback
-        except ValueError:
-            raise ConsultInvalid(f"日期“{text}”无效") from None
+    def day(text: str, fallback: date, label: str) -> date:
+        return bounded_day(text, label) if text else fallback
 
     today = date.today()
-    filters = analytics.Filters(day(start, today - timedelta(days=29)), day(end, today), region, channel, tag)
+    filters = analytics.Filters(day(start, today - timedelta(days=29), "开始日期"), day(end, today, "结束日期"), region,
+                                channel, tag)
     if filters.end < filters.start:
         raise ConsultInvalid("结束日期早于开始日期")
     result = analytics.report(session=session, actor=user, filters=filters)

@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile as StarletteUpload
 
+from chunfeng.bounds import bounded_day
 from chunfeng.charts import bar_chart, light_bars
 from chunfeng.inbox.services import deliver_pending
 from chunfeng.ledger import briefing, bulk, exports, files, league, services, supervision
@@ -38,10 +39,7 @@ templates.env.globals.update(STATUSES=STATUSES, LIGHTS=LIGHTS, CYCLES=CYCLES, RE
 
 
 def _day(text: str, what: str) -> date | None:
-    try:
-        return date.fromisoformat(text) if text else None
-    except ValueError:
-        raise LedgerInvalid(f"{what}“{text}”不是有效日期(YYYY-MM-DD)") from None
+    return bounded_day(text, what) if text else None
 
 
 @router.get("", dependencies=[require("ledger.view")])
@@ -130,7 +128,9 @@ async def submit_report(request: Request, assignment_id: Id, db: DatabaseDep, us
     uploads = [f for f in form.getlist("evidence") if isinstance(f, StarletteUpload) and f.filename]
     limit = settings.evidence_max_mb * 1048576
     files_data = [(f.filename, await f.read(limit + 1)) for f in uploads]
-    with db.write() as session:  # the report and its files: all of it or nothing
+    for filename, data in files_data:  # every file checked before anything is written
+        files.check_file(filename, data, limit)
+    with db.write() as session:  # the report and its files (written at commit): all of it or nothing
         report = services.submit_report(session=session, actor=user, assignment_id=assignment_id,
                                         status=str(form.get("status", "")), percent=percent,
                                         narrative=str(form.get("narrative", "")),

@@ -418,6 +418,11 @@ def define_indicator(*, session: Session, actor: Actor, measure_no: int, name: s
         raise LedgerInvalid("指标方向应为 up(不低于目标)或 down(不高于目标)")
     if not name.strip():
         raise LedgerInvalid("指标名称为空")
+    if problem := length_problem(name.strip(), "指标名称", 100) or length_problem(unit_label, "计量单位", 20):
+        raise LedgerInvalid(problem)
+    for label, number in (("目标值", target), ("基线值", baseline)):
+        if number is not None and not math.isfinite(number):
+            raise LedgerInvalid(f"{label} {number} 不是有限的数")
     measure = _measure(session, None, measure_no)
     if session.scalar(select(Indicator.id).where(Indicator.measure_id == measure.id, Indicator.name == name.strip())):
         raise LedgerInvalid(f"第 {measure_no} 条措施已有指标“{name.strip()}”")
