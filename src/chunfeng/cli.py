@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Optional
 
@@ -84,6 +85,18 @@ def restore_command(file: Path, yes: bool = typer.Option(False, "--yes", help="r
     except backup.BackupError as exc:
         fail(str(exc))
     console.print(f"已恢复 {sum(info.rows.values()):,} 行、{info.files} 个文件。")
+
+
+@app.command("collect-files")
+def collect_files(hours: float = typer.Option(1.0, min=0.1, help="only files older than this many hours")):
+    """Remove stored files no evidence or attachment references (left by refused or rolled-back uploads)."""
+    from chunfeng.ledger.files import collect_orphans
+    from chunfeng.models import referenced_files
+
+    with database().read() as session:
+        referenced = referenced_files(session)
+    removed = collect_orphans(Path(get_settings().data_dir), referenced, older_than=timedelta(hours=hours))
+    console.print(f"已删除 {len(removed)} 个无引用的文件。")
 
 
 @app.command()

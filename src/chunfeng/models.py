@@ -10,4 +10,13 @@ from chunfeng.org import models as org_models  # noqa: F401
 from chunfeng.plan import models as plan_models  # noqa: F401
 from chunfeng.push import models as push_models  # noqa: F401
 
-__all__ = ["Base"]
+__all__ = ["Base", "referenced_files"]
+
+
+def referenced_files(session) -> set[str]:
+    """The digests of every stored file a row points at: report evidence and appeal attachments. What the
+    file store holds beyond these was left by a refused or rolled-back upload (see ledger.files.collect_orphans)."""
+    from sqlalchemy import select
+
+    return (set(session.scalars(select(ledger_models.Evidence.sha256)))
+            | set(session.scalars(select(appeals_models.AppealAttachment.sha256))))

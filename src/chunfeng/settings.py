@@ -74,6 +74,14 @@ class Settings(BaseSettings):
                                                  "10.0.0.0/24) of the reverse proxies whose X-Forwarded-For and "
                                                  "X-Forwarded-Proto are believed; empty: none, the connecting address "
                                                  "is the client's")
+    import_max_rows: int = Field(50000, ge=1, description="data rows one imported CSV/xlsx may hold (hotline, units, "
+                                                            "knowledge base, bulk reports); a larger file is refused")
+    import_max_file_mb: int = Field(20, ge=1, description="largest CSV/xlsx file an import reads")
+    import_max_unpacked_mb: int = Field(200, ge=1, description="largest total uncompressed size of an xlsx's members")
+    import_max_ratio: int = Field(100, ge=2, description="an xlsx member (over 1 MB unpacked) compressed more than "
+                                                         "this many times is refused as a zip bomb")
+    import_max_problems: int = Field(100, ge=1, description="problems listed when an import is refused; the rest "
+                                                            "are counted")
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -20,8 +20,11 @@ app = typer.Typer(help="诉求与投诉:导入、时限扫描、清单", no_args
 def import_(file: Path):
     """Import 12366 hotline records (xlsx or CSV: 类型, 内容, 地区代码, 来电人, 电话, 来电日期 …), all or nothing."""
     db = database()
-    with domain_errors(), db.write() as session:
-        made = intake.import_hotline(session=session, actor=actor(session), path=file)
+    with domain_errors():
+        with db.read() as session:  # parse, check and classify outside the write lock
+            plan = intake.check_hotline(session=session, actor=actor(session), path=file)
+        with db.write() as session:
+            made = intake.import_hotline(session=session, actor=actor(session), path=file, plan=plan)
     console.print(f"已导入 {len(made)} 条热线记录。")
 
 

@@ -17,20 +17,22 @@ from chunfeng import crypto
 from chunfeng.appeals.errors import AppealInvalid, AppealNotFound
 from chunfeng.appeals.models import CHANNELS, KINDS, Appeal, AppealAttachment
 from chunfeng.appeals.services import limits, link_measures, normal_phone, record_event
+from chunfeng.bounds import TEXT, TITLE, bounded_day, check_lengths, length_problem
 from chunfeng.calendar.errors import CalendarNotCovered
 from chunfeng.consult.index import Index
 from chunfeng.consult.models import Handoff
 from chunfeng.consult.services import documents
 from chunfeng.consult.tokenize import shared_tokenizer
 from chunfeng.db import utcnow
-from chunfeng.ledger.files import TYPES, safe_name, sniff, store_bytes
+from chunfeng.ledger.files import TYPES, safe_name, sniff, store_after_commit
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
+from chunfeng.org.errors import ValidationFailed
 from chunfeng.org.models import Unit
 from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure
 from chunfeng.plan.services import latest_notice_id
 from chunfeng.settings import get_settings
-from chunfeng.tabular import TableError, read_table
+from chunfeng.tabular import TableError, listed_problems, read_table
 from chunfeng.workdays import configured_calendar
 
 PHONE = re.compile(r"(?:\+?86)?1[3-9]\d{9}|0\d{2,3}-?\d{7,8}")
@@ -113,6 +115,10 @@ def problems_of(s: Submission, *, official: bool) -> list[str]:
         problems.append(f"内容超过 {MAX_TEXT} 字")
     if len(s.title) > 200:
         problems.append("标题超过 200 字")
+    problems += [p for value, label, limit in ((s.submitter, "姓名", 100), (s.topic, "主题", 40), (s.phone, "电话", 40),
+                                               (s.email, "电子邮箱", 200), (s.region, "地区代码", 20),
+                                               (s.taxpayer_code, "纳税人识别号", 18))
+                 if (p := length_problem(value, label, limit))]
     if s.phone and not PHONE.fullmatch(re.sub(r"[\s-]", "", s.phone)):
         problems.append(f"电话“{s.phone}”格式不对")
     if s.email and not EMAIL.fullmatch(s.email.strip()):
@@ -122,6 +128,13 @@ def problems_of(s: Submission, *, official: bool) -> list[str]:
     if s.region and not re.fullmatch(r"\d{6}", s.region.strip()):
         problems.append(f"地区代码“{s.region}”应为 6 位行政区划代码")
     return problems
+
+
+def refuse_invalid(submission: Submission, *, official: bool, attachments: list[tuple[str, bytes]] = ()) -> None:
+    """AppealInvalid listing every problem of an item; the first thing done with it, before classification."""
+    problems = problems_of(submission, official=official) + _attachment_problems(attachments)
+    if problems:
+        raise AppealInvalid("无法提交:" + ";".join(problems))
 
 
 def submit(*, session: Session, submission: Submission, actor: Actor | None = None, today: date | None = None,
@@ -136,10 +149,7 @@ def submit(*, session: Session, submission: Submission, actor: Actor | None = No
         raise AppealInvalid("只有工作人员可以录入热线、舆情和转办事项")
     if official and submission.channel in ("hotline", "official", "consult"):
         authorize(actor, "appeals.enter")
-    problems = problems_of(submission, official=official)
-    problems += _attachment_problems(attachments)
-    if problems:
-        raise AppealInvalid("无法提交:" + ";".join(problems))
+    refuse_invalid(submission, official=official, attachments=attachments)
     today = today or date.today()
     cal, days = configured_calendar(session), limits(submission.kind)
     try:
@@ -187,7 +197,7 @@ def _attachment_problems(attachments) -> list[str]:
 
 def _store_attachment(session: Session, appeal: Appeal, filename: str, data: bytes, files: Path | None) -> None:
     kind = sniff(data)
-    digest = store_bytes(files or Path(get_settings().data_dir), data)
+    digest = store_after_commit(session, files or Path(get_settings().data_dir), data)
     session.add(AppealAttachment(appeal_id=appeal.id, filename=safe_name(filename, kind), kind=kind, size=len(data),
                                  sha256=digest))
 
@@ -197,6 +207,7 @@ def _store_attachment(session: Session, appeal: Appeal, filename: str, data: byt
 def from_handoff(*, session: Session, actor: Actor, handoff_id: int, kind: str = "demand", phone: str = "",
                  email: str = "", note: str = "") -> tuple[Appeal, str]:
     """A 12366 agent turns a question the machine could not answer into a demand for a unit to handle."""
+    check_lengths({"备注": (note, TEXT), "电话": (phone, 40), "电子邮箱": (email, TITLE)})
     authorize(actor, "appeals.enter")
     handoff = session.get(Handoff, handoff_id)
     if handoff is None:
@@ -218,8 +229,17 @@ HOTLINE_COLUMNS = {
 KIND_WORDS = {v: k for k, v in KINDS.items()} | {k: k for k in KINDS}
 
 
-def import_hotline(*, session: Session, actor: Actor, path: Path) -> list[Appeal]:
-    """12366 hotline records from xlsx or CSV, all or nothing; every problem with its row."""
+@dataclass
+class HotlinePlan:
+    """A checked hotline file: each record with its day and its classification, ready to insert."""
+
+    file: str
+    records: list[tuple[Submission, date | None, tuple]]
+
+
+def check_hotline(*, session: Session, actor: Actor, path: Path) -> HotlinePlan:
+    """Read, check and classify a hotline file without writing: run it before the write transaction, so that
+    neither a hostile file nor the classification of thousands of records holds the lock every page needs."""
     authorize(actor, "appeals.enter")
     try:
         rows = read_table(path, HOTLINE_COLUMNS, required={"kind", "text"})
@@ -231,15 +251,26 @@ def import_hotline(*, session: Session, actor: Actor, path: Path) -> list[Appeal
         kind = KIND_WORDS.get(v.get("kind", "").strip(), v.get("kind", "").strip())
         received = v.get("received", "").strip()
         try:
-            day = date.fromisoformat(received) if received else None
-        except ValueError:
-            problems.append(f"第 {row.number} 行:来电日期“{received}”无效")
+            day = bounded_day(received, "来电日期") if received else None
+        except ValidationFailed as exc:
+            problems.append(f"第 {row.number} 行:{exc}")
             continue
         s = Submission(kind=kind, text=v.get("text", ""), title=v.get("title", ""), channel="hotline",
                        region=v.get("region", ""), topic=v.get("topic", ""), submitter=v.get("submitter", ""),
                        phone=v.get("phone", ""), email=v.get("email", ""))
-        problems += [f"第 {row.number} 行:{p}" for p in problems_of(s, official=True)]
-        ready.append((s, day))
+        found = [f"第 {row.number} 行:{p}" for p in problems_of(s, official=True)]
+        problems += found
+        if not found and not problems:  # once a row is bad the file is refused: classify no further
+            ready.append((s, day, classify(session, f"{s.title} {s.text}")))
     if problems:
-        raise AppealInvalid(f"{Path(path).name} 未导入:" + ";".join(problems))
-    return [submit(session=session, submission=s, actor=actor, today=day)[0] for s, day in ready]
+        raise AppealInvalid(f"{Path(path).name} 未导入(共 {len(problems)} 处问题):" + ";".join(listed_problems(problems)))
+    return HotlinePlan(Path(path).name, ready)
+
+
+def import_hotline(*, session: Session, actor: Actor, path: Path, plan: HotlinePlan | None = None) -> list[Appeal]:
+    """12366 hotline records from xlsx or CSV, all or nothing; every problem with its row. `plan` is
+    `check_hotline`'s answer when the caller checked the file before opening this transaction."""
+    authorize(actor, "appeals.enter")
+    plan = plan or check_hotline(session=session, actor=actor, path=path)
+    return [submit(session=session, submission=s, actor=actor, today=day, classified=classified)[0]
+            for s, day, classified in plan.records]

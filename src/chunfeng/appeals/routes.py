@@ -16,6 +16,7 @@ from starlette.background import BackgroundTask
 from chunfeng.appeals import analysis, intake, services
 from chunfeng.appeals.errors import AppealInvalid
 from chunfeng.appeals.models import CHANNELS, KINDS, STATES
+from chunfeng.bounds import bounded_day
 from chunfeng.ledger.files import TYPES
 from chunfeng.org.access import allowed, authorize
 from chunfeng.org.builtin import PROVINCES
@@ -98,6 +99,7 @@ class ApiReceipt(BaseModel):
 def submit_api(db: DatabaseDep, item: AppealIn):
     """Receive an item; the answer carries its number, tracking token, unit and time limits."""
     submission = intake.Submission(channel="api", **item.model_dump())
+    intake.refuse_invalid(submission, official=False)  # a megabyte of text is refused before it is classified
     with db.read() as session:
         classified = intake.classify(session, f"{submission.title} {submission.text}")
     with db.write() as session:
@@ -191,11 +193,8 @@ def analysis_page(request: Request, session: SessionDep, user: CurrentUser, star
                   unit: str = "", format: str = "html"):
     """The periodic analysis of measure 98 for a period and subtree, as a page, xlsx or PDF."""
     today = date.today()
-    try:
-        first = date.fromisoformat(start) if start else today - timedelta(days=29)
-        last = date.fromisoformat(end) if end else today
-    except ValueError:
-        raise AppealInvalid(f"日期“{start or end}”无效,应写成 2022-07-01") from None
+    first = bounded_day(start, "开始日期") if start else today - timedelta(days=29)
+    last = bounded_day(end, "结束日期") if end else today
     if last < first:
         raise AppealInvalid("结束日期早于开始日期")
     filters = analysis.Filters(first, last, unit or user.unit.code)
@@ -267,8 +266,10 @@ async def hotline_import(db: DatabaseDep, user: CurrentUser, file: UploadFile = 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{Path(file.filename).stem}{suffix}"
         path.write_bytes(data)
+        with db.read() as session:  # parse, check and classify outside the write lock every page view needs
+            plan = intake.check_hotline(session=session, actor=user, path=path)
         with db.write() as session:
-            made = intake.import_hotline(session=session, actor=user, path=path)
+            made = intake.import_hotline(session=session, actor=user, path=path, plan=plan)
     return RedirectResponse(f"/appeals?imported={len(made)}", status_code=303)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from chunfeng import crypto
 from chunfeng.appeals.errors import AppealInvalid, AppealNotFound
 from chunfeng.appeals.models import STATES, Appeal, AppealAttachment, AppealEvent, AppealMeasure
+from chunfeng.bounds import TEXT, check_lengths
 from chunfeng.calendar.errors import CalendarNotCovered
 from chunfeng.db import utcnow
 from chunfeng.inbox import services as inbox
@@ -175,6 +176,7 @@ ACTION_NAMES = {"accept": "受理", "start": "开始办理", "reply": "答复", 
 def act(*, session: Session, actor: Actor, appeal_id: int, action: str, note: str = "",
         now: datetime | None = None) -> Appeal:
     """An official moves an item on: accept, start, reply (with the reply text) or close."""
+    check_lengths({"办理意见": (note, TEXT)})
     if action not in MOVES:
         raise AppealInvalid(f"未知操作“{action}”")
     appeal = get_appeal(session=session, actor=actor, appeal_id=appeal_id)
@@ -201,6 +203,7 @@ def act(*, session: Session, actor: Actor, appeal_id: int, action: str, note: st
 
 def rate(*, session: Session, token: str, rating: int, comment: str = "", now: datetime | None = None) -> Appeal:
     """The submitter rates the reply (1–5); that closes the item."""
+    check_lengths({"评价意见": (comment, TEXT)})
     appeal = by_token(session, token)
     if appeal.state != "replied":
         raise AppealInvalid(f"事项当前为“{STATES[appeal.state]}”,答复后才能评价")
@@ -215,6 +218,7 @@ def rate(*, session: Session, token: str, rating: int, comment: str = "", now: d
 
 def reopen(*, session: Session, token: str, reason: str, today: date | None = None) -> Appeal:
     """The submitter, not satisfied, asks once for the item to be handled again; its limits start anew."""
+    check_lengths({"不满意的原因": (reason, TEXT)})
     appeal = by_token(session, token)
     if appeal.state not in ("replied", "closed"):
         raise AppealInvalid(f"事项当前为“{STATES[appeal.state]}”,答复后才能申请重新办理")

@@ -53,8 +53,11 @@ def _show(answer: services.Answer) -> None:
 def import_(file: Path):
     """Import entries from xlsx, CSV, JSON or Markdown (existing ids are updated, keeping their history)."""
     db = database()
-    with domain_errors(), db.write() as session:
-        created, updated = transfer.import_entries(session=session, actor=actor(session), path=file)
+    with domain_errors():
+        with db.read() as session:  # parse and check outside the write lock
+            plan = transfer.check_entries(session=session, actor=actor(session), path=file)
+        with db.write() as session:
+            created, updated = transfer.import_entries(session=session, actor=actor(session), path=file, plan=plan)
     console.print(f"已导入:新增 {created} 条,更新 {updated} 条。")
 
 

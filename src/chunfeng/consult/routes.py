@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.background import BackgroundTask
 
+from chunfeng.bounds import bounded_day
 from chunfeng.charts import bar_chart
 from chunfeng.consult import analytics, services, transfer
 from chunfeng.consult.errors import ConsultInvalid
@@ -127,8 +128,10 @@ async def kb_import(db: DatabaseDep, user: CurrentUser, file: UploadFile = File(
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(data)
+        with db.read() as session:  # parse and check outside the write lock every page view needs
+            plan = transfer.check_entries(session=session, actor=user, path=path)
         with db.write() as session:
-            created, updated = transfer.import_entries(session=session, actor=user, path=path)
+            created, updated = transfer.import_entries(session=session, actor=user, path=path, plan=plan)
     return RedirectResponse(f"/consult/kb?created={created}&updated={updated}", status_code=303)
 
 
@@ -153,10 +156,7 @@ def kb_save(db: DatabaseDep, user: CurrentUser, key: str = Form(""), version: in
             article: str = Form(""), tags: str = Form(""), region: str = Form("national"),
             effective_from: str = Form(""), effective_until: str = Form(""), status: str = Form("published")):
     def day(text: str, label: str) -> date | None:
-        try:
-            return date.fromisoformat(text) if text else None
-        except ValueError:
-            raise ConsultInvalid(f"{label}“{text}”不是有效日期") from None
+        return bounded_day(text, label) if text else None
 
     values = {"question": question, "phrasings": phrasings, "answer": answer, "basis": basis, "article": article,
               "tags": tags, "region": region, "effective_from": day(effective_from, "生效日期"),
@@ -170,14 +170,12 @@ def kb_save(db: DatabaseDep, user: CurrentUser, key: str = Form(""), version: in
 @router.get("/consult/analytics", dependencies=[require("consult.analytics")])
 def analytics_page(request: Request, session: SessionDep, user: CurrentUser, start: str = "", end: str = "",
                    region: str = "", channel: str = "", tag: str = "", export: str = ""):
-    def day(text: str, fallback: date) -> date:
-        try:
-            return date.fromisoformat(text) if text else fallback
-        except ValueError:
-            raise ConsultInvalid(f"日期“{text}”无效") from None
+    def day(text: str, fallback: date, label: str) -> date:
+        return bounded_day(text, label) if text else fallback
 
     today = date.today()
-    filters = analytics.Filters(day(start, today - timedelta(days=29)), day(end, today), region, channel, tag)
+    filters = analytics.Filters(day(start, today - timedelta(days=29), "开始日期"), day(end, today, "结束日期"), region,
+                                channel, tag)
     if filters.end < filters.start:
         raise ConsultInvalid("结束日期早于开始日期")
     result = analytics.report(session=session, actor=user, filters=filters)

@@ -18,6 +18,7 @@ from importlib import resources
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from chunfeng.bounds import LONG_TEXT, SHORT_TEXT, TEXT, TITLE, length_problem
 from chunfeng.consult.embeddings import load_encoder
 from chunfeng.consult.errors import ConsultInvalid, ConsultNotFound
 from chunfeng.consult.index import NATIONAL, Doc, Hit, Index
@@ -173,6 +174,8 @@ def handoff_queue(*, session: Session, actor: Actor, state: str = "waiting", pag
 
 
 def answer_handoff(*, session: Session, actor: Actor, handoff_id: int, answer: str) -> Handoff:
+    if problem := length_problem(answer, "答复", TEXT):
+        raise ConsultInvalid(problem)
     authorize(actor, "consult.agent")
     item = session.get(Handoff, handoff_id)
     if item is None:
@@ -225,8 +228,24 @@ def snapshot(entry: KbEntry) -> dict:
     return {"key": entry.key, **{f: getattr(entry, f) for f in EDITABLE}, "version": entry.version}
 
 
-def _check_entry(values: dict) -> list[str]:
+ENTRY_LIMITS = {"question": ("问题", SHORT_TEXT), "phrasings": ("其他问法", TEXT), "answer": ("答案", LONG_TEXT),
+                "basis": ("政策依据", SHORT_TEXT), "article": ("条款", TITLE), "tags": ("标签", SHORT_TEXT),
+                "key": ("编号", 40), "region": ("地区", 40)}
+
+
+def entry_length_problems(values: dict) -> list[str]:
+    """Each field of an entry longer than it may be, named."""
     problems = []
+    for field, (label, limit) in ENTRY_LIMITS.items():
+        value = values.get(field)
+        text = "\n".join(map(str, value)) if isinstance(value, list) else None if value is None else str(value)
+        if problem := length_problem(text, label, limit):
+            problems.append(problem)
+    return problems
+
+
+def _check_entry(values: dict) -> list[str]:
+    problems = entry_length_problems(values)
     if not str(values.get("question") or "").strip():
         problems.append("问题为空")
     if not str(values.get("answer") or "").strip():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -12,12 +13,13 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chunfeng.bounds import OutOfBounds, bounded_day
 from chunfeng.consult.errors import ConsultInvalid
 from chunfeng.consult.models import KbEntry
-from chunfeng.consult.services import save_entry
-from chunfeng.org.access import Actor
+from chunfeng.consult.services import entry_length_problems, save_entry
+from chunfeng.org.access import Actor, authorize
 from chunfeng.org.models import Unit
-from chunfeng.tabular import TableError, decode_text, read_table, write_csv
+from chunfeng.tabular import MB, TableError, TableLimits, decode_text, listed_problems, read_table, write_csv
 from chunfeng.xlsx import write_table
 
 FIELDS = {  # canonical name: accepted headers, the first being what exports write
@@ -41,9 +43,9 @@ def _day(value, where: str, label: str, problems: list[str]) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        problems.append(f"{where}:{label}“{value}”不是 YYYY-MM-DD 格式的日期")
+        return bounded_day(text, label)
+    except OutOfBounds as exc:
+        problems.append(f"{where}:{exc}")
         return None
 
 
@@ -55,15 +57,22 @@ def _rows_from_file(path: Path) -> list[tuple[str, dict]]:
         except TableError as exc:
             raise ConsultInvalid(f"{path.name}:{exc}") from None
         return [(f"第 {r.number} 行", r.values) for r in rows]
+    limits = TableLimits.configured()
+    if path.stat().st_size > limits.max_file_mb * MB:
+        raise ConsultInvalid(f"{path.name}:文件超过上限 {limits.max_file_mb} MB")
     text = decode_text(path.read_bytes())
     if suffix == "json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConsultInvalid(f"{path.name}:不是有效的 JSON(第 {exc.lineno} 行第 {exc.colno} 列:{exc.msg})") from None
+        except RecursionError:  # thousands of nested brackets: no entry looks like that
+            raise ConsultInvalid(f"{path.name}:JSON 嵌套过深,不是知识条目的格式") from None
         items = data.get("entries", []) if isinstance(data, dict) else data
         if not isinstance(items, list):
             raise ConsultInvalid(f"{path.name}:JSON 应为条目的数组,或含 entries 数组的对象")
+        if len(items) > limits.max_rows:
+            raise ConsultInvalid(f"{path.name}:超过 {limits.max_rows} 个条目的上限;请拆分后分批导入")
         rows = []
         for i, item in enumerate(items, start=1):
             if not isinstance(item, dict):
@@ -71,7 +80,10 @@ def _rows_from_file(path: Path) -> list[tuple[str, dict]]:
             rows.append((f"第 {i} 个条目", {("key" if k == "id" else k): v for k, v in item.items()}))
         return rows
     if suffix in ("md", "markdown"):
-        return _markdown_rows(text)
+        rows = _markdown_rows(text)
+        if len(rows) > limits.max_rows:
+            raise ConsultInvalid(f"{path.name}:超过 {limits.max_rows} 个条目的上限;请拆分后分批导入")
+        return rows
     raise ConsultInvalid(f"{path.name}:不支持的格式,可导入 {'、'.join(FORMATS)}")
 
 
@@ -102,8 +114,39 @@ def _markdown_rows(text: str) -> list[tuple[str, dict]]:
     return rows
 
 
-def import_entries(*, session: Session, actor: Actor, path: Path, sample: bool = False) -> tuple[int, int]:
-    """Create or update entries from a file; returns (created, updated). Nothing is kept if any row is bad."""
+_TEXT_FIELDS = ("key", "question", "answer", "basis", "article", "region", "effective_from", "effective_until",
+                "status")
+
+
+def _typed(values: dict, where: str, problems: list[str]) -> dict:
+    """Keep what has the right type: text (a number is taken as its text) for each field, text or a list of
+    text for phrasings and tags; anything else (objects, nested lists, true/false) is a problem naming the field."""
+    kept = {}
+    for field, value in values.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        if field in _TEXT_FIELDS and not isinstance(value, str):
+            problems.append(f"{where}:{FIELDS[field][0]}应为文字,不能是{type(value).__name__}")
+        elif field in ("phrasings", "tags") and not (
+                isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))):
+            problems.append(f"{where}:{FIELDS[field][0]}应为文字或文字的数组")
+        else:
+            kept[field] = value
+    return kept
+
+
+@dataclass
+class EntryPlan:
+    """A checked knowledge-base file: each entry's key (or "") and values, ready to save."""
+
+    file: str
+    entries: list[tuple[str, dict]]
+
+
+def check_entries(*, session: Session, actor: Actor, path: Path) -> EntryPlan:
+    """Read and check a knowledge-base file without writing: run it before the write transaction, so that a
+    large or hostile file holds no lock while it is parsed. Every problem named with its row or entry."""
+    authorize(actor, "consult.kb.edit")
     path = Path(path)
     rows = _rows_from_file(path)
     if not rows:
@@ -112,7 +155,7 @@ def import_entries(*, session: Session, actor: Actor, path: Path, sample: bool =
     seen: dict[str, str] = {}
     problems, prepared = [], []
     for where, raw in rows:
-        values = {k: raw.get(k) for k in FIELDS if raw.get(k) not in (None, "")}
+        values = _typed({k: raw.get(k) for k in FIELDS if raw.get(k) not in (None, "")}, where, problems)
         key = str(values.get("key") or "").strip()
         if key:
             if key in seen:
@@ -125,18 +168,29 @@ def import_entries(*, session: Session, actor: Actor, path: Path, sample: bool =
         values["effective_until"] = _day(values.get("effective_until"), where, "失效日期", problems)
         region = str(values.get("region") or "national").strip()
         if region not in ("national", "全国") and region not in units:
-            problems.append(f"{where}:地区“{region}”不是 national 或已知的单位代码")
+            problems.append(f"{where}:地区“{region[:40]}”不是 national 或已知的单位代码")
         values["region"] = "national" if region == "全国" else region
         status = str(values.get("status") or "published").strip()
         values["status"] = {"草稿": "draft", "已发布": "published"}.get(status, status)
         if values["status"] not in ("draft", "published"):
-            problems.append(f"{where}:状态“{status}”无效,应为 published(已发布)或 draft(草稿)")
+            problems.append(f"{where}:状态“{status[:40]}”无效,应为 published(已发布)或 draft(草稿)")
         if values["effective_from"] and values["effective_until"] and values["effective_until"] < values["effective_from"]:
             problems.append(f"{where}:失效日期早于生效日期")
+        problems += [f"{where}:{p}" for p in entry_length_problems({**values, "key": key})]
         prepared.append((key, values))
     if problems:
-        raise ConsultInvalid(f"{path.name}:导入被拒绝,未写入任何条目。\n" + "\n".join(problems))
-    existing = set(session.scalars(select(KbEntry.key).where(KbEntry.key.in_([k for k, _ in prepared if k]))))
+        raise ConsultInvalid(f"{path.name}:导入被拒绝,未写入任何条目(共 {len(problems)} 处问题)。\n"
+                             + "\n".join(listed_problems(problems)))
+    return EntryPlan(path.name, prepared)
+
+
+def import_entries(*, session: Session, actor: Actor, path: Path, sample: bool = False,
+                   plan: EntryPlan | None = None) -> tuple[int, int]:
+    """Create or update entries from a file; returns (created, updated). Nothing is kept if any row is bad.
+    `plan` is `check_entries`' answer when the caller checked the file before opening this transaction."""
+    plan = plan or check_entries(session=session, actor=actor, path=path)
+    prepared = plan.entries
+    existing = set(session.scalars(select(KbEntry.key)))  # all of them: a long IN list overflows SQLite's variables
     created = updated = 0
     for key, values in prepared:
         if key and key in existing:

@@ -16,7 +16,7 @@ from chunfeng.ledger.warnings import last_finished_period
 from chunfeng.org.access import Actor, SystemActor
 from chunfeng.org.errors import OrgError
 from chunfeng.org.services import find_unit
-from chunfeng.tabular import TableError, read_table
+from chunfeng.tabular import TableError, listed_problems, read_table
 
 COLUMNS = {
     "measure_no": ("序号", "measure", "measure_no"),
@@ -36,9 +36,19 @@ class BulkResult:
     skipped_empty: int = 0
 
 
-def import_reports(*, session: Session, actor: Actor, path: Path, period: str | None = None,
-                   today: date | None = None, grace_days: int = 10) -> BulkResult:
-    """Submit a report for every row of the actor's own unit whose 进展情况 is filled in.
+@dataclass
+class BulkPlan:
+    """A checked bulk file: the reports to submit (assignment, status, percent, narrative, period, version)."""
+
+    file: str
+    reports: list[tuple[int, str, float, str, str, int | None]]
+    result: BulkResult
+
+
+def check_reports(*, session: Session, actor: Actor, path: Path, period: str | None = None,
+                  today: date | None = None) -> BulkPlan:
+    """Read and check every row of the actor's own unit whose 进展情况 is filled in, without writing: run it
+    before the write transaction, so that a large or hostile file holds no lock while it is parsed.
 
     Rows of other units (a subtree export holds them) and rows left empty are skipped; any problem
     in any row refuses the whole file, each problem named with its row.
@@ -51,7 +61,7 @@ def import_reports(*, session: Session, actor: Actor, path: Path, period: str | 
         raise LedgerInvalid(f"{Path(path).name}:{exc}") from None
     own = actor.unit.code
     held = {a.measure_no: a for a in session.scalars(select(Assignment).where(Assignment.unit_id == actor.unit.id))}
-    result, problems = BulkResult(), []
+    result, problems, reports = BulkResult(), [], []
     for row in rows:
         v = row.values
         if v["unit_code"] != own:
@@ -63,8 +73,8 @@ def import_reports(*, session: Session, actor: Actor, path: Path, period: str | 
         where = f"第 {row.number} 行"
         try:
             no = int(float(v["measure_no"]))
-        except ValueError:
-            problems.append(f"{where}:序号“{v['measure_no']}”不是数字")
+        except (ValueError, OverflowError):
+            problems.append(f"{where}:序号“{v['measure_no'][:20]}”不是数字")
             continue
         assignment = held.get(no)
         if assignment is None:
@@ -72,29 +82,51 @@ def import_reports(*, session: Session, actor: Actor, path: Path, period: str | 
             continue
         status = _STATUS_WORDS.get(v["status"].strip())
         if status is None:
-            problems.append(f"{where}:状态“{v['status']}”无效,应为 {'、'.join(STATUSES.values())}")
+            problems.append(f"{where}:状态“{v['status'][:20]}”无效,应为 {'、'.join(STATUSES.values())}")
             continue
         try:
             percent = float(v["percent"].rstrip("%"))
         except ValueError:
-            problems.append(f"{where}:完成百分比“{v['percent']}”不是数字")
+            problems.append(f"{where}:完成百分比“{v['percent'][:20]}”不是数字")
             continue
         row_period = v.get("period", "").strip() or period or last_finished_period(today or date.today(), assignment.cycle)[0]
         current = session.scalar(select(ProgressReport).where(ProgressReport.assignment_id == assignment.id,
                                                               ProgressReport.period == row_period))
+        version = current.version if current else None
         try:
             # Uploading the file is the deliberate act of replacing the unit's own unreviewed report.
-            with session.begin_nested():
-                services.submit_report(session=session, actor=actor, assignment_id=assignment.id, status=status,
-                                       percent=percent, narrative=v["narrative"].strip(), period=row_period,
-                                       expected_version=current.version if current else None, today=today,
-                                       grace_days=grace_days)
-            result.submitted += 1
+            services.check_report(session=session, actor=actor, assignment_id=assignment.id, status=status,
+                                  percent=percent, narrative=v["narrative"].strip(), period=row_period,
+                                  expected_version=version, today=today)
         except (LedgerError, OrgError) as exc:
             problems.append(f"{where}(第 {no} 条):{exc}")
+            continue
+        reports.append((assignment.id, status, percent, v["narrative"].strip(), row_period, version))
     if problems:
-        raise LedgerInvalid(f"{Path(path).name}:批量填报被拒绝,未提交任何报告。\n" + "\n".join(problems))
-    if not result.submitted:
+        raise LedgerInvalid(f"{Path(path).name}:批量填报被拒绝,未提交任何报告(共 {len(problems)} 处问题)。\n"
+                            + "\n".join(listed_problems(problems)))
+    if not reports:
         raise LedgerInvalid(f"{Path(path).name}:没有找到本单位({find_unit(session=session, code=own).name})"
                             f"填写了进展情况的行")
+    return BulkPlan(Path(path).name, reports, result)
+
+
+def import_reports(*, session: Session, actor: Actor, path: Path, period: str | None = None,
+                   today: date | None = None, grace_days: int = 10, plan: BulkPlan | None = None) -> BulkResult:
+    """Submit a report for every row of the actor's own unit whose 进展情况 is filled in, all or none.
+    `plan` is `check_reports`' answer when the caller checked the file before opening this transaction."""
+    plan = plan or check_reports(session=session, actor=actor, path=path, period=period, today=today)
+    result = BulkResult(skipped_other_units=plan.result.skipped_other_units, skipped_empty=plan.result.skipped_empty)
+    problems = []
+    for assignment_id, status, percent, narrative, row_period, version in plan.reports:
+        try:
+            with session.begin_nested():
+                services.submit_report(session=session, actor=actor, assignment_id=assignment_id, status=status,
+                                       percent=percent, narrative=narrative, period=row_period,
+                                       expected_version=version, today=today, grace_days=grace_days)
+            result.submitted += 1
+        except (LedgerError, OrgError) as exc:  # changed by someone else since the check
+            problems.append(f"{row_period}:{exc}")
+    if problems:
+        raise LedgerInvalid(f"{plan.file}:批量填报被拒绝,未提交任何报告。\n" + "\n".join(listed_problems(problems)))
     return result

@@ -133,9 +133,12 @@ def league_command(level: str = typer.Option("province", help="province, municip
 def import_reports(file: Path, period: Optional[str] = typer.Option(None, help="report period, e.g. 2022-05 (default: the last finished one)")):
     """Submit reports in bulk from the unit's ledger xlsx, filled in (act as the reporter with --as)."""
     db = database()
-    with domain_errors(), db.write() as session:
-        result = bulk.import_reports(session=session, actor=actor(session), path=file, period=period,
-                                     grace_days=get_settings().warn_report_grace_days)
+    with domain_errors():
+        with db.read() as session:  # parse and check outside the write lock
+            plan = bulk.check_reports(session=session, actor=actor(session), path=file, period=period)
+        with db.write() as session:
+            result = bulk.import_reports(session=session, actor=actor(session), path=file, plan=plan,
+                                         grace_days=get_settings().warn_report_grace_days)
     console.print(f"已提交 {result.submitted} 份报告;跳过其他单位的行 {result.skipped_other_units} 行、"
                   f"未填写的行 {result.skipped_empty} 行。")
 

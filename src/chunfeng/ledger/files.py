@@ -7,8 +7,10 @@ import hashlib
 import io
 import re
 import zipfile
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from chunfeng.ledger.errors import LedgerInvalid, LedgerNotFound
@@ -26,6 +28,9 @@ TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "ofd": "application/ofd",
 }
+
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def sniff(data: bytes) -> str | None:
@@ -63,7 +68,9 @@ def store_bytes(store: Path, data: bytes) -> str:
     """Keep `data` once under its SHA-256 (shared by evidence and complaint attachments); the digest."""
     digest = hashlib.sha256(data).hexdigest()
     path = stored_path(store, digest)
-    if not path.exists():
+    if path.exists():
+        path.touch()  # fresh again: the orphan collector leaves young files alone while their rows commit
+    else:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".part")
         tmp.write_bytes(data)
@@ -71,14 +78,33 @@ def store_bytes(store: Path, data: bytes) -> str:
     return digest
 
 
-def attach(*, session: Session, actor: Actor, report_id: int, filename: str, data: bytes, store: Path,
-           max_bytes: int) -> Evidence:
-    report: ProgressReport = get_report(session=session, actor=actor, report_id=report_id)
-    authorize(actor, "ledger.report", report.assignment.unit)
-    if not isinstance(actor, SystemActor) and actor.unit.id != report.assignment.unit_id:
-        raise Forbidden("只能为本单位的报告上传佐证材料")
-    if report.state == "approved":
-        raise LedgerInvalid("报告已审核通过,不能再添加佐证材料")
+def store_after_commit(session: Session, store: Path, data: bytes) -> str:
+    """The digest `data` is kept under once the session's transaction commits, and only then: a refused or
+    rolled-back change leaves no file behind."""
+    event.listen(session, "after_commit", lambda _session: store_bytes(store, data), once=True)
+    return hashlib.sha256(data).hexdigest()
+
+
+def collect_orphans(store: Path, referenced: set[str], *, older_than: timedelta = timedelta(hours=1),
+                    now: datetime | None = None) -> list[Path]:
+    """Remove stored files (and half-written .part files) no row references, once older than `older_than`
+    (younger ones may belong to a transaction about to commit); the paths removed."""
+    cutoff = (now or datetime.now()).timestamp() - older_than.total_seconds()
+    removed = []
+    if not store.is_dir():
+        return removed
+    for path in store.rglob("*"):
+        name = path.name.removesuffix(".part")
+        if not path.is_file() or path.is_symlink() or not _DIGEST.fullmatch(name) or path.parent.name != name[:2]:
+            continue
+        if (path.suffix == ".part" or name not in referenced) and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def check_file(filename: str, data: bytes, max_bytes: int) -> str:
+    """The file's checked type, or LedgerInvalid naming the file: run on every file before anything is stored."""
     if not data:
         raise LedgerInvalid(f"{filename}:文件为空")
     if len(data) > max_bytes:
@@ -86,7 +112,20 @@ def attach(*, session: Session, actor: Actor, report_id: int, filename: str, dat
     kind = sniff(data)
     if kind is None:
         raise LedgerInvalid(f"{filename}:不是允许的文件类型(按内容识别);可上传 {'、'.join(TYPES).upper()}")
-    digest = store_bytes(store, data)
+    return kind
+
+
+def attach(*, session: Session, actor: Actor, report_id: int, filename: str, data: bytes, store: Path,
+           max_bytes: int) -> Evidence:
+    """Evidence for a report; its file is written when the transaction commits."""
+    kind = check_file(filename, data, max_bytes)
+    report: ProgressReport = get_report(session=session, actor=actor, report_id=report_id)
+    authorize(actor, "ledger.report", report.assignment.unit)
+    if not isinstance(actor, SystemActor) and actor.unit.id != report.assignment.unit_id:
+        raise Forbidden("只能为本单位的报告上传佐证材料")
+    if report.state == "approved":
+        raise LedgerInvalid("报告已审核通过,不能再添加佐证材料")
+    digest = store_after_commit(session, store, data)
     evidence = Evidence(report_id=report.id, sha256=digest, filename=safe_name(filename, kind), content_type=TYPES[kind],
                         size=len(data), uploaded_by=actor.username)
     session.add(evidence)

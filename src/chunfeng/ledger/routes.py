@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile as StarletteUpload
 
+from chunfeng.bounds import bounded_day
 from chunfeng.calendar.services import coverage_warning
 from chunfeng.charts import bar_chart, light_bars
 from chunfeng.inbox.services import deliver_pending
@@ -39,10 +40,7 @@ templates.env.globals.update(STATUSES=STATUSES, LIGHTS=LIGHTS, CYCLES=CYCLES, RE
 
 
 def _day(text: str, what: str) -> date | None:
-    try:
-        return date.fromisoformat(text) if text else None
-    except ValueError:
-        raise LedgerInvalid(f"{what}“{text}”不是有效日期(YYYY-MM-DD)") from None
+    return bounded_day(text, what) if text else None
 
 
 @router.get("", dependencies=[require("ledger.view")])
@@ -132,7 +130,9 @@ async def submit_report(request: Request, assignment_id: Id, db: DatabaseDep, us
     uploads = [f for f in form.getlist("evidence") if isinstance(f, StarletteUpload) and f.filename]
     limit = settings.evidence_max_mb * 1048576
     files_data = [(f.filename, await f.read(limit + 1)) for f in uploads]
-    with db.write() as session:  # the report and its files: all of it or nothing
+    for filename, data in files_data:  # every file checked before anything is written
+        files.check_file(filename, data, limit)
+    with db.write() as session:  # the report and its files (written at commit): all of it or nothing
         report = services.submit_report(session=session, actor=user, assignment_id=assignment_id,
                                         status=str(form.get("status", "")), percent=percent,
                                         narrative=str(form.get("narrative", "")),
@@ -195,8 +195,10 @@ async def upload_reports(request: Request, db: DatabaseDep, user: CurrentUser, f
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / (Path(file.filename or "ledger").stem + (".xlsx" if data[:4] == b"PK\x03\x04" else ".csv"))
         path.write_bytes(data)
+        with db.read() as session:  # parse and check outside the write lock every page view needs
+            plan = bulk.check_reports(session=session, actor=user, path=path, period=period.strip() or None)
         with db.write() as session:
-            result = bulk.import_reports(session=session, actor=user, path=path, period=period.strip() or None,
+            result = bulk.import_reports(session=session, actor=user, path=path, plan=plan,
                                          grace_days=settings.warn_report_grace_days)
     return RedirectResponse(f"/ledger/todo?uploaded={result.submitted}", status_code=303)
 

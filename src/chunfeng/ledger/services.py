@@ -11,12 +11,14 @@ stored progress of any assignment is always its rolled-up value.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import case, func, insert, select
 from sqlalchemy.orm import Session
 
+from chunfeng.bounds import TEXT, length_problem
 from chunfeng.db import utcnow
 from chunfeng.ledger.errors import LedgerInvalid, LedgerNotFound, StaleReport
 from chunfeng.ledger.models import CYCLES, ROLES, STATUSES, Assignment, Indicator, IndicatorValue, ProgressReport
@@ -253,6 +255,40 @@ def _check_report_values(report_status: str, percent: float, assignment: Assignm
         raise LedgerInvalid("只有长期坚持的任务可以报告为“长期坚持”")
 
 
+def check_report(*, session: Session, actor: Actor, assignment_id: int, status: str, percent: float,
+                 narrative: str = "", period: str | None = None, values: dict[int, float] | None = None,
+                 expected_version: int | None = None,
+                 today: date | None = None) -> tuple[Assignment, str, ProgressReport | None]:
+    """Everything `submit_report` checks, without writing: the assignment, the period and the report it would
+    replace. A bulk upload runs it on every row before its write transaction."""
+    if problem := length_problem(narrative, "进展情况", TEXT):
+        raise LedgerInvalid(problem)
+    assignment = get_assignment(session=session, actor=actor, assignment_id=assignment_id)
+    authorize(actor, "ledger.report", assignment.unit)
+    if not isinstance(actor, SystemActor) and actor.unit.id != assignment.unit_id:
+        raise Forbidden("只能填报本单位的任务进展")
+    period = period or period_of(today or date.today(), assignment.cycle)
+    start, _ = period_bounds(period, assignment.cycle)
+    if start > (today or date.today()):
+        raise LedgerInvalid(f"报告期 {period} 尚未开始")
+    _check_report_values(status, percent, assignment)
+    indicators = {i.id: i for i in session.scalars(select(Indicator).where(Indicator.measure_id == assignment.measure_id))}
+    for indicator_id, value in (values or {}).items():
+        if indicator_id not in indicators:
+            raise LedgerInvalid(f"指标 {indicator_id} 不属于第 {assignment.measure_no} 条措施")
+        if not math.isfinite(value):  # NaN would be stored as NULL by SQLite, and compares with nothing
+            raise LedgerInvalid(f"指标“{indicators[indicator_id].name}”的值 {value} 不是有限的数")
+    report = session.scalar(select(ProgressReport).where(ProgressReport.assignment_id == assignment.id,
+                                                         ProgressReport.period == period))
+    if report is not None:
+        if report.state == "approved":
+            raise LedgerInvalid(f"{period} 的报告已审核通过,不能再修改")
+        if expected_version is None or expected_version != report.version:
+            raise StaleReport(f"{period} 的报告已被 {report.submitted_by} 于 {report.submitted_at:%Y-%m-%d %H:%M} 修改"
+                              f"(版本 {report.version}),请刷新后在最新内容上修改")
+    return assignment, period, report
+
+
 def submit_report(*, session: Session, actor: Actor, assignment_id: int, status: str, percent: float,
                   narrative: str = "", period: str | None = None, values: dict[int, float] | None = None,
                   expected_version: int | None = None, today: date | None = None,
@@ -262,28 +298,12 @@ def submit_report(*, session: Session, actor: Actor, assignment_id: int, status:
     A report already in the database is changed only if `expected_version` is the version its author
     read: two officials saving the same report never silently overwrite each other.
     """
-    assignment = get_assignment(session=session, actor=actor, assignment_id=assignment_id)
-    authorize(actor, "ledger.report", assignment.unit)
-    if not isinstance(actor, SystemActor) and actor.unit.id != assignment.unit_id:
-        raise Forbidden("只能填报本单位的任务进展")
-    period = period or period_of(today or date.today(), assignment.cycle)
-    start, end = period_bounds(period, assignment.cycle)
-    if start > (today or date.today()):
-        raise LedgerInvalid(f"报告期 {period} 尚未开始")
-    _check_report_values(status, percent, assignment)
-    indicators = {i.id: i for i in session.scalars(select(Indicator).where(Indicator.measure_id == assignment.measure_id))}
-    for indicator_id in values or {}:
-        if indicator_id not in indicators:
-            raise LedgerInvalid(f"指标 {indicator_id} 不属于第 {assignment.measure_no} 条措施")
-    report = session.scalar(select(ProgressReport).where(ProgressReport.assignment_id == assignment.id,
-                                                         ProgressReport.period == period))
+    assignment, period, report = check_report(session=session, actor=actor, assignment_id=assignment_id,
+                                              status=status, percent=percent, narrative=narrative, period=period,
+                                              values=values, expected_version=expected_version, today=today)
+    _, end = period_bounds(period, assignment.cycle)
     before = None
     if report is not None:
-        if report.state == "approved":
-            raise LedgerInvalid(f"{period} 的报告已审核通过,不能再修改")
-        if expected_version is None or expected_version != report.version:
-            raise StaleReport(f"{period} 的报告已被 {report.submitted_by} 于 {report.submitted_at:%Y-%m-%d %H:%M} 修改"
-                              f"(版本 {report.version}),请刷新后在最新内容上修改")
         before = _report_snapshot(report)
         report.values.clear()
         session.flush()
@@ -320,6 +340,8 @@ def get_report(*, session: Session, actor: Actor, report_id: int) -> ProgressRep
 def review_report(*, session: Session, actor: Actor, report_id: int, approve: bool, comment: str = "",
                   expected_version: int | None = None) -> ProgressReport:
     """The direct parent unit approves a submitted report, or returns it with a comment."""
+    if problem := length_problem(comment, "审核意见", TEXT):
+        raise LedgerInvalid(problem)
     report = get_report(session=session, actor=actor, report_id=report_id)
     unit = report.assignment.unit
     authorize(actor, "ledger.review", unit)
@@ -396,6 +418,11 @@ def define_indicator(*, session: Session, actor: Actor, measure_no: int, name: s
         raise LedgerInvalid("指标方向应为 up(不低于目标)或 down(不高于目标)")
     if not name.strip():
         raise LedgerInvalid("指标名称为空")
+    if problem := length_problem(name.strip(), "指标名称", 100) or length_problem(unit_label, "计量单位", 20):
+        raise LedgerInvalid(problem)
+    for label, number in (("目标值", target), ("基线值", baseline)):
+        if number is not None and not math.isfinite(number):
+            raise LedgerInvalid(f"{label} {number} 不是有限的数")
     measure = _measure(session, None, measure_no)
     if session.scalar(select(Indicator.id).where(Indicator.measure_id == measure.id, Indicator.name == name.strip())):
         raise LedgerInvalid(f"第 {measure_no} 条措施已有指标“{name.strip()}”")

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from chunfeng.bounds import TEXT, TITLE, check_lengths
 from chunfeng.db import utcnow
 from chunfeng.inbox import services as inbox
 from chunfeng.ledger.errors import LedgerInvalid, LedgerNotFound
@@ -41,6 +42,7 @@ def _thread(notice: SupervisionNotice, kind: str, text: str, actor: Actor, unit:
 
 def issue_notice(*, session: Session, actor: Actor, assignment_id: int, subject: str, text: str,
                  respond_by: date, today: date | None = None) -> SupervisionNotice:
+    check_lengths({"督办单标题": (subject, TITLE), "督办内容": (text, TEXT)})
     assignment = get_assignment(session=session, actor=actor, assignment_id=assignment_id)
     issuer = _check_upper(session, actor, assignment.unit, "ledger.supervise")
     if not subject.strip() or not text.strip():
@@ -74,6 +76,7 @@ def get_notice(*, session: Session, actor: Actor, notice_id: int) -> Supervision
 
 
 def answer_notice(*, session: Session, actor: Actor, notice_id: int, text: str) -> SupervisionNotice:
+    check_lengths({"答复": (text, TEXT)})
     notice = get_notice(session=session, actor=actor, notice_id=notice_id)
     authorize(actor, "ledger.answer", notice.to_unit)
     mine = _actor_unit(session, actor)
@@ -95,6 +98,7 @@ def answer_notice(*, session: Session, actor: Actor, notice_id: int, text: str) 
 
 
 def close_notice(*, session: Session, actor: Actor, notice_id: int, text: str = "") -> SupervisionNotice:
+    check_lengths({"办结意见": (text, TEXT)})
     notice = get_notice(session=session, actor=actor, notice_id=notice_id)
     authorize(actor, "ledger.supervise", notice.supervising_unit)
     mine = _actor_unit(session, actor)
@@ -139,6 +143,7 @@ def escalate_overdue(*, session: Session, today: date, extra_days: int = 5) -> i
 
 def remind(*, session: Session, actor: Actor, assignment_id: int, text: str = "") -> None:
     """催办: a nudge from an upper unit to the unit holding an assignment, through its inbox and channels."""
+    check_lengths({"催办内容": (text, TEXT)})
     assignment = get_assignment(session=session, actor=actor, assignment_id=assignment_id)
     sender = _check_upper(session, actor, assignment.unit, "ledger.supervise")
     body = text.strip() or f"请抓紧推进第 {assignment.measure_no} 条措施并按期报告进展。"

@@ -23,8 +23,11 @@ audit_app = typer.Typer(help="审计日志", no_args_is_help=True)
 def import_units(file: Path):
     """Import municipal, county and branch units from CSV or xlsx (columns: code, parent_code, name, level)."""
     db = database()
-    with domain_errors(), db.write() as session:
-        count = services.import_units(session=session, actor=actor(session), path=file)
+    with domain_errors():
+        with db.read() as session:  # parse and check outside the write lock
+            plan = services.check_units(session=session, actor=actor(session), path=file)
+        with db.write() as session:
+            count = services.import_units(session=session, actor=actor(session), path=file, plan=plan)
     console.print(f"已导入 {count} 个单位。")
 
 

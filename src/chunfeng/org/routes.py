@@ -81,8 +81,10 @@ async def import_units(request: Request, code: str, db: DatabaseDep, user: Curre
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / (Path(file.filename or "upload").stem + suffix)
         path.write_bytes(data)
+        with db.read() as session:  # parse and check outside the write lock every page view needs
+            plan = services.check_units(session=session, actor=user, path=path)
         with db.write() as session:
-            count = services.import_units(session=session, actor=user, path=path)
+            count = services.import_units(session=session, actor=user, path=path, plan=plan)
     return RedirectResponse(f"/org/units/{code}?imported={count}", status_code=303)
 
 

@@ -22,7 +22,7 @@ from chunfeng.org.roles import LEVELS, PARENT_LEVELS, ROLES, SEPARATED
 from chunfeng.org.sessions import end_other_sessions
 from chunfeng.paging import Page
 from chunfeng.push.schema import CONTACT_ROLES, credit_code_problem  # a plain module: no cycle
-from chunfeng.tabular import TableError, read_table
+from chunfeng.tabular import TableError, listed_problems, read_table
 
 
 def ensure_builtin_units(*, session: Session) -> int:
@@ -104,11 +104,17 @@ _LEVEL_WORDS = {
 UNIT_CODE = re.compile(r"[0-9A-Za-z_-]{1,32}")
 
 
-def import_units(*, session: Session, actor: Actor, path: Path) -> int:
-    """Import lower-level units (municipal, county, branch) from CSV or xlsx: all rows, or none.
+@dataclass
+class UnitPlan:
+    """A checked unit file: each code's row number, parent, name and canonical level."""
 
-    Parents may be existing units or rows of the same file, in any order; every unit must end up
-    inside the actor's subtree. Every problem is reported with its row number before anything is stored.
+    file: str
+    rows: dict[str, tuple[int, dict[str, str]]]
+
+
+def check_units(*, session: Session, actor: Actor, path: Path) -> UnitPlan:
+    """Read and check a unit file without writing: run it in a read session, before the write transaction,
+    so that a large or hostile file holds no lock while it is parsed. Every problem with its row number.
     """
     try:
         rows = read_table(path, UNIT_COLUMNS, required=set(UNIT_COLUMNS))
@@ -157,9 +163,30 @@ def import_units(*, session: Session, actor: Actor, path: Path) -> int:
         elif plevel and plevel not in PARENT_LEVELS[v["level"]]:
             problems.append((number, f"第 {number} 行:{LEVELS[v['level']]}不能隶属于{LEVELS.get(plevel, plevel)}"
                                      f"(上级代码“{v['parent']}”)"))
+    for _, v in by_code.values():
+        if v["parent"] in existing:  # outside the actor's subtree: refused before anything is written
+            authorize(actor, "org.unit.import", existing[v["parent"]])
     if problems:
-        raise ValidationFailed(f"{Path(path).name}:导入被拒绝,未写入任何数据。",
-                               [message for _, message in sorted(problems, key=lambda p: p[0])])
+        raise ValidationFailed(f"{Path(path).name}:导入被拒绝,未写入任何数据(共 {len(problems)} 处问题)。",
+                               listed_problems([message for _, message in sorted(problems, key=lambda p: p[0])]))
+    return UnitPlan(Path(path).name, by_code)
+
+
+def import_units(*, session: Session, actor: Actor, path: Path, plan: UnitPlan | None = None) -> int:
+    """Import lower-level units (municipal, county, branch) from CSV or xlsx: all rows, or none.
+
+    Parents may be existing units or rows of the same file, in any order; every unit must end up
+    inside the actor's subtree. `plan` is `check_units`' answer when the caller checked the file before
+    opening this transaction (pages and CLI do); only what may have changed since is checked again here.
+    """
+    plan = plan or check_units(session=session, actor=actor, path=path)
+    by_code = plan.rows
+    existing = {u.code: u for u in session.scalars(select(Unit))}
+    taken = [f"第 {by_code[c][0]} 行:代码“{c}”已存在(“{existing[c].name}”)" for c in by_code if c in existing]
+    gone = [f"第 {n} 行:上级代码“{v['parent']}”已不存在" for n, v in by_code.values()
+            if v["parent"] not in existing and v["parent"] not in by_code]
+    if taken or gone:  # another import or an edit got there between the check and this transaction
+        raise ValidationFailed(f"{plan.file}:导入被拒绝,未写入任何数据。", listed_problems(taken + gone))
 
     created: dict[str, Unit] = {}
 
@@ -169,7 +196,7 @@ def import_units(*, session: Session, actor: Actor, path: Path) -> int:
         if code in created:
             return created[code]
         if code in seen:
-            raise ValidationFailed(f"{Path(path).name}:导入被拒绝,未写入任何数据。",
+            raise ValidationFailed(f"{plan.file}:导入被拒绝,未写入任何数据。",
                                    [f"第 {by_code[code][0]} 行:上级关系成环({' → '.join(seen + (code,))})"])
         number, v = by_code[code]
         parent = materialise(v["parent"], seen + (code,))
@@ -183,7 +210,7 @@ def import_units(*, session: Session, actor: Actor, path: Path) -> int:
     for code in by_code:
         materialise(code)
     session.flush()
-    audit.record(session, actor=actor, action="org.units.imported", object_type="file", object_id=Path(path).name,
+    audit.record(session, actor=actor, action="org.units.imported", object_type="file", object_id=plan.file,
                  after={"count": len(created), "codes": sorted(created)[:50]})
     return len(created)
 

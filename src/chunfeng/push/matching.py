@@ -8,6 +8,7 @@ parameter (`$name`), never inside the SQL text: a unit code is data, not SQL.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 import duckdb
 from sqlglot import exp, parse_one
 
+from chunfeng.bounds import DAY_MAX, DAY_MIN
 from chunfeng.org.builtin import PROVINCES
 from chunfeng.push import rules
 from chunfeng.push.errors import EngineFailed, PushInvalid
@@ -68,20 +70,23 @@ def period_for(kind: str, year: int, month: int) -> str:
     return str(year - 1)
 
 
+_PERIOD = re.compile(r"(\d{4})(?:Q(\d{1,2})|-(\d{1,2}))?", re.ASCII)
+
+
 def period_bounds(period: str) -> tuple[date, date]:
-    """First and last day of a period written 2022, 2022Q2 or 2022-06."""
-    try:
-        if "Q" in period:
-            year, q = period.split("Q")
-            first = date(int(year), 3 * int(q) - 2, 1)
-            last_month = 3 * int(q)
-        elif "-" in period:
-            year, m = period.split("-")
-            first, last_month = date(int(year), int(m), 1), int(m)
-        else:
-            first, last_month = date(int(period), 1, 1), 12
-    except ValueError:
-        raise PushInvalid(f"所属期“{period}”应写成 2022、2022Q2 或 2022-06") from None
+    """First and last day of a period written 2022, 2022Q2 or 2022-06, in the years 2000–2100."""
+    m = _PERIOD.fullmatch(period or "")
+    year = int(m[1]) if m else 0
+    quarter, month = (int(m[2]) if m and m[2] else None), (int(m[3]) if m and m[3] else None)
+    if (not m or not DAY_MIN.year <= year <= DAY_MAX.year or (quarter is not None and not 1 <= quarter <= 4)
+            or (month is not None and not 1 <= month <= 12)):
+        raise PushInvalid(f"所属期“{(period or '')[:20]}”应写成 2022、2022Q2 或 2022-06(2000 至 2100 年)")
+    if quarter:
+        first, last_month = date(year, 3 * quarter - 2, 1), 3 * quarter
+    elif month:
+        first, last_month = date(year, month, 1), month
+    else:
+        first, last_month = date(year, 1, 1), 12
     end = date(first.year + (last_month == 12), last_month % 12 + 1, 1)
     return first, date.fromordinal(end.toordinal() - 1)
 
@@ -216,6 +221,8 @@ def taxpayers(engine: Engine, *, policy_id: str, rule_text: str, period: str | N
               province: str = "", section: str = "", not_claimed_only: bool = False,
               offset: int = 0, limit: int | None = 50) -> tuple[int, list[dict]]:
     """The drill-down: the taxpayers behind a count, ordered by credit code; (total, one page)."""
+    if period:
+        period_bounds(period)
     rule = rules.parse(rule_text)
     audience = audience or Audience()
     columns = ", ".join(f"r.{c}" for c in TAXPAYER_COLUMNS)

@@ -1,0 +1,51 @@
+"""Bounds on what people type, checked before any work is done with it: dates inside the window the system
+can reason about, and free text of a length a person writes. One home, so every form, API and import
+refuses the same way, naming the field.
+
+Why: a date like 0001-01-01 or 9999-12-31 overflows date arithmetic (a 500 from `timedelta`, PostgreSQL or
+DuckDB) long after it was accepted; a megabyte of text is classified, stored and audited before anything
+notices it is not a question.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from chunfeng.org.errors import ValidationFailed
+
+DAY_MIN, DAY_MAX = date(2000, 1, 1), date(2100, 12, 31)
+
+TITLE = 200  # titles, names, short labels
+SHORT_TEXT = 500  # a question, a phrasing, a policy basis
+TEXT = 5000  # narratives, comments, appeal texts, replies
+LONG_TEXT = 20000  # a knowledge-base answer
+
+
+class OutOfBounds(ValidationFailed):
+    """A value outside what the system accepts; the message names the field."""
+
+
+def bounded_day(value: str, field: str) -> date:
+    """`value` (YYYY-MM-DD) as a date between 2000-01-01 and 2100-12-31, or OutOfBounds naming `field`."""
+    text = (value or "").strip()
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise OutOfBounds(f"{field}“{text[:40]}”无效,应写成 2022-07-01 这样的日期") from None
+    if not DAY_MIN <= day <= DAY_MAX:
+        raise OutOfBounds(f"{field} {day.isoformat()} 超出可接受的范围({DAY_MIN} 至 {DAY_MAX})")
+    return day
+
+
+def length_problem(value: str | None, field: str, limit: int) -> str | None:
+    """A message naming `field` when `value` is longer than `limit` characters, else None."""
+    if value is not None and len(value) > limit:
+        return f"{field}超过 {limit} 字(现 {len(value)} 字)"
+    return None
+
+
+def check_lengths(fields: dict[str, tuple[str | None, int]]) -> None:
+    """Refuse, naming every field too long, before anything else is done: {label: (value, limit)}."""
+    problems = [p for label, (value, limit) in fields.items() if (p := length_problem(value, label, limit))]
+    if problems:
+        raise OutOfBounds(";".join(problems))
