@@ -48,10 +48,8 @@ def handoffs_within(actor: Actor) -> ColumnElement[bool]:
     return subtree_filter(actor)
 
 
-def may_read_entry(actor: Actor, entry: KbEntry) -> bool:
-    if not allowed(actor, "consult.agent"):
-        return False
-    return entry.status == "published" or allowed(actor, "consult.agent", entry.owner_unit)
+def may_edit_entry(actor: Actor, entry: KbEntry) -> bool:
+    return allowed(actor, "consult.kb.edit", entry.owner_unit)
 
 
 def access_entry_by_key(session: Session, actor: Actor, key: str) -> KbEntry:

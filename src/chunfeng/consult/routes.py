@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict
 from starlette.background import BackgroundTask
 
 from chunfeng.charts import bar_chart
-from chunfeng.consult import analytics, services, transfer
+from chunfeng.consult import analytics, policy, services, transfer
 from chunfeng.consult.errors import ConsultInvalid
 from chunfeng.consult.models import ENTRY_STATES
-from chunfeng.org.access import allowed, authorize
+from chunfeng.org.access import authorize
 from chunfeng.org.builtin import PROVINCES
 from chunfeng.web.contract import API_ERRORS, ApiError, FormId, Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, optional_user, render, require
@@ -114,7 +114,9 @@ def consult_api_handoff(db: DatabaseDep, item: HandoffIn):
 @router.get("/consult/queue", dependencies=[require("consult.agent")])
 def queue(request: Request, session: SessionDep, user: CurrentUser, state: str = "waiting", page: PageNo = 1):
     result = services.handoff_queue(session=session, actor=user, state=state, page=max(1, page))
-    return render(request, "consult/queue.html", {"result": result, "state": state}, user=user)
+    return render(request, "consult/queue.html", {
+        "result": result, "state": state,
+        "may": lambda handoff, permission: policy.may_handle_handoff(user, handoff, permission)}, user=user)
 
 
 @router.post("/consult/handoffs/{handoff_id}/answer", dependencies=[require("consult.agent")])
@@ -177,8 +179,7 @@ def kb_entry(request: Request, key: str, session: SessionDep, user: CurrentUser)
     entry, revisions = services.history(session=session, actor=user, key=key)
     return render(request, "consult/entry.html", {"entry": entry, "revisions": revisions, "regions": REGIONS,
                                                   "states": ENTRY_STATES,
-                                                  "may_edit": allowed(user, "consult.kb.edit", entry.owner_unit)},
-                  user=user)
+                                                  "may_edit": policy.may_edit_entry(user, entry)}, user=user)
 
 
 @router.post("/consult/kb", dependencies=[require("consult.kb.edit")])

@@ -302,7 +302,7 @@ def save_entry(*, session: Session, actor: Actor, values: dict, key: str | None 
         raise ConsultNotFound(f"没有编号为 {key} 的知识条目")
     before = None
     if entry is not None:
-        if not isinstance(actor, SystemActor) and not actor.unit.contains(entry.owner_unit):
+        if not policy.may_edit_entry(actor, entry):
             authorize(actor, "consult.kb.edit", entry.owner_unit)
         if expected_version is not None and expected_version != entry.version:
             raise ConsultInvalid(f"{entry.key} 已被 {entry.updated_by} 修改为第 {entry.version} 版,请刷新后再改")
