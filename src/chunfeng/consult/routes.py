@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from chunfeng.charts import bar_chart
@@ -17,7 +17,7 @@ from chunfeng.consult.errors import ConsultInvalid
 from chunfeng.consult.models import ENTRY_STATES
 from chunfeng.org.access import authorize
 from chunfeng.org.builtin import PROVINCES
-from chunfeng.web.contract import API_ERRORS, ApiError, FormId, Id, PageNo
+from chunfeng.web.contract import API_ERRORS, INT_MAX, ApiError, FormId, Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, optional_user, render, require
 from chunfeng.xlsx import download_path, write_table
 
@@ -87,8 +87,8 @@ def consult_api(db: DatabaseDep, q: str, region: str = "national", k: int = 3):
 
 
 class HandoffIn(BaseModel):
-    query_id: int
-    token: str
+    query_id: int = Field(ge=1, le=INT_MAX)
+    token: str = Field(max_length=64)
 
 
 class ApiHandoff(BaseModel):
