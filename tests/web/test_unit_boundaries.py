@@ -143,3 +143,15 @@ def test_analytics_of_a_province_count_only_its_questions(kb, units):  # noqa: F
         assert everyone.total == s.scalar(select(func.count()).select_from(ConsultQuery)) == 3
     assert GD_QUESTION in [q for g in everyone.gaps for q in g.questions]
     assert [q for g in bj.gaps for q in g.questions] == ["北京这边的小狗疫苗去哪里打"]
+
+
+def test_hotline_records_of_another_province_are_refused_whole(kb, units, server):  # noqa: F811
+    csv = "类型,内容,地区代码,电话\n诉求,北京来电:发票开不出来,110000,13900001111\n投诉,广东来电:窗口排队太久,440000,13900002222\n"
+    bj = login(server, "bj_agent")
+    token = csrf_from(bj.get("/appeals/enter").text)
+    refused = bj.post("/appeals/import", data={"csrf_token": token},
+                      files={"file": ("hotline.csv", csv.encode("utf-8"), "text/csv")})
+    assert refused.status_code == 403 and "管辖范围" in refused.text
+    with kb.read() as s:
+        assert s.scalar(select(func.count()).select_from(Appeal)) == 0  # all or nothing: 北京's row is not kept either
+    bj.close()
