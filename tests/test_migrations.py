@@ -67,7 +67,7 @@ def test_the_newest_schema_is_what_the_models_describe(tmp_path):
     assert diff == []
 
 
-def test_0013_encrypts_message_bodies_and_channel_urls_and_goes_back(tmp_path):
+def test_0016_encrypts_message_bodies_and_channel_urls_and_goes_back(tmp_path):
     from chunfeng.inbox.models import Channel
 
     url = f"sqlite:///{tmp_path / 'b.db'}"
@@ -80,7 +80,7 @@ def test_0013_encrypts_message_bodies_and_channel_urls_and_goes_back(tmp_path):
     with create_engine(url).begin() as conn:
         conn.execute(text("UPDATE push_message SET body = :body"), {"body": body})
         conn.execute(text("INSERT INTO inbox_channel (id, unit_id, url, label) VALUES (1, 1, :url, '值班群')"), {"url": hook})
-    command.upgrade(config, "0013")
+    command.upgrade(config, "0016")
     with db.read() as s:
         raw = s.execute(text("SELECT m.body, c.url FROM push_message m, inbox_channel c")).one()
         assert all(v.startswith("sm4gcm:") for v in raw) and "李四" not in raw[0] and "secret" not in raw[1]

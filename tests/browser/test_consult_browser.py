@@ -54,7 +54,9 @@ def test_taxpayer_asks_rates_and_reads_large(page, server, kb):  # noqa: F811
 def test_handoff_answered_by_agent_becomes_knowledge(page, server, kb):  # noqa: F811
     page.goto(f"{server}/ask")
     ask(page, "我家小狗的疫苗怎么打")
-    expect(page.locator("p.notice")).to_contain_text("转给 12366 人工坐席")
+    expect(page.locator("p.notice")).to_contain_text("没有十足的把握")
+    page.get_by_role("button", name="转人工").click()  # a GET never hands off: the asker's POST does
+    expect(page.get_by_role("status")).to_contain_text("已转给 12366 人工坐席")
 
     login_as(page, server, "agent")
     page.goto(f"{server}/consult/queue")

@@ -20,7 +20,7 @@ def ask_on(db, day: date, text: str, times: int = 1, channel: str = "web", helpf
             answer = services.ask(session=s, query=text, channel=channel, today=date(2024, 5, 1))
             s.execute(update(ConsultQuery).where(ConsultQuery.id == answer.query_id).values(at=datetime(day.year, day.month, day.day, 10)))
             if helpful is not None:
-                services.give_feedback(session=s, query_id=answer.query_id, helpful=helpful)
+                services.give_feedback(session=s, query_id=answer.query_id, token=answer.token, helpful=helpful)
 
 
 def test_report(kb):  # noqa: F811

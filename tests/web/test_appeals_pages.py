@@ -99,7 +99,8 @@ def test_officials_handle_with_masked_contacts_and_the_submitter_rates(office, s
 
 def test_agent_turns_a_handoff_into_a_demand(office, server):
     with office.write() as s:
-        consult.ask(session=s, query="我家小狗的疫苗怎么打", region="110000")
+        asked = consult.ask(session=s, query="我家小狗的疫苗怎么打", region="110000")
+        consult.request_handoff(session=s, query_id=asked.query_id, token=asked.token)
     agent = login(server, "agent")
     queue = agent.get("/consult/queue").text
     handoff_id = re.search(r'/consult/handoffs/(\d+)/demand', queue)[1]

@@ -20,17 +20,62 @@ def test_public_ask_page_without_login(kb, server):  # noqa: F811
         large = client.get("/ask", params={"q": "个税汇算什么时候办", "large": "true"}).text
         assert '<body class="large"' in large
         query_id = re.search(r'name="query_id" value="(\d+)"', page.text)[1]
+        token = re.search(r'name="token" value="([^"]+)"', page.text)[1]
         rated = client.post("/ask/feedback", data={"csrf_token": csrf_from(page.text), "query_id": query_id,
-                                                   "helpful": "true"})
+                                                   "token": token, "helpful": "true"})
         assert rated.status_code == 303
         assert client.post("/ask/feedback", data={"query_id": query_id, "helpful": "false"}).status_code == 403
+        again = client.post("/ask/feedback", data={"csrf_token": csrf_from(page.text), "query_id": query_id,
+                                                   "token": token, "helpful": "false"})
+        assert again.status_code == 409 and "已经评价过" in again.text  # one rating per answer
     with kb.read() as s:
         assert s.get(ConsultQuery, int(query_id)).feedback == "helpful"
 
 
+def test_only_the_asker_rates_an_answer(kb, server):  # noqa: F811
+    """Query ids are sequential: anyone could rate every answer by counting. The token the answer page gave
+    the asker is what a rating needs."""
+    asker = httpx.Client(base_url=server)
+    page = asker.get("/ask", params={"q": "小规模纳税人增值税征收率"}).text
+    query_id = re.search(r'name="query_id" value="(\d+)"', page)[1]
+    with httpx.Client(base_url=server) as stranger:
+        own = stranger.get("/ask", params={"q": "个税汇算什么时候办"}).text
+        for token in ("", "guess", re.search(r'name="token" value="([^"]+)"', own)[1]):  # another answer's token too
+            forged = stranger.post("/ask/feedback", data={"csrf_token": csrf_from(own), "query_id": query_id,
+                                                          "token": token, "helpful": "false"})
+            assert forged.status_code == 403 and "只有提问人" in forged.text
+            handed = stranger.post("/ask/handoff", data={"csrf_token": csrf_from(own), "query_id": query_id,
+                                                         "token": token})
+            assert handed.status_code == 403
+    with kb.read() as s:
+        assert s.get(ConsultQuery, int(query_id)).feedback is None and s.scalar(select(Handoff.id)) is None
+    asker.close()
+
+
+def test_a_handoff_is_made_by_an_explicit_post_only(kb, server):  # noqa: F811
+    with httpx.Client(base_url=server) as client:
+        page = client.get("/ask", params={"q": "我家小狗的疫苗怎么打", "region": "110000"})
+        assert page.status_code == 200 and "转人工" in page.text and "没有十足的把握" in page.text
+        with kb.read() as s:
+            assert s.scalar(select(Handoff.id)) is None  # a GET (a link, a prefetch, a crawler) changes nothing
+        query_id = re.search(r'name="query_id" value="(\d+)"', page.text)[1]
+        token = re.search(r'name="token" value="([^"]+)"', page.text)[1]
+        assert client.post("/ask/handoff", data={"query_id": query_id, "token": token}).status_code == 403  # no CSRF
+        made = client.post("/ask/handoff", data={"csrf_token": csrf_from(page.text), "query_id": query_id, "token": token})
+        assert made.status_code == 303
+        assert "已转给 12366 人工坐席" in client.get(made.headers["location"]).text
+        twice = client.post("/ask/handoff", data={"csrf_token": csrf_from(page.text), "query_id": query_id, "token": token})
+        assert twice.status_code == 409
+    with kb.read() as s:
+        handoff = s.scalar(select(Handoff))
+        assert handoff.text == "我家小狗的疫苗怎么打" and handoff.unit.code == "110000"
+    unknown = httpx.get(f"{server}/api/consult", params={"q": "个税汇算什么时候办", "region": "广东"})
+    assert unknown.status_code == 400 and "地区" in unknown.json()["detail"]
+
+
 def test_api(kb, server):  # noqa: F811
     data = httpx.get(f"{server}/api/consult", params={"q": "出口退税要多少个工作日", "region": "110000"}).json()
-    assert set(data) == {"query", "query_id", "answers", "handoff", "region"}
+    assert set(data) == {"query", "query_id", "token", "answers", "handoff", "region"}
     top = data["answers"][0]
     assert top["id"] == "measure:54" and top["source"] == "measure" and top["measure_no"] == 54
     assert set(top) >= {"id", "source", "measure_no", "title", "answer", "basis", "score", "confidence"}
@@ -41,7 +86,9 @@ def test_api(kb, server):  # noqa: F811
 
 
 def test_agent_answers_and_promotes(kb, server):  # noqa: F811
-    httpx.get(f"{server}/api/consult", params={"q": "我家小狗的疫苗怎么打"})
+    asked = httpx.get(f"{server}/api/consult", params={"q": "我家小狗的疫苗怎么打"}).json()
+    assert httpx.post(f"{server}/api/consult/handoff", json={"query_id": asked["query_id"],
+                                                              "token": asked["token"]}).status_code == 201
     agent = login(server, "agent")
     queue = agent.get("/consult/queue").text
     assert "我家小狗的疫苗怎么打" in queue

@@ -14,13 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chunfeng import crypto
-from chunfeng.appeals.errors import AppealInvalid, AppealNotFound
+from chunfeng.appeals.errors import AppealInvalid
 from chunfeng.appeals.models import CHANNELS, KINDS, Appeal, AppealAttachment
 from chunfeng.appeals.services import limits, link_measures, normal_phone, record_event
 from chunfeng.bounds import TEXT, TITLE, bounded_day, check_lengths, length_problem
 from chunfeng.calendar.errors import CalendarNotCovered
+from chunfeng.consult import policy as consult_policy
 from chunfeng.consult.index import Index
-from chunfeng.consult.models import Handoff
 from chunfeng.consult.services import documents
 from chunfeng.consult.tokenize import shared_tokenizer
 from chunfeng.db import utcnow
@@ -28,7 +28,8 @@ from chunfeng.ledger.files import TYPES, safe_name, sniff, store_after_commit
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
 from chunfeng.org.errors import ValidationFailed
-from chunfeng.org.models import Unit
+from chunfeng.org.models import Unit, User
+from chunfeng.org.services import unit_for_region
 from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure
 from chunfeng.plan.services import latest_notice_id
 from chunfeng.settings import get_settings
@@ -76,15 +77,7 @@ def route(session: Session, region: str, topic: str = "") -> Unit:
         unit = session.scalar(select(Unit).where(Unit.code == by_topic))
         if unit is not None:
             return unit
-    region = (region or "").strip()
-    candidates = []
-    if re.fullmatch(r"\d{6}", region):
-        candidates = [region, region[:4] + "00", region[:2] + "0000"]
-    for code in candidates:
-        unit = session.scalar(select(Unit).where(Unit.code == code))
-        if unit is not None:
-            return unit
-    return session.scalar(select(Unit).where(Unit.level == "national"))
+    return unit_for_region(session=session, region=region)
 
 
 # --- intake ---------------------------------------------------------------------------------------------
@@ -158,6 +151,11 @@ def submit(*, session: Session, submission: Submission, actor: Actor | None = No
         raise AppealInvalid(f"暂时无法受理,办理时限无法计算:{exc}") from exc
     category, item, measures = classified or classify(session, f"{submission.title} {submission.text}")
     unit = route(session, submission.region, submission.topic)
+    if isinstance(actor, User):
+        if not submission.region.strip() and unit.level == "national":
+            unit = actor.unit  # what an official enters without a region is their own unit's to handle
+        # An official files items for their own subtree only, never into another province's queue.
+        authorize(actor, "appeals.enter", unit)
     token = secrets.token_urlsafe(16)
     text = submission.text.strip()
     appeal = Appeal(kind=submission.kind, channel=submission.channel, title=(submission.title.strip() or text[:40])[:200],
@@ -208,10 +206,7 @@ def from_handoff(*, session: Session, actor: Actor, handoff_id: int, kind: str =
                  email: str = "", note: str = "") -> tuple[Appeal, str]:
     """A 12366 agent turns a question the machine could not answer into a demand for a unit to handle."""
     check_lengths({"备注": (note, TEXT), "电话": (phone, 40), "电子邮箱": (email, TITLE)})
-    authorize(actor, "appeals.enter")
-    handoff = session.get(Handoff, handoff_id)
-    if handoff is None:
-        raise AppealNotFound(f"没有编号为 {handoff_id} 的转人工问题")
+    handoff = consult_policy.access_handoff_by_id(session, actor, handoff_id, "appeals.enter")
     if session.scalar(select(Appeal.id).where(Appeal.handoff_id == handoff_id)):
         raise AppealInvalid("这个问题已经转为诉求")
     region = handoff.region if re.fullmatch(r"\d{6}", handoff.region or "") else ""

@@ -10,9 +10,11 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chunfeng.consult import policy
 from chunfeng.consult.models import ConsultQuery, KbEntry
 from chunfeng.consult.tokenize import shared_tokenizer
 from chunfeng.org.access import Actor, authorize
+from chunfeng.org.errors import Forbidden
 
 
 @dataclass
@@ -61,8 +63,9 @@ class Report:
     gaps: list[Gap]
 
 
-def _queries(session: Session, f: Filters) -> list[ConsultQuery]:
-    where = [ConsultQuery.at >= datetime.combine(f.start, time.min), ConsultQuery.at < datetime.combine(f.end + timedelta(days=1), time.min)]
+def _queries(session: Session, f: Filters, regions: set[str]) -> list[ConsultQuery]:
+    where = [ConsultQuery.at >= datetime.combine(f.start, time.min), ConsultQuery.at < datetime.combine(f.end + timedelta(days=1), time.min),
+             ConsultQuery.region.in_(regions)]
     if f.region:
         where.append(ConsultQuery.region == f.region)
     if f.channel:
@@ -92,9 +95,14 @@ def cluster(texts: list[str], threshold: float = 0.4) -> list[Gap]:
 
 def report(*, session: Session, actor: Actor, filters: Filters, limit: int = 20) -> Report:
     authorize(actor, "consult.analytics")
-    now = _queries(session, filters)
-    before = _queries(session, filters.previous())
-    titles = dict(session.execute(select(KbEntry.key, KbEntry.question)).all())
+    # The questions asked for regions whose bureau is in the actor's subtree, as for hand-offs.
+    regions = policy.regions_within(session, actor, policy.asked_regions(session))
+    if filters.region and not policy.regions_within(session, actor, {filters.region}):
+        raise Forbidden("无权查看该地区的咨询数据:它不在您所在单位的管辖范围内")
+    now = _queries(session, filters, regions)
+    before = _queries(session, filters.previous(), regions)
+    titles = dict(session.execute(select(KbEntry.key, KbEntry.question)
+                                  .where(policy.entries_within(session, actor))).all())
     counts = Counter(q.top_ref or f"text:{q.text}" for q in now)
     previous = Counter(q.top_ref or f"text:{q.text}" for q in before)
     feedback: dict[str, Counter] = defaultdict(Counter)

@@ -33,6 +33,8 @@ def ask(
         for q in questions:
             answer = services.ask(session=session, query=q, region=region, channel="batch" if batch else "cli", k=k,
                                   index=index)
+            if answer.handoff:  # the operator asking here is the asker: unsure answers go to the agents
+                services.request_handoff(session=session, query_id=answer.query_id, token=answer.token)
             if as_json or batch:
                 print(json.dumps(answer.as_dict(), ensure_ascii=False))
             else:
@@ -66,7 +68,7 @@ def export(out: Path, fmt: Optional[str] = typer.Option(None, "--format", help="
     """Export the whole knowledge base."""
     db = database()
     with domain_errors(), db.read() as session:
-        count = transfer.export_entries(session=session, fmt=fmt or out.suffix.lstrip(".").lower(), path=out)
+        count = transfer.export_entries(session=session, actor=actor(session), fmt=fmt or out.suffix.lstrip(".").lower(), path=out)
     console.print(f"已导出 {count} 条到 {out}")
 
 

@@ -11,3 +11,7 @@ class ConsultNotFound(ConsultError):
 
 class ConsultInvalid(ConsultError):
     """Bad input; names the file, row and field where there is one."""
+
+
+class ConsultConflict(ConsultError):
+    """The object is no longer in the state the action needs (a hand-off already answered, an answer already rated)."""

@@ -75,6 +75,8 @@ class ConsultQuery(Base):
     confidence: Mapped[float] = mapped_column(Float, default=0.0)
     handoff: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     feedback: Mapped[str | None] = mapped_column(String(16), doc="helpful / not_helpful")
+    token_digest: Mapped[str | None] = mapped_column(
+        String(64), doc="SHA-256 of the token given to the asker with the answer: only the asker rates it or asks a person")
 
 
 class Handoff(Base):
@@ -86,12 +88,16 @@ class Handoff(Base):
     query_id: Mapped[int] = mapped_column(ForeignKey("consult_query.id"), index=True)
     text: Mapped[str] = mapped_column(String(500))
     region: Mapped[str] = mapped_column(String(32), default="national")
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True,
+                                         doc="the bureau of its region, who answers it (consult.policy)")
     state: Mapped[str] = mapped_column(String(16), default="waiting", index=True)
     agent: Mapped[str | None] = mapped_column(String(64))
     answer: Mapped[str] = mapped_column(Text, default="")
     answered_at: Mapped[datetime | None] = mapped_column(DateTime)
     promoted_key: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    unit: Mapped[Unit] = relationship(lazy="joined")
 
 
 class KbGeneration(Base):

@@ -8,17 +8,17 @@ from pathlib import Path
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from chunfeng.bounds import bounded_day
 from chunfeng.charts import bar_chart
-from chunfeng.consult import analytics, services, transfer
+from chunfeng.consult import analytics, policy, services, transfer
 from chunfeng.consult.errors import ConsultInvalid
 from chunfeng.consult.models import ENTRY_STATES
-from chunfeng.org.access import allowed, authorize
+from chunfeng.org.access import authorize
 from chunfeng.org.builtin import PROVINCES
-from chunfeng.web.contract import API_ERRORS, FormId, Id, PageNo
+from chunfeng.web.contract import API_ERRORS, INT_MAX, ApiError, FormId, Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, optional_user, render, require
 from chunfeng.xlsx import download_path, write_table
 
@@ -28,6 +28,7 @@ REGIONS = [("national", "全国")] + [(code, name) for code, name in PROVINCES]
 
 @router.get("/ask")
 def ask_page(request: Request, db: DatabaseDep, q: str = "", region: str = "national", large: bool = False):
+    """Answers and logs the question (the log is what the analytics read); handing it to a person is a POST."""
     user = optional_user(request, db, request.app.state.settings)
     answer = None
     if q.strip():
@@ -38,11 +39,19 @@ def ask_page(request: Request, db: DatabaseDep, q: str = "", region: str = "nati
 
 
 @router.post("/ask/feedback")
-def feedback(db: DatabaseDep, query_id: FormId, helpful: bool = Form(...), q: str = Form(""),
-             region: str = Form("national"), large: bool = Form(False)):
+def feedback(db: DatabaseDep, query_id: FormId, helpful: bool = Form(...), token: str = Form(""),
+             large: bool = Form(False)):
     with db.write() as session:
-        services.give_feedback(session=session, query_id=query_id, helpful=helpful)
+        services.give_feedback(session=session, query_id=query_id, token=token, helpful=helpful)
     return RedirectResponse(f"/ask?thanks=1&large={'true' if large else 'false'}", status_code=303)
+
+
+@router.post("/ask/handoff")
+def handoff(db: DatabaseDep, query_id: FormId, token: str = Form(""), large: bool = Form(False)):
+    """转人工: the asker hands the question to the 12366 agents."""
+    with db.write() as session:
+        services.request_handoff(session=session, query_id=query_id, token=token)
+    return RedirectResponse(f"/ask?handed_off=1&large={'true' if large else 'false'}", status_code=303)
 
 
 class ApiHit(BaseModel):
@@ -63,6 +72,7 @@ class ApiAnswer(BaseModel):
     model_config = ConfigDict(extra="forbid")
     query: str
     query_id: int | None
+    token: str
     handoff: bool
     region: str
     answers: list[ApiHit]
@@ -70,10 +80,33 @@ class ApiAnswer(BaseModel):
 
 @router.get("/api/consult", responses={200: {"model": ApiAnswer}, **API_ERRORS})
 def consult_api(db: DatabaseDep, q: str, region: str = "national", k: int = 3):
-    """Answers best first; `handoff` is true when the machine is not sure and a person will answer."""
+    """Answers best first; `handoff` is true when the machine is not sure and a person should answer: post
+    `query_id` and `token` to /api/consult/handoff to ask for one (the token also proves the asker)."""
     with db.write() as session:
         answer = services.ask(session=session, query=q, region=region, channel="api", k=max(1, min(k, 10)))
     return JSONResponse(answer.as_dict())
+
+
+class HandoffIn(BaseModel):
+    query_id: int = Field(ge=1, le=INT_MAX)
+    token: str = Field(max_length=64)
+
+
+class ApiHandoff(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    handoff_id: int
+
+
+@router.post("/api/consult/handoff", status_code=201, responses={
+    201: {"model": ApiHandoff}, **API_ERRORS, 403: {"model": ApiError, "description": "凭证无效:只有提问人可以转人工"},
+    404: {"model": ApiError, "description": "没有这条咨询记录"},
+    409: {"model": ApiError, "description": "这个问题已经转人工"}})
+def consult_api_handoff(db: DatabaseDep, item: HandoffIn):
+    """转人工 for an answer of /api/consult: once per question, by the asker (its token)."""
+    with db.write() as session:
+        made = services.request_handoff(session=session, query_id=item.query_id, token=item.token)
+        body = {"handoff_id": made.id}
+    return JSONResponse(body, status_code=201)
 
 
 # --- agents ----------------------------------------------------------------------------------------
@@ -82,7 +115,9 @@ def consult_api(db: DatabaseDep, q: str, region: str = "national", k: int = 3):
 @router.get("/consult/queue", dependencies=[require("consult.agent")])
 def queue(request: Request, session: SessionDep, user: CurrentUser, state: str = "waiting", page: PageNo = 1):
     result = services.handoff_queue(session=session, actor=user, state=state, page=max(1, page))
-    return render(request, "consult/queue.html", {"result": result, "state": state}, user=user)
+    return render(request, "consult/queue.html", {
+        "result": result, "state": state,
+        "may": lambda handoff, permission: policy.may_handle_handoff(user, handoff, permission)}, user=user)
 
 
 @router.post("/consult/handoffs/{handoff_id}/answer", dependencies=[require("consult.agent")])
@@ -112,7 +147,7 @@ def kb_export(fmt: str, session: SessionDep, user: CurrentUser):
     if fmt not in transfer.FORMATS:
         raise ConsultInvalid(f"不支持的格式“{fmt}”")
     path = download_path(f".{fmt}")
-    transfer.export_entries(session=session, fmt=fmt, path=path)
+    transfer.export_entries(session=session, actor=user, fmt=fmt, path=path)
     return FileResponse(path, filename=f"12366知识库.{fmt}", background=BackgroundTask(path.unlink, missing_ok=True))
 
 
@@ -147,7 +182,7 @@ def kb_entry(request: Request, key: str, session: SessionDep, user: CurrentUser)
     entry, revisions = services.history(session=session, actor=user, key=key)
     return render(request, "consult/entry.html", {"entry": entry, "revisions": revisions, "regions": REGIONS,
                                                   "states": ENTRY_STATES,
-                                                  "may_edit": allowed(user, "consult.kb.edit")}, user=user)
+                                                  "may_edit": policy.may_edit_entry(user, entry)}, user=user)
 
 
 @router.post("/consult/kb", dependencies=[require("consult.kb.edit")])

@@ -7,8 +7,11 @@ process sees the new generation and rebuilds.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
+import secrets
 import threading
 from dataclasses import dataclass
 from datetime import date
@@ -19,8 +22,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from chunfeng.bounds import LONG_TEXT, SHORT_TEXT, TEXT, TITLE, length_problem
+from chunfeng.consult import policy
 from chunfeng.consult.embeddings import load_encoder
-from chunfeng.consult.errors import ConsultInvalid, ConsultNotFound
+from chunfeng.consult.errors import ConsultConflict, ConsultInvalid, ConsultNotFound
 from chunfeng.consult.index import NATIONAL, Doc, Hit, Index
 from chunfeng.consult.models import ConsultQuery, Handoff, KbEntry, KbGeneration, KbRevision
 from chunfeng.consult.places import region_named
@@ -28,6 +32,7 @@ from chunfeng.consult.tokenize import shared_tokenizer
 from chunfeng.db import utcnow
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
+from chunfeng.org.errors import Forbidden
 from chunfeng.org.models import Unit
 from chunfeng.paging import Page
 from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure, PlanNotice
@@ -111,9 +116,11 @@ class Answer:
     handoff: bool
     handoff_id: int | None = None
     region: str = NATIONAL  # the asker's, or the one the question names
+    token: str = ""  # given to the asker alone: it rates this answer or asks a person (see `_asked`)
 
     def as_dict(self) -> dict:
-        return {"query": self.query, "query_id": self.query_id, "handoff": self.handoff, "region": self.region,
+        return {"query": self.query, "query_id": self.query_id, "token": self.token, "handoff": self.handoff,
+                "region": self.region,
                 "answers": [{"id": h.doc.ref, "source": h.doc.source, "measure_no": h.doc.measure_no, "title": h.doc.title,
                              "answer": h.doc.answer, "basis": h.doc.basis, "score": round(h.score, 4),
                              "confidence": round(h.confidence, 4),
@@ -123,7 +130,8 @@ class Answer:
 
 def ask(*, session: Session, query: str, region: str = NATIONAL, channel: str = "web", k: int = 3,
         today: date | None = None, log: bool = True, index: Index | None = None) -> Answer:
-    """Answer a question best first; below the threshold, hand it to the agents' queue. Logged unless `log` is off."""
+    """Answer a question best first; `handoff` says a person should answer it (the asker then asks for one with
+    `request_handoff`). Logged unless `log` is off; a logged answer carries the asker's token."""
     query = " ".join(query.split())
     if not query:
         raise ConsultInvalid("请输入问题")
@@ -131,6 +139,8 @@ def ask(*, session: Session, query: str, region: str = NATIONAL, channel: str = 
         raise ConsultInvalid("问题太长了,请控制在 500 字以内")
     if channel not in CHANNELS:
         raise ConsultInvalid(f"未知渠道“{channel}”")
+    if region != NATIONAL:
+        region = _known_region(session, region)
     index = index or index_for(session)
     # Logged and handed off under the region the question names, when the asker chose none.
     region = region_named(query) or NATIONAL if region == NATIONAL else region
@@ -139,25 +149,59 @@ def ask(*, session: Session, query: str, region: str = NATIONAL, channel: str = 
     handoff = not hits or hits[0].confidence < HANDOFF_BELOW or too_short
     answer = Answer(None, query, hits, handoff, region=region)
     if log:
+        answer.token = secrets.token_urlsafe(16)
         record = ConsultQuery(text=query, region=region, channel=channel, top_ref=hits[0].doc.ref if hits else "",
                               top_tags=",".join(hits[0].doc.tags) if hits else "",
-                              confidence=hits[0].confidence if hits else 0.0, handoff=handoff)
+                              confidence=hits[0].confidence if hits else 0.0, handoff=handoff,
+                              token_digest=_digest(answer.token))
         session.add(record)
         session.flush()
         answer.query_id = record.id
-        if handoff:
-            item = Handoff(query_id=record.id, text=query, region=region)
-            session.add(item)
-            session.flush()
-            answer.handoff_id = item.id
     return answer
 
 
-def give_feedback(*, session: Session, query_id: int, helpful: bool) -> None:
+def _known_region(session: Session, region: str) -> str:
+    """A region is a bureau's code (what regional entries and the analytics' scoping are keyed by): a district
+    code becomes its nearest known bureau's; anything else is refused."""
+    region = (region or "").strip()
+    if not re.fullmatch(r"\d{6}", region):
+        raise ConsultInvalid(f"地区“{region[:20]}”无效:应为 national(全国)或 6 位地区代码")
+    unit = policy.handoff_unit(session, region)
+    return NATIONAL if unit.level == "national" else unit.code
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _asked(session: Session, query_id: int, token: str) -> ConsultQuery:
+    """The logged question, for the one who asked it: query ids are sequential, so the id alone proves nothing;
+    the token went to the asker with the answer and only its digest is kept."""
     record = session.get(ConsultQuery, query_id)
     if record is None:
         raise ConsultNotFound(f"没有编号为 {query_id} 的咨询记录")
+    if not record.token_digest or not hmac.compare_digest(record.token_digest, _digest(token or "")):
+        raise Forbidden("只有提问人可以评价或转人工:凭证无效,请重新提问")
+    return record
+
+
+def give_feedback(*, session: Session, query_id: int, token: str, helpful: bool) -> None:
+    record = _asked(session, query_id, token)
+    if record.feedback:
+        raise ConsultConflict("这个回答已经评价过了")
     record.feedback = "helpful" if helpful else "not_helpful"
+
+
+def request_handoff(*, session: Session, query_id: int, token: str) -> Handoff:
+    """转人工: the asker hands the question to the 12366 agents of its region's bureau (consult.policy), once."""
+    record = _asked(session, query_id, token)
+    if session.scalar(select(Handoff.id).where(Handoff.query_id == record.id)):
+        raise ConsultConflict("这个问题已经转给人工坐席了,请耐心等待答复")
+    item = Handoff(query_id=record.id, text=record.text, region=record.region,
+                   unit_id=policy.handoff_unit(session, record.region).id)
+    session.add(item)
+    session.flush()
+    return item
 
 
 # --- the agents' side ---------------------------------------------------------------------------
@@ -166,20 +210,21 @@ def give_feedback(*, session: Session, query_id: int, helpful: bool) -> None:
 def handoff_queue(*, session: Session, actor: Actor, state: str = "waiting", page: int = 1,
                   per_page: int = 30) -> Page[Handoff]:
     authorize(actor, "consult.agent")
-    where = [Handoff.state == state]
-    total = session.scalar(select(func.count()).select_from(Handoff).where(*where)) or 0
-    items = list(session.scalars(select(Handoff).where(*where).order_by(Handoff.created_at, Handoff.id)
-                                 .offset((page - 1) * per_page).limit(per_page)))
+    where = [Handoff.state == state, policy.handoffs_within(actor)]
+    total = session.scalar(select(func.count()).select_from(Handoff).join(Unit, Handoff.unit_id == Unit.id)
+                           .where(*where)) or 0
+    items = list(session.scalars(select(Handoff).join(Unit, Handoff.unit_id == Unit.id).where(*where)
+                                 .order_by(Handoff.created_at, Handoff.id).offset((page - 1) * per_page).limit(per_page)))
     return Page(items, total, page, per_page)
 
 
 def answer_handoff(*, session: Session, actor: Actor, handoff_id: int, answer: str) -> Handoff:
     if problem := length_problem(answer, "答复", TEXT):
         raise ConsultInvalid(problem)
-    authorize(actor, "consult.agent")
-    item = session.get(Handoff, handoff_id)
-    if item is None:
-        raise ConsultNotFound(f"没有编号为 {handoff_id} 的转人工问题")
+    item = policy.access_handoff_by_id(session, actor, handoff_id)
+    if item.state != "waiting":
+        # An answer is what the asker was told: a second agent must not replace it unnoticed.
+        raise ConsultConflict(f"这个问题已由 {item.agent} 答复,不能再次答复")
     if not answer.strip():
         raise ConsultInvalid("答复内容不能为空")
     before = {"state": item.state, "answer": item.answer}
@@ -202,10 +247,7 @@ def next_key(session: Session) -> str:
 
 def promote_handoff(*, session: Session, actor: Actor, handoff_id: int, basis: str = "", tags: str = "") -> KbEntry:
     """An agent's answer becomes a published knowledge entry in one step."""
-    authorize(actor, "consult.kb.edit")
-    item = session.get(Handoff, handoff_id)
-    if item is None:
-        raise ConsultNotFound(f"没有编号为 {handoff_id} 的转人工问题")
+    item = policy.access_handoff_by_id(session, actor, handoff_id, "consult.kb.edit")
     if item.state != "answered":
         raise ConsultInvalid("请先答复,再将答复加入知识库")
     if item.promoted_key:
@@ -279,7 +321,7 @@ def save_entry(*, session: Session, actor: Actor, values: dict, key: str | None 
         raise ConsultNotFound(f"没有编号为 {key} 的知识条目")
     before = None
     if entry is not None:
-        if not isinstance(actor, SystemActor) and not actor.unit.contains(entry.owner_unit):
+        if not policy.may_edit_entry(actor, entry):
             authorize(actor, "consult.kb.edit", entry.owner_unit)
         if expected_version is not None and expected_version != entry.version:
             raise ConsultInvalid(f"{entry.key} 已被 {entry.updated_by} 修改为第 {entry.version} 版,请刷新后再改")
@@ -314,10 +356,7 @@ def _join(value, field_name: str) -> str:
 
 
 def history(*, session: Session, actor: Actor, key: str) -> tuple[KbEntry, list[KbRevision]]:
-    authorize(actor, "consult.agent")
-    entry = session.scalar(select(KbEntry).where(KbEntry.key == key))
-    if entry is None:
-        raise ConsultNotFound(f"没有编号为 {key} 的知识条目")
+    entry = policy.access_entry_by_key(session, actor, key)
     revisions = list(session.scalars(select(KbRevision).where(KbRevision.entry_id == entry.id)
                                      .order_by(KbRevision.version.desc())))
     return entry, revisions
@@ -326,7 +365,7 @@ def history(*, session: Session, actor: Actor, key: str) -> tuple[KbEntry, list[
 def list_entries(*, session: Session, actor: Actor, query: str = "", status: str = "", page: int = 1,
                  per_page: int = 30) -> Page[KbEntry]:
     authorize(actor, "consult.agent")
-    where = []
+    where = [policy.entries_within(session, actor)]
     for word in query.split():
         where.append(KbEntry.question.contains(word, autoescape=True) | KbEntry.answer.contains(word, autoescape=True)
                      | KbEntry.key.startswith(word, autoescape=True) | KbEntry.tags.contains(word, autoescape=True))

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chunfeng.bounds import OutOfBounds, bounded_day
+from chunfeng.consult import policy
 from chunfeng.consult.errors import ConsultInvalid
 from chunfeng.consult.models import KbEntry
 from chunfeng.consult.services import entry_length_problems, save_entry
@@ -203,8 +204,10 @@ def import_entries(*, session: Session, actor: Actor, path: Path, sample: bool =
     return created, updated
 
 
-def export_entries(*, session: Session, fmt: str, path: Path) -> int:
-    entries = list(session.scalars(select(KbEntry).order_by(KbEntry.key)))
+def export_entries(*, session: Session, actor: Actor, fmt: str, path: Path) -> int:
+    """Every entry `actor` may read (policy.entries_within: drafts only of its subtree) to `path`."""
+    authorize(actor, "consult.agent")
+    entries = list(session.scalars(select(KbEntry).where(policy.entries_within(session, actor)).order_by(KbEntry.key)))
     records = [{"key": e.key, "question": e.question, "phrasings": e.phrasing_list, "answer": e.answer, "basis": e.basis,
                 "article": e.article, "tags": e.tag_list, "region": e.region,
                 "effective_from": e.effective_from.isoformat() if e.effective_from else "",

@@ -56,6 +56,18 @@ def find_unit(*, session: Session, code: str) -> Unit:
     return unit
 
 
+def unit_for_region(*, session: Session, region: str) -> Unit:
+    """The bureau of a region code: the unit with that code, else the nearest known one above it (its city's,
+    then its province's); the national administration for no region or one it does not know."""
+    region = (region or "").strip()
+    if re.fullmatch(r"\d{6}", region):
+        for code in dict.fromkeys((region, region[:4] + "00", region[:2] + "0000")):
+            unit = session.scalar(select(Unit).where(Unit.code == code))
+            if unit is not None:
+                return unit
+    return session.scalar(select(Unit).where(Unit.level == "national"))
+
+
 def get_unit(*, session: Session, actor: Actor, code: str) -> Unit:
     unit = find_unit(session=session, code=code)
     authorize(actor, "org.unit.view", unit)

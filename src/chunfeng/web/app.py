@@ -21,7 +21,7 @@ from chunfeng.appeals.errors import AppealError, AppealNotFound
 from chunfeng.appeals.routes import router as appeals_router
 from chunfeng.calendar.errors import CalendarError
 from chunfeng.calendar.routes import router as calendar_router
-from chunfeng.consult.errors import ConsultError, ConsultNotFound
+from chunfeng.consult.errors import ConsultConflict, ConsultError, ConsultNotFound
 from chunfeng.consult.routes import router as consult_router
 from chunfeng.db import Database
 from chunfeng.inbox.routes import router as inbox_router
@@ -180,6 +180,10 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     @app.exception_handler(StaleReport)
     def _stale(request: Request, exc: StaleReport):
         return _error(request, 409, "内容已被他人修改", str(exc))
+
+    @app.exception_handler(ConsultConflict)
+    def _conflict(request: Request, exc: ConsultConflict):
+        return _error(request, 409, "状态已变化", str(exc))
 
     @app.exception_handler(NotFound)
     @app.exception_handler(PlanNotFound)

@@ -1,13 +1,13 @@
 """failed logins per user name and source address: a lockout locks an address out of a user name, not the account
 
 Revision ID: 0015
-Revises: 0018
+Revises: 0014
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0015'
-down_revision = '0018'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 

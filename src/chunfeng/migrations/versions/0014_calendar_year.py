@@ -1,13 +1,13 @@
 """calendar years imported from the State Council's holiday notices, with the STA's filing deadlines
 
-Revision ID: 0018
-Revises: 0014
+Revision ID: 0014
+Revises: 0013
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0018'
-down_revision = '0014'
+revision = '0014'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 

@@ -1,12 +1,12 @@
 """a campaign's last error: a scheduled run that fails is recorded on its campaign, and the others go on
 
-Revision ID: 0014
+Revision ID: 0013
 Revises: 0012
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0014'
+revision = '0013'
 down_revision = '0012'
 branch_labels = None
 depends_on = None

@@ -3,13 +3,13 @@
 A message body greets the contact by name and a channel URL often holds a token or a password; both were
 plain text beside the SM4 columns (and so in every backup). No schema change: both columns stay Text.
 
-Revision ID: 0013
+Revision ID: 0016
 Revises: 0015
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0013'
+revision = '0016'
 down_revision = '0015'
 branch_labels = None
 depends_on = None
