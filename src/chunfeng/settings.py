@@ -27,8 +27,8 @@ class Settings(BaseSettings):
     password_max_age_days: int = Field(90, ge=0, description="a password older than this must be changed at login; 0: never")
     totp_required_roles: list[str] = Field(default_factory=lambda: ["admin", "security_admin", "audit_admin"],
                                            description="roles that must log in with a TOTP second factor")
-    login_max_failures: int = Field(5, ge=1, description="consecutive wrong passwords that lock an account")
-    login_lockout_minutes: int = Field(15, ge=1, description="how long a locked account refuses every login")
+    login_max_failures: int = Field(5, ge=1, description="consecutive wrong passwords for a user name from one address that lock that address out of it")
+    login_lockout_minutes: int = Field(15, ge=1, description="how long a locked address is refused that user name")
     rate_limits: dict[str, int] = Field(
         default_factory=lambda: {"login": 10, "consult": 60, "appeals": 20},
         description="requests a minute one client address may make: login (POST /login), consult (the public ask "
