@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,10 @@ from chunfeng.org.access import SystemActor
 from chunfeng.org.models import User
 from chunfeng.plan import services as plan
 from chunfeng.settings import Settings
+
+# Fixtures of wider scope write audit entries before any test's own head file is set (see _audit_head): never
+# into the checkout's var/ nor a real deployment's head file.
+os.environ["CHUNFENG_AUDIT_HEAD_FILE"] = str(Path(tempfile.mkdtemp(prefix="chunfeng-audit-")) / "audit-head.log")
 
 HERE = Path(__file__).parent
 SEED = HERE.parent.parent / "shared" / "seeds" / "000_7bfd59b3cf3bfc3d.txt"
@@ -52,12 +57,12 @@ def _database(tmp_path_factory) -> Database:
 
 
 @pytest.fixture(autouse=True)
-def _audit_head(tmp_path, monkeypatch) -> Path:
+def _audit_head(tmp_path_factory, monkeypatch) -> Path:
     """Each test its own signed audit head (the chain's anchor outside the database), as each test empties the
     database: a head left by another test would rightly read as a truncated log. Commands run by the test inherit it."""
     from chunfeng.settings import get_settings
 
-    path = tmp_path / "audit-head.log"
+    path = tmp_path_factory.mktemp("audit") / "audit-head.log"  # not in tmp_path, which tests may list
     monkeypatch.setenv("CHUNFENG_AUDIT_HEAD_FILE", str(path))
     get_settings.cache_clear()
     yield path

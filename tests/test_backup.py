@@ -106,6 +106,13 @@ def test_the_commands(filled, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "chunfeng", "restore", str(tmp_path / "none.tar.gz"), "--yes"], env=env,
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "无法读取" in bad.stderr
+    hostile = _rebuilt(archive, tmp_path / "hostile.tar.gz", lambda members: [*members, _file("files/../../x.txt")])
+    refused = subprocess.run([sys.executable, "-m", "chunfeng", "restore", str(hostile), "--yes"], env=env,
+                             capture_output=True, text=True)
+    assert refused.returncode == 1 and "拒绝恢复" in refused.stderr and not (tmp_path / "x.txt").exists()
+    with db.read() as s:  # the good restore before stands, audited, and the log holds
+        assert s.scalar(select(AuditEntry.action).order_by(AuditEntry.seq.desc()).limit(1)) == "backup.restored"
+        assert audit.verify(s).ok
 
 
 def _rebuilt(archive, out, change, *, sign=False):

@@ -272,3 +272,26 @@ def test_an_archive_kept_elsewhere_shows_the_newest_entries_deleted(db, system, 
     run = subprocess.run([sys.executable, "-m", "chunfeng", "audit", "verify", "--archive", str(archive)], env=env,
                          capture_output=True, text=True)
     assert run.returncode == 1 and "第 3 条记录已不在审计日志中" in run.stderr
+
+
+def test_an_archive_recomputed_without_the_key_is_found(db, system, tmp_path):
+    import gzip
+    import json
+
+    fill(db, system, n=4)
+    archive = tmp_path / "a.jsonl.gz"
+    with db.read() as s:
+        audit.export_archive(s, archive)
+    header, *rows = [json.loads(line) for line in gzip.open(archive, "rt", encoding="utf-8")]
+    assert all(row["digest_version"] == audit.KEYED for row in rows) and audit.verify_archive(archive).ok
+    rows[1]["actor"], prev = "nobody", rows[0]["digest"]
+    for row in rows[1:]:  # recomputed with what the archive's holder can compute
+        row["prev_digest"] = prev
+        row["digest"] = prev = audit.sm3("\x1f".join(str(row[k]) for k in (
+            "seq", "at", "actor", "actor_unit", "action", "object_type", "object_id", "before", "after", "prev_digest",
+            "outcome", "source", "digest_version")))
+    forged = tmp_path / "forged.jsonl.gz"
+    with gzip.open(forged, "wt", encoding="utf-8") as f:
+        f.write("\n".join(audit.canonical(r) for r in [header, *rows]) + "\n")
+    report = audit.verify_archive(forged)
+    assert report.broken_at == 2 and "摘要不符" in report.reason
