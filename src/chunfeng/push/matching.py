@@ -77,8 +77,8 @@ def period_bounds(period: str) -> tuple[date, date]:
             first, last_month = date(int(year), int(m), 1), int(m)
         else:
             first, last_month = date(int(period), 1, 1), 12
-    except ValueError:
-        raise PushInvalid(f"所属期“{period}”应写成 2022、2022Q2 或 2022-06") from None
+    except (ValueError, OverflowError):  # OverflowError: a year of 30 digits
+        raise PushInvalid(f"所属期“{period[:20]}”应写成 2022、2022Q2 或 2022-06") from None
     end = date(first.year + (last_month == 12), last_month % 12 + 1, 1)
     return first, date.fromordinal(end.toordinal() - 1)
 
