@@ -358,3 +358,12 @@ def test_pause_resume_edit_and_cancel_are_checked_and_audited(policies, duck):
     with db.write() as session, pytest.raises(PushInvalid, match="不能修改"):
         campaigns.edit_campaign(session=session, actor=SYSTEM, campaign_id=cid, name="再改", policy_ids=[pid],
                                 channels=["inapp"], audience="")
+
+
+def test_an_engine_error_is_a_push_error_with_a_chinese_message(duck):
+    from chunfeng.push import matching
+    from chunfeng.push.errors import EngineFailed
+
+    with pytest.raises(EngineFailed, match="数据引擎") as caught:
+        matching.DuckDBEngine(duck).rows("SELECT CAST(name AS INTEGER) FROM registry")
+    assert "Conversion" in caught.value.detail
