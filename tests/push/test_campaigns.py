@@ -391,3 +391,12 @@ def test_a_channel_url_to_an_internal_host_is_not_called(policies, duck, gateway
     assert campaigns.deliver(policies, now=NOW).failed == 1 and gateway.received == []
     with policies.read() as session:
         assert "CHUNFENG_CHANNEL_HOSTS_ALLOWED" in session.get(PushMessage, mid).last_error
+
+
+def test_an_engine_error_is_a_push_error_with_a_chinese_message(duck):
+    from chunfeng.push import matching
+    from chunfeng.push.errors import EngineFailed
+
+    with pytest.raises(EngineFailed, match="数据引擎") as caught:
+        matching.DuckDBEngine(duck).rows("SELECT CAST(name AS INTEGER) FROM registry")
+    assert "Conversion" in caught.value.detail

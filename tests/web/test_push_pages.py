@@ -211,6 +211,7 @@ def test_hostile_rules_are_refused_with_a_position_never_a_500(site, server):
         made = bj.post("/push/campaigns", data={"csrf_token": csrf_from(campaigns_page), "name": "攻击", "month": "2022-07",
                                                 "policies": ["XGM-VAT-2021"], "channels": ["inapp"], "audience": rule})
         assert made.status_code == 400 and "补充条件" in made.text, name
+    assert bj.get("/push/policies/XGM-VAT-2023/match", params={"period": "9" * 30}).status_code == 400
     # the product that overflowed DuckDB's DECIMAL now runs (in DOUBLE) and counts
     fine = officer.post("/push/rules/check", headers={"X-CSRF-Token": token},
                         data={"rule": "monthly_sales * monthly_sales * monthly_sales * 1000000000000 > 1"})

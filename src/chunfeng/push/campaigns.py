@@ -200,7 +200,7 @@ def plan_stage(*, session: Session, conn, campaign: Campaign, stage: CampaignSta
     found: list[tuple[Policy, str, list[tuple]]] = []
     for policy in policies:
         period = matching.period_for(policy.period_kind, campaign.year, campaign.month)
-        rows = conn.execute(*_recipients_sql(campaign, policy, stage, region, period)).fetchall()
+        rows = matching.DuckDBEngine(conn).rows(*_recipients_sql(campaign, policy, stage, region, period))
         found.append((policy, period, rows))
     codes = sorted({row[0] for _, _, rows in found for row in rows})
     used = _recent_pushes(session, codes, now - timedelta(days=7))

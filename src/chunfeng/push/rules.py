@@ -46,7 +46,7 @@ from chunfeng.push import rule_backends
 from chunfeng.push.rule_tree import Binary, FieldRef, InList, Item, Literal, Node, Unary
 from chunfeng.push.schema import REGISTRY, Table
 
-# Far above any real policy (the shipped ones reach 129 characters, 9 operators, 15 items, 2 levels), far
+# Far above any real policy (the shipped ones reach 129 characters, 8 operators, 15 items, 1 level), far
 # below what overflows Python's recursion or an engine's parser: 140 brackets or 160 `and`s did both.
 MAX_LENGTH = 2000
 MAX_DEPTH = 20
