@@ -21,7 +21,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from chunfeng.calendar.errors import CalendarNotCovered
+from chunfeng.calendar.models import CalendarYear
 from chunfeng.settings import get_settings
 
 _ONE_DAY = timedelta(days=1)
@@ -266,11 +270,22 @@ def file_calendar() -> WorkCalendar:
     return _cached(get_settings().holidays_file)
 
 
-def configured_calendar(session) -> WorkCalendar:
+def configured_calendar(session: Session) -> WorkCalendar:
     """The calendar in force: the file's years, each replaced by the year imported into the database, if any.
 
     Read from the database on every call (a handful of rows), so that `chunfeng calendar import` reaches every
     running server process at once rather than at its next restart."""
-    from chunfeng.calendar.services import effective_calendar
+    return with_imported_years(session, file_calendar())
 
-    return effective_calendar(session=session, base=file_calendar())
+
+def with_imported_years(session: Session, base: WorkCalendar) -> WorkCalendar:
+    """``base`` with each year imported into the database replacing its year whole (days and deadlines)."""
+    arrangements = dict(base.arrangements)
+    overrides = dict(base.deadline_overrides)
+    for row in session.scalars(select(CalendarYear)):
+        arrangements[row.year] = Arrangement(row.year, tuple(date.fromisoformat(d) for d in row.holidays),
+                                             tuple(date.fromisoformat(d) for d in row.makeup_days), row.source,
+                                             row.deadline_source)
+        overrides = {k: v for k, v in overrides.items() if not k.startswith(f"{row.year:04d}-")}
+        overrides.update({k: date.fromisoformat(v) for k, v in row.deadlines.items()})
+    return WorkCalendar.of(arrangements, overrides)

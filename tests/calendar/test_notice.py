@@ -14,7 +14,10 @@ from chunfeng.calendar.errors import NoticeInvalid
 from chunfeng.calendar.notice import decode, parse_notice
 
 ROOT = Path(__file__).parent.parent.parent
-NOTICES = {  # as published (gov.cn / Xinhua): 2022 on one line, 2023 half-width, 2024 the web page, 2025/2026 full-width
+# The notices' text as published (Xinhua's full text, reprinted by gmw.cn, people.com.cn, beijing.gov.cn, wikisource;
+# 2026: https://www.gov.cn/zhengce/content/202511/content_7047090.htm), in the forms an official may save it: 2022 run
+# together on one line, 2023 in half-width punctuation, 2024 as a web page, 2025 and 2026 in full-width punctuation.
+NOTICES = {
     2022: Path(__file__).with_name("notices") / "2022.txt",
     2023: Path(__file__).with_name("notices") / "2023.txt",
     2024: Path(__file__).with_name("notices") / "2024.html",

@@ -27,7 +27,7 @@ def calendar_page(request: Request, session: SessionDep, user: CurrentUser,
     published = {k for k in cal.deadline_overrides if k.startswith(f"{year:04d}-")}
     return render(request, "calendar.html", {
         "year": year, "view": view, "missing": missing, "years": cal.years, "published": published,
-        "warning": " ".join(services.coverage_warning(session=session, today=today).split()),
+        "warning": services.coverage_warning(session=session, today=today),
         "runs": _runs(view["holidays"]) if view else []}, user=user)
 
 

@@ -8,7 +8,6 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chunfeng.calendar.errors import CalendarInvalid
@@ -17,7 +16,7 @@ from chunfeng.calendar.notice import Notice, decode, parse_notice
 from chunfeng.db import utcnow
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, authorize
-from chunfeng.workdays import Arrangement, WorkCalendar, file_calendar, filing_deadline
+from chunfeng.workdays import WorkCalendar, file_calendar, filing_deadline, with_imported_years
 
 # From this day of the year on, a missing calendar for next year is shown as a warning: the State Council
 # publishes the arrangement in October or November, and campaigns and time limits soon reach into January.
@@ -25,20 +24,8 @@ WARN_FROM = (11, 1)
 
 
 def effective_calendar(*, session: Session, base: WorkCalendar | None = None) -> WorkCalendar:
-    """The packaged default's years, each replaced whole (days and deadlines) by the year imported, if any."""
-    base = base or file_calendar()
-    arrangements = dict(base.arrangements)
-    overrides = dict(base.deadline_overrides)
-    for row in session.scalars(select(CalendarYear)):
-        arrangements[row.year] = _arrangement(row)
-        overrides = {k: v for k, v in overrides.items() if not k.startswith(f"{row.year:04d}-")}
-        overrides.update({k: date.fromisoformat(v) for k, v in row.deadlines.items()})
-    return WorkCalendar.of(arrangements, overrides)
-
-
-def _arrangement(row: CalendarYear) -> Arrangement:
-    return Arrangement(row.year, tuple(date.fromisoformat(d) for d in row.holidays),
-                       tuple(date.fromisoformat(d) for d in row.makeup_days), row.source, row.deadline_source)
+    """The packaged default's years (or ``base``'s), each replaced whole by the year imported, if any."""
+    return with_imported_years(session, base or file_calendar())
 
 
 def _deadlines_of(cal: WorkCalendar, year: int) -> dict[str, str]:
