@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import date
 
 from sqlalchemy import func, select
 
@@ -52,3 +53,17 @@ def test_demo_taxpayer_is_named_in_clear(db, tmp_path, monkeypatch):
             raise AssertionError("a ciphertext display name was accepted")
         except ValidationFailed as exc:
             assert "明文" in str(exc)
+
+
+def test_demo_items_stay_inside_the_covered_calendar():
+    """Late in a year whose successor is not imported, the demo's time limits would reach an uncovered year and
+    intake would refuse them: the demo files them early enough instead (and on other days, today)."""
+    from chunfeng.demo import demo_appeals_day
+    from chunfeng.workdays import load_calendar
+
+    cal = load_calendar()
+    last = max(cal.years)
+    assert demo_appeals_day(cal, date(last, 6, 1)) == date(last, 6, 1)
+    late = demo_appeals_day(cal, date(last, 12, 28))
+    assert late < date(last, 12, 28) and late.year == last
+    cal.add_working_days(late, 15)  # within the covered year: no error

@@ -19,6 +19,8 @@ from chunfeng import crypto
 from chunfeng.appeals import intake
 from chunfeng.appeals import services as appeals
 from chunfeng.appeals.models import Appeal
+from chunfeng.appeals.services import limits
+from chunfeng.calendar.errors import CalendarNotCovered
 from chunfeng.consult import transfer
 from chunfeng.ledger import services as ledger
 from chunfeng.ledger import supervision, warnings
@@ -34,6 +36,7 @@ from chunfeng.plan.models import PlanNotice
 from chunfeng.push import bills, campaigns, rules, store, synthetic
 from chunfeng.push import services as push_services
 from chunfeng.push.models import CampaignStage, Policy
+from chunfeng.workdays import WorkCalendar, configured_calendar
 
 SEED = 2022
 _SYLLABLES = "安宁平和兴华东西南北中新清江河山川林泉云阳明光长永福德嘉禾丰泰康盛"
@@ -214,12 +217,27 @@ DEMO_APPEALS = [  # kind, region, topic, text, how far it has come
 ]
 
 
+def demo_appeals_day(cal: WorkCalendar, today: date) -> date:
+    """The day the demo files its items: today, unless their time limits would reach a year the calendar does not
+    cover — late in a year whose successor's holiday notice is not yet imported — in which case the latest week
+    before it from which they do not, so that the demo runs and no limit is counted on a guess."""
+    longest = max(max(limits(kind).values()) for kind, *_ in DEMO_APPEALS)
+    day = today
+    while day.year >= min(cal.years):
+        try:
+            cal.add_working_days(day, longest)
+            return day
+        except CalendarNotCovered:
+            day -= timedelta(days=7)
+    return today  # no covered day at all: intake itself refuses, naming the year
+
+
 def appeals_demo(*, session: Session) -> int:
     """A few demands and complaints in 北京 and 深圳 at every stage, some overdue, one rated."""
     if session.scalar(select(Appeal.id).limit(1)):
         return 0
     system = SystemActor(username="demo")
-    today = date.today()
+    today = demo_appeals_day(configured_calendar(session), date.today())
     for n, (kind, region, topic, text, stage) in enumerate(DEMO_APPEALS):
         appeal, token = intake.submit(session=session, today=today - timedelta(days=2 * n), submission=intake.Submission(
             kind=kind, text=text, region=region, topic=topic, submitter="演示用户", phone=f"1380000{n:04d}"))
