@@ -9,6 +9,7 @@ import pytest
 
 from chunfeng.push import matching, rules, services
 from chunfeng.push.engines import PostgresEngine, SparkEngine, export_parquet
+from chunfeng.push.errors import PushInvalid
 
 POLICIES = services.shipped_policies()
 
@@ -54,8 +55,11 @@ def _check(engine, expected):
     total, page = matching.taxpayers(engine, policy_id=policy["id"], rule_text=policy["rule"],
                                      period=expected[policy["id"]][2], province="440000", limit=5)
     assert total == by_province["44"] and all(r["region"].startswith("44") for r in page)
-    assert matching.taxpayers(engine, policy_id="x' OR '1'='1", rule_text=policy["rule"], period="2022' OR '1'='1",
+    assert matching.taxpayers(engine, policy_id="x' OR '1'='1", rule_text=policy["rule"], period=expected[policy["id"]][2],
                               province="4' OR '1'='1", limit=5)[0] == 0
+    with pytest.raises(PushInvalid, match="所属期"):  # a period is checked against its pattern before any engine sees it
+        matching.taxpayers(engine, policy_id=policy["id"], rule_text=policy["rule"], period="2022' OR '1'='1",
+                           province="440000", limit=5)
 
 
 def test_the_synthetic_extract_exercises_the_policies(expected):

@@ -67,6 +67,11 @@ def test_knowledge_json_nested_or_wrongly_typed(bureau, server, make_user):
     assert long.status_code == 400 and "问题超过 500 字" in long.text and "答案超过 20000 字" in long.text
     with bureau.read() as s:
         assert s.scalar(select(func.count()).select_from(KbEntry)) == 0
+    # A law in force may be older than the system's own window: 房产税暂行条例 took effect on 1986-10-01.
+    old_law = upload(json.dumps([{"question": "房产税", "answer": "按房产原值…", "effective_from": "1986-10-01"}]))
+    assert old_law.status_code in (200, 303), old_law.text[:300]
+    with bureau.read() as s:
+        assert s.scalar(select(KbEntry.effective_from)).isoformat() == "1986-10-01"
 
 
 def test_indicator_value_nan_or_inf(bureau, server):
