@@ -121,7 +121,8 @@ def test_system_admin_creates_accounts_without_roles_and_cannot_switch_off_admin
         assert all(s.scalars(select(User.active).where(User.username.in_(["sec", "auditor", "sec2"]))))
         assert s.scalar(select(User).where(User.username == "shadow")).role_set == set()
         denied = list(s.scalars(select(AuditEntry.object_id).where(AuditEntry.actor == "sysadm",
-                                                                   AuditEntry.outcome == "denied")))
+                                                                   AuditEntry.outcome == "denied")
+                                .order_by(AuditEntry.seq)))  # PostgreSQL returns rows in no order without one
         assert denied == ["POST /org/units/110000/users", "POST /security/users/shadow/roles",
                           "POST /org/users/sec/active", "POST /org/users/auditor/active", "POST /org/users/sec2/active"]
     # The security administrator then gives the new account its business roles: two people, not one.
