@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -59,3 +60,12 @@ def test_license_file_matches_pyproject_and_changelog_names_every_migration():
         number = migration.name[:4]
         # An installer reads the changelog to learn which migrations a release brings.
         assert re.search(rf"\b{number}\b", changelog), f"CHANGELOG.md does not mention migration {number}"
+
+
+def test_version_prints_the_pyproject_version():
+    # `chunfeng --version` exited 2 ("Missing command"): Click wants a sub-command before the callback runs.
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(encoding="utf-8"), re.M).group(1)
+    result = subprocess.run([sys.executable, "-m", "chunfeng", "--version"], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == f"chunfeng {version}"

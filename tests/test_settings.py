@@ -15,6 +15,8 @@ def test_every_environment_but_local_needs_a_data_key_and_a_secret(environment):
         Settings(environment=environment, secret_key="s" * 64)
     with pytest.raises(ValueError, match="CHUNFENG_SECRET_KEY must be set"):
         Settings(environment=environment, secret_key=DEV_SECRET, data_key=KEY)
+    with pytest.raises(ValueError, match="CHUNFENG_SECRET_KEY must be set"):  # the example file's blank line
+        Settings(environment=environment, secret_key="  ", data_key=KEY)
     assert not Settings(environment=environment, secret_key="s" * 64, data_key=KEY).is_local
 
 

@@ -38,14 +38,19 @@ db_app = typer.Typer(help="数据库", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 
+def print_version(value: bool) -> None:
+    if value:
+        console.print(f"chunfeng {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     acting_as: Optional[str] = typer.Option(None, "--as", help="act as this user, with that user's rights"),
-    version: bool = typer.Option(False, "--version", help="print the version and exit"),
+    # Eager: Click demands a sub-command before it calls this function, so a plain flag never got here (exit 2).
+    version: bool = typer.Option(False, "--version", callback=print_version, is_eager=True,
+                                 help="print the version and exit"),
 ):
-    if version:
-        console.print(f"chunfeng {__version__}")
-        raise typer.Exit()
     state.acting_as = acting_as
 
 

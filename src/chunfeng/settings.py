@@ -87,7 +87,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def refuse_default_secret(self) -> "Settings":
-        if not self.is_local and self.secret_key == DEV_SECRET:
+        # Empty too: deploy/chunfeng.env.example leaves the line blank, and a blank left in place must not start.
+        if not self.is_local and (self.secret_key == DEV_SECRET or not self.secret_key.strip()):
             raise ValueError("CHUNFENG_SECRET_KEY must be set to a private value when CHUNFENG_ENVIRONMENT is not 'local'")
         if self.data_key and (len(self.data_key) != 32 or any(c not in "0123456789abcdefABCDEF" for c in self.data_key)):
             raise ValueError("CHUNFENG_DATA_KEY must be 32 hex digits (a 128-bit SM4 key)")
