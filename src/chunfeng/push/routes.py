@@ -32,12 +32,13 @@ def _store(request: Request) -> Path:
 
 @router.get("/push/policies", dependencies=[require("push.policy.view")])
 def policy_list(request: Request, session: SessionDep, user: CurrentUser, q: str = "", tax_type: str = "",
-                current: bool = False, page: PageNo = 1):
+                standing: str = "current", page: PageNo = 1):
     page, _ = clamp_page(page, 30)
-    result = services.list_policies(session=session, actor=user, q=q.strip(), tax_type=tax_type,
-                                    on=date.today() if current else None, page=page)
+    result = services.list_policies(session=session, actor=user, q=q.strip(), tax_type=tax_type, standing=standing,
+                                    page=page)
     return render(request, "push/policies.html", {"result": result, "q": q.strip(), "tax_type": tax_type,
-                                                  "current": current, "tax_types": services.tax_types(session)},
+                                                  "standing": standing, "standings": services.STANDINGS,
+                                                  "today": date.today(), "tax_types": services.tax_types(session)},
                   user=user)
 
 
