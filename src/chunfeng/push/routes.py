@@ -47,10 +47,11 @@ def policy_export(session: SessionDep, user: CurrentUser):
     result = services.list_policies(session=session, actor=user, per_page=10_000)
     path = write_table(download_path(), sheet="政策目录", headers=[
         "编号", "名称", "税费种", "主题", "依据", "文件标题", "生效日期", "失效日期", "所属期", "申报表", "适用条件(规则)",
-        "推送对象", "政策要点"], rows=([p.id, p.name, p.tax_type, p.topic, p.basis, p.basis_title, str(p.effective_from),
-                                 str(p.effective_until or "长期"), services.PERIOD_KINDS[p.period_kind], p.filing, p.rule,
-                                 "、".join(p.roles), p.summary] for p in result.items),
-        widths=[16, 36, 12, 12, 30, 36, 12, 12, 8, 14, 50, 24, 60])
+        "推送对象", "政策要点", "待审核"], rows=([p.id, p.name, p.tax_type, p.topic, p.basis, p.basis_title,
+                                            str(p.effective_from), str(p.effective_until or "长期"),
+                                            services.PERIOD_KINDS[p.period_kind], p.filing, p.rule, "、".join(p.roles),
+                                            p.summary, p.review] for p in result.items),
+        widths=[16, 36, 12, 12, 30, 36, 12, 12, 8, 14, 50, 24, 60, 40])
     return FileResponse(path, filename="优惠政策目录.xlsx", background=BackgroundTask(path.unlink, missing_ok=True))
 
 
