@@ -33,7 +33,7 @@ from chunfeng.org.builtin import PROVINCES
 from chunfeng.org.models import Unit, User
 from chunfeng.plan import services as plan
 from chunfeng.plan.models import PlanNotice
-from chunfeng.push import bills, campaigns, rules, store, synthetic
+from chunfeng.push import bills, campaigns, periods, rules, store, synthetic
 from chunfeng.push import services as push_services
 from chunfeng.push.models import CampaignStage, Policy
 from chunfeng.workdays import WorkCalendar, configured_calendar
@@ -286,7 +286,9 @@ def push_demo(*, session: Session, store_file: Path) -> User | None:
                             taxpayer_role="法定代表人")
         user.must_change_password = False
         eligible = [p.id for p in session.scalars(select(Policy).order_by(Policy.id))
-                    if conn.execute(f"SELECT count(*) FROM registry WHERE credit_code = ? AND "
+                    if periods.validity_problem(p, periods.return_period(
+                        period_kind=p.period_kind, filing=p.filing, year=2022, month=7)) is None
+                    and conn.execute(f"SELECT count(*) FROM registry WHERE credit_code = ? AND "
                                     f"{rules.parse(p.rule).sql('duckdb')}", [code]).fetchall()[0][0]]
         campaign = campaigns.create_campaign(session=session, actor=system, name="2022年7月征期政策提醒(演示)",
                                              unit_code="110000", policy_ids=eligible[:3] or ["XWQY-CIT-2022"],

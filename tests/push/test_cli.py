@@ -41,6 +41,13 @@ def test_gen_match_json_counts_what_the_rule_selects(db, tmp_path):
     assert {k[:2]: v["eligible"] for k, v in data["by_region"].items()} == dict(Counter(r["region"][:2] for r in eligible))
     every = run(db, tmp_path, "match", "--data", str(out), "--json")
     assert len(every.stdout.splitlines()) == len(services.shipped_policies())
+    # Issue 12: a period before the policy began counted everyone as eligible but not claimed; now refused.
+    early = run(db, tmp_path, "match", "--data", str(out), "--policy", "LSLF-FJ-2023", "--period", "2022Q2")
+    assert early.returncode == 1 and "2023年1月1日起才施行" in early.stderr + early.stdout
+    # without --policy, a period matches the policies it lies within and no others
+    in_2026 = run(db, tmp_path, "match", "--data", str(out), "--period", "2026", "--json")
+    matched = {json.loads(line)["policy"] for line in in_2026.stdout.splitlines()}
+    assert "XWQY-CIT-2027" in matched and "XWQY-CIT-2019" not in matched
 
 
 def test_import_check_and_errors(db, tmp_path):

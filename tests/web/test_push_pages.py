@@ -57,12 +57,35 @@ def _count(store_file, rule: str, region: str = "") -> int:
 def test_catalogue_search_and_export(site, server):
     officer = login(server, "officer")
     page = officer.get("/push/policies").text
-    assert "XWQY-CIT-2022" in page and "示例内容" in page
+    assert "XWQY-CIT-2027" in page and "示例内容" in page
     found = officer.get("/push/policies", params={"q": "六税两费"}).text
-    assert "LSLF-FJ-2022" in found and "XWQY-CIT-2022" not in found
+    assert "LSLF-FJ-2023" in found and "XWQY-CIT-2027" not in found
     book = load_workbook(io.BytesIO(officer.get("/push/policies/export.xlsx").content), read_only=True)
     rows = list(book.active.iter_rows(values_only=True))
     assert rows[0][0] == "编号" and len(rows) - 1 >= 20
+
+
+def test_the_catalogue_lists_policies_in_force_and_the_ended_ones_apart(site, server):
+    """Issue 12: 22 of the 32 shipped policies had ended, listed as if in force."""
+    officer = login(server, "officer")
+    current = officer.get("/push/policies").text
+    assert "XGM-VAT-2027" in current and "XWQY-CIT-2019" not in current and "SBQJ-2021" not in current
+    ended = officer.get("/push/policies", params={"standing": "expired", "q": "设备"}).text
+    assert "SBQJ-2021" in ended and "已于 2023-12-31 失效" in ended and "SBQJ-2027" not in ended
+    assert officer.get("/push/policies", params={"standing": "nonsense"}).status_code == 400
+
+
+def test_a_campaign_outside_a_policys_validity_is_refused_over_http(site, server):
+    bj = login(server, "bj_officer")
+    page = bj.get("/push/campaigns").text
+    refused = bj.post("/push/campaigns", data={"csrf_token": csrf_from(page), "name": "12月征期提醒", "month": "2026-12",
+                                               "policies": ["XWQY-CIT-2019"], "channels": ["inapp"]})
+    assert refused.status_code == 400
+    assert "XWQY-CIT-2019" in refused.text and "2021年12月31日" in refused.text and "2026年度" in refused.text
+    with site["db"].read() as session:
+        assert session.scalar(select(func.count()).select_from(Campaign)) == 0
+    early = bj.get("/push/policies/LSLF-FJ-2023/match", params={"period": "2022Q2"})
+    assert early.status_code == 400 and "2023年1月1日起才施行" in early.text
 
 
 def test_rule_editor_checks_live_and_saves_with_audit(site, server):

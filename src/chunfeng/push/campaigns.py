@@ -25,7 +25,7 @@ from chunfeng.org.access import Actor, SystemActor, authorize, subtree_filter
 from chunfeng.org.models import Unit
 from chunfeng.org.services import find_unit
 from chunfeng.paging import Page
-from chunfeng.push import matching, rules
+from chunfeng.push import matching, periods, rules
 from chunfeng.push.errors import PushError, PushInvalid, PushNotFound
 from chunfeng.push.models import Campaign, CampaignStage, Policy, PushMessage
 from chunfeng.push.schema import CHANNEL_NAMES, CHANNELS
@@ -80,10 +80,16 @@ def create_campaign(*, session: Session, actor: Actor, name: str, unit_code: str
         problems.append(f"申报月份 {year}-{month} 无效")
     if not 1 <= reminder_day <= 28 or not 0 <= last_days <= 10:
         problems.append("提醒日应在 1–28 日之间,截止前提醒应在 0–10 个工作日之间")
+    if not problems:
+        problems = _validity_problems(session, policy_ids, year=year, month=month)
     if problems:
         raise PushInvalid("无法创建推送活动:" + ";".join(problems))
     try:
         _, due = stage_dates(year=year, month=month, reminder_day=reminder_day, last_days=last_days, session=session)
+        cal = configured_calendar(session)
+        for policy in session.scalars(select(Policy).where(Policy.id.in_(policy_ids))):
+            # the deadline the messages will name (January's, for a quarter filed next year) must be known now
+            periods.return_due(period_kind=policy.period_kind, filing=policy.filing, year=year, month=month, cal=cal)
     except CalendarNotCovered as exc:
         raise PushInvalid(f"无法创建推送活动:{exc}") from exc
     campaign = Campaign(name=name.strip(), unit_id=unit.id, policies=list(dict.fromkeys(policy_ids)),
@@ -120,6 +126,16 @@ def _content_problems(session: Session, *, name: str, policy_ids: list[str], cha
             rules.check(audience)
         except rules.RuleError as exc:
             problems.append(f"补充条件:{exc}")
+    return problems
+
+
+def _validity_problems(session: Session, policy_ids: list[str], *, year: int, month: int) -> list[str]:
+    """Each policy whose validity does not cover the period the campaign's messages are about (its return's)."""
+    problems = []
+    for policy in session.scalars(select(Policy).where(Policy.id.in_(policy_ids)).order_by(Policy.id)):
+        period = periods.return_period(period_kind=policy.period_kind, filing=policy.filing, year=year, month=month)
+        if problem := periods.validity_problem(policy, period):
+            problems.append(problem)
     return problems
 
 
@@ -194,14 +210,16 @@ def plan_stage(*, session: Session, conn, campaign: Campaign, stage: CampaignSta
     cap = cap or get_settings().push_cap_per_week
     unit = session.get(Unit, campaign.unit_id)
     region = matching.region_prefix(unit.code)
-    deadline, _ = stage_dates(year=campaign.year, month=campaign.month, reminder_day=campaign.reminder_day,
-                              last_days=campaign.last_days, session=session)
     policies = [session.get(Policy, pid) for pid in campaign.policies]
-    found: list[tuple[Policy, str, list[tuple]]] = []
+    if problems := _validity_problems(session, campaign.policies, year=campaign.year, month=campaign.month):
+        raise PushInvalid("不能执行推送阶段:" + ";".join(problems))
+    cal = configured_calendar(session)
+    found: list[tuple[Policy, periods.ReturnDue, list[tuple]]] = []
     for policy in policies:
-        period = matching.period_for(policy.period_kind, campaign.year, campaign.month)
-        rows = matching.DuckDBEngine(conn).rows(*_recipients_sql(campaign, policy, stage, region, period))
-        found.append((policy, period, rows))
+        due = periods.return_due(period_kind=policy.period_kind, filing=policy.filing, year=campaign.year,
+                                 month=campaign.month, cal=cal)
+        rows = matching.DuckDBEngine(conn).rows(*_recipients_sql(campaign, policy, stage, region, due.period))
+        found.append((policy, due, rows))
     codes = sorted({row[0] for _, _, rows in found for row in rows})
     used = _recent_pushes(session, codes, now - timedelta(days=7))
     pushes: dict[str, set[str]] = defaultdict(set)
@@ -216,8 +234,8 @@ def plan_stage(*, session: Session, conn, campaign: Campaign, stage: CampaignSta
                 capped.add((code, policy.id))
                 continue
             pushes[code].add(policy.id)
-            values = {"name": name, "person": crypto.decrypt(person), "policy": policy.name, "basis": policy.basis, "period": period,
-                      "deadline": f"{deadline.month}月{deadline.day}日"}
+            values = {"name": name, "person": crypto.decrypt(person), "policy": policy.name, "basis": policy.basis,
+                      "period": period.label, "deadline": period.deadline_text(campaign.year)}
             inapp = channel == "inapp"
             messages.append(dict(
                 campaign_id=campaign.id, stage=stage.stage, policy_id=policy.id, credit_code=code, taxpayer_name=name,
@@ -415,6 +433,8 @@ def edit_campaign(*, session: Session, actor: Actor, campaign_id: int, name: str
             CampaignStage.campaign_id == campaign.id, CampaignStage.planned_at.is_(None))):
         raise PushInvalid("所有阶段都已执行,没有可修改的内容")
     problems = _content_problems(session, name=name, policy_ids=policy_ids, channels=channels, audience=audience)
+    if not problems:
+        problems = _validity_problems(session, policy_ids, year=campaign.year, month=campaign.month)
     if problems:
         raise PushInvalid("无法修改推送活动:" + ";".join(problems))
     fields = ("name", "policies", "channels", "audience")

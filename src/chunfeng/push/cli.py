@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from chunfeng.cli_support import actor, console, database, domain_errors, fail
-from chunfeng.push import bills, campaigns, matching, rules, services, store, synthetic
+from chunfeng.push import bills, campaigns, matching, periods, rules, services, store, synthetic
 
 app = typer.Typer(help="精准推送:纳税人数据、政策规则、匹配、分阶段提醒、红利账单", no_args_is_help=True)
 campaign_app = typer.Typer(help="推送活动", no_args_is_help=True)
@@ -86,6 +86,11 @@ def match(policy: list[str] = typer.Option(None, "--policy", help="policy id; re
             who = actor(session)
             ids = policy or [p.id for p in services.list_policies(session=session, actor=who, per_page=1000).items]
             found = [services.get_policy(session=session, actor=who, policy_id=pid) for pid in ids]
+            if policy:
+                for p in found:
+                    services.check_match_period(p, period)
+            elif period:  # all policies: those the period lies within
+                found = [p for p in found if periods.validity_problem(p, period) is None]
             chosen = [(p.id, p.rule) for p in found]
             region = services.actor_region(who)
         runner = _engine(engine, data)

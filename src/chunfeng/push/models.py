@@ -37,6 +37,8 @@ class Policy(Base):
     roles: Mapped[list] = mapped_column(JSON, default=list)
     templates: Mapped[dict] = mapped_column(JSON, default=dict)
     shipped: Mapped[bool] = mapped_column(Boolean, default=False)
+    review: Mapped[str] = mapped_column(Text, default="", server_default="",
+                                        doc="why the policy awaits review (a fact not confirmed); empty when confirmed")
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(64), default="")
 

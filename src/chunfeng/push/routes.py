@@ -32,12 +32,13 @@ def _store(request: Request) -> Path:
 
 @router.get("/push/policies", dependencies=[require("push.policy.view")])
 def policy_list(request: Request, session: SessionDep, user: CurrentUser, q: str = "", tax_type: str = "",
-                current: bool = False, page: PageNo = 1):
+                standing: str = "current", page: PageNo = 1):
     page, _ = clamp_page(page, 30)
-    result = services.list_policies(session=session, actor=user, q=q.strip(), tax_type=tax_type,
-                                    on=date.today() if current else None, page=page)
+    result = services.list_policies(session=session, actor=user, q=q.strip(), tax_type=tax_type, standing=standing,
+                                    page=page)
     return render(request, "push/policies.html", {"result": result, "q": q.strip(), "tax_type": tax_type,
-                                                  "current": current, "tax_types": services.tax_types(session)},
+                                                  "standing": standing, "standings": services.STANDINGS,
+                                                  "today": date.today(), "tax_types": services.tax_types(session)},
                   user=user)
 
 
@@ -46,10 +47,11 @@ def policy_export(session: SessionDep, user: CurrentUser):
     result = services.list_policies(session=session, actor=user, per_page=10_000)
     path = write_table(download_path(), sheet="政策目录", headers=[
         "编号", "名称", "税费种", "主题", "依据", "文件标题", "生效日期", "失效日期", "所属期", "申报表", "适用条件(规则)",
-        "推送对象", "政策要点"], rows=([p.id, p.name, p.tax_type, p.topic, p.basis, p.basis_title, str(p.effective_from),
-                                 str(p.effective_until or "长期"), services.PERIOD_KINDS[p.period_kind], p.filing, p.rule,
-                                 "、".join(p.roles), p.summary] for p in result.items),
-        widths=[16, 36, 12, 12, 30, 36, 12, 12, 8, 14, 50, 24, 60])
+        "推送对象", "政策要点", "待审核"], rows=([p.id, p.name, p.tax_type, p.topic, p.basis, p.basis_title,
+                                            str(p.effective_from), str(p.effective_until or "长期"),
+                                            services.PERIOD_KINDS[p.period_kind], p.filing, p.rule, "、".join(p.roles),
+                                            p.summary, p.review] for p in result.items),
+        widths=[16, 36, 12, 12, 30, 36, 12, 12, 8, 14, 50, 24, 60, 40])
     return FileResponse(path, filename="优惠政策目录.xlsx", background=BackgroundTask(path.unlink, missing_ok=True))
 
 

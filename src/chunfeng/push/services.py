@@ -15,7 +15,7 @@ from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
 from chunfeng.org.models import Unit
 from chunfeng.paging import Page
-from chunfeng.push import matching, rules, store
+from chunfeng.push import matching, periods, rules, store
 from chunfeng.push.errors import EngineFailed, PushInvalid, PushNotFound
 from chunfeng.push.models import Policy
 from chunfeng.push.schema import CHANNELS, CONTACT_ROLES
@@ -71,23 +71,48 @@ def _policy_from_json(data: dict) -> Policy:
                   effective_from=date.fromisoformat(data["effective_from"]),
                   effective_until=date.fromisoformat(until) if until else None, period_kind=data["period_kind"],
                   filing=data["filing"], summary=data.get("summary", ""), rule=data["rule"], roles=data["roles"],
-                  templates=data["templates"], shipped=True, updated_by="system")
+                  templates=data["templates"], review=data.get("review", ""), shipped=True, updated_by="system")
 
 
 def shipped_policies() -> list[dict]:
     return json.loads(SHIPPED.read_text(encoding="utf-8"))["policies"]
 
 
+# What a new release of the catalogue may change in a policy already in the database. The rule is refreshed only
+# while nobody has edited it: an official's rule stands.
+REFRESHED = ("name", "tax_type", "topic", "industries", "sizes", "regions", "basis", "basis_title", "effective_from",
+             "effective_until", "period_kind", "filing", "summary", "roles", "templates", "review")
+
+
 def seed_policies(session: Session) -> int:
-    """Add the shipped policies that are not in the database yet; edited ones are left as they are."""
-    have = set(session.scalars(select(Policy.id)))
+    """Add the shipped policies that are not in the database yet, and bring shipped ones up to the catalogue
+    (validity, basis, review note): a corrected end date must reach databases seeded before it. A rule an official
+    edited is kept. Each refresh is audited. Returns how many were added."""
+    have = {p.id: p for p in session.scalars(select(Policy))}
     added = 0
     for data in shipped_policies():
-        if data["id"] not in have:
-            session.add(_policy_from_json(data))
+        fresh = _policy_from_json(data)
+        policy = have.get(data["id"])
+        if policy is None:
+            session.add(fresh)
             added += 1
+            continue
+        if not policy.shipped:
+            continue
+        fields = REFRESHED + (("rule",) if policy.updated_by == "system" else ())
+        changed = [f for f in fields if getattr(policy, f) != getattr(fresh, f)]
+        if changed:
+            before = {f: _plain(getattr(policy, f)) for f in changed}
+            for f in changed:
+                setattr(policy, f, getattr(fresh, f))
+            audit.record(session, actor=SystemActor(), action="push.policy.refreshed", object_type="policy",
+                         object_id=policy.id, before=before, after={f: _plain(getattr(policy, f)) for f in changed})
     session.flush()
     return added
+
+
+def _plain(value):
+    return value.isoformat() if isinstance(value, date) else value
 
 
 def claim_period(policy: dict | Policy) -> str:
@@ -115,10 +140,24 @@ def synthetic_claim_rules() -> dict[str, tuple[str, str]]:
     return {p["id"]: (rules.parse(p["rule"]).sql("duckdb"), claim_period(p)) for p in shipped_policies()}
 
 
+STANDINGS = {"current": "现行有效", "expired": "已失效", "all": "全部"}
+
+
 def list_policies(*, session: Session, actor: Actor, q: str = "", tax_type: str = "", on: date | None = None,
-                  page: int = 1, per_page: int = 30) -> Page[Policy]:
+                  standing: str = "all", page: int = 1, per_page: int = 30) -> Page[Policy]:
+    """`on` keeps the policies in force that day; `standing` (with `on`, default today) "current" keeps those not
+    yet ended (in force, or announced and not begun), "expired" those that ended before it."""
     authorize(actor, "push.policy.view")
     where = []
+    if standing != "all":
+        day = on or date.today()
+        on = None
+        if standing == "current":
+            where.append(or_(Policy.effective_until.is_(None), Policy.effective_until >= day))
+        elif standing == "expired":
+            where.append(Policy.effective_until < day)
+        else:
+            raise PushInvalid(f"政策状态应为 {'、'.join(STANDINGS)} 之一")
     if q.strip():
         like = f"%{q.strip()}%"
         where.append(or_(Policy.name.like(like), Policy.basis.like(like), Policy.summary.like(like),
@@ -195,7 +234,21 @@ def match_policy(*, session: Session, actor: Actor, policy_id: str, period: str 
     policy = get_policy(session=session, actor=actor, policy_id=policy_id)
     audience = matching.Audience(region=actor_region(actor))
     if engine is not None:
-        return matching.match(engine, policy_id=policy.id, rule_text=policy.rule, period=period, audience=audience)
+        return _match_within_validity(engine, policy, period, audience)
     with store.connect_store(store_file or store_path()) as conn:
-        return matching.match(matching.DuckDBEngine(conn), policy_id=policy.id, rule_text=policy.rule, period=period,
-                              audience=audience)
+        return _match_within_validity(matching.DuckDBEngine(conn), policy, period, audience)
+
+
+def check_match_period(policy: Policy, period: str | None) -> None:
+    """Refuse a period outside the policy's validity: before it began nobody could claim it, and counting everyone
+    as eligible but not claimed would send officials after a relief that did not exist."""
+    if period:
+        periods.check_period(policy, period)
+
+
+def _match_within_validity(engine: matching.Engine, policy: Policy, period: str | None,
+                           audience: matching.Audience) -> matching.Match:
+    if period is None:
+        period = matching.latest_claim_period(engine, policy.id)
+    check_match_period(policy, period)
+    return matching.match(engine, policy_id=policy.id, rule_text=policy.rule, period=period, audience=audience)
