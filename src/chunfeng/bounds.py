@@ -14,6 +14,7 @@ from datetime import date
 from chunfeng.org.errors import ValidationFailed
 
 DAY_MIN, DAY_MAX = date(2000, 1, 1), date(2100, 12, 31)
+LAW_DAY_MIN = date(1949, 10, 1)  # laws still in force date from the 1980s (房产税暂行条例 1986-10-01)
 
 TITLE = 200  # titles, names, short labels
 SHORT_TEXT = 500  # a question, a phrasing, a policy basis
@@ -25,15 +26,16 @@ class OutOfBounds(ValidationFailed):
     """A value outside what the system accepts; the message names the field."""
 
 
-def bounded_day(value: str, field: str) -> date:
-    """`value` (YYYY-MM-DD) as a date between 2000-01-01 and 2100-12-31, or OutOfBounds naming `field`."""
+def bounded_day(value: str, field: str, *, earliest: date = DAY_MIN) -> date:
+    """`value` (YYYY-MM-DD) as a date between `earliest` (2000-01-01 unless the field's facts are older, such
+    as a law's effective date) and 2100-12-31, or OutOfBounds naming `field`."""
     text = (value or "").strip()
     try:
         day = date.fromisoformat(text)
     except ValueError:
         raise OutOfBounds(f"{field}“{text[:40]}”无效,应写成 2022-07-01 这样的日期") from None
-    if not DAY_MIN <= day <= DAY_MAX:
-        raise OutOfBounds(f"{field} {day.isoformat()} 超出可接受的范围({DAY_MIN} 至 {DAY_MAX})")
+    if not earliest <= day <= DAY_MAX:
+        raise OutOfBounds(f"{field} {day.isoformat()} 超出可接受的范围({earliest} 至 {DAY_MAX})")
     return day
 
 

@@ -33,11 +33,28 @@ def test_synonyms_find_the_canonical_wording():
     assert refs("数电票如何开")[0] == "kb-2"
 
 
-def test_expired_entries_never_answer():
-    assert "kb-4" not in refs("小规模纳税人免征增值税")
-    assert refs("小规模纳税人免征增值税", k=5)[0] == "kb-3"
-    assert "kb-4" in [h.doc.ref for h in INDEX.search("小规模纳税人免征增值税", today=date(2022, 6, 1))]
-    assert "kb-3" not in [h.doc.ref for h in INDEX.search("小规模纳税人 征收率", today=date(2028, 1, 1))]
+def test_an_ended_entry_answers_only_as_past_and_below_a_current_one():
+    hits = INDEX.search("小规模纳税人免征增值税", today=TODAY, k=5)
+    past = [h for h in hits if h.doc.ref == "kb-4"]
+    assert past and not past[0].current  # it answers, saying it is past, never as the rule of today
+    assert [h.current for h in hits if h.doc.ref == "kb-3"] == [True]
+    assert not INDEX.search("小规模纳税人 征收率", today=date(2028, 1, 1))[0].current
+    # The same question answered by the replaced entry and by its successor: the successor first.
+    old = Doc("kb-old", "kb", "增值税起征点是多少", "月销售额5000元至20000元。", effective_until=date(2025, 12, 31))
+    new = Doc("kb-new", "kb", "增值税起征点是多少", "月销售额10万元。", effective_from=date(2026, 1, 1))
+    both = Index([old, new, *DOCS], TOKENIZER).search("增值税起征点是多少", today=date(2026, 12, 6))
+    assert [h.doc.ref for h in both[:2]] == ["kb-new", "kb-old"] and [h.current for h in both[:2]] == [True, False]
+
+
+def test_the_end_date_is_inclusive_and_judged_on_the_day_asked():
+    def current(day):
+        return {h.doc.ref: h.current for h in INDEX.search("小规模纳税人免征增值税", today=day, k=5)}["kb-4"]
+    assert current(date(2022, 12, 31)) and not current(date(2023, 1, 1))
+    assert current(date(2022, 4, 1))
+
+
+def test_an_entry_not_yet_in_force_never_answers():
+    assert "kb-3" not in [h.doc.ref for h in INDEX.search("小规模纳税人减按1%征收率", today=date(2022, 12, 31))]
 
 
 def test_regional_entries_answer_only_their_region():

@@ -210,7 +210,7 @@ def test_exported_cells_never_become_formulas(kb, system, tmp_path, fmt):
         transfer.import_entries(session=s, actor=system, path=path)
     out = tmp_path / f"kb.{fmt}"
     with kb.read() as s:
-        transfer.export_entries(session=s, fmt=fmt, path=out)
+        transfer.export_entries(session=s, actor=system, fmt=fmt, path=out)
     if fmt == "xlsx":
         import openpyxl
 

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
-from chunfeng.bounds import bounded_day
+from chunfeng.bounds import LAW_DAY_MIN, bounded_day
 from chunfeng.charts import bar_chart
 from chunfeng.consult import analytics, policy, services, transfer
 from chunfeng.consult.errors import ConsultInvalid
@@ -65,6 +65,8 @@ class ApiHit(BaseModel):
     score: float
     confidence: float
     effective_from: date | None
+    effective_until: date | None
+    current: bool  # false: the entry's period has ended; it is past, not a current rule
 
 
 class ApiAnswer(BaseModel):
@@ -191,7 +193,7 @@ def kb_save(db: DatabaseDep, user: CurrentUser, key: str = Form(""), version: in
             article: str = Form(""), tags: str = Form(""), region: str = Form("national"),
             effective_from: str = Form(""), effective_until: str = Form(""), status: str = Form("published")):
     def day(text: str, label: str) -> date | None:
-        return bounded_day(text, label) if text else None
+        return bounded_day(text, label, earliest=LAW_DAY_MIN) if text else None
 
     values = {"question": question, "phrasings": phrasings, "answer": answer, "basis": basis, "article": article,
               "tags": tags, "region": region, "effective_from": day(effective_from, "生效日期"),

@@ -124,7 +124,9 @@ class Answer:
                 "answers": [{"id": h.doc.ref, "source": h.doc.source, "measure_no": h.doc.measure_no, "title": h.doc.title,
                              "answer": h.doc.answer, "basis": h.doc.basis, "score": round(h.score, 4),
                              "confidence": round(h.confidence, 4),
-                             "effective_from": h.doc.effective_from.isoformat() if h.doc.effective_from else None}
+                             "effective_from": h.doc.effective_from.isoformat() if h.doc.effective_from else None,
+                             "effective_until": h.doc.effective_until.isoformat() if h.doc.effective_until else None,
+                             "current": h.current}
                             for h in self.hits]}
 
 

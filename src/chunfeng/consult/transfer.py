@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from chunfeng.bounds import OutOfBounds, bounded_day
+from chunfeng.bounds import LAW_DAY_MIN, OutOfBounds, bounded_day
 from chunfeng.consult import policy
 from chunfeng.consult.errors import ConsultInvalid
 from chunfeng.consult.models import KbEntry
@@ -44,7 +44,7 @@ def _day(value, where: str, label: str, problems: list[str]) -> date | None:
     if not text:
         return None
     try:
-        return bounded_day(text, label)
+        return bounded_day(text, label, earliest=LAW_DAY_MIN)
     except OutOfBounds as exc:
         problems.append(f"{where}:{exc}")
         return None
