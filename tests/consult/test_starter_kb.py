@@ -48,3 +48,38 @@ def test_every_entry_stating_a_time_bound_relief_has_its_end_date():
     bound = re.compile(r"(?:执行至|延续执行至|至)(20\d\d)年(\d{1,2})月(\d{1,2})日")
     missing = [e["id"] for e in STARTER if bound.search(e["answer"]) and not e["effective_until"]]
     assert missing == []
+
+
+REPEALED_VAT = ("增值税暂行条例",)
+REPEALED_CREDIT = ("2014年第40号", "2018年第8号", "2019年第37号")
+
+
+def test_no_current_entry_rests_on_the_repealed_vat_regulations_or_credit_rules():
+    for e in STARTER:
+        if any(doc in e["basis"] for doc in REPEALED_VAT):
+            assert e["effective_until"] and e["effective_until"] <= "2025-12-31", e["id"]
+        if any(doc in e["basis"] for doc in REPEALED_CREDIT):
+            assert e["effective_until"] and e["effective_until"] <= "2025-06-30", e["id"]
+
+
+def test_replaced_entries_stay_and_their_successors_answer_today(starter):
+    for old, query in (("kb-0082", "个人临时经营，增值税起征点是多少"), ("kb-0086", "增值税每月几号前申报"),
+                       ("kb-0199", "纳税信用扣分了怎么修复"), ("kb-0075", "小规模纳税人增值税征收率是多少")):
+        assert old in BY_KEY  # closed, never deleted
+        hit = top(starter, query, date(2026, 12, 6))
+        assert hit.current and hit.doc.ref != old, (query, hit.doc.ref)
+        assert "暂行条例" not in hit.doc.basis and "2014年第40号" not in hit.doc.basis
+    # Before the VAT law, the old entry was the current answer.
+    assert top(starter, "个人临时经营，增值税起征点是多少", date(2025, 12, 31)).doc.ref == "kb-0082"
+
+
+def test_unconfirmed_facts_are_marked_for_review():
+    for e in STARTER:
+        if "待审核" in e["article"]:
+            assert e["effective_from"] >= "2025-07-01", e["id"]
+    assert sum("待审核" in e["answer"] + e["article"] for e in STARTER) >= 5
+
+
+def test_everyday_questions_have_an_entry(starter):
+    assert "人工" in top(starter, "12366几点有人工服务", date(2026, 12, 6)).doc.answer
+    assert "2026年1月1日" in top(starter, "增值税法什么时候开始施行", date(2026, 12, 6)).doc.answer
