@@ -8,8 +8,11 @@ import re
 from datetime import date
 
 import pytest
+from sqlalchemy import select
 
 from chunfeng.consult import services, transfer
+from chunfeng.consult.models import KbEntry
+from tests.conftest import person
 
 STARTER = json.loads(transfer.starter_path().read_text(encoding="utf-8"))["entries"]
 BY_KEY = {e["id"]: e for e in STARTER}
@@ -83,3 +86,33 @@ def test_unconfirmed_facts_are_marked_for_review():
 def test_everyday_questions_have_an_entry(starter):
     assert "人工" in top(starter, "12366几点有人工服务", date(2026, 12, 6)).doc.answer
     assert "2026年1月1日" in top(starter, "增值税法什么时候开始施行", date(2026, 12, 6)).doc.answer
+
+
+def test_review_queue_names_what_to_look_at(starter, system, add_users):
+    add_users({"agent": ("000000", ["agent"])})
+    today = date(2026, 12, 6)
+
+    def queue(day, **kw):
+        with starter.read() as s:
+            page = services.review_queue(session=s, actor=system, today=day, per_page=1000, **kw)
+        return {i.entry.key: {code for code, _ in i.reasons} for i in page.items}, page
+
+    reasons, page = queue(today)
+    assert "ended" in reasons["kb-0100"]                        # its basis ended on 2023-12-31
+    assert all("stale" in r for r in reasons.values())          # sample content was never reviewed
+    assert page.total == len(reasons) == len(page.items)
+    assert not any("repealed" in r for r in reasons.values())   # every entry on the old regulations is closed
+    assert "ending" in queue(date(2027, 10, 15))[0]["kb-0240"]  # the 起征点 of 2026年第10号 ends 2027-12-31
+    assert "ending" not in queue(today)[0].get("kb-0240", set())
+    # An official keeps a current answer on the repealed regulations: the VAT law entries list them as repealed.
+    with starter.write() as s:
+        services.save_entry(session=s, actor=person(s, "agent"), values={
+            "question": "增值税视同销售有哪些情形", "answer": "按暂行条例实施细则第四条……",
+            "basis": "《中华人民共和国增值税暂行条例实施细则》", "effective_from": date(2009, 1, 1)})
+        added = s.scalars(select(KbEntry.key).order_by(KbEntry.id.desc())).first()
+    reasons, _ = queue(today)
+    assert reasons[added] == {"repealed"}  # just saved, so reviewed today; the repealed basis remains
+    # Confirming an entry takes it off the queue until the next reason arises; saving does too.
+    with starter.write() as s:
+        services.mark_reviewed(session=s, actor=person(s, "agent"), key="kb-0100")
+    assert "kb-0100" not in queue(date.today())[0]

@@ -14,7 +14,7 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 from importlib import resources
 
@@ -265,7 +265,7 @@ def promote_handoff(*, session: Session, actor: Actor, handoff_id: int, basis: s
 # --- the knowledge base ---------------------------------------------------------------------------
 
 EDITABLE = ("question", "phrasings", "answer", "basis", "article", "tags", "region", "effective_from",
-            "effective_until", "status")
+            "effective_until", "status", "repeals")
 
 
 def snapshot(entry: KbEntry) -> dict:
@@ -274,7 +274,7 @@ def snapshot(entry: KbEntry) -> dict:
 
 ENTRY_LIMITS = {"question": ("问题", SHORT_TEXT), "phrasings": ("其他问法", TEXT), "answer": ("答案", LONG_TEXT),
                 "basis": ("政策依据", SHORT_TEXT), "article": ("条款", TITLE), "tags": ("标签", SHORT_TEXT),
-                "key": ("编号", 40), "region": ("地区", 40)}
+                "key": ("编号", 40), "region": ("地区", 40), "repeals": ("废止文件", TEXT)}
 
 
 def entry_length_problems(values: dict) -> list[str]:
@@ -336,10 +336,12 @@ def save_entry(*, session: Session, actor: Actor, values: dict, key: str | None 
         session.add(entry)
     for f in EDITABLE:
         if f in values:
-            setattr(entry, f, values[f] if f not in ("tags", "phrasings") else _join(values[f], f))
+            setattr(entry, f, values[f] if f not in ("tags", "phrasings", "repeals") else _join(values[f], f))
     entry.region = region
     entry.status = values.get("status") or entry.status or "published"
+    # Saving or publishing is an official's review of the entry as it now stands (services.review_queue).
     entry.updated_by, entry.updated_at = actor.username, utcnow()
+    entry.reviewed_at = entry.updated_at
     session.flush()
     bump_generation(session)
     audit.record(session, actor=actor, action="consult.entry.changed" if before else "consult.entry.created",
@@ -377,3 +379,75 @@ def list_entries(*, session: Session, actor: Actor, query: str = "", status: str
     items = list(session.scalars(select(KbEntry).where(*where).order_by(KbEntry.key)
                                  .offset((page - 1) * per_page).limit(per_page)))
     return Page(items, total, page, per_page)
+
+
+# --- the review queue ------------------------------------------------------------------------------
+
+ENDS_WITHIN_DAYS, REVIEW_EVERY_DAYS = 90, 365
+REVIEW_REASONS = {"ended": "依据已到期", "ending": "依据将在 90 天内到期", "stale": "超过一年未审核",
+                  "repealed": "引用了已被废止或替代的文件"}
+
+
+@dataclass
+class ReviewItem:
+    entry: KbEntry
+    reasons: list[tuple[str, str]]  # (reason code, what it is about, for people)
+
+
+def review_queue(*, session: Session, actor: Actor, today: date | None = None, page: int = 1,
+                 per_page: int = 30) -> Page[ReviewItem]:
+    """The published entries an official should look at on `today`, most urgent first: the basis has ended
+    (and no one reviewed the entry since), or ends within 90 days; not reviewed for a year (or never:
+    imported sample content); or the basis cites a document that another entry in force lists in its
+    `repeals` (the VAT law entry lists the 增值税暂行条例, so every answer still citing the regulations shows).
+    Confirming an entry (`mark_reviewed`) or saving it clears the dates' reasons until the next arises; a
+    repealed basis stays until the entry is closed or its basis restated."""
+    authorize(actor, "consult.agent")
+    today = today or date.today()
+    entries = list(session.scalars(select(KbEntry).where(policy.entries_within(session, actor),
+                                                         KbEntry.status == "published").order_by(KbEntry.key)))
+    # Each repealed document and the earliest day an entry in force says it stopped standing.
+    repealed: dict[str, tuple[date, str]] = {}
+    for e in entries:
+        since = e.effective_from or date.min
+        if since <= today:
+            for doc in e.repeal_list:
+                if doc not in repealed or since < repealed[doc][0]:
+                    repealed[doc] = (since, e.key)
+    items = []
+    for e in entries:
+        reviewed = e.reviewed_at.date() if e.reviewed_at else None
+        reasons = []
+        until = e.effective_until
+        if until and until < today and (reviewed is None or reviewed <= until):
+            reasons.append(("ended", f"{until} 到期"))
+        elif until and until <= today + timedelta(days=ENDS_WITHIN_DAYS) \
+                and (reviewed is None or reviewed < until - timedelta(days=ENDS_WITHIN_DAYS)):
+            reasons.append(("ending", f"将于 {until} 到期"))
+        if reviewed is None or reviewed < today - timedelta(days=REVIEW_EVERY_DAYS):
+            reasons.append(("stale", f"上次审核 {reviewed}" if reviewed else "从未审核(示例或导入内容)"))
+        # Only a change clears this one, not a confirmation: close the entry (a closed entry may cite what it was
+        # written under) or restate its basis.
+        if until is None or until >= today:
+            for doc, (since, key) in repealed.items():
+                if key != e.key and doc in e.basis:
+                    reasons.append(("repealed", f"{doc} 自 {since} 起已由 {key} 所依据的文件替代"))
+        if reasons:
+            items.append(ReviewItem(e, reasons))
+    urgency = {code: i for i, code in enumerate(("ended", "repealed", "ending", "stale"))}
+    items.sort(key=lambda i: (min(urgency[c] for c, _ in i.reasons), i.entry.key))
+    start = (page - 1) * per_page
+    return Page(items[start:start + per_page], len(items), page, per_page)
+
+
+def mark_reviewed(*, session: Session, actor: Actor, key: str) -> KbEntry:
+    """An official confirms an entry as it stands (still right today): it leaves the review queue."""
+    entry = policy.access_entry_by_key(session, actor, key)
+    if not policy.may_edit_entry(actor, entry):
+        authorize(actor, "consult.kb.edit", entry.owner_unit)
+    before = entry.reviewed_at.isoformat() if entry.reviewed_at else None
+    entry.reviewed_at = utcnow()
+    session.flush()
+    audit.record(session, actor=actor, action="consult.entry.reviewed", object_type="kb_entry", object_id=entry.key,
+                 before={"reviewed_at": before}, after={"reviewed_at": entry.reviewed_at.isoformat()})
+    return entry
