@@ -92,3 +92,14 @@ def test_confidence():
     assert paraphrase.confidence < exact.confidence
     assert all(h.confidence < paraphrase.confidence for h in unrelated)  # words the index never saw count against
     assert all(h.confidence < 0.1 for h in INDEX.search("今天天气怎么样", today=TODAY))
+
+
+def test_a_measure_ranks_below_a_current_entry_on_the_same_subject():
+    """A measure is the 2022 action's commitment, not a rule: on the same subject, the knowledge entry first."""
+    entry = Doc("kb-tax", "kb", "出口退税办理时间是多久", "正常出口退税平均办理时间为3个工作日。", effective_from=date(2024, 1, 1))
+    measure = Doc("measure:54", "measure", "提速出口退税办理",
+                  "2022年春风行动措施:将全国正常出口退税平均办理时间压缩至6个工作日以内。", measure_no=54, year=2022,
+                  phrasings=["将全国正常出口退税平均办理时间压缩至6个工作日以内。"])
+    hits = Index([measure, entry, *DOCS[:2]], TOKENIZER).search("出口退税平均办理时间", today=TODAY)
+    assert [h.doc.ref for h in hits[:2]] == ["kb-tax", "measure:54"]
+    assert refs("出口退税要几个工作日")[0] == "measure:54"  # with no entry on it, the measure still answers

@@ -67,6 +67,7 @@ class ApiHit(BaseModel):
     effective_from: date | None
     effective_until: date | None
     current: bool  # false: the entry's period has ended; it is past, not a current rule
+    year: int | None  # a measure's: the year of the action whose commitment it is
 
 
 class ApiAnswer(BaseModel):

@@ -74,9 +74,12 @@ def documents(session: Session) -> list[Doc]:
         asked = measure_phrasings(notice.doc_number)
         for measure, item, category in rows:
             # A measure's own words are what people ask about, and so are the everyday words for its service.
+            # It answers as what it is: a commitment of that year's action ("压缩至6个工作日以内"), not a rule,
+            # and ranks below a current knowledge entry on the same subject (index.MEASURE_PENALTY).
             docs.append(Doc(f"measure:{measure.no}", "measure", f"春风行动2.0版第{measure.no}条措施:{item}",
-                            measure.text, basis=f"{notice.doc_number} 附件第{measure.no}条", measure_no=measure.no,
-                            tags=[category, item],
+                            f"{notice.issued.year}年春风行动措施:{measure.text}",
+                            basis=f"{notice.doc_number} 附件第{measure.no}条", measure_no=measure.no,
+                            year=notice.issued.year, tags=[category, item],
                             phrasings=[measure.text] + ([measure.new_title] if measure.new_title else [])
                             + asked.get(str(measure.no), [])))
     return docs
@@ -126,7 +129,7 @@ class Answer:
                              "confidence": round(h.confidence, 4),
                              "effective_from": h.doc.effective_from.isoformat() if h.doc.effective_from else None,
                              "effective_until": h.doc.effective_until.isoformat() if h.doc.effective_until else None,
-                             "current": h.current}
+                             "current": h.current, "year": h.doc.year}
                             for h in self.hits]}
 
 
