@@ -150,3 +150,19 @@ def test_review_queue_page_lists_links_and_confirms(kb, server):  # noqa: F811
     with kb.read() as s:
         from chunfeng.org.models import AuditEntry
         assert s.scalar(select(AuditEntry).where(AuditEntry.action == "consult.entry.reviewed")).object_id == "kb-0001"
+
+
+def test_an_ended_entry_is_shown_as_past(kb, server, system):  # noqa: F811
+    from datetime import date
+
+    from chunfeng.consult import services
+    with kb.write() as s:
+        services.save_entry(session=s, actor=system, values={
+            "question": "2021年小规模纳税人月销售额15万元以下免征增值税吗", "answer": "2021年4月1日至2022年12月31日免征。",
+            "basis": "财政部 税务总局公告2021年第11号", "effective_from": date(2021, 4, 1),
+            "effective_until": date(2022, 12, 31)})
+    with httpx.Client(base_url=server) as client:
+        page = client.get("/ask", params={"q": "2021年小规模纳税人月销售额15万元以下免征增值税吗"}).text
+        assert "该条内容已于 2022-12-31 到期,不是现行规定" in page
+        api = client.get("/api/consult", params={"q": "2021年小规模纳税人月销售额15万元以下免征增值税吗"}).json()
+        assert [a["current"] for a in api["answers"] if a["basis"].startswith("财政部 税务总局公告2021年第11号")] == [False]
