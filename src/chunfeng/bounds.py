@@ -28,8 +28,9 @@ class OutOfBounds(ValidationFailed):
     """A value outside what the system accepts; the message names the field."""
 
 
-def bounded_day(value: str, field: str, earliest: date = DAY_MIN) -> date:
-    """`value` (YYYY-MM-DD) as a date between `earliest` (2000-01-01) and 2100-12-31, or OutOfBounds naming `field`."""
+def bounded_day(value: str, field: str, *, earliest: date = DAY_MIN) -> date:
+    """`value` (YYYY-MM-DD) as a date between `earliest` (2000-01-01 unless the field's facts are older, such
+    as a law's effective date) and 2100-12-31, or OutOfBounds naming `field`."""
     text = (value or "").strip()
     try:
         day = date.fromisoformat(text)

@@ -33,11 +33,28 @@ def test_synonyms_find_the_canonical_wording():
     assert refs("数电票如何开")[0] == "kb-2"
 
 
-def test_expired_entries_never_answer():
-    assert "kb-4" not in refs("小规模纳税人免征增值税")
-    assert refs("小规模纳税人免征增值税", k=5)[0] == "kb-3"
-    assert "kb-4" in [h.doc.ref for h in INDEX.search("小规模纳税人免征增值税", today=date(2022, 6, 1))]
-    assert "kb-3" not in [h.doc.ref for h in INDEX.search("小规模纳税人 征收率", today=date(2028, 1, 1))]
+def test_an_ended_entry_answers_only_as_past_and_below_a_current_one():
+    hits = INDEX.search("小规模纳税人免征增值税", today=TODAY, k=5)
+    past = [h for h in hits if h.doc.ref == "kb-4"]
+    assert past and not past[0].current  # it answers, saying it is past, never as the rule of today
+    assert [h.current for h in hits if h.doc.ref == "kb-3"] == [True]
+    assert not INDEX.search("小规模纳税人 征收率", today=date(2028, 1, 1))[0].current
+    # The same question answered by the replaced entry and by its successor: the successor first.
+    old = Doc("kb-old", "kb", "增值税起征点是多少", "月销售额5000元至20000元。", effective_until=date(2025, 12, 31))
+    new = Doc("kb-new", "kb", "增值税起征点是多少", "月销售额10万元。", effective_from=date(2026, 1, 1))
+    both = Index([old, new, *DOCS], TOKENIZER).search("增值税起征点是多少", today=date(2026, 12, 6))
+    assert [h.doc.ref for h in both[:2]] == ["kb-new", "kb-old"] and [h.current for h in both[:2]] == [True, False]
+
+
+def test_the_end_date_is_inclusive_and_judged_on_the_day_asked():
+    def current(day):
+        return {h.doc.ref: h.current for h in INDEX.search("小规模纳税人免征增值税", today=day, k=5)}["kb-4"]
+    assert current(date(2022, 12, 31)) and not current(date(2023, 1, 1))
+    assert current(date(2022, 4, 1))
+
+
+def test_an_entry_not_yet_in_force_never_answers():
+    assert "kb-3" not in [h.doc.ref for h in INDEX.search("小规模纳税人减按1%征收率", today=date(2022, 12, 31))]
 
 
 def test_regional_entries_answer_only_their_region():
@@ -75,3 +92,14 @@ def test_confidence():
     assert paraphrase.confidence < exact.confidence
     assert all(h.confidence < paraphrase.confidence for h in unrelated)  # words the index never saw count against
     assert all(h.confidence < 0.1 for h in INDEX.search("今天天气怎么样", today=TODAY))
+
+
+def test_a_measure_ranks_below_a_current_entry_on_the_same_subject():
+    """A measure is the 2022 action's commitment, not a rule: on the same subject, the knowledge entry first."""
+    entry = Doc("kb-tax", "kb", "出口退税办理时间是多久", "正常出口退税平均办理时间为3个工作日。", effective_from=date(2024, 1, 1))
+    measure = Doc("measure:54", "measure", "提速出口退税办理",
+                  "2022年春风行动措施:将全国正常出口退税平均办理时间压缩至6个工作日以内。", measure_no=54, year=2022,
+                  phrasings=["将全国正常出口退税平均办理时间压缩至6个工作日以内。"])
+    hits = Index([measure, entry, *DOCS[:2]], TOKENIZER).search("出口退税平均办理时间", today=TODAY)
+    assert [h.doc.ref for h in hits[:2]] == ["kb-tax", "measure:54"]
+    assert refs("出口退税要几个工作日")[0] == "measure:54"  # with no entry on it, the measure still answers

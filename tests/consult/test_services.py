@@ -49,7 +49,9 @@ def test_answers_with_basis_and_log(kb):
     answer = ask(kb, "个税汇算什么时候办")
     top = answer.as_dict()["answers"][0]
     assert top["id"] == "kb-0001" and top["source"] == "kb" and "第十一条" in top["basis"] and not answer.handoff
-    assert ask(kb, "出口退税平均办理时间").as_dict()["answers"][0]["id"] == "measure:54"
+    measure = ask(kb, "出口退税平均办理时间").as_dict()["answers"][0]
+    assert measure["id"] == "measure:54" and measure["year"] == 2022
+    assert measure["answer"].startswith("2022年春风行动措施:") and "6个工作日" in measure["answer"]
     with kb.read() as s:
         logged = s.scalars(select(ConsultQuery).order_by(ConsultQuery.id)).all()
         assert [(q.top_ref, q.channel, q.handoff) for q in logged] == [("kb-0001", "web", False), ("measure:54", "web", False)]

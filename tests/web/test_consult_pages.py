@@ -125,3 +125,44 @@ def test_kb_editor_and_exports(kb, server):  # noqa: F811
     upload = agent.post("/consult/kb/import", data={"csrf_token": csrf_from(listing)},
                         files={"file": ("x.csv", "问题,答案\n,空问题\n".encode(), "text/csv")})
     assert upload.status_code == 400 and "第 2 行:问题为空" in upload.text
+
+
+def test_review_queue_page_lists_links_and_confirms(kb, server):  # noqa: F811
+    """kb-0002 answers the 征收率 from the repealed 增值税暂行条例; once an entry on the VAT law lists the regulations
+    as repealed, the queue shows it with a link to edit; a confirmation is audited and needs the edit right."""
+    agent = login(server, "agent")
+    page = agent.get("/consult/kb/new")
+    saved = agent.post("/consult/kb", data={
+        "csrf_token": csrf_from(page.text), "question": "增值税法什么时候施行", "answer": "自2026年1月1日起施行。",
+        "basis": "《中华人民共和国增值税法》", "effective_from": "2026-01-01",
+        "repeals": "《中华人民共和国增值税暂行条例》\n《中华人民共和国增值税暂行条例实施细则》"})
+    assert saved.status_code == 303
+    queue = agent.get("/consult/review")
+    assert queue.status_code == 200 and "引用了已被废止或替代的文件" in queue.text
+    assert 'href="/consult/kb/kb-0002"' in queue.text and "待审核" in queue.text
+    viewer = login(server, "officer")  # a service officer reads the queue but may not confirm
+    assert viewer.get("/consult/review").status_code == 200
+    assert viewer.post("/consult/review/kb-0001", data={"csrf_token": csrf_from(viewer.get("/consult/review").text)}
+                       ).status_code == 403
+    confirmed = agent.post("/consult/review/kb-0001", data={"csrf_token": csrf_from(queue.text), "page": "1"})
+    assert confirmed.status_code == 303
+    assert agent.post("/consult/review/kb-9999", data={"csrf_token": csrf_from(queue.text)}).status_code == 404
+    with kb.read() as s:
+        from chunfeng.org.models import AuditEntry
+        assert s.scalar(select(AuditEntry).where(AuditEntry.action == "consult.entry.reviewed")).object_id == "kb-0001"
+
+
+def test_an_ended_entry_is_shown_as_past(kb, server, system):  # noqa: F811
+    from datetime import date
+
+    from chunfeng.consult import services
+    with kb.write() as s:
+        services.save_entry(session=s, actor=system, values={
+            "question": "2021年小规模纳税人月销售额15万元以下免征增值税吗", "answer": "2021年4月1日至2022年12月31日免征。",
+            "basis": "财政部 税务总局公告2021年第11号", "effective_from": date(2021, 4, 1),
+            "effective_until": date(2022, 12, 31)})
+    with httpx.Client(base_url=server) as client:
+        page = client.get("/ask", params={"q": "2021年小规模纳税人月销售额15万元以下免征增值税吗"}).text
+        assert "该条内容已于 2022-12-31 到期,不是现行规定" in page
+        api = client.get("/api/consult", params={"q": "2021年小规模纳税人月销售额15万元以下免征增值税吗"}).json()
+        assert [a["current"] for a in api["answers"] if a["basis"].startswith("财政部 税务总局公告2021年第11号")] == [False]

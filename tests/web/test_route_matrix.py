@@ -57,6 +57,7 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("POST", "/consult/kb/import"): "consult.kb.edit", ("GET", "/consult/kb/new"): "consult.kb.edit",
     ("GET", "/consult/kb/{key}"): "consult.kb.edit", ("POST", "/consult/kb"): "consult.kb.edit",
     ("GET", "/consult/analytics"): "consult.analytics",
+    ("GET", "/consult/review"): "consult.agent", ("POST", "/consult/review/{key}"): "consult.kb.edit",
     ("GET", "/push/policies"): "push.policy.view", ("GET", "/push/policies/export.xlsx"): "push.policy.view",
     ("GET", "/push/policies/{policy_id}"): "push.policy.view", ("POST", "/push/rules/check"): "push.policy.view",
     ("POST", "/push/policies/{policy_id}/rule"): "push.policy.edit",

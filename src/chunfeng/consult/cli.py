@@ -46,6 +46,8 @@ def _show(answer: services.Answer) -> None:
         console.print("[yellow]没有把握回答这个问题,已转人工坐席。[/]")
     for i, hit in enumerate(answer.hits, start=1):
         console.print(f"[bold]{i}. {hit.doc.title}[/]  ({hit.doc.ref},置信度 {hit.confidence:.2f})", highlight=False)
+        if not hit.current:
+            console.print(f"[yellow]该条内容已于 {hit.doc.effective_until} 到期,不是现行规定,仅供了解历史口径。[/]")
         console.print(hit.doc.answer, highlight=False)
         if hit.doc.basis:
             console.print(f"[dim]依据:{hit.doc.basis}[/]", highlight=False)

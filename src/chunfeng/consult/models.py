@@ -29,6 +29,10 @@ class KbEntry(Base):
     region: Mapped[str] = mapped_column(String(32), default="national", index=True)
     effective_from: Mapped[date | None] = mapped_column(Date)
     effective_until: Mapped[date | None] = mapped_column(Date)
+    repeals: Mapped[str] = mapped_column(Text, default="", doc="documents this entry's basis repealed or replaced, one per "
+                                         "line: an answer still citing one of them goes to the review queue")
+    reviewed_at: Mapped[datetime | None] = mapped_column(
+        DateTime, doc="when an official last saved or confirmed the entry; none: never (imported sample content)")
     status: Mapped[str] = mapped_column(String(16), default="published", index=True)
     sample: Mapped[bool] = mapped_column(Boolean, default=False)
     owner_unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True)
@@ -41,6 +45,10 @@ class KbEntry(Base):
     @property
     def phrasing_list(self) -> list[str]:
         return [p for p in self.phrasings.splitlines() if p.strip()]
+
+    @property
+    def repeal_list(self) -> list[str]:
+        return [d.strip() for d in self.repeals.splitlines() if d.strip()]
 
     @property
     def tag_list(self) -> list[str]:

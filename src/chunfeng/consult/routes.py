@@ -65,6 +65,9 @@ class ApiHit(BaseModel):
     score: float
     confidence: float
     effective_from: date | None
+    effective_until: date | None
+    current: bool  # false: the entry's period has ended; it is past, not a current rule
+    year: int | None  # a measure's: the year of the action whose commitment it is
 
 
 class ApiAnswer(BaseModel):
@@ -189,17 +192,31 @@ def kb_entry(request: Request, key: str, session: SessionDep, user: CurrentUser)
 def kb_save(db: DatabaseDep, user: CurrentUser, key: str = Form(""), version: int | None = Form(None),
             question: str = Form(""), phrasings: str = Form(""), answer: str = Form(""), basis: str = Form(""),
             article: str = Form(""), tags: str = Form(""), region: str = Form("national"),
-            effective_from: str = Form(""), effective_until: str = Form(""), status: str = Form("published")):
+            effective_from: str = Form(""), effective_until: str = Form(""), status: str = Form("published"),
+            repeals: str = Form("")):
     def day(text: str, label: str) -> date | None:
-        return bounded_day(text, label, LAW_DAY_MIN) if text else None
+        return bounded_day(text, label, earliest=LAW_DAY_MIN) if text else None
 
     values = {"question": question, "phrasings": phrasings, "answer": answer, "basis": basis, "article": article,
               "tags": tags, "region": region, "effective_from": day(effective_from, "生效日期"),
-              "effective_until": day(effective_until, "失效日期"), "status": status}
+              "effective_until": day(effective_until, "失效日期"), "status": status, "repeals": repeals}
     with db.write() as session:
         entry = services.save_entry(session=session, actor=user, values=values, key=key or None,
                                     expected_version=version)
     return RedirectResponse(f"/consult/kb/{entry.key}?saved=1", status_code=303)
+
+
+@router.get("/consult/review", dependencies=[require("consult.agent")])
+def review(request: Request, session: SessionDep, user: CurrentUser, page: PageNo = 1):
+    result = services.review_queue(session=session, actor=user, page=max(1, page))
+    return render(request, "consult/review.html", {"result": result, "reasons": services.REVIEW_REASONS}, user=user)
+
+
+@router.post("/consult/review/{key}", dependencies=[require("consult.kb.edit")])
+def review_confirm(db: DatabaseDep, user: CurrentUser, key: str, page: FormId = 1):
+    with db.write() as session:
+        services.mark_reviewed(session=session, actor=user, key=key)
+    return RedirectResponse(f"/consult/review?page={page}&reviewed={key}", status_code=303)
 
 
 @router.get("/consult/analytics", dependencies=[require("consult.analytics")])

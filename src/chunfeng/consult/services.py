@@ -14,7 +14,7 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 from importlib import resources
 
@@ -46,7 +46,7 @@ HANDOFF_BELOW = 0.3
 MIN_QUESTION_CHARS = 4  # "税" or "办理" matches something fully and says nothing: ask a person
 CHANNELS = {"web": "网页", "api": "接口", "cli": "命令行", "batch": "批量", "app": "移动端"}
 
-_cache: dict[str, tuple[int, Index]] = {}
+_cache: dict[str, tuple[tuple, Index]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -74,9 +74,12 @@ def documents(session: Session) -> list[Doc]:
         asked = measure_phrasings(notice.doc_number)
         for measure, item, category in rows:
             # A measure's own words are what people ask about, and so are the everyday words for its service.
+            # It answers as what it is: a commitment of that year's action ("压缩至6个工作日以内"), not a rule,
+            # and ranks below a current knowledge entry on the same subject (index.MEASURE_PENALTY).
             docs.append(Doc(f"measure:{measure.no}", "measure", f"春风行动2.0版第{measure.no}条措施:{item}",
-                            measure.text, basis=f"{notice.doc_number} 附件第{measure.no}条", measure_no=measure.no,
-                            tags=[category, item],
+                            f"{notice.issued.year}年春风行动措施:{measure.text}",
+                            basis=f"{notice.doc_number} 附件第{measure.no}条", measure_no=measure.no,
+                            year=notice.issued.year, tags=[category, item],
                             phrasings=[measure.text] + ([measure.new_title] if measure.new_title else [])
                             + asked.get(str(measure.no), [])))
     return docs
@@ -95,7 +98,9 @@ def index_for(session: Session, *, embedding_model: str | None = None) -> Index 
     With an embedding model (default: the setting), the dense stage joins the rerank."""
     model = get_settings().consult_embedding_model if embedding_model is None else embedding_model
     key = f"{session.get_bind().url}|{model}"
-    current = generation(session)
+    # The counter alone can come back to a number a process has cached when the tables are emptied and refilled
+    # (a restore of an older backup; the test fixture): the newest change's time tells those apart.
+    current = (generation(session), *session.execute(select(func.max(KbEntry.updated_at), latest_notice_id())).one())
     with _cache_lock:
         cached = _cache.get(key)
         if cached and cached[0] == current:
@@ -124,7 +129,9 @@ class Answer:
                 "answers": [{"id": h.doc.ref, "source": h.doc.source, "measure_no": h.doc.measure_no, "title": h.doc.title,
                              "answer": h.doc.answer, "basis": h.doc.basis, "score": round(h.score, 4),
                              "confidence": round(h.confidence, 4),
-                             "effective_from": h.doc.effective_from.isoformat() if h.doc.effective_from else None}
+                             "effective_from": h.doc.effective_from.isoformat() if h.doc.effective_from else None,
+                             "effective_until": h.doc.effective_until.isoformat() if h.doc.effective_until else None,
+                             "current": h.current, "year": h.doc.year}
                             for h in self.hits]}
 
 
@@ -263,7 +270,7 @@ def promote_handoff(*, session: Session, actor: Actor, handoff_id: int, basis: s
 # --- the knowledge base ---------------------------------------------------------------------------
 
 EDITABLE = ("question", "phrasings", "answer", "basis", "article", "tags", "region", "effective_from",
-            "effective_until", "status")
+            "effective_until", "status", "repeals")
 
 
 def snapshot(entry: KbEntry) -> dict:
@@ -272,7 +279,7 @@ def snapshot(entry: KbEntry) -> dict:
 
 ENTRY_LIMITS = {"question": ("问题", SHORT_TEXT), "phrasings": ("其他问法", TEXT), "answer": ("答案", LONG_TEXT),
                 "basis": ("政策依据", SHORT_TEXT), "article": ("条款", TITLE), "tags": ("标签", SHORT_TEXT),
-                "key": ("编号", 40), "region": ("地区", 40)}
+                "key": ("编号", 40), "region": ("地区", 40), "repeals": ("废止文件", TEXT)}
 
 
 def entry_length_problems(values: dict) -> list[str]:
@@ -334,10 +341,12 @@ def save_entry(*, session: Session, actor: Actor, values: dict, key: str | None 
         session.add(entry)
     for f in EDITABLE:
         if f in values:
-            setattr(entry, f, values[f] if f not in ("tags", "phrasings") else _join(values[f], f))
+            setattr(entry, f, values[f] if f not in ("tags", "phrasings", "repeals") else _join(values[f], f))
     entry.region = region
     entry.status = values.get("status") or entry.status or "published"
+    # Saving or publishing is an official's review of the entry as it now stands (services.review_queue).
     entry.updated_by, entry.updated_at = actor.username, utcnow()
+    entry.reviewed_at = entry.updated_at
     session.flush()
     bump_generation(session)
     audit.record(session, actor=actor, action="consult.entry.changed" if before else "consult.entry.created",
@@ -375,3 +384,75 @@ def list_entries(*, session: Session, actor: Actor, query: str = "", status: str
     items = list(session.scalars(select(KbEntry).where(*where).order_by(KbEntry.key)
                                  .offset((page - 1) * per_page).limit(per_page)))
     return Page(items, total, page, per_page)
+
+
+# --- the review queue ------------------------------------------------------------------------------
+
+ENDS_WITHIN_DAYS, REVIEW_EVERY_DAYS = 90, 365
+REVIEW_REASONS = {"ended": "依据已到期", "ending": "依据将在 90 天内到期", "stale": "超过一年未审核",
+                  "repealed": "引用了已被废止或替代的文件"}
+
+
+@dataclass
+class ReviewItem:
+    entry: KbEntry
+    reasons: list[tuple[str, str]]  # (reason code, what it is about, for people)
+
+
+def review_queue(*, session: Session, actor: Actor, today: date | None = None, page: int = 1,
+                 per_page: int = 30) -> Page[ReviewItem]:
+    """The published entries an official should look at on `today`, most urgent first: the basis has ended
+    (and no one reviewed the entry since), or ends within 90 days; not reviewed for a year (or never:
+    imported sample content); or the basis cites a document that another entry in force lists in its
+    `repeals` (the VAT law entry lists the 增值税暂行条例, so every answer still citing the regulations shows).
+    Confirming an entry (`mark_reviewed`) or saving it clears the dates' reasons until the next arises; a
+    repealed basis stays until the entry is closed or its basis restated."""
+    authorize(actor, "consult.agent")
+    today = today or date.today()
+    entries = list(session.scalars(select(KbEntry).where(policy.entries_within(session, actor),
+                                                         KbEntry.status == "published").order_by(KbEntry.key)))
+    # Each repealed document and the earliest day an entry in force says it stopped standing.
+    repealed: dict[str, tuple[date, str]] = {}
+    for e in entries:
+        since = e.effective_from or date.min
+        if since <= today:
+            for doc in e.repeal_list:
+                if doc not in repealed or since < repealed[doc][0]:
+                    repealed[doc] = (since, e.key)
+    items = []
+    for e in entries:
+        reviewed = e.reviewed_at.date() if e.reviewed_at else None
+        reasons = []
+        until = e.effective_until
+        if until and until < today and (reviewed is None or reviewed <= until):
+            reasons.append(("ended", f"{until} 到期"))
+        elif until and until <= today + timedelta(days=ENDS_WITHIN_DAYS) \
+                and (reviewed is None or reviewed < until - timedelta(days=ENDS_WITHIN_DAYS)):
+            reasons.append(("ending", f"将于 {until} 到期"))
+        if reviewed is None or reviewed < today - timedelta(days=REVIEW_EVERY_DAYS):
+            reasons.append(("stale", f"上次审核 {reviewed}" if reviewed else "从未审核(示例或导入内容)"))
+        # Only a change clears this one, not a confirmation: close the entry (a closed entry may cite what it was
+        # written under) or restate its basis.
+        if until is None or until >= today:
+            for doc, (since, key) in repealed.items():
+                if key != e.key and doc in e.basis:
+                    reasons.append(("repealed", f"{doc} 自 {since} 起已由 {key} 所依据的文件替代"))
+        if reasons:
+            items.append(ReviewItem(e, reasons))
+    urgency = {code: i for i, code in enumerate(("ended", "repealed", "ending", "stale"))}
+    items.sort(key=lambda i: (min(urgency[c] for c, _ in i.reasons), i.entry.key))
+    start = (page - 1) * per_page
+    return Page(items[start:start + per_page], len(items), page, per_page)
+
+
+def mark_reviewed(*, session: Session, actor: Actor, key: str) -> KbEntry:
+    """An official confirms an entry as it stands (still right today): it leaves the review queue."""
+    entry = policy.access_entry_by_key(session, actor, key)
+    if not policy.may_edit_entry(actor, entry):
+        authorize(actor, "consult.kb.edit", entry.owner_unit)
+    before = entry.reviewed_at.isoformat() if entry.reviewed_at else None
+    entry.reviewed_at = utcnow()
+    session.flush()
+    audit.record(session, actor=actor, action="consult.entry.reviewed", object_type="kb_entry", object_id=entry.key,
+                 before={"reviewed_at": before}, after={"reviewed_at": entry.reviewed_at.isoformat()})
+    return entry

@@ -35,6 +35,7 @@ FIELDS = {  # canonical name: accepted headers, the first being what exports wri
     "effective_from": ("生效日期", "effective_from"),
     "effective_until": ("失效日期", "effective_until"),
     "status": ("状态", "status"),
+    "repeals": ("废止文件", "repeals"),  # documents this entry's basis replaced: see services.review_queue
 }
 FORMATS = ("xlsx", "csv", "json", "md")
 
@@ -44,7 +45,7 @@ def _day(value, where: str, label: str, problems: list[str]) -> date | None:
     if not text:
         return None
     try:
-        return bounded_day(text, label, LAW_DAY_MIN)
+        return bounded_day(text, label, earliest=LAW_DAY_MIN)
     except OutOfBounds as exc:
         problems.append(f"{where}:{exc}")
         return None
@@ -90,7 +91,7 @@ def _rows_from_file(path: Path) -> list[tuple[str, dict]]:
 
 _MD_META = {"其他问法": "phrasings", "依据": "basis", "政策依据": "basis", "条款": "article", "标签": "tags",
             "地区": "region", "生效": "effective_from", "生效日期": "effective_from", "失效": "effective_until",
-            "失效日期": "effective_until", "状态": "status"}
+            "失效日期": "effective_until", "状态": "status", "废止文件": "repeals"}
 
 
 def _markdown_rows(text: str) -> list[tuple[str, dict]]:
@@ -128,7 +129,7 @@ def _typed(values: dict, where: str, problems: list[str]) -> dict:
             value = str(value)
         if field in _TEXT_FIELDS and not isinstance(value, str):
             problems.append(f"{where}:{FIELDS[field][0]}应为文字,不能是{type(value).__name__}")
-        elif field in ("phrasings", "tags") and not (
+        elif field in ("phrasings", "tags", "repeals") and not (
                 isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))):
             problems.append(f"{where}:{FIELDS[field][0]}应为文字或文字的数组")
         else:
@@ -200,6 +201,8 @@ def import_entries(*, session: Session, actor: Actor, path: Path, sample: bool =
         else:
             entry = save_entry(session=session, actor=actor, values={**values, "key": key or None})
             entry.sample = sample
+            if sample:  # shipped sample content waits for an official's review (services.review_queue)
+                entry.reviewed_at = None
             created += 1
     return created, updated
 
@@ -211,27 +214,29 @@ def export_entries(*, session: Session, actor: Actor, fmt: str, path: Path) -> i
     records = [{"key": e.key, "question": e.question, "phrasings": e.phrasing_list, "answer": e.answer, "basis": e.basis,
                 "article": e.article, "tags": e.tag_list, "region": e.region,
                 "effective_from": e.effective_from.isoformat() if e.effective_from else "",
-                "effective_until": e.effective_until.isoformat() if e.effective_until else "", "status": e.status}
+                "effective_until": e.effective_until.isoformat() if e.effective_until else "", "status": e.status,
+                "repeals": e.repeal_list}
                for e in entries]
     if fmt == "json":
         path.write_text(json.dumps({"entries": [{("id" if k == "key" else k): v for k, v in r.items()} for r in records]},
                                    ensure_ascii=False, indent=1), encoding="utf-8")
     elif fmt in ("csv", "xlsx"):
         headers = [FIELDS[f][0] for f in FIELDS]
-        flat = [[" | ".join(v) if isinstance(v, list) and f == "phrasings" else ",".join(v) if isinstance(v, list) else v
+        flat = [[" | ".join(v) if isinstance(v, list) and f in ("phrasings", "repeals") else ",".join(v) if isinstance(v, list) else v
                  for f, v in r.items()] for r in records]
         if fmt == "csv":
             write_csv(path, headers=headers, rows=flat)
         else:
-            write_table(path, sheet="知识库", headers=headers, rows=flat, widths=[10, 40, 40, 60, 30, 12, 20, 10, 12, 12, 8])
+            write_table(path, sheet="知识库", headers=headers, rows=flat,
+                        widths=[10, 40, 40, 60, 30, 12, 20, 10, 12, 12, 8, 30])
     elif fmt == "md":
         parts = ["# 春风 12366 知识库\n"]
         for r in records:
             parts.append(f"## {r['key']} {r['question']}")
             for label, f in (("其他问法", "phrasings"), ("依据", "basis"), ("条款", "article"), ("标签", "tags"),
                              ("地区", "region"), ("生效", "effective_from"), ("失效", "effective_until"),
-                             ("状态", "status")):
-                value = " | ".join(r[f]) if f == "phrasings" else ",".join(r[f]) if f == "tags" else r[f]
+                             ("状态", "status"), ("废止文件", "repeals")):
+                value = " | ".join(r[f]) if f in ("phrasings", "repeals") else ",".join(r[f]) if f == "tags" else r[f]
                 if value:
                     parts.append(f"- {label}: {value}")
             parts.append("")

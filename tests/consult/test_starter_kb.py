@@ -1,0 +1,118 @@
+"""The shipped starter knowledge base against the law in force: time-bound entries, replaced entries, the
+repealed VAT regulations and credit rules, and the everyday questions it must answer."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+
+from chunfeng.consult import services, transfer
+from chunfeng.consult.models import KbEntry
+from tests.conftest import person
+
+STARTER = json.loads(transfer.starter_path().read_text(encoding="utf-8"))["entries"]
+BY_KEY = {e["id"]: e for e in STARTER}
+
+
+@pytest.fixture
+def starter(with_plan, system):
+    with with_plan.write() as s:
+        transfer.load_starter(session=s, actor=system)
+    return with_plan
+
+
+def top(db, query, day):
+    with db.read() as s:
+        return services.ask(session=s, query=query, today=day, log=False).hits[0]
+
+
+def test_an_entry_that_states_its_end_answers_through_that_day_and_after_it_only_as_past(starter):
+    on_the_day = top(starter, "2023年生活性服务业增值税加计抵减比例是多少", date(2023, 12, 31))
+    assert on_the_day.doc.ref == "kb-0100" and on_the_day.current
+    after = top(starter, "2023年生活性服务业增值税加计抵减比例是多少", date(2026, 12, 6))
+    assert after.doc.ref == "kb-0100" and not after.current  # answers, saying it is past
+    with starter.read() as s:
+        answer = services.ask(session=s, query="2021年小规模纳税人月销售额15万元以下免征增值税吗", today=date(2026, 12, 6),
+                              log=False).as_dict()
+    past = [a for a in answer["answers"] if a["id"] == "kb-0102"]
+    assert past and past[0]["current"] is False and past[0]["effective_until"] == "2022-12-31"
+
+
+def test_no_entry_says_it_has_ended_in_its_own_words():
+    # "该政策已于…到期" is true only after the end date, when the page says so from the dates itself.
+    assert [e["id"] for e in STARTER if re.search(r"已于.{0,12}到期", e["answer"])] == []
+
+
+def test_every_entry_stating_a_time_bound_relief_has_its_end_date():
+    bound = re.compile(r"(?:执行至|延续执行至|至)(20\d\d)年(\d{1,2})月(\d{1,2})日")
+    missing = [e["id"] for e in STARTER if bound.search(e["answer"]) and not e["effective_until"]]
+    assert missing == []
+
+
+REPEALED_VAT = ("增值税暂行条例",)
+REPEALED_CREDIT = ("2014年第40号", "2018年第8号", "2019年第37号")
+
+
+def test_no_current_entry_rests_on_the_repealed_vat_regulations_or_credit_rules():
+    for e in STARTER:
+        if any(doc in e["basis"] for doc in REPEALED_VAT):
+            assert e["effective_until"] and e["effective_until"] <= "2025-12-31", e["id"]
+        if any(doc in e["basis"] for doc in REPEALED_CREDIT):
+            assert e["effective_until"] and e["effective_until"] <= "2025-06-30", e["id"]
+
+
+def test_replaced_entries_stay_and_their_successors_answer_today(starter):
+    for old, query in (("kb-0082", "个人临时经营，增值税起征点是多少"), ("kb-0086", "增值税每月几号前申报"),
+                       ("kb-0199", "纳税信用扣分了怎么修复"), ("kb-0075", "小规模纳税人增值税征收率是多少")):
+        assert old in BY_KEY  # closed, never deleted
+        hit = top(starter, query, date(2026, 12, 6))
+        assert hit.current and hit.doc.ref != old, (query, hit.doc.ref)
+        assert "暂行条例" not in hit.doc.basis and "2014年第40号" not in hit.doc.basis
+    # Before the VAT law, the old entry was the current answer.
+    assert top(starter, "个人临时经营，增值税起征点是多少", date(2025, 12, 31)).doc.ref == "kb-0082"
+
+
+def test_unconfirmed_facts_are_marked_for_review():
+    for e in STARTER:
+        if "待审核" in e["article"]:
+            assert e["effective_from"] >= "2025-07-01", e["id"]
+    assert sum("待审核" in e["answer"] + e["article"] for e in STARTER) >= 5
+
+
+def test_everyday_questions_have_an_entry(starter):
+    assert "人工" in top(starter, "12366几点有人工服务", date(2026, 12, 6)).doc.answer
+    assert "2026年1月1日" in top(starter, "增值税法什么时候开始施行", date(2026, 12, 6)).doc.answer
+
+
+def test_review_queue_names_what_to_look_at(starter, system, add_users):
+    add_users({"agent": ("000000", ["agent"])})
+    today = date(2026, 12, 6)
+
+    def queue(day, **kw):
+        with starter.read() as s:
+            page = services.review_queue(session=s, actor=system, today=day, per_page=1000, **kw)
+        return {i.entry.key: {code for code, _ in i.reasons} for i in page.items}, page
+
+    reasons, page = queue(today)
+    assert "ended" in reasons["kb-0100"]                        # its basis ended on 2023-12-31
+    assert all("stale" in r for r in reasons.values())          # sample content was never reviewed
+    assert page.total == len(reasons) == len(page.items)
+    assert not any("repealed" in r for r in reasons.values())   # every entry on the old regulations is closed
+    assert "ending" in queue(date(2027, 10, 15))[0]["kb-0240"]  # the 起征点 of 2026年第10号 ends 2027-12-31
+    assert "ending" not in queue(today)[0].get("kb-0240", set())
+    # An official keeps a current answer on the repealed regulations: the VAT law entries list them as repealed.
+    with starter.write() as s:
+        services.save_entry(session=s, actor=person(s, "agent"), values={
+            "question": "增值税视同销售有哪些情形", "answer": "按暂行条例实施细则第四条……",
+            "basis": "《中华人民共和国增值税暂行条例实施细则》", "effective_from": date(2009, 1, 1)})
+        added = s.scalars(select(KbEntry.key).order_by(KbEntry.id.desc())).first()
+    reasons, _ = queue(today)
+    assert reasons[added] == {"repealed"}  # just saved, so reviewed today; the repealed basis remains
+    # Confirming an entry takes it off the queue until the next reason arises; saving does too.
+    with starter.write() as s:
+        services.mark_reviewed(session=s, actor=person(s, "agent"), key="kb-0100")
+    assert "kb-0100" not in queue(date.today())[0]
