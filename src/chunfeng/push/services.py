@@ -24,6 +24,9 @@ from chunfeng.settings import get_settings
 SHIPPED = Path(__file__).parent / "data" / "policies.json"
 PLACEHOLDERS = {"name", "person", "policy", "basis", "period", "deadline"}
 PERIOD_KINDS = {"month": "月", "quarter": "季", "year": "年"}
+# What a claim amount of a policy is (push.schema.CLAIMS): tax and fees reduced or exempted, tax whose payment
+# was deferred, or tax moved to later years by an earlier deduction. Only the first is money saved.
+KINDS = {"reduction": "减免", "deferral": "延缓缴纳", "timing": "税前扣除提前(时间性差异)"}
 
 
 def store_path() -> Path:
@@ -62,6 +65,9 @@ def _policy_from_json(data: dict) -> Policy:
     problems += template_problems(data.get("templates", {}), data.get("roles", []))
     if data.get("period_kind") not in PERIOD_KINDS:
         problems.append(f"period_kind 应为 {'、'.join(PERIOD_KINDS)}")
+    # Policies without a kind are reductions, the common case: a file written before kinds existed still loads.
+    if data.get("kind", "reduction") not in KINDS:
+        problems.append(f"kind 应为 {'、'.join(KINDS)}")
     if problems:
         raise PushInvalid(f"政策 {data.get('id')}:" + ";".join(problems))
     until = data.get("effective_until")
@@ -70,7 +76,7 @@ def _policy_from_json(data: dict) -> Policy:
                   basis=data["basis"], basis_title=data.get("basis_title", ""),
                   effective_from=date.fromisoformat(data["effective_from"]),
                   effective_until=date.fromisoformat(until) if until else None, period_kind=data["period_kind"],
-                  filing=data["filing"], summary=data.get("summary", ""), rule=data["rule"], roles=data["roles"],
+                  kind=data.get("kind", "reduction"), filing=data["filing"], summary=data.get("summary", ""), rule=data["rule"], roles=data["roles"],
                   templates=data["templates"], shipped=True, updated_by="system")
 
 
