@@ -93,7 +93,9 @@ def test_ids_are_unique():
 
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p["id"])
 def test_policy_is_well_formed(policy):
-    assert set(policy) == FIELDS, set(policy) ^ FIELDS
+    # "kind" may be left out (a reduction, as the loader defaults); when given it is one of the three.
+    assert set(policy) - {"kind"} == FIELDS, (set(policy) - {"kind"}) ^ FIELDS
+    assert policy.get("kind", "reduction") in ("reduction", "deferral", "timing")
     assert ID.fullmatch(policy["id"])
     for key in ("name", "tax_type", "topic", "basis", "basis_title", "summary", "rule"):
         assert isinstance(policy[key], str) and policy[key].strip(), key
@@ -166,3 +168,15 @@ def test_rule_decides_case_as_worked_by_hand(case):
     record = record_for(case)
     assert bool(rule.predicate()(record)) is case["eligible"], case["why"]
     assert duck_count(record, rule.sql("duckdb")) == int(case["eligible"]), case["why"]
+
+
+def test_deferrals_and_timing_deductions_are_not_reductions():
+    """A deferral is paid later and an earlier deduction moves tax in time: neither is money saved (issue 12)."""
+    kinds = {p["id"]: p.get("kind", "reduction") for p in POLICIES}
+    assert {i for i, k in kinds.items() if k == "deferral"} >= {"ZZY-HJ-2021", "ZZY-HJ-2022"}
+    assert {i for i, k in kinds.items() if k == "timing"} >= {"SBQJ-2018", "SBQJ-2021"}
+    for policy in POLICIES:
+        if "延缓缴纳" in policy["name"]:
+            assert kinds[policy["id"]] == "deferral", policy["id"]
+        if "一次性税前扣除" in policy["name"]:
+            assert kinds[policy["id"]] == "timing", policy["id"]
