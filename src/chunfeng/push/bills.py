@@ -161,8 +161,9 @@ def _in_region(conn, credit_code: str, region: str) -> bool:
 
 def push_bills(conn, *, session: Session, actor: Actor, unit_code: str, year: int,
                now: datetime | None = None) -> Campaign:
-    """Send every small or micro enterprise of the unit's region its bill, to the legal representative and
-    the finance head in the message centre; once per unit and year."""
+    """Send every small or micro enterprise (size class) and individual business of the unit's region with a
+    counted claim its bill, to the legal representative and the finance head in the message centre; once per
+    unit and year."""
     check_year(year)
     unit = find_unit(session=session, code=unit_code)
     authorize(actor, "push.campaign", unit)
