@@ -93,7 +93,9 @@ def test_ids_are_unique():
 
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p["id"])
 def test_policy_is_well_formed(policy):
-    assert set(policy) - {"review"} == FIELDS, set(policy) ^ FIELDS
+    # "kind" may be left out (a reduction, as the loader defaults); when given it is one of the three.
+    assert set(policy) - {"review", "kind"} == FIELDS, (set(policy) - {"review", "kind"}) ^ FIELDS
+    assert policy.get("kind", "reduction") in ("reduction", "deferral", "timing")
     if "review" in policy:  # a fact that could not be confirmed from the published document, said in full
         assert isinstance(policy["review"], str) and "审核" in policy["review"]
     assert ID.fullmatch(policy["id"])
@@ -203,3 +205,15 @@ def test_no_vat_policy_in_force_rests_on_the_repealed_regulation_unreviewed():
             assert p.get("review"), p["id"]
     for pid in ("XGM-VAT-2027", "XGM-VAT1-2027"):
         assert "增值税法" in BY_ID[pid]["summary"] and "2026年第10号" in BY_ID[pid]["review"]
+
+
+def test_deferrals_and_timing_deductions_are_not_reductions():
+    """A deferral is paid later and an earlier deduction moves tax in time: neither is money saved (issue 12)."""
+    kinds = {p["id"]: p.get("kind", "reduction") for p in POLICIES}
+    assert {i for i, k in kinds.items() if k == "deferral"} >= {"ZZY-HJ-2021", "ZZY-HJ-2022"}
+    assert {i for i, k in kinds.items() if k == "timing"} >= {"SBQJ-2018", "SBQJ-2021"}
+    for policy in POLICIES:
+        if "延缓缴纳" in policy["name"]:
+            assert kinds[policy["id"]] == "deferral", policy["id"]
+        if "一次性税前扣除" in policy["name"]:
+            assert kinds[policy["id"]] == "timing", policy["id"]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shutil
+from decimal import Decimal
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from openpyxl import Workbook
@@ -81,6 +83,7 @@ def _break(csv_dir, table, line, column, value):
     ("registry", 4, "high_tech", "maybe", ["第 4 行", "真假值"]),
     ("contacts", 6, "channel", "pigeon", ["contacts.csv 第 6 行", "渠道"]),
     ("claims", 2, "amount", "", ["claims.csv 第 2 行", "为空"]),
+    ("claims", 4, "amount", "-1200.00", ["claims.csv 第 4 行", "减免税费额", "不能为负数"]),
     ("contacts", 8, "credit_code", "91350100M000100Y43", ["contacts.csv 第 8 行", "不在登记信息中"]),
 ])
 def test_a_bad_cell_is_refused_with_its_row_and_nothing_changes(extract_dir, tmp_path, table, line, column, value, words):
@@ -139,3 +142,19 @@ def test_xlsx_tables_are_read(extract_dir, tmp_path):
 def test_reading_without_a_store_says_what_to_do(tmp_path):
     with pytest.raises(ExtractInvalid, match="chunfeng push import"):
         store.connect_store(tmp_path / "none.duckdb")
+
+
+def test_a_negative_claim_amount_in_parquet_is_refused_with_its_row(extract_dir, tmp_path):
+    """Parquet arrives typed, so only the sign is left to check: a negative 减免税费额 would lower the bill's sum."""
+    source = tmp_path / "extract"
+    shutil.copytree(extract_dir, source)
+    claims = pq.read_table(source / "claims.parquet")
+    amount = claims.column("amount")
+    negative = pa.array([Decimal("-100.00")], amount.type)
+    column = pa.concat_arrays([amount.slice(0, 2).combine_chunks(), negative, amount.slice(3).combine_chunks()])
+    pq.write_table(claims.set_column(claims.schema.get_field_index("amount"), "amount", column),
+                   source / "claims.parquet")
+    with pytest.raises(ExtractInvalid) as caught:
+        store.import_extract(source, tmp_path / "s.duckdb")
+    assert "claims.parquet 第 3 行:减免税费额(元)(amount)“-100.00”不能为负数" in str(caught.value) and "不能为负数" in str(caught.value)
+    assert not (tmp_path / "s.duckdb").exists()

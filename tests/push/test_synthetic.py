@@ -234,3 +234,28 @@ def test_progress_and_bad_arguments(tmp_path):
         generate(tmp_path, taxpayers=10, claim_rules={"x": ("no_such_column > 1", "2022")})
     with pytest.raises(ValueError):
         generate(tmp_path, taxpayers=10, fmt="xlsx")
+
+
+def test_claim_amounts_follow_each_policys_rate(extract_dir):
+    """The demo's bill is plausible: each shipped policy's synthetic 减免税费额 is its own rate on the registry's
+    figures (it was a share of revenue whatever the policy, up to 5000万 for a ≤300万-income relief)."""
+    reg, claims = (f"read_parquet('{extract_dir / name}.parquet')" for name in ("registry", "claims"))
+
+    def worst(policy: str, expected_sql: str) -> float:
+        return duckdb.sql(f"SELECT max(abs(CAST(c.amount AS DOUBLE) - ({expected_sql}))), count(*) FROM {claims} c "
+                          f"JOIN {reg} r USING (credit_code) WHERE c.policy = '{policy}'").fetchall()[0]
+
+    ti = "greatest(CAST(r.taxable_income AS DOUBLE), 0)"
+    cases = {
+        "XWQY-CIT-2027": f"0.20 * {ti}",  # 25% → 5% on all of it, at most 300万 × 20% = 60万
+        "XWQY-CIT-2022": f"0.20 * ({ti} - 1000000)",  # only the 100万–300万 part
+        "XGM-VAT1-2027": "0.02 * 3 * CAST(r.monthly_sales AS DOUBLE)",  # a quarter's sales, 3% → 1%
+        "XGM-VAT-2021": "0.03 * 3 * CAST(r.monthly_sales AS DOUBLE)",  # a quarter's sales exempt from 3%
+        "GXJS-CIT": f"0.10 * {ti}",  # 25% → 15%
+    }
+    for policy, expected_sql in cases.items():
+        gap, count = worst(policy, expected_sql)
+        assert count > 0 and gap <= 0.01, (policy, gap, count)
+    top = dict(duckdb.sql(f"SELECT policy, max(amount) FROM {claims} GROUP BY policy").fetchall())
+    assert top["XWQY-CIT-2027"] <= 600_000 and top["XWQY-CIT-2022"] <= 400_000
+    assert duckdb.sql(f"SELECT count(*) FROM {claims} WHERE amount <= 0").fetchall()[0][0] == 0

@@ -250,11 +250,18 @@ def bill(credit_code: str, year: int = typer.Option(date.today().year - 1),
     with domain_errors(), db.write() as session, store.connect_store(services.store_path()) as conn:
         services.seed_policies(session)
         b = bills.bill_for_actor(conn, session=session, actor=actor(session), credit_code=credit_code, year=year)
-    table = Table("政策", "依据", "税费种", "减免税额(元)", title=f"{b.name} {year} 年度红利账单")
+    table = Table("政策", "依据", "税费种", "类别", "金额(元)", title=f"{b.name} {year} 年度红利账单 · {b.issuer}")
     for line in b.lines:
-        table.add_row(line["name"], line["basis"], line["tax_type"], f"{line['amount']:,.2f}")
-    table.add_row("合计", "", "", f"{b.total:,.2f}")
+        table.add_row(line["name"], line["basis"], line["tax_type"], services.KINDS[line["kind"]],
+                      f"{line['amount']:,.2f}")
+    table.add_row("为您减免合计", "", "", "减免", f"{b.total:,.2f}")
     console.print(table)
+    if b.deferrals:
+        console.print(f"另延缓缴纳税费 {b.deferred_total:,.2f} 元(不是减免,到期仍需缴纳)")
+    if b.timing:
+        console.print(f"提前税前扣除使 {b.timing_total:,.2f} 元税款推迟到以后年度缴纳(不减少应纳税总额)")
+    for note in b.left_out:
+        console.print(f"未计入:{note['name']}({note['policy']}){note['amount']:,.2f} 元,{note['reason']}")
     if pdf:
         pdf.write_bytes(bills.render_pdf(b))
         console.print(f"已写入 {pdf}")

@@ -31,6 +31,9 @@ class Policy(Base):
     effective_from: Mapped[date] = mapped_column(Date)
     effective_until: Mapped[date | None] = mapped_column(Date)
     period_kind: Mapped[str] = mapped_column(String(8), doc="month, quarter or year: the period a claim is for")
+    kind: Mapped[str] = mapped_column(String(16), default="reduction", server_default="reduction",
+                                      doc="reduction (tax saved), deferral (paid later) or timing (a deduction moved "
+                                          "forward): only reductions add up to what a bill says was saved")
     filing: Mapped[str] = mapped_column(String(40), doc="the return the policy is claimed on")
     summary: Mapped[str] = mapped_column(Text, default="")
     rule: Mapped[str] = mapped_column(Text)

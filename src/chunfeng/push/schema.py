@@ -3,6 +3,13 @@
 An extract of the core tax system arrives as four files per table name (CSV, Parquet or xlsx):
 `registry`, `contacts`, `claims`, `filings`. Every column is required and non-null, so a rule means the
 same on every engine (SQL's NULL logic and Python's would otherwise differ on a missing value).
+
+A claim's `amount` is the tax and fees reduced or exempted (减免税费额) under the policy in that period, in yuan, as
+the return or the relief register records it: what the taxpayer did not pay, never the sales, income or deduction
+the relief was computed on, and never negative (a correction is a new extract, not a negative row). For a policy
+whose kind (push/data/policies.json) is a deferral (延缓缴纳) it is the tax and fees deferred, which are still owed;
+for a timing policy (a deduction taken earlier, such as the one-off deduction of equipment) it is the tax the
+earlier deduction moved to later years. The dividend bill shows those apart and adds up reductions only.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ class Field:
     label: str
     values: tuple[str, ...] = ()
     sql_type: str = ""
+    non_negative: bool = False
 
     @property
     def duck_type(self) -> str:
@@ -90,7 +98,7 @@ CLAIMS = Table("claims", "享受优惠", (
     Field("credit_code", "string", "统一社会信用代码"),
     Field("policy", "string", "政策编号"),
     Field("period", "string", "所属期(2022、2022Q2 或 2022-06)"),
-    Field("amount", "number", "减免税额(元)"),
+    Field("amount", "number", "减免税费额(元)", non_negative=True),
 ), key=("credit_code", "policy", "period"))
 
 FILINGS = Table("filings", "申报记录", (

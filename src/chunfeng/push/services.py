@@ -15,7 +15,7 @@ from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
 from chunfeng.org.models import Unit
 from chunfeng.paging import Page
-from chunfeng.push import matching, periods, rules, store
+from chunfeng.push import matching, periods, rules, store, synthetic
 from chunfeng.push.errors import EngineFailed, PushInvalid, PushNotFound
 from chunfeng.push.models import Policy
 from chunfeng.push.schema import CHANNELS, CONTACT_ROLES
@@ -24,6 +24,9 @@ from chunfeng.settings import get_settings
 SHIPPED = Path(__file__).parent / "data" / "policies.json"
 PLACEHOLDERS = {"name", "person", "policy", "basis", "period", "deadline"}
 PERIOD_KINDS = {"month": "月", "quarter": "季", "year": "年"}
+# What a claim amount of a policy is (push.schema.CLAIMS): tax and fees reduced or exempted, tax whose payment
+# was deferred, or tax moved to later years by an earlier deduction. Only the first is money saved.
+KINDS = {"reduction": "减免", "deferral": "延缓缴纳", "timing": "税前扣除提前(时间性差异)"}
 
 
 def store_path() -> Path:
@@ -62,6 +65,9 @@ def _policy_from_json(data: dict) -> Policy:
     problems += template_problems(data.get("templates", {}), data.get("roles", []))
     if data.get("period_kind") not in PERIOD_KINDS:
         problems.append(f"period_kind 应为 {'、'.join(PERIOD_KINDS)}")
+    # Policies without a kind are reductions, the common case: a file written before kinds existed still loads.
+    if data.get("kind", "reduction") not in KINDS:
+        problems.append(f"kind 应为 {'、'.join(KINDS)}")
     if problems:
         raise PushInvalid(f"政策 {data.get('id')}:" + ";".join(problems))
     until = data.get("effective_until")
@@ -70,8 +76,9 @@ def _policy_from_json(data: dict) -> Policy:
                   basis=data["basis"], basis_title=data.get("basis_title", ""),
                   effective_from=date.fromisoformat(data["effective_from"]),
                   effective_until=date.fromisoformat(until) if until else None, period_kind=data["period_kind"],
-                  filing=data["filing"], summary=data.get("summary", ""), rule=data["rule"], roles=data["roles"],
-                  templates=data["templates"], review=data.get("review", ""), shipped=True, updated_by="system")
+                  kind=data.get("kind", "reduction"), filing=data["filing"], summary=data.get("summary", ""),
+                  rule=data["rule"], roles=data["roles"], templates=data["templates"], review=data.get("review", ""),
+                  shipped=True, updated_by="system")
 
 
 def shipped_policies() -> list[dict]:
@@ -80,7 +87,7 @@ def shipped_policies() -> list[dict]:
 
 # What a new release of the catalogue may change in a policy already in the database. The rule is refreshed only
 # while nobody has edited it: an official's rule stands.
-REFRESHED = ("name", "tax_type", "topic", "industries", "sizes", "regions", "basis", "basis_title", "effective_from",
+REFRESHED = ("name", "kind", "tax_type", "topic", "industries", "sizes", "regions", "basis", "basis_title", "effective_from",
              "effective_until", "period_kind", "filing", "summary", "roles", "templates", "review")
 
 
@@ -135,9 +142,14 @@ def claim_period(policy: dict | Policy) -> str:
     return matching.period_for(kind, ref.year, ref.month)
 
 
-def synthetic_claim_rules() -> dict[str, tuple[str, str]]:
-    """What `push gen` and the demo hand the generator: each shipped policy's rule as SQL, and its period."""
-    return {p["id"]: (rules.parse(p["rule"]).sql("duckdb"), claim_period(p)) for p in shipped_policies()}
+def synthetic_claim_rules() -> dict[str, tuple[str, ...]]:
+    """What `push gen` and the demo hand the generator: each shipped policy's rule as SQL, its period and, where
+    synthetic.CLAIM_AMOUNTS has one, the amount at the policy's own rate."""
+    result = {}
+    for p in shipped_policies():
+        amount = synthetic.claim_amount_sql(p["id"], p["period_kind"])
+        result[p["id"]] = (rules.parse(p["rule"]).sql("duckdb"), claim_period(p), *([amount] if amount else []))
+    return result
 
 
 STANDINGS = {"current": "现行有效", "expired": "已失效", "all": "全部"}

@@ -66,6 +66,8 @@ def _header_line(path: Path) -> int:
     return 1 if path.suffix in (".csv", ".xlsx") else 0
 
 
+# A claim amount is tax not paid (schema.CLAIMS); a negative one would lower every sum it enters, the bill's too.
+_NEGATIVE = "不能为负数(减免税费额是少缴、免缴或缓缴的税费)"
 _KIND_WORDS = {"number": "数值", "int": "整数", "bool": "真假值(true/false)", "date": "日期"}
 # Claims are stored sorted by policy and period, so DuckDB's min/max zone maps let a query for one policy's
 # period read only that policy's row groups: 32 policies × a full scan of 77 million claims is what made
@@ -108,6 +110,8 @@ def _load_table(conn, table: Table, path: Path, problems: list[str]) -> _Raw | N
         if types[f.name] == f.duck_type and not f.values:  # typed at the source (Parquet): only nulls to find
             casts.append((f, col, col))
             checks.append((f, f"{col} IS NULL", "为空"))
+            if f.non_negative:
+                checks.append((f, f"{col} < 0", _NEGATIVE))
             continue
         text = f"trim(CAST({col} AS VARCHAR))"
         if f.kind == "bool":
@@ -116,6 +120,8 @@ def _load_table(conn, table: Table, path: Path, problems: list[str]) -> _Raw | N
         casts.append((f, cast, text))
         checks.append((f, f"{text} IS NULL OR {text} = ''", "为空"))
         checks.append((f, f"{cast} IS NULL", f"不是有效的{_KIND_WORDS.get(f.kind, '值')}"))
+        if f.non_negative:
+            checks.append((f, f"{cast} < 0", _NEGATIVE))
         if f.values:
             allowed = ", ".join("'" + v + "'" for v in f.values)
             checks.append((f, f"{text} NOT IN ({allowed})", f"应为 {'、'.join(f.values)} 之一"))
