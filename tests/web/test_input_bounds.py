@@ -44,7 +44,10 @@ def test_push_match_period_out_of_range(site, server):  # noqa: F811
     for period in ("9" * 40, "9999", "2022Q7", "2022-13", "0001-01"):
         response = client.get("/push/policies/XGM-VAT-2023/match", params={"period": period})
         assert response.status_code == 400 and "所属期" in response.text, (period, response.status_code)
-    assert client.get("/push/policies/XGM-VAT-2023/match", params={"period": "2022-06"}).status_code == 200
+    assert client.get("/push/policies/XGM-VAT-2023/match", params={"period": "2023-06"}).status_code == 200
+    # inside the pattern but before the policy began: refused with its dates (issue 12)
+    before = client.get("/push/policies/XGM-VAT-2023/match", params={"period": "2022-06"})
+    assert before.status_code == 400 and "2023年1月1日" in before.text, before.text[:300]
 
 
 def test_knowledge_json_nested_or_wrongly_typed(bureau, server, make_user):

@@ -135,7 +135,9 @@ def translate(sql: str, engine: Engine, params: dict[str, Any] | None = None) ->
     Spark takes named markers (`:name`); PostgreSQL gets numbered ones (`$1`), which psycopg's raw cursor passes
     to the server as they are, so a `%` in the SQL (modulo) needs no escaping.
     """
-    params = dict(params or {})
+    # Only the parameters the statement names: DuckDB refuses extra ones (the claimed period of a policy nobody has
+    # claimed yet is in the parameters, but its query is the empty set and names none).
+    params = {name: value for name, value in (params or {}).items() if re.search(rf"\${name}\b", sql)}
     if engine.dialect == "duckdb":
         return sql, params
     tree = parse_one(sql, read="duckdb")
