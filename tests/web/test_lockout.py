@@ -45,7 +45,8 @@ def test_an_unknown_name_and_a_locked_one_answer_alike_and_a_stranger_locks_only
     assert attempt(client_from(server), "alice", PASSWORD).status_code == 303
     assert attempt(attacker, "alice", PASSWORD).status_code == 401  # the stranger still is
     with db.read() as s:
-        locked = list(s.scalars(select(AuditEntry.object_id).where(AuditEntry.action == "org.login.locked")))
+        locked = list(s.scalars(select(AuditEntry.object_id).where(AuditEntry.action == "org.login.locked")
+                                .order_by(AuditEntry.seq)))  # PostgreSQL returns rows in no order without one
         assert locked == ["alice", "ghost"]
         assert {e.source for e in s.scalars(select(AuditEntry).where(AuditEntry.action.like("org.login.%"),
                                                                      AuditEntry.outcome == "failure"))} == {ATTACKER}
