@@ -228,7 +228,7 @@ def test_malformed_file_is_a_clear_error(tmp_path, content, message):
 
 
 def test_every_shipped_day_agrees_with_the_chinesecalendar_package():
-    # An independent transcription of the same notices (PyPI chinesecalendar, 1.11.0 covers 2004–2026); skipped
+    # An independent transcription of the same notices (PyPI chinesecalendar, a test dependency; 1.11.0 covers 2004–2026); skipped
     # where it is not installed. Checked on 2026-12-06: no difference on any day of 2022–2026.
     chinese_calendar = pytest.importorskip("chinese_calendar")
     cal = load_calendar()
