@@ -21,6 +21,7 @@ from sqlalchemy import select, text
 from chunfeng.db import Database
 from chunfeng.models import Base
 from chunfeng.org import services as org
+from chunfeng.org import unit_import
 from chunfeng.org.access import SystemActor
 from chunfeng.org.models import User
 from chunfeng.plan import services as plan
@@ -141,7 +142,7 @@ def county(db, system, tmp_path):
     csv.write_text("代码,上级代码,名称,层级\n110100,110000,北京测试市税务局,市级\n110101,110100,北京测试县税务局,县级\n",
                    encoding="utf-8")
     with db.write() as session:
-        org.import_units(session=session, actor=system, path=csv)
+        unit_import.import_units(session=session, actor=system, path=csv)
     return "110101"
 
 
@@ -238,7 +239,7 @@ def bureau(with_plan, system, add_users, tmp_path):
     csv.write_text("代码,上级代码,名称,层级\n110100,110000,北京甲市税务局,市级\n110200,110000,北京乙市税务局,市级\n"
                    "110101,110100,甲市一县税务局,县级\n110102,110100,甲市二县税务局,县级\n", encoding="utf-8")
     with with_plan.write() as s:
-        org.import_units(session=s, actor=system, path=csv)
+        unit_import.import_units(session=s, actor=system, path=csv)
     add_users(PEOPLE)
     return with_plan
 

@@ -8,7 +8,7 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
-from chunfeng.org import services
+from chunfeng.org import services, unit_import
 from chunfeng.org.errors import AuthenticationFailed, ValidationFailed
 from chunfeng.org.models import AuditEntry, Unit, User
 from tests.conftest import PASSWORD
@@ -39,7 +39,7 @@ def test_import_csv_in_any_order(db, system, tmp_path):
                    "44030001,440301,福田测试分局,分局\n"  # child before parent
                    "440301,440300,深圳测试区税务局,county\n", encoding="gb18030")
     with db.write() as s:
-        assert services.import_units(session=s, actor=system, path=csv) == 2
+        assert unit_import.import_units(session=s, actor=system, path=csv) == 2
     with db.read() as s:
         branch = services.find_unit(session=s, code="44030001")
         assert branch.path == "000000/440300/440301/44030001/" and branch.level == "branch"
@@ -54,7 +54,7 @@ def test_import_xlsx(db, system, tmp_path):
     path = tmp_path / "units.xlsx"
     book.save(path)
     with db.write() as s:
-        assert services.import_units(session=s, actor=system, path=path) == 2
+        assert unit_import.import_units(session=s, actor=system, path=path) == 2
     assert unit_count(db) == 55 + 2
 
 
@@ -72,7 +72,7 @@ def test_import_errors_name_each_row_and_store_nothing(db, system, tmp_path):
     before = unit_count(db)
     with pytest.raises(ValidationFailed) as err:
         with db.write() as s:
-            services.import_units(session=s, actor=system, path=csv)
+            unit_import.import_units(session=s, actor=system, path=csv)
     message = str(err.value)
     for expected in ("第 3 行:上级代码“999999”", "第 4 行:名称为空", "第 5 行:层级“省级”", "第 6 行:代码“330100”与第 2 行重复",
                      "第 7 行:代码“110000”已存在", "第 8 行:税务分局（所）不能隶属于省级税务局"):
@@ -94,7 +94,7 @@ def test_import_unreadable_files(db, system, tmp_path, content, expected):
     path.write_bytes(content)
     with pytest.raises(ValidationFailed, match=expected):
         with db.write() as s:
-            services.import_units(session=s, actor=system, path=path)
+            unit_import.import_units(session=s, actor=system, path=path)
     assert unit_count(db) == 55
 
 
@@ -107,7 +107,7 @@ def test_import_outside_own_subtree_is_refused(db, make_user, county, tmp_path):
     with pytest.raises(Forbidden, match="不在您所在单位“国家税务总局北京市税务局”的管辖范围内"):
         with db.write() as s:
             user = s.scalar(select(User).where(User.username == "bj_admin"))
-            services.import_units(session=s, actor=user, path=csv)
+            unit_import.import_units(session=s, actor=user, path=csv)
     with db.read() as s:
         assert s.scalar(select(Unit).where(Unit.code == "440100")) is None
 

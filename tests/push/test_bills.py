@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from chunfeng.org import services as org
+from chunfeng.org import unit_import
 from chunfeng.org.errors import ValidationFailed
 from chunfeng.org.models import Unit
 from chunfeng.push import bills, store
@@ -41,7 +42,7 @@ def test_a_unit_code_that_reads_as_sql_is_refused_at_import(db, system, tmp_path
                    f"{'1' * 33},110000,长代码局,市级\n", encoding="utf-8")
     with pytest.raises(ValidationFailed) as err:
         with db.write() as s:
-            org.import_units(session=s, actor=system, path=csv)
+            unit_import.import_units(session=s, actor=system, path=csv)
     for row in (3, 4, 5, 6):
         assert f"第 {row} 行:代码" in str(err.value) and "只能由字母、数字" in str(err.value)
     assert "第 2 行" not in str(err.value)

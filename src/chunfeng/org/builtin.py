@@ -1,7 +1,7 @@
 """The built-in top of the hierarchy: 国家税务总局, its internal departments, the 36 provincial-level bureaus.
 
 Provincial bureaus carry the GB/T 2260 code of their region; the five cities under separate state
-planning (计划单列市) carry their city's code. Lower levels are imported (see services.import_units).
+planning (计划单列市) carry their city's code. Lower levels are imported (see unit_import.py).
 """
 
 NATIONAL = ("000000", "国家税务总局")

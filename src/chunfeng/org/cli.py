@@ -9,7 +9,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from chunfeng.cli_support import actor, console, database, domain_errors, fail
-from chunfeng.org import audit, services
+from chunfeng.org import audit, services, unit_import
 from chunfeng.org.builtin import NATIONAL
 from chunfeng.org.models import AuditEntry
 from chunfeng.org.roles import LEVELS, ROLES
@@ -25,9 +25,9 @@ def import_units(file: Path):
     db = database()
     with domain_errors():
         with db.read() as session:  # parse and check outside the write lock
-            plan = services.check_units(session=session, actor=actor(session), path=file)
+            plan = unit_import.check_units(session=session, actor=actor(session), path=file)
         with db.write() as session:
-            count = services.import_units(session=session, actor=actor(session), path=file, plan=plan)
+            count = unit_import.import_units(session=session, actor=actor(session), path=file, plan=plan)
     console.print(f"已导入 {count} 个单位。")
 
 

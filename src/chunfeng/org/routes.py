@@ -14,7 +14,7 @@ from starlette.background import BackgroundTask
 
 from chunfeng.db import utcnow
 from chunfeng.inbox import services as inbox
-from chunfeng.org import audit, lockout, services
+from chunfeng.org import audit, lockout, services, unit_import
 from chunfeng.org.access import allowed, authorize, subtree_filter
 from chunfeng.org.errors import Forbidden, ValidationFailed
 from chunfeng.org.models import AuditEntry, Unit
@@ -82,9 +82,9 @@ async def import_units(request: Request, code: str, db: DatabaseDep, user: Curre
         path = Path(tmp) / (Path(file.filename or "upload").stem + suffix)
         path.write_bytes(data)
         with db.read() as session:  # parse and check outside the write lock every page view needs
-            plan = services.check_units(session=session, actor=user, path=path)
+            plan = unit_import.check_units(session=session, actor=user, path=path)
         with db.write() as session:
-            count = services.import_units(session=session, actor=user, path=path, plan=plan)
+            count = unit_import.import_units(session=session, actor=user, path=path, plan=plan)
     return RedirectResponse(f"/org/units/{code}?imported={count}", status_code=303)
 
 

@@ -1,11 +1,12 @@
-"""Operations on units and users. Keyword-only, over a session; the caller owns the transaction."""
+"""Operations on units and users. Keyword-only, over a session; the caller owns the transaction.
+
+Lower-level units come in from files: `org/unit_import.py`."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
@@ -18,11 +19,10 @@ from chunfeng.org.builtin import DEPARTMENTS, NATIONAL, PROVINCES, bureau_name, 
 from chunfeng.org.errors import AuthenticationFailed, Forbidden, NotFound, ValidationFailed
 from chunfeng.org.models import PasswordHistory, Unit, User, UserSession
 from chunfeng.org.passwords import hash_password, password_problem, verify_password
-from chunfeng.org.roles import LEVELS, PARENT_LEVELS, ROLES, SEPARATED
+from chunfeng.org.roles import ROLES, SEPARATED
 from chunfeng.org.sessions import end_other_sessions
 from chunfeng.paging import Page
 from chunfeng.push.schema import CONTACT_ROLES, credit_code_problem  # a plain module: no cycle
-from chunfeng.tabular import TableError, listed_problems, read_table
 
 
 def ensure_builtin_units(*, session: Session) -> int:
@@ -96,135 +96,6 @@ def unit_chain(unit: Unit) -> list[Unit]:
     while chain[0].parent is not None:
         chain.insert(0, chain[0].parent)
     return chain
-
-
-UNIT_COLUMNS = {
-    "code": ("code", "代码", "单位代码", "税务机关代码"),
-    "parent_code": ("parent_code", "上级代码", "上级单位代码", "parent"),
-    "name": ("name", "名称", "单位名称"),
-    "level": ("level", "层级", "级别"),
-}
-
-_LEVEL_WORDS = {
-    "municipal": "municipal", "市级": "municipal", "市": "municipal", "地市": "municipal", "市局": "municipal",
-    "county": "county", "县级": "county", "县": "county", "区县": "county", "县区": "county", "县局": "county",
-    "branch": "branch", "分局": "branch", "税务所": "branch", "分局（所）": "branch", "所": "branch",
-}
-
-
-# A unit code ends up in paths, URLs, file names and (as a region prefix) queries: letters, digits, _ and - only.
-UNIT_CODE = re.compile(r"[0-9A-Za-z_-]{1,32}")
-
-
-@dataclass
-class UnitPlan:
-    """A checked unit file: each code's row number, parent, name and canonical level."""
-
-    file: str
-    rows: dict[str, tuple[int, dict[str, str]]]
-
-
-def check_units(*, session: Session, actor: Actor, path: Path) -> UnitPlan:
-    """Read and check a unit file without writing: run it in a read session, before the write transaction,
-    so that a large or hostile file holds no lock while it is parsed. Every problem with its row number.
-    """
-    try:
-        rows = read_table(path, UNIT_COLUMNS, required=set(UNIT_COLUMNS))
-    except TableError as exc:
-        raise ValidationFailed(f"{Path(path).name}:{exc}") from None
-    problems: list[tuple[int, str]] = []  # (row, message): reported in row order
-    if not rows:
-        problems.append((0, "文件中没有数据行"))
-    by_code: dict[str, tuple[int, dict[str, str]]] = {}
-    existing = {u.code: u for u in session.scalars(select(Unit))}
-    for row in rows:
-        v = row.values
-        code, parent, name, level = v["code"], v["parent_code"], v["name"], v["level"]
-        where = f"第 {row.number} 行"
-        if not code:
-            problems.append((row.number, f"{where}:代码为空"))
-            continue
-        if code in by_code:
-            problems.append((row.number, f"{where}:代码“{code}”与第 {by_code[code][0]} 行重复"))
-            continue
-        if code in existing:
-            problems.append((row.number, f"{where}:代码“{code}”已存在(“{existing[code].name}”)"))
-        if not UNIT_CODE.fullmatch(code):
-            problems.append((row.number, f"{where}:代码“{code}”不合规(只能由字母、数字、“_”和“-”组成,不超过 32 位)"))
-        if not name:
-            problems.append((row.number, f"{where}:名称为空"))
-        canonical_level = _LEVEL_WORDS.get(level.strip().lower())
-        if canonical_level is None:
-            problems.append((row.number, f"{where}:层级“{level}”无法识别,应为 市级 / 县级 / 分局(或 municipal / county / branch)"))
-        if not parent:
-            problems.append((row.number, f"{where}:上级代码为空"))
-        by_code[code] = (row.number, {"parent": parent, "name": name, "level": canonical_level or ""})
-
-    # Resolve parents once every row is known, so a file may list children before their parents.
-    def parent_level(code: str) -> str | None:
-        if code in by_code:
-            return by_code[code][1]["level"]
-        return existing[code].level if code in existing else None
-
-    for number, v in by_code.values():
-        if not v["parent"] or not v["level"]:
-            continue
-        plevel = parent_level(v["parent"])
-        if plevel is None:
-            problems.append((number, f"第 {number} 行:上级代码“{v['parent']}”既不是已有单位,也不在本文件中"))
-        elif plevel and plevel not in PARENT_LEVELS[v["level"]]:
-            problems.append((number, f"第 {number} 行:{LEVELS[v['level']]}不能隶属于{LEVELS.get(plevel, plevel)}"
-                                     f"(上级代码“{v['parent']}”)"))
-    for _, v in by_code.values():
-        if v["parent"] in existing:  # outside the actor's subtree: refused before anything is written
-            authorize(actor, "org.unit.import", existing[v["parent"]])
-    if problems:
-        raise ValidationFailed(f"{Path(path).name}:导入被拒绝,未写入任何数据(共 {len(problems)} 处问题)。",
-                               listed_problems([message for _, message in sorted(problems, key=lambda p: p[0])]))
-    return UnitPlan(Path(path).name, by_code)
-
-
-def import_units(*, session: Session, actor: Actor, path: Path, plan: UnitPlan | None = None) -> int:
-    """Import lower-level units (municipal, county, branch) from CSV or xlsx: all rows, or none.
-
-    Parents may be existing units or rows of the same file, in any order; every unit must end up
-    inside the actor's subtree. `plan` is `check_units`' answer when the caller checked the file before
-    opening this transaction (pages and CLI do); only what may have changed since is checked again here.
-    """
-    plan = plan or check_units(session=session, actor=actor, path=path)
-    by_code = plan.rows
-    existing = {u.code: u for u in session.scalars(select(Unit))}
-    taken = [f"第 {by_code[c][0]} 行:代码“{c}”已存在(“{existing[c].name}”)" for c in by_code if c in existing]
-    gone = [f"第 {n} 行:上级代码“{v['parent']}”已不存在" for n, v in by_code.values()
-            if v["parent"] not in existing and v["parent"] not in by_code]
-    if taken or gone:  # another import or an edit got there between the check and this transaction
-        raise ValidationFailed(f"{plan.file}:导入被拒绝,未写入任何数据。", listed_problems(taken + gone))
-
-    created: dict[str, Unit] = {}
-
-    def materialise(code: str, seen: tuple[str, ...] = ()) -> Unit:
-        if code in existing:
-            return existing[code]
-        if code in created:
-            return created[code]
-        if code in seen:
-            raise ValidationFailed(f"{plan.file}:导入被拒绝,未写入任何数据。",
-                                   [f"第 {by_code[code][0]} 行:上级关系成环({' → '.join(seen + (code,))})"])
-        number, v = by_code[code]
-        parent = materialise(v["parent"], seen + (code,))
-        authorize(actor, "org.unit.import", parent)
-        unit = Unit(code=code, name=v["name"], level=v["level"], parent=parent,
-                    path=parent.path + code + "/", sort=number)
-        session.add(unit)
-        created[code] = unit
-        return unit
-
-    for code in by_code:
-        materialise(code)
-    session.flush()
-    audit.record(session, actor=actor, action="org.units.imported", object_type="file", object_id=plan.file,
-                 after={"count": len(created), "codes": sorted(created)[:50]})
-    return len(created)
 
 
 def add_user(*, session: Session, actor: Actor, username: str, display_name: str, unit_code: str,
