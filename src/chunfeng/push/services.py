@@ -15,7 +15,7 @@ from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
 from chunfeng.org.models import Unit
 from chunfeng.paging import Page
-from chunfeng.push import matching, periods, rules, store, synthetic
+from chunfeng.push import claim_amounts, matching, periods, rules, store
 from chunfeng.push.errors import EngineFailed, PushInvalid, PushNotFound
 from chunfeng.push.models import Policy
 from chunfeng.push.schema import CHANNELS, CONTACT_ROLES
@@ -144,10 +144,10 @@ def claim_period(policy: dict | Policy) -> str:
 
 def synthetic_claim_rules() -> dict[str, tuple[str, ...]]:
     """What `push gen` and the demo hand the generator: each shipped policy's rule as SQL, its period and, where
-    synthetic.CLAIM_AMOUNTS has one, the amount at the policy's own rate."""
+    claim_amounts.CLAIM_AMOUNTS has one, the amount at the policy's own rate."""
     result = {}
     for p in shipped_policies():
-        amount = synthetic.claim_amount_sql(p["id"], p["period_kind"])
+        amount = claim_amounts.claim_amount_sql(p["id"], p["period_kind"])
         result[p["id"]] = (rules.parse(p["rule"]).sql("duckdb"), claim_period(p), *([amount] if amount else []))
     return result
 
