@@ -153,6 +153,16 @@ def lock_for_append(session: Session, name: str) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
 
 
+def insert_unless_present(session: Session, model, **values) -> None:
+    """Insert a row unless one with the same unique key exists — atomically, so two requests racing to create
+    the same row (two wrong passwords at once) both succeed instead of one failing on the unique constraint."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing())
+
+
 _databases: dict[str, Database] = {}
 
 

@@ -118,3 +118,22 @@ def test_other_sessions_end_at_a_password_change_or_reset_or_second_factor_reset
         assert '"other_sessions_ended":1' in entries["org.password.changed"]
         assert '"sessions_ended":2' in entries["org.password.reset"]
         assert '"sessions_ended":1' in entries["org.totp.reset"]
+
+
+def test_wrong_passwords_sent_at_once_all_count_and_none_fails(db, add_users, server):
+    """Five wrong passwords in parallel from one address: each is answered as a wrong password (none as a server
+    error from two requests creating the same failure row) and together they lock the address out."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    add_users({"alice": ("110000", ["viewer"])})
+    clients = [client_from(server, ATTACKER) for _ in range(5)]
+    tokens = [csrf_from(client.get("/login").text) for client in clients]
+
+    def wrong(n: int) -> int:
+        return clients[n].post("/login", data={"username": "alice", "password": f"wrong-{n}", "next": "/",
+                                               "csrf_token": tokens[n]}).status_code
+
+    with ThreadPoolExecutor(5) as pool:
+        codes = list(pool.map(wrong, range(5)))
+    assert 500 not in codes and all(code in (401, 429) for code in codes), codes
+    assert "锁定" in error_of(attempt(client_from(server, ATTACKER), "alice", PASSWORD))

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from chunfeng.db import insert_unless_present
 from chunfeng.org.models import LoginFailure
 
 
@@ -29,9 +30,10 @@ class Policy:
         return timedelta(minutes=self.minutes)
 
 
-def _row(session: Session, username: str, source: str) -> LoginFailure | None:
-    return session.scalar(select(LoginFailure).where(LoginFailure.username == username[:64],
-                                                     LoginFailure.source == source[:64]))
+def _row(session: Session, username: str, source: str, *, for_update: bool = False) -> LoginFailure | None:
+    query = select(LoginFailure).where(LoginFailure.username == username[:64], LoginFailure.source == source[:64])
+    # populate_existing: the row may already be in this session from the lock check, with a count now stale.
+    return session.scalar(query.with_for_update().execution_options(populate_existing=True) if for_update else query)
 
 
 def locked_until(session: Session, *, username: str, source: str, now: datetime) -> datetime | None:
@@ -46,10 +48,11 @@ def record_failure(session: Session, *, username: str, source: str, policy: Poli
     # Forget what has run its course, so names typed once by anybody do not pile up.
     session.execute(delete(LoginFailure).where(LoginFailure.last_failure_at <= now - policy.window,
                                                (LoginFailure.locked_until.is_(None)) | (LoginFailure.locked_until <= now)))
-    row = _row(session, username, source)
-    if row is None:
-        row = LoginFailure(username=username[:64], source=source[:64], failures=0, last_failure_at=now)
-        session.add(row)
+    # Concurrent wrong passwords for one name and address must all count: create the row if missing without
+    # racing on its unique key, then count under a row lock (PostgreSQL; SQLite's write lock already serialises).
+    insert_unless_present(session, LoginFailure, username=username[:64], source=source[:64], failures=0,
+                          last_failure_at=now)
+    row = _row(session, username, source, for_update=True)
     row.failures, row.last_failure_at = row.failures + 1, now
     if row.failures < policy.max_failures:
         session.flush()
