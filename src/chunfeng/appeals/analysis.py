@@ -311,8 +311,8 @@ def _recurring(rows, threshold: float, limit: int) -> tuple[list[Cluster], int, 
     for head in listed:
         members = by_lead[np.searchsorted(lead_sorted, head):np.searchsorted(lead_sorted, head, side="right")]
         items = item_by_lead[np.searchsorted(item_lead_sorted, head):np.searchsorted(item_lead_sorted, head, side="right")]
-        block = vectors.matrix[members]
-        closeness = block @ (block.T @ weights[members])  # to the centre, each text weighted by its items
+        block = vectors.matrix.take(members)
+        closeness = block.dot(block.tdot(weights[members].astype(float)))  # to the centre, each text weighted by its items
         sample = members[np.lexsort((members, -weights[members]))][:20]
         kinds = Counter(rows[i].kind for i in items)
         measures = Counter(no for i in items for no in dict.fromkeys(rows[i].measures or []))

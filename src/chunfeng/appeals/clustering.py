@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
 
 _HAN_FIRST, _HAN_LAST = 0x4E00, 0x9FFF
 _HAN_SPAN = _HAN_LAST - _HAN_FIRST + 1
@@ -22,11 +21,73 @@ _EPS = 1e-9
 
 
 @dataclass
+class Rows:
+    """A sparse matrix by rows (CSR, column indices sorted within each row): the little of scipy.sparse that
+    clustering needs, in numpy, so the application does not install scipy (113 MB of a 620 MB install) for it."""
+
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    shape: tuple[int, int]
+
+    @property
+    def nnz(self) -> int:
+        return int(self.data.size)
+
+    def entry_rows(self) -> np.ndarray:
+        return np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
+
+    def _positions(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The entry positions of `rows`, in order, and for each the index into `rows` it belongs to."""
+        counts = np.diff(self.indptr)[rows]
+        owner = np.repeat(np.arange(rows.size), counts)
+        positions = np.repeat(self.indptr[rows], counts) + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return positions.astype(np.int64), owner
+
+    def take(self, rows) -> Rows:
+        rows = np.asarray(rows, dtype=np.int64)
+        positions, _ = self._positions(rows)
+        indptr = np.concatenate([[0], np.cumsum(np.diff(self.indptr)[rows])])
+        return Rows(self.data[positions], self.indices[positions], indptr, (rows.size, self.shape[1]))
+
+    def keep(self, mask: np.ndarray) -> Rows:
+        """The matrix with only the entries where `mask` holds."""
+        counts = np.bincount(self.entry_rows()[mask], minlength=self.shape[0])
+        return Rows(self.data[mask], self.indices[mask], np.concatenate([[0], np.cumsum(counts)]), self.shape)
+
+    def dot(self, x: np.ndarray) -> np.ndarray:
+        """self @ x for a vector x."""
+        return np.bincount(self.entry_rows(), self.data * x[self.indices], minlength=self.shape[0])
+
+    def tdot(self, y: np.ndarray) -> np.ndarray:
+        """self.T @ y for a vector y."""
+        return np.bincount(self.indices, self.data * y[self.entry_rows()], minlength=self.shape[1])
+
+    def toarray(self) -> np.ndarray:
+        dense = np.zeros(self.shape)
+        dense[self.entry_rows(), self.indices] = self.data
+        return dense
+
+
+def _products(a: Rows, b: Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The nonzero cells of a @ b.T as (row of a, row of b, value): a join of the entries on their column."""
+    by_column = np.argsort(b.indices, kind="stable")
+    b_cols, b_rows, b_data = b.indices[by_column], b.entry_rows()[by_column], b.data[by_column]
+    low = np.searchsorted(b_cols, a.indices, side="left")
+    counts = np.searchsorted(b_cols, a.indices, side="right") - low
+    mine = np.repeat(np.arange(a.nnz), counts)
+    theirs = np.repeat(low, counts) + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    cells, where = np.unique(a.entry_rows()[mine] * b.shape[0] + b_rows[theirs], return_inverse=True)
+    values = np.bincount(where.ravel(), a.data[mine] * b_data[theirs], minlength=cells.size)
+    return cells // b.shape[0], cells % b.shape[0], values
+
+
+@dataclass
 class Vectors:
     """Texts as rows of L2-normalised TF-IDF weights over their terms: every pair of adjacent Chinese
     characters (the same pairs the consultation's tokenizer adds to its words) and every Latin word."""
 
-    matrix: sparse.csr_matrix
+    matrix: Rows
     keys: np.ndarray  # the term of each column: a character pair's code, or above them a Latin word's
     idf: np.ndarray
     latin: dict[str, int]
@@ -74,11 +135,11 @@ def vectorize(texts: list[str]) -> Vectors:
     norms = np.sqrt(np.bincount(rows, weights * weights, minlength=n))
     weights /= norms[rows]
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
-    matrix = sparse.csr_matrix((weights, cols, indptr), shape=(n, vocab.size))
+    matrix = Rows(weights, cols, indptr, (n, vocab.size))
     return Vectors(matrix, vocab, idf, latin)
 
 
-def leaders(matrix: sparse.csr_matrix, threshold: float = 0.5, *, batch: int = 2000) -> np.ndarray:
+def leaders(matrix: Rows, threshold: float = 0.5, *, batch: int = 2000) -> np.ndarray:
     """Leader clustering, in row order: each row joins the most similar earlier leader (ties: the earliest)
     if their cosine is at least `threshold`, else becomes a leader. Returns each row's leader.
 
@@ -98,11 +159,11 @@ def leaders(matrix: sparse.csr_matrix, threshold: float = 0.5, *, batch: int = 2
     is_leader = np.zeros(n, dtype=bool)
     for b0 in range(0, n, batch):
         b1 = min(n, b0 + batch)
-        mine = (prefix[b0:b1], rest[b0:b1])
+        mine = (prefix.take(np.arange(b0, b1)), rest[b0:b1])
         best_sim, best = np.full(b1 - b0, -1.0), np.full(b1 - b0, -1)
         heads = np.flatnonzero(is_leader[:b0])
         if heads.size:
-            r, c, sims = _candidates(matrix, mine, b0, heads, prefix[heads], rest[heads], threshold)
+            r, c, sims = _candidates(matrix, mine, b0, heads, prefix.take(heads), rest[heads], threshold)
         if heads.size and r.size:
             order = np.lexsort((c, -sims, r))
             first = order[np.r_[True, r[order][1:] != r[order][:-1]]]
@@ -127,11 +188,11 @@ def leaders(matrix: sparse.csr_matrix, threshold: float = 0.5, *, batch: int = 2
     return labels
 
 
-def _prefixes(matrix: sparse.csr_matrix, threshold: float) -> tuple[sparse.csr_matrix, np.ndarray]:
+def _prefixes(matrix: Rows, threshold: float) -> tuple[Rows, np.ndarray]:
     """Each row's prefix (a matrix of its rarest terms) and the norm of the rest of the row."""
     n, width = matrix.shape
     df = np.bincount(matrix.indices, minlength=width)
-    rows = np.repeat(np.arange(n), np.diff(matrix.indptr))
+    rows = matrix.entry_rows()
     # Most common terms first within a row (one global order, ties by column): the running sum of squares
     # is then, at each term, the weight of that term and all commoner ones.
     order = np.lexsort((-matrix.indices, -df[matrix.indices], rows))
@@ -140,9 +201,7 @@ def _prefixes(matrix: sparse.csr_matrix, threshold: float) -> tuple[sparse.csr_m
     running -= np.concatenate([[0.0], running])[matrix.indptr[:-1]][rows]
     keep = np.zeros(matrix.nnz, dtype=bool)
     keep[order[running >= threshold * threshold - _EPS]] = True
-    prefix = matrix.copy()
-    prefix.data = np.where(keep, matrix.data, 0.0)
-    prefix.eliminate_zeros()
+    prefix = matrix.keep(keep)
     rest = np.sqrt(np.bincount(rows[~keep], matrix.data[~keep] ** 2, minlength=n))
     return prefix, rest
 
@@ -151,9 +210,8 @@ def _candidates(matrix, mine: tuple, b0: int, theirs: np.ndarray, their_prefix, 
                 *, earlier_only: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(row in the block, row of `theirs`, exact cosine) for every pair reaching the threshold."""
     my_prefix, my_rest = mine
-    partial = (my_prefix @ their_prefix.T).tocoo()
-    r, c = partial.row.astype(np.int64), partial.col.astype(np.int64)
-    keep = partial.data + my_rest[r] + their_rest[c] >= threshold - _EPS
+    r, c, partial = _products(my_prefix, their_prefix)
+    keep = partial + my_rest[r] + their_rest[c] >= threshold - _EPS
     if earlier_only:
         keep &= theirs[c] < r + b0
     r, c = r[keep], theirs[c[keep]]
@@ -162,12 +220,21 @@ def _candidates(matrix, mine: tuple, b0: int, theirs: np.ndarray, their_prefix, 
     return r[ok], c[ok], sims[ok]
 
 
-def _row_dots(matrix: sparse.csr_matrix, a: np.ndarray, b: np.ndarray, chunk: int = 100_000) -> np.ndarray:
-    """The dot product of row a[k] with row b[k], for every k, a chunk at a time to bound memory."""
+def _row_dots(matrix: Rows, a: np.ndarray, b: np.ndarray, chunk: int = 100_000) -> np.ndarray:
+    """The dot product of row a[k] with row b[k], for every k, a chunk at a time to bound memory: the entries of
+    the rows a[k] and of the rows b[k], each keyed (k, column) and so already sorted, are matched by a search."""
+    width = max(matrix.shape[1], 1)
     out = np.empty(a.size)
     for i in range(0, a.size, chunk):
         j = min(a.size, i + chunk)
-        out[i:j] = np.asarray(matrix[a[i:j]].multiply(matrix[b[i:j]]).sum(axis=1)).ravel()
+        mine, my_owner = matrix._positions(a[i:j])
+        theirs, their_owner = matrix._positions(b[i:j])
+        my_keys = my_owner * width + matrix.indices[mine]
+        their_keys = their_owner * width + matrix.indices[theirs]
+        found = np.minimum(np.searchsorted(their_keys, my_keys), max(their_keys.size - 1, 0))
+        hit = their_keys[found] == my_keys if their_keys.size else np.zeros(my_keys.size, dtype=bool)
+        out[i:j] = np.bincount(my_owner[hit], matrix.data[mine[hit]] * matrix.data[theirs[found[hit]]],
+                               minlength=j - i)
     return out
 
 

@@ -67,7 +67,8 @@ class _Field:
     """One BM25 index over one text field, with each word's best contribution to any document."""
 
     def __init__(self, corpus: list[list[str]]):
-        self.bm25 = bm25s.BM25()
+        # numpy, not scipy, builds the matrix: the same scores, and the application does not install scipy.
+        self.bm25 = bm25s.BM25(csc_backend="numpy")
         self.bm25.index(corpus, show_progress=False)
         self.vocab: dict[str, int] = self.bm25.vocab_dict
         data, indptr = self.bm25.scores["data"], self.bm25.scores["indptr"]
