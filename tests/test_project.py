@@ -69,3 +69,14 @@ def test_version_prints_the_pyproject_version():
                             env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == f"chunfeng {version}"
+
+
+def test_no_template_writes_a_bare_ampersand_in_a_url():
+    """Issue 14.2: a literal "&not_claimed=" in an href is the entity "&not;" to a browser. Query separators in
+    templates are written "&amp;" (values built in Jinja expressions are escaped by autoescape)."""
+    import re
+
+    bare = re.compile(r'(?:href|hx-get|hx-post|action|src)="[^"]*&(?!(?:amp|lt|gt|quot|#\d+|#x[0-9a-fA-F]+);)[^"]*"')
+    found = [f"{p.relative_to(ROOT)}: {m.group()}" for p in (ROOT / "src/chunfeng").rglob("*.html")
+             for m in bare.finditer(p.read_text(encoding="utf-8"))]
+    assert not found, found

@@ -41,6 +41,17 @@ def login_taxpayer(page: Page, server: str, username: str) -> None:
     expect(page).to_have_url(f"{server}/push/inbox")  # a taxpayer's home is the message centre
 
 
+def test_the_not_claimed_link_opens_the_not_claimed_list(page, server, site):  # noqa: F811
+    """Issue 14.2: "&not_claimed=" in an href was read as the entity "&not;" — the link opened every eligible
+    taxpayer under a period of "2024Q1¬_claimed=true". Clicked here as an official would."""
+    login_as(page, server, "officer")
+    page.goto(f"{server}/push/policies/{POLICY}/match")
+    page.get_by_role("link", name="查看应享未享清单").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("应享未享的纳税人")
+    assert "¬" not in page.url and "not_claimed=true" in page.url
+    assert page.locator("#taxpayers tbody").get_by_text("已享受", exact=True).count() == 0
+
+
 def test_rule_editor_checks_as_you_type_and_saves(page, server, site):  # noqa: F811
     with site["db"].read() as session:
         original = session.get(Policy, POLICY).rule
