@@ -110,7 +110,7 @@ def test_a_unit_sees_only_its_subtree_and_a_role_without_analysis_is_refused(off
     with pytest.raises(Forbidden, match="管辖范围"):
         run(office, "county_officer")  # 北京 is above the county officer
     for name in ("viewer", "agent"):
-        with pytest.raises(Forbidden, match="appeals.analysis"):
+        with pytest.raises(Forbidden, match="无权查看诉求分析"):
             run(office, name)
 
 

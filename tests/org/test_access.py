@@ -108,3 +108,16 @@ def test_inactive_user_is_denied(users):
         admin = s.scalar(select(User).where(User.username == "admin_national"))
         admin.active = False
         assert not allowed(admin, "plan.view")
+
+
+def test_every_permission_has_a_name_and_a_refusal_says_it_in_words():
+    """Issue 14.10: 403 pages showed permission ids ("ledger.review"). Each permission has a Chinese name, and a
+    refusal names what was refused and which roles may do it, never the id."""
+    from chunfeng.org.roles import PERMISSION_NAMES, PERMISSIONS
+
+    assert set(PERMISSION_NAMES) == set(PERMISSIONS)
+    viewer = User(username="v", display_name="v", roles="viewer", unit=Unit(code="110000", name="北京", level="province"))
+    with pytest.raises(Forbidden) as refused:
+        authorize(viewer, "ledger.review")
+    assert "审核进展报告" in str(refused.value) and "春风办" in str(refused.value)
+    assert "ledger.review" not in str(refused.value)

@@ -295,3 +295,25 @@ def test_an_archive_recomputed_without_the_key_is_found(db, system, tmp_path):
         f.write("\n".join(audit.canonical(r) for r in [header, *rows]) + "\n")
     report = audit.verify_archive(forged)
     assert report.broken_at == 2 and "摘要不符" in report.reason
+
+
+def test_every_operation_the_code_records_has_a_chinese_name():
+    """Issue 14.10: the audit page said `ledger.report.approved`. Every code written in the source — and each
+    appeal step recorded as appeals.<step> — reads as Chinese, not as itself."""
+    import re
+    from pathlib import Path
+
+    from chunfeng.appeals.services import MOVES
+    from chunfeng.org import audit_names
+
+    source = Path(__file__).parents[2] / "src" / "chunfeng"
+    codes = {m for p in source.rglob("*.py") for m in re.findall(r'action="([a-z_]+\.[a-z_.]+)"', p.read_text())}
+    codes |= {f"appeals.{step}" for step in MOVES}
+    assert len(codes) > 40
+    unnamed = sorted(code for code in codes if audit_names.action_name(code) == code)
+    assert not unnamed, unnamed
+    assert audit_names.action_name("ledger.report.approved") == "台账·审核通过进展报告"
+    assert audit_names.action_name("nothing.we.know") == "nothing.we.know"
+    assert audit_names.changes('{"status": "ongoing", "percent": 60}', '{"status": "done", "percent": 100}') == [
+        "状态: ongoing → done", "完成百分比: 60 → 100"]
+    assert audit_names.beijing_time("2026-12-06T18:30:00.123456") == "2026-12-07 02:30:00"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import re
 
 from openpyxl import load_workbook
 from sqlalchemy import delete, func, select
 
+from chunfeng.org import audit_names
 from chunfeng.org.models import AuditEntry, Unit
 from tests.conftest import csrf_from, login
 
@@ -78,6 +80,14 @@ def test_audit_page(db, server, make_user, county):
     client = login(server, make_user("root", "000000", ["audit_admin"]))
     page = client.get("/audit").text
     assert "哈希链(SM3)完整" in page and "org.units.imported" in page and "org.user.created" in page
+    # Issue 14.10: said in Chinese, in Beijing time, the change as fields rather than JSON (the code stays as a title).
+    assert "账户·导入下级单位" in page and "账户·新建用户" in page and "时间(北京时间)" in page
+    newest = re.search(r'<td class="nowrap">([^<]+)</td>', page)[1]
+    with db.read() as s:
+        stored = s.scalar(select(AuditEntry.at).order_by(AuditEntry.seq.desc()).limit(1))
+    assert newest == audit_names.beijing_time(stored) != stored[:19].replace("T", " ")
+    cells = re.findall(r'<td class="changes">(.*?)</td>', page, re.S)
+    assert cells and not any("{" in cell for cell in cells)
     province_admin = login(server, make_user("bjroot", "110000", ["audit_admin"]))
     page = province_admin.get("/audit").text
     assert "哈希链" not in page and "org.units.imported" not in page  # done by the system at the national level

@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement
 from chunfeng.org.builtin import NATIONAL
 from chunfeng.org.errors import Forbidden
 from chunfeng.org.models import Unit, User
-from chunfeng.org.roles import NATIONAL_ONLY, PERMISSIONS
+from chunfeng.org.roles import NATIONAL_ONLY, PERMISSIONS, permission_name, roles_allowed
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,10 @@ def authorize(actor: Actor, permission: str, unit: Unit | None = None) -> None:
     if unit is not None and isinstance(actor, User) and not actor.unit.contains(unit):
         # The refused unit is not named: its name is outside what this user may read.
         raise Forbidden(f"无权访问该单位:它不在您所在单位“{actor.unit.name}”的管辖范围内")
-    raise Forbidden(f"您的角色无权执行此操作({permission})")
+    holders = roles_allowed(permission)
+    national = "(且须在总局)" if permission in NATIONAL_ONLY else ""
+    raise Forbidden(f"您的角色无权{permission_name(permission)}" +
+                    (f"。此操作由{'、'.join(holders)}办理{national},如需办理请联系本单位系统管理员。" if holders else "。"))
 
 
 def subtree_filter(actor: Actor) -> ColumnElement[bool]:

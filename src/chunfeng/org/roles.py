@@ -82,5 +82,53 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "calendar.manage": frozenset({"admin"}),
 }
 
+# What each permission lets a person do, in the words a refusal shows them (never the permission's id).
+PERMISSION_NAMES: dict[str, str] = {
+    "plan.view": "查看行动方案",
+    "plan.import": "导入行动方案",
+    "org.unit.view": "查看单位",
+    "org.unit.import": "导入下级单位",
+    "org.user.view": "查看用户",
+    "org.user.manage": "管理用户账户",
+    "audit.view": "查看审计日志",
+    "org.user.roles": "授予业务角色",
+    "ledger.view": "查看台账",
+    "ledger.assign": "分解任务",
+    "ledger.report": "填报进展",
+    "ledger.review": "审核进展报告",
+    "ledger.indicator": "设置成效指标",
+    "ledger.supervise": "下发督办单",
+    "ledger.answer": "答复督办单",
+    "inbox.read": "阅读收件箱",
+    "inbox.channel": "设置通知渠道",
+    "consult.agent": "处理转人工问题",
+    "consult.kb.edit": "编辑知识库",
+    "consult.kb.national": "编辑全国知识库",
+    "consult.analytics": "查看咨询分析",
+    "push.policy.view": "查看优惠政策",
+    "push.policy.edit": "编辑优惠政策",
+    "push.match": "查看政策匹配与应享未享清单",
+    "push.campaign": "管理推送活动",
+    "push.bill.view": "查看红利账单",
+    "push.inbox": "阅读消息中心",
+    "appeals.view": "查看诉求",
+    "appeals.handle": "办理诉求",
+    "appeals.contact": "查看诉求人联系方式",
+    "appeals.enter": "登记诉求",
+    "appeals.analysis": "查看诉求分析",
+    "calendar.view": "查看工作日历",
+    "calendar.manage": "维护工作日历",
+}
+
+
+def permission_name(permission: str) -> str:
+    return PERMISSION_NAMES.get(permission, permission)
+
+
+def roles_allowed(permission: str) -> list[str]:
+    """The names of the roles that hold a permission, to tell a refused person whom to ask."""
+    return [name for role, name in ROLES.items() if role in PERMISSIONS.get(permission, ())]
+
+
 # Permissions that only make sense for the whole country: the user must sit at the national unit.
 NATIONAL_ONLY = frozenset({"plan.import", "ledger.indicator", "consult.kb.national", "push.policy.edit", "calendar.manage"})

@@ -14,7 +14,7 @@ from starlette.background import BackgroundTask
 
 from chunfeng.db import utcnow
 from chunfeng.inbox import services as inbox
-from chunfeng.org import audit, lockout, services, unit_import
+from chunfeng.org import audit, audit_names, lockout, services, unit_import
 from chunfeng.org.access import allowed, authorize, subtree_filter
 from chunfeng.org.errors import Forbidden, ValidationFailed
 from chunfeng.org.models import AuditEntry, Unit
@@ -161,7 +161,7 @@ def audit_page(request: Request, session: SessionDep, user: CurrentUser, page: P
     result.items = list(session.scalars(select(AuditEntry).where(*where).order_by(AuditEntry.seq.desc())
                                         .offset(result.offset).limit(result.per_page)))
     return render(request, "audit/index.html", {"result": result, "action": action, "outcome": outcome,
-                                                "outcomes": AUDIT_OUTCOMES,
+                                                "outcomes": AUDIT_OUTCOMES, "names": audit_names,
                                                 "report": audit.verify(session) if user.unit.level == "national" else None},
                   user=user)
 
