@@ -82,3 +82,18 @@ def test_static_assets_are_served_locally(db, server):
     page = httpx.get(f"{server}/login").text
     assert "http://" not in page.replace(server, "") and "https://" not in page
     assert httpx.get(f"{server}/static/htmx.min.js").status_code == 200
+
+
+def test_each_role_lands_on_its_work(db, server, add_users, county, with_plan):
+    """Issue 14.11: everyone landed on the notice's text. A reporter starts on the to-do list, the action office on
+    the review queue, an agent on the hand-off queue, a service officer on the appeals; the page answers 200."""
+    add_users({"rep": (county, ["unit_reporter"]), "office1": ("110000", ["action_office"]), "agent1": ("110000", ["agent"]),
+               "officer1": ("110000", ["service_officer"]), "view1": ("110000", ["viewer"]),
+               "admin1": ("110000", ["admin"]), "both": ("110000", ["viewer", "unit_reporter"])})
+    expected = {"rep": "/ledger/todo", "office1": "/ledger/review", "agent1": "/consult/queue", "officer1": "/appeals",
+                "view1": "/ledger", "admin1": "/org/units/110000", "both": "/ledger/todo"}
+    for username, page in expected.items():
+        client = login(server, username)
+        home = client.get("/", follow_redirects=False)
+        assert home.status_code == 303 and home.headers["location"] == page, username
+        assert client.get(page).status_code == 200, username

@@ -121,6 +121,21 @@ PERMISSION_NAMES: dict[str, str] = {
 }
 
 
+# Where each role's work is, in order of precedence for a user holding several: a reporter lands on the to-do
+# list, the action office on the review queue, a 12366 agent on the hand-off queue, a service officer on the
+# appeals — not everyone on the notice's text.
+LANDINGS: tuple[tuple[str, str], ...] = (
+    ("taxpayer", "/push/inbox"), ("audit_admin", "/audit"), ("security_admin", "/security"),
+    ("admin", "/org/units/{unit}"), ("unit_reporter", "/ledger/todo"), ("action_office", "/ledger/review"),
+    ("agent", "/consult/queue"), ("service_officer", "/appeals"), ("viewer", "/ledger"),
+)
+
+
+def landing(roles: set[str], unit_code: str) -> str:
+    """The page a user with these roles starts on."""
+    return next((page.format(unit=unit_code) for role, page in LANDINGS if role in roles), "/plan")
+
+
 def permission_name(permission: str) -> str:
     return PERMISSION_NAMES.get(permission, permission)
 

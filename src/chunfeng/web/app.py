@@ -31,6 +31,7 @@ from chunfeng.ledger.errors import LedgerError, LedgerNotFound, StaleReport
 from chunfeng.ledger.routes import router as ledger_router
 from chunfeng.org import audit
 from chunfeng.org.errors import Forbidden, NotFound, ValidationFailed
+from chunfeng.org.roles import landing
 from chunfeng.org.routes import router as org_router
 from chunfeng.plan.errors import PlanError, PlanNotFound
 from chunfeng.plan.routes import router as plan_router
@@ -139,9 +140,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     def home(request: Request, user=Depends(optional_user)):
         if user is None:
             return RedirectResponse("/login", status_code=303)
-        home = ("/push/inbox" if "taxpayer" in user.role_set else "/audit" if "audit_admin" in user.role_set
-                else "/security" if "security_admin" in user.role_set else "/plan")
-        return RedirectResponse(home, status_code=303)
+        return RedirectResponse(landing(user.role_set, user.unit.code), status_code=303)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz():
