@@ -131,7 +131,7 @@ def demo(serve_after: bool = typer.Option(True, "--serve/--no-serve", help="star
     console.print(f"[bold]春风演示已就绪[/]  数据库:{db.engine.url.render_as_string(hide_password=True)}")
     console.print("演示账号(密码均为 [bold]" + demo_data.DEMO_PASSWORD + "[/],仅供本地演示):")
     for login in logins:
-        console.print(f"  {login.username:<12} {login.roles:<30} {login.unit}", highlight=False, soft_wrap=True)
+        console.print(f"  {login.username:<12} {login.unit}:{login.purpose}", highlight=False, soft_wrap=True)
     if serve_after:
         console.print(f"打开 [bold]{url}[/] 登录。按 Ctrl+C 结束。")
         serve(host=host, port=port)

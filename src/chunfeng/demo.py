@@ -48,6 +48,7 @@ class DemoLogin:
     username: str
     unit: str
     roles: str
+    purpose: str = ""
 
 
 def _place(rng: random.Random, taken: set[str]) -> str:
@@ -88,19 +89,25 @@ def synthetic_units(*, session: Session, municipal_per_province: int = 3, county
     return added
 
 
-DEMO_USERS = [
-    ("admin", "系统管理员(演示)", "000000", ["admin"]),
-    ("office", "总局春风办(演示)", "000000", ["action_office"]),
-    ("beijing", "北京市局填报员(演示)", "110000", ["unit_reporter", "service_officer"]),
-    ("county", "北京演示县局填报员(演示)", "11000101", ["unit_reporter"]),
-    ("guangdong", "广东省局查看(演示)", "440000", ["viewer"]),
-    ("agent", "12366坐席(演示)", "000000", ["agent"]),
-    ("bj_office", "北京市局春风办(演示)", "110000", ["action_office"]),
-    ("city_office", "北京演示市局春风办(演示)", "110001", ["action_office"]),
-    ("service", "总局纳税服务专员(演示)", "000000", ["service_officer"]),
-    ("security", "安全管理员(演示)", "000000", ["security_admin"]),
-    ("auditor", "审计管理员(演示)", "000000", ["audit_admin"]),
+DEMO_USERS = [  # username, name, unit, roles, what the account is for (printed by `make demo`, listed in the README)
+    ("office", "总局春风办(演示)", "000000", ["action_office"],
+     "总局春风办:向省局分配尚未分配的措施(第112–121条)、审核各省报告、下发督办单"),
+    ("beijing", "北京市局春风办(演示)", "110000", ["action_office", "unit_reporter", "service_officer"],
+     "北京市局:把总局分配的措施分解到市局、审核市局报告、向总局报告进展、办理诉求、推送政策"),
+    ("city_office", "北京演示市局春风办(演示)", "110001", ["action_office"],
+     "演示市局:审核县局报告(一份待审)、督办县局"),
+    ("county", "北京演示县局填报员(演示)", "11000101", ["unit_reporter"],
+     "演示县局:待办、填报进展、重新提交被退回的报告、答复督办单"),
+    ("guangdong", "广东省局查看(演示)", "440000", ["viewer"], "只读:看广东省局的台账"),
+    ("agent", "12366坐席(演示)", "000000", ["agent"], "12366坐席:转人工队列、知识库、复核"),
+    ("service", "总局纳税服务专员(演示)", "000000", ["service_officer"], "纳税服务:优惠政策与适用条件、匹配、推送活动、诉求"),
+    ("admin", "系统管理员(演示)", "000000", ["admin"], "系统管理员:单位、账户、工作日历(三员之一,首次登录绑定动态口令)"),
+    ("security", "安全管理员(演示)", "000000", ["security_admin"], "安全管理员:授予业务角色、解锁、重置动态口令(三员之一)"),
+    ("auditor", "审计管理员(演示)", "000000", ["audit_admin"], "审计管理员:审计日志(三员之一)"),
+    ("bj_office", "北京市局春风办(演示,旧)", "110000", ["action_office"], "同 beijing 的春风办部分(早期版本的账户,保留)"),
 ]
+# Left for the action office to assign in the demo: "assign a measure to the provinces" has something to do.
+UNASSIGNED_MEASURES = range(112, 122)
 DEMO_TAXPAYERS = 20_000
 
 
@@ -120,7 +127,7 @@ def living_ledger(*, session: Session, today: date | None = None) -> int:
     # Three measures already past their deadline, category 4 running since the summer (reports due),
     # the rest started this month.
     created = bulk(range(1, 4), early, today - timedelta(days=5)) + bulk(range(82, 102), early, deadline)
-    created += bulk(range(1, 122), late, deadline)
+    created += bulk(range(1, UNASSIGNED_MEASURES.start), late, deadline)
     ledger.define_indicator(session=session, actor=system, measure_no=54, name="出口退税平均办理时间",
                             unit_label="个工作日", baseline=7, target=6, direction="down")
     beijing = org.find_unit(session=session, code="110000")
@@ -143,9 +150,11 @@ def living_ledger(*, session: Session, today: date | None = None) -> int:
             a = session.scalar(select(Assignment).where(Assignment.measure_no == measure_no, Assignment.unit_id == unit.id))
             status = rng.choice(["in_progress", "in_progress", "in_progress", "done"])
             percent = 100 if status == "done" else rng.choice([20, 35, 50, 60, 75, 90])
+            # The narrative says what the status says: "全部完成" only on a report that is done.
+            narrative = "已全部完成并通过验收。" if status == "done" else rng.choice(
+                ["按计划推进,已召开专题会议部署。", "已完成前期调研,正在制定方案。", "已上线相关功能,持续跟踪纳税人反馈。"])
             report = ledger.submit_report(session=session, actor=system, assignment_id=a.id, status=status, percent=percent,
-                                          narrative=rng.choice(["按计划推进,已召开专题会议部署。", "已完成前期调研,正在制定方案。",
-                                                                "已上线相关功能,持续跟踪纳税人反馈。", "已全部完成并通过验收。"]),
+                                          narrative=narrative,
                                           period=last, today=last_end + timedelta(days=rng.choice([2, 5, 8, 9, 16])))
             if rng.random() < 0.85:
                 ledger.review_report(session=session, actor=system, report_id=report.id, approve=True)
@@ -161,6 +170,11 @@ def living_ledger(*, session: Session, today: date | None = None) -> int:
     approved = ledger.submit_report(session=session, actor=system, assignment_id=held[2].id, status="in_progress",
                                     percent=70, narrative="已完成增值税申报比对功能测试。", period=last, today=today)
     ledger.review_report(session=session, actor=system, report_id=approved.id, approve=True)
+    # A demo city's report waiting for 北京's review (beijing approves or returns it).
+    city2 = org.find_unit(session=session, code="110002")
+    city_held = session.scalar(select(Assignment).where(Assignment.unit_id == city2.id).order_by(Assignment.measure_no))
+    ledger.submit_report(session=session, actor=system, assignment_id=city_held.id, status="in_progress", percent=45,
+                         narrative="已在全市推广,完成培训两场,下月开展效果回访。", period=last, today=today)
     # Supervision: one notice waiting for the demo county's answer, one answered, one escalated upwards.
     city = org.find_unit(session=session, code="110001")
     bj_office = SystemActor(username="bj_office", unit_code="110000")
@@ -190,18 +204,19 @@ def fill(*, session: Session, store_file: Path | None = None) -> list[DemoLogin]
     living_ledger(session=session)
     transfer.load_starter(session=session, actor=system)
     logins = []
-    for username, name, unit_code, roles in DEMO_USERS:
+    for username, name, unit_code, roles, purpose in DEMO_USERS:
         user = session.scalar(select(User).where(User.username == username))
         if user is None:
             user = org.add_user(session=session, actor=system, username=username, display_name=name,
                                 unit_code=unit_code, roles=roles, password=DEMO_PASSWORD)
             user.must_change_password = False  # local demo accounts with a documented password; see the README
-        logins.append(DemoLogin(username, user.unit.name, ",".join(roles)))
+        logins.append(DemoLogin(username, user.unit.name, ",".join(roles), purpose))
     appeals_demo(session=session)
     if store_file is not None:
         taxpayer = push_demo(session=session, store_file=store_file)
         if taxpayer is not None:
-            logins.append(DemoLogin(taxpayer.username, f"{taxpayer.display_name}({taxpayer.taxpayer_role})", "taxpayer"))
+            logins.append(DemoLogin(taxpayer.username, f"{taxpayer.display_name}({taxpayer.taxpayer_role})", "taxpayer",
+                                    "纳税人:消息中心里的征期提醒、2022年红利账单"))
     return logins
 
 
