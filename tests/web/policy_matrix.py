@@ -28,10 +28,15 @@ class Cell:
     action: str                              # the form's target: offered means a form posting there
     call: Callable[[Session, User], object]  # the service doing it, as the actor
     form: dict = field(default_factory=dict)  # what the page's form posts
+    name: str = ""  # the action's name in the table, when several share one target (default: the target)
+    marker: str = ""  # what in the page shows it offered (default: a form posting to the target)
 
     @property
     def key(self) -> tuple[str, str]:
-        return self.who, self.action
+        return self.who, self.name or self.action
+
+    def offered(self, page: str) -> bool:
+        return (self.marker or f'action="{self.action}"') in page
 
 
 class _Undo(Exception):
@@ -61,11 +66,11 @@ def check(db: Database, server: str, cells: list[Cell], expected: set[tuple[str,
             answer = client.get(cell.page)
             assert answer.status_code in (200, 403), (cell.who, cell.page, answer.status_code)
             pages[cell.who, cell.page] = answer.text if answer.status_code == 200 else ""
-        shown = f'action="{cell.action}"' in pages[cell.who, cell.page]
+        shown = cell.offered(pages[cell.who, cell.page])
         refusal = service_refusal(db, cell, errors)
         allowed, meant = refusal is None, cell.key in expected
         if not (shown == allowed == meant):
-            wrong.append(f"{cell.who} {cell.action}: page {'offers' if shown else 'hides'}, service "
+            wrong.append(f"{cell.who} {cell.name or cell.action}: page {'offers' if shown else 'hides'}, service "
                          f"{'allows' if allowed else f'refuses ({refusal})'}, table says {'yes' if meant else 'no'}")
         if refusal is not None:
             refused.append((cell, refusal))
