@@ -165,8 +165,10 @@ def test_reminder_before_a_limit_and_escalation_after_it(office):
 def test_contacts_are_masked_unless_the_role_needs_them_and_each_view_is_audited(office):
     appeal_id, _ = complaint(office)
     with office.write() as s:
-        masked = services.contact(session=s, actor=user(office, "viewer"), appeal_id=appeal_id, masked=False)
+        masked = services.contact(session=s, actor=user(office, "viewer"), appeal_id=appeal_id)
         assert masked == {"submitter": "张**", "phone": "138****5678", "email": "z***@example.com", "masked": "1"}
+        with pytest.raises(Forbidden):  # asking for it in full is refused, not quietly answered masked
+            services.contact(session=s, actor=user(office, "viewer"), appeal_id=appeal_id, masked=False)
         assert s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "appeals.contact.viewed")) == 0
         full = services.contact(session=s, actor=user(office, "handler"), appeal_id=appeal_id, masked=False)
         assert full["phone"] == "13812345678" and not full["masked"]

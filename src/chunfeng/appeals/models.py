@@ -5,15 +5,25 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import JSON, Date, DateTime, ForeignKey, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chunfeng.crypto import Encrypted
 from chunfeng.db import Base, utcnow
+from chunfeng.org.models import Unit
 
 KINDS = {"demand": "诉求", "complaint": "投诉", "suggestion": "意见建议", "opinion": "舆情"}
 CHANNELS = {"web": "网页", "api": "接口", "hotline": "12366热线", "consult": "12366智能咨询转人工", "official": "工作人员录入"}
 STATES = {"received": "已接收", "accepted": "已受理", "in_progress": "办理中", "replied": "已答复", "closed": "已办结",
           "reopened": "重新办理"}
+MOVES = {  # an official's action: (states it may start from, state it leads to)
+    "accept": ({"received"}, "accepted"),
+    "start": ({"accepted", "reopened"}, "in_progress"),
+    "reply": ({"in_progress"}, "replied"),
+    "close": ({"replied"}, "closed"),
+}
+ACTION_NAMES = {"accept": "受理", "start": "开始办理", "reply": "答复", "close": "办结", "rate": "评价", "reopen": "申请重新办理",
+                "override": "改派或改分类", "remind": "临期提醒", "escalate": "超期升级", "received": "接收",
+                "erase": "删除个人信息"}
 
 
 class Appeal(Base):
@@ -64,6 +74,8 @@ class Appeal(Base):
     escalated: Mapped[list] = mapped_column(JSON, default=list, doc="limits already escalated for")
     handoff_id: Mapped[int | None] = mapped_column(Integer, doc="the 12366 hand-off it came from")
     created_by: Mapped[str] = mapped_column(String(64), default="")
+    # The responsible unit, for the policy's rules (appeals.policy); routing and escalation set unit_id.
+    unit: Mapped[Unit] = relationship(foreign_keys=[unit_id], viewonly=True)
 
     @property
     def number(self) -> str:

@@ -13,9 +13,9 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, ConfigDict
 from starlette.background import BackgroundTask
 
-from chunfeng.appeals import analysis, intake, services
+from chunfeng.appeals import analysis, intake, policy, services
 from chunfeng.appeals.errors import AppealInvalid
-from chunfeng.appeals.models import CHANNELS, KINDS, STATES
+from chunfeng.appeals.models import ACTION_NAMES, CHANNELS, KINDS, MOVES, STATES
 from chunfeng.bounds import bounded_day
 from chunfeng.ledger.files import TYPES
 from chunfeng.org.access import allowed, authorize
@@ -116,7 +116,7 @@ def track(request: Request, token: str, session: SessionDep):
     appeal = services.by_token(session, token)
     return render(request, "appeals/track.html", {
         "a": appeal, "token": token, "states": STATES, "kinds": KINDS, "unit": session.get(Unit, appeal.unit_id),
-        "events": services.history(session, appeal), "actions": services.ACTION_NAMES}, user=None)
+        "events": services.history(session, appeal), "actions": ACTION_NAMES}, user=None)
 
 
 @router.post("/appeals/track/{token}/rate")
@@ -229,10 +229,11 @@ def _appeal_page(request, session, user, appeal_id: int, *, masked: bool):
     return render(request, "appeals/appeal.html", {
         "a": appeal, "unit": unit, "auto_unit": session.get(Unit, appeal.auto_unit_id),
         "contact": services.contact(session=session, actor=user, appeal_id=appeal_id, masked=masked),
-        "may_unmask": allowed(user, "appeals.contact", unit), "may_handle": allowed(user, "appeals.handle", unit),
+        "may_unmask": policy.may_view_contact(user, appeal), "may_handle": policy.may_handle(user, appeal),
+        "moves": [action for action in MOVES if policy.may_move(user, appeal, action)],
         "events": services.history(session, appeal), "attachments": services.attachments(session, appeal),
         "states": STATES, "kinds": KINDS, "channels": CHANNELS,
-        "actions": services.ACTION_NAMES, "moves": services.MOVES}, user=user)
+        "actions": ACTION_NAMES}, user=user)
 
 
 @router.post("/appeals/{appeal_id}/act", dependencies=[require("appeals.handle")])

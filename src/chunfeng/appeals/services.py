@@ -13,8 +13,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from chunfeng import crypto
+from chunfeng.appeals import policy
 from chunfeng.appeals.errors import AppealInvalid, AppealNotFound
-from chunfeng.appeals.models import STATES, Appeal, AppealAttachment, AppealEvent, AppealMeasure
+from chunfeng.appeals.models import MOVES, STATES, Appeal, AppealAttachment, AppealEvent, AppealMeasure
 from chunfeng.bounds import TEXT, check_lengths
 from chunfeng.calendar.errors import CalendarNotCovered
 from chunfeng.db import utcnow
@@ -131,9 +132,11 @@ def list_appeals(*, session: Session, actor: Actor, state: str = "", kind: str =
 def contact(*, session: Session, actor: Actor, appeal_id: int, masked: bool = True) -> dict[str, str]:
     """The submitter's contact details: masked, or in full for a role that needs them, each such view audited."""
     appeal = get_appeal(session=session, actor=actor, appeal_id=appeal_id)
-    if masked or not allowed(actor, "appeals.contact", session.get(Unit, appeal.unit_id)):
+    if masked:
         return {"submitter": appeal.submitter[:1] + "**" if appeal.submitter else "", "phone": mask_phone(appeal.phone),
                 "email": mask_email(appeal.email), "masked": "1"}
+    if refused := policy.contact_refusal(actor, appeal):
+        raise refused
     audit.record(session, actor=actor, action="appeals.contact.viewed", object_type="appeal", object_id=appeal.id)
     return {"submitter": appeal.submitter, "phone": appeal.phone, "email": appeal.email, "masked": ""}
 
@@ -162,17 +165,6 @@ def history(session: Session, appeal: Appeal) -> list[AppealEvent]:
 
 # --- the state machine -------------------------------------------------------------------------------------
 
-MOVES = {  # action: (states it may start from, state it leads to)
-    "accept": ({"received"}, "accepted"),
-    "start": ({"accepted", "reopened"}, "in_progress"),
-    "reply": ({"in_progress"}, "replied"),
-    "close": ({"replied"}, "closed"),
-}
-ACTION_NAMES = {"accept": "受理", "start": "开始办理", "reply": "答复", "close": "办结", "rate": "评价", "reopen": "申请重新办理",
-                "override": "改派或改分类", "remind": "临期提醒", "escalate": "超期升级", "received": "接收",
-                "erase": "删除个人信息"}
-
-
 def act(*, session: Session, actor: Actor, appeal_id: int, action: str, note: str = "",
         now: datetime | None = None) -> Appeal:
     """An official moves an item on: accept, start, reply (with the reply text) or close."""
@@ -180,10 +172,9 @@ def act(*, session: Session, actor: Actor, appeal_id: int, action: str, note: st
     if action not in MOVES:
         raise AppealInvalid(f"未知操作“{action}”")
     appeal = get_appeal(session=session, actor=actor, appeal_id=appeal_id)
-    authorize(actor, "appeals.handle", session.get(Unit, appeal.unit_id))
-    sources, target = MOVES[action]
-    if appeal.state not in sources:
-        raise AppealInvalid(f"事项当前为“{STATES[appeal.state]}”,不能{ACTION_NAMES[action]}")
+    if refused := policy.move_refusal(actor, appeal, action):
+        raise refused
+    _, target = MOVES[action]
     if action == "reply" and not note.strip():
         raise AppealInvalid("请填写答复内容")
     now = now or utcnow()
@@ -247,12 +238,13 @@ def override(*, session: Session, actor: Actor, appeal_id: int, unit_code: str |
     """An official sends the item to another unit, or links it to other measures; what routing and
     classification proposed stays in auto_*."""
     appeal = get_appeal(session=session, actor=actor, appeal_id=appeal_id)
-    authorize(actor, "appeals.handle", session.get(Unit, appeal.unit_id))
+    unit = find_unit(session=session, code=unit_code) if unit_code else None
+    if refused := policy.reassign_refusal(actor, appeal, unit):
+        raise refused
     before = {"unit": session.get(Unit, appeal.unit_id).code, "measures": appeal.measures}
-    if unit_code:
-        unit = find_unit(session=session, code=unit_code)
-        authorize(actor, "appeals.handle", unit)
+    if unit is not None:
         appeal.unit_id = unit.id
+        session.expire(appeal, ["unit"])
     if measures is not None:
         notice = latest_notice_id()
         known = set(session.scalars(select(PlanMeasure.no).where(PlanMeasure.notice_id == notice,

@@ -209,7 +209,8 @@ def kb_save(db: DatabaseDep, user: CurrentUser, key: str = Form(""), version: in
 @router.get("/consult/review", dependencies=[require("consult.agent")])
 def review(request: Request, session: SessionDep, user: CurrentUser, page: PageNo = 1):
     result = services.review_queue(session=session, actor=user, page=max(1, page))
-    return render(request, "consult/review.html", {"result": result, "reasons": services.REVIEW_REASONS}, user=user)
+    return render(request, "consult/review.html", {"result": result, "reasons": services.REVIEW_REASONS,
+                                                   "may_edit": lambda entry: policy.may_edit_entry(user, entry)}, user=user)
 
 
 @router.post("/consult/review/{key}", dependencies=[require("consult.kb.edit")])

@@ -259,8 +259,10 @@ def promote_handoff(*, session: Session, actor: Actor, handoff_id: int, basis: s
         raise ConsultInvalid("请先答复,再将答复加入知识库")
     if item.promoted_key:
         raise ConsultInvalid(f"该答复已加入知识库({item.promoted_key})")
+    # The entry is the answering bureau's (older hand-offs may hold a district code, which names no unit).
+    region = NATIONAL if item.unit.level == "national" else item.unit.code
     entry = save_entry(session=session, actor=actor, values={
-        "question": item.text, "answer": item.answer, "basis": basis, "tags": tags, "region": item.region,
+        "question": item.text, "answer": item.answer, "basis": basis, "tags": tags, "region": region,
         "status": "published"})
     item.promoted_key = entry.key
     session.flush()

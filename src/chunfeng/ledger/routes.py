@@ -17,7 +17,7 @@ from chunfeng.bounds import bounded_day
 from chunfeng.calendar.services import coverage_warning
 from chunfeng.charts import bar_chart, light_bars
 from chunfeng.inbox.services import deliver_pending
-from chunfeng.ledger import briefing, bulk, exports, files, league, services, supervision
+from chunfeng.ledger import briefing, bulk, exports, files, league, policy, services, supervision
 from chunfeng.ledger.dashboard import by_measure as dashboard_by_measure
 from chunfeng.ledger.dashboard import rollup
 from chunfeng.ledger.errors import LedgerInvalid
@@ -84,8 +84,7 @@ def measures(request: Request, session: SessionDep, user: CurrentUser, unit: str
 def assignment_page(request: Request, assignment_id: Id, session: SessionDep, user: CurrentUser):
     a = services.get_assignment(session=session, actor=user, assignment_id=assignment_id)
     today = date.today()
-    may_report = allowed(user, "ledger.report", a.unit) and user.unit.id == a.unit_id
-    may_break_down = allowed(user, "ledger.assign", a.unit) and user.unit.id == a.unit_id
+    may_break_down = policy.may_break_down(user, a)
     reports = services.reports_of(session=session, assignment=a)
     editable = next((r for r in reports if r.state in ("submitted", "returned")), None)
     approved = {r.period for r in reports if r.state == "approved"}
@@ -102,11 +101,11 @@ def assignment_page(request: Request, assignment_id: Id, session: SessionDep, us
     return render(request, "ledger/assignment.html", {
         "a": a, "indicator_charts": indicator_charts, "chain": unit_chain(a.unit), "children": services.children_of(session=session, assignment=a),
         "reports": reports, "indicators": services.indicators_of(session=session, assignment=a), "today": today,
-        "may_report": may_report and bool(periods), "editable": editable, "periods": periods,
+        "may_report": policy.may_report(user, a) and bool(periods), "editable": editable, "periods": periods,
         "may_break_down": may_break_down,
         "break_down_units": services.units_to_break_down_to(session=session, assignment=a) if may_break_down else [],
-        "may_review": allowed(user, "ledger.review", a.unit) and a.unit.parent_id == user.unit.id,
-        "may_supervise": allowed(user, "ledger.supervise", a.unit) and user.unit.id != a.unit_id,
+        "reviewable": {r.id for r in reports if policy.may_review(user, r)},
+        "may_supervise": policy.may_supervise(user, a),
         "notices": supervision.notices_for(session=session, actor=user, assignment_id=a.id).items,
     }, user=user)
 
@@ -308,9 +307,7 @@ def notice_page(request: Request, notice_id: Id, session: SessionDep, user: Curr
     notice = supervision.get_notice(session=session, actor=user, notice_id=notice_id)
     return render(request, "ledger/notice.html", {
         "notice": notice,
-        "may_answer": notice.state != "closed" and user.unit.id == notice.to_unit_id
-        and allowed(user, "ledger.answer", notice.to_unit),
-        "may_close": notice.state != "closed" and allowed(user, "ledger.supervise", notice.supervising_unit),
+        "may_answer": policy.may_answer(user, notice), "may_close": policy.may_close(user, notice),
     }, user=user)
 
 

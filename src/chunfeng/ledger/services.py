@@ -20,13 +20,13 @@ from sqlalchemy.orm import Session
 
 from chunfeng.bounds import TEXT, length_problem
 from chunfeng.db import utcnow
+from chunfeng.ledger import policy
 from chunfeng.ledger.errors import LedgerInvalid, LedgerNotFound, StaleReport
 from chunfeng.ledger.models import CYCLES, ROLES, STATUSES, Assignment, Indicator, IndicatorValue, ProgressReport
 from chunfeng.ledger.periods import period_bounds, period_of
 from chunfeng.ledger.warnings import last_finished_period
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
-from chunfeng.org.errors import Forbidden
 from chunfeng.org.models import Unit
 from chunfeng.org.services import find_unit
 from chunfeng.paging import Page
@@ -88,12 +88,6 @@ def _parent_assignment(session: Session, measure_id: int, unit: Unit) -> Assignm
     return max(rows, key=lambda r: len(r.path)).Assignment if rows else None
 
 
-def _check_may_assign(actor: Actor, unit: Unit) -> None:
-    authorize(actor, "ledger.assign", unit)
-    if not isinstance(actor, SystemActor) and actor.unit.id == unit.id:
-        raise Forbidden("不能给本单位分配任务:任务由上级单位分配或分解下达")
-
-
 def _check_within_parent(terms: Terms, parent: Assignment | None, unit: Unit) -> None:
     if parent is None:
         return
@@ -111,7 +105,8 @@ def assign(*, session: Session, actor: Actor, measure_no: int, unit_code: str, t
            today: date | None = None) -> Assignment:
     """Give one measure to one unit. Its parent is the same measure's assignment at the nearest ancestor."""
     unit = find_unit(session=session, code=unit_code)
-    _check_may_assign(actor, unit)
+    if refused := policy.assign_refusal(actor, unit):
+        raise refused
     terms.start_date = terms.start_date or today or date.today()
     terms.check()
     measure = _measure(session, None, measure_no)
@@ -138,6 +133,8 @@ def break_down(*, session: Session, actor: Actor, assignment_id: int, unit_codes
                today: date | None = None) -> list[Assignment]:
     """分解下达: hand an assignment on to some of the holding unit's direct children."""
     parent = get_assignment(session=session, actor=actor, assignment_id=assignment_id)
+    if refused := policy.break_down_refusal(actor, parent):
+        raise refused
     if not unit_codes:
         raise LedgerInvalid("请至少选择一个下级单位")
     created = []
@@ -264,9 +261,8 @@ def check_report(*, session: Session, actor: Actor, assignment_id: int, status: 
     if problem := length_problem(narrative, "进展情况", TEXT):
         raise LedgerInvalid(problem)
     assignment = get_assignment(session=session, actor=actor, assignment_id=assignment_id)
-    authorize(actor, "ledger.report", assignment.unit)
-    if not isinstance(actor, SystemActor) and actor.unit.id != assignment.unit_id:
-        raise Forbidden("只能填报本单位的任务进展")
+    if refused := policy.report_refusal(actor, assignment):
+        raise refused
     period = period or period_of(today or date.today(), assignment.cycle)
     start, _ = period_bounds(period, assignment.cycle)
     if start > (today or date.today()):
@@ -343,12 +339,8 @@ def review_report(*, session: Session, actor: Actor, report_id: int, approve: bo
     if problem := length_problem(comment, "审核意见", TEXT):
         raise LedgerInvalid(problem)
     report = get_report(session=session, actor=actor, report_id=report_id)
-    unit = report.assignment.unit
-    authorize(actor, "ledger.review", unit)
-    if not isinstance(actor, SystemActor) and unit.parent_id != actor.unit.id:
-        raise Forbidden("只有直属上级单位可以审核这份报告")
-    if report.state != "submitted":
-        raise LedgerInvalid(f"报告当前为“{report.state}”状态,只有待审核的报告可以审核")
+    if refused := policy.review_refusal(actor, report):
+        raise refused
     if expected_version is not None and expected_version != report.version:
         raise StaleReport("报告在您审阅期间已被重新提交,请刷新后再审核")
     if not approve and not comment.strip():

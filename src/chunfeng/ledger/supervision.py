@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 from chunfeng.bounds import TEXT, TITLE, check_lengths
 from chunfeng.db import utcnow
 from chunfeng.inbox import services as inbox
+from chunfeng.ledger import policy
 from chunfeng.ledger.errors import LedgerInvalid, LedgerNotFound
-from chunfeng.ledger.models import NoticeMessage, SupervisionNotice
+from chunfeng.ledger.models import Assignment, NoticeMessage, SupervisionNotice
 from chunfeng.ledger.services import get_assignment
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
-from chunfeng.org.errors import Forbidden
 from chunfeng.org.models import Unit
 from chunfeng.paging import Page
 
@@ -27,13 +27,11 @@ def _actor_unit(session: Session, actor: Actor) -> Unit:
     return session.scalar(select(Unit).where(Unit.code == actor.unit_code))
 
 
-def _check_upper(session: Session, actor: Actor, unit: Unit, permission: str) -> Unit:
-    """The actor must hold `permission` and sit above `unit` (not at it)."""
-    authorize(actor, permission, unit)
-    mine = _actor_unit(session, actor)
-    if mine.id == unit.id:
-        raise Forbidden("督办和催办由上级单位发出,不能发给本单位")
-    return mine
+def _check_supervise(session: Session, actor: Actor, assignment: Assignment) -> Unit:
+    """The actor's unit, when it may supervise `assignment` (policy.supervise_refusal)."""
+    if refused := policy.supervise_refusal(actor, assignment):
+        raise refused
+    return _actor_unit(session, actor)
 
 
 def _thread(notice: SupervisionNotice, kind: str, text: str, actor: Actor, unit: Unit) -> None:
@@ -44,7 +42,7 @@ def issue_notice(*, session: Session, actor: Actor, assignment_id: int, subject:
                  respond_by: date, today: date | None = None) -> SupervisionNotice:
     check_lengths({"督办单标题": (subject, TITLE), "督办内容": (text, TEXT)})
     assignment = get_assignment(session=session, actor=actor, assignment_id=assignment_id)
-    issuer = _check_upper(session, actor, assignment.unit, "ledger.supervise")
+    issuer = _check_supervise(session, actor, assignment)
     if not subject.strip() or not text.strip():
         raise LedgerInvalid("督办单的标题和内容都不能为空")
     if respond_by <= (today or date.today()):
@@ -78,12 +76,9 @@ def get_notice(*, session: Session, actor: Actor, notice_id: int) -> Supervision
 def answer_notice(*, session: Session, actor: Actor, notice_id: int, text: str) -> SupervisionNotice:
     check_lengths({"答复": (text, TEXT)})
     notice = get_notice(session=session, actor=actor, notice_id=notice_id)
-    authorize(actor, "ledger.answer", notice.to_unit)
+    if refused := policy.answer_refusal(actor, notice):
+        raise refused
     mine = _actor_unit(session, actor)
-    if not isinstance(actor, SystemActor) and mine.id != notice.to_unit_id:
-        raise Forbidden("只有被督办的单位可以答复督办单")
-    if notice.state == "closed":
-        raise LedgerInvalid("督办单已办结,不能再答复")
     if not text.strip():
         raise LedgerInvalid("答复内容不能为空")
     before = notice.state
@@ -100,10 +95,9 @@ def answer_notice(*, session: Session, actor: Actor, notice_id: int, text: str) 
 def close_notice(*, session: Session, actor: Actor, notice_id: int, text: str = "") -> SupervisionNotice:
     check_lengths({"办结意见": (text, TEXT)})
     notice = get_notice(session=session, actor=actor, notice_id=notice_id)
-    authorize(actor, "ledger.supervise", notice.supervising_unit)
+    if refused := policy.close_refusal(actor, notice):
+        raise refused
     mine = _actor_unit(session, actor)
-    if notice.state == "closed":
-        raise LedgerInvalid("督办单已办结")
     before = notice.state
     notice.state, notice.closed_at = "closed", utcnow()
     _thread(notice, "close", text.strip() or "办结。", actor, mine)
@@ -145,7 +139,7 @@ def remind(*, session: Session, actor: Actor, assignment_id: int, text: str = ""
     """催办: a nudge from an upper unit to the unit holding an assignment, through its inbox and channels."""
     check_lengths({"催办内容": (text, TEXT)})
     assignment = get_assignment(session=session, actor=actor, assignment_id=assignment_id)
-    sender = _check_upper(session, actor, assignment.unit, "ledger.supervise")
+    sender = _check_supervise(session, actor, assignment)
     body = text.strip() or f"请抓紧推进第 {assignment.measure_no} 条措施并按期报告进展。"
     inbox.post(session, unit=assignment.unit, kind="reminder", title=f"催办:第 {assignment.measure_no} 条措施",
                body=f"{sender.name}:{body}", link=f"/ledger/assignments/{assignment.id}", sender=actor.username)

@@ -26,6 +26,7 @@ from chunfeng.org.models import Unit
 from chunfeng.org.services import find_unit
 from chunfeng.paging import Page
 from chunfeng.push import matching, periods, rules
+from chunfeng.push import policy as permissions
 from chunfeng.push.errors import PushError, PushInvalid, PushNotFound
 from chunfeng.push.models import Campaign, CampaignStage, Policy, PushMessage
 from chunfeng.push.schema import CHANNEL_NAMES, CHANNELS
@@ -35,8 +36,6 @@ from chunfeng.workdays import WorkCalendar, configured_calendar, filing_period
 STAGES = {"first": "政策提醒", "reminder": "申报提醒", "last": "截止前提醒", "bill": "红利账单"}
 MESSAGE_STATES = {"pending": "待发送", "sending": "发送中", "sent": "已送达", "failed": "发送失败",
                   "uncertain": "结果不明(未重发)", "cancelled": "已取消"}
-CAMPAIGN_STATES = {"active": "进行中", "paused": "已暂停", "failed": "执行失败", "cancelled": "已取消",
-                   "finished": "已结束"}
 log = logging.getLogger(__name__)
 SENDING_LEASE = timedelta(minutes=10)
 
@@ -374,9 +373,16 @@ def delivery_figures(session: Session, campaign_id: int) -> dict:
     return {"by_stage_channel": {k: dict(v) for k, v in figures.items()}, "read": read}
 
 
+def uncertain_count(session: Session, campaign_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(PushMessage).where(
+        PushMessage.campaign_id == campaign_id, PushMessage.state == "uncertain")) or 0
+
+
 def requeue_uncertain(*, session: Session, actor: Actor, campaign_id: int) -> int:
     """An official who has checked with the gateway that nothing went out sends the uncertain ones again."""
     campaign = get_campaign(session=session, actor=actor, campaign_id=campaign_id)
+    if refused := permissions.requeue_refusal(actor, campaign, uncertain_count(session, campaign.id)):
+        raise refused
     n = session.execute(update(PushMessage).where(PushMessage.campaign_id == campaign.id,
                                                   PushMessage.state == "uncertain")
                         .values(state="pending", next_attempt_at=None)).rowcount
@@ -387,16 +393,24 @@ def requeue_uncertain(*, session: Session, actor: Actor, campaign_id: int) -> in
 
 # --- pausing, resuming, editing and cancelling -----------------------------------------------------
 
-def _changeable(session: Session, actor: Actor, campaign_id: int, states: tuple[str, ...], doing: str) -> Campaign:
+def stages_of(session: Session, campaign: Campaign) -> list[CampaignStage]:
+    return list(session.scalars(select(CampaignStage).where(CampaignStage.campaign_id == campaign.id)
+                                .order_by(CampaignStage.due)))
+
+
+def runnable(*, session: Session, actor: Actor, campaign_id: int) -> Campaign:
+    """The campaign, if `actor` may run its due stages now (its page's button; the schedule runs them anyway)."""
     campaign = get_campaign(session=session, actor=actor, campaign_id=campaign_id)
-    if campaign.state not in states:
-        raise PushInvalid(f"推送活动{CAMPAIGN_STATES.get(campaign.state, campaign.state)},不能{doing}")
+    if refused := permissions.run_refusal(actor, campaign):
+        raise refused
     return campaign
 
 
 def pause_campaign(*, session: Session, actor: Actor, campaign_id: int) -> Campaign:
     """No stage is planned while paused; what the outbox already holds is still delivered."""
-    campaign = _changeable(session, actor, campaign_id, ("active", "failed"), "暂停")
+    campaign = get_campaign(session=session, actor=actor, campaign_id=campaign_id)
+    if refused := permissions.pause_refusal(actor, campaign):
+        raise refused
     before, campaign.state = campaign.state, "paused"
     audit.record(session, actor=actor, action="push.campaign.paused", object_type="campaign", object_id=campaign.id,
                  before={"state": before}, after={"state": "paused"})
@@ -405,7 +419,9 @@ def pause_campaign(*, session: Session, actor: Actor, campaign_id: int) -> Campa
 
 def resume_campaign(*, session: Session, actor: Actor, campaign_id: int) -> Campaign:
     """Back to the schedule, after its rules (the audience and each policy's) check again on the engine."""
-    campaign = _changeable(session, actor, campaign_id, ("paused", "failed"), "恢复")
+    campaign = get_campaign(session=session, actor=actor, campaign_id=campaign_id)
+    if refused := permissions.resume_refusal(actor, campaign):
+        raise refused
     problems = []
     for label, text in [("补充条件", campaign.audience)] + [
             (f"政策 {p.id}", p.rule) for p in session.scalars(select(Policy).where(Policy.id.in_(campaign.policies)))]:
@@ -426,12 +442,9 @@ def resume_campaign(*, session: Session, actor: Actor, campaign_id: int) -> Camp
 def edit_campaign(*, session: Session, actor: Actor, campaign_id: int, name: str, policy_ids: list[str],
                   channels: list[str], audience: str) -> Campaign:
     """Change what the stages not yet run will send, and to whom; stages already run keep what they sent."""
-    campaign = _changeable(session, actor, campaign_id, ("active", "paused", "failed"), "修改")
-    if campaign.kind != "policy":
-        raise PushInvalid("红利账单活动不能修改")
-    if not session.scalar(select(func.count()).select_from(CampaignStage).where(
-            CampaignStage.campaign_id == campaign.id, CampaignStage.planned_at.is_(None))):
-        raise PushInvalid("所有阶段都已执行,没有可修改的内容")
+    campaign = get_campaign(session=session, actor=actor, campaign_id=campaign_id)
+    if refused := permissions.edit_refusal(actor, campaign, stages_of(session, campaign)):
+        raise refused
     problems = _content_problems(session, name=name, policy_ids=policy_ids, channels=channels, audience=audience)
     if not problems:
         problems = _validity_problems(session, policy_ids, year=campaign.year, month=campaign.month)
@@ -450,7 +463,9 @@ def edit_campaign(*, session: Session, actor: Actor, campaign_id: int, name: str
 
 def cancel_campaign(*, session: Session, actor: Actor, campaign_id: int) -> int:
     """No more stages, and the messages still waiting in the outbox are withdrawn; returns how many."""
-    campaign = _changeable(session, actor, campaign_id, ("active", "paused", "failed"), "取消")
+    campaign = get_campaign(session=session, actor=actor, campaign_id=campaign_id)
+    if refused := permissions.cancel_refusal(actor, campaign):
+        raise refused
     withdrawn = session.execute(update(PushMessage).where(PushMessage.campaign_id == campaign.id,
                                                           PushMessage.state.in_(["pending", "failed"]))
                                 .values(state="cancelled", next_attempt_at=None)).rowcount

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from chunfeng.cli_support import actor, console, database, domain_errors, fail
 from chunfeng.push import bills, campaigns, matching, periods, rules, services, store, synthetic
+from chunfeng.push.models import CAMPAIGN_STATES
 
 app = typer.Typer(help="精准推送:纳税人数据、政策规则、匹配、分阶段提醒、红利账单", no_args_is_help=True)
 campaign_app = typer.Typer(help="推送活动", no_args_is_help=True)
@@ -177,7 +178,7 @@ def campaign_list():
         page = campaigns.list_campaigns(session=session, actor=actor(session), per_page=1000)
         table = Table("编号", "名称", "申报月份", "状态", "失败原因")
         for c in page.items:
-            table.add_row(str(c.id), c.name, f"{c.year}-{c.month:02d}", campaigns.CAMPAIGN_STATES.get(c.state, c.state),
+            table.add_row(str(c.id), c.name, f"{c.year}-{c.month:02d}", CAMPAIGN_STATES.get(c.state, c.state),
                           c.last_error)
     console.print(table)
 

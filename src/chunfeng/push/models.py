@@ -8,10 +8,11 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chunfeng.crypto import Encrypted
 from chunfeng.db import Base, utcnow
+from chunfeng.org.models import Unit
 
 
 class Policy(Base):
@@ -46,6 +47,10 @@ class Policy(Base):
     updated_by: Mapped[str] = mapped_column(String(64), default="")
 
 
+CAMPAIGN_STATES = {"active": "进行中", "paused": "已暂停", "failed": "执行失败", "cancelled": "已取消",
+                   "finished": "已结束"}
+
+
 class Campaign(Base):
     """A push of some policies to the eligible taxpayers of a region, staged along one filing period."""
 
@@ -67,6 +72,7 @@ class Campaign(Base):
     last_error: Mapped[str] = mapped_column(Text, default="", doc="why the last scheduled run of a stage failed")
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    unit: Mapped[Unit] = relationship(viewonly=True)  # the owner, for the policy's rules (push.policy)
 
 
 class CampaignStage(Base):

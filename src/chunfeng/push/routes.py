@@ -15,8 +15,9 @@ from chunfeng.org.access import allowed, authorize
 from chunfeng.org.models import Unit
 from chunfeng.paging import Page, clamp_page
 from chunfeng.push import bills, campaigns, matching, rules, services, store
+from chunfeng.push import policy as permissions
 from chunfeng.push.errors import PushInvalid
-from chunfeng.push.models import CampaignStage, Policy
+from chunfeng.push.models import CAMPAIGN_STATES, Policy
 from chunfeng.push.schema import CHANNEL_NAMES, CHANNELS, REGISTRY
 from chunfeng.web.contract import Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, require
@@ -144,7 +145,7 @@ def campaign_list(request: Request, session: SessionDep, user: CurrentUser, page
     today = date.today()
     return render(request, "push/campaigns.html", {"result": result, "policies": policies, "channels": CHANNELS,
                                                    "channel_names": CHANNEL_NAMES, "stages": campaigns.STAGES,
-                                                   "campaign_states": campaigns.CAMPAIGN_STATES,
+                                                   "campaign_states": CAMPAIGN_STATES,
                                                    "default_month": f"{today.year}-{today.month:02d}"}, user=user)
 
 
@@ -167,7 +168,7 @@ def campaign_create(db: DatabaseDep, user: CurrentUser, name: str = Form(""), mo
 @router.get("/push/campaigns/{campaign_id}", dependencies=[require("push.campaign")])
 def campaign_page(request: Request, campaign_id: Id, session: SessionDep, user: CurrentUser):
     campaign = campaigns.get_campaign(session=session, actor=user, campaign_id=campaign_id)
-    stages = list(session.query(CampaignStage).filter_by(campaign_id=campaign.id).order_by(CampaignStage.due))
+    stages = campaigns.stages_of(session, campaign)
     deadline = None
     if campaign.kind == "policy":
         deadline, _ = campaigns.stage_dates(year=campaign.year, month=campaign.month,
@@ -177,9 +178,12 @@ def campaign_page(request: Request, campaign_id: Id, session: SessionDep, user: 
         "c": campaign, "stages": stages, "deadline": deadline, "figures": campaigns.delivery_figures(session, campaign.id),
         "unit": session.get(Unit, campaign.unit_id), "stage_names": campaigns.STAGES, "states": campaigns.MESSAGE_STATES,
         "channel_names": CHANNEL_NAMES, "policies": {p.id: p for p in session.query(Policy)},
-        "campaign_states": campaigns.CAMPAIGN_STATES, "channels": CHANNELS,
-        "editable": campaign.kind == "policy" and campaign.state in ("active", "paused", "failed")
-        and any(s.planned_at is None for s in stages)}, user=user)
+        "campaign_states": CAMPAIGN_STATES, "channels": CHANNELS,
+        "may": {"run": permissions.may_run(user, campaign), "edit": permissions.may_edit(user, campaign, stages),
+                "pause": permissions.may_pause(user, campaign), "resume": permissions.may_resume(user, campaign),
+                "cancel": permissions.may_cancel(user, campaign),
+                "requeue": permissions.may_requeue(user, campaign, campaigns.uncertain_count(session, campaign.id))},
+    }, user=user)
 
 
 @router.post("/push/campaigns/{campaign_id}/run", dependencies=[require("push.campaign")])
@@ -190,7 +194,7 @@ def campaign_run(request: Request, campaign_id: Id, db: DatabaseDep, user: Curre
     except ValueError:
         raise PushInvalid(f"日期“{today}”无效") from None
     with db.read() as session:
-        campaigns.get_campaign(session=session, actor=user, campaign_id=campaign_id)
+        campaigns.runnable(session=session, actor=user, campaign_id=campaign_id)
     with store.connect_store(_store(request)) as conn:  # a failure is recorded on the campaign and shown there
         planned = campaigns.run_due(db, conn, today=day, campaign_id=campaign_id)
     campaigns.deliver(db)

@@ -1,0 +1,104 @@
+"""Whether this official may run, edit, pause, resume, cancel or re-send this campaign now: the one rule the
+campaign's page (to offer a button) and the services (to refuse) share. (The permission policy, as in every
+domain's policy.py; the tax policies a campaign pushes are `models.Policy`. Import it as `permissions`.)
+
+A campaign belongs to the unit that made it (its audience is that unit's region): the role table's
+`push.campaign` over that unit — its service officers and those of the units above it — may act on it. What
+they may do depends on the campaign's state:
+
+| action | allowed when |
+| --- | --- |
+| run its due stages now | a policy campaign (a bill campaign has no stages to run), active |
+| edit what is still to send | a policy campaign, active, paused or failed, with a stage not yet run |
+| pause | a policy campaign, active (a failed one has already stopped, and pausing it would hide why) |
+| resume | paused or failed (its rules are then checked again) |
+| cancel | active, paused or failed |
+| re-send the "uncertain" messages | not cancelled (cancelling withdrew what was still to send), and there are some |
+
+Each rule is a `…_refusal(actor, campaign, …)` returning the error a service raises (Forbidden, or
+PushInvalid for a state that does not allow the action), with its Chinese reason, or None; `may_…` is the
+same rule as a yes or no for the page.
+"""
+
+from __future__ import annotations
+
+from chunfeng.org.access import Actor, refusal
+from chunfeng.push.errors import PushInvalid
+from chunfeng.push.models import CAMPAIGN_STATES, Campaign, CampaignStage
+
+CHANGEABLE = ("active", "paused", "failed")
+
+
+def _state_refusal(campaign: Campaign, states: tuple[str, ...], doing: str) -> Exception | None:
+    if campaign.state not in states:
+        return PushInvalid(f"推送活动{CAMPAIGN_STATES.get(campaign.state, campaign.state)},不能{doing}")
+    return None
+
+
+def run_refusal(actor: Actor, campaign: Campaign) -> Exception | None:
+    if refused := refusal(actor, "push.campaign", campaign.unit):
+        return refused
+    if campaign.kind != "policy":
+        return PushInvalid("红利账单活动在创建时已生成全部消息,没有要执行的阶段")
+    return _state_refusal(campaign, ("active",), "执行")
+
+
+def edit_refusal(actor: Actor, campaign: Campaign, stages: list[CampaignStage]) -> Exception | None:
+    if refused := refusal(actor, "push.campaign", campaign.unit) or _state_refusal(campaign, CHANGEABLE, "修改"):
+        return refused
+    if campaign.kind != "policy":
+        return PushInvalid("红利账单活动不能修改")
+    if all(stage.planned_at is not None for stage in stages):
+        return PushInvalid("所有阶段都已执行,没有可修改的内容")
+    return None
+
+
+def pause_refusal(actor: Actor, campaign: Campaign) -> Exception | None:
+    if refused := refusal(actor, "push.campaign", campaign.unit):
+        return refused
+    if campaign.kind != "policy":
+        return PushInvalid("红利账单活动在创建时已生成全部消息,没有可暂停的阶段;要撤回未发出的账单,请取消活动")
+    return _state_refusal(campaign, ("active",), "暂停")
+
+
+def resume_refusal(actor: Actor, campaign: Campaign) -> Exception | None:
+    return refusal(actor, "push.campaign", campaign.unit) or _state_refusal(campaign, ("paused", "failed"), "恢复")
+
+
+def cancel_refusal(actor: Actor, campaign: Campaign) -> Exception | None:
+    return refusal(actor, "push.campaign", campaign.unit) or _state_refusal(campaign, CHANGEABLE, "取消")
+
+
+def requeue_refusal(actor: Actor, campaign: Campaign, uncertain: int) -> Exception | None:
+    """Re-sending the campaign's `uncertain` messages (those a crash left unknown)."""
+    if refused := refusal(actor, "push.campaign", campaign.unit):
+        return refused
+    if campaign.state == "cancelled":
+        return PushInvalid("推送活动已取消,结果不明的消息不再重发")
+    if not uncertain:
+        return PushInvalid("这个推送活动没有结果不明的消息")
+    return None
+
+
+def may_run(actor: Actor, campaign: Campaign) -> bool:
+    return run_refusal(actor, campaign) is None
+
+
+def may_edit(actor: Actor, campaign: Campaign, stages: list[CampaignStage]) -> bool:
+    return edit_refusal(actor, campaign, stages) is None
+
+
+def may_pause(actor: Actor, campaign: Campaign) -> bool:
+    return pause_refusal(actor, campaign) is None
+
+
+def may_resume(actor: Actor, campaign: Campaign) -> bool:
+    return resume_refusal(actor, campaign) is None
+
+
+def may_cancel(actor: Actor, campaign: Campaign) -> bool:
+    return cancel_refusal(actor, campaign) is None
+
+
+def may_requeue(actor: Actor, campaign: Campaign, uncertain: int) -> bool:
+    return requeue_refusal(actor, campaign, uncertain) is None
