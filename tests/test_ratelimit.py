@@ -17,7 +17,7 @@ from tests.conftest import TEST_DATA_KEY, serving
 
 @pytest.fixture
 def limiter(db):
-    made = RateLimiter(db.url)
+    made = RateLimiter(db.url, write_lock=db.write_lock)  # as the app makes it
     yield made
     made.dispose()
 
@@ -57,7 +57,7 @@ def test_the_statement_and_the_fallback_in_memory_apply_one_rule(limiter, backlo
 
 def test_a_locked_store_never_holds_the_request(db, limiter):
     rule = Rule("consult", "198.51.100.7", 2, 60)
-    # A long write elsewhere (an import) holding what the counter needs: SQLite's one write lock, or the table.
+    # A long write in another process (an import) holding what the counter needs: SQLite's write lock, or the table.
     with db.engine.execution_options(sqlite_immediate=True).connect() as other:
         other.begin()
         if not db.is_sqlite:

@@ -15,6 +15,7 @@ The counting has its own small engine: on PostgreSQL its commits do not wait for
 off: a crash forgets at most the last fraction of a second of counts) and it waits at most `wait_seconds` for a
 lock; on SQLite the same wait bounds the write lock. A store that does not answer in time never holds a request:
 the process counts in its own memory until the store answers again (limits then hold per process, as before).
+On SQLite the counts queue on the process's write lock with its other writers (`Database.write_lock`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ from chunfeng.db import Base
 log = logging.getLogger("chunfeng.ratelimit")
 
 PRUNE_EVERY = 60.0  # seconds between removals of rows that say nothing any more (their time has passed)
+
+
+class LockNotTaken(SQLAlchemyError):
+    """The store was not free within the wait: count in the process meanwhile."""
 
 
 class RateState(Base):
@@ -98,8 +103,11 @@ def _retry_after(tat: float, now: float, rule: Rule) -> float:
 class RateLimiter:
     """The shared counters of one database, with the process's own memory as the fallback."""
 
-    def __init__(self, url: str, *, wait_seconds: float = 0.25):
+    def __init__(self, url: str, *, wait_seconds: float = 0.25, write_lock: threading.RLock | None = None):
         self.wait_seconds = wait_seconds
+        # SQLite: the lock the process's other writers queue on. Meeting them in SQLite's busy handler instead,
+        # which sleeps in growing steps, held an ordinary write up to seconds behind a stream of counts.
+        self.write_lock = write_lock
         self.engine = _counting_engine(url, wait_seconds)
         self._memory: dict[tuple[str, str], float] = {}
         self._memory_lock = threading.Lock()
@@ -119,6 +127,16 @@ class RateLimiter:
             return self._take_local(rules, now)
 
     def _take_shared(self, rules: list[Rule], now: float) -> Refusal | None:
+        if self.write_lock is None:
+            return self._count(rules, now)
+        if not self.write_lock.acquire(timeout=self.wait_seconds):
+            raise LockNotTaken("the process's write lock")
+        try:
+            return self._count(rules, now)
+        finally:
+            self.write_lock.release()
+
+    def _count(self, rules: list[Rule], now: float) -> Refusal | None:
         refusal = None
         with self.engine.begin() as conn:
             for rule in rules:

@@ -123,7 +123,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
                   docs_url=None, openapi_url="/api/openapi.json", redoc_url=None, lifespan=lifespan)
     app.state.db = db
     app.state.settings = settings
-    limiter = RateLimiter(db.url, wait_seconds=settings.rate_limit_wait_ms / 1000)
+    limiter = RateLimiter(db.url, wait_seconds=settings.rate_limit_wait_ms / 1000, write_lock=db.write_lock)
     app.add_middleware(RateLimit, limiter=limiter)  # inside SecurityHeaders: a 429 page carries the headers too
     app.add_middleware(SecurityHeaders)
     if settings.trusted_proxies:  # added last, so outermost: the rate limits and the audit log see the real client
