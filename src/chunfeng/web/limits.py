@@ -78,7 +78,7 @@ def too_many(request, refusal: Refusal):
         message = f"请求过于频繁:每分钟最多 {refusal.rule.limit} 次,请于北京时间 {at} 后(约 {seconds} 秒后)再试。"
     headers = {"Retry-After": str(seconds)}
     if request.url.path.startswith("/api/"):
-        return JSONResponse({"detail": message, "retry_after": seconds}, status_code=429, headers=headers)
+        return JSONResponse({"detail": message}, status_code=429, headers=headers)  # the contract's ApiError
     if refusal.rule.bucket == "appeals":
         message += "您填写的内容尚未提交,返回上一页即可找回,稍后再提交。"
     response = render(request, "error.html", {"status": 429, "title": title, "message": message}, status_code=429)
