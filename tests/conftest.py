@@ -167,6 +167,7 @@ def server(_database, server_files) -> str:
                         data_dir=str(server_files), evidence_max_mb=1,
                         push_store=str(server_files / "taxpayers.duckdb"),
                         rate_limits={},  # tests log in many times from one address; limits have their own test
+                        rate_ceilings={},  # nor do bursts of filings meet a ceiling: tests/test_ratelimit.py
                         totp_required_roles=[])  # so do administrators; the second factor has its own test
     with serving(_database, settings) as url:
         yield url

@@ -103,6 +103,12 @@ class Database:
         self._write_lock = threading.RLock() if url.startswith("sqlite") else nullcontext()
 
     @property
+    def write_lock(self) -> threading.RLock | None:
+        """What this process's SQLite writers queue on (None on PostgreSQL): a writer with an engine of its own
+        (the rate-limit counters) takes it too, rather than meet the others in SQLite's busy handler."""
+        return self._write_lock if self.is_sqlite else None
+
+    @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 

@@ -33,6 +33,14 @@ class Settings(BaseSettings):
         default_factory=lambda: {"login": 10, "consult": 60, "appeals": 20},
         description="requests a minute one client address may make: login (POST /login), consult (the public ask "
                     "page and API), appeals (the public form and intake API); {} turns limiting off")
+    rate_ceilings: dict[str, int] = Field(
+        default_factory=lambda: {"consult": 500, "appeals": 100, "inbox": 300},
+        description="requests a second all server processes together take on a public endpoint before answering "
+                    "429 with a time to come back: consult (the ask page and API), appeals (the public form and "
+                    "intake API), inbox (the taxpayer's message centre); set from what the fleet sustains; {} "
+                    "turns the ceilings off")
+    rate_limit_wait_ms: int = Field(250, ge=10, description="longest wait for the shared rate-limit counters in the "
+                                                             "database; past it a process counts on its own")
     cookie_secure: bool = Field(False, description="send cookies only over HTTPS (turn on behind TLS)")
     data_dir: str = Field("var/files", description="where uploaded files (report evidence) are stored, by content hash")
     audit_head_file: str = Field("", description="the signed head of the audit chain (sequence, digest, time, MAC per "

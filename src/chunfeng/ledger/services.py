@@ -359,14 +359,14 @@ def review_report(*, session: Session, actor: Actor, report_id: int, approve: bo
 
 
 def _apply_approved(session: Session, report: ProgressReport) -> None:
-    assignment = report.assignment
+    chain = _lock_chain(session, report.assignment_id)
+    assignment = chain[0]
     if assignment.last_period is None or report.period >= assignment.last_period:
         assignment.last_period = report.period
         if not _has_children(session, assignment.id):
             assignment.status, assignment.progress = report.status, report.percent
         session.flush()
-        if assignment.parent_id:
-            roll_up(session, session.get(Assignment, assignment.parent_id))
+        _recompute(session, chain[1:])
 
 
 def _has_children(session: Session, assignment_id: int) -> bool:
@@ -375,7 +375,31 @@ def _has_children(session: Session, assignment_id: int) -> bool:
 
 def roll_up(session: Session, assignment: Assignment) -> None:
     """Recompute `assignment` from its children, then each ancestor in turn (the rule in this module's doc)."""
-    while assignment is not None:
+    _recompute(session, _lock_chain(session, assignment.id))
+
+
+def _lock_chain(session: Session, assignment_id: int) -> list[Assignment]:
+    """The assignment and its ancestors, bottom up, locked until the transaction ends and read afresh.
+
+    Two approvals under one parent each recompute that parent from its children. On PostgreSQL (READ COMMITTED)
+    neither sees the other's uncommitted child, so the later write of the parent would silently drop the earlier
+    child: the whole chain is locked first, always in the order of ids, so that the second approval waits, then
+    reads the children as the first left them, and two chains can never wait on each other. SQLite's single writer
+    serialises these transactions already (FOR UPDATE is not rendered there).
+    """
+    ids, current = [], assignment_id
+    while current is not None:
+        ids.append(current)
+        current = session.scalar(select(Assignment.parent_id).where(Assignment.id == current))
+    locked = {a.id: a for a in session.scalars(
+        select(Assignment).where(Assignment.id.in_(ids)).order_by(Assignment.id).with_for_update(of=Assignment)
+        .execution_options(populate_existing=True))}
+    return [locked[i] for i in ids]
+
+
+def _recompute(session: Session, chain: list[Assignment]) -> None:
+    """Each assignment of `chain` (bottom up) from its children, inside the locks `_lock_chain` took."""
+    for assignment in chain:
         count, mean, done, fresh, ongoing = session.execute(
             select(func.count(), func.avg(Assignment.progress),
                    func.sum(case((Assignment.status == "done", 1), else_=0)),
@@ -387,7 +411,6 @@ def roll_up(session: Session, assignment: Assignment) -> None:
             assignment.status = ("done" if done == count else "not_started" if fresh == count
                                  else "ongoing" if ongoing == count else "in_progress")
             session.flush()
-        assignment = session.get(Assignment, assignment.parent_id) if assignment.parent_id else None
 
 
 def review_queue(*, session: Session, actor: Actor, page: int = 1, per_page: int = 50) -> Page[ProgressReport]:

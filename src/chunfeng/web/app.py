@@ -39,6 +39,7 @@ from chunfeng.push import campaigns
 from chunfeng.push import store as push_store
 from chunfeng.push.errors import PushError, PushNotFound, RuleError
 from chunfeng.push.routes import router as push_router
+from chunfeng.ratelimit import RateLimiter
 from chunfeng.settings import Settings
 from chunfeng.web import auth
 from chunfeng.web.deps import (
@@ -50,7 +51,8 @@ from chunfeng.web.deps import (
     optional_user,
     render,
 )
-from chunfeng.web.security import RateLimit, SecurityHeaders, csrf_protect
+from chunfeng.web.limits import RateLimit
+from chunfeng.web.security import SecurityHeaders, csrf_protect
 
 
 def _wants_json(request: Request) -> bool:
@@ -114,6 +116,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
         yield
         if task:
             task.cancel()
+        limiter.dispose()
 
     # No Swagger UI or ReDoc pages: they load scripts from a CDN (offline intranets have none) with inline script
     # the CSP refuses. The schema itself stays for API clients and the fuzz test.
@@ -121,8 +124,9 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
                   docs_url=None, openapi_url="/api/openapi.json", redoc_url=None, lifespan=lifespan)
     app.state.db = db
     app.state.settings = settings
+    limiter = RateLimiter(db.url, wait_seconds=settings.rate_limit_wait_ms / 1000, write_lock=db.write_lock)
+    app.add_middleware(RateLimit, limiter=limiter)  # inside SecurityHeaders: a 429 page carries the headers too
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(RateLimit)
     if settings.trusted_proxies:  # added last, so outermost: the rate limits and the audit log see the real client
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).with_name("static"))), name="static")

@@ -5,13 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-import time
-from collections import defaultdict, deque
 
 from fastapi import HTTPException, Request
 from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.responses import JSONResponse, PlainTextResponse
 
 from chunfeng.org import audit
 
@@ -83,41 +79,3 @@ class SecurityHeaders(BaseHTTPMiddleware):
             response.set_cookie(ANON_COOKIE, new_anon, httponly=True, samesite="lax",
                                 secure=request.app.state.settings.cookie_secure)
         return response
-
-
-# Public endpoints worth limiting per client address: (method, path, bucket of `Settings.rate_limits`).
-RATE_LIMITED = {("POST", "/login"): "login", ("POST", "/totp"): "login", ("GET", "/ask"): "consult", ("GET", "/api/consult"): "consult",
-                ("POST", "/appeals/new"): "appeals", ("POST", "/api/appeals"): "appeals"}
-
-
-class RateLimit(BaseHTTPMiddleware):
-    """At most N requests a minute per client address and bucket (a sliding window, in this process).
-
-    Behind a reverse proxy the proxy's address is the client unless CHUNFENG_TRUSTED_PROXIES names it.
-    """
-
-    def __init__(self, app):
-        super().__init__(app)
-        self._hits: dict[tuple[str, str], deque] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    async def dispatch(self, request, call_next):
-        bucket = RATE_LIMITED.get((request.method, request.url.path))
-        limit = request.app.state.settings.rate_limits.get(bucket) if bucket else None
-        if limit:
-            now = time.monotonic()
-            key = (request.client.host if request.client else "", bucket)
-            with self._lock:
-                hits = self._hits[key]
-                while hits and hits[0] <= now - 60:
-                    hits.popleft()
-                refused = len(hits) >= limit
-                if not refused:
-                    hits.append(now)
-                retry = int(60 - (now - hits[0])) + 1 if refused else 0
-            if refused:
-                message = f"请求过于频繁:每分钟最多 {limit} 次,请 {retry} 秒后再试"
-                if request.url.path.startswith("/api/"):
-                    return JSONResponse({"detail": message}, status_code=429, headers={"Retry-After": str(retry)})
-                return PlainTextResponse(message, status_code=429, headers={"Retry-After": str(retry)})
-        return await call_next(request)
