@@ -168,7 +168,7 @@ def test_the_server_scans_on_start(bureau, tmp_path):
                           terms=Terms(deadline=date.today() - timedelta(days=3), start_date=date.today() - timedelta(days=90)))
         aid = a.id
     settings = Settings(database_url=bureau.url, secret_key="x" * 32, environment="test", data_key=TEST_DATA_KEY,
-                        scan_interval_minutes=60)
+                        scan_interval_minutes=60, run_jobs_in_web=True)
     server = uvicorn.Server(uvicorn_config(create_app(bureau, settings), settings, host="127.0.0.1",
                                            port=_free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
