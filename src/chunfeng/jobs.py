@@ -348,7 +348,11 @@ def status(session, settings: Settings, jobs: list[Job] | None = None) -> list[J
 
 # --- tasks started from a page -------------------------------------------------------------------------------
 
-Progress = Callable[[int, int, str], None]
+Progress = Callable[[int, int, str], None]  # (done, total, what is being done): what a service tells a progress bar
+
+
+def no_progress(done: int, total: int, message: str) -> None:
+    """The progress callback of a caller that shows none."""
 
 
 @dataclass

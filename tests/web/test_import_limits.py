@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import csrf_from, login
+from tests.conftest import csrf_from, finished, login
 from tests.test_tabular import hostile_xlsx
 
 
@@ -51,8 +51,8 @@ def test_hotline_and_knowledge_imports_list_at_most_a_hundred(db, server, make_u
     agent = login(server, make_user("agent1", "110000", ["agent"]))
     token = csrf_from(agent.get("/consult/kb").text)
     bad_calls = "类型,内容,地区代码,电话\n" + "诉求,,110101,13800138000\n" * 300  # every row: 请填写内容
-    response = agent.post("/appeals/import", data={"csrf_token": token},
-                          files={"file": ("calls.csv", bad_calls.encode(), "text/csv")})
+    response = finished(agent, agent.post("/appeals/import", data={"csrf_token": token},
+                                          files={"file": ("calls.csv", bad_calls.encode(), "text/csv")}))
     assert response.status_code == 400 and "共 300 处问题" in response.text and "另有 200 处" in response.text
     bad_entries = "问题,答案\n" + "怎么申报,\n" * 300  # every row: 答案为空
     response = agent.post("/consult/kb/import", data={"csrf_token": token},

@@ -80,6 +80,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "appeals.analysis": frozenset({"service_officer", "action_office"}),
     "calendar.view": ALL,
     "calendar.manage": frozenset({"admin"}),
+    "jobs.view": frozenset({"admin"}),  # the periodic jobs' runs and errors; a task's page is its starter's
 }
 
 # Permissions that only make sense for the whole country: the user must sit at the national unit.

@@ -38,6 +38,7 @@ from chunfeng.push.errors import PushError, PushNotFound, RuleError
 from chunfeng.push.routes import router as push_router
 from chunfeng.settings import Settings
 from chunfeng.web import auth
+from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.deps import (
     LoginRequired,
     PasswordChangeRequired,
@@ -104,6 +105,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     app.include_router(push_router)
     app.include_router(appeals_router)
     app.include_router(calendar_router)
+    app.include_router(jobs_pages.router)
 
     @app.get("/", include_in_schema=False)
     def home(request: Request, user=Depends(optional_user)):
