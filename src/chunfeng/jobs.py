@@ -69,7 +69,7 @@ class JobRun(Base):
 
     @property
     def percent(self) -> int:
-        return min(100, round(100 * self.done / self.total)) if self.total else (100 if self.state != "running" else 0)
+        return min(100, round(100 * self.done / self.total)) if self.total else (100 if self.state == "ok" else 0)
 
 
 class JobLease(Base):
