@@ -55,8 +55,8 @@ def test_hotline_and_knowledge_imports_list_at_most_a_hundred(db, server, make_u
                                           files={"file": ("calls.csv", bad_calls.encode(), "text/csv")}))
     assert response.status_code == 400 and "共 300 处问题" in response.text and "另有 200 处" in response.text
     bad_entries = "问题,答案\n" + "怎么申报,\n" * 300  # every row: 答案为空
-    response = agent.post("/consult/kb/import", data={"csrf_token": token},
-                          files={"file": ("kb.csv", bad_entries.encode(), "text/csv")})
+    response = finished(agent, agent.post("/consult/kb/import", data={"csrf_token": token},
+                                          files={"file": ("kb.csv", bad_entries.encode(), "text/csv")}))
     assert response.status_code == 400 and "共 300 处问题" in response.text and "另有 200 处" in response.text
 
 

@@ -55,8 +55,8 @@ def test_knowledge_json_nested_or_wrongly_typed(bureau, server, make_user):
     token = csrf_from(agent.get("/consult/kb").text)
 
     def upload(body: str):
-        return agent.post("/consult/kb/import", data={"csrf_token": token},
-                          files={"file": ("kb.json", body.encode(), "application/json")})
+        return finished(agent, agent.post("/consult/kb/import", data={"csrf_token": token},
+                                          files={"file": ("kb.json", body.encode(), "application/json")}))
 
     deep = upload("[" * 100_000 + "]" * 100_000)
     assert deep.status_code == 400 and "嵌套过深" in deep.text

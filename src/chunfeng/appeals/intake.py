@@ -233,12 +233,11 @@ class HotlinePlan:
     records: list[tuple[Submission, date | None, tuple]]
 
 
-def check_hotline(*, session: Session, actor: Actor, path: Path, progress: Progress | None = None) -> HotlinePlan:
+def check_hotline(*, session: Session, actor: Actor, path: Path, progress: Progress = no_progress) -> HotlinePlan:
     """Read, check and classify a hotline file without writing: run it before the write transaction, so that
     neither a hostile file nor the classification of thousands of records holds the lock every page needs.
     `progress(done, total, message)` hears of each row checked."""
     authorize(actor, "appeals.enter")
-    progress = progress or no_progress
     progress(0, 0, "正在读取文件")
     try:
         rows = read_table(path, HOTLINE_COLUMNS, required={"kind", "text"})
@@ -268,11 +267,10 @@ def check_hotline(*, session: Session, actor: Actor, path: Path, progress: Progr
 
 
 def import_hotline(*, session: Session, actor: Actor, path: Path, plan: HotlinePlan | None = None,
-                   progress: Progress | None = None) -> list[Appeal]:
+                   progress: Progress = no_progress) -> list[Appeal]:
     """12366 hotline records from xlsx or CSV, all or nothing; every problem with its row. `plan` is
     `check_hotline`'s answer when the caller checked the file before opening this transaction."""
     authorize(actor, "appeals.enter")
-    progress = progress or no_progress
     plan = plan or check_hotline(session=session, actor=actor, path=path, progress=progress)
     made = []
     for n, (s, day, classified) in enumerate(plan.records, 1):
