@@ -20,6 +20,8 @@ from chunfeng.settings import Settings
 
 SETTINGS = Settings(_env_file=None)
 HOURLY = timedelta(hours=1)
+JOBS = {"ledger.warnings", "ledger.escalation", "appeals.limits", "appeals.retention", "push.stages",
+        "push.deliveries", "inbox.deliveries"}
 
 
 def _runs(db, name=None) -> list[JobRun]:
@@ -133,8 +135,7 @@ def test_jobs_run_and_list_from_the_command_line(db, tmp_path):
     assert proc.returncode == 0, err
     assert "ledger.warnings" not in out and "成功 push.stages" in out and "成功 appeals.limits" in out
     out, _ = _command(db, "jobs", "list", CHUNFENG_PUSH_STORE=store).communicate(timeout=120)
-    for name in ("ledger.warnings", "ledger.escalation", "appeals.limits", "appeals.retention", "push.stages",
-                 "push.deliveries", "inbox.deliveries"):
+    for name in JOBS:
         assert name in out
 
 
@@ -158,3 +159,41 @@ def test_the_worker_runs_what_is_due_and_stops_on_sigterm(db, tmp_path):
     with db.read() as s:
         assert all(lease.holder == "" for lease in s.scalars(select(JobLease)))
     assert all(r.state == "ok" for r in _runs(db)), [(r.name, r.error) for r in _runs(db)]
+
+
+def test_two_workers_on_one_database_run_each_job_once(db, tmp_path):
+    """Issue 13 §3: several processes on one database (two workers here; web processes run no jobs): each
+    periodic job runs once in its period across all of them."""
+    env = {"CHUNFENG_PUSH_STORE": str(tmp_path / "none.duckdb")}
+    workers = [_command(db, "worker", **env) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not JOBS <= {r.name for r in _runs(db) if r.state != "running"}:
+            time.sleep(0.3)
+        time.sleep(2)  # a second worker that had not yet looked now finds nothing due
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        assert [worker.wait(timeout=60) for worker in workers] == [0, 0]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+    runs = _runs(db)
+    assert sorted(r.name for r in runs) == sorted(JOBS), [(r.name, r.started_by) for r in runs]
+    assert len({r.pid for r in runs}) in (1, 2)
+
+
+def test_web_processes_run_no_periodic_job_unless_told_to(db):
+    from tests.conftest import serving
+
+    settings = Settings(_env_file=None, database_url=db.url, scan_interval_minutes=60)
+    assert not settings.run_jobs_in_web
+    with serving(db, settings):
+        time.sleep(2)  # before: the first scan ran at start-up, in every web process
+    assert _runs(db) == []
+    with serving(db, settings.model_copy(update={"run_jobs_in_web": True})):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(r.name == "ledger.warnings" and r.state == "ok"
+                                                      for r in _runs(db)):
+            time.sleep(0.2)
+    assert any(r.name == "ledger.warnings" and r.state == "ok" for r in _runs(db))

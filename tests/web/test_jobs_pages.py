@@ -95,3 +95,18 @@ def test_a_refused_import_changes_nothing_and_its_page_names_every_problem(peopl
     assert "第 4 行:电话“1”格式不对" in page.text
     with people.read() as s:
         assert s.scalar(select(func.count()).select_from(Appeal)) == 0
+
+
+def test_a_task_refused_for_another_province_is_a_403_and_audited_as_denied(people, server):
+    agent = login(server, "agent")  # of 北京 (110000)
+    token = csrf_from(agent.get("/appeals/enter").text)
+    calls = "类型,内容,地区代码,电话\n诉求,北京来电,110101,13800138000\n投诉,广东来电,440000,13800138001\n"
+    page = finished(agent, agent.post("/appeals/import", data={"csrf_token": token},
+                                      files={"file": ("calls.csv", calls.encode(), "text/csv")}))
+    assert page.status_code == 403 and "管辖范围" in page.text
+    with people.read() as s:
+        assert s.scalar(select(func.count()).select_from(Appeal)) == 0
+        denied = s.scalars(select(AuditEntry).where(AuditEntry.action == "access.denied")).all()
+        assert [(e.actor, e.object_type, e.object_id, e.outcome) for e in denied] == [
+            ("agent", "job", "appeals.import", "denied")]
+        assert denied[0].source == "127.0.0.1"  # the request's address went with the work
