@@ -14,10 +14,10 @@ from chunfeng.push.models import Campaign
 from chunfeng.settings import Settings
 
 
-def plan_due_stages(db: Database, settings: Settings, now: datetime) -> dict:
+def plan_due_stages(db: Database, settings: Settings, now: datetime) -> dict | str:
     store_file = Path(settings.push_store)
     if not store_file.exists():
-        return {"说明": "尚未导入纳税人数据,无可执行的推送阶段"}
+        return "尚未导入纳税人数据,无可执行的推送阶段"
     today = jobs.local_day(now)
     with db.read() as session:
         due = {c.id for c, _ in campaigns.due_stages(session, today)}
