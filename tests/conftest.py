@@ -211,6 +211,19 @@ def login(base_url: str, username: str, password: str = PASSWORD) -> httpx.Clien
     return client
 
 
+def finished(client: httpx.Client, response: httpx.Response, timeout: float = 120) -> httpx.Response:
+    """Follow work a page started as a job (a 303 to its progress page) until it is over; its result page, which
+    answers with the status a refusal would have had (400, 403…) when the work failed."""
+    assert response.status_code == 303 and response.headers["location"].startswith("/jobs/runs/"), \
+        (response.status_code, response.headers.get("location"), response.text[:300])
+    deadline = time.monotonic() + timeout
+    while True:
+        page = client.get(response.headers["location"])
+        if 'data-state="running"' not in page.text or time.monotonic() > deadline:
+            return page
+        time.sleep(0.1)
+
+
 # A small bureau tree with a plan and people at each level:
 # 000000 国家税务总局 ── 110000 北京 ──┬─ 110100 市 ──┬─ 110101 县
 #                                      │               └─ 110102 县

@@ -50,7 +50,10 @@ def production_settings(monkeypatch, values: dict[str, str]) -> Settings:
 
 def test_there_are_web_and_worker_units():
     assert {u.name for u in UNITS} == {"chunfeng-web@.service", "chunfeng-worker.service"}
-    assert (DEPLOY / "systemd" / "chunfeng-worker.timer").exists()
+    # One long-running worker: a timer starting it would let runs overlap the leases already prevent.
+    assert not list((DEPLOY / "systemd").glob("*.timer"))
+    assert unit_lines(DEPLOY / "systemd" / "chunfeng-worker.service", "ExecStart") == [
+        "/opt/chunfeng/venv/bin/chunfeng worker"]
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.name)
@@ -66,11 +69,12 @@ def test_every_unit_runs_a_command_chunfeng_has_with_options_it_takes(unit):
     assert unit_lines(unit, "EnvironmentFile") == ["/etc/chunfeng/chunfeng.env"]
 
 
-def test_web_processes_leave_the_schedule_to_the_worker_and_listen_where_nginx_sends():
+def test_web_processes_leave_the_schedule_to_the_worker_and_listen_where_nginx_sends(monkeypatch):
     web = DEPLOY / "systemd" / "chunfeng-web@.service"
-    # The schedule would otherwise run once per web process, and overlapping runs can send an inbox message twice.
-    assert "CHUNFENG_SCAN_INTERVAL_MINUTES=0" in unit_lines(web, "Environment")
-    assert "CHUNFENG_SCAN_INTERVAL_MINUTES" not in environment_file()  # EnvironmentFile= would override it
+    # Web processes run no periodic job by default, and nothing in the deployment turns that on.
+    assert not production_settings(monkeypatch, {**environment_file(), "CHUNFENG_SECRET_KEY": "s" * 64,
+                                                 "CHUNFENG_DATA_KEY": "0" * 32}).run_jobs_in_web
+    assert not any("RUN_JOBS_IN_WEB" in line for line in unit_lines(web, "Environment"))
     assert "--host 127.0.0.1 --port %i" in unit_lines(web, "ExecStart")[0]
     upstream = re.search(r"upstream chunfeng \{(.*?)\}", NGINX, re.S).group(1)
     assert re.findall(r"server (127\.0\.0\.1):\d+;", upstream)

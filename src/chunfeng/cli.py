@@ -8,16 +8,20 @@ from typing import Optional
 
 import typer
 
-from chunfeng import __version__
+from chunfeng import __version__, jobs
+from chunfeng.appeals import jobs as _appeals_jobs  # noqa: F401 (each domain registers its periodic jobs)
 from chunfeng.appeals.cli import app as appeals_app
 from chunfeng.calendar.cli import app as calendar_app
 from chunfeng.cli_support import actor, console, database, fail, state
 from chunfeng.consult.cli import app as consult_app
 from chunfeng.consult.cli import ask as ask_command
+from chunfeng.inbox import jobs as _inbox_jobs  # noqa: F401
 from chunfeng.inbox.cli import app as inbox_app
+from chunfeng.ledger import jobs as _ledger_jobs  # noqa: F401
 from chunfeng.ledger.cli import app as ledger_app
 from chunfeng.org.cli import audit_app, org_app, user_app
 from chunfeng.plan.cli import app as plan_app
+from chunfeng.push import jobs as _push_jobs  # noqa: F401
 from chunfeng.push.cli import app as push_app
 from chunfeng.settings import get_settings
 
@@ -36,6 +40,8 @@ app.command("ask")(ask_command)
 
 db_app = typer.Typer(help="数据库", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+jobs_app = typer.Typer(help="定时任务", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
 
 
 def print_version(value: bool) -> None:
@@ -105,6 +111,68 @@ def collect_files(hours: float = typer.Option(1.0, min=0.1, help="only files old
 
 
 @app.command()
+def worker():
+    """Run the periodic jobs as they come due, once per period across every worker and server on this database;
+    SIGTERM or Ctrl+C stops it after the job under way."""
+    import logging
+    import signal
+    import threading
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    db = database()
+    jobs.reap(db)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    jobs.Runner(db, get_settings()).serve(stop)
+
+
+@jobs_app.command("run")
+def jobs_run(name: Optional[str] = typer.Argument(None, help="the job to run now, due or not; default: every job "
+                                                              "that is due")):
+    """Run the periodic jobs that are due (or the one named) once, now, and report each."""
+    db = database()
+    runner = jobs.Runner(db, get_settings())
+    if name is None:
+        outcomes = runner.run_due()
+    else:
+        job = jobs.get_job(name)
+        if job is None:
+            fail(f"没有定时任务“{name}”;可用:{'、'.join(j.name for j in jobs.registered())}")
+        outcomes = [runner.run(job, force=True)]
+    if not outcomes:
+        console.print("没有到期的定时任务。")
+    for outcome in outcomes:
+        if outcome.state == "ok":
+            console.print(f"[green]成功[/] {outcome.name}:{outcome.summary}", highlight=False, soft_wrap=True)
+        elif outcome.state == "busy":
+            console.print(f"[yellow]跳过[/] {outcome.name}:另一个进程正在运行它", highlight=False)
+        else:
+            console.print(f"[red]失败[/] {outcome.name}:{outcome.error}", highlight=False, soft_wrap=True)
+    if any(o.state == "failed" for o in outcomes):
+        raise typer.Exit(1)
+
+
+@jobs_app.command("list")
+def jobs_list():
+    """Every periodic job with its period, last run, outcome and when it is next due."""
+    from rich.table import Table
+
+    settings = get_settings()
+    with database().read() as session:
+        found = jobs.status(session, settings)
+    table = Table("任务", "名称", "周期", "上次运行", "结果", "下次")
+    for s in found:
+        last = s.last
+        outcome = "" if last is None else jobs.STATES[last.state] + (f":{last.error[:60]}" if last.error else "")
+        table.add_row(s.job.name, s.job.title, f"{s.period.total_seconds() / 60:g} 分钟" if s.period else "停用",
+                      f"{last.started_at:%Y-%m-%d %H:%M} UTC" if last else "从未", outcome,
+                      "运行中" if s.running else "停用" if not s.period else
+                      f"{s.due_at:%Y-%m-%d %H:%M} UTC" if s.due_at else "即刻")
+    console.print(table)
+
+
+@app.command()
 def serve(host: Optional[str] = None, port: Optional[int] = None):
     """Start the web application."""
     from chunfeng.web.app import create_app
@@ -134,4 +202,9 @@ def demo(serve_after: bool = typer.Option(True, "--serve/--no-serve", help="star
         console.print(f"  {login.username:<12} {login.unit}:{login.purpose}", highlight=False, soft_wrap=True)
     if serve_after:
         console.print(f"打开 [bold]{url}[/] 登录。按 Ctrl+C 结束。")
-        serve(host=host, port=port)
+        from chunfeng.web.app import create_app
+        from chunfeng.web.server import run
+
+        # One process for the whole demo: the periodic jobs (lights, deliveries…) run in it, no worker needed.
+        settings = settings.model_copy(update={"run_jobs_in_web": True})
+        run(create_app(db, settings), settings, host=host, port=port)

@@ -5,6 +5,7 @@ from chunfeng.calendar import models as calendar_models  # noqa: F401
 from chunfeng.consult import models as consult_models  # noqa: F401
 from chunfeng.db import Base
 from chunfeng.inbox import models as inbox_models  # noqa: F401
+from chunfeng.jobs import JobLease, JobRun  # noqa: F401
 from chunfeng.ledger import models as ledger_models  # noqa: F401
 from chunfeng.org import models as org_models  # noqa: F401
 from chunfeng.plan import models as plan_models  # noqa: F401

@@ -51,7 +51,12 @@ class Settings(BaseSettings):
     warn_report_grace_days: int = Field(10, ge=0, description="a missing report for the last finished period is yellow, and red this many days after that period ended")
     warn_behind_points: float = Field(20, ge=0, description="yellow when progress trails the straight line from start to deadline by more than this many points")
     notice_escalation_days: int = Field(5, ge=1, description="an escalated supervision notice gets this many more days to be answered")
-    scan_interval_minutes: int = Field(60, ge=0, description="the server recomputes all warnings this often; 0 turns the schedule off")
+    scan_interval_minutes: int = Field(60, ge=0, description="the periodic jobs (warnings, escalations, appeal limits "
+                                                              "and retention, campaign stages) run this often, "
+                                                              "deliveries every 5 minutes or this often if shorter; "
+                                                              "0 turns the schedule off")
+    run_jobs_in_web: bool = Field(False, description="web processes run the periodic jobs too (the demo does); "
+                                                     "off: only `chunfeng worker` runs them")
     consult_embedding_model: str = Field("", description="a sentence-transformers model directory for the optional dense stage of 12366 retrieval; empty turns it off")
     push_store: str = Field("var/taxpayers.duckdb", description="the DuckDB file holding the imported taxpayer extract")
     push_cap_per_week: int = Field(3, ge=1, description="at most this many policy pushes reach one taxpayer in any 7 days")

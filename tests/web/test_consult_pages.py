@@ -8,7 +8,7 @@ import httpx
 from sqlalchemy import select
 
 from chunfeng.consult.models import ConsultQuery, Handoff
-from tests.conftest import csrf_from, login
+from tests.conftest import csrf_from, finished, login
 from tests.consult.test_services import kb  # noqa: F401  (the fixture)
 
 
@@ -122,8 +122,8 @@ def test_kb_editor_and_exports(kb, server):  # noqa: F811
         assert agent.get(f"/consult/kb/export.{fmt}").status_code == 200
     listing = agent.get("/consult/kb", params={"q": "征收率"}).text
     assert "kb-0002" in listing and "kb-0001" not in listing
-    upload = agent.post("/consult/kb/import", data={"csrf_token": csrf_from(listing)},
-                        files={"file": ("x.csv", "问题,答案\n,空问题\n".encode(), "text/csv")})
+    upload = finished(agent, agent.post("/consult/kb/import", data={"csrf_token": csrf_from(listing)},
+                                        files={"file": ("x.csv", "问题,答案\n,空问题\n".encode(), "text/csv")}))
     assert upload.status_code == 400 and "第 2 行:问题为空" in upload.text
 
 

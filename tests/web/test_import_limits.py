@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from tests.conftest import csrf_from, login
+from chunfeng.jobs import JobRun
+from tests.conftest import csrf_from, finished, login
 from tests.test_tabular import hostile_xlsx
 
 
@@ -22,8 +23,8 @@ def test_zip_bomb_refused_quickly(db, server, make_user, tmp_path):
     client, token = _admin(server, make_user)
     bomb = hostile_xlsx(tmp_path, "units.xlsx", "<row><c><v>1</v></c></row>", 2_000_000).read_bytes()
     started = time.monotonic()
-    response = client.post("/org/units/110000/import", data={"csrf_token": token},
-                           files={"file": ("units.xlsx", bomb, "application/octet-stream")})
+    response = finished(client, client.post("/org/units/110000/import", data={"csrf_token": token},
+                                            files={"file": ("units.xlsx", bomb, "application/octet-stream")}))
     assert response.status_code == 400 and "压缩比" in response.text and "超过上限 100:1" in response.text
     assert time.monotonic() - started < 10  # before: a minute, holding the write lock every page view needs
 
@@ -31,8 +32,8 @@ def test_zip_bomb_refused_quickly(db, server, make_user, tmp_path):
 def test_problems_listed_up_to_a_hundred_with_the_count(db, server, make_user):
     client, token = _admin(server, make_user)
     rows = "".join(f"1101{n:04d},110000,,市级\n" for n in range(5000))  # every row: 名称为空
-    response = client.post("/org/units/110000/import", data={"csrf_token": token},
-                           files={"file": ("units.csv", ("代码,上级代码,名称,层级\n" + rows).encode(), "text/csv")})
+    response = finished(client, client.post("/org/units/110000/import", data={"csrf_token": token}, files={
+        "file": ("units.csv", ("代码,上级代码,名称,层级\n" + rows).encode(), "text/csv")}))
     assert response.status_code == 400
     assert "共 5000 处问题" in response.text and "另有 4900 处问题未列出" in response.text
     assert "第 101 行:名称为空" in response.text and "第 102 行:名称为空" not in response.text
@@ -42,8 +43,8 @@ def test_problems_listed_up_to_a_hundred_with_the_count(db, server, make_user):
 def test_too_many_rows_refused(db, server, make_user):
     client, token = _admin(server, make_user)
     rows = "".join(f"1101{n:05d},110000,某局,市级\n" for n in range(50_001))
-    response = client.post("/org/units/110000/import", data={"csrf_token": token},
-                           files={"file": ("units.csv", ("代码,上级代码,名称,层级\n" + rows).encode(), "text/csv")})
+    response = finished(client, client.post("/org/units/110000/import", data={"csrf_token": token}, files={
+        "file": ("units.csv", ("代码,上级代码,名称,层级\n" + rows).encode(), "text/csv")}))
     assert response.status_code == 400 and "超过 50000 行数据的上限" in response.text
 
 
@@ -51,12 +52,12 @@ def test_hotline_and_knowledge_imports_list_at_most_a_hundred(db, server, make_u
     agent = login(server, make_user("agent1", "110000", ["agent"]))
     token = csrf_from(agent.get("/consult/kb").text)
     bad_calls = "类型,内容,地区代码,电话\n" + "诉求,,110101,13800138000\n" * 300  # every row: 请填写内容
-    response = agent.post("/appeals/import", data={"csrf_token": token},
-                          files={"file": ("calls.csv", bad_calls.encode(), "text/csv")})
+    response = finished(agent, agent.post("/appeals/import", data={"csrf_token": token},
+                                          files={"file": ("calls.csv", bad_calls.encode(), "text/csv")}))
     assert response.status_code == 400 and "共 300 处问题" in response.text and "另有 200 处" in response.text
     bad_entries = "问题,答案\n" + "怎么申报,\n" * 300  # every row: 答案为空
-    response = agent.post("/consult/kb/import", data={"csrf_token": token},
-                          files={"file": ("kb.csv", bad_entries.encode(), "text/csv")})
+    response = finished(agent, agent.post("/consult/kb/import", data={"csrf_token": token},
+                                          files={"file": ("kb.csv", bad_entries.encode(), "text/csv")}))
     assert response.status_code == 400 and "共 300 处问题" in response.text and "另有 200 处" in response.text
 
 
@@ -72,8 +73,15 @@ def test_no_write_lock_while_a_file_is_parsed(db, server, make_user):
     outcome = {}
 
     def upload():
-        outcome["response"] = client.post("/org/units/110000/import", data={"csrf_token": token},
-                                          files={"file": ("units.csv", body, "text/csv")})
+        started = client.post("/org/units/110000/import", data={"csrf_token": token},
+                              files={"file": ("units.csv", body, "text/csv")})
+        run_id = int(started.headers["location"].rsplit("/", 1)[1])
+        while True:  # watched in the database: polling its page would write the session each time
+            with db.read() as s:
+                if s.get(JobRun, run_id).state != "running":
+                    break
+            time.sleep(0.05)
+        outcome["response"] = finished(client, started)
 
     probe = sqlite3.connect(db.engine.url.database, timeout=0, isolation_level=None)
     taken = refused = 0
@@ -91,5 +99,5 @@ def test_no_write_lock_while_a_file_is_parsed(db, server, make_user):
     probe.close()
     response = outcome["response"]
     assert response.status_code == 400 and "第 50001 行:名称为空" in response.text
-    assert refused <= 3, (taken, refused)  # only the request's own session write, a moment
+    assert refused <= 3, (taken, refused)  # only the requests' own session writes and the run's record, moments
     assert taken >= 10, (taken, refused)  # the parse lasted long enough to be probed

@@ -21,7 +21,7 @@ from chunfeng.ledger import services as ledger
 from chunfeng.ledger.models import Evidence, IndicatorValue, ProgressReport
 from chunfeng.models import referenced_files
 from chunfeng.org.access import SystemActor
-from tests.conftest import csrf_from, login
+from tests.conftest import csrf_from, finished, login
 from tests.web.test_ledger_pages import make_chain
 from tests.web.test_push_pages import site, taxpayer_store  # noqa: F401  (fixtures)
 
@@ -55,8 +55,8 @@ def test_knowledge_json_nested_or_wrongly_typed(bureau, server, make_user):
     token = csrf_from(agent.get("/consult/kb").text)
 
     def upload(body: str):
-        return agent.post("/consult/kb/import", data={"csrf_token": token},
-                          files={"file": ("kb.json", body.encode(), "application/json")})
+        return finished(agent, agent.post("/consult/kb/import", data={"csrf_token": token},
+                                          files={"file": ("kb.json", body.encode(), "application/json")}))
 
     deep = upload("[" * 100_000 + "]" * 100_000)
     assert deep.status_code == 400 and "嵌套过深" in deep.text
@@ -101,8 +101,8 @@ def test_hotline_dates_outside_the_window(bureau, server, make_user):
     token = csrf_from(agent.get("/appeals/enter").text)
     calls = ("类型,内容,地区代码,电话,来电日期\n诉求,问题一,110101,13800138000,9999-12-31\n"
              "诉求,问题二,110101,13800138000,1900-01-01\n")
-    response = agent.post("/appeals/import", data={"csrf_token": token},
-                          files={"file": ("calls.csv", calls.encode(), "text/csv")})
+    response = finished(agent, agent.post("/appeals/import", data={"csrf_token": token},
+                                          files={"file": ("calls.csv", calls.encode(), "text/csv")}))
     assert response.status_code == 400
     assert "第 2 行:来电日期 9999-12-31 超出可接受的范围" in response.text
     assert "第 3 行:来电日期 1900-01-01 超出可接受的范围" in response.text

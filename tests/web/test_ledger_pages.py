@@ -13,7 +13,7 @@ from chunfeng.ledger import services as ledger
 from chunfeng.ledger.models import Assignment, ProgressReport
 from chunfeng.ledger.periods import period_of
 from chunfeng.ledger.services import Terms
-from tests.conftest import TEST_DATA_KEY, csrf_from, login, person
+from tests.conftest import TEST_DATA_KEY, csrf_from, finished, login, person
 
 DEADLINE = date.today() + timedelta(days=200)
 
@@ -168,7 +168,7 @@ def test_the_server_scans_on_start(bureau, tmp_path):
                           terms=Terms(deadline=date.today() - timedelta(days=3), start_date=date.today() - timedelta(days=90)))
         aid = a.id
     settings = Settings(database_url=bureau.url, secret_key="x" * 32, environment="test", data_key=TEST_DATA_KEY,
-                        scan_interval_minutes=60)
+                        scan_interval_minutes=60, run_jobs_in_web=True)
     server = uvicorn.Server(uvicorn_config(create_app(bureau, settings), settings, host="127.0.0.1",
                                            port=_free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -289,12 +289,12 @@ def test_bulk_upload_page(bureau, server):
     buffer = io.BytesIO()
     book.save(buffer)
     period = period_of(date.today(), "monthly")
-    sent = reporter.post("/ledger/todo/upload", data={"csrf_token": csrf_from(todo), "period": period},
-                         files={"file": ("ledger.xlsx", buffer.getvalue(), "application/octet-stream")})
-    assert sent.status_code == 303 and "uploaded=1" in sent.headers["location"]
+    sent = finished(reporter, reporter.post("/ledger/todo/upload", data={"csrf_token": csrf_from(todo), "period": period},
+                                            files={"file": ("ledger.xlsx", buffer.getvalue(), "application/octet-stream")}))
+    assert sent.status_code == 200 and 'href="/ledger/todo?uploaded=1"' in sent.text
     assert "批量填报的进展" in reporter.get(f"/ledger/assignments/{county}").text
-    bad = reporter.post("/ledger/todo/upload", data={"csrf_token": csrf_from(todo)},
-                        files={"file": ("x.csv", "序号,单位代码,状态,完成百分比,进展情况\n54,110101,飞速,1,x\n".encode(), "text/csv")})
+    bad = finished(reporter, reporter.post("/ledger/todo/upload", data={"csrf_token": csrf_from(todo)}, files={
+        "file": ("x.csv", "序号,单位代码,状态,完成百分比,进展情况\n54,110101,飞速,1,x\n".encode(), "text/csv")}))
     assert bad.status_code == 400 and "第 2 行" in bad.text and "状态“飞速”无效" in bad.text
 
 

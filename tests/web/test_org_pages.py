@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 
 from chunfeng.org import audit_names
 from chunfeng.org.models import AuditEntry, Unit
-from tests.conftest import csrf_from, login
+from tests.conftest import csrf_from, finished, login
 
 
 def test_county_user_sees_only_own_subtree(db, server, make_user, county):
@@ -50,12 +50,12 @@ def test_admin_imports_units_by_upload(db, server, make_user):
     assert "导入下级单位" in page
     token = csrf_from(page)
     good = "代码,上级代码,名称,层级\n110200,110000,北京上传市税务局,市级\n".encode()
-    response = client.post("/org/units/110000/import", data={"csrf_token": token},
-                           files={"file": ("units.csv", good, "text/csv")})
-    assert response.status_code == 303 and "imported=1" in response.headers["location"]
+    response = finished(client, client.post("/org/units/110000/import", data={"csrf_token": token},
+                                            files={"file": ("units.csv", good, "text/csv")}))
+    assert response.status_code == 200 and 'href="/org/units/110000?imported=1"' in response.text
     bad = "代码,上级代码,名称,层级\n110300,110000,北京,市级\n110301,110300,,县级\n".encode()
-    response = client.post("/org/units/110000/import", data={"csrf_token": token},
-                           files={"file": ("bad.csv", bad, "text/csv")})
+    response = finished(client, client.post("/org/units/110000/import", data={"csrf_token": token},
+                                            files={"file": ("bad.csv", bad, "text/csv")}))
     assert response.status_code == 400 and "第 3 行:名称为空" in response.text
     outside = "代码,上级代码,名称,层级\n440200,440000,广东,市级\n".encode()
     response = client.post("/org/units/440000/import", data={"csrf_token": token},

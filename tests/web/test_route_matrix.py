@@ -79,6 +79,8 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("POST", "/appeals/{appeal_id}/contact"): "appeals.contact", ("POST", "/appeals/{appeal_id}/act"): "appeals.handle",
     ("POST", "/appeals/{appeal_id}/override"): "appeals.handle",
     ("GET", "/calendar"): "calendar.view",
+    ("GET", "/jobs"): "jobs.view", ("GET", "/jobs/runs/{run_id}"): SIGNED_IN,
+    ("GET", "/jobs/runs/{run_id}/progress"): SIGNED_IN,
 }
 
 # Values for path parameters: ids that do not exist (an allowed user gets 404), codes that do.

@@ -13,7 +13,7 @@ from chunfeng.appeals.models import Appeal
 from chunfeng.consult import services
 from chunfeng.consult.models import ConsultQuery, Handoff
 from chunfeng.org.models import AuditEntry, Unit
-from tests.conftest import csrf_from, login, person
+from tests.conftest import csrf_from, finished, login, person
 from tests.consult.test_services import kb  # noqa: F401  (the fixture)
 
 GD_QUESTION = "广东这边的小狗疫苗去哪里打"
@@ -149,8 +149,8 @@ def test_hotline_records_of_another_province_are_refused_whole(kb, units, server
     csv = "类型,内容,地区代码,电话\n诉求,北京来电:发票开不出来,110000,13900001111\n投诉,广东来电:窗口排队太久,440000,13900002222\n"
     bj = login(server, "bj_agent")
     token = csrf_from(bj.get("/appeals/enter").text)
-    refused = bj.post("/appeals/import", data={"csrf_token": token},
-                      files={"file": ("hotline.csv", csv.encode("utf-8"), "text/csv")})
+    refused = finished(bj, bj.post("/appeals/import", data={"csrf_token": token},
+                                   files={"file": ("hotline.csv", csv.encode("utf-8"), "text/csv")}))
     assert refused.status_code == 403 and "管辖范围" in refused.text
     with kb.read() as s:
         assert s.scalar(select(func.count()).select_from(Appeal)) == 0  # all or nothing: 北京's row is not kept either

@@ -24,6 +24,7 @@ from chunfeng.consult.index import Index
 from chunfeng.consult.services import documents
 from chunfeng.consult.tokenize import shared_tokenizer
 from chunfeng.db import utcnow
+from chunfeng.jobs import Progress, no_progress
 from chunfeng.ledger.files import TYPES, safe_name, sniff, store_after_commit
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
@@ -232,16 +233,19 @@ class HotlinePlan:
     records: list[tuple[Submission, date | None, tuple]]
 
 
-def check_hotline(*, session: Session, actor: Actor, path: Path) -> HotlinePlan:
+def check_hotline(*, session: Session, actor: Actor, path: Path, progress: Progress = no_progress) -> HotlinePlan:
     """Read, check and classify a hotline file without writing: run it before the write transaction, so that
-    neither a hostile file nor the classification of thousands of records holds the lock every page needs."""
+    neither a hostile file nor the classification of thousands of records holds the lock every page needs.
+    `progress(done, total, message)` hears of each row checked."""
     authorize(actor, "appeals.enter")
+    progress(0, 0, "正在读取文件")
     try:
         rows = read_table(path, HOTLINE_COLUMNS, required={"kind", "text"})
     except TableError as exc:
         raise AppealInvalid(str(exc)) from None
     problems, ready = [], []
-    for row in rows:
+    for n, row in enumerate(rows, 1):
+        progress(n, len(rows), "正在检查和分类")
         v = row.values
         kind = KIND_WORDS.get(v.get("kind", "").strip(), v.get("kind", "").strip())
         received = v.get("received", "").strip()
@@ -262,10 +266,15 @@ def check_hotline(*, session: Session, actor: Actor, path: Path) -> HotlinePlan:
     return HotlinePlan(Path(path).name, ready)
 
 
-def import_hotline(*, session: Session, actor: Actor, path: Path, plan: HotlinePlan | None = None) -> list[Appeal]:
+def import_hotline(*, session: Session, actor: Actor, path: Path, plan: HotlinePlan | None = None,
+                   progress: Progress = no_progress) -> list[Appeal]:
     """12366 hotline records from xlsx or CSV, all or nothing; every problem with its row. `plan` is
     `check_hotline`'s answer when the caller checked the file before opening this transaction."""
     authorize(actor, "appeals.enter")
-    plan = plan or check_hotline(session=session, actor=actor, path=path)
-    return [submit(session=session, submission=s, actor=actor, today=day, classified=classified)[0]
-            for s, day, classified in plan.records]
+    plan = plan or check_hotline(session=session, actor=actor, path=path, progress=progress)
+    made = []
+    for n, (s, day, classified) in enumerate(plan.records, 1):
+        made.append(submit(session=session, submission=s, actor=actor, today=day, classified=classified)[0])
+        progress(n, len(plan.records), "正在写入")
+    return made
+

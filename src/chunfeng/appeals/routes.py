@@ -17,11 +17,13 @@ from chunfeng.appeals import analysis, intake, policy, services
 from chunfeng.appeals.errors import AppealInvalid
 from chunfeng.appeals.models import ACTION_NAMES, CHANNELS, KINDS, MOVES, STATES
 from chunfeng.bounds import bounded_day
+from chunfeng.jobs import TaskResult
 from chunfeng.ledger.files import TYPES
 from chunfeng.org.access import allowed, authorize
 from chunfeng.org.builtin import PROVINCES
 from chunfeng.org.models import Unit
 from chunfeng.paging import clamp_page
+from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import API_ERRORS, ApiError, Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, optional_user, render, require
 from chunfeng.web.downloads import checked_purpose, personal_xlsx
@@ -264,14 +266,19 @@ async def hotline_import(db: DatabaseDep, user: CurrentUser, file: UploadFile = 
     suffix = Path(file.filename or "").suffix.lower()
     if suffix not in (".xlsx", ".csv"):
         raise AppealInvalid(f"{file.filename}:只能导入 xlsx 或 CSV")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{Path(file.filename).stem}{suffix}"
-        path.write_bytes(data)
-        with db.read() as session:  # parse, check and classify outside the write lock every page view needs
-            plan = intake.check_hotline(session=session, actor=user, path=path)
-        with db.write() as session:
-            made = intake.import_hotline(session=session, actor=user, path=path, plan=plan)
-    return RedirectResponse(f"/appeals?imported={len(made)}", status_code=303)
+    name = f"{Path(file.filename).stem}{suffix}"
+
+    def work(progress) -> TaskResult:  # off the request: thousands of rows are minutes of classifying
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            path.write_bytes(data)
+            with db.read() as session:  # parse, check and classify outside the write lock every page view needs
+                plan = intake.check_hotline(session=session, actor=user, path=path, progress=progress)
+            with db.write() as session:
+                made = intake.import_hotline(session=session, actor=user, path=path, plan=plan, progress=progress)
+        return TaskResult(f"已导入 {len(made)} 件热线记录", f"/appeals?imported={len(made)}")
+
+    return jobs_pages.start(db, user, name="appeals.import", title=f"导入热线记录 {name}", work=work)
 
 
 @router.post("/consult/handoffs/{handoff_id}/demand", dependencies=[require("appeals.enter")])

@@ -16,8 +16,10 @@ from chunfeng.charts import bar_chart
 from chunfeng.consult import analytics, policy, services, transfer
 from chunfeng.consult.errors import ConsultInvalid
 from chunfeng.consult.models import ENTRY_STATES
+from chunfeng.jobs import TaskResult
 from chunfeng.org.access import authorize
 from chunfeng.org.builtin import PROVINCES
+from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import API_ERRORS, INT_MAX, ApiError, FormId, Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, optional_user, render, require
 from chunfeng.xlsx import download_path, write_table
@@ -163,14 +165,20 @@ async def kb_import(db: DatabaseDep, user: CurrentUser, file: UploadFile = File(
     suffix = Path(file.filename or "").suffix.lower()
     if suffix.lstrip(".") not in transfer.FORMATS + ("markdown",):
         raise ConsultInvalid(f"{file.filename}:不支持的格式,可导入 {'、'.join(transfer.FORMATS)}")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"upload{suffix}"
-        path.write_bytes(data)
-        with db.read() as session:  # parse and check outside the write lock every page view needs
-            plan = transfer.check_entries(session=session, actor=user, path=path)
-        with db.write() as session:
-            created, updated = transfer.import_entries(session=session, actor=user, path=path, plan=plan)
-    return RedirectResponse(f"/consult/kb?created={created}&updated={updated}", status_code=303)
+
+    def work(progress) -> TaskResult:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"upload{suffix}"
+            path.write_bytes(data)
+            progress(0, 0, "正在读取和检查文件")
+            with db.read() as session:  # parse and check outside the write lock every page view needs
+                plan = transfer.check_entries(session=session, actor=user, path=path)
+            with db.write() as session:
+                created, updated = transfer.import_entries(session=session, actor=user, path=path, plan=plan,
+                                                           progress=progress)
+        return TaskResult(f"新增 {created} 条,更新 {updated} 条", f"/consult/kb?created={created}&updated={updated}")
+
+    return jobs_pages.start(db, user, name="consult.kb.import", title=f"导入知识库 {file.filename}"[:200], work=work)
 
 
 @router.get("/consult/kb/new", dependencies=[require("consult.kb.edit")])

@@ -18,6 +18,7 @@ from chunfeng.consult import policy
 from chunfeng.consult.errors import ConsultInvalid
 from chunfeng.consult.models import KbEntry
 from chunfeng.consult.services import entry_length_problems, save_entry
+from chunfeng.jobs import Progress, no_progress
 from chunfeng.org.access import Actor, authorize
 from chunfeng.org.models import Unit
 from chunfeng.tabular import MB, TableError, TableLimits, decode_text, listed_problems, read_table, write_csv
@@ -187,14 +188,15 @@ def check_entries(*, session: Session, actor: Actor, path: Path) -> EntryPlan:
 
 
 def import_entries(*, session: Session, actor: Actor, path: Path, sample: bool = False,
-                   plan: EntryPlan | None = None) -> tuple[int, int]:
+                   plan: EntryPlan | None = None, progress: Progress = no_progress) -> tuple[int, int]:
     """Create or update entries from a file; returns (created, updated). Nothing is kept if any row is bad.
     `plan` is `check_entries`' answer when the caller checked the file before opening this transaction."""
     plan = plan or check_entries(session=session, actor=actor, path=path)
     prepared = plan.entries
     existing = set(session.scalars(select(KbEntry.key)))  # all of them: a long IN list overflows SQLite's variables
     created = updated = 0
-    for key, values in prepared:
+    for n, (key, values) in enumerate(prepared, 1):
+        progress(n, len(prepared), "正在写入")
         if key and key in existing:
             save_entry(session=session, actor=actor, values=values, key=key)
             updated += 1

@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chunfeng.jobs import Progress, no_progress
 from chunfeng.ledger import services
 from chunfeng.ledger.errors import LedgerError, LedgerInvalid
 from chunfeng.ledger.models import STATUSES, Assignment, ProgressReport
@@ -112,13 +113,15 @@ def check_reports(*, session: Session, actor: Actor, path: Path, period: str | N
 
 
 def import_reports(*, session: Session, actor: Actor, path: Path, period: str | None = None,
-                   today: date | None = None, grace_days: int = 10, plan: BulkPlan | None = None) -> BulkResult:
+                   today: date | None = None, grace_days: int = 10, plan: BulkPlan | None = None,
+                   progress: Progress = no_progress) -> BulkResult:
     """Submit a report for every row of the actor's own unit whose 进展情况 is filled in, all or none.
     `plan` is `check_reports`' answer when the caller checked the file before opening this transaction."""
     plan = plan or check_reports(session=session, actor=actor, path=path, period=period, today=today)
     result = BulkResult(skipped_other_units=plan.result.skipped_other_units, skipped_empty=plan.result.skipped_empty)
     problems = []
-    for assignment_id, status, percent, narrative, row_period, version in plan.reports:
+    for n, (assignment_id, status, percent, narrative, row_period, version) in enumerate(plan.reports, 1):
+        progress(n, len(plan.reports), "正在提交报告")
         try:
             with session.begin_nested():
                 services.submit_report(session=session, actor=actor, assignment_id=assignment_id, status=status,

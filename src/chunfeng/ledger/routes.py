@@ -17,6 +17,7 @@ from chunfeng.bounds import bounded_day
 from chunfeng.calendar.services import coverage_warning
 from chunfeng.charts import bar_chart, light_bars
 from chunfeng.inbox.services import deliver_pending
+from chunfeng.jobs import TaskResult
 from chunfeng.ledger import briefing, bulk, exports, files, league, policy, services, supervision
 from chunfeng.ledger.dashboard import by_measure as dashboard_by_measure
 from chunfeng.ledger.dashboard import rollup
@@ -30,6 +31,7 @@ from chunfeng.org.roles import LEVELS
 from chunfeng.org.services import get_unit, unit_chain
 from chunfeng.paging import Page
 from chunfeng.plan import services as plan
+from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import Id, OptionalNo, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, require, templates
 from chunfeng.xlsx import download_path, write_table
@@ -191,15 +193,21 @@ async def upload_reports(request: Request, db: DatabaseDep, user: CurrentUser, f
     data = await file.read(settings.evidence_max_mb * 1048576 + 1)
     if len(data) > settings.evidence_max_mb * 1048576:
         raise LedgerInvalid(f"{file.filename}:文件超过 {settings.evidence_max_mb} MB")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / (Path(file.filename or "ledger").stem + (".xlsx" if data[:4] == b"PK\x03\x04" else ".csv"))
-        path.write_bytes(data)
-        with db.read() as session:  # parse and check outside the write lock every page view needs
-            plan = bulk.check_reports(session=session, actor=user, path=path, period=period.strip() or None)
-        with db.write() as session:
-            result = bulk.import_reports(session=session, actor=user, path=path, plan=plan,
-                                         grace_days=settings.warn_report_grace_days)
-    return RedirectResponse(f"/ledger/todo?uploaded={result.submitted}", status_code=303)
+    name = Path(file.filename or "ledger").stem + (".xlsx" if data[:4] == b"PK\x03\x04" else ".csv")
+
+    def work(progress) -> TaskResult:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            path.write_bytes(data)
+            progress(0, 0, "正在读取和检查文件")
+            with db.read() as session:  # parse and check outside the write lock every page view needs
+                plan = bulk.check_reports(session=session, actor=user, path=path, period=period.strip() or None)
+            with db.write() as session:
+                result = bulk.import_reports(session=session, actor=user, path=path, plan=plan,
+                                             grace_days=settings.warn_report_grace_days, progress=progress)
+        return TaskResult(f"已提交 {result.submitted} 份报告", f"/ledger/todo?uploaded={result.submitted}")
+
+    return jobs_pages.start(db, user, name="ledger.reports.import", title=f"批量填报 {name}"[:200], work=work)
 
 
 def _xlsx_response(name: str, sheet: str, headers: list[str], rows) -> FileResponse:

@@ -80,6 +80,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "appeals.analysis": frozenset({"service_officer", "action_office"}),
     "calendar.view": ALL,
     "calendar.manage": frozenset({"admin"}),
+    "jobs.view": frozenset({"admin"}),  # the periodic jobs' runs and errors; a task's page is its starter's
 }
 
 # What each permission lets a person do, in the words a refusal shows them (never the permission's id).
@@ -118,6 +119,7 @@ PERMISSION_NAMES: dict[str, str] = {
     "appeals.analysis": "查看诉求分析",
     "calendar.view": "查看工作日历",
     "calendar.manage": "维护工作日历",
+    "jobs.view": "查看定时任务",
 }
 
 

@@ -14,12 +14,14 @@ from starlette.background import BackgroundTask
 
 from chunfeng.db import utcnow
 from chunfeng.inbox import services as inbox
+from chunfeng.jobs import TaskResult
 from chunfeng.org import audit, audit_names, lockout, services, unit_import
 from chunfeng.org.access import allowed, authorize, subtree_filter
 from chunfeng.org.errors import Forbidden, ValidationFailed
 from chunfeng.org.models import AuditEntry, Unit
 from chunfeng.org.roles import LEVELS, ROLES, SEPARATED
 from chunfeng.paging import Page, clamp_page
+from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, require
 from chunfeng.xlsx import download_path, write_table
@@ -78,14 +80,20 @@ async def import_units(request: Request, code: str, db: DatabaseDep, user: Curre
     if len(data) > MAX_UPLOAD:
         raise ValidationFailed(f"{file.filename}:文件超过 {MAX_UPLOAD // 1024 // 1024} MB")
     suffix = ".xlsx" if data[:4] == b"PK\x03\x04" else ".csv"
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / (Path(file.filename or "upload").stem + suffix)
-        path.write_bytes(data)
-        with db.read() as session:  # parse and check outside the write lock every page view needs
-            plan = unit_import.check_units(session=session, actor=user, path=path)
-        with db.write() as session:
-            count = unit_import.import_units(session=session, actor=user, path=path, plan=plan)
-    return RedirectResponse(f"/org/units/{code}?imported={count}", status_code=303)
+    name = Path(file.filename or "upload").stem + suffix
+
+    def work(progress) -> TaskResult:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            path.write_bytes(data)
+            progress(0, 0, "正在读取和检查文件")
+            with db.read() as session:  # parse and check outside the write lock every page view needs
+                plan = unit_import.check_units(session=session, actor=user, path=path)
+            with db.write() as session:
+                count = unit_import.import_units(session=session, actor=user, path=path, plan=plan, progress=progress)
+        return TaskResult(f"已导入 {count} 个单位", f"/org/units/{code}?imported={count}")
+
+    return jobs_pages.start(db, user, name="org.units.import", title=f"导入下级单位 {name}"[:200], work=work)
 
 
 @router.post("/org/units/{code}/users", dependencies=[require("org.user.manage")])

@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chunfeng.jobs import Progress, no_progress
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, authorize
 from chunfeng.org.errors import ValidationFailed
@@ -103,7 +104,8 @@ def check_units(*, session: Session, actor: Actor, path: Path) -> UnitPlan:
     return UnitPlan(Path(path).name, by_code)
 
 
-def import_units(*, session: Session, actor: Actor, path: Path, plan: UnitPlan | None = None) -> int:
+def import_units(*, session: Session, actor: Actor, path: Path, plan: UnitPlan | None = None,
+                 progress: Progress = no_progress) -> int:
     """Import lower-level units (municipal, county, branch) from CSV or xlsx: all rows, or none.
 
     Parents may be existing units or rows of the same file, in any order; every unit must end up
@@ -138,8 +140,9 @@ def import_units(*, session: Session, actor: Actor, path: Path, plan: UnitPlan |
         created[code] = unit
         return unit
 
-    for code in by_code:
+    for n, code in enumerate(by_code, 1):
         materialise(code)
+        progress(n, len(by_code), "正在写入")
     session.flush()
     audit.record(session, actor=actor, action="org.units.imported", object_type="file", object_id=plan.file,
                  after={"count": len(created), "codes": sorted(created)[:50]})

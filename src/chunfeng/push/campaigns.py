@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from chunfeng import channels, crypto
 from chunfeng.calendar.errors import CalendarNotCovered
 from chunfeng.db import Database, utcnow
+from chunfeng.jobs import Progress, no_progress
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize, subtree_filter
 from chunfeng.org.models import Unit
@@ -260,7 +261,7 @@ def due_stages(session: Session, today: date) -> list[tuple[Campaign, CampaignSt
 
 
 def run_due(db: Database, conn, *, today: date, now: datetime | None = None,
-            campaign_id: int | None = None) -> list[CampaignStage]:
+            campaign_id: int | None = None, progress: Progress = no_progress) -> list[CampaignStage]:
     """Plan every stage that is due (of one campaign, or of all), each in its own transaction.
 
     A campaign whose stage fails (a rule the engine refuses, today's data overflowing it) is marked `failed`
@@ -270,7 +271,8 @@ def run_due(db: Database, conn, *, today: date, now: datetime | None = None,
     with db.read() as session:
         work = [(c.id, s.id) for c, s in due_stages(session, today) if campaign_id in (None, c.id)]
     failed: set[int] = set()
-    for cid, stage_id in work:
+    for n, (cid, stage_id) in enumerate(work):
+        progress(n, len(work), "正在执行推送阶段")
         if cid in failed:
             continue
         try:

@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.background import BackgroundTask
 
 from chunfeng.charts import bar_chart
+from chunfeng.jobs import TaskResult
 from chunfeng.org.access import allowed, authorize
 from chunfeng.org.models import Unit
 from chunfeng.paging import Page, clamp_page
@@ -19,6 +20,7 @@ from chunfeng.push import policy as permissions
 from chunfeng.push.errors import PushInvalid
 from chunfeng.push.models import CAMPAIGN_STATES, Policy
 from chunfeng.push.schema import CHANNEL_NAMES, CHANNELS, REGISTRY
+from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, require
 from chunfeng.web.downloads import checked_purpose, personal_xlsx
@@ -194,11 +196,17 @@ def campaign_run(request: Request, campaign_id: Id, db: DatabaseDep, user: Curre
     except ValueError:
         raise PushInvalid(f"日期“{today}”无效") from None
     with db.read() as session:
-        campaigns.runnable(session=session, actor=user, campaign_id=campaign_id)
-    with store.connect_store(_store(request)) as conn:  # a failure is recorded on the campaign and shown there
-        planned = campaigns.run_due(db, conn, today=day, campaign_id=campaign_id)
-    campaigns.deliver(db)
-    return RedirectResponse(f"/push/campaigns/{campaign_id}?ran={len(planned)}", status_code=303)
+        campaign = campaigns.runnable(session=session, actor=user, campaign_id=campaign_id)
+    store_file = _store(request)
+
+    def work(progress) -> TaskResult:  # off the request: a national stage is seconds to minutes of matching
+        with store.connect_store(store_file) as conn:  # a failure is recorded on the campaign and shown there
+            planned = campaigns.run_due(db, conn, today=day, campaign_id=campaign_id, progress=progress)
+        progress(1, 1, "正在发送消息")
+        campaigns.deliver(db)
+        return TaskResult(f"执行了 {len(planned)} 个推送阶段", f"/push/campaigns/{campaign_id}?ran={len(planned)}")
+
+    return jobs_pages.start(db, user, name="push.campaign.run", title=f"执行推送活动「{campaign.name}」", work=work)
 
 
 @router.post("/push/campaigns/{campaign_id}/edit", dependencies=[require("push.campaign")])

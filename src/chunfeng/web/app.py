@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import threading
 from contextlib import asynccontextmanager
-from datetime import date
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
@@ -15,8 +14,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from chunfeng import __version__
-from chunfeng.appeals import services as appeals
+from chunfeng import __version__, jobs
+from chunfeng.appeals import jobs as _appeals_jobs  # noqa: F401 (each domain registers its periodic jobs)
 from chunfeng.appeals.errors import AppealError, AppealNotFound
 from chunfeng.appeals.routes import router as appeals_router
 from chunfeng.calendar.errors import CalendarError
@@ -24,9 +23,9 @@ from chunfeng.calendar.routes import router as calendar_router
 from chunfeng.consult.errors import ConsultConflict, ConsultError, ConsultNotFound
 from chunfeng.consult.routes import router as consult_router
 from chunfeng.db import Database
+from chunfeng.inbox import jobs as _inbox_jobs  # noqa: F401
 from chunfeng.inbox.routes import router as inbox_router
-from chunfeng.inbox.services import deliver_pending
-from chunfeng.ledger import supervision, warnings
+from chunfeng.ledger import jobs as _ledger_jobs  # noqa: F401
 from chunfeng.ledger.errors import LedgerError, LedgerNotFound, StaleReport
 from chunfeng.ledger.routes import router as ledger_router
 from chunfeng.org import audit
@@ -35,13 +34,13 @@ from chunfeng.org.roles import landing
 from chunfeng.org.routes import router as org_router
 from chunfeng.plan.errors import PlanError, PlanNotFound
 from chunfeng.plan.routes import router as plan_router
-from chunfeng.push import campaigns
-from chunfeng.push import store as push_store
+from chunfeng.push import jobs as _push_jobs  # noqa: F401
 from chunfeng.push.errors import PushError, PushNotFound, RuleError
 from chunfeng.push.routes import router as push_router
 from chunfeng.ratelimit import RateLimiter
 from chunfeng.settings import Settings
 from chunfeng.web import auth
+from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.deps import (
     LoginRequired,
     PasswordChangeRequired,
@@ -70,41 +69,12 @@ def _error(request: Request, status: int, title: str, message: str):
 log = logging.getLogger("chunfeng")
 
 
-def scan_once(db: Database, settings: Settings) -> None:
-    """Lights, escalation of overdue notices, then delivery of whatever the inbox has pending."""
-    with db.write() as session:
-        result = warnings.scan(session=session, today=date.today(), rules=warnings.WarningRules.from_settings(settings))
-        escalated = supervision.escalate_overdue(session=session, today=date.today(),
-                                                 extra_days=settings.notice_escalation_days)
-        appeal_scan = appeals.scan(session=session, today=date.today())
-        appeals.erase_expired_contacts(session=session, today=date.today())
-    delivered = deliver_pending(db)
-    log.info("scan: %d assignments, %d changed; %d notices escalated; appeals %d reminded, %d escalated; "
-             "%d messages sent, %d failed", result.scanned, result.changed, escalated, appeal_scan.reminded,
-             appeal_scan.escalated, delivered.sent, delivered.failed)
-    if appeal_scan.calendar_problem:
-        log.warning("appeals scan: %s", appeal_scan.calendar_problem)
-    store_file = Path(settings.push_store)
-    if store_file.exists():  # campaign stages that have come due, then the push outbox
-        planned = []  # each campaign is isolated inside run_due; this guards the store itself
-        try:
-            with push_store.connect_store(store_file) as conn:
-                planned = campaigns.run_due(db, conn, today=date.today())
-        except Exception:  # the outbox still goes out when the store cannot be read
-            log.exception("push: planning failed")
-        pushed = campaigns.deliver(db)
-        log.info("push: %d stages planned; %d messages sent, %d failed, %d uncertain", len(planned), pushed.sent,
-                 pushed.failed, pushed.uncertain)
-
-
-async def _scan_on_schedule(db: Database, settings: Settings) -> None:
-    """Recompute every light now and then every `scan_interval_minutes`, off the event loop."""
-    while True:
-        try:
-            await asyncio.to_thread(scan_once, db, settings)
-        except Exception:  # a failed scan must not stop the next one
-            log.exception("warning scan failed")
-        await asyncio.sleep(settings.scan_interval_minutes * 60)
+def _run_jobs_in_process(db: Database, settings: Settings) -> threading.Event:
+    """The periodic jobs on a thread of this web process (CHUNFENG_RUN_JOBS_IN_WEB; the demo): the same runner and
+    leases as `chunfeng worker`, so a worker alongside never runs a job twice in a period."""
+    stop = threading.Event()
+    threading.Thread(target=jobs.Runner(db, settings).serve, args=(stop,), name="jobs", daemon=True).start()
+    return stop
 
 
 def create_app(db: Database, settings: Settings) -> FastAPI:
@@ -112,10 +82,11 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI):
         with db.write() as session:
             audit.record_configuration(session, settings)
-        task = asyncio.create_task(_scan_on_schedule(db, settings)) if settings.scan_interval_minutes else None
+        jobs.reap(db)  # tasks a previous run of this server left half done are shown as failed, not as running
+        stop = _run_jobs_in_process(db, settings) if settings.run_jobs_in_web else None
         yield
-        if task:
-            task.cancel()
+        if stop:
+            stop.set()
         limiter.dispose()
 
     # No Swagger UI or ReDoc pages: they load scripts from a CDN (offline intranets have none) with inline script
@@ -139,6 +110,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     app.include_router(push_router)
     app.include_router(appeals_router)
     app.include_router(calendar_router)
+    app.include_router(jobs_pages.router)
 
     @app.get("/", include_in_schema=False)
     def home(request: Request, user=Depends(optional_user)):

@@ -1,0 +1,41 @@
+"""Push's periodic jobs: plan the campaign stages that have come due, and deliver the push outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from chunfeng import jobs
+from chunfeng.db import Database
+from chunfeng.push import campaigns, store
+from chunfeng.push.models import Campaign
+from chunfeng.settings import Settings
+
+
+def plan_due_stages(db: Database, settings: Settings, now: datetime) -> dict | str:
+    store_file = Path(settings.push_store)
+    if not store_file.exists():
+        return "尚未导入纳税人数据,无可执行的推送阶段"
+    today = jobs.local_day(now)
+    with db.read() as session:
+        due = {c.id for c, _ in campaigns.due_stages(session, today)}
+    with store.connect_store(store_file) as conn:
+        planned = campaigns.run_due(db, conn, today=today)  # each campaign isolated: a failure is kept on it
+    with db.read() as session:
+        failed = session.execute(select(Campaign.id, Campaign.name, Campaign.last_error)
+                                 .where(Campaign.id.in_(due), Campaign.state == "failed")).all()
+    if failed:
+        raise jobs.JobFailed(f"执行 {len(planned)} 个推送阶段;{len(failed)} 个活动失败,其余照常:" + ";".join(
+            f"活动 {cid}「{name}」:{error}" for cid, name, error in failed))
+    return {"执行推送阶段": len(planned)}
+
+
+def deliver(db: Database, settings: Settings, now: datetime) -> dict:
+    run = campaigns.deliver(db)
+    return {"送达": run.sent, "失败": run.failed, "结果不明": run.uncertain}
+
+
+jobs.register("push.stages", every=jobs.scan_period, run=plan_due_stages, title="推送活动阶段执行")
+jobs.register("push.deliveries", every=jobs.delivery_period, run=deliver, title="推送消息发送")

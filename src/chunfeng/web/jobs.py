@@ -1,0 +1,90 @@
+"""Pages of the job runner: the periodic jobs for the system administrator, and the progress and result page of
+long work a user started from a page (an import, a campaign run), which the page hands to `start`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import func, select
+
+from chunfeng import jobs
+from chunfeng.appeals.errors import AppealError, AppealNotFound
+from chunfeng.calendar.errors import CalendarError
+from chunfeng.consult.errors import ConsultConflict, ConsultError, ConsultNotFound
+from chunfeng.db import Database
+from chunfeng.ledger.errors import LedgerError, LedgerNotFound, StaleReport
+from chunfeng.org import audit
+from chunfeng.org.access import allowed
+from chunfeng.org.errors import Forbidden, NotFound, OrgError
+from chunfeng.org.models import User
+from chunfeng.paging import Page, clamp_page
+from chunfeng.plan.errors import PlanError, PlanNotFound
+from chunfeng.push.errors import PushError, PushNotFound, RuleError
+from chunfeng.web.contract import Id, PageNo
+from chunfeng.web.deps import CurrentUser, SessionDep, is_htmx, render, require
+
+router = APIRouter(tags=["jobs"])
+
+# The statuses the application's error handlers give (web/app.py), for work that failed off the request.
+_STATUSES: list[tuple[tuple[type[Exception], ...], int]] = [
+    ((Forbidden,), 403),
+    ((StaleReport, ConsultConflict), 409),
+    ((NotFound, PlanNotFound, LedgerNotFound, ConsultNotFound, PushNotFound, AppealNotFound), 404),
+    ((OrgError, PlanError, LedgerError, ConsultError, PushError, RuleError, AppealError, CalendarError), 400),
+]
+
+
+def start(db: Database, user: User, *, name: str, title: str, work: jobs.TaskWork) -> RedirectResponse:
+    """Run `work(progress)` as a task of this process and send the browser to its progress page."""
+
+    def explain(exc: Exception) -> tuple[int, str] | None:
+        for classes, status in _STATUSES:
+            if isinstance(exc, classes):
+                if status == 403:  # a refusal is a security event, as on a request (web/app.py)
+                    with db.write() as session:
+                        audit.record(session, actor=user, action="access.denied", object_type="job",
+                                     object_id=name, after={"reason": str(exc)}, outcome="denied")
+                return status, str(exc)
+        return None
+
+    run_id = jobs.start_task(db, name=name, title=title, started_by=user.username, work=work, explain=explain)
+    return RedirectResponse(f"/jobs/runs/{run_id}", status_code=303)
+
+
+def _visible_run(session, user: User, run_id: int) -> jobs.JobRun:
+    """A task's run is its starter's alone (its result may name taxpayers); a periodic run the administrator's.
+    Anyone else is told it does not exist."""
+    run = jobs.get_run(session, run_id)
+    mine = run is not None and run.kind == "task" and run.started_by == user.username
+    if not (mine or (run is not None and run.kind == "periodic" and allowed(user, "jobs.view"))):
+        raise NotFound(f"没有编号为 {run_id} 的任务")
+    return run
+
+
+@router.get("/jobs", dependencies=[require("jobs.view")])
+def jobs_page(request: Request, session: SessionDep, user: CurrentUser, page: PageNo = 1):
+    page, per_page = clamp_page(page, 50)
+    periodic = select(jobs.JobRun).where(jobs.JobRun.kind == "periodic")
+    total = session.scalar(select(func.count()).select_from(periodic.subquery()))
+    runs = list(session.scalars(periodic.order_by(jobs.JobRun.started_at.desc(), jobs.JobRun.id.desc())
+                                .offset((page - 1) * per_page).limit(per_page)))
+    return render(request, "jobs/index.html", {
+        "found": jobs.status(session, request.app.state.settings), "result": Page(runs, total, page, per_page),
+        "states": jobs.STATES}, user=user)
+
+
+@router.get("/jobs/runs/{run_id}")
+def run_page(request: Request, run_id: Id, session: SessionDep, user: CurrentUser):
+    run = _visible_run(session, user, run_id)
+    # A failed task's page answers with the status its refusal would have had on the request (400, 403…).
+    status = run.status if run.state == "failed" and 400 <= run.status < 600 else 200
+    return render(request, "jobs/run.html", {"run": run, "states": jobs.STATES}, user=user, status_code=status)
+
+
+@router.get("/jobs/runs/{run_id}/progress")
+def run_progress(request: Request, run_id: Id, session: SessionDep, user: CurrentUser):
+    """The progress bar, polled by the page; once the run is over, htmx reloads the page to show the result."""
+    run = _visible_run(session, user, run_id)
+    if run.state != "running" and is_htmx(request):
+        return Response(status_code=200, headers={"HX-Redirect": f"/jobs/runs/{run_id}"})
+    return render(request, "jobs/_progress.html", {"run": run, "states": jobs.STATES}, user=user)
