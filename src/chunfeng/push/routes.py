@@ -193,7 +193,7 @@ def campaign_run(request: Request, campaign_id: Id, db: DatabaseDep, user: Curre
         campaigns.get_campaign(session=session, actor=user, campaign_id=campaign_id)
     with store.connect_store(_store(request)) as conn:  # a failure is recorded on the campaign and shown there
         planned = campaigns.run_due(db, conn, today=day, campaign_id=campaign_id)
-    campaigns.deliver(db)
+    campaigns.deliver(db, settings=request.app.state.settings)
     return RedirectResponse(f"/push/campaigns/{campaign_id}?ran={len(planned)}", status_code=303)
 
 

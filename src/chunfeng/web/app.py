@@ -75,7 +75,7 @@ def scan_once(db: Database, settings: Settings) -> None:
                                                  extra_days=settings.notice_escalation_days)
         appeal_scan = appeals.scan(session=session, today=date.today())
         appeals.erase_expired_contacts(session=session, today=date.today())
-    delivered = deliver_pending(db)
+    delivered = deliver_pending(db, settings=settings)
     log.info("scan: %d assignments, %d changed; %d notices escalated; appeals %d reminded, %d escalated; "
              "%d messages sent, %d failed", result.scanned, result.changed, escalated, appeal_scan.reminded,
              appeal_scan.escalated, delivered.sent, delivered.failed)
@@ -89,7 +89,7 @@ def scan_once(db: Database, settings: Settings) -> None:
                 planned = campaigns.run_due(db, conn, today=date.today())
         except Exception:  # the outbox still goes out when the store cannot be read
             log.exception("push: planning failed")
-        pushed = campaigns.deliver(db)
+        pushed = campaigns.deliver(db, settings=settings)
         log.info("push: %d stages planned; %d messages sent, %d failed, %d uncertain", len(planned), pushed.sent,
                  pushed.failed, pushed.uncertain)
 
