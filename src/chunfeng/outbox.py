@@ -237,34 +237,38 @@ def masked_target(channel: str, target: str) -> str:
 
 @dataclass
 class LogFilter:
+    """Which part of the log: the subtree of the unit at path `within`, the origins one may see (None: all),
+    and the state, channel and origin asked for (empty: any)."""
+
+    within: str
+    origins: tuple[str, ...] | None = None
     state: str = ""
     channel: str = ""
     origin: str = ""
 
-    def conditions(self, within: str) -> list:
-        where = [Delivery.scope.startswith(within, autoescape=True)]
-        if self.state:
-            where.append(Delivery.state == self.state)
-        if self.channel:
-            where.append(Delivery.channel == self.channel)
-        if self.origin:
-            where.append(Delivery.origin == self.origin)
+    def conditions(self) -> list:
+        where = [Delivery.scope.startswith(self.within, autoescape=True)]
+        if self.origins is not None:
+            where.append(Delivery.origin.in_(self.origins))
+        for column, value in ((Delivery.state, self.state), (Delivery.channel, self.channel),
+                              (Delivery.origin, self.origin)):
+            if value:
+                where.append(column == value)
         return where
 
 
-def deliveries(session: Session, *, within: str, filters: LogFilter, page: int = 1,
-               per_page: int = 50) -> Page[Delivery]:
-    """A page of the log, newest first, of the deliveries belonging to the subtree of the unit at path `within`."""
-    where = filters.conditions(within)
+def deliveries(session: Session, filters: LogFilter, *, page: int = 1, per_page: int = 50) -> Page[Delivery]:
+    """A page of the log, newest first."""
+    where = filters.conditions()
     total = session.scalar(select(func.count()).select_from(Delivery).where(*where)) or 0
     items = list(session.scalars(select(Delivery).where(*where).order_by(Delivery.id.desc())
                                  .offset((page - 1) * per_page).limit(per_page)))
     return Page(items, total, page, per_page)
 
 
-def each_delivery(session: Session, *, within: str, filters: LogFilter, chunk: int = 1000) -> Iterator[Delivery]:
+def each_delivery(session: Session, filters: LogFilter, *, chunk: int = 1000) -> Iterator[Delivery]:
     """Every delivery of the filtered log, newest first, read a chunk at a time (for the export)."""
-    where = filters.conditions(within)
+    where = filters.conditions()
     last = None
     while True:
         query = select(Delivery).where(*where).order_by(Delivery.id.desc()).limit(chunk)
@@ -277,8 +281,7 @@ def each_delivery(session: Session, *, within: str, filters: LogFilter, chunk: i
         last = rows[-1].id
 
 
-def choices(session: Session, *, within: str) -> tuple[list[str], list[str]]:
-    """The channels and origins the log of this subtree holds: the filter's options."""
-    base = Delivery.scope.startswith(within, autoescape=True)
-    return (list(session.scalars(select(Delivery.channel).where(base).distinct().order_by(Delivery.channel))),
-            list(session.scalars(select(Delivery.origin).where(base).distinct().order_by(Delivery.origin))))
+def channels_in(session: Session, filters: LogFilter) -> list[str]:
+    """The channels the visible log holds: the filter's options."""
+    visible = LogFilter(filters.within, filters.origins).conditions()
+    return list(session.scalars(select(Delivery.channel).where(*visible).distinct().order_by(Delivery.channel)))

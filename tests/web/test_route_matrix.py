@@ -79,6 +79,7 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("POST", "/appeals/{appeal_id}/contact"): "appeals.contact", ("POST", "/appeals/{appeal_id}/act"): "appeals.handle",
     ("POST", "/appeals/{appeal_id}/override"): "appeals.handle",
     ("GET", "/calendar"): "calendar.view",
+    ("GET", "/deliveries"): ("outbox.view", "push.campaign"), ("GET", "/deliveries/export.xlsx"): ("outbox.view", "push.campaign"),
 }
 
 # Values for path parameters: ids that do not exist (an allowed user gets 404), codes that do.

@@ -40,6 +40,7 @@ from chunfeng.push.errors import PushError, PushNotFound, RuleError
 from chunfeng.push.routes import router as push_router
 from chunfeng.settings import Settings
 from chunfeng.web import auth
+from chunfeng.web.deliveries import router as deliveries_router
 from chunfeng.web.deps import (
     LoginRequired,
     PasswordChangeRequired,
@@ -134,6 +135,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     app.include_router(push_router)
     app.include_router(appeals_router)
     app.include_router(calendar_router)
+    app.include_router(deliveries_router)
 
     @app.get("/", include_in_schema=False)
     def home(request: Request, user=Depends(optional_user)):
