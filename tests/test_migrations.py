@@ -91,7 +91,7 @@ def test_0016_encrypts_message_bodies_and_channel_urls_and_goes_back(tmp_path):
         assert tuple(s.execute(text("SELECT m.body, c.url FROM push_message m, inbox_channel c")).one()) == (body, hook)
 
 
-def test_0022_moves_pending_deliveries_into_the_outbox_which_sends_them_once_and_goes_back(tmp_path, receiver):
+def test_0022_moves_pending_deliveries_into_the_outbox_which_sends_them_once_and_goes_back(tmp_path, receiver):  # noqa: F811
     """An upgrade from 0020 with a unit's notice and a taxpayer's SMS still pending, and an SMS left `sending` by a
     sender that stopped: the new sender sends the pending ones, never the one that may have gone out."""
     from chunfeng import crypto, outbox
