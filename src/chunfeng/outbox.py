@@ -135,6 +135,9 @@ def claim(db: Database, *, now: datetime, limit: int, max_attempts: int, lease: 
            .where(Delivery.state.in_(["pending", "failed"]), Delivery.attempts < max_attempts, _origin_filter(origin),
                   (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now))
            .order_by(Delivery.id).limit(limit))
+    # The lease runs from the claim on the clock, not from the run's `now`: a long run's later batches would
+    # otherwise be claimed with leases already over, and another run would take them for abandoned.
+    claimed_at = max(now, utcnow())
     with db.write() as session:
         if session.get_bind().dialect.name == "postgresql":
             due = due.with_for_update(skip_locked=True)  # a second replica takes the next rows instead of waiting
@@ -143,7 +146,8 @@ def claim(db: Database, *, now: datetime, limit: int, max_attempts: int, lease: 
             return []
         taken = list(session.scalars(
             update(Delivery).where(Delivery.id.in_(ids), Delivery.state.in_(["pending", "failed"]))
-            .values(state="sending", attempts=Delivery.attempts + 1, claimed_at=now, next_attempt_at=now + lease)
+            .values(state="sending", attempts=Delivery.attempts + 1, claimed_at=claimed_at,
+                    next_attempt_at=claimed_at + lease)
             .returning(Delivery.id)))
         rows = session.scalars(select(Delivery).where(Delivery.id.in_(taken)).order_by(Delivery.id))
         return [Claimed(d.id, d.channel, d.target, d.title, d.body, d.attempts) for d in rows]
