@@ -118,6 +118,15 @@ def test_a_claim_is_conditional_on_the_state_it_was_picked_in(db, receiver):
     assert {_row(db, i).state for i in ids} == {"sending"}
 
 
+def test_a_lease_runs_from_the_claim_not_from_the_start_of_a_long_run(db, receiver):
+    """A run that began an hour ago (the `now` it was given) claims its next batch with a lease from the clock:
+    otherwise a second run would find the lease over and take a delivery still being sent for abandoned."""
+    [delivery_id] = _enqueue(db, receiver.url, ["一"])
+    outbox.claim(db, now=datetime.utcnow() - timedelta(hours=1), limit=10, max_attempts=5)
+    assert outbox.expire_leases(db, now=datetime.utcnow()) == 0
+    assert _row(db, delivery_id).next_attempt_at > datetime.utcnow() + outbox.LEASE - timedelta(minutes=1)
+
+
 def test_a_sender_killed_mid_send_leaves_the_delivery_uncertain_and_it_is_not_sent_again(bureau, system, receiver):
     """`chunfeng inbox deliver` is killed (SIGKILL) while the receiver holds its request: the message went out but
     the outcome was never recorded. Past the lease the next run marks it uncertain and does not resend it; an
