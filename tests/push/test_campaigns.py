@@ -280,6 +280,10 @@ def test_a_crash_between_send_and_log_does_not_send_twice(policies, duck, gatewa
     assert (run.uncertain, run.sent) == (1, 0)
     assert campaigns.deliver(db, settings=get_settings(), now=later + timedelta(hours=1)).sent == 0
     assert _state(db, mid)[0] == "uncertain" and len(gateway.received) == 1
+    with db.write() as session:  # an official checked with the gateway: it did not go out
+        cid = session.get(PushMessage, mid).campaign_id
+        assert campaigns.requeue_uncertain(session=session, actor=SYSTEM, campaign_id=cid) == 1
+    assert campaigns.deliver(db, settings=get_settings(), now=later).sent == 1 and len(gateway.received) == 2
 
 
 def test_the_servers_schedule_plans_due_stages_and_sends(policies, duck, store_file):
