@@ -128,12 +128,13 @@ def test_a_lease_runs_from_the_claim_not_from_the_start_of_a_long_run(db, receiv
 
 
 def test_a_sender_killed_mid_send_leaves_the_delivery_uncertain_and_it_is_not_sent_again(bureau, system, receiver):
-    """`chunfeng inbox deliver` is killed (SIGKILL) while the receiver holds its request: the message went out but
-    the outcome was never recorded. Past the lease the next run marks it uncertain and does not resend it; an
-    official who has checked may requeue it, and it then goes out once more."""
+    """`chunfeng inbox deliver` is killed (SIGKILL) while the receiver holds its first request: that message went
+    out but the outcome was never recorded. The next run sends the two it never reached; past the lease it marks
+    the first uncertain and does not resend it; an official who has checked may requeue it, and it goes out again."""
     with bureau.write() as s:
         inbox.add_channel(session=s, actor=system, unit_code="110101", url=receiver.url)
-        inbox.post(s, unit=find_unit(session=s, code="110101"), kind="reminder", title="督办单")
+        for title in ("督办单", "催办一", "催办二"):
+            inbox.post(s, unit=find_unit(session=s, code="110101"), kind="reminder", title=title)
     env = {**os.environ, "CHUNFENG_DATABASE_URL": bureau.url}
     proc = subprocess.Popen([sys.executable, "-m", "chunfeng", "inbox", "deliver"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -142,20 +143,21 @@ def test_a_sender_killed_mid_send_leaves_the_delivery_uncertain_and_it_is_not_se
     assert proc.returncode == -signal.SIGKILL and receiver.titles == ["督办单"]
     receiver.on_receive = None
     with bureau.read() as s:
-        delivery = s.scalars(select(outbox.Delivery)).one()
-    assert (delivery.state, delivery.attempts) == ("sending", 1)
+        states = dict(s.execute(select(outbox.Delivery.title, outbox.Delivery.state)).all())
+        killed = s.scalars(select(outbox.Delivery.id).where(outbox.Delivery.title == "督办单")).one()
+    assert states == {"督办单": "sending", "催办一": "pending", "催办二": "pending"}
     settings = get_settings()
-    run = inbox.deliver_pending(bureau, settings=settings)  # within the lease: left alone
-    assert (run.uncertain, run.sent) == (0, 0)
+    run = inbox.deliver_pending(bureau, settings=settings)  # the next run, within the lease
+    assert (run.uncertain, run.sent) == (0, 2) and receiver.titles == ["督办单", "催办一", "催办二"]
     later = datetime.utcnow() + outbox.LEASE + timedelta(minutes=1)
     run = inbox.deliver_pending(bureau, settings=settings, now=later)
     assert (run.uncertain, run.sent) == (1, 0)
     assert inbox.deliver_pending(bureau, settings=settings, now=later + timedelta(days=1)).sent == 0
-    assert _row(bureau, delivery.id).state == "uncertain" and receiver.titles == ["督办单"]
+    assert _row(bureau, killed).state == "uncertain" and len(receiver.titles) == 3
     with bureau.write() as s:
-        assert outbox.requeue(s, outbox.Delivery.id == delivery.id) == 1
+        assert outbox.requeue(s, outbox.Delivery.id == killed) == 1
     assert inbox.deliver_pending(bureau, settings=settings, now=later).sent == 1
-    assert receiver.titles == ["督办单", "督办单"] and _row(bureau, delivery.id).state == "sent"
+    assert receiver.titles.count("督办单") == 2 and _row(bureau, killed).state == "sent"
 
 
 def test_failures_are_retried_with_doubling_waits_until_the_attempts_are_used(db, receiver):

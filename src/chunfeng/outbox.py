@@ -3,8 +3,8 @@
 A domain enqueues a delivery in its own transaction (so a rolled-back change sends nothing); `deliver_due` sends
 what is due in three steps, each its own transaction or none:
 
-- claim: a short committed transaction marks a batch `sending` with a conditional update (on PostgreSQL the
-  batch is picked with FOR UPDATE SKIP LOCKED; SQLite has one writer), so two overlapping runs, or two
+- claim: a short committed transaction marks the next due delivery `sending` with a conditional update (on
+  PostgreSQL it is picked with FOR UPDATE SKIP LOCKED; SQLite has one writer), so two overlapping runs, or two
   replicas, never hold the same row;
 - send: outside any transaction, through Apprise (the channel URL checked again right before);
 - record: the outcome committed per delivery, `sent` or `failed` with the next attempt after a doubling wait.
@@ -39,7 +39,9 @@ STATES = {"pending": "待发送", "sending": "发送中", "sent": "已送达", "
           "uncertain": "结果不明(未重发)", "cancelled": "已取消"}
 URL = "url"  # the channel of a delivery whose target is the whole Apprise URL (a unit's inbox channel)
 LEASE = timedelta(minutes=10)
-BATCH = 20  # claimed at a time: a lease covers a batch's sends, so a batch stays short
+# Claimed at a time. One: a sender killed mid-send then leaves only the delivery it was sending in doubt, and the
+# next run picks up the rest; a claimed batch would leave every claimed row uncertain, sent or not.
+BATCH = 1
 UNCERTAIN = "发送过程中断,消息可能已送出,为免重复不再自动重发"
 log = logging.getLogger(__name__)
 
@@ -190,7 +192,7 @@ def record(db: Database, claimed: Claimed, error: str, *, now: datetime, retry: 
 
 def deliver_due(db: Database, *, settings: Settings, now: datetime | None = None, limit: int = 10_000,
                 origin: str | None = None, lease: timedelta = LEASE) -> DeliveryRun:
-    """Send what is due (of one origin, e.g. "inbox.", or all): claim a batch, send it, record each outcome,
+    """Send what is due (of one origin, e.g. "inbox.message", or all): claim one, send it, record the outcome,
     until `limit` are done or nothing is due. What the scheduler runs."""
     now = now or utcnow()
     run = DeliveryRun(uncertain=expire_leases(db, now=now, origin=origin))

@@ -13,7 +13,6 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from chunfeng import outbox
 from chunfeng.bounds import bounded_day
 from chunfeng.calendar.services import coverage_warning
 from chunfeng.charts import bar_chart, light_bars
@@ -266,11 +265,14 @@ def export(session: SessionDep, user: CurrentUser, unit: str = ""):
 # --- supervision ---------------------------------------------------------------------------------
 
 
+NUDGE = 20  # deliveries a request's nudge sends at most: a notice reaches a handful of channels
+
+
 def _after_delivery(response, db, settings):
     """Nudge the outbox once the response has gone, so a notice reaches the unit's channels now rather than at
     the next scheduled run; a slow webhook never holds up the page. Through the outbox's claim, like the
     schedule: a message both pick up is still sent once."""
-    response.background = BackgroundTask(deliver_pending, db, settings=settings, limit=outbox.BATCH)
+    response.background = BackgroundTask(deliver_pending, db, settings=settings, limit=NUDGE)
     return response
 
 
