@@ -4,14 +4,21 @@ export with masked addresses, and the refusals."""
 from __future__ import annotations
 
 import io
+import threading
+import time
+from collections import Counter
 
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from chunfeng import outbox
+from chunfeng.inbox import services as inbox
 from chunfeng.org.models import AuditEntry
 from chunfeng.org.services import find_unit
-from tests.conftest import login
+from chunfeng.settings import Settings
+from tests.conftest import TEST_DATA_KEY, csrf_from, login, serving
+from tests.test_outbox import receiver  # noqa: F401  (the loopback webhook)
+from tests.web.test_ledger_pages import make_chain
 
 PHONE, TOKEN = "13900001111", "secret-token-5678"
 
@@ -77,3 +84,47 @@ def test_refusals(bureau, add_users, server):
     for name in ("viewer", "bj_office", "county_reporter"):
         response = login(server, name).get("/deliveries")
         assert response.status_code == 403, name
+
+
+def test_notices_issued_on_the_page_while_the_schedule_runs_reach_the_channel_once(bureau, system, receiver):  # noqa: F811
+    """Issue 13: the page's delivery after a notice (a background task) and the scheduled run each sent what
+    was pending. Here the schedule runs over and over while an office issues a notice and two reminders."""
+    *_, county = make_chain(bureau)
+    with bureau.write() as s:
+        inbox.add_channel(session=s, actor=system, unit_code="110101", url=receiver.url, label="县局值班群")
+    settings = Settings(database_url=bureau.url, secret_key="x" * 32, environment="test", data_key=TEST_DATA_KEY,
+                        scan_interval_minutes=0, rate_limits={}, totp_required_roles=[],
+                        channel_hosts_allowed=["127.0.0.1"])
+    receiver.delay = 0.2  # a slow webhook: the page's nudge is still sending when the schedule comes round
+    done = threading.Event()
+
+    def schedule():
+        while not done.is_set():
+            inbox.deliver_pending(bureau, settings=settings)
+
+    runner = threading.Thread(target=schedule)
+    runner.start()
+    try:
+        with serving(bureau, settings) as url:
+            office = login(url, "city_office")
+            token = csrf_from(office.get(f"/ledger/assignments/{county}").text)
+            sent = office.post(f"/ledger/assignments/{county}/notices", data={
+                "csrf_token": token, "subject": "进度滞后", "text": "请说明原因", "respond_by": "2099-01-01"})
+            assert sent.status_code == 303
+            for text in ("请周一前报送", "请周五前报送"):
+                assert office.post(f"/ledger/assignments/{county}/remind",
+                                   data={"csrf_token": token, "text": text}).status_code == 303
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                with bureau.read() as s:
+                    if not s.scalar(select(func.count()).select_from(outbox.Delivery).where(
+                            outbox.Delivery.state != "sent")):
+                        break
+                time.sleep(0.1)
+            time.sleep(0.5)  # a repeat, if any, would arrive now
+    finally:
+        done.set()
+        runner.join(timeout=30)
+    with bureau.read() as s:
+        titles = list(s.scalars(select(outbox.Delivery.title)))
+    assert len(titles) == 3 and Counter(receiver.titles) == Counter(titles)
