@@ -158,6 +158,18 @@ def test_a_sender_killed_mid_send_leaves_the_delivery_uncertain_and_it_is_not_se
         assert outbox.requeue(s, outbox.Delivery.id == killed) == 1
     assert inbox.deliver_pending(bureau, settings=settings, now=later).sent == 1
     assert receiver.titles.count("督办单") == 2 and _row(bureau, killed).state == "sent"
+    assert _row(bureau, killed).attempts == 1  # the interrupted attempt did not count
+
+
+def test_a_delivery_requeued_after_its_last_attempt_was_interrupted_still_goes(db, receiver):
+    [delivery_id] = _enqueue(db, receiver.url, ["提醒"])
+    settings = get_settings().model_copy(update={"push_max_attempts": 1})
+    now = datetime.utcnow()
+    outbox.claim(db, now=now, limit=1, max_attempts=1)  # and the sender died
+    assert outbox.expire_leases(db, now=now + outbox.LEASE + timedelta(minutes=1)) == 1
+    with db.write() as session:
+        outbox.requeue(session, outbox.Delivery.id == delivery_id)
+    assert outbox.deliver_due(db, settings=settings).sent == 1 and receiver.titles == ["提醒"]
 
 
 def test_failures_are_retried_with_doubling_waits_until_the_attempts_are_used(db, receiver):

@@ -213,9 +213,10 @@ def deliver_due(db: Database, *, settings: Settings, now: datetime | None = None
 
 
 def requeue(session: Session, where) -> int:
-    """Uncertain deliveries matching `where` go back to pending: an official checked that they did not go out."""
+    """Uncertain deliveries matching `where` go back to pending: an official checked that they did not go out, so
+    the interrupted attempt does not count (one interrupted on its last attempt would otherwise never go)."""
     return session.execute(update(Delivery).where(Delivery.state == "uncertain", where)
-                           .values(state="pending", next_attempt_at=None)).rowcount
+                           .values(state="pending", next_attempt_at=None, attempts=Delivery.attempts - 1)).rowcount
 
 
 def cancel(session: Session, where) -> int:
