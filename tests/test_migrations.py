@@ -12,6 +12,7 @@ from chunfeng.db import Base, Database
 from chunfeng.org import audit
 from chunfeng.org.models import User
 from chunfeng.push.models import PushMessage
+from tests.test_outbox import receiver  # noqa: F401  (the loopback webhook)
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
@@ -88,3 +89,48 @@ def test_0016_encrypts_message_bodies_and_channel_urls_and_goes_back(tmp_path):
     command.downgrade(config, "0010")
     with db.read() as s:
         assert tuple(s.execute(text("SELECT m.body, c.url FROM push_message m, inbox_channel c")).one()) == (body, hook)
+
+
+def test_0022_moves_pending_deliveries_into_the_outbox_which_sends_them_once_and_goes_back(tmp_path, receiver):  # noqa: F811
+    """An upgrade from 0020 with a unit's notice and a taxpayer's SMS still pending, and an SMS left `sending` by a
+    sender that stopped: the new sender sends the pending ones, never the one that may have gone out."""
+    from chunfeng import crypto, outbox
+    from chunfeng.settings import get_settings
+
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    db = Database(url)
+    config = db.alembic_config()
+    command.upgrade(config, "0009")
+    _rows_at_0009(url)  # push message 1: an SMS, pending
+    command.upgrade(config, "0020")
+    with create_engine(url).begin() as conn:
+        conn.execute(text("UPDATE org_unit SET path = '/000000/'"))
+        conn.execute(text("INSERT INTO push_message (id, campaign_id, stage, policy_id, credit_code, taxpayer_name, role, "
+                          "person, channel, address, title, body, link, state, attempts, next_attempt_at, last_error, "
+                          "created_at) SELECT id + k, campaign_id, stage || k, policy_id, credit_code, taxpayer_name, role, "
+                          "person, c, address, title, body, link, s, attempts, '2026-01-01 00:10:00', last_error, "
+                          "created_at FROM push_message, (SELECT 1 AS k, 'sms' AS c, 'sending' AS s UNION ALL "
+                          "SELECT 2, 'inapp', 'sent') WHERE id = 1"))
+        conn.execute(text("INSERT INTO inbox_message (id, unit_id, kind, title, body, link, sender, created_at) "
+                          "VALUES (1, 1, 'notice', '督办单', '请于五日内答复', '', 'root', '2026-01-01')"))
+        conn.execute(text("INSERT INTO inbox_channel (id, unit_id, url, label) VALUES (1, 1, :url, '值班群')"),
+                     {"url": crypto.encrypt(receiver.url)})
+        conn.execute(text("INSERT INTO inbox_delivery (id, message_id, channel_id, state, attempts, last_error) "
+                          "VALUES (1, 1, 1, 'pending', 0, '')"))
+    command.upgrade(config, "head")
+    with db.read() as s:
+        moved = {(d.origin, d.origin_id): (d.state, d.channel, d.target, d.body) for d in s.scalars(select(outbox.Delivery))}
+        raw_body = s.scalar(text("SELECT body FROM outbox_delivery WHERE origin = 'inbox.message'"))
+    assert moved == {("inbox.message", 1): ("pending", "url", receiver.url, "请于五日内答复"),
+                     ("push.message", 1): ("pending", "sms", "13900001111", "b"),
+                     ("push.message", 2): ("sending", "sms", "13900001111", "b")}
+    assert raw_body.startswith("sm4gcm:")
+    settings = get_settings().model_copy(update={"push_channels": {"sms": receiver.url + "?to={address}"}})
+    run = outbox.deliver_due(db, settings=settings)
+    assert (run.sent, run.failed, run.uncertain) == (2, 0, 1)  # the stale `sending` one: past its lease
+    assert sorted(receiver.titles) == ["t", "督办单"]
+    assert outbox.deliver_due(db, settings=settings).sent == 0
+    command.downgrade(config, "0020")
+    with db.read() as s:
+        assert s.execute(text("SELECT state, attempts FROM inbox_delivery")).all() == [("sent", 1)]
+        assert dict(s.execute(text("SELECT id, state FROM push_message")).all()) == {1: "sent", 2: "uncertain", 3: "sent"}

@@ -1,5 +1,6 @@
 """Every domain's tables, imported in one place so Alembic and tests see the whole schema."""
 
+from chunfeng import outbox  # noqa: F401  (the outbox's one table)
 from chunfeng.appeals import models as appeals_models  # noqa: F401
 from chunfeng.calendar import models as calendar_models  # noqa: F401
 from chunfeng.consult import models as consult_models  # noqa: F401

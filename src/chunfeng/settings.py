@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     consult_embedding_model: str = Field("", description="a sentence-transformers model directory for the optional dense stage of 12366 retrieval; empty turns it off")
     push_store: str = Field("var/taxpayers.duckdb", description="the DuckDB file holding the imported taxpayer extract")
     push_cap_per_week: int = Field(3, ge=1, description="at most this many policy pushes reach one taxpayer in any 7 days")
-    push_max_attempts: int = Field(5, ge=1, description="a message a channel refuses is retried, with back-off, this many times in all")
+    push_max_attempts: int = Field(5, ge=1, description="a delivery a channel refuses (push messages, unit inbox channels) is tried this many times in all, with back-off")
     push_retry_minutes: int = Field(5, ge=1, description="the first retry waits this long; each later one twice as long")
     push_channels: dict[str, str] = Field(default_factory=dict, description='Apprise URL per channel with {address} for the contact, e.g. {"sms": "json://gateway.local/sms?to={address}", "email": "mailtos://user:pass@smtp.example.com?to={address}"}; inapp needs none')
     channel_schemes: list[str] = Field(

@@ -4,15 +4,17 @@ jsons://169.254.169.254 and xml://host:22 were accepted and called), and their U
 from __future__ import annotations
 
 import ipaddress
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, text
 
 from chunfeng import channels
 from chunfeng.inbox import services as inbox
-from chunfeng.inbox.models import Channel, Delivery
+from chunfeng.inbox.models import Channel
 from chunfeng.org.errors import ValidationFailed
 from chunfeng.org.services import find_unit
+from chunfeng.outbox import Delivery
 from chunfeng.settings import get_settings
 from tests.conftest import csrf_from, login
 from tests.inbox.test_delivery import hook  # noqa: F401  (the loopback receiver)
@@ -91,11 +93,13 @@ def test_checked_again_before_sending(bureau, system, hook, allow):  # noqa: F81
         inbox.add_channel(session=s, actor=system, unit_code="110101", url=hook.url, label="值班群")
         inbox.post(s, unit=find_unit(session=s, code="110101"), kind="reminder", title="催办")
     allow()  # the allow-list changed since the channel was saved
-    assert inbox.deliver_pending(bureau).failed == 1 and hook.received == []
+    assert inbox.deliver_pending(bureau, settings=get_settings()).failed == 1 and hook.received == []
     with bureau.read() as s:
         assert "内部网络" in s.scalars(select(Delivery)).one().last_error
     allow("127.0.0.1")
-    assert inbox.deliver_pending(bureau).sent == 1 and [m["title"] for m in hook.received] == ["催办"]
+    later = datetime.utcnow() + timedelta(hours=1)  # past the back-off
+    assert inbox.deliver_pending(bureau, settings=get_settings(), now=later).sent == 1
+    assert [m["title"] for m in hook.received] == ["催办"]
 
 
 def test_urls_are_encrypted_at_rest_and_masked_on_the_page(bureau, system, server, allow):

@@ -1,18 +1,20 @@
-"""Apprise delivery through a real HTTP webhook on loopback: sent once, failures retried, never before commit."""
+"""Apprise delivery of unit inbox messages through the outbox, to a real HTTP webhook on loopback: sent once,
+failures retried with back-off, never before commit."""
 
 from __future__ import annotations
 
 import json
 import threading
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from sqlalchemy import select
 
 from chunfeng.inbox import services as inbox
-from chunfeng.inbox.models import Delivery
 from chunfeng.org.errors import Forbidden, ValidationFailed
 from chunfeng.org.services import find_unit
+from chunfeng.outbox import Delivery
 from chunfeng.settings import get_settings
 from tests.conftest import person
 
@@ -60,13 +62,15 @@ def test_delivery_sends_once_and_retries_failures(bureau, system, hook):
         county = find_unit(session=s, code="110101")
         inbox.post(s, unit=county, kind="reminder", title="催办:第 54 条措施", body="请本周报送")
     hook.failing = True
-    run = inbox.deliver_pending(bureau)
+    now = datetime.utcnow()
+    run = inbox.deliver_pending(bureau, settings=get_settings(), now=now)
     assert (run.sent, run.failed) == (0, 1) and hook.received == []
     hook.failing = False
-    run = inbox.deliver_pending(bureau)
+    assert inbox.deliver_pending(bureau, settings=get_settings(), now=now).sent == 0  # waits its back-off
+    run = inbox.deliver_pending(bureau, settings=get_settings(), now=now + timedelta(minutes=6))
     assert (run.sent, run.failed) == (1, 0)
     assert [(m["title"], m["message"]) for m in hook.received] == [("催办:第 54 条措施", "请本周报送")]
-    assert inbox.deliver_pending(bureau).sent == 0  # never twice
+    assert inbox.deliver_pending(bureau, settings=get_settings(), now=now + timedelta(days=1)).sent == 0  # never twice
     with bureau.read() as s:
         delivery = s.scalars(select(Delivery)).one()
         assert (delivery.state, delivery.attempts) == ("sent", 2)
@@ -79,7 +83,7 @@ def test_nothing_is_sent_for_a_rolled_back_transaction(bureau, system, hook):
         with bureau.write() as s:
             inbox.post(s, unit=find_unit(session=s, code="110101"), kind="reminder", title="不应发出")
             raise RuntimeError("the operation failed after posting")
-    assert inbox.deliver_pending(bureau).sent == 0 and hook.received == []
+    assert inbox.deliver_pending(bureau, settings=get_settings()).sent == 0 and hook.received == []
 
 
 def test_gives_up_after_the_attempts(bureau, system, hook):
@@ -87,10 +91,12 @@ def test_gives_up_after_the_attempts(bureau, system, hook):
         inbox.add_channel(session=s, actor=system, unit_code="110101", url=hook.url)
         inbox.post(s, unit=find_unit(session=s, code="110101"), kind="reminder", title="x")
     hook.failing = True
-    for _ in range(inbox.MAX_ATTEMPTS + 2):
-        inbox.deliver_pending(bureau)
+    settings = get_settings()
+    for day in range(settings.push_max_attempts + 2):  # a day apart: past every back-off
+        inbox.deliver_pending(bureau, settings=settings, now=datetime.utcnow() + timedelta(days=day))
     with bureau.read() as s:
-        assert s.scalars(select(Delivery)).one().attempts == inbox.MAX_ATTEMPTS
+        delivery = s.scalars(select(Delivery)).one()
+        assert (delivery.state, delivery.attempts) == ("failed", settings.push_max_attempts)
 
 
 def test_channel_refusals(bureau):

@@ -81,6 +81,7 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("GET", "/calendar"): "calendar.view",
     ("GET", "/jobs"): "jobs.view", ("GET", "/jobs/runs/{run_id}"): SIGNED_IN,
     ("GET", "/jobs/runs/{run_id}/progress"): SIGNED_IN,
+    ("GET", "/deliveries"): ("outbox.view", "push.campaign"), ("GET", "/deliveries/export.xlsx"): ("outbox.view", "push.campaign"),
 }
 
 # Values for path parameters: ids that do not exist (an allowed user gets 404), codes that do.

@@ -6,6 +6,7 @@ import typer
 
 from chunfeng.cli_support import actor, console, database, domain_errors
 from chunfeng.inbox import services
+from chunfeng.settings import get_settings
 
 app = typer.Typer(help="消息与外部通知通道", no_args_is_help=True)
 
@@ -22,5 +23,7 @@ def add_channel(unit: str, url: str, label: str = typer.Option("", help="a name 
 @app.command()
 def deliver():
     """Send every message still pending on an external channel (the server does this on its schedule)."""
-    run = services.deliver_pending(database())
-    console.print(f"已发送 {run.sent} 条,失败 {run.failed} 条(失败的会在下次重试,最多 {services.MAX_ATTEMPTS} 次)。")
+    settings = get_settings()
+    run = services.deliver_pending(database(), settings=settings)
+    console.print(f"已发送 {run.sent} 条,失败 {run.failed} 条(失败的会按间隔重试,最多 {settings.push_max_attempts} 次),"
+                  f"结果不明 {run.uncertain} 条(不重发)。")

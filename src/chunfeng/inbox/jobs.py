@@ -1,4 +1,4 @@
-"""The inbox's periodic job: send what waits for a unit's external channels."""
+"""The inbox's periodic job: send the outbox deliveries of unit messages to their external channels."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from chunfeng.settings import Settings
 
 
 def deliver(db: Database, settings: Settings, now: datetime) -> dict:
-    run = deliver_pending(db)
+    run = deliver_pending(db, settings=settings)
     return {"发送": run.sent, "失败(将重试)": run.failed}
 
 

@@ -1,10 +1,11 @@
-"""Tables of the inbox: messages to a unit, the channels a unit is reached through, and what was delivered."""
+"""Tables of the inbox: messages to a unit and the channels a unit is reached through (what was delivered
+through them is in the outbox, `chunfeng.outbox`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import DateTime, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chunfeng.crypto import Encrypted
@@ -37,16 +38,3 @@ class Channel(Base):
     url: Mapped[str] = mapped_column(Encrypted)  # SM4: the URL often holds a token or a password
     label: Mapped[str] = mapped_column(String(100), default="")
 
-
-class Delivery(Base):
-    """One message sent through one channel, or not: the delivery log."""
-
-    __tablename__ = "inbox_delivery"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    message_id: Mapped[int] = mapped_column(ForeignKey("inbox_message.id", ondelete="CASCADE"), index=True)
-    channel_id: Mapped[int] = mapped_column(ForeignKey("inbox_channel.id", ondelete="CASCADE"), index=True)
-    state: Mapped[str] = mapped_column(String(16), default="pending", doc="pending, sent, failed")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str] = mapped_column(Text, default="")
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -1,28 +1,28 @@
 """Post to a unit's inbox and deliver through its channels.
 
-Delivery is an outbox: `post` writes the message and one pending delivery per channel in the caller's
-transaction; `deliver_pending` sends them after commit, in transactions of their own, recording each
-attempt. A crash between the two leaves deliveries pending, to be sent by the next run, never lost.
+`post` writes the message (the in-app inbox: delivered by being written) and enqueues one delivery per channel
+in the outbox, in the caller's transaction; the outbox sends them after commit, at most once (`chunfeng.outbox`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from chunfeng import channels
+from chunfeng import channels, outbox
 from chunfeng.db import Database, utcnow
-from chunfeng.inbox.models import Channel, Delivery, InboxMessage
+from chunfeng.inbox.models import Channel, InboxMessage
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
 from chunfeng.org.errors import Forbidden, NotFound, ValidationFailed
 from chunfeng.org.models import Unit
 from chunfeng.org.services import find_unit
 from chunfeng.paging import Page
+from chunfeng.settings import Settings
 
-MAX_ATTEMPTS = 5
+ORIGIN = "inbox.message"
 
 
 def post(session: Session, *, unit: Unit, kind: str, title: str, body: str = "", link: str = "",
@@ -30,8 +30,9 @@ def post(session: Session, *, unit: Unit, kind: str, title: str, body: str = "",
     message = InboxMessage(unit_id=unit.id, kind=kind, title=title[:200], body=body, link=link, sender=sender)
     session.add(message)
     session.flush()
-    for channel_id in session.scalars(select(Channel.id).where(Channel.unit_id == unit.id)):
-        session.add(Delivery(message_id=message.id, channel_id=channel_id))
+    for channel in session.scalars(select(Channel).where(Channel.unit_id == unit.id).order_by(Channel.id)):
+        outbox.enqueue(session, origin=ORIGIN, origin_id=message.id, scope=unit.path, channel=outbox.URL,
+                       target=channel.url, title=message.title, body=body)
     session.flush()
     return message
 
@@ -92,31 +93,7 @@ def list_channels(*, session: Session, actor: Actor, unit: Unit) -> list[tuple[s
             for c in session.scalars(select(Channel).where(Channel.unit_id == unit.id).order_by(Channel.id))]
 
 
-@dataclass
-class DeliveryRun:
-    sent: int = 0
-    failed: int = 0
-
-
-def deliver_pending(db: Database) -> DeliveryRun:
-    """Send every pending delivery that has attempts left; each result is committed as it happens."""
-    run = DeliveryRun()
-    with db.read() as session:
-        pending = list(session.execute(
-            select(Delivery.id, Channel.url, InboxMessage.title, InboxMessage.body)
-            .join(Channel, Delivery.channel_id == Channel.id).join(InboxMessage, Delivery.message_id == InboxMessage.id)
-            .where(Delivery.state.in_(["pending", "failed"]), Delivery.attempts < MAX_ATTEMPTS).order_by(Delivery.id)))
-    for delivery_id, url, title, body in pending:
-        try:
-            # Checked again: the name may resolve elsewhere now, or the allow-list have changed.
-            sender = channels.sender(url)
-            ok, error = bool(sender.notify(title=title, body=body or title)), ""
-        except Exception as exc:  # a broken channel must not stop the others
-            ok, error = False, str(exc)
-        with db.write() as session:
-            values = {"attempts": Delivery.attempts + 1, "state": "sent" if ok else "failed",
-                      "last_error": "" if ok else (error or "通道未接受消息")[:500], "sent_at": utcnow() if ok else None}
-            session.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values))
-        run.sent += ok
-        run.failed += not ok
-    return run
+def deliver_pending(db: Database, *, settings: Settings, now: datetime | None = None,
+                    limit: int = 10_000) -> outbox.DeliveryRun:
+    """Send the inbox's due deliveries through the outbox (claim → send → record: never twice)."""
+    return outbox.deliver_due(db, settings=settings, now=now, limit=limit, origin=ORIGIN)

@@ -33,7 +33,7 @@ from chunfeng.paging import Page
 from chunfeng.plan import services as plan
 from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import Id, OptionalNo, PageNo
-from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, require, templates
+from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, SettingsDep, render, require, templates
 from chunfeng.xlsx import download_path, write_table
 
 router = APIRouter(prefix="/ledger", tags=["ledger"])
@@ -272,15 +272,19 @@ def export(session: SessionDep, user: CurrentUser, unit: str = ""):
 # --- supervision ---------------------------------------------------------------------------------
 
 
-def _after_delivery(response, db):
-    """Send what the change put in the outbox once the response has gone: a slow mail server or
-    webhook never holds up the page."""
-    response.background = BackgroundTask(deliver_pending, db)
+NUDGE = 20  # deliveries a request's nudge sends at most: a notice reaches a handful of channels
+
+
+def _after_delivery(response, db, settings):
+    """Nudge the outbox once the response has gone, so a notice reaches the unit's channels now rather than at
+    the next scheduled run; a slow webhook never holds up the page. Through the outbox's claim, like the
+    schedule: a message both pick up is still sent once."""
+    response.background = BackgroundTask(deliver_pending, db, settings=settings, limit=NUDGE)
     return response
 
 
 @router.post("/assignments/{assignment_id}/notices", dependencies=[require("ledger.supervise")])
-def issue_notice(assignment_id: Id, db: DatabaseDep, user: CurrentUser, subject: str = Form(""), text: str = Form(""),
+def issue_notice(assignment_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep, subject: str = Form(""), text: str = Form(""),
                  respond_by: str = Form("")):
     day = _day(respond_by, "答复期限")
     if day is None:
@@ -288,14 +292,14 @@ def issue_notice(assignment_id: Id, db: DatabaseDep, user: CurrentUser, subject:
     with db.write() as session:
         notice = supervision.issue_notice(session=session, actor=user, assignment_id=assignment_id, subject=subject,
                                           text=text, respond_by=day)
-    return _after_delivery(RedirectResponse(f"/ledger/notices/{notice.id}", status_code=303), db)
+    return _after_delivery(RedirectResponse(f"/ledger/notices/{notice.id}", status_code=303), db, settings)
 
 
 @router.post("/assignments/{assignment_id}/remind", dependencies=[require("ledger.supervise")])
-def remind(assignment_id: Id, db: DatabaseDep, user: CurrentUser, text: str = Form("")):
+def remind(assignment_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep, text: str = Form("")):
     with db.write() as session:
         supervision.remind(session=session, actor=user, assignment_id=assignment_id, text=text)
-    return _after_delivery(RedirectResponse(f"/ledger/assignments/{assignment_id}?reminded=1", status_code=303), db)
+    return _after_delivery(RedirectResponse(f"/ledger/assignments/{assignment_id}?reminded=1", status_code=303), db, settings)
 
 
 @router.get("/notices", dependencies=[require("ledger.view")])
@@ -320,17 +324,17 @@ def notice_page(request: Request, notice_id: Id, session: SessionDep, user: Curr
 
 
 @router.post("/notices/{notice_id}/answer", dependencies=[require("ledger.answer")])
-def answer_notice(notice_id: Id, db: DatabaseDep, user: CurrentUser, text: str = Form("")):
+def answer_notice(notice_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep, text: str = Form("")):
     with db.write() as session:
         supervision.answer_notice(session=session, actor=user, notice_id=notice_id, text=text)
-    return _after_delivery(RedirectResponse(f"/ledger/notices/{notice_id}", status_code=303), db)
+    return _after_delivery(RedirectResponse(f"/ledger/notices/{notice_id}", status_code=303), db, settings)
 
 
 @router.post("/notices/{notice_id}/close", dependencies=[require("ledger.supervise")])
-def close_notice(notice_id: Id, db: DatabaseDep, user: CurrentUser, text: str = Form("")):
+def close_notice(notice_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep, text: str = Form("")):
     with db.write() as session:
         supervision.close_notice(session=session, actor=user, notice_id=notice_id, text=text)
-    return _after_delivery(RedirectResponse(f"/ledger/notices/{notice_id}", status_code=303), db)
+    return _after_delivery(RedirectResponse(f"/ledger/notices/{notice_id}", status_code=303), db, settings)
 
 
 @router.get("/league", dependencies=[require("ledger.view")])

@@ -63,6 +63,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "ledger.answer": frozenset({"action_office", "unit_reporter"}),
     "inbox.read": ALL,
     "inbox.channel": frozenset({"admin"}),
+    "outbox.view": frozenset({"admin"}),  # the whole delivery log of the subtree; service officers see their pushes'
     "consult.agent": frozenset({"agent", "service_officer"}),
     "consult.kb.edit": frozenset({"agent"}),
     "consult.kb.national": frozenset({"agent"}),
@@ -120,6 +121,7 @@ PERMISSION_NAMES: dict[str, str] = {
     "calendar.view": "查看工作日历",
     "calendar.manage": "维护工作日历",
     "jobs.view": "查看定时任务",
+    "outbox.view": "查看发送记录",
 }
 
 

@@ -204,7 +204,7 @@ def push_bills(conn, *, session: Session, actor: Actor, unit_code: str, year: in
             WHERE {SMALL} {where}
             GROUP BY r.credit_code, r.name, k.role, k.person ORDER BY r.credit_code, k.role""", params).fetchall()
     messages = [dict(campaign_id=campaign.id, stage="bill", policy_id="", credit_code=code, taxpayer_name=tp_name,
-                     role=role, person=person, channel="inapp", address="", state="sent", created_at=now, sent_at=now,
+                     role=role, person=person, channel="inapp", address="", created_at=now,
                      title=f"{tp_name}{year}年度红利账单",
                      body=_message(crypto.decrypt(person), tp_name, year, amount, count, deferred, timing),
                      link=f"/push/bill?year={year}")

@@ -1,23 +1,20 @@
 """Campaigns: staged reminders along a filing period, frequency caps, opt-outs, and delivery through an outbox.
 
-A stage is planned once, in one transaction that writes every message and marks the stage planned, so a
-repeated run adds nothing. Delivery claims a message (state `sending`, committed) before it hands it to a
-channel and records the outcome after; a crash in between leaves the message `sending`, and the next run
-marks it `uncertain` instead of sending it again: a taxpayer never gets the same message twice.
+A stage is planned once, in one transaction that writes every message, enqueues the deliveries of those not
+in-app in the outbox and marks the stage planned, so a repeated run adds nothing. The outbox sends them at most
+once (`chunfeng.outbox`): a taxpayer never gets the same message twice, also when a sender is killed mid-send.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from urllib.parse import quote
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
-from chunfeng import channels, crypto
+from chunfeng import crypto, outbox
 from chunfeng.calendar.errors import CalendarNotCovered
 from chunfeng.db import Database, utcnow
 from chunfeng.jobs import Progress, no_progress
@@ -30,15 +27,14 @@ from chunfeng.push import matching, periods, rules
 from chunfeng.push import policy as permissions
 from chunfeng.push.errors import PushError, PushInvalid, PushNotFound
 from chunfeng.push.models import Campaign, CampaignStage, Policy, PushMessage
-from chunfeng.push.schema import CHANNEL_NAMES, CHANNELS
-from chunfeng.settings import get_settings
+from chunfeng.push.schema import CHANNELS
+from chunfeng.settings import Settings, get_settings
 from chunfeng.workdays import WorkCalendar, configured_calendar, filing_period
 
 STAGES = {"first": "政策提醒", "reminder": "申报提醒", "last": "截止前提醒", "bill": "红利账单"}
-MESSAGE_STATES = {"pending": "待发送", "sending": "发送中", "sent": "已送达", "failed": "发送失败",
-                  "uncertain": "结果不明(未重发)", "cancelled": "已取消"}
+MESSAGE_STATES = outbox.STATES
+ORIGIN = "push.message"
 log = logging.getLogger(__name__)
-SENDING_LEASE = timedelta(minutes=10)
 
 
 
@@ -236,15 +232,18 @@ def plan_stage(*, session: Session, conn, campaign: Campaign, stage: CampaignSta
             pushes[code].add(policy.id)
             values = {"name": name, "person": crypto.decrypt(person), "policy": policy.name, "basis": policy.basis,
                       "period": period.label, "deadline": period.deadline_text(campaign.year)}
-            inapp = channel == "inapp"
             messages.append(dict(
                 campaign_id=campaign.id, stage=stage.stage, policy_id=policy.id, credit_code=code, taxpayer_name=name,
                 role=role, person=person, channel=channel, address=address,
                 title=f"{STAGES[stage.stage]}:{policy.name}"[:200], body=render(policy, role, channel, values),
-                link=f"/push/policies/{policy.id}", state="sent" if inapp else "pending", created_at=now,
-                sent_at=now if inapp else None))
+                link=f"/push/policies/{policy.id}", created_at=now))
     for i in range(0, len(messages), 5000):
         session.execute(PushMessage.__table__.insert(), messages[i:i + 5000])
+    # One statement, the stored ciphertexts copied as they are: a national stage enqueues millions.
+    outbox.enqueue_from(session, select(
+        literal(ORIGIN), PushMessage.id, literal(unit.path), PushMessage.channel, PushMessage.address,
+        PushMessage.title, PushMessage.body).where(PushMessage.campaign_id == campaign.id,
+                                                   PushMessage.stage == stage.stage, PushMessage.channel != "inapp"))
     stage.planned_at, stage.audience, stage.messages = now, len(audience), len(messages)
     stage.capped, stage.opted_out = len(capped), opted_out
     audit.record(session, actor=SystemActor(), action="push.stage.planned", object_type="campaign", object_id=campaign.id,
@@ -301,74 +300,26 @@ def _record_failure(db: Database, campaign_id: int, stage_id: int, exc: Exceptio
                      object_id=campaign_id, after={"stage": stage.stage, "error": campaign.last_error}, outcome="failure")
 
 
-@dataclass
-class DeliveryRun:
-    sent: int = 0
-    failed: int = 0
-    uncertain: int = 0
+def _deliveries_of(campaign_id: int):
+    """SQL condition: the outbox deliveries of the campaign's messages."""
+    return (outbox.Delivery.origin == ORIGIN) & outbox.Delivery.origin_id.in_(
+        select(PushMessage.id).where(PushMessage.campaign_id == campaign_id))
 
 
-def channel_url(channel: str, address: str, message_id: int) -> str | None:
-    """The Apprise URL for one message: {address} is the contact, {message} the message id (a gateway can
-    use it, e.g. as a header `+Idempotency-Key={message}`, to drop a repeat)."""
-    template = get_settings().push_channels.get(channel)
-    if not template:
-        return None
-    return template.replace("{address}", quote(address, safe="@")).replace("{message}", str(message_id))
-
-
-def deliver(db: Database, *, now: datetime | None = None, limit: int = 10_000) -> DeliveryRun:
-    """Send what is due in the outbox through Apprise: claim, send, record: each step committed."""
-    settings = get_settings()
-    now = now or utcnow()
-    run = DeliveryRun()
-    with db.write() as session:
-        run.uncertain = session.execute(
-            update(PushMessage).where(PushMessage.state == "sending", PushMessage.next_attempt_at <= now)
-            .values(state="uncertain", last_error="发送过程中断,消息可能已送出,为免重复不再自动重发")).rowcount
-    with db.read() as session:
-        due = list(session.execute(
-            select(PushMessage.id, PushMessage.channel, PushMessage.address, PushMessage.title, PushMessage.body)
-            .where(PushMessage.state.in_(["pending", "failed"]), PushMessage.channel != "inapp",
-                   PushMessage.attempts < settings.push_max_attempts,
-                   (PushMessage.next_attempt_at.is_(None)) | (PushMessage.next_attempt_at <= now))
-            .order_by(PushMessage.id).limit(limit)))
-    for message_id, channel, address, title, body in due:
-        with db.write() as session:
-            claimed = session.execute(
-                update(PushMessage).where(PushMessage.id == message_id, PushMessage.state.in_(["pending", "failed"]))
-                .values(state="sending", attempts=PushMessage.attempts + 1, next_attempt_at=now + SENDING_LEASE)).rowcount
-            attempts = session.scalar(select(PushMessage.attempts).where(PushMessage.id == message_id))
-        if not claimed:
-            continue  # another worker took it
-        url = channel_url(channel, address, message_id)
-        error = ""
-        if url is None:
-            ok, error = False, f"渠道“{CHANNEL_NAMES.get(channel, channel)}”未配置(CHUNFENG_PUSH_CHANNELS)"
-        else:
-            try:
-                sender = channels.sender(url)  # CHUNFENG_PUSH_CHANNELS may point anywhere; checked each time
-                ok = bool(sender.notify(title=title, body=body))
-            except Exception as exc:  # a broken gateway must not stop the others
-                ok, error = False, str(exc)
-            error = error or ("" if ok else "通道未接受消息")
-        retry = now + timedelta(minutes=settings.push_retry_minutes * 2 ** (attempts - 1))
-        with db.write() as session:
-            session.execute(update(PushMessage).where(PushMessage.id == message_id).values(
-                state="sent" if ok else "failed", sent_at=utcnow() if ok else None,
-                last_error=error[:500], next_attempt_at=None if ok else retry))
-        run.sent += ok
-        run.failed += not ok
-    return run
+def deliver(db: Database, *, settings: Settings, now: datetime | None = None, limit: int = 10_000) -> outbox.DeliveryRun:
+    """Send the push messages due in the outbox (claim → send → record: never twice)."""
+    return outbox.deliver_due(db, settings=settings, now=now, limit=limit, origin=ORIGIN)
 
 
 def delivery_figures(session: Session, campaign_id: int) -> dict:
     """Messages by stage, channel and state: the campaign page's delivery table."""
     figures: dict = defaultdict(lambda: defaultdict(int))
+    delivered = func.coalesce(outbox.Delivery.state, "sent")  # in-app: delivered by being written
     for stage, channel, state, n in session.execute(
-            select(PushMessage.stage, PushMessage.channel, PushMessage.state, func.count())
+            select(PushMessage.stage, PushMessage.channel, delivered, func.count())
+            .outerjoin(outbox.Delivery, (outbox.Delivery.origin == ORIGIN) & (outbox.Delivery.origin_id == PushMessage.id))
             .where(PushMessage.campaign_id == campaign_id)
-            .group_by(PushMessage.stage, PushMessage.channel, PushMessage.state)):
+            .group_by(PushMessage.stage, PushMessage.channel, delivered)):
         figures[(stage, channel)][state] += n
     read = dict(session.execute(select(PushMessage.stage, func.count()).where(
         PushMessage.campaign_id == campaign_id, PushMessage.read_at.is_not(None)).group_by(PushMessage.stage)).all())
@@ -376,8 +327,8 @@ def delivery_figures(session: Session, campaign_id: int) -> dict:
 
 
 def uncertain_count(session: Session, campaign_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(PushMessage).where(
-        PushMessage.campaign_id == campaign_id, PushMessage.state == "uncertain")) or 0
+    return session.scalar(select(func.count()).select_from(outbox.Delivery).where(
+        _deliveries_of(campaign_id), outbox.Delivery.state == "uncertain")) or 0
 
 
 def requeue_uncertain(*, session: Session, actor: Actor, campaign_id: int) -> int:
@@ -385,9 +336,7 @@ def requeue_uncertain(*, session: Session, actor: Actor, campaign_id: int) -> in
     campaign = get_campaign(session=session, actor=actor, campaign_id=campaign_id)
     if refused := permissions.requeue_refusal(actor, campaign, uncertain_count(session, campaign.id)):
         raise refused
-    n = session.execute(update(PushMessage).where(PushMessage.campaign_id == campaign.id,
-                                                  PushMessage.state == "uncertain")
-                        .values(state="pending", next_attempt_at=None)).rowcount
+    n = outbox.requeue(session, _deliveries_of(campaign.id))
     audit.record(session, actor=actor, action="push.campaign.requeued", object_type="campaign", object_id=campaign.id,
                  after={"messages": n})
     return n
@@ -468,9 +417,7 @@ def cancel_campaign(*, session: Session, actor: Actor, campaign_id: int) -> int:
     campaign = get_campaign(session=session, actor=actor, campaign_id=campaign_id)
     if refused := permissions.cancel_refusal(actor, campaign):
         raise refused
-    withdrawn = session.execute(update(PushMessage).where(PushMessage.campaign_id == campaign.id,
-                                                          PushMessage.state.in_(["pending", "failed"]))
-                                .values(state="cancelled", next_attempt_at=None)).rowcount
+    withdrawn = outbox.cancel(session, _deliveries_of(campaign.id))
     before, campaign.state = campaign.state, "cancelled"
     audit.record(session, actor=actor, action="push.campaign.cancelled", object_type="campaign", object_id=campaign.id,
                  before={"state": before}, after={"state": "cancelled", "messages_withdrawn": withdrawn})

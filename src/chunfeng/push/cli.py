@@ -14,6 +14,7 @@ from rich.table import Table
 from chunfeng.cli_support import actor, console, database, domain_errors, fail
 from chunfeng.push import bills, campaigns, matching, periods, rules, services, store, synthetic
 from chunfeng.push.models import CAMPAIGN_STATES
+from chunfeng.settings import get_settings
 
 app = typer.Typer(help="精准推送:纳税人数据、政策规则、匹配、分阶段提醒、红利账单", no_args_is_help=True)
 campaign_app = typer.Typer(help="推送活动", no_args_is_help=True)
@@ -239,7 +240,7 @@ def campaign_run(today: Optional[str] = typer.Option(None, help="plan the stages
 @app.command("deliver")
 def deliver():
     """Send the pending messages of the outbox through their channels (retries with back-off)."""
-    run = campaigns.deliver(database())
+    run = campaigns.deliver(database(), settings=get_settings())
     console.print(f"发送成功 {run.sent},失败 {run.failed}(将重试),结果不明 {run.uncertain}(不重发)")
 
 

@@ -33,7 +33,7 @@ def plan_due_stages(db: Database, settings: Settings, now: datetime) -> dict | s
 
 
 def deliver(db: Database, settings: Settings, now: datetime) -> dict:
-    run = campaigns.deliver(db)
+    run = campaigns.deliver(db, settings=settings)
     return {"送达": run.sent, "失败": run.failed, "结果不明": run.uncertain}
 
 

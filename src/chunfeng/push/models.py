@@ -93,10 +93,9 @@ class CampaignStage(Base):
 
 
 class PushMessage(Base):
-    """One message to one contact on one channel: the outbox row and the delivery log in one.
-
-    States: pending → sending → sent | failed (retried with back-off) ; a message left in `sending` by a
-    crash becomes `uncertain` and is never sent again automatically (it may have gone out).
+    """One message to one contact on one channel: what was said to whom (the cap counts these, the unique key
+    keeps a stage from repeating). An in-app message is delivered by being written; one on any other channel
+    has its delivery in the outbox (`chunfeng.outbox`, origin push.message), which holds its state.
     """
 
     __tablename__ = "push_message"
@@ -115,10 +114,5 @@ class PushMessage(Base):
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Encrypted)  # SM4: it greets the contact by name
     link: Mapped[str] = mapped_column(String(200), default="")
-    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
-    last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     read_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -197,13 +197,13 @@ def campaign_run(request: Request, campaign_id: Id, db: DatabaseDep, user: Curre
         raise PushInvalid(f"日期“{today}”无效") from None
     with db.read() as session:
         campaign = campaigns.runnable(session=session, actor=user, campaign_id=campaign_id)
-    store_file = _store(request)
+    store_file, settings = _store(request), request.app.state.settings
 
     def work(progress) -> TaskResult:  # off the request: a national stage is seconds to minutes of matching
         with store.connect_store(store_file) as conn:  # a failure is recorded on the campaign and shown there
             planned = campaigns.run_due(db, conn, today=day, campaign_id=campaign_id, progress=progress)
         progress(1, 1, "正在发送消息")
-        campaigns.deliver(db)
+        campaigns.deliver(db, settings=settings)
         return TaskResult(f"执行了 {len(planned)} 个推送阶段", f"/push/campaigns/{campaign_id}?ran={len(planned)}")
 
     return jobs_pages.start(db, user, name="push.campaign.run", title=f"执行推送活动「{campaign.name}」", work=work)

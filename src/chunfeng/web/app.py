@@ -41,6 +41,7 @@ from chunfeng.ratelimit import RateLimiter
 from chunfeng.settings import Settings
 from chunfeng.web import auth
 from chunfeng.web import jobs as jobs_pages
+from chunfeng.web.deliveries import router as deliveries_router
 from chunfeng.web.deps import (
     LoginRequired,
     PasswordChangeRequired,
@@ -111,6 +112,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     app.include_router(appeals_router)
     app.include_router(calendar_router)
     app.include_router(jobs_pages.router)
+    app.include_router(deliveries_router)
 
     @app.get("/", include_in_schema=False)
     def home(request: Request, user=Depends(optional_user)):

@@ -1,13 +1,13 @@
 """rate limits held in the database, shared by every server process (per address, and a ceiling per endpoint)
 
 Revision ID: 0023
-Revises: 0020
+Revises: 0022
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0023'
-down_revision = '0020'
+down_revision = '0022'
 branch_labels = None
 depends_on = None
 

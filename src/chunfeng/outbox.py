@@ -1,0 +1,294 @@
+"""The one way out: every message that leaves the system (unit inbox channels, push messages) is a row here.
+
+A domain enqueues a delivery in its own transaction (so a rolled-back change sends nothing); `deliver_due` sends
+what is due in three steps, each its own transaction or none:
+
+- claim: a short committed transaction marks the next due delivery `sending` with a conditional update (on
+  PostgreSQL it is picked with FOR UPDATE SKIP LOCKED; SQLite has one writer), so two overlapping runs, or two
+  replicas, never hold the same row;
+- send: outside any transaction, through Apprise (the channel URL checked again right before);
+- record: the outcome committed per delivery, `sent` or `failed` with the next attempt after a doubling wait.
+
+A delivery left `sending` past its lease (its process was killed between send and record) becomes `uncertain`:
+it may have gone out, so it is never sent again automatically (at most once); an official who has checked with
+the gateway may requeue it. The base layer: it imports no domain.
+
+States: pending → sending → sent | failed (retried while attempts remain) | uncertain ; cancelled by its domain.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import quote
+
+from sqlalchemy import DateTime, Index, Integer, String, Text, func, literal, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql import Select
+
+from chunfeng import channels
+from chunfeng.crypto import Encrypted
+from chunfeng.db import Base, Database, utcnow
+from chunfeng.paging import Page
+from chunfeng.settings import Settings
+
+STATES = {"pending": "待发送", "sending": "发送中", "sent": "已送达", "failed": "发送失败",
+          "uncertain": "结果不明(未重发)", "cancelled": "已取消"}
+URL = "url"  # the channel of a delivery whose target is the whole Apprise URL (a unit's inbox channel)
+LEASE = timedelta(minutes=10)
+# Claimed at a time. One: a sender killed mid-send then leaves only the delivery it was sending in doubt, and the
+# next run picks up the rest; a claimed batch would leave every claimed row uncertain, sent or not.
+BATCH = 1
+UNCERTAIN = "发送过程中断,消息可能已送出,为免重复不再自动重发"
+log = logging.getLogger(__name__)
+
+
+class Delivery(Base):
+    """One message to one recipient through one channel, and what became of it: the outbox and the delivery log."""
+
+    __tablename__ = "outbox_delivery"
+    __table_args__ = (Index("ix_outbox_delivery_due", "state", "next_attempt_at"),
+                      Index("ix_outbox_delivery_origin", "origin", "origin_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    origin: Mapped[str] = mapped_column(String(40), doc="what enqueued it: inbox.message, push.message …")
+    origin_id: Mapped[int] = mapped_column(Integer, doc="the id of that object in its domain")
+    scope: Mapped[str] = mapped_column(String(400), default="", index=True,
+                                       doc="the path of the unit it belongs to: that unit's subtree may see it")
+    channel: Mapped[str] = mapped_column(String(40), doc="'url', or a named channel (sms, email) whose URL template "
+                                                        "the settings hold (push_channels)")
+    target: Mapped[str] = mapped_column(Encrypted, doc="the Apprise URL ('url'), or the address the template is "
+                                                       "filled with; SM4: it holds a token or a contact")
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Encrypted, default="")  # SM4: a push greets its contact by name
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(
+        DateTime, doc="pending/failed: not before; sending: the lease ends (then uncertain)")
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+def enqueue(session: Session, *, origin: str, origin_id: int, scope: str, channel: str, target: str, title: str,
+            body: str = "") -> Delivery:
+    """One delivery, in the caller's transaction: it is sent only if that transaction commits."""
+    delivery = Delivery(origin=origin, origin_id=origin_id, scope=scope, channel=channel, target=target,
+                        title=title[:200], body=body, state="pending", attempts=0, created_at=utcnow())
+    session.add(delivery)
+    return delivery
+
+
+ENQUEUED = ("origin", "origin_id", "scope", "channel", "target", "title", "body")
+
+
+def enqueue_from(session: Session, query: Select) -> int:
+    """Deliveries for every row of `query`, which selects the columns of ENQUEUED in that order, in one statement
+    (a campaign stage enqueues hundreds of thousands). Encrypted values are copied as they are stored."""
+    table = Delivery.__table__
+    query = query.add_columns(literal("pending", String), literal(0, Integer), literal("", Text),
+                              literal(utcnow(), DateTime))
+    columns = [table.c[name] for name in (*ENQUEUED, "state", "attempts", "last_error", "created_at")]
+    result = session.execute(table.insert().from_select(columns, query))
+    return result.rowcount or 0
+
+
+# --- claim → send → record ----------------------------------------------------------------------------
+
+
+@dataclass
+class DeliveryRun:
+    sent: int = 0
+    failed: int = 0
+    uncertain: int = 0
+
+
+@dataclass
+class Claimed:
+    id: int
+    channel: str
+    target: str
+    title: str
+    body: str
+    attempts: int
+
+
+def _origin_filter(origin: str | None):
+    return Delivery.origin.startswith(origin, autoescape=True) if origin else Delivery.id.is_not(None)
+
+
+def expire_leases(db: Database, *, now: datetime, origin: str | None = None) -> int:
+    """Deliveries left `sending` past their lease become `uncertain`: they may have gone out."""
+    with db.write() as session:
+        return session.execute(
+            update(Delivery).where(Delivery.state == "sending", Delivery.next_attempt_at <= now, _origin_filter(origin))
+            .values(state="uncertain", last_error=UNCERTAIN)).rowcount
+
+
+def claim(db: Database, *, now: datetime, limit: int, max_attempts: int, lease: timedelta = LEASE,
+          origin: str | None = None) -> list[Claimed]:
+    """Mark up to `limit` due deliveries `sending` in one committed transaction and return them; a row another
+    run claimed first is not returned (the update is conditional on the state it was picked in)."""
+    due = (select(Delivery.id)
+           .where(Delivery.state.in_(["pending", "failed"]), Delivery.attempts < max_attempts, _origin_filter(origin),
+                  (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now))
+           .order_by(Delivery.id).limit(limit))
+    # The lease runs from the claim on the clock, not from the run's `now`: a long run's later batches would
+    # otherwise be claimed with leases already over, and another run would take them for abandoned.
+    claimed_at = max(now, utcnow())
+    with db.write() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)  # a second replica takes the next rows instead of waiting
+        ids = list(session.scalars(due))
+        if not ids:
+            return []
+        taken = list(session.scalars(
+            update(Delivery).where(Delivery.id.in_(ids), Delivery.state.in_(["pending", "failed"]))
+            .values(state="sending", attempts=Delivery.attempts + 1, claimed_at=claimed_at,
+                    next_attempt_at=claimed_at + lease)
+            .returning(Delivery.id)))
+        rows = session.scalars(select(Delivery).where(Delivery.id.in_(taken)).order_by(Delivery.id))
+        return [Claimed(d.id, d.channel, d.target, d.title, d.body, d.attempts) for d in rows]
+
+
+def resolve(channel: str, target: str, delivery_id: int, templates: dict[str, str]) -> str | None:
+    """The Apprise URL of a delivery: its target, or its channel's template with {address} the target and
+    {message} the delivery id (a gateway can use it, e.g. as `+Idempotency-Key={message}`, to drop a repeat)."""
+    if channel == URL:
+        return target
+    template = templates.get(channel)
+    if not template:
+        return None
+    return template.replace("{address}", quote(target, safe="@")).replace("{message}", str(delivery_id))
+
+
+def send(claimed: Claimed, settings: Settings) -> str:
+    """Hand one delivery to its channel, outside any transaction; the error for people, or "" when accepted."""
+    url = resolve(claimed.channel, claimed.target, claimed.id, settings.push_channels)
+    if url is None:
+        return f"渠道“{claimed.channel}”未配置(CHUNFENG_PUSH_CHANNELS)"
+    try:
+        # Checked again: the name may resolve elsewhere now, or the allow-list have changed.
+        sender = channels.sender(url, settings=settings)
+        ok = bool(sender.notify(title=claimed.title, body=claimed.body or claimed.title))
+    except Exception as exc:  # noqa: BLE001 (a broken channel must not stop the others)
+        return str(exc) or type(exc).__name__
+    return "" if ok else "通道未接受消息"
+
+
+def record(db: Database, claimed: Claimed, error: str, *, now: datetime, retry: timedelta) -> None:
+    """Commit the outcome of the attempt that was claimed (a later claim of the row is not overwritten)."""
+    values = ({"state": "sent", "sent_at": utcnow(), "last_error": "", "next_attempt_at": None} if not error else
+              {"state": "failed", "last_error": error[:500],
+               "next_attempt_at": now + retry * 2 ** (claimed.attempts - 1)})
+    with db.write() as session:
+        session.execute(update(Delivery).where(Delivery.id == claimed.id, Delivery.attempts == claimed.attempts)
+                        .values(**values))
+
+
+def deliver_due(db: Database, *, settings: Settings, now: datetime | None = None, limit: int = 10_000,
+                origin: str | None = None, lease: timedelta = LEASE) -> DeliveryRun:
+    """Send what is due (of one origin, e.g. "inbox.message", or all): claim one, send it, record the outcome,
+    until `limit` are done or nothing is due. What the scheduler runs."""
+    now = now or utcnow()
+    run = DeliveryRun(uncertain=expire_leases(db, now=now, origin=origin))
+    retry = timedelta(minutes=settings.push_retry_minutes)
+    done = 0
+    while done < limit:
+        batch = claim(db, now=now, limit=min(BATCH, limit - done), max_attempts=settings.push_max_attempts,
+                      lease=lease, origin=origin)
+        if not batch:
+            break
+        for claimed in batch:
+            error = send(claimed, settings)
+            record(db, claimed, error, now=now, retry=retry)
+            run.sent += not error
+            run.failed += bool(error)
+        done += len(batch)
+    return run
+
+
+def requeue(session: Session, where) -> int:
+    """Uncertain deliveries matching `where` go back to pending: an official checked that they did not go out, so
+    the interrupted attempt does not count (one interrupted on its last attempt would otherwise never go)."""
+    return session.execute(update(Delivery).where(Delivery.state == "uncertain", where)
+                           .values(state="pending", next_attempt_at=None, attempts=Delivery.attempts - 1)).rowcount
+
+
+def cancel(session: Session, where) -> int:
+    """Deliveries matching `where` that are still waiting are withdrawn; returns how many."""
+    return session.execute(update(Delivery).where(Delivery.state.in_(["pending", "failed"]), where)
+                           .values(state="cancelled", next_attempt_at=None)).rowcount
+
+
+# --- the delivery log -----------------------------------------------------------------------------------
+
+
+def masked_target(channel: str, target: str) -> str:
+    """What the log shows of where a delivery went: never a whole address, token or password."""
+    if channel == URL:
+        return channels.masked(target or "")
+    target = target or ""
+    if "@" in target:
+        name, domain = target.split("@", 1)
+        return f"{name[:1]}***@{domain}"
+    digits = re.sub(r"\D", "", target)
+    if len(digits) >= 7:
+        return f"{digits[:3]}****{digits[-4:]}"
+    return "****" if target else ""
+
+
+@dataclass
+class LogFilter:
+    """Which part of the log: the subtree of the unit at path `within`, the origins one may see (None: all),
+    and the state, channel and origin asked for (empty: any)."""
+
+    within: str
+    origins: tuple[str, ...] | None = None
+    state: str = ""
+    channel: str = ""
+    origin: str = ""
+
+    def conditions(self) -> list:
+        where = [Delivery.scope.startswith(self.within, autoescape=True)]
+        if self.origins is not None:
+            where.append(Delivery.origin.in_(self.origins))
+        for column, value in ((Delivery.state, self.state), (Delivery.channel, self.channel),
+                              (Delivery.origin, self.origin)):
+            if value:
+                where.append(column == value)
+        return where
+
+
+def deliveries(session: Session, filters: LogFilter, *, page: int = 1, per_page: int = 50) -> Page[Delivery]:
+    """A page of the log, newest first."""
+    where = filters.conditions()
+    total = session.scalar(select(func.count()).select_from(Delivery).where(*where)) or 0
+    items = list(session.scalars(select(Delivery).where(*where).order_by(Delivery.id.desc())
+                                 .offset((page - 1) * per_page).limit(per_page)))
+    return Page(items, total, page, per_page)
+
+
+def each_delivery(session: Session, filters: LogFilter, *, chunk: int = 1000) -> Iterator[Delivery]:
+    """Every delivery of the filtered log, newest first, read a chunk at a time (for the export)."""
+    where = filters.conditions()
+    last = None
+    while True:
+        query = select(Delivery).where(*where).order_by(Delivery.id.desc()).limit(chunk)
+        if last is not None:
+            query = query.where(Delivery.id < last)
+        rows = list(session.scalars(query))
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].id
+
+
+def channels_in(session: Session, filters: LogFilter) -> list[str]:
+    """The channels the visible log holds: the filter's options."""
+    visible = LogFilter(filters.within, filters.origins).conditions()
+    return list(session.scalars(select(Delivery.channel).where(*visible).distinct().order_by(Delivery.channel)))

@@ -1,0 +1,215 @@
+"""The outbox on a real database (SQLite, or PostgreSQL when CHUNFENG_DATABASE_URL is set) with a real webhook
+receiver on loopback: overlapping runs send each message once, a sender killed mid-send leaves the delivery
+uncertain and it is not sent again, failures are retried with back-off, and an official may requeue."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from sqlalchemy import select, text
+
+from chunfeng import outbox
+from chunfeng.inbox import services as inbox
+from chunfeng.org.services import find_unit
+from chunfeng.settings import get_settings
+
+
+class Receiver:
+    """A threaded webhook receiver: records each title, takes `delay` seconds per request, answers `status`,
+    and calls `on_receive` (while holding the request) when set."""
+
+    def __init__(self):
+        self.titles: list[str] = []
+        self.status, self.delay, self.on_receive = 200, 0.0, None
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+                with receiver.lock:
+                    receiver.titles.append(body["title"])
+                if receiver.on_receive:
+                    receiver.on_receive()
+                time.sleep(receiver.delay)
+                self.send_response(receiver.status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"json://127.0.0.1:{self.server.server_port}/hook"
+
+
+@pytest.fixture
+def receiver(monkeypatch):
+    r = Receiver()
+    monkeypatch.setenv("CHUNFENG_CHANNEL_HOSTS_ALLOWED", '["127.0.0.1"]')  # the receiver is on loopback
+    monkeypatch.setenv("CHUNFENG_PUSH_RETRY_MINUTES", "5")
+    get_settings.cache_clear()
+    yield r
+    r.server.shutdown()
+    get_settings.cache_clear()
+
+
+def _enqueue(db, url: str, titles: list[str]) -> list[int]:
+    with db.write() as session:
+        rows = [outbox.enqueue(session, origin="test.thing", origin_id=i, scope="/000000/", channel=outbox.URL,
+                               target=url, title=title, body="正文") for i, title in enumerate(titles)]
+        session.flush()
+        return [row.id for row in rows]
+
+
+def _row(db, delivery_id: int) -> outbox.Delivery:
+    with db.read() as session:
+        return session.get(outbox.Delivery, delivery_id)
+
+
+def test_two_overlapping_runs_deliver_each_message_exactly_once(bureau, system, receiver):
+    """Issue 13: a request's background delivery and the scheduled scan overlapping sent an inbox message twice.
+    Here two runs start together, as the nudge after a notice and the schedule (or two replicas) would."""
+    with bureau.write() as s:
+        inbox.add_channel(session=s, actor=system, unit_code="110101", url=receiver.url, label="值班群")
+        county = find_unit(session=s, code="110101")
+        titles = [f"催办 {i}" for i in range(45)]
+        for title in titles:
+            inbox.post(s, unit=county, kind="reminder", title=title)
+    receiver.delay = 0.02  # each send takes a while, so the runs overlap
+    settings = get_settings()
+    start = threading.Barrier(2)
+    runs: list[outbox.DeliveryRun] = []
+
+    def run():
+        start.wait()
+        runs.append(inbox.deliver_pending(bureau, settings=settings))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert Counter(receiver.titles) == Counter(titles)  # every one, none twice
+    assert sum(r.sent for r in runs) == len(titles) and sum(r.failed for r in runs) == 0
+    with bureau.read() as s:
+        states = Counter(s.scalars(select(outbox.Delivery.state)))
+        assert states == {"sent": len(titles)}
+        assert s.scalar(select(outbox.Delivery.attempts).distinct()) == 1
+
+
+def test_a_claim_is_conditional_on_the_state_it_was_picked_in(db, receiver):
+    """The second of two claims over the same due rows gets none of them."""
+    ids = _enqueue(db, receiver.url, ["一", "二", "三"])
+    now = datetime.utcnow()
+    first = outbox.claim(db, now=now, limit=10, max_attempts=5)
+    second = outbox.claim(db, now=now, limit=10, max_attempts=5)
+    assert [c.id for c in first] == ids and second == []
+    assert {_row(db, i).state for i in ids} == {"sending"}
+
+
+def test_a_lease_runs_from_the_claim_not_from_the_start_of_a_long_run(db, receiver):
+    """A run that began an hour ago (the `now` it was given) claims its next batch with a lease from the clock:
+    otherwise a second run would find the lease over and take a delivery still being sent for abandoned."""
+    [delivery_id] = _enqueue(db, receiver.url, ["一"])
+    outbox.claim(db, now=datetime.utcnow() - timedelta(hours=1), limit=10, max_attempts=5)
+    assert outbox.expire_leases(db, now=datetime.utcnow()) == 0
+    assert _row(db, delivery_id).next_attempt_at > datetime.utcnow() + outbox.LEASE - timedelta(minutes=1)
+
+
+def test_a_sender_killed_mid_send_leaves_the_delivery_uncertain_and_it_is_not_sent_again(bureau, system, receiver):
+    """`chunfeng inbox deliver` is killed (SIGKILL) while the receiver holds its first request: that message went
+    out but the outcome was never recorded. The next run sends the two it never reached; past the lease it marks
+    the first uncertain and does not resend it; an official who has checked may requeue it, and it goes out again."""
+    with bureau.write() as s:
+        inbox.add_channel(session=s, actor=system, unit_code="110101", url=receiver.url)
+        for title in ("督办单", "催办一", "催办二"):
+            inbox.post(s, unit=find_unit(session=s, code="110101"), kind="reminder", title=title)
+    env = {**os.environ, "CHUNFENG_DATABASE_URL": bureau.url}
+    proc = subprocess.Popen([sys.executable, "-m", "chunfeng", "inbox", "deliver"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    receiver.on_receive = lambda: os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=120)
+    assert proc.returncode == -signal.SIGKILL and receiver.titles == ["督办单"]
+    receiver.on_receive = None
+    with bureau.read() as s:
+        states = dict(s.execute(select(outbox.Delivery.title, outbox.Delivery.state)).all())
+        killed = s.scalars(select(outbox.Delivery.id).where(outbox.Delivery.title == "督办单")).one()
+    assert states == {"督办单": "sending", "催办一": "pending", "催办二": "pending"}
+    settings = get_settings()
+    run = inbox.deliver_pending(bureau, settings=settings)  # the next run, within the lease
+    assert (run.uncertain, run.sent) == (0, 2) and receiver.titles == ["督办单", "催办一", "催办二"]
+    later = datetime.utcnow() + outbox.LEASE + timedelta(minutes=1)
+    run = inbox.deliver_pending(bureau, settings=settings, now=later)
+    assert (run.uncertain, run.sent) == (1, 0)
+    assert inbox.deliver_pending(bureau, settings=settings, now=later + timedelta(days=1)).sent == 0
+    assert _row(bureau, killed).state == "uncertain" and len(receiver.titles) == 3
+    with bureau.write() as s:
+        assert outbox.requeue(s, outbox.Delivery.id == killed) == 1
+    assert inbox.deliver_pending(bureau, settings=settings, now=later).sent == 1
+    assert receiver.titles.count("督办单") == 2 and _row(bureau, killed).state == "sent"
+    assert _row(bureau, killed).attempts == 1  # the interrupted attempt did not count
+
+
+def test_a_delivery_requeued_after_its_last_attempt_was_interrupted_still_goes(db, receiver):
+    [delivery_id] = _enqueue(db, receiver.url, ["提醒"])
+    settings = get_settings().model_copy(update={"push_max_attempts": 1})
+    now = datetime.utcnow()
+    outbox.claim(db, now=now, limit=1, max_attempts=1)  # and the sender died
+    assert outbox.expire_leases(db, now=now + outbox.LEASE + timedelta(minutes=1)) == 1
+    with db.write() as session:
+        outbox.requeue(session, outbox.Delivery.id == delivery_id)
+    assert outbox.deliver_due(db, settings=settings).sent == 1 and receiver.titles == ["提醒"]
+
+
+def test_failures_are_retried_with_doubling_waits_until_the_attempts_are_used(db, receiver):
+    [delivery_id] = _enqueue(db, receiver.url, ["提醒"])
+    settings = get_settings().model_copy(update={"push_max_attempts": 3})
+    receiver.status = 500
+    now = datetime(2026, 12, 7, 9, 0)
+    assert outbox.deliver_due(db, settings=settings, now=now).failed == 1
+    row = _row(db, delivery_id)
+    assert (row.state, row.attempts, row.next_attempt_at) == ("failed", 1, now + timedelta(minutes=5))
+    assert "未接受" in row.last_error
+    assert outbox.deliver_due(db, settings=settings, now=now + timedelta(minutes=4)).failed == 0  # not yet due
+    outbox.deliver_due(db, settings=settings, now=now + timedelta(minutes=5))
+    row = _row(db, delivery_id)
+    assert (row.attempts, row.next_attempt_at) == (2, now + timedelta(minutes=15))  # then 10 minutes
+    outbox.deliver_due(db, settings=settings, now=now + timedelta(minutes=15))
+    receiver.status = 200
+    assert outbox.deliver_due(db, settings=settings, now=now + timedelta(days=1)).sent == 0  # gave up after 3
+    assert (_row(db, delivery_id).state, _row(db, delivery_id).attempts) == ("failed", 3)
+    assert len(receiver.titles) == 3
+
+
+def test_a_named_channel_is_filled_from_its_template_and_the_payload_is_encrypted_at_rest(db, receiver, monkeypatch):
+    monkeypatch.setenv("CHUNFENG_PUSH_CHANNELS", json.dumps({"sms": receiver.url + "?to={address}"}))
+    get_settings.cache_clear()
+    with db.write() as session:
+        row = outbox.enqueue(session, origin="test.thing", origin_id=1, scope="/000000/", channel="sms",
+                             target="13900001111", title="申报提醒", body="李四您好:请于15日前申报")
+        session.flush()
+        delivery_id = row.id
+    with db.read() as session:
+        raw = session.execute(text("SELECT target, body FROM outbox_delivery")).one()
+    assert all(v.startswith("sm4gcm:") for v in raw) and "13900001111" not in raw[0] and "李四" not in raw[1]
+    assert outbox.deliver_due(db, settings=get_settings()).sent == 1 and receiver.titles == ["申报提醒"]
+    assert outbox.masked_target("sms", "13900001111") == "139****1111"
+    unconfigured = get_settings().model_copy(update={"push_channels": {}})
+    with db.write() as session:
+        outbox.enqueue(session, origin="test.thing", origin_id=2, scope="/000000/", channel="email",
+                       target="a@b.cn", title="x")
+    assert outbox.deliver_due(db, settings=unconfigured).failed == 1
+    with db.read() as session:
+        assert "未配置" in session.scalars(select(outbox.Delivery.last_error).where(
+            outbox.Delivery.id != delivery_id)).one()
