@@ -11,7 +11,7 @@ import typer
 from chunfeng import __version__
 from chunfeng.appeals.cli import app as appeals_app
 from chunfeng.calendar.cli import app as calendar_app
-from chunfeng.cli_support import actor, console, database, fail, state
+from chunfeng.cli_support import DomainErrors, actor, console, database, fail, state
 from chunfeng.consult.cli import app as consult_app
 from chunfeng.consult.cli import ask as ask_command
 from chunfeng.inbox.cli import app as inbox_app
@@ -21,7 +21,7 @@ from chunfeng.plan.cli import app as plan_app
 from chunfeng.push.cli import app as push_app
 from chunfeng.settings import get_settings
 
-app = typer.Typer(help="春风 — 便民办税春风行动管理平台", no_args_is_help=True, add_completion=False)
+app = typer.Typer(cls=DomainErrors, help="春风 — 便民办税春风行动管理平台", no_args_is_help=True, add_completion=False)
 app.add_typer(plan_app, name="plan")
 app.add_typer(org_app, name="org")
 app.add_typer(user_app, name="user")
@@ -81,14 +81,11 @@ def restore_command(file: Path, yes: bool = typer.Option(False, "--yes", help="r
 
     if not yes and not typer.confirm("恢复将以备份替换当前全部数据,继续吗?"):
         raise typer.Exit(1)
-    try:
-        db = database()
-        with db.read() as session:
-            who = actor(session)
-        with console.status("正在恢复…"):
-            info = backup.restore(db, files=Path(get_settings().data_dir), archive=file, actor=who)
-    except backup.BackupError as exc:
-        fail(str(exc))
+    db = database()
+    with db.read() as session:
+        who = actor(session)
+    with console.status("正在恢复…"):
+        info = backup.restore(db, files=Path(get_settings().data_dir), archive=file, actor=who)
     console.print(f"已恢复 {sum(info.rows.values()):,} 行、{info.files} 个文件。")
 
 

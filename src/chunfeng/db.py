@@ -19,7 +19,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, MetaData, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from chunfeng.org.errors import ValidationFailed
+from chunfeng.errors import ValidationFailed
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
