@@ -3,7 +3,7 @@
 from chunfeng.appeals import models as appeals_models  # noqa: F401
 from chunfeng.calendar import models as calendar_models  # noqa: F401
 from chunfeng.consult import models as consult_models  # noqa: F401
-from chunfeng.db import Base
+from chunfeng.db import SEEDS, Base
 from chunfeng.inbox import models as inbox_models  # noqa: F401
 from chunfeng.ledger import models as ledger_models  # noqa: F401
 from chunfeng.org import models as org_models  # noqa: F401
@@ -11,6 +11,15 @@ from chunfeng.plan import models as plan_models  # noqa: F401
 from chunfeng.push import models as push_models  # noqa: F401
 
 __all__ = ["Base", "referenced_files"]
+
+
+def _builtin_units(session) -> None:
+    from chunfeng.org.services import ensure_builtin_units  # org.services imports half the domains: only when seeding
+
+    ensure_builtin_units(session=session)
+
+
+SEEDS.append(_builtin_units)
 
 
 def referenced_files(session) -> set[str]:
