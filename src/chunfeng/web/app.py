@@ -118,7 +118,9 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     app.add_middleware(RateLimit)
     if settings.trusted_proxies:  # added last, so outermost: the rate limits and the audit log see the real client
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
-    app.mount("/static", StaticFiles(directory=str(Path(__file__).with_name("static"))), name="static")
+    # The site's own assets, then the documents' stylesheet (chunfeng/static), which a briefing page links.
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).with_name("static")), packages=[("chunfeng", "static")]),
+              name="static")
     app.include_router(auth.router)
     app.include_router(plan_router)
     app.include_router(org_router)
