@@ -21,6 +21,15 @@ def test_ruff_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_layer_contract_holds():
+    """pyproject's import-linter contracts: no domain imports the web except its routes.py, and the base layer
+    (db, errors, settings, documents, files, paging, …) imports no domain."""
+    run = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
+    result = subprocess.run([sys.executable, "-c", run], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
 def test_quick_start_has_exactly_two_commands_and_make_knows_them():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
