@@ -92,7 +92,7 @@ def restore_command(file: Path, yes: bool = typer.Option(False, "--yes", help="r
 @app.command("collect-files")
 def collect_files(hours: float = typer.Option(1.0, min=0.1, help="only files older than this many hours")):
     """Remove stored files no evidence or attachment references (left by refused or rolled-back uploads)."""
-    from chunfeng.ledger.files import collect_orphans
+    from chunfeng.files import collect_orphans
     from chunfeng.models import referenced_files
 
     with database().read() as session:

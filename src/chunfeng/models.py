@@ -24,7 +24,7 @@ SEEDS.append(_builtin_units)
 
 def referenced_files(session) -> set[str]:
     """The digests of every stored file a row points at: report evidence and appeal attachments. What the
-    file store holds beyond these was left by a refused or rolled-back upload (see ledger.files.collect_orphans)."""
+    file store holds beyond these was left by a refused or rolled-back upload (see chunfeng.files.collect_orphans)."""
     from sqlalchemy import select
 
     return (set(session.scalars(select(ledger_models.Evidence.sha256)))

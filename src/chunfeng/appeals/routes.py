@@ -17,7 +17,7 @@ from chunfeng.appeals import analysis, intake, services
 from chunfeng.appeals.errors import AppealInvalid
 from chunfeng.appeals.models import CHANNELS, KINDS, STATES
 from chunfeng.bounds import bounded_day
-from chunfeng.ledger.files import TYPES
+from chunfeng.files import TYPES
 from chunfeng.org.access import allowed, authorize
 from chunfeng.org.builtin import PROVINCES
 from chunfeng.org.models import Unit

@@ -18,8 +18,8 @@ from chunfeng.appeals.models import STATES, Appeal, AppealAttachment, AppealEven
 from chunfeng.bounds import TEXT, check_lengths
 from chunfeng.calendar.errors import CalendarNotCovered
 from chunfeng.db import utcnow
+from chunfeng.files import stored_path
 from chunfeng.inbox import services as inbox
-from chunfeng.ledger.files import stored_path
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, allowed, authorize, subtree_filter
 from chunfeng.org.models import Unit
