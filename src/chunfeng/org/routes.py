@@ -8,9 +8,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 from sqlalchemy import func, select
-from starlette.background import BackgroundTask
 
 from chunfeng.db import utcnow
 from chunfeng.inbox import services as inbox
@@ -22,6 +21,7 @@ from chunfeng.org.roles import LEVELS, ROLES, SEPARATED
 from chunfeng.paging import Page, clamp_page
 from chunfeng.web.contract import PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, require
+from chunfeng.web.downloads import XLSX, temporary_file
 from chunfeng.xlsx import download_path, write_table
 
 router = APIRouter(tags=["org"])
@@ -64,8 +64,7 @@ def export_units(code: str, session: SessionDep, user: CurrentUser, q: str = "")
         page += 1
     path = write_table(download_path(), sheet="单位", headers=["代码", "上级代码", "名称", "层级", "演示数据"],
                        rows=rows, widths=[12, 12, 50, 14, 10])
-    return FileResponse(path, filename=f"{unit.code}-下级单位.xlsx", background=BackgroundTask(path.unlink, missing_ok=True),
-                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return temporary_file(path, f"{unit.code}-下级单位.xlsx", XLSX)
 
 
 @router.post("/org/units/{code}/import", dependencies=[require("org.unit.import")])
@@ -134,8 +133,7 @@ def audit_export(db: DatabaseDep, user: CurrentUser, action: str = "", outcome: 
                     widths=[8, 28, 12, 10, 28, 8, 16, 12, 16, 40, 40, 20])
         audit.record(session, actor=user, action="audit.exported", object_type="xlsx",
                      after={"action": action, "outcome": outcome})
-    return FileResponse(path, filename="审计日志.xlsx", background=BackgroundTask(path.unlink, missing_ok=True),
-                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return temporary_file(path, "审计日志.xlsx", XLSX)
 
 
 @router.get("/audit/archive", dependencies=[require("audit.view")])
@@ -149,8 +147,7 @@ def audit_archive(db: DatabaseDep, user: CurrentUser, since: str = "", until: st
         count = audit.export_archive(session, path, since=since, until=until)
         audit.record(session, actor=user, action="audit.exported", object_type="archive",
                      after={"entries": count, "since": since, "until": until})
-    return FileResponse(path, filename=f"审计日志归档-{since or '开始'}-{until or '至今'}.jsonl.gz", media_type="application/gzip",
-                        background=BackgroundTask(path.unlink, missing_ok=True))
+    return temporary_file(path, f"审计日志归档-{since or '开始'}-{until or '至今'}.jsonl.gz", "application/gzip")
 
 
 @router.get("/audit", dependencies=[require("audit.view")])
