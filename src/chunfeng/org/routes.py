@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from chunfeng.db import utcnow
 from chunfeng.inbox import services as inbox
@@ -18,7 +18,7 @@ from chunfeng.org.access import allowed, authorize, subtree_filter
 from chunfeng.org.errors import Forbidden, ValidationFailed
 from chunfeng.org.models import AuditEntry, Unit
 from chunfeng.org.roles import LEVELS, ROLES, SEPARATED
-from chunfeng.paging import Page, clamp_page
+from chunfeng.paging import clamp_page, paginate
 from chunfeng.web.contract import PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, require
 from chunfeng.web.downloads import XLSX, temporary_file
@@ -153,10 +153,7 @@ def audit_archive(db: DatabaseDep, user: CurrentUser, since: str = "", until: st
 @router.get("/audit", dependencies=[require("audit.view")])
 def audit_page(request: Request, session: SessionDep, user: CurrentUser, page: PageNo = 1, action: str = "", outcome: str = ""):
     where = _audit_query(user, action, outcome)
-    total = session.scalar(select(func.count()).select_from(AuditEntry).where(*where)) or 0
-    result = Page([], total, max(1, page), 50)
-    result.items = list(session.scalars(select(AuditEntry).where(*where).order_by(AuditEntry.seq.desc())
-                                        .offset(result.offset).limit(result.per_page)))
+    result = paginate(session, select(AuditEntry).where(*where).order_by(AuditEntry.seq.desc()), max(1, page), 50)
     return render(request, "audit/index.html", {"result": result, "action": action, "outcome": outcome,
                                                 "outcomes": AUDIT_OUTCOMES,
                                                 "report": audit.verify(session) if user.unit.level == "national" else None},
