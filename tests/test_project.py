@@ -21,6 +21,32 @@ def test_ruff_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_layer_contract_holds():
+    """pyproject's import-linter contracts: no domain imports the web except its routes.py, and the base layer
+    (db, errors, settings, documents, files, paging, …) imports no domain."""
+    run = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
+    result = subprocess.run([sys.executable, "-c", run], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_one_home_for_each_shared_mechanism():
+    """A mechanism every domain shares is written once: its tell-tale call appears in its home module only."""
+    homes = {
+        "FileResponse(": "web/downloads.py",  # every download
+        "BackgroundTask(path.unlink": "web/downloads.py",
+        "import weasyprint": "documents.py",  # HTML → PDF
+        "Environment(": "documents.py",  # the one Jinja environment
+        "FileSystemLoader(": "documents.py",
+        ".offset(": "paging.py",  # count, then page
+        "@app.exception_handler(ChunfengError)": "web/app.py",  # domain errors → pages, once
+    }
+    source = ROOT / "src" / "chunfeng"
+    for needle, home in homes.items():
+        found = sorted(str(p.relative_to(source)) for p in source.rglob("*.py") if needle in p.read_text(encoding="utf-8"))
+        assert found == [home], f"{needle!r} in {found}, expected only in {home}"
+
+
 def test_quick_start_has_exactly_two_commands_and_make_knows_them():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]

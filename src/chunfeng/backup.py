@@ -27,6 +27,7 @@ from sqlalchemy.types import TypeDecorator
 
 from chunfeng import __version__, crypto
 from chunfeng.db import Database
+from chunfeng.errors import Invalid
 from chunfeng.models import Base
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor
@@ -34,7 +35,7 @@ from chunfeng.org.access import Actor, SystemActor
 FORMAT = 2  # 2: the manifest carries an HMAC-SM3; 1 had none and is refused
 
 
-class BackupError(Exception):
+class BackupError(Invalid):
     """An archive that cannot be restored, and why."""
 
 

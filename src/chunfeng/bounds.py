@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from chunfeng.org.errors import ValidationFailed
+from chunfeng.errors import ValidationFailed
 
 DAY_MIN, DAY_MAX = date(2000, 1, 1), date(2100, 12, 31)
 # A law's or a knowledge entry's validity may begin long before the system's own events (房产税暂行条例: 1986):

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import apprise
 
+from chunfeng.errors import Invalid
 from chunfeng.settings import Settings, get_settings
 
 # Services whose endpoint Apprise fixes (the URL's "host" is a token): nothing in the URL chooses where to connect.
@@ -24,7 +25,7 @@ FIXED_ENDPOINTS = {"dingtalk", "wecombot", "feishu"}
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-class ChannelRefused(ValueError):
+class ChannelRefused(Invalid, ValueError):
     """A channel URL Chunfeng will not call; the message says why, in words for people."""
 
 

@@ -12,7 +12,7 @@ from chunfeng import __version__, jobs
 from chunfeng.appeals import jobs as _appeals_jobs  # noqa: F401 (each domain registers its periodic jobs)
 from chunfeng.appeals.cli import app as appeals_app
 from chunfeng.calendar.cli import app as calendar_app
-from chunfeng.cli_support import actor, console, database, fail, state
+from chunfeng.cli_support import DomainErrors, actor, console, database, fail, state
 from chunfeng.consult.cli import app as consult_app
 from chunfeng.consult.cli import ask as ask_command
 from chunfeng.inbox import jobs as _inbox_jobs  # noqa: F401
@@ -25,7 +25,7 @@ from chunfeng.push import jobs as _push_jobs  # noqa: F401
 from chunfeng.push.cli import app as push_app
 from chunfeng.settings import get_settings
 
-app = typer.Typer(help="春风 — 便民办税春风行动管理平台", no_args_is_help=True, add_completion=False)
+app = typer.Typer(cls=DomainErrors, help="春风 — 便民办税春风行动管理平台", no_args_is_help=True, add_completion=False)
 app.add_typer(plan_app, name="plan")
 app.add_typer(org_app, name="org")
 app.add_typer(user_app, name="user")
@@ -87,21 +87,18 @@ def restore_command(file: Path, yes: bool = typer.Option(False, "--yes", help="r
 
     if not yes and not typer.confirm("恢复将以备份替换当前全部数据,继续吗?"):
         raise typer.Exit(1)
-    try:
-        db = database()
-        with db.read() as session:
-            who = actor(session)
-        with console.status("正在恢复…"):
-            info = backup.restore(db, files=Path(get_settings().data_dir), archive=file, actor=who)
-    except backup.BackupError as exc:
-        fail(str(exc))
+    db = database()
+    with db.read() as session:
+        who = actor(session)
+    with console.status("正在恢复…"):
+        info = backup.restore(db, files=Path(get_settings().data_dir), archive=file, actor=who)
     console.print(f"已恢复 {sum(info.rows.values()):,} 行、{info.files} 个文件。")
 
 
 @app.command("collect-files")
 def collect_files(hours: float = typer.Option(1.0, min=0.1, help="only files older than this many hours")):
     """Remove stored files no evidence or attachment references (left by refused or rolled-back uploads)."""
-    from chunfeng.ledger.files import collect_orphans
+    from chunfeng.files import collect_orphans
     from chunfeng.models import referenced_files
 
     with database().read() as session:

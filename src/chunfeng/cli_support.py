@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import typer
 from rich.console import Console
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from typer.core import TyperGroup
 
-from chunfeng.appeals.errors import AppealError
-from chunfeng.calendar.errors import CalendarError
-from chunfeng.consult.errors import ConsultError
 from chunfeng.db import Database, get_database
-from chunfeng.ledger.errors import LedgerError
+from chunfeng.errors import ChunfengError, Forbidden
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor
-from chunfeng.org.errors import Forbidden, OrgError
 from chunfeng.org.models import User
-from chunfeng.plan.errors import PlanError
-from chunfeng.push.errors import PushError, RuleError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -55,18 +48,17 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-@contextmanager
-def domain_errors() -> Iterator[None]:
-    """A domain error becomes a red message and exit status 1; nothing was changed (the transaction rolled back)."""
-    try:
-        yield
-    except Forbidden as exc:
-        _record_refusal(exc)
-        fail(str(exc))
-    except (OrgError, PlanError, LedgerError, ConsultError, PushError, AppealError, CalendarError) as exc:
-        fail(str(exc))
-    except RuleError as exc:
-        fail(f"{exc}\n{exc.pointer()}")
+class DomainErrors(TyperGroup):
+    """The `chunfeng` command's group: whatever sub-command runs, a domain error becomes a red message and exit
+    status 1, in this one place; nothing was changed (the transaction rolled back)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ChunfengError as exc:
+            if isinstance(exc, Forbidden):
+                _record_refusal(exc)
+            fail(exc.for_terminal())
 
 
 def _record_refusal(exc: Forbidden) -> None:

@@ -21,12 +21,13 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import Text
 from sqlalchemy.types import TypeDecorator
 
+from chunfeng.errors import ServerFault
 from chunfeng.settings import get_settings
 
 PREFIX = "sm4gcm:"
 
 
-class DecryptionFailed(Exception):
+class DecryptionFailed(ServerFault):
     """A stored value that the configured key does not open (a wrong key, or a changed value)."""
 
 

@@ -9,7 +9,7 @@ queue instead of failing half-way with "database is locked".
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,9 +19,12 @@ from alembic.config import Config
 from sqlalchemy import Engine, MetaData, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from chunfeng.org.errors import ValidationFailed
+from chunfeng.errors import ValidationFailed
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The rows every database holds besides its tables (the built-in units), each added by whoever owns them
+# (`chunfeng.models`, which the migrations' environment imports): the database layer imports no domain.
+SEEDS: list[Callable[[Session], object]] = []
 
 # Stable constraint names, so Alembic migrations read the same on SQLite and PostgreSQL.
 NAMING = {
@@ -131,12 +134,11 @@ class Database:
         return cfg
 
     def upgrade(self) -> None:
-        """Bring the schema to the newest migration and make sure the built-in units exist."""
+        """Bring the schema to the newest migration and make sure the built-in rows (`SEEDS`) exist."""
         command.upgrade(self.alembic_config(), "head")
-        from chunfeng.org.services import ensure_builtin_units
-
         with self.write() as session:
-            ensure_builtin_units(session=session)
+            for seed in SEEDS:
+                seed(session)
 
     def schema_version(self) -> str | None:
         with self.engine.connect() as conn:

@@ -25,14 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from sqlalchemy import DateTime, Index, Integer, String, Text, func, literal, select, update
+from sqlalchemy import DateTime, Index, Integer, String, Text, literal, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql import Select
 
 from chunfeng import channels
 from chunfeng.crypto import Encrypted
 from chunfeng.db import Base, Database, utcnow
-from chunfeng.paging import Page
+from chunfeng.paging import Page, paginate
 from chunfeng.settings import Settings
 
 STATES = {"pending": "待发送", "sending": "发送中", "sent": "已送达", "failed": "发送失败",
@@ -266,11 +266,7 @@ class LogFilter:
 
 def deliveries(session: Session, filters: LogFilter, *, page: int = 1, per_page: int = 50) -> Page[Delivery]:
     """A page of the log, newest first."""
-    where = filters.conditions()
-    total = session.scalar(select(func.count()).select_from(Delivery).where(*where)) or 0
-    items = list(session.scalars(select(Delivery).where(*where).order_by(Delivery.id.desc())
-                                 .offset((page - 1) * per_page).limit(per_page)))
-    return Page(items, total, page, per_page)
+    return paginate(session, select(Delivery).where(*filters.conditions()).order_by(Delivery.id.desc()), page, per_page)
 
 
 def each_delivery(session: Session, filters: LogFilter, *, chunk: int = 1000) -> Iterator[Delivery]:

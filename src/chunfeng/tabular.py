@@ -16,12 +16,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from chunfeng.errors import Invalid
+
 MB = 1048576
 MAX_COLUMNS = 200  # wider rows are cut: no import reads more than a few dozen columns
 _RATIO_FLOOR = MB  # small members are not judged by their ratio: a tiny sheet can compress very well
 
 
-class TableError(ValueError):
+class TableError(Invalid, ValueError):
     """The file cannot be read as a table."""
 
 

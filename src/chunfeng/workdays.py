@@ -14,24 +14,54 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import JSON, DateTime, Integer, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from chunfeng.calendar.errors import CalendarNotCovered
-from chunfeng.calendar.models import CalendarYear
+from chunfeng.db import Base, utcnow
+from chunfeng.errors import Invalid
 from chunfeng.settings import get_settings
 
 _ONE_DAY = timedelta(days=1)
 # date.fromisoformat also takes "20220101" and week dates; the file promises YYYY-MM-DD, so hold it to that.
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MONTH_KEY = re.compile(r"(\d{4})-(\d{2})")
+
+
+class CalendarNotCovered(Invalid):
+    """A date in a year whose holiday arrangement nobody has imported: no working day can be counted there."""
+
+    def __init__(self, year: int):
+        self.year = year
+        super().__init__(
+            f"{year}年的工作日历尚未导入,无法计算{year}年的工作日和申报期限(节假日与调休上班日以国务院办公厅"
+            f"关于{year}年部分节假日安排的通知为准)。请系统管理员取得通知全文后运行 chunfeng calendar import 通知文件 导入。")
+
+
+# The calendar's own table, here rather than in the calendar domain (which imports and shows it) so that every
+# domain counting working days reads it without depending on that domain.
+class CalendarYear(Base):
+    """One year's arrangement as imported from the State Council's notice, with the STA's published deadlines.
+
+    In the database rather than a file so that every server process sees an import at once."""
+
+    __tablename__ = "calendar_year"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holidays: Mapped[list] = mapped_column(JSON, default=list, doc="ISO dates off, weekend days inside a span included")
+    makeup_days: Mapped[list] = mapped_column(JSON, default=list, doc="ISO weekend dates worked (调休上班)")
+    deadlines: Mapped[dict] = mapped_column(JSON, default=dict, doc='published filing deadlines, "YYYY-MM" → ISO date')
+    source: Mapped[str] = mapped_column(Text, default="")
+    deadline_source: Mapped[str] = mapped_column(Text, default="")
+    notice_text: Mapped[str] = mapped_column(Text, default="", doc="the notice as imported, for whoever checks it")
+    updated_by: Mapped[str] = mapped_column(String(100), default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import zipfile
 import pytest
 from sqlalchemy import select
 
+from chunfeng import files as file_store
 from chunfeng.ledger import files
 from chunfeng.ledger.errors import LedgerInvalid
 from chunfeng.ledger.models import Evidence
@@ -34,12 +35,12 @@ def attach(db, who, report_id, name, data, store, limit=1024 * 1024):
 
 
 def test_sniffing():
-    assert files.sniff(PDF) == "pdf" and files.sniff(PNG) == "png" and files.sniff(b"\xff\xd8\xff\xe0") == "jpg"
-    assert files.sniff(docx()) == "docx"
-    assert files.sniff(b"<html><script>alert(1)</script>") is None
-    assert files.sniff(b"PK\x03\x04not a zip") is None
-    assert files.safe_name("../../etc/passwd.pdf", "pdf") == "passwd.pdf"
-    assert files.safe_name("报告<script>.exe", "pdf") == "报告_script.pdf"
+    assert file_store.sniff(PDF) == "pdf" and file_store.sniff(PNG) == "png" and file_store.sniff(b"\xff\xd8\xff\xe0") == "jpg"
+    assert file_store.sniff(docx()) == "docx"
+    assert file_store.sniff(b"<html><script>alert(1)</script>") is None
+    assert file_store.sniff(b"PK\x03\x04not a zip") is None
+    assert file_store.safe_name("../../etc/passwd.pdf", "pdf") == "passwd.pdf"
+    assert file_store.safe_name("报告<script>.exe", "pdf") == "报告_script.pdf"
 
 
 def test_attach_store_once_and_open(bureau, tmp_path):

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from chunfeng import files
 from chunfeng.appeals.models import Appeal
 from chunfeng.consult.models import KbEntry
-from chunfeng.ledger import files
 from chunfeng.ledger import services as ledger
 from chunfeng.ledger.models import Evidence, IndicatorValue, ProgressReport
 from chunfeng.models import referenced_files

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Date, case, func, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
+from chunfeng import documents
 from chunfeng.appeals.clustering import HAN, Vectors, leaders, vectorize
 from chunfeng.appeals.errors import AppealInvalid
 from chunfeng.appeals.models import CHANNELS, KINDS, Appeal
@@ -36,8 +36,6 @@ from chunfeng.plan.models import PlanMeasure
 from chunfeng.plan.services import latest_notice_id
 from chunfeng.xlsx import write_sheets
 
-TEMPLATES = Path(__file__).parent.parent / "web" / "templates"
-CSS = TEMPLATES.parent / "static" / "briefing.css"
 NO_TOPIC = "未标注主题"
 
 
@@ -383,21 +381,15 @@ def charts(r: Report) -> dict[str, str]:
     }
 
 
-_env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
-
-
 def render_html(r: Report, *, inline_css: bool = False) -> str:
     """The analysis as one page; with `inline_css` a self-contained file (for saving and for the PDF),
     otherwise linking /static/briefing.css, as the site's CSP allows no inline style."""
-    css = CSS.read_text(encoding="utf-8") if inline_css else None
-    return _env.get_template("appeals/analysis_doc.html").render(
-        r=r, charts=charts(r), KINDS=KINDS, CHANNELS=CHANNELS, topic_name=topic_name, inline_css=css)
+    return documents.render("appeals/analysis_doc.html", inline_css=inline_css, r=r, charts=charts(r), KINDS=KINDS,
+                            CHANNELS=CHANNELS, topic_name=topic_name)
 
 
 def render_pdf(r: Report) -> bytes:
-    import weasyprint  # imported here: it loads Pango, which only the PDF needs
-
-    return weasyprint.HTML(string=render_html(r, inline_css=True)).write_pdf()
+    return documents.html_to_pdf(render_html(r, inline_css=True))
 
 
 def _percent(share: float | None) -> float | str:

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from chunfeng.appeals import intake, services
 from chunfeng.appeals.models import KINDS, STATES
-from chunfeng.cli_support import actor, console, database, domain_errors
+from chunfeng.cli_support import actor, console, database
 
 app = typer.Typer(help="诉求与投诉:导入、时限扫描、清单", no_args_is_help=True)
 
@@ -20,11 +20,10 @@ app = typer.Typer(help="诉求与投诉:导入、时限扫描、清单", no_args
 def import_(file: Path):
     """Import 12366 hotline records (xlsx or CSV: 类型, 内容, 地区代码, 来电人, 电话, 来电日期 …), all or nothing."""
     db = database()
-    with domain_errors():
-        with db.read() as session:  # parse, check and classify outside the write lock
-            plan = intake.check_hotline(session=session, actor=actor(session), path=file)
-        with db.write() as session:
-            made = intake.import_hotline(session=session, actor=actor(session), path=file, plan=plan)
+    with db.read() as session:  # parse, check and classify outside the write lock
+        plan = intake.check_hotline(session=session, actor=actor(session), path=file)
+    with db.write() as session:
+        made = intake.import_hotline(session=session, actor=actor(session), path=file, plan=plan)
     console.print(f"已导入 {len(made)} 条热线记录。")
 
 
@@ -33,7 +32,7 @@ def scan(today: Optional[str] = typer.Option(None, help="the day to scan for (de
     """Remind units of limits due within a working day; escalate items past a limit to the parent unit; erase the
     contact details of items closed longer ago than the retention period."""
     db = database()
-    with domain_errors(), db.write() as session:
+    with db.write() as session:
         day = date.fromisoformat(today) if today else date.today()
         result = services.scan(session=session, today=day)
         erased = services.erase_expired_contacts(session=session, today=day)
@@ -44,7 +43,7 @@ def scan(today: Optional[str] = typer.Option(None, help="the day to scan for (de
 def list_(state: str = "", kind: str = "", q: str = ""):
     """Items in the acting user's subtree (the operator sees all), newest first."""
     db = database()
-    with domain_errors(), db.read() as session:
+    with db.read() as session:
         page = services.list_appeals(session=session, actor=actor(session), state=state, kind=kind, q=q, per_page=200)
         table = Table("编号", "类型", "标题", "状态", "答复时限", title=f"共 {page.total} 件")
         for a in page.items:

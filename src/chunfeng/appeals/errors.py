@@ -1,13 +1,15 @@
 """Errors of the appeals domain. Messages are Chinese: they are shown as they are."""
 
+from chunfeng.errors import ChunfengError, Invalid, NotFound
 
-class AppealError(Exception):
+
+class AppealError(ChunfengError):
     pass
 
 
-class AppealNotFound(AppealError):
+class AppealNotFound(AppealError, NotFound):
     pass
 
 
-class AppealInvalid(AppealError):
+class AppealInvalid(AppealError, Invalid):
     """Bad input or a move the item's state does not allow; names what is wrong."""

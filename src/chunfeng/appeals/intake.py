@@ -24,8 +24,8 @@ from chunfeng.consult.index import Index
 from chunfeng.consult.services import documents
 from chunfeng.consult.tokenize import shared_tokenizer
 from chunfeng.db import utcnow
+from chunfeng.files import TYPES, safe_name, sniff, store_after_commit
 from chunfeng.jobs import Progress, no_progress
-from chunfeng.ledger.files import TYPES, safe_name, sniff, store_after_commit
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
 from chunfeng.org.errors import ValidationFailed

@@ -6,19 +6,17 @@ from __future__ import annotations
 import tempfile
 from datetime import date, timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict
-from starlette.background import BackgroundTask
 
 from chunfeng.appeals import analysis, intake, policy, services
 from chunfeng.appeals.errors import AppealInvalid
 from chunfeng.appeals.models import ACTION_NAMES, CHANNELS, KINDS, MOVES, STATES
 from chunfeng.bounds import bounded_day
+from chunfeng.files import TYPES
 from chunfeng.jobs import TaskResult
-from chunfeng.ledger.files import TYPES
 from chunfeng.org.access import allowed, authorize
 from chunfeng.org.builtin import PROVINCES
 from chunfeng.org.models import Unit
@@ -26,7 +24,7 @@ from chunfeng.paging import clamp_page
 from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import API_ERRORS, ApiError, Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, optional_user, render, require
-from chunfeng.web.downloads import checked_purpose, personal_xlsx
+from chunfeng.web.downloads import checked_purpose, document, personal_xlsx, stored_file, temporary_file
 from chunfeng.xlsx import download_path
 
 router = APIRouter(tags=["appeals"])
@@ -186,8 +184,7 @@ def enter(request: Request, db: DatabaseDep, user: CurrentUser, kind: str = Form
 @router.get("/appeals/attachments/{attachment_id}", dependencies=[require("appeals.view")])
 def attachment(request: Request, attachment_id: Id, session: SessionDep, user: CurrentUser):
     path, att = services.open_attachment(session=session, actor=user, attachment_id=attachment_id, files=_files(request))
-    return FileResponse(path, filename=att.filename, media_type=TYPES[att.kind],
-                        content_disposition_type="attachment")
+    return stored_file(path, att.filename, TYPES[att.kind])
 
 
 @router.get("/appeals/analysis", dependencies=[require("appeals.analysis")])
@@ -204,10 +201,9 @@ def analysis_page(request: Request, session: SessionDep, user: CurrentUser, star
     name = f"诉求投诉分析-{r.unit_name}-{first}-{last}"
     if format == "xlsx":
         path = analysis.export_xlsx(r, download_path())
-        return FileResponse(path, filename=f"{name}.xlsx", background=BackgroundTask(path.unlink, missing_ok=True))
+        return temporary_file(path, f"{name}.xlsx")
     if format == "pdf":
-        return Response(analysis.render_pdf(r), media_type="application/pdf",
-                        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}.pdf"})
+        return document(analysis.render_pdf(r), f"{name}.pdf")
     return render(request, "appeals/analysis.html", {"r": r, "charts": analysis.charts(r), "KINDS": KINDS,
                                                      "CHANNELS": CHANNELS, "topic_name": analysis.topic_name,
                                                      "start": first, "end": last, "unit": filters.unit_code}, user=user)

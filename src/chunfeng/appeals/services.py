@@ -19,13 +19,13 @@ from chunfeng.appeals.models import MOVES, STATES, Appeal, AppealAttachment, App
 from chunfeng.bounds import TEXT, check_lengths
 from chunfeng.calendar.errors import CalendarNotCovered
 from chunfeng.db import utcnow
+from chunfeng.files import stored_path
 from chunfeng.inbox import services as inbox
-from chunfeng.ledger.files import stored_path
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, allowed, authorize, subtree_filter
 from chunfeng.org.models import Unit
 from chunfeng.org.services import find_unit
-from chunfeng.paging import Page
+from chunfeng.paging import Page, paginate
 from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure
 from chunfeng.plan.services import latest_notice_id
 from chunfeng.settings import get_settings
@@ -121,12 +121,8 @@ def list_appeals(*, session: Session, actor: Actor, state: str = "", kind: str =
     if q.strip():
         like = f"%{q.strip()}%"
         where.append(or_(Appeal.title.like(like), Appeal.text.like(like), Appeal.topic.like(like)))
-    total = session.scalar(select(func.count()).select_from(Appeal).join(Unit, Appeal.unit_id == Unit.id)
-                           .where(*where)) or 0
-    items = list(session.scalars(select(Appeal).join(Unit, Appeal.unit_id == Unit.id).where(*where)
-                                 .order_by(Appeal.received_at.desc(), Appeal.id.desc())
-                                 .offset((page - 1) * per_page).limit(per_page)))
-    return Page(items, total, page, per_page)
+    return paginate(session, select(Appeal).join(Unit, Appeal.unit_id == Unit.id).where(*where)
+                    .order_by(Appeal.received_at.desc(), Appeal.id.desc()), page, per_page)
 
 
 def contact(*, session: Session, actor: Actor, appeal_id: int, masked: bool = True) -> dict[str, str]:

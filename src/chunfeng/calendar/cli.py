@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from chunfeng.calendar import services
-from chunfeng.cli_support import actor, console, database, domain_errors, fail
+from chunfeng.cli_support import actor, console, database, fail
 
 app = typer.Typer(help="工作日历:节假日安排与申报纳税期限", no_args_is_help=True)
 
@@ -23,7 +23,7 @@ def import_command(file: Path = typer.Argument(..., help="the State Council's ho
     if not file.is_file():
         fail(f"找不到文件 {file}")
     db = database()
-    with domain_errors(), db.write() as session:
+    with db.write() as session:
         result = services.import_notice(session=session, actor=actor(session), data=file.read_bytes(),
                                         source_name=file.name, year=year)
     notice = result.notice
@@ -47,7 +47,7 @@ def deadline_command(month: str = typer.Argument(..., help="the month, e.g. 2027
                      source: str = typer.Option("", help="the STA's notice, e.g. 税总办征科函〔2026〕NN号")):
     """Set one month's filing deadline as the STA published it."""
     db = database()
-    with domain_errors(), db.write() as session:
+    with db.write() as session:
         deadline = services.set_deadline(session=session, actor=actor(session), month=month, deadline=day, source=source)
     console.print(f"{month} 的申报纳税期限已设为 {deadline}。", highlight=False)
 
@@ -56,7 +56,7 @@ def deadline_command(month: str = typer.Argument(..., help="the month, e.g. 2027
 def show_command(year: int = typer.Argument(...), as_json: bool = typer.Option(False, "--json", help="print JSON")):
     """A year's days off, weekend days worked and monthly filing deadlines; exit status 1 if it is not covered."""
     db = database()
-    with domain_errors(), db.read() as session:
+    with db.read() as session:
         view = services.year_view(services.effective_calendar(session=session), year)
     if as_json:
         typer.echo(json.dumps(view, ensure_ascii=False))
@@ -72,6 +72,6 @@ def add_workdays_command(day: str = typer.Argument(..., help="the start, YYYY-MM
                          n: int = typer.Argument(..., help="how many working days on")):
     """Print the date N working days after DATE (the day itself does not count)."""
     db = database()
-    with domain_errors(), db.read() as session:
+    with db.read() as session:
         start = services.parse_day(day)
         typer.echo(services.add_workdays(services.effective_calendar(session=session), start, n).isoformat())

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from chunfeng.cli_support import actor, console, database, domain_errors, fail
+from chunfeng.cli_support import actor, console, database, fail
 from chunfeng.consult import services, transfer
 from chunfeng.consult.evaluation import evaluate, read_eval
 
@@ -27,7 +27,7 @@ def ask(
     if (question is None) == (batch is None):
         fail("请给出一个问题,或用 --batch 指定问题文件", 2)
     db = database()
-    with domain_errors(), db.write() as session:
+    with db.write() as session:
         index = services.index_for(session)  # built once, also for a whole batch
         questions = [question] if batch is None else [q for q in batch.read_text(encoding="utf-8").splitlines() if q.strip()]
         for q in questions:
@@ -57,11 +57,10 @@ def _show(answer: services.Answer) -> None:
 def import_(file: Path):
     """Import entries from xlsx, CSV, JSON or Markdown (existing ids are updated, keeping their history)."""
     db = database()
-    with domain_errors():
-        with db.read() as session:  # parse and check outside the write lock
-            plan = transfer.check_entries(session=session, actor=actor(session), path=file)
-        with db.write() as session:
-            created, updated = transfer.import_entries(session=session, actor=actor(session), path=file, plan=plan)
+    with db.read() as session:  # parse and check outside the write lock
+        plan = transfer.check_entries(session=session, actor=actor(session), path=file)
+    with db.write() as session:
+        created, updated = transfer.import_entries(session=session, actor=actor(session), path=file, plan=plan)
     console.print(f"已导入:新增 {created} 条,更新 {updated} 条。")
 
 
@@ -69,7 +68,7 @@ def import_(file: Path):
 def export(out: Path, fmt: Optional[str] = typer.Option(None, "--format", help="xlsx, csv, json or md (default: from OUT)")):
     """Export the whole knowledge base."""
     db = database()
-    with domain_errors(), db.read() as session:
+    with db.read() as session:
         count = transfer.export_entries(session=session, actor=actor(session), fmt=fmt or out.suffix.lstrip(".").lower(), path=out)
     console.print(f"已导出 {count} 条到 {out}")
 
@@ -78,7 +77,7 @@ def export(out: Path, fmt: Optional[str] = typer.Option(None, "--format", help="
 def load_starter():
     """Load the sample knowledge base shipped with Chunfeng (once; marked as sample content)."""
     db = database()
-    with domain_errors(), db.write() as session:
+    with db.write() as session:
         count = transfer.load_starter(session=session, actor=actor(session))
     console.print(f"已载入示例知识库 {count} 条。" if count else "知识库已有内容,未载入示例。")
 
@@ -88,7 +87,7 @@ def eval_(file: Path, misses: bool = typer.Option(False, help="list the question
           as_json: bool = typer.Option(False, "--json")):
     """Top-1, top-3 and MRR on a TSV of questions and expected entry ids or measure:N."""
     db = database()
-    with domain_errors(), db.read() as session:
+    with db.read() as session:
         index = services.index_for(session)
         if index is None:
             fail("知识库和行动方案都是空的,无可评测")

@@ -7,9 +7,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.background import BackgroundTask
 
 from chunfeng.bounds import LAW_DAY_MIN, bounded_day
 from chunfeng.charts import bar_chart
@@ -22,6 +21,7 @@ from chunfeng.org.builtin import PROVINCES
 from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import API_ERRORS, INT_MAX, ApiError, FormId, Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, optional_user, render, require
+from chunfeng.web.downloads import temporary_file
 from chunfeng.xlsx import download_path, write_table
 
 router = APIRouter(tags=["consult"])
@@ -153,7 +153,7 @@ def kb_export(fmt: str, session: SessionDep, user: CurrentUser):
         raise ConsultInvalid(f"不支持的格式“{fmt}”")
     path = download_path(f".{fmt}")
     transfer.export_entries(session=session, actor=user, fmt=fmt, path=path)
-    return FileResponse(path, filename=f"12366知识库.{fmt}", background=BackgroundTask(path.unlink, missing_ok=True))
+    return temporary_file(path, f"12366知识库.{fmt}")
 
 
 @router.post("/consult/kb/import", dependencies=[require("consult.kb.edit")])
@@ -253,8 +253,7 @@ def analytics_page(request: Request, session: SessionDep, user: CurrentUser, sta
             raise ConsultInvalid(f"未知的导出内容“{export}”")
         sheet, headers, rows = sheets[export]
         path = write_table(download_path(), sheet=sheet, headers=headers, rows=rows)
-        return FileResponse(path, filename=f"咨询分析-{sheet}-{filters.start}-{filters.end}.xlsx",
-                            background=BackgroundTask(path.unlink, missing_ok=True))
+        return temporary_file(path, f"咨询分析-{sheet}-{filters.start}-{filters.end}.xlsx")
     return render(request, "consult/analytics.html", {
         "r": result, "regions": REGIONS, "channels": services.CHANNELS,
         "chart": bar_chart([t.title[:14] for t in result.top[:10]], [t.count for t in result.top[:10]],

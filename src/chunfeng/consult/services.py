@@ -34,7 +34,7 @@ from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
 from chunfeng.org.errors import Forbidden
 from chunfeng.org.models import Unit
-from chunfeng.paging import Page
+from chunfeng.paging import Page, paginate
 from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure, PlanNotice
 from chunfeng.plan.services import latest_notice_id
 from chunfeng.settings import get_settings
@@ -218,11 +218,8 @@ def handoff_queue(*, session: Session, actor: Actor, state: str = "waiting", pag
                   per_page: int = 30) -> Page[Handoff]:
     authorize(actor, "consult.agent")
     where = [Handoff.state == state, policy.handoffs_within(actor)]
-    total = session.scalar(select(func.count()).select_from(Handoff).join(Unit, Handoff.unit_id == Unit.id)
-                           .where(*where)) or 0
-    items = list(session.scalars(select(Handoff).join(Unit, Handoff.unit_id == Unit.id).where(*where)
-                                 .order_by(Handoff.created_at, Handoff.id).offset((page - 1) * per_page).limit(per_page)))
-    return Page(items, total, page, per_page)
+    return paginate(session, select(Handoff).join(Unit, Handoff.unit_id == Unit.id).where(*where)
+                    .order_by(Handoff.created_at, Handoff.id), page, per_page)
 
 
 def answer_handoff(*, session: Session, actor: Actor, handoff_id: int, answer: str) -> Handoff:
@@ -382,10 +379,7 @@ def list_entries(*, session: Session, actor: Actor, query: str = "", status: str
                      | KbEntry.key.startswith(word, autoescape=True) | KbEntry.tags.contains(word, autoescape=True))
     if status:
         where.append(KbEntry.status == status)
-    total = session.scalar(select(func.count()).select_from(KbEntry).where(*where)) or 0
-    items = list(session.scalars(select(KbEntry).where(*where).order_by(KbEntry.key)
-                                 .offset((page - 1) * per_page).limit(per_page)))
-    return Page(items, total, page, per_page)
+    return paginate(session, select(KbEntry).where(*where).order_by(KbEntry.key), page, per_page)
 
 
 # --- the review queue ------------------------------------------------------------------------------

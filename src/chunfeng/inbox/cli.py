@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from chunfeng.cli_support import actor, console, database, domain_errors
+from chunfeng.cli_support import actor, console, database
 from chunfeng.inbox import services
 from chunfeng.settings import get_settings
 
@@ -15,7 +15,7 @@ app = typer.Typer(help="消息与外部通知通道", no_args_is_help=True)
 def add_channel(unit: str, url: str, label: str = typer.Option("", help="a name for the channel")):
     """Reach UNIT also through an Apprise URL (mailto://, dingtalk://, wecombot://, feishu://, json://…)."""
     db = database()
-    with domain_errors(), db.write() as session:
+    with db.write() as session:
         services.add_channel(session=session, actor=actor(session), unit_code=unit, url=url, label=label)
     console.print(f"已为单位 {unit} 添加通知通道 {url.split('://', 1)[0]}://…")
 

@@ -19,7 +19,7 @@ from chunfeng.org.access import Actor, SystemActor, authorize
 from chunfeng.org.errors import Forbidden, NotFound, ValidationFailed
 from chunfeng.org.models import Unit
 from chunfeng.org.services import find_unit
-from chunfeng.paging import Page
+from chunfeng.paging import Page, paginate
 from chunfeng.settings import Settings
 
 ORIGIN = "inbox.message"
@@ -49,11 +49,8 @@ def messages(*, session: Session, actor: Actor, unread_only: bool = False, page:
     where = [InboxMessage.unit_id == _own_unit(actor)]
     if unread_only:
         where.append(InboxMessage.read_at.is_(None))
-    total = session.scalar(select(func.count()).select_from(InboxMessage).where(*where)) or 0
-    items = list(session.scalars(select(InboxMessage).where(*where).order_by(InboxMessage.created_at.desc(),
-                                                                             InboxMessage.id.desc())
-                                 .offset((page - 1) * per_page).limit(per_page)))
-    return Page(items, total, page, per_page)
+    return paginate(session, select(InboxMessage).where(*where).order_by(InboxMessage.created_at.desc(),
+                                                                         InboxMessage.id.desc()), page, per_page)
 
 
 def unread_count(*, session: Session, actor: Actor) -> int:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
+from chunfeng import documents
 from chunfeng.charts import bar_chart, light_bars
 from chunfeng.ledger import league
 from chunfeng.ledger.dashboard import rollup
@@ -20,8 +19,6 @@ from chunfeng.org.models import Unit
 from chunfeng.org.roles import LEVELS
 from chunfeng.plan.models import PlanCategory
 from chunfeng.plan.services import latest_notice_id
-
-TEMPLATES = Path(__file__).parent.parent / "web" / "templates"
 
 
 @dataclass
@@ -80,21 +77,12 @@ def build(*, session: Session, actor: Actor, unit: Unit, today: date) -> Briefin
     return briefing
 
 
-_env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
-
-
-CSS = TEMPLATES.parent / "static" / "briefing.css"
-
-
 def render_html(briefing: Briefing, *, inline_css: bool = False) -> str:
     """The briefing page; with `inline_css` a single self-contained file (for saving and for the PDF),
     otherwise linking /static/briefing.css, as the site's CSP allows no inline style."""
-    css = CSS.read_text(encoding="utf-8") if inline_css else None
-    return _env.get_template("ledger/briefing.html").render(b=briefing, LEVELS=LEVELS, PARTS=league.PARTS,
-                                                            inline_css=css)
+    return documents.render("ledger/briefing.html", inline_css=inline_css, b=briefing, LEVELS=LEVELS,
+                            PARTS=league.PARTS)
 
 
 def render_pdf(briefing: Briefing) -> bytes:
-    import weasyprint  # imported here: it loads Pango, which only the PDF needs
-
-    return weasyprint.HTML(string=render_html(briefing, inline_css=True)).write_pdf()
+    return documents.html_to_pdf(render_html(briefing, inline_css=True))

@@ -9,13 +9,13 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chunfeng.errors import ChunfengError
 from chunfeng.jobs import Progress, no_progress
 from chunfeng.ledger import services
-from chunfeng.ledger.errors import LedgerError, LedgerInvalid
+from chunfeng.ledger.errors import LedgerInvalid
 from chunfeng.ledger.models import STATUSES, Assignment, ProgressReport
 from chunfeng.ledger.warnings import last_finished_period
 from chunfeng.org.access import Actor, SystemActor
-from chunfeng.org.errors import OrgError
 from chunfeng.org.services import find_unit
 from chunfeng.tabular import TableError, listed_problems, read_table
 
@@ -99,7 +99,7 @@ def check_reports(*, session: Session, actor: Actor, path: Path, period: str | N
             services.check_report(session=session, actor=actor, assignment_id=assignment.id, status=status,
                                   percent=percent, narrative=v["narrative"].strip(), period=row_period,
                                   expected_version=version, today=today)
-        except (LedgerError, OrgError) as exc:
+        except ChunfengError as exc:
             problems.append(f"{where}(第 {no} 条):{exc}")
             continue
         reports.append((assignment.id, status, percent, v["narrative"].strip(), row_period, version))
@@ -128,7 +128,7 @@ def import_reports(*, session: Session, actor: Actor, path: Path, period: str | 
                                        percent=percent, narrative=narrative, period=row_period,
                                        expected_version=version, today=today, grace_days=grace_days)
             result.submitted += 1
-        except (LedgerError, OrgError) as exc:  # changed by someone else since the check
+        except ChunfengError as exc:  # changed by someone else since the check
             problems.append(f"{row_period}:{exc}")
     if problems:
         raise LedgerInvalid(f"{plan.file}:批量填报被拒绝,未提交任何报告。\n" + "\n".join(listed_problems(problems)))

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from chunfeng.cli_support import actor, console, database, domain_errors
+from chunfeng.cli_support import actor, console, database
 from chunfeng.inbox.services import deliver_pending
 from chunfeng.ledger import briefing, bulk, exports, league, services, supervision, warnings
 from chunfeng.ledger.dashboard import rollup
@@ -51,7 +51,7 @@ def assign(
     terms = Terms(owner=owner, deadline=_day(deadline, "完成时限"), ongoing=ongoing, cycle=cycle, role=role,
                   start_date=_day(start, "开始日期"))
     db = database()
-    with domain_errors(), db.write() as session:
+    with db.write() as session:
         who = actor(session)
         if level:
             count = services.assign_bulk(session=session, actor=who, level=level, terms=terms,
@@ -85,7 +85,7 @@ def scan(today: Optional[str] = typer.Option(None, help="scan as of this day (YY
 def export(out: Path, unit: str = typer.Option(NATIONAL[0], help="the subtree's root unit code")):
     """Write the ledger of a subtree to an xlsx file (constant memory, any size)."""
     db = database()
-    with domain_errors(), db.read() as session, _bar() as bar:
+    with db.read() as session, _bar() as bar:
         root = get_unit(session=session, actor=actor(session), code=unit)
         task = bar.add_task("导出台账", total=exports.count_rows(session, root))
         rows = exports.export_ledger(session=session, actor=actor(session), unit=root, path=out,
@@ -97,7 +97,7 @@ def export(out: Path, unit: str = typer.Option(NATIONAL[0], help="the subtree's 
 def dashboard(unit: str = typer.Option(NATIONAL[0], help="show this unit's children")):
     """Lights and progress per child unit and category."""
     db = database()
-    with domain_errors(), db.read() as session:
+    with db.read() as session:
         root = get_unit(session=session, actor=actor(session), code=unit)
         rows = rollup(session=session, actor=actor(session), unit=root)
     table = Table(title=f"{root.name} 台账汇总")
@@ -116,7 +116,7 @@ def league_command(level: str = typer.Option("province", help="province, municip
                    today: Optional[str] = typer.Option(None, help="as of this day (YYYY-MM-DD)")):
     """The effect-evaluation league table, with each score's inputs."""
     db = database()
-    with domain_errors(), db.read() as session:
+    with db.read() as session:
         root = get_unit(session=session, actor=actor(session), code=unit)
         rows = league.league_table(session=session, actor=actor(session), level=level, within=root,
                                    today=_day(today, "日期") or date.today())
@@ -133,12 +133,11 @@ def league_command(level: str = typer.Option("province", help="province, municip
 def import_reports(file: Path, period: Optional[str] = typer.Option(None, help="report period, e.g. 2022-05 (default: the last finished one)")):
     """Submit reports in bulk from the unit's ledger xlsx, filled in (act as the reporter with --as)."""
     db = database()
-    with domain_errors():
-        with db.read() as session:  # parse and check outside the write lock
-            plan = bulk.check_reports(session=session, actor=actor(session), path=file, period=period)
-        with db.write() as session:
-            result = bulk.import_reports(session=session, actor=actor(session), path=file, plan=plan,
-                                         grace_days=get_settings().warn_report_grace_days)
+    with db.read() as session:  # parse and check outside the write lock
+        plan = bulk.check_reports(session=session, actor=actor(session), path=file, period=period)
+    with db.write() as session:
+        result = bulk.import_reports(session=session, actor=actor(session), path=file, plan=plan,
+                                     grace_days=get_settings().warn_report_grace_days)
     console.print(f"已提交 {result.submitted} 份报告;跳过其他单位的行 {result.skipped_other_units} 行、"
                   f"未填写的行 {result.skipped_empty} 行。")
 
@@ -148,7 +147,7 @@ def briefing_command(out: Path, unit: str = typer.Option(NATIONAL[0], help="the 
                      today: Optional[str] = typer.Option(None, help="as of this day (YYYY-MM-DD)")):
     """Write the briefing (简报) of a subtree as PDF (OUT ends in .pdf) or HTML."""
     db = database()
-    with domain_errors(), db.read() as session, console.status("正在生成简报…"):
+    with db.read() as session, console.status("正在生成简报…"):
         root = get_unit(session=session, actor=actor(session), code=unit)
         data = briefing.build(session=session, actor=actor(session), unit=root, today=_day(today, "日期") or date.today())
         if out.suffix.lower() == ".pdf":

@@ -1,17 +1,21 @@
 """Errors of the ledger. Messages are Chinese: officials read them as they are."""
 
+from chunfeng.errors import ChunfengError, Conflict, Invalid, NotFound
 
-class LedgerError(Exception):
+
+class LedgerError(ChunfengError):
     """Base of the ledger errors."""
 
 
-class LedgerNotFound(LedgerError):
+class LedgerNotFound(LedgerError, NotFound):
     pass
 
 
-class LedgerInvalid(LedgerError):
+class LedgerInvalid(LedgerError, Invalid):
     """Bad input or a state that does not allow the operation; names what is wrong."""
 
 
-class StaleReport(LedgerError):
+class StaleReport(LedgerError, Conflict):
     """Someone else saved the report since it was read: optimistic locking refused to overwrite it."""
+
+    title = "内容已被他人修改"

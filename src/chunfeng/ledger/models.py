@@ -121,7 +121,7 @@ class IndicatorValue(Base):
 
 
 class Evidence(Base):
-    """A file attached to a report, stored once by its SHA-256 (see ledger.files)."""
+    """A file attached to a report, stored once by its SHA-256 (see chunfeng.files)."""
 
     __tablename__ = "ledger_evidence"
 

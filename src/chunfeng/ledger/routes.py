@@ -6,10 +6,9 @@ from __future__ import annotations
 import tempfile
 from datetime import date
 from pathlib import Path
-from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile as StarletteUpload
 
@@ -34,6 +33,7 @@ from chunfeng.plan import services as plan
 from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import Id, OptionalNo, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, SettingsDep, render, require, templates
+from chunfeng.web.downloads import XLSX, document, stored_file, temporary_file
 from chunfeng.xlsx import download_path, write_table
 
 router = APIRouter(prefix="/ledger", tags=["ledger"])
@@ -151,7 +151,7 @@ def evidence(request: Request, evidence_id: Id, session: SessionDep, user: Curre
     path, item = files.open_evidence(session=session, actor=user, evidence_id=evidence_id,
                                      store=Path(request.app.state.settings.data_dir) / "evidence")
     # Always a download with the type checked at upload: an uploaded file is never rendered by the browser.
-    return FileResponse(path, filename=item.filename, media_type=item.content_type, content_disposition_type="attachment")
+    return stored_file(path, item.filename, item.content_type)
 
 
 @router.post("/reports/{report_id}/review", dependencies=[require("ledger.review")])
@@ -212,8 +212,7 @@ async def upload_reports(request: Request, db: DatabaseDep, user: CurrentUser, f
 
 def _xlsx_response(name: str, sheet: str, headers: list[str], rows) -> FileResponse:
     path = write_table(download_path(), sheet=sheet, headers=headers, rows=rows)
-    return FileResponse(path, filename=name, background=BackgroundTask(path.unlink, missing_ok=True),
-                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return temporary_file(path, name, XLSX)
 
 
 @router.get("/review", dependencies=[require("ledger.review")])
@@ -265,8 +264,7 @@ def export(session: SessionDep, user: CurrentUser, unit: str = ""):
     root = get_unit(session=session, actor=user, code=unit or user.unit.code)
     path = download_path()
     exports.export_ledger(session=session, actor=user, unit=root, path=path)
-    return FileResponse(path, filename=f"{root.code}-春风行动台账.xlsx", background=BackgroundTask(path.unlink, missing_ok=True),
-                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return temporary_file(path, f"{root.code}-春风行动台账.xlsx", XLSX)
 
 
 # --- supervision ---------------------------------------------------------------------------------
@@ -355,9 +353,7 @@ def league_page(request: Request, session: SessionDep, user: CurrentUser, level:
                                                           for k in league.PARTS),
                            r.assignments, r.due, r.on_time, r.reviewed, r.first_pass, r.red, r.yellow, r.values, r.met]
                           for r in rows))
-        return FileResponse(path, filename=f"{root.code}-{level}-排名.xlsx",
-                            background=BackgroundTask(path.unlink, missing_ok=True),
-                            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        return temporary_file(path, f"{root.code}-{level}-排名.xlsx", XLSX)
     page_rows = Page(rows[(max(1, page) - 1) * 50:max(1, page) * 50], len(rows), max(1, page), 50)
     return render(request, "ledger/league.html", {"rows": page_rows.items, "result": page_rows, "level": level,
                                                   "levels": levels, "root": root, "weights": league.WEIGHTS,
@@ -369,8 +365,6 @@ def briefing_page(session: SessionDep, user: CurrentUser, unit: str = "", format
     root = get_unit(session=session, actor=user, code=unit or user.unit.code)
     data = briefing.build(session=session, actor=user, unit=root, today=date.today())
     if format == "pdf":
-        name = quote(f"{root.name}春风行动简报-{date.today()}.pdf")
-        return Response(briefing.render_pdf(data), media_type="application/pdf",
-                        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}"})
+        return document(briefing.render_pdf(data), f"{root.name}春风行动简报-{date.today()}.pdf")
     # A standalone document with its own print styles; the site's CSP still applies (no script in it).
     return HTMLResponse(briefing.render_html(data))

@@ -29,7 +29,7 @@ from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
 from chunfeng.org.models import Unit
 from chunfeng.org.services import find_unit
-from chunfeng.paging import Page
+from chunfeng.paging import Page, paginate
 from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure, PlanNotice
 from chunfeng.plan.services import latest_notice_id
 
@@ -230,10 +230,7 @@ def list_assignments(*, session: Session, actor: Actor, unit: Unit, measure_no: 
     if light:
         where.append(Assignment.light == light)
     base = select(Assignment).join(Unit, Assignment.unit_id == Unit.id).where(*where)
-    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    items = list(session.scalars(base.order_by(Assignment.measure_no, Unit.path)
-                                 .offset((page - 1) * per_page).limit(per_page)))
-    return Page(items, total, page, per_page)
+    return paginate(session, base.order_by(Assignment.measure_no, Unit.path), page, per_page)
 
 
 # --- reports and review ---------------------------------------------------------------------------
@@ -421,9 +418,7 @@ def review_queue(*, session: Session, actor: Actor, page: int = 1, per_page: int
     base = (select(ProgressReport).join(Assignment, ProgressReport.assignment_id == Assignment.id)
             .join(Unit, Assignment.unit_id == Unit.id)
             .where(Unit.parent_id == actor.unit.id, ProgressReport.state == "submitted"))
-    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    items = list(session.scalars(base.order_by(ProgressReport.submitted_at).offset((page - 1) * per_page).limit(per_page)))
-    return Page(items, total, page, per_page)
+    return paginate(session, base.order_by(ProgressReport.submitted_at), page, per_page)
 
 
 def define_indicator(*, session: Session, actor: Actor, measure_no: int, name: str, target: float, direction: str,

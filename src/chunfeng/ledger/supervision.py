@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from chunfeng.bounds import TEXT, TITLE, check_lengths
@@ -20,7 +20,7 @@ from chunfeng.ledger.services import get_assignment
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
 from chunfeng.org.models import Unit
-from chunfeng.paging import Page
+from chunfeng.paging import Page, paginate
 
 
 def _actor_unit(session: Session, actor: Actor) -> Unit:
@@ -157,8 +157,5 @@ def notices_for(*, session: Session, actor: Actor, assignment_id: int | None = N
     else:
         where = [or_(SupervisionNotice.to_unit_id == mine.id, SupervisionNotice.supervising_unit_id == mine.id,
                      SupervisionNotice.issued_by_unit_id == mine.id)]
-    total = session.scalar(select(func.count()).select_from(SupervisionNotice).where(*where)) or 0
-    items = list(session.scalars(select(SupervisionNotice).where(*where)
-                                 .order_by(SupervisionNotice.created_at.desc(), SupervisionNotice.id.desc())
-                                 .offset((page - 1) * per_page).limit(per_page)))
-    return Page(items, total, page, per_page)
+    return paginate(session, select(SupervisionNotice).where(*where)
+                    .order_by(SupervisionNotice.created_at.desc(), SupervisionNotice.id.desc()), page, per_page)

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from chunfeng.cli_support import actor, console, database, domain_errors, fail
+from chunfeng.cli_support import actor, console, database, fail
 from chunfeng.org import audit, services, unit_import
 from chunfeng.org.builtin import NATIONAL
 from chunfeng.org.models import AuditEntry
@@ -23,11 +23,10 @@ audit_app = typer.Typer(help="审计日志", no_args_is_help=True)
 def import_units(file: Path):
     """Import municipal, county and branch units from CSV or xlsx (columns: code, parent_code, name, level)."""
     db = database()
-    with domain_errors():
-        with db.read() as session:  # parse and check outside the write lock
-            plan = unit_import.check_units(session=session, actor=actor(session), path=file)
-        with db.write() as session:
-            count = unit_import.import_units(session=session, actor=actor(session), path=file, plan=plan)
+    with db.read() as session:  # parse and check outside the write lock
+        plan = unit_import.check_units(session=session, actor=actor(session), path=file)
+    with db.write() as session:
+        count = unit_import.import_units(session=session, actor=actor(session), path=file, plan=plan)
     console.print(f"已导入 {count} 个单位。")
 
 
@@ -36,7 +35,7 @@ def list_units(code: str = typer.Argument(NATIONAL[0], help="the unit whose chil
                query: str = typer.Option("", "--search", "-q"), page: int = 1):
     """List a unit's children (or, with --search, matching units below it)."""
     db = database()
-    with domain_errors(), db.read() as session:
+    with db.read() as session:
         who = actor(session)
         unit = services.get_unit(session=session, actor=who, code=code)
         result = services.list_child_units(session=session, actor=who, unit=unit, query=query, page=page)
@@ -61,7 +60,7 @@ def add_user(
 ):
     """Create a user in a unit with one or more roles (the password is hashed with Argon2id)."""
     db = database()
-    with domain_errors(), db.write() as session:
+    with db.write() as session:
         user = services.add_user(session=session, actor=actor(session), username=username, display_name=name,
                                  unit_code=unit, roles=role, password=password)
         console.print(f"已创建用户 {user.username}({user.unit.name},"
@@ -73,7 +72,7 @@ def set_roles(username: str,
               role: list[str] = typer.Option(..., "--role", help=f"the roles to hold from now on: {', '.join(ROLES)}")):
     """Grant or withdraw roles (the security administrator's task; 三员分立 is enforced)."""
     db = database()
-    with domain_errors(), db.write() as session:
+    with db.write() as session:
         user = services.set_roles(session=session, actor=actor(session), username=username, roles=role)
         console.print(f"{user.username} 现有角色:{'、'.join(ROLES[r] for r in user.role_set)}")
 
@@ -81,7 +80,7 @@ def set_roles(username: str,
 @user_app.command("disable")
 def disable_user(username: str):
     """Disable an account no longer needed (its history stays; its sessions end)."""
-    with domain_errors(), database().write() as session:
+    with database().write() as session:
         services.set_active(session=session, actor=actor(session), username=username, active=False)
     console.print(f"已停用 {username}。")
 
@@ -89,7 +88,7 @@ def disable_user(username: str):
 @user_app.command("enable")
 def enable_user(username: str):
     """Enable a disabled account again."""
-    with domain_errors(), database().write() as session:
+    with database().write() as session:
         services.set_active(session=session, actor=actor(session), username=username, active=True)
     console.print(f"已启用 {username}。")
 
@@ -121,7 +120,7 @@ def export(out: Path = typer.Option(..., "--out", help="the archive to write (gz
            since: str = typer.Option("", help="first day, e.g. 2026-01-01"),
            until: str = typer.Option("", help="the day after the last, e.g. 2026-07-01")):
     """Export the audit log, or a period of it, for archiving; `verify --archive` checks the file later."""
-    with domain_errors(), database().write() as session:
+    with database().write() as session:
         audit.check_period(since, until)
         count = audit.export_archive(session, out, since=since, until=until)
         audit.record(session, actor=actor(session), action="audit.exported", object_type="archive", object_id=out.name,

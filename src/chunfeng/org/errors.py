@@ -1,25 +1,20 @@
 """Errors of the organisation domain. Messages are Chinese: they are shown to officials as they are."""
 
+from chunfeng import errors
+from chunfeng.errors import ValidationFailed  # noqa: F401  (the base layer's: bounds and the database raise it too)
 
-class OrgError(Exception):
+
+class OrgError(errors.ChunfengError):
     """Base of the org errors."""
 
 
-class NotFound(OrgError):
+class NotFound(OrgError, errors.NotFound):
     pass
 
 
-class Forbidden(OrgError):
+class Forbidden(OrgError, errors.Forbidden):
     """The user may not do this, or not to this unit."""
 
 
-class ValidationFailed(OrgError):
-    """Bad input; `problems` lists each, naming the row and field where there is one."""
-
-    def __init__(self, message: str, problems: list[str] | None = None):
-        self.problems = problems or []
-        super().__init__(message if not self.problems else message + "\n" + "\n".join(self.problems))
-
-
-class AuthenticationFailed(OrgError):
+class AuthenticationFailed(OrgError, errors.Unauthenticated):
     pass

@@ -8,9 +8,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, RedirectResponse
-from sqlalchemy import func, select
-from starlette.background import BackgroundTask
+from fastapi.responses import RedirectResponse
+from sqlalchemy import select
 
 from chunfeng.db import utcnow
 from chunfeng.inbox import services as inbox
@@ -20,10 +19,11 @@ from chunfeng.org.access import allowed, authorize, subtree_filter
 from chunfeng.org.errors import Forbidden, ValidationFailed
 from chunfeng.org.models import AuditEntry, Unit
 from chunfeng.org.roles import LEVELS, ROLES, SEPARATED
-from chunfeng.paging import Page, clamp_page
+from chunfeng.paging import clamp_page, paginate
 from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, require
+from chunfeng.web.downloads import XLSX, temporary_file
 from chunfeng.xlsx import download_path, write_table
 
 router = APIRouter(tags=["org"])
@@ -66,8 +66,7 @@ def export_units(code: str, session: SessionDep, user: CurrentUser, q: str = "")
         page += 1
     path = write_table(download_path(), sheet="单位", headers=["代码", "上级代码", "名称", "层级", "演示数据"],
                        rows=rows, widths=[12, 12, 50, 14, 10])
-    return FileResponse(path, filename=f"{unit.code}-下级单位.xlsx", background=BackgroundTask(path.unlink, missing_ok=True),
-                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return temporary_file(path, f"{unit.code}-下级单位.xlsx", XLSX)
 
 
 @router.post("/org/units/{code}/import", dependencies=[require("org.unit.import")])
@@ -142,8 +141,7 @@ def audit_export(db: DatabaseDep, user: CurrentUser, action: str = "", outcome: 
                     widths=[8, 28, 12, 10, 28, 8, 16, 12, 16, 40, 40, 20])
         audit.record(session, actor=user, action="audit.exported", object_type="xlsx",
                      after={"action": action, "outcome": outcome})
-    return FileResponse(path, filename="审计日志.xlsx", background=BackgroundTask(path.unlink, missing_ok=True),
-                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return temporary_file(path, "审计日志.xlsx", XLSX)
 
 
 @router.get("/audit/archive", dependencies=[require("audit.view")])
@@ -157,17 +155,13 @@ def audit_archive(db: DatabaseDep, user: CurrentUser, since: str = "", until: st
         count = audit.export_archive(session, path, since=since, until=until)
         audit.record(session, actor=user, action="audit.exported", object_type="archive",
                      after={"entries": count, "since": since, "until": until})
-    return FileResponse(path, filename=f"审计日志归档-{since or '开始'}-{until or '至今'}.jsonl.gz", media_type="application/gzip",
-                        background=BackgroundTask(path.unlink, missing_ok=True))
+    return temporary_file(path, f"审计日志归档-{since or '开始'}-{until or '至今'}.jsonl.gz", "application/gzip")
 
 
 @router.get("/audit", dependencies=[require("audit.view")])
 def audit_page(request: Request, session: SessionDep, user: CurrentUser, page: PageNo = 1, action: str = "", outcome: str = ""):
     where = _audit_query(user, action, outcome)
-    total = session.scalar(select(func.count()).select_from(AuditEntry).where(*where)) or 0
-    result = Page([], total, max(1, page), 50)
-    result.items = list(session.scalars(select(AuditEntry).where(*where).order_by(AuditEntry.seq.desc())
-                                        .offset(result.offset).limit(result.per_page)))
+    result = paginate(session, select(AuditEntry).where(*where).order_by(AuditEntry.seq.desc()), max(1, page), 50)
     return render(request, "audit/index.html", {"result": result, "action": action, "outcome": outcome,
                                                 "outcomes": AUDIT_OUTCOMES, "names": audit_names,
                                                 "report": audit.verify(session) if user.unit.level == "national" else None},

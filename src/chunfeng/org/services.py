@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from chunfeng import crypto
@@ -21,7 +21,7 @@ from chunfeng.org.models import PasswordHistory, Unit, User, UserSession
 from chunfeng.org.passwords import hash_password, password_problem, verify_password
 from chunfeng.org.roles import ROLES, SEPARATED
 from chunfeng.org.sessions import end_other_sessions
-from chunfeng.paging import Page
+from chunfeng.paging import Page, paginate
 from chunfeng.push.schema import CONTACT_ROLES, credit_code_problem  # a plain module: no cycle
 
 
@@ -84,10 +84,7 @@ def list_child_units(*, session: Session, actor: Actor, unit: Unit, query: str =
     else:
         where = [Unit.parent_id == unit.id]
     where.append(subtree_filter(actor))
-    total = session.scalar(select(func.count()).select_from(Unit).where(*where)) or 0
-    items = list(session.scalars(
-        select(Unit).where(*where).order_by(Unit.sort, Unit.code).offset((page - 1) * per_page).limit(per_page)))
-    return Page(items, total, page, per_page)
+    return paginate(session, select(Unit).where(*where).order_by(Unit.sort, Unit.code), page, per_page)
 
 
 def unit_chain(unit: Unit) -> list[Unit]:
@@ -347,10 +344,8 @@ def list_users(*, session: Session, actor: Actor, unit: Unit, page: int = 1, per
     if query.strip():
         like = f"%{query.strip()}%"
         where.append(User.username.like(like) | User.display_name.like(like))
-    total = session.scalar(select(func.count()).select_from(User).join(Unit).where(*where)) or 0
-    items = list(session.scalars(select(User).join(User.unit).where(*where)
-                                 .order_by(Unit.path, User.username).offset((page - 1) * per_page).limit(per_page)))
-    return Page(items, total, page, per_page)
+    return paginate(session, select(User).join(User.unit).where(*where).order_by(Unit.path, User.username), page,
+                    per_page)
 
 
 def set_active(*, session: Session, actor: Actor, username: str, active: bool) -> User:

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from chunfeng.cli_support import actor, console, database, domain_errors, fail
+from chunfeng.cli_support import actor, console, database, fail
 from chunfeng.plan import services
 from chunfeng.plan.parser import parse_notice
 
@@ -36,8 +36,7 @@ def _summary_table(data: dict) -> Table:
 @app.command()
 def parse(file: Path, as_json: bool = typer.Option(False, "--json", help="print the whole plan as JSON")):
     """Parse a notice (HTML or text, UTF-8 or GB18030) and check it against its own counts; stores nothing."""
-    with domain_errors():
-        data = parse_notice(_read(file)).to_dict()
+    data = parse_notice(_read(file)).to_dict()
     if as_json:
         print(json.dumps(data, ensure_ascii=False, indent=1))
     else:
@@ -49,7 +48,7 @@ def import_(file: Path, replace: bool = typer.Option(False, "--replace", help="o
     """Parse a notice and store its plan (one transaction: all of it or nothing)."""
     data = _read(file)
     db = database()
-    with domain_errors(), db.write() as session:
+    with db.write() as session:
         notice = services.import_notice(session=session, actor=actor(session), data=data,
                                         source_name=file.name, replace=replace)
         summary = services.notice_as_dict(session=session, notice=notice)
@@ -63,7 +62,7 @@ def import_(file: Path, replace: bool = typer.Option(False, "--replace", help="o
 def show(as_json: bool = typer.Option(False, "--json")):
     """Show the stored (newest) plan."""
     db = database()
-    with domain_errors(), db.read() as session:
+    with db.read() as session:
         notice = services.current_notice(session=session, actor=actor(session))
         data = services.notice_as_dict(session=session, notice=notice)
     if as_json:

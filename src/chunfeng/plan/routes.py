@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, RedirectResponse
-from starlette.background import BackgroundTask
+from fastapi.responses import RedirectResponse
 
 from chunfeng.appeals.services import linked_to_measure
 from chunfeng.org.access import allowed, authorize
@@ -12,6 +11,7 @@ from chunfeng.plan import services
 from chunfeng.plan.errors import PlanError, PlanNotFound
 from chunfeng.web.contract import Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, is_htmx, render, require
+from chunfeng.web.downloads import XLSX, temporary_file
 from chunfeng.xlsx import download_path, write_table
 
 router = APIRouter(prefix="/plan", tags=["plan"])
@@ -71,8 +71,7 @@ def export(session: SessionDep, user: CurrentUser):
                        headers=["序号", "任务类别", "任务事项", "具体措施", "新增措施"],
                        rows=services.plan_rows(session=session, notice=notice), widths=[6, 16, 16, 80, 12])
     filename = f"{notice.doc_number}-工作任务安排表.xlsx"
-    return FileResponse(path, filename=filename, background=BackgroundTask(path.unlink, missing_ok=True),
-                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return temporary_file(path, filename, XLSX)
 
 
 @router.post("/import", dependencies=[require("plan.import")])

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, authorize
-from chunfeng.paging import Page
+from chunfeng.paging import Page, paginate
 from chunfeng.plan.errors import PlanExists, PlanNotFound
 from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure, PlanNotice
 from chunfeng.plan.parser import Notice, parse_notice
@@ -150,9 +150,7 @@ def search_measures(*, session: Session, notice: PlanNotice, query: str = "", ne
                          PlanItem.name.contains(word, autoescape=True),
                          PlanCategory.name.contains(word, autoescape=True)))
     base = select(PlanMeasure).join(PlanMeasure.item).join(PlanItem.category).where(*where)
-    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    items = list(session.scalars(base.order_by(PlanMeasure.no).offset((page - 1) * per_page).limit(per_page)))
-    return Page(items, total, page, per_page)
+    return paginate(session, base.order_by(PlanMeasure.no), page, per_page)
 
 
 def notice_as_dict(*, session: Session, notice: PlanNotice) -> dict:

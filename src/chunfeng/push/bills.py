@@ -15,13 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from chunfeng import crypto
+from chunfeng import crypto, documents
 from chunfeng.db import utcnow
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, authorize
@@ -30,9 +28,6 @@ from chunfeng.push import matching
 from chunfeng.push.errors import PushInvalid, PushNotFound
 from chunfeng.push.models import Campaign, CampaignStage, Policy, PushMessage
 
-TEMPLATES = Path(__file__).parent.parent / "web" / "templates"
-CSS = TEMPLATES.parent / "static" / "briefing.css"
-_env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
 # The enterprise size class (工信部 中小企业划型), not 小型微利企业: the registry records the former.
 SMALL = "(r.size IN ('小型', '微型') OR r.individual_business)"
 ISSUER = "国家税务总局"  # when no unit of the taxpayer's region, nor a national one, is known
@@ -229,11 +224,8 @@ def _message(person: str, tp_name: str, year: int, amount, count: int, deferred,
 
 def render_html(b: Bill, *, inline_css: bool = False) -> str:
     """The bill as one page; with `inline_css` self-contained, for saving and for the PDF."""
-    css = CSS.read_text(encoding="utf-8") if inline_css else None
-    return _env.get_template("push/bill_doc.html").render(b=b, inline_css=css)
+    return documents.render("push/bill_doc.html", inline_css=inline_css, b=b)
 
 
 def render_pdf(b: Bill) -> bytes:
-    import weasyprint  # imported here: it loads Pango, which only the PDF needs
-
-    return weasyprint.HTML(string=render_html(b, inline_css=True)).write_pdf()
+    return documents.html_to_pdf(render_html(b, inline_css=True))

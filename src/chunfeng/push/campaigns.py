@@ -22,7 +22,7 @@ from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize, subtree_filter
 from chunfeng.org.models import Unit
 from chunfeng.org.services import find_unit
-from chunfeng.paging import Page
+from chunfeng.paging import Page, paginate
 from chunfeng.push import matching, periods, rules
 from chunfeng.push import policy as permissions
 from chunfeng.push.errors import PushError, PushInvalid, PushNotFound
@@ -146,11 +146,8 @@ def get_campaign(*, session: Session, actor: Actor, campaign_id: int) -> Campaig
 def list_campaigns(*, session: Session, actor: Actor, page: int = 1, per_page: int = 30) -> Page[Campaign]:
     authorize(actor, "push.campaign")
     where = [Campaign.unit_id == Unit.id, subtree_filter(actor)]
-    total = session.scalar(select(func.count()).select_from(Campaign).join(Unit, Campaign.unit_id == Unit.id)
-                           .where(*where)) or 0
-    items = list(session.scalars(select(Campaign).join(Unit, Campaign.unit_id == Unit.id).where(*where)
-                                 .order_by(Campaign.id.desc()).offset((page - 1) * per_page).limit(per_page)))
-    return Page(items, total, page, per_page)
+    return paginate(session, select(Campaign).join(Unit, Campaign.unit_id == Unit.id).where(*where)
+                    .order_by(Campaign.id.desc()), page, per_page)
 
 
 def render(policy: Policy, role: str, channel: str, values: dict) -> str:
@@ -434,11 +431,8 @@ def _taxpayer(actor: Actor):
 def inbox(*, session: Session, actor: Actor, page: int = 1, per_page: int = 20) -> Page[PushMessage]:
     code, role = _taxpayer(actor)
     where = [PushMessage.credit_code == code, PushMessage.role == role, PushMessage.channel == "inapp"]
-    total = session.scalar(select(func.count()).select_from(PushMessage).where(*where)) or 0
-    items = list(session.scalars(select(PushMessage).where(*where).order_by(PushMessage.created_at.desc(),
-                                                                            PushMessage.id.desc())
-                                 .offset((page - 1) * per_page).limit(per_page)))
-    return Page(items, total, page, per_page)
+    return paginate(session, select(PushMessage).where(*where).order_by(PushMessage.created_at.desc(),
+                                                                        PushMessage.id.desc()), page, per_page)
 
 
 def inbox_unread(*, session: Session, actor: Actor) -> int:

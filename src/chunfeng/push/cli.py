@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from chunfeng.cli_support import actor, console, database, domain_errors, fail
+from chunfeng.cli_support import actor, console, database, fail
 from chunfeng.push import bills, campaigns, matching, periods, rules, services, store, synthetic
 from chunfeng.push.models import CAMPAIGN_STATES
 from chunfeng.settings import get_settings
@@ -44,7 +44,7 @@ def gen(taxpayers: int = typer.Option(..., help="how many taxpayers"), out: Path
 def import_(directory: Path):
     """Check an extract directory (CSV, Parquet or xlsx per table) and make it the taxpayer store, all or nothing."""
     target = services.store_path()
-    with domain_errors(), console.status("正在导入…") as status:
+    with console.status("正在导入…") as status:
         result = store.import_extract(directory, target, progress=status.update)
     console.print("已导入 " + ",".join(f"{k} {v:,} 行" for k, v in result.rows.items()) + f" → {result.store}")
 
@@ -81,34 +81,33 @@ def match(policy: list[str] = typer.Option(None, "--policy", help="policy id; re
           as_json: bool = typer.Option(False, "--json", help="one JSON object per policy")):
     """Eligible and eligible-but-not-claimed taxpayers of policies, by region and industry."""
     db = database()
-    with domain_errors():
-        with db.write() as session:
-            services.seed_policies(session)
-        with db.read() as session:
-            who = actor(session)
-            ids = policy or [p.id for p in services.list_policies(session=session, actor=who, per_page=1000).items]
-            found = [services.get_policy(session=session, actor=who, policy_id=pid) for pid in ids]
-            if policy:
-                for p in found:
-                    services.check_match_period(p, period)
-            elif period:  # all policies: those the period lies within
-                found = [p for p in found if periods.validity_problem(p, period) is None]
-            chosen = [(p.id, p.rule) for p in found]
-            region = services.actor_region(who)
-        runner = _engine(engine, data)
-        audience = matching.Audience(region=region)
-        if len(chosen) == 1:
-            results = [matching.match(runner, policy_id=chosen[0][0], rule_text=chosen[0][1], period=period,
-                                      audience=audience)]
-        else:  # one pass for all: see matching.match_all
-            results = matching.match_all(runner, chosen, audience=audience,
-                                         periods={pid: period for pid, _ in chosen} if period else None)
-        for result in results:
-            if as_json:
-                print(json.dumps(result.as_json(), ensure_ascii=False))
-            else:
-                console.print(f"[bold]{result.policy}[/] 所属期 {result.period or '—'}:符合条件 {result.eligible:,} 户,"
-                              f"其中应享未享 {result.not_claimed:,} 户", highlight=False)
+    with db.write() as session:
+        services.seed_policies(session)
+    with db.read() as session:
+        who = actor(session)
+        ids = policy or [p.id for p in services.list_policies(session=session, actor=who, per_page=1000).items]
+        found = [services.get_policy(session=session, actor=who, policy_id=pid) for pid in ids]
+        if policy:
+            for p in found:
+                services.check_match_period(p, period)
+        elif period:  # all policies: those the period lies within
+            found = [p for p in found if periods.validity_problem(p, period) is None]
+        chosen = [(p.id, p.rule) for p in found]
+        region = services.actor_region(who)
+    runner = _engine(engine, data)
+    audience = matching.Audience(region=region)
+    if len(chosen) == 1:
+        results = [matching.match(runner, policy_id=chosen[0][0], rule_text=chosen[0][1], period=period,
+                                  audience=audience)]
+    else:  # one pass for all: see matching.match_all
+        results = matching.match_all(runner, chosen, audience=audience,
+                                     periods={pid: period for pid, _ in chosen} if period else None)
+    for result in results:
+        if as_json:
+            print(json.dumps(result.as_json(), ensure_ascii=False))
+        else:
+            console.print(f"[bold]{result.policy}[/] 所属期 {result.period or '—'}:符合条件 {result.eligible:,} 户,"
+                          f"其中应享未享 {result.not_claimed:,} 户", highlight=False)
 
 
 @app.command("policies")
@@ -128,10 +127,9 @@ def policies(q: str = typer.Option("", help="search in name, basis and summary")
 @app.command("check")
 def check(rule: str):
     """Parse and type-check a rule; print its SQL and how many taxpayers in the store it selects."""
-    with domain_errors():
-        result = services.check_rule(rule)
-        if not result["ok"]:
-            fail(f"{result['error']}\n{result['pointer']}")
+    result = services.check_rule(rule)
+    if not result["ok"]:
+        fail(f"{result['error']}\n{result['pointer']}")
     for dialect in ("duckdb", "postgres", "spark"):
         console.print(f"[dim]{dialect}:[/] {rules.parse(rule).sql(dialect)}", highlight=False)
     if result["matches"] is not None:
@@ -142,7 +140,7 @@ def check(rule: str):
 def set_rule(policy: str, rule: str):
     """Replace a policy's eligibility rule (refused, with the position, when it does not check)."""
     db = database()
-    with domain_errors(), db.write() as session:
+    with db.write() as session:
         services.seed_policies(session)
         services.update_rule(session=session, actor=actor(session), policy_id=policy, rule=rule)
     console.print(f"已更新 {policy} 的规则。")
@@ -158,7 +156,7 @@ def campaign_create(name: str = typer.Option(...), unit: str = typer.Option(...,
     if not (year.isdigit() and mon.isdigit()):
         fail(f"--month 应写成 2022-07,而不是“{month}”", 2)
     db = database()
-    with domain_errors(), db.write() as session:
+    with db.write() as session:
         services.seed_policies(session)
         c = campaigns.create_campaign(session=session, actor=actor(session), name=name, unit_code=unit,
                                       policy_ids=policy, channels=channel, year=int(year), month=int(mon),
@@ -175,7 +173,7 @@ def campaign_create(name: str = typer.Option(...), unit: str = typer.Option(...,
 def campaign_list():
     """Campaigns with their state, and why a failed one failed."""
     db = database()
-    with domain_errors(), db.read() as session:
+    with db.read() as session:
         page = campaigns.list_campaigns(session=session, actor=actor(session), per_page=1000)
         table = Table("编号", "名称", "申报月份", "状态", "失败原因")
         for c in page.items:
@@ -186,7 +184,7 @@ def campaign_list():
 
 def _change(change, campaign_id: int, done: str) -> None:
     db = database()
-    with domain_errors(), db.write() as session:
+    with db.write() as session:
         change(session=session, actor=actor(session), campaign_id=campaign_id)
     console.print(f"推送活动 {campaign_id} {done}。")
 
@@ -216,7 +214,7 @@ def campaign_edit(campaign_id: int, name: Optional[str] = typer.Option(None),
                   audience: Optional[str] = typer.Option(None, help="the extra rule; \"\" for none")):
     """Change what the stages not yet run send, and to whom (options left out stay as they are)."""
     db = database()
-    with domain_errors(), db.write() as session:
+    with db.write() as session:
         who = actor(session)
         c = campaigns.get_campaign(session=session, actor=who, campaign_id=campaign_id)
         campaigns.edit_campaign(session=session, actor=who, campaign_id=campaign_id,
@@ -230,7 +228,7 @@ def campaign_run(today: Optional[str] = typer.Option(None, help="plan the stages
     """Plan every due stage, then deliver what the outbox holds."""
     day = date.fromisoformat(today) if today else date.today()
     db = database()
-    with domain_errors(), store.connect_store(services.store_path()) as conn:
+    with store.connect_store(services.store_path()) as conn:
         for stage in campaigns.run_due(db, conn, today=day):
             console.print(f"活动 {stage.campaign_id} {campaigns.STAGES[stage.stage]}:对象 {stage.audience:,} 户,"
                           f"消息 {stage.messages:,} 条,频次限制 {stage.capped:,},已退订 {stage.opted_out:,}")
@@ -249,7 +247,7 @@ def bill(credit_code: str, year: int = typer.Option(date.today().year - 1),
          pdf: Optional[Path] = typer.Option(None, help="also write the bill as a PDF")):
     """Print a small or micro enterprise's dividend bill for a year."""
     db = database()
-    with domain_errors(), db.write() as session, store.connect_store(services.store_path()) as conn:
+    with db.write() as session, store.connect_store(services.store_path()) as conn:
         services.seed_policies(session)
         b = bills.bill_for_actor(conn, session=session, actor=actor(session), credit_code=credit_code, year=year)
     table = Table("政策", "依据", "税费种", "类别", "金额(元)", title=f"{b.name} {year} 年度红利账单 · {b.issuer}")

@@ -7,8 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
-from starlette.background import BackgroundTask
+from fastapi.responses import RedirectResponse
 
 from chunfeng.charts import bar_chart
 from chunfeng.jobs import TaskResult
@@ -23,7 +22,7 @@ from chunfeng.push.schema import CHANNEL_NAMES, CHANNELS, REGISTRY
 from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, require
-from chunfeng.web.downloads import checked_purpose, personal_xlsx
+from chunfeng.web.downloads import checked_purpose, document, personal_xlsx, temporary_file
 from chunfeng.xlsx import download_path, write_table
 
 router = APIRouter(tags=["push"])
@@ -55,7 +54,7 @@ def policy_export(session: SessionDep, user: CurrentUser):
                                             services.PERIOD_KINDS[p.period_kind], p.filing, p.rule, "、".join(p.roles),
                                             p.summary, p.review] for p in result.items),
         widths=[16, 36, 12, 12, 30, 36, 12, 12, 8, 14, 50, 24, 60, 40])
-    return FileResponse(path, filename="优惠政策目录.xlsx", background=BackgroundTask(path.unlink, missing_ok=True))
+    return temporary_file(path, "优惠政策目录.xlsx")
 
 
 @router.get("/push/policies/{policy_id}", dependencies=[require("push.policy.view")])
@@ -276,8 +275,7 @@ def inbox_message(request: Request, message_id: Id, db: DatabaseDep, user: Curre
 
 def _bill_response(request, b: bills.Bill, user, fmt: str):
     if fmt == "pdf":
-        return Response(bills.render_pdf(b), media_type="application/pdf", headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{b.credit_code}-{b.year}-bill.pdf"})
+        return document(bills.render_pdf(b), f"{b.credit_code}-{b.year}-bill.pdf")
     return render(request, "push/bill.html", {"b": b, "bill_html": bills.render_html(b)}, user=user)
 
 

@@ -42,6 +42,7 @@ from typing import Callable
 import duckdb
 from sqlglot import exp
 
+from chunfeng.errors import Invalid
 from chunfeng.push import rule_backends
 from chunfeng.push.rule_tree import Binary, FieldRef, InList, Item, Literal, Node, Unary
 from chunfeng.push.schema import REGISTRY, Table
@@ -60,7 +61,7 @@ DATE_WINDOW = (date(1900, 1, 1), date(2100, 12, 31))
 MAX_MAGNITUDE = 1e100
 
 
-class RuleError(ValueError):
+class RuleError(Invalid, ValueError):
     """A rule that does not parse or type-check; `position` is the 0-based character offset of the fault."""
 
     def __init__(self, message: str, position: int, rule: str = ""):
@@ -72,6 +73,9 @@ class RuleError(ValueError):
         line = self.rule.replace("\n", " ")
         width = sum(2 if ord(c) > 0x2E80 else 1 for c in line[:self.position])
         return f"{line}\n{' ' * width}^"
+
+    def for_terminal(self) -> str:
+        return f"{self}\n{self.pointer()}"
 
 
 # --- lexer --------------------------------------------------------------------------------------

@@ -7,14 +7,14 @@ import string
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from chunfeng.db import utcnow
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
 from chunfeng.org.models import Unit
-from chunfeng.paging import Page
+from chunfeng.paging import Page, paginate
 from chunfeng.push import claim_amounts, matching, periods, rules, store
 from chunfeng.push.errors import EngineFailed, PushInvalid, PushNotFound
 from chunfeng.push.models import Policy
@@ -179,10 +179,7 @@ def list_policies(*, session: Session, actor: Actor, q: str = "", tax_type: str 
     if on is not None:
         where.append(Policy.effective_from <= on)
         where.append(or_(Policy.effective_until.is_(None), Policy.effective_until >= on))
-    total = session.scalar(select(func.count()).select_from(Policy).where(*where)) or 0
-    items = list(session.scalars(select(Policy).where(*where).order_by(Policy.tax_type, Policy.id)
-                                 .offset((page - 1) * per_page).limit(per_page)))
-    return Page(items, total, page, per_page)
+    return paginate(session, select(Policy).where(*where).order_by(Policy.tax_type, Policy.id), page, per_page)
 
 
 def tax_types(session: Session) -> list[str]:

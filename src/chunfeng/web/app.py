@@ -16,26 +16,20 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from chunfeng import __version__, jobs
 from chunfeng.appeals import jobs as _appeals_jobs  # noqa: F401 (each domain registers its periodic jobs)
-from chunfeng.appeals.errors import AppealError, AppealNotFound
 from chunfeng.appeals.routes import router as appeals_router
-from chunfeng.calendar.errors import CalendarError
 from chunfeng.calendar.routes import router as calendar_router
-from chunfeng.consult.errors import ConsultConflict, ConsultError, ConsultNotFound
 from chunfeng.consult.routes import router as consult_router
 from chunfeng.db import Database
+from chunfeng.errors import ChunfengError, Forbidden
 from chunfeng.inbox import jobs as _inbox_jobs  # noqa: F401
 from chunfeng.inbox.routes import router as inbox_router
 from chunfeng.ledger import jobs as _ledger_jobs  # noqa: F401
-from chunfeng.ledger.errors import LedgerError, LedgerNotFound, StaleReport
 from chunfeng.ledger.routes import router as ledger_router
 from chunfeng.org import audit
-from chunfeng.org.errors import Forbidden, NotFound, ValidationFailed
 from chunfeng.org.roles import landing
 from chunfeng.org.routes import router as org_router
-from chunfeng.plan.errors import PlanError, PlanNotFound
 from chunfeng.plan.routes import router as plan_router
 from chunfeng.push import jobs as _push_jobs  # noqa: F401
-from chunfeng.push.errors import PushError, PushNotFound, RuleError
 from chunfeng.push.routes import router as push_router
 from chunfeng.ratelimit import RateLimiter
 from chunfeng.settings import Settings
@@ -101,7 +95,9 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     if settings.trusted_proxies:  # added last, so outermost: the rate limits and the audit log see the real client
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
-    app.mount("/static", StaticFiles(directory=str(Path(__file__).with_name("static"))), name="static")
+    # The site's own assets, then the documents' stylesheet (chunfeng/static), which a briefing page links.
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).with_name("static")), packages=[("chunfeng", "static")]),
+              name="static")
     app.include_router(auth.router)
     app.include_router(plan_router)
     app.include_router(org_router)
@@ -142,45 +138,21 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
             return JSONResponse({"detail": "请先修改密码"}, status_code=403)
         return RedirectResponse("/password", status_code=303)
 
-    @app.exception_handler(Forbidden)
-    def _forbidden(request: Request, exc: Forbidden):
+    @app.exception_handler(ChunfengError)
+    def _domain_error(request: Request, exc: ChunfengError):
+        """Every domain's refusal, in one place: its status, its title, its message for people."""
         user = getattr(request.state, "user", None)
-        if user is not None:  # a refused access is a security event (anonymous visitors are sent to log in)
+        if isinstance(exc, Forbidden) and user is not None:
+            # a refused access is a security event (anonymous visitors are sent to log in)
             with db.write() as session:
                 audit.record(session, actor=user, action="access.denied", object_type="route",
                              # A path may carry %00, which no database stores: recorded escaped.
                              object_id=f"{request.method} {request.url.path}".replace("\x00", "\\x00")[:100],
                              after={"reason": str(exc)},
                              outcome="denied")
-        return _error(request, 403, "无权访问", str(exc))
-
-    @app.exception_handler(StaleReport)
-    def _stale(request: Request, exc: StaleReport):
-        return _error(request, 409, "内容已被他人修改", str(exc))
-
-    @app.exception_handler(ConsultConflict)
-    def _conflict(request: Request, exc: ConsultConflict):
-        return _error(request, 409, "状态已变化", str(exc))
-
-    @app.exception_handler(NotFound)
-    @app.exception_handler(PlanNotFound)
-    @app.exception_handler(LedgerNotFound)
-    @app.exception_handler(ConsultNotFound)
-    @app.exception_handler(PushNotFound)
-    @app.exception_handler(AppealNotFound)
-    def _not_found(request: Request, exc: Exception):
-        return _error(request, 404, "未找到", str(exc))
-
-    @app.exception_handler(ValidationFailed)
-    @app.exception_handler(PlanError)
-    @app.exception_handler(LedgerError)
-    @app.exception_handler(ConsultError)
-    @app.exception_handler(PushError)
-    @app.exception_handler(RuleError)
-    @app.exception_handler(AppealError)
-    @app.exception_handler(CalendarError)
-    def _invalid(request: Request, exc: Exception):
-        return _error(request, 400, "无法处理", str(exc))
+        if exc.status >= 500:
+            log.error("%s %s: %s", request.method, request.url.path, exc)
+        return _error(request, exc.status, exc.title, str(exc))
 
     @app.exception_handler(HTTPException)
     @app.exception_handler(StarletteHTTPException)  # the router's own 404 and 405 are Starlette's, not FastAPI's

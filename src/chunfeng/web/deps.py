@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from chunfeng import documents
 from chunfeng.db import Database
 from chunfeng.inbox.services import unread_count
 from chunfeng.org.access import allowed, authorize
@@ -22,7 +23,9 @@ from chunfeng.push.campaigns import inbox_unread
 from chunfeng.settings import Settings
 from chunfeng.web.security import CSRF_FIELD, SESSION_COOKIE, csrf_token
 
-templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+# The one Jinja environment (chunfeng.documents), with the site's pages added: a page can include a document's body.
+documents.add_templates(Path(__file__).with_name("templates"))
+templates = Jinja2Templates(env=documents.environment)
 templates.env.globals.update(ROLES=ROLES, LEVELS=LEVELS, CSRF_FIELD=CSRF_FIELD, allowed=allowed)
 
 

@@ -1,19 +1,41 @@
-"""Downloads of lists that hold taxpayers' or submitters' personal information: each needs a stated purpose,
-and each is recorded in the audit log with that purpose, the filters and the number of rows (PIPL)."""
+"""Every download the site answers goes out through one of the responses here: a file written for the one
+download (deleted once sent), a stored upload (always an attachment, never rendered), a document made for the
+request (a PDF). Lists that hold taxpayers' or submitters' personal information each need a stated purpose, and
+each is recorded in the audit log with that purpose, the filters and the number of rows (PIPL)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
+from urllib.parse import quote
 
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
 from chunfeng.db import Database
+from chunfeng.errors import ValidationFailed
 from chunfeng.org import audit
-from chunfeng.org.errors import ValidationFailed
 from chunfeng.xlsx import download_path, write_table
 
 PURPOSE_LENGTH = (4, 200)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def temporary_file(path: Path, filename: str, media_type: str | None = None) -> FileResponse:
+    """A file written for this one download (`xlsx.download_path`), removed once it has been sent."""
+    return FileResponse(path, filename=filename, media_type=media_type,
+                        background=BackgroundTask(path.unlink, missing_ok=True))
+
+
+def stored_file(path: Path, filename: str, media_type: str) -> FileResponse:
+    """A stored upload: always a download with the type checked at upload, never rendered by the browser."""
+    return FileResponse(path, filename=filename, media_type=media_type, content_disposition_type="attachment")
+
+
+def document(data: bytes, filename: str, media_type: str = "application/pdf") -> Response:
+    """A document made for this request (a PDF), as a download under `filename`."""
+    return Response(data, media_type=media_type,
+                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"})
 
 
 def checked_purpose(purpose: str) -> str:
@@ -39,5 +61,4 @@ def personal_xlsx(db: Database, user, *, action: str, purpose: str, filters: dic
     with db.write() as session:
         audit.record(session, actor=user, action=action, object_type="xlsx", object_id=filename[:100],
                      after={"purpose": purpose, "filters": filters, "rows": count})
-    return FileResponse(path, filename=filename, background=BackgroundTask(path.unlink, missing_ok=True),
-                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return temporary_file(path, filename, XLSX)

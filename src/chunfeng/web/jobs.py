@@ -5,47 +5,32 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from chunfeng import jobs
-from chunfeng.appeals.errors import AppealError, AppealNotFound
-from chunfeng.calendar.errors import CalendarError
-from chunfeng.consult.errors import ConsultConflict, ConsultError, ConsultNotFound
 from chunfeng.db import Database
-from chunfeng.ledger.errors import LedgerError, LedgerNotFound, StaleReport
+from chunfeng.errors import ChunfengError, Forbidden, NotFound
 from chunfeng.org import audit
 from chunfeng.org.access import allowed
-from chunfeng.org.errors import Forbidden, NotFound, OrgError
 from chunfeng.org.models import User
-from chunfeng.paging import Page, clamp_page
-from chunfeng.plan.errors import PlanError, PlanNotFound
-from chunfeng.push.errors import PushError, PushNotFound, RuleError
+from chunfeng.paging import clamp_page, paginate
 from chunfeng.web.contract import Id, PageNo
 from chunfeng.web.deps import CurrentUser, SessionDep, is_htmx, render, require
 
 router = APIRouter(tags=["jobs"])
 
-# The statuses the application's error handlers give (web/app.py), for work that failed off the request.
-_STATUSES: list[tuple[tuple[type[Exception], ...], int]] = [
-    ((Forbidden,), 403),
-    ((StaleReport, ConsultConflict), 409),
-    ((NotFound, PlanNotFound, LedgerNotFound, ConsultNotFound, PushNotFound, AppealNotFound), 404),
-    ((OrgError, PlanError, LedgerError, ConsultError, PushError, RuleError, AppealError, CalendarError), 400),
-]
-
-
 def start(db: Database, user: User, *, name: str, title: str, work: jobs.TaskWork) -> RedirectResponse:
     """Run `work(progress)` as a task of this process and send the browser to its progress page."""
 
     def explain(exc: Exception) -> tuple[int, str] | None:
-        for classes, status in _STATUSES:
-            if isinstance(exc, classes):
-                if status == 403:  # a refusal is a security event, as on a request (web/app.py)
-                    with db.write() as session:
-                        audit.record(session, actor=user, action="access.denied", object_type="job",
-                                     object_id=name, after={"reason": str(exc)}, outcome="denied")
-                return status, str(exc)
-        return None
+        # The status the one error handler gives a request (web/app.py), for work that failed off the request.
+        if not isinstance(exc, ChunfengError) or exc.status >= 500:
+            return None
+        if isinstance(exc, Forbidden):  # a refusal is a security event, as on a request
+            with db.write() as session:
+                audit.record(session, actor=user, action="access.denied", object_type="job",
+                             object_id=name, after={"reason": str(exc)}, outcome="denied")
+        return exc.status, str(exc)
 
     run_id = jobs.start_task(db, name=name, title=title, started_by=user.username, work=work, explain=explain)
     return RedirectResponse(f"/jobs/runs/{run_id}", status_code=303)
@@ -65,11 +50,9 @@ def _visible_run(session, user: User, run_id: int) -> jobs.JobRun:
 def jobs_page(request: Request, session: SessionDep, user: CurrentUser, page: PageNo = 1):
     page, per_page = clamp_page(page, 50)
     periodic = select(jobs.JobRun).where(jobs.JobRun.kind == "periodic")
-    total = session.scalar(select(func.count()).select_from(periodic.subquery()))
-    runs = list(session.scalars(periodic.order_by(jobs.JobRun.started_at.desc(), jobs.JobRun.id.desc())
-                                .offset((page - 1) * per_page).limit(per_page)))
+    result = paginate(session, periodic.order_by(jobs.JobRun.started_at.desc(), jobs.JobRun.id.desc()), page, per_page)
     return render(request, "jobs/index.html", {
-        "found": jobs.status(session, request.app.state.settings), "result": Page(runs, total, page, per_page),
+        "found": jobs.status(session, request.app.state.settings), "result": result,
         "states": jobs.STATES}, user=user)
 
 

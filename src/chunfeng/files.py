@@ -1,0 +1,100 @@
+"""The file store: uploaded files (report evidence, complaint attachments) checked by content, kept once under
+their SHA-256 outside the web root, and written only when the transaction that references them commits.
+
+One home for every domain that keeps a file: a refused or rolled-back upload leaves nothing behind but, at worst,
+a file no row references, which `collect_orphans` (`chunfeng collect-files`) removes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import zipfile
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+TYPES = {
+    "pdf": "application/pdf",
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "ofd": "application/ofd",
+}
+
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def sniff(data: bytes) -> str | None:
+    """The file's real type from its bytes, or None when it is not one of the accepted kinds."""
+    if data.startswith(b"%PDF-"):
+        return "pdf"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpg"
+    if data.startswith(b"PK\x03\x04"):
+        try:
+            names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
+        except zipfile.BadZipFile:
+            return None
+        if "word/document.xml" in names:
+            return "docx"
+        if "xl/workbook.xml" in names:
+            return "xlsx"
+        if "OFD.xml" in names:
+            return "ofd"
+    return None
+
+
+def safe_name(filename: str, kind: str) -> str:
+    stem = re.sub(r"[^\w\u4e00-\u9fff.()（）-]+", "_", Path(filename or "evidence").stem).strip("._") or "evidence"
+    return f"{stem[:80]}.{kind}"
+
+
+def stored_path(store: Path, digest: str) -> Path:
+    return store / digest[:2] / digest
+
+
+def store_bytes(store: Path, data: bytes) -> str:
+    """Keep `data` once under its SHA-256 (shared by evidence and complaint attachments); the digest."""
+    digest = hashlib.sha256(data).hexdigest()
+    path = stored_path(store, digest)
+    if path.exists():
+        path.touch()  # fresh again: the orphan collector leaves young files alone while their rows commit
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)  # never a half-written file under the final name
+    return digest
+
+
+def store_after_commit(session: Session, store: Path, data: bytes) -> str:
+    """The digest `data` is kept under once the session's transaction commits, and only then: a refused or
+    rolled-back change leaves no file behind."""
+    event.listen(session, "after_commit", lambda _session: store_bytes(store, data), once=True)
+    return hashlib.sha256(data).hexdigest()
+
+
+def collect_orphans(store: Path, referenced: set[str], *, older_than: timedelta = timedelta(hours=1),
+                    now: datetime | None = None) -> list[Path]:
+    """Remove stored files (and half-written .part files) no row references, once older than `older_than`
+    (younger ones may belong to a transaction about to commit); the paths removed."""
+    cutoff = (now or datetime.now()).timestamp() - older_than.total_seconds()
+    removed = []
+    if not store.is_dir():
+        return removed
+    for path in store.rglob("*"):
+        name = path.name.removesuffix(".part")
+        if not path.is_file() or path.is_symlink() or not _DIGEST.fullmatch(name) or path.parent.name != name[:2]:
+            continue
+        if (path.suffix == ".part" or name not in referenced) and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
