@@ -54,7 +54,7 @@ def test_a_command_refused_anywhere_is_a_message_and_audited(db, make_user):
     make_user("auditor", "110000", ["audit_admin"])
     result = run(db, "--as", "auditor", "push", "policies")
     assert result.returncode == 1, result.stderr
-    assert "Traceback" not in result.stderr and "错误" in result.stderr and "push.policy.view" in result.stderr
+    assert "Traceback" not in result.stderr and "错误" in result.stderr and "无权查看优惠政策" in result.stderr
     with db.read() as s:
         denied = s.scalars(select(AuditEntry).where(AuditEntry.action == "access.denied")).all()
     assert [e.object_type for e in denied] == ["command"] and denied[0].outcome == "denied"

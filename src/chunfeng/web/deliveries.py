@@ -8,8 +8,6 @@ Addresses, tokens and passwords are shown masked, on the page and in the file.
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse
-from starlette.background import BackgroundTask
 
 from chunfeng import outbox
 from chunfeng.bounds import TITLE
@@ -20,6 +18,7 @@ from chunfeng.push.campaigns import ORIGIN as PUSH
 from chunfeng.push.schema import CHANNEL_NAMES
 from chunfeng.web.contract import PageNo
 from chunfeng.web.deps import CurrentUser, SessionDep, render, require
+from chunfeng.web.downloads import XLSX, temporary_file
 from chunfeng.xlsx import download_path, write_table
 
 router = APIRouter(tags=["deliveries"])
@@ -67,5 +66,4 @@ def delivery_export(session: SessionDep, user: CurrentUser, state: str = "", cha
             for d in outbox.each_delivery(session, filters))
     path = write_table(download_path(), sheet="发送记录", headers=HEADERS, rows=rows,
                        widths=[8, 16, 10, 12, 20, 30, 12, 8, 20, 30, 20, 20])
-    return FileResponse(path, filename="发送记录.xlsx", background=BackgroundTask(path.unlink, missing_ok=True),
-                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return temporary_file(path, "发送记录.xlsx", XLSX)
