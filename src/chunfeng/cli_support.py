@@ -11,6 +11,7 @@ from rich.console import Console
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chunfeng import runtime
 from chunfeng.appeals.errors import AppealError
 from chunfeng.calendar.errors import CalendarError
 from chunfeng.consult.errors import ConsultError
@@ -22,6 +23,7 @@ from chunfeng.org.errors import Forbidden, OrgError
 from chunfeng.org.models import User
 from chunfeng.plan.errors import PlanError
 from chunfeng.push.errors import PushError, RuleError
+from chunfeng.settings import Settings, get_settings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -29,13 +31,24 @@ err_console = Console(stderr=True)
 
 class State:
     acting_as: str | None = None
+    settings: Settings | None = None
 
 
 state = State()
 
 
+def settings() -> Settings:
+    """The settings, read once per command when it first needs them, with the process-wide state they decide."""
+    if state.settings is None:
+        state.settings = get_settings()
+        runtime.configure(state.settings)
+    return state.settings
+
+
 def database() -> Database:
-    db = get_database()
+    config = settings()
+    config.ensure_sqlite_dir()
+    db = get_database(config.sqlalchemy_url)
     db.upgrade()
     return db
 

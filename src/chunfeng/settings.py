@@ -115,6 +115,11 @@ class Settings(BaseSettings):
         return hashlib.sha256(("chunfeng data key|" + self.secret_key).encode()).hexdigest()[:32]
 
     @property
+    def audit_head_path(self) -> Path:
+        """The signed audit head's file: `audit_head_file`, else audit-head.log beside the data directory."""
+        return Path(self.audit_head_file) if self.audit_head_file else Path(self.data_dir).parent / "audit-head.log"
+
+    @property
     def sqlalchemy_url(self) -> str:
         """The URL with the driver this project installs (psycopg 3) filled in for PostgreSQL."""
         url = self.database_url

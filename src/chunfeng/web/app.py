@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from chunfeng import __version__
+from chunfeng import __version__, runtime
 from chunfeng.appeals import services as appeals
 from chunfeng.appeals.errors import AppealError, AppealNotFound
 from chunfeng.appeals.routes import router as appeals_router
@@ -105,6 +105,7 @@ async def _scan_on_schedule(db: Database, settings: Settings) -> None:
 
 
 def create_app(db: Database, settings: Settings) -> FastAPI:
+    runtime.configure(settings)  # the data key, the calendar file, the audit head: process-wide, as the columns are
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         with db.write() as session:
