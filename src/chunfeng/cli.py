@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import Optional
 
 import typer
+from pydantic import ValidationError
 
 from chunfeng import __version__
 from chunfeng.appeals.cli import app as appeals_app
 from chunfeng.calendar.cli import app as calendar_app
-from chunfeng.cli_support import actor, console, database, fail, state
+from chunfeng.cli_support import actor, console, database, fail, settings, state
 from chunfeng.consult.cli import app as consult_app
 from chunfeng.consult.cli import ask as ask_command
 from chunfeng.inbox.cli import app as inbox_app
@@ -19,7 +21,6 @@ from chunfeng.ledger.cli import app as ledger_app
 from chunfeng.org.cli import audit_app, org_app, user_app
 from chunfeng.plan.cli import app as plan_app
 from chunfeng.push.cli import app as push_app
-from chunfeng.settings import get_settings
 
 app = typer.Typer(help="春风 — 便民办税春风行动管理平台", no_args_is_help=True, add_completion=False)
 app.add_typer(plan_app, name="plan")
@@ -52,6 +53,10 @@ def main(
                                  help="print the version and exit"),
 ):
     state.acting_as = acting_as
+    # Read once here, configuring the process (data key, calendar file, audit head) for whatever the command calls.
+    # Settings that do not validate are reported by the first command that needs them, as before: --help still works.
+    with suppress(ValidationError):
+        settings()
 
 
 @db_app.command("upgrade")
@@ -70,7 +75,7 @@ def backup_command(file: Path = typer.Argument(..., help="the archive to write, 
     with db.read() as session:
         who = actor(session)
     with console.status("正在备份…"):
-        info = backup.backup(db, files=Path(get_settings().data_dir), out=file, actor=who)
+        info = backup.backup(db, files=Path(settings().data_dir), out=file, actor=who)
     console.print(f"已备份 {sum(info.rows.values()):,} 行、{info.files} 个文件(数据库版本 {info.schema}):{info.path}")
 
 
@@ -86,7 +91,7 @@ def restore_command(file: Path, yes: bool = typer.Option(False, "--yes", help="r
         with db.read() as session:
             who = actor(session)
         with console.status("正在恢复…"):
-            info = backup.restore(db, files=Path(get_settings().data_dir), archive=file, actor=who)
+            info = backup.restore(db, files=Path(settings().data_dir), archive=file, actor=who)
     except backup.BackupError as exc:
         fail(str(exc))
     console.print(f"已恢复 {sum(info.rows.values()):,} 行、{info.files} 个文件。")
@@ -100,7 +105,7 @@ def collect_files(hours: float = typer.Option(1.0, min=0.1, help="only files old
 
     with database().read() as session:
         referenced = referenced_files(session)
-    removed = collect_orphans(Path(get_settings().data_dir), referenced, older_than=timedelta(hours=hours))
+    removed = collect_orphans(Path(settings().data_dir), referenced, older_than=timedelta(hours=hours))
     console.print(f"已删除 {len(removed)} 个无引用的文件。")
 
 
@@ -110,9 +115,9 @@ def serve(host: Optional[str] = None, port: Optional[int] = None):
     from chunfeng.web.app import create_app
     from chunfeng.web.server import run
 
-    settings = get_settings()
+    config = settings()
     db = database()
-    run(create_app(db, settings), settings, host=host, port=port)
+    run(create_app(db, config), config, host=host, port=port)
 
 
 @app.command()
@@ -121,13 +126,13 @@ def demo(serve_after: bool = typer.Option(True, "--serve/--no-serve", help="star
     """Fill the database with the notice, a synthetic organisation and demo users, then serve."""
     from chunfeng import demo as demo_data
 
-    settings = get_settings()
-    if not settings.is_local:  # demo accounts share a documented password: never outside a local machine
-        fail(f"演示数据只能在本地环境中创建(CHUNFENG_ENVIRONMENT=local),当前为“{settings.environment}”")
+    config = settings()
+    if not config.is_local:  # demo accounts share a documented password: never outside a local machine
+        fail(f"演示数据只能在本地环境中创建(CHUNFENG_ENVIRONMENT=local),当前为“{config.environment}”")
     db = database()
     with console.status("正在导入通知和演示数据…"), db.write() as session:
-        logins = demo_data.fill(session=session, store_file=Path(settings.push_store))
-    url = f"http://{host or settings.host}:{port or settings.port}/"
+        logins = demo_data.fill(session=session, store_file=Path(config.push_store))
+    url = f"http://{host or config.host}:{port or config.port}/"
     console.print(f"[bold]春风演示已就绪[/]  数据库:{db.engine.url.render_as_string(hide_password=True)}")
     console.print("演示账号(密码均为 [bold]" + demo_data.DEMO_PASSWORD + "[/],仅供本地演示):")
     for login in logins:

@@ -24,6 +24,7 @@ from chunfeng.org.models import User
 from chunfeng.plan.errors import PlanError
 from chunfeng.push.errors import PushError, RuleError
 from chunfeng.settings import Settings, get_settings
+from chunfeng.tabular import TableLimits
 
 console = Console()
 err_console = Console(stderr=True)
@@ -43,6 +44,11 @@ def settings() -> Settings:
         state.settings = get_settings()
         runtime.configure(state.settings)
     return state.settings
+
+
+def import_limits() -> TableLimits:
+    """The caps a CSV/xlsx import reads under (settings import_max_*)."""
+    return TableLimits.from_settings(settings())
 
 
 def database() -> Database:

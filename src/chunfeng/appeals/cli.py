@@ -11,7 +11,7 @@ from rich.table import Table
 
 from chunfeng.appeals import intake, services
 from chunfeng.appeals.models import KINDS, STATES
-from chunfeng.cli_support import actor, console, database, domain_errors
+from chunfeng.cli_support import actor, console, database, domain_errors, import_limits
 
 app = typer.Typer(help="诉求与投诉:导入、时限扫描、清单", no_args_is_help=True)
 
@@ -22,9 +22,10 @@ def import_(file: Path):
     db = database()
     with domain_errors():
         with db.read() as session:  # parse, check and classify outside the write lock
-            plan = intake.check_hotline(session=session, actor=actor(session), path=file)
+            plan = intake.check_hotline(session=session, actor=actor(session), path=file, limits=import_limits())
         with db.write() as session:
-            made = intake.import_hotline(session=session, actor=actor(session), path=file, plan=plan)
+            made = intake.import_hotline(session=session, actor=actor(session), path=file, plan=plan,
+                                         limits=import_limits())
     console.print(f"已导入 {len(made)} 条热线记录。")
 
 

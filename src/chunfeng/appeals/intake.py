@@ -33,7 +33,7 @@ from chunfeng.org.services import unit_for_region
 from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure
 from chunfeng.plan.services import latest_notice_id
 from chunfeng.settings import get_settings
-from chunfeng.tabular import TableError, listed_problems, read_table
+from chunfeng.tabular import TableError, TableLimits, listed_problems, read_table
 from chunfeng.workdays import configured_calendar
 
 PHONE = re.compile(r"(?:\+?86)?1[3-9]\d{9}|0\d{2,3}-?\d{7,8}")
@@ -232,12 +232,12 @@ class HotlinePlan:
     records: list[tuple[Submission, date | None, tuple]]
 
 
-def check_hotline(*, session: Session, actor: Actor, path: Path) -> HotlinePlan:
+def check_hotline(*, session: Session, actor: Actor, path: Path, limits: TableLimits = TableLimits()) -> HotlinePlan:
     """Read, check and classify a hotline file without writing: run it before the write transaction, so that
     neither a hostile file nor the classification of thousands of records holds the lock every page needs."""
     authorize(actor, "appeals.enter")
     try:
-        rows = read_table(path, HOTLINE_COLUMNS, required={"kind", "text"})
+        rows = read_table(path, HOTLINE_COLUMNS, required={"kind", "text"}, limits=limits)
     except TableError as exc:
         raise AppealInvalid(str(exc)) from None
     problems, ready = [], []
@@ -258,14 +258,15 @@ def check_hotline(*, session: Session, actor: Actor, path: Path) -> HotlinePlan:
         if not found and not problems:  # once a row is bad the file is refused: classify no further
             ready.append((s, day, classify(session, f"{s.title} {s.text}")))
     if problems:
-        raise AppealInvalid(f"{Path(path).name} 未导入(共 {len(problems)} 处问题):" + ";".join(listed_problems(problems)))
+        raise AppealInvalid(f"{Path(path).name} 未导入(共 {len(problems)} 处问题):" + ";".join(listed_problems(problems, limits)))
     return HotlinePlan(Path(path).name, ready)
 
 
-def import_hotline(*, session: Session, actor: Actor, path: Path, plan: HotlinePlan | None = None) -> list[Appeal]:
+def import_hotline(*, session: Session, actor: Actor, path: Path, plan: HotlinePlan | None = None,
+                   limits: TableLimits = TableLimits()) -> list[Appeal]:
     """12366 hotline records from xlsx or CSV, all or nothing; every problem with its row. `plan` is
     `check_hotline`'s answer when the caller checked the file before opening this transaction."""
     authorize(actor, "appeals.enter")
-    plan = plan or check_hotline(session=session, actor=actor, path=path)
+    plan = plan or check_hotline(session=session, actor=actor, path=path, limits=limits)
     return [submit(session=session, submission=s, actor=actor, today=day, classified=classified)[0]
             for s, day, classified in plan.records]

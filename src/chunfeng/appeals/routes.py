@@ -23,7 +23,7 @@ from chunfeng.org.builtin import PROVINCES
 from chunfeng.org.models import Unit
 from chunfeng.paging import clamp_page
 from chunfeng.web.contract import API_ERRORS, ApiError, Id, PageNo
-from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, optional_user, render, require
+from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, optional_user, render, require
 from chunfeng.web.downloads import checked_purpose, personal_xlsx
 from chunfeng.xlsx import download_path
 
@@ -256,7 +256,7 @@ def appeal_override(appeal_id: Id, db: DatabaseDep, user: CurrentUser, unit_code
 
 
 @router.post("/appeals/import", dependencies=[require("appeals.enter")])
-async def hotline_import(db: DatabaseDep, user: CurrentUser, file: UploadFile = File(...)):
+async def hotline_import(db: DatabaseDep, user: CurrentUser, limits: ImportLimitsDep, file: UploadFile = File(...)):
     data = await file.read(20 * 1048576 + 1)
     if len(data) > 20 * 1048576:
         raise AppealInvalid(f"{file.filename}:文件超过 20 MB")
@@ -267,9 +267,9 @@ async def hotline_import(db: DatabaseDep, user: CurrentUser, file: UploadFile = 
         path = Path(tmp) / f"{Path(file.filename).stem}{suffix}"
         path.write_bytes(data)
         with db.read() as session:  # parse, check and classify outside the write lock every page view needs
-            plan = intake.check_hotline(session=session, actor=user, path=path)
+            plan = intake.check_hotline(session=session, actor=user, path=path, limits=limits)
         with db.write() as session:
-            made = intake.import_hotline(session=session, actor=user, path=path, plan=plan)
+            made = intake.import_hotline(session=session, actor=user, path=path, plan=plan, limits=limits)
     return RedirectResponse(f"/appeals?imported={len(made)}", status_code=303)
 
 

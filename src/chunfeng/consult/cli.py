@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from chunfeng.cli_support import actor, console, database, domain_errors, fail
+from chunfeng.cli_support import actor, console, database, domain_errors, fail, import_limits
 from chunfeng.consult import services, transfer
 from chunfeng.consult.evaluation import evaluate, read_eval
 
@@ -59,9 +59,10 @@ def import_(file: Path):
     db = database()
     with domain_errors():
         with db.read() as session:  # parse and check outside the write lock
-            plan = transfer.check_entries(session=session, actor=actor(session), path=file)
+            plan = transfer.check_entries(session=session, actor=actor(session), path=file, limits=import_limits())
         with db.write() as session:
-            created, updated = transfer.import_entries(session=session, actor=actor(session), path=file, plan=plan)
+            created, updated = transfer.import_entries(session=session, actor=actor(session), path=file, plan=plan,
+                                                       limits=import_limits())
     console.print(f"已导入:新增 {created} 条,更新 {updated} 条。")
 
 

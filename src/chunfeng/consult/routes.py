@@ -19,7 +19,7 @@ from chunfeng.consult.models import ENTRY_STATES
 from chunfeng.org.access import authorize
 from chunfeng.org.builtin import PROVINCES
 from chunfeng.web.contract import API_ERRORS, INT_MAX, ApiError, FormId, Id, PageNo
-from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, optional_user, render, require
+from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, optional_user, render, require
 from chunfeng.xlsx import download_path, write_table
 
 router = APIRouter(tags=["consult"])
@@ -155,7 +155,7 @@ def kb_export(fmt: str, session: SessionDep, user: CurrentUser):
 
 
 @router.post("/consult/kb/import", dependencies=[require("consult.kb.edit")])
-async def kb_import(db: DatabaseDep, user: CurrentUser, file: UploadFile = File(...)):
+async def kb_import(db: DatabaseDep, user: CurrentUser, limits: ImportLimitsDep, file: UploadFile = File(...)):
     authorize(user, "consult.kb.edit")
     data = await file.read(20 * 1048576 + 1)
     if len(data) > 20 * 1048576:
@@ -167,9 +167,9 @@ async def kb_import(db: DatabaseDep, user: CurrentUser, file: UploadFile = File(
         path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(data)
         with db.read() as session:  # parse and check outside the write lock every page view needs
-            plan = transfer.check_entries(session=session, actor=user, path=path)
+            plan = transfer.check_entries(session=session, actor=user, path=path, limits=limits)
         with db.write() as session:
-            created, updated = transfer.import_entries(session=session, actor=user, path=path, plan=plan)
+            created, updated = transfer.import_entries(session=session, actor=user, path=path, plan=plan, limits=limits)
     return RedirectResponse(f"/consult/kb?created={created}&updated={updated}", status_code=303)
 
 

@@ -31,7 +31,7 @@ from chunfeng.org.services import get_unit, unit_chain
 from chunfeng.paging import Page
 from chunfeng.plan import services as plan
 from chunfeng.web.contract import Id, OptionalNo, PageNo
-from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, require, templates
+from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, render, require, templates
 from chunfeng.xlsx import download_path, write_table
 
 router = APIRouter(prefix="/ledger", tags=["ledger"])
@@ -186,8 +186,8 @@ def todo(request: Request, session: SessionDep, user: CurrentUser):
 
 
 @router.post("/todo/upload", dependencies=[require("ledger.report")])
-async def upload_reports(request: Request, db: DatabaseDep, user: CurrentUser, file: UploadFile = File(...),
-                         period: str = Form("")):
+async def upload_reports(request: Request, db: DatabaseDep, user: CurrentUser, limits: ImportLimitsDep,
+                         file: UploadFile = File(...), period: str = Form("")):
     settings = request.app.state.settings
     data = await file.read(settings.evidence_max_mb * 1048576 + 1)
     if len(data) > settings.evidence_max_mb * 1048576:
@@ -196,10 +196,11 @@ async def upload_reports(request: Request, db: DatabaseDep, user: CurrentUser, f
         path = Path(tmp) / (Path(file.filename or "ledger").stem + (".xlsx" if data[:4] == b"PK\x03\x04" else ".csv"))
         path.write_bytes(data)
         with db.read() as session:  # parse and check outside the write lock every page view needs
-            plan = bulk.check_reports(session=session, actor=user, path=path, period=period.strip() or None)
+            plan = bulk.check_reports(session=session, actor=user, path=path, period=period.strip() or None,
+                                      limits=limits)
         with db.write() as session:
             result = bulk.import_reports(session=session, actor=user, path=path, plan=plan,
-                                         grace_days=settings.warn_report_grace_days)
+                                         grace_days=settings.warn_report_grace_days, limits=limits)
     return RedirectResponse(f"/ledger/todo?uploaded={result.submitted}", status_code=303)
 
 

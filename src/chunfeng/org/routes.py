@@ -21,7 +21,7 @@ from chunfeng.org.models import AuditEntry, Unit
 from chunfeng.org.roles import LEVELS, ROLES, SEPARATED
 from chunfeng.paging import Page, clamp_page
 from chunfeng.web.contract import PageNo
-from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, require
+from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, render, require
 from chunfeng.xlsx import download_path, write_table
 
 router = APIRouter(tags=["org"])
@@ -69,7 +69,7 @@ def export_units(code: str, session: SessionDep, user: CurrentUser, q: str = "")
 
 
 @router.post("/org/units/{code}/import", dependencies=[require("org.unit.import")])
-async def import_units(request: Request, code: str, db: DatabaseDep, user: CurrentUser,
+async def import_units(request: Request, code: str, db: DatabaseDep, user: CurrentUser, limits: ImportLimitsDep,
                        file: UploadFile = File(...)):
     with db.read() as session:
         unit = services.get_unit(session=session, actor=user, code=code)
@@ -82,9 +82,9 @@ async def import_units(request: Request, code: str, db: DatabaseDep, user: Curre
         path = Path(tmp) / (Path(file.filename or "upload").stem + suffix)
         path.write_bytes(data)
         with db.read() as session:  # parse and check outside the write lock every page view needs
-            plan = unit_import.check_units(session=session, actor=user, path=path)
+            plan = unit_import.check_units(session=session, actor=user, path=path, limits=limits)
         with db.write() as session:
-            count = unit_import.import_units(session=session, actor=user, path=path, plan=plan)
+            count = unit_import.import_units(session=session, actor=user, path=path, plan=plan, limits=limits)
     return RedirectResponse(f"/org/units/{code}?imported={count}", status_code=303)
 
 
@@ -93,7 +93,8 @@ def add_user(request: Request, code: str, db: DatabaseDep, user: CurrentUser, us
              display_name: str = Form(""), password: str = Form(""), roles: list[str] = Form([])):
     with db.write() as session:
         created = services.add_user(session=session, actor=user, username=username.strip(), display_name=display_name.strip(),
-                                    unit_code=code, roles=roles, password=password)
+                                    unit_code=code, roles=roles, password=password,
+                                    min_length=request.app.state.settings.password_min_length)
     return RedirectResponse(f"/org/units/{code}?added={created.username}", status_code=303)
 
 

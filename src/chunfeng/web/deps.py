@@ -20,6 +20,7 @@ from chunfeng.org.services import password_expired
 from chunfeng.org.sessions import resume_session
 from chunfeng.push.campaigns import inbox_unread
 from chunfeng.settings import Settings
+from chunfeng.tabular import TableLimits
 from chunfeng.web.security import CSRF_FIELD, SESSION_COOKIE, csrf_token
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
@@ -40,6 +41,14 @@ def get_settings(request: Request) -> Settings:
 
 DatabaseDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def import_limits(request: Request) -> TableLimits:
+    """The caps an uploaded CSV/xlsx is read under (settings import_max_*)."""
+    return TableLimits.from_settings(request.app.state.settings)
+
+
+ImportLimitsDep = Annotated[TableLimits, Depends(import_limits)]
 
 
 def read_session(db: DatabaseDep) -> Iterator[Session]:
