@@ -131,7 +131,7 @@ def demo(serve_after: bool = typer.Option(True, "--serve/--no-serve", help="star
         fail(f"演示数据只能在本地环境中创建(CHUNFENG_ENVIRONMENT=local),当前为“{config.environment}”")
     db = database()
     with console.status("正在导入通知和演示数据…"), db.write() as session:
-        logins = demo_data.fill(session=session, store_file=Path(config.push_store))
+        logins = demo_data.fill(session=session, store_file=Path(config.push_store), settings=config)
     url = f"http://{host or config.host}:{port or config.port}/"
     console.print(f"[bold]春风演示已就绪[/]  数据库:{db.engine.url.render_as_string(hide_password=True)}")
     console.print("演示账号(密码均为 [bold]" + demo_data.DEMO_PASSWORD + "[/],仅供本地演示):")

@@ -134,6 +134,11 @@ class Settings(BaseSettings):
             Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
 
 
+# Every setting at its default, read from nowhere (not the environment): what a service parameter defaults to when a
+# test or a script calls it without a value. The entry points always pass the configured one.
+DEFAULTS = Settings.model_construct()
+
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()

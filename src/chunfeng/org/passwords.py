@@ -3,12 +3,14 @@
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from chunfeng.settings import DEFAULTS
+
 _hasher = PasswordHasher()
 # Verified against when the user does not exist, so that both paths run one Argon2 verification.
 _DUMMY_HASH = _hasher.hash("chunfeng-no-such-user")
 
 MIN_LENGTH = 8  # the floor under any configured length
-DEFAULT_MIN_LENGTH = 10  # setting password_min_length's default; the entry points pass the configured one
+DEFAULT_MIN_LENGTH = DEFAULTS.password_min_length  # the entry points pass the configured one
 
 
 def hash_password(password: str) -> str:

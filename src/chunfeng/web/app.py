@@ -74,7 +74,7 @@ def scan_once(db: Database, settings: Settings) -> None:
         escalated = supervision.escalate_overdue(session=session, today=date.today(),
                                                  extra_days=settings.notice_escalation_days)
         appeal_scan = appeals.scan(session=session, today=date.today())
-        appeals.erase_expired_contacts(session=session, today=date.today())
+        appeals.erase_expired_contacts(session=session, today=date.today(), days=settings.appeal_retention_days)
     delivered = deliver_pending(db)
     log.info("scan: %d assignments, %d changed; %d notices escalated; appeals %d reminded, %d escalated; "
              "%d messages sent, %d failed", result.scanned, result.changed, escalated, appeal_scan.reminded,
