@@ -16,11 +16,12 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from chunfeng.channels import ChannelRules
 from chunfeng.org.access import SystemActor
 from chunfeng.push import campaigns, periods, rules
 from chunfeng.push.errors import PushInvalid
 from chunfeng.push.models import Campaign, CampaignStage, Policy, PushMessage
-from chunfeng.settings import get_settings
+from chunfeng.settings import Settings
 from chunfeng.workdays import load_calendar
 
 SYSTEM = SystemActor()
@@ -199,10 +200,11 @@ def gateway(monkeypatch):
     monkeypatch.setenv("CHUNFENG_PUSH_CHANNELS", json.dumps({"sms": g.url}))
     monkeypatch.setenv("CHUNFENG_PUSH_RETRY_MINUTES", "5")
     monkeypatch.setenv("CHUNFENG_CHANNEL_HOSTS_ALLOWED", '["127.0.0.1"]')  # the gateway is on loopback
-    get_settings.cache_clear()
+    # The environment for the commands a test runs; in the process, what an entry point passes down.
+    g.sending = campaigns.Sending(templates={"sms": g.url}, retry_minutes=5,
+                                  channel_rules=ChannelRules(hosts_allowed=("127.0.0.1",)))
     yield g
     g.server.shutdown()
-    get_settings.cache_clear()
 
 
 def _one_sms(db, duck):
@@ -225,31 +227,26 @@ def test_delivery_retries_with_back_off_then_succeeds(policies, duck, gateway):
     db = policies
     mid = _one_sms(db, duck)
     gateway.status = 500
-    run = campaigns.deliver(db, now=NOW)
+    run = campaigns.deliver(db, sending=gateway.sending, now=NOW)
     assert (run.sent, run.failed) == (0, 1)
     state, attempts, retry_at = _state(db, mid)
     assert (state, attempts, retry_at) == ("failed", 1, NOW + timedelta(minutes=5))
-    assert campaigns.deliver(db, now=NOW + timedelta(minutes=4)).failed == 0  # not yet due
-    campaigns.deliver(db, now=NOW + timedelta(minutes=6))
+    assert campaigns.deliver(db, sending=gateway.sending, now=NOW + timedelta(minutes=4)).failed == 0  # not due
+    campaigns.deliver(db, sending=gateway.sending, now=NOW + timedelta(minutes=6))
     assert _state(db, mid)[:2] == ("failed", 2) and _state(db, mid)[2] == NOW + timedelta(minutes=16)
     gateway.status = 200
-    assert campaigns.deliver(db, now=NOW + timedelta(minutes=20)).sent == 1
+    assert campaigns.deliver(db, sending=gateway.sending, now=NOW + timedelta(minutes=20)).sent == 1
     assert _state(db, mid)[:2] == ("sent", 3)
-    assert campaigns.deliver(db, now=NOW + timedelta(days=1)).sent == 0
+    assert campaigns.deliver(db, sending=gateway.sending, now=NOW + timedelta(days=1)).sent == 0
     assert len(gateway.received) == 3 and {r["key"] for r in gateway.received} == {str(mid)}
     assert gateway.received[-1]["path"].startswith("/sms?to=1")
 
 
-def test_an_unconfigured_channel_is_a_logged_failure(policies, duck, monkeypatch):
-    monkeypatch.setenv("CHUNFENG_PUSH_CHANNELS", "{}")
-    get_settings.cache_clear()
-    try:
-        mid = _one_sms(policies, duck)
-        assert campaigns.deliver(policies, now=NOW).failed == 1
-        with policies.read() as session:
-            assert "未配置" in session.get(PushMessage, mid).last_error
-    finally:
-        get_settings.cache_clear()
+def test_an_unconfigured_channel_is_a_logged_failure(policies, duck):
+    mid = _one_sms(policies, duck)
+    assert campaigns.deliver(policies, sending=campaigns.Sending(templates={}), now=NOW).failed == 1
+    with policies.read() as session:
+        assert "未配置" in session.get(PushMessage, mid).last_error
 
 
 def test_a_crash_between_send_and_log_does_not_send_twice(policies, duck, gateway, _database):
@@ -267,9 +264,9 @@ def test_a_crash_between_send_and_log_does_not_send_twice(policies, duck, gatewa
     assert _state(db, mid)[0] == "sending"
     gateway.on_receive = None
     later = datetime.utcnow() + timedelta(minutes=11)  # past the sending lease
-    run = campaigns.deliver(db, now=later)
+    run = campaigns.deliver(db, sending=gateway.sending, now=later)
     assert (run.uncertain, run.sent) == (1, 0)
-    assert campaigns.deliver(db, now=later + timedelta(hours=1)).sent == 0
+    assert campaigns.deliver(db, sending=gateway.sending, now=later + timedelta(hours=1)).sent == 0
     assert _state(db, mid)[0] == "uncertain" and len(gateway.received) == 1
 
 
@@ -283,7 +280,7 @@ def test_the_servers_schedule_plans_due_stages_and_sends(policies, duck, store_f
         session.flush()
         cid = c.id
     duck.close()  # the schedule opens the store itself
-    settings = get_settings().model_copy(update={"push_store": str(store_file)})
+    settings = Settings(push_store=str(store_file))
     scan_once(policies, settings)
     with policies.read() as session:
         stages = session.scalars(select(CampaignStage).where(CampaignStage.campaign_id == cid)).all()
@@ -312,7 +309,7 @@ def test_a_failing_campaign_is_recorded_and_the_schedule_goes_on(policies, duck,
         session.get(Campaign, ids["坏条件"]).audience = "(" * 140 + "headcount > 1" + ")" * 140
         session.get(Policy, "LSLF-FJ-2022").rule = "monthly_sales > " + "9" * 38
     duck.close()
-    scan_once(db, get_settings().model_copy(update={"push_store": str(store_file)}))
+    scan_once(db, Settings(push_store=str(store_file)))
     with db.read() as session:
         good = session.get(Campaign, ids["好活动"])
         assert good.state == "active" and good.last_error == ""
@@ -326,7 +323,7 @@ def test_a_failing_campaign_is_recorded_and_the_schedule_goes_on(policies, duck,
                 AuditEntry.action == "push.campaign.failed", AuditEntry.object_id == str(bad.id))) == "failure"
         assert session.get(PushMessage, waiting).state == "sent"
     # a failed campaign waits for someone: a second run does not retry it
-    scan_once(db, get_settings().model_copy(update={"push_store": str(store_file)}))
+    scan_once(db, Settings(push_store=str(store_file)))
     with db.read() as session:
         assert session.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.action == "push.campaign.failed")) == 2
@@ -389,12 +386,11 @@ def test_no_body_holds_a_contact_name_in_clear(policies, duck):
     assert sum(any(name in body for name in people) for body in shown) > len(shown) // 2
 
 
-def test_a_channel_url_to_an_internal_host_is_not_called(policies, duck, gateway, monkeypatch):
+def test_a_channel_url_to_an_internal_host_is_not_called(policies, duck, gateway):
     """CHUNFENG_PUSH_CHANNELS pointing at loopback without the allow-list: refused right before sending."""
-    monkeypatch.delenv("CHUNFENG_CHANNEL_HOSTS_ALLOWED")
-    get_settings.cache_clear()
     mid = _one_sms(policies, duck)
-    assert campaigns.deliver(policies, now=NOW).failed == 1 and gateway.received == []
+    assert campaigns.deliver(policies, sending=campaigns.Sending(templates={"sms": gateway.url}), now=NOW).failed == 1
+    assert gateway.received == []
     with policies.read() as session:
         assert "CHUNFENG_CHANNEL_HOSTS_ALLOWED" in session.get(PushMessage, mid).last_error
 

@@ -33,7 +33,8 @@ def ask_page(request: Request, db: DatabaseDep, q: str = "", region: str = "nati
     answer = None
     if q.strip():
         with db.write() as session:
-            answer = services.ask(session=session, query=q, region=region, channel="web")
+            answer = services.ask(session=session, query=q, region=region, channel="web",
+                                  embedding_model=request.app.state.settings.consult_embedding_model)
     return render(request, "consult/ask.html", {"q": q, "region": region, "regions": REGIONS, "answer": answer,
                                                 "large": large}, user=user)
 
@@ -82,11 +83,12 @@ class ApiAnswer(BaseModel):
 
 
 @router.get("/api/consult", responses={200: {"model": ApiAnswer}, **API_ERRORS})
-def consult_api(db: DatabaseDep, q: str, region: str = "national", k: int = 3):
+def consult_api(request: Request, db: DatabaseDep, q: str, region: str = "national", k: int = 3):
     """Answers best first; `handoff` is true when the machine is not sure and a person should answer: post
     `query_id` and `token` to /api/consult/handoff to ask for one (the token also proves the asker)."""
     with db.write() as session:
-        answer = services.ask(session=session, query=q, region=region, channel="api", k=max(1, min(k, 10)))
+        answer = services.ask(session=session, query=q, region=region, channel="api", k=max(1, min(k, 10)),
+                              embedding_model=request.app.state.settings.consult_embedding_model)
     return JSONResponse(answer.as_dict())
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from chunfeng.cli_support import actor, console, database, domain_errors
+from chunfeng.channels import ChannelRules
+from chunfeng.cli_support import actor, console, database, domain_errors, settings
 from chunfeng.inbox import services
 
 app = typer.Typer(help="消息与外部通知通道", no_args_is_help=True)
@@ -15,12 +16,13 @@ def add_channel(unit: str, url: str, label: str = typer.Option("", help="a name 
     """Reach UNIT also through an Apprise URL (mailto://, dingtalk://, wecombot://, feishu://, json://…)."""
     db = database()
     with domain_errors(), db.write() as session:
-        services.add_channel(session=session, actor=actor(session), unit_code=unit, url=url, label=label)
+        services.add_channel(session=session, actor=actor(session), unit_code=unit, url=url, label=label,
+                             channel_rules=ChannelRules.from_settings(settings()))
     console.print(f"已为单位 {unit} 添加通知通道 {url.split('://', 1)[0]}://…")
 
 
 @app.command()
 def deliver():
     """Send every message still pending on an external channel (the server does this on its schedule)."""
-    run = services.deliver_pending(database())
+    run = services.deliver_pending(database(), channel_rules=ChannelRules.from_settings(settings()))
     console.print(f"已发送 {run.sent} 条,失败 {run.failed} 条(失败的会在下次重试,最多 {services.MAX_ATTEMPTS} 次)。")

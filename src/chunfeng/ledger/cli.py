@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from chunfeng.channels import ChannelRules
 from chunfeng.cli_support import actor, console, database, domain_errors, import_limits, settings
 from chunfeng.inbox.services import deliver_pending
 from chunfeng.ledger import briefing, bulk, exports, league, services, supervision, warnings
@@ -74,7 +75,7 @@ def scan(today: Optional[str] = typer.Option(None, help="scan as of this day (YY
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
         escalated = supervision.escalate_overdue(session=session, today=day,
                                                  extra_days=settings().notice_escalation_days)
-    delivered = deliver_pending(db)
+    delivered = deliver_pending(db, channel_rules=ChannelRules.from_settings(settings()))
     console.print(f"已扫描 {result.scanned} 项任务,{result.changed} 项预警有变化:红灯 {result.counts['red']},"
                   f"黄灯 {result.counts['yellow']},绿灯 {result.counts['green']}。"
                   f"升级督办 {escalated} 件;外部通道发送 {delivered.sent} 条,失败 {delivered.failed} 条。")

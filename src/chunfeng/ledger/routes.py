@@ -15,6 +15,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 
 from chunfeng.bounds import bounded_day
 from chunfeng.calendar.services import coverage_warning
+from chunfeng.channels import ChannelRules
 from chunfeng.charts import bar_chart, light_bars
 from chunfeng.inbox.services import deliver_pending
 from chunfeng.ledger import briefing, bulk, exports, files, league, services, supervision
@@ -31,7 +32,16 @@ from chunfeng.org.services import get_unit, unit_chain
 from chunfeng.paging import Page
 from chunfeng.plan import services as plan
 from chunfeng.web.contract import Id, OptionalNo, PageNo
-from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, render, require, templates
+from chunfeng.web.deps import (
+    ChannelRulesDep,
+    CurrentUser,
+    DatabaseDep,
+    ImportLimitsDep,
+    SessionDep,
+    render,
+    require,
+    templates,
+)
 from chunfeng.xlsx import download_path, write_table
 
 router = APIRouter(prefix="/ledger", tags=["ledger"])
@@ -266,30 +276,30 @@ def export(session: SessionDep, user: CurrentUser, unit: str = ""):
 # --- supervision ---------------------------------------------------------------------------------
 
 
-def _after_delivery(response, db):
+def _after_delivery(response, db, channel_rules: ChannelRules):
     """Send what the change put in the outbox once the response has gone: a slow mail server or
     webhook never holds up the page."""
-    response.background = BackgroundTask(deliver_pending, db)
+    response.background = BackgroundTask(deliver_pending, db, channel_rules=channel_rules)
     return response
 
 
 @router.post("/assignments/{assignment_id}/notices", dependencies=[require("ledger.supervise")])
-def issue_notice(assignment_id: Id, db: DatabaseDep, user: CurrentUser, subject: str = Form(""), text: str = Form(""),
-                 respond_by: str = Form("")):
+def issue_notice(assignment_id: Id, db: DatabaseDep, user: CurrentUser, channel_rules: ChannelRulesDep,
+                 subject: str = Form(""), text: str = Form(""), respond_by: str = Form("")):
     day = _day(respond_by, "答复期限")
     if day is None:
         raise LedgerInvalid("请填写答复期限")
     with db.write() as session:
         notice = supervision.issue_notice(session=session, actor=user, assignment_id=assignment_id, subject=subject,
                                           text=text, respond_by=day)
-    return _after_delivery(RedirectResponse(f"/ledger/notices/{notice.id}", status_code=303), db)
+    return _after_delivery(RedirectResponse(f"/ledger/notices/{notice.id}", status_code=303), db, channel_rules)
 
 
 @router.post("/assignments/{assignment_id}/remind", dependencies=[require("ledger.supervise")])
-def remind(assignment_id: Id, db: DatabaseDep, user: CurrentUser, text: str = Form("")):
+def remind(assignment_id: Id, db: DatabaseDep, user: CurrentUser, channel_rules: ChannelRulesDep, text: str = Form("")):
     with db.write() as session:
         supervision.remind(session=session, actor=user, assignment_id=assignment_id, text=text)
-    return _after_delivery(RedirectResponse(f"/ledger/assignments/{assignment_id}?reminded=1", status_code=303), db)
+    return _after_delivery(RedirectResponse(f"/ledger/assignments/{assignment_id}?reminded=1", status_code=303), db, channel_rules)
 
 
 @router.get("/notices", dependencies=[require("ledger.view")])
@@ -316,17 +326,17 @@ def notice_page(request: Request, notice_id: Id, session: SessionDep, user: Curr
 
 
 @router.post("/notices/{notice_id}/answer", dependencies=[require("ledger.answer")])
-def answer_notice(notice_id: Id, db: DatabaseDep, user: CurrentUser, text: str = Form("")):
+def answer_notice(notice_id: Id, db: DatabaseDep, user: CurrentUser, channel_rules: ChannelRulesDep, text: str = Form("")):
     with db.write() as session:
         supervision.answer_notice(session=session, actor=user, notice_id=notice_id, text=text)
-    return _after_delivery(RedirectResponse(f"/ledger/notices/{notice_id}", status_code=303), db)
+    return _after_delivery(RedirectResponse(f"/ledger/notices/{notice_id}", status_code=303), db, channel_rules)
 
 
 @router.post("/notices/{notice_id}/close", dependencies=[require("ledger.supervise")])
-def close_notice(notice_id: Id, db: DatabaseDep, user: CurrentUser, text: str = Form("")):
+def close_notice(notice_id: Id, db: DatabaseDep, user: CurrentUser, channel_rules: ChannelRulesDep, text: str = Form("")):
     with db.write() as session:
         supervision.close_notice(session=session, actor=user, notice_id=notice_id, text=text)
-    return _after_delivery(RedirectResponse(f"/ledger/notices/{notice_id}", status_code=303), db)
+    return _after_delivery(RedirectResponse(f"/ledger/notices/{notice_id}", status_code=303), db, channel_rules)
 
 
 @router.get("/league", dependencies=[require("ledger.view")])

@@ -29,7 +29,7 @@ from chunfeng.push import matching, periods, rules
 from chunfeng.push.errors import PushError, PushInvalid, PushNotFound
 from chunfeng.push.models import Campaign, CampaignStage, Policy, PushMessage
 from chunfeng.push.schema import CHANNEL_NAMES, CHANNELS
-from chunfeng.settings import get_settings
+from chunfeng.settings import DEFAULTS, Settings
 from chunfeng.workdays import WorkCalendar, configured_calendar, filing_period
 
 STAGES = {"first": "政策提醒", "reminder": "申报提醒", "last": "截止前提醒", "bill": "红利账单"}
@@ -202,12 +202,11 @@ def _recent_pushes(session: Session, codes: list[str], since: datetime) -> dict[
 
 
 def plan_stage(*, session: Session, conn, campaign: Campaign, stage: CampaignStage, now: datetime | None = None,
-               cap: int | None = None) -> CampaignStage:
+               cap: int = DEFAULTS.push_cap_per_week) -> CampaignStage:
     """Write the stage's messages to the outbox (in-app ones are delivered by being written)."""
     if stage.planned_at is not None:
         return stage
     now = now or utcnow()
-    cap = cap or get_settings().push_cap_per_week
     unit = session.get(Unit, campaign.unit_id)
     region = matching.region_prefix(unit.code)
     policies = [session.get(Policy, pid) for pid in campaign.policies]
@@ -261,7 +260,7 @@ def due_stages(session: Session, today: date) -> list[tuple[Campaign, CampaignSt
 
 
 def run_due(db: Database, conn, *, today: date, now: datetime | None = None,
-            campaign_id: int | None = None) -> list[CampaignStage]:
+            campaign_id: int | None = None, cap: int = DEFAULTS.push_cap_per_week) -> list[CampaignStage]:
     """Plan every stage that is due (of one campaign, or of all), each in its own transaction.
 
     A campaign whose stage fails (a rule the engine refuses, today's data overflowing it) is marked `failed`
@@ -278,7 +277,7 @@ def run_due(db: Database, conn, *, today: date, now: datetime | None = None,
             with db.write() as session:
                 stage = session.get(CampaignStage, stage_id)
                 done.append(plan_stage(session=session, conn=conn, campaign=session.get(Campaign, cid),
-                                       stage=stage, now=now))
+                                       stage=stage, now=now, cap=cap))
         except Exception as exc:  # noqa: BLE001 (isolation is the point: record it, go on with the others)
             failed.add(cid)
             _record_failure(db, cid, stage_id, exc)
@@ -307,18 +306,33 @@ class DeliveryRun:
     uncertain: int = 0
 
 
-def channel_url(channel: str, address: str, message_id: int) -> str | None:
+@dataclass(frozen=True)
+class Sending:
+    """How the push outbox sends (settings push_channels, push_max_attempts, push_retry_minutes and the channel
+    rules), passed down from the page or command that read the settings."""
+
+    templates: dict[str, str]  # channel → Apprise URL with {address} (and {message})
+    max_attempts: int = DEFAULTS.push_max_attempts
+    retry_minutes: int = DEFAULTS.push_retry_minutes
+    channel_rules: channels.ChannelRules = channels.ChannelRules()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Sending:
+        return cls(templates=settings.push_channels, max_attempts=settings.push_max_attempts,
+                   retry_minutes=settings.push_retry_minutes, channel_rules=channels.ChannelRules.from_settings(settings))
+
+
+def channel_url(templates: dict[str, str], channel: str, address: str, message_id: int) -> str | None:
     """The Apprise URL for one message: {address} is the contact, {message} the message id (a gateway can
     use it, e.g. as a header `+Idempotency-Key={message}`, to drop a repeat)."""
-    template = get_settings().push_channels.get(channel)
+    template = templates.get(channel)
     if not template:
         return None
     return template.replace("{address}", quote(address, safe="@")).replace("{message}", str(message_id))
 
 
-def deliver(db: Database, *, now: datetime | None = None, limit: int = 10_000) -> DeliveryRun:
+def deliver(db: Database, *, sending: Sending, now: datetime | None = None, limit: int = 10_000) -> DeliveryRun:
     """Send what is due in the outbox through Apprise: claim, send, record: each step committed."""
-    settings = get_settings()
     now = now or utcnow()
     run = DeliveryRun()
     with db.write() as session:
@@ -329,7 +343,7 @@ def deliver(db: Database, *, now: datetime | None = None, limit: int = 10_000) -
         due = list(session.execute(
             select(PushMessage.id, PushMessage.channel, PushMessage.address, PushMessage.title, PushMessage.body)
             .where(PushMessage.state.in_(["pending", "failed"]), PushMessage.channel != "inapp",
-                   PushMessage.attempts < settings.push_max_attempts,
+                   PushMessage.attempts < sending.max_attempts,
                    (PushMessage.next_attempt_at.is_(None)) | (PushMessage.next_attempt_at <= now))
             .order_by(PushMessage.id).limit(limit)))
     for message_id, channel, address, title, body in due:
@@ -340,18 +354,18 @@ def deliver(db: Database, *, now: datetime | None = None, limit: int = 10_000) -
             attempts = session.scalar(select(PushMessage.attempts).where(PushMessage.id == message_id))
         if not claimed:
             continue  # another worker took it
-        url = channel_url(channel, address, message_id)
+        url = channel_url(sending.templates, channel, address, message_id)
         error = ""
         if url is None:
             ok, error = False, f"渠道“{CHANNEL_NAMES.get(channel, channel)}”未配置(CHUNFENG_PUSH_CHANNELS)"
         else:
             try:
-                sender = channels.sender(url)  # CHUNFENG_PUSH_CHANNELS may point anywhere; checked each time
+                sender = channels.sender(url, rules=sending.channel_rules)  # CHUNFENG_PUSH_CHANNELS may point anywhere; checked each time
                 ok = bool(sender.notify(title=title, body=body))
             except Exception as exc:  # a broken gateway must not stop the others
                 ok, error = False, str(exc)
             error = error or ("" if ok else "通道未接受消息")
-        retry = now + timedelta(minutes=settings.push_retry_minutes * 2 ** (attempts - 1))
+        retry = now + timedelta(minutes=sending.retry_minutes * 2 ** (attempts - 1))
         with db.write() as session:
             session.execute(update(PushMessage).where(PushMessage.id == message_id).values(
                 state="sent" if ok else "failed", sent_at=utcnow() if ok else None,

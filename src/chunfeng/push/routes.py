@@ -192,8 +192,9 @@ def campaign_run(request: Request, campaign_id: Id, db: DatabaseDep, user: Curre
     with db.read() as session:
         campaigns.get_campaign(session=session, actor=user, campaign_id=campaign_id)
     with store.connect_store(_store(request)) as conn:  # a failure is recorded on the campaign and shown there
-        planned = campaigns.run_due(db, conn, today=day, campaign_id=campaign_id)
-    campaigns.deliver(db)
+        planned = campaigns.run_due(db, conn, today=day, campaign_id=campaign_id,
+                                    cap=request.app.state.settings.push_cap_per_week)
+    campaigns.deliver(db, sending=campaigns.Sending.from_settings(request.app.state.settings))
     return RedirectResponse(f"/push/campaigns/{campaign_id}?ran={len(planned)}", status_code=303)
 
 

@@ -21,6 +21,7 @@ from chunfeng.appeals.errors import AppealError, AppealNotFound
 from chunfeng.appeals.routes import router as appeals_router
 from chunfeng.calendar.errors import CalendarError
 from chunfeng.calendar.routes import router as calendar_router
+from chunfeng.channels import ChannelRules
 from chunfeng.consult.errors import ConsultConflict, ConsultError, ConsultNotFound
 from chunfeng.consult.routes import router as consult_router
 from chunfeng.db import Database
@@ -75,7 +76,7 @@ def scan_once(db: Database, settings: Settings) -> None:
                                                  extra_days=settings.notice_escalation_days)
         appeal_scan = appeals.scan(session=session, today=date.today())
         appeals.erase_expired_contacts(session=session, today=date.today(), days=settings.appeal_retention_days)
-    delivered = deliver_pending(db)
+    delivered = deliver_pending(db, channel_rules=ChannelRules.from_settings(settings))
     log.info("scan: %d assignments, %d changed; %d notices escalated; appeals %d reminded, %d escalated; "
              "%d messages sent, %d failed", result.scanned, result.changed, escalated, appeal_scan.reminded,
              appeal_scan.escalated, delivered.sent, delivered.failed)
@@ -86,10 +87,10 @@ def scan_once(db: Database, settings: Settings) -> None:
         planned = []  # each campaign is isolated inside run_due; this guards the store itself
         try:
             with push_store.connect_store(store_file) as conn:
-                planned = campaigns.run_due(db, conn, today=date.today())
+                planned = campaigns.run_due(db, conn, today=date.today(), cap=settings.push_cap_per_week)
         except Exception:  # the outbox still goes out when the store cannot be read
             log.exception("push: planning failed")
-        pushed = campaigns.deliver(db)
+        pushed = campaigns.deliver(db, sending=campaigns.Sending.from_settings(settings))
         log.info("push: %d stages planned; %d messages sent, %d failed, %d uncertain", len(planned), pushed.sent,
                  pushed.failed, pushed.uncertain)
 

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from chunfeng.channels import ChannelRules
 from chunfeng.db import Database
 from chunfeng.inbox.services import unread_count
 from chunfeng.org.access import allowed, authorize
@@ -35,12 +36,12 @@ def get_db(request: Request) -> Database:
     return request.app.state.db
 
 
-def get_settings(request: Request) -> Settings:
+def app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
 DatabaseDep = Annotated[Database, Depends(get_db)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 
 
 def import_limits(request: Request) -> TableLimits:
@@ -49,6 +50,14 @@ def import_limits(request: Request) -> TableLimits:
 
 
 ImportLimitsDep = Annotated[TableLimits, Depends(import_limits)]
+
+
+def channel_rules(request: Request) -> ChannelRules:
+    """Where a notification channel may point (settings channel_schemes, channel_hosts_allowed)."""
+    return ChannelRules.from_settings(request.app.state.settings)
+
+
+ChannelRulesDep = Annotated[ChannelRules, Depends(channel_rules)]
 
 
 def read_session(db: DatabaseDep) -> Iterator[Session]:
