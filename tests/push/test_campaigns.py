@@ -45,7 +45,7 @@ def _registry(duck) -> list[dict]:
 
 
 def _campaign(db, duck, policy_ids, *, channels=("inapp", "sms"), unit="110000", month=7, stage="first",
-              now=NOW, cap=None, audience=""):
+              now=NOW, cap=3, audience=""):
     with db.write() as session:
         c = campaigns.create_campaign(session=session, actor=SYSTEM, name="测试活动", unit_code=unit,
                                       policy_ids=list(policy_ids), channels=list(channels), year=2022, month=month,
