@@ -107,6 +107,7 @@ async def _scan_on_schedule(db: Database, settings: Settings) -> None:
 
 def create_app(db: Database, settings: Settings) -> FastAPI:
     runtime.configure(settings)  # the data key, the calendar file, the audit head: process-wide, as the columns are
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         with db.write() as session:
