@@ -127,7 +127,7 @@ def policies(q: str = typer.Option("", help="search in name, basis and summary")
 def check(rule: str):
     """Parse and type-check a rule; print its SQL and how many taxpayers in the store it selects."""
     with domain_errors():
-        result = services.check_rule(rule)
+        result = services.check_rule(rule, Path(settings().push_store))
         if not result["ok"]:
             fail(f"{result['error']}\n{result['pointer']}")
     for dialect in ("duckdb", "postgres", "spark"):
