@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from common import step  # bench/common.py
+from common import configure, step  # bench/common.py
 from sqlalchemy import func, insert, select
 
 from chunfeng.appeals import analysis, clustering
@@ -327,6 +327,7 @@ PARTS = [analysis_report, intake_load]
 
 
 def main() -> None:
+    configure()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=100_000, help="synthetic items to generate (default 100,000)")
     parser.add_argument("--seconds", type=int, default=30, help="how long locust loads the intake API")

@@ -4,6 +4,17 @@ from __future__ import annotations
 
 import time
 
+from chunfeng import runtime
+from chunfeng.settings import Settings
+
+
+def configure() -> Settings:
+    """What every entry point does first: read the settings (CHUNFENG_*) and configure the process with them (the
+    data key, the holidays file, the audit head)."""
+    settings = Settings()
+    runtime.configure(settings)
+    return settings
+
 
 def step(label: str):
     """`with step("units"):` prints the label, then the seconds the block took."""

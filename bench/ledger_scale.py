@@ -24,7 +24,7 @@ from collections import defaultdict
 from datetime import date, datetime
 from pathlib import Path
 
-from common import step  # bench/common.py
+from common import configure, step  # bench/common.py
 from sqlalchemy import func, insert, select, text
 
 from chunfeng.db import Database
@@ -182,6 +182,7 @@ def timed(fn, repeat: int = 3) -> tuple[float, object]:
 
 
 def main() -> None:
+    configure()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the 500 + 3,000 lower units (default 1)")
     parser.add_argument("--database-url", default="", help="default: a SQLite file in bench/out/")

@@ -10,6 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import configure  # bench/common.py
+
 from chunfeng.db import Database
 from chunfeng.org.access import SystemActor
 from chunfeng.plan import services
@@ -29,6 +31,7 @@ def timed(fn, repeat: int) -> float:
 
 
 def main() -> None:
+    configure()
     inputs = {"scraped text": services.shipped_notice(),
               "clean text": (DATA / "notice_clean.txt").read_bytes(),
               "HTML page": (DATA / "notice.html").read_bytes()}

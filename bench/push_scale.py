@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import configure  # bench/common.py
+
 OUT = Path(__file__).parent / "out"
 
 
@@ -156,6 +158,7 @@ def baseline_rule_engine(store_file: Path, sample: int) -> tuple[float, int]:
 
 
 def main() -> None:
+    configure()
     parser = argparse.ArgumentParser()
     parser.add_argument("--taxpayers", type=int, default=10_000_000)
     parser.add_argument("--sample", type=int, default=100_000)

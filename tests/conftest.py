@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 from sqlalchemy import select, text
 
+from chunfeng import runtime
 from chunfeng.db import Database
 from chunfeng.models import Base
 from chunfeng.org import services as org
@@ -30,11 +31,14 @@ from chunfeng.settings import Settings
 # Fixtures of wider scope write audit entries before any test's own head file is set (see _audit_head): never
 # into the checkout's var/ nor a real deployment's head file.
 os.environ["CHUNFENG_AUDIT_HEAD_FILE"] = str(Path(tempfile.mkdtemp(prefix="chunfeng-audit-")) / "audit-head.log")
+runtime.configure(Settings())
 
 HERE = Path(__file__).parent
 SEED = HERE.parent.parent / "shared" / "seeds" / "000_7bfd59b3cf3bfc3d.txt"
 PASSWORD = "Test-password-1"
-TEST_DATA_KEY = "0123456789abcdef" * 2  # any environment but 'local' must name its SM4 data key
+# Any environment but 'local' must name its SM4 data key. In-process services, the test servers and the commands
+# tests run as subprocesses share one: the subprocesses derive theirs from the environment, as a local run does.
+TEST_DATA_KEY = Settings().effective_data_key
 
 
 def database_url(tmp_dir: Path) -> str:
@@ -60,14 +64,12 @@ def _database(tmp_path_factory) -> Database:
 @pytest.fixture(autouse=True)
 def _audit_head(tmp_path_factory, monkeypatch) -> Path:
     """Each test its own signed audit head (the chain's anchor outside the database), as each test empties the
-    database: a head left by another test would rightly read as a truncated log. Commands run by the test inherit it."""
-    from chunfeng.settings import get_settings
-
+    database: a head left by another test would rightly read as a truncated log. Commands run by the test inherit it.
+    Configured as an entry point configures a process: the data key, the holidays file and this head."""
     path = tmp_path_factory.mktemp("audit") / "audit-head.log"  # not in tmp_path, which tests may list
     monkeypatch.setenv("CHUNFENG_AUDIT_HEAD_FILE", str(path))
-    get_settings.cache_clear()
+    runtime.configure(Settings())
     yield path
-    get_settings.cache_clear()
 
 
 @pytest.fixture

@@ -106,3 +106,16 @@ def test_no_template_writes_a_bare_ampersand_in_a_url():
     found = [f"{p.relative_to(ROOT)}: {m.group()}" for p in (ROOT / "src/chunfeng").rglob("*.html")
              for m in bare.finditer(p.read_text(encoding="utf-8"))]
     assert not found, found
+# The modules that may read the settings from the environment. settings.py defines the reader; cli_support.py
+# calls it once per command (`cli_support.settings()`, which also configures the process) and every command,
+# cli.py and the per-domain cli.py modules alike, takes its values from there. The web application gets its
+# Settings as create_app's argument (from `chunfeng serve` or a test), so web/app.py needs no reader either.
+# Everything else receives what it needs as a parameter, or through runtime.configure.
+SETTINGS_READERS = {"settings.py", "cli_support.py"}
+
+
+def test_settings_are_read_only_at_the_entry_points():
+    package = ROOT / "src" / "chunfeng"
+    readers = sorted(str(path.relative_to(package)) for path in package.rglob("*.py")
+                     if "get_settings(" in path.read_text(encoding="utf-8"))
+    assert readers == sorted(SETTINGS_READERS), "get_settings() below the entry points: pass the value down instead"

@@ -13,11 +13,12 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import apprise
 
 from chunfeng.errors import Invalid
-from chunfeng.settings import Settings, get_settings
+from chunfeng.settings import DEFAULTS, Settings
 
 # Services whose endpoint Apprise fixes (the URL's "host" is a token): nothing in the URL chooses where to connect.
 FIXED_ENDPOINTS = {"dingtalk", "wecombot", "feishu"}
@@ -27,6 +28,20 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 class ChannelRefused(Invalid, ValueError):
     """A channel URL Chunfeng will not call; the message says why, in words for people."""
+
+
+@dataclass(frozen=True)
+class ChannelRules:
+    """The schemes a channel may use and the inner hosts it may reach (settings channel_schemes and
+    channel_hosts_allowed), passed down from the page or command that read the settings. The default is the
+    settings' default: the usual schemes, no inner host."""
+
+    schemes: tuple[str, ...] = tuple(DEFAULTS.channel_schemes)
+    hosts_allowed: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ChannelRules:
+        return cls(tuple(settings.channel_schemes), tuple(settings.channel_hosts_allowed))
 
 
 def scheme_of(url: str) -> str:
@@ -70,14 +85,13 @@ def resolve(host: str) -> list[Address]:
     return sorted({ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos}, key=str)
 
 
-def check(url: str, *, settings: Settings | None = None,
+def check(url: str, *, rules: ChannelRules = ChannelRules(),
           resolver: Callable[[str], list[Address]] = resolve) -> None:
     """Refuse (ChannelRefused) a URL whose scheme is not allowed, which Apprise cannot read, or whose host
     resolves to a loopback, link-local, private or otherwise non-public address that is not allow-listed."""
-    settings = settings or get_settings()
     url = url.strip()
     scheme = scheme_of(url)
-    schemes = [s.lower() for s in settings.channel_schemes]
+    schemes = [s.lower() for s in rules.schemes]
     plugin = apprise.Apprise.instantiate(url) if scheme else None
     if plugin is None:
         raise ChannelRefused(f"无法识别的通知地址“{masked(url)}”(应为 Apprise 支持的地址,如 "
@@ -90,9 +104,9 @@ def check(url: str, *, settings: Settings | None = None,
     host = getattr(plugin, "smtp_host", None) or getattr(plugin, "host", None)
     if not host:
         raise ChannelRefused(f"通知地址“{masked(url)}”没有主机")
-    if host.lower().strip("[]") in {e.strip().lower().strip("[]") for e in settings.channel_hosts_allowed}:
+    if host.lower().strip("[]") in {e.strip().lower().strip("[]") for e in rules.hosts_allowed}:
         return
-    networks = _networks(settings.channel_hosts_allowed)
+    networks = _networks(rules.hosts_allowed)
     # Every address counts: a name that also resolves to 127.0.0.1 would let a connection land there.
     inner = [str(a) for a in map(_unmapped, resolver(host))
              if not public(a) and not any(a in network for network in networks)]
@@ -101,10 +115,10 @@ def check(url: str, *, settings: Settings | None = None,
                              "确需使用请由管理员列入 CHUNFENG_CHANNEL_HOSTS_ALLOWED")
 
 
-def sender(url: str, *, settings: Settings | None = None) -> apprise.Apprise:
+def sender(url: str, *, rules: ChannelRules = ChannelRules()) -> apprise.Apprise:
     """An Apprise sender for a checked `url` that never follows a redirect (a public host answering 302 to
     169.254.169.254 would lead the request where `check` refused to go; `?redirect=yes` in the URL is overridden)."""
-    check(url, settings=settings)
+    check(url, rules=rules)
     plugin = apprise.Apprise.instantiate(url.strip(), asset=apprise.AppriseAsset(http_redirects=False))
     plugin.redirects = False
     notifier = apprise.Apprise()

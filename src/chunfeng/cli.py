@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import Optional
 
 import typer
+from pydantic import ValidationError
 
 from chunfeng import __version__, jobs
 from chunfeng.appeals import jobs as _appeals_jobs  # noqa: F401 (each domain registers its periodic jobs)
 from chunfeng.appeals.cli import app as appeals_app
 from chunfeng.calendar.cli import app as calendar_app
-from chunfeng.cli_support import DomainErrors, actor, console, database, fail, state
+from chunfeng.cli_support import DomainErrors, actor, console, database, fail, settings, state
 from chunfeng.consult.cli import app as consult_app
 from chunfeng.consult.cli import ask as ask_command
 from chunfeng.inbox import jobs as _inbox_jobs  # noqa: F401
@@ -23,7 +25,6 @@ from chunfeng.org.cli import audit_app, org_app, user_app
 from chunfeng.plan.cli import app as plan_app
 from chunfeng.push import jobs as _push_jobs  # noqa: F401
 from chunfeng.push.cli import app as push_app
-from chunfeng.settings import get_settings
 
 app = typer.Typer(cls=DomainErrors, help="春风 — 便民办税春风行动管理平台", no_args_is_help=True, add_completion=False)
 app.add_typer(plan_app, name="plan")
@@ -58,6 +59,10 @@ def main(
                                  help="print the version and exit"),
 ):
     state.acting_as = acting_as
+    # Read once here, configuring the process (data key, calendar file, audit head) for whatever the command calls.
+    # Settings that do not validate are reported by the first command that needs them, as before: --help still works.
+    with suppress(ValidationError):
+        settings()
 
 
 @db_app.command("upgrade")
@@ -76,7 +81,7 @@ def backup_command(file: Path = typer.Argument(..., help="the archive to write, 
     with db.read() as session:
         who = actor(session)
     with console.status("正在备份…"):
-        info = backup.backup(db, files=Path(get_settings().data_dir), out=file, actor=who)
+        info = backup.backup(db, files=Path(settings().data_dir), out=file, actor=who)
     console.print(f"已备份 {sum(info.rows.values()):,} 行、{info.files} 个文件(数据库版本 {info.schema}):{info.path}")
 
 
@@ -91,7 +96,7 @@ def restore_command(file: Path, yes: bool = typer.Option(False, "--yes", help="r
     with db.read() as session:
         who = actor(session)
     with console.status("正在恢复…"):
-        info = backup.restore(db, files=Path(get_settings().data_dir), archive=file, actor=who)
+        info = backup.restore(db, files=Path(settings().data_dir), archive=file, actor=who)
     console.print(f"已恢复 {sum(info.rows.values()):,} 行、{info.files} 个文件。")
 
 
@@ -103,7 +108,7 @@ def collect_files(hours: float = typer.Option(1.0, min=0.1, help="only files old
 
     with database().read() as session:
         referenced = referenced_files(session)
-    removed = collect_orphans(Path(get_settings().data_dir), referenced, older_than=timedelta(hours=hours))
+    removed = collect_orphans(Path(settings().data_dir), referenced, older_than=timedelta(hours=hours))
     console.print(f"已删除 {len(removed)} 个无引用的文件。")
 
 
@@ -121,7 +126,7 @@ def worker():
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    jobs.Runner(db, get_settings()).serve(stop)
+    jobs.Runner(db, settings()).serve(stop)
 
 
 @jobs_app.command("run")
@@ -129,7 +134,7 @@ def jobs_run(name: Optional[str] = typer.Argument(None, help="the job to run now
                                                               "that is due")):
     """Run the periodic jobs that are due (or the one named) once, now, and report each."""
     db = database()
-    runner = jobs.Runner(db, get_settings())
+    runner = jobs.Runner(db, settings())
     if name is None:
         outcomes = runner.run_due()
     else:
@@ -155,9 +160,8 @@ def jobs_list():
     """Every periodic job with its period, last run, outcome and when it is next due."""
     from rich.table import Table
 
-    settings = get_settings()
     with database().read() as session:
-        found = jobs.status(session, settings)
+        found = jobs.status(session, settings())
     table = Table("任务", "名称", "周期", "上次运行", "结果", "下次")
     for s in found:
         last = s.last
@@ -175,9 +179,9 @@ def serve(host: Optional[str] = None, port: Optional[int] = None):
     from chunfeng.web.app import create_app
     from chunfeng.web.server import run
 
-    settings = get_settings()
+    config = settings()
     db = database()
-    run(create_app(db, settings), settings, host=host, port=port)
+    run(create_app(db, config), config, host=host, port=port)
 
 
 @app.command()
@@ -186,13 +190,13 @@ def demo(serve_after: bool = typer.Option(True, "--serve/--no-serve", help="star
     """Fill the database with the notice, a synthetic organisation and demo users, then serve."""
     from chunfeng import demo as demo_data
 
-    settings = get_settings()
-    if not settings.is_local:  # demo accounts share a documented password: never outside a local machine
-        fail(f"演示数据只能在本地环境中创建(CHUNFENG_ENVIRONMENT=local),当前为“{settings.environment}”")
+    config = settings()
+    if not config.is_local:  # demo accounts share a documented password: never outside a local machine
+        fail(f"演示数据只能在本地环境中创建(CHUNFENG_ENVIRONMENT=local),当前为“{config.environment}”")
     db = database()
     with console.status("正在导入通知和演示数据…"), db.write() as session:
-        logins = demo_data.fill(session=session, store_file=Path(settings.push_store))
-    url = f"http://{host or settings.host}:{port or settings.port}/"
+        logins = demo_data.fill(session=session, store_file=Path(config.push_store), settings=config)
+    url = f"http://{host or config.host}:{port or config.port}/"
     console.print(f"[bold]春风演示已就绪[/]  数据库:{db.engine.url.render_as_string(hide_password=True)}")
     console.print("演示账号(密码均为 [bold]" + demo_data.DEMO_PASSWORD + "[/],仅供本地演示):")
     for login in logins:
@@ -203,5 +207,5 @@ def demo(serve_after: bool = typer.Option(True, "--serve/--no-serve", help="star
         from chunfeng.web.server import run
 
         # One process for the whole demo: the periodic jobs (lights, deliveries…) run in it, no worker needed.
-        settings = settings.model_copy(update={"run_jobs_in_web": True})
-        run(create_app(db, settings), settings, host=host, port=port)
+        config = config.model_copy(update={"run_jobs_in_web": True})
+        run(create_app(db, config), config, host=host, port=port)

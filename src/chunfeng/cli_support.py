@@ -10,11 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.core import TyperGroup
 
+from chunfeng import runtime
 from chunfeng.db import Database, get_database
 from chunfeng.errors import ChunfengError, Forbidden
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor
 from chunfeng.org.models import User
+from chunfeng.settings import Settings, get_settings
+from chunfeng.tabular import TableLimits
 
 console = Console()
 err_console = Console(stderr=True)
@@ -22,13 +25,29 @@ err_console = Console(stderr=True)
 
 class State:
     acting_as: str | None = None
+    settings: Settings | None = None
 
 
 state = State()
 
 
+def settings() -> Settings:
+    """The settings, read once per command when it first needs them, with the process-wide state they decide."""
+    if state.settings is None:
+        state.settings = get_settings()
+        runtime.configure(state.settings)
+    return state.settings
+
+
+def import_limits() -> TableLimits:
+    """The caps a CSV/xlsx import reads under (settings import_max_*)."""
+    return TableLimits.from_settings(settings())
+
+
 def database() -> Database:
-    db = get_database()
+    config = settings()
+    config.ensure_sqlite_dir()
+    db = get_database(config.sqlalchemy_url)
     db.upgrade()
     return db
 

@@ -22,13 +22,29 @@ from sqlalchemy import Text
 from sqlalchemy.types import TypeDecorator
 
 from chunfeng.errors import ServerFault
-from chunfeng.settings import get_settings
 
 PREFIX = "sm4gcm:"
+# Process-wide, as the `Encrypted` column type that uses it is: set by `configure` at each entry point (the app
+# factory, the CLI, test fixtures), never read from the environment behind the caller's back.
+_data_key: str | None = None
 
 
 class DecryptionFailed(ServerFault):
     """A stored value that the configured key does not open (a wrong key, or a changed value)."""
+
+
+def configure(data_key: str) -> None:
+    """Set this process's data key (32 hex digits; `Settings.effective_data_key`)."""
+    global _data_key
+    bytes.fromhex(data_key)  # a malformed key fails here, at start-up, not at the first encrypted row
+    _data_key = data_key
+
+
+def _master() -> str:
+    if _data_key is None:
+        raise RuntimeError("chunfeng.crypto: no data key configured; the entry point must call "
+                           "chunfeng.runtime.configure(settings) before personal data is read or written")
+    return _data_key
 
 
 def _sm3_hmac(key: bytes, data: bytes) -> bytes:
@@ -44,7 +60,7 @@ def _subkeys(master_hex: str) -> tuple[bytes, bytes]:
 
 
 def _keys() -> tuple[bytes, bytes]:
-    return _subkeys(get_settings().effective_data_key)
+    return _subkeys(_master())
 
 
 @lru_cache(maxsize=8)
@@ -55,7 +71,7 @@ def _purpose_key(master_hex: str, purpose: str) -> bytes:
 def mac(purpose: str, data: bytes) -> str:
     """HMAC-SM3 of `data` under a key derived from the data key for one purpose ("audit", "backup"): whoever holds
     the database or a backup but not the deployment's key can neither forge nor recompute it."""
-    return _sm3_hmac(_purpose_key(get_settings().effective_data_key, purpose), data).hex()
+    return _sm3_hmac(_purpose_key(_master(), purpose), data).hex()
 
 
 def same(a: str, b: str) -> bool:

@@ -174,14 +174,8 @@ def insert_unless_present(session: Session, model, **values) -> None:
 _databases: dict[str, Database] = {}
 
 
-def get_database(url: str | None = None) -> Database:
-    """The process's Database for a URL (by default the configured one)."""
-    from chunfeng.settings import get_settings
-
-    settings = get_settings()
-    if url is None:
-        settings.ensure_sqlite_dir()
-        url = settings.sqlalchemy_url
+def get_database(url: str) -> Database:
+    """The process's Database for a URL."""
     if url not in _databases:
         _databases[url] = Database(url)
     return _databases[url]

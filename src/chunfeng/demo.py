@@ -19,7 +19,7 @@ from chunfeng import crypto
 from chunfeng.appeals import intake
 from chunfeng.appeals import services as appeals
 from chunfeng.appeals.models import Appeal
-from chunfeng.appeals.services import limits
+from chunfeng.appeals.services import DEFAULT_RULES, AppealRules
 from chunfeng.calendar.errors import CalendarNotCovered
 from chunfeng.consult import transfer
 from chunfeng.ledger import services as ledger
@@ -36,6 +36,7 @@ from chunfeng.plan.models import PlanNotice
 from chunfeng.push import bills, campaigns, periods, rules, store, synthetic
 from chunfeng.push import services as push_services
 from chunfeng.push.models import CampaignStage, Policy
+from chunfeng.settings import DEFAULTS, Settings
 from chunfeng.workdays import WorkCalendar, configured_calendar
 
 SEED = 2022
@@ -194,8 +195,9 @@ def living_ledger(*, session: Session, today: date | None = None) -> int:
     return created
 
 
-def fill(*, session: Session, store_file: Path | None = None) -> list[DemoLogin]:
-    """Import the notice, the synthetic organisation and the demo users, each only if missing."""
+def fill(*, session: Session, store_file: Path | None = None, settings: Settings = DEFAULTS) -> list[DemoLogin]:
+    """Import the notice, the synthetic organisation and the demo users, each only if missing, under the
+    deployment's `settings` (appeal limits and routes, the push cap)."""
     system = SystemActor(username="demo")
     if not session.scalar(select(PlanNotice.id).limit(1)):
         plan.import_notice(session=session, actor=system, data=plan.shipped_notice(),
@@ -211,9 +213,9 @@ def fill(*, session: Session, store_file: Path | None = None) -> list[DemoLogin]
                                 unit_code=unit_code, roles=roles, password=DEMO_PASSWORD)
             user.must_change_password = False  # local demo accounts with a documented password; see the README
         logins.append(DemoLogin(username, user.unit.name, ",".join(roles), purpose))
-    appeals_demo(session=session)
+    appeals_demo(session=session, appeal_rules=AppealRules.from_settings(settings))
     if store_file is not None:
-        taxpayer = push_demo(session=session, store_file=store_file)
+        taxpayer = push_demo(session=session, store_file=store_file, cap=settings.push_cap_per_week)
         if taxpayer is not None:
             logins.append(DemoLogin(taxpayer.username, f"{taxpayer.display_name}({taxpayer.taxpayer_role})", "taxpayer",
                                     "纳税人:消息中心里的征期提醒、2022年红利账单"))
@@ -232,11 +234,11 @@ DEMO_APPEALS = [  # kind, region, topic, text, how far it has come
 ]
 
 
-def demo_appeals_day(cal: WorkCalendar, today: date) -> date:
+def demo_appeals_day(cal: WorkCalendar, today: date, appeal_rules: AppealRules = DEFAULT_RULES) -> date:
     """The day the demo files its items: today, unless their time limits would reach a year the calendar does not
     cover — late in a year whose successor's holiday notice is not yet imported — in which case the latest week
     before it from which they do not, so that the demo runs and no limit is counted on a guess."""
-    longest = max(max(limits(kind).values()) for kind, *_ in DEMO_APPEALS)
+    longest = max(max(appeal_rules.limits_of(kind).values()) for kind, *_ in DEMO_APPEALS)
     day = today
     while day.year >= min(cal.years):
         try:
@@ -247,15 +249,16 @@ def demo_appeals_day(cal: WorkCalendar, today: date) -> date:
     return today  # no covered day at all: intake itself refuses, naming the year
 
 
-def appeals_demo(*, session: Session) -> int:
+def appeals_demo(*, session: Session, appeal_rules: AppealRules = DEFAULT_RULES) -> int:
     """A few demands and complaints in 北京 and 深圳 at every stage, some overdue, one rated."""
     if session.scalar(select(Appeal.id).limit(1)):
         return 0
     system = SystemActor(username="demo")
-    today = demo_appeals_day(configured_calendar(session), date.today())
+    today = demo_appeals_day(configured_calendar(session), date.today(), appeal_rules)
     for n, (kind, region, topic, text, stage) in enumerate(DEMO_APPEALS):
         appeal, token = intake.submit(session=session, today=today - timedelta(days=2 * n), submission=intake.Submission(
-            kind=kind, text=text, region=region, topic=topic, submitter="演示用户", phone=f"1380000{n:04d}"))
+            kind=kind, text=text, region=region, topic=topic, submitter="演示用户", phone=f"1380000{n:04d}"),
+            rules=appeal_rules)
         steps = {"accepted": ["accept"], "in_progress": ["accept", "start"], "replied": ["accept", "start", "reply"],
                  "rated": ["accept", "start", "reply"]}.get(stage, [])
         for action in steps:
@@ -266,7 +269,7 @@ def appeals_demo(*, session: Session) -> int:
     return len(DEMO_APPEALS)
 
 
-def push_demo(*, session: Session, store_file: Path) -> User | None:
+def push_demo(*, session: Session, store_file: Path, cap: int = DEFAULTS.push_cap_per_week) -> User | None:
     """The shipped policies, a synthetic extract of 20,000 taxpayers imported as the store, a taxpayer's
     account, and a July 2022 campaign in Beijing whose first notice has gone out, plus 2022's bills."""
     system = SystemActor(username="demo")
@@ -311,6 +314,6 @@ def push_demo(*, session: Session, store_file: Path) -> User | None:
         session.flush()
         for stage in session.scalars(select(CampaignStage).where(CampaignStage.campaign_id == campaign.id,
                                                                  CampaignStage.stage == "first")):
-            campaigns.plan_stage(session=session, conn=conn, campaign=campaign, stage=stage)
+            campaigns.plan_stage(session=session, conn=conn, campaign=campaign, stage=stage, cap=cap)
         bills.push_bills(conn, session=session, actor=system, unit_code="110000", year=2022)
     return user

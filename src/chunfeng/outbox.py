@@ -173,7 +173,7 @@ def send(claimed: Claimed, settings: Settings) -> str:
         return f"渠道“{claimed.channel}”未配置(CHUNFENG_PUSH_CHANNELS)"
     try:
         # Checked again: the name may resolve elsewhere now, or the allow-list have changed.
-        sender = channels.sender(url, settings=settings)
+        sender = channels.sender(url, rules=channels.ChannelRules.from_settings(settings))
         ok = bool(sender.notify(title=claimed.title, body=claimed.body or claimed.title))
     except Exception as exc:  # noqa: BLE001 (a broken channel must not stop the others)
         return str(exc) or type(exc).__name__

@@ -128,6 +128,11 @@ class Settings(BaseSettings):
         return hashlib.sha256(("chunfeng data key|" + self.secret_key).encode()).hexdigest()[:32]
 
     @property
+    def audit_head_path(self) -> Path:
+        """The signed audit head's file: `audit_head_file`, else audit-head.log beside the data directory."""
+        return Path(self.audit_head_file) if self.audit_head_file else Path(self.data_dir).parent / "audit-head.log"
+
+    @property
     def sqlalchemy_url(self) -> str:
         """The URL with the driver this project installs (psycopg 3) filled in for PostgreSQL."""
         url = self.database_url
@@ -140,6 +145,11 @@ class Settings(BaseSettings):
         url = self.sqlalchemy_url
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
             Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+
+
+# Every setting at its default, read from nowhere (not the environment): what a service parameter defaults to when a
+# test or a script calls it without a value. The entry points always pass the configured one.
+DEFAULTS = Settings.model_construct()
 
 
 @lru_cache

@@ -35,7 +35,8 @@ class Row:
 
 @dataclass(frozen=True)
 class TableLimits:
-    """The caps every import reads under (settings import_max_*)."""
+    """The caps every import reads under (settings import_max_*; these defaults are theirs), passed down from the
+    entry point that read the settings."""
 
     max_rows: int = 50000
     max_file_mb: int = 20
@@ -49,17 +50,11 @@ class TableLimits:
                    max_unpacked_mb=settings.import_max_unpacked_mb, max_ratio=settings.import_max_ratio,
                    max_problems=settings.import_max_problems)
 
-    @classmethod
-    def configured(cls) -> TableLimits:
-        from chunfeng.settings import get_settings
 
-        return cls.from_settings(get_settings())
-
-
-def listed_problems(problems: list[str], limits: TableLimits | None = None) -> list[str]:
+def listed_problems(problems: list[str], limits: TableLimits) -> list[str]:
     """The first `max_problems` problems and, when there are more, a line giving how many were left out:
     a file with a problem in every one of its rows must not become a page of megabytes."""
-    cap = (limits or TableLimits.configured()).max_problems
+    cap = limits.max_problems
     if len(problems) <= cap:
         return list(problems)
     return problems[:cap] + [f"……另有 {len(problems) - cap} 处问题未列出(共 {len(problems)} 处);请先改正以上问题"]
@@ -151,16 +146,15 @@ def _cells(path: Path, limits: TableLimits) -> list[list[str]]:
 
 
 def read_table(path: Path, columns: dict[str, tuple[str, ...]], *, required: set[str],
-               limits: TableLimits | None = None) -> list[Row]:
+               limits: TableLimits) -> list[Row]:
     """Rows of the first sheet (xlsx) or the file (CSV), keyed by the canonical names in `columns`.
 
-    `columns` maps each canonical name to the header spellings accepted for it (English and Chinese);
-    `limits` defaults to the configured caps.
+    `columns` maps each canonical name to the header spellings accepted for it (English and Chinese).
     """
     path = Path(path)
     if not path.exists():
         raise TableError(f"文件不存在:{path}")
-    cells = _cells(path, limits or TableLimits.configured())
+    cells = _cells(path, limits)
     while cells and not any(cells[0]):
         cells.pop(0)
     if not cells:

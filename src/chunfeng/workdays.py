@@ -26,7 +26,6 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from chunfeng.db import Base, utcnow
 from chunfeng.errors import Invalid
-from chunfeng.settings import get_settings
 
 _ONE_DAY = timedelta(days=1)
 # date.fromisoformat also takes "20220101" and week dates; the file promises YYYY-MM-DD, so hold it to that.
@@ -294,10 +293,24 @@ def _cached(path: str) -> WorkCalendar:
     return load_calendar(Path(path) if path else None)
 
 
+# The holidays file of this process (setting `holidays_file`; "" for the shipped one), set by `configure` at each
+# entry point; None until then.
+_holidays_file: str | None = None
+
+
+def configure(holidays_file: str) -> None:
+    """Set the file `file_calendar` reads ("" for the shipped default)."""
+    global _holidays_file
+    _holidays_file = holidays_file
+
+
 def file_calendar() -> WorkCalendar:
-    """The packaged default: the file the settings name (`CHUNFENG_HOLIDAYS_FILE`, else the shipped one), read once
+    """The packaged default: the configured file (`CHUNFENG_HOLIDAYS_FILE`, else the shipped one), read once
     per process."""
-    return _cached(get_settings().holidays_file)
+    if _holidays_file is None:
+        raise RuntimeError("chunfeng.workdays: no holidays file configured; the entry point must call "
+                           "chunfeng.runtime.configure(settings) before working days are counted")
+    return _cached(_holidays_file)
 
 
 def configured_calendar(session: Session) -> WorkCalendar:

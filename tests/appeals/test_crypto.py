@@ -10,7 +10,7 @@ from chunfeng.appeals import services
 from chunfeng.appeals.models import Appeal
 from chunfeng.org.errors import Forbidden
 from chunfeng.org.models import AuditEntry
-from chunfeng.settings import get_settings
+from chunfeng.settings import Settings
 from tests.appeals.test_services import complaint, office, user  # noqa: F401  (fixture and helpers)
 
 
@@ -26,23 +26,23 @@ def test_round_trip_fresh_nonces_and_tampering():
     assert crypto.digest("13812345678") == crypto.digest(" 13812345678 ") != crypto.digest("13812345679")
 
 
-def test_a_different_key_does_not_open_the_data(monkeypatch):
+def test_a_different_key_does_not_open_the_data():
     stored = crypto.encrypt("zhang@example.com")
-    monkeypatch.setenv("CHUNFENG_DATA_KEY", "00112233445566778899aabbccddeeff")
-    get_settings.cache_clear()
-    try:
-        with pytest.raises(crypto.DecryptionFailed, match="数据密钥不对"):
-            crypto.decrypt(stored)
-    finally:
-        get_settings.cache_clear()
-    monkeypatch.setenv("CHUNFENG_DATA_KEY", "not-hex")
-    get_settings.cache_clear()
-    try:
-        with pytest.raises(ValueError, match="32 hex digits"):
-            get_settings()
-    finally:
-        monkeypatch.delenv("CHUNFENG_DATA_KEY")
-        get_settings.cache_clear()
+    crypto.configure("00112233445566778899aabbccddeeff")  # the next test is configured afresh (conftest)
+    with pytest.raises(crypto.DecryptionFailed, match="数据密钥不对"):
+        crypto.decrypt(stored)
+    with pytest.raises(ValueError, match="32 hex digits"):
+        Settings(data_key="not-hex")
+    with pytest.raises(ValueError):
+        crypto.configure("not-hex")
+
+
+def test_an_unconfigured_process_refuses_instead_of_reading_the_environment(monkeypatch):
+    monkeypatch.setattr(crypto, "_data_key", None)  # as a process whose entry point never configured it
+    with pytest.raises(RuntimeError, match="runtime.configure"):
+        crypto.encrypt("13812345678")
+    with pytest.raises(RuntimeError, match="runtime.configure"):
+        crypto.mac("audit", b"x")
 
 
 def test_contacts_are_encrypted_in_the_database_and_found_by_digest(office):  # noqa: F811

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from chunfeng import workdays
 from chunfeng.appeals import intake
 from chunfeng.appeals import services as appeals
 from chunfeng.appeals.errors import AppealInvalid
@@ -27,7 +28,6 @@ from chunfeng.push import campaigns
 from chunfeng.push import services as push
 from chunfeng.push.errors import PushInvalid
 from chunfeng.push.models import Campaign, Policy
-from chunfeng.settings import get_settings
 from chunfeng.workdays import configured_calendar, file_calendar
 
 ROOT = Path(__file__).parent.parent.parent
@@ -38,14 +38,14 @@ STA_2026 = {"2026-01": "2026-01-20", "2026-02": "2026-02-24", "2026-03": "2026-0
 
 
 @pytest.fixture
-def without_2026(tmp_path, monkeypatch):
+def without_2026(tmp_path):
     """A deployment still on the 2022–2025 file, as Chunfeng shipped before: 2026 uncovered."""
     raw = json.loads((ROOT / "src/chunfeng/data/holidays.json").read_text(encoding="utf-8"))
     raw["years"].pop("2026")
     raw["filing_deadline_overrides"], raw["filing_deadline_source"] = {}, {}
     path = tmp_path / "holidays-2022-2025.json"
     path.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
-    monkeypatch.setattr(get_settings(), "holidays_file", str(path))  # as CHUNFENG_HOLIDAYS_FILE would
+    workdays.configure(str(path))  # as CHUNFENG_HOLIDAYS_FILE would; the next test is configured afresh
     return path
 
 

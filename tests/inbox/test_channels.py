@@ -34,15 +34,9 @@ REFUSED = {
 }
 
 
-@pytest.fixture
-def allow(monkeypatch):
-    def set_allowed(*hosts: str) -> None:
-        monkeypatch.setenv("CHUNFENG_CHANNEL_HOSTS_ALLOWED", str(list(hosts)).replace("'", '"'))
-        get_settings.cache_clear()
-
-    yield set_allowed
-    monkeypatch.delenv("CHUNFENG_CHANNEL_HOSTS_ALLOWED", raising=False)
-    get_settings.cache_clear()
+def allow(*hosts: str) -> channels.ChannelRules:
+    """The rules CHUNFENG_CHANNEL_HOSTS_ALLOWED=[hosts] gives, as the page or command passes them down."""
+    return channels.ChannelRules(hosts_allowed=hosts)
 
 
 @pytest.mark.parametrize("address, public", [
@@ -55,42 +49,41 @@ def test_which_addresses_are_public(address, public):
     assert channels.public(ipaddress.ip_address(address)) is public
 
 
-def test_internal_hosts_and_other_schemes_are_refused_when_saved(bureau, system, allow):
-    allow()
+def test_internal_hosts_and_other_schemes_are_refused_when_saved(bureau, system):
     for url, reason in REFUSED.items():
         with pytest.raises(ValidationFailed, match=reason):
             with bureau.write() as s:
-                inbox.add_channel(session=s, actor=system, unit_code="110101", url=url)
+                inbox.add_channel(session=s, actor=system, unit_code="110101", url=url, channel_rules=allow())
     with bureau.read() as s:
         assert s.scalar(select(func.count()).select_from(Channel)) == 0
     for url in ("dingtalk://token123", "wecombot://botkey", "feishu://token"):  # their endpoints are fixed
         channels.check(url)
 
 
-def test_the_allow_list_admits_a_listed_host_or_network(allow):
-    allow("127.0.0.1")
-    channels.check("json://127.0.0.1:9911/x")
-    channels.check("json://localhost:9911/x")  # a name whose every address is listed
+def test_the_allow_list_admits_a_listed_host_or_network():
+    rules = allow("127.0.0.1")
+    channels.check("json://127.0.0.1:9911/x", rules=rules)
+    channels.check("json://localhost:9911/x", rules=rules)  # a name whose every address is listed
     with pytest.raises(channels.ChannelRefused, match="10.0.0.1"):  # every address it resolves to counts
-        channels.check("json://mixed.example/", resolver=lambda host: [ipaddress.ip_address("8.8.8.8"),
-                                                                       ipaddress.ip_address("127.0.0.1"),
-                                                                       ipaddress.ip_address("10.0.0.1")])
+        channels.check("json://mixed.example/", rules=rules, resolver=lambda host: [ipaddress.ip_address("8.8.8.8"),
+                                                                                    ipaddress.ip_address("127.0.0.1"),
+                                                                                    ipaddress.ip_address("10.0.0.1")])
     with pytest.raises(channels.ChannelRefused, match=r"\(169\.254\.169\.254\)"):
-        channels.check("json://mapped.example/", resolver=lambda host: [ipaddress.ip_address("::ffff:169.254.169.254")])
-    channels.check("json://public.example/", resolver=lambda host: [ipaddress.ip_address("8.8.8.8")])
-    allow("10.0.0.0/8", "127.0.0.1", "::1/128")
-    channels.check("json://mixed.example/", resolver=lambda host: [ipaddress.ip_address("8.8.8.8"),
-                                                                   ipaddress.ip_address("10.0.0.1")])
-    allow("gateway.internal")
-    channels.check("json://gateway.internal/sms")  # a listed name is not resolved
+        channels.check("json://mapped.example/", rules=rules,
+                       resolver=lambda host: [ipaddress.ip_address("::ffff:169.254.169.254")])
+    channels.check("json://public.example/", rules=rules, resolver=lambda host: [ipaddress.ip_address("8.8.8.8")])
+    channels.check("json://mixed.example/", rules=allow("10.0.0.0/8", "127.0.0.1", "::1/128"),
+                   resolver=lambda host: [ipaddress.ip_address("8.8.8.8"), ipaddress.ip_address("10.0.0.1")])
+    rules = allow("gateway.internal")
+    channels.check("json://gateway.internal/sms", rules=rules)  # a listed name is not resolved
     with pytest.raises(channels.ChannelRefused, match="169.254.169.254"):
-        channels.check("jsons://169.254.169.254/")
+        channels.check("jsons://169.254.169.254/", rules=rules)
 
 
-def test_checked_again_before_sending(bureau, system, hook, allow):  # noqa: F811
-    allow("127.0.0.1")
+def test_checked_again_before_sending(bureau, system, hook):  # noqa: F811
     with bureau.write() as s:
-        inbox.add_channel(session=s, actor=system, unit_code="110101", url=hook.url, label="值班群")
+        inbox.add_channel(session=s, actor=system, unit_code="110101", url=hook.url, label="值班群",
+                          channel_rules=allow("127.0.0.1"))
         inbox.post(s, unit=find_unit(session=s, code="110101"), kind="reminder", title="催办")
     allow()  # the allow-list changed since the channel was saved
     assert inbox.deliver_pending(bureau, settings=get_settings()).failed == 1 and hook.received == []
@@ -102,8 +95,7 @@ def test_checked_again_before_sending(bureau, system, hook, allow):  # noqa: F81
     assert [m["title"] for m in hook.received] == ["催办"]
 
 
-def test_urls_are_encrypted_at_rest_and_masked_on_the_page(bureau, system, server, allow):
-    allow()
+def test_urls_are_encrypted_at_rest_and_masked_on_the_page(bureau, system, server):
     token = "dingtalk://0123456789abcdef0123456789abcdefSECRET9"
     with bureau.write() as s:
         inbox.add_channel(session=s, actor=system, unit_code="110101", url=token, label="县局钉钉群")
@@ -120,7 +112,7 @@ def test_urls_are_encrypted_at_rest_and_masked_on_the_page(bureau, system, serve
         assert s.scalar(select(func.count()).select_from(Channel)) == 1
 
 
-def test_a_redirect_is_not_followed(allow):
+def test_a_redirect_is_not_followed():
     """A host that passes the check answers 302 to an internal address: the request stops there."""
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -150,9 +142,9 @@ def test_a_redirect_is_not_followed(allow):
     for srv in (inner, outer):
         threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
-        allow("127.0.0.1")  # stands for a public host here
         for url in (f"json://127.0.0.1:{outer.server_port}/hook", f"json://127.0.0.1:{outer.server_port}/hook?redirect=yes"):
-            assert not channels.sender(url).notify(title="t", body="b")
+            # 127.0.0.1 stands for a public host here
+            assert not channels.sender(url, rules=allow("127.0.0.1")).notify(title="t", body="b")
         assert hits == []
     finally:
         inner.shutdown()

@@ -16,12 +16,13 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from chunfeng.channels import ChannelRules
 from chunfeng.org.access import SystemActor
 from chunfeng.outbox import Delivery
 from chunfeng.push import campaigns, periods, rules
 from chunfeng.push.errors import PushInvalid
 from chunfeng.push.models import Campaign, CampaignStage, Policy, PushMessage
-from chunfeng.settings import get_settings
+from chunfeng.settings import Settings, get_settings
 from chunfeng.workdays import load_calendar
 
 SYSTEM = SystemActor()
@@ -45,7 +46,7 @@ def _registry(duck) -> list[dict]:
 
 
 def _campaign(db, duck, policy_ids, *, channels=("inapp", "sms"), unit="110000", month=7, stage="first",
-              now=NOW, cap=None, audience=""):
+              now=NOW, cap=3, audience=""):
     with db.write() as session:
         c = campaigns.create_campaign(session=session, actor=SYSTEM, name="测试活动", unit_code=unit,
                                       policy_ids=list(policy_ids), channels=list(channels), year=2022, month=month,
@@ -199,10 +200,17 @@ def gateway(monkeypatch):
     monkeypatch.setenv("CHUNFENG_PUSH_CHANNELS", json.dumps({"sms": g.url}))
     monkeypatch.setenv("CHUNFENG_PUSH_RETRY_MINUTES", "5")
     monkeypatch.setenv("CHUNFENG_CHANNEL_HOSTS_ALLOWED", '["127.0.0.1"]')  # the gateway is on loopback
-    get_settings.cache_clear()
+    # The environment for the commands a test runs; in the process, what an entry point passes down.
+    g.sending = campaigns.Sending(templates={"sms": g.url}, retry_minutes=5,
+                                  channel_rules=ChannelRules(hosts_allowed=("127.0.0.1",)))
     yield g
     g.server.shutdown()
+
+
+def _fresh_settings() -> Settings:
+    """The settings a command started now would read: the environment this test set (gateway, channels)."""
     get_settings.cache_clear()
+    return get_settings()
 
 
 def _one_sms(db, duck):
@@ -232,17 +240,17 @@ def test_delivery_retries_with_back_off_then_succeeds(policies, duck, gateway):
     db = policies
     mid = _one_sms(db, duck)
     gateway.status = 500
-    run = campaigns.deliver(db, settings=get_settings(), now=NOW)
+    run = campaigns.deliver(db, settings=_fresh_settings(), now=NOW)
     assert (run.sent, run.failed) == (0, 1)
     state, attempts, retry_at = _state(db, mid)
     assert (state, attempts, retry_at) == ("failed", 1, NOW + timedelta(minutes=5))
-    assert campaigns.deliver(db, settings=get_settings(), now=NOW + timedelta(minutes=4)).failed == 0  # not yet due
-    campaigns.deliver(db, settings=get_settings(), now=NOW + timedelta(minutes=6))
+    assert campaigns.deliver(db, settings=_fresh_settings(), now=NOW + timedelta(minutes=4)).failed == 0  # not yet due
+    campaigns.deliver(db, settings=_fresh_settings(), now=NOW + timedelta(minutes=6))
     assert _state(db, mid)[:2] == ("failed", 2) and _state(db, mid)[2] == NOW + timedelta(minutes=16)
     gateway.status = 200
-    assert campaigns.deliver(db, settings=get_settings(), now=NOW + timedelta(minutes=20)).sent == 1
+    assert campaigns.deliver(db, settings=_fresh_settings(), now=NOW + timedelta(minutes=20)).sent == 1
     assert _state(db, mid)[:2] == ("sent", 3)
-    assert campaigns.deliver(db, settings=get_settings(), now=NOW + timedelta(days=1)).sent == 0
+    assert campaigns.deliver(db, settings=_fresh_settings(), now=NOW + timedelta(days=1)).sent == 0
     with db.read() as session:
         key = str(_delivery(session, mid).id)  # the delivery's id: the same on every attempt
     assert len(gateway.received) == 3 and {r["key"] for r in gateway.received} == {key}
@@ -254,7 +262,7 @@ def test_an_unconfigured_channel_is_a_logged_failure(policies, duck, monkeypatch
     get_settings.cache_clear()
     try:
         mid = _one_sms(policies, duck)
-        assert campaigns.deliver(policies, settings=get_settings(), now=NOW).failed == 1
+        assert campaigns.deliver(policies, settings=_fresh_settings(), now=NOW).failed == 1
         with policies.read() as session:
             assert "未配置" in _delivery(session, mid).last_error
     finally:
@@ -276,14 +284,14 @@ def test_a_crash_between_send_and_log_does_not_send_twice(policies, duck, gatewa
     assert _state(db, mid)[0] == "sending"
     gateway.on_receive = None
     later = datetime.utcnow() + timedelta(minutes=11)  # past the sending lease
-    run = campaigns.deliver(db, settings=get_settings(), now=later)
+    run = campaigns.deliver(db, settings=_fresh_settings(), now=later)
     assert (run.uncertain, run.sent) == (1, 0)
-    assert campaigns.deliver(db, settings=get_settings(), now=later + timedelta(hours=1)).sent == 0
+    assert campaigns.deliver(db, settings=_fresh_settings(), now=later + timedelta(hours=1)).sent == 0
     assert _state(db, mid)[0] == "uncertain" and len(gateway.received) == 1
     with db.write() as session:  # an official checked with the gateway: it did not go out
         cid = session.get(PushMessage, mid).campaign_id
         assert campaigns.requeue_uncertain(session=session, actor=SYSTEM, campaign_id=cid) == 1
-    assert campaigns.deliver(db, settings=get_settings(), now=later).sent == 1 and len(gateway.received) == 2
+    assert campaigns.deliver(db, settings=_fresh_settings(), now=later).sent == 1 and len(gateway.received) == 2
 
 
 def _run_every_job(db, settings):
@@ -304,7 +312,7 @@ def test_the_servers_schedule_plans_due_stages_and_sends(policies, duck, store_f
         session.flush()
         cid = c.id
     duck.close()  # the schedule opens the store itself
-    settings = get_settings().model_copy(update={"push_store": str(store_file)})
+    settings = _fresh_settings().model_copy(update={"push_store": str(store_file)})
     _run_every_job(policies, settings)
     with policies.read() as session:
         stages = session.scalars(select(CampaignStage).where(CampaignStage.campaign_id == cid)).all()
@@ -332,7 +340,7 @@ def test_a_failing_campaign_is_recorded_and_the_schedule_goes_on(policies, duck,
         session.get(Campaign, ids["坏条件"]).audience = "(" * 140 + "headcount > 1" + ")" * 140
         session.get(Policy, "LSLF-FJ-2022").rule = "monthly_sales > " + "9" * 38
     duck.close()
-    _run_every_job(db, get_settings().model_copy(update={"push_store": str(store_file)}))
+    _run_every_job(db, _fresh_settings().model_copy(update={"push_store": str(store_file)}))
     with db.read() as session:
         good = session.get(Campaign, ids["好活动"])
         assert good.state == "active" and good.last_error == ""
@@ -346,7 +354,7 @@ def test_a_failing_campaign_is_recorded_and_the_schedule_goes_on(policies, duck,
                 AuditEntry.action == "push.campaign.failed", AuditEntry.object_id == str(bad.id))) == "failure"
         assert _delivery(session, waiting).state == "sent"
     # a failed campaign waits for someone: a second run does not retry it
-    _run_every_job(db, get_settings().model_copy(update={"push_store": str(store_file)}))
+    _run_every_job(db, _fresh_settings().model_copy(update={"push_store": str(store_file)}))
     with db.read() as session:
         assert session.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.action == "push.campaign.failed")) == 2
@@ -409,12 +417,10 @@ def test_no_body_holds_a_contact_name_in_clear(policies, duck):
     assert sum(any(name in body for name in people) for body in shown) > len(shown) // 2
 
 
-def test_a_channel_url_to_an_internal_host_is_not_called(policies, duck, gateway, monkeypatch):
+def test_a_channel_url_to_an_internal_host_is_not_called(policies, duck, gateway):
     """CHUNFENG_PUSH_CHANNELS pointing at loopback without the allow-list: refused right before sending."""
-    monkeypatch.delenv("CHUNFENG_CHANNEL_HOSTS_ALLOWED")
-    get_settings.cache_clear()
     mid = _one_sms(policies, duck)
-    assert campaigns.deliver(policies, settings=get_settings(), now=NOW).failed == 1 and gateway.received == []
+    assert campaigns.deliver(policies, settings=_fresh_settings(), now=NOW).failed == 1 and gateway.received == []
     with policies.read() as session:
         assert "CHUNFENG_CHANNEL_HOSTS_ALLOWED" in _delivery(session, mid).last_error
 

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from chunfeng.appeals import intake, services
 from chunfeng.appeals.models import KINDS, STATES
-from chunfeng.cli_support import actor, console, database
+from chunfeng.cli_support import actor, console, database, import_limits, settings
 
 app = typer.Typer(help="诉求与投诉:导入、时限扫描、清单", no_args_is_help=True)
 
@@ -21,9 +21,10 @@ def import_(file: Path):
     """Import 12366 hotline records (xlsx or CSV: 类型, 内容, 地区代码, 来电人, 电话, 来电日期 …), all or nothing."""
     db = database()
     with db.read() as session:  # parse, check and classify outside the write lock
-        plan = intake.check_hotline(session=session, actor=actor(session), path=file)
+        plan = intake.check_hotline(session=session, actor=actor(session), path=file, limits=import_limits())
     with db.write() as session:
-        made = intake.import_hotline(session=session, actor=actor(session), path=file, plan=plan)
+        made = intake.import_hotline(session=session, actor=actor(session), path=file, plan=plan,
+                                     limits=import_limits(), rules=services.AppealRules.from_settings(settings()))
     console.print(f"已导入 {len(made)} 条热线记录。")
 
 
@@ -35,7 +36,7 @@ def scan(today: Optional[str] = typer.Option(None, help="the day to scan for (de
     with db.write() as session:
         day = date.fromisoformat(today) if today else date.today()
         result = services.scan(session=session, today=day)
-        erased = services.erase_expired_contacts(session=session, today=day)
+        erased = services.erase_expired_contacts(session=session, today=day, days=settings().appeal_retention_days)
     console.print(f"临期提醒 {result.reminded} 件,超期升级 {result.escalated} 件,删除到期个人信息 {erased} 件。")
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from chunfeng import crypto
 from chunfeng.appeals.errors import AppealInvalid
 from chunfeng.appeals.models import CHANNELS, KINDS, Appeal, AppealAttachment
-from chunfeng.appeals.services import limits, link_measures, normal_phone, record_event
+from chunfeng.appeals.services import DEFAULT_RULES, AppealRules, link_measures, normal_phone, record_event
 from chunfeng.bounds import TEXT, TITLE, bounded_day, check_lengths, length_problem
 from chunfeng.calendar.errors import CalendarNotCovered
 from chunfeng.consult import policy as consult_policy
@@ -33,8 +33,7 @@ from chunfeng.org.models import Unit, User
 from chunfeng.org.services import unit_for_region
 from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure
 from chunfeng.plan.services import latest_notice_id
-from chunfeng.settings import get_settings
-from chunfeng.tabular import TableError, listed_problems, read_table
+from chunfeng.tabular import TableError, TableLimits, listed_problems, read_table
 from chunfeng.workdays import configured_calendar
 
 PHONE = re.compile(r"(?:\+?86)?1[3-9]\d{9}|0\d{2,3}-?\d{7,8}")
@@ -70,10 +69,10 @@ def classify(session: Session, text: str) -> tuple[int | None, int | None, list[
     return (row[1], row[0], nos) if row else (None, None, nos)
 
 
-def route(session: Session, region: str, topic: str = "") -> Unit:
-    """A topic one unit handles everywhere (setting `appeal_topic_routes`) goes there; anything else to the
-    bureau of the submitter's region: the deepest unit whose code the region code falls under."""
-    by_topic = get_settings().appeal_topic_routes.get(topic.strip()) if topic else None
+def route(session: Session, region: str, topic: str = "", topic_routes: dict[str, str] | None = None) -> Unit:
+    """A topic one unit handles everywhere (`topic_routes`, setting `appeal_topic_routes`) goes there; anything else
+    to the bureau of the submitter's region: the deepest unit whose code the region code falls under."""
+    by_topic = (topic_routes or {}).get(topic.strip()) if topic else None
     if by_topic:
         unit = session.scalar(select(Unit).where(Unit.code == by_topic))
         if unit is not None:
@@ -124,16 +123,18 @@ def problems_of(s: Submission, *, official: bool) -> list[str]:
     return problems
 
 
-def refuse_invalid(submission: Submission, *, official: bool, attachments: list[tuple[str, bytes]] = ()) -> None:
+def refuse_invalid(submission: Submission, *, official: bool, attachments: list[tuple[str, bytes]] = (),
+                   rules: AppealRules = DEFAULT_RULES) -> None:
     """AppealInvalid listing every problem of an item; the first thing done with it, before classification."""
-    problems = problems_of(submission, official=official) + _attachment_problems(attachments)
+    problems = problems_of(submission, official=official) + _attachment_problems(attachments, rules)
     if problems:
         raise AppealInvalid("无法提交:" + ";".join(problems))
 
 
 def submit(*, session: Session, submission: Submission, actor: Actor | None = None, today: date | None = None,
            handoff_id: int | None = None, attachments: list[tuple[str, bytes]] = (),
-           files: Path | None = None, classified: tuple | None = None) -> tuple[Appeal, str]:
+           files: Path | None = None, classified: tuple | None = None,
+           rules: AppealRules = DEFAULT_RULES) -> tuple[Appeal, str]:
     """Receive an item; returns it and the submitter's tracking token (shown once, stored hashed).
 
     `classified` is `classify`'s answer when the caller worked it out before opening the write
@@ -143,15 +144,15 @@ def submit(*, session: Session, submission: Submission, actor: Actor | None = No
         raise AppealInvalid("只有工作人员可以录入热线、舆情和转办事项")
     if official and submission.channel in ("hotline", "official", "consult"):
         authorize(actor, "appeals.enter")
-    refuse_invalid(submission, official=official, attachments=attachments)
+    refuse_invalid(submission, official=official, attachments=attachments, rules=rules)
     today = today or date.today()
-    cal, days = configured_calendar(session), limits(submission.kind)
+    cal, days = configured_calendar(session), rules.limits_of(submission.kind)
     try:
         due = {limit: cal.add_working_days(today, days[limit]) for limit in ("accept", "reply", "close")}
     except CalendarNotCovered as exc:  # refused with the reason, the form kept: never a limit counted on weekends alone
         raise AppealInvalid(f"暂时无法受理,办理时限无法计算:{exc}") from exc
     category, item, measures = classified or classify(session, f"{submission.title} {submission.text}")
-    unit = route(session, submission.region, submission.topic)
+    unit = route(session, submission.region, submission.topic, rules.topic_routes)
     if isinstance(actor, User):
         if not submission.region.strip() and unit.level == "national":
             unit = actor.unit  # what an official enters without a region is their own unit's to handle
@@ -181,22 +182,23 @@ def submit(*, session: Session, submission: Submission, actor: Actor | None = No
     return appeal, token
 
 
-def _attachment_problems(attachments) -> list[str]:
-    settings = get_settings()
+def _attachment_problems(attachments, rules: AppealRules) -> list[str]:
     problems = []
-    if len(attachments) > settings.appeal_max_files:
-        problems.append(f"附件最多 {settings.appeal_max_files} 个")
+    if len(attachments) > rules.max_files:
+        problems.append(f"附件最多 {rules.max_files} 个")
     for filename, data in attachments:
-        if len(data) > settings.appeal_file_max_mb * 1048576:
-            problems.append(f"附件 {filename} 超过 {settings.appeal_file_max_mb} MB")
+        if len(data) > rules.file_max_mb * 1048576:
+            problems.append(f"附件 {filename} 超过 {rules.file_max_mb} MB")
         elif sniff(data) is None:
             problems.append(f"附件 {filename} 不是允许的类型(按内容识别,可上传 {'、'.join(TYPES).upper()})")
     return problems
 
 
 def _store_attachment(session: Session, appeal: Appeal, filename: str, data: bytes, files: Path | None) -> None:
+    if files is None:  # the caller names the file store (setting data_dir); never a guess at the current directory
+        raise ValueError("attachments need the file store: pass files=")
     kind = sniff(data)
-    digest = store_after_commit(session, files or Path(get_settings().data_dir), data)
+    digest = store_after_commit(session, files, data)
     session.add(AppealAttachment(appeal_id=appeal.id, filename=safe_name(filename, kind), kind=kind, size=len(data),
                                  sha256=digest))
 
@@ -204,7 +206,7 @@ def _store_attachment(session: Session, appeal: Appeal, filename: str, data: byt
 # --- other ways in ------------------------------------------------------------------------------------------
 
 def from_handoff(*, session: Session, actor: Actor, handoff_id: int, kind: str = "demand", phone: str = "",
-                 email: str = "", note: str = "") -> tuple[Appeal, str]:
+                 email: str = "", note: str = "", rules: AppealRules = DEFAULT_RULES) -> tuple[Appeal, str]:
     """A 12366 agent turns a question the machine could not answer into a demand for a unit to handle."""
     check_lengths({"备注": (note, TEXT), "电话": (phone, 40), "电子邮箱": (email, TITLE)})
     handoff = consult_policy.access_handoff_by_id(session, actor, handoff_id, "appeals.enter")
@@ -213,7 +215,8 @@ def from_handoff(*, session: Session, actor: Actor, handoff_id: int, kind: str =
     region = handoff.region if re.fullmatch(r"\d{6}", handoff.region or "") else ""
     text = handoff.text + (f"\n坐席补充:{note.strip()}" if note.strip() else "")
     return submit(session=session, actor=actor, handoff_id=handoff_id, submission=Submission(
-        kind=kind, text=text, title=handoff.text[:40], channel="consult", region=region, phone=phone, email=email))
+        kind=kind, text=text, title=handoff.text[:40], channel="consult", region=region, phone=phone, email=email),
+        rules=rules)
 
 
 
@@ -233,14 +236,15 @@ class HotlinePlan:
     records: list[tuple[Submission, date | None, tuple]]
 
 
-def check_hotline(*, session: Session, actor: Actor, path: Path, progress: Progress = no_progress) -> HotlinePlan:
+def check_hotline(*, session: Session, actor: Actor, path: Path, limits: TableLimits = TableLimits(),
+                  progress: Progress = no_progress) -> HotlinePlan:
     """Read, check and classify a hotline file without writing: run it before the write transaction, so that
     neither a hostile file nor the classification of thousands of records holds the lock every page needs.
     `progress(done, total, message)` hears of each row checked."""
     authorize(actor, "appeals.enter")
     progress(0, 0, "正在读取文件")
     try:
-        rows = read_table(path, HOTLINE_COLUMNS, required={"kind", "text"})
+        rows = read_table(path, HOTLINE_COLUMNS, required={"kind", "text"}, limits=limits)
     except TableError as exc:
         raise AppealInvalid(str(exc)) from None
     problems, ready = [], []
@@ -262,19 +266,20 @@ def check_hotline(*, session: Session, actor: Actor, path: Path, progress: Progr
         if not found and not problems:  # once a row is bad the file is refused: classify no further
             ready.append((s, day, classify(session, f"{s.title} {s.text}")))
     if problems:
-        raise AppealInvalid(f"{Path(path).name} 未导入(共 {len(problems)} 处问题):" + ";".join(listed_problems(problems)))
+        raise AppealInvalid(f"{Path(path).name} 未导入(共 {len(problems)} 处问题):" + ";".join(listed_problems(problems, limits)))
     return HotlinePlan(Path(path).name, ready)
 
 
 def import_hotline(*, session: Session, actor: Actor, path: Path, plan: HotlinePlan | None = None,
+                   limits: TableLimits = TableLimits(), rules: AppealRules = DEFAULT_RULES,
                    progress: Progress = no_progress) -> list[Appeal]:
     """12366 hotline records from xlsx or CSV, all or nothing; every problem with its row. `plan` is
     `check_hotline`'s answer when the caller checked the file before opening this transaction."""
     authorize(actor, "appeals.enter")
-    plan = plan or check_hotline(session=session, actor=actor, path=path, progress=progress)
+    plan = plan or check_hotline(session=session, actor=actor, path=path, limits=limits, progress=progress)
     made = []
     for n, (s, day, classified) in enumerate(plan.records, 1):
-        made.append(submit(session=session, submission=s, actor=actor, today=day, classified=classified)[0])
+        made.append(submit(session=session, submission=s, actor=actor, today=day, classified=classified, rules=rules)[0])
         progress(n, len(plan.records), "正在写入")
     return made
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import tempfile
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict
 
@@ -23,7 +24,7 @@ from chunfeng.org.models import Unit
 from chunfeng.paging import clamp_page
 from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import API_ERRORS, ApiError, Id, PageNo
-from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, optional_user, render, require
+from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, optional_user, render, require
 from chunfeng.web.downloads import checked_purpose, document, personal_xlsx, stored_file, temporary_file
 from chunfeng.xlsx import download_path
 
@@ -35,6 +36,13 @@ def _files(request: Request) -> Path:
     return Path(request.app.state.settings.data_dir)
 
 
+def _rules(request: Request) -> services.AppealRules:
+    return services.AppealRules.from_settings(request.app.state.settings)
+
+
+RulesDep = Annotated[services.AppealRules, Depends(_rules)]
+
+
 @router.get("/appeals/new")
 def new_form(request: Request, db: DatabaseDep, kind: str = "complaint"):
     user = optional_user(request, db, request.app.state.settings)
@@ -43,7 +51,7 @@ def new_form(request: Request, db: DatabaseDep, kind: str = "complaint"):
 
 
 @router.post("/appeals/new")
-async def submit_form(request: Request, db: DatabaseDep, kind: str = Form("complaint"), title: str = Form(""),
+async def submit_form(request: Request, db: DatabaseDep, rules: RulesDep, kind: str = Form("complaint"), title: str = Form(""),
                       text: str = Form(""), region: str = Form(""), topic: str = Form(""), submitter: str = Form(""),
                       phone: str = Form(""), email: str = Form(""), files: list[UploadFile] = File(default=[])):
     user = optional_user(request, db, request.app.state.settings)
@@ -55,7 +63,7 @@ async def submit_form(request: Request, db: DatabaseDep, kind: str = Form("compl
     try:
         with db.write() as session:
             appeal, token = intake.submit(session=session, submission=submission, attachments=attachments,
-                                            files=_files(request))
+                                            files=_files(request), rules=rules)
     except AppealInvalid as exc:
         return render(request, "appeals/new.html", {"kinds": {k: v for k, v in KINDS.items() if k != "opinion"},
                                                     "kind": kind, "regions": REGIONS, "error": str(exc),
@@ -96,14 +104,14 @@ class ApiReceipt(BaseModel):
 @router.post("/api/appeals", status_code=201, responses={
     201: {"model": ApiReceipt}, **API_ERRORS,
     403: {"model": ApiError, "description": "缺少防伪令牌(请求带有会话 Cookie,或不是 JSON)"}})
-def submit_api(db: DatabaseDep, item: AppealIn):
+def submit_api(db: DatabaseDep, rules: RulesDep, item: AppealIn):
     """Receive an item; the answer carries its number, tracking token, unit and time limits."""
     submission = intake.Submission(channel="api", **item.model_dump())
-    intake.refuse_invalid(submission, official=False)  # a megabyte of text is refused before it is classified
+    intake.refuse_invalid(submission, official=False, rules=rules)  # a megabyte of text is refused before it is classified
     with db.read() as session:
         classified = intake.classify(session, f"{submission.title} {submission.text}")
     with db.write() as session:
-        appeal, token = intake.submit(session=session, submission=submission, classified=classified)
+        appeal, token = intake.submit(session=session, submission=submission, classified=classified, rules=rules)
         unit = session.get(Unit, appeal.unit_id)
         body = {"id": appeal.id, "number": appeal.number, "token": token, "state": appeal.state, "unit": unit.code,
                 "measures": appeal.measures, "due": {"accept": str(appeal.due_accept), "reply": str(appeal.due_reply),
@@ -127,9 +135,9 @@ def rate(token: str, db: DatabaseDep, rating: int = Form(...), comment: str = Fo
 
 
 @router.post("/appeals/track/{token}/reopen")
-def reopen(token: str, db: DatabaseDep, reason: str = Form("")):
+def reopen(token: str, db: DatabaseDep, rules: RulesDep, reason: str = Form("")):
     with db.write() as session:
-        services.reopen(session=session, token=token, reason=reason)
+        services.reopen(session=session, token=token, reason=reason, rules=rules)
     return RedirectResponse(f"/appeals/track/{token}?reopened=1", status_code=303)
 
 
@@ -165,14 +173,15 @@ def enter_form(request: Request, user: CurrentUser):
 
 
 @router.post("/appeals/enter", dependencies=[require("appeals.enter")])
-def enter(request: Request, db: DatabaseDep, user: CurrentUser, kind: str = Form("opinion"), title: str = Form(""),
+def enter(request: Request, db: DatabaseDep, user: CurrentUser, rules: RulesDep, kind: str = Form("opinion"),
+          title: str = Form(""),
           text: str = Form(""), region: str = Form(""), topic: str = Form(""), submitter: str = Form(""),
           phone: str = Form(""), email: str = Form("")):
     submission = intake.Submission(kind=kind, text=text, title=title, channel="official", region=region, topic=topic,
                                      submitter=submitter, phone=phone, email=email)
     try:
         with db.write() as session:
-            appeal, _ = intake.submit(session=session, submission=submission, actor=user)
+            appeal, _ = intake.submit(session=session, submission=submission, actor=user, rules=rules)
             appeal_id = appeal.id
     except AppealInvalid as exc:
         return render(request, "appeals/enter.html", {"kinds": KINDS, "regions": REGIONS, "error": str(exc),
@@ -255,7 +264,8 @@ def appeal_override(appeal_id: Id, db: DatabaseDep, user: CurrentUser, unit_code
 
 
 @router.post("/appeals/import", dependencies=[require("appeals.enter")])
-async def hotline_import(db: DatabaseDep, user: CurrentUser, file: UploadFile = File(...)):
+async def hotline_import(db: DatabaseDep, user: CurrentUser, limits: ImportLimitsDep, rules: RulesDep,
+                         file: UploadFile = File(...)):
     data = await file.read(20 * 1048576 + 1)
     if len(data) > 20 * 1048576:
         raise AppealInvalid(f"{file.filename}:文件超过 20 MB")
@@ -269,20 +279,21 @@ async def hotline_import(db: DatabaseDep, user: CurrentUser, file: UploadFile = 
             path = Path(tmp) / name
             path.write_bytes(data)
             with db.read() as session:  # parse, check and classify outside the write lock every page view needs
-                plan = intake.check_hotline(session=session, actor=user, path=path, progress=progress)
+                plan = intake.check_hotline(session=session, actor=user, path=path, limits=limits, progress=progress)
             with db.write() as session:
-                made = intake.import_hotline(session=session, actor=user, path=path, plan=plan, progress=progress)
+                made = intake.import_hotline(session=session, actor=user, path=path, plan=plan, limits=limits,
+                                             rules=rules, progress=progress)
         return TaskResult(f"已导入 {len(made)} 件热线记录", f"/appeals?imported={len(made)}")
 
     return jobs_pages.start(db, user, name="appeals.import", title=f"导入热线记录 {name}", work=work)
 
 
 @router.post("/consult/handoffs/{handoff_id}/demand", dependencies=[require("appeals.enter")])
-def handoff_to_demand(handoff_id: Id, db: DatabaseDep, user: CurrentUser, phone: str = Form(""), email: str = Form(""),
-                      note: str = Form("")):
+def handoff_to_demand(handoff_id: Id, db: DatabaseDep, user: CurrentUser, rules: RulesDep, phone: str = Form(""),
+                      email: str = Form(""), note: str = Form("")):
     with db.write() as session:
         appeal, _ = intake.from_handoff(session=session, actor=user, handoff_id=handoff_id, phone=phone, email=email,
-                                          note=note)
+                                          note=note, rules=rules)
         appeal_id = appeal.id
     target = f"/appeals/{appeal_id}?created=1" if allowed(user, "appeals.view") else "/consult/queue?demand=1"
     return RedirectResponse(target, status_code=303)

@@ -28,7 +28,7 @@ from chunfeng.org.services import find_unit
 from chunfeng.paging import Page, paginate
 from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure
 from chunfeng.plan.services import latest_notice_id
-from chunfeng.settings import get_settings
+from chunfeng.settings import DEFAULTS, Settings
 from chunfeng.workdays import configured_calendar
 
 LIMITS = ("accept", "reply", "close")
@@ -39,9 +39,26 @@ RUNNING = {"received": "accept", "accepted": "reply", "in_progress": "reply", "r
 
 
 
-def limits(kind: str) -> dict[str, int]:
-    days = get_settings().appeal_limits[kind]
-    return dict(zip(LIMITS, days, strict=True))
+@dataclass(frozen=True)
+class AppealRules:
+    """What a bureau sets for its appeals (settings appeal_limits, appeal_topic_routes, appeal_max_files,
+    appeal_file_max_mb), passed down from the page or command that read the settings."""
+
+    limits: dict[str, list[int]]  # per type, working days to accept, to reply and to close
+    topic_routes: dict[str, str]  # topic → the unit code that handles it everywhere
+    max_files: int
+    file_max_mb: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AppealRules:
+        return cls(limits=settings.appeal_limits, topic_routes=settings.appeal_topic_routes,
+                   max_files=settings.appeal_max_files, file_max_mb=settings.appeal_file_max_mb)
+
+    def limits_of(self, kind: str) -> dict[str, int]:
+        return dict(zip(LIMITS, self.limits[kind], strict=True))
+
+
+DEFAULT_RULES = AppealRules.from_settings(DEFAULTS)
 
 
 def normal_phone(phone: str) -> str:
@@ -203,7 +220,8 @@ def rate(*, session: Session, token: str, rating: int, comment: str = "", now: d
     return appeal
 
 
-def reopen(*, session: Session, token: str, reason: str, today: date | None = None) -> Appeal:
+def reopen(*, session: Session, token: str, reason: str, today: date | None = None,
+           rules: AppealRules = DEFAULT_RULES) -> Appeal:
     """The submitter, not satisfied, asks once for the item to be handled again; its limits start anew."""
     check_lengths({"不满意的原因": (reason, TEXT)})
     appeal = by_token(session, token)
@@ -214,7 +232,7 @@ def reopen(*, session: Session, token: str, reason: str, today: date | None = No
     if not reason.strip():
         raise AppealInvalid("请说明不满意的原因")
     today = today or date.today()
-    cal, days = configured_calendar(session), limits(appeal.kind)
+    cal, days = configured_calendar(session), rules.limits_of(appeal.kind)
     try:
         due_reply, due_close = cal.add_working_days(today, days["reply"]), cal.add_working_days(today, days["close"])
     except CalendarNotCovered as exc:
@@ -302,10 +320,10 @@ def scan(*, session: Session, today: date | None = None) -> ScanResult:
     return result
 
 
-def erase_expired_contacts(*, session: Session, today: date | None = None, days: int | None = None) -> int:
+def erase_expired_contacts(*, session: Session, today: date | None = None,
+                           days: int = DEFAULTS.appeal_retention_days) -> int:
     """Blank the submitter's name and contact details of items closed more than the retention period ago
     (PIPL: kept no longer than the purpose needs); the item itself stays for the statistics."""
-    days = days or get_settings().appeal_retention_days
     cutoff = datetime.combine((today or date.today()) - timedelta(days=days), datetime.min.time())
     items = list(session.scalars(select(Appeal).where(Appeal.state == "closed", Appeal.closed_at < cutoff,
                                                       or_(Appeal.submitter != "", Appeal.phone != "", Appeal.email != ""))))

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from chunfeng.cli_support import actor, console, database, fail
+from chunfeng.cli_support import actor, console, database, fail, import_limits, settings
 from chunfeng.consult import services, transfer
 from chunfeng.consult.evaluation import evaluate, read_eval
 
@@ -28,7 +28,7 @@ def ask(
         fail("请给出一个问题,或用 --batch 指定问题文件", 2)
     db = database()
     with db.write() as session:
-        index = services.index_for(session)  # built once, also for a whole batch
+        index = services.index_for(session, embedding_model=settings().consult_embedding_model)  # once, also for a batch
         questions = [question] if batch is None else [q for q in batch.read_text(encoding="utf-8").splitlines() if q.strip()]
         for q in questions:
             answer = services.ask(session=session, query=q, region=region, channel="batch" if batch else "cli", k=k,
@@ -58,9 +58,10 @@ def import_(file: Path):
     """Import entries from xlsx, CSV, JSON or Markdown (existing ids are updated, keeping their history)."""
     db = database()
     with db.read() as session:  # parse and check outside the write lock
-        plan = transfer.check_entries(session=session, actor=actor(session), path=file)
+        plan = transfer.check_entries(session=session, actor=actor(session), path=file, limits=import_limits())
     with db.write() as session:
-        created, updated = transfer.import_entries(session=session, actor=actor(session), path=file, plan=plan)
+        created, updated = transfer.import_entries(session=session, actor=actor(session), path=file, plan=plan,
+                                                   limits=import_limits())
     console.print(f"已导入:新增 {created} 条,更新 {updated} 条。")
 
 
@@ -88,7 +89,7 @@ def eval_(file: Path, misses: bool = typer.Option(False, help="list the question
     """Top-1, top-3 and MRR on a TSV of questions and expected entry ids or measure:N."""
     db = database()
     with db.read() as session:
-        index = services.index_for(session)
+        index = services.index_for(session, embedding_model=settings().consult_embedding_model)
         if index is None:
             fail("知识库和行动方案都是空的,无可评测")
         result = evaluate(index, read_eval(file))

@@ -20,7 +20,7 @@ from chunfeng.org.access import authorize
 from chunfeng.org.builtin import PROVINCES
 from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import API_ERRORS, INT_MAX, ApiError, FormId, Id, PageNo
-from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, optional_user, render, require
+from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, optional_user, render, require
 from chunfeng.web.downloads import temporary_file
 from chunfeng.xlsx import download_path, write_table
 
@@ -35,7 +35,8 @@ def ask_page(request: Request, db: DatabaseDep, q: str = "", region: str = "nati
     answer = None
     if q.strip():
         with db.write() as session:
-            answer = services.ask(session=session, query=q, region=region, channel="web")
+            answer = services.ask(session=session, query=q, region=region, channel="web",
+                                  embedding_model=request.app.state.settings.consult_embedding_model)
     return render(request, "consult/ask.html", {"q": q, "region": region, "regions": REGIONS, "answer": answer,
                                                 "large": large}, user=user)
 
@@ -84,11 +85,12 @@ class ApiAnswer(BaseModel):
 
 
 @router.get("/api/consult", responses={200: {"model": ApiAnswer}, **API_ERRORS})
-def consult_api(db: DatabaseDep, q: str, region: str = "national", k: int = 3):
+def consult_api(request: Request, db: DatabaseDep, q: str, region: str = "national", k: int = 3):
     """Answers best first; `handoff` is true when the machine is not sure and a person should answer: post
     `query_id` and `token` to /api/consult/handoff to ask for one (the token also proves the asker)."""
     with db.write() as session:
-        answer = services.ask(session=session, query=q, region=region, channel="api", k=max(1, min(k, 10)))
+        answer = services.ask(session=session, query=q, region=region, channel="api", k=max(1, min(k, 10)),
+                              embedding_model=request.app.state.settings.consult_embedding_model)
     return JSONResponse(answer.as_dict())
 
 
@@ -157,7 +159,7 @@ def kb_export(fmt: str, session: SessionDep, user: CurrentUser):
 
 
 @router.post("/consult/kb/import", dependencies=[require("consult.kb.edit")])
-async def kb_import(db: DatabaseDep, user: CurrentUser, file: UploadFile = File(...)):
+async def kb_import(db: DatabaseDep, user: CurrentUser, limits: ImportLimitsDep, file: UploadFile = File(...)):
     authorize(user, "consult.kb.edit")
     data = await file.read(20 * 1048576 + 1)
     if len(data) > 20 * 1048576:
@@ -172,10 +174,10 @@ async def kb_import(db: DatabaseDep, user: CurrentUser, file: UploadFile = File(
             path.write_bytes(data)
             progress(0, 0, "正在读取和检查文件")
             with db.read() as session:  # parse and check outside the write lock every page view needs
-                plan = transfer.check_entries(session=session, actor=user, path=path)
+                plan = transfer.check_entries(session=session, actor=user, path=path, limits=limits)
             with db.write() as session:
                 created, updated = transfer.import_entries(session=session, actor=user, path=path, plan=plan,
-                                                           progress=progress)
+                                                           limits=limits, progress=progress)
         return TaskResult(f"新增 {created} 条,更新 {updated} 条", f"/consult/kb?created={created}&updated={updated}")
 
     return jobs_pages.start(db, user, name="consult.kb.import", title=f"导入知识库 {file.filename}"[:200], work=work)

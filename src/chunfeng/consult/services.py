@@ -37,7 +37,6 @@ from chunfeng.org.models import Unit
 from chunfeng.paging import Page, paginate
 from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure, PlanNotice
 from chunfeng.plan.services import latest_notice_id
-from chunfeng.settings import get_settings
 
 # Below this confidence the machine says it is unsure and a person takes over. Chosen on the development
 # half of the evaluation set: correct first answers have a median of 0.36, two thirds of the wrong ones
@@ -93,10 +92,11 @@ def measure_phrasings(doc_number: str) -> dict[str, list[str]]:
     return shipped["phrasings"] if shipped["notice"] == doc_number else {}
 
 
-def index_for(session: Session, *, embedding_model: str | None = None) -> Index | None:
+def index_for(session: Session, *, embedding_model: str = "") -> Index | None:
     """This process's index of the database behind `session`, rebuilt when the knowledge base changed.
-    With an embedding model (default: the setting), the dense stage joins the rerank."""
-    model = get_settings().consult_embedding_model if embedding_model is None else embedding_model
+    With an embedding model (setting consult_embedding_model, passed by the page or command), the dense stage
+    joins the rerank."""
+    model = embedding_model
     key = f"{session.get_bind().url}|{model}"
     # The counter alone can come back to a number a process has cached when the tables are emptied and refilled
     # (a restore of an older backup; the test fixture): the newest change's time tells those apart.
@@ -136,7 +136,7 @@ class Answer:
 
 
 def ask(*, session: Session, query: str, region: str = NATIONAL, channel: str = "web", k: int = 3,
-        today: date | None = None, log: bool = True, index: Index | None = None) -> Answer:
+        today: date | None = None, log: bool = True, index: Index | None = None, embedding_model: str = "") -> Answer:
     """Answer a question best first; `handoff` says a person should answer it (the asker then asks for one with
     `request_handoff`). Logged unless `log` is off; a logged answer carries the asker's token."""
     query = " ".join(query.split())
@@ -148,7 +148,7 @@ def ask(*, session: Session, query: str, region: str = NATIONAL, channel: str = 
         raise ConsultInvalid(f"未知渠道“{channel}”")
     if region != NATIONAL:
         region = _known_region(session, region)
-    index = index or index_for(session)
+    index = index or index_for(session, embedding_model=embedding_model)
     # Logged and handed off under the region the question names, when the asker chose none.
     region = region_named(query) or NATIONAL if region == NATIONAL else region
     hits = index.search(query, region=region, today=today, k=k) if index else []

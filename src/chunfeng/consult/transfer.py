@@ -52,15 +52,14 @@ def _day(value, where: str, label: str, problems: list[str]) -> date | None:
         return None
 
 
-def _rows_from_file(path: Path) -> list[tuple[str, dict]]:
+def _rows_from_file(path: Path, limits: TableLimits) -> list[tuple[str, dict]]:
     suffix = path.suffix.lower().lstrip(".")
     if suffix in ("xlsx", "csv"):
         try:
-            rows = read_table(path, FIELDS, required={"question", "answer"})
+            rows = read_table(path, FIELDS, required={"question", "answer"}, limits=limits)
         except TableError as exc:
             raise ConsultInvalid(f"{path.name}:{exc}") from None
         return [(f"第 {r.number} 行", r.values) for r in rows]
-    limits = TableLimits.configured()
     if path.stat().st_size > limits.max_file_mb * MB:
         raise ConsultInvalid(f"{path.name}:文件超过上限 {limits.max_file_mb} MB")
     text = decode_text(path.read_bytes())
@@ -146,12 +145,12 @@ class EntryPlan:
     entries: list[tuple[str, dict]]
 
 
-def check_entries(*, session: Session, actor: Actor, path: Path) -> EntryPlan:
+def check_entries(*, session: Session, actor: Actor, path: Path, limits: TableLimits = TableLimits()) -> EntryPlan:
     """Read and check a knowledge-base file without writing: run it before the write transaction, so that a
     large or hostile file holds no lock while it is parsed. Every problem named with its row or entry."""
     authorize(actor, "consult.kb.edit")
     path = Path(path)
-    rows = _rows_from_file(path)
+    rows = _rows_from_file(path, limits)
     if not rows:
         raise ConsultInvalid(f"{path.name}:文件中没有条目")
     units = set(session.scalars(select(Unit.code)))
@@ -183,15 +182,16 @@ def check_entries(*, session: Session, actor: Actor, path: Path) -> EntryPlan:
         prepared.append((key, values))
     if problems:
         raise ConsultInvalid(f"{path.name}:导入被拒绝,未写入任何条目(共 {len(problems)} 处问题)。\n"
-                             + "\n".join(listed_problems(problems)))
+                             + "\n".join(listed_problems(problems, limits)))
     return EntryPlan(path.name, prepared)
 
 
 def import_entries(*, session: Session, actor: Actor, path: Path, sample: bool = False,
-                   plan: EntryPlan | None = None, progress: Progress = no_progress) -> tuple[int, int]:
+                   plan: EntryPlan | None = None, limits: TableLimits = TableLimits(),
+                   progress: Progress = no_progress) -> tuple[int, int]:
     """Create or update entries from a file; returns (created, updated). Nothing is kept if any row is bad.
     `plan` is `check_entries`' answer when the caller checked the file before opening this transaction."""
-    plan = plan or check_entries(session=session, actor=actor, path=path)
+    plan = plan or check_entries(session=session, actor=actor, path=path, limits=limits)
     prepared = plan.entries
     existing = set(session.scalars(select(KbEntry.key)))  # all of them: a long IN list overflows SQLite's variables
     created = updated = 0

@@ -7,7 +7,7 @@ from fastapi.responses import RedirectResponse
 
 from chunfeng.inbox import services
 from chunfeng.web.contract import Id, PageNo
-from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, require
+from chunfeng.web.deps import ChannelRulesDep, CurrentUser, DatabaseDep, SessionDep, render, require
 
 router = APIRouter(prefix="/inbox", tags=["inbox"])
 
@@ -27,7 +27,9 @@ def open_message(message_id: Id, db: DatabaseDep, user: CurrentUser):
 
 
 @router.post("/channels", dependencies=[require("inbox.channel")])
-def add_channel(db: DatabaseDep, user: CurrentUser, unit: str = Form(""), url: str = Form(""), label: str = Form("")):
+def add_channel(db: DatabaseDep, user: CurrentUser, channel_rules: ChannelRulesDep, unit: str = Form(""),
+                url: str = Form(""), label: str = Form("")):
     with db.write() as session:
-        services.add_channel(session=session, actor=user, unit_code=unit, url=url, label=label)
+        services.add_channel(session=session, actor=user, unit_code=unit, url=url, label=label,
+                             channel_rules=channel_rules)
     return RedirectResponse(f"/org/units/{unit}?channel=1", status_code=303)

@@ -67,11 +67,12 @@ def mark_read(*, session: Session, actor: Actor, message_id: int) -> InboxMessag
     return message
 
 
-def add_channel(*, session: Session, actor: Actor, unit_code: str, url: str, label: str = "") -> Channel:
+def add_channel(*, session: Session, actor: Actor, unit_code: str, url: str, label: str = "",
+                channel_rules: channels.ChannelRules = channels.ChannelRules()) -> Channel:
     unit = find_unit(session=session, code=unit_code)
     authorize(actor, "inbox.channel", unit)
     try:
-        channels.check(url)
+        channels.check(url, rules=channel_rules)
     except channels.ChannelRefused as exc:
         raise ValidationFailed(str(exc)) from None
     channel = Channel(unit_id=unit.id, url=url.strip(), label=label.strip())

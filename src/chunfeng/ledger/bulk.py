@@ -17,7 +17,7 @@ from chunfeng.ledger.models import STATUSES, Assignment, ProgressReport
 from chunfeng.ledger.warnings import last_finished_period
 from chunfeng.org.access import Actor, SystemActor
 from chunfeng.org.services import find_unit
-from chunfeng.tabular import TableError, listed_problems, read_table
+from chunfeng.tabular import TableError, TableLimits, listed_problems, read_table
 
 COLUMNS = {
     "measure_no": ("序号", "measure", "measure_no"),
@@ -47,7 +47,7 @@ class BulkPlan:
 
 
 def check_reports(*, session: Session, actor: Actor, path: Path, period: str | None = None,
-                  today: date | None = None) -> BulkPlan:
+                  today: date | None = None, limits: TableLimits = TableLimits()) -> BulkPlan:
     """Read and check every row of the actor's own unit whose 进展情况 is filled in, without writing: run it
     before the write transaction, so that a large or hostile file holds no lock while it is parsed.
 
@@ -57,7 +57,8 @@ def check_reports(*, session: Session, actor: Actor, path: Path, period: str | N
     if isinstance(actor, SystemActor):
         raise LedgerInvalid("批量填报属于具体单位,请用 --as 指定填报人")
     try:
-        rows = read_table(path, COLUMNS, required={"measure_no", "unit_code", "status", "percent", "narrative"})
+        rows = read_table(path, COLUMNS, required={"measure_no", "unit_code", "status", "percent", "narrative"},
+                          limits=limits)
     except TableError as exc:
         raise LedgerInvalid(f"{Path(path).name}:{exc}") from None
     own = actor.unit.code
@@ -105,7 +106,7 @@ def check_reports(*, session: Session, actor: Actor, path: Path, period: str | N
         reports.append((assignment.id, status, percent, v["narrative"].strip(), row_period, version))
     if problems:
         raise LedgerInvalid(f"{Path(path).name}:批量填报被拒绝,未提交任何报告(共 {len(problems)} 处问题)。\n"
-                            + "\n".join(listed_problems(problems)))
+                            + "\n".join(listed_problems(problems, limits)))
     if not reports:
         raise LedgerInvalid(f"{Path(path).name}:没有找到本单位({find_unit(session=session, code=own).name})"
                             f"填写了进展情况的行")
@@ -114,10 +115,10 @@ def check_reports(*, session: Session, actor: Actor, path: Path, period: str | N
 
 def import_reports(*, session: Session, actor: Actor, path: Path, period: str | None = None,
                    today: date | None = None, grace_days: int = 10, plan: BulkPlan | None = None,
-                   progress: Progress = no_progress) -> BulkResult:
+                   limits: TableLimits = TableLimits(), progress: Progress = no_progress) -> BulkResult:
     """Submit a report for every row of the actor's own unit whose 进展情况 is filled in, all or none.
     `plan` is `check_reports`' answer when the caller checked the file before opening this transaction."""
-    plan = plan or check_reports(session=session, actor=actor, path=path, period=period, today=today)
+    plan = plan or check_reports(session=session, actor=actor, path=path, period=period, today=today, limits=limits)
     result = BulkResult(skipped_other_units=plan.result.skipped_other_units, skipped_empty=plan.result.skipped_empty)
     problems = []
     for n, (assignment_id, status, percent, narrative, row_period, version) in enumerate(plan.reports, 1):
@@ -131,5 +132,5 @@ def import_reports(*, session: Session, actor: Actor, path: Path, period: str | 
         except ChunfengError as exc:  # changed by someone else since the check
             problems.append(f"{row_period}:{exc}")
     if problems:
-        raise LedgerInvalid(f"{plan.file}:批量填报被拒绝,未提交任何报告。\n" + "\n".join(listed_problems(problems)))
+        raise LedgerInvalid(f"{plan.file}:批量填报被拒绝,未提交任何报告。\n" + "\n".join(listed_problems(problems, limits)))
     return result

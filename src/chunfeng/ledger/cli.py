@@ -10,14 +10,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from chunfeng.cli_support import actor, console, database
+from chunfeng.cli_support import actor, console, database, import_limits, settings
 from chunfeng.inbox.services import deliver_pending
 from chunfeng.ledger import briefing, bulk, exports, league, services, supervision, warnings
 from chunfeng.ledger.dashboard import rollup
 from chunfeng.ledger.services import Terms
 from chunfeng.org.builtin import NATIONAL
 from chunfeng.org.services import get_unit
-from chunfeng.settings import get_settings
 
 app = typer.Typer(help="台账:任务分解、进展、预警、导出", no_args_is_help=True)
 
@@ -71,11 +70,11 @@ def scan(today: Optional[str] = typer.Option(None, help="scan as of this day (YY
     db = database()
     with _bar() as bar, db.write() as session:
         task = bar.add_task("计算预警", total=None)
-        result = warnings.scan(session=session, today=day, rules=warnings.WarningRules.from_settings(get_settings()),
+        result = warnings.scan(session=session, today=day, rules=warnings.WarningRules.from_settings(settings()),
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
         escalated = supervision.escalate_overdue(session=session, today=day,
-                                                 extra_days=get_settings().notice_escalation_days)
-    delivered = deliver_pending(db, settings=get_settings())
+                                                 extra_days=settings().notice_escalation_days)
+    delivered = deliver_pending(db, settings=settings())
     console.print(f"已扫描 {result.scanned} 项任务,{result.changed} 项预警有变化:红灯 {result.counts['red']},"
                   f"黄灯 {result.counts['yellow']},绿灯 {result.counts['green']}。"
                   f"升级督办 {escalated} 件;外部通道发送 {delivered.sent} 条,失败 {delivered.failed} 条。")
@@ -134,10 +133,11 @@ def import_reports(file: Path, period: Optional[str] = typer.Option(None, help="
     """Submit reports in bulk from the unit's ledger xlsx, filled in (act as the reporter with --as)."""
     db = database()
     with db.read() as session:  # parse and check outside the write lock
-        plan = bulk.check_reports(session=session, actor=actor(session), path=file, period=period)
+        plan = bulk.check_reports(session=session, actor=actor(session), path=file, period=period,
+                                  limits=import_limits())
     with db.write() as session:
         result = bulk.import_reports(session=session, actor=actor(session), path=file, plan=plan,
-                                     grace_days=get_settings().warn_report_grace_days)
+                                     grace_days=settings().warn_report_grace_days, limits=import_limits())
     console.print(f"已提交 {result.submitted} 份报告;跳过其他单位的行 {result.skipped_other_units} 行、"
                   f"未填写的行 {result.skipped_empty} 行。")
 

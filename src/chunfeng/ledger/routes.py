@@ -32,7 +32,7 @@ from chunfeng.paging import Page
 from chunfeng.plan import services as plan
 from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import Id, OptionalNo, PageNo
-from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, SettingsDep, render, require, templates
+from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, SettingsDep, render, require, templates
 from chunfeng.web.downloads import XLSX, document, stored_file, temporary_file
 from chunfeng.xlsx import download_path, write_table
 
@@ -187,8 +187,8 @@ def todo(request: Request, session: SessionDep, user: CurrentUser):
 
 
 @router.post("/todo/upload", dependencies=[require("ledger.report")])
-async def upload_reports(request: Request, db: DatabaseDep, user: CurrentUser, file: UploadFile = File(...),
-                         period: str = Form("")):
+async def upload_reports(request: Request, db: DatabaseDep, user: CurrentUser, limits: ImportLimitsDep,
+                         file: UploadFile = File(...), period: str = Form("")):
     settings = request.app.state.settings
     data = await file.read(settings.evidence_max_mb * 1048576 + 1)
     if len(data) > settings.evidence_max_mb * 1048576:
@@ -201,10 +201,11 @@ async def upload_reports(request: Request, db: DatabaseDep, user: CurrentUser, f
             path.write_bytes(data)
             progress(0, 0, "正在读取和检查文件")
             with db.read() as session:  # parse and check outside the write lock every page view needs
-                plan = bulk.check_reports(session=session, actor=user, path=path, period=period.strip() or None)
+                plan = bulk.check_reports(session=session, actor=user, path=path, period=period.strip() or None,
+                                          limits=limits)
             with db.write() as session:
                 result = bulk.import_reports(session=session, actor=user, path=path, plan=plan,
-                                             grace_days=settings.warn_report_grace_days, progress=progress)
+                                             grace_days=settings.warn_report_grace_days, limits=limits, progress=progress)
         return TaskResult(f"已提交 {result.submitted} 份报告", f"/ledger/todo?uploaded={result.submitted}")
 
     return jobs_pages.start(db, user, name="ledger.reports.import", title=f"批量填报 {name}"[:200], work=work)

@@ -125,12 +125,21 @@ class Head:
     digest: str
 
 
-def head_path() -> Path:
-    from chunfeng.settings import get_settings
+# Where this process writes the signed head (`Settings.audit_head_path`), set by `configure` at each entry point:
+# every write transaction appends to it, from deep inside any service.
+_head_file: Path | None = None
 
-    settings = get_settings()
-    return Path(settings.audit_head_file) if settings.audit_head_file else \
-        Path(settings.data_dir).parent / "audit-head.log"
+
+def configure(head_file: Path) -> None:
+    global _head_file
+    _head_file = Path(head_file)
+
+
+def head_path() -> Path:
+    if _head_file is None:
+        raise RuntimeError("chunfeng.org.audit: no audit head file configured; the entry point must call "
+                           "chunfeng.runtime.configure(settings) before the audit log is written or checked")
+    return _head_file
 
 
 def _head_line(seq: int, digest: str) -> str:

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from chunfeng.cli_support import actor, console, database, fail
+from chunfeng.cli_support import actor, console, database, fail, import_limits, settings
 from chunfeng.org import audit, services, unit_import
 from chunfeng.org.builtin import NATIONAL
 from chunfeng.org.models import AuditEntry
@@ -24,9 +24,10 @@ def import_units(file: Path):
     """Import municipal, county and branch units from CSV or xlsx (columns: code, parent_code, name, level)."""
     db = database()
     with db.read() as session:  # parse and check outside the write lock
-        plan = unit_import.check_units(session=session, actor=actor(session), path=file)
+        plan = unit_import.check_units(session=session, actor=actor(session), path=file, limits=import_limits())
     with db.write() as session:
-        count = unit_import.import_units(session=session, actor=actor(session), path=file, plan=plan)
+        count = unit_import.import_units(session=session, actor=actor(session), path=file, plan=plan,
+                                         limits=import_limits())
     console.print(f"已导入 {count} 个单位。")
 
 
@@ -62,7 +63,8 @@ def add_user(
     db = database()
     with db.write() as session:
         user = services.add_user(session=session, actor=actor(session), username=username, display_name=name,
-                                 unit_code=unit, roles=role, password=password)
+                                 unit_code=unit, roles=role, password=password,
+                                 min_length=settings().password_min_length)
         console.print(f"已创建用户 {user.username}({user.unit.name},"
                       f"{'、'.join(ROLES[r] for r in user.role_set) or '尚无角色:由安全管理员授予'})")
 

@@ -3,13 +3,14 @@
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from chunfeng.settings import get_settings
+from chunfeng.settings import DEFAULTS
 
 _hasher = PasswordHasher()
 # Verified against when the user does not exist, so that both paths run one Argon2 verification.
 _DUMMY_HASH = _hasher.hash("chunfeng-no-such-user")
 
-MIN_LENGTH = 8
+MIN_LENGTH = 8  # the floor under any configured length
+DEFAULT_MIN_LENGTH = DEFAULTS.password_min_length  # the entry points pass the configured one
 
 
 def hash_password(password: str) -> str:
@@ -23,9 +24,9 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def password_problem(password: str, *, username: str = "", min_length: int | None = None) -> str | None:
+def password_problem(password: str, *, username: str = "", min_length: int = DEFAULT_MIN_LENGTH) -> str | None:
     """Why a new password is refused, or None: length, three of four character classes, not the user name."""
-    least = min_length or max(MIN_LENGTH, get_settings().password_min_length)
+    least = max(MIN_LENGTH, min_length)
     if len(password) < least:
         return f"密码至少需要 {least} 位"
     classes = sum((any(c.isupper() for c in password), any(c.islower() for c in password),

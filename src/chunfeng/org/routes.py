@@ -22,7 +22,7 @@ from chunfeng.org.roles import LEVELS, ROLES, SEPARATED
 from chunfeng.paging import clamp_page, paginate
 from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import PageNo
-from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, require
+from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, render, require
 from chunfeng.web.downloads import XLSX, temporary_file
 from chunfeng.xlsx import download_path, write_table
 
@@ -70,7 +70,7 @@ def export_units(code: str, session: SessionDep, user: CurrentUser, q: str = "")
 
 
 @router.post("/org/units/{code}/import", dependencies=[require("org.unit.import")])
-async def import_units(request: Request, code: str, db: DatabaseDep, user: CurrentUser,
+async def import_units(request: Request, code: str, db: DatabaseDep, user: CurrentUser, limits: ImportLimitsDep,
                        file: UploadFile = File(...)):
     with db.read() as session:
         unit = services.get_unit(session=session, actor=user, code=code)
@@ -87,9 +87,10 @@ async def import_units(request: Request, code: str, db: DatabaseDep, user: Curre
             path.write_bytes(data)
             progress(0, 0, "正在读取和检查文件")
             with db.read() as session:  # parse and check outside the write lock every page view needs
-                plan = unit_import.check_units(session=session, actor=user, path=path)
+                plan = unit_import.check_units(session=session, actor=user, path=path, limits=limits)
             with db.write() as session:
-                count = unit_import.import_units(session=session, actor=user, path=path, plan=plan, progress=progress)
+                count = unit_import.import_units(session=session, actor=user, path=path, plan=plan, limits=limits,
+                                                 progress=progress)
         return TaskResult(f"已导入 {count} 个单位", f"/org/units/{code}?imported={count}")
 
     return jobs_pages.start(db, user, name="org.units.import", title=f"导入下级单位 {name}"[:200], work=work)
@@ -100,7 +101,8 @@ def add_user(request: Request, code: str, db: DatabaseDep, user: CurrentUser, us
              display_name: str = Form(""), password: str = Form(""), roles: list[str] = Form([])):
     with db.write() as session:
         created = services.add_user(session=session, actor=user, username=username.strip(), display_name=display_name.strip(),
-                                    unit_code=code, roles=roles, password=password)
+                                    unit_code=code, roles=roles, password=password,
+                                    min_length=request.app.state.settings.password_min_length)
     return RedirectResponse(f"/org/units/{code}?added={created.username}", status_code=303)
 
 

@@ -18,7 +18,7 @@ from chunfeng.org.access import Actor, SystemActor, authorize, subtree_filter
 from chunfeng.org.builtin import DEPARTMENTS, NATIONAL, PROVINCES, bureau_name, department_code
 from chunfeng.org.errors import AuthenticationFailed, Forbidden, NotFound, ValidationFailed
 from chunfeng.org.models import PasswordHistory, Unit, User, UserSession
-from chunfeng.org.passwords import hash_password, password_problem, verify_password
+from chunfeng.org.passwords import DEFAULT_MIN_LENGTH, hash_password, password_problem, verify_password
 from chunfeng.org.roles import ROLES, SEPARATED
 from chunfeng.org.sessions import end_other_sessions
 from chunfeng.paging import Page, paginate
@@ -97,7 +97,7 @@ def unit_chain(unit: Unit) -> list[Unit]:
 
 def add_user(*, session: Session, actor: Actor, username: str, display_name: str, unit_code: str,
              roles: list[str], password: str, taxpayer_code: str | None = None,
-             taxpayer_role: str | None = None) -> User:
+             taxpayer_role: str | None = None, min_length: int = DEFAULT_MIN_LENGTH) -> User:
     """A user of a unit. A taxpayer's account (role taxpayer) names the credit code and capacity it acts in,
     and sits at the unit that administers the taxpayer."""
     unit = find_unit(session=session, code=unit_code)
@@ -118,7 +118,7 @@ def add_user(*, session: Session, actor: Actor, username: str, display_name: str
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
         problems.append(f"未知角色:{'、'.join(unknown)};可用角色:{'、'.join(ROLES)}")
-    if why := password_problem(password, username=username):
+    if why := password_problem(password, username=username, min_length=min_length):
         problems.append(why)
     if "taxpayer" in roles:
         if len(roles) > 1:
@@ -224,13 +224,13 @@ def password_expired(user: User, *, max_age_days: int, now: datetime | None = No
 
 
 def change_password(*, session: Session, user: User, current: str, new: str, history: int = 5,
-                    keep_token: str = "") -> None:
+                    keep_token: str = "", min_length: int = DEFAULT_MIN_LENGTH) -> None:
     """The user's own change: the current password (see `current_password_refusal` for counting wrong ones), the
     policy, and none of the last `history` passwords. The user's other sessions end; the one with `keep_token`
     (where the change was made) stays."""
     if not verify_password(user.password_hash, current):
         raise ValidationFailed("当前密码不正确")
-    if why := password_problem(new, username=user.username):
+    if why := password_problem(new, username=user.username, min_length=min_length):
         raise ValidationFailed(why)
     earlier = list(session.scalars(select(PasswordHistory.password_hash).where(PasswordHistory.user_id == user.id)
                                    .order_by(PasswordHistory.id.desc()).limit(history)))
@@ -244,7 +244,8 @@ def change_password(*, session: Session, user: User, current: str, new: str, his
                  after={"other_sessions_ended": ended})
 
 
-def reset_password(*, session: Session, actor: Actor, username: str, new: str) -> User:
+def reset_password(*, session: Session, actor: Actor, username: str, new: str,
+                   min_length: int = DEFAULT_MIN_LENGTH) -> User:
     """An administrator sets a temporary password; the user must change it at the next login."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
@@ -252,7 +253,7 @@ def reset_password(*, session: Session, actor: Actor, username: str, new: str) -
     authorize(actor, "org.user.manage", user.unit)
     if why := administrator_account_refusal(actor, user):
         raise Forbidden(why)
-    if why := password_problem(new, username=username):
+    if why := password_problem(new, username=username, min_length=min_length):
         raise ValidationFailed(why)
     user.password_hash, user.must_change_password, user.password_changed_at = hash_password(new), True, utcnow()
     lockout.clear(session, username=username)

@@ -16,7 +16,7 @@ from chunfeng.org.access import Actor, authorize
 from chunfeng.org.errors import ValidationFailed
 from chunfeng.org.models import Unit
 from chunfeng.org.roles import LEVELS, PARENT_LEVELS
-from chunfeng.tabular import TableError, listed_problems, read_table
+from chunfeng.tabular import TableError, TableLimits, listed_problems, read_table
 
 UNIT_COLUMNS = {
     "code": ("code", "代码", "单位代码", "税务机关代码"),
@@ -44,12 +44,12 @@ class UnitPlan:
     rows: dict[str, tuple[int, dict[str, str]]]
 
 
-def check_units(*, session: Session, actor: Actor, path: Path) -> UnitPlan:
+def check_units(*, session: Session, actor: Actor, path: Path, limits: TableLimits = TableLimits()) -> UnitPlan:
     """Read and check a unit file without writing: run it in a read session, before the write transaction,
     so that a large or hostile file holds no lock while it is parsed. Every problem with its row number.
     """
     try:
-        rows = read_table(path, UNIT_COLUMNS, required=set(UNIT_COLUMNS))
+        rows = read_table(path, UNIT_COLUMNS, required=set(UNIT_COLUMNS), limits=limits)
     except TableError as exc:
         raise ValidationFailed(f"{Path(path).name}:{exc}") from None
     problems: list[tuple[int, str]] = []  # (row, message): reported in row order
@@ -100,26 +100,27 @@ def check_units(*, session: Session, actor: Actor, path: Path) -> UnitPlan:
             authorize(actor, "org.unit.import", existing[v["parent"]])
     if problems:
         raise ValidationFailed(f"{Path(path).name}:导入被拒绝,未写入任何数据(共 {len(problems)} 处问题)。",
-                               listed_problems([message for _, message in sorted(problems, key=lambda p: p[0])]))
+                               listed_problems([message for _, message in sorted(problems, key=lambda p: p[0])],
+                                               limits))
     return UnitPlan(Path(path).name, by_code)
 
 
 def import_units(*, session: Session, actor: Actor, path: Path, plan: UnitPlan | None = None,
-                 progress: Progress = no_progress) -> int:
+                 limits: TableLimits = TableLimits(), progress: Progress = no_progress) -> int:
     """Import lower-level units (municipal, county, branch) from CSV or xlsx: all rows, or none.
 
     Parents may be existing units or rows of the same file, in any order; every unit must end up
     inside the actor's subtree. `plan` is `check_units`' answer when the caller checked the file before
     opening this transaction (pages and CLI do); only what may have changed since is checked again here.
     """
-    plan = plan or check_units(session=session, actor=actor, path=path)
+    plan = plan or check_units(session=session, actor=actor, path=path, limits=limits)
     by_code = plan.rows
     existing = {u.code: u for u in session.scalars(select(Unit))}
     taken = [f"第 {by_code[c][0]} 行:代码“{c}”已存在(“{existing[c].name}”)" for c in by_code if c in existing]
     gone = [f"第 {n} 行:上级代码“{v['parent']}”已不存在" for n, v in by_code.values()
             if v["parent"] not in existing and v["parent"] not in by_code]
     if taken or gone:  # another import or an edit got there between the check and this transaction
-        raise ValidationFailed(f"{plan.file}:导入被拒绝,未写入任何数据。", listed_problems(taken + gone))
+        raise ValidationFailed(f"{plan.file}:导入被拒绝,未写入任何数据。", listed_problems(taken + gone, limits))
 
     created: dict[str, Unit] = {}
 

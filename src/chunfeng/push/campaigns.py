@@ -28,7 +28,7 @@ from chunfeng.push import policy as permissions
 from chunfeng.push.errors import PushError, PushInvalid, PushNotFound
 from chunfeng.push.models import Campaign, CampaignStage, Policy, PushMessage
 from chunfeng.push.schema import CHANNELS
-from chunfeng.settings import Settings, get_settings
+from chunfeng.settings import DEFAULTS, Settings
 from chunfeng.workdays import WorkCalendar, configured_calendar, filing_period
 
 STAGES = {"first": "政策提醒", "reminder": "申报提醒", "last": "截止前提醒", "bill": "红利账单"}
@@ -195,12 +195,11 @@ def _recent_pushes(session: Session, codes: list[str], since: datetime) -> dict[
 
 
 def plan_stage(*, session: Session, conn, campaign: Campaign, stage: CampaignStage, now: datetime | None = None,
-               cap: int | None = None) -> CampaignStage:
+               cap: int = DEFAULTS.push_cap_per_week) -> CampaignStage:
     """Write the stage's messages to the outbox (in-app ones are delivered by being written)."""
     if stage.planned_at is not None:
         return stage
     now = now or utcnow()
-    cap = cap or get_settings().push_cap_per_week
     unit = session.get(Unit, campaign.unit_id)
     region = matching.region_prefix(unit.code)
     policies = [session.get(Policy, pid) for pid in campaign.policies]
@@ -257,7 +256,8 @@ def due_stages(session: Session, today: date) -> list[tuple[Campaign, CampaignSt
 
 
 def run_due(db: Database, conn, *, today: date, now: datetime | None = None,
-            campaign_id: int | None = None, progress: Progress = no_progress) -> list[CampaignStage]:
+            campaign_id: int | None = None, cap: int = DEFAULTS.push_cap_per_week,
+            progress: Progress = no_progress) -> list[CampaignStage]:
     """Plan every stage that is due (of one campaign, or of all), each in its own transaction.
 
     A campaign whose stage fails (a rule the engine refuses, today's data overflowing it) is marked `failed`
@@ -275,7 +275,7 @@ def run_due(db: Database, conn, *, today: date, now: datetime | None = None,
             with db.write() as session:
                 stage = session.get(CampaignStage, stage_id)
                 done.append(plan_stage(session=session, conn=conn, campaign=session.get(Campaign, cid),
-                                       stage=stage, now=now))
+                                       stage=stage, now=now, cap=cap))
         except Exception as exc:  # noqa: BLE001 (isolation is the point: record it, go on with the others)
             failed.add(cid)
             _record_failure(db, cid, stage_id, exc)

@@ -11,10 +11,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from chunfeng.cli_support import actor, console, database, fail
+from chunfeng.cli_support import actor, console, database, fail, settings
 from chunfeng.push import bills, campaigns, matching, periods, rules, services, store, synthetic
 from chunfeng.push.models import CAMPAIGN_STATES
-from chunfeng.settings import get_settings
 
 app = typer.Typer(help="精准推送:纳税人数据、政策规则、匹配、分阶段提醒、红利账单", no_args_is_help=True)
 campaign_app = typer.Typer(help="推送活动", no_args_is_help=True)
@@ -43,7 +42,7 @@ def gen(taxpayers: int = typer.Option(..., help="how many taxpayers"), out: Path
 @app.command("import")
 def import_(directory: Path):
     """Check an extract directory (CSV, Parquet or xlsx per table) and make it the taxpayer store, all or nothing."""
-    target = services.store_path()
+    target = Path(settings().push_store)
     with console.status("正在导入…") as status:
         result = store.import_extract(directory, target, progress=status.update)
     console.print("已导入 " + ",".join(f"{k} {v:,} 行" for k, v in result.rows.items()) + f" → {result.store}")
@@ -53,7 +52,7 @@ def _engine(engine: str, data: Path | None):
     """The engine to match on, over `data` (an extract directory) or the imported store."""
     if engine not in ENGINES:
         fail(f"未知引擎“{engine}”,可用:{'、'.join(ENGINES)}", 2)
-    duck = store.connect_directory(data) if data else store.connect_store(services.store_path())
+    duck = store.connect_directory(data) if data else store.connect_store(Path(settings().push_store))
     if engine == "duckdb":
         return matching.DuckDBEngine(duck)
     if engine == "postgres":
@@ -127,7 +126,7 @@ def policies(q: str = typer.Option("", help="search in name, basis and summary")
 @app.command("check")
 def check(rule: str):
     """Parse and type-check a rule; print its SQL and how many taxpayers in the store it selects."""
-    result = services.check_rule(rule)
+    result = services.check_rule(rule, Path(settings().push_store))
     if not result["ok"]:
         fail(f"{result['error']}\n{result['pointer']}")
     for dialect in ("duckdb", "postgres", "spark"):
@@ -228,8 +227,8 @@ def campaign_run(today: Optional[str] = typer.Option(None, help="plan the stages
     """Plan every due stage, then deliver what the outbox holds."""
     day = date.fromisoformat(today) if today else date.today()
     db = database()
-    with store.connect_store(services.store_path()) as conn:
-        for stage in campaigns.run_due(db, conn, today=day):
+    with store.connect_store(Path(settings().push_store)) as conn:
+        for stage in campaigns.run_due(db, conn, today=day, cap=settings().push_cap_per_week):
             console.print(f"活动 {stage.campaign_id} {campaigns.STAGES[stage.stage]}:对象 {stage.audience:,} 户,"
                           f"消息 {stage.messages:,} 条,频次限制 {stage.capped:,},已退订 {stage.opted_out:,}")
     deliver()
@@ -238,7 +237,7 @@ def campaign_run(today: Optional[str] = typer.Option(None, help="plan the stages
 @app.command("deliver")
 def deliver():
     """Send the pending messages of the outbox through their channels (retries with back-off)."""
-    run = campaigns.deliver(database(), settings=get_settings())
+    run = campaigns.deliver(database(), settings=settings())
     console.print(f"发送成功 {run.sent},失败 {run.failed}(将重试),结果不明 {run.uncertain}(不重发)")
 
 
@@ -247,7 +246,7 @@ def bill(credit_code: str, year: int = typer.Option(date.today().year - 1),
          pdf: Optional[Path] = typer.Option(None, help="also write the bill as a PDF")):
     """Print a small or micro enterprise's dividend bill for a year."""
     db = database()
-    with db.write() as session, store.connect_store(services.store_path()) as conn:
+    with db.write() as session, store.connect_store(Path(settings().push_store)) as conn:
         services.seed_policies(session)
         b = bills.bill_for_actor(conn, session=session, actor=actor(session), credit_code=credit_code, year=year)
     table = Table("政策", "依据", "税费种", "类别", "金额(元)", title=f"{b.name} {year} 年度红利账单 · {b.issuer}")

@@ -200,7 +200,8 @@ def campaign_run(request: Request, campaign_id: Id, db: DatabaseDep, user: Curre
 
     def work(progress) -> TaskResult:  # off the request: a national stage is seconds to minutes of matching
         with store.connect_store(store_file) as conn:  # a failure is recorded on the campaign and shown there
-            planned = campaigns.run_due(db, conn, today=day, campaign_id=campaign_id, progress=progress)
+            planned = campaigns.run_due(db, conn, today=day, campaign_id=campaign_id, cap=settings.push_cap_per_week,
+                                        progress=progress)
         progress(1, 1, "正在发送消息")
         campaigns.deliver(db, settings=settings)
         return TaskResult(f"执行了 {len(planned)} 个推送阶段", f"/push/campaigns/{campaign_id}?ran={len(planned)}")

@@ -19,7 +19,6 @@ from chunfeng.push import claim_amounts, matching, periods, rules, store
 from chunfeng.push.errors import EngineFailed, PushInvalid, PushNotFound
 from chunfeng.push.models import Policy
 from chunfeng.push.schema import CHANNELS, CONTACT_ROLES
-from chunfeng.settings import get_settings
 
 SHIPPED = Path(__file__).parent / "data" / "policies.json"
 PLACEHOLDERS = {"name", "person", "policy", "basis", "period", "deadline"}
@@ -27,10 +26,6 @@ PERIOD_KINDS = {"month": "月", "quarter": "季", "year": "年"}
 # What a claim amount of a policy is (push.schema.CLAIMS): tax and fees reduced or exempted, tax whose payment
 # was deferred, or tax moved to later years by an earlier deduction. Only the first is money saved.
 KINDS = {"reduction": "减免", "deferral": "延缓缴纳", "timing": "税前扣除提前(时间性差异)"}
-
-
-def store_path() -> Path:
-    return Path(get_settings().push_store)
 
 
 def template_problems(templates: dict, roles: list[str]) -> list[str]:
@@ -217,7 +212,7 @@ def actor_region(actor: Actor) -> str:
     return "" if isinstance(actor, SystemActor) else matching.region_prefix(actor.unit.code)
 
 
-def check_rule(text: str, store_file: Path | None = None) -> dict:
+def check_rule(text: str, store_file: Path) -> dict:
     """A rule editor's live check: errors with their position, or the fields used and how many match now."""
     try:
         rule = rules.check(text)
@@ -225,9 +220,8 @@ def check_rule(text: str, store_file: Path | None = None) -> dict:
         return {"ok": False, "error": str(exc), "message": exc.message, "position": exc.position,
                 "pointer": exc.pointer()}
     result = {"ok": True, "fields": rule.fields, "sql": rule.sql("duckdb"), "matches": None}
-    path = store_file or store_path()
-    if path.exists():
-        with store.connect_store(path) as conn:
+    if store_file.exists():
+        with store.connect_store(store_file) as conn:
             try:
                 result["matches"] = matching.DuckDBEngine(conn).rows(
                     f"SELECT count(*) FROM registry WHERE {rule.sql('duckdb')}")[0][0]
@@ -244,7 +238,9 @@ def match_policy(*, session: Session, actor: Actor, policy_id: str, period: str 
     audience = matching.Audience(region=actor_region(actor))
     if engine is not None:
         return _match_within_validity(engine, policy, period, audience)
-    with store.connect_store(store_file or store_path()) as conn:
+    if store_file is None:
+        raise ValueError("match_policy needs an engine or the taxpayer store (setting push_store)")
+    with store.connect_store(store_file) as conn:
         return _match_within_validity(matching.DuckDBEngine(conn), policy, period, audience)
 
 

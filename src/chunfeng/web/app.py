@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from chunfeng import __version__, jobs
+from chunfeng import __version__, jobs, runtime
 from chunfeng.appeals import jobs as _appeals_jobs  # noqa: F401 (each domain registers its periodic jobs)
 from chunfeng.appeals.routes import router as appeals_router
 from chunfeng.calendar.routes import router as calendar_router
@@ -73,6 +73,8 @@ def _run_jobs_in_process(db: Database, settings: Settings) -> threading.Event:
 
 
 def create_app(db: Database, settings: Settings) -> FastAPI:
+    runtime.configure(settings)  # the data key, the calendar file, the audit head: process-wide, as the columns are
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         with db.write() as session:

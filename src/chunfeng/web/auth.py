@@ -72,6 +72,7 @@ def password_change(request: Request, db: DatabaseDep, settings: SettingsDep, cu
                     raise ValidationFailed("两次输入的新密码不一致")
                 services.change_password(session=session, user=me, current=current, new=new,
                                          history=settings.password_history,
+                                         min_length=settings.password_min_length,
                                          keep_token=request.cookies.get(SESSION_COOKIE, ""))
     except ValidationFailed as exc:
         error = str(exc)

@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from chunfeng import documents
+from chunfeng.channels import ChannelRules
 from chunfeng.db import Database
 from chunfeng.inbox.services import unread_count
 from chunfeng.org.access import allowed, authorize
@@ -21,6 +22,7 @@ from chunfeng.org.services import password_expired
 from chunfeng.org.sessions import resume_session
 from chunfeng.push.campaigns import inbox_unread
 from chunfeng.settings import Settings
+from chunfeng.tabular import TableLimits
 from chunfeng.web.security import CSRF_FIELD, SESSION_COOKIE, csrf_token
 
 # The one Jinja environment (chunfeng.documents), with the site's pages added: a page can include a document's body.
@@ -37,12 +39,28 @@ def get_db(request: Request) -> Database:
     return request.app.state.db
 
 
-def get_settings(request: Request) -> Settings:
+def app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
 DatabaseDep = Annotated[Database, Depends(get_db)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
+
+
+def import_limits(request: Request) -> TableLimits:
+    """The caps an uploaded CSV/xlsx is read under (settings import_max_*)."""
+    return TableLimits.from_settings(request.app.state.settings)
+
+
+ImportLimitsDep = Annotated[TableLimits, Depends(import_limits)]
+
+
+def channel_rules(request: Request) -> ChannelRules:
+    """Where a notification channel may point (settings channel_schemes, channel_hosts_allowed)."""
+    return ChannelRules.from_settings(request.app.state.settings)
+
+
+ChannelRulesDep = Annotated[ChannelRules, Depends(channel_rules)]
 
 
 def read_session(db: DatabaseDep) -> Iterator[Session]:
