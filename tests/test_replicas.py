@@ -204,3 +204,52 @@ def test_twenty_officials_approving_at_once_on_two_replicas_lose_no_update(twent
         assert (root.progress, root.status) == (52.5, "in_progress")
         national = s.scalar(select(Assignment).where(Assignment.id == root.parent_id)) if root.parent_id else None
         assert national is None or national.progress == 52.5
+
+
+def test_a_worker_beside_the_replicas_sends_each_message_once_and_one_killed_mid_send_repeats_none(db, system, fleet,
+                                                                                                  replicas):
+    """The fleet's worker (`chunfeng worker`) sends the units' notices through the outbox. Killed (SIGKILL) while
+    the receiving webhook holds its first message, it never recorded that send: once its lease on the delivery job
+    has lapsed, the next worker takes the job over, sends the two messages the first never reached, and leaves the
+    interrupted one in doubt instead of sending it a second time."""
+    import signal
+    from datetime import datetime
+
+    from sqlalchemy import update
+
+    from chunfeng import jobs, outbox
+    from chunfeng.channels import ChannelRules
+    from chunfeng.inbox import services as inbox
+    from chunfeng.org.services import find_unit
+    from tests.test_outbox import Receiver
+
+    receiver = Receiver()
+    worker_env = {"CHUNFENG_SCAN_INTERVAL_MINUTES": "1", "CHUNFENG_CHANNEL_HOSTS_ALLOWED": '["127.0.0.1"]'}
+    with db.write() as s:
+        inbox.add_channel(session=s, actor=system, unit_code="110000", url=receiver.url,
+                          channel_rules=ChannelRules(hosts_allowed=("127.0.0.1",)))
+        for title in ("督办单", "催办一", "催办二"):
+            inbox.post(s, unit=find_unit(session=s, code="110000"), kind="reminder", title=title)
+    first = fleet.start("worker", env=worker_env)
+    receiver.on_receive = lambda: os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=180)
+    assert first.returncode == -signal.SIGKILL and receiver.titles == ["督办单"], fleet.output(first)
+    receiver.on_receive = None
+
+    with db.write() as s:  # five minutes on: the dead worker no longer renews its leases
+        s.execute(update(jobs.JobLease).values(expires_at=datetime(2000, 1, 1)))
+    second = fleet.start("worker", env=worker_env)
+    deadline = time.monotonic() + 180
+    while len(receiver.titles) < 3 and time.monotonic() < deadline and second.poll() is None:
+        time.sleep(0.5)
+    second.terminate()
+    second.wait(timeout=60)
+    receiver.server.shutdown()
+    assert sorted(receiver.titles) == sorted(["督办单", "催办一", "催办二"]), fleet.output(second)
+    with db.read() as s:
+        states = dict(s.execute(select(outbox.Delivery.title, outbox.Delivery.state)).all())
+        runs = s.execute(select(jobs.JobRun.name, jobs.JobRun.state).where(jobs.JobRun.name == "inbox.deliveries")
+                         .order_by(jobs.JobRun.id)).all()
+    assert states == {"督办单": "sending", "催办一": "sent", "催办二": "sent"}  # in doubt, not sent again
+    assert [state for _, state in runs][:1] == ["failed"]  # the killed worker's run, found dead by the next one
+    assert second.returncode == 0  # SIGTERM: the job under way finishes, then the worker stops
