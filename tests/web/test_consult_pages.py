@@ -166,3 +166,17 @@ def test_an_ended_entry_is_shown_as_past(kb, server, system):  # noqa: F811
         assert "该条内容已于 2022-12-31 到期,不是现行规定" in page
         api = client.get("/api/consult", params={"q": "2021年小规模纳税人月销售额15万元以下免征增值税吗"}).json()
         assert [a["current"] for a in api["answers"] if a["basis"].startswith("财政部 税务总局公告2021年第11号")] == [False]
+
+
+def test_analytics_page_lists_the_questions_handed_off_most(kb, server):  # noqa: F811
+    with httpx.Client(base_url=server) as client:
+        for _ in range(2):
+            assert client.get("/ask", params={"q": "火星上的天气冷不冷"}).status_code == 200
+    agent = login(server, "agent")
+    page = agent.get("/consult/analytics").text
+    assert "转人工最多的问题" in page
+    row = re.search(r"<tr><td>火星上的天气冷不冷</td><td>(\d+)</td>", page)
+    assert row and row[1] == "2"
+    sheet = agent.get("/consult/analytics", params={"export": "handed_off"})
+    assert sheet.status_code == 200 and sheet.content[:2] == b"PK"
+    agent.close()

@@ -25,6 +25,7 @@ from chunfeng.consult.tokenize import TaxTokenizer
 NATIONAL = "national"
 FIELD_WEIGHTS = (1.0, 0.5)  # question + phrasings, answer; chosen on the development half of the evaluation set
 RERANK_DEPTH, RERANK_WEIGHT = 10, 0.6  # likewise; Dice over characters and pairs beat query coverage there
+COVER_WEIGHT = 1.0  # the share of the question's words an entry speaks of (Index.covered), in the rerank
 DENSE_WEIGHT = 0.5  # the optional embedding stage's share in the rerank
 # Taken off the rerank score of an entry whose period has ended, and of a measure of the action: a measure is a
 # commitment of its year's action, not a rule, so a current knowledge entry on the same subject comes first.
@@ -61,6 +62,8 @@ class Hit:
     score: float
     confidence: float
     current: bool = True  # false: the entry's period ended before the asker's today; it answers as past
+    rank: float = 0.0  # the rerank score the order was decided by: the gap to the next hit says how clear the choice was
+    covered: float = 1.0  # the share of the question's own words (weighted by rarity) this entry speaks of
 
 
 class _Field:
@@ -84,6 +87,16 @@ class _Field:
         """The best score the query's words could reach here; words no field knows count as missed, so
         "火星上有税务局吗" is not a confident match for whatever mentions 税务局."""
         return float(self.best[ids].sum()) + unseen * self.unseen
+
+    def contains(self, doc: int, word: str) -> bool:
+        """Does document `doc` hold `word`? A lookup in the word's column of the sparse score matrix."""
+        if word not in self.vocab:
+            return False
+        column = self.vocab[word]
+        indptr = self.bm25.scores["indptr"]
+        docs = self.bm25.scores["indices"][indptr[column]:indptr[column + 1]]
+        at = int(np.searchsorted(docs, doc))
+        return at < len(docs) and int(docs[at]) == doc
 
     def scores(self, ids: list[int], n: int) -> np.ndarray:
         return self.bm25.get_scores_from_ids(ids) if ids else np.zeros(n, dtype=np.float32)
@@ -150,13 +163,29 @@ class Index:
         # Rerank the best few by how much of the question's wording (characters and pairs) they share
         # with an entry's own question or phrasings: BM25 finds the candidates, wording picks among them.
         query_grams, best = character_grams(query), float(combined[top[0]]) or 1.0
+        words = self.tokenizer.words(query)
+        covered = {i: self.covered(i, words) for i in top}
 
         def reranked(i: int) -> float:
             overlap = max(2 * len(query_grams & g) / (len(query_grams) + len(g)) for g in self.grams[i])
             dense = DENSE_WEIGHT * float(similarity[i]) if similarity is not None else 0.0
             penalty = (0.0 if current[i] else PAST_PENALTY) + (MEASURE_PENALTY if self.docs[i].source == "measure" else 0.0)
-            return float(combined[i]) / best + RERANK_WEIGHT * overlap + dense - penalty
-        top.sort(key=reranked, reverse=True)
+            return float(combined[i]) / best + RERANK_WEIGHT * overlap + COVER_WEIGHT * covered[i] + dense - penalty
+        ranks = {i: reranked(i) for i in top}
+        top.sort(key=ranks.__getitem__, reverse=True)
         return [Hit(self.docs[i], float(combined[i]), min(1.0, float(combined[i]) / reachable) if reachable else 0.0,
-                    current=bool(current[i]))
+                    current=bool(current[i]), rank=ranks[i], covered=covered[i])
                 for i in top[:k]]
+
+    def covered(self, doc: int, words: list[str]) -> float:
+        """The share of the question's words that document `doc` speaks of (in its question, phrasings or answer),
+        each weighted by its best score in the question field (a rare word weighs more; an unknown word weighs as
+        a rare one). A wrong answer on real wording is usually one that leaves a word of the question out
+        ("个体户普票几个点" answered with the business-income brackets, which never mention 普票)."""
+        if not words:
+            return 1.0
+        questions = self.fields[0]
+        weight = {w: float(questions.best[questions.vocab[w]]) if w in questions.vocab else questions.unseen
+                  for w in words}
+        found = sum(weight[w] for w in words if any(f.contains(doc, w) for f in self.fields))
+        return found / (sum(weight.values()) or 1.0)
