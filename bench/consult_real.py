@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from consult_scale import measure_docs, starter_docs  # bench/consult_scale.py
+from consult_docs import measure_docs, starter_docs  # bench/consult_docs.py
 
 from chunfeng.consult import services
 from chunfeng.consult.evaluation import evaluate_answers, read_phrasings
