@@ -88,15 +88,16 @@ class _Field:
         "火星上有税务局吗" is not a confident match for whatever mentions 税务局."""
         return float(self.best[ids].sum()) + unseen * self.unseen
 
-    def contains(self, doc: int, word: str) -> bool:
-        """Does document `doc` hold `word`? A lookup in the word's column of the sparse score matrix."""
+    def holding(self, word: str, docs: np.ndarray) -> np.ndarray:
+        """Which of `docs` hold `word`: one search of the word's column of the sparse score matrix (its documents,
+        in order) for all of them at once."""
         if word not in self.vocab:
-            return False
+            return np.zeros(len(docs), dtype=bool)
         column = self.vocab[word]
         indptr = self.bm25.scores["indptr"]
-        docs = self.bm25.scores["indices"][indptr[column]:indptr[column + 1]]
-        at = int(np.searchsorted(docs, doc))
-        return at < len(docs) and int(docs[at]) == doc
+        held = self.bm25.scores["indices"][indptr[column]:indptr[column + 1]]
+        at = np.minimum(np.searchsorted(held, docs), max(len(held) - 1, 0))
+        return (held[at] == docs) if len(held) else np.zeros(len(docs), dtype=bool)
 
     def scores(self, ids: list[int], n: int) -> np.ndarray:
         return self.bm25.get_scores_from_ids(ids) if ids else np.zeros(n, dtype=np.float32)
@@ -163,8 +164,7 @@ class Index:
         # Rerank the best few by how much of the question's wording (characters and pairs) they share
         # with an entry's own question or phrasings: BM25 finds the candidates, wording picks among them.
         query_grams, best = character_grams(query), float(combined[top[0]]) or 1.0
-        words = self.tokenizer.words(query)
-        covered = {i: self.covered(i, words) for i in top}
+        covered = self.covered(top, self.tokenizer.words(query))
 
         def reranked(i: int) -> float:
             overlap = max(2 * len(query_grams & g) / (len(query_grams) + len(g)) for g in self.grams[i])
@@ -177,15 +177,16 @@ class Index:
                     current=bool(current[i]), rank=ranks[i], covered=covered[i])
                 for i in top[:k]]
 
-    def covered(self, doc: int, words: list[str]) -> float:
-        """The share of the question's words that document `doc` speaks of (in its question, phrasings or answer),
-        each weighted by its best score in the question field (a rare word weighs more; an unknown word weighs as
-        a rare one). A wrong answer on real wording is usually one that leaves a word of the question out
+    def covered(self, docs: list[int], words: list[str]) -> dict[int, float]:
+        """For each of `docs`, the share of the question's words it speaks of (in its question, phrasings or answer),
+        each word weighted by its best score in the question field (a rare word weighs more; an unknown word weighs
+        as a rare one). A wrong answer on real wording is usually one that leaves a word of the question out
         ("个体户普票几个点" answered with the business-income brackets, which never mention 普票)."""
-        if not words:
-            return 1.0
-        questions = self.fields[0]
-        weight = {w: float(questions.best[questions.vocab[w]]) if w in questions.vocab else questions.unseen
-                  for w in words}
-        found = sum(weight[w] for w in words if any(f.contains(doc, w) for f in self.fields))
-        return found / (sum(weight.values()) or 1.0)
+        if not words or not docs:
+            return dict.fromkeys(docs, 1.0)
+        questions, candidates = self.fields[0], np.asarray(docs, dtype=np.int64)
+        weights = np.array([questions.best[questions.vocab[w]] if w in questions.vocab else questions.unseen
+                            for w in words], dtype=np.float64)
+        found = np.array([np.logical_or.reduce([f.holding(w, candidates) for f in self.fields]) for w in words])
+        shares = weights @ found / (weights.sum() or 1.0)
+        return {doc: float(share) for doc, share in zip(docs, shares, strict=True)}
