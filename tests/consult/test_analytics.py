@@ -46,3 +46,13 @@ def test_report(kb):  # noqa: F811
         assert api_only.total == 2
         with pytest.raises(Forbidden):
             analytics.report(session=s, actor=person(s, "viewer"), filters=analytics.Filters(date(2024, 5, 1), date(2024, 5, 31)))
+
+
+def test_most_handed_off_questions_word_for_word(kb):  # noqa: F811
+    ask_on(kb, date(2024, 5, 10), "火星上的天气冷不冷", times=3)
+    ask_on(kb, date(2024, 5, 11), "火星上的天气  冷不冷")  # the same words, spaced differently
+    ask_on(kb, date(2024, 5, 12), "我家小狗的疫苗怎么打")
+    ask_on(kb, date(2024, 5, 12), "个税汇算什么时候办")  # answered: not a hand-off
+    with kb.read() as s:
+        r = analytics.report(session=s, actor=person(s, "agent"), filters=analytics.Filters(date(2024, 5, 1), date(2024, 5, 31)))
+    assert [(h.question, h.count) for h in r.handed_off] == [("火星上的天气冷不冷", 4), ("我家小狗的疫苗怎么打", 1)]

@@ -74,10 +74,12 @@ def test_a_handoff_is_made_by_an_explicit_post_only(kb, server):  # noqa: F811
 
 
 def test_api(kb, server):  # noqa: F811
-    data = httpx.get(f"{server}/api/consult", params={"q": "出口退税要多少个工作日", "region": "110000"}).json()
+    data = httpx.get(f"{server}/api/consult", params={"q": "春风行动承诺出口退税要多少个工作日", "region": "110000"}).json()
     assert set(data) == {"query", "query_id", "token", "answers", "handoff", "region"}
     top = data["answers"][0]
     assert top["id"] == "measure:54" and top["source"] == "measure" and top["measure_no"] == 54
+    operational = httpx.get(f"{server}/api/consult", params={"q": "出口退税要多少个工作日"}).json()
+    assert all(a["source"] != "measure" for a in operational["answers"])  # not the 2022 target as the answer
     assert set(top) >= {"id", "source", "measure_no", "title", "answer", "basis", "score", "confidence"}
     unsure = httpx.get(f"{server}/api/consult", params={"q": "火星上有税务局吗"}).json()
     assert unsure["handoff"] is True
@@ -166,3 +168,17 @@ def test_an_ended_entry_is_shown_as_past(kb, server, system):  # noqa: F811
         assert "该条内容已于 2022-12-31 到期,不是现行规定" in page
         api = client.get("/api/consult", params={"q": "2021年小规模纳税人月销售额15万元以下免征增值税吗"}).json()
         assert [a["current"] for a in api["answers"] if a["basis"].startswith("财政部 税务总局公告2021年第11号")] == [False]
+
+
+def test_analytics_page_lists_the_questions_handed_off_most(kb, server):  # noqa: F811
+    with httpx.Client(base_url=server) as client:
+        for _ in range(2):
+            assert client.get("/ask", params={"q": "火星上的天气冷不冷"}).status_code == 200
+    agent = login(server, "agent")
+    page = agent.get("/consult/analytics").text
+    assert "转人工最多的问题" in page
+    row = re.search(r"<tr><td>火星上的天气冷不冷</td><td>(\d+)</td>", page)
+    assert row and row[1] == "2"
+    sheet = agent.get("/consult/analytics", params={"export": "handed_off"})
+    assert sheet.status_code == 200 and sheet.content[:2] == b"PK"
+    agent.close()

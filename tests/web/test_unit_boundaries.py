@@ -143,6 +143,7 @@ def test_analytics_of_a_province_count_only_its_questions(kb, units):  # noqa: F
         assert everyone.total == s.scalar(select(func.count()).select_from(ConsultQuery)) == 3
     assert GD_QUESTION in [q for g in everyone.gaps for q in g.questions]
     assert [q for g in bj.gaps for q in g.questions] == ["北京这边的小狗疫苗去哪里打"]
+    assert {h.question for h in bj.handed_off} <= {"北京这边的小狗疫苗去哪里打"}  # the most handed-off list is scoped too
 
 
 def test_hotline_records_of_another_province_are_refused_whole(kb, units, server):  # noqa: F811

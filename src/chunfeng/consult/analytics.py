@@ -1,5 +1,6 @@
-"""What people ask (咨询数据分析): top questions, rising questions against the previous period, and
-low-confidence questions grouped by similarity into a list of knowledge-base gaps."""
+"""What people ask (咨询数据分析): top questions, rising questions against the previous period, the questions handed
+off most often (what agents should write next), and low-confidence questions grouped by similarity into a list of
+knowledge-base gaps."""
 
 from __future__ import annotations
 
@@ -52,6 +53,13 @@ class Gap:
 
 
 @dataclass
+class HandedOff:
+    question: str
+    count: int
+    candidate: str = ""  # the entry the machine would have given, but was not sure of ("" when it found none)
+
+
+@dataclass
 class Report:
     filters: Filters
     total: int
@@ -61,6 +69,7 @@ class Report:
     top: list[TopRow]
     rising: list[TopRow]
     gaps: list[Gap]
+    handed_off: list[HandedOff] = field(default_factory=list)
 
 
 def _queries(session: Session, f: Filters, regions: set[str]) -> list[ConsultQuery]:
@@ -119,4 +128,19 @@ def report(*, session: Session, actor: Actor, filters: Filters, limit: int = 20)
                     key=lambda r: (-r.rise, -r.count))[:limit]
     weak = [q.text for q in now if q.handoff or q.feedback == "not_helpful"]
     return Report(filters, len(now), sum(q.handoff for q in now), dict(Counter(q.channel for q in now)),
-                  dict(Counter(q.region for q in now)), top, rising, cluster(weak)[:limit])
+                  dict(Counter(q.region for q in now)), top, rising, cluster(weak)[:limit],
+                  most_handed_off([q for q in now if q.handoff], titles, limit))
+
+
+def most_handed_off(queries: list[ConsultQuery], titles: dict[str, str], limit: int) -> list[HandedOff]:
+    """The questions handed off most often, word for word (case and spaces aside), with the entry the machine
+    would have given: an agent sees what to write next, and whether an entry exists but is not found for it."""
+    counts: Counter[str] = Counter()
+    wording: dict[str, str] = {}
+    candidate: dict[str, str] = {}
+    for q in queries:
+        key = "".join(q.text.lower().split())  # spaces carry no meaning between Chinese words
+        counts[key] += 1
+        wording.setdefault(key, q.text)
+        candidate.setdefault(key, titles.get(q.top_ref, q.top_ref) if q.top_ref else "")
+    return [HandedOff(wording[key], n, candidate[key]) for key, n in counts.most_common(limit)]

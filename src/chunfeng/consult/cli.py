@@ -11,7 +11,7 @@ from rich.table import Table
 
 from chunfeng.cli_support import actor, console, database, fail, import_limits, settings
 from chunfeng.consult import services, transfer
-from chunfeng.consult.evaluation import evaluate, read_eval
+from chunfeng.consult.evaluation import evaluate, evaluate_answers, read_eval, read_phrasings
 
 app = typer.Typer(help="12366 智能咨询:知识库、检索、评测", no_args_is_help=True)
 
@@ -86,12 +86,16 @@ def load_starter():
 @app.command("eval")
 def eval_(file: Path, misses: bool = typer.Option(False, help="list the questions not answered first"),
           as_json: bool = typer.Option(False, "--json")):
-    """Top-1, top-3 and MRR on a TSV of questions and expected entry ids or measure:N."""
+    """Top-1, top-3 and MRR on a TSV of questions and expected entry ids or measure:N; on a JSONL set of real
+    phrasings (question, source, expected ids or null), what askers get: answered precision, coverage, hand-offs."""
     db = database()
     with db.read() as session:
         index = services.index_for(session, embedding_model=settings().consult_embedding_model)
         if index is None:
             fail("知识库和行动方案都是空的,无可评测")
+        if file.suffix.lower() == ".jsonl":
+            _eval_answers(session, index, file, misses, as_json)
+            return
         result = evaluate(index, read_eval(file))
     if as_json:
         print(json.dumps(result.figures, ensure_ascii=False))
@@ -105,3 +109,22 @@ def eval_(file: Path, misses: bool = typer.Option(False, help="list the question
         for q, expected, got in result.misses:
             table.add_row(q, expected, " ".join(got))
         console.print(table)
+
+
+def _eval_answers(session, index, file: Path, misses: bool, as_json: bool) -> None:
+    result = evaluate_answers(lambda q: services.ask(session=session, query=q, log=False, index=index),
+                              read_phrasings(file))
+    f = result.figures
+    if as_json:
+        print(json.dumps(f, ensure_ascii=False))
+        return
+    console.print(f"{f['questions']} 个问题:答复 {f['answered']} 个,答复准确率 {f['precision']:.1%},覆盖率 {f['coverage']:.1%},"
+                  f"转人工 {f['handoff_rate']:.1%},首位正确 {f['top1']:.1%}")
+    if misses:
+        for title, rows in (("答错的问题", result.wrong), ("转人工的问题", result.handed_off)):
+            table = Table(title=title)
+            for col in ("问题", "期望", "首位"):
+                table.add_column(col)
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)

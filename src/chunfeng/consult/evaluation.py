@@ -1,7 +1,10 @@
-"""Top-1, top-3 and MRR of the retrieval on a TSV of questions and the entries that answer them."""
+"""How well the consultation answers: top-1, top-3 and MRR of the retrieval on a TSV of questions and the entries that
+answer them; and, on real taxpayer phrasings (JSONL: question, source, expected entry ids or null for "a person should
+answer this"), what the asker gets from `services.ask` — answered precision, coverage, hand-off rate and top-1."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -54,4 +57,71 @@ def evaluate(index: Index, pairs: list[tuple[str, set[str]]], *, today: date | N
             result.reciprocal += 1 / rank
         if rank != 1:
             result.misses.append((question, "|".join(sorted(expected)), refs[:3]))
+    return result
+
+
+@dataclass
+class Phrasing:
+    question: str
+    source: str
+    expected: frozenset[str]  # empty: no entry answers it rightly, a person should
+
+
+def read_phrasings(path: Path) -> list[Phrasing]:
+    """A set of real phrasings, one JSON object a line: {"question", "source", "expected": [ids] or null}."""
+    name, items = Path(path).name, []
+    for number, line in enumerate(decode_text(Path(path).read_bytes()).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            question, source, expected = row["question"].strip(), row["source"].strip(), row["expected"]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise ConsultInvalid(f"{name} 第 {number} 行:应为含 question、source、expected 的 JSON 对象") from None
+        if not question or not source or not (expected is None or (isinstance(expected, list) and expected)):
+            raise ConsultInvalid(f"{name} 第 {number} 行:问题和来源不能为空,expected 应为条目编号列表或 null")
+        items.append(Phrasing(question, source, frozenset(expected or ())))
+    if not items:
+        raise ConsultInvalid(f"{name}:没有评测问题")
+    return items
+
+
+@dataclass
+class AnswerResult:
+    """What askers got: `answered` questions were answered (not handed off), `right` of them rightly; `top1`
+    counts first candidates that were right whether or not they were shown as the answer."""
+    questions: int = 0
+    answered: int = 0
+    right: int = 0
+    top1: int = 0
+    wrong: list[tuple[str, str, str]] = field(default_factory=list)      # answered wrongly: question, expected, got
+    handed_off: list[tuple[str, str, str]] = field(default_factory=list)  # question, expected, first candidate
+
+    @property
+    def figures(self) -> dict[str, float]:
+        n = self.questions or 1
+        return {"questions": self.questions, "answered": self.answered,
+                "precision": self.right / self.answered if self.answered else 0.0,
+                "coverage": self.answered / n, "handoff_rate": 1 - self.answered / n, "top1": self.top1 / n}
+
+
+def evaluate_answers(ask, items: list[Phrasing]) -> AnswerResult:
+    """Put each question to `ask` (a question → services.Answer, the code path of `chunfeng ask`) and score what
+    the asker was given: an answer is right when its first entry is one the rule names; an answer to a question
+    no entry answers rightly is wrong; a hand-off is neither right nor wrong, it lowers coverage."""
+    result = AnswerResult()
+    for item in items:
+        answer = ask(item.question)
+        first = answer.hits[0].doc.ref if answer.hits else ""
+        expected = "|".join(sorted(item.expected)) or "(转人工)"
+        result.questions += 1
+        result.top1 += first in item.expected
+        if answer.handoff:
+            result.handed_off.append((item.question, expected, first))
+            continue
+        result.answered += 1
+        if first in item.expected:
+            result.right += 1
+        else:
+            result.wrong.append((item.question, expected, first))
     return result

@@ -25,6 +25,7 @@ from chunfeng.consult.tokenize import TaxTokenizer
 NATIONAL = "national"
 FIELD_WEIGHTS = (1.0, 0.5)  # question + phrasings, answer; chosen on the development half of the evaluation set
 RERANK_DEPTH, RERANK_WEIGHT = 10, 0.6  # likewise; Dice over characters and pairs beat query coverage there
+COVER_WEIGHT = 1.0  # the share of the question's words an entry speaks of (Index.covered), in the rerank
 DENSE_WEIGHT = 0.5  # the optional embedding stage's share in the rerank
 # Taken off the rerank score of an entry whose period has ended, and of a measure of the action: a measure is a
 # commitment of its year's action, not a rule, so a current knowledge entry on the same subject comes first.
@@ -61,6 +62,8 @@ class Hit:
     score: float
     confidence: float
     current: bool = True  # false: the entry's period ended before the asker's today; it answers as past
+    rank: float = 0.0  # the rerank score the order was decided by: the gap to the next hit says how clear the choice was
+    covered: float = 1.0  # the share of the question's own words (weighted by rarity) this entry speaks of
 
 
 class _Field:
@@ -85,6 +88,17 @@ class _Field:
         """The best score the query's words could reach here; words no field knows count as missed, so
         "火星上有税务局吗" is not a confident match for whatever mentions 税务局."""
         return float(self.best[ids].sum()) + unseen * self.unseen
+
+    def holding(self, word: str, docs: np.ndarray) -> np.ndarray:
+        """Which of `docs` hold `word`: one search of the word's column of the sparse score matrix (its documents,
+        in order) for all of them at once."""
+        if word not in self.vocab:
+            return np.zeros(len(docs), dtype=bool)
+        column = self.vocab[word]
+        indptr = self.bm25.scores["indptr"]
+        held = self.bm25.scores["indices"][indptr[column]:indptr[column + 1]]
+        at = np.minimum(np.searchsorted(held, docs), max(len(held) - 1, 0))
+        return (held[at] == docs) if len(held) else np.zeros(len(docs), dtype=bool)
 
     def scores(self, ids: list[int], n: int) -> np.ndarray:
         return self.bm25.get_scores_from_ids(ids) if ids else np.zeros(n, dtype=np.float32)
@@ -151,13 +165,29 @@ class Index:
         # Rerank the best few by how much of the question's wording (characters and pairs) they share
         # with an entry's own question or phrasings: BM25 finds the candidates, wording picks among them.
         query_grams, best = character_grams(query), float(combined[top[0]]) or 1.0
+        covered = self.covered(top, self.tokenizer.words(query))
 
         def reranked(i: int) -> float:
             overlap = max(2 * len(query_grams & g) / (len(query_grams) + len(g)) for g in self.grams[i])
             dense = DENSE_WEIGHT * float(similarity[i]) if similarity is not None else 0.0
             penalty = (0.0 if current[i] else PAST_PENALTY) + (MEASURE_PENALTY if self.docs[i].source == "measure" else 0.0)
-            return float(combined[i]) / best + RERANK_WEIGHT * overlap + dense - penalty
-        top.sort(key=reranked, reverse=True)
+            return float(combined[i]) / best + RERANK_WEIGHT * overlap + COVER_WEIGHT * covered[i] + dense - penalty
+        ranks = {i: reranked(i) for i in top}
+        top.sort(key=ranks.__getitem__, reverse=True)
         return [Hit(self.docs[i], float(combined[i]), min(1.0, float(combined[i]) / reachable) if reachable else 0.0,
-                    current=bool(current[i]))
+                    current=bool(current[i]), rank=ranks[i], covered=covered[i])
                 for i in top[:k]]
+
+    def covered(self, docs: list[int], words: list[str]) -> dict[int, float]:
+        """For each of `docs`, the share of the question's words it speaks of (in its question, phrasings or answer),
+        each word weighted by its best score in the question field (a rare word weighs more; an unknown word weighs
+        as a rare one). A wrong answer on real wording is usually one that leaves a word of the question out
+        ("个体户普票几个点" answered with the business-income brackets, which never mention 普票)."""
+        if not words or not docs:
+            return dict.fromkeys(docs, 1.0)
+        questions, candidates = self.fields[0], np.asarray(docs, dtype=np.int64)
+        weights = np.array([questions.best[questions.vocab[w]] if w in questions.vocab else questions.unseen
+                            for w in words], dtype=np.float64)
+        found = np.array([np.logical_or.reduce([f.holding(w, candidates) for f in self.fields]) for w in words])
+        shares = weights @ found / (weights.sum() or 1.0)
+        return {doc: float(share) for doc, share in zip(docs, shares, strict=True)}

@@ -250,6 +250,8 @@ def analytics_page(request: Request, session: SessionDep, user: CurrentUser, sta
                        ([r.ref, r.title, r.count, r.previous, r.rise] for r in result.rising)),
             "gaps": ("知识库缺口", ["代表问题", "次数", "同类问题"],
                      ([g.example, g.count, " / ".join(g.questions)] for g in result.gaps)),
+            "handed_off": ("转人工最多的问题", ["问题", "次数", "机器的候选答案"],
+                           ([h.question, h.count, h.candidate] for h in result.handed_off)),
         }
         if export not in sheets:
             raise ConsultInvalid(f"未知的导出内容“{export}”")

@@ -25,7 +25,7 @@ from chunfeng.bounds import LONG_TEXT, SHORT_TEXT, TEXT, TITLE, length_problem
 from chunfeng.consult import policy
 from chunfeng.consult.embeddings import load_encoder
 from chunfeng.consult.errors import ConsultConflict, ConsultInvalid, ConsultNotFound
-from chunfeng.consult.index import NATIONAL, Doc, Hit, Index
+from chunfeng.consult.index import NATIONAL, RERANK_DEPTH, Doc, Hit, Index
 from chunfeng.consult.models import ConsultQuery, Handoff, KbEntry, KbGeneration, KbRevision
 from chunfeng.consult.places import region_named
 from chunfeng.consult.tokenize import shared_tokenizer
@@ -38,15 +38,36 @@ from chunfeng.paging import Page, paginate
 from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure, PlanNotice
 from chunfeng.plan.services import latest_notice_id
 
-# Below this confidence the machine says it is unsure and a person takes over. Chosen on the development
-# half of the evaluation set: correct first answers have a median of 0.36, two thirds of the wrong ones
-# stay under 0.3, and out-of-domain questions (天气, 小狗疫苗, 电影, 股票) score 0.09–0.27.
-HANDOFF_BELOW = 0.3
+# Below this confidence the machine says it is unsure and a person takes over. First chosen (0.30) on the development
+# half of the project's own evaluation set; on real taxpayer wording a wrong first answer scored as high as a right
+# one, so two more conditions now decide with it (see `clear`). The three were chosen together on the real-phrasing
+# development set (bench/data/real_phrasings_dev.jsonl) as the loosest that keep answered precision at or above
+# 90 % there (92 % at 30 % coverage); bench/consult_real.py reports them on the held-out part.
+HANDOFF_BELOW = 0.32
+# The first answer must stand clear of the second: the gap between their rerank scores (index.Hit.rank).
+MARGIN_BELOW = 0.2
+# ... and speak of the question's own words: the rarity-weighted share of them it contains (index.Hit.covered).
+COVERED_BELOW = 0.75
 MIN_QUESTION_CHARS = 4  # "税" or "办理" matches something fully and says nothing: ask a person
 CHANNELS = {"web": "网页", "api": "接口", "cli": "命令行", "batch": "批量", "app": "移动端"}
+# Words that make a question one about the action itself (what the bureau promised, how far it got): only those are
+# answered by the plan's measures.
+_ABOUT_THE_ACTION = re.compile(r"春风|行动|措施|举措|承诺|便民办税")
 
 _cache: dict[str, tuple[tuple, Index]] = {}
 _cache_lock = threading.Lock()
+
+
+def about_the_action(query: str) -> bool:
+    return bool(_ABOUT_THE_ACTION.search(query))
+
+
+def clear(hits: list[Hit]) -> bool:
+    """Is the first answer clearly the right one: confident enough, speaking of the question's words, and ahead of
+    the second by a margin?"""
+    if not hits or hits[0].confidence < HANDOFF_BELOW or hits[0].covered < COVERED_BELOW:
+        return False
+    return len(hits) < 2 or hits[0].rank - hits[1].rank >= MARGIN_BELOW
 
 
 def generation(session: Session) -> int:
@@ -151,9 +172,14 @@ def ask(*, session: Session, query: str, region: str = NATIONAL, channel: str = 
     index = index or index_for(session, embedding_model=embedding_model)
     # Logged and handed off under the region the question names, when the asker chose none.
     region = region_named(query) or NATIONAL if region == NATIONAL else region
-    hits = index.search(query, region=region, today=today, k=k) if index else []
+    hits = index.search(query, region=region, today=today, k=max(k, RERANK_DEPTH)) if index else []
+    if not about_the_action(query):
+        # A taxpayer's operational question is answered from the knowledge base or by a person, never by what the
+        # 2022 action promised ("年度退税多久到账" is not answered by measure 54's export-refund target).
+        hits = [h for h in hits if h.doc.source != "measure"]
+    hits = hits[:k]
     too_short = len(re.findall(r"[\w\u4e00-\u9fff]", query)) < MIN_QUESTION_CHARS
-    handoff = not hits or hits[0].confidence < HANDOFF_BELOW or too_short
+    handoff = too_short or not clear(hits)
     answer = Answer(None, query, hits, handoff, region=region)
     if log:
         answer.token = secrets.token_urlsafe(16)

@@ -24,6 +24,14 @@ STOPWORDS = frozenset("""
 能不能 可不可以 是否 有没有 需要 要 想 在 和 与 及 或 或者 还是 就 都 也 还 又 这个 那个 这 那 有 没有 会 该 应该 吗? 啥
 咋 咋样 一个 个 吗？ 呢？ 谁 为什么 为啥 现在 目前 时候 如果 的话 要不要 哪 么样 还有 以及 对于 关于 进行 相关 方面 情况
 """.split())
+# Words real questions add around their subject ("…的计算公式", "最新规定", "2021年…"): they say how the asker
+# wants it put, not which answer it is, so an answer need not contain them (from bench/data/real_phrasings_dev.jsonl).
+# The action's own name and "承诺/措施" mark a question as one about the action (services.about_the_action), not a
+# word its answer must repeat.
+GENERIC = frozenset("""
+计算 计算公式 公式 标准 规定 最新 最新版 政策 年 意思 包括 算 怎么算 一般 具体 问题 文件 内容 方法 收费 时间 一次 几个
+春风 行动 春风行动 承诺 措施 举措
+""".split())
 
 
 def _data(name: str) -> str:
@@ -48,6 +56,14 @@ class TaxTokenizer:
                 self._jieba.add_word(word)  # a synonym must come out of jieba whole to be folded
         with self._lock:
             self._jieba.initialize()
+
+    def words(self, text: str) -> list[str]:
+        """The question's own words once each (jieba's precise mode, synonyms folded; stopwords, numbers, GENERIC
+        words and single characters — 办, 交, 开: the verbs around the subject — dropped): what an answer must speak of to be the answer (index.Hit.covered)."""
+        with self._lock:
+            cut = self._jieba.lcut(text.lower())
+        return list(dict.fromkeys(w for w in (self.synonyms.get(w, w) for w in cut)
+                                  if len(w) > 1 and w not in STOPWORDS and w not in GENERIC and _HAN.search(w)))
 
     def tokens(self, text: str) -> list[str]:
         """Search-mode words (longer words also yield their parts), synonyms folded, stopwords dropped,
