@@ -16,7 +16,7 @@ from chunfeng.inbox import services as inbox
 from chunfeng.org.errors import Forbidden, ValidationFailed
 from chunfeng.org.services import find_unit
 from chunfeng.outbox import Delivery
-from chunfeng.settings import get_settings
+from chunfeng.settings import Settings
 from tests.conftest import person
 
 
@@ -51,6 +51,7 @@ def hook(monkeypatch):
     h = Hook()
     monkeypatch.setenv("CHUNFENG_CHANNEL_HOSTS_ALLOWED", '["127.0.0.1"]')  # the receiver is on loopback (commands)
     h.rules = ChannelRules(hosts_allowed=("127.0.0.1",))  # the same, as an entry point passes it down
+    h.settings = Settings(channel_hosts_allowed=["127.0.0.1"])
     yield h
     h.server.shutdown()
 
@@ -63,14 +64,14 @@ def test_delivery_sends_once_and_retries_failures(bureau, system, hook):
         inbox.post(s, unit=county, kind="reminder", title="催办:第 54 条措施", body="请本周报送")
     hook.failing = True
     now = datetime.utcnow()
-    run = inbox.deliver_pending(bureau, settings=get_settings(), now=now)
+    run = inbox.deliver_pending(bureau, settings=hook.settings, now=now)
     assert (run.sent, run.failed) == (0, 1) and hook.received == []
     hook.failing = False
-    assert inbox.deliver_pending(bureau, settings=get_settings(), now=now).sent == 0  # waits its back-off
-    run = inbox.deliver_pending(bureau, settings=get_settings(), now=now + timedelta(minutes=6))
+    assert inbox.deliver_pending(bureau, settings=hook.settings, now=now).sent == 0  # waits its back-off
+    run = inbox.deliver_pending(bureau, settings=hook.settings, now=now + timedelta(minutes=6))
     assert (run.sent, run.failed) == (1, 0)
     assert [(m["title"], m["message"]) for m in hook.received] == [("催办:第 54 条措施", "请本周报送")]
-    assert inbox.deliver_pending(bureau, settings=get_settings(), now=now + timedelta(days=1)).sent == 0  # never twice
+    assert inbox.deliver_pending(bureau, settings=hook.settings, now=now + timedelta(days=1)).sent == 0  # never twice
     with bureau.read() as s:
         delivery = s.scalars(select(Delivery)).one()
         assert (delivery.state, delivery.attempts) == ("sent", 2)
@@ -83,7 +84,7 @@ def test_nothing_is_sent_for_a_rolled_back_transaction(bureau, system, hook):
         with bureau.write() as s:
             inbox.post(s, unit=find_unit(session=s, code="110101"), kind="reminder", title="不应发出")
             raise RuntimeError("the operation failed after posting")
-    assert inbox.deliver_pending(bureau, settings=get_settings()).sent == 0 and hook.received == []
+    assert inbox.deliver_pending(bureau, settings=hook.settings).sent == 0 and hook.received == []
 
 
 def test_gives_up_after_the_attempts(bureau, system, hook):
@@ -91,7 +92,7 @@ def test_gives_up_after_the_attempts(bureau, system, hook):
         inbox.add_channel(session=s, actor=system, unit_code="110101", url=hook.url, channel_rules=hook.rules)
         inbox.post(s, unit=find_unit(session=s, code="110101"), kind="reminder", title="x")
     hook.failing = True
-    settings = get_settings()
+    settings = hook.settings
     for day in range(settings.push_max_attempts + 2):  # a day apart: past every back-off
         inbox.deliver_pending(bureau, settings=settings, now=datetime.utcnow() + timedelta(days=day))
     with bureau.read() as s:

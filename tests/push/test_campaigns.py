@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from chunfeng.channels import ChannelRules
 from chunfeng.org.access import SystemActor
 from chunfeng.outbox import Delivery
 from chunfeng.push import campaigns, periods, rules
@@ -200,9 +199,6 @@ def gateway(monkeypatch):
     monkeypatch.setenv("CHUNFENG_PUSH_CHANNELS", json.dumps({"sms": g.url}))
     monkeypatch.setenv("CHUNFENG_PUSH_RETRY_MINUTES", "5")
     monkeypatch.setenv("CHUNFENG_CHANNEL_HOSTS_ALLOWED", '["127.0.0.1"]')  # the gateway is on loopback
-    # The environment for the commands a test runs; in the process, what an entry point passes down.
-    g.sending = campaigns.Sending(templates={"sms": g.url}, retry_minutes=5,
-                                  channel_rules=ChannelRules(hosts_allowed=("127.0.0.1",)))
     yield g
     g.server.shutdown()
 
@@ -420,7 +416,8 @@ def test_no_body_holds_a_contact_name_in_clear(policies, duck):
 def test_a_channel_url_to_an_internal_host_is_not_called(policies, duck, gateway):
     """CHUNFENG_PUSH_CHANNELS pointing at loopback without the allow-list: refused right before sending."""
     mid = _one_sms(policies, duck)
-    assert campaigns.deliver(policies, settings=_fresh_settings(), now=NOW).failed == 1 and gateway.received == []
+    unlisted = _fresh_settings().model_copy(update={"channel_hosts_allowed": []})
+    assert campaigns.deliver(policies, settings=unlisted, now=NOW).failed == 1 and gateway.received == []
     with policies.read() as session:
         assert "CHUNFENG_CHANNEL_HOSTS_ALLOWED" in _delivery(session, mid).last_error
 
