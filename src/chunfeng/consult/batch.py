@@ -9,7 +9,10 @@ set, so a change to `Index.search`'s ranking that is not made here too fails the
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date
+from multiprocessing import get_all_start_methods, get_context
 from weakref import WeakKeyDictionary
 
 import numpy as np
@@ -27,6 +30,7 @@ from chunfeng.consult.index import (
     character_grams,
 )
 from chunfeng.consult.places import region_named
+from chunfeng.consult.tokenize import TaxTokenizer
 
 BLOCK = 1024  # texts scored together: a block's score matrices stay a few MB even over a large knowledge base
 
@@ -90,6 +94,32 @@ def _bm25(field: _Field, id_lists: list[list[int]], n: int) -> np.ndarray:
     return out
 
 
+# Texts from which the tokenizing, most of the work (jieba), is shared with forked worker processes, one per
+# further core: below it, forking costs more than it saves.
+PARALLEL_FROM = 4000
+_tokenizer: TaxTokenizer | None = None  # the forked workers' tokenizer, inherited from the process that forks them
+
+
+def _tokenize(texts: list[str]) -> list[list[str]]:
+    return [_tokenizer.tokens(t) for t in texts]
+
+
+def _tokens(tokenizer: TaxTokenizer, texts: list[str]) -> list[list[str]]:
+    """Each text's tokens; for many texts, this process tokenizes one share and a worker per further core the others.
+    Forked, so a worker starts at once with the tokenizer already loaded; it runs only jieba over its texts."""
+    global _tokenizer
+    workers = os.cpu_count() or 1
+    if workers < 2 or len(texts) < PARALLEL_FROM or "fork" not in get_all_start_methods():
+        return [tokenizer.tokens(t) for t in texts]
+    _tokenizer, share = tokenizer, -(-len(texts) // workers)
+    with ProcessPoolExecutor(workers - 1, mp_context=get_context("fork")) as pool:
+        others = [pool.submit(_tokenize, texts[i:i + share]) for i in range(share, len(texts), share)]
+        tokens = [tokenizer.tokens(t) for t in texts[:share]]
+        for other in others:
+            tokens += other.result()
+    return tokens
+
+
 def search_many(index: Index, queries: list[str], *, today: date | None = None, k: int = 5) -> list[list[Hit]]:
     """`[index.search(q, today=today, k=k) for q in queries]` (national, each region named in a text taken
     as its region), faster."""
@@ -100,9 +130,9 @@ def search_many(index: Index, queries: list[str], *, today: date | None = None, 
     if phrases is None:
         phrases = _phrases[index] = _Phrases(index)
     answers: list[list[Hit]] = []
+    all_tokens = _tokens(index.tokenizer, queries)
     for begin in range(0, len(queries), BLOCK):
-        block = queries[begin:begin + BLOCK]
-        tokens = [index.tokenizer.tokens(q) for q in block]
+        block, tokens = queries[begin:begin + BLOCK], all_tokens[begin:begin + BLOCK]
         ids = [[f.ids(t) for f in index.fields] for t in tokens]
         n = len(index.docs)
         combined = sum(w * _bm25(f, [i[j] for i in ids], n)
