@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,10 +38,17 @@ def batches(values: list[str]) -> list[list[str]]:
     return [values[i:i + BATCH] for i in range(0, len(values), BATCH)]
 
 
-def timed(work) -> float:
-    start = time.perf_counter()
+def processor() -> float:
+    """Processor seconds of this process and of its workers that have ended (user + system)."""
+    own, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
+
+
+def timed(work) -> tuple[float, float]:
+    """Wall-clock and processor seconds of `work()`."""
+    start, cpu = time.perf_counter(), processor()
     work()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, processor() - cpu
 
 
 def main() -> None:
@@ -78,12 +86,12 @@ def main() -> None:
             encryption.close()
     ways["batches, this process + a worker (the import)"] = processes
 
-    print("encryption alone")
+    print("encryption alone (wall clock; processor time of all processes in brackets)")
     seconds = {}
     for name, work in ways.items():
-        seconds[name] = timed(work)
+        seconds[name], cpu = timed(work)
         s = seconds[name]
-        print(f"  {name:<48} {s:6.1f} s  {s / len(values) * 1e6:5.2f} µs a value  "
+        print(f"  {name:<48} {s:6.1f} s ({cpu:5.1f} s)  {s / len(values) * 1e6:5.2f} µs a value  "
               f"→ national {s * scale:6.0f} s ({s:.1f} s × {scale:.1f})")
     before = seconds["one value a call (before)"]
     now = seconds["batches, this process + a worker (the import)"]
@@ -96,12 +104,13 @@ def main() -> None:
     for workers in (1, 2):
         target = OUT / f"push-national-sample-{workers}.duckdb"
         target.unlink(missing_ok=True)
-        whole[workers] = timed(lambda w=workers, t=target: store.import_extract(extract, t, workers=w))
+        whole[workers], cpu = timed(lambda w=workers, t=target: store.import_extract(extract, t, workers=w))
         target.unlink(missing_ok=True)
         national = whole[workers] * scale
         verdict = "" if workers == 1 else (f"   target < {TARGET_SECONDS // 60} min: "
                                            f"{'met' if national < TARGET_SECONDS else 'NOT met'}")
-        print(f"  {workers} process{'es' if workers > 1 else ''}: {whole[workers]:6.1f} s → national "
+        print(f"  {workers} process{'es' if workers > 1 else ''}: {whole[workers]:6.1f} s ({cpu:.1f} s of processor "
+              f"time, DuckDB's threads included) → national "
               f"{whole[workers]:.1f} s × {scale:.1f} = {national:6.0f} s ({national / 60:.1f} min){verdict}")
     old = whole[1] - seconds["batches, one core"] + before
     print(f"  as before (one value a call, one core; the 1-process import with its encryption swapped): "
