@@ -8,7 +8,7 @@ Figures, each beside its target and its baseline measured in the same run:
   proper (the command's time less that of the same command on a one-row file: process start, loading the
   tokenizer and building the measures' index) (target: at least 2,000 rows/s).
 
-Run: .venv/bin/python bench/import_while_browsing.py [--rows 30000] [--baseline-seconds 15]
+Run: .venv/bin/python bench/import_while_browsing.py [--rows 30000] [--baseline-seconds 15] [--pause 0.2]
 On SQLite (a fresh file in bench/out/) by default; on PostgreSQL with CHUNFENG_DATABASE_URL set to a database
 whose name contains "bench" or "test" (its tables are dropped first).
 """
@@ -114,8 +114,9 @@ def login(base: str) -> httpx.Client:
     return client
 
 
-def browse(client: httpx.Client, until) -> dict[str, list[float]]:
-    """Each page in turn until `until()` says stop: each latency, and any answer but 200 counted as a failure."""
+def browse(client: httpx.Client, until, pause: float) -> dict[str, list[float]]:
+    """Each page in turn, `pause` seconds apart (an official reading, not a load test, so that the browsing does not
+    take the import's processor), until `until()` says stop: each latency, any answer but 200 a failure."""
     seconds: dict[str, list[float]] = {page: [] for page in PAGES}
     failures = 0
     while not until():
@@ -127,6 +128,7 @@ def browse(client: httpx.Client, until) -> dict[str, list[float]]:
                 status = 0
             seconds[page].append(time.perf_counter() - start)
             failures += status != 200
+            time.sleep(pause)
     seconds["failures"] = [failures]
     return seconds
 
@@ -153,6 +155,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=30000)
     parser.add_argument("--baseline-seconds", type=float, default=15)
+    parser.add_argument("--pause", type=float, default=0.2, help="seconds between two page requests")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="browse-", dir=OUT))
@@ -170,7 +173,7 @@ def main() -> None:
         for page in PAGES:  # the first request of each page builds what it caches
             client.get(page)
         stop = time.monotonic() + args.baseline_seconds
-        idle = browse(client, lambda: time.monotonic() > stop)
+        idle = browse(client, lambda: time.monotonic() > stop, args.pause)
         cpu_before = children_cpu()
         startup = run_import(env, small)
         startup_cpu = children_cpu() - cpu_before
@@ -178,7 +181,7 @@ def main() -> None:
         importer = subprocess.Popen([sys.executable, "-m", "chunfeng", "appeals", "import", str(big)], env=env,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         start = time.perf_counter()
-        busy = browse(client, lambda: importer.poll() is not None)
+        busy = browse(client, lambda: importer.poll() is not None, args.pause)
         wall = time.perf_counter() - start
         output = importer.stdout.read()
         cpu = children_cpu() - cpu_before
