@@ -213,6 +213,43 @@ def test_hotline_import_is_all_or_nothing(office, tmp_path):
         intake.import_hotline(session=s, actor=user(office, "viewer"), path=good)
 
 
+def test_a_hotline_import_writes_in_bulk_what_one_by_one_intake_would(office, tmp_path):
+    """The bulk import: each item as `submit` makes it (classification, unit, limits, encrypted contacts, its
+    "received" event, its measure links), and one audit entry for the import naming every item."""
+    lines = ["类型,内容,地区代码,来电人,电话,来电日期"]
+    texts = ["出口退税办理太慢了 申报以后等了十几个工作日还没有到账", "办税服务厅排队两个小时", "电子税务局登录不上去",
+             "希望延长周末服务时间", "火星上有税务局吗"]
+    for n in range(60):
+        lines.append(f"投诉,{texts[n % 5]}{'' if n < 5 else n},{['110101', '440000', '110000'][n % 3]},李四,"
+                     f"1390000{n:04d},2022-09-29")
+    path = tmp_path / "hotline.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    progress = []
+    with office.read() as s:
+        plan = intake.check_hotline(session=s, actor=user(office, "agent"), path=path,
+                                    progress=lambda *a: progress.append(a))
+        expected = [intake.classify(s, f" {t}") for t in (r.split(",")[1] for r in lines[1:])]
+    with office.write() as s:
+        made = intake.import_hotline(session=s, actor=user(office, "agent"), path=path, plan=plan,
+                                     progress=lambda *a: progress.append(a))
+    assert progress[-1] == (60, 60, "正在写入")
+    with office.read() as s:
+        stored = list(s.scalars(select(Appeal).order_by(Appeal.id)))
+        assert [a.id for a in made] == [a.id for a in stored] and len(stored) == 60
+        assert [(a.category_no, a.item_no, a.measures) for a in stored] == expected
+        assert stored[0].phone == "13900000000" and s.scalar(select(Appeal.phone_digest).limit(1))
+        assert [services.find_by_phone(session=s, actor=user(office, "handler"), phone="13900000003")[0].id] == \
+            [stored[3].id]
+        assert [s.get(Unit, a.unit_id).code for a in stored[:3]] == ["110101", "440000", "110000"]
+        assert stored[0].due_reply == date(2022, 10, 11)
+        assert s.scalar(select(func.count()).select_from(AppealEvent)) == 60
+        assert 54 in stored[0].measures and stored[0].id in [a.id for a in services.linked_to_measure(
+            session=s, actor=user(office, "agent"), measure_no=54, limit=100)[1]]
+        entries = list(s.scalars(select(AuditEntry).where(AuditEntry.action.in_(["appeals.imported", "appeals.received"]))))
+        assert [e.action for e in entries] == ["appeals.imported"]
+        assert f'"ids":["{stored[0].id}-{stored[-1].id}"]' in entries[0].after and '"count":60' in entries[0].after
+
+
 def test_a_topic_one_unit_handles_is_routed_there(office):
     rules = replace(DEFAULT_RULES, topic_routes={"出口退税": "110100"})  # as CHUNFENG_APPEAL_TOPIC_ROUTES sets it
     ids = []

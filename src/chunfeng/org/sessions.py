@@ -2,6 +2,9 @@
 
 A session ends after `session_idle_minutes` without a request or `session_max_hours` after login,
 whichever comes first; logging out deletes it.
+
+Reading a page does not write: the last-seen time is refreshed at most once every `SEEN_REFRESH`, in a short
+transaction of its own, so that signed-in pages never queue behind an import holding the write lock.
 """
 
 from __future__ import annotations
@@ -10,11 +13,15 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from chunfeng.db import utcnow
 from chunfeng.org.models import User, UserSession
+
+# How stale a session's last-seen time may get before a request refreshes it. The idle limit is counted in minutes,
+# so a minute's slack costs nothing and spares a write on all but one request a minute.
+SEEN_REFRESH = timedelta(minutes=1)
 
 
 def _digest(token: str) -> str:
@@ -34,18 +41,48 @@ def start_session(session: Session, *, user: User, max_hours: int, source: str =
 
 
 def resume_session(session: Session, *, token: str, idle_minutes: int) -> UserSession | None:
-    """The live session for a token, its idle clock reset; None when unknown or expired (and then deleted)."""
-    if not token:
-        return None
-    row = session.scalar(select(UserSession).where(UserSession.token_digest == _digest(token)))
+    """The live session for a token; None when unknown or expired (and then deleted).
+
+    Its last-seen time is refreshed only when older than `SEEN_REFRESH`, so that within a minute of the last refresh
+    this changes nothing and a read-only session may be used (`needs_refresh` then says whether to `touch_session`).
+    """
+    row = find_session(session, token=token)
     if row is None:
         return None
-    now = utcnow()
-    if now >= row.expires_at or now - row.last_seen_at > timedelta(minutes=idle_minutes) or not row.user.active:
+    if is_expired(row, idle_minutes=idle_minutes):
         session.delete(row)
         return None
-    row.last_seen_at = now
+    if needs_refresh(row):
+        row.last_seen_at = utcnow()
     return row
+
+
+def find_session(session: Session, *, token: str) -> UserSession | None:
+    """The session row for a token, live or not, changing nothing (for a read-only session)."""
+    if not token:
+        return None
+    return session.scalar(select(UserSession).where(UserSession.token_digest == _digest(token)))
+
+
+def is_expired(row: UserSession, *, idle_minutes: int) -> bool:
+    now = utcnow()
+    return now >= row.expires_at or now - row.last_seen_at > timedelta(minutes=idle_minutes) or not row.user.active
+
+
+def needs_refresh(row: UserSession) -> bool:
+    return utcnow() - row.last_seen_at >= SEEN_REFRESH
+
+
+def touch_session(session: Session, *, session_id: int) -> None:
+    """Refresh a session's last-seen time unless another request did within `SEEN_REFRESH`."""
+    now = utcnow()
+    session.execute(update(UserSession).where(UserSession.id == session_id,
+                                              UserSession.last_seen_at <= now - SEEN_REFRESH)
+                    .values(last_seen_at=now))
+
+
+def drop_session(session: Session, *, session_id: int) -> None:
+    session.execute(delete(UserSession).where(UserSession.id == session_id))
 
 
 def end_session(session: Session, *, token: str) -> None:

@@ -8,7 +8,9 @@ store read-only per use, which DuckDB allows from many processes at once.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
@@ -144,17 +146,58 @@ def _load_table(conn, table: Table, path: Path, problems: list[str]) -> _Raw | N
 ENCRYPTED = {("contacts", "person"), ("contacts", "address")}
 
 
-def _encrypt_column(values: pa.Array) -> pa.Array:
-    return pa.array([crypto.encrypt(v) for v in values.to_pylist()], type=pa.string())
+# Contacts from which the encryption is shared with worker processes: below it, starting them costs more than
+# it saves (each imports the package, about a second).
+PARALLEL_FROM = 200_000
 
 
-def _store_table(conn, table: Table, raw: _Raw) -> None:
+def _encrypt_array(key: bytes, values: pa.Array) -> pa.Array:
+    return pa.array(crypto.encrypt_with(key, values.to_pylist()), type=pa.string())
+
+
+class _Encryption:
+    """The SM4 encryption of a column, DuckDB's batch at a time: this process encrypts one share of each batch and,
+    for a large extract, `workers - 1` worker processes the others (SM4-GCM of short values is Python-bound: threads
+    would queue on the GIL, see bench/push_import_national.py)."""
+
+    def __init__(self, workers: int):
+        self.key, self.workers = crypto.encryption_key(), max(1, workers)
+        # Forked: a worker needs only the key and the crypto module, both already here, and starts at once; spawned
+        # workers would import the caller's main module again (`python -m chunfeng` would run the command twice).
+        # The importers (the CLI, the demo's fill) run no threads of their own while they import.
+        self.pool = ProcessPoolExecutor(self.workers - 1, mp_context=get_context("fork")) if self.workers > 1 else None
+
+    def column(self, values: pa.Array) -> pa.Array:
+        share = -(-len(values) // self.workers)
+        if self.pool is None or share < 256:
+            return _encrypt_array(self.key, values)
+        # The workers' shares travel as Arrow buffers, both ways: pickling a list of strings would cost them
+        # about a third of what the encryption does.
+        others = [self.pool.submit(_encrypt_array, self.key, values.slice(i, share))
+                  for i in range(share, len(values), share)]
+        mine = _encrypt_array(self.key, values.slice(0, share))
+        return pa.concat_arrays([mine, *(other.result() for other in others)])
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+def _store_table(conn, table: Table, raw: _Raw, workers: int) -> None:
+    encryption = None
     if any(t == table.name for t, _ in ENCRYPTED):
-        conn.create_function("sm4_encrypt", _encrypt_column, [VARCHAR], VARCHAR, type="arrow", side_effects=False)
+        rows = conn.execute(f"SELECT count(*) FROM {raw.name}").fetchall()[0][0]
+        encryption = _Encryption(workers if rows >= PARALLEL_FROM else 1)
+        conn.create_function("sm4_encrypt", encryption.column, [VARCHAR], VARCHAR, type="arrow", side_effects=False)
     select_list = ", ".join((f'sm4_encrypt({cast})' if (table.name, f.name) in ENCRYPTED else cast) + f' AS "{f.name}"'
                             for f, cast, _ in raw.casts)
-    conn.execute(f"CREATE TABLE {table.name} AS SELECT {select_list} FROM {raw.name} "
-                 f"ORDER BY {ORDER.get(table.name, raw.row)}")
+    try:
+        conn.execute(f"CREATE TABLE {table.name} AS SELECT {select_list} FROM {raw.name} "
+                     f"ORDER BY {ORDER.get(table.name, raw.row)}")
+    finally:
+        if encryption is not None:
+            encryption.close()
+            conn.remove_function("sm4_encrypt")
     conn.execute(f"DROP {'VIEW' if raw.row == 'file_row_number' else 'TABLE'} {raw.name}")
 
 
@@ -199,8 +242,10 @@ class ImportResult:
     store: Path
 
 
-def import_extract(source: Path, store: Path, *, progress: Callable[[str], None] | None = None) -> ImportResult:
-    """Check an extract directory and make it the store; ExtractInvalid lists every problem found, by row."""
+def import_extract(source: Path, store: Path, *, progress: Callable[[str], None] | None = None,
+                   workers: int | None = None) -> ImportResult:
+    """Check an extract directory and make it the store; ExtractInvalid lists every problem found, by row.
+    `workers`: processes sharing the contacts' encryption (default: one per core)."""
     files = find_files(source)
     store.parent.mkdir(parents=True, exist_ok=True)
     building = store.with_name(store.name + ".building")
@@ -222,7 +267,7 @@ def import_extract(source: Path, store: Path, *, progress: Callable[[str], None]
             for name, raw in raws.items():
                 if progress:
                     progress(f"写入 {name}")
-                _store_table(conn, TABLES[name], raw)
+                _store_table(conn, TABLES[name], raw, workers or os.cpu_count() or 1)
             rows = {name: conn.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0] for name in TABLES}
         os.replace(building, store)
     except (duckdb.Error, ExtractInvalid) as exc:

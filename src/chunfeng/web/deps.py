@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
@@ -19,7 +20,7 @@ from chunfeng.org.access import allowed, authorize
 from chunfeng.org.models import User
 from chunfeng.org.roles import LEVELS, ROLES
 from chunfeng.org.services import password_expired
-from chunfeng.org.sessions import resume_session
+from chunfeng.org.sessions import drop_session, find_session, is_expired, needs_refresh, touch_session
 from chunfeng.push.campaigns import inbox_unread
 from chunfeng.settings import Settings
 from chunfeng.tabular import TableLimits
@@ -71,17 +72,39 @@ def read_session(db: DatabaseDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(read_session)]
 
 
-def optional_user(request: Request, db: DatabaseDep, settings: SettingsDep) -> User | None:
+def optional_user(request: Request, db: DatabaseDep, settings: SettingsDep,
+                  background: BackgroundTasks = None) -> User | None:  # None when called by hand: refreshed at once
     token = request.cookies.get(SESSION_COOKIE, "")
     if not token:
         return None
-    with db.write() as session:
-        row = resume_session(session, token=token, idle_minutes=settings.session_idle_minutes)
-        user = row.user if row else None
+    # Read, not write: a signed-in page must not wait for the write lock an import or a scan holds.
+    with db.read() as session:
+        row = find_session(session, token=token)
+        user = row.user if row is not None else None
         if user is not None:
             _ = user.unit.path  # loaded now: the user object outlives this session
+        expired = row is not None and is_expired(row, idle_minutes=settings.session_idle_minutes)
+    if row is None:
+        user = None
+    elif expired:
+        with db.write() as session:
+            drop_session(session, session_id=row.id)
+        user = None
+    elif needs_refresh(row):  # at most once a minute, after the page has answered
+        if background is None:
+            _refresh_last_seen(db, row.id)
+        else:
+            background.add_task(_refresh_last_seen, db, row.id)
     request.state.user = user
     return user
+
+
+def _refresh_last_seen(db: Database, session_id: int) -> None:
+    try:
+        with db.write() as session:
+            touch_session(session, session_id=session_id)
+    except Exception:  # a missed refresh is retried by the next request; the page has already answered
+        logging.getLogger("chunfeng").exception("could not refresh a session's last-seen time")
 
 
 class SecondFactorRequired(Exception):
