@@ -29,7 +29,7 @@ from sqlalchemy import func, insert, select
 
 from chunfeng.appeals import analysis, clustering
 from chunfeng.appeals.models import Appeal
-from chunfeng.appeals.services import limits
+from chunfeng.appeals.services import DEFAULT_RULES
 from chunfeng.db import Database
 from chunfeng.org.access import SystemActor
 from chunfeng.org.builtin import NATIONAL, PROVINCES
@@ -178,7 +178,7 @@ def build(db: Database, items: int) -> None:
 
     @lru_cache(maxsize=None)
     def due(day: date, kind: str) -> tuple[date, date, date]:
-        return tuple(cal.add_working_days(day, n) for n in limits(kind).values())
+        return tuple(cal.add_working_days(day, n) for n in DEFAULT_RULES.limits_of(kind).values())
 
     with step(f"items: {items:,}"), db.write() as s:
         rows = []

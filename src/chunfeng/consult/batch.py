@@ -19,6 +19,7 @@ import numpy as np
 from scipy import sparse
 
 from chunfeng.consult.index import (
+    COVER_WEIGHT,
     MEASURE_PENALTY,
     NATIONAL,
     PAST_PENALTY,
@@ -100,21 +101,26 @@ PARALLEL_FROM = 4000
 _tokenizer: TaxTokenizer | None = None  # the forked workers' tokenizer, inherited from the process that forks them
 
 
-def _tokenize(texts: list[str]) -> list[list[str]]:
-    return [_tokenizer.tokens(t) for t in texts]
+def _both(tokenizer: TaxTokenizer, text: str) -> tuple[list[str], list[str]]:
+    """A text's search tokens and its own words (what an answer must cover: Index.covered)."""
+    return tokenizer.tokens(text), tokenizer.words(text)
 
 
-def _tokens(tokenizer: TaxTokenizer, texts: list[str]) -> list[list[str]]:
-    """Each text's tokens; for many texts, this process tokenizes one share and a worker per further core the others.
-    Forked, so a worker starts at once with the tokenizer already loaded; it runs only jieba over its texts."""
+def _tokenize(texts: list[str]) -> list[tuple[list[str], list[str]]]:
+    return [_both(_tokenizer, t) for t in texts]
+
+
+def _tokens(tokenizer: TaxTokenizer, texts: list[str]) -> list[tuple[list[str], list[str]]]:
+    """Each text's tokens and words; for many texts, this process tokenizes one share and a worker per further core
+    the others. Forked, so a worker starts at once with the tokenizer already loaded; it runs only jieba."""
     global _tokenizer
     workers = os.cpu_count() or 1
     if workers < 2 or len(texts) < PARALLEL_FROM or "fork" not in get_all_start_methods():
-        return [tokenizer.tokens(t) for t in texts]
+        return [_both(tokenizer, t) for t in texts]
     _tokenizer, share = tokenizer, -(-len(texts) // workers)
     with ProcessPoolExecutor(workers - 1, mp_context=get_context("fork")) as pool:
         others = [pool.submit(_tokenize, texts[i:i + share]) for i in range(share, len(texts), share)]
-        tokens = [tokenizer.tokens(t) for t in texts[:share]]
+        tokens = [_both(tokenizer, t) for t in texts[:share]]
         for other in others:
             tokens += other.result()
     return tokens
@@ -132,19 +138,20 @@ def search_many(index: Index, queries: list[str], *, today: date | None = None, 
     answers: list[list[Hit]] = []
     all_tokens = _tokens(index.tokenizer, queries)
     for begin in range(0, len(queries), BLOCK):
-        block, tokens = queries[begin:begin + BLOCK], all_tokens[begin:begin + BLOCK]
+        block = queries[begin:begin + BLOCK]
+        tokens, words = [t for t, _ in all_tokens[begin:begin + BLOCK]], [w for _, w in all_tokens[begin:begin + BLOCK]]
         ids = [[f.ids(t) for f in index.fields] for t in tokens]
         n = len(index.docs)
         combined = sum(w * _bm25(f, [i[j] for i in ids], n)
                        for j, (w, f) in enumerate(zip(index.weights, index.fields, strict=True)))
         grams = [character_grams(q) for q in block]
         overlap = phrases.overlap(grams)
-        answers += [_ranked(index, query, tokens[r], ids[r], combined[r], overlap[r], today, k)
+        answers += [_ranked(index, query, tokens[r], words[r], ids[r], combined[r], overlap[r], today, k)
                     for r, query in enumerate(block)]
     return answers
 
 
-def _ranked(index: Index, query: str, tokens: list[str], ids: list[list[int]], combined: np.ndarray,
+def _ranked(index: Index, query: str, tokens: list[str], words: list[str], ids: list[list[int]], combined: np.ndarray,
             overlap: np.ndarray, today: date, k: int) -> list[Hit]:
     """The rest of `Index.search` for one query, given its BM25 sums and wording overlaps."""
     if not any(ids):
@@ -161,11 +168,13 @@ def _ranked(index: Index, query: str, tokens: list[str], ids: list[list[int]], c
     if not top:
         return []
     best = float(combined[top[0]]) or 1.0
+    covered = index.covered(top, words)
 
     def reranked(i: int) -> float:
         penalty = (0.0 if current[i] else PAST_PENALTY) + (MEASURE_PENALTY if index.docs[i].source == "measure" else 0.0)
-        return float(combined[i]) / best + RERANK_WEIGHT * float(overlap[i]) + 0.0 - penalty
-    top.sort(key=reranked, reverse=True)
+        return float(combined[i]) / best + RERANK_WEIGHT * float(overlap[i]) + COVER_WEIGHT * covered[i] + 0.0 - penalty
+    ranks = {i: reranked(i) for i in top}
+    top.sort(key=ranks.__getitem__, reverse=True)
     return [Hit(index.docs[i], float(combined[i]), min(1.0, float(combined[i]) / reachable) if reachable else 0.0,
-                current=bool(current[i]))
+                current=bool(current[i]), rank=ranks[i], covered=covered[i])
             for i in top[:k]]
