@@ -13,6 +13,7 @@ from chunfeng.appeals import intake, services
 from chunfeng.appeals.errors import AppealInvalid, AppealNotFound
 from chunfeng.appeals.models import Appeal, AppealEvent
 from chunfeng.appeals.services import DEFAULT_RULES
+from chunfeng.db import NulInText
 from chunfeng.inbox.models import InboxMessage
 from chunfeng.org.errors import Forbidden
 from chunfeng.org.models import AuditEntry, Unit, User
@@ -248,6 +249,19 @@ def test_a_hotline_import_writes_in_bulk_what_one_by_one_intake_would(office, tm
         entries = list(s.scalars(select(AuditEntry).where(AuditEntry.action.in_(["appeals.imported", "appeals.received"]))))
         assert [e.action for e in entries] == ["appeals.imported"]
         assert f'"ids":["{stored[0].id}-{stored[-1].id}"]' in entries[0].after and '"count":60' in entries[0].after
+
+
+def test_a_hotline_file_holding_a_nul_past_its_first_bytes_is_refused_and_nothing_written(office, tmp_path):
+    """The bulk import writes with COPY on PostgreSQL, past the statement hook that refuses NUL: it must still be
+    the clear refusal, on both engines, not PostgreSQL's DataError (a 500)."""
+    lines = ["类型,内容,地区代码,电话"] + [f"投诉,办税服务厅排队两个小时{n},110101,1390000{n:04d}" for n in range(120)]
+    path = tmp_path / "hotline.csv"
+    path.write_text("\n".join(lines) + "\n投诉,排队\x00两个小时,110101,13900009999\n", encoding="utf-8")
+    assert path.read_bytes().index(b"\x00") > 4096  # past the sniffing that refuses a binary file
+    with pytest.raises(NulInText), office.write() as s:
+        intake.import_hotline(session=s, actor=user(office, "agent"), path=path)
+    with office.read() as s:
+        assert s.scalar(select(func.count()).select_from(Appeal)) == 0
 
 
 def test_a_topic_one_unit_handles_is_routed_there(office):
