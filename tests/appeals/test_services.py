@@ -7,8 +7,9 @@ from dataclasses import replace
 from datetime import date, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from chunfeng import crypto
 from chunfeng.appeals import intake, services
 from chunfeng.appeals.errors import AppealInvalid, AppealNotFound
 from chunfeng.appeals.models import Appeal, AppealEvent
@@ -249,6 +250,20 @@ def test_a_hotline_import_writes_in_bulk_what_one_by_one_intake_would(office, tm
         entries = list(s.scalars(select(AuditEntry).where(AuditEntry.action.in_(["appeals.imported", "appeals.received"]))))
         assert [e.action for e in entries] == ["appeals.imported"]
         assert f'"ids":["{stored[0].id}-{stored[-1].id}"]' in entries[0].after and '"count":60' in entries[0].after
+
+
+def test_a_hotline_import_stores_the_contacts_encrypted(office, tmp_path):
+    """COPY (PostgreSQL) passes by SQLAlchemy's type processing: the contacts must still be stored as SM4 ciphertext,
+    which reading them back alone would not show (a value without the prefix reads back as it is)."""
+    path = tmp_path / "hotline.csv"
+    path.write_text("类型,内容,地区代码,来电人,电话,电子邮箱\n投诉,办税服务厅排队两个小时,110101,李四,13900000001,"
+                    "li@example.com\n", encoding="utf-8")
+    with office.write() as s:
+        intake.import_hotline(session=s, actor=user(office, "agent"), path=path)
+    with office.read() as s:
+        stored = s.execute(text("SELECT submitter, phone, email FROM appeal")).one()  # as stored: no type decrypts
+        assert all(value.startswith(crypto.PREFIX) for value in stored) and "13900000001" not in "".join(stored)
+        assert [crypto.decrypt(value) for value in stored] == ["李四", "13900000001", "li@example.com"]
 
 
 def test_a_hotline_file_holding_a_nul_past_its_first_bytes_is_refused_and_nothing_written(office, tmp_path):
