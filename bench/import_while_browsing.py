@@ -31,6 +31,7 @@ import httpx
 from appeals_scale import make_text  # bench/appeals_scale.py: texts in the words of real complaints
 from sqlalchemy import text
 
+from chunfeng import runtime
 from chunfeng.db import Database
 from chunfeng.org import services as org
 from chunfeng.org.access import SystemActor
@@ -54,7 +55,9 @@ def environment(url: str, files: Path) -> dict[str, str]:
 
 def prepare(url: str, env: dict[str, str]) -> None:
     os.environ.update(env)  # the audit head and the data key of this run, for the rows written here
-    db = Database(Settings(database_url=url).sqlalchemy_url)
+    settings = Settings(database_url=url)
+    runtime.configure(settings)  # the data key is read at the entry point only, never behind its back
+    db = Database(settings.sqlalchemy_url)
     if not db.is_sqlite:
         if not any(word in (db.engine.url.database or "") for word in ("bench", "test")):
             sys.exit(f"refusing to empty {db.engine.url.database!r}: name a database containing 'bench' or 'test'")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, MetaData, create_engine, event, text
+from sqlalchemy import Engine, MetaData, Table, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from chunfeng.errors import ValidationFailed
@@ -66,6 +66,9 @@ class NulInText(ValidationFailed):
     """Text holding a NUL character, which PostgreSQL can neither store nor compare: refused on both engines."""
 
 
+NUL_REFUSED = "文字中含有空字符(NUL,\\x00),无法保存或查询;请删去后重试"
+
+
 def _holds_nul(value) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -80,7 +83,7 @@ def _refuse_nul(_conn, _cursor, statement, parameters, _context, _executemany):
     # Whatever the text came from (a URL, a form, a JSON body, an imported file), a clear refusal rather than
     # PostgreSQL's DataError (a 500); SQLite would take it, and the two engines answer alike.
     if _holds_nul(parameters):
-        raise NulInText("文字中含有空字符(NUL,\\x00),无法保存或查询;请删去后重试")
+        raise NulInText(NUL_REFUSED)
 
 
 class Database:
@@ -169,6 +172,49 @@ def insert_unless_present(session: Session, model, **values) -> None:
     else:
         from sqlalchemy.dialects.sqlite import insert
     session.execute(insert(model).values(**values).on_conflict_do_nothing())
+
+
+def next_ids(session: Session, table: Table, n: int) -> list[int]:
+    """`n` ids drawn from the table's id sequence (PostgreSQL), in order: rows written by COPY, which returns
+    nothing, and the rows that refer to them can then be written without reading anything back."""
+    return list(session.scalars(text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+                                {"table": table.name, "n": n}))
+
+
+def copy_rows(session: Session, table: Table, rows: list[dict]) -> None:
+    """Insert `rows` with COPY (PostgreSQL), in the session's transaction, as `insert(table)` would have: each
+    column's Python default for what a row leaves out, each column type's own bind processing (SM4 for
+    `Encrypted`, JSON), and NUL refused. Many times faster than multi-row INSERTs, whose placeholders psycopg
+    parses again for each statement over 4 KB."""
+    if not rows:
+        return
+    if _holds_nul(rows):  # COPY does not pass the statement hook that refuses it on every other write
+        raise NulInText(NUL_REFUSED)
+    session.flush()  # the ORM's pending rows first, as a Core insert would have them
+    dialect, columns, convert = session.get_bind().dialect, [], []
+    for column in table.columns:
+        default = column.default
+        if not any(column.name in row for row in rows) and (default is None or not (default.is_scalar or
+                                                                                    default.is_callable)):
+            continue  # the server's default (an id sequence) or NULL
+        columns.append(column.name)
+        convert.append((column.name, default, column.type.dialect_impl(dialect).bind_processor(dialect)))
+    names = ", ".join(f'"{name}"' for name in columns)
+    with session.connection().connection.driver_connection.cursor() as cur:
+        with cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row([_processed(process, row[name] if name in row else _default(default))
+                                for name, default, process in convert])
+
+
+def _default(default):
+    if default is None:
+        return None
+    return default.arg if default.is_scalar else default.arg(None)
+
+
+def _processed(process, value):
+    return process(value) if process else value
 
 
 _databases: dict[str, Database] = {}

@@ -7,12 +7,14 @@ from dataclasses import replace
 from datetime import date, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from chunfeng import crypto
 from chunfeng.appeals import intake, services
 from chunfeng.appeals.errors import AppealInvalid, AppealNotFound
 from chunfeng.appeals.models import Appeal, AppealEvent
 from chunfeng.appeals.services import DEFAULT_RULES
+from chunfeng.db import NulInText
 from chunfeng.inbox.models import InboxMessage
 from chunfeng.org.errors import Forbidden
 from chunfeng.org.models import AuditEntry, Unit, User
@@ -248,6 +250,33 @@ def test_a_hotline_import_writes_in_bulk_what_one_by_one_intake_would(office, tm
         entries = list(s.scalars(select(AuditEntry).where(AuditEntry.action.in_(["appeals.imported", "appeals.received"]))))
         assert [e.action for e in entries] == ["appeals.imported"]
         assert f'"ids":["{stored[0].id}-{stored[-1].id}"]' in entries[0].after and '"count":60' in entries[0].after
+
+
+def test_a_hotline_import_stores_the_contacts_encrypted(office, tmp_path):
+    """COPY (PostgreSQL) passes by SQLAlchemy's type processing: the contacts must still be stored as SM4 ciphertext,
+    which reading them back alone would not show (a value without the prefix reads back as it is)."""
+    path = tmp_path / "hotline.csv"
+    path.write_text("类型,内容,地区代码,来电人,电话,电子邮箱\n投诉,办税服务厅排队两个小时,110101,李四,13900000001,"
+                    "li@example.com\n", encoding="utf-8")
+    with office.write() as s:
+        intake.import_hotline(session=s, actor=user(office, "agent"), path=path)
+    with office.read() as s:
+        stored = s.execute(text("SELECT submitter, phone, email FROM appeal")).one()  # as stored: no type decrypts
+        assert all(value.startswith(crypto.PREFIX) for value in stored) and "13900000001" not in "".join(stored)
+        assert [crypto.decrypt(value) for value in stored] == ["李四", "13900000001", "li@example.com"]
+
+
+def test_a_hotline_file_holding_a_nul_past_its_first_bytes_is_refused_and_nothing_written(office, tmp_path):
+    """The bulk import writes with COPY on PostgreSQL, past the statement hook that refuses NUL: it must still be
+    the clear refusal, on both engines, not PostgreSQL's DataError (a 500)."""
+    lines = ["类型,内容,地区代码,电话"] + [f"投诉,办税服务厅排队两个小时{n},110101,1390000{n:04d}" for n in range(120)]
+    path = tmp_path / "hotline.csv"
+    path.write_text("\n".join(lines) + "\n投诉,排队\x00两个小时,110101,13900009999\n", encoding="utf-8")
+    assert path.read_bytes().index(b"\x00") > 4096  # past the sniffing that refuses a binary file
+    with pytest.raises(NulInText), office.write() as s:
+        intake.import_hotline(session=s, actor=user(office, "agent"), path=path)
+    with office.read() as s:
+        assert s.scalar(select(func.count()).select_from(Appeal)) == 0
 
 
 def test_a_topic_one_unit_handles_is_routed_there(office):

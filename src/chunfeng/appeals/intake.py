@@ -25,7 +25,7 @@ from chunfeng.consult.batch import search_many
 from chunfeng.consult.index import Index
 from chunfeng.consult.services import documents
 from chunfeng.consult.tokenize import shared_tokenizer
-from chunfeng.db import utcnow
+from chunfeng.db import copy_rows, next_ids, utcnow
 from chunfeng.files import TYPES, safe_name, sniff, store_after_commit
 from chunfeng.jobs import Progress, no_progress
 from chunfeng.org import audit
@@ -326,8 +326,8 @@ def import_hotline(*, session: Session, actor: Actor, path: Path, plan: HotlineP
     """12366 hotline records from xlsx or CSV, all or nothing; every problem with its row. `plan` is
     `check_hotline`'s answer when the caller checked the file before opening this transaction.
 
-    The records go in as a few multi-row statements, not one flush each, and the import is one audit entry
-    naming every item it created (each item's history still has its own "received" event)."""
+    The records go in as a few multi-row statements (COPY on PostgreSQL), not one flush each, and the import is
+    one audit entry naming every item it created (each item's history still has its own "received" event)."""
     authorize(actor, "appeals.enter")
     plan = plan or check_hotline(session=session, actor=actor, path=path, limits=limits, progress=progress)
     cal, dues, units, rows = configured_calendar(session), {}, {}, []
@@ -339,20 +339,32 @@ def import_hotline(*, session: Session, actor: Actor, path: Path, plan: HotlineP
             units[s.region, s.topic] = _unit_for(session, s, actor, rules.topic_routes)
         rows.append(_columns(s, token=secrets.token_urlsafe(16), classified=classified, unit=units[s.region, s.topic],
                              today=today, due=dues[today, s.kind], created_by=actor.username))
+    copy = session.get_bind().dialect.name == "postgresql"
     ids: dict[str, int] = {}
+    if copy:  # ids drawn first, so that the rows go in by COPY (which returns nothing) and their links refer to them
+        ids = dict(zip((row["token_digest"] for row in rows), next_ids(session, Appeal.__table__, len(rows)),
+                       strict=True))
     for begin in range(0, len(rows), INSERT_BLOCK):
         progress(begin, len(rows), "正在写入")
-        # Matched back by the unique token digest: asking for the rows' own order would make SQLAlchemy insert
-        # them one statement each on SQLite.
-        ids.update(session.execute(insert(Appeal.__table__).returning(Appeal.token_digest, Appeal.id),
-                                   rows[begin:begin + INSERT_BLOCK]).all())
+        block = rows[begin:begin + INSERT_BLOCK]
+        if copy:
+            copy_rows(session, Appeal.__table__, [row | {"id": ids[row["token_digest"]]} for row in block])
+        else:
+            # Matched back by the unique token digest: asking for the rows' own order would make SQLAlchemy insert
+            # them one statement each on SQLite.
+            ids.update(session.execute(insert(Appeal.__table__).returning(Appeal.token_digest, Appeal.id), block).all())
     progress(len(rows), len(rows), "正在写入")
     made = [Appeal(id=ids[row["token_digest"]], **row) for row in rows]  # as stored, without reading them back
     if made:
         by_id = {unit.id: unit for unit in units.values()}
-        session.execute(insert(AppealMeasure.__table__), [{"appeal_id": a.id, "measure_no": no} for a in made for no in a.measures])
-        session.execute(insert(AppealEvent.__table__), [{"appeal_id": a.id, "actor": actor.username, "action": "received",
-                                               "note": f"分派至{by_id[a.unit_id].name}"} for a in made])
+        links = [{"appeal_id": a.id, "measure_no": no} for a in made for no in a.measures]
+        events = [{"appeal_id": a.id, "actor": actor.username, "action": "received",
+                   "note": f"分派至{by_id[a.unit_id].name}"} for a in made]
+        for table, values in ((AppealMeasure.__table__, links), (AppealEvent.__table__, events)):
+            if copy:
+                copy_rows(session, table, values)
+            elif values:
+                session.execute(insert(table), values)
         numbers = sorted(ids.values())
         audit.record(session, actor=actor, action="appeals.imported", object_type="appeal",
                      object_id=f"{numbers[0]}-{numbers[-1]}",
