@@ -17,6 +17,7 @@ from starlette.background import BackgroundTask
 
 from chunfeng.db import Database
 from chunfeng.errors import NotFound, ValidationFailed
+from chunfeng.files import EXPORTS
 from chunfeng.org import audit
 from chunfeng.xlsx import download_path, write_table
 
@@ -84,7 +85,7 @@ def write_personal_xlsx(db: Database, user, path: Path, *, action: str, purpose:
 # under); only the run's page links to it, and only its starter may fetch it (web/jobs.py).
 
 def _exports(data_dir: str | Path) -> Path:
-    return Path(data_dir) / "exports"
+    return Path(data_dir) / EXPORTS
 
 
 def task_file_path(data_dir: str | Path, run_id: int, filename: str) -> Path:
