@@ -4,6 +4,7 @@ and a real HTTP server (uvicorn on a loopback port) for web and browser tests.""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import tempfile
 import threading
@@ -224,6 +225,15 @@ def finished(client: httpx.Client, response: httpx.Response, timeout: float = 12
         if 'data-state="running"' not in page.text or time.monotonic() > deadline:
             return page
         time.sleep(0.1)
+
+
+def exported(client: httpx.Client, response: httpx.Response) -> tuple[httpx.Response, httpx.Response]:
+    """Follow an export started as a job to its result page and fetch the file it links to: (page, download)."""
+    page = finished(client, response)
+    assert page.status_code == 200, page.text[:500]
+    link = re.search(r'href="(/jobs/runs/\d+/download)"', page.text)
+    assert link, page.text[:1000]
+    return page, client.get(link[1])
 
 
 # A small bureau tree with a plan and people at each level:

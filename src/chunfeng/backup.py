@@ -28,6 +28,7 @@ from sqlalchemy.types import TypeDecorator
 from chunfeng import __version__, crypto
 from chunfeng.db import Database
 from chunfeng.errors import Invalid
+from chunfeng.files import EXPORTS
 from chunfeng.models import Base
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor
@@ -103,7 +104,9 @@ def backup(db: Database, *, files: Path, out: Path, actor: Actor | None = None) 
             rows[table.name] = len(lines)
             _add(tar, f"tables/{table.name}.jsonl", ("\n".join(lines) + "\n" if lines else "").encode(), sums)
         if files.exists():
-            for path in sorted(p for p in files.rglob("*") if p.is_file() and not p.name.endswith(".part")):
+            # Exports waiting to be fetched are personal lists kept a day at most: not copied into archives.
+            for path in sorted(p for p in files.rglob("*") if p.is_file() and not p.name.endswith(".part")
+                               and p.relative_to(files).parts[0] != EXPORTS):
                 _add(tar, f"files/{path.relative_to(files).as_posix()}", path.read_bytes(), sums)
                 count += 1
         schema = db.schema_version()

@@ -27,6 +27,7 @@ TYPES = {
 }
 
 
+EXPORTS = "exports"  # the folder of the store a task writes its export to, for a day at most: never backed up
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 

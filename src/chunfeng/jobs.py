@@ -23,7 +23,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
-from contextvars import copy_context
+from contextvars import ContextVar, copy_context
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -362,6 +362,12 @@ class TaskResult:
 
 
 TaskWork = Callable[[Progress], TaskResult]
+_current_run: ContextVar[int | None] = ContextVar("chunfeng_task_run", default=None)
+
+
+def current_run() -> int | None:
+    """The id of the task run this thread is doing (a task that writes a file names it by its run), else None."""
+    return _current_run.get()
 # Turns an exception into (HTTP status, message for people), or None for one that is not for people.
 Explain = Callable[[Exception], tuple[int, str] | None]
 
@@ -384,6 +390,7 @@ def start_task(db: Database, *, name: str, title: str, started_by: str, work: Ta
 
 
 def _do_task(db: Database, run_id: int, work: TaskWork, explain: Explain) -> None:
+    _current_run.set(run_id)  # inside the task's own copied context: no other thread sees it
     try:
         with _Heartbeat(db, run_id) as beat:
             result = work(beat.progress)

@@ -3,6 +3,7 @@ every other role; a hotline import started from its page runs as a task, its pro
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import timedelta
 
@@ -10,10 +11,13 @@ import pytest
 from sqlalchemy import func, select
 
 from chunfeng.appeals.models import Appeal
+from chunfeng.errors import NotFound
 from chunfeng.jobs import Job, JobRun, Runner
 from chunfeng.org.models import AuditEntry
 from chunfeng.settings import Settings
-from tests.conftest import csrf_from, finished, login
+from chunfeng.web import downloads
+from chunfeng.web.jobs import start_export
+from tests.conftest import csrf_from, finished, login, person
 
 
 @pytest.fixture
@@ -110,3 +114,40 @@ def test_a_task_refused_for_another_province_is_a_403_and_audited_as_denied(peop
         assert [(e.actor, e.object_type, e.object_id, e.outcome) for e in denied] == [
             ("agent", "job", "appeals.import", "denied")]
         assert denied[0].source == "127.0.0.1"  # the request's address went with the work
+
+
+def test_an_export_file_nobody_fetched_is_swept_after_a_day_and_a_failed_one_is_never_offered(tmp_path):
+    old = downloads.task_file_path(tmp_path, 7, "a/b.xlsx")
+    old.write_bytes(b"x")
+    stale = time.time() - downloads.EXPORT_KEEP.total_seconds() - 60
+    os.utime(old.parent, (stale, stale))
+    fresh = downloads.task_file_path(tmp_path, 8, "c.xlsx")
+    fresh.write_bytes(b"y")
+    assert old.name == "a_b.xlsx" and old.parent.name == "7"  # a slash in a name cannot leave the run's folder
+    assert downloads.sweep_task_files(tmp_path) == 1
+    assert not old.parent.exists() and fresh.exists()
+    with pytest.raises(NotFound):
+        downloads.task_file(tmp_path, 7)
+
+
+def test_an_export_that_fails_leaves_no_file_and_no_link(people, server, server_files, db):
+    def write(path, progress):
+        path.write_bytes(b"half")
+        raise RuntimeError("disk full")
+
+    with db.read() as session:
+        user = person(session, "office")
+        session.expunge(user)
+    started = start_export(db, user, Settings(data_dir=str(server_files)), name="test.export", title="导出",
+                           filename="x.xlsx", write=write)
+    run_id = int(started.headers["location"].rsplit("/", 1)[1])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with db.read() as session:
+            run = session.get(JobRun, run_id)
+            if run.state != "running":
+                break
+        time.sleep(0.1)
+    assert run.state == "failed" and run.link == ""
+    assert not (server_files / "exports" / str(run_id)).exists()
+    assert login(server, "office").get(f"/jobs/runs/{run_id}/download").status_code == 404

@@ -13,7 +13,7 @@ from chunfeng.ledger import services as ledger
 from chunfeng.ledger.models import Assignment, ProgressReport
 from chunfeng.ledger.periods import period_of
 from chunfeng.ledger.services import Terms
-from tests.conftest import TEST_DATA_KEY, csrf_from, finished, login, person
+from tests.conftest import TEST_DATA_KEY, csrf_from, exported, finished, login, person
 
 DEADLINE = date.today() + timedelta(days=200)
 
@@ -109,7 +109,7 @@ def test_others_cannot_report_or_see(bureau, server):
         assert s.scalar(select(ProgressReport.id)) is None
 
 
-def test_dashboard_drill_down_and_export(bureau, server):
+def test_dashboard_drill_down_and_export(bureau, server, server_files):
     make_chain(bureau)
     client = login(server, "nat_office")
     page = client.get("/ledger").text
@@ -118,10 +118,24 @@ def test_dashboard_drill_down_and_export(bureau, server):
     assert "北京甲市税务局" in drill
     tasks = client.get("/ledger/units/110101").text
     assert "进一步精简出口退税" in tasks
-    sheet = load_workbook(io.BytesIO(client.get("/ledger/export.xlsx", params={"unit": "110000"}).content),
-                          read_only=True).worksheets[0]
+    started = client.get("/ledger/export.xlsx", params={"unit": "110000"})
+    assert started.status_code == 303  # a subtree's ledger is written by a task, not on the request
+    progress = client.get(started.headers["location"])
+    assert progress.status_code == 200 and "导出台账" in progress.text
+    page, download = exported(client, started)
+    assert "已导出 3 行" in page.text and "下载文件" in page.text
+    link = re.search(r'href="(/jobs/runs/(\d+)/download)"', page.text)
+    # Only the one who started it: another office that may see the same subtree is told there is no such run.
+    other = login(server, "bj_office")
+    assert other.get(link[1]).status_code == 404 and other.get(started.headers["location"]).status_code == 404
+    assert download.status_code == 200 and "110000" in download.headers["content-disposition"]
+    sheet = load_workbook(io.BytesIO(download.content), read_only=True).worksheets[0]
     rows = list(sheet.iter_rows(values_only=True))
     assert len(rows) == 4 and rows[1][0] == 54
+    # The file is removed once fetched: a second fetch is refused, and nothing is left in the data dir.
+    again = client.get(link[1])
+    assert again.status_code == 404 and "已下载过或已过期" in again.text
+    assert not (server_files / "exports" / link[2]).exists()
 
 
 def test_assign_and_break_down_in_the_browser_forms(bureau, server):
@@ -280,7 +294,7 @@ def test_bulk_upload_page(bureau, server):
     reporter = login(server, "county_reporter")
     todo = reporter.get("/ledger/todo").text
     assert "批量填报" in todo
-    sheet_bytes = reporter.get("/ledger/export.xlsx", params={"unit": "110101"}).content
+    sheet_bytes = exported(reporter, reporter.get("/ledger/export.xlsx", params={"unit": "110101"}))[1].content
     book = load_workbook(io.BytesIO(sheet_bytes))
     header = [c.value for c in book.active[1]]
     row = book.active[2]

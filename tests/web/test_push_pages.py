@@ -11,10 +11,11 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
+from chunfeng.jobs import JobRun
 from chunfeng.org.models import AuditEntry, Unit, User
 from chunfeng.push import rules, services, store, synthetic
 from chunfeng.push.models import Campaign, Policy, PushMessage
-from tests.conftest import csrf_from, finished, login
+from tests.conftest import csrf_from, exported, finished, login
 
 
 @pytest.fixture(scope="module")
@@ -133,11 +134,19 @@ def test_match_explorer_is_limited_to_the_officers_region(site, server):
     assert int(re.search(r'id="eligible">([\d,]+)<', national)[1].replace(",", "")) == _count(site["store"], rule)
     listing = bj.get(f"/push/policies/{policy}/taxpayers", params={"not_claimed": "true"}).text
     assert "应享未享的纳税人" in listing and "未享受" in listing and "已享受</td>" not in listing
-    unexplained = bj.get(f"/push/policies/{policy}/taxpayers", params={"export": "true"})
-    assert unexplained.status_code == 400 and "须写明用途" in unexplained.text  # personal data: a purpose first
-    book = load_workbook(io.BytesIO(bj.get(f"/push/policies/{policy}/taxpayers",
-                                           params={"export": "true", "purpose": "核对北京应享政策名单"}).content),
-                         read_only=True)
+    for purpose in ("", "核对"):  # personal data: a purpose first, refused on the request before any task starts
+        unexplained = bj.get(f"/push/policies/{policy}/taxpayers", params={"export": "true", "purpose": purpose})
+        assert unexplained.status_code == 400 and "须写明用途" in unexplained.text
+    with site["db"].read() as s:
+        assert s.scalar(select(func.count()).select_from(JobRun)) == 0
+    started = bj.get(f"/push/policies/{policy}/taxpayers", params={"export": "true", "purpose": "核对北京应享政策名单"})
+    assert started.status_code == 303 and bj.get(started.headers["location"]).status_code == 200
+    page, download = exported(bj, started)
+    assert f"已导出 {eligible} 户纳税人" in page.text
+    link = re.search(r'href="(/jobs/runs/\d+/download)"', page.text)[1]
+    assert login(server, "officer").get(link).status_code == 404  # the national officer did not start it
+    assert download.status_code == 200 and policy in download.headers["content-disposition"]
+    book = load_workbook(io.BytesIO(download.content), read_only=True)
     rows = list(book.active.iter_rows(values_only=True))[1:]
     assert len(rows) == eligible and all(str(r[2]).startswith("11") for r in rows)
     with site["db"].read() as s:

@@ -80,7 +80,7 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("POST", "/appeals/{appeal_id}/override"): "appeals.handle",
     ("GET", "/calendar"): "calendar.view",
     ("GET", "/jobs"): "jobs.view", ("GET", "/jobs/runs/{run_id}"): SIGNED_IN,
-    ("GET", "/jobs/runs/{run_id}/progress"): SIGNED_IN,
+    ("GET", "/jobs/runs/{run_id}/progress"): SIGNED_IN, ("GET", "/jobs/runs/{run_id}/download"): SIGNED_IN,
     ("GET", "/deliveries"): ("outbox.view", "push.campaign"), ("GET", "/deliveries/export.xlsx"): ("outbox.view", "push.campaign"),
 }
 

@@ -261,11 +261,22 @@ def assign(db: DatabaseDep, user: CurrentUser, target: str = Form("level"), leve
 
 
 @router.get("/export.xlsx", dependencies=[require("ledger.view")])
-def export(session: SessionDep, user: CurrentUser, unit: str = ""):
-    root = get_unit(session=session, actor=user, code=unit or user.unit.code)
-    path = download_path()
-    exports.export_ledger(session=session, actor=user, unit=root, path=path)
-    return temporary_file(path, f"{root.code}-春风行动台账.xlsx", XLSX)
+def export(db: DatabaseDep, user: CurrentUser, settings: SettingsDep, unit: str = ""):
+    # A subtree's ledger (the whole country's, at the national unit) is written by a task: the refusal comes first.
+    with db.read() as session:
+        root = get_unit(session=session, actor=user, code=unit or user.unit.code)
+        authorize(user, "ledger.view", root)
+        code, name = root.code, root.name
+
+    def write(path: Path, progress) -> str:
+        with db.read() as session:
+            count = exports.export_ledger(session=session, actor=user, path=path,
+                                          unit=get_unit(session=session, actor=user, code=code),
+                                          progress=lambda n: progress(n, 0, f"已写出 {n} 行"))
+        return f"已导出 {count} 行"
+
+    return jobs_pages.start_export(db, user, settings, name="ledger.export", title=f"导出台账 {name}"[:200],
+                                   filename=f"{code}-春风行动台账.xlsx", write=write)
 
 
 # --- supervision ---------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from chunfeng.push.schema import CHANNEL_NAMES, CHANNELS, REGISTRY
 from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, require
-from chunfeng.web.downloads import checked_purpose, document, personal_xlsx, temporary_file
+from chunfeng.web.downloads import checked_purpose, document, temporary_file, write_personal_xlsx
 from chunfeng.xlsx import download_path, write_table
 
 router = APIRouter(tags=["push"])
@@ -108,6 +108,9 @@ def taxpayer_list(request: Request, policy_id: str, session: SessionDep, db: Dat
                   export: bool = False, purpose: str = ""):
     purpose = checked_purpose(purpose) if export else ""
     policy = services.get_policy(session=session, actor=user, policy_id=policy_id)
+    if export:
+        return _export_taxpayers(request, db, user, policy, period=period.strip(), province=province,
+                                 section=section, not_claimed=not_claimed, purpose=purpose)
     page, per_page = clamp_page(page, 50)
     audience = matching.Audience(region=services.actor_region(user))
     with store.connect_store(_store(request)) as conn:
@@ -115,24 +118,45 @@ def taxpayer_list(request: Request, policy_id: str, session: SessionDep, db: Dat
         chosen = period.strip() or matching.latest_claim_period(engine, policy.id)
         total, rows = matching.taxpayers(engine, policy_id=policy.id, rule_text=policy.rule, period=chosen,
                                          audience=audience, province=province, section=section,
-                                         not_claimed_only=not_claimed, offset=(page - 1) * per_page,
-                                         limit=None if export else per_page)
-    if export:
-        return personal_xlsx(
-            db, user, action="push.taxpayers.exported", purpose=purpose,
-            filters={"policy": policy.id, "period": chosen, "province": province, "section": section,
-                     "not_claimed": not_claimed},
-            filename=f"{policy.id}-{'应享未享' if not_claimed else '符合条件'}纳税人.xlsx", sheet="纳税人清单",
-            headers=["统一社会信用代码", "纳税人名称", "行政区划", "行业", "增值税类型", "规模", "信用级别",
-                     f"{chosen or ''}是否已享受"],
-            rows=([r["credit_code"], r["name"], r["region"], r["industry"], r["vat_type"], r["size"], r["credit"],
-                   "已享受" if r["claimed"] else "未享受"] for r in rows), widths=[22, 36, 10, 10, 12, 8, 8, 14])
+                                         not_claimed_only=not_claimed, offset=(page - 1) * per_page, limit=per_page)
     query = f"period={chosen or ''}&province={province}&section={section}&not_claimed={'true' if not_claimed else 'false'}"
     return render(request, "push/taxpayers.html", {
         "p": policy, "result": Page(rows, total, page, per_page), "period": chosen, "province": province,
         "section": section, "not_claimed": not_claimed, "query": query,
         "province_name": matching.PROVINCE_NAMES.get(province[:2], ""),
         "section_name": matching.INDUSTRY_SECTIONS.get(section, "")}, user=user)
+
+
+def _export_taxpayers(request: Request, db, user, policy: Policy, *, period: str, province: str, section: str,
+                      not_claimed: bool, purpose: str):
+    """The whole list (a province's or the country's) is matched and written by a task; the audit entry keeps the
+    purpose, the filters and the number of rows, as for any personal list."""
+    policy_id, rule, store_file = policy.id, policy.rule, _store(request)
+    audience = matching.Audience(region=services.actor_region(user))
+    filename = f"{policy_id}-{'应享未享' if not_claimed else '符合条件'}纳税人.xlsx"
+
+    def write(path: Path, progress) -> str:
+        progress(0, 0, "正在匹配纳税人")
+        with store.connect_store(store_file) as conn:
+            engine = matching.DuckDBEngine(conn)
+            chosen = period or matching.latest_claim_period(engine, policy_id)
+            _, rows = matching.taxpayers(engine, policy_id=policy_id, rule_text=rule, period=chosen,
+                                         audience=audience, province=province, section=section,
+                                         not_claimed_only=not_claimed, offset=0, limit=None)
+        progress(0, len(rows), "正在写出清单")
+        count = write_personal_xlsx(
+            db, user, path, action="push.taxpayers.exported", purpose=purpose,
+            filters={"policy": policy_id, "period": chosen, "province": province, "section": section,
+                     "not_claimed": not_claimed},
+            filename=filename, sheet="纳税人清单",
+            headers=["统一社会信用代码", "纳税人名称", "行政区划", "行业", "增值税类型", "规模", "信用级别",
+                     f"{chosen or ''}是否已享受"],
+            rows=([r["credit_code"], r["name"], r["region"], r["industry"], r["vat_type"], r["size"], r["credit"],
+                   "已享受" if r["claimed"] else "未享受"] for r in rows), widths=[22, 36, 10, 10, 12, 8, 8, 14])
+        return f"已导出 {count} 户纳税人"
+
+    return jobs_pages.start_export(db, user, request.app.state.settings, name="push.taxpayers.export",
+                                   title=f"导出纳税人清单 {policy_id}"[:200], filename=filename, write=write)
 
 
 # --- campaigns ---------------------------------------------------------------------------------------

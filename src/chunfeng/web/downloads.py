@@ -1,11 +1,14 @@
 """Every download the site answers goes out through one of the responses here: a file written for the one
 download (deleted once sent), a stored upload (always an attachment, never rendered), a document made for the
-request (a PDF). Lists that hold taxpayers' or submitters' personal information each need a stated purpose, and
+request (a PDF), a file a task wrote for the user who started it (a large export, fetched from its run's page). Lists that hold taxpayers' or submitters' personal information each need a stated purpose, and
 each is recorded in the audit log with that purpose, the filters and the number of rows (PIPL)."""
 
 from __future__ import annotations
 
+import shutil
+import time
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -13,12 +16,14 @@ from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
 from chunfeng.db import Database
-from chunfeng.errors import ValidationFailed
+from chunfeng.errors import NotFound, ValidationFailed
+from chunfeng.files import EXPORTS
 from chunfeng.org import audit
 from chunfeng.xlsx import download_path, write_table
 
 PURPOSE_LENGTH = (4, 200)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+EXPORT_KEEP = timedelta(hours=24)  # a task's file not fetched by then is removed (at the next export's start)
 
 
 def temporary_file(path: Path, filename: str, media_type: str | None = None) -> FileResponse:
@@ -49,6 +54,17 @@ def checked_purpose(purpose: str) -> str:
 def personal_xlsx(db: Database, user, *, action: str, purpose: str, filters: dict, filename: str, sheet: str,
                   headers: Sequence[str], rows: Iterable[Sequence], widths: Sequence[int] | None = None) -> FileResponse:
     """`purpose` must already have passed `checked_purpose` — before any data was read."""
+    path = download_path()
+    write_personal_xlsx(db, user, path, action=action, purpose=purpose, filters=filters, filename=filename,
+                        sheet=sheet, headers=headers, rows=rows, widths=widths)
+    return temporary_file(path, filename, XLSX)
+
+
+def write_personal_xlsx(db: Database, user, path: Path, *, action: str, purpose: str, filters: dict, filename: str,
+                        sheet: str, headers: Sequence[str], rows: Iterable[Sequence],
+                        widths: Sequence[int] | None = None) -> int:
+    """Write a personal list to `path` and record it in the audit log (purpose, filters, rows); returns the rows.
+    `purpose` must already have passed `checked_purpose` — before any data was read (or any task started)."""
     count = 0
 
     def counted():
@@ -57,8 +73,47 @@ def personal_xlsx(db: Database, user, *, action: str, purpose: str, filters: dic
             count += 1
             yield row
 
-    path = write_table(download_path(), sheet=sheet, headers=headers, rows=counted(), widths=widths)
+    write_table(path, sheet=sheet, headers=headers, rows=counted(), widths=widths)
     with db.write() as session:
         audit.record(session, actor=user, action=action, object_type="xlsx", object_id=filename[:100],
                      after={"purpose": purpose, "filters": filters, "rows": count})
-    return temporary_file(path, filename, XLSX)
+    return count
+
+
+# --- files a task wrote for its starter ------------------------------------------------------------------------
+# Each in a folder of its own under the data dir named by the run's id (the file keeps the name it is downloaded
+# under); only the run's page links to it, and only its starter may fetch it (web/jobs.py).
+
+def _exports(data_dir: str | Path) -> Path:
+    return Path(data_dir) / EXPORTS
+
+
+def task_file_path(data_dir: str | Path, run_id: int, filename: str) -> Path:
+    folder = _exports(data_dir) / str(int(run_id))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / Path(filename.replace("/", "_").replace("\\", "_")).name
+
+
+def discard_task_file(data_dir: str | Path, run_id: int) -> None:
+    shutil.rmtree(_exports(data_dir) / str(int(run_id)), ignore_errors=True)
+
+
+def sweep_task_files(data_dir: str | Path, keep: timedelta = EXPORT_KEEP) -> int:
+    """Remove the task files older than `keep` that nobody fetched; returns how many."""
+    root, cutoff, removed = _exports(data_dir), time.time() - keep.total_seconds(), 0
+    for folder in root.iterdir() if root.is_dir() else ():
+        if folder.is_dir() and folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def task_file(data_dir: str | Path, run_id: int) -> FileResponse:
+    """The file run `run_id` wrote, as a download; removed once sent (personal data is not kept longer than needed)."""
+    folder = _exports(data_dir) / str(int(run_id))
+    found = sorted(folder.iterdir()) if folder.is_dir() else []
+    if not found:
+        raise NotFound(f"任务 {run_id} 的文件已下载过或已过期(只保存 {int(EXPORT_KEEP.total_seconds() // 3600)} 小时),"
+                       "请重新导出")
+    return FileResponse(found[0], filename=found[0].name, media_type=XLSX,
+                        background=BackgroundTask(discard_task_file, data_dir, run_id))

@@ -1,7 +1,11 @@
 """Pages of the job runner: the periodic jobs for the system administrator, and the progress and result page of
-long work a user started from a page (an import, a campaign run), which the page hands to `start`."""
+long work a user started from a page (an import, a campaign run, a large export), which the page hands to `start`
+(or, for a file, `start_export`)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -14,8 +18,10 @@ from chunfeng.org import audit
 from chunfeng.org.access import allowed
 from chunfeng.org.models import User
 from chunfeng.paging import clamp_page, paginate
+from chunfeng.settings import Settings
+from chunfeng.web import downloads
 from chunfeng.web.contract import Id, PageNo
-from chunfeng.web.deps import CurrentUser, SessionDep, is_htmx, render, require
+from chunfeng.web.deps import CurrentUser, SessionDep, SettingsDep, is_htmx, render, require
 
 router = APIRouter(tags=["jobs"])
 
@@ -34,6 +40,25 @@ def start(db: Database, user: User, *, name: str, title: str, work: jobs.TaskWor
 
     run_id = jobs.start_task(db, name=name, title=title, started_by=user.username, work=work, explain=explain)
     return RedirectResponse(f"/jobs/runs/{run_id}", status_code=303)
+
+
+def start_export(db: Database, user: User, settings: Settings, *, name: str, title: str, filename: str,
+                 write: Callable[[Path, jobs.Progress], str]) -> RedirectResponse:
+    """Write a large file as a task: `write(path, progress)` fills `path` and returns the summary. The run's result
+    link is its download, which only its starter may fetch, once; files nobody fetched are swept here."""
+    downloads.sweep_task_files(settings.data_dir)
+
+    def work(progress: jobs.Progress) -> jobs.TaskResult:
+        run_id = jobs.current_run()
+        path = downloads.task_file_path(settings.data_dir, run_id, filename)
+        try:
+            summary = write(path, progress)
+        except BaseException:  # a half-written file is never offered
+            downloads.discard_task_file(settings.data_dir, run_id)
+            raise
+        return jobs.TaskResult(summary, f"/jobs/runs/{run_id}/download")
+
+    return start(db, user, name=name, title=title, work=work)
 
 
 def _visible_run(session, user: User, run_id: int) -> jobs.JobRun:
@@ -71,3 +96,12 @@ def run_progress(request: Request, run_id: Id, session: SessionDep, user: Curren
     if run.state != "running" and is_htmx(request):
         return Response(status_code=200, headers={"HX-Redirect": f"/jobs/runs/{run_id}"})
     return render(request, "jobs/_progress.html", {"run": run, "states": jobs.STATES}, user=user)
+
+
+@router.get("/jobs/runs/{run_id}/download")
+def run_download(run_id: Id, session: SessionDep, user: CurrentUser, settings: SettingsDep):
+    """The file a finished export wrote, for the user who started it (anyone else: no such run)."""
+    run = _visible_run(session, user, run_id)
+    if run.state != "ok" or not run.link.endswith("/download"):
+        raise NotFound(f"任务 {run_id} 没有可下载的文件")
+    return downloads.task_file(settings.data_dir, run_id)
