@@ -233,9 +233,10 @@ def _store_table(conn, table: Table, raw: _Raw, workers: int) -> None:
 
 def _credit_code_check(column: str) -> str:
     """SQL that is true when `column` carries the GB 32100 check character its first 17 demand."""
-    weights = "[" + ", ".join(map(str, CREDIT_CODE_WEIGHTS)) + "]"
-    total = (f"list_sum(list_transform(range(1, 18), lambda i: (instr('{CREDIT_CODE_ALPHABET}', {column}[i]) - 1)"
-             f" * {weights}[i]))")
+    # Seventeen terms written out: a list lambda over each code built and summed a list per row, a third of the
+    # relations' checks on the national registry.
+    total = "(" + " + ".join(f"(instr('{CREDIT_CODE_ALPHABET}', {column}[{i}]) - 1) * {w}"
+                             for i, w in enumerate(CREDIT_CODE_WEIGHTS[:17], start=1)) + ")"
     return (f"(length({column}) = 18 AND regexp_full_match({column}, '[{CREDIT_CODE_ALPHABET}]{{18}}')"
             f" AND {column}[18] = substr('{CREDIT_CODE_ALPHABET}', CAST((31 - {total} % 31) % 31 AS BIGINT) + 1, 1))")
 
@@ -246,8 +247,9 @@ def _check_relations(conn, files: dict[str, Path], raws: dict[str, _Raw], proble
         return f"trim(CAST({alias}credit_code AS VARCHAR))"
 
     reg = raws["registry"]
-    bad = conn.execute(f"SELECT {reg.row}, {code()} AS c FROM {reg.name} WHERE NOT {_credit_code_check(code())} "
-                       f"ORDER BY {reg.row} LIMIT {MAX_PROBLEMS}").fetchall()
+    # Trimmed once, in a subquery: the check names the code twenty times.
+    bad = conn.execute(f"SELECT {reg.row}, c FROM (SELECT {reg.row}, {code()} AS c FROM {reg.name}) "
+                       f"WHERE NOT {_credit_code_check('c')} ORDER BY {reg.row} LIMIT {MAX_PROBLEMS}").fetchall()
     for rowid, value in bad:
         problems.append(f"{files['registry'].name} 第 {rowid + reg.offset} 行:统一社会信用代码“{value}”"
                         f"{credit_code_problem(value)}")
