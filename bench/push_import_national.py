@@ -57,7 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--contacts", type=int, default=1_000_000, help="about how many contacts the sample holds")
     args = parser.parse_args()
-    os.environ.setdefault("CHUNFENG_DATA_KEY", "0123456789abcdef" * 2)
+    crypto.configure(os.environ.get("CHUNFENG_DATA_KEY", "0123456789abcdef" * 2))
     taxpayers = round(args.contacts / CONTACTS_PER_TAXPAYER)
     extract = OUT / f"push-extract-{taxpayers}"
     if not (extract / "contacts.parquet").exists():
