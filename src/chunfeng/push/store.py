@@ -159,38 +159,39 @@ def _encrypt_array(key: bytes, values: pa.Array) -> pa.Array:
 
 
 class _Encryption:
-    """SM4 of a table's personal columns, many chunks in flight: for a large extract `workers` forked processes
-    encrypt while this one streams the plain rows out of DuckDB and the encrypted ones back in (SM4-GCM of short
-    values is Python-bound, so threads would queue on the GIL; and a DuckDB function is called one batch of 2,048
-    at a time, synchronously, so a pool behind one could not overlap: see bench/push_import_national.py)."""
+    """SM4 of a table's personal columns, many chunks in flight: for a large extract `workers - 1` forked processes
+    and this one encrypt, this one also streaming the plain rows out of DuckDB and the encrypted ones back in
+    (SM4-GCM of short values is Python-bound, so threads would queue on the GIL; and a DuckDB function is called one
+    batch of 2,048 at a time, synchronously, so a pool behind one could not overlap: see
+    bench/push_import_national.py)."""
 
     def __init__(self, workers: int):
-        self.key = crypto.encryption_key()
+        self.key, self.workers = crypto.encryption_key(), max(1, workers)
         # Forked: a worker needs only the key and the crypto module, both already here, and starts at once; spawned
         # workers would import the caller's main module again (`python -m chunfeng` would run the command twice).
         # The importers (the CLI, the demo's fill) run no threads of their own while they import.
-        self.pool = ProcessPoolExecutor(workers, mp_context=get_context("fork")) if workers > 1 else None
-        self.depth = 2 * workers  # chunks in flight: each worker has the next one queued when it finishes one
+        self.pool = ProcessPoolExecutor(self.workers - 1, mp_context=get_context("fork")) if self.workers > 1 else None
 
     def batches(self, batches, columns: list[int]):
         """The record batches with `columns` encrypted, in their order."""
-        if self.pool is None:
-            for batch in batches:
-                yield self._replace(batch, columns, [_encrypt_array(self.key, batch.column(i)) for i in columns])
-            return
         pending: deque = deque()
-        for batch in batches:
-            # The chunks travel as Arrow buffers, both ways: pickling lists of strings would cost the workers about
-            # a third of what the encryption does.
-            pending.append((batch, [self.pool.submit(_encrypt_array, self.key, batch.column(i)) for i in columns]))
-            if len(pending) >= self.depth:
+        for n, batch in enumerate(batches):
+            # Every `workers`-th chunk is this process's, encrypted when its turn comes to be written, while the
+            # workers have the next ones queued. The workers' chunks travel as Arrow buffers, both ways: pickling
+            # lists of strings would cost them about a third of what the encryption does.
+            mine = self.pool is None or n % self.workers == 0
+            pending.append((batch, None if mine else
+                            [self.pool.submit(_encrypt_array, self.key, batch.column(i)) for i in columns]))
+            if len(pending) >= 2 * self.workers:
                 yield self._done(pending.popleft(), columns)
         while pending:
             yield self._done(pending.popleft(), columns)
 
     def _done(self, item, columns):
         batch, futures = item
-        return self._replace(batch, columns, [f.result() for f in futures])
+        arrays = ([_encrypt_array(self.key, batch.column(i)) for i in columns] if futures is None
+                  else [f.result() for f in futures])
+        return self._replace(batch, columns, arrays)
 
     @staticmethod
     def _replace(batch: pa.RecordBatch, columns: list[int], arrays: list[pa.Array]) -> pa.RecordBatch:
