@@ -109,7 +109,7 @@ def main() -> None:
     for name, work in ways.items():
         seconds[name], cpu = timed(work)
         s = seconds[name]
-        print(f"  {name:<48} {s:6.1f} s ({cpu:5.1f} s)  {s / len(values) * 1e6:5.2f} µs a value  "
+        print(f"  {name:<56} {s:6.1f} s ({cpu:5.1f} s)  {s / len(values) * 1e6:5.2f} µs a value  "
               f"→ national {s * scale:6.0f} s ({s:.1f} s × {scale:.1f})")
     before = seconds["one value a call (before)"]
     now = seconds["chunks in flight, this process + a worker (the import)"]
