@@ -56,12 +56,14 @@ def test_contacts_encrypted_by_two_processes_decrypt_alike(extract_dir, tmp_path
     """The national import shares the contacts' encryption with a worker process: every value still decrypts to
     the extract's, each under its own nonce, and none is left in clear or lost."""
     monkeypatch.setattr(store, "PARALLEL_FROM", 0)  # this small extract takes the large one's path
+    monkeypatch.setattr(store, "CHUNK", 1000)  # in many chunks, half of them the worker's
     store.import_extract(extract_dir, tmp_path / "s.duckdb", workers=2)
     with store.connect_store(tmp_path / "s.duckdb") as conn:
         stored = conn.execute("SELECT credit_code, role, channel, person, address FROM contacts").fetchall()
     rows = pq.read_table(extract_dir / "contacts.parquet").to_pylist()
     extract = {(r["credit_code"], r["role"], r["channel"]): (r["person"], r["address"]) for r in rows}
-    assert len(stored) == len(extract) > 2048  # more than one of DuckDB's batches
+    assert len(stored) == len(extract) > 4 * 1000  # chunks both of this process and of the worker
+    assert [s[:3] for s in stored] == [(r["credit_code"], r["role"], r["channel"]) for r in rows]  # in the extract's order
     assert {(c, r, ch): (crypto.decrypt(p), crypto.decrypt(a)) for c, r, ch, p, a in stored} == extract
     assert len({p for *_, p, _ in stored}) == len(stored)  # a fresh nonce each, even for equal names
 

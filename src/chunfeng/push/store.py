@@ -8,6 +8,7 @@ store read-only per use, which DuckDB allows from many processes at once.
 from __future__ import annotations
 
 import os
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -16,7 +17,6 @@ from typing import Callable
 
 import duckdb
 import pyarrow as pa
-from duckdb.sqltypes import VARCHAR
 
 from chunfeng import crypto
 from chunfeng.push.errors import ExtractInvalid
@@ -149,6 +149,9 @@ ENCRYPTED = {("contacts", "person"), ("contacts", "address")}
 # Contacts from which the encryption is shared with worker processes: below it, starting them costs more than
 # it saves (each imports the package, about a second).
 PARALLEL_FROM = 200_000
+# Rows of one encryption task: large enough that handing a task to a worker costs little beside it, small enough
+# that a few in flight per process keep every core busy and memory flat (the national extract is streamed).
+CHUNK = 32_768
 
 
 def _encrypt_array(key: bytes, values: pa.Array) -> pa.Array:
@@ -156,9 +159,11 @@ def _encrypt_array(key: bytes, values: pa.Array) -> pa.Array:
 
 
 class _Encryption:
-    """The SM4 encryption of a column, DuckDB's batch at a time: this process encrypts one share of each batch and,
-    for a large extract, `workers - 1` worker processes the others (SM4-GCM of short values is Python-bound: threads
-    would queue on the GIL, see bench/push_import_national.py)."""
+    """SM4 of a table's personal columns, many chunks in flight: for a large extract `workers - 1` forked processes
+    and this one encrypt, this one also streaming the plain rows out of DuckDB and the encrypted ones back in
+    (SM4-GCM of short values is Python-bound, so threads would queue on the GIL; and a DuckDB function is called one
+    batch of 2,048 at a time, synchronously, so a pool behind one could not overlap: see
+    bench/push_import_national.py)."""
 
     def __init__(self, workers: int):
         self.key, self.workers = crypto.encryption_key(), max(1, workers)
@@ -167,45 +172,72 @@ class _Encryption:
         # The importers (the CLI, the demo's fill) run no threads of their own while they import.
         self.pool = ProcessPoolExecutor(self.workers - 1, mp_context=get_context("fork")) if self.workers > 1 else None
 
-    def column(self, values: pa.Array) -> pa.Array:
-        share = -(-len(values) // self.workers)
-        if self.pool is None or share < 256:
-            return _encrypt_array(self.key, values)
-        # The workers' shares travel as Arrow buffers, both ways: pickling a list of strings would cost them
-        # about a third of what the encryption does.
-        others = [self.pool.submit(_encrypt_array, self.key, values.slice(i, share))
-                  for i in range(share, len(values), share)]
-        mine = _encrypt_array(self.key, values.slice(0, share))
-        return pa.concat_arrays([mine, *(other.result() for other in others)])
+    def batches(self, batches, columns: list[int]):
+        """The record batches with `columns` encrypted, in their order."""
+        pending: deque = deque()
+        for n, batch in enumerate(batches):
+            # Every `workers`-th chunk is this process's, encrypted when its turn comes to be written, while the
+            # workers have the next ones queued. The workers' chunks travel as Arrow buffers, both ways: pickling
+            # lists of strings would cost them about a third of what the encryption does.
+            mine = self.pool is None or n % self.workers == 0
+            pending.append((batch, None if mine else
+                            [self.pool.submit(_encrypt_array, self.key, batch.column(i)) for i in columns]))
+            if len(pending) >= 2 * self.workers:
+                yield self._done(pending.popleft(), columns)
+        while pending:
+            yield self._done(pending.popleft(), columns)
+
+    def _done(self, item, columns):
+        batch, futures = item
+        arrays = ([_encrypt_array(self.key, batch.column(i)) for i in columns] if futures is None
+                  else [f.result() for f in futures])
+        return self._replace(batch, columns, arrays)
+
+    @staticmethod
+    def _replace(batch: pa.RecordBatch, columns: list[int], arrays: list[pa.Array]) -> pa.RecordBatch:
+        values = batch.columns
+        for i, array in zip(columns, arrays, strict=True):
+            values[i] = array
+        return pa.RecordBatch.from_arrays(values, names=batch.schema.names)
 
     def close(self) -> None:
         if self.pool is not None:
-            self.pool.shutdown()
+            self.pool.shutdown(cancel_futures=True)
 
 
 def _store_table(conn, table: Table, raw: _Raw, workers: int) -> None:
-    encryption = None
-    if any(t == table.name for t, _ in ENCRYPTED):
+    select_list = ", ".join(f'{cast} AS "{f.name}"' for f, cast, _ in raw.casts)
+    # Only claims are sorted: the rest keep the extract's order as read (DuckDB preserves insertion order), which
+    # sorting by row number only re-established, at the cost of a sort of every table.
+    order = f" ORDER BY {ORDER[table.name]}" if table.name in ORDER else ""
+    encrypted = [i for i, (f, _, _) in enumerate(raw.casts) if (table.name, f.name) in ENCRYPTED]
+    if not encrypted:
+        conn.execute(f"CREATE TABLE {table.name} AS SELECT {select_list} FROM {raw.name}{order}")
+    else:
+        # Encrypted outside DuckDB: the plain rows are streamed out of a second cursor in large chunks, encrypted
+        # over the pool, and appended in their order.
+        conn.execute(f"CREATE TABLE {table.name} AS SELECT {select_list} FROM {raw.name} LIMIT 0")
         rows = conn.execute(f"SELECT count(*) FROM {raw.name}").fetchall()[0][0]
         encryption = _Encryption(workers if rows >= PARALLEL_FROM else 1)
-        conn.create_function("sm4_encrypt", encryption.column, [VARCHAR], VARCHAR, type="arrow", side_effects=False)
-    select_list = ", ".join((f'sm4_encrypt({cast})' if (table.name, f.name) in ENCRYPTED else cast) + f' AS "{f.name}"'
-                            for f, cast, _ in raw.casts)
-    try:
-        conn.execute(f"CREATE TABLE {table.name} AS SELECT {select_list} FROM {raw.name} "
-                     f"ORDER BY {ORDER.get(table.name, raw.row)}")
-    finally:
-        if encryption is not None:
+        reading = conn.cursor()
+        try:
+            plain = reading.sql(f"SELECT {select_list} FROM {raw.name}{order}").to_arrow_reader(CHUNK)
+            for batch in encryption.batches(plain, encrypted):
+                conn.register("_encrypted", batch)
+                conn.execute(f"INSERT INTO {table.name} SELECT * FROM _encrypted")
+                conn.unregister("_encrypted")
+        finally:
+            reading.close()
             encryption.close()
-            conn.remove_function("sm4_encrypt")
     conn.execute(f"DROP {'VIEW' if raw.row == 'file_row_number' else 'TABLE'} {raw.name}")
 
 
 def _credit_code_check(column: str) -> str:
     """SQL that is true when `column` carries the GB 32100 check character its first 17 demand."""
-    weights = "[" + ", ".join(map(str, CREDIT_CODE_WEIGHTS)) + "]"
-    total = (f"list_sum(list_transform(range(1, 18), lambda i: (instr('{CREDIT_CODE_ALPHABET}', {column}[i]) - 1)"
-             f" * {weights}[i]))")
+    # Seventeen terms written out: a list lambda over each code built and summed a list per row, a third of the
+    # relations' checks on the national registry.
+    total = "(" + " + ".join(f"(instr('{CREDIT_CODE_ALPHABET}', {column}[{i}]) - 1) * {w}"
+                             for i, w in enumerate(CREDIT_CODE_WEIGHTS[:17], start=1)) + ")"
     return (f"(length({column}) = 18 AND regexp_full_match({column}, '[{CREDIT_CODE_ALPHABET}]{{18}}')"
             f" AND {column}[18] = substr('{CREDIT_CODE_ALPHABET}', CAST((31 - {total} % 31) % 31 AS BIGINT) + 1, 1))")
 
@@ -216,8 +248,9 @@ def _check_relations(conn, files: dict[str, Path], raws: dict[str, _Raw], proble
         return f"trim(CAST({alias}credit_code AS VARCHAR))"
 
     reg = raws["registry"]
-    bad = conn.execute(f"SELECT {reg.row}, {code()} AS c FROM {reg.name} WHERE NOT {_credit_code_check(code())} "
-                       f"ORDER BY {reg.row} LIMIT {MAX_PROBLEMS}").fetchall()
+    # Trimmed once, in a subquery: the check names the code twenty times.
+    bad = conn.execute(f"SELECT {reg.row}, c FROM (SELECT {reg.row}, {code()} AS c FROM {reg.name}) "
+                       f"WHERE NOT {_credit_code_check('c')} ORDER BY {reg.row} LIMIT {MAX_PROBLEMS}").fetchall()
     for rowid, value in bad:
         problems.append(f"{files['registry'].name} 第 {rowid + reg.offset} 行:统一社会信用代码“{value}”"
                         f"{credit_code_problem(value)}")
