@@ -19,9 +19,12 @@ import pytest
 from sqlalchemy import select, text
 
 from chunfeng import outbox
+from chunfeng.channels import ChannelRules
 from chunfeng.inbox import services as inbox
 from chunfeng.org.services import find_unit
 from chunfeng.settings import get_settings
+
+LOOPBACK = ChannelRules(hosts_allowed=("127.0.0.1",))  # the receiver is on loopback
 
 
 class Receiver:
@@ -81,7 +84,8 @@ def test_two_overlapping_runs_deliver_each_message_exactly_once(bureau, system, 
     """Issue 13: a request's background delivery and the scheduled scan overlapping sent an inbox message twice.
     Here two runs start together, as the nudge after a notice and the schedule (or two replicas) would."""
     with bureau.write() as s:
-        inbox.add_channel(session=s, actor=system, unit_code="110101", url=receiver.url, label="值班群")
+        inbox.add_channel(session=s, actor=system, unit_code="110101", url=receiver.url, label="值班群",
+                          channel_rules=LOOPBACK)
         county = find_unit(session=s, code="110101")
         titles = [f"催办 {i}" for i in range(45)]
         for title in titles:
@@ -132,7 +136,7 @@ def test_a_sender_killed_mid_send_leaves_the_delivery_uncertain_and_it_is_not_se
     out but the outcome was never recorded. The next run sends the two it never reached; past the lease it marks
     the first uncertain and does not resend it; an official who has checked may requeue it, and it goes out again."""
     with bureau.write() as s:
-        inbox.add_channel(session=s, actor=system, unit_code="110101", url=receiver.url)
+        inbox.add_channel(session=s, actor=system, unit_code="110101", url=receiver.url, channel_rules=LOOPBACK)
         for title in ("督办单", "催办一", "催办二"):
             inbox.post(s, unit=find_unit(session=s, code="110101"), kind="reminder", title=title)
     env = {**os.environ, "CHUNFENG_DATABASE_URL": bureau.url}

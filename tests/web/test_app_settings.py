@@ -12,7 +12,7 @@ from chunfeng import crypto
 from chunfeng.appeals.models import Appeal
 from chunfeng.org.models import Unit
 from chunfeng.settings import Settings
-from tests.conftest import TEST_DATA_KEY, csrf_from, login, serving
+from tests.conftest import TEST_DATA_KEY, csrf_from, finished, login, serving
 
 OWN_KEY = "00112233445566778899aabbccddeeff"
 
@@ -44,8 +44,9 @@ def test_the_app_uses_its_own_settings(bureau, own_server):
     admin = login(own_server, "nat_admin")
     token = csrf_from(admin.get("/org/units/110000").text)
     rows = "".join(f"11019{n},110000,某局{n},市级\n" for n in range(3))
-    refused = admin.post("/org/units/110000/import", data={"csrf_token": token},
-                         files={"file": ("units.csv", ("代码,上级代码,名称,层级\n" + rows).encode(), "text/csv")})
+    refused = finished(admin, admin.post("/org/units/110000/import", data={"csrf_token": token},
+                                         files={"file": ("units.csv", ("代码,上级代码,名称,层级\n" + rows).encode(),
+                                                         "text/csv")}))
     assert refused.status_code == 400 and "超过 2 行数据的上限" in refused.text
     short = admin.post("/org/units/110000/users", data={"csrf_token": token, "username": "dave",
                                                         "display_name": "dave", "password": "Twelve-char1"})

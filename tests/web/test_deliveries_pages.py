@@ -12,6 +12,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from chunfeng import outbox
+from chunfeng.channels import ChannelRules
 from chunfeng.inbox import services as inbox
 from chunfeng.org.models import AuditEntry
 from chunfeng.org.services import find_unit
@@ -21,6 +22,8 @@ from tests.test_outbox import receiver  # noqa: F401  (the loopback webhook)
 from tests.web.test_ledger_pages import make_chain
 
 PHONE, TOKEN = "13900001111", "secret-token-5678"
+
+LOOPBACK = ChannelRules(hosts_allowed=("127.0.0.1",))  # the receiver is on loopback
 
 
 def _log(db, add_users):
@@ -91,7 +94,8 @@ def test_notices_issued_on_the_page_while_the_schedule_runs_reach_the_channel_on
     was pending. Here the schedule runs over and over while an office issues a notice and two reminders."""
     *_, county = make_chain(bureau)
     with bureau.write() as s:
-        inbox.add_channel(session=s, actor=system, unit_code="110101", url=receiver.url, label="县局值班群")
+        inbox.add_channel(session=s, actor=system, unit_code="110101", url=receiver.url, label="县局值班群",
+                          channel_rules=LOOPBACK)
     settings = Settings(database_url=bureau.url, secret_key="x" * 32, environment="test", data_key=TEST_DATA_KEY,
                         scan_interval_minutes=0, rate_limits={}, totp_required_roles=[],
                         channel_hosts_allowed=["127.0.0.1"])

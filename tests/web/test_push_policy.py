@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from chunfeng import outbox
 from chunfeng.org.access import SystemActor
 from chunfeng.push import campaigns, services
 from chunfeng.push.errors import PushError
@@ -28,13 +29,17 @@ def _snapshot(db):
     with db.read() as s:
         return (s.execute(select(Campaign.id, Campaign.state, Campaign.name, Campaign.audience)
                           .order_by(Campaign.id)).all(),
-                s.execute(select(PushMessage.id, PushMessage.state).order_by(PushMessage.id)).all())
+                s.execute(select(outbox.Delivery.id, outbox.Delivery.state).order_by(outbox.Delivery.id)).all())
 
 
 def _uncertain(session, campaign: Campaign) -> None:
-    session.add(PushMessage(campaign_id=campaign.id, stage="first", credit_code="91110000000000000X", role="法定代表人",
-                            channel="sms", address="13800000000", title="政策提醒", body="提醒", state="uncertain",
-                            attempts=1))
+    message = PushMessage(campaign_id=campaign.id, stage="first", credit_code="91110000000000000X", role="法定代表人",
+                          channel="sms", address="13800000000", title="政策提醒", body="提醒")
+    session.add(message)
+    session.flush()
+    delivery = outbox.enqueue(session, origin=campaigns.ORIGIN, origin_id=message.id, scope="/", channel="sms",
+                              target="13800000000", title="政策提醒", body="提醒")
+    delivery.state, delivery.attempts = "uncertain", 1
 
 
 def test_campaign_actions_are_offered_exactly_where_the_service_allows(db, county, add_users, server):
