@@ -138,7 +138,10 @@ def test_rate_limits_and_ceilings_are_counted_once_for_the_fleet(db, replicas):
     accepted = [r for r in results if r.status_code == 201]
     busy = [r for r in results if r.status_code == 429]
     assert len(accepted) + len(busy) == 12
-    assert 2 <= len(accepted) <= 2 + 2 * elapsed + 1, (len(accepted), elapsed)  # each replica alone would take 2+
+    # At most the fleet's 2 a second (each replica alone would take 2 and more). At least one: each request reads
+    # its clock before it reaches the shared row, so under this burst a later-read clock can take the row first and
+    # the full burst of 2 is not promised (seen once on PostgreSQL under load); the ceiling is never exceeded.
+    assert 1 <= len(accepted) <= 2 + 2 * elapsed + 1, (len(accepted), elapsed)
     assert all("访问人数较多" in r.json()["detail"] and int(r.headers["retry-after"]) >= 1 for r in busy)
     # The form gets a page, not JSON (posts the ceiling lets through are refused for want of a CSRF token).
     pages = [httpx.post(f"{a}/appeals/new", data={"kind": "demand", "text": "希望延长服务时间"}) for _ in range(4)]
