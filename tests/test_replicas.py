@@ -256,3 +256,37 @@ def test_a_worker_beside_the_replicas_sends_each_message_once_and_one_killed_mid
     assert states == {"督办单": "sending", "催办一": "sent", "催办二": "sent"}  # in doubt, not sent again
     assert [state for _, state in runs][:1] == ["failed"]  # the killed worker's run, found dead by the next one
     assert second.returncode == 0  # SIGTERM: the job under way finishes, then the worker stops
+
+
+def test_two_officials_deciding_the_same_report_at_once_get_one_decision_and_one_refusal(twenty_reports, bureau,
+                                                                                          add_users, replicas):
+    """Two officials of one city approve the same county report at the same moment, one on each replica: one
+    approval is recorded and the other is told the report is already decided (before: a 500 on PostgreSQL)."""
+    from chunfeng.org.models import AuditEntry
+
+    _, reports = twenty_reports
+    report_id, version = reports["office1"]
+    add_users({"office1b": ("112100", ["action_office"])})
+    posts = []
+    for n, reviewer in enumerate(("office1", "office1b")):
+        client = login(replicas[n], reviewer)
+        posts.append((client, {"csrf_token": csrf_from(client.get("/ledger/review").text), "decision": "approve",
+                               "version": version}))
+    gate = threading.Barrier(2)
+    codes: list[int] = []
+
+    def approve(client: httpx.Client, form: dict) -> None:
+        gate.wait()
+        codes.append(client.post(f"/ledger/reports/{report_id}/review", data=form).status_code)
+
+    threads = [threading.Thread(target=approve, args=post) for post in posts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [303, 400], codes
+    with bureau.read() as s:
+        assert s.get(ProgressReport, report_id).state == "approved"
+        approvals = s.scalars(select(AuditEntry).where(AuditEntry.action == "ledger.report.approved",
+                                                       AuditEntry.object_id == str(report_id))).all()
+        assert len(approvals) == 1

@@ -336,6 +336,10 @@ def review_report(*, session: Session, actor: Actor, report_id: int, approve: bo
     if problem := length_problem(comment, "审核意见", TEXT):
         raise LedgerInvalid(problem)
     report = get_report(session=session, actor=actor, report_id=report_id)
+    # Two reviewers of one unit deciding the same report at once: the second waits for the first and then sees the
+    # report decided (a clear refusal) instead of failing on the version check at commit (a 500 on PostgreSQL).
+    session.execute(select(ProgressReport.id).where(ProgressReport.id == report.id).with_for_update())
+    session.refresh(report)
     if refused := policy.review_refusal(actor, report):
         raise refused
     if expected_version is not None and expected_version != report.version:
