@@ -7,8 +7,9 @@ import re
 from datetime import date, timedelta
 
 from openpyxl import load_workbook
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
+from chunfeng.jobs import JobRun
 from chunfeng.ledger import services as ledger
 from chunfeng.ledger.models import Assignment, ProgressReport
 from chunfeng.ledger.periods import period_of
@@ -101,7 +102,8 @@ def test_others_cannot_report_or_see(bureau, server):
     gd = login(server, "gd_office")
     assert gd.get(f"/ledger/assignments/{bj}").status_code == 403
     assert gd.get("/ledger", params={"unit": "110000"}).status_code == 403
-    assert gd.get("/ledger/export.xlsx", params={"unit": "110000"}).status_code == 403
+    gd_token = csrf_from(gd.get("/ledger").text)
+    assert gd.post("/ledger/export.xlsx", data={"csrf_token": gd_token, "unit": "110000"}).status_code == 403
     viewer = login(server, "viewer")
     page = viewer.get(f"/ledger/assignments/{bj}").text
     assert "填报进展" not in page and "分解下达" not in page
@@ -118,7 +120,11 @@ def test_dashboard_drill_down_and_export(bureau, server, server_files):
     assert "北京甲市税务局" in drill
     tasks = client.get("/ledger/units/110101").text
     assert "进一步精简出口退税" in tasks
-    started = client.get("/ledger/export.xlsx", params={"unit": "110000"})
+    # The page's own export form, as a browser submits it: a POST behind the CSRF token.
+    form = re.search(r'<form class="inline" method="post" action="(/ledger/export.xlsx)">.*?name="unit" value="(\d+)"',
+                     drill)
+    assert form and form[2] == "110000"
+    started = client.post(form[1], data={"csrf_token": csrf_from(drill), "unit": form[2]})
     assert started.status_code == 303  # a subtree's ledger is written by a task, not on the request
     progress = client.get(started.headers["location"])
     assert progress.status_code == 200 and "导出台账" in progress.text
@@ -136,6 +142,20 @@ def test_dashboard_drill_down_and_export(bureau, server, server_files):
     again = client.get(link[1])
     assert again.status_code == 404 and "已下载过或已过期" in again.text
     assert not (server_files / "exports" / link[2]).exists()
+
+
+def test_ledger_export_starts_only_from_the_form(bureau, server):
+    """Writing a subtree's ledger is a task: a plain link (a GET another site could plant) or a POST without the
+    form's CSRF token starts none."""
+    make_chain(bureau)
+    client = login(server, "nat_office")
+    with bureau.read() as s:
+        before = s.scalar(select(func.count()).select_from(JobRun))
+    assert client.get("/ledger/export.xlsx", params={"unit": "110000"}).status_code == 405
+    refused = client.post("/ledger/export.xlsx", data={"unit": "110000"})
+    assert refused.status_code == 403
+    with bureau.read() as s:
+        assert s.scalar(select(func.count()).select_from(JobRun)) == before
 
 
 def test_assign_and_break_down_in_the_browser_forms(bureau, server):
@@ -294,7 +314,8 @@ def test_bulk_upload_page(bureau, server):
     reporter = login(server, "county_reporter")
     todo = reporter.get("/ledger/todo").text
     assert "批量填报" in todo
-    sheet_bytes = exported(reporter, reporter.get("/ledger/export.xlsx", params={"unit": "110101"}))[1].content
+    sheet_bytes = exported(reporter, reporter.post("/ledger/export.xlsx", data={"csrf_token": csrf_from(todo),
+                                                                                "unit": "110101"}))[1].content
     book = load_workbook(io.BytesIO(sheet_bytes))
     header = [c.value for c in book.active[1]]
     row = book.active[2]

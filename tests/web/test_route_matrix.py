@@ -39,7 +39,7 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("POST", "/ledger/assignments/{assignment_id}/break-down"): "ledger.assign", ("GET", "/ledger/todo"): "ledger.view",
     ("POST", "/ledger/todo/upload"): "ledger.report", ("GET", "/ledger/review"): "ledger.review",
     ("GET", "/ledger/assign"): "ledger.assign", ("POST", "/ledger/assign"): "ledger.assign",
-    ("GET", "/ledger/export.xlsx"): "ledger.view",
+    ("POST", "/ledger/export.xlsx"): "ledger.view",
     ("POST", "/ledger/assignments/{assignment_id}/notices"): "ledger.supervise",
     ("POST", "/ledger/assignments/{assignment_id}/remind"): "ledger.supervise",
     ("GET", "/ledger/notices"): "ledger.view", ("GET", "/ledger/notices/{notice_id}"): ("ledger.answer", "ledger.supervise"),

@@ -260,9 +260,10 @@ def assign(db: DatabaseDep, user: CurrentUser, target: str = Form("level"), leve
     return RedirectResponse(f"/ledger?assigned={count}", status_code=303)
 
 
-@router.get("/export.xlsx", dependencies=[require("ledger.view")])
-def export(db: DatabaseDep, user: CurrentUser, settings: SettingsDep, unit: str = ""):
+@router.post("/export.xlsx", dependencies=[require("ledger.view")])
+def export(db: DatabaseDep, user: CurrentUser, settings: SettingsDep, unit: str = Form("")):
     # A subtree's ledger (the whole country's, at the national unit) is written by a task: the refusal comes first.
+    # A POST behind the form's CSRF token: a link another site planted must not set a national export running.
     with db.read() as session:
         root = get_unit(session=session, actor=user, code=unit or user.unit.code)
         authorize(user, "ledger.view", root)
