@@ -3,6 +3,7 @@ and a real HTTP server (uvicorn on a loopback port) for web and browser tests.""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -12,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -272,3 +274,45 @@ def bureau(with_plan, system, add_users, tmp_path):
 
 def person(session, username: str) -> User:
     return session.scalar(select(User).where(User.username == username))
+
+
+class Webhook:
+    """A channel's far end on a loopback port (a robot's webhook, an SMS gateway): a threaded HTTP server that
+    records each JSON body it is sent, with the request's path and idempotency key, answers `status` (500 while
+    `failing`) after `delay` seconds, and calls `on_receive` while still holding the request when it is set.
+    `url` is the Apprise address of it, `path` appended."""
+
+    def __init__(self, path: str = "/hook"):
+        self.received: list[dict] = []
+        self.status, self.delay, self.on_receive, self.failing = 200, 0.0, None, False
+        self.lock = threading.Lock()
+        webhook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+                if not webhook.failing:
+                    with webhook.lock:
+                        webhook.received.append({"path": self.path, "key": self.headers.get("Idempotency-Key"),
+                                                 **body})
+                if webhook.on_receive:
+                    webhook.on_receive()
+                time.sleep(webhook.delay)
+                self.send_response(500 if webhook.failing else webhook.status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"json://127.0.0.1:{self.server.server_port}{path}"
+
+    @property
+    def titles(self) -> list[str]:
+        with self.lock:
+            return [body["title"] for body in self.received]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -10,10 +10,8 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import select, text
@@ -23,47 +21,19 @@ from chunfeng.channels import ChannelRules
 from chunfeng.inbox import services as inbox
 from chunfeng.org.services import find_unit
 from chunfeng.settings import get_settings
+from tests.conftest import Webhook
 
 LOOPBACK = ChannelRules(hosts_allowed=("127.0.0.1",))  # the receiver is on loopback
 
 
-class Receiver:
-    """A threaded webhook receiver: records each title, takes `delay` seconds per request, answers `status`,
-    and calls `on_receive` (while holding the request) when set."""
-
-    def __init__(self):
-        self.titles: list[str] = []
-        self.status, self.delay, self.on_receive = 200, 0.0, None
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
-                with receiver.lock:
-                    receiver.titles.append(body["title"])
-                if receiver.on_receive:
-                    receiver.on_receive()
-                time.sleep(receiver.delay)
-                self.send_response(receiver.status)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"json://127.0.0.1:{self.server.server_port}/hook"
-
-
 @pytest.fixture
 def receiver(monkeypatch):
-    r = Receiver()
+    r = Webhook()
     monkeypatch.setenv("CHUNFENG_CHANNEL_HOSTS_ALLOWED", '["127.0.0.1"]')  # the receiver is on loopback
     monkeypatch.setenv("CHUNFENG_PUSH_RETRY_MINUTES", "5")
     get_settings.cache_clear()
     yield r
-    r.server.shutdown()
+    r.close()
     get_settings.cache_clear()
 
 

@@ -3,10 +3,7 @@ failures retried with back-off, never before commit."""
 
 from __future__ import annotations
 
-import json
-import threading
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from sqlalchemy import select
@@ -17,43 +14,17 @@ from chunfeng.org.errors import Forbidden, ValidationFailed
 from chunfeng.org.services import find_unit
 from chunfeng.outbox import Delivery
 from chunfeng.settings import Settings
-from tests.conftest import person
-
-
-class Hook:
-    """A webhook receiver on a loopback port that records each JSON body, or answers 500 while `failing`."""
-
-    def __init__(self):
-        self.received: list[dict] = []
-        self.failing = False
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                if hook.failing:
-                    self.send_response(500)
-                else:
-                    hook.received.append(json.loads(body))
-                    self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"json://127.0.0.1:{self.server.server_port}/hook"
+from tests.conftest import Webhook, person
 
 
 @pytest.fixture
 def hook(monkeypatch):
-    h = Hook()
+    h = Webhook()
     monkeypatch.setenv("CHUNFENG_CHANNEL_HOSTS_ALLOWED", '["127.0.0.1"]')  # the receiver is on loopback (commands)
     h.rules = ChannelRules(hosts_allowed=("127.0.0.1",))  # the same, as an entry point passes it down
     h.settings = Settings(channel_hosts_allowed=["127.0.0.1"])
     yield h
-    h.server.shutdown()
+    h.close()
 
 
 def test_delivery_sends_once_and_retries_failures(bureau, system, hook):
