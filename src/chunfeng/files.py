@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import shutil
+import time
 import zipfile
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -98,4 +100,35 @@ def collect_orphans(store: Path, referenced: set[str], *, older_than: timedelta 
         if (path.suffix == ".part" or name not in referenced) and path.stat().st_mtime < cutoff:
             path.unlink(missing_ok=True)
             removed.append(path)
+    return removed
+
+
+# --- files a task wrote for its starter -----------------------------------------------------------------------
+# Each in a folder of its own under the data dir named by the run's id (the file keeps the name it is downloaded
+# under); removed once fetched, and swept after EXPORT_KEEP if nobody fetched it: a taxpayer list is personal data.
+
+EXPORT_KEEP = timedelta(hours=24)  # a task's file nobody fetched by then is removed (by the `files.exports` job)
+
+
+def exports_folder(data_dir: str | Path) -> Path:
+    return Path(data_dir) / EXPORTS
+
+
+def task_file_path(data_dir: str | Path, run_id: int, filename: str) -> Path:
+    folder = exports_folder(data_dir) / str(int(run_id))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / Path(filename.replace("/", "_").replace("\\", "_")).name
+
+
+def discard_task_file(data_dir: str | Path, run_id: int) -> None:
+    shutil.rmtree(exports_folder(data_dir) / str(int(run_id)), ignore_errors=True)
+
+
+def sweep_task_files(data_dir: str | Path, keep: timedelta = EXPORT_KEEP) -> int:
+    """Remove the task files older than `keep` that nobody fetched; returns how many."""
+    root, cutoff, removed = exports_folder(data_dir), time.time() - keep.total_seconds(), 0
+    for folder in root.iterdir() if root.is_dir() else ():
+        if folder.is_dir() and folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
     return removed

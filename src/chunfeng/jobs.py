@@ -30,6 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import DateTime, Index, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from chunfeng import files
 from chunfeng.db import Base, Database, insert_unless_present, utcnow
 from chunfeng.settings import Settings
 
@@ -437,3 +438,11 @@ def _alive(pid: int) -> bool:
         return True
     return True
 
+
+def sweep_exports(db: Database, settings: Settings, now: datetime) -> dict:
+    """The base layer's own periodic job: a task's export (a taxpayer list is personal data) nobody fetched is
+    removed a day after it was written, whether or not anyone exports again."""
+    return {"删除无人下载的导出文件": files.sweep_task_files(settings.data_dir)}
+
+
+register("files.exports", every=scan_period, run=sweep_exports, title="过期导出文件清理")

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from chunfeng import files, jobs
 from chunfeng.appeals.models import Appeal
 from chunfeng.errors import NotFound
 from chunfeng.jobs import Job, JobRun, Runner
@@ -116,15 +117,19 @@ def test_a_task_refused_for_another_province_is_a_403_and_audited_as_denied(peop
         assert denied[0].source == "127.0.0.1"  # the request's address went with the work
 
 
-def test_an_export_file_nobody_fetched_is_swept_after_a_day_and_a_failed_one_is_never_offered(tmp_path):
-    old = downloads.task_file_path(tmp_path, 7, "a/b.xlsx")
+def test_an_export_file_nobody_fetched_is_swept_after_a_day_and_a_failed_one_is_never_offered(db, tmp_path):
+    old = files.task_file_path(tmp_path, 7, "a/b.xlsx")
     old.write_bytes(b"x")
-    stale = time.time() - downloads.EXPORT_KEEP.total_seconds() - 60
+    stale = time.time() - files.EXPORT_KEEP.total_seconds() - 60
     os.utime(old.parent, (stale, stale))
-    fresh = downloads.task_file_path(tmp_path, 8, "c.xlsx")
+    fresh = files.task_file_path(tmp_path, 8, "c.xlsx")
     fresh.write_bytes(b"y")
     assert old.name == "a_b.xlsx" and old.parent.name == "7"  # a slash in a name cannot leave the run's folder
-    assert downloads.sweep_task_files(tmp_path) == 1
+    # The registered periodic job sweeps it, whether or not anyone starts another export.
+    runner = jobs.Runner(db, Settings(data_dir=str(tmp_path), scan_interval_minutes=60),
+                         jobs=[jobs.get_job("files.exports")])
+    [outcome] = runner.run_due()
+    assert outcome.state == "ok" and "删除无人下载的导出文件 1" in outcome.summary
     assert not old.parent.exists() and fresh.exists()
     with pytest.raises(NotFound):
         downloads.task_file(tmp_path, 7)

@@ -5,10 +5,7 @@ each is recorded in the audit log with that purpose, the filters and the number 
 
 from __future__ import annotations
 
-import shutil
-import time
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -17,13 +14,12 @@ from starlette.background import BackgroundTask
 
 from chunfeng.db import Database
 from chunfeng.errors import NotFound, ValidationFailed
-from chunfeng.files import EXPORTS
+from chunfeng.files import EXPORT_KEEP, discard_task_file, exports_folder
 from chunfeng.org import audit
 from chunfeng.xlsx import download_path, write_table
 
 PURPOSE_LENGTH = (4, 200)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-EXPORT_KEEP = timedelta(hours=24)  # a task's file not fetched by then is removed (at the next export's start)
 
 
 def temporary_file(path: Path, filename: str, media_type: str | None = None) -> FileResponse:
@@ -80,37 +76,12 @@ def write_personal_xlsx(db: Database, user, path: Path, *, action: str, purpose:
     return count
 
 
-# --- files a task wrote for its starter ------------------------------------------------------------------------
-# Each in a folder of its own under the data dir named by the run's id (the file keeps the name it is downloaded
-# under); only the run's page links to it, and only its starter may fetch it (web/jobs.py).
-
-def _exports(data_dir: str | Path) -> Path:
-    return Path(data_dir) / EXPORTS
-
-
-def task_file_path(data_dir: str | Path, run_id: int, filename: str) -> Path:
-    folder = _exports(data_dir) / str(int(run_id))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / Path(filename.replace("/", "_").replace("\\", "_")).name
-
-
-def discard_task_file(data_dir: str | Path, run_id: int) -> None:
-    shutil.rmtree(_exports(data_dir) / str(int(run_id)), ignore_errors=True)
-
-
-def sweep_task_files(data_dir: str | Path, keep: timedelta = EXPORT_KEEP) -> int:
-    """Remove the task files older than `keep` that nobody fetched; returns how many."""
-    root, cutoff, removed = _exports(data_dir), time.time() - keep.total_seconds(), 0
-    for folder in root.iterdir() if root.is_dir() else ():
-        if folder.is_dir() and folder.stat().st_mtime < cutoff:
-            shutil.rmtree(folder, ignore_errors=True)
-            removed += 1
-    return removed
-
+# --- files a task wrote for its starter (kept by `files.task_file_path`) ---------------------------------------
+# Only the run's page links to it, and only its starter may fetch it (web/jobs.py).
 
 def task_file(data_dir: str | Path, run_id: int) -> FileResponse:
     """The file run `run_id` wrote, as a download; removed once sent (personal data is not kept longer than needed)."""
-    folder = _exports(data_dir) / str(int(run_id))
+    folder = exports_folder(data_dir) / str(int(run_id))
     found = sorted(folder.iterdir()) if folder.is_dir() else []
     if not found:
         raise NotFound(f"任务 {run_id} 的文件已下载过或已过期(只保存 {int(EXPORT_KEEP.total_seconds() // 3600)} 小时),"

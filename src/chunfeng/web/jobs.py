@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
-from chunfeng import jobs
+from chunfeng import files, jobs
 from chunfeng.db import Database
 from chunfeng.errors import ChunfengError, Forbidden, NotFound
 from chunfeng.org import audit
@@ -45,16 +45,16 @@ def start(db: Database, user: User, *, name: str, title: str, work: jobs.TaskWor
 def start_export(db: Database, user: User, settings: Settings, *, name: str, title: str, filename: str,
                  write: Callable[[Path, jobs.Progress], str]) -> RedirectResponse:
     """Write a large file as a task: `write(path, progress)` fills `path` and returns the summary. The run's result
-    link is its download, which only its starter may fetch, once; files nobody fetched are swept here."""
-    downloads.sweep_task_files(settings.data_dir)
+    link is its download, which only its starter may fetch, once; files nobody fetched are swept by the
+    `files.exports` job."""
 
     def work(progress: jobs.Progress) -> jobs.TaskResult:
         run_id = jobs.current_run()
-        path = downloads.task_file_path(settings.data_dir, run_id, filename)
+        path = files.task_file_path(settings.data_dir, run_id, filename)
         try:
             summary = write(path, progress)
         except BaseException:  # a half-written file is never offered
-            downloads.discard_task_file(settings.data_dir, run_id)
+            files.discard_task_file(settings.data_dir, run_id)
             raise
         return jobs.TaskResult(summary, f"/jobs/runs/{run_id}/download")
 
