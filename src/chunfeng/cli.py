@@ -17,6 +17,7 @@ from chunfeng.calendar.cli import app as calendar_app
 from chunfeng.cli_support import DomainErrors, actor, console, database, fail, settings, state
 from chunfeng.consult.cli import app as consult_app
 from chunfeng.consult.cli import ask as ask_command
+from chunfeng.credit import jobs as _credit_jobs  # noqa: F401
 from chunfeng.inbox import jobs as _inbox_jobs  # noqa: F401
 from chunfeng.inbox.cli import app as inbox_app
 from chunfeng.ledger import jobs as _ledger_jobs  # noqa: F401
