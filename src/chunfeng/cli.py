@@ -18,6 +18,7 @@ from chunfeng.cli_support import DomainErrors, actor, console, database, fail, s
 from chunfeng.consult.cli import app as consult_app
 from chunfeng.consult.cli import ask as ask_command
 from chunfeng.credit import jobs as _credit_jobs  # noqa: F401
+from chunfeng.credit.cli import app as credit_app
 from chunfeng.inbox import jobs as _inbox_jobs  # noqa: F401
 from chunfeng.inbox.cli import app as inbox_app
 from chunfeng.ledger import jobs as _ledger_jobs  # noqa: F401
@@ -37,6 +38,7 @@ app.add_typer(inbox_app, name="inbox")
 app.add_typer(consult_app, name="consult")
 app.add_typer(push_app, name="push")
 app.add_typer(appeals_app, name="appeals")
+app.add_typer(credit_app, name="credit")
 app.add_typer(calendar_app, name="calendar")
 app.command("ask")(ask_command)
 
