@@ -154,6 +154,7 @@ def test_managing_the_list(site, server):
     page = county.get("/credit/violators/manage").text
     assert "撤出(信用修复)" in page and "提前撤出</button>" not in page
     viewer = login(server, "viewer")
+    assert 'href="/credit/violators"' in viewer.get("/plan/measures/120").text  # the measure links what serves it
     assert viewer.post("/credit/violators", data={**form, "csrf_token": csrf_from(viewer.get("/credit").text)}).status_code == 403
     with db.read() as s:
         assert s.scalar(select(Violator.removal_reason)) == "repaired"
