@@ -57,7 +57,8 @@ def do_import(db, username: str, path):
 def test_every_rule_names_its_source_and_what_is_unconfirmed_says_why():
     rules = services.rules()
     entries = [rules["evaluation"], *rules["levels"], *rules["repair"], rules["violators"]["publication"],
-               rules["violators"]["standard_period"], rules["violators"]["early_removal"]]
+               rules["violators"]["standard_period"], rules["violators"]["early_removal"],
+               *rules["incentives"].values()]
     for entry in entries:
         assert entry["source"] in rules["sources"], entry
         assert entry["review"] or entry["article"], entry  # confirmed means: the article is named
@@ -68,6 +69,9 @@ def test_every_rule_names_its_source_and_what_is_unconfirmed_says_why():
     # No publication period was confirmed: none is applied, so nothing comes off by a guessed date.
     assert rules["violators"]["standard_period_years"] is None
     assert services.standard_off_date(date(2026, 1, 1)) is None
+    # Measure 121 names the partner departments; what each level earns is not confirmed, so nothing is listed.
+    assert set(services.partner_departments().values()) == {"市场监管部门", "人力资源社会保障部门", "医疗保障部门"}
+    assert all(v is None for k, v in rules["incentives"]["by_level"].items() if len(k) == 1)
 
 
 def test_import_history_and_reevaluation(officers, tmp_path):

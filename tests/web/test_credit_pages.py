@@ -16,7 +16,7 @@ from chunfeng.credit import services
 from chunfeng.credit.models import CreditRating, Violator
 from chunfeng.org.access import SystemActor
 from chunfeng.org.models import AuditEntry
-from tests.conftest import csrf_from, finished, login, person
+from tests.conftest import csrf_from, exported, finished, login, person
 from tests.credit.test_services import HEADER, A, B, code
 
 TODAY = date.today()
@@ -69,6 +69,19 @@ def test_import_and_history_pages(site, server):
         assert s.scalar(select(func.count()).select_from(CreditRating)) == 3
         assert s.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.action == "access.denied", AuditEntry.outcome == "denied", AuditEntry.actor == "county_officer")) == 1
+
+    # Measure 121: the A-level list of the officer's subtree for a partner department, as a task; audited.
+    done, file = exported(officer, officer.get("/credit/a-list.xlsx", params={"year": LAST - 1, "department": "market"}))
+    assert "已导出 1 户A级纳税人" in done.text
+    rows = list(load_workbook(io.BytesIO(file.content)).active.iter_rows(values_only=True))
+    assert rows[1][:4] == (A, "甲公司", LAST - 1, "A级") and len(rows) == 2
+    assert officer.get("/credit/a-list.xlsx", params={"year": LAST, "department": "police"}).status_code == 400
+    done, file = exported(neighbour, neighbour.get("/credit/a-list.xlsx", params={"year": LAST - 1, "department": "hrss"}))
+    assert "已导出 0 户" in done.text
+    with db.read() as s:
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "credit.alist.exported",
+                                                  AuditEntry.actor == "city_officer"))
+        assert entry is not None and "市场监管部门" in entry.after
 
     viewer = login(server, "viewer")  # sees the register, imports nothing
     assert viewer.get("/credit").status_code == 200

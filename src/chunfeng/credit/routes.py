@@ -6,8 +6,9 @@ from __future__ import annotations
 import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse
 
 from chunfeng import jobs
@@ -20,8 +21,8 @@ from chunfeng.paging import clamp_page
 from chunfeng.tabular import MB
 from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import Id, PageNo
-from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, optional_user, render, require
-from chunfeng.web.downloads import XLSX, temporary_file
+from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, SettingsDep, optional_user, render, require
+from chunfeng.web.downloads import XLSX, temporary_file, write_personal_xlsx
 from chunfeng.xlsx import download_path, write_table
 
 router = APIRouter(tags=["credit"])
@@ -42,7 +43,8 @@ def register(request: Request, session: SessionDep, user: CurrentUser, q: str = 
     result = services.list_ratings(session=session, actor=user, q=q, year=year, level=level, page=page,
                                    per_page=per_page)
     return render(request, "credit/register.html", {"result": result, "q": q, "year": year or "", "level": level,
-                                                    "levels": LEVELS}, user=user)
+                                                    "levels": LEVELS, "departments": services.partner_departments(),
+                                                    "last_year": date.today().year - 1}, user=user)
 
 
 @router.post("/credit/import", dependencies=[require("credit.import")])
@@ -69,6 +71,28 @@ async def import_ratings(db: DatabaseDep, user: CurrentUser, limits: ImportLimit
 
     return jobs_pages.start(db, user, name="credit.ratings.import", title=f"导入纳税缴费信用评价结果 {name}"[:200],
                             work=work)
+
+
+@router.get("/credit/a-list.xlsx", dependencies=[require("credit.view")])
+def a_list_export(db: DatabaseDep, user: CurrentUser, settings: SettingsDep,
+                  year: Annotated[int, Query(ge=services.FIRST_YEAR, le=2100)], department: str = ""):
+    # Measure 121: the A-level list for a partner department, written by a task; refusals come first.
+    with db.read() as session:
+        services.a_list(session=session, actor=user, year=year, department=department)
+    receiver = services.partner_departments()[department]
+    filename = f"{user.unit.code}-{year}年度A级纳税人名单-{receiver}.xlsx"
+
+    def write(path: Path, progress) -> str:
+        with db.read() as session:
+            rows = services.a_list(session=session, actor=user, year=year, department=department)
+            count = write_personal_xlsx(db, user, path, action="credit.alist.exported", purpose=f"提供{receiver}开展联合激励",
+                                        filters={"year": year, "department": department, "unit": user.unit.code},
+                                        filename=filename, sheet="A级纳税人", headers=services.A_LIST_HEADERS,
+                                        rows=rows, widths=[22, 40, 10, 10, 10, 30])
+        return f"已导出 {count} 户A级纳税人"
+
+    return jobs_pages.start_export(db, user, settings, name="credit.alist.export", title=filename[:200],
+                                   filename=filename, write=write)
 
 
 @router.get("/credit/mine", dependencies=[require("credit.self")])

@@ -355,3 +355,24 @@ def expire_violators(*, session: Session, today: date) -> int:
         audit.record(session, actor=worker, action="credit.violator.expired", object_type="credit_violator",
                      object_id=violator.id, before=before, after=_violator_fields(violator))
     return len(due)
+
+
+# --- incentives -----------------------------------------------------------------------------------
+
+A_LIST_HEADERS = ["统一社会信用代码", "纳税人名称", "评价年度", "信用级别", "评价得分", "主管税务机关"]
+
+
+def partner_departments() -> dict[str, str]:
+    """The departments an A-level list goes to for joint incentives (measure 121 names them)."""
+    return rules()["incentives"]["partner_departments"]["departments"]
+
+
+def a_list(*, session: Session, actor: Actor, year: int, department: str):
+    """The A-level taxpayers of the actor's subtree for `year`, as rows for a partner department's file. Checked
+    before any row is read, so a bad request starts no export."""
+    authorize(actor, "credit.view")
+    if department not in partner_departments():
+        raise CreditInvalid(f"未知的接收部门“{department[:20]}”,应为 " + "、".join(partner_departments().values()))
+    query = _ratings_query(actor, "", year, "A").order_by(None).order_by(CreditRating.credit_code)
+    return ([r.credit_code, r.name, r.year, f"{r.level}级", r.score, r.unit.name]
+            for r in session.scalars(query).yield_per(1000))

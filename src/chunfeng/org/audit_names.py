@@ -47,7 +47,7 @@ OBJECTS: dict[str, str] = {
     "user": "用户", "password": "密码", "session": "会话", "totp": "动态口令", "units": "下级单位", "unit": "单位",
     "entry": "知识条目", "handoff": "转人工问题", "campaign": "推送活动", "stage": "推送阶段", "policy": "优惠政策",
     "bills": "红利账单", "taxpayers": "纳税人清单", "channel": "通知渠道", "year": "年度日历", "deadline": "申报期限",
-    "login": "登录", "ratings": "信用评价结果", "violator": "失信主体",
+    "login": "登录", "ratings": "信用评价结果", "violator": "失信主体", "alist": "A级纳税人名单",
 }
 
 VERBS: dict[str, str] = {
