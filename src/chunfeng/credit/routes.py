@@ -36,11 +36,11 @@ def _today() -> date:
 
 
 @router.get("/credit", dependencies=[require("credit.view")])
-def register(request: Request, session: SessionDep, user: CurrentUser, q: str = "", year: int | None = None,
-             level: str = "", page: PageNo = 1):
+def register(request: Request, session: SessionDep, user: CurrentUser, q: str = "",
+             year: Annotated[int | None, Query(ge=services.FIRST_YEAR, le=2100)] = None, level: str = "", page: PageNo = 1):
     level = level if level in LEVELS else ""
     page, per_page = clamp_page(page, PER_PAGE)
-    result = services.list_ratings(session=session, actor=user, q=q, year=year, level=level, page=page,
+    result = services.list_ratings(session=session, actor=user, q=q[:200], year=year, level=level, page=page,
                                    per_page=per_page)
     return render(request, "credit/register.html", {"result": result, "q": q, "year": year or "", "level": level,
                                                     "levels": LEVELS, "departments": services.partner_departments(),

@@ -289,14 +289,6 @@ def _violator_fields(v: Violator) -> dict:
             "removed_on": str(v.removed_on) if v.removed_on else None, "removal_reason": v.removal_reason}
 
 
-def get_violator(*, session: Session, actor: Actor, violator_id: int) -> Violator:
-    violator = session.get(Violator, violator_id)
-    if violator is None or refusal(actor, "credit.view", violator.unit) is not None \
-            and refusal(actor, "credit.violators.manage", violator.unit) is not None:
-        raise CreditNotFound(f"没有编号为 {violator_id} 的失信主体记录")
-    return violator
-
-
 def remove_violator(*, session: Session, actor: Actor, violator_id: int, reason: str, note: str, today: date) -> Violator:
     """Take an entry off the public list before its date, on repair or payment; the reason is required."""
     authorize(actor, "credit.violators.manage")
