@@ -58,7 +58,8 @@ def test_every_rule_names_its_source_and_what_is_unconfirmed_says_why():
     rules = services.rules()
     entries = [rules["evaluation"], *rules["levels"], *rules["repair"], rules["violators"]["publication"],
                rules["violators"]["standard_period"], rules["violators"]["early_removal"],
-               *rules["incentives"].values()]
+               *rules["incentives"].values(), rules["catalogue"]["measure"], rules["catalogue"]["official"],
+               *rules["catalogue"]["entries"]]
     for entry in entries:
         assert entry["source"] in rules["sources"], entry
         assert entry["review"] or entry["article"], entry  # confirmed means: the article is named

@@ -137,6 +137,10 @@ def test_public_list_search_paging_and_export(site, server):
         cell = next(r for r in rows if "HYPERLINK" in str(r[0]))
         assert cell[0].startswith("=HYPERLINK")  # as text: write_table never writes a formula
         assert anonymous.get("/credit/rules").status_code == 200
+        catalogue = anonymous.get("/credit/catalogue")
+        assert catalogue.status_code == 200 and "重大税收违法失信主体信息" in catalogue.text and "待复核" in catalogue.text
+        sheet = load_workbook(io.BytesIO(anonymous.get("/credit/catalogue.xlsx").content)).active
+        assert sheet["A1"].value == "信息名称" and sheet.max_row == 4
         assert anonymous.get("/credit/violators/manage", follow_redirects=False).status_code in (303, 401)
 
 
@@ -168,6 +172,7 @@ def test_managing_the_list(site, server):
     assert "撤出(信用修复)" in page and "提前撤出</button>" not in page
     viewer = login(server, "viewer")
     assert 'href="/credit/violators"' in viewer.get("/plan/measures/120").text  # the measure links what serves it
+    assert 'href="/credit/catalogue"' in viewer.get("/plan/measures/116").text
     assert viewer.post("/credit/violators", data={**form, "csrf_token": csrf_from(viewer.get("/credit").text)}).status_code == 403
     with db.read() as s:
         assert s.scalar(select(Violator.removal_reason)) == "repaired"

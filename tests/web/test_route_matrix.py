@@ -84,7 +84,8 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("GET", "/deliveries"): ("outbox.view", "push.campaign"), ("GET", "/deliveries/export.xlsx"): ("outbox.view", "push.campaign"),
     ("GET", "/credit"): "credit.view", ("GET", "/credit/a-list.xlsx"): "credit.view", ("POST", "/credit/import"): "credit.import", ("GET", "/credit/mine"): "credit.self",
     ("GET", "/credit/taxpayers/{credit_code}"): ("credit.view", "credit.self"), ("GET", "/credit/rules"): PUBLIC,
-    ("GET", "/credit/violators"): PUBLIC, ("GET", "/credit/violators/export.xlsx"): PUBLIC,
+    ("GET", "/credit/violators"): PUBLIC, ("GET", "/credit/catalogue"): PUBLIC, ("GET", "/credit/catalogue.xlsx"): PUBLIC,
+    ("GET", "/credit/violators/export.xlsx"): PUBLIC,
     ("GET", "/credit/violators/manage"): "credit.violators.manage", ("POST", "/credit/violators"): "credit.violators.manage",
     ("POST", "/credit/violators/{violator_id}/remove"): "credit.violators.manage",
 }

@@ -116,6 +116,23 @@ def rules_page(request: Request, db: DatabaseDep):
                   user=optional_user(request, db, request.app.state.settings))
 
 
+@router.get("/credit/catalogue")
+def catalogue(request: Request, db: DatabaseDep):
+    return render(request, "credit/catalogue.html", {"rules": services.rules()},
+                  user=optional_user(request, db, request.app.state.settings))
+
+
+@router.get("/credit/catalogue.xlsx")
+def catalogue_export():
+    rules = services.rules()
+    rows = ([e["name"], "、".join(e["fields"]), e["open_to"],
+             rules["sources"][e["source"]]["number"] + (f" {e['article']}" if e["article"] else ""),
+             "待复核" if e["review"] else "", e.get("note", "")] for e in rules["catalogue"]["entries"])
+    path = write_table(download_path(), sheet="公共信用信息目录", headers=["信息名称", "主要内容", "公开对象", "依据", "复核", "说明"],
+                       rows=rows, widths=[28, 60, 24, 30, 8, 60])
+    return temporary_file(path, "税务领域公共信用信息目录.xlsx", XLSX)
+
+
 @router.get("/credit/violators")
 def public_list(request: Request, session: SessionDep, db: DatabaseDep, q: str = "", page: PageNo = 1):
     page, per_page = clamp_page(page, PER_PAGE)
