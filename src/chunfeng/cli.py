@@ -17,6 +17,8 @@ from chunfeng.calendar.cli import app as calendar_app
 from chunfeng.cli_support import DomainErrors, actor, console, database, fail, settings, state
 from chunfeng.consult.cli import app as consult_app
 from chunfeng.consult.cli import ask as ask_command
+from chunfeng.credit import jobs as _credit_jobs  # noqa: F401
+from chunfeng.credit.cli import app as credit_app
 from chunfeng.inbox import jobs as _inbox_jobs  # noqa: F401
 from chunfeng.inbox.cli import app as inbox_app
 from chunfeng.ledger import jobs as _ledger_jobs  # noqa: F401
@@ -36,6 +38,7 @@ app.add_typer(inbox_app, name="inbox")
 app.add_typer(consult_app, name="consult")
 app.add_typer(push_app, name="push")
 app.add_typer(appeals_app, name="appeals")
+app.add_typer(credit_app, name="credit")
 app.add_typer(calendar_app, name="calendar")
 app.command("ask")(ask_command)
 

@@ -4,6 +4,7 @@ from chunfeng import outbox  # noqa: F401  (the outbox's one table)
 from chunfeng.appeals import models as appeals_models  # noqa: F401
 from chunfeng.calendar import models as calendar_models  # noqa: F401
 from chunfeng.consult import models as consult_models  # noqa: F401
+from chunfeng.credit import models as credit_models  # noqa: F401
 from chunfeng.db import SEEDS, Base
 from chunfeng.inbox import models as inbox_models  # noqa: F401
 from chunfeng.jobs import JobLease, JobRun  # noqa: F401

@@ -82,6 +82,12 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("GET", "/jobs"): "jobs.view", ("GET", "/jobs/runs/{run_id}"): SIGNED_IN,
     ("GET", "/jobs/runs/{run_id}/progress"): SIGNED_IN, ("GET", "/jobs/runs/{run_id}/download"): SIGNED_IN,
     ("GET", "/deliveries"): ("outbox.view", "push.campaign"), ("GET", "/deliveries/export.xlsx"): ("outbox.view", "push.campaign"),
+    ("GET", "/credit"): "credit.view", ("GET", "/credit/a-list.xlsx"): "credit.view", ("POST", "/credit/import"): "credit.import", ("GET", "/credit/mine"): "credit.self",
+    ("GET", "/credit/taxpayers/{credit_code}"): ("credit.view", "credit.self"), ("GET", "/credit/rules"): PUBLIC,
+    ("GET", "/credit/violators"): PUBLIC, ("GET", "/credit/catalogue"): PUBLIC, ("GET", "/credit/catalogue.xlsx"): PUBLIC,
+    ("GET", "/credit/violators/export.xlsx"): PUBLIC,
+    ("GET", "/credit/violators/manage"): "credit.violators.manage", ("POST", "/credit/violators"): "credit.violators.manage",
+    ("POST", "/credit/violators/{violator_id}/remove"): "credit.violators.manage",
 }
 
 # Values for path parameters: ids that do not exist (an allowed user gets 404), codes that do.

@@ -39,6 +39,7 @@ WHOLE: dict[str, str] = {
 DOMAINS: dict[str, str] = {
     "org": "账户", "ledger": "台账", "plan": "行动方案", "consult": "12366咨询", "push": "精准推送",
     "appeals": "诉求", "audit": "审计", "backup": "备份", "calendar": "工作日历", "inbox": "收件箱",
+    "credit": "纳税信用",
 }
 
 OBJECTS: dict[str, str] = {
@@ -46,7 +47,7 @@ OBJECTS: dict[str, str] = {
     "user": "用户", "password": "密码", "session": "会话", "totp": "动态口令", "units": "下级单位", "unit": "单位",
     "entry": "知识条目", "handoff": "转人工问题", "campaign": "推送活动", "stage": "推送阶段", "policy": "优惠政策",
     "bills": "红利账单", "taxpayers": "纳税人清单", "channel": "通知渠道", "year": "年度日历", "deadline": "申报期限",
-    "login": "登录",
+    "login": "登录", "ratings": "信用评价结果", "violator": "失信主体", "alist": "A级纳税人名单",
 }
 
 VERBS: dict[str, str] = {
@@ -56,7 +57,7 @@ VERBS: dict[str, str] = {
     "imported": "导入", "replaced": "替换", "disabled": "停用", "unlocked": "解除锁定", "reviewed": "复核",
     "edited": "修改", "cancelled": "取消", "paused": "暂停", "resumed": "恢复", "requeued": "重新排队",
     "failed": "失败", "planned": "生成发送计划", "refreshed": "更新", "rule_changed": "修改适用条件",
-    "set": "设置", "added": "添加", "exported": "导出",
+    "set": "设置", "added": "添加", "exported": "导出", "removed": "提前撤出", "expired": "期满撤出",
     # appeals.{action}: the steps of an item
     "received": "收到", "accept": "受理", "start": "开始办理", "reply": "答复", "close": "办结", "reassign": "改派",
     "rated": "评价", "reopened": "重新办理", "note": "备注", "escalate": "升级",
@@ -70,6 +71,7 @@ FILTERS: dict[str, str] = {
     "access.denied": "越权访问", "config.changed": "配置变更", "audit": "审计日志导出", "backup": "备份与恢复",
     "ledger": "台账(全部)", "ledger.report": "进展报告", "ledger.notice": "督办", "plan": "行动方案",
     "consult": "12366咨询", "push": "精准推送", "appeals": "诉求", "calendar": "工作日历", "inbox": "通知渠道",
+    "credit": "纳税信用",
 }
 
 FIELDS: dict[str, str] = {

@@ -82,6 +82,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "calendar.view": ALL,
     "calendar.manage": frozenset({"admin"}),
     "jobs.view": frozenset({"admin"}),  # the periodic jobs' runs and errors; a task's page is its starter's
+    "credit.view": frozenset({"service_officer", "action_office", "viewer"}),
+    "credit.import": frozenset({"service_officer"}),
+    "credit.violators.manage": frozenset({"service_officer"}),
+    "credit.self": frozenset({"taxpayer"}),
 }
 
 # What each permission lets a person do, in the words a refusal shows them (never the permission's id).
@@ -122,6 +126,10 @@ PERMISSION_NAMES: dict[str, str] = {
     "calendar.manage": "维护工作日历",
     "jobs.view": "查看定时任务",
     "outbox.view": "查看发送记录",
+    "credit.view": "查看纳税缴费信用",
+    "credit.import": "导入纳税缴费信用评价结果",
+    "credit.violators.manage": "管理重大税收违法失信主体名单",
+    "credit.self": "查看本企业纳税缴费信用",
 }
 
 

@@ -1,0 +1,112 @@
+"""`chunfeng credit …`: import the yearly ratings, list the register, and the major-violator list (list, add,
+remove early, and take off what is due — what the periodic job does)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from chunfeng.cli_support import actor, console, database, import_limits
+from chunfeng.credit import services
+from chunfeng.credit.models import REMOVAL_REASONS
+
+app = typer.Typer(help="纳税缴费信用:评价结果与重大税收违法失信主体", no_args_is_help=True)
+violators_app = typer.Typer(help="重大税收违法失信主体名单", no_args_is_help=True)
+app.add_typer(violators_app, name="violators")
+
+
+def _day(text: Optional[str], what: str) -> Optional[date]:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        raise typer.BadParameter(f"{what}“{text}”不是 YYYY-MM-DD 格式的日期") from None
+
+
+@app.command("import")
+def import_command(file: Path = typer.Argument(..., help="CSV or xlsx: 统一社会信用代码, 纳税人名称, 评价年度, 评价得分, "
+                                                        "信用级别, 扣分明细, 主管税务机关代码")):
+    """Import a year's evaluation results: every row, or none (each problem named with its row)."""
+    db, today = database(), date.today()
+    with db.read() as session:  # parse and check outside the write transaction
+        plan = services.check_ratings(session=session, actor=actor(session), path=file, today=today,
+                                      limits=import_limits())
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as bar, db.write() as session:
+        task = bar.add_task("写入评价结果", total=len(plan.rows))
+        added, replaced = services.import_ratings(session=session, actor=actor(session), path=file, today=today,
+                                                  plan=plan, limits=import_limits(),
+                                                  progress=lambda done, total, _: bar.update(task, completed=done))
+    console.print(f"已导入 {added} 条评价结果,更新 {replaced} 条。", highlight=False)
+
+
+@app.command("list")
+def list_command(query: str = typer.Option("", "--search", "-q"), year: Optional[int] = None,
+                 level: str = typer.Option("", help="A, B, M, C or D"), page: int = 1):
+    """The register of the acting user's subtree, newest year first."""
+    db = database()
+    with db.read() as session:
+        result = services.list_ratings(session=session, actor=actor(session), q=query, year=year,
+                                       level=level.upper(), page=max(1, page))
+        table = Table(title=f"纳税缴费信用评价结果 第 {result.page}/{result.pages} 页,共 {result.total} 条")
+        for col in ("信用代码", "纳税人", "年度", "得分", "级别", "主管税务机关"):
+            table.add_column(col)
+        for r in result.items:
+            table.add_row(r.credit_code, r.name, str(r.year), f"{r.score:.1f}", r.level, r.unit.name)
+    console.print(table)
+
+
+@violators_app.command("list")
+def violators_list(query: str = typer.Option("", "--search", "-q"), page: int = 1):
+    """Every entry of the acting user's subtree, on the list or off it."""
+    db = database()
+    with db.read() as session:
+        result = services.list_violators(session=session, actor=actor(session), q=query, page=max(1, page))
+        table = Table(title=f"重大税收违法失信主体 第 {result.page}/{result.pages} 页,共 {result.total} 条")
+        for col in ("编号", "信用代码", "名称", "案件性质", "公布日期", "撤出日期", "状态"):
+            table.add_column(col)
+        for v in result.items:
+            state = f"{v.removed_on} 撤出({REMOVAL_REASONS[v.removal_reason]})" if v.removed_on else "公布中"
+            table.add_row(str(v.id), v.credit_code, v.name, v.case_nature, str(v.published_on), str(v.off_on), state)
+    console.print(table)
+
+
+@violators_app.command("add")
+def violators_add(credit_code: str, name: str, unit: str = typer.Option(..., help="the publishing unit's code"),
+                  case_nature: str = typer.Option(..., "--case", help="案件性质, e.g. 虚开增值税专用发票"),
+                  facts: str = typer.Option("", help="主要违法事实"),
+                  unpaid: str = typer.Option("0", help="违法金额(元)"), penalty: str = typer.Option("0", help="罚款及滞纳金(元)"),
+                  published: str = typer.Option(..., help="公布日期 YYYY-MM-DD"),
+                  off: Optional[str] = typer.Option(None, help="撤出日期 YYYY-MM-DD")):
+    """Enter a published major violator."""
+    db = database()
+    with db.write() as session:
+        v = services.add_violator(session=session, actor=actor(session), credit_code=credit_code, name=name,
+                                  unit_code=unit, case_nature=case_nature, facts=facts, amount_unpaid=unpaid,
+                                  amount_penalty=penalty, published_on=_day(published, "公布日期"),
+                                  off_on=_day(off, "撤出日期"), today=date.today())
+        console.print(f"已登记 {v.name}(编号 {v.id}),公布至 {v.off_on}。", highlight=False)
+
+
+@violators_app.command("remove")
+def violators_remove(violator_id: int, reason: str = typer.Option(..., help="repaired (信用修复) or paid (缴清)"),
+                     note: str = typer.Option(..., help="依据:修复决定或缴款凭证编号")):
+    """Take an entry off the public list early, on repair or payment."""
+    db = database()
+    with db.write() as session:
+        v = services.remove_violator(session=session, actor=actor(session), violator_id=violator_id, reason=reason,
+                                     note=note, today=date.today())
+        console.print(f"{v.name} 已提前撤出公布名单({REMOVAL_REASONS[v.removal_reason]})。", highlight=False)
+
+
+@violators_app.command("expire")
+def violators_expire():
+    """Take off every entry whose date has come (what the periodic job credit.violators.expire does)."""
+    db = database()
+    with db.write() as session:
+        removed = services.expire_violators(session=session, today=date.today())
+    console.print(f"期满撤出 {removed} 条。", highlight=False)
