@@ -34,7 +34,7 @@ def report(db, who, assignment_id, status, percent, **kw):
 def review(db, who, report_id, approve=True, comment="", **kw):
     with db.write() as s:
         return ledger.review_report(session=s, actor=person(s, who), report_id=report_id, approve=approve,
-                                    comment=comment, **kw).state
+                                    comment=comment, **{"today": TODAY, **kw}).state
 
 
 def progress(db, assignment_id):
