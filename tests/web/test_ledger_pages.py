@@ -369,3 +369,93 @@ def test_queue_and_notice_exports(bureau, server):
     notices = list(load_workbook(io.BytesIO(client.get("/ledger/notices", params={"export": "true"}).content),
                                  read_only=True).worksheets[0].iter_rows(values_only=True))
     assert notices[1][1] == "导出督办" and notices[1][6] == "待答复"
+
+
+# --- issue 14: lights at the decision (3, 11), narrative-only reports where progress rolls up (4), the report form
+# kept on a refusal (5) ---
+
+
+def report_form(page: str) -> str:
+    return page.split('class="stack report-form"', 1)[1].split("</form>", 1)[0]
+
+
+def test_approval_shows_in_the_lights_at_once(bureau, server):
+    *_, county = make_chain(bureau)
+    last = period_of(date.today().replace(day=1) - timedelta(days=1), "monthly")
+    reporter = login(server, "county_reporter")
+    page = reporter.get(f"/ledger/assignments/{county}").text
+    assert 'class="light yellow">黄灯' in page  # last month not reported
+    sent = reporter.post(f"/ledger/assignments/{county}/reports",
+                         data={"csrf_token": csrf_from(page), "period": last, "status": "in_progress", "percent": "85",
+                               "narrative": "已完成八成"})
+    assert sent.status_code == 303
+    with bureau.read() as s:
+        report = s.scalars(select(ProgressReport)).one()
+    reviewer = login(server, "city_office")
+    decided = reviewer.post(f"/ledger/reports/{report.id}/review",
+                            data={"csrf_token": csrf_from(reviewer.get("/ledger/review").text), "decision": "approve",
+                                  "version": report.version})
+    assert decided.status_code == 303
+    page = reviewer.get(f"/ledger/assignments/{county}").text
+    assert 'class="light green">绿灯·正常推进' in page and "黄灯" not in page.split("</h1>")[0]
+
+
+def test_a_fresh_assignment_does_not_read_as_all_good(bureau, server):
+    with bureau.write() as s:
+        fresh = ledger.assign(session=s, actor=person(s, "bj_office"), measure_no=55, unit_code="110100",
+                              terms=Terms(deadline=DEADLINE)).id
+    client = login(server, "city_office")
+    page = client.get(f"/ledger/assignments/{fresh}").text.split("</h1>")[0]
+    assert 'class="light idle">未开始·暂无预警' in page and "绿灯" not in page
+    listing = client.get("/ledger/units/110100").text
+    assert "未开始·暂无预警" in listing
+    with bureau.write() as s:
+        r = ledger.submit_report(session=s, actor=person(s, "city_reporter"), assignment_id=fresh, status="done",
+                                 percent=100)
+        ledger.review_report(session=s, actor=person(s, "bj_office"), report_id=r.id, approve=True)
+    assert 'class="light green done">已完成' in client.get(f"/ledger/assignments/{fresh}").text
+
+
+def test_a_rolled_up_assignment_offers_a_narrative_only(bureau, server):
+    _, city, _ = make_chain(bureau)
+    reporter = login(server, "city_reporter")
+    page = reporter.get(f"/ledger/assignments/{city}").text
+    form = report_form(page)
+    assert 'name="percent"' not in form and 'name="status"' not in form
+    assert "情况说明(仅文字)" in form and "进度由 1 个下级任务汇总" in page
+    # A percent posted anyway (an old page, a crafted request) is refused in words, beside the form, and nothing kept.
+    forced = reporter.post(f"/ledger/assignments/{city}/reports",
+                           data={"csrf_token": csrf_from(page), "status": "done", "percent": "100",
+                                 "narrative": "全部完成"})
+    assert forced.status_code == 400 and "已分解下达" in forced.text and "全部完成</textarea>" in forced.text
+    with bureau.read() as s:
+        assert s.scalar(select(ProgressReport.id)) is None
+    sent = reporter.post(f"/ledger/assignments/{city}/reports",
+                         data={"csrf_token": csrf_from(page), "narrative": "两县推进中"})
+    assert sent.status_code == 303
+    with bureau.read() as s:
+        assert [(r.narrative, r.percent) for r in s.scalars(select(ProgressReport))] == [("两县推进中", 0.0)]
+
+
+def test_a_refused_report_keeps_the_form_and_the_narrative(bureau, server):
+    *_, county = make_chain(bureau)
+    reporter = login(server, "county_reporter")
+    token = csrf_from(reporter.get(f"/ledger/assignments/{county}").text)
+    narrative = "已召开专题会议部署,完成三个分局的培训"
+    fields = {"csrf_token": token, "status": "in_progress", "percent": "30", "narrative": narrative}
+    forged = reporter.post(f"/ledger/assignments/{county}/reports", data=fields,
+                           files=[("evidence", ("纪要.pdf", b"<html>not a pdf</html>", "application/pdf"))])
+    assert forged.status_code == 400
+    form = report_form(forged.text)
+    evidence = form.split('name="evidence"', 1)[1].split("</label>", 1)[0]
+    assert "纪要.pdf:不是允许的文件类型" in evidence  # beside the file field
+    assert f">{narrative}</textarea>" in form and 'name="percent" min="0" max="100" step="1" required value="30"' in form
+    bad = reporter.post(f"/ledger/assignments/{county}/reports", data={**fields, "percent": "120"})
+    assert bad.status_code == 400
+    percent = report_form(bad.text).split('name="percent"', 1)[1].split("</label>", 1)[0]
+    assert 'aria-invalid="true"' in percent and "超出 0–100" in percent
+    assert f">{narrative}</textarea>" in bad.text
+    word = reporter.post(f"/ledger/assignments/{county}/reports", data={**fields, "percent": "三十"})
+    assert word.status_code == 400 and "完成百分比“三十”不是数字" in report_form(word.text)
+    with bureau.read() as s:
+        assert s.scalar(select(ProgressReport.id)) is None
