@@ -73,6 +73,9 @@ def test_report_return_resubmit_approve(bureau, server):
                           data={"csrf_token": token, "period": period, "status": "in_progress", "percent": "60",
                                 "narrative": "过时的页面", "version": version})
     assert stale.status_code == 409 and "请刷新" in stale.text
+    # The conflict keeps what was typed, and the form now carries the stored version.
+    assert ">过时的页面</textarea>" in stale.text
+    assert f'name="version" value="{int(version) + 1}"' in report_form(stale.text)
 
     with bureau.read() as s:
         report = s.get(ProgressReport, report.id)

@@ -139,7 +139,11 @@ async def submit_report(request: Request, assignment_id: Id, db: DatabaseDep, us
     try:
         await _submit_report(request, assignment_id, db, user, form)
     except (LedgerInvalid, StaleReport) as error:
-        # The form again, not a bare error page: the message beside its field, the narrative as typed.
+        # The form again, not a bare error page: the message beside its field, the narrative as typed. After a
+        # conflict the form carries the version now stored, so that sending it again is a decision taken with the
+        # other save in view (the message names who saved it, the report table shows it), not a blind overwrite.
+        if isinstance(error, StaleReport):
+            typed.pop("version", None)
         with db.read() as session:
             return _assignment_page(request, session, user, assignment_id, typed=typed, error=error)
     return RedirectResponse(f"/ledger/assignments/{assignment_id}?submitted=1", status_code=303)
