@@ -335,3 +335,26 @@ def test_no_percent_report_on_a_rolled_up_assignment(bureau):
     assert progress(bureau, city) == ("in_progress", 30.0)
     with pytest.raises(LedgerInvalid, match="请选择状态"):
         report(bureau, "county2_reporter", c2, None, None, narrative="叶子任务要报进度")
+
+
+def test_a_changed_deadline_relights_at_once(bureau):
+    bj = assign(bureau, "nat_office", 54, "110000")  # started TODAY, due at the end of the year: nothing to warn of
+    assert lights(bureau, bj) == [("green", "")]
+
+    def change(who, aid, day):
+        with bureau.write() as s:
+            ledger.change_deadline(session=s, actor=person(s, who), assignment_id=aid, deadline=day, today=TODAY)
+
+    with pytest.raises(Forbidden):
+        change("bj_office", bj, date(2022, 5, 20))  # the holding unit does not move its own deadline
+    change("nat_office", bj, date(2022, 5, 20))
+    assert lights(bureau, bj) == [("yellow", "due_soon")]
+    assert unchanged_by_the_scan(bureau)
+    city = assign(bureau, "bj_office", 54, "110100", deadline=date(2022, 5, 20))
+    with pytest.raises(LedgerInvalid, match="下级任务的时限最晚为 2022-05-20"):
+        change("nat_office", bj, date(2022, 5, 19))
+    with pytest.raises(LedgerInvalid, match="不能晚于上级任务的时限 2022-05-20"):
+        change("bj_office", city, date(2022, 6, 30))
+    with bureau.read() as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "ledger.assignment.changed")).one()
+        assert '"deadline":"2022-12-31"' in entry.before and '"deadline":"2022-05-20"' in entry.after

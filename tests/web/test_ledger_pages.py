@@ -462,3 +462,22 @@ def test_a_refused_report_keeps_the_form_and_the_narrative(bureau, server):
     assert word.status_code == 400 and "完成百分比“三十”不是数字" in report_form(word.text)
     with bureau.read() as s:
         assert s.scalar(select(ProgressReport.id)) is None
+
+
+def test_a_changed_deadline_shows_in_the_light_at_once(bureau, server):
+    with bureau.write() as s:
+        fresh = ledger.assign(session=s, actor=person(s, "bj_office"), measure_no=55, unit_code="110100",
+                              terms=Terms(deadline=DEADLINE)).id
+    holder = login(server, "city_office")
+    assert "/deadline" not in holder.get(f"/ledger/assignments/{fresh}").text  # not offered to the holding unit
+    office = login(server, "bj_office")
+    page = office.get(f"/ledger/assignments/{fresh}").text
+    moved = office.post(f"/ledger/assignments/{fresh}/deadline",
+                        data={"csrf_token": csrf_from(page), "deadline": (date.today() + timedelta(days=3)).isoformat()})
+    assert moved.status_code == 303
+    page = office.get(moved.headers["location"]).text
+    assert 'class="light yellow">黄灯' in page and "距完成时限还有 3 天" in page
+    own_page = holder.get(f"/ledger/assignments/{fresh}").text
+    refused = holder.post(f"/ledger/assignments/{fresh}/deadline",
+                          data={"csrf_token": csrf_from(own_page), "deadline": DEADLINE.isoformat()})
+    assert refused.status_code == 403 and "不能调整本单位任务的时限" in refused.text

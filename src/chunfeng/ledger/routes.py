@@ -108,7 +108,7 @@ def _assignment_page(request: Request, session, user, assignment_id: int, *, typ
         "reports": reports, "indicators": services.indicators_of(session=session, assignment=a), "today": today,
         "may_report": policy.may_report(user, a) and bool(periods), "editable": editable, "periods": periods,
         "rolled_up": bool(children),
-        "may_break_down": may_break_down,
+        "may_break_down": may_break_down, "may_change_deadline": policy.may_change_deadline(user, a),
         "break_down_units": services.units_to_break_down_to(session=session, assignment=a) if may_break_down else [],
         "reviewable": {r.id for r in reports if policy.may_review(user, r)},
         "may_supervise": policy.may_supervise(user, a),
@@ -210,6 +210,18 @@ def break_down(assignment_id: Id, db: DatabaseDep, user: CurrentUser, settings: 
                             terms=Terms(owner=owner.strip(), deadline=_day(deadline, "完成时限"), ongoing=parent.ongoing,
                                         cycle=cycle, role=parent.role), rules=WarningRules.from_settings(settings))
     return RedirectResponse(f"/ledger/assignments/{assignment_id}?broken_down={len(units)}", status_code=303)
+
+
+@router.post("/assignments/{assignment_id}/deadline", dependencies=[require("ledger.assign")])
+def change_deadline(assignment_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep,
+                    deadline: str = Form("")):
+    day = _day(deadline, "完成时限")
+    if day is None:
+        raise LedgerInvalid("请填写新的完成时限")
+    with db.write() as session:
+        services.change_deadline(session=session, actor=user, assignment_id=assignment_id, deadline=day,
+                                 rules=WarningRules.from_settings(settings))
+    return RedirectResponse(f"/ledger/assignments/{assignment_id}?rescheduled=1", status_code=303)
 
 
 @router.get("/todo", dependencies=[require("ledger.view")])

@@ -10,7 +10,7 @@ stored progress of any assignment is always its rolled-up value. A unit holding 
 therefore reports a narrative only (情况说明): the service refuses a status or percent there, which an approval
 could not apply.
 
-Lights: each approval, return and breakdown recomputes the warning lights of the assignments it moved (the
+Lights: each approval, return, breakdown and change of deadline recomputes the warning lights of the assignments it moved (the
 assignment and its ancestors) in the same transaction, by the hourly scan's rule (warnings.relight).
 """
 
@@ -150,6 +150,34 @@ def break_down(*, session: Session, actor: Actor, assignment_id: int, unit_codes
         created.append(assign(session=session, actor=actor, measure_no=parent.measure_no, unit_code=code,
                               terms=Terms(**vars(terms)), today=today, rules=rules))
     return created
+
+
+def change_deadline(*, session: Session, actor: Actor, assignment_id: int, deadline: date, today: date | None = None,
+                    rules: WarningRules = DEFAULT_RULES) -> Assignment:
+    """A new deadline for an assignment that has one: no later than its parent's, no earlier than its children's
+    (the same nesting `assign` keeps). Its light follows at once; the ancestors' do not depend on it."""
+    assignment = get_assignment(session=session, actor=actor, assignment_id=assignment_id)
+    if refused := policy.deadline_refusal(actor, assignment):
+        raise refused
+    assignment = _lock_chain(session, assignment_id)[0]
+    if assignment.ongoing:
+        raise LedgerInvalid("长期坚持的任务没有完成时限", field="deadline")
+    if deadline < assignment.start_date:
+        raise LedgerInvalid(f"完成时限 {deadline} 早于开始日期 {assignment.start_date}", field="deadline")
+    parent = assignment.parent
+    if parent is not None and parent.deadline is not None and deadline > parent.deadline:
+        raise LedgerInvalid(f"完成时限不能晚于上级任务的时限 {parent.deadline}", field="deadline")
+    latest_child = session.scalar(select(func.max(Assignment.deadline)).where(Assignment.parent_id == assignment.id))
+    if latest_child is not None and deadline < latest_child:
+        raise LedgerInvalid(f"下级任务的时限最晚为 {latest_child},新时限不能早于它(请先调整下级任务的时限)",
+                            field="deadline")
+    before = _snapshot(assignment)
+    assignment.deadline = deadline
+    session.flush()
+    relight(session=session, assignment_ids=[assignment.id], today=today or date.today(), rules=rules)
+    audit.record(session, actor=actor, action="ledger.assignment.changed", object_type="assignment",
+                 object_id=assignment.id, before=before, after=_snapshot(assignment))
+    return assignment
 
 
 def assign_bulk(*, session: Session, actor: Actor, level: str, terms: Terms, measure_nos: list[int] | None = None,
