@@ -151,7 +151,8 @@ def test_dashboard_drill_down(page, server, bureau):
 
 def test_lights_follow_the_decision_and_rolled_up_tasks_take_a_narrative(page, server, bureau):
     """Issue 14, items 3 and 4 as officials meet them: a county reports 85 % and the city approves — the light turns at
-    once, not at the next scan; the city's own task rolls up from its county, so it offers a narrative only."""
+    once, not at the next scan, and again when the city moves the deadline; the city's own task rolls up from its
+    county, so it offers a narrative only."""
     _, city, county = make_chain(bureau)
     county_url, city_url = f"{server}/ledger/assignments/{county}", f"{server}/ledger/assignments/{city}"
     last = (date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
@@ -175,6 +176,13 @@ def test_lights_follow_the_decision_and_rolled_up_tasks_take_a_narrative(page, s
     expect(page).to_have_url(re.compile(re.escape(county_url) + r"\?reviewed=approve"))
     expect(heading_light).to_have_text("绿灯·正常推进")
     expect(page.locator("dl.facts")).to_contain_text("85")
+    # The city brings the county's deadline forward: the light warns at once.
+    page.locator("details", has_text="调整时限").locator("summary").click()
+    page.locator("input[name=deadline]").fill((date.today() + timedelta(days=3)).isoformat())
+    page.get_by_role("button", name="保存时限").click()
+    expect(page).to_have_url(f"{county_url}?rescheduled=1")
+    expect(heading_light).to_have_text("黄灯")
+    expect(page.locator("dl.facts")).to_contain_text("距完成时限还有 3 天")
 
     switch_to(page, server, "city_reporter")
     page.goto(city_url)
