@@ -147,3 +147,55 @@ def test_dashboard_drill_down(page, server, bureau):
     row.get_by_role("link").click()
     expect(page).to_have_url(f"{server}/ledger/assignments/{county}")
     expect(page.locator("h1")).to_contain_text("第 54 条 · 甲市一县税务局")
+
+
+def test_lights_follow_the_decision_and_rolled_up_tasks_take_a_narrative(page, server, bureau):
+    """Issue 14, items 3 and 4 as officials meet them: a county reports 85 % and the city approves — the light turns at
+    once, not at the next scan, and again when the city moves the deadline; the city's own task rolls up from its
+    county, so it offers a narrative only."""
+    _, city, county = make_chain(bureau)
+    county_url, city_url = f"{server}/ledger/assignments/{county}", f"{server}/ledger/assignments/{city}"
+    last = (date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    heading_light = page.locator("h1 .light")
+
+    login_as(page, server, "county_reporter")
+    page.goto(county_url)
+    expect(heading_light).to_have_text("黄灯")  # last month's report is missing
+    form = page.locator("form.report-form")
+    form.locator("select[name=period]").select_option(last)
+    form.locator("select[name=status]").select_option(label="推进中")
+    form.locator("input[name=percent]").fill("85")
+    form.locator("textarea[name=narrative]").fill("已完成八成,两个分局已上线")
+    form.get_by_role("button", name="提交报告").click()
+    expect(page).to_have_url(f"{county_url}?submitted=1")
+
+    switch_to(page, server, "city_office")
+    page.goto(county_url)
+    expect(heading_light).to_have_text("黄灯")
+    page.locator("form.review-form").get_by_role("button", name="通过").click()
+    expect(page).to_have_url(re.compile(re.escape(county_url) + r"\?reviewed=approve"))
+    expect(heading_light).to_have_text("绿灯·正常推进")
+    expect(page.locator("dl.facts")).to_contain_text("85")
+    # The city brings the county's deadline forward: the light warns at once.
+    page.locator("details", has_text="调整时限").locator("summary").click()
+    page.locator("input[name=deadline]").fill((date.today() + timedelta(days=3)).isoformat())
+    page.get_by_role("button", name="保存时限").click()
+    expect(page).to_have_url(f"{county_url}?rescheduled=1")
+    expect(heading_light).to_have_text("黄灯")
+    expect(page.locator("dl.facts")).to_contain_text("距完成时限还有 3 天")
+
+    switch_to(page, server, "city_reporter")
+    page.goto(city_url)
+    expect(page.locator("dl.facts")).to_contain_text("由 1 个下级任务汇总")
+    form = page.locator("form.report-form")
+    expect(form.locator("input[name=percent]")).to_have_count(0)
+    expect(form.locator("select[name=status]")).to_have_count(0)
+    expect(page.locator("#narrative-only")).to_contain_text("不填状态和完成百分比")
+    form.get_by_label("情况说明(仅文字)").fill("一县已完成八成,二县待分解")
+    form.get_by_role("button", name="提交情况说明").click()
+    expect(page).to_have_url(f"{city_url}?submitted=1")
+    rows = page.locator("section.card", has=page.locator("h2", has_text="进展报告")).locator("tbody tr")
+    expect(rows.first).to_contain_text("一县已完成八成")
+    expect(page.locator("dl.facts meter")).to_have_attribute("value", re.compile(r"^85(\.0)?$"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "assignment-rolled-up.png", full_page=True)

@@ -55,17 +55,29 @@ def reports(db):
 
 
 def test_filled_rows_become_reports(bureau, exported):
-    fill(exported, {("110100", 54): {"状态": "推进中", "完成百分比": 40, "进展情况": "已部署"},
-                    ("110100", 55): {"状态": "已完成", "完成百分比": 100, "进展情况": "已上线"},
+    # 甲市's measures are broken down to its county: its rows are narratives only, with the exported rolled-up
+    # figures left as they are or blanked.
+    fill(exported, {("110100", 54): {"进展情况": "已部署"},
+                    ("110100", 55): {"状态": "", "完成百分比": "", "进展情况": "已上线"},
                     ("110101", 54): {"状态": "推进中", "完成百分比": 10, "进展情况": "县局的行"}})
     result = submit(bureau, "city_reporter", exported)
     assert (result.submitted, result.skipped_other_units) == (2, 2)
     with bureau.read() as s:
         rows = {(r.assignment.measure_no, r.period, r.status, r.percent) for r in s.scalars(select(ProgressReport))}
-    assert rows == {(54, "2022-04", "in_progress", 40.0), (55, "2022-04", "done", 100.0)}
-    fill(exported, {("110100", 54): {"完成百分比": 45, "进展情况": "已部署并试点"}})
+    assert rows == {(54, "2022-04", "not_started", 0.0), (55, "2022-04", "not_started", 0.0)}
+    fill(exported, {("110100", 54): {"进展情况": "已部署并试点"}})
     assert submit(bureau, "city_reporter", exported).submitted == 2  # replaces the unit's unreviewed reports
     assert reports(bureau) == 2
+    fill(exported, {("110100", 54): {"完成百分比": 45}})
+    with pytest.raises(LedgerInvalid, match="第 2 行.*已分解下达.*不能填报状态和完成百分比"):
+        submit(bureau, "city_reporter", exported)
+
+
+def test_leaf_rows_report_status_and_percent(bureau, exported):
+    fill(exported, {("110101", 54): {"状态": "推进中", "完成百分比": 40, "进展情况": "已部署"}})
+    assert submit(bureau, "county_reporter", exported).submitted == 1
+    with bureau.read() as s:
+        assert [(r.status, r.percent) for r in s.scalars(select(ProgressReport))] == [("in_progress", 40.0)]
 
 
 def test_any_bad_row_refuses_the_file(bureau, exported):
@@ -79,7 +91,7 @@ def test_any_bad_row_refuses_the_file(bureau, exported):
     assert reports(bureau) == 0
     fill(exported, {("110100", 54): {"状态": "已完成", "完成百分比": 90, "进展情况": "x"},
                     ("110100", 55): {"状态": "推进中", "完成百分比": 50, "进展情况": "y"}})
-    with pytest.raises(LedgerInvalid, match="已完成.*100"):
+    with pytest.raises(LedgerInvalid, match="已分解下达"):  # a rolled-up assignment takes no percent
         submit(bureau, "city_reporter", exported)
     assert reports(bureau) == 0  # the good row 55 was not kept either
 

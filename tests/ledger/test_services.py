@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from chunfeng.ledger import services as ledger
+from chunfeng.ledger import warnings
 from chunfeng.ledger.errors import LedgerInvalid, LedgerNotFound, StaleReport
 from chunfeng.ledger.models import Assignment, ProgressReport
 from chunfeng.ledger.services import Terms
@@ -34,7 +35,7 @@ def report(db, who, assignment_id, status, percent, **kw):
 def review(db, who, report_id, approve=True, comment="", **kw):
     with db.write() as s:
         return ledger.review_report(session=s, actor=person(s, who), report_id=report_id, approve=approve,
-                                    comment=comment, **kw).state
+                                    comment=comment, **{"today": TODAY, **kw}).state
 
 
 def progress(db, assignment_id):
@@ -249,3 +250,111 @@ def test_review_queue(bureau):
     review(bureau, "city_office", first)
     with bureau.read() as s:
         assert [r.id for r in ledger.review_queue(session=s, actor=person(s, "city_office")).items] == [second]
+
+
+# --- lights at the decision (issue 14, item 3) and narrative-only reports on rolled-up assignments (item 4) ---
+
+
+def lights(db, *ids):
+    with db.read() as s:
+        return [(s.get(Assignment, i).light, s.get(Assignment, i).light_reason) for i in ids]
+
+
+def started_chain(db):
+    """Measure 54 down to 甲市一县, running since January: by TODAY (17 May) the county is behind and April's
+    report is overdue."""
+    start = date(2022, 1, 1)
+    bj = assign(db, "nat_office", 54, "110000", start_date=start)
+    city = assign(db, "bj_office", 54, "110100", deadline=date(2022, 10, 31), start_date=start)
+    county = assign(db, "city_office", 54, "110101", deadline=date(2022, 9, 30), start_date=start)
+    return bj, city, county
+
+
+def unchanged_by_the_scan(db) -> bool:
+    with db.write() as s:
+        return warnings.scan(session=s, today=TODAY, rules=warnings.WarningRules()).changed == 0
+
+
+def test_lights_are_set_when_assigned(bureau):
+    bj, city, county = started_chain(bureau)
+    assert lights(bureau, county) == [("red", "missing_report_long,behind")]
+    assert unchanged_by_the_scan(bureau)  # the same rule as the hourly scan, not a second one
+
+
+def test_approval_relights_the_assignment_and_its_ancestors(bureau):
+    bj, city, county = started_chain(bureau)
+    rid, _ = report(bureau, "county_reporter", county, "in_progress", 85, period="2022-04")
+    assert lights(bureau, county) == [("red", "missing_report_long,behind")]  # a submission decides nothing
+    review(bureau, "city_office", rid)
+    assert lights(bureau, county, city, bj) == [
+        ("green", ""), ("red", "missing_report_long"), ("red", "missing_report_long")]  # no longer behind
+    assert unchanged_by_the_scan(bureau)
+
+
+def test_return_relights_too(bureau):
+    bj, city, county = started_chain(bureau)
+    rid, _ = report(bureau, "county_reporter", county, "in_progress", 10, period="2022-04")
+    review(bureau, "city_office", rid, approve=False, comment="请补充佐证")
+    assert lights(bureau, county) == [("yellow", "behind")]  # April is reported (sent back, not missing)
+    assert unchanged_by_the_scan(bureau)
+
+
+def test_breakdown_relights_the_new_children_and_the_chain(bureau):
+    bj = assign(bureau, "nat_office", 54, "110000", start_date=date(2022, 1, 1))
+    rid, _ = report(bureau, "bj_reporter", bj, "in_progress", 80, period="2022-04")
+    review(bureau, "nat_office", rid)
+    assert lights(bureau, bj) == [("green", "")]
+    with bureau.write() as s:
+        ledger.break_down(session=s, actor=person(s, "bj_office"), assignment_id=bj, unit_codes=["110100"],
+                          terms=Terms(deadline=date(2022, 6, 30), start_date=date(2022, 1, 1)), today=TODAY)
+    # 北京's progress is now its new child's (0 %), far behind its straight line: yellow at once.
+    assert progress(bureau, bj) == ("not_started", 0.0)
+    assert lights(bureau, bj)[0] == ("yellow", "behind")
+    assert unchanged_by_the_scan(bureau)
+
+
+def test_no_percent_report_on_a_rolled_up_assignment(bureau):
+    bj, city, c1, c2 = chain(bureau)
+    rid, _ = report(bureau, "county_reporter", c1, "in_progress", 60)
+    review(bureau, "city_office", rid)
+    for status, percent in (("done", 100), ("in_progress", None), (None, 30)):
+        with pytest.raises(LedgerInvalid, match="已分解下达.*不能填报状态和完成百分比") as refused:
+            report(bureau, "city_reporter", city, status, percent, narrative="全部完成")
+        assert refused.value.status == 400
+    with pytest.raises(LedgerInvalid, match="请填写情况说明"):
+        report(bureau, "city_reporter", city, None, None)
+    with bureau.read() as s:
+        assert s.scalar(select(func.count()).select_from(ProgressReport)
+                        .where(ProgressReport.assignment_id == city)) == 0
+    # A narrative only: it keeps the rolled-up figures of the day; its approval leaves the progress as it is.
+    rid, _ = report(bureau, "city_reporter", city, None, None, narrative="两县推进中")
+    with bureau.read() as s:
+        r = s.get(ProgressReport, rid)
+        assert (r.status, r.percent, r.narrative) == ("in_progress", 30.0, "两县推进中")
+    assert review(bureau, "bj_office", rid) == "approved"
+    assert progress(bureau, city) == ("in_progress", 30.0)
+    with pytest.raises(LedgerInvalid, match="请选择状态"):
+        report(bureau, "county2_reporter", c2, None, None, narrative="叶子任务要报进度")
+
+
+def test_a_changed_deadline_relights_at_once(bureau):
+    bj = assign(bureau, "nat_office", 54, "110000")  # started TODAY, due at the end of the year: nothing to warn of
+    assert lights(bureau, bj) == [("green", "")]
+
+    def change(who, aid, day):
+        with bureau.write() as s:
+            ledger.change_deadline(session=s, actor=person(s, who), assignment_id=aid, deadline=day, today=TODAY)
+
+    with pytest.raises(Forbidden):
+        change("bj_office", bj, date(2022, 5, 20))  # the holding unit does not move its own deadline
+    change("nat_office", bj, date(2022, 5, 20))
+    assert lights(bureau, bj) == [("yellow", "due_soon")]
+    assert unchanged_by_the_scan(bureau)
+    city = assign(bureau, "bj_office", 54, "110100", deadline=date(2022, 5, 20))
+    with pytest.raises(LedgerInvalid, match="下级任务的时限最晚为 2022-05-20"):
+        change("nat_office", bj, date(2022, 5, 19))
+    with pytest.raises(LedgerInvalid, match="不能晚于上级任务的时限 2022-05-20"):
+        change("bj_office", city, date(2022, 6, 30))
+    with bureau.read() as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "ledger.assignment.changed")).one()
+        assert '"deadline":"2022-12-31"' in entry.before and '"deadline":"2022-05-20"' in entry.after

@@ -74,6 +74,9 @@ def test_report_return_resubmit_approve(bureau, server):
                           data={"csrf_token": token, "period": period, "status": "in_progress", "percent": "60",
                                 "narrative": "过时的页面", "version": version})
     assert stale.status_code == 409 and "请刷新" in stale.text
+    # The conflict keeps what was typed, and the form now carries the stored version.
+    assert ">过时的页面</textarea>" in stale.text
+    assert f'name="version" value="{int(version) + 1}"' in report_form(stale.text)
 
     with bureau.read() as s:
         report = s.get(ProgressReport, report.id)
@@ -368,7 +371,8 @@ def test_category_item_measure_drill_down(bureau, server):
     page = client.get("/ledger/measures").text
     assert "智慧办理更便捷" in page and "提速退税办理" in page
     row = page.split('measure=54">', 1)[1].split("</tr>", 1)[0]
-    assert 'class="light red" title="红灯">1<' in row and 'class="light green" title="绿灯">2<' in row
+    # The other two are lit at creation: started 60 days ago, nothing reported for last month (yellow).
+    assert 'class="light red" title="红灯">1<' in row and 'class="light yellow" title="黄灯">2<' in row
     listing = client.get("/ledger/units/110000", params={"measure": 54}).text
     assert "甲市一县税务局" in listing and "北京甲市税务局" in listing
     assert login(server, "gd_office").get("/ledger/measures", params={"unit": "110000"}).status_code == 403
@@ -389,3 +393,112 @@ def test_queue_and_notice_exports(bureau, server):
     notices = list(load_workbook(io.BytesIO(client.get("/ledger/notices", params={"export": "true"}).content),
                                  read_only=True).worksheets[0].iter_rows(values_only=True))
     assert notices[1][1] == "导出督办" and notices[1][6] == "待答复"
+
+
+# --- issue 14: lights at the decision (3, 11), narrative-only reports where progress rolls up (4), the report form
+# kept on a refusal (5) ---
+
+
+def report_form(page: str) -> str:
+    return page.split('class="stack report-form"', 1)[1].split("</form>", 1)[0]
+
+
+def test_approval_shows_in_the_lights_at_once(bureau, server):
+    *_, county = make_chain(bureau)
+    last = period_of(date.today().replace(day=1) - timedelta(days=1), "monthly")
+    reporter = login(server, "county_reporter")
+    page = reporter.get(f"/ledger/assignments/{county}").text
+    assert 'class="light yellow">黄灯' in page  # last month not reported
+    sent = reporter.post(f"/ledger/assignments/{county}/reports",
+                         data={"csrf_token": csrf_from(page), "period": last, "status": "in_progress", "percent": "85",
+                               "narrative": "已完成八成"})
+    assert sent.status_code == 303
+    with bureau.read() as s:
+        report = s.scalars(select(ProgressReport)).one()
+    reviewer = login(server, "city_office")
+    decided = reviewer.post(f"/ledger/reports/{report.id}/review",
+                            data={"csrf_token": csrf_from(reviewer.get("/ledger/review").text), "decision": "approve",
+                                  "version": report.version})
+    assert decided.status_code == 303
+    page = reviewer.get(f"/ledger/assignments/{county}").text
+    assert 'class="light green">绿灯·正常推进' in page and "黄灯" not in page.split("</h1>")[0]
+
+
+def test_a_fresh_assignment_does_not_read_as_all_good(bureau, server):
+    with bureau.write() as s:
+        fresh = ledger.assign(session=s, actor=person(s, "bj_office"), measure_no=55, unit_code="110100",
+                              terms=Terms(deadline=DEADLINE)).id
+    client = login(server, "city_office")
+    page = client.get(f"/ledger/assignments/{fresh}").text.split("</h1>")[0]
+    assert 'class="light idle">未开始·暂无预警' in page and "绿灯" not in page
+    listing = client.get("/ledger/units/110100").text
+    assert "未开始·暂无预警" in listing
+    with bureau.write() as s:
+        r = ledger.submit_report(session=s, actor=person(s, "city_reporter"), assignment_id=fresh, status="done",
+                                 percent=100)
+        ledger.review_report(session=s, actor=person(s, "bj_office"), report_id=r.id, approve=True)
+    assert 'class="light green done">已完成' in client.get(f"/ledger/assignments/{fresh}").text
+
+
+def test_a_rolled_up_assignment_offers_a_narrative_only(bureau, server):
+    _, city, _ = make_chain(bureau)
+    reporter = login(server, "city_reporter")
+    page = reporter.get(f"/ledger/assignments/{city}").text
+    form = report_form(page)
+    assert 'name="percent"' not in form and 'name="status"' not in form
+    assert "情况说明(仅文字)" in form and "进度由 1 个下级任务汇总" in page
+    # A percent posted anyway (an old page, a crafted request) is refused in words, beside the form, and nothing kept.
+    forced = reporter.post(f"/ledger/assignments/{city}/reports",
+                           data={"csrf_token": csrf_from(page), "status": "done", "percent": "100",
+                                 "narrative": "全部完成"})
+    assert forced.status_code == 400 and "已分解下达" in forced.text and "全部完成</textarea>" in forced.text
+    with bureau.read() as s:
+        assert s.scalar(select(ProgressReport.id)) is None
+    sent = reporter.post(f"/ledger/assignments/{city}/reports",
+                         data={"csrf_token": csrf_from(page), "narrative": "两县推进中"})
+    assert sent.status_code == 303
+    with bureau.read() as s:
+        assert [(r.narrative, r.percent) for r in s.scalars(select(ProgressReport))] == [("两县推进中", 0.0)]
+
+
+def test_a_refused_report_keeps_the_form_and_the_narrative(bureau, server):
+    *_, county = make_chain(bureau)
+    reporter = login(server, "county_reporter")
+    token = csrf_from(reporter.get(f"/ledger/assignments/{county}").text)
+    narrative = "已召开专题会议部署,完成三个分局的培训"
+    fields = {"csrf_token": token, "status": "in_progress", "percent": "30", "narrative": narrative}
+    forged = reporter.post(f"/ledger/assignments/{county}/reports", data=fields,
+                           files=[("evidence", ("纪要.pdf", b"<html>not a pdf</html>", "application/pdf"))])
+    assert forged.status_code == 400
+    form = report_form(forged.text)
+    evidence = form.split('name="evidence"', 1)[1].split("</label>", 1)[0]
+    assert "纪要.pdf:不是允许的文件类型" in evidence  # beside the file field
+    assert f">{narrative}</textarea>" in form and 'name="percent" min="0" max="100" step="1" required value="30"' in form
+    bad = reporter.post(f"/ledger/assignments/{county}/reports", data={**fields, "percent": "120"})
+    assert bad.status_code == 400
+    percent = report_form(bad.text).split('name="percent"', 1)[1].split("</label>", 1)[0]
+    assert 'aria-invalid="true"' in percent and "超出 0–100" in percent
+    assert f">{narrative}</textarea>" in bad.text
+    word = reporter.post(f"/ledger/assignments/{county}/reports", data={**fields, "percent": "三十"})
+    assert word.status_code == 400 and "完成百分比“三十”不是数字" in report_form(word.text)
+    with bureau.read() as s:
+        assert s.scalar(select(ProgressReport.id)) is None
+
+
+def test_a_changed_deadline_shows_in_the_light_at_once(bureau, server):
+    with bureau.write() as s:
+        fresh = ledger.assign(session=s, actor=person(s, "bj_office"), measure_no=55, unit_code="110100",
+                              terms=Terms(deadline=DEADLINE)).id
+    holder = login(server, "city_office")
+    assert "/deadline" not in holder.get(f"/ledger/assignments/{fresh}").text  # not offered to the holding unit
+    office = login(server, "bj_office")
+    page = office.get(f"/ledger/assignments/{fresh}").text
+    moved = office.post(f"/ledger/assignments/{fresh}/deadline",
+                        data={"csrf_token": csrf_from(page), "deadline": (date.today() + timedelta(days=3)).isoformat()})
+    assert moved.status_code == 303
+    page = office.get(moved.headers["location"]).text
+    assert 'class="light yellow">黄灯' in page and "距完成时限还有 3 天" in page
+    own_page = holder.get(f"/ledger/assignments/{fresh}").text
+    refused = holder.post(f"/ledger/assignments/{fresh}/deadline",
+                          data={"csrf_token": csrf_from(own_page), "deadline": DEADLINE.isoformat()})
+    assert refused.status_code == 403 and "不能调整本单位任务的时限" in refused.text

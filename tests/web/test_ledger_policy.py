@@ -50,9 +50,11 @@ def test_report_break_down_and_supervise_are_offered_exactly_where_the_service_a
     for who in ACTORS:
         for a in (bj, city, county):
             page = f"/ledger/assignments/{a}"
-            cells.append(Cell(who, page, f"{page}/reports", lambda s, u, a=a: ledger.submit_report(
-                session=s, actor=u, assignment_id=a, status="in_progress", percent=10, period=period),
-                {"period": period, "status": "in_progress", "percent": "10"}))
+            # 北京 and 甲市 broke theirs down: their progress rolls up, their units report a narrative only.
+            figures = {"status": "in_progress", "percent": 10} if a == county else {"status": None, "percent": None}
+            cells.append(Cell(who, page, f"{page}/reports", lambda s, u, a=a, f=figures: ledger.submit_report(
+                session=s, actor=u, assignment_id=a, narrative="进展", period=period, **f),
+                {"period": period, "narrative": "进展", **{k: str(v) for k, v in figures.items() if v is not None}}))
             cells.append(Cell(who, page, f"{page}/notices", lambda s, u, a=a: supervision.issue_notice(
                 session=s, actor=u, assignment_id=a, subject="进度", text="请说明", respond_by=RESPOND_BY),
                 {"subject": "进度", "text": "请说明", "respond_by": RESPOND_BY.isoformat()}))
@@ -77,8 +79,9 @@ def test_report_break_down_and_supervise_are_offered_exactly_where_the_service_a
 def test_review_answer_and_close_are_offered_exactly_where_the_service_allows(bureau, add_users, server):
     bj, city, county = _setup(bureau, add_users)
     with bureau.write() as s:
-        reports = {a: ledger.submit_report(session=s, actor=person(s, who), assignment_id=a, status="in_progress",
-                                           percent=20).id
+        reports = {a: ledger.submit_report(session=s, actor=person(s, who), assignment_id=a, narrative="进展",
+                                           **({"status": "in_progress", "percent": 20} if a == county
+                                              else {"status": None, "percent": None})).id
                    for a, who in ((bj, "bj_reporter"), (city, "city_reporter"), (county, "county_reporter"))}
         notice = supervision.issue_notice(session=s, actor=person(s, "city_office"), assignment_id=county,
                                           subject="进度滞后", text="请说明原因", respond_by=RESPOND_BY).id

@@ -42,6 +42,7 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("POST", "/ledger/export.xlsx"): "ledger.view",
     ("POST", "/ledger/assignments/{assignment_id}/notices"): "ledger.supervise",
     ("POST", "/ledger/assignments/{assignment_id}/remind"): "ledger.supervise",
+    ("POST", "/ledger/assignments/{assignment_id}/deadline"): "ledger.assign",
     ("GET", "/ledger/notices"): "ledger.view", ("GET", "/ledger/notices/{notice_id}"): ("ledger.answer", "ledger.supervise"),
     ("POST", "/ledger/notices/{notice_id}/answer"): "ledger.answer",
     ("POST", "/ledger/notices/{notice_id}/close"): "ledger.supervise",

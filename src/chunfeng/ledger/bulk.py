@@ -42,7 +42,7 @@ class BulkPlan:
     """A checked bulk file: the reports to submit (assignment, status, percent, narrative, period, version)."""
 
     file: str
-    reports: list[tuple[int, str, float, str, str, int | None]]
+    reports: list[tuple[int, str | None, float | None, str, str, int | None]]
     result: BulkResult
 
 
@@ -82,15 +82,20 @@ def check_reports(*, session: Session, actor: Actor, path: Path, period: str | N
         if assignment is None:
             problems.append(f"{where}:本单位没有承担第 {no} 条措施")
             continue
-        status = _STATUS_WORDS.get(v["status"].strip())
-        if status is None:
+        # A broken-down assignment's row is a narrative only: its status and percent cells may be blank.
+        rolled = services.rolled_up(session=session, assignment=assignment)
+        status_text, percent_text = v["status"].strip(), v["percent"].strip().rstrip("%")
+        status = _STATUS_WORDS.get(status_text) if status_text or not rolled else None
+        if status is None and (status_text or not rolled):
             problems.append(f"{where}:状态“{v['status'][:20]}”无效,应为 {'、'.join(STATUSES.values())}")
             continue
         try:
-            percent = float(v["percent"].rstrip("%"))
+            percent = float(percent_text) if percent_text or not rolled else None
         except ValueError:
             problems.append(f"{where}:完成百分比“{v['percent'][:20]}”不是数字")
             continue
+        if rolled and status in (None, assignment.status) and percent in (None, assignment.progress):
+            status = percent = None  # the export's copy of the rolled-up figures, not a report of them
         row_period = v.get("period", "").strip() or period or last_finished_period(today or date.today(), assignment.cycle)[0]
         current = session.scalar(select(ProgressReport).where(ProgressReport.assignment_id == assignment.id,
                                                               ProgressReport.period == row_period))

@@ -49,15 +49,16 @@ def assign(
     """Assign measures to one unit (--unit) or to every unit at a level below you (--level)."""
     terms = Terms(owner=owner, deadline=_day(deadline, "完成时限"), ongoing=ongoing, cycle=cycle, role=role,
                   start_date=_day(start, "开始日期"))
+    rules = warnings.WarningRules.from_settings(settings())
     db = database()
     with db.write() as session:
         who = actor(session)
         if level:
             count = services.assign_bulk(session=session, actor=who, level=level, terms=terms,
-                                         measure_nos=measures or None, category_no=category)
+                                         measure_nos=measures or None, category_no=category, rules=rules)
         elif unit and measures:
             count = len([services.assign(session=session, actor=who, measure_no=m, unit_code=unit,
-                                         terms=Terms(**vars(terms))) for m in measures])
+                                         terms=Terms(**vars(terms)), rules=rules) for m in measures])
         else:
             raise typer.BadParameter("请用 --unit 加 --measure 分配给一个单位,或用 --level 加 --measure/--category 批量分配")
     console.print(f"已分配 {count} 项任务。")

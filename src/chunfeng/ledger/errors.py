@@ -12,7 +12,12 @@ class LedgerNotFound(LedgerError, NotFound):
 
 
 class LedgerInvalid(LedgerError, Invalid):
-    """Bad input or a state that does not allow the operation; names what is wrong."""
+    """Bad input or a state that does not allow the operation; names what is wrong. `field` names the form field
+    it is about, so that a page can show the message beside it."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 class StaleReport(LedgerError, Conflict):

@@ -19,12 +19,12 @@ from chunfeng.org.errors import Forbidden
 def check_file(filename: str, data: bytes, max_bytes: int) -> str:
     """The file's checked type, or LedgerInvalid naming the file: run on every file before anything is stored."""
     if not data:
-        raise LedgerInvalid(f"{filename}:文件为空")
+        raise LedgerInvalid(f"{filename}:文件为空", field="evidence")
     if len(data) > max_bytes:
-        raise LedgerInvalid(f"{filename}:文件 {len(data) / 1048576:.1f} MB,超过上限 {max_bytes // 1048576} MB")
+        raise LedgerInvalid(f"{filename}:文件 {len(data) / 1048576:.1f} MB,超过上限 {max_bytes // 1048576} MB", field="evidence")
     kind = sniff(data)
     if kind is None:
-        raise LedgerInvalid(f"{filename}:不是允许的文件类型(按内容识别);可上传 {'、'.join(TYPES).upper()}")
+        raise LedgerInvalid(f"{filename}:不是允许的文件类型(按内容识别);可上传 {'、'.join(TYPES).upper()}", field="evidence")
     return kind
 
 

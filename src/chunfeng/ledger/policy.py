@@ -5,6 +5,7 @@ The role table (`org.roles`) says which role may assign, report, review, supervi
 only over the user's own subtree; this module adds what depends on the object:
 
 - report (填报进展): the holding unit's reporters, on their own unit's assignment only;
+- change a deadline: an action office above the holding unit, as for assigning it a measure;
 - break down (分解下达): the holding unit's action office, to its direct children. Responsibility is pressed
   down one level at a time (the notice, section 三: 压实工作责任, 责任到位): the unit that holds a measure
   decides how its children share it. An office above it gives a unit a measure directly (assign), where
@@ -36,6 +37,13 @@ def assign_refusal(actor: Actor, unit: Unit) -> Exception | None:
     if not isinstance(actor, SystemActor) and actor.unit.id == unit.id:
         return Forbidden("不能给本单位分配任务:任务由上级单位分配或分解下达")
     return None
+
+
+def deadline_refusal(actor: Actor, assignment: Assignment) -> Exception | None:
+    """Moving an assignment's deadline: those who may give its unit a measure (an action office above it)."""
+    if not isinstance(actor, SystemActor) and actor.unit.id == assignment.unit_id:
+        return Forbidden("完成时限由分配任务的上级单位调整,不能调整本单位任务的时限")
+    return assign_refusal(actor, assignment.unit)
 
 
 def report_refusal(actor: Actor, assignment: Assignment) -> Exception | None:
@@ -103,6 +111,10 @@ def close_refusal(actor: Actor, notice: SupervisionNotice) -> Exception | None:
 
 def may_report(actor: Actor, assignment: Assignment) -> bool:
     return report_refusal(actor, assignment) is None
+
+
+def may_change_deadline(actor: Actor, assignment: Assignment) -> bool:
+    return deadline_refusal(actor, assignment) is None
 
 
 def may_break_down(actor: Actor, assignment: Assignment) -> bool:

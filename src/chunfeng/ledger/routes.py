@@ -20,11 +20,11 @@ from chunfeng.jobs import TaskResult
 from chunfeng.ledger import briefing, bulk, exports, files, league, policy, services, supervision
 from chunfeng.ledger.dashboard import by_measure as dashboard_by_measure
 from chunfeng.ledger.dashboard import rollup
-from chunfeng.ledger.errors import LedgerInvalid
+from chunfeng.ledger.errors import LedgerInvalid, StaleReport
 from chunfeng.ledger.models import CYCLES, NOTICE_STATES, REPORT_STATES, ROLES, STATUSES
 from chunfeng.ledger.periods import period_of
 from chunfeng.ledger.services import Terms
-from chunfeng.ledger.warnings import LIGHTS, describe, last_finished_period
+from chunfeng.ledger.warnings import LIGHTS, WarningRules, badge, describe, last_finished_period
 from chunfeng.org.access import allowed, authorize
 from chunfeng.org.roles import LEVELS
 from chunfeng.org.services import get_unit, unit_chain
@@ -38,7 +38,8 @@ from chunfeng.xlsx import download_path, write_table
 
 router = APIRouter(prefix="/ledger", tags=["ledger"])
 templates.env.globals.update(STATUSES=STATUSES, LIGHTS=LIGHTS, CYCLES=CYCLES, REPORT_ROLES=ROLES,
-                             REPORT_STATES=REPORT_STATES, NOTICE_STATES=NOTICE_STATES, describe=describe)
+                             REPORT_STATES=REPORT_STATES, NOTICE_STATES=NOTICE_STATES, describe=describe,
+                             light_badge=badge)
 
 
 def _day(text: str, what: str) -> date | None:
@@ -82,8 +83,9 @@ def measures(request: Request, session: SessionDep, user: CurrentUser, unit: str
     return render(request, "ledger/measures.html", {"root": root, "chain": unit_chain(root), "tree": tree}, user=user)
 
 
-@router.get("/assignments/{assignment_id}", dependencies=[require("ledger.view")])
-def assignment_page(request: Request, assignment_id: Id, session: SessionDep, user: CurrentUser):
+def _assignment_page(request: Request, session, user, assignment_id: int, *, typed: dict | None = None,
+                     error: Exception | None = None):
+    """The assignment page; after a refused report, with the refusal beside its field and what was typed kept."""
     a = services.get_assignment(session=session, actor=user, assignment_id=assignment_id)
     today = date.today()
     may_break_down = policy.may_break_down(user, a)
@@ -100,32 +102,65 @@ def assignment_page(request: Request, assignment_id: Id, session: SessionDep, us
             top = max([v for _, v in points] + [indicator.target, indicator.baseline or 0]) * 1.2
             indicator_charts.append((indicator, bar_chart([p for p, _ in points], [v for _, v in points], maximum=top,
                                                           suffix=indicator.unit_label, width=560)))
+    children = services.children_of(session=session, assignment=a)
     return render(request, "ledger/assignment.html", {
-        "a": a, "indicator_charts": indicator_charts, "chain": unit_chain(a.unit), "children": services.children_of(session=session, assignment=a),
+        "a": a, "indicator_charts": indicator_charts, "chain": unit_chain(a.unit), "children": children,
         "reports": reports, "indicators": services.indicators_of(session=session, assignment=a), "today": today,
         "may_report": policy.may_report(user, a) and bool(periods), "editable": editable, "periods": periods,
-        "may_break_down": may_break_down,
+        "rolled_up": bool(children),
+        "may_break_down": may_break_down, "may_change_deadline": policy.may_change_deadline(user, a),
         "break_down_units": services.units_to_break_down_to(session=session, assignment=a) if may_break_down else [],
         "reviewable": {r.id for r in reports if policy.may_review(user, r)},
         "may_supervise": policy.may_supervise(user, a),
         "notices": supervision.notices_for(session=session, actor=user, assignment_id=a.id).items,
-    }, user=user)
+        "typed": typed, "form_error": str(error) if error else "",
+        "error_field": getattr(error, "field", None) or ("" if error is None else "form"),
+    }, status_code=getattr(error, "status", 200), user=user)
+
+
+@router.get("/assignments/{assignment_id}", dependencies=[require("ledger.view")])
+def assignment_page(request: Request, assignment_id: Id, session: SessionDep, user: CurrentUser):
+    return _assignment_page(request, session, user, assignment_id)
+
+
+def _number(text: str, what: str, field: str) -> float | None:
+    if not text.strip():
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise LedgerInvalid(f"{what}“{text[:20]}”不是数字", field=field) from None
 
 
 @router.post("/assignments/{assignment_id}/reports", dependencies=[require("ledger.report")])
 async def submit_report(request: Request, assignment_id: Id, db: DatabaseDep, user: CurrentUser):
     form = await request.form()
+    typed = {k: str(v) for k, v in form.items() if not isinstance(v, StarletteUpload)}
+    try:
+        await _submit_report(request, assignment_id, db, user, form)
+    except (LedgerInvalid, StaleReport) as error:
+        # The form again, not a bare error page: the message beside its field, the narrative as typed. After a
+        # conflict the form carries the version now stored, so that sending it again is a decision taken with the
+        # other save in view (the message names who saved it, the report table shows it), not a blind overwrite.
+        if isinstance(error, StaleReport):
+            typed.pop("version", None)
+        with db.read() as session:
+            return _assignment_page(request, session, user, assignment_id, typed=typed, error=error)
+    return RedirectResponse(f"/ledger/assignments/{assignment_id}?submitted=1", status_code=303)
+
+
+async def _submit_report(request: Request, assignment_id: int, db, user, form) -> None:
     values = {}
     for key, value in form.items():
         if key.startswith("indicator_") and str(value).strip():
+            number = _number(str(value), "指标值", key)
             try:
-                values[int(key.removeprefix("indicator_"))] = float(str(value))
+                values[int(key.removeprefix("indicator_"))] = number
             except ValueError:
-                raise LedgerInvalid(f"指标值“{value}”不是数字") from None
-    try:
-        percent = float(str(form.get("percent", "")))
-    except ValueError:
-        raise LedgerInvalid(f"完成百分比“{form.get('percent')}”不是数字") from None
+                raise LedgerInvalid(f"指标“{key}”无效", field=key) from None
+    # Absent on a rolled-up assignment's form (a narrative only); the service refuses them there.
+    percent = _number(str(form.get("percent", "")), "完成百分比", "percent")
+    status = str(form.get("status", "")).strip() or None
     version = str(form.get("version", "")).strip()
     settings = request.app.state.settings
     uploads = [f for f in form.getlist("evidence") if isinstance(f, StarletteUpload) and f.filename]
@@ -135,7 +170,7 @@ async def submit_report(request: Request, assignment_id: Id, db: DatabaseDep, us
         files.check_file(filename, data, limit)
     with db.write() as session:  # the report and its files (written at commit): all of it or nothing
         report = services.submit_report(session=session, actor=user, assignment_id=assignment_id,
-                                        status=str(form.get("status", "")), percent=percent,
+                                        status=status, percent=percent,
                                         narrative=str(form.get("narrative", "")),
                                         period=str(form.get("period", "")) or None, values=values,
                                         expected_version=int(version) if version.isdigit() else None,
@@ -143,7 +178,6 @@ async def submit_report(request: Request, assignment_id: Id, db: DatabaseDep, us
         for filename, data in files_data:
             files.attach(session=session, actor=user, report_id=report.id, filename=filename, data=data,
                          store=Path(settings.data_dir) / "evidence", max_bytes=limit)
-    return RedirectResponse(f"/ledger/assignments/{assignment_id}?submitted=1", status_code=303)
 
 
 @router.get("/evidence/{evidence_id}", dependencies=[require("ledger.view")])
@@ -155,26 +189,39 @@ def evidence(request: Request, evidence_id: Id, session: SessionDep, user: Curre
 
 
 @router.post("/reports/{report_id}/review", dependencies=[require("ledger.review")])
-def review(report_id: Id, db: DatabaseDep, user: CurrentUser, decision: str = Form(""), comment: str = Form(""),
-           version: int | None = Form(None), back: str = Form("")):
+def review(report_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep, decision: str = Form(""),
+           comment: str = Form(""), version: int | None = Form(None), back: str = Form("")):
     if decision not in ("approve", "return"):
         raise LedgerInvalid("请选择“通过”或“退回”")
     with db.write() as session:
         report = services.review_report(session=session, actor=user, report_id=report_id, approve=decision == "approve",
-                                        comment=comment, expected_version=version)
+                                        comment=comment, expected_version=version,
+                                        rules=WarningRules.from_settings(settings))
         target = back if back.startswith("/ledger/") else f"/ledger/assignments/{report.assignment_id}"
     return RedirectResponse(f"{target}?reviewed={decision}", status_code=303)
 
 
 @router.post("/assignments/{assignment_id}/break-down", dependencies=[require("ledger.assign")])
-def break_down(assignment_id: Id, db: DatabaseDep, user: CurrentUser, units: list[str] = Form([]),
+def break_down(assignment_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep, units: list[str] = Form([]),
                deadline: str = Form(""), owner: str = Form(""), cycle: str = Form("monthly")):
     with db.write() as session:
         parent = services.get_assignment(session=session, actor=user, assignment_id=assignment_id)
         services.break_down(session=session, actor=user, assignment_id=assignment_id, unit_codes=units,
                             terms=Terms(owner=owner.strip(), deadline=_day(deadline, "完成时限"), ongoing=parent.ongoing,
-                                        cycle=cycle, role=parent.role))
+                                        cycle=cycle, role=parent.role), rules=WarningRules.from_settings(settings))
     return RedirectResponse(f"/ledger/assignments/{assignment_id}?broken_down={len(units)}", status_code=303)
+
+
+@router.post("/assignments/{assignment_id}/deadline", dependencies=[require("ledger.assign")])
+def change_deadline(assignment_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep,
+                    deadline: str = Form("")):
+    day = _day(deadline, "完成时限")
+    if day is None:
+        raise LedgerInvalid("请填写新的完成时限")
+    with db.write() as session:
+        services.change_deadline(session=session, actor=user, assignment_id=assignment_id, deadline=day,
+                                 rules=WarningRules.from_settings(settings))
+    return RedirectResponse(f"/ledger/assignments/{assignment_id}?rescheduled=1", status_code=303)
 
 
 @router.get("/todo", dependencies=[require("ledger.view")])
@@ -238,7 +285,7 @@ def assign_form(request: Request, session: SessionDep, user: CurrentUser):
 
 
 @router.post("/assign", dependencies=[require("ledger.assign")])
-def assign(db: DatabaseDep, user: CurrentUser, target: str = Form("level"), level: str = Form(""),
+def assign(db: DatabaseDep, user: CurrentUser, settings: SettingsDep, target: str = Form("level"), level: str = Form(""),
            unit: str = Form(""), measures: str = Form(""), category: str = Form(""), deadline: str = Form(""),
            ongoing: bool = Form(False), cycle: str = Form("monthly"), owner: str = Form(""), role: str = Form("lead"),
            start: str = Form("")):
@@ -248,15 +295,17 @@ def assign(db: DatabaseDep, user: CurrentUser, target: str = Form("level"), leve
         raise LedgerInvalid(f"措施序号“{measures}”应为以空格或逗号分隔的数字") from None
     terms = Terms(owner=owner.strip(), deadline=_day(deadline, "完成时限"), ongoing=ongoing, cycle=cycle, role=role,
                   start_date=_day(start, "开始日期"))
+    rules = WarningRules.from_settings(settings)
     with db.write() as session:
         if target == "unit":
             if not measure_nos:
                 raise LedgerInvalid("请填写要分配的措施序号")
             count = len([services.assign(session=session, actor=user, measure_no=m, unit_code=unit.strip(),
-                                         terms=Terms(**vars(terms))) for m in measure_nos])
+                                         terms=Terms(**vars(terms)), rules=rules) for m in measure_nos])
         else:
             count = services.assign_bulk(session=session, actor=user, level=level, terms=terms, measure_nos=measure_nos,
-                                         category_no=int(category) if category and not measure_nos else None)
+                                         category_no=int(category) if category and not measure_nos else None,
+                                         rules=rules)
     return RedirectResponse(f"/ledger?assigned={count}", status_code=303)
 
 

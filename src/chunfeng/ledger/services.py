@@ -6,7 +6,12 @@ children — the plain mean of their progress, each child unit counting once —
 done when every child is done, not started when none has started, ongoing when all are ongoing,
 otherwise in progress. An assignment with no children takes status and percent from its latest
 approved report. Each approval recomputes the assignment and every ancestor up the chain, so the
-stored progress of any assignment is always its rolled-up value.
+stored progress of any assignment is always its rolled-up value. A unit holding a broken-down assignment
+therefore reports a narrative only (情况说明): the service refuses a status or percent there, which an approval
+could not apply.
+
+Lights: each approval, return, breakdown and change of deadline recomputes the warning lights of the assignments it moved (the
+assignment and its ancestors) in the same transaction, by the hourly scan's rule (warnings.relight).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from chunfeng.ledger import policy
 from chunfeng.ledger.errors import LedgerInvalid, LedgerNotFound, StaleReport
 from chunfeng.ledger.models import CYCLES, ROLES, STATUSES, Assignment, Indicator, IndicatorValue, ProgressReport
 from chunfeng.ledger.periods import period_bounds, period_of
-from chunfeng.ledger.warnings import last_finished_period
+from chunfeng.ledger.warnings import DEFAULT_RULES, WarningRules, judge, last_finished_period, relight
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
 from chunfeng.org.models import Unit
@@ -102,7 +107,7 @@ def _snapshot(a: Assignment) -> dict:
 
 
 def assign(*, session: Session, actor: Actor, measure_no: int, unit_code: str, terms: Terms,
-           today: date | None = None) -> Assignment:
+           today: date | None = None, rules: WarningRules = DEFAULT_RULES) -> Assignment:
     """Give one measure to one unit. Its parent is the same measure's assignment at the nearest ancestor."""
     unit = find_unit(session=session, code=unit_code)
     if refused := policy.assign_refusal(actor, unit):
@@ -122,15 +127,15 @@ def assign(*, session: Session, actor: Actor, measure_no: int, unit_code: str, t
     )
     session.add(assignment)
     session.flush()
-    if parent is not None:
-        roll_up(session, parent)
+    moved = [assignment.id] + ([a.id for a in roll_up(session, parent)] if parent is not None else [])
+    relight(session=session, assignment_ids=moved, today=today or date.today(), rules=rules)
     audit.record(session, actor=actor, action="ledger.assignment.created", object_type="assignment",
                  object_id=assignment.id, after=_snapshot(assignment))
     return assignment
 
 
 def break_down(*, session: Session, actor: Actor, assignment_id: int, unit_codes: list[str], terms: Terms,
-               today: date | None = None) -> list[Assignment]:
+               today: date | None = None, rules: WarningRules = DEFAULT_RULES) -> list[Assignment]:
     """分解下达: hand an assignment on to some of the holding unit's direct children."""
     parent = get_assignment(session=session, actor=actor, assignment_id=assignment_id)
     if refused := policy.break_down_refusal(actor, parent):
@@ -143,12 +148,41 @@ def break_down(*, session: Session, actor: Actor, assignment_id: int, unit_codes
         if unit.parent_id != parent.unit_id:
             raise LedgerInvalid(f"“{unit.name}”不是“{parent.unit.name}”的直属下级单位")
         created.append(assign(session=session, actor=actor, measure_no=parent.measure_no, unit_code=code,
-                              terms=Terms(**vars(terms)), today=today))
+                              terms=Terms(**vars(terms)), today=today, rules=rules))
     return created
 
 
+def change_deadline(*, session: Session, actor: Actor, assignment_id: int, deadline: date, today: date | None = None,
+                    rules: WarningRules = DEFAULT_RULES) -> Assignment:
+    """A new deadline for an assignment that has one: no later than its parent's, no earlier than its children's
+    (the same nesting `assign` keeps). Its light follows at once; the ancestors' do not depend on it."""
+    assignment = get_assignment(session=session, actor=actor, assignment_id=assignment_id)
+    if refused := policy.deadline_refusal(actor, assignment):
+        raise refused
+    assignment = _lock_chain(session, assignment_id)[0]
+    if assignment.ongoing:
+        raise LedgerInvalid("长期坚持的任务没有完成时限", field="deadline")
+    if deadline < assignment.start_date:
+        raise LedgerInvalid(f"完成时限 {deadline} 早于开始日期 {assignment.start_date}", field="deadline")
+    parent = assignment.parent
+    if parent is not None and parent.deadline is not None and deadline > parent.deadline:
+        raise LedgerInvalid(f"完成时限不能晚于上级任务的时限 {parent.deadline}", field="deadline")
+    latest_child = session.scalar(select(func.max(Assignment.deadline)).where(Assignment.parent_id == assignment.id))
+    if latest_child is not None and deadline < latest_child:
+        raise LedgerInvalid(f"下级任务的时限最晚为 {latest_child},新时限不能早于它(请先调整下级任务的时限)",
+                            field="deadline")
+    before = _snapshot(assignment)
+    assignment.deadline = deadline
+    session.flush()
+    relight(session=session, assignment_ids=[assignment.id], today=today or date.today(), rules=rules)
+    audit.record(session, actor=actor, action="ledger.assignment.changed", object_type="assignment",
+                 object_id=assignment.id, before=before, after=_snapshot(assignment))
+    return assignment
+
+
 def assign_bulk(*, session: Session, actor: Actor, level: str, terms: Terms, measure_nos: list[int] | None = None,
-                category_no: int | None = None, today: date | None = None) -> int:
+                category_no: int | None = None, today: date | None = None,
+                rules: WarningRules = DEFAULT_RULES) -> int:
     """A measure, several, or a whole category to every unit at `level` in the actor's subtree, in one action.
 
     Units that already hold the measure are left as they are. All or nothing: a conflict with a
@@ -156,8 +190,13 @@ def assign_bulk(*, session: Session, actor: Actor, level: str, terms: Terms, mea
     """
     root = find_unit(session=session, code=actor.unit_code)
     authorize(actor, "ledger.assign", root)
-    terms.start_date = terms.start_date or today or date.today()
+    today = today or date.today()
+    terms.start_date = terms.start_date or today
     terms.check()
+    # Every new row starts alike (nothing reported, no progress): one light for all, by the scan's rule.
+    status = "ongoing" if terms.ongoing else "not_started"
+    light, reasons = judge(today=today, rules=rules, status=status, progress=0.0, start=terms.start_date,
+                           deadline=terms.deadline, reported=False, period_end=last_finished_period(today, terms.cycle)[1])
     if (measure_nos is None) == (category_no is None):
         raise LedgerInvalid("请指定措施序号或任务类别(二选一)")
     query = (select(PlanMeasure.id, PlanMeasure.no, PlanCategory.no).join(PlanItem, PlanMeasure.item_id == PlanItem.id)
@@ -196,8 +235,7 @@ def assign_bulk(*, session: Session, actor: Actor, level: str, terms: Terms, mea
                          "deadline": terms.deadline, "ongoing": terms.ongoing, "cycle": terms.cycle,
                          "assigned_by": actor.username, "assigned_at": utcnow(), "province_code": _province_code(unit),
                          "category_no": cat_no, "measure_no": measure_no,
-                         "status": "ongoing" if terms.ongoing else "not_started", "progress": 0.0, "light": "green",
-                         "light_reason": ""})
+                         "status": status, "progress": 0.0, "light": light, "light_reason": ",".join(reasons)})
     if problems:
         raise LedgerInvalid(f"完成时限晚于上级任务的时限,未分配任何任务({len(problems)} 处):" + ";".join(problems[:5])
                             + (" 等" if len(problems) > 5 else ""))
@@ -205,8 +243,10 @@ def assign_bulk(*, session: Session, actor: Actor, level: str, terms: Terms, mea
         session.execute(insert(Assignment), rows[start:start + 5000])
     session.flush()
     parents = {r["parent_id"] for r in rows if r["parent_id"]}
-    for parent_id in parents:
-        roll_up(session, session.get(Assignment, parent_id))
+    moved = set()
+    for parent_id in sorted(parents):
+        moved.update(a.id for a in roll_up(session, session.get(Assignment, parent_id)))
+    relight(session=session, assignment_ids=sorted(moved), today=today, rules=rules)
     audit.record(session, actor=actor, action="ledger.assignment.bulk_created", object_type="unit",
                  object_id=root.code, after={"level": level, "measures": [m[1] for m in measures], "created": len(rows),
                                              "deadline": terms.deadline, "ongoing": terms.ongoing, "cycle": terms.cycle})
@@ -236,60 +276,86 @@ def list_assignments(*, session: Session, actor: Actor, unit: Unit, measure_no: 
 # --- reports and review ---------------------------------------------------------------------------
 
 
-def _check_report_values(report_status: str, percent: float, assignment: Assignment) -> None:
+def _check_report_values(report_status: str | None, percent: float | None, assignment: Assignment) -> None:
+    if report_status is None:
+        raise LedgerInvalid("请选择状态", field="status")
     if report_status not in STATUSES:
-        raise LedgerInvalid(f"状态“{report_status}”无效,应为 {'、'.join(f'{k}({v})' for k, v in STATUSES.items())}")
-    if not 0 <= percent <= 100:
-        raise LedgerInvalid(f"完成百分比 {percent} 超出 0–100")
+        raise LedgerInvalid(f"状态“{report_status}”无效,应为 {'、'.join(f'{k}({v})' for k, v in STATUSES.items())}",
+                            field="status")
+    if percent is None:
+        raise LedgerInvalid("请填写完成百分比", field="percent")
+    if not math.isfinite(percent) or not 0 <= percent <= 100:
+        raise LedgerInvalid(f"完成百分比 {percent} 超出 0–100", field="percent")
     if report_status == "done" and percent != 100:
-        raise LedgerInvalid("状态为“已完成”时完成百分比应为 100")
+        raise LedgerInvalid("状态为“已完成”时完成百分比应为 100", field="percent")
     if report_status == "not_started" and percent != 0:
-        raise LedgerInvalid("状态为“未开始”时完成百分比应为 0")
+        raise LedgerInvalid("状态为“未开始”时完成百分比应为 0", field="percent")
     if report_status == "ongoing" and not assignment.ongoing:
-        raise LedgerInvalid("只有长期坚持的任务可以报告为“长期坚持”")
+        raise LedgerInvalid("只有长期坚持的任务可以报告为“长期坚持”", field="status")
 
 
-def check_report(*, session: Session, actor: Actor, assignment_id: int, status: str, percent: float,
+def rolled_up(*, session: Session, assignment: Assignment) -> bool:
+    """Whether the assignment takes its progress from its children (it was broken down): its unit reports a
+    narrative only."""
+    return _has_children(session, assignment.id)
+
+
+def _check_narrative_only(status: str | None, percent: float | None, narrative: str, assignment: Assignment) -> None:
+    if status is not None or percent is not None:
+        raise LedgerInvalid(f"第 {assignment.measure_no} 条任务已分解下达,进度由下级任务汇总(当前 {assignment.progress:g}%),"
+                            "不能填报状态和完成百分比,审核通过也不会改变进度;请只填写情况说明", field="percent")
+    if not narrative.strip():
+        raise LedgerInvalid("请填写情况说明(本任务进度由下级任务汇总,只报告文字情况)", field="narrative")
+
+
+def check_report(*, session: Session, actor: Actor, assignment_id: int, status: str | None, percent: float | None,
                  narrative: str = "", period: str | None = None, values: dict[int, float] | None = None,
                  expected_version: int | None = None,
                  today: date | None = None) -> tuple[Assignment, str, ProgressReport | None]:
     """Everything `submit_report` checks, without writing: the assignment, the period and the report it would
-    replace. A bulk upload runs it on every row before its write transaction."""
+    replace. A bulk upload runs it on every row before its write transaction.
+
+    On a rolled-up assignment (broken down) `status` and `percent` must be None: the report is a narrative only."""
     if problem := length_problem(narrative, "进展情况", TEXT):
-        raise LedgerInvalid(problem)
+        raise LedgerInvalid(problem, field="narrative")
     assignment = get_assignment(session=session, actor=actor, assignment_id=assignment_id)
     if refused := policy.report_refusal(actor, assignment):
         raise refused
     period = period or period_of(today or date.today(), assignment.cycle)
     start, _ = period_bounds(period, assignment.cycle)
     if start > (today or date.today()):
-        raise LedgerInvalid(f"报告期 {period} 尚未开始")
-    _check_report_values(status, percent, assignment)
+        raise LedgerInvalid(f"报告期 {period} 尚未开始", field="period")
+    if rolled_up(session=session, assignment=assignment):
+        _check_narrative_only(status, percent, narrative, assignment)
+    else:
+        _check_report_values(status, percent, assignment)
     indicators = {i.id: i for i in session.scalars(select(Indicator).where(Indicator.measure_id == assignment.measure_id))}
     for indicator_id, value in (values or {}).items():
         if indicator_id not in indicators:
             raise LedgerInvalid(f"指标 {indicator_id} 不属于第 {assignment.measure_no} 条措施")
         if not math.isfinite(value):  # NaN would be stored as NULL by SQLite, and compares with nothing
-            raise LedgerInvalid(f"指标“{indicators[indicator_id].name}”的值 {value} 不是有限的数")
+            raise LedgerInvalid(f"指标“{indicators[indicator_id].name}”的值 {value} 不是有限的数",
+                                field=f"indicator_{indicator_id}")
     report = session.scalar(select(ProgressReport).where(ProgressReport.assignment_id == assignment.id,
                                                          ProgressReport.period == period))
     if report is not None:
         if report.state == "approved":
-            raise LedgerInvalid(f"{period} 的报告已审核通过,不能再修改")
+            raise LedgerInvalid(f"{period} 的报告已审核通过,不能再修改", field="period")
         if expected_version is None or expected_version != report.version:
             raise StaleReport(f"{period} 的报告已被 {report.submitted_by} 于 {report.submitted_at:%Y-%m-%d %H:%M} 修改"
                               f"(版本 {report.version}),请刷新后在最新内容上修改")
     return assignment, period, report
 
 
-def submit_report(*, session: Session, actor: Actor, assignment_id: int, status: str, percent: float,
+def submit_report(*, session: Session, actor: Actor, assignment_id: int, status: str | None, percent: float | None,
                   narrative: str = "", period: str | None = None, values: dict[int, float] | None = None,
                   expected_version: int | None = None, today: date | None = None,
                   grace_days: int = 10) -> ProgressReport:
     """Report (or resubmit a returned report) on the actor's own unit's assignment for one period.
 
     A report already in the database is changed only if `expected_version` is the version its author
-    read: two officials saving the same report never silently overwrite each other.
+    read: two officials saving the same report never silently overwrite each other. On a rolled-up assignment
+    (`status` and `percent` None) the report keeps the rolled-up status and progress of the day it was written.
     """
     assignment, period, report = check_report(session=session, actor=actor, assignment_id=assignment_id,
                                               status=status, percent=percent, narrative=narrative, period=period,
@@ -305,6 +371,8 @@ def submit_report(*, session: Session, actor: Actor, assignment_id: int, status:
         report = ProgressReport(assignment_id=assignment.id, period=period,
                                 on_time=(today or date.today()) <= end + timedelta(days=grace_days))
         session.add(report)
+    if status is None:
+        status, percent = assignment.status, assignment.progress
     report.status, report.percent, report.narrative = status, float(percent), narrative.strip()
     report.state, report.submitted_by, report.submitted_at = "submitted", actor.username, utcnow()
     report.reviewed_by, report.reviewed_at = None, None
@@ -331,7 +399,8 @@ def get_report(*, session: Session, actor: Actor, report_id: int) -> ProgressRep
 
 
 def review_report(*, session: Session, actor: Actor, report_id: int, approve: bool, comment: str = "",
-                  expected_version: int | None = None) -> ProgressReport:
+                  expected_version: int | None = None, today: date | None = None,
+                  rules: WarningRules = DEFAULT_RULES) -> ProgressReport:
     """The direct parent unit approves a submitted report, or returns it with a comment."""
     if problem := length_problem(comment, "审核意见", TEXT):
         raise LedgerInvalid(problem)
@@ -352,15 +421,16 @@ def review_report(*, session: Session, actor: Actor, report_id: int, approve: bo
     report.review_comment = comment.strip()
     report.reviewed_by, report.reviewed_at = actor.username, utcnow()
     session.flush()
+    chain = _lock_chain(session, report.assignment_id)
     if approve:
-        _apply_approved(session, report)
+        _apply_approved(session, report, chain)
+    relight(session=session, assignment_ids=[a.id for a in chain], today=today or date.today(), rules=rules)
     audit.record(session, actor=actor, action="ledger.report.approved" if approve else "ledger.report.returned",
                  object_type="report", object_id=report.id, before=before, after=_report_snapshot(report))
     return report
 
 
-def _apply_approved(session: Session, report: ProgressReport) -> None:
-    chain = _lock_chain(session, report.assignment_id)
+def _apply_approved(session: Session, report: ProgressReport, chain: list[Assignment]) -> None:
     assignment = chain[0]
     if assignment.last_period is None or report.period >= assignment.last_period:
         assignment.last_period = report.period
@@ -374,9 +444,12 @@ def _has_children(session: Session, assignment_id: int) -> bool:
     return session.scalar(select(Assignment.id).where(Assignment.parent_id == assignment_id).limit(1)) is not None
 
 
-def roll_up(session: Session, assignment: Assignment) -> None:
-    """Recompute `assignment` from its children, then each ancestor in turn (the rule in this module's doc)."""
-    _recompute(session, _lock_chain(session, assignment.id))
+def roll_up(session: Session, assignment: Assignment) -> list[Assignment]:
+    """Recompute `assignment` from its children, then each ancestor in turn (the rule in this module's doc); the
+    chain it recomputed, bottom up."""
+    chain = _lock_chain(session, assignment.id)
+    _recompute(session, chain)
+    return chain
 
 
 def _lock_chain(session: Session, assignment_id: int) -> list[Assignment]:

@@ -1,4 +1,5 @@
-"""Red / yellow / green per assignment (预警), recomputed for the whole ledger by one scan.
+"""Red / yellow / green per assignment (预警), recomputed for the whole ledger by one scan, and for one
+assignment and its ancestors by each decision that moves them (`relight`: an approval or a return, a breakdown).
 
 Rules, each with its setting (CHUNFENG_WARN_*), the worst light winning:
 - overdue: not done and past the deadline → red;
@@ -7,7 +8,8 @@ Rules, each with its setting (CHUNFENG_WARN_*), the worst light winning:
   assignment's cycle → yellow, and red once `warn_report_grace_days` have passed since that period ended;
 - behind: progress trails the straight line from start date to deadline by more than
   `warn_behind_points` percentage points → yellow.
-Done assignments are green. The stored reason is a list of rule codes; pages turn it into words
+Done assignments are green. On the pages a green light says which green it is (`badge`): done, on track, or
+not started with nothing to warn of yet — a 0 % task reading as "all good" misleads. The stored reason is a list of rule codes; pages turn it into words
 with today's numbers (`describe`).
 """
 
@@ -38,6 +40,9 @@ class WarningRules:
     @classmethod
     def from_settings(cls, settings) -> WarningRules:
         return cls(settings.warn_due_soon_days, settings.warn_report_grace_days, settings.warn_behind_points)
+
+
+DEFAULT_RULES = WarningRules()  # the settings' defaults; entry points pass WarningRules.from_settings(settings)
 
 
 def last_finished_period(today: date, cycle: str) -> tuple[str, date]:
@@ -76,27 +81,49 @@ class ScanResult:
     counts: dict[str, int]
 
 
-def scan(*, session: Session, today: date, rules: WarningRules, progress=None) -> ScanResult:
-    """Recompute every assignment's light. Reads narrow tuples and writes only the rows that changed,
-    grouped by (light, reason) so that a national ledger is a handful of UPDATE statements."""
+def _rows(today: date):
+    """The narrow rows `judge` reads, each with whether its cycle's last finished period has a report, and the
+    end of that period per cycle."""
     finished = {cycle: last_finished_period(today, cycle) for cycle in ("weekly", "monthly", "quarterly")}
     # Whether the last finished period has a report, answered by the database through the
     # (assignment, period) index rather than by shipping every report id here.
     period_of_cycle = case(*((Assignment.cycle == c, p) for c, (p, _) in finished.items()))
     reported = exists().where(ProgressReport.assignment_id == Assignment.id, ProgressReport.period == period_of_cycle)
+    query = select(Assignment.id, Assignment.status, Assignment.progress, Assignment.start_date, Assignment.deadline,
+                   Assignment.cycle, Assignment.light, Assignment.light_reason, reported.label("reported"))
+    return query, {cycle: end for cycle, (_, end) in finished.items()}
+
+
+def _judge_row(row, today: date, rules: WarningRules, period_ends: dict[str, date]) -> tuple[str, str]:
+    light, reasons = judge(today=today, rules=rules, status=row.status, progress=row.progress, start=row.start_date,
+                           deadline=row.deadline, reported=bool(row.reported), period_end=period_ends[row.cycle])
+    return light, ",".join(reasons)
+
+
+def relight(*, session: Session, assignment_ids: list[int], today: date, rules: WarningRules) -> None:
+    """The scan's rule for a few assignments, in the caller's transaction: a decision that changes their progress,
+    reports or breakdown shows in their lights at once, not at the next scan. The caller holds the rows' locks
+    (services._lock_chain) where two decisions could race."""
+    query, period_ends = _rows(today)
+    for row in session.execute(query.where(Assignment.id.in_(assignment_ids))):
+        light, reason = _judge_row(row, today, rules, period_ends)
+        if light != row.light or reason != row.light_reason:
+            assignment = session.get(Assignment, row.id)
+            assignment.light, assignment.light_reason = light, reason
+    session.flush()
+
+
+def scan(*, session: Session, today: date, rules: WarningRules, progress=None) -> ScanResult:
+    """Recompute every assignment's light. Reads narrow tuples and writes only the rows that changed,
+    grouped by (light, reason) so that a national ledger is a handful of UPDATE statements."""
+    query, period_ends = _rows(today)
     total = session.scalar(select(func.count()).select_from(Assignment)) or 0
     changes: dict[tuple[str, str], list[int]] = defaultdict(list)
     counts = {"green": 0, "yellow": 0, "red": 0}
-    rows = session.execute(select(Assignment.id, Assignment.status, Assignment.progress, Assignment.start_date,
-                                  Assignment.deadline, Assignment.cycle, Assignment.light, Assignment.light_reason,
-                                  reported.label("reported"))
-                           .execution_options(yield_per=20000))
+    rows = session.execute(query.execution_options(yield_per=20000))
     for done, row in enumerate(rows, start=1):
-        period_end = finished[row.cycle][1]
-        light, reasons = judge(today=today, rules=rules, status=row.status, progress=row.progress, start=row.start_date,
-                               deadline=row.deadline, reported=bool(row.reported), period_end=period_end)
+        light, reason = _judge_row(row, today, rules, period_ends)
         counts[light] += 1
-        reason = ",".join(reasons)
         if light != row.light or reason != row.light_reason:
             changes[(light, reason)].append(row.id)
         if progress and done % 20000 == 0:
@@ -129,3 +156,14 @@ def describe(assignment: Assignment, today: date) -> list[str]:
         else:
             words.append(RULES.get(code, code))
     return words
+
+
+def badge(assignment: Assignment) -> tuple[str, str]:
+    """The light as the pages show it (CSS class, words): green told apart into done, not started, on track."""
+    if assignment.light != "green":
+        return assignment.light, LIGHTS[assignment.light]
+    if assignment.status == "done":
+        return "green done", "已完成"
+    if assignment.status == "not_started":
+        return "idle", "未开始·暂无预警"
+    return "green", "绿灯·正常推进"
