@@ -45,7 +45,8 @@ def test_filters_survive_paging_and_export(bureau, server):
     office = login(server, "city_office")
     everything = office.get("/ledger/review").text
     assert "第 1 / 2 页,共 58 条" in everything
-    page1 = office.get("/ledger/review", params={"unit": "110101"}).text
+    # The filter form sends its empty choices too: they mean "all", not a bad request.
+    page1 = office.get("/ledger/review", params={"unit": "110101", "measure": "", "category": "", "period": ""}).text
     assert "共 55 条" in page1 and "甲市二县税务局</td>" not in page1
     next_link = re.search(r'<a href="([^"]+)"[^>]*>下一页', page1)[1].replace("&amp;", "&")
     assert next_link == "/ledger/review?unit=110101&page=2"
@@ -66,6 +67,7 @@ def test_filters_survive_paging_and_export(bureau, server):
     exported = office.get("/ledger/review", params={"unit": "110101", "export": "true"})
     sheet = load_workbook(io.BytesIO(exported.content)).active
     assert sheet.max_row == 56 and {row[0] for row in sheet.iter_rows(min_row=2, values_only=True)} == {"甲市一县税务局"}
+    assert office.get("/ledger/review", params={"measure": "9" * 30}).status_code == 400
     assert office.get("/ledger/review", params={"unit": "999999"}).status_code == 404
     assert office.get("/ledger/review", params={"unit": "440000"}).status_code == 403
 
@@ -108,7 +110,8 @@ def test_batch_approval(bureau, server):
     # Nothing done: the answer is the refusal's status, and the page still offers the queue.
     again = office.post("/ledger/review/batch", data={"csrf_token": csrf_from(page), "reports": picks[:1]})
     assert again.status_code == 400 and "只有待审核的报告可以审核" in again.text and "通过勾选的报告" in again.text
-    assert office.post("/ledger/review/batch", data={"csrf_token": csrf_from(page), "reports": ["x:1"]}).status_code == 400
+    for bad in ("x:1", "9" * 30 + ":1", f"{stale_id}:" + "9" * 30):
+        assert office.post("/ledger/review/batch", data={"csrf_token": csrf_from(page), "reports": [bad]}).status_code == 400
     other = login(server, "bj_office")
     refused = other.post("/ledger/review/batch", data={"csrf_token": csrf_from(other.get("/ledger/review").text),
                                                        "reports": [picks[3]]})

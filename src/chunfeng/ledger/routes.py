@@ -34,7 +34,7 @@ from chunfeng.org.services import get_unit, unit_chain
 from chunfeng.paging import Page
 from chunfeng.plan import services as plan
 from chunfeng.web import jobs as jobs_pages
-from chunfeng.web.contract import Id, OptionalNo, PageNo
+from chunfeng.web.contract import INT_MAX, Id, OptionalNo, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, SettingsDep, render, require, templates
 from chunfeng.web.downloads import XLSX, document, stored_file, temporary_file
 from chunfeng.xlsx import download_path, write_table
@@ -247,9 +247,15 @@ def _xlsx_response(name: str, sheet: str, headers: list[str], rows) -> FileRespo
     return temporary_file(path, name, XLSX)
 
 
-def _queue_filters(unit: str, measure: int | None, category: int | None, period: str) -> dict:
-    return {k: v for k, v in {"unit": unit.strip(), "measure": measure, "category": category,
-                              "period": period.strip()[:16]}.items() if v not in ("", None)}
+def _queue_filters(unit: str, measure: str, category: str, period: str) -> dict:
+    """The queue's filters as given (a filter form sends its empty choices too), without the empty ones."""
+    numbers = {}
+    for name, text, what in (("measure", measure, "措施序号"), ("category", category, "任务类别")):
+        if text.strip():
+            if not text.strip().isdigit() or not 1 <= int(text) <= INT_MAX:
+                raise LedgerInvalid(f"{what}“{text[:20]}”无效")
+            numbers[name] = int(text)
+    return {k: v for k, v in {"unit": unit.strip(), **numbers, "period": period.strip()[:16]}.items() if v != ""}
 
 
 def _review_page(request: Request, session, user, filters: dict, page: int, batch: reviews.BatchResult | None = None,
@@ -264,20 +270,22 @@ def _review_page(request: Request, session, user, filters: dict, page: int, batc
         queue = queue_page(queue.pages)
     # The filters ride along on every link and form of the page, so paging, exporting and deciding keep them.
     query = urlencode(filters)
+    here = urlencode({**filters, "page": queue.page} if queue.page > 1 else filters)  # where a decision returns to
     return render(request, "ledger/review.html", {
         "queue": queue, "filters": filters, "query": query, "batch": batch,
         "options": reviews.queue_options(session=session, actor=user),
-        "back": f"/ledger/review?{urlencode({**filters, 'page': queue.page})}",
+        "back": f"/ledger/review?{here}" if here else "/ledger/review",
     }, user=user, status_code=status_code)
 
 
 @router.get("/review", dependencies=[require("ledger.review")])
 def review_queue(request: Request, session: SessionDep, user: CurrentUser, page: PageNo = 1, export: bool = False,
-                 unit: str = "", measure: OptionalNo = None, category: OptionalNo = None, period: str = ""):
+                 unit: str = "", measure: str = "", category: str = "", period: str = ""):
     filters = _queue_filters(unit, measure, category, period)
     if export:
         queue = services.review_queue(session=session, actor=user, per_page=100000, unit_code=filters.get("unit", ""),
-                                      measure_no=measure, category_no=category, period=filters.get("period", ""))
+                                      measure_no=filters.get("measure"), category_no=filters.get("category"),
+                                      period=filters.get("period", ""))
         return _xlsx_response("待审核报告.xlsx", "待审核报告", ["单位", "序号", "报告期", "状态", "完成百分比", "进展情况", "提交人", "提交时间"],
                               ([r.assignment.unit.name, r.assignment.measure_no, r.period, STATUSES[r.status], r.percent,
                                 r.narrative, r.submitted_by, r.submitted_at.strftime("%Y-%m-%d %H:%M")] for r in queue.items))
@@ -291,11 +299,11 @@ def review_batch(request: Request, db: DatabaseDep, user: CurrentUser, reports: 
     picks = []
     for value in reports:  # "id:version", the version the reviewer read
         report_id, _, version = value.partition(":")
-        if not report_id.isdigit() or not (version.isdigit() or version == ""):
+        if not (report_id.isdigit() and int(report_id) <= INT_MAX) or not (version == "" or version.isdigit()
+                                                                             and int(version) <= INT_MAX):
             raise LedgerInvalid(f"勾选的报告“{value[:40]}”无效")
         picks.append((int(report_id), int(version) if version else None))
-    filters = _queue_filters(unit, int(measure) if measure.isdigit() else None,
-                             int(category) if category.isdigit() else None, period)
+    filters = _queue_filters(unit, measure, category, period)
     with db.write() as session:
         batch = reviews.approve_batch(session=session, actor=user, picks=picks, comment=comment)
     with db.read() as session:
