@@ -64,6 +64,7 @@ def test_filters_survive_paging_and_export(bureau, server):
                                .order_by(Assignment.measure_no).limit(1))
     by_category = office.get("/ledger/review", params={"category": category}).text
     assert f"第 {in_category} 条" in by_category and "第 1 条</a>" not in by_category
+    assert 'href="/ledger/review?unit=110101&amp;export=true"' in page1
     exported = office.get("/ledger/review", params={"unit": "110101", "export": "true"})
     sheet = load_workbook(io.BytesIO(exported.content)).active
     assert sheet.max_row == 56 and {row[0] for row in sheet.iter_rows(min_row=2, values_only=True)} == {"甲市一县税务局"}
