@@ -166,3 +166,9 @@ def test_break_down_form_keeps_the_input(bureau, server):
     none = province.post(f"/ledger/assignments/{bj}/break-down",
                          data={"csrf_token": csrf_from(page), "deadline": DEADLINE.isoformat()})
     assert none.status_code == 400 and "至少选择" in field_error(none.text, "units")
+    ok = province.post(f"/ledger/assignments/{bj}/break-down",
+                       data={"csrf_token": csrf_from(page), "units": ["110100"], "deadline": DEADLINE.isoformat()})
+    assert ok.status_code == 303
+    twice = province.post(f"/ledger/assignments/{bj}/break-down",  # the same form sent again, from an old tab
+                          data={"csrf_token": csrf_from(page), "units": ["110100"], "deadline": DEADLINE.isoformat()})
+    assert twice.status_code == 400 and "已分配给“北京甲市税务局”" in twice.text.split('class="error"', 1)[1]

@@ -198,7 +198,9 @@ def break_down(request: Request, assignment_id: Id, db: DatabaseDep, user: Curre
                                             ongoing=parent.ongoing, cycle=cycle, role=parent.role))
     except (Invalid, NotFound) as exc:
         # The assignment page again, its break-down form showing the message and what was chosen and typed.
-        request.state.form_state = {"break_down_errors": _form_errors(db, request, user, exc),
+        errors = {k if k in ("units", "deadline", "cycle") else "form": v
+                  for k, v in _form_errors(db, request, user, exc).items()}  # e.g. a unit that meanwhile got it
+        request.state.form_state = {"break_down_errors": errors,
                                     "break_down_form": {"units": units, "deadline": deadline, "owner": owner,
                                                         "cycle": cycle}}
         with db.read() as session:
