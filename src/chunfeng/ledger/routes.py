@@ -309,8 +309,8 @@ def review_batch(request: Request, db: DatabaseDep, user: CurrentUser, reports: 
     with db.write() as session:
         batch = reviews.approve_batch(session=session, actor=user, picks=picks, comment=comment)
     with db.read() as session:
-        return _review_page(request, session, user, filters, int(page) if page.isdigit() else 1, batch=batch,
-                            status_code=batch.status)
+        return _review_page(request, session, user, filters, int(page) if page.isdigit() and len(page) < 7 else 1,
+                            batch=batch, status_code=batch.status)
 
 
 def _assign_page(request: Request, session, user, form: dict | None = None, errors: dict | None = None,
