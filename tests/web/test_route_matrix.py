@@ -37,7 +37,7 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("POST", "/ledger/assignments/{assignment_id}/reports"): "ledger.report",
     ("GET", "/ledger/evidence/{evidence_id}"): "ledger.view", ("POST", "/ledger/reports/{report_id}/review"): "ledger.review",
     ("POST", "/ledger/assignments/{assignment_id}/break-down"): "ledger.assign", ("GET", "/ledger/todo"): "ledger.view",
-    ("POST", "/ledger/todo/upload"): "ledger.report", ("GET", "/ledger/review"): "ledger.review",
+    ("POST", "/ledger/todo/upload"): "ledger.report", ("GET", "/ledger/review"): "ledger.review", ("POST", "/ledger/review/batch"): "ledger.review",
     ("GET", "/ledger/assign"): "ledger.assign", ("POST", "/ledger/assign"): "ledger.assign",
     ("POST", "/ledger/export.xlsx"): "ledger.view",
     ("POST", "/ledger/assignments/{assignment_id}/notices"): "ledger.supervise",

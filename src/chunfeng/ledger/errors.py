@@ -4,7 +4,12 @@ from chunfeng.errors import ChunfengError, Conflict, Invalid, NotFound
 
 
 class LedgerError(ChunfengError):
-    """Base of the ledger errors."""
+    """Base of the ledger errors. `field` names the form field the message belongs beside, where there is one, so
+    that a form can show it there and keep what was typed."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 class LedgerNotFound(LedgerError, NotFound):

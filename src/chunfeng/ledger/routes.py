@@ -6,18 +6,20 @@ from __future__ import annotations
 import tempfile
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from chunfeng.bounds import bounded_day
+from chunfeng.bounds import OutOfBounds, bounded_day
 from chunfeng.calendar.services import coverage_warning
 from chunfeng.charts import bar_chart, light_bars
+from chunfeng.errors import ChunfengError, Forbidden, Invalid, NotFound
 from chunfeng.inbox.services import deliver_pending
 from chunfeng.jobs import TaskResult
-from chunfeng.ledger import briefing, bulk, exports, files, league, policy, services, supervision
+from chunfeng.ledger import briefing, bulk, exports, files, league, policy, reviews, services, supervision
 from chunfeng.ledger.dashboard import by_measure as dashboard_by_measure
 from chunfeng.ledger.dashboard import rollup
 from chunfeng.ledger.errors import LedgerInvalid, StaleReport
@@ -25,13 +27,14 @@ from chunfeng.ledger.models import CYCLES, NOTICE_STATES, REPORT_STATES, ROLES, 
 from chunfeng.ledger.periods import period_of
 from chunfeng.ledger.services import Terms
 from chunfeng.ledger.warnings import LIGHTS, WarningRules, badge, describe, last_finished_period
+from chunfeng.org import audit
 from chunfeng.org.access import allowed, authorize
 from chunfeng.org.roles import LEVELS
 from chunfeng.org.services import get_unit, unit_chain
 from chunfeng.paging import Page
 from chunfeng.plan import services as plan
 from chunfeng.web import jobs as jobs_pages
-from chunfeng.web.contract import Id, OptionalNo, PageNo
+from chunfeng.web.contract import INT_MAX, Id, OptionalNo, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, SettingsDep, render, require, templates
 from chunfeng.web.downloads import XLSX, document, stored_file, temporary_file
 from chunfeng.xlsx import download_path, write_table
@@ -42,8 +45,25 @@ templates.env.globals.update(STATUSES=STATUSES, LIGHTS=LIGHTS, CYCLES=CYCLES, RE
                              light_badge=badge)
 
 
-def _day(text: str, what: str) -> date | None:
-    return bounded_day(text, what) if text else None
+def _day(text: str, what: str, field: str | None = None) -> date | None:
+    """The date typed in a form field, if any; a bad one is refused naming the field it belongs beside."""
+    try:
+        return bounded_day(text, what) if text else None
+    except OutOfBounds as exc:
+        if field is None:
+            raise
+        raise LedgerInvalid(str(exc), field=field) from None
+
+
+def _form_errors(db, request: Request, user, exc: ChunfengError, default_field: str = "form") -> dict[str, str]:
+    """A refusal of a form, as {field: message} for the form to show beside the field. The form is shown again with
+    what was typed, so a refused access is recorded here, as the error page would have done."""
+    if isinstance(exc, Forbidden):
+        with db.write() as session:
+            audit.record(session, actor=user, action="access.denied", object_type="route",
+                         object_id=f"{request.method} {request.url.path}"[:100], after={"reason": str(exc)},
+                         outcome="denied")
+    return {getattr(exc, "field", None) or default_field: str(exc)}
 
 
 @router.get("", dependencies=[require("ledger.view")])
@@ -114,6 +134,7 @@ def _assignment_page(request: Request, session, user, assignment_id: int, *, typ
         "may_supervise": policy.may_supervise(user, a),
         "notices": supervision.notices_for(session=session, actor=user, assignment_id=a.id).items,
         "typed": typed, "form_error": str(error) if error else "",
+        **getattr(request.state, "form_state", {}),  # a refused break-down form shown again
         "error_field": getattr(error, "field", None) or ("" if error is None else "form"),
     }, status_code=getattr(error, "status", 200), user=user)
 
@@ -198,17 +219,31 @@ def review(report_id: Id, db: DatabaseDep, user: CurrentUser, settings: Settings
                                         comment=comment, expected_version=version,
                                         rules=WarningRules.from_settings(settings))
         target = back if back.startswith("/ledger/") else f"/ledger/assignments/{report.assignment_id}"
-    return RedirectResponse(f"{target}?reviewed={decision}", status_code=303)
+    return RedirectResponse(f"{target}{'&' if '?' in target else '?'}reviewed={decision}", status_code=303)
 
 
 @router.post("/assignments/{assignment_id}/break-down", dependencies=[require("ledger.assign")])
-def break_down(assignment_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep, units: list[str] = Form([]),
+def break_down(request: Request, assignment_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep,
+               units: list[str] = Form([]),
                deadline: str = Form(""), owner: str = Form(""), cycle: str = Form("monthly")):
-    with db.write() as session:
-        parent = services.get_assignment(session=session, actor=user, assignment_id=assignment_id)
-        services.break_down(session=session, actor=user, assignment_id=assignment_id, unit_codes=units,
-                            terms=Terms(owner=owner.strip(), deadline=_day(deadline, "完成时限"), ongoing=parent.ongoing,
-                                        cycle=cycle, role=parent.role), rules=WarningRules.from_settings(settings))
+    try:
+        with db.write() as session:
+            parent = services.get_assignment(session=session, actor=user, assignment_id=assignment_id)
+            services.break_down(session=session, actor=user, assignment_id=assignment_id, unit_codes=units,
+                                terms=Terms(owner=owner.strip(), deadline=_day(deadline, "完成时限", "deadline"),
+                                            ongoing=parent.ongoing, cycle=cycle, role=parent.role),
+                                rules=WarningRules.from_settings(settings))
+    except (Invalid, NotFound) as exc:
+        # The assignment page again, its break-down form showing the message and what was chosen and typed.
+        errors = {k if k in ("units", "deadline", "cycle") else "form": v
+                  for k, v in _form_errors(db, request, user, exc).items()}  # e.g. a unit that meanwhile got it
+        request.state.form_state = {"break_down_errors": errors,
+                                    "break_down_form": {"units": units, "deadline": deadline, "owner": owner,
+                                                        "cycle": cycle}}
+        with db.read() as session:
+            response = assignment_page(request, assignment_id, session, user)
+        response.status_code = exc.status
+        return response
     return RedirectResponse(f"/ledger/assignments/{assignment_id}?broken_down={len(units)}", status_code=303)
 
 
@@ -263,50 +298,126 @@ def _xlsx_response(name: str, sheet: str, headers: list[str], rows) -> FileRespo
     return temporary_file(path, name, XLSX)
 
 
+def _queue_filters(unit: str, measure: str, category: str, period: str) -> dict:
+    """The queue's filters as given (a filter form sends its empty choices too), without the empty ones."""
+    numbers = {}
+    for name, text, what in (("measure", measure, "措施序号"), ("category", category, "任务类别")):
+        if text.strip():
+            if not text.strip().isdigit() or not 1 <= int(text) <= INT_MAX:
+                raise LedgerInvalid(f"{what}“{text[:20]}”无效")
+            numbers[name] = int(text)
+    return {k: v for k, v in {"unit": unit.strip(), **numbers, "period": period.strip()[:16]}.items() if v != ""}
+
+
+def _review_page(request: Request, session, user, filters: dict, page: int, batch: reviews.BatchResult | None = None,
+                 status_code: int = 200):
+    def queue_page(number: int):
+        return services.review_queue(session=session, actor=user, page=number, unit_code=filters.get("unit", ""),
+                                     measure_no=filters.get("measure"), category_no=filters.get("category"),
+                                     period=filters.get("period", ""))
+
+    queue = queue_page(page)
+    if queue.page > queue.pages:  # a batch emptied the last page: show the one now last
+        queue = queue_page(queue.pages)
+    # The filters ride along on every link and form of the page, so paging, exporting and deciding keep them.
+    query = urlencode(filters)
+    here = urlencode({**filters, "page": queue.page} if queue.page > 1 else filters)  # where a decision returns to
+    return render(request, "ledger/review.html", {
+        "queue": queue, "filters": filters, "query": query, "batch": batch,
+        "options": reviews.queue_options(session=session, actor=user),
+        "back": f"/ledger/review?{here}" if here else "/ledger/review",
+    }, user=user, status_code=status_code)
+
+
 @router.get("/review", dependencies=[require("ledger.review")])
-def review_queue(request: Request, session: SessionDep, user: CurrentUser, page: PageNo = 1, export: bool = False):
+def review_queue(request: Request, session: SessionDep, user: CurrentUser, page: PageNo = 1, export: bool = False,
+                 unit: str = "", measure: str = "", category: str = "", period: str = ""):
+    filters = _queue_filters(unit, measure, category, period)
     if export:
-        queue = services.review_queue(session=session, actor=user, per_page=100000)
+        queue = services.review_queue(session=session, actor=user, per_page=100000, unit_code=filters.get("unit", ""),
+                                      measure_no=filters.get("measure"), category_no=filters.get("category"),
+                                      period=filters.get("period", ""))
         return _xlsx_response("待审核报告.xlsx", "待审核报告", ["单位", "序号", "报告期", "状态", "完成百分比", "进展情况", "提交人", "提交时间"],
                               ([r.assignment.unit.name, r.assignment.measure_no, r.period, STATUSES[r.status], r.percent,
                                 r.narrative, r.submitted_by, r.submitted_at.strftime("%Y-%m-%d %H:%M")] for r in queue.items))
-    queue = services.review_queue(session=session, actor=user, page=max(1, page))
-    return render(request, "ledger/review.html", {"queue": queue}, user=user)
+    return _review_page(request, session, user, filters, max(1, page))
 
 
-@router.get("/assign", dependencies=[require("ledger.assign")])
-def assign_form(request: Request, session: SessionDep, user: CurrentUser):
+@router.post("/review/batch", dependencies=[require("ledger.review")])
+def review_batch(request: Request, db: DatabaseDep, user: CurrentUser, reports: list[str] = Form([]),
+                 comment: str = Form(""), unit: str = Form(""), measure: str = Form(""), category: str = Form(""),
+                 period: str = Form(""), page: str = Form("1")):
+    picks = []
+    for value in reports:  # "id:version", the version the reviewer read
+        report_id, _, version = value.partition(":")
+        if not (report_id.isdigit() and int(report_id) <= INT_MAX) or not (version == "" or version.isdigit()
+                                                                             and int(version) <= INT_MAX):
+            raise LedgerInvalid(f"勾选的报告“{value[:40]}”无效")
+        picks.append((int(report_id), int(version) if version else None))
+    filters = _queue_filters(unit, measure, category, period)
+    with db.write() as session:
+        batch = reviews.approve_batch(session=session, actor=user, picks=picks, comment=comment,
+                                      rules=WarningRules.from_settings(request.app.state.settings))
+    with db.read() as session:
+        return _review_page(request, session, user, filters, int(page) if page.isdigit() and len(page) < 7 else 1,
+                            batch=batch, status_code=batch.status)
+
+
+def _assign_page(request: Request, session, user, form: dict | None = None, errors: dict | None = None,
+                 status_code: int = 200):
     authorize(user, "ledger.assign", user.unit)
     notice = plan.current_notice(session=session, actor=user)
     return render(request, "ledger/assign.html", {
         "categories": plan.plan_tree(session=session, notice=notice),
         "levels": {k: v for k, v in LEVELS.items() if k in ("province", "municipal", "county", "branch")},
-    }, user=user)
+        "form": form or {}, "errors": errors or {},
+    }, user=user, status_code=status_code)
+
+
+@router.get("/assign", dependencies=[require("ledger.assign")])
+def assign_form(request: Request, session: SessionDep, user: CurrentUser):
+    return _assign_page(request, session, user)
 
 
 @router.post("/assign", dependencies=[require("ledger.assign")])
-def assign(db: DatabaseDep, user: CurrentUser, settings: SettingsDep, target: str = Form("level"), level: str = Form(""),
+def assign(request: Request, db: DatabaseDep, user: CurrentUser, settings: SettingsDep, target: str = Form("level"),
+           level: str = Form(""),
            unit: str = Form(""), measures: str = Form(""), category: str = Form(""), deadline: str = Form(""),
            ongoing: bool = Form(False), cycle: str = Form("monthly"), owner: str = Form(""), role: str = Form("lead"),
            start: str = Form("")):
     try:
+        count = _assign(db, user, target=target, level=level, unit=unit, measures=measures, category=category,
+                        rules=WarningRules.from_settings(settings),
+                        terms=Terms(owner=owner.strip(), deadline=_day(deadline, "完成时限", "deadline"), ongoing=ongoing,
+                                    cycle=cycle, role=role, start_date=_day(start, "开始日期", "start")))
+    except (Invalid, NotFound, Forbidden) as exc:
+        # The form again, the message beside the field it concerns and everything typed kept; a unit outside the
+        # official's subtree is a mistyped code as often as a probe, so it is shown there too (and recorded).
+        errors = _form_errors(db, request, user, exc, "unit" if target == "unit" and isinstance(exc, Forbidden) else "form")
+        form = {"target": target, "level": level, "unit": unit, "measures": measures, "category": category,
+                "deadline": deadline, "ongoing": ongoing, "cycle": cycle, "owner": owner, "role": role, "start": start}
+        with db.read() as session:
+            return _assign_page(request, session, user, form=form, errors=errors, status_code=exc.status)
+    return RedirectResponse(f"/ledger?assigned={count}", status_code=303)
+
+
+def _assign(db, user, *, target: str, level: str, unit: str, measures: str, category: str, terms: Terms,
+            rules: WarningRules) -> int:
+    try:
         measure_nos = sorted({int(m) for m in measures.replace(",", " ").replace("，", " ").split()}) or None
     except ValueError:
-        raise LedgerInvalid(f"措施序号“{measures}”应为以空格或逗号分隔的数字") from None
-    terms = Terms(owner=owner.strip(), deadline=_day(deadline, "完成时限"), ongoing=ongoing, cycle=cycle, role=role,
-                  start_date=_day(start, "开始日期"))
-    rules = WarningRules.from_settings(settings)
+        raise LedgerInvalid(f"措施序号“{measures[:40]}”应为以空格或逗号分隔的数字", field="measures") from None
+    if category and not category.isdigit():
+        raise LedgerInvalid(f"任务类别“{category[:40]}”无效", field="category")
     with db.write() as session:
         if target == "unit":
             if not measure_nos:
-                raise LedgerInvalid("请填写要分配的措施序号")
-            count = len([services.assign(session=session, actor=user, measure_no=m, unit_code=unit.strip(),
-                                         terms=Terms(**vars(terms)), rules=rules) for m in measure_nos])
-        else:
-            count = services.assign_bulk(session=session, actor=user, level=level, terms=terms, measure_nos=measure_nos,
-                                         category_no=int(category) if category and not measure_nos else None,
-                                         rules=rules)
-    return RedirectResponse(f"/ledger?assigned={count}", status_code=303)
+                raise LedgerInvalid("请填写要分配的措施序号", field="measures")
+            return len([services.assign(session=session, actor=user, measure_no=m, unit_code=unit.strip(),
+                                        terms=Terms(**vars(terms)), rules=rules) for m in measure_nos])
+        return services.assign_bulk(session=session, actor=user, level=level, terms=terms, measure_nos=measure_nos,
+                                    category_no=int(category) if category and not measure_nos else None,
+                                    rules=rules)
 
 
 @router.post("/export.xlsx", dependencies=[require("ledger.view")])

@@ -20,11 +20,12 @@ import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import Select, case, func, insert, select
 from sqlalchemy.orm import Session
 
 from chunfeng.bounds import TEXT, length_problem
 from chunfeng.db import utcnow
+from chunfeng.errors import NotFound
 from chunfeng.ledger import policy
 from chunfeng.ledger.errors import LedgerInvalid, LedgerNotFound, StaleReport
 from chunfeng.ledger.models import CYCLES, ROLES, STATUSES, Assignment, Indicator, IndicatorValue, ProgressReport
@@ -32,7 +33,7 @@ from chunfeng.ledger.periods import period_bounds, period_of
 from chunfeng.ledger.warnings import DEFAULT_RULES, WarningRules, judge, last_finished_period, relight
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
-from chunfeng.org.models import Unit
+from chunfeng.org.models import Unit, User
 from chunfeng.org.services import find_unit
 from chunfeng.paging import Page, paginate
 from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure, PlanNotice
@@ -52,19 +53,28 @@ class Terms:
 
     def check(self) -> None:
         if self.cycle not in CYCLES:
-            raise LedgerInvalid(f"报告周期“{self.cycle}”无效,应为 {'、'.join(CYCLES)}")
+            raise LedgerInvalid(f"报告周期“{self.cycle}”无效,应为 {'、'.join(CYCLES)}", field="cycle")
         if self.role not in ROLES:
-            raise LedgerInvalid(f"单位角色“{self.role}”无效,应为 lead(牵头)或 supporting(配合)")
+            raise LedgerInvalid(f"单位角色“{self.role}”无效,应为 lead(牵头)或 supporting(配合)", field="role")
         if self.ongoing == (self.deadline is not None):
-            raise LedgerInvalid("完成时限和“长期坚持”须二选一:有期限的任务填写完成时限,长期坚持的任务不填时限")
+            raise LedgerInvalid("完成时限和“长期坚持”须二选一:有期限的任务填写完成时限,长期坚持的任务不填时限",
+                                field="deadline")
         if self.deadline and self.start_date and self.deadline < self.start_date:
-            raise LedgerInvalid(f"完成时限 {self.deadline} 早于开始日期 {self.start_date}")
+            raise LedgerInvalid(f"完成时限 {self.deadline} 早于开始日期 {self.start_date}", field="deadline")
 
 
 def _province_code(unit: Unit) -> str:
     """The provincial-level ancestor's code (its own code for national units): the dashboards group by it."""
     parts = unit.path.strip("/").split("/")
     return parts[1] if len(parts) > 1 and unit.level not in ("department",) else unit.code
+
+
+def _unit(session: Session, code: str, field: str) -> Unit:
+    """The unit of a code an official typed or picked, or LedgerNotFound naming the form field it came from."""
+    try:
+        return find_unit(session=session, code=code)
+    except NotFound as exc:
+        raise LedgerNotFound(str(exc), field=field) from None
 
 
 def _ancestor_codes(unit: Unit) -> list[str]:
@@ -79,7 +89,7 @@ def _measure(session: Session, notice: PlanNotice | None, no: int) -> PlanMeasur
         where.append(PlanMeasure.notice_id == latest_notice_id())
     measure = session.scalar(select(PlanMeasure).where(*where))
     if measure is None:
-        raise LedgerNotFound(f"没有序号为 {no} 的具体措施(请先导入行动方案)")
+        raise LedgerNotFound(f"没有序号为 {no} 的具体措施(请先导入行动方案)", field="measures")
     return measure
 
 
@@ -98,7 +108,7 @@ def _check_within_parent(terms: Terms, parent: Assignment | None, unit: Unit) ->
         return
     if parent.deadline is not None and (terms.deadline is None or terms.deadline > parent.deadline):
         raise LedgerInvalid(f"“{unit.name}”的完成时限不能晚于上级任务的时限 {parent.deadline}"
-                            + ("(上级任务有期限,下级不能设为长期坚持)" if terms.deadline is None else ""))
+                            + ("(上级任务有期限,下级不能设为长期坚持)" if terms.deadline is None else ""), field="deadline")
 
 
 def _snapshot(a: Assignment) -> dict:
@@ -109,14 +119,14 @@ def _snapshot(a: Assignment) -> dict:
 def assign(*, session: Session, actor: Actor, measure_no: int, unit_code: str, terms: Terms,
            today: date | None = None, rules: WarningRules = DEFAULT_RULES) -> Assignment:
     """Give one measure to one unit. Its parent is the same measure's assignment at the nearest ancestor."""
-    unit = find_unit(session=session, code=unit_code)
+    unit = _unit(session, unit_code, "unit")
     if refused := policy.assign_refusal(actor, unit):
         raise refused
     terms.start_date = terms.start_date or today or date.today()
     terms.check()
     measure = _measure(session, None, measure_no)
     if session.scalar(select(Assignment.id).where(Assignment.measure_id == measure.id, Assignment.unit_id == unit.id)):
-        raise LedgerInvalid(f"第 {measure_no} 条措施已分配给“{unit.name}”")
+        raise LedgerInvalid(f"第 {measure_no} 条措施已分配给“{unit.name}”", field="measures")
     parent = _parent_assignment(session, measure.id, unit)
     _check_within_parent(terms, parent, unit)
     assignment = Assignment(
@@ -141,12 +151,12 @@ def break_down(*, session: Session, actor: Actor, assignment_id: int, unit_codes
     if refused := policy.break_down_refusal(actor, parent):
         raise refused
     if not unit_codes:
-        raise LedgerInvalid("请至少选择一个下级单位")
+        raise LedgerInvalid("请至少选择一个下级单位", field="units")
     created = []
     for code in unit_codes:
-        unit = find_unit(session=session, code=code)
+        unit = _unit(session, code, "units")
         if unit.parent_id != parent.unit_id:
-            raise LedgerInvalid(f"“{unit.name}”不是“{parent.unit.name}”的直属下级单位")
+            raise LedgerInvalid(f"“{unit.name}”不是“{parent.unit.name}”的直属下级单位", field="units")
         created.append(assign(session=session, actor=actor, measure_no=parent.measure_no, unit_code=code,
                               terms=Terms(**vars(terms)), today=today, rules=rules))
     return created
@@ -198,7 +208,7 @@ def assign_bulk(*, session: Session, actor: Actor, level: str, terms: Terms, mea
     light, reasons = judge(today=today, rules=rules, status=status, progress=0.0, start=terms.start_date,
                            deadline=terms.deadline, reported=False, period_end=last_finished_period(today, terms.cycle)[1])
     if (measure_nos is None) == (category_no is None):
-        raise LedgerInvalid("请指定措施序号或任务类别(二选一)")
+        raise LedgerInvalid("请指定措施序号或任务类别(二选一)", field="measures")
     query = (select(PlanMeasure.id, PlanMeasure.no, PlanCategory.no).join(PlanItem, PlanMeasure.item_id == PlanItem.id)
              .join(PlanCategory, PlanItem.category_id == PlanCategory.id).where(PlanMeasure.notice_id == latest_notice_id()))
     if category_no is not None:
@@ -207,14 +217,14 @@ def assign_bulk(*, session: Session, actor: Actor, level: str, terms: Terms, mea
         query = query.where(PlanMeasure.no.in_(measure_nos))
     measures = session.execute(query.order_by(PlanMeasure.no)).all()
     if not measures:
-        raise LedgerNotFound("没有找到要分配的措施(请检查措施序号或类别,或先导入行动方案)")
+        raise LedgerNotFound("没有找到要分配的措施(请检查措施序号或类别,或先导入行动方案)", field="measures")
     if measure_nos is not None and len(measures) != len(set(measure_nos)):
         missing = sorted(set(measure_nos) - {m[1] for m in measures})
-        raise LedgerNotFound(f"没有序号为 {'、'.join(map(str, missing))} 的具体措施")
+        raise LedgerNotFound(f"没有序号为 {'、'.join(map(str, missing))} 的具体措施", field="measures")
     units = list(session.scalars(select(Unit).where(Unit.level == level, Unit.path.startswith(root.path, autoescape=True),
                                                     Unit.id != root.id).order_by(Unit.path)))
     if not units:
-        raise LedgerInvalid(f"“{root.name}”之下没有“{level}”层级的单位")
+        raise LedgerInvalid(f"“{root.name}”之下没有“{level}”层级的单位", field="level")
     measure_ids = [m[0] for m in measures]
     unit_id_by_code = dict(session.execute(select(Unit.code, Unit.id).where(Unit.path.startswith(root.path, autoescape=True))).all())
     held = {(m, u): (a, d) for a, m, u, d in session.execute(
@@ -238,7 +248,7 @@ def assign_bulk(*, session: Session, actor: Actor, level: str, terms: Terms, mea
                          "status": status, "progress": 0.0, "light": light, "light_reason": ",".join(reasons)})
     if problems:
         raise LedgerInvalid(f"完成时限晚于上级任务的时限,未分配任何任务({len(problems)} 处):" + ";".join(problems[:5])
-                            + (" 等" if len(problems) > 5 else ""))
+                            + (" 等" if len(problems) > 5 else ""), field="deadline")
     for start in range(0, len(rows), 5000):
         session.execute(insert(Assignment), rows[start:start + 5000])
     session.flush()
@@ -487,15 +497,33 @@ def _recompute(session: Session, chain: list[Assignment]) -> None:
             session.flush()
 
 
-def review_queue(*, session: Session, actor: Actor, page: int = 1, per_page: int = 50) -> Page[ProgressReport]:
-    """Submitted reports from the actor's direct child units, oldest first."""
+def awaiting_review(query: Select, actor: User) -> Select:
+    """`query` over the reports submitted by the actor's direct child units, which the actor's unit reviews."""
+    return (query.select_from(ProgressReport).join(Assignment, ProgressReport.assignment_id == Assignment.id)
+            .join(Unit, Assignment.unit_id == Unit.id)
+            .where(Unit.parent_id == actor.unit.id, ProgressReport.state == "submitted"))
+
+
+def review_queue(*, session: Session, actor: Actor, page: int = 1, per_page: int = 50, unit_code: str = "",
+                 measure_no: int | None = None, category_no: int | None = None,
+                 period: str = "") -> Page[ProgressReport]:
+    """Submitted reports from the actor's direct child units, oldest first; narrowed to one unit's subtree, one
+    measure, one category or one period where given (the filters of chunfeng.ledger.reviews)."""
     if isinstance(actor, SystemActor):
         raise LedgerInvalid("审核队列属于具体单位的审核人")
     authorize(actor, "ledger.review", actor.unit)
-    base = (select(ProgressReport).join(Assignment, ProgressReport.assignment_id == Assignment.id)
-            .join(Unit, Assignment.unit_id == Unit.id)
-            .where(Unit.parent_id == actor.unit.id, ProgressReport.state == "submitted"))
-    return paginate(session, base.order_by(ProgressReport.submitted_at), page, per_page)
+    base = awaiting_review(select(ProgressReport), actor)
+    if unit_code:
+        within = _unit(session, unit_code, "unit")
+        authorize(actor, "ledger.view", within)
+        base = base.where(Unit.path.startswith(within.path, autoescape=True))
+    if measure_no is not None:
+        base = base.where(Assignment.measure_no == measure_no)
+    if category_no is not None:
+        base = base.where(Assignment.category_no == category_no)
+    if period:
+        base = base.where(ProgressReport.period == period)
+    return paginate(session, base.order_by(ProgressReport.submitted_at, ProgressReport.id), page, per_page)
 
 
 def define_indicator(*, session: Session, actor: Actor, measure_no: int, name: str, target: float, direction: str,
