@@ -15,7 +15,8 @@ router = APIRouter(prefix="/inbox", tags=["inbox"])
 @router.get("", dependencies=[require("inbox.read")])
 def inbox_page(request: Request, session: SessionDep, user: CurrentUser, unread: bool = False, page: PageNo = 1):
     result = services.messages(session=session, actor=user, unread_only=unread, page=max(1, page))
-    return render(request, "inbox.html", {"result": result, "unread": unread}, user=user)
+    return render(request, "inbox.html", {"result": result, "unread": unread,
+                                          "senders": services.sender_names(session, result.items)}, user=user)
 
 
 @router.post("/{message_id}/read", dependencies=[require("inbox.read")])
