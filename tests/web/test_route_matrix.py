@@ -49,7 +49,7 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("GET", "/ledger/league"): "ledger.view", ("GET", "/ledger/briefing"): "ledger.view",
     ("GET", "/inbox"): "inbox.read", ("POST", "/inbox/{message_id}/read"): "inbox.read",
     ("POST", "/inbox/channels"): "inbox.channel",
-    ("GET", "/ask"): PUBLIC, ("POST", "/ask/feedback"): PUBLIC, ("POST", "/ask/handoff"): PUBLIC,
+    ("GET", "/ask"): PUBLIC, ("POST", "/ask/feedback"): PUBLIC, ("POST", "/ask/handoff"): PUBLIC, ("GET", "/ask/followup/{query_id}/{token}"): PUBLIC,
     ("GET", "/api/consult"): PUBLIC, ("POST", "/api/consult/handoff"): PUBLIC,
     ("GET", "/consult/queue"): "consult.agent", ("POST", "/consult/handoffs/{handoff_id}/answer"): "consult.agent",
     ("POST", "/consult/handoffs/{handoff_id}/promote"): "consult.kb.edit",
