@@ -77,6 +77,7 @@ def test_the_unit_picker_offers_only_the_users_subtree(office, server, add_users
     assert "110100" not in login(server, "gd_view").get("/org/unit-picker", params={"q": "11"}).text
     appeal_form = handler.get("/appeals/analysis").text
     assert 'data-unit-picker="/org/unit-picker"' in appeal_form and 'list="unit-units"' in appeal_form
+    assert "春风 Chunfeng 生成" not in appeal_form and "国家税务总局北京市税务局编制" in appeal_form  # names its issuer
     assert httpx.get(f"{server}/org/unit-picker").status_code in (303, 401)
 
 
