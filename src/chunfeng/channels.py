@@ -11,9 +11,11 @@ is saved and again right before each send (a name may resolve elsewhere by then)
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import apprise
 
@@ -124,3 +126,58 @@ def sender(url: str, *, rules: ChannelRules = ChannelRules()) -> apprise.Apprise
     notifier = apprise.Apprise()
     notifier.add(plugin)
     return notifier
+
+
+# The channel types an official sets up with a form instead of writing an Apprise URL; "url" keeps the raw form
+# for the rest (飞书, webhooks).
+CHANNEL_KINDS = {"dingtalk": "钉钉群机器人", "wecombot": "企业微信群机器人", "email": "电子邮件(SMTP)",
+                 "url": "其他(Apprise 地址)"}
+_SMTP_MODES = {"ssl": 465, "starttls": 587}
+
+
+def _pasted(value: str, parameter: str) -> str:
+    """A robot's token as typed, or taken from the whole webhook address pasted in (…?access_token=X, …?key=X)."""
+    value = value.strip()
+    if "://" in value:
+        found = parse_qs(urlsplit(value).query).get(parameter)
+        return found[0].strip() if found else ""
+    return value
+
+
+def build_url(kind: str, fields: Mapping[str, str]) -> str:
+    """The Apprise URL for a channel described field by field (the unit page's forms); ChannelRefused naming the
+    field that is missing or malformed. The URL is then checked and stored like a typed one (`check`)."""
+    def field(name: str) -> str:
+        return (fields.get(name) or "").strip()
+
+    if kind == "dingtalk":
+        token, secret = _pasted(field("token"), "access_token"), field("secret")
+        if not re.fullmatch(r"[A-Za-z0-9]{16,128}", token):
+            raise ChannelRefused("钉钉机器人的 access_token 应为机器人 Webhook 地址中 access_token= 之后的字母和数字")
+        if secret and not re.fullmatch(r"[A-Za-z0-9]{8,128}", secret):
+            raise ChannelRefused("钉钉机器人的加签密钥应为以 SEC 开头的字母和数字")
+        return f"dingtalk://{secret + '@' if secret else ''}{token}/"
+    if kind == "wecombot":
+        key = _pasted(field("key"), "key")
+        if not re.fullmatch(r"[A-Za-z0-9-]{16,64}", key):
+            raise ChannelRefused("企业微信机器人的 key 应为机器人 Webhook 地址中 key= 之后的一串字母、数字和连字符")
+        return f"wecombot://{key}"
+    if kind == "email":
+        host, user, password, to, mode = field("host"), field("user"), field("password"), field("to"), field("mode")
+        mode = mode if mode in _SMTP_MODES else "ssl"
+        port = field("port") or str(_SMTP_MODES[mode])
+        if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}", host) or "." not in host:
+            raise ChannelRefused("SMTP 服务器应为主机名,如 smtp.example.gov.cn")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ChannelRefused(f"SMTP 端口“{port}”应为 1–65535 的数字")
+        if not user or not password:
+            raise ChannelRefused("请填写发件邮箱的用户名和密码(或授权码)")
+        sender_address = field("from") or user
+        recipients = [a for a in re.split(r"[,,;;\s]+", to) if a]
+        if not recipients or not all(re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", a) for a in [*recipients, sender_address]):
+            raise ChannelRefused("请填写有效的收件地址(多个用逗号分隔),用户名不是邮箱时另填发件地址")
+        query = urlencode({"smtp": host, "mode": mode, "from": sender_address, "to": ",".join(recipients)})
+        return f"mailtos://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}?{query}"
+    if kind == "url":
+        return field("url")
+    raise ChannelRefused(f"未知的通道类型“{kind}”,可选:{'、'.join(CHANNEL_KINDS.values())}")

@@ -138,3 +138,19 @@ def test_the_server_chooses_the_secret_and_a_change_needs_the_current_factor(db,
         assert s.scalar(select(User.totp_secret).where(User.username == "fresh")) is None
         root = s.scalar(select(User).where(User.username == "root"))
         assert (root.totp_secret, root.totp_pending_secret) == (new, None)
+
+
+def test_enrolment_shows_the_secret_as_an_offline_qr_code(db, add_users, strict_server):
+    """Issue 14 item 10: the 32-character secret came without a QR code. The page now draws the otpauth URI as
+    inline SVG (no image service, no inline style the CSP would block), the secret text kept as the fallback."""
+    import html
+
+    import segno
+    add_users({"qr_root": ("000000", ["admin"])})
+    client, _ = sign_in(strict_server, "qr_root")
+    secret, page = issue(client)
+    uri = html.unescape(re.search(r'id="totp-uri">([^<]+)<', page)[1])
+    assert f"secret={secret}" in uri
+    svg = re.search(r'id="totp-qr">\s*(<svg.*?</svg>)', page, re.S)[1]
+    assert "style=" not in svg and "http" not in svg.replace("http://www.w3.org", "")
+    assert svg == segno.make(uri, error="m").svg_inline(scale=5, light="#fff", title="动态口令二维码")

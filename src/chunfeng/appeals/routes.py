@@ -13,14 +13,14 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict
 
 from chunfeng.appeals import analysis, intake, policy, services
-from chunfeng.appeals.errors import AppealInvalid
+from chunfeng.appeals.errors import AppealInvalid, AppealNotFound
 from chunfeng.appeals.models import ACTION_NAMES, CHANNELS, KINDS, MOVES, STATES
 from chunfeng.bounds import bounded_day
 from chunfeng.files import TYPES
 from chunfeng.jobs import TaskResult
 from chunfeng.org.access import allowed, authorize
-from chunfeng.org.builtin import PROVINCES
 from chunfeng.org.models import Unit
+from chunfeng.org.regions import regions
 from chunfeng.paging import clamp_page
 from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import API_ERRORS, ApiError, Id, PageNo
@@ -29,7 +29,7 @@ from chunfeng.web.downloads import checked_purpose, document, personal_xlsx, sto
 from chunfeng.xlsx import download_path
 
 router = APIRouter(tags=["appeals"])
-REGIONS = [(code, name) for code, name in PROVINCES]
+REGIONS = regions()
 
 
 def _files(request: Request) -> Path:
@@ -124,6 +124,25 @@ def track(request: Request, token: str, session: SessionDep):
     appeal = services.by_token(session, token)
     return render(request, "appeals/track.html", {
         "a": appeal, "token": token, "states": STATES, "kinds": KINDS, "unit": session.get(Unit, appeal.unit_id),
+        "events": services.history(session, appeal), "actions": ACTION_NAMES}, user=None)
+
+
+@router.get("/appeals/find")
+def find_form(request: Request):
+    return render(request, "appeals/find.html", {"values": {}}, user=None)
+
+
+@router.post("/appeals/find")
+def find(request: Request, session: SessionDep, number: str = Form(""), phone: str = Form("")):
+    """The tracking page found by number and phone (POST: the phone stays out of addresses and logs). Rating and
+    reopening stay with the link, which only the submitter was given."""
+    try:
+        appeal = services.by_number_and_phone(session, number, phone)
+    except AppealNotFound as exc:
+        return render(request, "appeals/find.html", {"error": str(exc), "values": {"number": number}}, user=None,
+                      status_code=404)
+    return render(request, "appeals/track.html", {
+        "a": appeal, "token": None, "states": STATES, "kinds": KINDS, "unit": session.get(Unit, appeal.unit_id),
         "events": services.history(session, appeal), "actions": ACTION_NAMES}, user=None)
 
 

@@ -4,6 +4,7 @@ limits in working days, reminders and escalation, the submitter's rating and reo
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -124,6 +125,19 @@ def by_token(session: Session, token: str) -> Appeal:
     appeal = session.scalar(select(Appeal).where(Appeal.token_digest == hashlib.sha256(token.encode()).hexdigest()))
     if appeal is None:
         raise AppealNotFound("查询码无效")
+    return appeal
+
+
+def by_number_and_phone(session: Session, number: str, phone: str) -> Appeal:
+    """The item a submitter finds again without the link: its number and the phone given when filing, compared by
+    digest. One refusal for a wrong number and a wrong phone, so the form tells nobody whether a number exists."""
+    number, digits = re.sub(r"\s", "", number or ""), normal_phone(phone)
+    appeal = None
+    if re.fullmatch(r"\d{14,17}", number) and len(digits) >= 7:
+        appeal = session.get(Appeal, int(number[8:]))
+    if appeal is None or appeal.number != number or not appeal.phone_digest or \
+            not hmac.compare_digest(appeal.phone_digest, crypto.digest(digits)):
+        raise AppealNotFound("编号或电话不正确:请核对提交后得到的编号,以及提交时填写的手机或电话")
     return appeal
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from datetime import date, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -54,7 +55,15 @@ def handoff(db: DatabaseDep, query_id: FormId, token: str = Form(""), large: boo
     """转人工: the asker hands the question to the 12366 agents."""
     with db.write() as session:
         services.request_handoff(session=session, query_id=query_id, token=token)
-    return RedirectResponse(f"/ask?handed_off=1&large={'true' if large else 'false'}", status_code=303)
+    # The follow-up link is where the asker, anonymous, later reads the agent's answer: the token proves the asker.
+    return RedirectResponse(f"/ask/followup/{query_id}/{quote(token, safe='')}?new=1&large={'true' if large else 'false'}",
+                            status_code=303)
+
+
+@router.get("/ask/followup/{query_id}/{token}")
+def followup(request: Request, query_id: Id, token: str, session: SessionDep, large: bool = False):
+    item = services.handoff_for_asker(session=session, query_id=query_id, token=token)
+    return render(request, "consult/followup.html", {"h": item, "large": large}, user=None)
 
 
 class ApiHit(BaseModel):

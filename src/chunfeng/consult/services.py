@@ -237,6 +237,15 @@ def request_handoff(*, session: Session, query_id: int, token: str) -> Handoff:
     return item
 
 
+def handoff_for_asker(*, session: Session, query_id: int, token: str) -> Handoff:
+    """The asker's own handed-off question and, once a person answered, the answer (the follow-up link)."""
+    record = _asked(session, query_id, token)
+    item = session.scalar(select(Handoff).where(Handoff.query_id == record.id))
+    if item is None:
+        raise ConsultNotFound("这个问题没有转人工")
+    return item
+
+
 # --- the agents' side ---------------------------------------------------------------------------
 
 

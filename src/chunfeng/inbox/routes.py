@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
+from chunfeng import channels
 from chunfeng.inbox import services
 from chunfeng.web.contract import Id, PageNo
 from chunfeng.web.deps import ChannelRulesDep, CurrentUser, DatabaseDep, SessionDep, render, require
@@ -15,7 +16,8 @@ router = APIRouter(prefix="/inbox", tags=["inbox"])
 @router.get("", dependencies=[require("inbox.read")])
 def inbox_page(request: Request, session: SessionDep, user: CurrentUser, unread: bool = False, page: PageNo = 1):
     result = services.messages(session=session, actor=user, unread_only=unread, page=max(1, page))
-    return render(request, "inbox.html", {"result": result, "unread": unread}, user=user)
+    return render(request, "inbox.html", {"result": result, "unread": unread,
+                                          "senders": services.sender_names(session, result.items)}, user=user)
 
 
 @router.post("/{message_id}/read", dependencies=[require("inbox.read")])
@@ -28,7 +30,14 @@ def open_message(message_id: Id, db: DatabaseDep, user: CurrentUser):
 
 @router.post("/channels", dependencies=[require("inbox.channel")])
 def add_channel(db: DatabaseDep, user: CurrentUser, channel_rules: ChannelRulesDep, unit: str = Form(""),
-                url: str = Form(""), label: str = Form("")):
+                kind: str = Form("url"), label: str = Form(""), url: str = Form(""), token: str = Form(""),
+                secret: str = Form(""), key: str = Form(""), host: str = Form(""), port: str = Form(""),
+                smtp_user: str = Form(""), password: str = Form(""), to: str = Form(""), mode: str = Form(""),
+                sender: str = Form("")):
+    """One form per channel type (the unit page) builds the Apprise URL; kind "url" takes one as written."""
+    url = channels.build_url(kind, {"url": url, "token": token, "secret": secret, "key": key, "host": host,
+                                    "port": port, "user": smtp_user, "password": password, "to": to, "mode": mode,
+                                    "from": sender})
     with db.write() as session:
         services.add_channel(session=session, actor=user, unit_code=unit, url=url, label=label,
                              channel_rules=channel_rules)

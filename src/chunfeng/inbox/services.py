@@ -17,7 +17,7 @@ from chunfeng.inbox.models import Channel, InboxMessage
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
 from chunfeng.org.errors import Forbidden, NotFound, ValidationFailed
-from chunfeng.org.models import Unit
+from chunfeng.org.models import Unit, User
 from chunfeng.org.services import find_unit
 from chunfeng.paging import Page, paginate
 from chunfeng.settings import Settings
@@ -51,6 +51,18 @@ def messages(*, session: Session, actor: Actor, unread_only: bool = False, page:
         where.append(InboxMessage.read_at.is_(None))
     return paginate(session, select(InboxMessage).where(*where).order_by(InboxMessage.created_at.desc(),
                                                                          InboxMessage.id.desc()), page, per_page)
+
+
+SYSTEM_SENDER = "系统通知"
+
+
+def sender_names(session: Session, messages: list[InboxMessage]) -> dict[str, str]:
+    """Who sent each message, as an official reads it: the sending official's unit, or 系统通知 for what the system
+    sent itself (reminders, escalations, deliveries). A sender's account since removed reads as its user name."""
+    usernames = {m.sender for m in messages} - {"system"}
+    units = dict(session.execute(select(User.username, Unit.name).join(Unit, User.unit_id == Unit.id)
+                                 .where(User.username.in_(usernames))).all()) if usernames else {}
+    return {"system": SYSTEM_SENDER} | {name: units.get(name, name) for name in usernames}
 
 
 def unread_count(*, session: Session, actor: Actor) -> int:

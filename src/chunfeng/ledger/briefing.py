@@ -77,11 +77,12 @@ def build(*, session: Session, actor: Actor, unit: Unit, today: date) -> Briefin
     return briefing
 
 
-def render_html(briefing: Briefing, *, inline_css: bool = False) -> str:
+def render_html(briefing: Briefing, *, inline_css: bool = False, back: str = "") -> str:
     """The briefing page; with `inline_css` a single self-contained file (for saving and for the PDF),
-    otherwise linking /static/briefing.css, as the site's CSP allows no inline style."""
+    otherwise linking /static/briefing.css, as the site's CSP allows no inline style. `back`: the page a reader
+    on the site returns to (a saved file and the PDF have no way back to offer)."""
     return documents.render("ledger/briefing.html", inline_css=inline_css, b=briefing, LEVELS=LEVELS,
-                            PARTS=league.PARTS)
+                            PARTS=league.PARTS, back=back)
 
 
 def render_pdf(briefing: Briefing) -> bytes:

@@ -540,4 +540,4 @@ def briefing_page(session: SessionDep, user: CurrentUser, unit: str = "", format
     if format == "pdf":
         return document(briefing.render_pdf(data), f"{root.name}春风行动简报-{date.today()}.pdf")
     # A standalone document with its own print styles; the site's CSP still applies (no script in it).
-    return HTMLResponse(briefing.render_html(data))
+    return HTMLResponse(briefing.render_html(data, back=f"/ledger/units/{root.code}"))

@@ -36,6 +36,16 @@ def my_unit(user: CurrentUser):
     return RedirectResponse(f"/org/units/{user.unit.code}", status_code=303)
 
 
+@router.get("/org/unit-picker", dependencies=[require("org.unit.view")])
+def unit_picker(request: Request, session: SessionDep, user: CurrentUser, q: str = ""):
+    """The unit picker's choices (<option>s for its datalist): units of the user's subtree matching a name or a
+    code prefix, or the user's unit and its children before anything is typed."""
+    q = q.strip()[:40]
+    found = services.list_child_units(session=session, actor=user, unit=user.unit, query=q, per_page=30).items
+    units = found if q else [user.unit, *found]
+    return render(request, "org/_unit_options.html", {"units": units}, user=user)
+
+
 @router.get("/org/units/{code}", dependencies=[require("org.unit.view")])
 def unit_page(request: Request, code: str, session: SessionDep, user: CurrentUser, q: str = "", page: PageNo = 1):
     unit = services.get_unit(session=session, actor=user, code=code)

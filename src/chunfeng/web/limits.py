@@ -14,7 +14,8 @@ from chunfeng.web.deps import render
 # Public endpoints limited per client address: (method, path) → bucket of `Settings.rate_limits` (a minute each).
 RATE_LIMITED = {("POST", "/login"): "login", ("POST", "/totp"): "login", ("GET", "/ask"): "consult",
                 ("GET", "/api/consult"): "consult", ("POST", "/appeals/new"): "appeals",
-                ("POST", "/api/appeals"): "appeals"}
+                ("POST", "/api/appeals"): "appeals",
+                ("POST", "/appeals/find"): "appeals"}
 
 # The public front door at a filing-season peak: (method, path) → bucket of `Settings.rate_ceilings` (a second each,
 # all processes together). Paths ending in "/" cover what lies below them.
