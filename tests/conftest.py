@@ -178,8 +178,9 @@ def server(_database, server_files) -> str:
 
 
 @contextmanager
-def serving(database: Database, settings: Settings) -> Iterator[str]:
-    """The application for `settings` on a real loopback HTTP server, for as long as the block runs; its URL."""
+def serving(database: Database, settings: Settings, *, ready: bool = True) -> Iterator[str]:
+    """The application for `settings` on a real loopback HTTP server, for as long as the block runs; its URL. Once
+    it is `ready` (its indexes loaded, /healthz 200), unless told not to wait for that."""
     from chunfeng.web.app import create_app
     from chunfeng.web.server import uvicorn_config
 
@@ -194,7 +195,7 @@ def serving(database: Database, settings: Settings) -> Iterator[str]:
             raise RuntimeError("test server did not start")
         time.sleep(0.05)
     url = f"http://127.0.0.1:{port}"
-    while httpx.get(f"{url}/healthz").status_code != 200:  # ready: its indexes are loaded (web/readiness.py)
+    while ready and httpx.get(f"{url}/healthz").status_code != 200:  # ready: its indexes are loaded (web/readiness.py)
         if time.monotonic() > deadline + 40:
             raise RuntimeError("test server did not load its indexes")
         time.sleep(0.05)
