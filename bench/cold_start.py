@@ -50,21 +50,29 @@ COMPLAINTS = ["办税服务厅排队时间太长,窗口开得太少", "出口退
               "12366热线一直占线打不进去", "建议周末开放办税服务厅", "数电发票额度不够用,怎么申请调整"]
 
 
-def prepare(url: str | None) -> str:
-    """The database both servers use: migrated, with the notice and the starter knowledge base; its URL."""
+def fresh_database(url: str | None, name: str) -> str:
+    """`url` emptied (PostgreSQL: only a database named for tests or benchmarks), or a new SQLite file `name` in
+    bench/out/; its URL."""
     if url is None:
         OUT.mkdir(exist_ok=True)
-        for old in OUT.glob("cold-start.db*"):
+        for old in OUT.glob(f"{name}.db*"):
             old.unlink()
-        url = f"sqlite:///{OUT / 'cold-start.db'}"
+        return f"sqlite:///{OUT / f'{name}.db'}"
     db = Database(url)
-    if not db.is_sqlite:
-        name = db.engine.url.database or ""
-        if "test" not in name and "bench" not in name:
-            sys.exit(f"refusing to empty {name!r}: name a database whose name contains 'test' or 'bench'")
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
+    database = db.engine.url.database or ""
+    if "test" not in database and "bench" not in database:
+        sys.exit(f"refusing to empty {database!r}: name a database whose name contains 'test' or 'bench'")
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    db.dispose()
+    return url
+
+
+def prepare(url: str | None) -> str:
+    """The database both servers use: migrated, with the notice and the starter knowledge base; its URL."""
+    url = fresh_database(url, "cold-start")
+    db = Database(url)
     db.upgrade()
     actor = SystemActor(username="bench")
     with db.write() as session:
