@@ -44,7 +44,8 @@ def test_healthz_is_503_naming_what_is_loading_and_a_request_meanwhile_waits_for
             builds = consult.INDEXES.builds
             loading = httpx.get(f"{url}/healthz")
             assert loading.status_code == 503 and loading.json()["status"] == "loading"
-            assert loading.json()["loading"] == ["consult", "appeals"] and "咨询检索索引" in loading.json()["detail"]
+            # (the appeals' index loads beside it, on a thread of its own, and may be in already)
+            assert "consult" in loading.json()["loading"] and "咨询检索索引" in loading.json()["detail"]
             with ThreadPoolExecutor(1) as pool:
                 early = pool.submit(httpx.get, f"{url}/api/consult", params={"q": "个税汇算什么时候办"}, timeout=60)
                 time.sleep(0.3)

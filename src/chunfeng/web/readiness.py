@@ -36,22 +36,24 @@ class Readiness:
         self._stop = threading.Event()
 
     def start(self) -> None:
-        threading.Thread(target=self._load, name="preload", daemon=True).start()
+        # A thread each, started before the port opens: each has its build's lock before any request can ask.
+        for name in self.loads:
+            threading.Thread(target=self._load, args=(name,), name=f"preload-{name}", daemon=True).start()
 
     def stop(self) -> None:
         self._stop.set()
 
-    def _load(self) -> None:
-        for name, (_, _, load) in self.loads.items():
-            while not self._stop.is_set():
-                try:
-                    with self.db.read() as session:
-                        load(session)
-                    break
-                except Exception:
-                    log.exception("loading the %s index at start-up failed; trying again in %s s", name, RETRY_SECONDS)
-                    self._stop.wait(RETRY_SECONDS)
-            self.loaded.add(name)
+    def _load(self, name: str) -> None:
+        load = self.loads[name][2]
+        while not self._stop.is_set():
+            try:
+                with self.db.read() as session:
+                    load(session)
+                break
+            except Exception:
+                log.exception("loading the %s index at start-up failed; trying again in %s s", name, RETRY_SECONDS)
+                self._stop.wait(RETRY_SECONDS)
+        self.loaded.add(name)
 
     def health(self) -> JSONResponse:
         """200 when ready, with how many times each index was built in this process (once, unless the knowledge
