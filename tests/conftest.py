@@ -173,14 +173,16 @@ def server(_database, server_files) -> str:
                         push_store=str(server_files / "taxpayers.duckdb"),
                         rate_limits={},  # tests log in many times from one address; limits have their own test
                         rate_ceilings={},  # nor do bursts of filings meet a ceiling: tests/test_ratelimit.py
-                        totp_required_roles=[])  # so do administrators; the second factor has its own test
+                        totp_required_roles=[],  # so do administrators; the second factor has its own test
+                        index_stale_seconds=0)  # a test asks right after changing the knowledge base: tests/test_preload.py
     with serving(_database, settings) as url:
         yield url
 
 
 @contextmanager
-def serving(database: Database, settings: Settings) -> Iterator[str]:
-    """The application for `settings` on a real loopback HTTP server, for as long as the block runs; its URL."""
+def serving(database: Database, settings: Settings, *, ready: bool = True) -> Iterator[str]:
+    """The application for `settings` on a real loopback HTTP server, for as long as the block runs; its URL. Once
+    it is `ready` (its indexes loaded, /healthz 200), unless told not to wait for that."""
     from chunfeng.web.app import create_app
     from chunfeng.web.server import uvicorn_config
 
@@ -194,8 +196,13 @@ def serving(database: Database, settings: Settings) -> Iterator[str]:
         if time.monotonic() > deadline:
             raise RuntimeError("test server did not start")
         time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}"
+    while ready and httpx.get(f"{url}/healthz").status_code != 200:  # ready: its indexes are loaded (web/readiness.py)
+        if time.monotonic() > deadline + 40:
+            raise RuntimeError("test server did not load its indexes")
+        time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
         srv.should_exit = True
         thread.join(timeout=10)

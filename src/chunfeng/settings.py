@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     run_jobs_in_web: bool = Field(False, description="web processes run the periodic jobs too (the demo does); "
                                                      "off: only `chunfeng worker` runs them")
     consult_embedding_model: str = Field("", description="a sentence-transformers model directory for the optional dense stage of 12366 retrieval; empty turns it off")
+    index_stale_seconds: float = Field(60, ge=0, description="after the knowledge base or the notice changes, how long "
+                                       "the public pages of a web process may still be answered from its previous "
+                                       "retrieval and classification indexes while it builds the new ones in the "
+                                       "background; 0: they wait for the new ones")
     push_store: str = Field("var/taxpayers.duckdb", description="the DuckDB file holding the imported taxpayer extract")
     push_cap_per_week: int = Field(3, ge=1, description="at most this many policy pushes reach one taxpayer in any 7 days")
     push_max_attempts: int = Field(5, ge=1, description="a delivery a channel refuses (push messages, unit inbox channels) is tried this many times in all, with back-off")

@@ -35,6 +35,7 @@ from chunfeng.org.models import Unit, User
 from chunfeng.org.services import unit_for_region
 from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure
 from chunfeng.plan.services import latest_notice_id
+from chunfeng.preload import Preloaded
 from chunfeng.tabular import TableError, TableLimits, listed_problems, read_table
 from chunfeng.workdays import configured_calendar
 
@@ -45,26 +46,27 @@ MAX_TEXT = 5000
 
 # --- classification and routing -----------------------------------------------------------------------
 
-# Per database and notice, built once: the retrieval index over the notice's measures and each measure's
-# (category, item) numbers. A notice's measures never change once imported.
-_measure_index: dict[tuple[str, int], tuple[Index, dict[int, tuple[int, int]]]] = {}
-
-
-def _index(session: Session) -> tuple[Index, dict[int, tuple[int, int]]] | None:
+def _build_measures(session: Session, key: str) -> tuple[Index, dict[int, tuple[int, int]]] | None:
+    """The retrieval index over the notice's measures and each measure's (category, item) numbers."""
     notice = session.scalar(select(latest_notice_id()))
-    if notice is None:
+    docs = [d for d in documents(session) if d.source == "measure"]
+    if notice is None or not docs:
         return None
-    key = (str(session.get_bind().url), notice)
-    if key not in _measure_index:
-        docs = [d for d in documents(session) if d.source == "measure"]
-        if not docs:
-            return None
-        rows = session.execute(select(PlanMeasure.no, PlanCategory.no, PlanItem.no).select_from(PlanMeasure)
-                               .join(PlanItem, PlanMeasure.item_id == PlanItem.id)
-                               .join(PlanCategory, PlanItem.category_id == PlanCategory.id)
-                               .where(PlanMeasure.notice_id == notice))
-        _measure_index[key] = Index(docs, shared_tokenizer()), {no: (c, i) for no, c, i in rows}
-    return _measure_index[key]
+    rows = session.execute(select(PlanMeasure.no, PlanCategory.no, PlanItem.no).select_from(PlanMeasure)
+                           .join(PlanItem, PlanMeasure.item_id == PlanItem.id)
+                           .join(PlanCategory, PlanItem.category_id == PlanCategory.id)
+                           .where(PlanMeasure.notice_id == notice))
+    return Index(docs, shared_tokenizer()), {no: (c, i) for no, c, i in rows}
+
+
+# Per database, built once per process (at a web process's start: web/readiness.py) and again when another notice
+# becomes the latest: a notice's measures never change once imported.
+MEASURES: Preloaded[tuple[Index, dict[int, tuple[int, int]]]] = Preloaded(
+    "appeals", lambda session: session.scalar(select(latest_notice_id())), _build_measures)
+
+
+def measure_index(session: Session, *, stale_seconds: float = 0.0) -> tuple[Index, dict[int, tuple[int, int]]] | None:
+    return MEASURES.get(session, str(session.get_bind().url), stale_seconds=stale_seconds)
 
 
 def _classified(hits, places: dict[int, tuple[int, int]]) -> tuple[int | None, int | None, list[int]]:
@@ -76,9 +78,10 @@ def _classified(hits, places: dict[int, tuple[int, int]]) -> tuple[int | None, i
     return category, item, nos
 
 
-def classify(session: Session, text: str) -> tuple[int | None, int | None, list[int]]:
-    """The plan category, item and up to three closest measures, by the consultation's retrieval."""
-    found = _index(session)
+def classify(session: Session, text: str, *, stale_seconds: float = 0.0) -> tuple[int | None, int | None, list[int]]:
+    """The plan category, item and up to three closest measures, by the consultation's retrieval (a public page
+    passes `stale_seconds`: see `preload.Preloaded.get`)."""
+    found = measure_index(session, stale_seconds=stale_seconds)
     if found is None:
         return None, None, []
     index, places = found
@@ -87,7 +90,7 @@ def classify(session: Session, text: str) -> tuple[int | None, int | None, list[
 
 def classify_many(session: Session, texts: list[str]) -> list[tuple[int | None, int | None, list[int]]]:
     """`classify` of each text, for a file of thousands: one retrieval over all of them, each distinct text once."""
-    found = _index(session)
+    found = measure_index(session)
     if found is None:
         return [(None, None, [])] * len(texts)
     index, places = found

@@ -61,9 +61,13 @@ async def submit_form(request: Request, db: DatabaseDep, rules: RulesDep, kind: 
                                      phone=phone, email=email,
                                      taxpayer_code=(user.taxpayer_code or "") if user is not None else "")
     try:
+        intake.refuse_invalid(submission, official=False, attachments=attachments, rules=rules)
+        with db.read() as session:  # classified before the write transaction, as the API does
+            classified = intake.classify(session, f"{submission.title} {submission.text}",
+                                         stale_seconds=request.app.state.settings.index_stale_seconds)
         with db.write() as session:
             appeal, token = intake.submit(session=session, submission=submission, attachments=attachments,
-                                            files=_files(request), rules=rules)
+                                            files=_files(request), classified=classified, rules=rules)
     except AppealInvalid as exc:
         return render(request, "appeals/new.html", {"kinds": {k: v for k, v in KINDS.items() if k != "opinion"},
                                                     "kind": kind, "regions": REGIONS, "error": str(exc),
@@ -104,12 +108,13 @@ class ApiReceipt(BaseModel):
 @router.post("/api/appeals", status_code=201, responses={
     201: {"model": ApiReceipt}, **API_ERRORS,
     403: {"model": ApiError, "description": "缺少防伪令牌(请求带有会话 Cookie,或不是 JSON)"}})
-def submit_api(db: DatabaseDep, rules: RulesDep, item: AppealIn):
+def submit_api(request: Request, db: DatabaseDep, rules: RulesDep, item: AppealIn):
     """Receive an item; the answer carries its number, tracking token, unit and time limits."""
     submission = intake.Submission(channel="api", **item.model_dump())
     intake.refuse_invalid(submission, official=False, rules=rules)  # a megabyte of text is refused before it is classified
     with db.read() as session:
-        classified = intake.classify(session, f"{submission.title} {submission.text}")
+        classified = intake.classify(session, f"{submission.title} {submission.text}",
+                                     stale_seconds=request.app.state.settings.index_stale_seconds)
     with db.write() as session:
         appeal, token = intake.submit(session=session, submission=submission, classified=classified, rules=rules)
         unit = session.get(Unit, appeal.unit_id)

@@ -29,6 +29,13 @@ router = APIRouter(tags=["consult"])
 REGIONS = [("national", "全国")] + [(code, name) for code, name in PROVINCES]
 
 
+def _shared_index(request: Request, session):
+    """The process's index; after a knowledge-base change the previous one answers while the new one is built."""
+    settings = request.app.state.settings
+    return services.index_for(session, embedding_model=settings.consult_embedding_model,
+                              stale_seconds=settings.index_stale_seconds)
+
+
 @router.get("/ask")
 def ask_page(request: Request, db: DatabaseDep, q: str = "", region: str = "national", large: bool = False):
     """Answers and logs the question (the log is what the analytics read); handing it to a person is a POST."""
@@ -37,7 +44,7 @@ def ask_page(request: Request, db: DatabaseDep, q: str = "", region: str = "nati
     if q.strip():
         with db.write() as session:
             answer = services.ask(session=session, query=q, region=region, channel="web",
-                                  embedding_model=request.app.state.settings.consult_embedding_model)
+                                  index=_shared_index(request, session))
     return render(request, "consult/ask.html", {"q": q, "region": region, "regions": REGIONS, "answer": answer,
                                                 "large": large}, user=user)
 
@@ -99,7 +106,7 @@ def consult_api(request: Request, db: DatabaseDep, q: str, region: str = "nation
     `query_id` and `token` to /api/consult/handoff to ask for one (the token also proves the asker)."""
     with db.write() as session:
         answer = services.ask(session=session, query=q, region=region, channel="api", k=max(1, min(k, 10)),
-                              embedding_model=request.app.state.settings.consult_embedding_model)
+                              index=_shared_index(request, session))
     return JSONResponse(answer.as_dict())
 
 

@@ -2,7 +2,7 @@
 
 The index is built from the published entries and the plan's measures and kept per process; every
 knowledge-base change bumps a generation counter in the database, and the next question in any
-process sees the new generation and rebuilds.
+process sees the new generation and the process rebuilds (`chunfeng.preload`: once, under a lock).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import hmac
 import json
 import re
 import secrets
-import threading
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
@@ -37,6 +36,7 @@ from chunfeng.org.models import Unit
 from chunfeng.paging import Page, paginate
 from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure, PlanNotice
 from chunfeng.plan.services import latest_notice_id
+from chunfeng.preload import Preloaded
 
 # Below this confidence the machine says it is unsure and a person takes over. First chosen (0.30) on the development
 # half of the project's own evaluation set; on real taxpayer wording a wrong first answer scored as high as a right
@@ -53,10 +53,6 @@ CHANNELS = {"web": "网页", "api": "接口", "cli": "命令行", "batch": "批�
 # Words that make a question one about the action itself (what the bureau promised, how far it got): only those are
 # answered by the plan's measures.
 _ABOUT_THE_ACTION = re.compile(r"春风|行动|措施|举措|承诺|便民办税")
-
-_cache: dict[str, tuple[tuple, Index]] = {}
-_cache_lock = threading.Lock()
-
 
 def about_the_action(query: str) -> bool:
     return bool(_ABOUT_THE_ACTION.search(query))
@@ -113,25 +109,27 @@ def measure_phrasings(doc_number: str) -> dict[str, list[str]]:
     return shipped["phrasings"] if shipped["notice"] == doc_number else {}
 
 
-def index_for(session: Session, *, embedding_model: str = "") -> Index | None:
-    """This process's index of the database behind `session`, rebuilt when the knowledge base changed.
-    With an embedding model (setting consult_embedding_model, passed by the page or command), the dense stage
-    joins the rerank."""
-    model = embedding_model
-    key = f"{session.get_bind().url}|{model}"
+def _index_stamp(session: Session) -> tuple:
     # The counter alone can come back to a number a process has cached when the tables are emptied and refilled
     # (a restore of an older backup; the test fixture): the newest change's time tells those apart.
-    current = (generation(session), *session.execute(select(func.max(KbEntry.updated_at), latest_notice_id())).one())
-    with _cache_lock:
-        cached = _cache.get(key)
-        if cached and cached[0] == current:
-            return cached[1]
-        docs = documents(session)
-        encoder = load_encoder(model) if model else None
-        index = Index(docs, shared_tokenizer(), encoder=encoder) if docs else None
-        if index is not None:
-            _cache[key] = (current, index)
-        return index
+    return (generation(session), *session.execute(select(func.max(KbEntry.updated_at), latest_notice_id())).one())
+
+
+def _build_index(session: Session, key: tuple[str, str]) -> Index | None:
+    docs, model = documents(session), key[1]
+    return Index(docs, shared_tokenizer(), encoder=load_encoder(model) if model else None) if docs else None
+
+
+# One per process: built at a web process's start (web/readiness.py), then rebuilt when the knowledge base changes.
+INDEXES: Preloaded[Index] = Preloaded("consult", _index_stamp, _build_index)
+
+
+def index_for(session: Session, *, embedding_model: str = "", stale_seconds: float = 0.0) -> Index | None:
+    """This process's index of the database behind `session`, rebuilt when the knowledge base changed (a public
+    page passes `stale_seconds`, setting index_stale_seconds: it is answered from the previous index meanwhile).
+    With an embedding model (setting consult_embedding_model, passed by the page or command), the dense stage
+    joins the rerank."""
+    return INDEXES.get(session, (str(session.get_bind().url), embedding_model), stale_seconds=stale_seconds)
 
 
 @dataclass

@@ -75,6 +75,15 @@ class TaxTokenizer:
         return words + [pair for a, b in zip(chars, chars[1:], strict=False) if (pair := a + b) not in STOPWORDS]
 
 
-@lru_cache(maxsize=1)
+_shared_lock = threading.Lock()
+
+
 def shared_tokenizer() -> TaxTokenizer:
+    # Locked: the first callers at once (the indexes built at start-up, a first request) would each load jieba.
+    with _shared_lock:
+        return _shared()
+
+
+@lru_cache(maxsize=1)
+def _shared() -> TaxTokenizer:
     return TaxTokenizer()

@@ -48,6 +48,7 @@ from chunfeng.web.deps import (
     render,
 )
 from chunfeng.web.limits import RateLimit
+from chunfeng.web.readiness import Readiness
 from chunfeng.web.security import SecurityHeaders, csrf_protect
 
 
@@ -83,7 +84,9 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
             audit.record_configuration(session, settings)
         jobs.reap(db)  # tasks a previous run of this server left half done are shown as failed, not as running
         stop = _run_jobs_in_process(db, settings) if settings.run_jobs_in_web else None
+        readiness.start()  # the indexes, on a thread: the port opens now, /healthz says 503 until they are in
         yield
+        readiness.stop()
         if stop:
             stop.set()
         limiter.dispose()
@@ -94,6 +97,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
                   docs_url=None, openapi_url="/api/openapi.json", redoc_url=None, lifespan=lifespan)
     app.state.db = db
     app.state.settings = settings
+    readiness = Readiness(db, settings)
     limiter = RateLimiter(db.url, wait_seconds=settings.rate_limit_wait_ms / 1000, write_lock=db.write_lock)
     app.add_middleware(RateLimit, limiter=limiter)  # inside SecurityHeaders: a 429 page carries the headers too
     app.add_middleware(SecurityHeaders)
@@ -123,7 +127,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
 
     @app.get("/healthz", include_in_schema=False)
     def healthz():
-        return {"status": "ok", "schema": db.schema_version()}  # no version: it would tell an attacker what to try
+        return readiness.health()  # no version: it would tell an attacker what to try
 
     @app.exception_handler(LoginRequired)
     def _login_required(request: Request, exc: LoginRequired):
