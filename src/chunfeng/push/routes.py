@@ -208,6 +208,12 @@ def campaign_create(request: Request, db: DatabaseDep, user: CurrentUser, name: 
 
 @router.get("/push/campaigns/{campaign_id}", dependencies=[require("push.campaign")])
 def campaign_page(request: Request, campaign_id: Id, session: SessionDep, user: CurrentUser):
+    return _campaign_page(request, session, user, campaign_id)
+
+
+def _campaign_page(request: Request, session, user, campaign_id: int, *, edit: dict | None = None,
+                   error: campaigns.CampaignFormInvalid | None = None, status: int = 200):
+    """The campaign; after a refused edit, its edit form as typed with each fault beside its field."""
     campaign = campaigns.get_campaign(session=session, actor=user, campaign_id=campaign_id)
     stages = campaigns.stages_of(session, campaign)
     settings = request.app.state.settings
@@ -223,12 +229,14 @@ def campaign_page(request: Request, campaign_id: Id, session: SessionDep, user: 
         "channel_names": CHANNEL_NAMES, "policies": {p.id: p for p in session.query(Policy)},
         "campaign_states": CAMPAIGN_STATES, "channels": campaigns.configured_channels(settings),
         "next_stage": campaigns.next_stage(session, campaign), "failures": failures, "today": date.today(),
+        "edit": edit or {"name": campaign.name, "policies": campaign.policies, "channels": campaign.channels,
+                         "audience": campaign.audience}, "error": error,
         "may": {"run": permissions.may_run(user, campaign, stages), "edit": permissions.may_edit(user, campaign, stages),
                 "pause": permissions.may_pause(user, campaign), "resume": permissions.may_resume(user, campaign),
                 "cancel": permissions.may_cancel(user, campaign),
                 "retry": permissions.may_retry(user, campaign, sum(f.count for f in failures)),
                 "requeue": permissions.may_requeue(user, campaign, campaigns.uncertain_count(session, campaign.id))},
-    }, user=user)
+    }, user=user, status_code=status)
 
 
 @router.get("/push/campaigns/{campaign_id}/preview", dependencies=[require("push.campaign")])
@@ -287,10 +295,15 @@ def campaign_retry(request: Request, campaign_id: Id, db: DatabaseDep, user: Cur
 @router.post("/push/campaigns/{campaign_id}/edit", dependencies=[require("push.campaign")])
 def campaign_edit(request: Request, campaign_id: Id, db: DatabaseDep, user: CurrentUser, name: str = Form(""),
                   policies: list[str] = Form([]), channels: list[str] = Form([]), audience: str = Form("")):
-    with db.write() as session:
-        campaigns.edit_campaign(session=session, actor=user, campaign_id=campaign_id, name=name, policy_ids=policies,
-                                channels=channels, audience=audience,
-                                configured=campaigns.configured_channels(request.app.state.settings))
+    try:
+        with db.write() as session:
+            campaigns.edit_campaign(session=session, actor=user, campaign_id=campaign_id, name=name,
+                                    policy_ids=policies, channels=channels, audience=audience,
+                                    configured=campaigns.configured_channels(request.app.state.settings))
+    except campaigns.CampaignFormInvalid as exc:
+        with db.read() as session:
+            return _campaign_page(request, session, user, campaign_id, status=400, error=exc, edit={
+                "name": name, "policies": policies, "channels": channels, "audience": audience})
     return RedirectResponse(f"/push/campaigns/{campaign_id}?changed=edited", status_code=303)
 
 
