@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from sqlalchemy import DateTime, Index, Integer, String, Text, literal, select, update
+from sqlalchemy import DateTime, Index, Integer, String, Text, case, func, literal, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql import Select
 
@@ -217,6 +217,31 @@ def requeue(session: Session, where) -> int:
     the interrupted attempt does not count (one interrupted on its last attempt would otherwise never go)."""
     return session.execute(update(Delivery).where(Delivery.state == "uncertain", where)
                            .values(state="pending", next_attempt_at=None, attempts=Delivery.attempts - 1)).rowcount
+
+
+@dataclass
+class FailureGroup:
+    reason: str  # the last error, as the channel gave it
+    channel: str
+    count: int
+    exhausted: int  # of those, how many used every attempt and will not be tried again by themselves
+
+
+def failures(session: Session, where, *, max_attempts: int) -> list[FailureGroup]:
+    """Failed deliveries matching `where`, grouped by their last error and channel, the largest group first."""
+    exhausted = func.sum(case((Delivery.attempts >= max_attempts, 1), else_=0))
+    rows = session.execute(select(Delivery.last_error, Delivery.channel, func.count(), exhausted)
+                           .where(Delivery.state == "failed", where)
+                           .group_by(Delivery.last_error, Delivery.channel)
+                           .order_by(func.count().desc(), Delivery.channel, Delivery.last_error))
+    return [FailureGroup(reason or "", channel, n, int(out or 0)) for reason, channel, n, out in rows]
+
+
+def retry_failed(session: Session, where) -> int:
+    """Failed deliveries matching `where` are tried again at the next run, with all their attempts: someone fixed
+    what made them fail (a gateway, a quota), so the earlier attempts do not count against them."""
+    return session.execute(update(Delivery).where(Delivery.state == "failed", where)
+                           .values(state="pending", next_attempt_at=None, attempts=0)).rowcount
 
 
 def cancel(session: Session, where) -> int:

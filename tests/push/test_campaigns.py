@@ -147,7 +147,7 @@ def test_reminders_skip_those_who_filed_and_claimed(policies, duck):
         p = session.get(Policy, pid)
         filing, kind = p.filing, p.period_kind
     period = periods.return_period(period_kind=kind, filing=filing, year=2022, month=7)
-    cid, *_ = _campaign(db, duck, [pid], channels=["inapp"], stage="reminder")
+    cid, *_ = _campaign(db, duck, [pid], channels=["inapp"], stage="reminder", now=datetime(2022, 7, 11, 9))
     with db.read() as session:
         reached = set(session.scalars(select(PushMessage.credit_code).where(PushMessage.campaign_id == cid)))
     done = {c for (c,) in duck.execute(
@@ -163,6 +163,9 @@ def test_bad_campaigns_are_refused(policies, duck):
                                   channels=["pigeon"], year=2022, month=13, audience="headcount >")
     for words in ("名称", "NOPE", "pigeon", "2022-13", "补充条件"):
         assert words in str(caught.value)
+    # each fault is named by its field, and the rule's by its position, for the form to show beside the field
+    assert set(caught.value.problems) == {"name", "policies", "channels", "month", "audience"}
+    assert caught.value.rule_error.position == len("headcount >")
     with policies.read() as session:
         assert session.scalar(select(func.count()).select_from(campaigns.Campaign)) == 0
 
@@ -429,3 +432,154 @@ def test_an_engine_error_is_a_push_error_with_a_chinese_message(duck):
     with pytest.raises(EngineFailed, match="数据引擎") as caught:
         matching.DuckDBEngine(duck).rows("SELECT CAST(name AS INTEGER) FROM registry")
     assert "Conversion" in caught.value.detail
+
+
+# --- issue 14.6: channels offered only when configured, no stage before its day, preview and confirmation,
+# failures by reason with retry ------------------------------------------------------------------------------
+
+
+def test_only_channels_with_a_gateway_may_be_chosen(policies, duck):
+    """Issue 14.6: SMS could be chosen with no gateway configured; 3,524 SMS then failed one by one."""
+    assert campaigns.configured_channels(Settings(push_channels={})) == ("inapp",)
+    assert campaigns.configured_channels(Settings(push_channels={"sms": "json://gw/{address}", "email": ""})) == \
+        ("inapp", "sms")
+    pid = _busiest_policy(policies, duck)
+    with pytest.raises(PushInvalid) as caught, policies.write() as session:
+        campaigns.create_campaign(session=session, actor=SYSTEM, name="短信提醒", unit_code="110000", policy_ids=[pid],
+                                  channels=["inapp", "sms"], year=2022, month=7, configured=("inapp",))
+    assert "短信尚未配置发送网关" in caught.value.problems["channels"]
+    with policies.write() as session:
+        c = campaigns.create_campaign(session=session, actor=SYSTEM, name="站内提醒", unit_code="110000",
+                                      policy_ids=[pid], channels=["inapp"], year=2022, month=7, configured=("inapp",))
+        session.flush()
+        cid = c.id
+    with pytest.raises(PushInvalid, match="短信尚未配置发送网关"), policies.write() as session:
+        campaigns.edit_campaign(session=session, actor=SYSTEM, campaign_id=cid, name="改", policy_ids=[pid],
+                                channels=["sms"], audience="", configured=("inapp",))
+    with policies.read() as session:
+        assert session.scalar(select(func.count()).select_from(Campaign)) == 1
+        assert session.get(Campaign, cid).channels == ["inapp"]
+    # a gateway removed after the campaign was made: the preview says so and the confirmation is refused
+    with policies.write() as session:
+        session.get(Campaign, cid).channels = ["inapp", "sms"]
+    with policies.read() as session:
+        preview = campaigns.preview_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, now=NOW,
+                                          configured=("inapp",))
+    assert preview.unconfigured == ["sms"]
+    with pytest.raises(PushInvalid, match="短信尚未配置发送网关"), policies.write() as session:
+        campaigns.confirm_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, stage="first",
+                                code=preview.code, configured=("inapp",), now=NOW)
+    with policies.read() as session:
+        assert session.scalar(select(func.count()).select_from(PushMessage)) == 0
+
+
+def _calendar_2027(db):
+    """2027 as if imported: New Year's Day off (test data; the real year comes from `chunfeng calendar import`)."""
+    from chunfeng.workdays import CalendarYear
+
+    with db.write() as session:
+        session.add(CalendarYear(year=2027, holidays=["2027-01-01"], makeup_days=[], deadlines={},
+                                 source="测试数据(非正式安排)"))
+
+
+def test_no_stage_runs_before_its_day(policies, duck):
+    """Issue 14.6: "执行截至 2027-01-01" ran January's stage in December. Whatever day is asked for, a stage
+    goes out on its day or later: the schedule, the page's run and planning itself refuse an earlier send."""
+    _calendar_2027(policies)
+    with policies.read() as session:  # a policy in force for what January 2027 files
+        pid = next(p.id for p in session.scalars(select(Policy).order_by(Policy.id)) if _valid_in(p, 2027, 1))
+    with policies.write() as session:
+        c = campaigns.create_campaign(session=session, actor=SYSTEM, name="1月征期提醒", unit_code="110000",
+                                      policy_ids=[pid], channels=["inapp"], year=2027, month=1)
+        session.flush()
+        cid = c.id
+        first = session.scalar(select(CampaignStage).where(CampaignStage.campaign_id == cid,
+                                                           CampaignStage.stage == "first"))
+        assert first.due == date(2027, 1, 4)  # New Year's Day off, then a weekend
+    december = datetime(2026, 12, 6, 2)
+    with pytest.raises(PushInvalid, match="不能执行 2027-01-01 才到期的推送阶段:今天是 2026-12-06"):
+        campaigns.run_due(policies, duck, today=date(2027, 1, 1), now=december, campaign_id=cid)
+    with pytest.raises(PushInvalid, match="政策提醒定于 2027-01-04 发送,今天是 2026-12-06,不能提前发送"), \
+            policies.write() as session:
+        stage = session.get(CampaignStage, first.id)
+        campaigns.plan_stage(session=session, conn=duck, campaign=session.get(Campaign, cid), stage=stage, now=december)
+    with policies.read() as session:
+        preview = campaigns.preview_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, now=december,
+                                          configured=("inapp",))
+    assert preview.stage.stage == "first" and not preview.due_now and preview.messages > 0  # one may look ahead
+    with pytest.raises(PushInvalid, match="不能提前发送"), policies.write() as session:
+        campaigns.confirm_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, stage="first",
+                                code=preview.code, configured=("inapp",), now=december)
+    assert campaigns.run_due(policies, duck, today=date(2026, 12, 6), now=december, campaign_id=cid) == []
+    with policies.read() as session:
+        assert session.get(Campaign, cid).state == "active"  # a refused early run is no failure of the campaign
+        assert session.scalar(select(func.count()).select_from(PushMessage)) == 0
+        assert all(s.planned_at is None for s in campaigns.stages_of(session, session.get(Campaign, cid)))
+    on_the_day = datetime(2027, 1, 4, 1)
+    planned = campaigns.run_due(policies, duck, today=date(2027, 1, 4), now=on_the_day, campaign_id=cid)
+    assert [s.stage for s in planned] == ["first"]
+
+
+def test_a_stage_sends_what_its_preview_showed_once_confirmed(policies, duck):
+    db = policies
+    pid = _busiest_policy(db, duck)
+    rule, roles = _policy(db, pid)
+    with db.write() as session:
+        c = campaigns.create_campaign(session=session, actor=SYSTEM, name="预览", unit_code="110000", policy_ids=[pid],
+                                      channels=["inapp", "sms"], year=2022, month=7)
+        session.flush()
+        cid = c.id
+    with db.read() as session:
+        preview = campaigns.preview_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, now=NOW,
+                                          configured=("inapp", "sms"))
+        assert session.scalar(select(func.count()).select_from(PushMessage)) == 0  # a preview writes nothing
+    check = rules.parse(rule).predicate()
+    eligible = {r["credit_code"] for r in _registry(duck) if r["region"].startswith("11") and check(r)}
+    reached = {c for c, role, ch, out in duck.execute("SELECT credit_code, role, channel, opted_out FROM contacts "
+                                                      "WHERE channel IN ('inapp', 'sms')").fetchall()
+               if c in eligible and role in roles and not out}
+    assert preview.stage.stage == "first" and preview.due_now and preview.taxpayers == len(reached)
+    assert preview.by_province == [("北京市", len(reached))]
+    assert sum(preview.by_channel.values()) == preview.messages
+    kinds = {(s.policy, s.role, s.channel) for s in preview.samples}
+    assert len(kinds) == len(preview.samples) and {(pid, r, ch) for r in roles for ch in ("inapp", "sms")} >= kinds
+    assert all("{" not in s.body and s.title.startswith("政策提醒") for s in preview.samples)
+    # a code from another preview, or a stage other than the one previewed, sends nothing
+    for stage, code in (("first", "0" * 12), ("reminder", preview.code)):
+        with pytest.raises(PushInvalid, match="重新预览"), db.write() as session:
+            campaigns.confirm_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, stage=stage, code=code,
+                                    configured=("inapp", "sms"), now=NOW)
+    with db.write() as session:
+        done = campaigns.confirm_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, stage="first",
+                                       code=preview.code, configured=("inapp", "sms"), now=NOW)
+        assert done.messages == preview.messages and done.audience >= preview.taxpayers
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(PushMessage)) == preview.messages
+        assert campaigns.next_stage(session, session.get(Campaign, cid)).stage == "reminder"
+    with pytest.raises(PushInvalid, match="不是这个活动待执行的阶段"), db.write() as session:  # not twice
+        campaigns.confirm_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, stage="first",
+                                code=preview.code, configured=("inapp", "sms"), now=NOW)
+
+
+def test_failures_are_grouped_by_reason_and_retried(policies, duck, gateway):
+    """Issue 14.6: 3,524 SMS failed with no reason shown. The outbox's own errors, by reason, and a retry."""
+    db = policies
+    mid = _one_sms(db, duck)
+    gateway.status = 500
+    settings = _fresh_settings().model_copy(update={"push_max_attempts": 1})
+    assert campaigns.deliver(db, settings=settings, now=NOW).failed == 1
+    with db.read() as session:
+        cid = session.get(PushMessage, mid).campaign_id
+        groups = campaigns.failure_groups(session, cid, max_attempts=1)
+    assert [(g.channel, g.count, g.exhausted) for g in groups] == [("sms", 1, 1)] and groups[0].reason
+    assert campaigns.deliver(db, settings=settings, now=NOW + timedelta(days=1)).sent == 0  # given up
+    with pytest.raises(PushInvalid, match="没有这一原因"), db.write() as session:
+        campaigns.retry_failures(session=session, actor=SYSTEM, campaign_id=cid, reason="别的原因", channel="sms")
+    gateway.status = 200
+    with db.write() as session:
+        assert campaigns.retry_failures(session=session, actor=SYSTEM, campaign_id=cid, reason=groups[0].reason,
+                                        channel="sms") == 1
+    assert campaigns.deliver(db, settings=settings, now=NOW + timedelta(days=1)).sent == 1
+    assert _state(db, mid)[:2] == ("sent", 1)
+    with db.read() as session:
+        assert campaigns.failure_groups(session, cid, max_attempts=1) == []

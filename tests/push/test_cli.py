@@ -90,6 +90,16 @@ def test_campaign_and_bill_from_the_command_line(db, tmp_path):
     assert edited.returncode == 0, edited.stderr
     assert "已暂停" in run(db, tmp_path, "campaign", "list").stdout
     assert run(db, tmp_path, "campaign", "resume", cid).returncode == 0
+    early = run(db, tmp_path, "campaign", "run", "--today", "2099-01-01")  # issue 14.6: never before its day
+    assert early.returncode == 1 and "不能执行 2099-01-01 才到期的推送阶段" in early.stderr
+    preview = run(db, tmp_path, "campaign", "preview", cid)
+    assert preview.returncode == 0 and "截止前提醒" in preview.stdout and "北京市" in preview.stdout, preview.stderr
+    confirm = preview.stdout.split("确认发送:chunfeng push ")[1].split()
+    assert confirm[:3] == ["campaign", "confirm", cid]
+    assert run(db, tmp_path, *confirm[:3], confirm[3], "0" * 12).returncode == 1  # not the previewed code
+    sent = run(db, tmp_path, *confirm)
+    assert sent.returncode == 0 and "已确认发送截止前提醒" in sent.stdout, sent.stderr
+    assert "所有阶段都已执行" in run(db, tmp_path, "campaign", "preview", cid).stderr
     assert run(db, tmp_path, "campaign", "cancel", cid).returncode == 0
     assert "已取消" in run(db, tmp_path, "campaign", "list").stdout
     assert run(db, tmp_path, "campaign", "cancel", cid).returncode == 1

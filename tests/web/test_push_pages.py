@@ -3,8 +3,10 @@ and bill; every refusal by role, region and CSRF."""
 
 from __future__ import annotations
 
+import html
 import io
 import re
+from datetime import date
 
 import httpx
 import pytest
@@ -13,9 +15,12 @@ from sqlalchemy import func, select
 
 from chunfeng.jobs import JobRun
 from chunfeng.org.models import AuditEntry, Unit, User
-from chunfeng.push import rules, services, store, synthetic
-from chunfeng.push.models import Campaign, Policy, PushMessage
-from tests.conftest import csrf_from, exported, finished, login
+from chunfeng.outbox import Delivery
+from chunfeng.push import campaigns, rules, services, store, synthetic
+from chunfeng.push.models import Campaign, CampaignStage, Policy, PushMessage
+from chunfeng.settings import Settings
+from tests.conftest import TEST_DATA_KEY, csrf_from, exported, finished, login, serving
+from tests.push.test_campaigns import Gateway
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +50,20 @@ def site(db, add_users, taxpayer_store, _password_hash):
             session.add(User(username=name, display_name=name, unit=beijing, roles="taxpayer", password_hash=_password_hash,
                              taxpayer_code=code, taxpayer_role="法定代表人"))
     return {"db": db, "store": taxpayer_store, "codes": codes}
+
+
+def preview_form(client: httpx.Client, url: str) -> dict:
+    """The confirmation the campaign's preview page posts: its stage and code, as the page holds them."""
+    page = client.get(url + "/preview")
+    assert page.status_code == 200, page.text[:500]
+    fields = dict(re.findall(r'<input type="hidden" name="(stage|code|csrf_token)" value="([^"]*)"', page.text))
+    assert set(fields) == {"stage", "code", "csrf_token"}, page.text[-1500:]
+    return fields
+
+
+def confirm(client: httpx.Client, url: str) -> httpx.Response:
+    """Preview the next stage and confirm it, as an official does on the page."""
+    return client.post(url + "/run", data=preview_form(client, url))
 
 
 def _count(store_file, rule: str, region: str = "") -> int:
@@ -166,8 +185,7 @@ def test_campaign_from_the_planner_to_the_taxpayers_message_centre(site, server)
     campaign_url = made.headers["location"].split("?")[0]
     campaign_page = bj.get(campaign_url).text
     assert "2022-07-15" in campaign_page and "待执行" in campaign_page
-    ran = bj.post(campaign_url + "/run", data={"csrf_token": csrf_from(campaign_page), "today": "2022-07-01"})
-    assert finished(bj, ran).status_code == 200
+    assert finished(bj, confirm(bj, campaign_url)).status_code == 200
     after = bj.get(campaign_url).text
     assert "已执行" in after
     with site["db"].read() as session:
@@ -265,7 +283,8 @@ def test_a_failed_campaign_shows_why_and_can_be_edited_resumed_paused_and_cancel
     with site["db"].write() as session:  # a rule saved before the bounds existed
         session.get(Campaign, int(url.rsplit("/", 1)[1])).audience = "monthly_sales > " + "9" * 38
     token = csrf_from(bj.get(url).text)
-    assert finished(bj, bj.post(url + "/run", data={"csrf_token": token, "today": "2022-07-01"})).status_code == 200
+    with store.connect_store(site["store"]) as conn:  # the schedule runs the due stage
+        campaigns.run_due(site["db"], conn, today=date(2022, 7, 1), campaign_id=int(url.rsplit("/", 1)[1]))
     failed = bj.get(url).text
     assert "执行失败" in failed and "超出范围" in failed and 'id="edit-campaign"' in failed
     refused = bj.post(url + "/resume", data={"csrf_token": token})
@@ -273,11 +292,12 @@ def test_a_failed_campaign_shows_why_and_can_be_edited_resumed_paused_and_cancel
     bad_edit = bj.post(url + "/edit", data={"csrf_token": token, "name": "7月征期提醒", "policies": ["XGM-VAT-2021"],
                                             "channels": ["inapp"], "audience": "(" * 30 + "high_tech" + ")" * 30})
     assert bad_edit.status_code == 400 and "嵌套过深" in bad_edit.text
+    assert 'id="error-audience"' in bad_edit.text and "(" * 30 + "high_tech" in bad_edit.text  # kept, beside it
     edited = bj.post(url + "/edit", data={"csrf_token": token, "name": "7月征期提醒(改)", "policies": ["XGM-VAT-2021"],
                                           "channels": ["inapp"], "audience": 'credit in ("A", "B")'})
     assert edited.status_code == 303
     assert bj.post(url + "/resume", data={"csrf_token": token}).status_code == 303
-    assert finished(bj, bj.post(url + "/run", data={"csrf_token": token, "today": "2022-07-01"})).status_code == 200
+    assert finished(bj, confirm(bj, url)).status_code == 200
     ran = bj.get(url).text
     assert "进行中" in ran and "已执行" in ran and "执行失败" not in ran
     assert bj.post(url + "/pause", data={"csrf_token": token}).status_code == 303
@@ -292,4 +312,139 @@ def test_a_failed_campaign_shows_why_and_can_be_edited_resumed_paused_and_cancel
         actions = [a for (a,) in session.execute(select(AuditEntry.action).where(
             AuditEntry.object_type == "campaign", AuditEntry.object_id == url.rsplit("/", 1)[1]).order_by(AuditEntry.seq))]
     assert actions == ["push.campaign.created", "push.campaign.failed", "push.campaign.edited", "push.campaign.resumed",
-                       "push.stage.planned", "push.campaign.paused", "push.campaign.cancelled"]
+                       "push.stage.planned", "push.stage.confirmed", "push.campaign.paused",
+                       "push.campaign.cancelled"]
+
+
+# --- issue 14.5 and 14.6: the campaign form, channels, preview and confirmation, failures -----------------
+
+
+def test_a_bad_campaign_condition_keeps_the_form_and_points_at_the_fault(site, server):
+    """Issue 14.5: a bad campaign condition gave a bare "400 · 无法处理" page, and the typed form was gone."""
+    bj = login(server, "bj_officer")
+    page = bj.get("/push/campaigns").text
+    refused = bj.post("/push/campaigns", data={
+        "csrf_token": csrf_from(page), "name": "7月征期提醒(A级)", "month": "2022-07",
+        "policies": ["XGM-VAT-2021", "LSLF-FJ-2022"], "channels": ["inapp"], "audience": 'credit in ("A", "B"',
+        "reminder_day": "12", "last_days": "3"})
+    assert refused.status_code == 400
+    text = refused.text
+    assert 'id="new-campaign"' in text and 'id="campaign-form-error"' in text
+    assert 'value="7月征期提醒(A级)"' in text and 'value="2022-07"' in text
+    assert 'value="credit in (&#34;A&#34;, &#34;B&#34;"' in text and 'aria-invalid="true"' in text
+    for pid in ("XGM-VAT-2021", "LSLF-FJ-2022"):
+        assert f'value="{pid}" checked' in text
+    assert 'name="reminder_day" value="12"' in text and 'name="last_days" value="3"' in text
+    fault = re.search(r'<div class="field-error" id="error-audience".*?</div>', text, re.S)[0]
+    assert "补充条件:第 " in fault and "个字符处" in fault and "^" in fault
+    with site["db"].read() as s:
+        assert s.scalar(select(func.count()).select_from(Campaign)) == 0
+
+
+def test_sms_is_not_offered_without_a_gateway(site, server):
+    """Issue 14.6: SMS could be chosen with no gateway configured (the test server has none)."""
+    bj = login(server, "bj_officer")
+    page = bj.get("/push/campaigns").text
+    assert 'name="channels" value="inapp"' in page and 'name="channels" value="sms"' not in page
+    assert 'id="channels-unconfigured"' in page
+    refused = bj.post("/push/campaigns", data={"csrf_token": csrf_from(page), "name": "短信提醒", "month": "2022-07",
+                                               "policies": ["XGM-VAT-2021"], "channels": ["inapp", "sms"]})
+    assert refused.status_code == 400 and "短信尚未配置发送网关" in refused.text
+    assert 'id="error-channels"' in refused.text and 'value="短信提醒"' in refused.text
+    with site["db"].read() as s:
+        assert s.scalar(select(func.count()).select_from(Campaign)) == 0
+
+
+def test_a_stage_is_previewed_and_confirmed_and_never_sent_before_its_day(site, server):
+    """Issue 14.6: "执行截至 2027-01-01" ran January's stage in December, with no preview of the audience. A
+    December 2026 campaign (today is after its first stage, before its reminder) is previewed and confirmed stage by
+    stage; the reminder cannot go out early, whatever is posted."""
+    today = date.today()
+    bj = login(server, "bj_officer")
+    page = bj.get("/push/campaigns").text
+    made = bj.post("/push/campaigns", data={"csrf_token": csrf_from(page), "name": "本月征期提醒",
+                                            "month": f"{today.year}-{today.month:02d}", "policies": ["JYFJ-MZ-2016"],
+                                            "channels": ["inapp"]})
+    assert made.status_code == 303, made.text[-800:]
+    url = made.headers["location"].split("?")[0]
+    cid = int(url.rsplit("/", 1)[1])
+    with site["db"].read() as s:
+        stages = {st.stage: st.due for st in s.scalars(select(CampaignStage).where(CampaignStage.campaign_id == cid))}
+    if not stages["first"] <= today < max(stages.values()):
+        pytest.skip(f"today ({today}) is not between this month's first and last stage: {stages}")
+    assert "执行截至" not in bj.get(url).text  # no date to run "up to"
+    # the run without a preview, or with a made-up code, sends nothing
+    token = csrf_from(bj.get(url).text)
+    assert bj.post(url + "/run", data={"csrf_token": token}).status_code == 400
+    wrong = finished(bj, bj.post(url + "/run", data={"csrf_token": token, "stage": "first", "code": "0" * 12}))
+    assert wrong.status_code == 400 and "重新预览" in wrong.text
+
+    preview = bj.get(url + "/preview").text
+    shown = int(re.search(r'id="preview-messages">(\d+) 条', preview)[1])
+    assert "北京市" in re.search(r'id="preview-provinces".*?</table>', preview, re.S)[0]
+    assert 'class="sample-body"' in preview and "{" not in re.search(r'class="sample-body">([^<]*)<', preview)[1]
+    with site["db"].read() as s:
+        assert s.scalar(select(func.count()).select_from(PushMessage)) == 0  # looking sends nothing
+    assert finished(bj, confirm(bj, url)).status_code == 200
+    with site["db"].read() as s:
+        assert s.scalar(select(func.count()).select_from(PushMessage)) == shown
+
+    ahead = bj.get(url + "/preview").text  # the next stage, not yet due: shown, not sendable
+    assert 'id="preview-refused"' in ahead and "不能提前发送" in ahead and 'id="confirm-form"' not in ahead
+    with site["db"].read() as s, store.connect_store(site["store"]) as conn:
+        code = campaigns.preview_stage(session=s, conn=conn, actor=campaigns.SystemActor(), campaign_id=cid,
+                                       configured=("inapp",)).code
+    early = finished(bj, bj.post(url + "/run", data={"csrf_token": token, "stage": "reminder", "code": code}))
+    assert early.status_code == 400 and "不能提前发送" in early.text
+    with site["db"].read() as s:
+        assert s.scalar(select(func.count()).select_from(PushMessage)) == shown
+        assert s.get(Campaign, cid).state == "active"
+
+
+@pytest.fixture
+def sms_server(site, _database, server_files):
+    """The site with an SMS gateway configured (a webhook on loopback), for what only a configured channel shows."""
+    gateway = Gateway()
+    settings = Settings(database_url=_database.url, secret_key="test-secret-not-for-production", environment="test",
+                        data_key=TEST_DATA_KEY, scan_interval_minutes=0, data_dir=str(server_files),
+                        push_store=str(site["store"]), rate_limits={}, rate_ceilings={}, totp_required_roles=[],
+                        push_channels={"sms": gateway.url}, push_max_attempts=1,
+                        channel_hosts_allowed=["127.0.0.1"])
+    try:
+        with serving(_database, settings) as url:
+            yield url, gateway
+    finally:
+        gateway.server.shutdown()
+
+
+def test_failed_messages_are_grouped_by_reason_and_retried(site, sms_server):
+    """Issue 14.6: 3,524 SMS failed with no reason shown. The reason the gateway gave, counted, and a retry."""
+    url, gateway = sms_server
+    bj = login(url, "bj_officer")
+    page = bj.get("/push/campaigns").text
+    assert 'name="channels" value="sms"' in page  # offered once configured
+    made = bj.post("/push/campaigns", data={"csrf_token": csrf_from(page), "name": "短信提醒", "month": "2022-07",
+                                            "policies": ["XGM-VAT-2021"], "channels": ["sms"]})
+    campaign = made.headers["location"].split("?")[0]
+    gateway.status = 503
+    assert finished(bj, confirm(bj, campaign)).status_code == 200
+    with site["db"].read() as s:
+        sms = s.scalar(select(func.count()).select_from(Delivery).where(Delivery.channel == "sms"))
+    assert sms > 0 and len(gateway.received) == sms
+    shown = bj.get(campaign).text
+    failures = re.search(r'<table class="grid" id="failures">.*?</table>', shown, re.S)[0]
+    assert "短信" in failures and f"<td>{sms}</td>" in failures and 'class="failure-reason"' in failures
+    reason = re.search(r'<input type="hidden" name="reason" value="([^"]*)"', failures)[1]
+    assert reason and "没有发送失败" not in failures
+    gateway.status = 200
+    retried = bj.post(campaign + "/retry", data={"csrf_token": csrf_from(shown), "reason": html.unescape(reason),
+                                                 "channel": "sms"})
+    assert finished(bj, retried).status_code == 200
+    assert "没有发送失败的消息" in bj.get(campaign).text
+    with site["db"].read() as s:
+        assert s.scalar(select(func.count()).select_from(Delivery).where(Delivery.state == "sent")) == sms
+    again = bj.post(campaign + "/retry", data={"csrf_token": csrf_from(shown), "reason": reason, "channel": "sms"})
+    assert again.status_code == 400 and "没有这一原因" in again.text
+    gd = login(url, "gd_officer")
+    assert gd.post(campaign + "/retry", data={"csrf_token": csrf_from(gd.get("/push/campaigns").text),
+                                              "reason": reason, "channel": "sms"}).status_code == 403

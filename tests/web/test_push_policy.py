@@ -65,7 +65,7 @@ def test_campaign_actions_are_offered_exactly_where_the_service_allows(db, count
         s.flush()
         made["bill"] = bill.id
     actions = {
-        "run": (lambda s, u, c: campaigns.runnable(session=s, actor=u, campaign_id=c), {"today": ""}),
+        "run": (lambda s, u, c: campaigns.runnable(session=s, actor=u, campaign_id=c), {"stage": "first", "code": "0"}),
         "edit": (lambda s, u, c: campaigns.edit_campaign(session=s, actor=u, campaign_id=c, name="改",
                                                          policy_ids=["XGM-VAT-2021"], channels=["inapp"], audience=""),
                  {"name": "改", "policies": ["XGM-VAT-2021"], "channels": ["inapp"], "audience": ""}),
@@ -75,9 +75,11 @@ def test_campaign_actions_are_offered_exactly_where_the_service_allows(db, count
         "requeue": (lambda s, u, c: campaigns.requeue_uncertain(session=s, actor=u, campaign_id=c), {}),
     }
     cells = [Cell(who, f"/push/campaigns/{cid}", f"/push/campaigns/{cid}/{action}",
-                  lambda s, u, call=call, cid=cid: call(s, u, cid), form)
+                  lambda s, u, call=call, cid=cid: call(s, u, cid), form,
+                  # the next stage is offered as its preview, where the confirmation posts to /run
+                  marker=f'href="/push/campaigns/{cid}/preview"' if action == "run" else "")
              for who in ACTORS for cid in made.values() for action, (call, form) in actions.items()]
-    allowed = {"run": ("active", "planned"), "edit": ("active", "paused", "failed"), "pause": ("active", "planned"),
+    allowed = {"run": ("active",), "edit": ("active", "paused", "failed"), "pause": ("active", "planned"),
                "resume": ("paused", "failed"), "cancel": ("active", "paused", "failed", "planned", "bill"),
                "requeue": ("active",)}
     expected = {(who, f"/push/campaigns/{made[state]}/{action}") for action, states in allowed.items()

@@ -67,6 +67,8 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("GET", "/push/campaigns"): "push.campaign", ("POST", "/push/campaigns"): "push.campaign",
     ("GET", "/push/campaigns/{campaign_id}"): "push.campaign", ("POST", "/push/campaigns/{campaign_id}/run"): "push.campaign",
     ("POST", "/push/campaigns/{campaign_id}/requeue"): "push.campaign",
+    ("GET", "/push/campaigns/{campaign_id}/preview"): "push.campaign",
+    ("POST", "/push/campaigns/{campaign_id}/retry"): "push.campaign",
     ("POST", "/push/campaigns/{campaign_id}/edit"): "push.campaign", ("POST", "/push/campaigns/{campaign_id}/pause"): "push.campaign",
     ("POST", "/push/campaigns/{campaign_id}/resume"): "push.campaign", ("POST", "/push/campaigns/{campaign_id}/cancel"): "push.campaign",
     ("GET", "/push/inbox"): "push.inbox", ("GET", "/push/inbox/{message_id}"): "push.inbox",

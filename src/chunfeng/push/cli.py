@@ -159,7 +159,8 @@ def campaign_create(name: str = typer.Option(...), unit: str = typer.Option(...,
         services.seed_policies(session)
         c = campaigns.create_campaign(session=session, actor=actor(session), name=name, unit_code=unit,
                                       policy_ids=policy, channels=channel, year=int(year), month=int(mon),
-                                      audience=audience, reminder_day=reminder_day, last_days=last_days)
+                                      audience=audience, reminder_day=reminder_day, last_days=last_days,
+                                      configured=campaigns.configured_channels(settings()))
         session.flush()
         deadline, due = campaigns.stage_dates(year=c.year, month=c.month, reminder_day=c.reminder_day,
                                               last_days=c.last_days, session=session)
@@ -218,12 +219,47 @@ def campaign_edit(campaign_id: int, name: Optional[str] = typer.Option(None),
         c = campaigns.get_campaign(session=session, actor=who, campaign_id=campaign_id)
         campaigns.edit_campaign(session=session, actor=who, campaign_id=campaign_id,
                                 name=c.name if name is None else name, policy_ids=policy or list(c.policies),
-                                channels=channel or list(c.channels), audience=c.audience if audience is None else audience)
+                                channels=channel or list(c.channels), audience=c.audience if audience is None else audience,
+                                configured=campaigns.configured_channels(settings()))
     console.print(f"推送活动 {campaign_id} 已修改,将用于尚未执行的阶段。")
 
 
+@campaign_app.command("preview")
+def campaign_preview(campaign_id: int):
+    """Show who the campaign's next stage would reach and what it would say, and the code that confirms it."""
+    db = database()
+    with db.read() as session, store.connect_store(Path(settings().push_store)) as conn:
+        v = campaigns.preview_stage(session=session, conn=conn, actor=actor(session), campaign_id=campaign_id,
+                                    configured=campaigns.configured_channels(settings()),
+                                    cap=settings().push_cap_per_week)
+        stage, due = v.stage.stage, v.stage.due
+    console.print(f"{campaigns.STAGES[stage]}(定于 {due}):纳税人 {v.taxpayers:,} 户,消息 {v.messages:,} 条,"
+                  f"频次限制 {v.capped:,},已退订 {v.opted_out:,}", highlight=False)
+    console.print("按省份:" + ",".join(f"{name} {n:,}" for name, n in v.by_province), highlight=False)
+    for m in v.samples:
+        console.print(f"[dim]{m.policy} · {m.role} · {m.channel}[/] {m.title}\n  {m.body}", highlight=False)
+    if v.unconfigured:
+        fail("渠道尚未配置发送网关,不能发送:" + "、".join(v.unconfigured))
+    if not v.due_now:
+        fail(f"本阶段定于 {due} 发送,未到日期,届时再确认")
+    console.print(f"确认发送:chunfeng push campaign confirm {campaign_id} {stage} {v.code}", highlight=False)
+
+
+@campaign_app.command("confirm")
+def campaign_confirm(campaign_id: int, stage: str, code: str):
+    """Send the stage previewed (refused if who gets what changed since the preview), then deliver the outbox."""
+    db = database()
+    with db.write() as session, store.connect_store(Path(settings().push_store)) as conn:
+        done = campaigns.confirm_stage(session=session, conn=conn, actor=actor(session), campaign_id=campaign_id,
+                                       stage=stage, code=code, configured=campaigns.configured_channels(settings()),
+                                       cap=settings().push_cap_per_week)
+        console.print(f"已确认发送{campaigns.STAGES[done.stage]}:{done.messages:,} 条消息", highlight=False)
+    deliver()
+
+
 @campaign_app.command("run")
-def campaign_run(today: Optional[str] = typer.Option(None, help="plan the stages due by this day (default today)")):
+def campaign_run(today: Optional[str] = typer.Option(None, help="plan the stages due by this day (default today; "
+                                                                  "never a later day)")):
     """Plan every due stage, then deliver what the outbox holds."""
     day = date.fromisoformat(today) if today else date.today()
     db = database()

@@ -22,7 +22,7 @@ def plan_due_stages(db: Database, settings: Settings, now: datetime) -> dict | s
     with db.read() as session:
         due = {c.id for c, _ in campaigns.due_stages(session, today)}
     with store.connect_store(store_file) as conn:
-        planned = campaigns.run_due(db, conn, today=today, cap=settings.push_cap_per_week)  # each campaign isolated
+        planned = campaigns.run_due(db, conn, today=today, now=now, cap=settings.push_cap_per_week)  # each isolated
     with db.read() as session:
         failed = session.execute(select(Campaign.id, Campaign.name, Campaign.last_error)
                                  .where(Campaign.id.in_(due), Campaign.state == "failed")).all()

@@ -8,12 +8,13 @@ they may do depends on the campaign's state:
 
 | action | allowed when |
 | --- | --- |
-| run its due stages now | a policy campaign (a bill campaign has no stages to run), active |
+| preview and confirm its next stage | a policy campaign (a bill campaign has no stages to run), active, with a stage not yet run |
 | edit what is still to send | a policy campaign, active, paused or failed, with a stage not yet run |
 | pause | a policy campaign, active (a failed one has already stopped, and pausing it would hide why) |
 | resume | paused or failed (its rules are then checked again) |
 | cancel | active, paused or failed |
 | re-send the "uncertain" messages | not cancelled (cancelling withdrew what was still to send), and there are some |
+| retry the failed messages of one reason | not cancelled, and there are some |
 
 Each rule is a `…_refusal(actor, campaign, …)` returning the error a service raises (Forbidden, or
 PushInvalid for a state that does not allow the action), with its Chinese reason, or None; `may_…` is the
@@ -35,12 +36,17 @@ def _state_refusal(campaign: Campaign, states: tuple[str, ...], doing: str) -> E
     return None
 
 
-def run_refusal(actor: Actor, campaign: Campaign) -> Exception | None:
+def run_refusal(actor: Actor, campaign: Campaign, stages: list[CampaignStage]) -> Exception | None:
+    """Previewing and confirming the next stage."""
     if refused := refusal(actor, "push.campaign", campaign.unit):
         return refused
     if campaign.kind != "policy":
         return PushInvalid("红利账单活动在创建时已生成全部消息,没有要执行的阶段")
-    return _state_refusal(campaign, ("active",), "执行")
+    if refused := _state_refusal(campaign, ("active",), "执行"):
+        return refused
+    if all(stage.planned_at is not None for stage in stages):
+        return PushInvalid("这个推送活动的所有阶段都已执行")
+    return None
 
 
 def edit_refusal(actor: Actor, campaign: Campaign, stages: list[CampaignStage]) -> Exception | None:
@@ -80,8 +86,19 @@ def requeue_refusal(actor: Actor, campaign: Campaign, uncertain: int) -> Excepti
     return None
 
 
-def may_run(actor: Actor, campaign: Campaign) -> bool:
-    return run_refusal(actor, campaign) is None
+def retry_refusal(actor: Actor, campaign: Campaign, failed: int) -> Exception | None:
+    """Trying again the campaign's messages that failed for one reason on one channel."""
+    if refused := refusal(actor, "push.campaign", campaign.unit):
+        return refused
+    if campaign.state == "cancelled":
+        return PushInvalid("推送活动已取消,失败的消息不再重发")
+    if not failed:
+        return PushInvalid("没有这一原因的发送失败消息(可能已经重发)")
+    return None
+
+
+def may_run(actor: Actor, campaign: Campaign, stages: list[CampaignStage]) -> bool:
+    return run_refusal(actor, campaign, stages) is None
 
 
 def may_edit(actor: Actor, campaign: Campaign, stages: list[CampaignStage]) -> bool:
@@ -98,6 +115,10 @@ def may_resume(actor: Actor, campaign: Campaign) -> bool:
 
 def may_cancel(actor: Actor, campaign: Campaign) -> bool:
     return cancel_refusal(actor, campaign) is None
+
+
+def may_retry(actor: Actor, campaign: Campaign, failed: int) -> bool:
+    return retry_refusal(actor, campaign, failed) is None
 
 
 def may_requeue(actor: Actor, campaign: Campaign, uncertain: int) -> bool:

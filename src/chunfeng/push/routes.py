@@ -18,7 +18,7 @@ from chunfeng.push import bills, campaigns, matching, rules, services, store
 from chunfeng.push import policy as permissions
 from chunfeng.push.errors import PushInvalid
 from chunfeng.push.models import CAMPAIGN_STATES, Policy
-from chunfeng.push.schema import CHANNEL_NAMES, CHANNELS, REGISTRY
+from chunfeng.push.schema import CHANNEL_NAMES, REGISTRY
 from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, require
@@ -162,83 +162,148 @@ def _export_taxpayers(request: Request, db, user, policy: Policy, *, period: str
 # --- campaigns ---------------------------------------------------------------------------------------
 
 
-@router.get("/push/campaigns", dependencies=[require("push.campaign")])
-def campaign_list(request: Request, session: SessionDep, user: CurrentUser, page: PageNo = 1):
-    page, _ = clamp_page(page, 30)
+def _campaigns_page(request: Request, session, user, *, page: int = 1, form: dict | None = None,
+                    error: campaigns.CampaignFormInvalid | None = None, status: int = 200):
+    """The list and the new-campaign form; after a refusal, the form as typed with each fault beside its field."""
     result = campaigns.list_campaigns(session=session, actor=user, page=page)
     policies = services.list_policies(session=session, actor=user, on=None, per_page=1000).items
     today = date.today()
-    return render(request, "push/campaigns.html", {"result": result, "policies": policies, "channels": CHANNELS,
-                                                   "channel_names": CHANNEL_NAMES, "stages": campaigns.STAGES,
-                                                   "campaign_states": CAMPAIGN_STATES,
-                                                   "default_month": f"{today.year}-{today.month:02d}"}, user=user)
+    form = form or {"month": f"{today.year}-{today.month:02d}", "channels": ["inapp"], "policies": [],
+                    "reminder_day": 10, "last_days": 2}
+    return render(request, "push/campaigns.html", {
+        "result": result, "policies": policies, "channels": campaigns.configured_channels(request.app.state.settings),
+        "channel_names": CHANNEL_NAMES, "stages": campaigns.STAGES, "campaign_states": CAMPAIGN_STATES,
+        "default_month": f"{today.year}-{today.month:02d}", "form": form, "error": error}, user=user,
+        status_code=status)
+
+
+@router.get("/push/campaigns", dependencies=[require("push.campaign")])
+def campaign_list(request: Request, session: SessionDep, user: CurrentUser, page: PageNo = 1):
+    page, _ = clamp_page(page, 30)
+    return _campaigns_page(request, session, user, page=page)
 
 
 @router.post("/push/campaigns", dependencies=[require("push.campaign")])
-def campaign_create(db: DatabaseDep, user: CurrentUser, name: str = Form(""), month: str = Form(""),
+def campaign_create(request: Request, db: DatabaseDep, user: CurrentUser, name: str = Form(""), month: str = Form(""),
                     policies: list[str] = Form([]), channels: list[str] = Form([]), audience: str = Form(""),
                     reminder_day: int = Form(10), last_days: int = Form(2)):
+    form = {"name": name, "month": month, "policies": policies, "channels": channels, "audience": audience,
+            "reminder_day": reminder_day, "last_days": last_days}
     year, _, mon = month.partition("-")
-    if not (year.isdigit() and mon.isdigit()):
-        raise PushInvalid(f"申报月份应写成 2022-07,而不是“{month}”")
-    with db.write() as session:
-        campaign = campaigns.create_campaign(session=session, actor=user, name=name, unit_code=user.unit.code,
-                                             policy_ids=policies, channels=channels, year=int(year), month=int(mon),
-                                             audience=audience, reminder_day=reminder_day, last_days=last_days)
-        session.flush()
-        campaign_id = campaign.id
+    try:
+        if not (year.isdigit() and mon.isdigit()):
+            raise campaigns.CampaignFormInvalid("无法创建推送活动", [("month", f"申报月份应写成 2022-07,而不是“{month}”")])
+        with db.write() as session:
+            campaign = campaigns.create_campaign(
+                session=session, actor=user, name=name, unit_code=user.unit.code, policy_ids=policies,
+                channels=channels, year=int(year), month=int(mon), audience=audience, reminder_day=reminder_day,
+                last_days=last_days, configured=campaigns.configured_channels(request.app.state.settings))
+            session.flush()
+            campaign_id = campaign.id
+    except campaigns.CampaignFormInvalid as exc:
+        with db.read() as session:
+            return _campaigns_page(request, session, user, form=form, error=exc, status=400)
     return RedirectResponse(f"/push/campaigns/{campaign_id}?created=1", status_code=303)
 
 
 @router.get("/push/campaigns/{campaign_id}", dependencies=[require("push.campaign")])
 def campaign_page(request: Request, campaign_id: Id, session: SessionDep, user: CurrentUser):
+    return _campaign_page(request, session, user, campaign_id)
+
+
+def _campaign_page(request: Request, session, user, campaign_id: int, *, edit: dict | None = None,
+                   error: campaigns.CampaignFormInvalid | None = None, status: int = 200):
+    """The campaign; after a refused edit, its edit form as typed with each fault beside its field."""
     campaign = campaigns.get_campaign(session=session, actor=user, campaign_id=campaign_id)
     stages = campaigns.stages_of(session, campaign)
+    settings = request.app.state.settings
     deadline = None
     if campaign.kind == "policy":
         deadline, _ = campaigns.stage_dates(year=campaign.year, month=campaign.month,
                                             reminder_day=campaign.reminder_day, last_days=campaign.last_days,
                                             session=session)
+    failures = campaigns.failure_groups(session, campaign.id, max_attempts=settings.push_max_attempts)
     return render(request, "push/campaign.html", {
         "c": campaign, "stages": stages, "deadline": deadline, "figures": campaigns.delivery_figures(session, campaign.id),
         "unit": session.get(Unit, campaign.unit_id), "stage_names": campaigns.STAGES, "states": campaigns.MESSAGE_STATES,
         "channel_names": CHANNEL_NAMES, "policies": {p.id: p for p in session.query(Policy)},
-        "campaign_states": CAMPAIGN_STATES, "channels": CHANNELS,
-        "may": {"run": permissions.may_run(user, campaign), "edit": permissions.may_edit(user, campaign, stages),
+        "campaign_states": CAMPAIGN_STATES, "channels": campaigns.configured_channels(settings),
+        "next_stage": campaigns.next_stage(session, campaign), "failures": failures, "today": date.today(),
+        "edit": edit or {"name": campaign.name, "policies": campaign.policies, "channels": campaign.channels,
+                         "audience": campaign.audience}, "error": error,
+        "may": {"run": permissions.may_run(user, campaign, stages), "edit": permissions.may_edit(user, campaign, stages),
                 "pause": permissions.may_pause(user, campaign), "resume": permissions.may_resume(user, campaign),
                 "cancel": permissions.may_cancel(user, campaign),
+                "retry": permissions.may_retry(user, campaign, sum(f.count for f in failures)),
                 "requeue": permissions.may_requeue(user, campaign, campaigns.uncertain_count(session, campaign.id))},
-    }, user=user)
+    }, user=user, status_code=status)
+
+
+@router.get("/push/campaigns/{campaign_id}/preview", dependencies=[require("push.campaign")])
+def campaign_preview(request: Request, campaign_id: Id, session: SessionDep, user: CurrentUser):
+    """Who the next stage would reach and what it would say, as of now; the confirmation form sends it."""
+    settings = request.app.state.settings
+    with store.connect_store(_store(request)) as conn:
+        preview = campaigns.preview_stage(session=session, conn=conn, actor=user, campaign_id=campaign_id,
+                                          configured=campaigns.configured_channels(settings),
+                                          cap=settings.push_cap_per_week)
+    return render(request, "push/preview.html", {"v": preview, "c": preview.campaign, "stage_names": campaigns.STAGES,
+                                                 "channel_names": CHANNEL_NAMES}, user=user)
 
 
 @router.post("/push/campaigns/{campaign_id}/run", dependencies=[require("push.campaign")])
-def campaign_run(request: Request, campaign_id: Id, db: DatabaseDep, user: CurrentUser, today: str = Form("")):
-    """Plan the stages of this campaign that are due (by `today`, default today) and deliver the outbox."""
-    try:
-        day = date.fromisoformat(today) if today else date.today()
-    except ValueError:
-        raise PushInvalid(f"日期“{today}”无效") from None
+def campaign_run(request: Request, campaign_id: Id, db: DatabaseDep, user: CurrentUser, stage: str = Form(""),
+                 code: str = Form("")):
+    """Send the stage previewed (its name and the preview's code confirm it), then deliver the outbox."""
     with db.read() as session:
         campaign = campaigns.runnable(session=session, actor=user, campaign_id=campaign_id)
+    if not stage or not code:
+        raise PushInvalid("请先预览本阶段的发送对象和消息,再确认发送")
     store_file, settings = _store(request), request.app.state.settings
 
     def work(progress) -> TaskResult:  # off the request: a national stage is seconds to minutes of matching
-        with store.connect_store(store_file) as conn:  # a failure is recorded on the campaign and shown there
-            planned = campaigns.run_due(db, conn, today=day, campaign_id=campaign_id, cap=settings.push_cap_per_week,
-                                        progress=progress)
+        progress(0, 1, "正在核对并写入消息")
+        with store.connect_store(store_file) as conn, db.write() as session:
+            done = campaigns.confirm_stage(session=session, conn=conn, actor=user, campaign_id=campaign_id,
+                                           stage=stage, code=code, cap=settings.push_cap_per_week,
+                                           configured=campaigns.configured_channels(settings))
+            summary = f"已确认发送{campaigns.STAGES[done.stage]}:{done.messages} 条消息"
         progress(1, 1, "正在发送消息")
         campaigns.deliver(db, settings=settings)
-        return TaskResult(f"执行了 {len(planned)} 个推送阶段", f"/push/campaigns/{campaign_id}?ran={len(planned)}")
+        return TaskResult(summary, f"/push/campaigns/{campaign_id}?ran=1")
 
     return jobs_pages.start(db, user, name="push.campaign.run", title=f"执行推送活动「{campaign.name}」", work=work)
 
 
-@router.post("/push/campaigns/{campaign_id}/edit", dependencies=[require("push.campaign")])
-def campaign_edit(campaign_id: Id, db: DatabaseDep, user: CurrentUser, name: str = Form(""),
-                  policies: list[str] = Form([]), channels: list[str] = Form([]), audience: str = Form("")):
+@router.post("/push/campaigns/{campaign_id}/retry", dependencies=[require("push.campaign")])
+def campaign_retry(request: Request, campaign_id: Id, db: DatabaseDep, user: CurrentUser, reason: str = Form(""),
+                   channel: str = Form("")):
+    """Failed messages of one reason go back to the outbox, and the outbox is delivered now."""
     with db.write() as session:
-        campaigns.edit_campaign(session=session, actor=user, campaign_id=campaign_id, name=name, policy_ids=policies,
-                                channels=channels, audience=audience)
+        n = campaigns.retry_failures(session=session, actor=user, campaign_id=campaign_id, reason=reason,
+                                     channel=channel)
+    settings = request.app.state.settings
+
+    def work(progress) -> TaskResult:
+        progress(0, 1, "正在重新发送")
+        run = campaigns.deliver(db, settings=settings)
+        return TaskResult(f"已重发 {n} 条:送达 {run.sent},仍失败 {run.failed}", f"/push/campaigns/{campaign_id}?retried={n}")
+
+    return jobs_pages.start(db, user, name="push.campaign.retry", title="重发失败的推送消息", work=work)
+
+
+@router.post("/push/campaigns/{campaign_id}/edit", dependencies=[require("push.campaign")])
+def campaign_edit(request: Request, campaign_id: Id, db: DatabaseDep, user: CurrentUser, name: str = Form(""),
+                  policies: list[str] = Form([]), channels: list[str] = Form([]), audience: str = Form("")):
+    try:
+        with db.write() as session:
+            campaigns.edit_campaign(session=session, actor=user, campaign_id=campaign_id, name=name,
+                                    policy_ids=policies, channels=channels, audience=audience,
+                                    configured=campaigns.configured_channels(request.app.state.settings))
+    except campaigns.CampaignFormInvalid as exc:
+        with db.read() as session:
+            return _campaign_page(request, session, user, campaign_id, status=400, error=exc, edit={
+                "name": name, "policies": policies, "channels": channels, "audience": audience})
     return RedirectResponse(f"/push/campaigns/{campaign_id}?changed=edited", status_code=303)
 
 
