@@ -119,3 +119,26 @@ def test_settings_are_read_only_at_the_entry_points():
     readers = sorted(str(path.relative_to(package)) for path in package.rglob("*.py")
                      if "get_settings(" in path.read_text(encoding="utf-8"))
     assert readers == sorted(SETTINGS_READERS), "get_settings() below the entry points: pass the value down instead"
+
+
+def test_no_get_route_starts_a_task():
+    """Long work (an import, a campaign run, a large export) is a task; a route that starts one must be a POST behind
+    the form's CSRF token, or a link on another site could set a national export running in an official's name."""
+    import ast
+
+    def called(node) -> set[str]:
+        return {c.func.attr if isinstance(c.func, ast.Attribute) else c.func.id for c in ast.walk(node)
+                if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute | ast.Name)}
+
+    offenders = []
+    for path in sorted((ROOT / "src" / "chunfeng").rglob("*.py")):
+        functions = [n for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                     if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+        starting = {"start", "start_export", "start_task"}
+        starting |= {f.name for f in functions if called(f) & starting}  # a module's helper that starts one
+        for f in functions:
+            is_get = any(isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr == "get"
+                         for d in f.decorator_list)
+            if is_get and called(f) & starting:
+                offenders.append(f"{path.relative_to(ROOT)}:{f.lineno} {f.name}")
+    assert offenders == []

@@ -71,12 +71,20 @@ def test_import_and_history_pages(site, server):
             AuditEntry.action == "access.denied", AuditEntry.outcome == "denied", AuditEntry.actor == "county_officer")) == 1
 
     # Measure 121: the A-level list of the officer's subtree for a partner department, as a task; audited.
-    done, file = exported(officer, officer.get("/credit/a-list.xlsx", params={"year": LAST - 1, "department": "market"}))
+    register = officer.get("/credit").text
+    assert '<form class="search" method="post" action="/credit/a-list.xlsx" id="a-list">' in register
+    otoken = csrf_from(register)
+    assert officer.get("/credit/a-list.xlsx", params={"year": LAST - 1, "department": "market"}).status_code == 405
+    assert officer.post("/credit/a-list.xlsx", data={"year": LAST - 1, "department": "market"}).status_code == 403
+    done, file = exported(officer, officer.post("/credit/a-list.xlsx", data={"csrf_token": otoken, "year": LAST - 1,
+                                                                             "department": "market"}))
     assert "已导出 1 户A级纳税人" in done.text
     rows = list(load_workbook(io.BytesIO(file.content)).active.iter_rows(values_only=True))
     assert rows[1][:4] == (A, "甲公司", LAST - 1, "A级") and len(rows) == 2
-    assert officer.get("/credit/a-list.xlsx", params={"year": LAST, "department": "police"}).status_code == 400
-    done, file = exported(neighbour, neighbour.get("/credit/a-list.xlsx", params={"year": LAST - 1, "department": "hrss"}))
+    assert officer.post("/credit/a-list.xlsx", data={"csrf_token": otoken, "year": LAST,
+                                                     "department": "police"}).status_code == 400
+    done, file = exported(neighbour, neighbour.post("/credit/a-list.xlsx", data={
+        "csrf_token": csrf_from(neighbour.get("/credit").text), "year": LAST - 1, "department": "hrss"}))
     assert "已导出 0 户" in done.text
     with db.read() as s:
         entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "credit.alist.exported",

@@ -153,12 +153,19 @@ def test_match_explorer_is_limited_to_the_officers_region(site, server):
     assert int(re.search(r'id="eligible">([\d,]+)<', national)[1].replace(",", "")) == _count(site["store"], rule)
     listing = bj.get(f"/push/policies/{policy}/taxpayers", params={"not_claimed": "true"}).text
     assert "应享未享的纳税人" in listing and "未享受" in listing and "已享受</td>" not in listing
+    # The list page's own export form: a POST behind the CSRF token (a task must not start from a link).
+    form = re.search(r'<form class="search toolbar" method="post" action="([^"]+/taxpayers/export)">', listing)
+    assert form, listing[:2000]
+    fields = {"csrf_token": csrf_from(listing), "not_claimed": "false"}
     for purpose in ("", "核对"):  # personal data: a purpose first, refused on the request before any task starts
-        unexplained = bj.get(f"/push/policies/{policy}/taxpayers", params={"export": "true", "purpose": purpose})
+        unexplained = bj.post(form[1], data={**fields, "purpose": purpose})
         assert unexplained.status_code == 400 and "须写明用途" in unexplained.text
+    assert bj.get(f"/push/policies/{policy}/taxpayers", params={"export": "true", "purpose": "核对北京应享政策名单"}
+                  ).status_code == 200  # the old link only shows the list now
+    assert bj.post(form[1], data={"not_claimed": "false", "purpose": "核对北京应享政策名单"}).status_code == 403
     with site["db"].read() as s:
         assert s.scalar(select(func.count()).select_from(JobRun)) == 0
-    started = bj.get(f"/push/policies/{policy}/taxpayers", params={"export": "true", "purpose": "核对北京应享政策名单"})
+    started = bj.post(form[1], data={**fields, "purpose": "核对北京应享政策名单"})
     assert started.status_code == 303 and bj.get(started.headers["location"]).status_code == 200
     page, download = exported(bj, started)
     assert f"已导出 {eligible} 户纳税人" in page.text

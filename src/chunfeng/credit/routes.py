@@ -73,10 +73,11 @@ async def import_ratings(db: DatabaseDep, user: CurrentUser, limits: ImportLimit
                             work=work)
 
 
-@router.get("/credit/a-list.xlsx", dependencies=[require("credit.view")])
+@router.post("/credit/a-list.xlsx", dependencies=[require("credit.view")])
 def a_list_export(db: DatabaseDep, user: CurrentUser, settings: SettingsDep,
-                  year: Annotated[int, Query(ge=services.FIRST_YEAR, le=2100)], department: str = ""):
-    # Measure 121: the A-level list for a partner department, written by a task; refusals come first.
+                  year: Annotated[int, Form(ge=services.FIRST_YEAR, le=2100)], department: str = Form("")):
+    # Measure 121: the A-level list for a partner department, written by a task (so started by a POST behind the
+    # form's CSRF token, never by a link); refusals come first.
     with db.read() as session:
         services.a_list(session=session, actor=user, year=year, department=department)
     receiver = services.partner_departments()[department]

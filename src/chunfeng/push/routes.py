@@ -103,14 +103,9 @@ def match_page(request: Request, policy_id: str, session: SessionDep, user: Curr
 
 
 @router.get("/push/policies/{policy_id}/taxpayers", dependencies=[require("push.match")])
-def taxpayer_list(request: Request, policy_id: str, session: SessionDep, db: DatabaseDep, user: CurrentUser,
-                  period: str = "", province: str = "", section: str = "", not_claimed: bool = False, page: PageNo = 1,
-                  export: bool = False, purpose: str = ""):
-    purpose = checked_purpose(purpose) if export else ""
+def taxpayer_list(request: Request, policy_id: str, session: SessionDep, user: CurrentUser,
+                  period: str = "", province: str = "", section: str = "", not_claimed: bool = False, page: PageNo = 1):
     policy = services.get_policy(session=session, actor=user, policy_id=policy_id)
-    if export:
-        return _export_taxpayers(request, db, user, policy, period=period.strip(), province=province,
-                                 section=section, not_claimed=not_claimed, purpose=purpose)
     page, per_page = clamp_page(page, 50)
     audience = matching.Audience(region=services.actor_region(user))
     with store.connect_store(_store(request)) as conn:
@@ -125,6 +120,18 @@ def taxpayer_list(request: Request, policy_id: str, session: SessionDep, db: Dat
         "section": section, "not_claimed": not_claimed, "query": query,
         "province_name": matching.PROVINCE_NAMES.get(province[:2], ""),
         "section_name": matching.INDUSTRY_SECTIONS.get(section, "")}, user=user)
+
+
+@router.post("/push/policies/{policy_id}/taxpayers/export", dependencies=[require("push.match")])
+def taxpayer_export(request: Request, policy_id: str, db: DatabaseDep, user: CurrentUser, period: str = Form(""),
+                    province: str = Form(""), section: str = Form(""), not_claimed: bool = Form(False),
+                    purpose: str = Form("")):
+    # A POST behind the form's CSRF token: the list is matched and written by a task, which a link must not start.
+    purpose = checked_purpose(purpose)
+    with db.read() as session:
+        policy = services.get_policy(session=session, actor=user, policy_id=policy_id)
+    return _export_taxpayers(request, db, user, policy, period=period.strip(), province=province, section=section,
+                             not_claimed=not_claimed, purpose=purpose)
 
 
 def _export_taxpayers(request: Request, db, user, policy: Policy, *, period: str, province: str, section: str,
