@@ -39,7 +39,7 @@ def test_filter_and_approve_several(page, server, bureau):
 def test_mistyped_unit_code_keeps_the_form(page, server, bureau):
     login_as(page, server, "bj_office")
     page.goto(f"{server}/ledger/assign")
-    page.get_by_label("单个单位,代码").check()
+    page.get_by_label("单个单位", exact=True).check()
     page.locator("input[name=unit]").fill("110010")
     page.locator("input[name=measures]").fill("54")
     page.locator("input[name=deadline]").fill("2026-12-31")
