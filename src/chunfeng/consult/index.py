@@ -145,9 +145,21 @@ class Index:
         if not any(ids):
             return []
         combined = sum(w * f.scores(i, n) for w, f, i in zip(self.weights, self.fields, ids, strict=True))
+        query_grams = character_grams(query)
+
+        def overlap(i: int) -> float:
+            return max(2 * len(query_grams & g) / (len(query_grams) + len(g)) for g in self.grams[i])
+        return self.ranked(query, tokens, self.tokenizer.words(query), ids, combined, overlap, region=region,
+                           today=today or date.today(), k=k)
+
+    def ranked(self, query: str, tokens: list[str], words: list[str], ids: list[list[int]], combined: np.ndarray,
+               overlap, *, region: str, today: date, k: int) -> list[Hit]:
+        """The one ranking rule, given a query's BM25 sums over all entries and `overlap(i)`, the best Dice of its
+        characters and pairs with entry i's question or phrasings: `search` computes those for one query,
+        `batch.search_many` for thousands at once, and both rank here."""
+        n = len(self.docs)
         if region == NATIONAL:
             region = region_named(query) or NATIONAL
-        today = today or date.today()
         valid, current = self.mask(region, today), self.in_force(today)
         combined = np.where(valid, combined, 0.0)
         unseen = sum(1 for t in set(tokens) if all(t not in f.vocab for f in self.fields))
@@ -164,14 +176,13 @@ class Index:
             return []
         # Rerank the best few by how much of the question's wording (characters and pairs) they share
         # with an entry's own question or phrasings: BM25 finds the candidates, wording picks among them.
-        query_grams, best = character_grams(query), float(combined[top[0]]) or 1.0
-        covered = self.covered(top, self.tokenizer.words(query))
+        best = float(combined[top[0]]) or 1.0
+        covered = self.covered(top, words)
 
         def reranked(i: int) -> float:
-            overlap = max(2 * len(query_grams & g) / (len(query_grams) + len(g)) for g in self.grams[i])
             dense = DENSE_WEIGHT * float(similarity[i]) if similarity is not None else 0.0
             penalty = (0.0 if current[i] else PAST_PENALTY) + (MEASURE_PENALTY if self.docs[i].source == "measure" else 0.0)
-            return float(combined[i]) / best + RERANK_WEIGHT * overlap + COVER_WEIGHT * covered[i] + dense - penalty
+            return float(combined[i]) / best + RERANK_WEIGHT * overlap(i) + COVER_WEIGHT * covered[i] + dense - penalty
         ranks = {i: reranked(i) for i in top}
         top.sort(key=ranks.__getitem__, reverse=True)
         return [Hit(self.docs[i], float(combined[i]), min(1.0, float(combined[i]) / reachable) if reachable else 0.0,
