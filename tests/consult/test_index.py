@@ -114,6 +114,10 @@ def test_the_shipped_lexicon_folds_everyday_words_of_real_questions():
     assert "偶然所得" in words("彩票中奖要交税吗")
     assert "开票额度" in words("发票额度不够怎么办") and "开票额度" in words("开票限额能提高吗")
     assert "劳务派遣" in words("劳务派遣员工算从业人数吗")
+    # A place and the words that frame a question are not what its answer must speak of.
+    assert words("郑州工资个税起征标准是多少") == ["工资薪金", "个人所得税", "起征"]
+    assert words("南昌市灵活就业社保怎么交") == ["灵活就业人员", "社会保险费"]
+    assert words("零申报流程是怎样的") == ["零申报"] and words("房子契税收费标准表") == ["房子", "契税"]
 
 
 def test_an_entry_about_another_tax_than_the_one_named_ranks_below():
