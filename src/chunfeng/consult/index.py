@@ -13,6 +13,7 @@ seen counts as a rare word missed): 1 means no document could have matched these
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -163,7 +164,7 @@ class Index:
                            today=today or date.today(), k=k)
 
     def ranked(self, query: str, tokens: list[str], words: list[str], ids: list[list[int]], combined: np.ndarray,
-               overlap, *, region: str, today: date, k: int) -> list[Hit]:
+               overlap: Callable[[int], float], *, region: str, today: date, k: int) -> list[Hit]:
         """The one ranking rule, given a query's BM25 sums over all entries and `overlap(i)`, the best Dice of its
         characters and pairs with entry i's question or phrasings: `search` computes those for one query,
         `batch.search_many` for thousands at once, and both rank here."""
