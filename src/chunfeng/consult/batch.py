@@ -1,10 +1,10 @@
 """Retrieval over many texts at once — a hotline file's thousands of records — with the ranking of
 `Index.search`: the BM25 sums and the rerank's wording overlap are computed for a block of texts together
-(numpy and scipy instead of a Python loop per text), then each text is ranked by the same rule.
+(numpy and scipy instead of a Python loop per text), then each text is ranked by `Index.ranked`, the one rule
+`Index.search` ranks by.
 
 The sums are added in the same order and precision as bm25s adds them for one query, so the answers are the
-same, not merely close; `tests/consult/test_batch.py` holds the two to the same answers over every evaluation
-set, so a change to `Index.search`'s ranking that is not made here too fails there.
+same, not merely close; `tests/consult/test_batch.py` holds the two to the same answers over every evaluation set.
 """
 
 from __future__ import annotations
@@ -18,19 +18,7 @@ from weakref import WeakKeyDictionary
 import numpy as np
 from scipy import sparse
 
-from chunfeng.consult.index import (
-    COVER_WEIGHT,
-    MEASURE_PENALTY,
-    NATIONAL,
-    PAST_PENALTY,
-    RERANK_DEPTH,
-    RERANK_WEIGHT,
-    Hit,
-    Index,
-    _Field,
-    character_grams,
-)
-from chunfeng.consult.places import region_named
+from chunfeng.consult.index import NATIONAL, Hit, Index, _Field, character_grams
 from chunfeng.consult.tokenize import TaxTokenizer
 
 BLOCK = 1024  # texts scored together: a block's score matrices stay a few MB even over a large knowledge base
@@ -146,35 +134,7 @@ def search_many(index: Index, queries: list[str], *, today: date | None = None, 
                        for j, (w, f) in enumerate(zip(index.weights, index.fields, strict=True)))
         grams = [character_grams(q) for q in block]
         overlap = phrases.overlap(grams)
-        answers += [_ranked(index, query, tokens[r], words[r], ids[r], combined[r], overlap[r], today, k)
+        answers += [index.ranked(query, tokens[r], words[r], ids[r], combined[r], overlap[r].item, region=NATIONAL,
+                                 today=today, k=k)
                     for r, query in enumerate(block)]
     return answers
-
-
-def _ranked(index: Index, query: str, tokens: list[str], words: list[str], ids: list[list[int]], combined: np.ndarray,
-            overlap: np.ndarray, today: date, k: int) -> list[Hit]:
-    """The rest of `Index.search` for one query, given its BM25 sums and wording overlaps."""
-    if not any(ids):
-        return []
-    n = len(index.docs)
-    region = region_named(query) or NATIONAL
-    valid, current = index.mask(region, today), index.in_force(today)
-    combined = np.where(valid, combined, 0.0)
-    unseen = sum(1 for t in set(tokens) if all(t not in f.vocab for f in index.fields))
-    reachable = sum(w * f.reachable(i, unseen) for w, f, i in zip(index.weights, index.fields, ids, strict=True))
-    depth = min(max(k, RERANK_DEPTH), n)
-    top = np.argpartition(-combined, depth - 1)[:depth]
-    top = [int(i) for i in top[np.argsort(-combined[top], kind="stable")] if combined[i] > 0]
-    if not top:
-        return []
-    best = float(combined[top[0]]) or 1.0
-    covered = index.covered(top, words)
-
-    def reranked(i: int) -> float:
-        penalty = (0.0 if current[i] else PAST_PENALTY) + (MEASURE_PENALTY if index.docs[i].source == "measure" else 0.0)
-        return float(combined[i]) / best + RERANK_WEIGHT * float(overlap[i]) + COVER_WEIGHT * covered[i] + 0.0 - penalty
-    ranks = {i: reranked(i) for i in top}
-    top.sort(key=ranks.__getitem__, reverse=True)
-    return [Hit(index.docs[i], float(combined[i]), min(1.0, float(combined[i]) / reachable) if reachable else 0.0,
-                current=bool(current[i]), rank=ranks[i], covered=covered[i])
-            for i in top[:k]]

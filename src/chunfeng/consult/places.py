@@ -45,3 +45,9 @@ def region_named(text: str) -> str | None:
     found = {names[m.group()] for m in pattern.finditer(text)}
     return found.pop() if len(found) == 1 else None
 
+
+def is_place(word: str) -> bool:
+    """Is this word a place the module knows ("郑州", "南昌市", "浙江省")? A national entry answers for every place, so a
+    question's place is not a word its answer must speak of (index.Index.covered)."""
+    _, names = _pattern()
+    return word in names or (len(word) > 2 and word[-1] in "省市区" and word[:-1] in names)

@@ -14,6 +14,8 @@ from importlib import resources
 
 import jieba
 
+from chunfeng.consult.places import is_place
+
 jieba.setLogLevel(logging.WARNING)
 
 _WORD = re.compile(r"[\w\u4e00-\u9fff]")
@@ -30,6 +32,7 @@ STOPWORDS = frozenset("""
 # word its answer must repeat.
 GENERIC = frozenset("""
 计算 计算公式 公式 标准 规定 最新 最新版 政策 年 意思 包括 算 怎么算 一般 具体 问题 文件 内容 方法 收费 时间 一次 几个
+新规 最新规定 优惠政策 计算方法 标准表 收费标准 流程 步骤 操作 手续 怎么办
 春风 行动 春风行动 承诺 措施 举措
 """.split())
 
@@ -59,11 +62,13 @@ class TaxTokenizer:
 
     def words(self, text: str) -> list[str]:
         """The question's own words once each (jieba's precise mode, synonyms folded; stopwords, numbers, GENERIC
-        words and single characters — 办, 交, 开: the verbs around the subject — dropped): what an answer must speak of to be the answer (index.Hit.covered)."""
+        words, places and single characters — 办, 交, 开: the verbs around the subject — dropped): what an answer must
+        speak of to be the answer (index.Hit.covered)."""
         with self._lock:
             cut = self._jieba.lcut(text.lower())
         return list(dict.fromkeys(w for w in (self.synonyms.get(w, w) for w in cut)
-                                  if len(w) > 1 and w not in STOPWORDS and w not in GENERIC and _HAN.search(w)))
+                                  if len(w) > 1 and w not in STOPWORDS and w not in GENERIC and _HAN.search(w)
+                                  and not is_place(w)))
 
     def tokens(self, text: str) -> list[str]:
         """Search-mode words (longer words also yield their parts), synonyms folded, stopwords dropped,
