@@ -82,6 +82,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "calendar.view": ALL,
     "calendar.manage": frozenset({"admin"}),
     "jobs.view": frozenset({"admin"}),  # the periodic jobs' runs and errors; a task's page is its starter's
+    "survey.view": frozenset({"service_officer", "action_office", "viewer"}),
+    "survey.manage": frozenset({"service_officer", "action_office"}),
 }
 
 # What each permission lets a person do, in the words a refusal shows them (never the permission's id).
@@ -122,6 +124,8 @@ PERMISSION_NAMES: dict[str, str] = {
     "calendar.manage": "维护工作日历",
     "jobs.view": "查看定时任务",
     "outbox.view": "查看发送记录",
+    "survey.view": "查看问卷与调查结果",
+    "survey.manage": "管理问卷(导入、发布、邀请)",
 }
 
 
