@@ -82,6 +82,10 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("GET", "/jobs"): "jobs.view", ("GET", "/jobs/runs/{run_id}"): SIGNED_IN,
     ("GET", "/jobs/runs/{run_id}/progress"): SIGNED_IN, ("GET", "/jobs/runs/{run_id}/download"): SIGNED_IN,
     ("GET", "/deliveries"): ("outbox.view", "push.campaign"), ("GET", "/deliveries/export.xlsx"): ("outbox.view", "push.campaign"),
+    ("GET", "/s/{token}"): PUBLIC, ("POST", "/s/{token}"): PUBLIC,
+    ("GET", "/survey"): "survey.view", ("POST", "/survey/import"): "survey.manage", ("GET", "/survey/{survey_id}"): "survey.view",
+    ("POST", "/survey/{survey_id}/publish"): "survey.manage", ("POST", "/survey/{survey_id}/invitations"): "survey.manage",
+    ("GET", "/survey/{survey_id}/results"): "survey.view",
 }
 
 # Values for path parameters: ids that do not exist (an allowed user gets 404), codes that do.

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from chunfeng.charts import bar_chart
+from chunfeng.org import audit
 from chunfeng.org.access import Actor
 from chunfeng.survey.models import KINDS, SCALES, Survey, SurveyInvitation, SurveyQuestion, SurveyResponse
 from chunfeng.survey.services import get_survey
@@ -133,8 +134,11 @@ def _answer_cell(value) -> str:
     return "、".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-def export_xlsx(*, session: Session, r: Results, path: Path) -> Path:
-    """Three sheets: the figures, each question's distribution, and every response (one column per question)."""
+def export_xlsx(*, session: Session, actor: Actor, r: Results, path: Path) -> Path:
+    """Three sheets: the figures, each question's distribution, and every response (one column per question);
+    the export is recorded in the audit log, as free-text answers may say who wrote them."""
+    audit.record(session, actor=actor, action="survey.results.exported", object_type="survey", object_id=r.survey.id,
+                 after={"responses": r.responses})
     def fmt(x: float | None) -> str:
         return "" if x is None else f"{x:.2f}"
 
