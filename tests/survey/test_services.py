@@ -221,3 +221,19 @@ def test_t_quantiles_beyond_the_table_match_the_known_values():
     assert analysis.t975(40) == pytest.approx(2.021, abs=0.001)
     assert analysis.t975(120) == pytest.approx(1.980, abs=0.001)
     assert analysis.mean_ci([3.0]).low is None and analysis.mean_ci([]) is None
+
+
+def test_the_audit_log_names_every_survey_operation_in_chinese(office, tmp_path):
+    from chunfeng.org.audit_names import action_name
+    from chunfeng.org.models import AuditEntry
+
+    survey_id = make_survey(office, tmp_path)
+    with office.write() as s:
+        services.create_invitations(session=s, actor=person(s, "county_officer"), survey_id=survey_id, labels=["甲"])
+        r = analysis.results(session=s, actor=person(s, "county_officer"), survey_id=survey_id)
+        analysis.export_xlsx(session=s, actor=person(s, "county_officer"), r=r, path=tmp_path / "r.xlsx")
+    with office.read() as s:
+        actions = set(s.scalars(select(AuditEntry.action).where(AuditEntry.action.like("survey.%"))))
+    assert actions == {"survey.questionnaire.imported", "survey.questionnaire.published", "survey.invitations.created",
+                       "survey.results.exported"}
+    assert all(action_name(a) != a for a in actions)
