@@ -85,6 +85,7 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("GET", "/s/{token}"): PUBLIC, ("POST", "/s/{token}"): PUBLIC,
     ("GET", "/survey"): "survey.view", ("POST", "/survey/import"): "survey.manage", ("GET", "/survey/{survey_id}"): "survey.view",
     ("POST", "/survey/{survey_id}/publish"): "survey.manage", ("POST", "/survey/{survey_id}/invitations"): "survey.manage",
+    ("POST", "/survey/{survey_id}/invitations/units"): "survey.manage",
     ("GET", "/survey/{survey_id}/results"): "survey.view",
 }
 

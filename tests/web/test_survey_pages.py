@@ -12,6 +12,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
+from chunfeng.inbox.models import InboxMessage
 from chunfeng.org.models import AuditEntry
 from chunfeng.survey.models import Survey, SurveyQuestion, SurveyResponse
 from chunfeng.xlsx import write_table
@@ -138,3 +139,16 @@ def test_refusals_outside_the_subtree_and_without_the_role(office, server, tmp_p
         assert s.scalar(select(func.count()).select_from(SurveyQuestion)) == 5
         denied = s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.outcome == "denied"))
         assert denied >= 4
+
+
+def test_inviting_units_from_the_page(office, server, tmp_path):
+    officer, survey_id, _ = published(server, tmp_path)
+    token = csrf_from(officer.get(f"/survey/{survey_id}").text)
+    sent = officer.post(f"/survey/{survey_id}/invitations/units", data={"csrf_token": token, "units": "110101"})
+    assert sent.status_code == 303 and "已向 1 个单位发出邀请" in officer.get(sent.headers["location"]).text
+    outside = officer.post(f"/survey/{survey_id}/invitations/units", data={"csrf_token": token, "units": "440000"})
+    assert outside.status_code == 403
+    unknown = officer.post(f"/survey/{survey_id}/invitations/units", data={"csrf_token": token, "units": "110101 123456"})
+    assert unknown.status_code == 400 and "123456" in unknown.text
+    with office.read() as s:
+        assert s.scalar(select(func.count()).select_from(InboxMessage)) == 1

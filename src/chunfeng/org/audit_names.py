@@ -62,7 +62,7 @@ VERBS: dict[str, str] = {
     # appeals.{action}: the steps of an item
     "received": "收到", "accept": "受理", "start": "开始办理", "reply": "答复", "close": "办结", "reassign": "改派",
     "rated": "评价", "reopened": "重新办理", "note": "备注", "escalate": "升级",
-    "published": "发布",
+    "published": "发布", "sent": "发送",
 }
 
 OUTCOMES: dict[str, str] = {"success": "成功", "failure": "失败", "denied": "拒绝"}

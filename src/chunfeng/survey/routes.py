@@ -113,6 +113,16 @@ def survey_invite(request: Request, survey_id: Id, db: DatabaseDep, user: Curren
                                                        "links": links}, user=user)
 
 
+@router.post("/survey/{survey_id}/invitations/units", dependencies=[require("survey.manage")])
+def survey_invite_units(request: Request, survey_id: Id, db: DatabaseDep, user: CurrentUser, units: str = Form("")):
+    """One invitation per listed unit, into its inbox and out through its channels (the outbox sends after commit)."""
+    codes = units.replace(",", " ").replace(",", " ").replace("、", " ").split()
+    with db.write() as session:
+        made = services.invite_units(session=session, actor=user, survey_id=survey_id, unit_codes=codes,
+                                     base_url=str(request.base_url))
+    return RedirectResponse(f"/survey/{survey_id}?sent={len(made)}", status_code=303)
+
+
 @router.get("/survey/{survey_id}/results", dependencies=[require("survey.view")])
 def survey_results(request: Request, survey_id: Id, db: DatabaseDep, user: CurrentUser, format: str = "html"):
     if format == "xlsx":
