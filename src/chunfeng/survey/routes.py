@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Annotated
 
 import segno
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -14,7 +15,7 @@ from chunfeng.paging import clamp_page
 from chunfeng.survey import analysis, policy, services
 from chunfeng.survey.errors import SurveyInvalid
 from chunfeng.survey.models import KINDS, STATES
-from chunfeng.web.contract import Id, PageNo
+from chunfeng.web.contract import INT_MAX, Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, render, require
 from chunfeng.web.downloads import temporary_file
 from chunfeng.xlsx import download_path
@@ -62,7 +63,8 @@ def survey_list(request: Request, session: SessionDep, user: CurrentUser, q: str
 
 @router.post("/survey/import", dependencies=[require("survey.manage")])
 async def survey_import(db: DatabaseDep, user: CurrentUser, limits: ImportLimitsDep, title: str = Form(""),
-                        intro: str = Form(""), edit_of: int | None = Form(None), file: UploadFile = File(...)):
+                        intro: str = Form(""), edit_of: Annotated[int | None, Form(ge=1, le=INT_MAX)] = None,
+                        file: UploadFile = File(...)):
     cap = limits.max_file_mb * 1048576
     data = await file.read(cap + 1)
     if len(data) > cap:
