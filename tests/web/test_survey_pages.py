@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 
 from chunfeng.inbox.models import InboxMessage
 from chunfeng.org.models import AuditEntry
+from chunfeng.settings import Settings
 from chunfeng.survey.models import Survey, SurveyQuestion, SurveyResponse
 from chunfeng.xlsx import write_table
-from tests.conftest import csrf_from, login
+from tests.conftest import TEST_DATA_KEY, csrf_from, login, serving
 from tests.survey.test_services import GOOD, HEADERS
 
 
@@ -152,3 +153,21 @@ def test_inviting_units_from_the_page(office, server, tmp_path):
     assert unknown.status_code == 400 and "123456" in unknown.text
     with office.read() as s:
         assert s.scalar(select(func.count()).select_from(InboxMessage)) == 1
+
+
+def test_answers_from_one_address_are_rate_limited_and_the_page_says_the_input_is_kept(office, _database, server,
+                                                                                          server_files, tmp_path):
+    _, _, link = published(server, tmp_path)
+    settings = Settings(database_url=_database.url, secret_key="test-secret-not-for-production", environment="test",
+                        data_key=TEST_DATA_KEY, scan_interval_minutes=0, data_dir=str(server_files),
+                        push_store=str(server_files / "taxpayers.duckdb"), totp_required_roles=[],
+                        rate_limits={"survey": 2}, rate_ceilings={})
+    with serving(_database, settings) as url:
+        public = httpx.Client(base_url=url, follow_redirects=False, timeout=30)
+        token = csrf_from(public.get(f"/s/{link}").text)
+        codes = [public.post(f"/s/{link}", data={"csrf_token": token, "Q1": "否"}).status_code for _ in range(3)]
+        assert codes == [303, 303, 429]
+        refused = public.post(f"/s/{link}", data={"csrf_token": token, "Q1": "否"})
+        assert "每分钟最多 2 次" in refused.text and "尚未提交" in refused.text
+    with office.read() as s:
+        assert s.scalar(select(func.count()).select_from(SurveyResponse)) == 2
