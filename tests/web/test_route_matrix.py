@@ -86,6 +86,7 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("GET", "/survey"): "survey.view", ("POST", "/survey/import"): "survey.manage", ("GET", "/survey/{survey_id}"): "survey.view",
     ("POST", "/survey/{survey_id}/publish"): "survey.manage", ("POST", "/survey/{survey_id}/invitations"): "survey.manage",
     ("POST", "/survey/{survey_id}/invitations/units"): "survey.manage",
+    ("POST", "/survey/{survey_id}/findings"): "ledger.assign",
     ("GET", "/survey/{survey_id}/results"): "survey.view",
 }
 

@@ -171,3 +171,22 @@ def test_answers_from_one_address_are_rate_limited_and_the_page_says_the_input_i
         assert "每分钟最多 2 次" in refused.text and "尚未提交" in refused.text
     with office.read() as s:
         assert s.scalar(select(func.count()).select_from(SurveyResponse)) == 2
+
+
+def test_a_finding_becomes_a_ledger_assignment_from_the_results_page(office, server, tmp_path, add_users):
+    _, survey_id, _ = published(server, tmp_path)
+    add_users({"bj_office": ("110000", ["action_office"])})
+    office_client = login(server, "bj_office")
+    page = office_client.get(f"/survey/{survey_id}/results")
+    assert "转为台账任务" in page.text
+    form = {"csrf_token": csrf_from(page.text), "text": "排队时间长", "measure_no": "54", "unit_code": "110101",
+            "deadline": "2027-06-30", "question_code": "Q2"}
+    made = office_client.post(f"/survey/{survey_id}/findings", data=form)
+    assert made.status_code == 303 and made.headers["location"].startswith("/ledger/assignments/")
+    assert "排队时间长" in office_client.get(f"/survey/{survey_id}/results").text
+    bad = office_client.post(f"/survey/{survey_id}/findings", data={**form, "deadline": "明年"})
+    assert bad.status_code == 400 and "完成时限" in bad.text
+    viewer = login(server, "bj_viewer")
+    assert "转为台账任务" not in viewer.get(f"/survey/{survey_id}/results").text
+    assert viewer.post(f"/survey/{survey_id}/findings", data={**form, "csrf_token": csrf_from(
+        viewer.get("/survey").text)}).status_code == 403

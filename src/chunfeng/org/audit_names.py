@@ -48,7 +48,7 @@ OBJECTS: dict[str, str] = {
     "entry": "知识条目", "handoff": "转人工问题", "campaign": "推送活动", "stage": "推送阶段", "policy": "优惠政策",
     "bills": "红利账单", "taxpayers": "纳税人清单", "channel": "通知渠道", "year": "年度日历", "deadline": "申报期限",
     "login": "登录",
-    "questionnaire": "问卷", "invitations": "问卷邀请", "results": "调查结果",
+    "questionnaire": "问卷", "invitations": "问卷邀请", "results": "调查结果", "finding": "调查发现",
 }
 
 VERBS: dict[str, str] = {

@@ -87,3 +87,19 @@ class SurveyResponse(Base):
                                                       unique=True)
     submitted_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     answers: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class SurveyFinding(Base):
+    """What a survey found that needs improving, handed to the ledger: the assignment (a measure given to a unit)
+    that tracks the improvement like any other measure."""
+
+    __tablename__ = "survey_finding"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("survey.id", ondelete="CASCADE"), index=True)
+    question_code: Mapped[str] = mapped_column(String(16), default="")
+    text: Mapped[str] = mapped_column(Text)
+    measure_no: Mapped[int] = mapped_column(Integer)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("ledger_assignment.id"), index=True)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

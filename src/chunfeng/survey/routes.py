@@ -11,11 +11,12 @@ import segno
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse
 
+from chunfeng.bounds import bounded_day
 from chunfeng.paging import clamp_page
-from chunfeng.survey import analysis, policy, services
+from chunfeng.survey import analysis, findings, policy, services
 from chunfeng.survey.errors import SurveyInvalid
 from chunfeng.survey.models import KINDS, STATES
-from chunfeng.web.contract import INT_MAX, Id, PageNo
+from chunfeng.web.contract import INT_MAX, FormId, Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, render, require
 from chunfeng.web.downloads import temporary_file
 from chunfeng.xlsx import download_path
@@ -125,6 +126,19 @@ def survey_invite_units(request: Request, survey_id: Id, db: DatabaseDep, user: 
     return RedirectResponse(f"/survey/{survey_id}?sent={len(made)}", status_code=303)
 
 
+@router.post("/survey/{survey_id}/findings", dependencies=[require("ledger.assign")])
+def survey_finding(survey_id: Id, db: DatabaseDep, user: CurrentUser, text: str = Form(""), measure_no: FormId = ...,
+                   unit_code: str = Form(""), deadline: str = Form(""), question_code: str = Form("")):
+    """A finding becomes a ledger assignment (or joins the unit's assignment of that measure)."""
+    day = bounded_day(deadline, "完成时限")
+    with db.write() as session:
+        finding = findings.to_assignment(session=session, actor=user, survey_id=survey_id, text=text,
+                                         measure_no=measure_no, unit_code=unit_code, deadline=day,
+                                         question_code=question_code.strip())
+        assignment_id = finding.assignment_id
+    return RedirectResponse(f"/ledger/assignments/{assignment_id}", status_code=303)
+
+
 @router.get("/survey/{survey_id}/results", dependencies=[require("survey.view")])
 def survey_results(request: Request, survey_id: Id, db: DatabaseDep, user: CurrentUser, format: str = "html"):
     if format == "xlsx":
@@ -135,5 +149,5 @@ def survey_results(request: Request, survey_id: Id, db: DatabaseDep, user: Curre
         return temporary_file(path, name)
     with db.read() as session:
         r = analysis.results(session=session, actor=user, survey_id=survey_id)
-        return render(request, "survey/results.html", {"r": r, "charts": analysis.charts(r), "kinds": KINDS},
-                      user=user)
+        return render(request, "survey/results.html", {"r": r, "charts": analysis.charts(r), "kinds": KINDS,
+                                                       "findings": findings.of_survey(session, survey_id)}, user=user)

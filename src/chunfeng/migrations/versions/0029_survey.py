@@ -1,4 +1,4 @@
-"""the survey domain: questionnaires (one row per version), their questions, one-time invitations, responses
+"""the survey domain: questionnaires (one row per version), their questions, one-time invitations, responses, findings handed to the ledger
 
 Revision ID: 0029
 Revises: 0023
@@ -34,6 +34,23 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_survey_series'), ['series'], unique=False)
         batch_op.create_index(batch_op.f('ix_survey_state'), ['state'], unique=False)
         batch_op.create_index(batch_op.f('ix_survey_unit_id'), ['unit_id'], unique=False)
+
+    op.create_table('survey_finding',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('survey_id', sa.Integer(), nullable=False),
+    sa.Column('question_code', sa.String(length=16), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('measure_no', sa.Integer(), nullable=False),
+    sa.Column('assignment_id', sa.Integer(), nullable=False),
+    sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['assignment_id'], ['ledger_assignment.id'], name=op.f('fk_survey_finding_assignment_id_ledger_assignment')),
+    sa.ForeignKeyConstraint(['survey_id'], ['survey.id'], name=op.f('fk_survey_finding_survey_id_survey'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_survey_finding'))
+    )
+    with op.batch_alter_table('survey_finding', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_survey_finding_assignment_id'), ['assignment_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_survey_finding_survey_id'), ['survey_id'], unique=False)
 
     op.create_table('survey_invitation',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -85,6 +102,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('survey_finding', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_survey_finding_survey_id'))
+        batch_op.drop_index(batch_op.f('ix_survey_finding_assignment_id'))
+
+    op.drop_table('survey_finding')
     with op.batch_alter_table('survey_response', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_survey_response_survey_id'))
 
