@@ -127,7 +127,7 @@ def survey_invite_units(request: Request, survey_id: Id, db: DatabaseDep, user: 
 
 
 @router.post("/survey/{survey_id}/findings", dependencies=[require("ledger.assign")])
-def survey_finding(survey_id: Id, db: DatabaseDep, user: CurrentUser, text: str = Form(""), measure_no: FormId = ...,
+def survey_finding(survey_id: Id, db: DatabaseDep, user: CurrentUser, measure_no: FormId, text: str = Form(""),
                    unit_code: str = Form(""), deadline: str = Form(""), question_code: str = Form("")):
     """A finding becomes a ledger assignment (or joins the unit's assignment of that measure)."""
     day = bounded_day(deadline, "完成时限")
