@@ -27,6 +27,7 @@ from chunfeng.org.cli import audit_app, org_app, user_app
 from chunfeng.plan.cli import app as plan_app
 from chunfeng.push import jobs as _push_jobs  # noqa: F401
 from chunfeng.push.cli import app as push_app
+from chunfeng.survey.cli import app as survey_app
 
 app = typer.Typer(cls=DomainErrors, help="春风 — 便民办税春风行动管理平台", no_args_is_help=True, add_completion=False)
 app.add_typer(plan_app, name="plan")
@@ -40,6 +41,7 @@ app.add_typer(push_app, name="push")
 app.add_typer(appeals_app, name="appeals")
 app.add_typer(credit_app, name="credit")
 app.add_typer(calendar_app, name="calendar")
+app.add_typer(survey_app, name="survey")
 app.command("ask")(ask_command)
 
 db_app = typer.Typer(help="数据库", no_args_is_help=True)

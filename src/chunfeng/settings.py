@@ -30,15 +30,16 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(5, ge=1, description="consecutive wrong passwords for a user name from one address that lock that address out of it")
     login_lockout_minutes: int = Field(15, ge=1, description="how long a locked address is refused that user name")
     rate_limits: dict[str, int] = Field(
-        default_factory=lambda: {"login": 10, "consult": 60, "appeals": 20},
+        default_factory=lambda: {"login": 10, "consult": 60, "appeals": 20, "survey": 30},
         description="requests a minute one client address may make: login (POST /login), consult (the public ask "
-                    "page and API), appeals (the public form and intake API); {} turns limiting off")
+                    "page and API), appeals (the public form and intake API), survey (answers sent to /s/…: a "
+                    "service hall's respondents may share one address); {} turns limiting off")
     rate_ceilings: dict[str, int] = Field(
-        default_factory=lambda: {"consult": 500, "appeals": 100, "inbox": 300},
+        default_factory=lambda: {"consult": 500, "appeals": 100, "inbox": 300, "survey": 100},
         description="requests a second all server processes together take on a public endpoint before answering "
                     "429 with a time to come back: consult (the ask page and API), appeals (the public form and "
-                    "intake API), inbox (the taxpayer's message centre); set from what the fleet sustains; {} "
-                    "turns the ceilings off")
+                    "intake API), inbox (the taxpayer's message centre), survey (answers sent to /s/…); set from "
+                    "what the fleet sustains; {} turns the ceilings off")
     rate_limit_wait_ms: int = Field(250, ge=10, description="longest wait for the shared rate-limit counters in the "
                                                              "database; past it a process counts on its own")
     cookie_secure: bool = Field(False, description="send cookies only over HTTPS (turn on behind TLS)")

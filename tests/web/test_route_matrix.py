@@ -94,6 +94,12 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("GET", "/credit/violators/export.xlsx"): PUBLIC,
     ("GET", "/credit/violators/manage"): "credit.violators.manage", ("POST", "/credit/violators"): "credit.violators.manage",
     ("POST", "/credit/violators/{violator_id}/remove"): "credit.violators.manage",
+    ("GET", "/s/{token}"): PUBLIC, ("POST", "/s/{token}"): PUBLIC,
+    ("GET", "/survey"): "survey.view", ("POST", "/survey/import"): "survey.manage", ("GET", "/survey/{survey_id}"): "survey.view",
+    ("POST", "/survey/{survey_id}/publish"): "survey.manage", ("POST", "/survey/{survey_id}/invitations"): "survey.manage",
+    ("POST", "/survey/{survey_id}/invitations/units"): "survey.manage",
+    ("POST", "/survey/{survey_id}/findings"): "ledger.assign",
+    ("GET", "/survey/{survey_id}/results"): "survey.view",
 }
 
 # Values for path parameters: ids that do not exist (an allowed user gets 404), codes that do.

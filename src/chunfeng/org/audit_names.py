@@ -39,7 +39,7 @@ WHOLE: dict[str, str] = {
 DOMAINS: dict[str, str] = {
     "org": "账户", "ledger": "台账", "plan": "行动方案", "consult": "12366咨询", "push": "精准推送",
     "appeals": "诉求", "audit": "审计", "backup": "备份", "calendar": "工作日历", "inbox": "收件箱",
-    "credit": "纳税信用",
+    "credit": "纳税信用", "survey": "问卷调查",
 }
 
 OBJECTS: dict[str, str] = {
@@ -48,6 +48,7 @@ OBJECTS: dict[str, str] = {
     "entry": "知识条目", "handoff": "转人工问题", "campaign": "推送活动", "stage": "推送阶段", "policy": "优惠政策",
     "bills": "红利账单", "taxpayers": "纳税人清单", "channel": "通知渠道", "year": "年度日历", "deadline": "申报期限",
     "login": "登录", "ratings": "信用评价结果", "violator": "失信主体", "alist": "A级纳税人名单",
+    "questionnaire": "问卷", "invitations": "问卷邀请", "results": "调查结果", "finding": "调查发现",
 }
 
 VERBS: dict[str, str] = {
@@ -61,6 +62,7 @@ VERBS: dict[str, str] = {
     # appeals.{action}: the steps of an item
     "received": "收到", "accept": "受理", "start": "开始办理", "reply": "答复", "close": "办结", "reassign": "改派",
     "rated": "评价", "reopened": "重新办理", "note": "备注", "escalate": "升级",
+    "published": "发布", "sent": "发送",
 }
 
 OUTCOMES: dict[str, str] = {"success": "成功", "failure": "失败", "denied": "拒绝"}
@@ -71,7 +73,7 @@ FILTERS: dict[str, str] = {
     "access.denied": "越权访问", "config.changed": "配置变更", "audit": "审计日志导出", "backup": "备份与恢复",
     "ledger": "台账(全部)", "ledger.report": "进展报告", "ledger.notice": "督办", "plan": "行动方案",
     "consult": "12366咨询", "push": "精准推送", "appeals": "诉求", "calendar": "工作日历", "inbox": "通知渠道",
-    "credit": "纳税信用",
+    "credit": "纳税信用", "survey": "问卷调查",
 }
 
 FIELDS: dict[str, str] = {

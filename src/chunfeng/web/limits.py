@@ -11,27 +11,27 @@ from starlette.responses import JSONResponse
 from chunfeng.ratelimit import RateLimiter, Refusal, Rule
 from chunfeng.web.deps import render
 
-# Public endpoints limited per client address: (method, path) → bucket of `Settings.rate_limits` (a minute each).
+# Public endpoints limited per client address: (method, path) → bucket of `Settings.rate_limits` (a minute each);
+# a path ending in "/" covers what lies below it (the survey answer page /s/{token}).
 RATE_LIMITED = {("POST", "/login"): "login", ("POST", "/totp"): "login", ("GET", "/ask"): "consult",
                 ("GET", "/api/consult"): "consult", ("POST", "/appeals/new"): "appeals",
-                ("POST", "/api/appeals"): "appeals",
-                ("POST", "/appeals/find"): "appeals"}
+                ("POST", "/api/appeals"): "appeals", ("POST", "/appeals/find"): "appeals", ("POST", "/s/"): "survey"}
 
 # The public front door at a filing-season peak: (method, path) → bucket of `Settings.rate_ceilings` (a second each,
 # all processes together). Paths ending in "/" cover what lies below them.
 CEILINGS = {("GET", "/ask"): "consult", ("GET", "/api/consult"): "consult", ("POST", "/appeals/new"): "appeals",
             ("POST", "/api/appeals"): "appeals", ("GET", "/push/inbox"): "inbox", ("GET", "/push/inbox/"): "inbox",
-            ("GET", "/push/bill"): "inbox"}
+            ("GET", "/push/bill"): "inbox", ("POST", "/s/"): "survey"}
 
 BACKLOG_SECONDS = 60  # a ceiling tells no one to come back later than this
 CHINA = timezone(timedelta(hours=8))
 
 
-def _ceiling_bucket(method: str, path: str) -> str | None:
-    if bucket := CEILINGS.get((method, path)):
+def _bucket(table: dict[tuple[str, str], str], method: str, path: str) -> str | None:
+    if bucket := table.get((method, path)):
         return bucket
     head = path.rsplit("/", 1)[0] + "/"
-    return CEILINGS.get((method, head)) if head != "/" else None
+    return table.get((method, head)) if head != "/" else None
 
 
 def rules_for(request, *, per_address: dict[str, int], ceilings: dict[str, int]) -> list[Rule]:
@@ -39,9 +39,9 @@ def rules_for(request, *, per_address: dict[str, int], ceilings: dict[str, int])
     nothing), then the client address's own limit."""
     method, path = request.method, request.url.path
     rules = []
-    if (bucket := _ceiling_bucket(method, path)) and ceilings.get(bucket):
+    if (bucket := _bucket(CEILINGS, method, path)) and ceilings.get(bucket):
         rules.append(Rule(bucket, "*", ceilings[bucket], 1.0, backlog=BACKLOG_SECONDS))
-    if (bucket := RATE_LIMITED.get((method, path))) and per_address.get(bucket):
+    if (bucket := _bucket(RATE_LIMITED, method, path)) and per_address.get(bucket):
         rules.append(Rule(bucket, request.client.host if request.client else "", per_address[bucket], 60.0))
     return rules
 
@@ -80,7 +80,7 @@ def too_many(request, refusal: Refusal):
     headers = {"Retry-After": str(seconds)}
     if request.url.path.startswith("/api/"):
         return JSONResponse({"detail": message}, status_code=429, headers=headers)  # the contract's ApiError
-    if refusal.rule.bucket == "appeals":
+    if refusal.rule.bucket in ("appeals", "survey"):
         message += "您填写的内容尚未提交,返回上一页即可找回,稍后再提交。"
     response = render(request, "error.html", {"status": 429, "title": title, "message": message}, status_code=429)
     response.headers.update(headers)

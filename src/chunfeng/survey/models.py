@@ -1,0 +1,105 @@
+"""Tables of questionnaires: the questionnaire (one row per version), its questions, invitations and responses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from chunfeng.db import Base, utcnow
+from chunfeng.org.models import Unit
+
+KINDS = {"single": "单选", "multi": "多选", "scale": "量表(1–5)", "nps": "推荐度(0–10)", "text": "填空"}
+STATES = {"draft": "草稿", "published": "已发布", "closed": "已结束"}
+# The fixed answers of the two scales: 1–5 satisfaction, and the Net Promoter question's 0–10.
+SCALES = {"scale": [str(n) for n in range(1, 6)], "nps": [str(n) for n in range(0, 11)]}
+
+
+class Survey(Base):
+    """One version of a questionnaire. Versions of the same questionnaire share `series`; a published version is
+    frozen (its questions never change once anyone may have answered them), and editing it makes the next version."""
+
+    __tablename__ = "survey"
+    __table_args__ = (UniqueConstraint("series", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    series: Mapped[str] = mapped_column(String(32), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    title: Mapped[str] = mapped_column(String(200))
+    intro: Mapped[str] = mapped_column(Text, default="")
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True, doc="the unit that runs it")
+    state: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    link: Mapped[str | None] = mapped_column(String(48), unique=True, doc="the open public link's token, once published")
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime)
+    unit: Mapped[Unit] = relationship(viewonly=True)
+    questions: Mapped[list[SurveyQuestion]] = relationship(order_by="SurveyQuestion.position", viewonly=True)
+
+
+class SurveyQuestion(Base):
+    """A question: its kind, its options, whether it must be answered, and when it is shown (skip logic: only if
+    the answer to an earlier question `show_if` is one of `show_values`)."""
+
+    __tablename__ = "survey_question"
+    __table_args__ = (UniqueConstraint("survey_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("survey.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    options: Mapped[list] = mapped_column(JSON, default=list)
+    required: Mapped[bool] = mapped_column(Boolean, default=False)
+    show_if: Mapped[str] = mapped_column(String(16), default="")
+    show_values: Mapped[list] = mapped_column(JSON, default=list)
+
+    @property
+    def choices(self) -> list[str]:
+        return SCALES.get(self.kind, self.options)
+
+
+class SurveyInvitation(Base):
+    """A one-time invitation: its token (kept only as a digest) admits exactly one response."""
+
+    __tablename__ = "survey_invitation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("survey.id", ondelete="CASCADE"), index=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(200), default="", doc="whom it was made for, as the official noted")
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class SurveyResponse(Base):
+    """One submitted questionnaire: the answers to the questions shown, keyed by question code. The unique
+    invitation id is the database's own guard that an invitation is answered once, whatever races."""
+
+    __tablename__ = "survey_response"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("survey.id", ondelete="CASCADE"), index=True)
+    invitation_id: Mapped[int | None] = mapped_column(ForeignKey("survey_invitation.id", ondelete="CASCADE"),
+                                                      unique=True)
+    submitted_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    answers: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class SurveyFinding(Base):
+    """What a survey found that needs improving, handed to the ledger: the assignment (a measure given to a unit)
+    that tracks the improvement like any other measure."""
+
+    __tablename__ = "survey_finding"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("survey.id", ondelete="CASCADE"), index=True)
+    question_code: Mapped[str] = mapped_column(String(16), default="")
+    text: Mapped[str] = mapped_column(Text)
+    measure_no: Mapped[int] = mapped_column(Integer)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("ledger_assignment.id"), index=True)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

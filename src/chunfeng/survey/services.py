@@ -1,0 +1,368 @@
+"""Questionnaires: import from a spreadsheet (all or nothing), versions, publishing, one-time invitations, and the
+public answering with its skip logic enforced here, on the server, whatever the page did or did not run."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from chunfeng.db import utcnow
+from chunfeng.errors import ValidationFailed
+from chunfeng.inbox import services as inbox
+from chunfeng.org import audit
+from chunfeng.org.access import Actor, SystemActor, authorize, subtree_filter
+from chunfeng.org.models import Unit
+from chunfeng.org.services import find_unit
+from chunfeng.paging import Page, paginate
+from chunfeng.survey import policy
+from chunfeng.survey.errors import SurveyConflict, SurveyInvalid, SurveyNotFound
+from chunfeng.survey.models import KINDS, SCALES, Survey, SurveyInvitation, SurveyQuestion, SurveyResponse
+from chunfeng.tabular import TableLimits, listed_problems, read_table
+
+COLUMNS = {
+    "code": ("题号", "code"),
+    "kind": ("题型", "kind", "type"),
+    "text": ("题目", "question", "text"),
+    "options": ("选项", "options"),
+    "required": ("必答", "required"),
+    "show_if": ("显示条件题号", "show_if"),
+    "show_values": ("显示条件选项", "show_values"),
+}
+KIND_WORDS = {"单选": "single", "单选题": "single", "多选": "multi", "多选题": "multi", "量表": "scale", "满意度": "scale",
+              "nps": "nps", "推荐度": "nps", "净推荐值": "nps", "填空": "text", "文本": "text", "填空题": "text",
+              **{k: k for k in KINDS}}
+YES, NO = {"是", "y", "yes", "1", "必答", "true"}, {"", "否", "n", "no", "0", "false"}
+MAX_OPTIONS, MAX_OPTION_CHARS, MAX_TEXT_ANSWER, MAX_QUESTIONS = 50, 200, 2000, 200
+MAX_INVITATIONS = 1000  # per request: a bigger list goes through the outbox, which is not built yet
+
+
+def split_values(cell: str) -> list[str]:
+    """Options in one cell: separated by |, ;, ; or line breaks (never by commas, which an option may hold)."""
+    for sep in ("|", "|", ";", ";", "\r\n", "\r"):
+        cell = cell.replace(sep, "\n")
+    return [part.strip() for part in cell.split("\n") if part.strip()]
+
+
+@dataclass
+class QuestionSpec:
+    code: str
+    kind: str
+    text: str
+    options: list[str] = field(default_factory=list)
+    required: bool = False
+    show_if: str = ""
+    show_values: list[str] = field(default_factory=list)
+
+    @property
+    def choices(self) -> list[str]:
+        return SCALES.get(self.kind, self.options)
+
+
+def parse_questionnaire(path: Path, *, limits: TableLimits) -> list[QuestionSpec]:
+    """The questions of a spreadsheet, one row each, every problem found named by row and column; nothing is
+    returned unless every row is right."""
+    path = Path(path)
+    rows = read_table(path, COLUMNS, required={"code", "kind", "text"}, limits=limits)
+    problems: list[str] = []
+    specs: list[QuestionSpec] = []
+    seen: dict[str, QuestionSpec] = {}
+    if len(rows) > MAX_QUESTIONS:
+        problems.append(f"共 {len(rows)} 道题,超过上限 {MAX_QUESTIONS} 道")
+    for row in rows:
+        v, where = row.values, f"第 {row.number} 行"
+        code = v.get("code", "").strip()
+        kind = KIND_WORDS.get(v.get("kind", "").strip().lower())
+        text = v.get("text", "").strip()
+        options = split_values(v.get("options", ""))
+        required_word = v.get("required", "").strip().lower()
+        show_if = v.get("show_if", "").strip()
+        show_values = split_values(v.get("show_values", ""))
+        if not code:
+            problems.append(f"{where} 题号:不能为空")
+        elif len(code) > 16:
+            problems.append(f"{where} 题号:“{code[:20]}”超过 16 个字符")
+        elif code in seen:
+            problems.append(f"{where} 题号:“{code}”与前面的题重复")
+        if kind is None:
+            problems.append(f"{where} 题型:“{v.get('kind', '')}”不是可用的题型(单选、多选、量表、NPS、填空)")
+        if not text:
+            problems.append(f"{where} 题目:不能为空")
+        if kind in ("single", "multi"):
+            if len(set(options)) < 2:
+                problems.append(f"{where} 选项:{KINDS[kind]}题至少要有两个不同的选项,用“|”分隔")
+            elif len(set(options)) != len(options):
+                problems.append(f"{where} 选项:有重复的选项")
+            elif len(options) > MAX_OPTIONS or any(len(o) > MAX_OPTION_CHARS for o in options):
+                problems.append(f"{where} 选项:最多 {MAX_OPTIONS} 个选项,每个不超过 {MAX_OPTION_CHARS} 字")
+        elif kind is not None and options:
+            fixed = "固定为 " + "–".join(SCALES[kind][::len(SCALES[kind]) - 1]) if kind in SCALES else "没有选项"
+            problems.append(f"{where} 选项:{KINDS[kind]}题{fixed},此列应留空")
+        if required_word not in YES | NO:
+            problems.append(f"{where} 必答:“{v.get('required', '')}”应为“是”或“否”")
+        if show_if:
+            parent = seen.get(show_if)
+            if parent is None:
+                problems.append(f"{where} 显示条件题号:“{show_if}”不是前面的题(条件只能引用排在前面的题)")
+            elif parent.kind == "text":
+                problems.append(f"{where} 显示条件题号:“{show_if}”是填空题,不能作为显示条件")
+            elif not show_values:
+                problems.append(f"{where} 显示条件选项:填写了条件题号,还要写明哪些选项时显示本题")
+            elif unknown := [x for x in show_values if x not in parent.choices]:
+                problems.append(f"{where} 显示条件选项:“{'、'.join(unknown)}”不是题 {show_if} 的选项")
+        elif show_values:
+            problems.append(f"{where} 显示条件选项:没有填写显示条件题号")
+        spec = QuestionSpec(code, kind or "", text, options if kind in ("single", "multi") else [],
+                            required_word in YES, show_if, show_values if show_if else [])
+        if code and code not in seen:
+            seen[code] = spec
+        specs.append(spec)
+    if not rows:
+        problems.append("没有任何题目(第 1 行为表头,题目从第 2 行起)")
+    if problems:
+        raise ValidationFailed(f"{path.name}:问卷有 {len(problems)} 处问题,未导入任何题目",
+                               listed_problems(problems, limits))
+    return specs
+
+
+def import_questionnaire(*, session: Session, actor: Actor, title: str, questions: list[QuestionSpec],
+                         unit_code: str = "", intro: str = "", edit_of: int | None = None) -> Survey:
+    """A new questionnaire, or a new content for `edit_of`: a draft is changed in place; a published or closed
+    version stays frozen and the content becomes the series' next version (a draft)."""
+    title = title.strip()
+    if not title or len(title) > 200:
+        raise SurveyInvalid("问卷标题:不能为空,且不超过 200 字")
+    if edit_of is not None:
+        base = get_survey(session=session, actor=actor, survey_id=edit_of)
+        if refused := policy.manage_refusal(actor, base):
+            raise refused
+        if base.state == "draft":
+            survey = base
+            before = {"title": survey.title, "questions": len(survey.questions)}
+            session.query(SurveyQuestion).filter(SurveyQuestion.survey_id == survey.id).delete()
+            survey.title, survey.intro = title, intro
+        else:
+            latest = session.scalar(select(func.max(Survey.version)).where(Survey.series == base.series)) or 0
+            draft = session.scalar(select(Survey).where(Survey.series == base.series, Survey.state == "draft"))
+            if draft is not None:
+                raise SurveyInvalid(f"这份问卷已有草稿(第 {draft.version} 版),请在草稿上修改")
+            survey = Survey(series=base.series, version=latest + 1, title=title, intro=intro, unit_id=base.unit_id,
+                            created_by=actor.username)
+            session.add(survey)
+            before = {"version": base.version}
+    else:
+        unit = find_unit(session=session, code=unit_code) if unit_code else (
+            find_unit(session=session, code=actor.unit_code) if isinstance(actor, SystemActor) else actor.unit)
+        authorize(actor, "survey.manage", unit)
+        survey = Survey(series=uuid.uuid4().hex, version=1, title=title, intro=intro, unit_id=unit.id,
+                        created_by=actor.username)
+        session.add(survey)
+        before = None
+    session.flush()
+    for position, q in enumerate(questions, start=1):
+        session.add(SurveyQuestion(survey_id=survey.id, position=position, code=q.code, kind=q.kind, text=q.text,
+                                   options=q.options, required=q.required, show_if=q.show_if, show_values=q.show_values))
+    session.flush()
+    session.expire(survey, ["questions"])
+    audit.record(session, actor=actor, action="survey.questionnaire.imported", object_type="survey",
+                 object_id=survey.id, before=before,
+                 after={"title": title, "version": survey.version, "questions": len(questions)})
+    return survey
+
+
+def get_survey(*, session: Session, actor: Actor, survey_id: int) -> Survey:
+    survey = session.get(Survey, survey_id)
+    if survey is None:
+        raise SurveyNotFound(f"没有编号为 {survey_id} 的问卷")
+    if refused := policy.view_refusal(actor, survey):
+        raise refused
+    return survey
+
+
+def list_surveys(*, session: Session, actor: Actor, q: str = "", page: int = 1, per_page: int = 30) -> Page[Survey]:
+    """The questionnaires of the actor's subtree, every version, newest first."""
+    authorize(actor, "survey.view")
+    where = [subtree_filter(actor)]
+    if q.strip():
+        where.append(Survey.title.like(f"%{q.strip()}%"))
+    return paginate(session, select(Survey).join(Unit, Survey.unit_id == Unit.id).where(*where)
+                    .order_by(Survey.created_at.desc(), Survey.id.desc()), page, per_page)
+
+
+def versions(session: Session, survey: Survey) -> list[Survey]:
+    return list(session.scalars(select(Survey).where(Survey.series == survey.series).order_by(Survey.version)))
+
+
+def publish(*, session: Session, actor: Actor, survey_id: int) -> Survey:
+    """Freeze a draft and open it to answers; an earlier published version of the same questionnaire closes (its
+    link and invitations stop taking answers), so one version at a time is answered."""
+    survey = get_survey(session=session, actor=actor, survey_id=survey_id)
+    if refused := policy.publish_refusal(actor, survey):
+        raise refused
+    if not survey.questions:
+        raise SurveyInvalid("问卷没有题目,不能发布")
+    closed = session.execute(update(Survey).where(Survey.series == survey.series, Survey.state == "published")
+                             .values(state="closed")).rowcount
+    survey.state, survey.published_at, survey.link = "published", utcnow(), secrets.token_urlsafe(24)
+    audit.record(session, actor=actor, action="survey.questionnaire.published", object_type="survey",
+                 object_id=survey.id, after={"version": survey.version, "closed_earlier": closed})
+    return survey
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_invitations(*, session: Session, actor: Actor, survey_id: int, labels: list[str]) -> list[tuple[str, str]]:
+    """One one-time token per label (whom it is for; may be empty): [(label, token)]. The tokens are shown this once
+    and kept only as digests."""
+    survey = get_survey(session=session, actor=actor, survey_id=survey_id)
+    if refused := policy.invite_refusal(actor, survey):
+        raise refused
+    if not labels or len(labels) > MAX_INVITATIONS:
+        raise SurveyInvalid(f"一次可生成 1 到 {MAX_INVITATIONS} 个邀请")
+    made = []
+    for label in labels:
+        token = secrets.token_urlsafe(24)
+        session.add(SurveyInvitation(survey_id=survey.id, token_digest=_digest(token), label=label.strip()[:200],
+                                     created_by=actor.username))
+        made.append((label.strip()[:200], token))
+    audit.record(session, actor=actor, action="survey.invitations.created", object_type="survey", object_id=survey.id,
+                 after={"count": len(made)})
+    return made
+
+
+# --- answering (public) ---------------------------------------------------------------------------------
+
+
+def resolve(session: Session, token: str) -> tuple[Survey, SurveyInvitation | None]:
+    """The questionnaire a public token opens: an invitation's one-time token, or the open link. A draft is not
+    public; a closed version and a used invitation are refused with a reason."""
+    invitation = session.scalar(select(SurveyInvitation).where(SurveyInvitation.token_digest == _digest(token)))
+    survey = (session.get(Survey, invitation.survey_id) if invitation is not None
+              else session.scalar(select(Survey).where(Survey.link == token)))
+    if survey is None or survey.state == "draft":
+        raise SurveyNotFound("问卷链接无效:请核对链接是否完整")
+    if survey.state == "closed":
+        raise SurveyConflict("这份问卷已结束,不再接收答卷。感谢您的关注")
+    if invitation is not None and invitation.answered_at is not None:
+        raise SurveyConflict("这个邀请链接已经提交过答卷,每个邀请只能提交一次。感谢您的参与")
+    return survey, invitation
+
+
+class AnswerInvalid(SurveyInvalid):
+    """Some answers are missing or not allowed: `problems` maps each question's code to what is wrong."""
+
+    def __init__(self, problems: dict[str, str]):
+        self.problems = problems
+        super().__init__(f"有 {len(problems)} 道题需要修改,请看题目下方的提示")
+
+
+def shown(questions: list[SurveyQuestion], answers: dict) -> list[SurveyQuestion]:
+    """The questions a respondent with these answers is shown: a question with a condition only when its earlier
+    question was itself shown and answered with one of the listed options."""
+    visible: list[SurveyQuestion] = []
+    codes: set[str] = set()
+    for q in questions:
+        if q.show_if:
+            given = answers.get(q.show_if)
+            given = {str(x) for x in given} if isinstance(given, list) else {str(given)} if given is not None else set()
+            if q.show_if not in codes or not given & set(q.show_values):
+                continue
+        visible.append(q)
+        codes.add(q.code)
+    return visible
+
+
+def clean_answers(questions: list[SurveyQuestion], raw: dict[str, list[str]]) -> dict:
+    """The answers to keep, from the form's fields (question code → the values sent): answers to questions the
+    respondent is not shown are dropped, every answer must be one of its question's choices, required ones must
+    be there. Raises AnswerInvalid naming each question that is wrong."""
+    answers: dict = {}
+    problems: dict[str, str] = {}
+    visible: set[str] = set()
+    for q in questions:
+        if q not in shown(questions, answers):  # decided on the answers kept so far: conditions look backwards only
+            continue
+        visible.add(q.code)
+        values = [v.strip() for v in raw.get(q.code, []) if v and v.strip()]
+        if q.kind == "multi":
+            picked = list(dict.fromkeys(values))
+            if unknown := [v for v in picked if v not in q.choices]:
+                problems[q.code] = f"“{unknown[0][:40]}”不是本题的选项"
+            elif picked:
+                answers[q.code] = picked
+        elif q.kind == "text":
+            if values and len(values[0]) > MAX_TEXT_ANSWER:
+                problems[q.code] = f"回答不能超过 {MAX_TEXT_ANSWER} 字(现有 {len(values[0])} 字)"
+            elif values:
+                answers[q.code] = values[0]
+        elif values:
+            if len(set(values)) > 1 or values[0] not in q.choices:
+                problems[q.code] = "请从给出的选项中选择一项"
+            else:
+                answers[q.code] = int(values[0]) if q.kind in SCALES else values[0]
+        if q.required and q.code not in answers and q.code not in problems:
+            problems[q.code] = "此题为必答题"
+    if problems:
+        raise AnswerInvalid(problems)
+    return answers
+
+
+def submit(*, session: Session, token: str, raw: dict[str, list[str]]) -> SurveyResponse:
+    """Record one response. An invitation is claimed by a conditional update in this transaction: of two submits
+    racing with the same token, the second finds it claimed (PostgreSQL re-reads the row after the first commits)
+    and is refused; the unique invitation id of a response is the last guard."""
+    survey, invitation = resolve(session, token)
+    answers = clean_answers(list(survey.questions), raw)
+    if invitation is not None:
+        claimed = session.execute(update(SurveyInvitation).where(SurveyInvitation.id == invitation.id,
+                                                                 SurveyInvitation.answered_at.is_(None))
+                                  .values(answered_at=utcnow())).rowcount
+        if claimed != 1:
+            raise SurveyConflict("这个邀请链接已经提交过答卷,每个邀请只能提交一次。感谢您的参与")
+    response = SurveyResponse(survey_id=survey.id, invitation_id=invitation.id if invitation else None, answers=answers)
+    session.add(response)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise SurveyConflict("这个邀请链接已经提交过答卷,每个邀请只能提交一次。感谢您的参与") from None
+    return response
+
+
+def invite_units(*, session: Session, actor: Actor, survey_id: int, unit_codes: list[str],
+                 base_url: str) -> list[SurveyInvitation]:
+    """One one-time invitation per unit of the list (contact units, service halls), each posted to the unit's inbox
+    and so sent on through its channels by the outbox after commit. All units must exist and lie in the actor's
+    subtree, or none is invited."""
+    survey = get_survey(session=session, actor=actor, survey_id=survey_id)
+    if refused := policy.invite_refusal(actor, survey):
+        raise refused
+    codes = list(dict.fromkeys(code.strip() for code in unit_codes if code.strip()))
+    if not codes or len(codes) > MAX_INVITATIONS:
+        raise SurveyInvalid(f"请填写 1 到 {MAX_INVITATIONS} 个单位代码")
+    units = {u.code: u for u in session.scalars(select(Unit).where(Unit.code.in_(codes)))}
+    if missing := [c for c in codes if c not in units]:
+        raise SurveyInvalid(f"没有这些代码的单位:{'、'.join(missing[:20])};未发出任何邀请")
+    for code in codes:
+        authorize(actor, "survey.manage", units[code])
+    made = []
+    for code in codes:
+        unit, token = units[code], secrets.token_urlsafe(24)
+        invitation = SurveyInvitation(survey_id=survey.id, token_digest=_digest(token),
+                                      label=f"{unit.code} {unit.name}"[:200], created_by=actor.username)
+        session.add(invitation)
+        url = f"{base_url.rstrip('/')}/s/{token}"
+        inbox.post(session, unit=unit, kind="survey", title=f"问卷邀请:{survey.title}", link=f"/s/{token}",
+                   body=f"{survey.unit.name}邀请贵单位填写问卷“{survey.title}”:{url}\n此链接专供贵单位使用,只能提交一次。",
+                   sender=actor.username)
+        made.append(invitation)
+    audit.record(session, actor=actor, action="survey.invitations.sent", object_type="survey", object_id=survey.id,
+                 after={"count": len(made), "unit": codes[:50]})
+    return made

@@ -1,0 +1,42 @@
+"""`chunfeng survey …` as an operator runs it: import (and a refused file), list, results with the workbook."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from openpyxl import load_workbook
+
+from chunfeng.survey import services
+from chunfeng.survey.models import Survey
+from tests.survey.test_services import GOOD, sheet
+
+
+def run(db, *args) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CHUNFENG_DATABASE_URL": db.url, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "chunfeng", "survey", *args], capture_output=True, text=True, env=env)
+
+
+def test_import_list_and_results(db, tmp_path):
+    made = run(db, "import", str(sheet(tmp_path, GOOD)), "--title", "办税体验调查", "--publish")
+    assert made.returncode == 0, made.stderr
+    assert "第 1 版,已发布" in made.stdout and "已导入 5 道题" in made.stdout
+    with db.read() as s:
+        survey = s.query(Survey).one()
+        link, survey_id = survey.link, survey.id
+    with db.write() as s:
+        services.submit(session=s, token=link, raw={"Q1": ["是"], "Q2": ["4"], "Q4": ["10"]})
+    listed = run(db, "list")
+    assert listed.returncode == 0 and "办税体验调查" in listed.stdout
+    out = tmp_path / "结果.xlsx"
+    shown = run(db, "results", str(survey_id), "--xlsx", str(out))
+    assert shown.returncode == 0, shown.stderr
+    assert "答卷 1 份" in shown.stdout and "平均 4.00" in shown.stdout and "NPS 100.0" in shown.stdout
+    assert load_workbook(out).sheetnames == ["概况", "题目分布", "答卷"]
+
+
+def test_a_bad_file_is_refused_with_its_rows(db, tmp_path):
+    bad = sheet(tmp_path, [["Q1", "单选", "办过吗", "是", "是", "", ""]])
+    refused = run(db, "import", str(bad), "--title", "坏问卷")
+    assert refused.returncode == 1 and "第 2 行 选项" in refused.stderr

@@ -1,0 +1,192 @@
+"""Questionnaires over HTTP: import (and a refused sheet), preview, publish, the public answer page without
+JavaScript (skip logic and required questions on the server, input kept on an error), invitations used once,
+results and the xlsx export, refusals."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import httpx
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import func, select
+
+from chunfeng.inbox.models import InboxMessage
+from chunfeng.org.models import AuditEntry
+from chunfeng.settings import Settings
+from chunfeng.survey.models import Survey, SurveyQuestion, SurveyResponse
+from chunfeng.xlsx import write_table
+from tests.conftest import TEST_DATA_KEY, csrf_from, login, serving
+from tests.survey.test_services import GOOD, HEADERS
+
+
+@pytest.fixture
+def office(with_plan, county, add_users):
+    add_users({"county_officer": ("110101", ["service_officer"]), "bj_viewer": ("110000", ["viewer"]),
+               "gd_officer": ("440000", ["service_officer"]), "agent": ("000000", ["agent"])})
+    return with_plan
+
+
+def xlsx_bytes(tmp_path, rows) -> bytes:
+    return write_table(tmp_path / "q.xlsx", sheet="问卷", headers=HEADERS, rows=rows).read_bytes()
+
+
+def import_survey(client, tmp_path, rows=GOOD, **fields) -> httpx.Response:
+    token = csrf_from(client.get("/survey").text)
+    return client.post("/survey/import", data={"csrf_token": token, "title": "纳税人需求调查", **fields},
+                       files={"file": ("问卷.xlsx", xlsx_bytes(tmp_path, rows))})
+
+
+def published(server, tmp_path) -> tuple[httpx.Client, int, str]:
+    officer = login(server, "county_officer")
+    made = import_survey(officer, tmp_path)
+    assert made.status_code == 303, made.text[:500]
+    survey_id = int(re.search(r"/survey/(\d+)", made.headers["location"])[1])
+    page = officer.get(f"/survey/{survey_id}")
+    assert page.status_code == 200 and "您对办税服务厅的满意程度" in page.text and "disabled" in page.text
+    done = officer.post(f"/survey/{survey_id}/publish", data={"csrf_token": csrf_from(page.text)})
+    assert done.status_code == 303
+    page = officer.get(f"/survey/{survey_id}").text
+    link = re.search(r'id="public-link">[^<]*/s/([\w-]+)<', page)[1]
+    assert "<svg" in page  # the hall's QR code, drawn offline
+    return officer, survey_id, link
+
+
+def test_a_bad_sheet_is_refused_naming_rows_and_nothing_is_stored(office, server, tmp_path):
+    officer = login(server, "county_officer")
+    refused = import_survey(officer, tmp_path, rows=[["Q1", "判断", "办过业务吗?", "", "是", "", ""],
+                                                     ["Q2", "单选", "", "是", "否", "Q9", "是"]])
+    assert refused.status_code == 400
+    assert "第 2 行 题型" in refused.text and "第 3 行 题目" in refused.text and "第 3 行 显示条件题号" in refused.text
+    with office.read() as s:
+        assert s.scalar(select(func.count()).select_from(Survey)) == 0
+
+
+def test_answer_page_without_javascript_enforces_skip_logic_and_keeps_input(office, server, tmp_path):
+    _, survey_id, link = published(server, tmp_path)
+    public = httpx.Client(base_url=server, follow_redirects=False, timeout=30)
+    form = public.get(f"/s/{link}")
+    assert form.status_code == 200 and 'name="viewport"' in form.text and "<script" not in form.text.split("</head>")[1]
+    token = csrf_from(form.text)
+    # Q1 = 是 shows Q2, which is required: refused, with what was typed still there.
+    missing = public.post(f"/s/{link}", data={"csrf_token": token, "Q1": "是", "Q5": "希望延长服务时间"})
+    assert missing.status_code == 400 and "此题为必答题" in missing.text
+    assert "希望延长服务时间</textarea>" in missing.text and 'value="是" checked' in missing.text
+    forged = public.post(f"/s/{link}", data={"csrf_token": token, "Q1": "是", "Q2": "7"})
+    assert forged.status_code == 400 and "请从给出的选项中选择一项" in forged.text
+    # Q1 = 否 hides Q2: its answer is dropped.
+    sent = public.post(f"/s/{link}", data={"csrf_token": token, "Q1": "否", "Q2": "1", "Q3": ["电子税务局", "12366热线"],
+                                           "Q4": "9", "Q5": "=HYPERLINK(\"http://x\",\"y\")"})
+    assert sent.status_code == 303 and "提交成功" in public.get(sent.headers["location"]).text
+    with office.read() as s:
+        [answers] = s.scalars(select(SurveyResponse.answers))
+        assert "Q2" not in answers and answers["Q3"] == ["电子税务局", "12366热线"] and answers["Q4"] == 9
+    assert public.post(f"/s/{link}", data={"Q1": "否"}).status_code == 403  # no CSRF token
+    assert public.get("/s/not-a-token").status_code == 404
+
+
+def test_an_invitation_answers_once(office, server, tmp_path):
+    officer, survey_id, _ = published(server, tmp_path)
+    page = officer.post(f"/survey/{survey_id}/invitations",
+                        data={"csrf_token": csrf_from(officer.get(f"/survey/{survey_id}").text), "labels": "甲公司\n乙公司"})
+    assert page.status_code == 200
+    tokens = re.findall(r'href="[^"]*/s/([\w-]+)"', page.text)
+    assert len(tokens) == 2
+    public = httpx.Client(base_url=server, follow_redirects=False, timeout=30)
+    token = csrf_from(public.get(f"/s/{tokens[0]}").text)
+    assert public.post(f"/s/{tokens[0]}", data={"csrf_token": token, "Q1": "否"}).status_code == 303
+    again = public.post(f"/s/{tokens[0]}", data={"csrf_token": token, "Q1": "是", "Q2": "5"})
+    assert again.status_code == 409 and "只能提交一次" in again.text
+    assert public.get(f"/s/{tokens[0]}").status_code == 409
+    with office.read() as s:
+        assert s.scalar(select(func.count()).select_from(SurveyResponse)) == 1
+
+
+def test_results_page_and_export(office, server, tmp_path):
+    _, survey_id, link = published(server, tmp_path)
+    public = httpx.Client(base_url=server, follow_redirects=False, timeout=30)
+    token = csrf_from(public.get(f"/s/{link}").text)
+    for q2, q4 in [("5", "10"), ("4", "9"), ("3", "3")]:
+        assert public.post(f"/s/{link}", data={"csrf_token": token, "Q1": "是", "Q2": q2, "Q4": q4,
+                                                "Q5": "=1+1"}).status_code == 303
+    viewer = login(server, "bj_viewer")  # the unit above sees its subtree's results
+    page = viewer.get(f"/survey/{survey_id}/results")
+    assert page.status_code == 200 and "答卷总数" in page.text and 'class="chart"' in page.text
+    assert "平均分 <strong>4.00</strong>" in page.text and "净推荐值 NPS <strong>33.3</strong>" in page.text
+    download = viewer.get(f"/survey/{survey_id}/results?format=xlsx")
+    assert download.status_code == 200
+    book = load_workbook(io.BytesIO(download.content))
+    rows = list(book["答卷"].iter_rows(values_only=True))
+    assert rows[0][:3] == ("提交时间(UTC)", "方式", "Q1") and len(rows) == 4
+    assert rows[1][6] == "=1+1" and book["答卷"].cell(2, 7).data_type == "s"  # text, never a formula
+    with office.read() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "survey.results.exported")) == 1
+
+
+def test_refusals_outside_the_subtree_and_without_the_role(office, server, tmp_path):
+    _, survey_id, _ = published(server, tmp_path)
+    gd = login(server, "gd_officer")
+    token = csrf_from(gd.get("/survey").text)
+    assert "纳税人需求调查" not in gd.get("/survey").text
+    for response in (gd.get(f"/survey/{survey_id}"), gd.get(f"/survey/{survey_id}/results"),
+                     gd.post(f"/survey/{survey_id}/invitations", data={"csrf_token": token, "count": "3"})):
+        assert response.status_code == 403 and "管辖范围" in response.text
+    viewer = login(server, "bj_viewer")
+    token = csrf_from(viewer.get("/survey").text)
+    assert viewer.post(f"/survey/{survey_id}/publish", data={"csrf_token": token}).status_code == 403
+    assert login(server, "agent").get("/survey").status_code == 403
+    with office.read() as s:
+        assert s.scalar(select(func.count()).select_from(SurveyQuestion)) == 5
+        denied = s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.outcome == "denied"))
+        assert denied >= 4
+
+
+def test_inviting_units_from_the_page(office, server, tmp_path):
+    officer, survey_id, _ = published(server, tmp_path)
+    token = csrf_from(officer.get(f"/survey/{survey_id}").text)
+    sent = officer.post(f"/survey/{survey_id}/invitations/units", data={"csrf_token": token, "units": "110101"})
+    assert sent.status_code == 303 and "已向 1 个单位发出邀请" in officer.get(sent.headers["location"]).text
+    outside = officer.post(f"/survey/{survey_id}/invitations/units", data={"csrf_token": token, "units": "440000"})
+    assert outside.status_code == 403
+    unknown = officer.post(f"/survey/{survey_id}/invitations/units", data={"csrf_token": token, "units": "110101 123456"})
+    assert unknown.status_code == 400 and "123456" in unknown.text
+    with office.read() as s:
+        assert s.scalar(select(func.count()).select_from(InboxMessage)) == 1
+
+
+def test_answers_from_one_address_are_rate_limited_and_the_page_says_the_input_is_kept(office, _database, server,
+                                                                                          server_files, tmp_path):
+    _, _, link = published(server, tmp_path)
+    settings = Settings(database_url=_database.url, secret_key="test-secret-not-for-production", environment="test",
+                        data_key=TEST_DATA_KEY, scan_interval_minutes=0, data_dir=str(server_files),
+                        push_store=str(server_files / "taxpayers.duckdb"), totp_required_roles=[],
+                        rate_limits={"survey": 2}, rate_ceilings={})
+    with serving(_database, settings) as url:
+        public = httpx.Client(base_url=url, follow_redirects=False, timeout=30)
+        token = csrf_from(public.get(f"/s/{link}").text)
+        codes = [public.post(f"/s/{link}", data={"csrf_token": token, "Q1": "否"}).status_code for _ in range(3)]
+        assert codes == [303, 303, 429]
+        refused = public.post(f"/s/{link}", data={"csrf_token": token, "Q1": "否"})
+        assert "每分钟最多 2 次" in refused.text and "尚未提交" in refused.text
+    with office.read() as s:
+        assert s.scalar(select(func.count()).select_from(SurveyResponse)) == 2
+
+
+def test_a_finding_becomes_a_ledger_assignment_from_the_results_page(office, server, tmp_path, add_users):
+    _, survey_id, _ = published(server, tmp_path)
+    add_users({"bj_office": ("110000", ["action_office"])})
+    office_client = login(server, "bj_office")
+    page = office_client.get(f"/survey/{survey_id}/results")
+    assert "转为台账任务" in page.text
+    form = {"csrf_token": csrf_from(page.text), "text": "排队时间长", "measure_no": "54", "unit_code": "110101",
+            "deadline": "2027-06-30", "question_code": "Q2"}
+    made = office_client.post(f"/survey/{survey_id}/findings", data=form)
+    assert made.status_code == 303 and made.headers["location"].startswith("/ledger/assignments/")
+    assert "排队时间长" in office_client.get(f"/survey/{survey_id}/results").text
+    bad = office_client.post(f"/survey/{survey_id}/findings", data={**form, "deadline": "明年"})
+    assert bad.status_code == 400 and "完成时限" in bad.text
+    viewer = login(server, "bj_viewer")
+    assert "转为台账任务" not in viewer.get(f"/survey/{survey_id}/results").text
+    assert viewer.post(f"/survey/{survey_id}/findings", data={**form, "csrf_token": csrf_from(
+        viewer.get("/survey").text)}).status_code == 403
