@@ -1,13 +1,13 @@
 """the survey domain: questionnaires (one row per version), their questions, one-time invitations, responses, findings handed to the ledger
 
-Revision ID: 0029
-Revises: 0023
+Revision ID: 0025
+Revises: 0024
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0029'
-down_revision = '0023'
+revision = '0025'
+down_revision = '0024'
 branch_labels = None
 depends_on = None
 
