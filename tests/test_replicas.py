@@ -224,9 +224,9 @@ def test_a_worker_beside_the_replicas_sends_each_message_once_and_one_killed_mid
     from chunfeng.channels import ChannelRules
     from chunfeng.inbox import services as inbox
     from chunfeng.org.services import find_unit
-    from tests.test_outbox import Receiver
+    from tests.conftest import Webhook
 
-    receiver = Receiver()
+    receiver = Webhook()
     worker_env = {"CHUNFENG_SCAN_INTERVAL_MINUTES": "1", "CHUNFENG_CHANNEL_HOSTS_ALLOWED": '["127.0.0.1"]'}
     with db.write() as s:
         inbox.add_channel(session=s, actor=system, unit_code="110000", url=receiver.url,
@@ -247,7 +247,7 @@ def test_a_worker_beside_the_replicas_sends_each_message_once_and_one_killed_mid
         time.sleep(0.5)
     second.terminate()
     second.wait(timeout=60)
-    receiver.server.shutdown()
+    receiver.close()
     assert sorted(receiver.titles) == sorted(["督办单", "催办一", "催办二"]), fleet.output(second)
     with db.read() as s:
         states = dict(s.execute(select(outbox.Delivery.title, outbox.Delivery.state)).all())

@@ -23,6 +23,7 @@ def test_region_picker_files_the_chosen_city(browser, server, office, viewport):
     context.set_default_timeout(10_000)
     page = context.new_page()
     page.goto(f"{server}/appeals/new")
+    assert page.locator("select[name=region]").input_value() == ""  # untouched: no place chosen for the citizen
     page.get_by_label("省份").select_option(label="北京市")
     assert page.locator("select[name=region]").input_value() == "110000"
     page.get_by_label("搜索地区").fill("石家庄")  # the chosen province narrows the search

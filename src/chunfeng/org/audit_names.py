@@ -57,6 +57,7 @@ VERBS: dict[str, str] = {
     "reminded": "催办", "attached": "上传", "changed": "修改", "reset": "重置", "ended": "结束", "enrolled": "绑定",
     "imported": "导入", "replaced": "替换", "disabled": "停用", "unlocked": "解除锁定", "reviewed": "复核",
     "edited": "修改", "cancelled": "取消", "paused": "暂停", "resumed": "恢复", "requeued": "重新排队",
+    "retried": "重试发送", "confirmed": "确认发送",
     "failed": "失败", "planned": "生成发送计划", "refreshed": "更新", "rule_changed": "修改适用条件",
     "set": "设置", "added": "添加", "exported": "导出", "removed": "提前撤出", "expired": "期满撤出",
     # appeals.{action}: the steps of an item

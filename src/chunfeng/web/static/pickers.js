@@ -31,7 +31,9 @@
         g.hidden = shown === 0;
       });
       var current = select.selectedOptions[0];
-      if (first && (!current || current.hidden || !current.value)) { select.value = first.value; }
+      // Only a search or a chosen province picks a place: an untouched picker stays "不选择" (filed nationally),
+      // never silently the first province on the list.
+      if (first && (words || province.value) && (!current || current.hidden || !current.value)) { select.value = first.value; }
       if (!first && words) { select.value = ""; }
     }
     province.addEventListener("change", function () {
