@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-LIGHT_COLOURS = {"red": "#dc2626", "yellow": "#d97706", "green": "#16a34a"}
+LIGHT_COLOURS = {"red": "#dc2626", "yellow": "#d97706", "green": "#16a34a", "idle": "#cbd5e1"}
 
 
 def bar_chart(labels: list[str], values: list[float], *, maximum: float = 100, suffix: str = "%",
@@ -26,7 +26,8 @@ def bar_chart(labels: list[str], values: list[float], *, maximum: float = 100, s
 
 
 def light_bars(labels: list[str], counts: list[dict[str, int]], *, width: int = 640) -> str:
-    """One stacked bar per label: red, yellow and green counts side by side, as shares of the row's total."""
+    """One stacked bar per label: red, yellow, green and not started (idle) counts side by side, as shares of the
+    row's total."""
     label_w, row_h, bar_w = 190, 24, width - 190 - 90
     height = row_h * len(labels) + 10
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
@@ -36,11 +37,12 @@ def light_bars(labels: list[str], counts: list[dict[str, int]], *, width: int = 
         total = sum(count.values()) or 1
         x = float(label_w)
         parts.append(f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{escape(label)}</text>')
-        for light in ("red", "yellow", "green"):
+        for light in ("red", "yellow", "green", "idle"):
             w = count.get(light, 0) / total * bar_w
             parts.append(f'<rect x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="16" fill="{LIGHT_COLOURS[light]}"/>')
             x += w
+        idle = f'/{count["idle"]}' if count.get("idle") else ""
         parts.append(f'<text x="{label_w + bar_w + 6}" y="{y + 15}">{count.get("red", 0)}/{count.get("yellow", 0)}/'
-                     f'{count.get("green", 0)}</text>')
+                     f'{count.get("green", 0)}{idle}</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -10,8 +10,9 @@ from datetime import date
 from openpyxl import load_workbook
 from sqlalchemy import select, update
 
+from chunfeng.charts import light_bars
 from chunfeng.ledger import exports, services, warnings
-from chunfeng.ledger.dashboard import rollup
+from chunfeng.ledger.dashboard import by_measure, rollup
 from chunfeng.ledger.models import Assignment
 from chunfeng.ledger.services import Terms
 from chunfeng.org.services import find_unit
@@ -42,6 +43,24 @@ def test_rollup_national_and_drill_down(bureau):
         city_view = rollup(session=s, actor=person(s, "city_office"), unit=find_unit(session=s, code="110100"))
         assert len(city_view) == 2
 
+
+
+def test_a_not_started_green_is_counted_apart_from_green(bureau):
+    """Issue 14 §11: "no warning yet" on a task nobody has started is not "all good": the roll-up, the measure view
+    and the chart count it apart from the greens of tasks under way or done."""
+    bj, city, c1, c2 = chain(bureau)
+    with bureau.write() as s:
+        s.execute(update(Assignment).values(light="green", status="in_progress"))
+        s.execute(update(Assignment).where(Assignment.id.in_([c1, c2])).values(status="not_started"))
+    with bureau.read() as s:
+        nat = person(s, "nat_office")
+        bj_row = {r.unit.code: r for r in rollup(session=s, actor=nat, unit=find_unit(session=s, code="000000"))}["110000"]
+        assert (bj_row.overall.total, bj_row.overall.green, bj_row.overall.idle) == (4, 2, 2)
+        cells = [m.cell for _, items in by_measure(session=s, actor=nat, unit=find_unit(session=s, code="110000"))
+                 for _, measures in items for m in measures if m.no == 54]
+        assert [(c.green, c.idle) for c in cells] == [(2, 2)]  # 北京 and the city under way, two counties not started
+    chart = light_bars(["北京"], [{"red": 0, "yellow": 0, "green": 2, "idle": 2}])
+    assert chart.count("<rect") == 4 and 'fill="#cbd5e1"' in chart and ">0/0/2/2<" in chart
 
 def test_export_ledger(bureau, tmp_path):
     bj, city, c1, c2 = chain(bureau)

@@ -433,6 +433,9 @@ def test_a_fresh_assignment_does_not_read_as_all_good(bureau, server):
     assert 'class="light idle">未开始·暂无预警' in page and "绿灯" not in page
     listing = client.get("/ledger/units/110100").text
     assert "未开始·暂无预警" in listing
+    # The 北京 dashboard counts it apart from the greens, in the table and the chart.
+    dashboard = login(server, "bj_office").get("/ledger", params={"unit": "110000"}).text
+    assert '<span class="light idle" title="未开始·暂无预警">1</span>' in dashboard and 'fill="#cbd5e1"' in dashboard
     with bureau.write() as s:
         r = ledger.submit_report(session=s, actor=person(s, "city_reporter"), assignment_id=fresh, status="done",
                                  percent=100)

@@ -71,7 +71,7 @@ def build(*, session: Session, actor: Actor, unit: Unit, today: date) -> Briefin
     briefing.charts = {
         "categories": bar_chart([c[0] for c in categories], [c[1] for c in categories]),
         "children": light_bars([r.unit.name for r in children[:20]],
-                               [{"red": r.overall.red, "yellow": r.overall.yellow, "green": r.overall.green}
+                               [{"red": r.overall.red, "yellow": r.overall.yellow, "green": r.overall.green, "idle": r.overall.idle}
                                 for r in children[:20]]),
     }
     return briefing

@@ -101,11 +101,12 @@ def dashboard(unit: str = typer.Option(NATIONAL[0], help="show this unit's child
         root = get_unit(session=session, actor=actor(session), code=unit)
         rows = rollup(session=session, actor=actor(session), unit=root)
     table = Table(title=f"{root.name} 台账汇总")
-    for col in ("单位", "任务数", "红灯", "黄灯", "绿灯", "进度%", *(f"类别{n}进度%" for n in range(1, 6))):
+    for col in ("单位", "任务数", "红灯", "黄灯", "绿灯", "未开始", "进度%", *(f"类别{n}进度%" for n in range(1, 6))):
         table.add_column(col)
     for row in rows:
         o = row.overall
-        table.add_row(row.unit.name, str(o.total), str(o.red), str(o.yellow), str(o.green), f"{o.progress:.1f}",
+        table.add_row(row.unit.name, str(o.total), str(o.red), str(o.yellow), str(o.green), str(o.idle),
+                      f"{o.progress:.1f}",
                       *(f"{row.by_category[n].progress:.1f}" if n in row.by_category else "" for n in range(1, 6)))
     console.print(table)
 

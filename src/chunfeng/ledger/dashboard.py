@@ -25,12 +25,13 @@ class Cell:
     red: int = 0
     yellow: int = 0
     green: int = 0
+    idle: int = 0          # green by the rules but not started: shown apart, "no warning yet" is not "all good"
     held: int = 0          # assignments the unit holds itself
     progress: float = 0.0  # mean rolled-up progress of those
 
     @property
     def total(self) -> int:
-        return self.red + self.yellow + self.green
+        return self.red + self.yellow + self.green + self.idle
 
 
 @dataclass
@@ -40,10 +41,18 @@ class RollupRow:
     overall: Cell = field(default_factory=Cell)
 
 
-def _merge(target: Cell, red: int, yellow: int, green: int) -> None:
+def _merge(target: Cell, red: int, yellow: int, idle: int, total: int) -> None:
     target.red += red
     target.yellow += yellow
-    target.green += green
+    target.idle += idle
+    target.green += total - red - yellow - idle
+
+
+def _light_counts():
+    """Red, yellow and idle (green and not started) counted in SQL; green is the rest."""
+    return (func.sum(case((Assignment.light == "red", 1), else_=0)),
+            func.sum(case((Assignment.light == "yellow", 1), else_=0)),
+            func.sum(case(((Assignment.light == "green") & (Assignment.status == "not_started"), 1), else_=0)))
 
 
 def rollup(*, session: Session, actor: Actor, unit: Unit) -> list[RollupRow]:
@@ -58,21 +67,19 @@ def rollup(*, session: Session, actor: Actor, unit: Unit) -> list[RollupRow]:
         cut = path.split("/")[: depth + 1]
         return prefix_of.get("/".join(cut) + "/")
 
-    red = func.sum(case((Assignment.light == "red", 1), else_=0))
-    yellow = func.sum(case((Assignment.light == "yellow", 1), else_=0))
     lights = session.execute(
-        select(Unit.path, Assignment.category_no, red, yellow, func.count())
+        select(Unit.path, Assignment.category_no, *_light_counts(), func.count())
         .join(Unit, Assignment.unit_id == Unit.id)
         .where(Unit.path.startswith(unit.path, autoescape=True), Unit.id != unit.id)
         .group_by(Unit.path, Assignment.category_no))
-    for path, category, r, y, n in lights:
+    for path, category, r, y, i, n in lights:
         child = child_of(path)
         if child is None:
             continue
         row = rows[child]
         cell = row.by_category.setdefault(category, Cell())
-        _merge(cell, int(r or 0), int(y or 0), n - int(r or 0) - int(y or 0))
-        _merge(row.overall, int(r or 0), int(y or 0), n - int(r or 0) - int(y or 0))
+        _merge(cell, int(r or 0), int(y or 0), int(i or 0), n)
+        _merge(row.overall, int(r or 0), int(y or 0), int(i or 0), n)
     own = session.execute(select(Assignment.unit_id, Assignment.category_no, func.count(), func.avg(Assignment.progress))
                           .where(Assignment.unit_id.in_(list(rows)))
                           .group_by(Assignment.unit_id, Assignment.category_no))
@@ -100,10 +107,8 @@ def by_measure(*, session: Session, actor: Actor, unit: Unit) -> list[tuple[str,
     held directly below `unit` (or by it, when it has no children holding the measure)."""
     authorize(actor, "ledger.view", unit)
     in_subtree = Unit.path.startswith(unit.path, autoescape=True)
-    red = func.sum(case((Assignment.light == "red", 1), else_=0))
-    yellow = func.sum(case((Assignment.light == "yellow", 1), else_=0))
-    lights = {no: (int(r or 0), int(y or 0), n) for no, r, y, n in session.execute(
-        select(Assignment.measure_no, red, yellow, func.count()).join(Unit, Assignment.unit_id == Unit.id)
+    lights = {no: (int(r or 0), int(y or 0), int(i or 0), n) for no, r, y, i, n in session.execute(
+        select(Assignment.measure_no, *_light_counts(), func.count()).join(Unit, Assignment.unit_id == Unit.id)
         .where(in_subtree).group_by(Assignment.measure_no))}
     top = session.execute(select(Assignment.measure_no, func.count(), func.avg(Assignment.progress))
                           .join(Unit, Assignment.unit_id == Unit.id)
@@ -118,8 +123,8 @@ def by_measure(*, session: Session, actor: Actor, unit: Unit) -> list[tuple[str,
                            .where(PlanMeasure.notice_id == latest_notice_id()).order_by(PlanMeasure.no))
     tree: dict[str, dict[str, list[MeasureRow]]] = {}
     for category, item, no, text, new_no in rows:
-        r, y, n = lights.get(no, (0, 0, 0))
+        r, y, i, n = lights.get(no, (0, 0, 0, 0))
         held, mean = progress.get(no, (0, 0.0))
-        cell = Cell(red=r, yellow=y, green=n - r - y, held=held, progress=round(mean, 1))
+        cell = Cell(red=r, yellow=y, green=n - r - y - i, idle=i, held=held, progress=round(mean, 1))
         tree.setdefault(category, {}).setdefault(item, []).append(MeasureRow(no, text, new_no is not None, cell))
     return [(c, list(items.items())) for c, items in tree.items()]

@@ -82,7 +82,8 @@ def dashboard(request: Request, session: SessionDep, user: CurrentUser, unit: st
         "calendar_warning": coverage_warning(session=session, today=date.today()),
         "category_chart": bar_chart([c.name for c in categories], means) if rows else "",
         "lights_chart": light_bars([r.unit.name for r in rows[:40]], [
-            {"red": r.overall.red, "yellow": r.overall.yellow, "green": r.overall.green} for r in rows[:40]]) if rows else "",
+            {"red": r.overall.red, "yellow": r.overall.yellow, "green": r.overall.green, "idle": r.overall.idle}
+            for r in rows[:40]]) if rows else "",
     }, user=user)
 
 
