@@ -14,6 +14,8 @@ from sqlalchemy import func, select
 
 from chunfeng.credit import services
 from chunfeng.credit.models import CreditRating, Violator
+from chunfeng.db import utcnow
+from chunfeng.jobs import local_day
 from chunfeng.org.access import SystemActor
 from chunfeng.org.models import AuditEntry
 from tests.conftest import csrf_from, exported, finished, login, person
@@ -115,20 +117,23 @@ def test_a_taxpayer_sees_only_their_own_history(site, server):
 
 def test_public_list_search_paging_and_export(site, server):
     db = site
+    # The day the server counts in, read now (not at import: a run that crosses midnight would disagree), and no
+    # entry that comes off within a day of it, so that midnight passing during the test changes nothing.
+    today = local_day(utcnow())
     with db.write() as s:
         actor = SystemActor()
         for n in range(51):
             services.add_violator(session=s, actor=actor, credit_code=code(100 + n), name=f"失信{n:02d}公司",
                                   unit_code="110101", case_nature="虚开增值税专用发票", facts="虚开",
-                                  amount_unpaid="1000", amount_penalty="500", published_on=TODAY - timedelta(days=n),
-                                  off_on=TODAY + timedelta(days=30), today=TODAY)
+                                  amount_unpaid="1000", amount_penalty="500", published_on=today - timedelta(days=n),
+                                  off_on=today + timedelta(days=30), today=today)
         services.add_violator(session=s, actor=actor, credit_code=code(300), name="=HYPERLINK(\"http://x\",\"y\")",
                               unit_code="110101", case_nature="偷税", facts="", amount_unpaid="1", amount_penalty="0",
-                              published_on=TODAY - timedelta(days=100), off_on=TODAY + timedelta(days=1), today=TODAY)
+                              published_on=today - timedelta(days=100), off_on=today + timedelta(days=2), today=today)
         gone = services.add_violator(session=s, actor=actor, credit_code=code(301), name="已修复公司", unit_code="110101",
                                      case_nature="偷税", facts="", amount_unpaid="1", amount_penalty="0",
-                                     published_on=TODAY - timedelta(days=5), off_on=TODAY + timedelta(days=9), today=TODAY)
-        services.remove_violator(session=s, actor=actor, violator_id=gone.id, reason="repaired", note="修复决定", today=TODAY)
+                                     published_on=today - timedelta(days=5), off_on=today + timedelta(days=9), today=today)
+        services.remove_violator(session=s, actor=actor, violator_id=gone.id, reason="repaired", note="修复决定", today=today)
     with httpx.Client(base_url=server) as anonymous:
         first = anonymous.get("/credit/violators")
         assert first.status_code == 200 and "共 52 条" in first.text and "失信00公司" in first.text
