@@ -121,10 +121,11 @@ def test_the_server_chooses_the_secret_and_a_change_needs_the_current_factor(db,
     assert refused.status_code == 400
 
     # An open session alone cannot move the second factor to another phone.
-    client, _ = sign_in(strict_server, "root", pyotp.TOTP(old).generate_otp(step_now() - 1))
+    used = pyotp.TOTP(old).generate_otp(step_now() - 1)  # computed once: a step boundary may pass meanwhile
+    client, _ = sign_in(strict_server, "root", used)
     new, page = issue(client)
     assert new != old and 'name="current"' in page
-    attempts = [{}, {"current": "Wrong-password-1"}, {"current": pyotp.TOTP(old).generate_otp(step_now() - 1)}]
+    attempts = [{}, {"current": "Wrong-password-1"}, {"current": used}]
     for extra in attempts:  # none, a wrong password, a code already used to log in
         response = client.post("/totp", data={"code": pyotp.TOTP(new).now(), "csrf_token": csrf_from(page), **extra})
         assert response.status_code == 400 and "当前动态口令或登录密码不正确" in response.text
