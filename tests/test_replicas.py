@@ -180,13 +180,8 @@ def twenty_reports(bureau, system, add_users, tmp_path):
     return province.id, reports
 
 
-def test_twenty_officials_approving_at_once_on_two_replicas_lose_no_update(twenty_reports, bureau, replicas):
-    province, reports = twenty_reports
-    posts = []
-    for n, (reviewer, (report_id, version)) in enumerate(sorted(reports.items())):
-        client = login(replicas[n % 2], reviewer)
-        posts.append((client, report_id, {"csrf_token": csrf_from(client.get("/ledger/review").text),
-                                          "decision": "approve", "version": version}))
+def _approve_at_once(posts: list[tuple[httpx.Client, int, dict]]) -> list[int]:
+    """Each (client, report id, form) posted as a review in its own thread, all released together; the statuses."""
     gate = threading.Barrier(len(posts))
     codes: list[int] = []
 
@@ -199,6 +194,16 @@ def test_twenty_officials_approving_at_once_on_two_replicas_lose_no_update(twent
         t.start()
     for t in threads:
         t.join()
+    return codes
+
+def test_twenty_officials_approving_at_once_on_two_replicas_lose_no_update(twenty_reports, bureau, replicas):
+    province, reports = twenty_reports
+    posts = []
+    for n, (reviewer, (report_id, version)) in enumerate(sorted(reports.items())):
+        client = login(replicas[n % 2], reviewer)
+        posts.append((client, report_id, {"csrf_token": csrf_from(client.get("/ledger/review").text),
+                                          "decision": "approve", "version": version}))
+    codes = _approve_at_once(posts)
     assert codes == [303] * REVIEWERS
     with bureau.read() as s:
         assert set(s.scalars(select(ProgressReport.state))) == {"approved"}
@@ -270,20 +275,9 @@ def test_two_officials_deciding_the_same_report_at_once_get_one_decision_and_one
     posts = []
     for n, reviewer in enumerate(("office1", "office1b")):
         client = login(replicas[n], reviewer)
-        posts.append((client, {"csrf_token": csrf_from(client.get("/ledger/review").text), "decision": "approve",
-                               "version": version}))
-    gate = threading.Barrier(2)
-    codes: list[int] = []
-
-    def approve(client: httpx.Client, form: dict) -> None:
-        gate.wait()
-        codes.append(client.post(f"/ledger/reports/{report_id}/review", data=form).status_code)
-
-    threads = [threading.Thread(target=approve, args=post) for post in posts]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+        posts.append((client, report_id, {"csrf_token": csrf_from(client.get("/ledger/review").text),
+                                          "decision": "approve", "version": version}))
+    codes = _approve_at_once(posts)
     assert sorted(codes) == [303, 400], codes
     with bureau.read() as s:
         assert s.get(ProgressReport, report_id).state == "approved"

@@ -59,10 +59,8 @@ def _form_errors(db, request: Request, user, exc: ChunfengError, default_field: 
     """A refusal of a form, as {field: message} for the form to show beside the field. The form is shown again with
     what was typed, so a refused access is recorded here, as the error page would have done."""
     if isinstance(exc, Forbidden):
-        with db.write() as session:
-            audit.record(session, actor=user, action="access.denied", object_type="route",
-                         object_id=f"{request.method} {request.url.path}"[:100], after={"reason": str(exc)},
-                         outcome="denied")
+        audit.record_denied(db, actor=user, object_type="route", object_id=f"{request.method} {request.url.path}",
+                            reason=str(exc))
     return {getattr(exc, "field", None) or default_field: str(exc)}
 
 

@@ -130,6 +130,15 @@ class Head:
 _head_file: Path | None = None
 
 
+
+def record_denied(db, *, actor: Any, object_type: str, object_id: str, reason: str) -> None:
+    """A refused access, a security event, in a transaction of its own (the refused work's is rolled back). The id
+    may be a request's path, which can carry %00 that no database stores: recorded escaped."""
+    with db.write() as session:
+        record(session, actor=actor, action="access.denied", object_type=object_type,
+               object_id=object_id.replace("\x00", "\\x00")[:100], after={"reason": reason}, outcome="denied")
+
+
 def configure(head_file: Path) -> None:
     global _head_file
     _head_file = Path(head_file)

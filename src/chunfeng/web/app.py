@@ -155,12 +155,8 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
         user = getattr(request.state, "user", None)
         if isinstance(exc, Forbidden) and user is not None:
             # a refused access is a security event (anonymous visitors are sent to log in)
-            with db.write() as session:
-                audit.record(session, actor=user, action="access.denied", object_type="route",
-                             # A path may carry %00, which no database stores: recorded escaped.
-                             object_id=f"{request.method} {request.url.path}".replace("\x00", "\\x00")[:100],
-                             after={"reason": str(exc)},
-                             outcome="denied")
+            audit.record_denied(db, actor=user, object_type="route", object_id=f"{request.method} {request.url.path}",
+                                reason=str(exc))
         if exc.status >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc)
         return _error(request, exc.status, exc.title, str(exc))

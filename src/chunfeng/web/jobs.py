@@ -33,9 +33,7 @@ def start(db: Database, user: User, *, name: str, title: str, work: jobs.TaskWor
         if not isinstance(exc, ChunfengError) or exc.status >= 500:
             return None
         if isinstance(exc, Forbidden):  # a refusal is a security event, as on a request
-            with db.write() as session:
-                audit.record(session, actor=user, action="access.denied", object_type="job",
-                             object_id=name, after={"reason": str(exc)}, outcome="denied")
+            audit.record_denied(db, actor=user, object_type="job", object_id=name, reason=str(exc))
         return exc.status, str(exc)
 
     run_id = jobs.start_task(db, name=name, title=title, started_by=user.username, work=work, explain=explain)
