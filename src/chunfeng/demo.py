@@ -33,7 +33,7 @@ from chunfeng.org.builtin import PROVINCES
 from chunfeng.org.models import Unit, User
 from chunfeng.plan import services as plan
 from chunfeng.plan.models import PlanNotice
-from chunfeng.push import bills, campaigns, periods, rules, store, synthetic
+from chunfeng.push import bills, campaigns, periods, rules, stages, store, synthetic
 from chunfeng.push import services as push_services
 from chunfeng.push.models import CampaignStage, Policy
 from chunfeng.settings import DEFAULTS, Settings
@@ -314,6 +314,6 @@ def push_demo(*, session: Session, store_file: Path, cap: int = DEFAULTS.push_ca
         session.flush()
         for stage in session.scalars(select(CampaignStage).where(CampaignStage.campaign_id == campaign.id,
                                                                  CampaignStage.stage == "first")):
-            campaigns.plan_stage(session=session, conn=conn, campaign=campaign, stage=stage, cap=cap)
+            stages.plan_stage(session=session, conn=conn, campaign=campaign, stage=stage, cap=cap)
         bills.push_bills(conn, session=session, actor=system, unit_code="110000", year=2022)
     return user

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from chunfeng.org.access import SystemActor
 from chunfeng.outbox import Delivery
-from chunfeng.push import campaigns, periods, rules
+from chunfeng.push import campaigns, periods, rules, stages
 from chunfeng.push.errors import PushInvalid
 from chunfeng.push.models import Campaign, CampaignStage, Policy, PushMessage
 from chunfeng.settings import Settings, get_settings
@@ -52,7 +52,7 @@ def _campaign(db, duck, policy_ids, *, channels=("inapp", "sms"), unit="110000",
                                       audience=audience)
         session.flush()
         s = session.scalar(select(CampaignStage).where(CampaignStage.campaign_id == c.id, CampaignStage.stage == stage))
-        campaigns.plan_stage(session=session, conn=duck, campaign=c, stage=s, now=now, cap=cap)
+        stages.plan_stage(session=session, conn=duck, campaign=c, stage=s, now=now, cap=cap)
         return c.id, s.audience, s.messages, s.capped, s.opted_out
 
 
@@ -107,10 +107,10 @@ def test_a_stage_is_planned_once_and_a_message_cannot_be_repeated(policies, duck
     with db.write() as session:
         stage = session.scalar(select(CampaignStage).where(CampaignStage.campaign_id == cid, CampaignStage.stage == "first"))
         before = session.scalar(select(func.count()).select_from(PushMessage))
-        campaigns.plan_stage(session=session, conn=duck, campaign=session.get(campaigns.Campaign, cid), stage=stage)
+        stages.plan_stage(session=session, conn=duck, campaign=session.get(campaigns.Campaign, cid), stage=stage)
         assert session.scalar(select(func.count()).select_from(PushMessage)) == before
     for _ in range(2):  # the schedule finds nothing more to do for the first stage
-        campaigns.run_due(db, duck, today=date(2022, 7, 1))
+        stages.run_due(db, duck, today=date(2022, 7, 1))
     with db.read() as session:
         assert session.scalar(select(func.count()).select_from(PushMessage)) == before
         m = session.scalar(select(PushMessage).limit(1))
@@ -367,7 +367,7 @@ def test_pause_resume_edit_and_cancel_are_checked_and_audited(policies, duck):
     cid, *_ = _campaign(db, duck, [pid], channels=["inapp", "sms"])  # the first stage planned: SMS pending
     with db.write() as session:
         campaigns.pause_campaign(session=session, actor=SYSTEM, campaign_id=cid)
-        assert not [s for c, s in campaigns.due_stages(session, date(2022, 7, 31)) if c.id == cid]
+        assert not [s for c, s in stages.due_stages(session, date(2022, 7, 31)) if c.id == cid]
     with db.write() as session, pytest.raises(PushInvalid, match="不能暂停"):
         campaigns.pause_campaign(session=session, actor=SYSTEM, campaign_id=cid)
     with db.write() as session, pytest.raises(PushInvalid, match="补充条件"):
@@ -463,11 +463,11 @@ def test_only_channels_with_a_gateway_may_be_chosen(policies, duck):
     with policies.write() as session:
         session.get(Campaign, cid).channels = ["inapp", "sms"]
     with policies.read() as session:
-        preview = campaigns.preview_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, now=NOW,
+        preview = stages.preview_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, now=NOW,
                                           configured=("inapp",))
     assert preview.unconfigured == ["sms"]
     with pytest.raises(PushInvalid, match="短信尚未配置发送网关"), policies.write() as session:
-        campaigns.confirm_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, stage="first",
+        stages.confirm_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, stage="first",
                                 code=preview.code, configured=("inapp",), now=NOW)
     with policies.read() as session:
         assert session.scalar(select(func.count()).select_from(PushMessage)) == 0
@@ -498,25 +498,25 @@ def test_no_stage_runs_before_its_day(policies, duck):
         assert first.due == date(2027, 1, 4)  # New Year's Day off, then a weekend
     december = datetime(2026, 12, 6, 2)
     with pytest.raises(PushInvalid, match="不能执行 2027-01-01 才到期的推送阶段:今天是 2026-12-06"):
-        campaigns.run_due(policies, duck, today=date(2027, 1, 1), now=december, campaign_id=cid)
+        stages.run_due(policies, duck, today=date(2027, 1, 1), now=december, campaign_id=cid)
     with pytest.raises(PushInvalid, match="政策提醒定于 2027-01-04 发送,今天是 2026-12-06,不能提前发送"), \
             policies.write() as session:
         stage = session.get(CampaignStage, first.id)
-        campaigns.plan_stage(session=session, conn=duck, campaign=session.get(Campaign, cid), stage=stage, now=december)
+        stages.plan_stage(session=session, conn=duck, campaign=session.get(Campaign, cid), stage=stage, now=december)
     with policies.read() as session:
-        preview = campaigns.preview_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, now=december,
+        preview = stages.preview_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, now=december,
                                           configured=("inapp",))
     assert preview.stage.stage == "first" and not preview.due_now and preview.messages > 0  # one may look ahead
     with pytest.raises(PushInvalid, match="不能提前发送"), policies.write() as session:
-        campaigns.confirm_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, stage="first",
+        stages.confirm_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, stage="first",
                                 code=preview.code, configured=("inapp",), now=december)
-    assert campaigns.run_due(policies, duck, today=date(2026, 12, 6), now=december, campaign_id=cid) == []
+    assert stages.run_due(policies, duck, today=date(2026, 12, 6), now=december, campaign_id=cid) == []
     with policies.read() as session:
         assert session.get(Campaign, cid).state == "active"  # a refused early run is no failure of the campaign
         assert session.scalar(select(func.count()).select_from(PushMessage)) == 0
         assert all(s.planned_at is None for s in campaigns.stages_of(session, session.get(Campaign, cid)))
     on_the_day = datetime(2027, 1, 4, 1)
-    planned = campaigns.run_due(policies, duck, today=date(2027, 1, 4), now=on_the_day, campaign_id=cid)
+    planned = stages.run_due(policies, duck, today=date(2027, 1, 4), now=on_the_day, campaign_id=cid)
     assert [s.stage for s in planned] == ["first"]
 
 
@@ -530,7 +530,7 @@ def test_a_stage_sends_what_its_preview_showed_once_confirmed(policies, duck):
         session.flush()
         cid = c.id
     with db.read() as session:
-        preview = campaigns.preview_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, now=NOW,
+        preview = stages.preview_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, now=NOW,
                                           configured=("inapp", "sms"))
         assert session.scalar(select(func.count()).select_from(PushMessage)) == 0  # a preview writes nothing
     check = rules.parse(rule).predicate()
@@ -547,17 +547,17 @@ def test_a_stage_sends_what_its_preview_showed_once_confirmed(policies, duck):
     # a code from another preview, or a stage other than the one previewed, sends nothing
     for stage, code in (("first", "0" * 12), ("reminder", preview.code)):
         with pytest.raises(PushInvalid, match="重新预览"), db.write() as session:
-            campaigns.confirm_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, stage=stage, code=code,
+            stages.confirm_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, stage=stage, code=code,
                                     configured=("inapp", "sms"), now=NOW)
     with db.write() as session:
-        done = campaigns.confirm_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, stage="first",
+        done = stages.confirm_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, stage="first",
                                        code=preview.code, configured=("inapp", "sms"), now=NOW)
         assert done.messages == preview.messages and done.audience >= preview.taxpayers
     with db.read() as session:
         assert session.scalar(select(func.count()).select_from(PushMessage)) == preview.messages
-        assert campaigns.next_stage(session, session.get(Campaign, cid)).stage == "reminder"
+        assert stages.next_stage(session, session.get(Campaign, cid)).stage == "reminder"
     with pytest.raises(PushInvalid, match="不是这个活动待执行的阶段"), db.write() as session:  # not twice
-        campaigns.confirm_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, stage="first",
+        stages.confirm_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, stage="first",
                                 code=preview.code, configured=("inapp", "sms"), now=NOW)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from chunfeng.org.access import SystemActor
 from chunfeng.org.models import AuditEntry
-from chunfeng.push import campaigns, periods, services
+from chunfeng.push import campaigns, periods, services, stages
 from chunfeng.push.errors import PushInvalid
 from chunfeng.push.models import Campaign, CampaignStage, Policy, PushMessage
 from chunfeng.workdays import load_calendar
@@ -93,7 +93,7 @@ def test_a_stage_whose_policy_has_since_ended_fails_with_the_dates(policies, duc
     cid = _create(policies, ["XGM-VAT-2027"], 2026, 10)
     with policies.write() as session:  # the catalogue later says the relief ended in June 2026
         session.get(Policy, "XGM-VAT-2027").effective_until = date(2026, 6, 30)
-    campaigns.run_due(policies, duck, today=date(2026, 10, 31), campaign_id=cid)
+    stages.run_due(policies, duck, today=date(2026, 10, 31), campaign_id=cid)
     with policies.read() as session:
         campaign = session.get(Campaign, cid)
         assert campaign.state == "failed" and "已于2026年6月30日到期" in campaign.last_error
@@ -106,7 +106,7 @@ def test_messages_name_the_annual_return_and_its_deadline(policies, duck):
     with policies.write() as session:
         stage = session.scalar(select(CampaignStage).where(CampaignStage.campaign_id == cid,
                                                            CampaignStage.stage == "first"))
-        campaigns.plan_stage(session=session, conn=duck, campaign=session.get(Campaign, cid), stage=stage,
+        stages.plan_stage(session=session, conn=duck, campaign=session.get(Campaign, cid), stage=stage,
                              now=datetime(2026, 5, 6, 9))
         bodies = [m.body for m in session.scalars(select(PushMessage).where(PushMessage.role == "办税人员"))]
     assert bodies and all("办理2025年度纳税申报" in b and "截止日期为6月1日" in b for b in bodies)

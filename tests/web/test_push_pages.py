@@ -14,9 +14,10 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from chunfeng.jobs import JobRun
+from chunfeng.org.access import SystemActor
 from chunfeng.org.models import AuditEntry, Unit, User
 from chunfeng.outbox import Delivery
-from chunfeng.push import campaigns, rules, services, store, synthetic
+from chunfeng.push import rules, services, stages, store, synthetic
 from chunfeng.push.models import Campaign, CampaignStage, Policy, PushMessage
 from chunfeng.settings import Settings
 from tests.conftest import TEST_DATA_KEY, csrf_from, exported, finished, login, serving
@@ -291,7 +292,7 @@ def test_a_failed_campaign_shows_why_and_can_be_edited_resumed_paused_and_cancel
         session.get(Campaign, int(url.rsplit("/", 1)[1])).audience = "monthly_sales > " + "9" * 38
     token = csrf_from(bj.get(url).text)
     with store.connect_store(site["store"]) as conn:  # the schedule runs the due stage
-        campaigns.run_due(site["db"], conn, today=date(2022, 7, 1), campaign_id=int(url.rsplit("/", 1)[1]))
+        stages.run_due(site["db"], conn, today=date(2022, 7, 1), campaign_id=int(url.rsplit("/", 1)[1]))
     failed = bj.get(url).text
     assert "执行失败" in failed and "超出范围" in failed and 'id="edit-campaign"' in failed
     refused = bj.post(url + "/resume", data={"csrf_token": token})
@@ -376,9 +377,9 @@ def test_a_stage_is_previewed_and_confirmed_and_never_sent_before_its_day(site, 
     url = made.headers["location"].split("?")[0]
     cid = int(url.rsplit("/", 1)[1])
     with site["db"].read() as s:
-        stages = {st.stage: st.due for st in s.scalars(select(CampaignStage).where(CampaignStage.campaign_id == cid))}
-    if not stages["first"] <= today < max(stages.values()):
-        pytest.skip(f"today ({today}) is not between this month's first and last stage: {stages}")
+        due = {st.stage: st.due for st in s.scalars(select(CampaignStage).where(CampaignStage.campaign_id == cid))}
+    if not due["first"] <= today < max(due.values()):
+        pytest.skip(f"today ({today}) is not between this month's first and last stage: {due}")
     assert "执行截至" not in bj.get(url).text  # no date to run "up to"
     # the run without a preview, or with a made-up code, sends nothing
     token = csrf_from(bj.get(url).text)
@@ -399,7 +400,7 @@ def test_a_stage_is_previewed_and_confirmed_and_never_sent_before_its_day(site, 
     ahead = bj.get(url + "/preview").text  # the next stage, not yet due: shown, not sendable
     assert 'id="preview-refused"' in ahead and "不能提前发送" in ahead and 'id="confirm-form"' not in ahead
     with site["db"].read() as s, store.connect_store(site["store"]) as conn:
-        code = campaigns.preview_stage(session=s, conn=conn, actor=campaigns.SystemActor(), campaign_id=cid,
+        code = stages.preview_stage(session=s, conn=conn, actor=SystemActor(), campaign_id=cid,
                                        configured=("inapp",)).code
     early = finished(bj, bj.post(url + "/run", data={"csrf_token": token, "stage": "reminder", "code": code}))
     assert early.status_code == 400 and "不能提前发送" in early.text

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from chunfeng.cli_support import actor, console, database, fail, settings
-from chunfeng.push import bills, campaigns, matching, periods, rules, services, store, synthetic
+from chunfeng.push import bills, campaigns, matching, periods, rules, services, stages, store, synthetic
 from chunfeng.push.models import CAMPAIGN_STATES
 
 app = typer.Typer(help="精准推送:纳税人数据、政策规则、匹配、分阶段提醒、红利账单", no_args_is_help=True)
@@ -229,7 +229,7 @@ def campaign_preview(campaign_id: int):
     """Show who the campaign's next stage would reach and what it would say, and the code that confirms it."""
     db = database()
     with db.read() as session, store.connect_store(Path(settings().push_store)) as conn:
-        v = campaigns.preview_stage(session=session, conn=conn, actor=actor(session), campaign_id=campaign_id,
+        v = stages.preview_stage(session=session, conn=conn, actor=actor(session), campaign_id=campaign_id,
                                     configured=campaigns.configured_channels(settings()),
                                     cap=settings().push_cap_per_week)
         stage, due = v.stage.stage, v.stage.due
@@ -250,7 +250,7 @@ def campaign_confirm(campaign_id: int, stage: str, code: str):
     """Send the stage previewed (refused if who gets what changed since the preview), then deliver the outbox."""
     db = database()
     with db.write() as session, store.connect_store(Path(settings().push_store)) as conn:
-        done = campaigns.confirm_stage(session=session, conn=conn, actor=actor(session), campaign_id=campaign_id,
+        done = stages.confirm_stage(session=session, conn=conn, actor=actor(session), campaign_id=campaign_id,
                                        stage=stage, code=code, configured=campaigns.configured_channels(settings()),
                                        cap=settings().push_cap_per_week)
         console.print(f"已确认发送{campaigns.STAGES[done.stage]}:{done.messages:,} 条消息", highlight=False)
@@ -264,7 +264,7 @@ def campaign_run(today: Optional[str] = typer.Option(None, help="plan the stages
     day = date.fromisoformat(today) if today else date.today()
     db = database()
     with store.connect_store(Path(settings().push_store)) as conn:
-        for stage in campaigns.run_due(db, conn, today=day, cap=settings().push_cap_per_week):
+        for stage in stages.run_due(db, conn, today=day, cap=settings().push_cap_per_week):
             console.print(f"活动 {stage.campaign_id} {campaigns.STAGES[stage.stage]}:对象 {stage.audience:,} 户,"
                           f"消息 {stage.messages:,} 条,频次限制 {stage.capped:,},已退订 {stage.opted_out:,}")
     deliver()

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from chunfeng import jobs
 from chunfeng.db import Database
-from chunfeng.push import campaigns, store
+from chunfeng.push import campaigns, stages, store
 from chunfeng.push.models import Campaign
 from chunfeng.settings import Settings
 
@@ -20,9 +20,9 @@ def plan_due_stages(db: Database, settings: Settings, now: datetime) -> dict | s
         return "尚未导入纳税人数据,无可执行的推送阶段"
     today = jobs.local_day(now)
     with db.read() as session:
-        due = {c.id for c, _ in campaigns.due_stages(session, today)}
+        due = {c.id for c, _ in stages.due_stages(session, today)}
     with store.connect_store(store_file) as conn:
-        planned = campaigns.run_due(db, conn, today=today, now=now, cap=settings.push_cap_per_week)  # each isolated
+        planned = stages.run_due(db, conn, today=today, now=now, cap=settings.push_cap_per_week)  # each isolated
     with db.read() as session:
         failed = session.execute(select(Campaign.id, Campaign.name, Campaign.last_error)
                                  .where(Campaign.id.in_(due), Campaign.state == "failed")).all()

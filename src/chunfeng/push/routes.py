@@ -14,7 +14,7 @@ from chunfeng.jobs import TaskResult
 from chunfeng.org.access import allowed, authorize
 from chunfeng.org.models import Unit
 from chunfeng.paging import Page, clamp_page
-from chunfeng.push import bills, campaigns, matching, rules, services, store
+from chunfeng.push import bills, campaigns, matching, rules, services, stages, store
 from chunfeng.push import policy as permissions
 from chunfeng.push.errors import PushInvalid
 from chunfeng.push.models import CAMPAIGN_STATES, Policy
@@ -222,7 +222,7 @@ def _campaign_page(request: Request, session, user, campaign_id: int, *, edit: d
                    error: campaigns.CampaignFormInvalid | None = None, status: int = 200):
     """The campaign; after a refused edit, its edit form as typed with each fault beside its field."""
     campaign = campaigns.get_campaign(session=session, actor=user, campaign_id=campaign_id)
-    stages = campaigns.stages_of(session, campaign)
+    planned = campaigns.stages_of(session, campaign)
     settings = request.app.state.settings
     deadline = None
     if campaign.kind == "policy":
@@ -231,14 +231,14 @@ def _campaign_page(request: Request, session, user, campaign_id: int, *, edit: d
                                             session=session)
     failures = campaigns.failure_groups(session, campaign.id, max_attempts=settings.push_max_attempts)
     return render(request, "push/campaign.html", {
-        "c": campaign, "stages": stages, "deadline": deadline, "figures": campaigns.delivery_figures(session, campaign.id),
+        "c": campaign, "stages": planned, "deadline": deadline, "figures": campaigns.delivery_figures(session, campaign.id),
         "unit": session.get(Unit, campaign.unit_id), "stage_names": campaigns.STAGES, "states": campaigns.MESSAGE_STATES,
         "channel_names": CHANNEL_NAMES, "policies": {p.id: p for p in session.query(Policy)},
         "campaign_states": CAMPAIGN_STATES, "channels": campaigns.configured_channels(settings),
-        "next_stage": campaigns.next_stage(session, campaign), "failures": failures, "today": date.today(),
+        "next_stage": stages.next_stage(session, campaign), "failures": failures, "today": date.today(),
         "edit": edit or {"name": campaign.name, "policies": campaign.policies, "channels": campaign.channels,
                          "audience": campaign.audience}, "error": error,
-        "may": {"run": permissions.may_run(user, campaign, stages), "edit": permissions.may_edit(user, campaign, stages),
+        "may": {"run": permissions.may_run(user, campaign, planned), "edit": permissions.may_edit(user, campaign, planned),
                 "pause": permissions.may_pause(user, campaign), "resume": permissions.may_resume(user, campaign),
                 "cancel": permissions.may_cancel(user, campaign),
                 "retry": permissions.may_retry(user, campaign, sum(f.count for f in failures)),
@@ -251,7 +251,7 @@ def campaign_preview(request: Request, campaign_id: Id, session: SessionDep, use
     """Who the next stage would reach and what it would say, as of now; the confirmation form sends it."""
     settings = request.app.state.settings
     with store.connect_store(_store(request)) as conn:
-        preview = campaigns.preview_stage(session=session, conn=conn, actor=user, campaign_id=campaign_id,
+        preview = stages.preview_stage(session=session, conn=conn, actor=user, campaign_id=campaign_id,
                                           configured=campaigns.configured_channels(settings),
                                           cap=settings.push_cap_per_week)
     return render(request, "push/preview.html", {"v": preview, "c": preview.campaign, "stage_names": campaigns.STAGES,
@@ -271,7 +271,7 @@ def campaign_run(request: Request, campaign_id: Id, db: DatabaseDep, user: Curre
     def work(progress) -> TaskResult:  # off the request: a national stage is seconds to minutes of matching
         progress(0, 1, "正在核对并写入消息")
         with store.connect_store(store_file) as conn, db.write() as session:
-            done = campaigns.confirm_stage(session=session, conn=conn, actor=user, campaign_id=campaign_id,
+            done = stages.confirm_stage(session=session, conn=conn, actor=user, campaign_id=campaign_id,
                                            stage=stage, code=code, cap=settings.push_cap_per_week,
                                            configured=campaigns.configured_channels(settings))
             summary = f"已确认发送{campaigns.STAGES[done.stage]}:{done.messages} 条消息"
