@@ -73,6 +73,7 @@ def test_the_demo_leaves_work_for_each_account(with_plan):
     """Issue 14.9: the README's `beijing` could neither break down nor approve, and every province already held
     all 121 measures. Each ledger account of the demo now has its main step to do — done here as that account."""
     from chunfeng import demo
+    from chunfeng.ledger import reporting, reviews
     from chunfeng.ledger import services as ledger
     from chunfeng.ledger.models import Assignment
     from chunfeng.ledger.services import Terms
@@ -96,15 +97,15 @@ def test_the_demo_leaves_work_for_each_account(with_plan):
         assert ledger.assign_bulk(session=s, actor=users["office"], level="province", measure_nos=[121],
                                   terms=Terms(owner="春风办", deadline=date.today().replace(year=date.today().year + 1)))
         # beijing: review its city's report, and break down a measure it holds
-        queue = ledger.review_queue(session=s, actor=users["beijing"]).items
+        queue = reviews.review_queue(session=s, actor=users["beijing"]).items
         assert queue, "nothing for beijing to review"
-        ledger.review_report(session=s, actor=users["beijing"], report_id=queue[0].id, approve=True)
+        reporting.review_report(session=s, actor=users["beijing"], report_id=queue[0].id, approve=True)
         whole = next(a for a in s.scalars(select(Assignment).where(Assignment.unit_id == beijing.id,
                                                                    Assignment.measure_no == 10)))
         ledger.break_down(session=s, actor=users["beijing"], assignment_id=whole.id, unit_codes=["110002"],
                           terms=Terms(deadline=whole.deadline))
         # city_office: the county's report waits for it
-        assert ledger.review_queue(session=s, actor=users["city_office"]).items
+        assert reviews.review_queue(session=s, actor=users["city_office"]).items
         # county: a returned report and things on its to-do list
         todo = ledger.todo(session=s, actor=users["county"])
         assert todo

@@ -21,6 +21,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from chunfeng.ledger import reporting
 from chunfeng.ledger import services as ledger
 from chunfeng.ledger.models import Assignment, ProgressReport
 from chunfeng.org import unit_import
@@ -174,7 +175,7 @@ def twenty_reports(bureau, system, add_users, tmp_path):
             ledger.assign(session=s, actor=system, measure_no=1, unit_code=f"11{i + 20:02d}00", terms=ledger.Terms(**vars(terms)))
             county = ledger.assign(session=s, actor=system, measure_no=1, unit_code=f"11{i + 20:02d}01",
                                    terms=ledger.Terms(**vars(terms)))
-            report = ledger.submit_report(session=s, actor=person(s, f"reporter{i}"), assignment_id=county.id,
+            report = reporting.submit_report(session=s, actor=person(s, f"reporter{i}"), assignment_id=county.id,
                                           status="in_progress", percent=i * 5.0)
             reports[f"office{i}"] = (report.id, report.version)
     return province.id, reports

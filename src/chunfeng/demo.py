@@ -22,8 +22,8 @@ from chunfeng.appeals.models import Appeal
 from chunfeng.appeals.services import DEFAULT_RULES, AppealRules
 from chunfeng.calendar.errors import CalendarNotCovered
 from chunfeng.consult import transfer
+from chunfeng.ledger import reporting, supervision, warnings
 from chunfeng.ledger import services as ledger
-from chunfeng.ledger import supervision, warnings
 from chunfeng.ledger.models import Assignment
 from chunfeng.ledger.periods import period_of
 from chunfeng.ledger.services import Terms
@@ -154,27 +154,27 @@ def living_ledger(*, session: Session, today: date | None = None) -> int:
             # The narrative says what the status says: "全部完成" only on a report that is done.
             narrative = "已全部完成并通过验收。" if status == "done" else rng.choice(
                 ["按计划推进,已召开专题会议部署。", "已完成前期调研,正在制定方案。", "已上线相关功能,持续跟踪纳税人反馈。"])
-            report = ledger.submit_report(session=session, actor=system, assignment_id=a.id, status=status, percent=percent,
+            report = reporting.submit_report(session=session, actor=system, assignment_id=a.id, status=status, percent=percent,
                                           narrative=narrative,
                                           period=last, today=last_end + timedelta(days=rng.choice([2, 5, 8, 9, 16])))
             if rng.random() < 0.85:
-                ledger.review_report(session=session, actor=system, report_id=report.id, approve=True)
+                reporting.review_report(session=session, actor=system, report_id=report.id, approve=True)
     # The demo county: one report waiting for review, one returned, one approved.
     county = org.find_unit(session=session, code="11000101")
     held = list(session.scalars(select(Assignment).where(Assignment.unit_id == county.id).order_by(Assignment.measure_no)))
-    ledger.submit_report(session=session, actor=system, assignment_id=held[0].id, status="in_progress",
+    reporting.submit_report(session=session, actor=system, assignment_id=held[0].id, status="in_progress",
                                    percent=40, narrative="已梳理网上办事项清单,待上线。", period=last, today=today)
-    returned = ledger.submit_report(session=session, actor=system, assignment_id=held[1].id, status="in_progress",
+    returned = reporting.submit_report(session=session, actor=system, assignment_id=held[1].id, status="in_progress",
                                     percent=30, narrative="正在推进。", period=last, today=today)
-    ledger.review_report(session=session, actor=system, report_id=returned.id, approve=False,
+    reporting.review_report(session=session, actor=system, report_id=returned.id, approve=False,
                          comment="请写明已完成的具体事项和数量。")
-    approved = ledger.submit_report(session=session, actor=system, assignment_id=held[2].id, status="in_progress",
+    approved = reporting.submit_report(session=session, actor=system, assignment_id=held[2].id, status="in_progress",
                                     percent=70, narrative="已完成增值税申报比对功能测试。", period=last, today=today)
-    ledger.review_report(session=session, actor=system, report_id=approved.id, approve=True)
+    reporting.review_report(session=session, actor=system, report_id=approved.id, approve=True)
     # A demo city's report waiting for 北京's review (beijing approves or returns it).
     city2 = org.find_unit(session=session, code="110002")
     city_held = session.scalar(select(Assignment).where(Assignment.unit_id == city2.id).order_by(Assignment.measure_no))
-    ledger.submit_report(session=session, actor=system, assignment_id=city_held.id, status="in_progress", percent=45,
+    reporting.submit_report(session=session, actor=system, assignment_id=city_held.id, status="in_progress", percent=45,
                          narrative="已在全市推广,完成培训两场,下月开展效果回访。", period=last, today=today)
     # Supervision: one notice waiting for the demo county's answer, one answered, one escalated upwards.
     city = org.find_unit(session=session, code="110001")

@@ -6,7 +6,7 @@ from datetime import date
 
 from sqlalchemy import select, update
 
-from chunfeng.ledger import league
+from chunfeng.ledger import league, reporting
 from chunfeng.ledger import services as ledger
 from chunfeng.ledger.league import Standing, periods_due
 from chunfeng.ledger.models import Assignment
@@ -50,18 +50,18 @@ def test_league_table(bureau):
     with bureau.write() as s:
         city = person(s, "city_reporter")
         # 甲市: January on time and approved first time with the indicator met; February late.
-        r = ledger.submit_report(session=s, actor=city, assignment_id=a1, status="in_progress", percent=20, period="2022-01",
+        r = reporting.submit_report(session=s, actor=city, assignment_id=a1, status="in_progress", percent=20, period="2022-01",
                                  values={indicator: 5.5}, today=date(2022, 2, 5))
-        ledger.review_report(session=s, actor=person(s, "bj_office"), report_id=r.id, approve=True)
-        ledger.submit_report(session=s, actor=city, assignment_id=a1, status="in_progress", percent=30, period="2022-02",
+        reporting.review_report(session=s, actor=person(s, "bj_office"), report_id=r.id, approve=True)
+        reporting.submit_report(session=s, actor=city, assignment_id=a1, status="in_progress", percent=30, period="2022-02",
                              today=date(2022, 3, 30))
         # 乙市: January returned once, then approved; the indicator missed.
-        r2 = ledger.submit_report(session=s, actor=person(s, "city2_reporter"), assignment_id=a2, status="in_progress",
+        r2 = reporting.submit_report(session=s, actor=person(s, "city2_reporter"), assignment_id=a2, status="in_progress",
                                   percent=10, period="2022-01", values={indicator: 7}, today=date(2022, 2, 3))
-        ledger.review_report(session=s, actor=person(s, "bj_office"), report_id=r2.id, approve=False, comment="补充")
-        ledger.submit_report(session=s, actor=person(s, "city2_reporter"), assignment_id=a2, status="in_progress",
+        reporting.review_report(session=s, actor=person(s, "bj_office"), report_id=r2.id, approve=False, comment="补充")
+        reporting.submit_report(session=s, actor=person(s, "city2_reporter"), assignment_id=a2, status="in_progress",
                              percent=10, period="2022-01", values={indicator: 7}, expected_version=2, today=date(2022, 2, 20))
-        ledger.review_report(session=s, actor=person(s, "bj_office"), report_id=r2.id, approve=True)
+        reporting.review_report(session=s, actor=person(s, "bj_office"), report_id=r2.id, approve=True)
         s.execute(update(Assignment).where(Assignment.id == a2).values(light="red"))
     with bureau.read() as s:
         table = league.league_table(session=s, actor=person(s, "bj_office"), level="municipal",

@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import select
 
 from chunfeng.ledger import reviews
-from chunfeng.ledger import services as ledger
 from chunfeng.ledger.errors import LedgerInvalid, LedgerNotFound
 from chunfeng.ledger.models import Assignment, ProgressReport
 from chunfeng.org.errors import Forbidden
@@ -38,7 +37,7 @@ def pending(db):
 
 def ids(db, who, **filters):
     with db.read() as s:
-        return {r.id for r in ledger.review_queue(session=s, actor=person(s, who), **filters).items}
+        return {r.id for r in reviews.review_queue(session=s, actor=person(s, who), **filters).items}
 
 
 def test_filters_narrow_the_queue(bureau):

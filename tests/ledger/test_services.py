@@ -7,8 +7,8 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+from chunfeng.ledger import reporting, reviews, warnings
 from chunfeng.ledger import services as ledger
-from chunfeng.ledger import warnings
 from chunfeng.ledger.errors import LedgerInvalid, LedgerNotFound, StaleReport
 from chunfeng.ledger.models import Assignment, ProgressReport
 from chunfeng.ledger.services import Terms
@@ -27,14 +27,14 @@ def assign(db, who, measure, unit, deadline=DEADLINE, **kw):
 
 def report(db, who, assignment_id, status, percent, **kw):
     with db.write() as s:
-        r = ledger.submit_report(session=s, actor=person(s, who), assignment_id=assignment_id, status=status,
+        r = reporting.submit_report(session=s, actor=person(s, who), assignment_id=assignment_id, status=status,
                                  percent=percent, today=TODAY, **kw)
         return r.id, r.version
 
 
 def review(db, who, report_id, approve=True, comment="", **kw):
     with db.write() as s:
-        return ledger.review_report(session=s, actor=person(s, who), report_id=report_id, approve=approve,
+        return reporting.review_report(session=s, actor=person(s, who), report_id=report_id, approve=approve,
                                     comment=comment, **{"today": TODAY, **kw}).state
 
 
@@ -244,12 +244,12 @@ def test_review_queue(bureau):
     first, _ = report(bureau, "county_reporter", c1, "in_progress", 10)
     second, _ = report(bureau, "county2_reporter", c2, "in_progress", 20)
     with bureau.read() as s:
-        queue = ledger.review_queue(session=s, actor=person(s, "city_office"))
+        queue = reviews.review_queue(session=s, actor=person(s, "city_office"))
         assert [r.id for r in queue.items] == [first, second]
-        assert ledger.review_queue(session=s, actor=person(s, "bj_office")).total == 0
+        assert reviews.review_queue(session=s, actor=person(s, "bj_office")).total == 0
     review(bureau, "city_office", first)
     with bureau.read() as s:
-        assert [r.id for r in ledger.review_queue(session=s, actor=person(s, "city_office")).items] == [second]
+        assert [r.id for r in reviews.review_queue(session=s, actor=person(s, "city_office")).items] == [second]
 
 
 # --- lights at the decision (issue 14, item 3) and narrative-only reports on rolled-up assignments (item 4) ---

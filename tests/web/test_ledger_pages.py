@@ -10,6 +10,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select, update
 
 from chunfeng.jobs import JobRun
+from chunfeng.ledger import reporting
 from chunfeng.ledger import services as ledger
 from chunfeng.ledger.models import Assignment, ProgressReport
 from chunfeng.ledger.periods import period_of
@@ -305,9 +306,9 @@ def test_no_report_form_for_an_approved_period(bureau, server):
     *_, county = make_chain(bureau)
     period = period_of(date.today(), "monthly")
     with bureau.write() as s:
-        r = ledger.submit_report(session=s, actor=person(s, "county_reporter"), assignment_id=county, status="in_progress",
+        r = reporting.submit_report(session=s, actor=person(s, "county_reporter"), assignment_id=county, status="in_progress",
                                  percent=50, period=period)
-        ledger.review_report(session=s, actor=person(s, "city_office"), report_id=r.id, approve=True)
+        reporting.review_report(session=s, actor=person(s, "city_office"), report_id=r.id, approve=True)
     page = login(server, "county_reporter").get(f"/ledger/assignments/{county}").text
     assert f'<option value="{period}"' not in page
 
@@ -353,9 +354,9 @@ def test_charts_on_dashboard_and_assignment(bureau, server):
     with bureau.write() as s:
         iid = ledger.define_indicator(session=s, actor=person(s, "nat_office"), measure_no=54, name="出口退税平均办理时间",
                                       unit_label="天", baseline=7, target=6, direction="down").id
-        r = ledger.submit_report(session=s, actor=person(s, "county_reporter"), assignment_id=county, status="in_progress",
+        r = reporting.submit_report(session=s, actor=person(s, "county_reporter"), assignment_id=county, status="in_progress",
                                  percent=50, values={iid: 5.5})
-        ledger.review_report(session=s, actor=person(s, "city_office"), report_id=r.id, approve=True)
+        reporting.review_report(session=s, actor=person(s, "city_office"), report_id=r.id, approve=True)
     client = login(server, "city_office")
     page = client.get(f"/ledger/assignments/{county}").text
     assert "指标:出口退税平均办理时间" in page and "5.5天" in page and "<svg" in page
@@ -381,7 +382,7 @@ def test_category_item_measure_drill_down(bureau, server):
 def test_queue_and_notice_exports(bureau, server):
     *_, county = make_chain(bureau)
     with bureau.write() as s:
-        ledger.submit_report(session=s, actor=person(s, "county_reporter"), assignment_id=county, status="in_progress",
+        reporting.submit_report(session=s, actor=person(s, "county_reporter"), assignment_id=county, status="in_progress",
                              percent=20, narrative="导出测试")
         from chunfeng.ledger import supervision
         supervision.issue_notice(session=s, actor=person(s, "city_office"), assignment_id=county, subject="导出督办",
@@ -437,9 +438,9 @@ def test_a_fresh_assignment_does_not_read_as_all_good(bureau, server):
     dashboard = login(server, "bj_office").get("/ledger", params={"unit": "110000"}).text
     assert '<span class="light idle" title="未开始·暂无预警">1</span>' in dashboard and 'fill="#cbd5e1"' in dashboard
     with bureau.write() as s:
-        r = ledger.submit_report(session=s, actor=person(s, "city_reporter"), assignment_id=fresh, status="done",
+        r = reporting.submit_report(session=s, actor=person(s, "city_reporter"), assignment_id=fresh, status="done",
                                  percent=100)
-        ledger.review_report(session=s, actor=person(s, "bj_office"), report_id=r.id, approve=True)
+        reporting.review_report(session=s, actor=person(s, "bj_office"), report_id=r.id, approve=True)
     assert 'class="light green done">已完成' in client.get(f"/ledger/assignments/{fresh}").text
 
 

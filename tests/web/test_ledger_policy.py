@@ -15,8 +15,8 @@ from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
+from chunfeng.ledger import reporting, supervision
 from chunfeng.ledger import services as ledger
-from chunfeng.ledger import supervision
 from chunfeng.ledger.errors import LedgerError
 from chunfeng.ledger.models import Assignment, ProgressReport, SupervisionNotice
 from chunfeng.ledger.periods import period_of
@@ -52,7 +52,7 @@ def test_report_break_down_and_supervise_are_offered_exactly_where_the_service_a
             page = f"/ledger/assignments/{a}"
             # 北京 and 甲市 broke theirs down: their progress rolls up, their units report a narrative only.
             figures = {"status": "in_progress", "percent": 10} if a == county else {"status": None, "percent": None}
-            cells.append(Cell(who, page, f"{page}/reports", lambda s, u, a=a, f=figures: ledger.submit_report(
+            cells.append(Cell(who, page, f"{page}/reports", lambda s, u, a=a, f=figures: reporting.submit_report(
                 session=s, actor=u, assignment_id=a, narrative="进展", period=period, **f),
                 {"period": period, "narrative": "进展", **{k: str(v) for k, v in figures.items() if v is not None}}))
             cells.append(Cell(who, page, f"{page}/notices", lambda s, u, a=a: supervision.issue_notice(
@@ -79,7 +79,7 @@ def test_report_break_down_and_supervise_are_offered_exactly_where_the_service_a
 def test_review_answer_and_close_are_offered_exactly_where_the_service_allows(bureau, add_users, server):
     bj, city, county = _setup(bureau, add_users)
     with bureau.write() as s:
-        reports = {a: ledger.submit_report(session=s, actor=person(s, who), assignment_id=a, narrative="进展",
+        reports = {a: reporting.submit_report(session=s, actor=person(s, who), assignment_id=a, narrative="进展",
                                            **({"status": "in_progress", "percent": 20} if a == county
                                               else {"status": None, "percent": None})).id
                    for a, who in ((bj, "bj_reporter"), (city, "city_reporter"), (county, "county_reporter"))}
@@ -92,7 +92,7 @@ def test_review_answer_and_close_are_offered_exactly_where_the_service_allows(bu
     for who in ACTORS:
         for a, report in reports.items():
             cells.append(Cell(who, f"/ledger/assignments/{a}", f"/ledger/reports/{report}/review",
-                              lambda s, u, r=report: ledger.review_report(session=s, actor=u, report_id=r, approve=True),
+                              lambda s, u, r=report: reporting.review_report(session=s, actor=u, report_id=r, approve=True),
                               {"decision": "approve"}))
         for n in (notice, closed):
             page = f"/ledger/notices/{n}"

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from chunfeng.ledger import reporting
 from chunfeng.ledger import services as ledger
 from chunfeng.ledger.models import Assignment, ProgressReport
 from chunfeng.ledger.services import Terms
@@ -30,7 +31,7 @@ def crowded(db, first: int = 55, second: int = 3) -> dict[str, list[int]]:
             held = s.scalars(select(Assignment).where(Assignment.unit.has(code=code), Assignment.measure_no <= count)
                              .order_by(Assignment.measure_no))
             for a in held:
-                reports[code].append(ledger.submit_report(session=s, actor=person(s, who), assignment_id=a.id,
+                reports[code].append(reporting.submit_report(session=s, actor=person(s, who), assignment_id=a.id,
                                                           status="in_progress", percent=20,
                                                           narrative=f"第{a.measure_no}条进展").id)
     return reports

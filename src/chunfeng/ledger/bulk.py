@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from chunfeng.errors import ChunfengError
 from chunfeng.jobs import Progress, no_progress
-from chunfeng.ledger import services
+from chunfeng.ledger import reporting
 from chunfeng.ledger.errors import LedgerInvalid
 from chunfeng.ledger.models import STATUSES, Assignment, ProgressReport
 from chunfeng.ledger.warnings import last_finished_period
@@ -83,7 +83,7 @@ def check_reports(*, session: Session, actor: Actor, path: Path, period: str | N
             problems.append(f"{where}:本单位没有承担第 {no} 条措施")
             continue
         # A broken-down assignment's row is a narrative only: its status and percent cells may be blank.
-        rolled = services.rolled_up(session=session, assignment=assignment)
+        rolled = reporting.rolled_up(session=session, assignment=assignment)
         status_text, percent_text = v["status"].strip(), v["percent"].strip().rstrip("%")
         status = _STATUS_WORDS.get(status_text) if status_text or not rolled else None
         if status is None and (status_text or not rolled):
@@ -102,7 +102,7 @@ def check_reports(*, session: Session, actor: Actor, path: Path, period: str | N
         version = current.version if current else None
         try:
             # Uploading the file is the deliberate act of replacing the unit's own unreviewed report.
-            services.check_report(session=session, actor=actor, assignment_id=assignment.id, status=status,
+            reporting.check_report(session=session, actor=actor, assignment_id=assignment.id, status=status,
                                   percent=percent, narrative=v["narrative"].strip(), period=row_period,
                                   expected_version=version, today=today)
         except ChunfengError as exc:
@@ -130,7 +130,7 @@ def import_reports(*, session: Session, actor: Actor, path: Path, period: str | 
         progress(n, len(plan.reports), "正在提交报告")
         try:
             with session.begin_nested():
-                services.submit_report(session=session, actor=actor, assignment_id=assignment_id, status=status,
+                reporting.submit_report(session=session, actor=actor, assignment_id=assignment_id, status=status,
                                        percent=percent, narrative=narrative, period=row_period,
                                        expected_version=version, today=today, grace_days=grace_days)
             result.submitted += 1

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from chunfeng.files import TYPES, safe_name, sniff, store_after_commit, stored_path
 from chunfeng.ledger.errors import LedgerInvalid, LedgerNotFound
 from chunfeng.ledger.models import Evidence, ProgressReport
-from chunfeng.ledger.services import get_report
+from chunfeng.ledger.reporting import get_report
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
 from chunfeng.org.errors import Forbidden

@@ -19,7 +19,7 @@ from chunfeng.charts import bar_chart, light_bars
 from chunfeng.errors import ChunfengError, Forbidden, Invalid, NotFound
 from chunfeng.inbox.services import deliver_pending
 from chunfeng.jobs import TaskResult
-from chunfeng.ledger import briefing, bulk, exports, files, league, policy, reviews, services, supervision
+from chunfeng.ledger import briefing, bulk, exports, files, league, policy, reporting, reviews, services, supervision
 from chunfeng.ledger.dashboard import by_measure as dashboard_by_measure
 from chunfeng.ledger.dashboard import rollup
 from chunfeng.ledger.errors import LedgerInvalid, StaleReport
@@ -108,7 +108,7 @@ def _assignment_page(request: Request, session, user, assignment_id: int, *, typ
     a = services.get_assignment(session=session, actor=user, assignment_id=assignment_id)
     today = date.today()
     may_break_down = policy.may_break_down(user, a)
-    reports = services.reports_of(session=session, assignment=a)
+    reports = reporting.reports_of(session=session, assignment=a)
     editable = next((r for r in reports if r.state in ("submitted", "returned")), None)
     approved = {r.period for r in reports if r.state == "approved"}
     periods = [p for p in dict.fromkeys([period_of(today, a.cycle), last_finished_period(today, a.cycle)[0]])
@@ -189,7 +189,7 @@ async def _submit_report(request: Request, assignment_id: int, db, user, form) -
     for filename, data in files_data:  # every file checked before anything is written
         files.check_file(filename, data, limit)
     with db.write() as session:  # the report and its files (written at commit): all of it or nothing
-        report = services.submit_report(session=session, actor=user, assignment_id=assignment_id,
+        report = reporting.submit_report(session=session, actor=user, assignment_id=assignment_id,
                                         status=status, percent=percent,
                                         narrative=str(form.get("narrative", "")),
                                         period=str(form.get("period", "")) or None, values=values,
@@ -214,7 +214,7 @@ def review(report_id: Id, db: DatabaseDep, user: CurrentUser, settings: Settings
     if decision not in ("approve", "return"):
         raise LedgerInvalid("请选择“通过”或“退回”")
     with db.write() as session:
-        report = services.review_report(session=session, actor=user, report_id=report_id, approve=decision == "approve",
+        report = reporting.review_report(session=session, actor=user, report_id=report_id, approve=decision == "approve",
                                         comment=comment, expected_version=version,
                                         rules=WarningRules.from_settings(settings))
         target = back if back.startswith("/ledger/") else f"/ledger/assignments/{report.assignment_id}"
@@ -261,7 +261,7 @@ def change_deadline(assignment_id: Id, db: DatabaseDep, user: CurrentUser, setti
 @router.get("/todo", dependencies=[require("ledger.view")])
 def todo(request: Request, session: SessionDep, user: CurrentUser):
     items = services.todo(session=session, actor=user)
-    queue = services.review_queue(session=session, actor=user) if allowed(user, "ledger.review", user.unit) else None
+    queue = reviews.review_queue(session=session, actor=user) if allowed(user, "ledger.review", user.unit) else None
     to_answer = [n for n in supervision.notices_for(session=session, actor=user, per_page=200).items
                  if n.to_unit_id == user.unit.id and n.state in ("open", "escalated")]
     return render(request, "ledger/todo.html", {"todo": items, "queue": queue, "to_answer": to_answer}, user=user)
@@ -311,7 +311,7 @@ def _queue_filters(unit: str, measure: str, category: str, period: str) -> dict:
 def _review_page(request: Request, session, user, filters: dict, page: int, batch: reviews.BatchResult | None = None,
                  status_code: int = 200):
     def queue_page(number: int):
-        return services.review_queue(session=session, actor=user, page=number, unit_code=filters.get("unit", ""),
+        return reviews.review_queue(session=session, actor=user, page=number, unit_code=filters.get("unit", ""),
                                      measure_no=filters.get("measure"), category_no=filters.get("category"),
                                      period=filters.get("period", ""))
 
@@ -333,7 +333,7 @@ def review_queue(request: Request, session: SessionDep, user: CurrentUser, page:
                  unit: str = "", measure: str = "", category: str = "", period: str = ""):
     filters = _queue_filters(unit, measure, category, period)
     if export:
-        queue = services.review_queue(session=session, actor=user, per_page=100000, unit_code=filters.get("unit", ""),
+        queue = reviews.review_queue(session=session, actor=user, per_page=100000, unit_code=filters.get("unit", ""),
                                       measure_no=filters.get("measure"), category_no=filters.get("category"),
                                       period=filters.get("period", ""))
         return _xlsx_response("待审核报告.xlsx", "待审核报告", ["单位", "序号", "报告期", "状态", "完成百分比", "进展情况", "提交人", "提交时间"],

@@ -1,39 +1,36 @@
-"""Assignments, progress reports, review and roll-up. Keyword-only, over a session; the caller owns the
-transaction, and every change writes its audit entry here.
+"""Assignments and their roll-up. Keyword-only, over a session; the caller owns the transaction, and every change
+writes its audit entry here. Progress reports and their review are `reporting`; the review queue is `reviews`.
 
 Roll-up rule (also in the README): an assignment that was broken down takes its progress from its
 children — the plain mean of their progress, each child unit counting once — and its status is
 done when every child is done, not started when none has started, ongoing when all are ongoing,
 otherwise in progress. An assignment with no children takes status and percent from its latest
-approved report. Each approval recomputes the assignment and every ancestor up the chain, so the
-stored progress of any assignment is always its rolled-up value. A unit holding a broken-down assignment
-therefore reports a narrative only (情况说明): the service refuses a status or percent there, which an approval
-could not apply.
+approved report. Each approval recomputes the assignment and every ancestor up the chain (`roll_up`, under
+`lock_chain`), so the stored progress of any assignment is always its rolled-up value.
 
-Lights: each approval, return, breakdown and change of deadline recomputes the warning lights of the assignments it moved (the
-assignment and its ancestors) in the same transaction, by the hourly scan's rule (warnings.relight).
+Lights: each approval, return, breakdown and change of deadline recomputes the warning lights of the assignments it
+moved (the assignment and its ancestors) in the same transaction, by the hourly scan's rule (warnings.relight).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
-from sqlalchemy import Select, case, func, insert, select
+from sqlalchemy import case, func, insert, select
 from sqlalchemy.orm import Session
 
-from chunfeng.bounds import TEXT, length_problem
+from chunfeng.bounds import length_problem
 from chunfeng.db import utcnow
 from chunfeng.errors import NotFound
 from chunfeng.ledger import policy
-from chunfeng.ledger.errors import LedgerInvalid, LedgerNotFound, StaleReport
-from chunfeng.ledger.models import CYCLES, ROLES, STATUSES, Assignment, Indicator, IndicatorValue, ProgressReport
-from chunfeng.ledger.periods import period_bounds, period_of
+from chunfeng.ledger.errors import LedgerInvalid, LedgerNotFound
+from chunfeng.ledger.models import CYCLES, ROLES, Assignment, Indicator, ProgressReport
 from chunfeng.ledger.warnings import DEFAULT_RULES, WarningRules, judge, last_finished_period, relight
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
-from chunfeng.org.models import Unit, User
+from chunfeng.org.models import Unit
 from chunfeng.org.services import find_unit
 from chunfeng.paging import Page, paginate
 from chunfeng.plan.models import PlanCategory, PlanItem, PlanMeasure, PlanNotice
@@ -69,7 +66,7 @@ def _province_code(unit: Unit) -> str:
     return parts[1] if len(parts) > 1 and unit.level not in ("department",) else unit.code
 
 
-def _unit(session: Session, code: str, field: str) -> Unit:
+def lookup_unit(session: Session, code: str, field: str) -> Unit:
     """The unit of a code an official typed or picked, or LedgerNotFound naming the form field it came from."""
     try:
         return find_unit(session=session, code=code)
@@ -119,7 +116,7 @@ def _snapshot(a: Assignment) -> dict:
 def assign(*, session: Session, actor: Actor, measure_no: int, unit_code: str, terms: Terms,
            today: date | None = None, rules: WarningRules = DEFAULT_RULES) -> Assignment:
     """Give one measure to one unit. Its parent is the same measure's assignment at the nearest ancestor."""
-    unit = _unit(session, unit_code, "unit")
+    unit = lookup_unit(session, unit_code, "unit")
     if refused := policy.assign_refusal(actor, unit):
         raise refused
     terms.start_date = terms.start_date or today or date.today()
@@ -154,7 +151,7 @@ def break_down(*, session: Session, actor: Actor, assignment_id: int, unit_codes
         raise LedgerInvalid("请至少选择一个下级单位", field="units")
     created = []
     for code in unit_codes:
-        unit = _unit(session, code, "units")
+        unit = lookup_unit(session, code, "units")
         if unit.parent_id != parent.unit_id:
             raise LedgerInvalid(f"“{unit.name}”不是“{parent.unit.name}”的直属下级单位", field="units")
         created.append(assign(session=session, actor=actor, measure_no=parent.measure_no, unit_code=code,
@@ -169,7 +166,7 @@ def change_deadline(*, session: Session, actor: Actor, assignment_id: int, deadl
     assignment = get_assignment(session=session, actor=actor, assignment_id=assignment_id)
     if refused := policy.deadline_refusal(actor, assignment):
         raise refused
-    assignment = _lock_chain(session, assignment_id)[0]
+    assignment = lock_chain(session, assignment_id)[0]
     if assignment.ongoing:
         raise LedgerInvalid("长期坚持的任务没有完成时限", field="deadline")
     if deadline < assignment.start_date:
@@ -283,186 +280,19 @@ def list_assignments(*, session: Session, actor: Actor, unit: Unit, measure_no: 
     return paginate(session, base.order_by(Assignment.measure_no, Unit.path), page, per_page)
 
 
-# --- reports and review ---------------------------------------------------------------------------
-
-
-def _check_report_values(report_status: str | None, percent: float | None, assignment: Assignment) -> None:
-    if report_status is None:
-        raise LedgerInvalid("请选择状态", field="status")
-    if report_status not in STATUSES:
-        raise LedgerInvalid(f"状态“{report_status}”无效,应为 {'、'.join(f'{k}({v})' for k, v in STATUSES.items())}",
-                            field="status")
-    if percent is None:
-        raise LedgerInvalid("请填写完成百分比", field="percent")
-    if not math.isfinite(percent) or not 0 <= percent <= 100:
-        raise LedgerInvalid(f"完成百分比 {percent} 超出 0–100", field="percent")
-    if report_status == "done" and percent != 100:
-        raise LedgerInvalid("状态为“已完成”时完成百分比应为 100", field="percent")
-    if report_status == "not_started" and percent != 0:
-        raise LedgerInvalid("状态为“未开始”时完成百分比应为 0", field="percent")
-    if report_status == "ongoing" and not assignment.ongoing:
-        raise LedgerInvalid("只有长期坚持的任务可以报告为“长期坚持”", field="status")
-
-
-def rolled_up(*, session: Session, assignment: Assignment) -> bool:
-    """Whether the assignment takes its progress from its children (it was broken down): its unit reports a
-    narrative only."""
-    return _has_children(session, assignment.id)
-
-
-def _check_narrative_only(status: str | None, percent: float | None, narrative: str, assignment: Assignment) -> None:
-    if status is not None or percent is not None:
-        raise LedgerInvalid(f"第 {assignment.measure_no} 条任务已分解下达,进度由下级任务汇总(当前 {assignment.progress:g}%),"
-                            "不能填报状态和完成百分比,审核通过也不会改变进度;请只填写情况说明", field="percent")
-    if not narrative.strip():
-        raise LedgerInvalid("请填写情况说明(本任务进度由下级任务汇总,只报告文字情况)", field="narrative")
-
-
-def check_report(*, session: Session, actor: Actor, assignment_id: int, status: str | None, percent: float | None,
-                 narrative: str = "", period: str | None = None, values: dict[int, float] | None = None,
-                 expected_version: int | None = None,
-                 today: date | None = None) -> tuple[Assignment, str, ProgressReport | None]:
-    """Everything `submit_report` checks, without writing: the assignment, the period and the report it would
-    replace. A bulk upload runs it on every row before its write transaction.
-
-    On a rolled-up assignment (broken down) `status` and `percent` must be None: the report is a narrative only."""
-    if problem := length_problem(narrative, "进展情况", TEXT):
-        raise LedgerInvalid(problem, field="narrative")
-    assignment = get_assignment(session=session, actor=actor, assignment_id=assignment_id)
-    if refused := policy.report_refusal(actor, assignment):
-        raise refused
-    period = period or period_of(today or date.today(), assignment.cycle)
-    start, _ = period_bounds(period, assignment.cycle)
-    if start > (today or date.today()):
-        raise LedgerInvalid(f"报告期 {period} 尚未开始", field="period")
-    if rolled_up(session=session, assignment=assignment):
-        _check_narrative_only(status, percent, narrative, assignment)
-    else:
-        _check_report_values(status, percent, assignment)
-    indicators = {i.id: i for i in session.scalars(select(Indicator).where(Indicator.measure_id == assignment.measure_id))}
-    for indicator_id, value in (values or {}).items():
-        if indicator_id not in indicators:
-            raise LedgerInvalid(f"指标 {indicator_id} 不属于第 {assignment.measure_no} 条措施")
-        if not math.isfinite(value):  # NaN would be stored as NULL by SQLite, and compares with nothing
-            raise LedgerInvalid(f"指标“{indicators[indicator_id].name}”的值 {value} 不是有限的数",
-                                field=f"indicator_{indicator_id}")
-    report = session.scalar(select(ProgressReport).where(ProgressReport.assignment_id == assignment.id,
-                                                         ProgressReport.period == period))
-    if report is not None:
-        if report.state == "approved":
-            raise LedgerInvalid(f"{period} 的报告已审核通过,不能再修改", field="period")
-        if expected_version is None or expected_version != report.version:
-            raise StaleReport(f"{period} 的报告已被 {report.submitted_by} 于 {report.submitted_at:%Y-%m-%d %H:%M} 修改"
-                              f"(版本 {report.version}),请刷新后在最新内容上修改")
-    return assignment, period, report
-
-
-def submit_report(*, session: Session, actor: Actor, assignment_id: int, status: str | None, percent: float | None,
-                  narrative: str = "", period: str | None = None, values: dict[int, float] | None = None,
-                  expected_version: int | None = None, today: date | None = None,
-                  grace_days: int = 10) -> ProgressReport:
-    """Report (or resubmit a returned report) on the actor's own unit's assignment for one period.
-
-    A report already in the database is changed only if `expected_version` is the version its author
-    read: two officials saving the same report never silently overwrite each other. On a rolled-up assignment
-    (`status` and `percent` None) the report keeps the rolled-up status and progress of the day it was written.
-    """
-    assignment, period, report = check_report(session=session, actor=actor, assignment_id=assignment_id,
-                                              status=status, percent=percent, narrative=narrative, period=period,
-                                              values=values, expected_version=expected_version, today=today)
-    _, end = period_bounds(period, assignment.cycle)
-    before = None
-    if report is not None:
-        before = _report_snapshot(report)
-        report.values.clear()
-        session.flush()
-    else:
-        # On time: the first submission no later than `grace_days` after the period ended.
-        report = ProgressReport(assignment_id=assignment.id, period=period,
-                                on_time=(today or date.today()) <= end + timedelta(days=grace_days))
-        session.add(report)
-    if status is None:
-        status, percent = assignment.status, assignment.progress
-    report.status, report.percent, report.narrative = status, float(percent), narrative.strip()
-    report.state, report.submitted_by, report.submitted_at = "submitted", actor.username, utcnow()
-    report.reviewed_by, report.reviewed_at = None, None
-    for indicator_id, value in (values or {}).items():
-        report.values.append(IndicatorValue(indicator_id=indicator_id, value=float(value)))
-    session.flush()
-    audit.record(session, actor=actor, action="ledger.report.resubmitted" if before else "ledger.report.submitted",
-                 object_type="report", object_id=report.id, before=before, after=_report_snapshot(report))
-    return report
-
-
-def _report_snapshot(report: ProgressReport) -> dict:
-    return {"assignment": report.assignment_id, "period": report.period, "status": report.status,
-            "percent": report.percent, "narrative": report.narrative, "state": report.state,
-            "values": {v.indicator_id: v.value for v in report.values}, "review_comment": report.review_comment}
-
-
-def get_report(*, session: Session, actor: Actor, report_id: int) -> ProgressReport:
-    report = session.get(ProgressReport, report_id)
-    if report is None:
-        raise LedgerNotFound(f"没有编号为 {report_id} 的报告")
-    authorize(actor, "ledger.view", report.assignment.unit)
-    return report
-
-
-def review_report(*, session: Session, actor: Actor, report_id: int, approve: bool, comment: str = "",
-                  expected_version: int | None = None, today: date | None = None,
-                  rules: WarningRules = DEFAULT_RULES) -> ProgressReport:
-    """The direct parent unit approves a submitted report, or returns it with a comment."""
-    if problem := length_problem(comment, "审核意见", TEXT):
-        raise LedgerInvalid(problem)
-    report = get_report(session=session, actor=actor, report_id=report_id)
-    # Two reviewers of one unit deciding the same report at once: the second waits for the first and then sees the
-    # report decided (a clear refusal) instead of failing on the version check at commit (a 500 on PostgreSQL).
-    session.execute(select(ProgressReport.id).where(ProgressReport.id == report.id).with_for_update())
-    session.refresh(report)
-    if refused := policy.review_refusal(actor, report):
-        raise refused
-    if expected_version is not None and expected_version != report.version:
-        raise StaleReport("报告在您审阅期间已被重新提交,请刷新后再审核")
-    if not approve and not comment.strip():
-        raise LedgerInvalid("退回报告时请填写退回意见")
-    before = _report_snapshot(report)
-    report.state = "approved" if approve else "returned"
-    report.returned_count += 0 if approve else 1
-    report.review_comment = comment.strip()
-    report.reviewed_by, report.reviewed_at = actor.username, utcnow()
-    session.flush()
-    chain = _lock_chain(session, report.assignment_id)
-    if approve:
-        _apply_approved(session, report, chain)
-    relight(session=session, assignment_ids=[a.id for a in chain], today=today or date.today(), rules=rules)
-    audit.record(session, actor=actor, action="ledger.report.approved" if approve else "ledger.report.returned",
-                 object_type="report", object_id=report.id, before=before, after=_report_snapshot(report))
-    return report
-
-
-def _apply_approved(session: Session, report: ProgressReport, chain: list[Assignment]) -> None:
-    assignment = chain[0]
-    if assignment.last_period is None or report.period >= assignment.last_period:
-        assignment.last_period = report.period
-        if not _has_children(session, assignment.id):
-            assignment.status, assignment.progress = report.status, report.percent
-        session.flush()
-        _recompute(session, chain[1:])
-
-
-def _has_children(session: Session, assignment_id: int) -> bool:
+def has_children(session: Session, assignment_id: int) -> bool:
     return session.scalar(select(Assignment.id).where(Assignment.parent_id == assignment_id).limit(1)) is not None
 
 
 def roll_up(session: Session, assignment: Assignment) -> list[Assignment]:
     """Recompute `assignment` from its children, then each ancestor in turn (the rule in this module's doc); the
     chain it recomputed, bottom up."""
-    chain = _lock_chain(session, assignment.id)
-    _recompute(session, chain)
+    chain = lock_chain(session, assignment.id)
+    recompute(session, chain)
     return chain
 
 
-def _lock_chain(session: Session, assignment_id: int) -> list[Assignment]:
+def lock_chain(session: Session, assignment_id: int) -> list[Assignment]:
     """The assignment and its ancestors, bottom up, locked until the transaction ends and read afresh.
 
     Two approvals under one parent each recompute that parent from its children. On PostgreSQL (READ COMMITTED)
@@ -481,8 +311,8 @@ def _lock_chain(session: Session, assignment_id: int) -> list[Assignment]:
     return [locked[i] for i in ids]
 
 
-def _recompute(session: Session, chain: list[Assignment]) -> None:
-    """Each assignment of `chain` (bottom up) from its children, inside the locks `_lock_chain` took."""
+def recompute(session: Session, chain: list[Assignment]) -> None:
+    """Each assignment of `chain` (bottom up) from its children, inside the locks `lock_chain` took."""
     for assignment in chain:
         count, mean, done, fresh, ongoing = session.execute(
             select(func.count(), func.avg(Assignment.progress),
@@ -495,35 +325,6 @@ def _recompute(session: Session, chain: list[Assignment]) -> None:
             assignment.status = ("done" if done == count else "not_started" if fresh == count
                                  else "ongoing" if ongoing == count else "in_progress")
             session.flush()
-
-
-def awaiting_review(query: Select, actor: User) -> Select:
-    """`query` over the reports submitted by the actor's direct child units, which the actor's unit reviews."""
-    return (query.select_from(ProgressReport).join(Assignment, ProgressReport.assignment_id == Assignment.id)
-            .join(Unit, Assignment.unit_id == Unit.id)
-            .where(Unit.parent_id == actor.unit.id, ProgressReport.state == "submitted"))
-
-
-def review_queue(*, session: Session, actor: Actor, page: int = 1, per_page: int = 50, unit_code: str = "",
-                 measure_no: int | None = None, category_no: int | None = None,
-                 period: str = "") -> Page[ProgressReport]:
-    """Submitted reports from the actor's direct child units, oldest first; narrowed to one unit's subtree, one
-    measure, one category or one period where given (the filters of chunfeng.ledger.reviews)."""
-    if isinstance(actor, SystemActor):
-        raise LedgerInvalid("审核队列属于具体单位的审核人")
-    authorize(actor, "ledger.review", actor.unit)
-    base = awaiting_review(select(ProgressReport), actor)
-    if unit_code:
-        within = _unit(session, unit_code, "unit")
-        authorize(actor, "ledger.view", within)
-        base = base.where(Unit.path.startswith(within.path, autoescape=True))
-    if measure_no is not None:
-        base = base.where(Assignment.measure_no == measure_no)
-    if category_no is not None:
-        base = base.where(Assignment.category_no == category_no)
-    if period:
-        base = base.where(ProgressReport.period == period)
-    return paginate(session, base.order_by(ProgressReport.submitted_at, ProgressReport.id), page, per_page)
 
 
 def define_indicator(*, session: Session, actor: Actor, measure_no: int, name: str, target: float, direction: str,
@@ -554,11 +355,6 @@ def define_indicator(*, session: Session, actor: Actor, measure_no: int, name: s
 def children_of(*, session: Session, assignment: Assignment) -> list[Assignment]:
     return list(session.scalars(select(Assignment).join(Unit, Assignment.unit_id == Unit.id)
                                 .where(Assignment.parent_id == assignment.id).order_by(Unit.sort, Unit.code)))
-
-
-def reports_of(*, session: Session, assignment: Assignment) -> list[ProgressReport]:
-    return list(session.scalars(select(ProgressReport).where(ProgressReport.assignment_id == assignment.id)
-                                .order_by(ProgressReport.period.desc())))
 
 
 def indicators_of(*, session: Session, assignment: Assignment) -> list[Indicator]:
