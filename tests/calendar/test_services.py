@@ -22,6 +22,7 @@ from chunfeng.calendar import services
 from chunfeng.calendar.errors import CalendarInvalid, CalendarNotCovered, NoticeInvalid
 from chunfeng.calendar.models import CalendarYear
 from chunfeng.db import Database
+from chunfeng.org.access import SystemActor
 from chunfeng.org.errors import Forbidden
 from chunfeng.org.models import AuditEntry, User
 from chunfeng.push import campaigns
@@ -144,7 +145,7 @@ def test_a_january_2027_campaign_is_refused_while_2027_is_uncovered(db):
                                                (Policy.effective_until >= date(2027, 12, 31))).order_by(Policy.id))
     with pytest.raises(PushInvalid, match="无法创建推送活动:2027年的工作日历尚未导入.*chunfeng calendar import"), \
             db.write() as s:
-        campaigns.create_campaign(session=s, actor=campaigns.SystemActor(), name="元旦后申报提醒", unit_code="000000",
+        campaigns.create_campaign(session=s, actor=SystemActor(), name="元旦后申报提醒", unit_code="000000",
                                   policy_ids=[pid], channels=["inapp"], year=2027, month=1)
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(Campaign)) == 0
