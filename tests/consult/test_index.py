@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from chunfeng.consult.index import Doc, Index
+from chunfeng.consult.index import Doc, Index, aspects
 from chunfeng.consult.tokenize import TaxTokenizer, shared_tokenizer
 
 TOKENIZER = TaxTokenizer(dictionary="年度汇算 1000 n\n数电发票 1000 n\n小规模纳税人 1000 n",
@@ -133,3 +133,28 @@ def test_an_entry_about_another_tax_than_the_one_named_ranks_below():
     assert index.search("劳务合同印花税", today=TODAY)[0].doc.ref == "kb-stamp"
     # A question naming no tax is not judged by it: wording decides.
     assert index.search("劳务合同要签吗", today=TODAY)[0].doc.ref == "kb-stamp"
+
+
+def test_an_entry_asking_something_else_about_the_same_subject_ranks_below_and_is_marked():
+    # From the development misses of bench/data/real_phrasings_dev.jsonl: the amount asked for was answered by when to
+    # pay ("北京市居民医保缴费标准是多少钱一年"), the whole subject by when it is paid ("房产税是什么").
+    assert aspects("北京市居民医保缴费标准是多少钱一年") == {"amount"}
+    assert aspects("每年几月份交农村合作医疗保险") == {"time"}
+    assert aspects("房产税是什么") == {"what"} and aspects("车船税网上怎么缴纳") == {"way"}
+    assert aspects("年末一次性奖金 个税") == frozenset()  # says nothing of it: not judged by it
+    docs = [Doc("kb-when", "kb", "城乡居民医保什么时候交？", "一般按年度缴费，集中征缴期由各省确定。",
+                phrasings=["居民医保每年几月交", "城乡居民医保缴费时间"]),
+            Doc("kb-how", "kb", "城乡居民医保费可以通过哪些渠道缴纳？", "可通过电子税务局、手机银行等渠道缴费。",
+                phrasings=["居民医保在哪里交", "城乡居民医保网上怎么交"])]
+    index = Index(docs, shared_tokenizer())
+    hits = index.search("城乡居民医保网上缴费怎么操作", today=TODAY)
+    assert hits[0].doc.ref == "kb-how" and hits[0].aspect
+    when = index.search("城乡居民医保每年交多少钱", today=TODAY)
+    assert not any(h.aspect for h in when)  # neither says how much: services.clear hands it to a person
+
+
+def test_counts_and_spans_asked_for_are_not_words_an_answer_must_repeat():
+    words = shared_tokenizer().words
+    assert words("六项专项附加扣除包括什么") == ["专项附加扣除"]
+    assert "几档" not in words("住房租金专项附加扣除标准有几档") and "多久" not in words("退税多久到账")
+    assert words("负数发票如何开") == words("红字发票如何开")  # the everyday name of a red-letter invoice

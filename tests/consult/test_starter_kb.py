@@ -116,3 +116,15 @@ def test_review_queue_names_what_to_look_at(starter, system, add_users):
     with starter.write() as s:
         services.mark_reviewed(session=s, actor=person(s, "agent"), key="kb-0100")
     assert "kb-0100" not in queue(date.today())[0]
+
+
+def test_real_questions_asking_another_thing_than_the_entry_go_to_a_person(starter):
+    # From bench/data/real_phrasings_dev.jsonl: before issue 15's third round the first two were answered with the
+    # entry on their subject that asks something else (who pays 契税; when to pay 居民医保).
+    day = date(2026, 12, 6)
+    with starter.read() as s:
+        for query in ("买二手房需要交多少税", "北京市居民医保缴费标准是多少钱一年"):
+            answer = services.ask(session=s, query=query, today=day, log=False)
+            assert answer.handoff and not answer.hits[0].aspect, query
+        answer = services.ask(session=s, query="车船税网上怎么缴纳", today=day, log=False)
+        assert not answer.handoff and answer.hits[0].doc.ref == "kb-0171"

@@ -44,6 +44,23 @@ TAX_KINDS = frozenset("""
 资源税 环境保护税 耕地占用税 关税 社会保险费 城乡居民医保 文化事业建设费 残疾人就业保障金
 """.split())
 _GRAM = re.compile(r"[\w\u4e00-\u9fff]")
+# What a question asks about its subject: an amount, a time, a way of doing it, whether it holds, what it is. On real
+# wording a wrong first answer usually has the question's subject and another of these ("北京居民医保缴费标准是多少钱"
+# answered by when to pay, "买二手房需要交多少税" by who pays 契税, "房产税是什么" by when it is paid): an entry whose
+# own question and phrasings ask none of the question's ranks below (ASPECT_PENALTY) and is not a clear answer
+# (services.clear). From the misses of bench/data/real_phrasings_dev.jsonl.
+ASPECTS = {
+    "amount": re.compile(r"多少|几个点|税率|征收率|费率|标准|比例|额度|限额|几档|怎么算|如何算|怎么计算|如何计算|计算|公式|扣多少|交多少|税额"),
+    "time": re.compile(r"什么时候|何时|多久|多长时间|几月|几号|哪天|期限|截止|时间|几年|几天|几个月|到期|还有吗|执行到"),
+    "way": re.compile(r"怎么|如何|怎样|流程|步骤|操作|在哪|哪里|渠道|方式|办理|申请|手续|怎么办"),
+    "whether": re.compile(r"吗|能否|能不能|可不可以|是否|要不要|需不需要|需要.{0,8}吗|算不算"),
+    "what": re.compile(r"是什么|什么是|什么意思|指什么|指哪些|哪些|包括|区别|有几|几类|几级|几项|分为"),
+}
+ASPECT_PENALTY = 0.3
+
+
+def aspects(text: str) -> frozenset[str]:
+    return frozenset(name for name, pattern in ASPECTS.items() if pattern.search(text))
 
 
 def character_grams(text: str) -> frozenset[str]:
@@ -75,6 +92,7 @@ class Hit:
     current: bool = True  # false: the entry's period ended before the asker's today; it answers as past
     rank: float = 0.0  # the rerank score the order was decided by: the gap to the next hit says how clear the choice was
     covered: float = 1.0  # the share of the question's own words (weighted by rarity) this entry speaks of
+    aspect: bool = True  # the entry asks what the question asks (ASPECTS), or the question says nothing of it
 
 
 class _Field:
@@ -131,6 +149,7 @@ class Index:
         self.valid_until = np.array([d.effective_until.toordinal() if d.effective_until else 10**7 for d in docs],
                                     dtype=np.int64)
         self.grams = [[character_grams(t) for t in (d.title, *d.phrasings)] for d in docs]
+        self.aspects = [aspects(" ".join([d.title, *d.phrasings])) for d in docs]
         # With an encoder (consult.embeddings), each entry's question is also a vector, and the nearest
         # entries by meaning join BM25's candidates in the rerank.
         self.encoder = encoder
@@ -190,6 +209,8 @@ class Index:
         best = float(combined[top[0]]) or 1.0
         covered = self.covered(top, words)
         named = TAX_KINDS.intersection(words)
+        asked = aspects(query)
+        aspect = {i: not asked or bool(asked & self.aspects[i]) for i in top}
 
         def other_tax(doc: Doc) -> bool:
             kinds = TAX_KINDS.intersection(doc.tags)
@@ -199,11 +220,12 @@ class Index:
             dense = DENSE_WEIGHT * float(similarity[i]) if similarity is not None else 0.0
             penalty = (0.0 if current[i] else PAST_PENALTY) + (MEASURE_PENALTY if self.docs[i].source == "measure" else 0.0)
             penalty += TAX_KIND_PENALTY if other_tax(self.docs[i]) else 0.0
+            penalty += 0.0 if aspect[i] else ASPECT_PENALTY
             return float(combined[i]) / best + RERANK_WEIGHT * overlap(i) + COVER_WEIGHT * covered[i] + dense - penalty
         ranks = {i: reranked(i) for i in top}
         top.sort(key=ranks.__getitem__, reverse=True)
         return [Hit(self.docs[i], float(combined[i]), min(1.0, float(combined[i]) / reachable) if reachable else 0.0,
-                    current=bool(current[i]), rank=ranks[i], covered=covered[i])
+                    current=bool(current[i]), rank=ranks[i], covered=covered[i], aspect=aspect[i])
                 for i in top[:k]]
 
     def covered(self, docs: list[int], words: list[str]) -> dict[int, float]:

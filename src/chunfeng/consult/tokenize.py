@@ -34,7 +34,12 @@ GENERIC = frozenset("""
 计算 计算公式 公式 标准 规定 最新 最新版 政策 年 意思 包括 算 怎么算 一般 具体 问题 文件 内容 方法 收费 时间 一次 几个
 新规 最新规定 优惠政策 计算方法 标准表 收费标准 流程 步骤 操作 手续 怎么办
 春风 行动 春风行动 承诺 措施 举措
+多久 多长时间 日期 每年 一年 几年 几月 几月份 几个月 几级 几档 几项 最长 超过 以下 以上 截止 网上 线上 处理 办理
+申请 开具 审批 信息 规定 有关
 """.split())
+# A count or a span the question asks for ("六项", "几档", "三年"): what is asked (index.ASPECTS), not a word its answer
+# repeats — the answer says "七项", "1500元", "240个月".
+_COUNT = re.compile(r"^[几一二三四五六七八九十两百千多]+(?:项|档|级|类|种|个|年|月|月份|天|日|次|个月|套|份)$")
 
 
 def _data(name: str) -> str:
@@ -68,7 +73,7 @@ class TaxTokenizer:
             cut = self._jieba.lcut(text.lower())
         return list(dict.fromkeys(w for w in (self.synonyms.get(w, w) for w in cut)
                                   if len(w) > 1 and w not in STOPWORDS and w not in GENERIC and _HAN.search(w)
-                                  and not is_place(w)))
+                                  and not is_place(w) and not _COUNT.match(w)))
 
     def tokens(self, text: str) -> list[str]:
         """Search-mode words (longer words also yield their parts), synonyms folded, stopwords dropped,
