@@ -35,11 +35,12 @@ GENERIC = frozenset("""
 新规 最新规定 优惠政策 计算方法 标准表 收费标准 流程 步骤 操作 手续 怎么办
 春风 行动 春风行动 承诺 措施 举措
 多久 多长时间 日期 每年 一年 几年 几月 几月份 几个月 几级 几档 几项 最长 超过 以下 以上 截止 网上 线上 处理 办理
-申请 开具 审批 信息 规定 有关
+申请 开具 审批 信息 规定 有关 缴税
 """.split())
-# A count or a span the question asks for ("六项", "几档", "三年"): what is asked (index.ASPECTS), not a word its answer
-# repeats — the answer says "七项", "1500元", "240个月".
-_COUNT = re.compile(r"^[几一二三四五六七八九十两百千多]+(?:项|档|级|类|种|个|年|月|月份|天|日|次|个月|套|份)$")
+# A count, a span or a sum the question names ("六项", "几档", "三年", "一万元"): what is asked (index.ASPECTS) or
+# its case, not a word its answer repeats — the answer says "七项", "1500元", "240个月", "1万元". 缴税 (交税, 纳税)
+# above is the verb around every tax question ("彩票中奖要交税吗"), as 交 and 办 are.
+_COUNT = re.compile(r"^[几一二三四五六七八九十两百千万多]+(?:项|档|级|类|种|个|年|月|月份|天|日|次|个月|套|份|元|万元|块|块钱)$")
 
 
 def _data(name: str) -> str:
