@@ -210,7 +210,9 @@ class Index:
         covered = self.covered(top, words)
         named = TAX_KINDS.intersection(words)
         asked = aspects(query)
-        aspect = {i: not asked or bool(asked & self.aspects[i]) for i in top}
+        # A measure is a commitment, not an answer to how or when (and the appeals' classification ranks measures by
+        # this same rule for complaints, which ask nothing): only knowledge entries are judged by it.
+        aspect = {i: not asked or self.docs[i].source != "kb" or bool(asked & self.aspects[i]) for i in top}
 
         def other_tax(doc: Doc) -> bool:
             kinds = TAX_KINDS.intersection(doc.tags)
