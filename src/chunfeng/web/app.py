@@ -35,6 +35,8 @@ from chunfeng.push import jobs as _push_jobs  # noqa: F401
 from chunfeng.push.routes import router as push_router
 from chunfeng.ratelimit import RateLimiter
 from chunfeng.settings import Settings
+from chunfeng.survey import jobs as _survey_jobs  # noqa: F401
+from chunfeng.survey.direct_routes import router as direct_reports_router
 from chunfeng.survey.routes import router as survey_router
 from chunfeng.web import auth
 from chunfeng.web import jobs as jobs_pages
@@ -120,6 +122,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     app.include_router(jobs_pages.router)
     app.include_router(deliveries_router)
     app.include_router(survey_router)
+    app.include_router(direct_reports_router)
 
     @app.get("/", include_in_schema=False)
     def home(request: Request, user=Depends(optional_user)):
