@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from chunfeng import jobs
@@ -94,6 +94,13 @@ def create_form(*, session: Session, actor: Actor, unit_codes: list[str], workin
                  object_id=form.id, after={"title": title, "policy": policy.id if policy else policy_name,
                                            "due_on": str(due_on), "units": codes[:50], "count": len(codes)})
     return form
+
+
+def policy_choices(session: Session, today: date | None = None) -> list[Policy]:
+    """The catalogue's policies in force today: what a new report form may be about."""
+    today = today or date.today()
+    return list(session.scalars(select(Policy).where(Policy.effective_from <= today, or_(
+        Policy.effective_until.is_(None), Policy.effective_until >= today)).order_by(Policy.effective_from.desc())))
 
 
 def get_form(*, session: Session, actor: Actor, form_id: int) -> DirectReportForm:

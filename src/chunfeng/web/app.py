@@ -36,8 +36,6 @@ from chunfeng.push.routes import router as push_router
 from chunfeng.ratelimit import RateLimiter
 from chunfeng.settings import Settings
 from chunfeng.survey import jobs as _survey_jobs  # noqa: F401
-from chunfeng.survey.analysis_routes import router as survey_analysis_router
-from chunfeng.survey.direct_routes import router as direct_reports_router
 from chunfeng.survey.routes import router as survey_router
 from chunfeng.web import auth
 from chunfeng.web import jobs as jobs_pages
@@ -123,8 +121,6 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     app.include_router(jobs_pages.router)
     app.include_router(deliveries_router)
     app.include_router(survey_router)
-    app.include_router(direct_reports_router)
-    app.include_router(survey_analysis_router)
 
     @app.get("/", include_in_schema=False)
     def home(request: Request, user=Depends(optional_user)):
