@@ -82,6 +82,7 @@ def test_weighted_results_crosstab_and_rising_themes(office, tmp_path):
     t = a.crosstab
     assert t.total == 7 and t.counts[t.rows.index("4")][t.cols.index("10")] == 1 and t.test.df > 0
     assert a.compared_with.id == first
+    assert a.rates == [("大型", 3, 3), ("小型", 4, 4)]  # response rate by stratum, from the invitations
     top = {th.label: th for th in a.themes}
     slow = next(th for label, th in top.items() if "登录很慢" in label)
     # This version: 6 of 8 texts are about the slow login (1 of 3 before); the queue 1 of 8 (2 of 3 before).

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from chunfeng import documents
@@ -21,7 +21,7 @@ from chunfeng.plan.services import latest_notice_id
 from chunfeng.survey import analysis, crosstabs, policy, themes, weighting
 from chunfeng.survey.direct_models import SurveyStratumSize, SurveyTheme
 from chunfeng.survey.errors import SurveyInvalid
-from chunfeng.survey.models import KINDS, SCALES, Survey, SurveyResponse
+from chunfeng.survey.models import KINDS, SCALES, Survey, SurveyInvitation, SurveyResponse
 from chunfeng.survey.services import get_survey
 from chunfeng.xlsx import write_sheets
 
@@ -126,6 +126,7 @@ class Analysis:
     compared_with: Survey | None
     text_answers: int
     earlier: list[Survey]  # what the themes may be compared with
+    rates: list[tuple[str, int, int]] = field(default_factory=list)  # (stratum, invitations, answered)
 
     @property
     def survey(self) -> Survey:
@@ -199,7 +200,10 @@ def analyse(*, session: Session, actor: Actor, survey_id: int, row: str = "", co
             t.measures, t.theme_id = list(stored[t.label].measures), stored[t.label].id
         if with_suggestions and i < SUGGESTED_FOR:
             t.suggested = _suggest(session, t.label)
-    return Analysis(results, w, weighted, table, found, compared, len(current), earlier)
+    counted = session.execute(select(SurveyInvitation.stratum, func.count(), func.count(SurveyInvitation.answered_at))
+                              .where(SurveyInvitation.survey_id == survey.id).group_by(SurveyInvitation.stratum)).all()
+    rates = [(h or "(未分层)", int(n), int(k)) for h, n, k in sorted(counted, key=lambda x: (x[0] is None, x[0] or ""))]
+    return Analysis(results, w, weighted, table, found, compared, len(current), earlier, rates)
 
 
 def _suggest(session: Session, text: str) -> list[int]:
@@ -249,11 +253,13 @@ def export_xlsx(*, session: Session, actor: Actor, a: Analysis, path: Path) -> P
                ["参与加权的答卷", w.weighted], ["没有分层的答卷(未参与加权)", w.unstratified],
                ["主题比较对象", f"{a.compared_with.title}(第 {a.compared_with.version} 版)" if a.compared_with else "无"]]
     strata = [[s.name, s.population, s.responses, _f(s.weight)] for s in w.strata]
+    rates = [[h, n, k, round(100 * k / n, 1) if n else ""] for h, n, k in a.rates]
     weighted = [[q.code, q.text, c, round(units), round(share, 2)] for q in a.weighted for c, units, share in q.shares]
     scores = [[q.code, q.text, _f(q.estimate.mean), _f(q.estimate.low), _f(q.estimate.high), q.estimate.n,
                _f(q.nps, 1)] for q in a.weighted if q.estimate]
     sheets = [("概况", ["项目", "内容"], [24, 60], summary),
               ("分层与权数", ["层", "总体数", "答卷数", "权数"], [24, 12, 10, 12], strata),
+              ("分层回收率", ["层", "邀请数", "已答", "回收率(%)"], [24, 10, 10, 12], rates),
               ("加权分布", ["题号", "题目", "选项", "代表总体数", "加权占比(%)"], [8, 40, 20, 14, 14], weighted),
               ("加权得分", ["题号", "题目", "加权平均", "95%下限", "95%上限", "作答人数", "加权NPS"],
                [8, 40, 10, 10, 10, 10, 10], scores)]
