@@ -13,6 +13,7 @@ from chunfeng.org import models as org_models  # noqa: F401
 from chunfeng.plan import models as plan_models  # noqa: F401
 from chunfeng.push import models as push_models  # noqa: F401
 from chunfeng.ratelimit import RateState  # noqa: F401
+from chunfeng.survey import direct_models as survey_direct_models  # noqa: F401
 from chunfeng.survey import models as survey_models  # noqa: F401
 
 __all__ = ["Base", "referenced_files"]

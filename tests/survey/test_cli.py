@@ -40,3 +40,18 @@ def test_a_bad_file_is_refused_with_its_rows(db, tmp_path):
     bad = sheet(tmp_path, [["Q1", "单选", "办过吗", "是", "是", "", ""]])
     refused = run(db, "import", str(bad), "--title", "坏问卷")
     assert refused.returncode == 1 and "第 2 行 选项" in refused.stderr
+
+
+def test_analyse_prints_the_crosstab_test_and_writes_the_workbook(db, tmp_path):
+    assert run(db, "import", str(sheet(tmp_path, GOOD)), "--title", "办税体验调查", "--publish").returncode == 0
+    with db.read() as s:
+        link, survey_id = s.query(Survey.link, Survey.id).one()
+    with db.write() as s:
+        for q2, q4 in (("5", "10"), ("4", "9"), ("2", "3"), ("1", "0")):
+            services.submit(session=s, token=link, raw={"Q1": ["是"], "Q2": [q2], "Q4": [q4], "Q5": ["排队时间太长"]})
+    out = tmp_path / "分析.xlsx"
+    shown = run(db, "analyse", str(survey_id), "--row", "Q2", "--col", "Q4", "--xlsx", str(out))
+    assert shown.returncode == 0, shown.stderr
+    assert "未加权" in shown.stdout and "交叉表 Q2×Q4:χ²=12.000,自由度 9" in shown.stdout
+    assert "主题(4 条,100.0%):排队时间太长" in shown.stdout
+    assert "卡方检验" in load_workbook(out).sheetnames

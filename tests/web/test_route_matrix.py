@@ -100,6 +100,11 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("POST", "/survey/{survey_id}/invitations/units"): "survey.manage",
     ("POST", "/survey/{survey_id}/findings"): "ledger.assign",
     ("GET", "/survey/{survey_id}/results"): "survey.view",
+    ("GET", "/survey/{survey_id}/analysis"): "survey.view", ("POST", "/survey/{survey_id}/population"): "survey.manage",
+    ("POST", "/survey/{survey_id}/themes"): "survey.manage",
+    ("GET", "/direct-reports"): ("survey.view", "survey.report"), ("POST", "/direct-reports"): "survey.manage",
+    ("GET", "/direct-reports/{form_id}"): "survey.view", ("POST", "/direct-reports/{form_id}/remind"): "survey.manage",
+    ("GET", "/direct-reports/{form_id}/report"): "survey.report", ("POST", "/direct-reports/{form_id}/report"): "survey.report",
 }
 
 # Values for path parameters: ids that do not exist (an allowed user gets 404), codes that do.

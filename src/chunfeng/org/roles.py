@@ -88,6 +88,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "credit.self": frozenset({"taxpayer"}),
     "survey.view": frozenset({"service_officer", "action_office", "viewer"}),
     "survey.manage": frozenset({"service_officer", "action_office"}),
+    # A contact unit's own direct report (measure 19): service halls, 12366 and grassroots bureaus.
+    "survey.report": frozenset({"unit_reporter", "service_officer", "agent"}),
 }
 
 # What each permission lets a person do, in the words a refusal shows them (never the permission's id).
@@ -134,6 +136,7 @@ PERMISSION_NAMES: dict[str, str] = {
     "credit.self": "查看本企业纳税缴费信用",
     "survey.view": "查看问卷与调查结果",
     "survey.manage": "管理问卷(导入、发布、邀请)",
+    "survey.report": "填报本单位的直联直报",
 }
 
 

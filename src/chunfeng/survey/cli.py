@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from chunfeng.cli_support import actor, console, database, import_limits
-from chunfeng.survey import analysis, services
+from chunfeng.survey import analysis, report, services
 from chunfeng.survey.models import STATES
 
 app = typer.Typer(help="问卷调查:导入、清单、结果", no_args_is_help=True)
@@ -66,3 +66,36 @@ def results(survey_id: int, xlsx: Optional[Path] = typer.Option(None, help="also
         if xlsx:
             analysis.export_xlsx(session=session, actor=actor(session), r=r, path=xlsx)
             console.print(f"已导出 {xlsx}")
+
+
+@app.command("analyse")
+def analyse(survey_id: int, row: str = typer.Option("", help="cross-tab: the row question's code"),
+            col: str = typer.Option("", help="cross-tab: the column question's code"),
+            xlsx: Optional[Path] = typer.Option(None, help="write the analysis workbook here"),
+            pdf: Optional[Path] = typer.Option(None, help="write the PDF report here")):
+    """Weighting to the population (when responses carry strata), a cross-tab with its chi-square test, themes."""
+    db = database()
+    with db.write() if xlsx else db.read() as session:
+        who = actor(session)
+        a = report.analyse(session=session, actor=who, survey_id=survey_id, row=row.strip(), col=col.strip(),
+                           with_suggestions=False)
+        w = a.weighting
+        console.print(f"{a.survey.title}(第 {a.survey.version} 版):答卷 {a.results.responses} 份;"
+                      + (f"按总体分层加权,参与加权 {w.weighted} 份,无分层 {w.unstratified} 份" if w.applies
+                         else f"未加权({w.problem or '没有各层总体数或答卷没有分层'})"), highlight=False)
+        for q in a.weighted:
+            if q.estimate:
+                console.print(f"{q.code} 加权平均 {q.estimate.mean:.2f}" + (
+                    f"(95% {q.estimate.low:.2f}–{q.estimate.high:.2f})" if q.estimate.low is not None else ""),
+                    highlight=False)
+        if a.crosstab and a.crosstab.test:
+            t = a.crosstab.test
+            console.print(f"交叉表 {row}×{col}:χ²={t.statistic:.3f},自由度 {t.df},p={t.p:.4g}", highlight=False)
+        for th in a.themes[:10]:
+            console.print(f"主题({th.current} 条,{th.share:.1f}%):{th.label}", highlight=False, soft_wrap=True)
+        if xlsx:
+            report.export_xlsx(session=session, actor=who, a=a, path=xlsx)
+            console.print(f"已导出 {xlsx}")
+        if pdf:
+            pdf.write_bytes(report.render_pdf(a))
+            console.print(f"已导出 {pdf}")

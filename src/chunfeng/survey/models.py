@@ -73,6 +73,7 @@ class SurveyInvitation(Base):
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     answered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    stratum: Mapped[str | None] = mapped_column(String(64), doc="the sample's stratum, copied to the response")
 
 
 class SurveyResponse(Base):
@@ -87,6 +88,7 @@ class SurveyResponse(Base):
                                                       unique=True)
     submitted_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     answers: Mapped[dict] = mapped_column(JSON, default=dict)
+    stratum: Mapped[str | None] = mapped_column(String(64), index=True, doc="for weighting back to the population")
 
 
 class SurveyFinding(Base):

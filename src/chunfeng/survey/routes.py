@@ -1,27 +1,33 @@
-"""Pages of questionnaires: the officials' list, import, preview, publishing, invitations and results; and the
-public answer page (an open link or a one-time invitation), which works without JavaScript."""
+"""Pages of questionnaires: the officials' list, import, preview, publishing, invitations, results and the analysis;
+the public answer page (an open link or a one-time invitation), which works without JavaScript; and direct reports
+(measure 19): the forms sent, the roll-up, a contact unit's own report."""
 
 from __future__ import annotations
 
 import tempfile
+from datetime import date
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlencode
 
 import segno
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse
 
 from chunfeng.bounds import bounded_day
+from chunfeng.org.access import allowed
 from chunfeng.paging import clamp_page
-from chunfeng.survey import analysis, findings, policy, services
+from chunfeng.survey import analysis, crosstabs, direct_reports, findings, policy, report, services
+from chunfeng.survey.direct_models import REPORT_FIELDS, REPORT_STATES
 from chunfeng.survey.errors import SurveyInvalid
 from chunfeng.survey.models import KINDS, STATES
-from chunfeng.web.contract import INT_MAX, FormId, Id, PageNo
+from chunfeng.web.contract import INT_MAX, FormId, Id, OptionalNo, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, render, require
-from chunfeng.web.downloads import temporary_file
+from chunfeng.web.downloads import document, temporary_file
 from chunfeng.xlsx import download_path
 
 router = APIRouter(tags=["survey"])
+UNIT_PICKERS = ("unit_a", "unit_b", "unit_c")  # the direct report form's unit pickers
 
 
 # --- public ------------------------------------------------------------------------------------------------
@@ -151,3 +157,115 @@ def survey_results(request: Request, survey_id: Id, db: DatabaseDep, user: Curre
         r = analysis.results(session=session, actor=user, survey_id=survey_id)
         return render(request, "survey/results.html", {"r": r, "charts": analysis.charts(r), "kinds": KINDS,
                                                        "findings": findings.of_survey(session, survey_id)}, user=user)
+
+
+# --- direct reports (measure 19): the forms sent, the roll-up, a contact unit's own report -------------------
+
+
+
+@router.get("/direct-reports", dependencies=[require("survey.view", "survey.report")])
+def forms_page(request: Request, session: SessionDep, user: CurrentUser, page: PageNo = 1):
+    page, _ = clamp_page(page, 30)
+    sent = direct_reports.list_forms(session=session, actor=user, page=page) if allowed(user, "survey.view") else None
+    return render(request, "survey/direct_list.html", {
+        "sent": sent, "mine": direct_reports.my_reports(session=session, actor=user), "states": REPORT_STATES,
+        "policies": direct_reports.policy_choices(session) if allowed(user, "survey.manage") else [], "pickers": UNIT_PICKERS,
+        "today": date.today()}, user=user)
+
+
+@router.post("/direct-reports", dependencies=[require("survey.manage")])
+async def form_create(request: Request, db: DatabaseDep, user: CurrentUser):
+    form = await request.form()
+    codes = [str(form.get(name) or "") for name in UNIT_PICKERS]
+    codes += str(form.get("units") or "").replace(",", " ").replace(",", " ").replace("、", " ").split()
+    raw_days = str(form.get("working_days") or "").strip()
+    days = int(raw_days) if raw_days.isdigit() and len(raw_days) < 4 else 0
+    with db.write() as session:
+        made = direct_reports.create_form(
+            session=session, actor=user, unit_codes=codes, working_days=days,
+            policy_id=str(form.get("policy_id") or ""), policy_name=str(form.get("policy_name") or ""),
+            title=str(form.get("title") or ""), instructions=str(form.get("instructions") or ""))
+        form_id = made.id
+    return RedirectResponse(f"/direct-reports/{form_id}?sent=1", status_code=303)
+
+
+@router.get("/direct-reports/{form_id}", dependencies=[require("survey.view")])
+def rollup_page(request: Request, form_id: Id, db: DatabaseDep, user: CurrentUser, format: str = "html"):
+    if format == "xlsx":
+        with db.write() as session:  # the export is recorded in the audit log
+            r = direct_reports.rollup(session=session, actor=user, form_id=form_id)
+            path = direct_reports.export_xlsx(session=session, actor=user, r=r, path=download_path())
+            name = f"直联直报-{r.form.title}.xlsx"
+        return temporary_file(path, name)
+    with db.read() as session:
+        r = direct_reports.rollup(session=session, actor=user, form_id=form_id)
+        return render(request, "survey/direct_rollup.html", {
+            "r": r, "fields": REPORT_FIELDS, "may_remind": allowed(user, "survey.manage", r.form.unit)}, user=user)
+
+
+@router.post("/direct-reports/{form_id}/remind", dependencies=[require("survey.manage")])
+def form_remind(form_id: Id, db: DatabaseDep, user: CurrentUser, unit_code: str = Form("")):
+    with db.write() as session:
+        count = direct_reports.remind(session=session, actor=user, form_id=form_id, unit_code=unit_code[:20])
+    return RedirectResponse(f"/direct-reports/{form_id}?reminded={count}", status_code=303)
+
+
+@router.get("/direct-reports/{form_id}/report", dependencies=[require("survey.report")])
+def report_page(request: Request, form_id: Id, session: SessionDep, user: CurrentUser):
+    form, report = direct_reports.own_report(session=session, actor=user, form_id=form_id)
+    return render(request, "survey/direct_report.html", {"form": form, "report": report, "fields": REPORT_FIELDS,
+                                                         "values": {k: getattr(report, k) for k in REPORT_FIELDS},
+                                                         "today": date.today()}, user=user)
+
+
+@router.post("/direct-reports/{form_id}/report", dependencies=[require("survey.report")])
+def report_submit(form_id: Id, db: DatabaseDep, user: CurrentUser, problems: str = Form(""), reactions: str = Form(""),
+                  suggestions: str = Form(""), free_text: str = Form("")):
+    with db.write() as session:
+        direct_reports.submit(session=session, actor=user, form_id=form_id, fields={
+            "problems": problems, "reactions": reactions, "suggestions": suggestions, "free_text": free_text})
+    return RedirectResponse(f"/direct-reports/{form_id}/report?saved=1", status_code=303)
+
+
+# --- the analysis (measure 3): weighting, cross-tabs, themes linked to measures; xlsx and PDF ----------------
+
+@router.get("/survey/{survey_id}/analysis", dependencies=[require("survey.view")])
+def analysis_page(request: Request, survey_id: Id, db: DatabaseDep, user: CurrentUser, row: str = "", col: str = "",
+                  against: OptionalNo = None, format: str = "html"):
+    row, col = row.strip()[:16], col.strip()[:16]
+    if format == "xlsx":
+        with db.write() as session:  # the export is recorded in the audit log
+            a = report.analyse(session=session, actor=user, survey_id=survey_id, row=row, col=col, against=against,
+                               with_suggestions=False)
+            path = report.export_xlsx(session=session, actor=user, a=a, path=download_path())
+            name = f"问卷分析-{a.survey.title}-第{a.survey.version}版.xlsx"
+        return temporary_file(path, name)
+    with db.read() as session:
+        a = report.analyse(session=session, actor=user, survey_id=survey_id, row=row, col=col, against=against,
+                           with_suggestions=format == "html")
+        if format == "pdf":
+            return document(report.render_pdf(a), f"问卷分析-{a.survey.title}-第{a.survey.version}版.pdf")
+        query = urlencode({k: v for k, v in (("row", row), ("col", col), ("against", against or "")) if v})
+        return render(request, "survey/analysis.html", {
+            "a": a, "charts": report.charts(a), "KINDS": KINDS, "row": row, "col": col, "against": against,
+            "query": query, "crossable": [q for q in a.survey.questions if q.kind in crosstabs.CROSSABLE],
+            "measures": report.measure_choices(session), "may_manage": policy.may_manage(user, a.survey)}, user=user)
+
+
+@router.post("/survey/{survey_id}/population", dependencies=[require("survey.manage")])
+def population_save(survey_id: Id, db: DatabaseDep, user: CurrentUser, sizes: str = Form("")):
+    if len(sizes) > 200_000:
+        raise SurveyInvalid("总体数内容过长")
+    parsed = report.parse_sizes(sizes)
+    with db.write() as session:
+        report.set_population(session=session, actor=user, survey_id=survey_id, sizes=parsed)
+    return RedirectResponse(f"/survey/{survey_id}/analysis?saved=1#population", status_code=303)
+
+
+@router.post("/survey/{survey_id}/themes", dependencies=[require("survey.manage")])
+def theme_link(survey_id: Id, db: DatabaseDep, user: CurrentUser, label: str = Form(""), terms: str = Form(""),
+               size: Annotated[int, Form(ge=0, le=INT_MAX)] = 0, measures: list[int] = Form([])):
+    with db.write() as session:
+        report.link_theme(session=session, actor=user, survey_id=survey_id, label=label, terms=terms.split()[:10],
+                          measures=list(measures), size=size)
+    return RedirectResponse(f"/survey/{survey_id}/analysis?saved=1#theme-links", status_code=303)

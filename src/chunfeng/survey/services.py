@@ -327,7 +327,8 @@ def submit(*, session: Session, token: str, raw: dict[str, list[str]]) -> Survey
                                   .values(answered_at=utcnow())).rowcount
         if claimed != 1:
             raise SurveyConflict("这个邀请链接已经提交过答卷,每个邀请只能提交一次。感谢您的参与")
-    response = SurveyResponse(survey_id=survey.id, invitation_id=invitation.id if invitation else None, answers=answers)
+    response = SurveyResponse(survey_id=survey.id, invitation_id=invitation.id if invitation else None, answers=answers,
+                              stratum=invitation.stratum if invitation else None)
     session.add(response)
     try:
         session.flush()

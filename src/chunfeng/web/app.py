@@ -35,6 +35,7 @@ from chunfeng.push import jobs as _push_jobs  # noqa: F401
 from chunfeng.push.routes import router as push_router
 from chunfeng.ratelimit import RateLimiter
 from chunfeng.settings import Settings
+from chunfeng.survey import jobs as _survey_jobs  # noqa: F401
 from chunfeng.survey.routes import router as survey_router
 from chunfeng.web import auth
 from chunfeng.web import jobs as jobs_pages
