@@ -14,6 +14,7 @@ from chunfeng.plan import models as plan_models  # noqa: F401
 from chunfeng.push import models as push_models  # noqa: F401
 from chunfeng.ratelimit import RateState  # noqa: F401
 from chunfeng.survey import models as survey_models  # noqa: F401
+from chunfeng.survey import sample_models  # noqa: F401
 
 __all__ = ["Base", "referenced_files"]
 
