@@ -26,8 +26,8 @@ from chunfeng.ledger.cli import app as ledger_app
 from chunfeng.org.cli import audit_app, org_app, user_app
 from chunfeng.plan.cli import app as plan_app
 from chunfeng.push import jobs as _push_jobs  # noqa: F401
-from chunfeng.survey import jobs as _survey_jobs  # noqa: F401
 from chunfeng.push.cli import app as push_app
+from chunfeng.survey import jobs as _survey_jobs  # noqa: F401
 from chunfeng.survey.cli import app as survey_app
 
 app = typer.Typer(cls=DomainErrors, help="春风 — 便民办税春风行动管理平台", no_args_is_help=True, add_completion=False)

@@ -32,10 +32,10 @@ from chunfeng.org.roles import landing
 from chunfeng.org.routes import router as org_router
 from chunfeng.plan.routes import router as plan_router
 from chunfeng.push import jobs as _push_jobs  # noqa: F401
-from chunfeng.survey import jobs as _survey_jobs  # noqa: F401
 from chunfeng.push.routes import router as push_router
 from chunfeng.ratelimit import RateLimiter
 from chunfeng.settings import Settings
+from chunfeng.survey import jobs as _survey_jobs  # noqa: F401
 from chunfeng.survey.routes import router as survey_router
 from chunfeng.web import auth
 from chunfeng.web import jobs as jobs_pages
