@@ -100,6 +100,12 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("POST", "/survey/{survey_id}/invitations/units"): "survey.manage",
     ("POST", "/survey/{survey_id}/findings"): "ledger.assign",
     ("GET", "/survey/{survey_id}/results"): "survey.view",
+    ("GET", "/survey/{survey_id}/sample"): "survey.manage", ("POST", "/survey/{survey_id}/samples"): "survey.manage",
+    ("GET", "/survey/samples/{sample_id}"): "survey.view", ("GET", "/survey/samples/{sample_id}/strata.xlsx"): "survey.view",
+    ("POST", "/survey/samples/{sample_id}/invite"): "survey.manage",
+    ("GET", "/survey/samples/{sample_id}/reminders"): "survey.manage",
+    ("POST", "/survey/samples/{sample_id}/reminders"): "survey.manage",
+    ("GET", "/survey/invited/{member_id}"): "push.inbox", ("GET", "/s/{token}/stop"): PUBLIC, ("POST", "/s/{token}/stop"): PUBLIC,
 }
 
 # Values for path parameters: ids that do not exist (an allowed user gets 404), codes that do.

@@ -16,7 +16,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy import case, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from chunfeng import crypto, outbox
@@ -31,7 +31,8 @@ from chunfeng.push.schema import CHANNELS, CONTACT_ROLES
 from chunfeng.survey.errors import SurveyInvalid, SurveyNotFound
 from chunfeng.survey.models import Survey, SurveyInvitation
 from chunfeng.survey.policy import invite_refusal, manage_refusal
-from chunfeng.survey.sample_models import PERSONAL_DATA, SurveyOptOut, SurveySample, SurveySampleMember
+from chunfeng.survey.sample_models import (PERSONAL_DATA, SurveyOptOut, SurveySample, SurveySampleMember,
+                                           SurveyStratum)
 from chunfeng.survey.services import _digest, get_survey
 
 INVITE = "invite"
@@ -372,3 +373,26 @@ def own_invitation(*, session: Session, actor: Actor, member_id: int) -> str:
     if member is None or not member.token or member.credit_code != getattr(actor, "taxpayer_code", None):
         raise SurveyNotFound(f"没有编号为 {member_id} 的问卷邀请")
     return member.token
+
+
+@dataclass
+class StratumFigures:
+    stratum: SurveyStratum
+    invited: int
+    answered: int
+    opted_out: int  # left out of the invitation because the taxpayer had opted out
+
+    @property
+    def response_rate(self) -> float | None:
+        return 100 * self.answered / self.invited if self.invited else None
+
+
+def stratum_figures(session: Session, sample: SurveySample) -> list[StratumFigures]:
+    """Each stratum's frame size, quota, drawn, invited, answered and opted out: the sample page's table."""
+    answered = func.sum(case((SurveyInvitation.answered_at.is_not(None), 1), else_=0))
+    counts = {sid: (invited, int(done or 0), int(out or 0)) for sid, invited, done, out in session.execute(
+        select(SurveySampleMember.stratum_id, func.count(SurveySampleMember.invitation_id), answered,
+               func.sum(case((SurveySampleMember.opted_out, 1), else_=0)))
+        .outerjoin(SurveyInvitation, SurveyInvitation.id == SurveySampleMember.invitation_id)
+        .where(SurveySampleMember.sample_id == sample.id).group_by(SurveySampleMember.stratum_id))}
+    return [StratumFigures(s, *counts.get(s.id, (0, 0, 0))) for s in sample.strata]
