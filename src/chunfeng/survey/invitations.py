@@ -31,8 +31,7 @@ from chunfeng.push.schema import CHANNELS, CONTACT_ROLES
 from chunfeng.survey.errors import SurveyInvalid, SurveyNotFound
 from chunfeng.survey.models import Survey, SurveyInvitation
 from chunfeng.survey.policy import invite_refusal, manage_refusal
-from chunfeng.survey.sample_models import (PERSONAL_DATA, SurveyOptOut, SurveySample, SurveySampleMember,
-                                           SurveyStratum)
+from chunfeng.survey.sample_models import PERSONAL_DATA, SurveyOptOut, SurveySample, SurveySampleMember, SurveyStratum
 from chunfeng.survey.services import _digest, get_survey
 
 INVITE = "invite"
