@@ -98,6 +98,10 @@ def test_a_sample_is_previewed_drawn_invited_answered_opted_out_and_reminded(db,
     with db.read() as s:
         reminded = set(s.scalars(select(PushMessage.credit_code).where(PushMessage.stage == "remind1")))
     assert member.credit_code not in reminded and other.credit_code not in reminded
+    with db.read() as s:
+        campaign_id = s.get(SurveySample, sample_id).campaign_id
+    campaign = officer.get(f"/push/campaigns/{campaign_id}")  # the delivery side, as for any push
+    assert campaign.status_code == 200 and "问卷邀请" in campaign.text and "问卷提醒(第 1 次)" in campaign.text
     export = officer.get(f"/survey/samples/{sample_id}/strata.xlsx")
     sheet = load_workbook(io.BytesIO(export.content)).active
     assert [c.value for c in sheet[1]][:3] == ["层", "名称", "抽样框(户)"] and sheet.max_row > 1

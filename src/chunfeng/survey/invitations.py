@@ -35,7 +35,7 @@ from chunfeng.survey.sample_models import PERSONAL_DATA, SurveyOptOut, SurveySam
 from chunfeng.survey.services import _digest, get_survey
 
 INVITE = "invite"
-MAX_REMINDERS = 5
+MAX_REMINDERS = 5  # push.campaigns.STAGES names the stages remind1 … remind5
 SYSTEM = SystemActor(username="survey")
 
 
