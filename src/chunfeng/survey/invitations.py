@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, func, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chunfeng import crypto, outbox
@@ -358,8 +359,11 @@ def opt_out(*, session: Session, token: str) -> bool:
     member, survey = member_of_token(session, token)
     if is_opted_out(session, member.credit_code):
         return False
-    session.add(SurveyOptOut(credit_code=member.credit_code, survey_id=survey.id, created_at=utcnow()))
-    session.flush()
+    try:
+        with session.begin_nested():  # two clicks at once: the second finds the first's row, and says so
+            session.add(SurveyOptOut(credit_code=member.credit_code, survey_id=survey.id, created_at=utcnow()))
+    except IntegrityError:
+        return False
     audit.record(session, actor=SystemActor(username="respondent"), action="survey.optout.recorded",
                  object_type="survey", object_id=survey.id,
                  after={"sample": member.sample_id, "credit_code": member.credit_code})
