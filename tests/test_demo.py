@@ -109,3 +109,27 @@ def test_the_demo_leaves_work_for_each_account(with_plan):
         # county: a returned report and things on its to-do list
         todo = ledger.todo(session=s, actor=users["county"])
         assert todo
+
+
+def test_the_demo_holds_a_published_survey_with_a_drawn_sample_and_answers(db, tmp_path, monkeypatch):
+    """Issue 18: a new user finds one survey working: published, a stratified sample drawn from the demo taxpayers
+    (its seed recorded), invited through the message centre, and some answers; a second fill adds nothing."""
+    from chunfeng import demo
+    from chunfeng.push.models import PushMessage
+    from chunfeng.survey.models import Survey, SurveyResponse
+    from chunfeng.survey.sample_models import SurveySample
+
+    monkeypatch.setattr(demo, "DEMO_TAXPAYERS", 3000)
+    with db.write() as s:
+        demo.push_demo(session=s, store_file=tmp_path / "t.duckdb")
+        answered = demo.survey_demo(session=s, store_file=tmp_path / "t.duckdb", base_url="http://127.0.0.1:8000/")
+    assert answered > 0
+    with db.read() as s:
+        survey = s.scalar(select(Survey))
+        sample = s.scalar(select(SurveySample))
+        assert survey.state == "published" and sample.seed == demo.SEED and sample.state == "invited"
+        assert s.scalar(select(func.count()).select_from(SurveyResponse)) == answered
+        assert s.scalar(select(func.count()).select_from(PushMessage).where(
+            PushMessage.campaign_id == sample.campaign_id)) > 0
+    with db.write() as s:
+        assert demo.survey_demo(session=s, store_file=tmp_path / "t.duckdb", base_url="http://x/") == 0

@@ -21,7 +21,8 @@ from chunfeng.settings import Settings
 SETTINGS = Settings(_env_file=None)
 HOURLY = timedelta(hours=1)
 JOBS = {"ledger.warnings", "ledger.escalation", "appeals.limits", "appeals.retention", "push.stages",
-        "push.deliveries", "inbox.deliveries", "files.exports", "credit.violators.expire", "survey.direct_reports"}
+        "push.deliveries", "inbox.deliveries", "files.exports", "credit.violators.expire", "survey.direct_reports",
+        "survey.reminders"}
 
 
 def _runs(db, name=None) -> list[JobRun]:

@@ -219,6 +219,7 @@ def fill(*, session: Session, store_file: Path | None = None, settings: Settings
         if taxpayer is not None:
             logins.append(DemoLogin(taxpayer.username, f"{taxpayer.display_name}({taxpayer.taxpayer_role})", "taxpayer",
                                     "纳税人:消息中心里的征期提醒、2022年红利账单"))
+        survey_demo(session=session, store_file=store_file, base_url=f"http://{settings.host}:{settings.port}/")
     return logins
 
 
@@ -317,3 +318,58 @@ def push_demo(*, session: Session, store_file: Path, cap: int = DEFAULTS.push_ca
             stages.plan_stage(session=session, conn=conn, campaign=campaign, stage=stage, cap=cap)
         bills.push_bills(conn, session=session, actor=system, unit_code="110000", year=2022)
     return user
+
+
+DEMO_SURVEY = [  # code, kind, text, options, required, shown if (question, answers)
+    ("Q1", "single", "近一年您是否到办税服务厅办理过业务?", ["是", "否"], True, "", []),
+    ("Q2", "scale", "您对办税服务厅的服务是否满意?", [], True, "Q1", ["是"]),
+    ("Q3", "multi", "您通常通过哪些渠道办税缴费?", ["电子税务局", "手机App", "12366热线", "办税服务厅"], False, "", []),
+    ("Q4", "nps", "您有多大可能向其他纳税人推荐电子税务局?", [], False, "", []),
+    ("Q5", "text", "您对改进纳税缴费服务还有什么需求和建议?", [], False, "", []),
+]
+_DEMO_SUGGESTIONS = ["希望电子税务局申报期不要卡顿。", "政策更新后能及时推送解读。", "办税服务厅午间也能办理业务就好了。",
+                     "12366热线高峰期很难打通。", "希望发票额度调整更快一些。"]
+
+
+def survey_demo(*, session: Session, store_file: Path, base_url: str) -> int:
+    """One published needs survey of 北京 with a stratified sample drawn from the demo taxpayers, invited through the
+    message centre, and answers from about two thirds of them: a survey a new user sees working. Returns the
+    answers made (0 if the demo already has a survey)."""
+    from chunfeng.survey import invitations, sampling
+    from chunfeng.survey import services as surveys
+    from chunfeng.survey.models import Survey
+    from chunfeng.survey.sample_models import SurveySampleMember
+
+    if session.scalar(select(Survey.id).limit(1)) or not store_file.exists():
+        return 0
+    actor = SystemActor(username="demo", unit_code="110000")
+    questions = [surveys.QuestionSpec(code, kind, text, options, required, show_if, shown)
+                 for code, kind, text, options, required, show_if, shown in DEMO_SURVEY]
+    survey = surveys.import_questionnaire(session=session, actor=actor, title="2022年纳税人缴费人需求调查(演示)",
+                                          questions=questions, unit_code="110000",
+                                          intro="了解您在办税缴费中的需求和建议,约 2 分钟。")
+    surveys.publish(session=session, actor=actor, survey_id=survey.id)
+    with store.connect_store(store_file) as conn:
+        sample = sampling.draw(session=session, conn=conn, actor=actor, survey_id=survey.id,
+                               dimensions=["size", "type"], allocation="proportional", size=120, seed=SEED)
+        invitations.invite(session=session, conn=conn, actor=actor, sample_id=sample.id, channels=["inapp"],
+                           roles=["法定代表人", "财务负责人", "办税人员"], personal_data=[], base_url=base_url,
+                           configured=["inapp"])
+    rng = random.Random(SEED)
+    tokens = [m.token for m in session.scalars(select(SurveySampleMember).where(
+        SurveySampleMember.sample_id == sample.id, SurveySampleMember.invitation_id.is_not(None))
+        .order_by(SurveySampleMember.id))]
+    answered = 0
+    for token in tokens:
+        if rng.random() > 0.65:
+            continue
+        hall = rng.random() < 0.6
+        raw = {"Q1": ["是" if hall else "否"], "Q3": rng.sample(DEMO_SURVEY[2][3], rng.randint(1, 3)),
+               "Q4": [str(rng.choice([6, 7, 8, 8, 9, 9, 10, 10]))]}
+        if hall:
+            raw["Q2"] = [str(rng.choice([3, 4, 4, 5, 5]))]
+        if rng.random() < 0.4:
+            raw["Q5"] = [rng.choice(_DEMO_SUGGESTIONS)]
+        surveys.submit(session=session, token=token, raw=raw)
+        answered += 1
+    return answered

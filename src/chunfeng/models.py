@@ -15,6 +15,7 @@ from chunfeng.push import models as push_models  # noqa: F401
 from chunfeng.ratelimit import RateState  # noqa: F401
 from chunfeng.survey import direct_models as survey_direct_models  # noqa: F401
 from chunfeng.survey import models as survey_models  # noqa: F401
+from chunfeng.survey import sample_models  # noqa: F401
 
 __all__ = ["Base", "referenced_files"]
 

@@ -10,6 +10,7 @@ from openpyxl import load_workbook
 
 from chunfeng.survey import services
 from chunfeng.survey.models import Survey
+from tests.push.conftest import extract_dir, store_file  # noqa: F401  (the fixtures)
 from tests.survey.test_services import GOOD, sheet
 
 
@@ -55,3 +56,33 @@ def test_analyse_prints_the_crosstab_test_and_writes_the_workbook(db, tmp_path):
     assert "未加权" in shown.stdout and "交叉表 Q2×Q4:χ²=12.000,自由度 9" in shown.stdout
     assert "主题(4 条,100.0%):排队时间太长" in shown.stdout
     assert "卡方检验" in load_workbook(out).sheetnames
+
+def test_sample_invite_and_remind_from_the_command_line(db, tmp_path, store_file):  # noqa: F811
+    from sqlalchemy import select
+
+    from chunfeng.survey.sample_models import SurveySample
+
+    made = run(db, "import", str(sheet(tmp_path, GOOD)), "--title", "需求调查", "--publish", "--unit", "110000")
+    assert made.returncode == 0, made.stderr
+    with db.read() as s:
+        survey_id = s.query(Survey).one().id
+    env = {"CHUNFENG_PUSH_STORE": str(store_file)}
+    shown = run_env(db, env, "sample", str(survey_id), "--dimensions", "size", "--size", "10", "--seed", "5")
+    assert shown.returncode == 0, shown.stderr
+    assert "抽取 10 户,随机种子 5" in shown.stdout
+    with db.read() as s:
+        assert s.scalar(select(SurveySample.id)) is None  # a preview draws nothing
+    drawn = run_env(db, env, "sample", str(survey_id), "--dimensions", "size", "--size", "10", "--seed", "5", "--draw")
+    assert drawn.returncode == 0 and "已抽取 10 户(随机种子 5)" in drawn.stdout, drawn.stderr
+    with db.read() as s:
+        sample_id = s.scalar(select(SurveySample.id))
+    sent = run_env(db, env, "invite", str(sample_id), "--base-url", "https://cf.example.cn/", "--roles",
+                   "法定代表人,财务负责人,办税人员")
+    assert sent.returncode == 0 and "已发出邀请" in sent.stdout, sent.stderr
+    remind = run_env(db, env, "remind", str(sample_id), "--yes")
+    assert remind.returncode == 0 and "将提醒 10 户" in remind.stdout, remind.stderr
+
+
+def run_env(db, extra: dict, *args) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CHUNFENG_DATABASE_URL": db.url, "COLUMNS": "200", **extra}
+    return subprocess.run([sys.executable, "-m", "chunfeng", "survey", *args], capture_output=True, text=True, env=env)

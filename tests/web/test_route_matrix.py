@@ -105,6 +105,12 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("GET", "/direct-reports"): ("survey.view", "survey.report"), ("POST", "/direct-reports"): "survey.manage",
     ("GET", "/direct-reports/{form_id}"): "survey.view", ("POST", "/direct-reports/{form_id}/remind"): "survey.manage",
     ("GET", "/direct-reports/{form_id}/report"): "survey.report", ("POST", "/direct-reports/{form_id}/report"): "survey.report",
+    ("GET", "/survey/{survey_id}/sample"): "survey.manage", ("POST", "/survey/{survey_id}/samples"): "survey.manage",
+    ("GET", "/survey/samples/{sample_id}"): "survey.view", ("GET", "/survey/samples/{sample_id}/strata.xlsx"): "survey.view",
+    ("POST", "/survey/samples/{sample_id}/invite"): "survey.manage",
+    ("GET", "/survey/samples/{sample_id}/reminders"): "survey.manage",
+    ("POST", "/survey/samples/{sample_id}/reminders"): "survey.manage",
+    ("GET", "/survey/invited/{member_id}"): "push.inbox", ("GET", "/s/{token}/stop"): PUBLIC, ("POST", "/s/{token}/stop"): PUBLIC,
 }
 
 # Values for path parameters: ids that do not exist (an allowed user gets 404), codes that do.

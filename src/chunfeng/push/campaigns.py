@@ -32,7 +32,9 @@ from chunfeng.push.schema import CHANNEL_NAMES, CHANNELS
 from chunfeng.settings import Settings
 from chunfeng.workdays import WorkCalendar, configured_calendar, filing_period
 
-STAGES = {"first": "政策提醒", "reminder": "申报提醒", "last": "截止前提醒", "bill": "红利账单"}
+STAGES = {"first": "政策提醒", "reminder": "申报提醒", "last": "截止前提醒", "bill": "红利账单",
+          # a survey's invitations and reminders (survey.invitations), sent as a campaign of kind "survey"
+          "invite": "问卷邀请", **{f"remind{n}": f"问卷提醒(第 {n} 次)" for n in range(1, 6)}}
 MESSAGE_STATES = outbox.STATES
 ORIGIN = "push.message"
 log = logging.getLogger(__name__)

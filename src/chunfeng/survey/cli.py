@@ -1,4 +1,5 @@
-"""`chunfeng survey …`: import a questionnaire, list questionnaires, print or export results."""
+"""`chunfeng survey …`: import a questionnaire, list questionnaires, print or export results; draw a sample, invite
+it, remind those who have not answered."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from chunfeng.cli_support import actor, console, database, import_limits
-from chunfeng.survey import analysis, report, services
+from chunfeng.cli_support import actor, console, database, import_limits, settings
+from chunfeng.push import campaigns, store
+from chunfeng.survey import analysis, invitations, report, sampling, services
 from chunfeng.survey.models import STATES
 
-app = typer.Typer(help="问卷调查:导入、清单、结果", no_args_is_help=True)
+app = typer.Typer(help="问卷调查:导入、清单、结果、抽样、邀请、提醒", no_args_is_help=True)
 
 
 @app.command("import")
@@ -99,3 +101,59 @@ def analyse(survey_id: int, row: str = typer.Option("", help="cross-tab: the row
         if pdf:
             pdf.write_bytes(report.render_pdf(a))
             console.print(f"已导出 {pdf}")
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.replace(",", ",").split(",") if part.strip()]
+
+
+@app.command("sample")
+def sample(survey_id: int, dimensions: str = typer.Option("province,size", help="province, size, industry, type"),
+           size: int = typer.Option(400, help="the sample size (in proportion to each stratum)"),
+           seed: Optional[int] = typer.Option(None, help="the random seed (default: a new one, printed and recorded)"),
+           draw: bool = typer.Option(False, "--draw", help="draw it (without: only the preview of the strata)")):
+    """A stratified sample of the taxpayer registry for a survey: the strata with their frame sizes and quotas,
+    and with --draw the sample itself, reproducible by the seed it records."""
+    db = database()
+    choice = dict(dimensions=_names(dimensions), allocation="proportional", size=size, seed=seed)
+    with (db.write() if draw else db.read()) as session, store.connect_store(Path(settings().push_store)) as conn:
+        who = actor(session)
+        p = sampling.preview(session=session, conn=conn, actor=who, survey_id=survey_id, **choice)
+        console.print(f"抽样框 {p.frame_total:,} 户,抽取 {p.total:,} 户,随机种子 {p.seed}", highlight=False)
+        table = Table("层", "抽样框(户)", "配额")
+        for s in p.strata:
+            table.add_row(s.label, f"{s.frame_size:,}", f"{s.quota:,}")
+        console.print(table)
+        if draw:
+            made = sampling.draw(session=session, conn=conn, actor=who, survey_id=survey_id, **{**choice, "seed": p.seed})
+            console.print(f"样本 {made.id}:已抽取 {made.drawn:,} 户(随机种子 {made.seed})")
+
+
+@app.command("invite")
+def invite(sample_id: int, base_url: str = typer.Option(..., help="the site's address respondents open links at"),
+           channels: str = typer.Option("inapp", help="configured channels, e.g. inapp,sms"),
+           roles: str = typer.Option("办税人员", help="contacts: 法定代表人, 财务负责人, 办税人员"),
+           personal_data: str = typer.Option("", help="taxpayer, person (empty: anonymous)"),
+           max_reminders: int = typer.Option(2), remind_after_days: int = typer.Option(3)):
+    """Invite a drawn sample through the push outbox: one one-time link per taxpayer, an opt-out link in each."""
+    db = database()
+    with db.write() as session, store.connect_store(Path(settings().push_store)) as conn:
+        done = invitations.invite(session=session, conn=conn, actor=actor(session), sample_id=sample_id,
+                                  channels=_names(channels), roles=_names(roles), personal_data=_names(personal_data),
+                                  base_url=base_url, configured=campaigns.configured_channels(settings()),
+                                  max_reminders=max_reminders, remind_after_days=remind_after_days)
+        console.print(f"样本 {sample_id}:已发出邀请(推送活动 {done.campaign_id}),由推送消息发送任务发出")
+
+
+@app.command("remind")
+def remind(sample_id: int, yes: bool = typer.Option(False, "--yes", help="send (without: only the preview)")):
+    """Remind the sampled taxpayers who have not answered (never those who answered or opted out)."""
+    db = database()
+    with db.read() as session:
+        v = invitations.preview_reminders(session=session, actor=actor(session), sample_id=sample_id)
+        console.print(f"将提醒 {v.members} 户({v.messages} 条消息);已作答 {v.answered},已退订 {v.opted_out},"
+                      f"已达上限 {v.exhausted}", highlight=False)
+    if yes and v.members:
+        with db.write() as session:
+            sent = invitations.send_reminders(session=session, actor=actor(session), sample_id=sample_id, code=v.code)
+        console.print(f"已生成 {sent} 条提醒消息")

@@ -1,4 +1,5 @@
-"""The survey domain's periodic job: reminding contact units of direct reports due or overdue."""
+"""The survey domain's periodic jobs: reminding contact units of direct reports due or overdue, and reminding
+sampled taxpayers who have not answered (the push deliveries job sends them on)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime
 from chunfeng import jobs
 from chunfeng.db import Database
 from chunfeng.settings import Settings
-from chunfeng.survey import direct_reports
+from chunfeng.survey import direct_reports, invitations
 
 
 def remind_direct_reports(db: Database, settings: Settings, now: datetime) -> dict:
@@ -20,3 +21,11 @@ def remind_direct_reports(db: Database, settings: Settings, now: datetime) -> di
 
 
 jobs.register("survey.direct_reports", every=jobs.scan_period, run=remind_direct_reports, title="直联直报催报")
+
+
+def remind(db: Database, settings: Settings, now: datetime) -> dict:
+    sent = invitations.run_due_reminders(db, now=now)
+    return {"样本": len(sent), "提醒消息": sum(sent.values())}
+
+
+jobs.register("survey.reminders", every=jobs.scan_period, run=remind, title="问卷未答提醒")
