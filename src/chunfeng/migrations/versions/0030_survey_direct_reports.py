@@ -1,7 +1,7 @@
 """survey: direct reports (measure 19), strata population sizes and response strata, themes linked to measures (measure 3)
 
 Revision ID: 0030
-Revises: 0025
+Revises: 0029
 """
 import sqlalchemy as sa
 from alembic import op
