@@ -193,10 +193,10 @@ def test_campaign_from_the_planner_to_the_taxpayers_message_centre(site, server)
     assert made.status_code == 303
     campaign_url = made.headers["location"].split("?")[0]
     campaign_page = bj.get(campaign_url).text
-    assert "2022-07-15" in campaign_page and "待执行" in campaign_page
+    assert "2022-07-15" in campaign_page and "待批准·已到期" in campaign_page  # its days are past, none approved
     assert finished(bj, confirm(bj, campaign_url)).status_code == 200
     after = bj.get(campaign_url).text
-    assert "已执行" in after
+    assert "已发送" in after
     with site["db"].read() as session:
         sent = session.scalar(select(func.count()).select_from(PushMessage).where(PushMessage.credit_code == site["codes"][0],
                                                                                   PushMessage.role == "法定代表人"))
@@ -310,7 +310,7 @@ def test_a_failed_campaign_shows_why_and_can_be_edited_resumed_paused_and_cancel
     assert bj.post(url + "/resume", data={"csrf_token": token}).status_code == 303
     assert finished(bj, confirm(bj, url)).status_code == 200
     ran = bj.get(url).text
-    assert "进行中" in ran and "已执行" in ran and "执行失败" not in ran
+    assert "进行中" in ran and "已发送" in ran and "执行失败" not in ran
     assert bj.post(url + "/pause", data={"csrf_token": token}).status_code == 303
     assert "已暂停" in bj.get(url).text
     assert bj.post(url + "/cancel", data={"csrf_token": token}).status_code == 303
