@@ -65,6 +65,10 @@ class Settings(BaseSettings):
                                        "background; 0: they wait for the new ones")
     push_store: str = Field("var/taxpayers.duckdb", description="the DuckDB file holding the imported taxpayer extract")
     push_cap_per_week: int = Field(3, ge=1, description="at most this many policy pushes reach one taxpayer in any 7 days")
+    push_approval_margin: float = Field(
+        0.10, ge=0, le=1, description="a stage approved for scheduled sending is sent on its day only if the taxpayers it "
+        "reaches then differ from the figure approved by at most this fraction (0.10: 10 %); beyond it the stage is "
+        "held and the approver's unit told")
     push_max_attempts: int = Field(5, ge=1, description="a delivery a channel refuses (push messages, unit inbox channels) is tried this many times in all, with back-off")
     push_retry_minutes: int = Field(5, ge=1, description="the first retry waits this long; each later one twice as long")
     push_channels: dict[str, str] = Field(default_factory=dict, description='Apprise URL per channel with {address} for the contact, e.g. {"sms": "json://gateway.local/sms?to={address}", "email": "mailtos://user:pass@smtp.example.com?to={address}"}; inapp needs none')

@@ -124,7 +124,7 @@ def test_campaign_reaches_the_taxpayers_message_centre_and_bill(page, browser, s
     expect(page.locator("p.ok[role=status]")).to_contain_text("推送活动已创建")
     stages = page.locator("#stages tbody tr")
     expect(stages).to_have_count(3)
-    expect(stages.filter(has_text="待执行")).to_have_count(3)
+    expect(stages.filter(has_text="待批准·已到期")).to_have_count(3)
 
     page.get_by_role("link", name="预览发送对象和消息").click()
     expect(page.locator("h1")).to_contain_text("政策提醒:发送前预览")
@@ -132,7 +132,7 @@ def test_campaign_reaches_the_taxpayers_message_centre_and_bill(page, browser, s
     page.locator("#confirm-send").click()
     _wait_for_task(page)
     expect(page).to_have_url(re.compile(r"/push/campaigns/\d+\?ran=[1-9]\d*$"))
-    expect(stages.filter(has_text="政策提醒")).to_contain_text("已执行")
+    expect(stages.filter(has_text="政策提醒")).to_contain_text("已发送")
     expect(page.locator("#delivery")).to_contain_text("站内消息")
 
     with site["db"].read() as session:
@@ -244,3 +244,39 @@ def test_preview_confirm_then_failures_by_reason_and_retry(page, site, sms_serve
     expect(page.locator("#failures")).to_contain_text("没有发送失败的消息")
     with site["db"].read() as session:
         assert session.scalar(select(func.count()).select_from(Delivery).where(Delivery.state == "sent")) == messages
+
+
+def test_a_stage_is_approved_for_its_day_from_the_campaign_page(page, server, site):  # noqa: F811
+    """Issue 14.6: the schedule sent every stage on its day with nobody approving it. An official previews a stage
+    of next January's campaign from its row, approves it (批准按期发送), sees who approved and for how many, and
+    withdraws it."""
+    from tests.web.test_push_schedule_pages import NEXT_YEAR, next_january
+
+    policy = next_january(site["db"])
+    login_as(page, server, "bj_officer")
+    page.goto(f"{server}/push/campaigns")
+    form = page.locator("#new-campaign")
+    form.locator("input[name=name]").fill("一月征期提醒(浏览器)")
+    form.locator("input[name=month]").fill(f"{NEXT_YEAR}-01")
+    form.locator(f"input[name=policies][value='{policy}']").check()
+    form.get_by_role("button", name="创建并排期").click()
+    expect(page).to_have_url(re.compile(r"/push/campaigns/\d+\?created=1$"))
+    reminder = page.locator("#stage-reminder")
+    expect(reminder.locator(".stage-state")).to_have_text("未批准")
+
+    reminder.get_by_role("link", name="预览并批准按期发送").click()
+    expect(page.locator("h1")).to_contain_text("申报提醒:发送前预览")
+    expect(page.locator("#preview-refused")).to_contain_text("可以批准按期发送")
+    taxpayers = number(re.search(r"([\d,]+) 户", page.locator("#preview-taxpayers").inner_text())[1])
+    page.get_by_role("button", name=re.compile("批准按期发送")).click()
+    expect(page).to_have_url(re.compile(r"\?approved=reminder$"))
+    expect(page.locator("p.ok[role=status]")).to_contain_text("已批准申报提醒按期发送")
+    expect(reminder.locator(".stage-state")).to_contain_text("已批准(bj_officer,")
+    expect(reminder.locator(".stage-state")).to_contain_text(f"{taxpayers} 户纳税人")
+    expect(page.locator("#stage-first .stage-state")).to_have_text("未批准")
+    with site["db"].read() as session:
+        assert session.scalar(select(func.count()).select_from(PushMessage)) == 0  # approving sends nothing now
+
+    reminder.get_by_role("button", name="撤回批准").click()
+    expect(page.locator("p.ok[role=status]")).to_contain_text("已撤回申报提醒的批准")
+    expect(reminder.locator(".stage-state")).to_have_text("未批准")

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from chunfeng.org.access import SystemActor
 from chunfeng.outbox import Delivery
-from chunfeng.push import campaigns, periods, rules, stages
+from chunfeng.push import campaigns, periods, rules, schedule, stages
 from chunfeng.push.errors import PushInvalid
 from chunfeng.push.models import Campaign, CampaignStage, Policy, PushMessage
 from chunfeng.settings import Settings, get_settings
@@ -110,7 +110,7 @@ def test_a_stage_is_planned_once_and_a_message_cannot_be_repeated(policies, duck
         stages.plan_stage(session=session, conn=duck, campaign=session.get(campaigns.Campaign, cid), stage=stage)
         assert session.scalar(select(func.count()).select_from(PushMessage)) == before
     for _ in range(2):  # the schedule finds nothing more to do for the first stage
-        stages.run_due(db, duck, today=date(2022, 7, 1))
+        schedule.run_due(db, duck, today=date(2022, 7, 1))
     with db.read() as session:
         assert session.scalar(select(func.count()).select_from(PushMessage)) == before
         m = session.scalar(select(PushMessage).limit(1))
@@ -302,26 +302,36 @@ def _run_every_job(db, settings):
     return [runner.run(job, force=True) for job in jobs.registered()]
 
 
-def test_the_servers_schedule_plans_due_stages_and_sends(policies, duck, store_file):
+def test_the_servers_schedule_sends_only_approved_stages(policies, duck, store_file):
+    """Issue 14.6: every stage went out on its day with nobody having approved it. Now the same run sends nothing
+    until each stage is approved (see tests/push/test_schedule.py), then sends what was approved."""
+    from tests.push.test_schedule import approve_all
 
     pid = _busiest_policy(policies, duck)
     with policies.write() as session:
-        c = campaigns.create_campaign(session=session, actor=SYSTEM, name="定时", unit_code="110000",
-                                      policy_ids=[pid], channels=["inapp"], year=2022, month=7)
-        session.flush()
-        cid = c.id
+        ids = []
+        for name in ("无人批准", "已批准"):
+            c = campaigns.create_campaign(session=session, actor=SYSTEM, name=name, unit_code="110000",
+                                          policy_ids=[pid], channels=["inapp"], year=2022, month=7)
+            session.flush()
+            ids.append(c.id)
+    unapproved, approved = ids
+    approve_all(policies, duck, approved)
     duck.close()  # the schedule opens the store itself
     settings = _fresh_settings().model_copy(update={"push_store": str(store_file)})
     _run_every_job(policies, settings)
     with policies.read() as session:
-        stages = session.scalars(select(CampaignStage).where(CampaignStage.campaign_id == cid)).all()
-        assert stages and all(s.planned_at is not None for s in stages)
-        assert session.scalar(select(func.count()).select_from(PushMessage).where(PushMessage.campaign_id == cid)) > 0
+        for cid, sent in ((unapproved, False), (approved, True)):
+            stages = session.scalars(select(CampaignStage).where(CampaignStage.campaign_id == cid)).all()
+            assert stages and all((s.planned_at is not None) is sent for s in stages)
+            assert bool(session.scalar(select(func.count()).select_from(PushMessage)
+                                       .where(PushMessage.campaign_id == cid))) is sent
 
 
 def test_a_failing_campaign_is_recorded_and_the_schedule_goes_on(policies, duck, store_file, gateway):
     """Issue 11: a rule saved before the bounds existed made every scheduled run fail before delivery, nationwide."""
     from chunfeng.org.models import AuditEntry
+    from tests.push.test_schedule import approve_all
 
     db = policies
     pid = _busiest_policy(db, duck, but="LSLF-FJ-2022")  # that one is made to fail below
@@ -335,6 +345,9 @@ def test_a_failing_campaign_is_recorded_and_the_schedule_goes_on(policies, duck,
                                           channels=["inapp"], year=2022, month=7, audience=audience)
             session.flush()
             ids[name] = c.id
+    for cid in ids.values():
+        approve_all(db, duck, cid)
+    with db.write() as session:
         # what the bounds now refuse, written as an older version let it be saved
         session.get(Campaign, ids["坏条件"]).audience = "(" * 140 + "headcount > 1" + ")" * 140
         session.get(Policy, "LSLF-FJ-2022").rule = "monthly_sales > " + "9" * 38
@@ -367,7 +380,7 @@ def test_pause_resume_edit_and_cancel_are_checked_and_audited(policies, duck):
     cid, *_ = _campaign(db, duck, [pid], channels=["inapp", "sms"])  # the first stage planned: SMS pending
     with db.write() as session:
         campaigns.pause_campaign(session=session, actor=SYSTEM, campaign_id=cid)
-        assert not [s for c, s in stages.due_stages(session, date(2022, 7, 31)) if c.id == cid]
+        assert not [s for c, s in schedule.due_stages(session, date(2022, 7, 31)) if c.id == cid]
     with db.write() as session, pytest.raises(PushInvalid, match="不能暂停"):
         campaigns.pause_campaign(session=session, actor=SYSTEM, campaign_id=cid)
     with db.write() as session, pytest.raises(PushInvalid, match="补充条件"):
@@ -485,6 +498,7 @@ def _calendar_2027(db):
 def test_no_stage_runs_before_its_day(policies, duck):
     """Issue 14.6: "执行截至 2027-01-01" ran January's stage in December. Whatever day is asked for, a stage
     goes out on its day or later: the schedule, the page's run and planning itself refuse an earlier send."""
+    from tests.push.test_schedule import approve
     _calendar_2027(policies)
     with policies.read() as session:  # a policy in force for what January 2027 files
         pid = next(p.id for p in session.scalars(select(Policy).order_by(Policy.id)) if _valid_in(p, 2027, 1))
@@ -498,7 +512,7 @@ def test_no_stage_runs_before_its_day(policies, duck):
         assert first.due == date(2027, 1, 4)  # New Year's Day off, then a weekend
     december = datetime(2026, 12, 6, 2)
     with pytest.raises(PushInvalid, match="不能执行 2027-01-01 才到期的推送阶段:今天是 2026-12-06"):
-        stages.run_due(policies, duck, today=date(2027, 1, 1), now=december, campaign_id=cid)
+        schedule.run_due(policies, duck, today=date(2027, 1, 1), now=december, campaign_id=cid)
     with pytest.raises(PushInvalid, match="政策提醒定于 2027-01-04 发送,今天是 2026-12-06,不能提前发送"), \
             policies.write() as session:
         stage = session.get(CampaignStage, first.id)
@@ -510,13 +524,14 @@ def test_no_stage_runs_before_its_day(policies, duck):
     with pytest.raises(PushInvalid, match="不能提前发送"), policies.write() as session:
         stages.confirm_stage(session=session, conn=duck, actor=SYSTEM, campaign_id=cid, stage="first",
                                 code=preview.code, configured=("inapp",), now=december)
-    assert stages.run_due(policies, duck, today=date(2026, 12, 6), now=december, campaign_id=cid) == []
+    approve(policies, duck, cid, "first", now=december)  # approved ahead of its day: still sent only on it
+    assert schedule.run_due(policies, duck, today=date(2026, 12, 6), now=december, campaign_id=cid).planned == []
     with policies.read() as session:
         assert session.get(Campaign, cid).state == "active"  # a refused early run is no failure of the campaign
         assert session.scalar(select(func.count()).select_from(PushMessage)) == 0
         assert all(s.planned_at is None for s in campaigns.stages_of(session, session.get(Campaign, cid)))
     on_the_day = datetime(2027, 1, 4, 1)
-    planned = stages.run_due(policies, duck, today=date(2027, 1, 4), now=on_the_day, campaign_id=cid)
+    planned = schedule.run_due(policies, duck, today=date(2027, 1, 4), now=on_the_day, campaign_id=cid).planned
     assert [s.stage for s in planned] == ["first"]
 
 

@@ -76,9 +76,12 @@ def test_campaign_and_bill_from_the_command_line(db, tmp_path):
     made = run(db, tmp_path, "campaign", "create", "--name", "七月提醒", "--unit", "110000", "--policy", "LSLF-FJ-2022",
                "--month", "2022-07")
     assert made.returncode == 0 and "申报截止 2022-07-15" in made.stdout, made.stderr
-    ran = run(db, tmp_path, "campaign", "run", "--today", "2022-07-12")
-    assert ran.returncode == 0 and "政策提醒" in ran.stdout and "申报提醒" in ran.stdout and "截止前提醒" not in ran.stdout
+    ran = run(db, tmp_path, "campaign", "run", "--today", "2022-07-12")  # issue 14.6: nobody approved these
+    assert ran.returncode == 0 and "政策提醒(2022-07-01):未批准,未发送" in ran.stdout, ran.stdout
+    assert "申报提醒(2022-07-11):未批准,未发送" in ran.stdout and "截止前提醒" not in ran.stdout
     cid = made.stdout.split("推送活动 ")[1].split(":")[0]
+    late = run(db, tmp_path, "campaign", "approve", cid, "last", "0" * 12)
+    assert late.returncode == 1 and "日期已过,不能再批准按期发送" in late.stderr
     bad = run(db, tmp_path, "campaign", "edit", cid, "--audience", "(" * 140 + "high_tech" + ")" * 140)
     assert bad.returncode == 1 and "嵌套过深" in bad.stderr
     for command, hostile in ((["check"], "monthly_sales > " + "9" * 38),
@@ -93,19 +96,50 @@ def test_campaign_and_bill_from_the_command_line(db, tmp_path):
     early = run(db, tmp_path, "campaign", "run", "--today", "2099-01-01")  # issue 14.6: never before its day
     assert early.returncode == 1 and "不能执行 2099-01-01 才到期的推送阶段" in early.stderr
     preview = run(db, tmp_path, "campaign", "preview", cid)
-    assert preview.returncode == 0 and "截止前提醒" in preview.stdout and "北京市" in preview.stdout, preview.stderr
+    assert preview.returncode == 0 and "政策提醒" in preview.stdout and "北京市" in preview.stdout, preview.stderr
+    assert "批准按期发送" not in preview.stdout  # its day is past: only a confirmation now
     confirm = preview.stdout.split("确认发送:chunfeng push ")[1].split()
     assert confirm[:3] == ["campaign", "confirm", cid]
     assert run(db, tmp_path, *confirm[:3], confirm[3], "0" * 12).returncode == 1  # not the previewed code
     sent = run(db, tmp_path, *confirm)
-    assert sent.returncode == 0 and "已确认发送截止前提醒" in sent.stdout, sent.stderr
-    assert "所有阶段都已执行" in run(db, tmp_path, "campaign", "preview", cid).stderr
+    assert sent.returncode == 0 and "已确认发送政策提醒" in sent.stdout, sent.stderr
+    assert "申报提醒" in run(db, tmp_path, "campaign", "preview", cid).stdout
     assert run(db, tmp_path, "campaign", "cancel", cid).returncode == 0
     assert "已取消" in run(db, tmp_path, "campaign", "list").stdout
     assert run(db, tmp_path, "campaign", "cancel", cid).returncode == 1
+    _approve_a_stage_ahead_of_its_day(db, tmp_path)
     with duckdb.connect(str(tmp_path / "store.duckdb"), read_only=True) as conn:
         code = conn.execute("SELECT r.credit_code FROM registry r JOIN claims c USING (credit_code) "
                             "WHERE r.size IN ('小型', '微型') AND c.period LIKE '2022%' ORDER BY 1 LIMIT 1").fetchall()[0][0]
     pdf = tmp_path / "bill.pdf"
     bill = run(db, tmp_path, "bill", code, "--year", "2022", "--pdf", str(pdf))
     assert bill.returncode == 0 and "合计" in bill.stdout and pdf.read_bytes().startswith(b"%PDF")
+
+
+def _approve_a_stage_ahead_of_its_day(db, tmp_path):
+    """`campaign approve` and `withdraw` (issue 14.6) on next January's campaign (its calendar imported as test data)."""
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from chunfeng.push.models import Policy
+    from chunfeng.workdays import CalendarYear
+    from tests.push.test_campaigns import _valid_in
+
+    year = date.today().year + 1
+    with db.write() as session:
+        session.add(CalendarYear(year=year, holidays=[f"{year}-01-01"], makeup_days=[], deadlines={},
+                                 source="测试数据(非正式安排)"))
+        pid = next(p.id for p in session.scalars(select(Policy).order_by(Policy.id)) if _valid_in(p, year, 1))
+    made = run(db, tmp_path, "campaign", "create", "--name", "一月提醒", "--unit", "110000", "--policy", pid,
+               "--month", f"{year}-01")
+    assert made.returncode == 0, made.stderr
+    cid = made.stdout.split("推送活动 ")[1].split(":")[0]
+    preview = run(db, tmp_path, "campaign", "preview", cid, "--stage", "reminder")
+    assert preview.returncode == 0 and "未到日期:现在可以批准按期发送" in preview.stdout, preview.stderr
+    approve = ["campaign", "approve", *preview.stdout.split("chunfeng push campaign approve ")[1].split()[:3]]
+    assert approve[:4] == ["campaign", "approve", cid, "reminder"]
+    approved = run(db, tmp_path, *approve)
+    assert approved.returncode == 0 and "已批准申报提醒于" in approved.stdout and "户纳税人" in approved.stdout
+    withdrawn = run(db, tmp_path, "campaign", "withdraw", cid, "reminder")
+    assert withdrawn.returncode == 0 and "已撤回申报提醒" in withdrawn.stdout, withdrawn.stderr

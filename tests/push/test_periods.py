@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from chunfeng.org.access import SystemActor
 from chunfeng.org.models import AuditEntry
-from chunfeng.push import campaigns, periods, services, stages
+from chunfeng.push import campaigns, periods, schedule, services, stages
 from chunfeng.push.errors import PushInvalid
 from chunfeng.push.models import Campaign, CampaignStage, Policy, PushMessage
 from chunfeng.workdays import load_calendar
@@ -90,10 +90,13 @@ def test_an_edit_cannot_add_an_ended_policy(policies):
 
 
 def test_a_stage_whose_policy_has_since_ended_fails_with_the_dates(policies, duck):
+    from tests.push.test_schedule import approve_all
+
     cid = _create(policies, ["XGM-VAT-2027"], 2026, 10)
+    approve_all(policies, duck, cid, now=datetime(2026, 9, 30, 2))
     with policies.write() as session:  # the catalogue later says the relief ended in June 2026
         session.get(Policy, "XGM-VAT-2027").effective_until = date(2026, 6, 30)
-    stages.run_due(policies, duck, today=date(2026, 10, 31), campaign_id=cid)
+    schedule.run_due(policies, duck, today=date(2026, 10, 31), campaign_id=cid)
     with policies.read() as session:
         campaign = session.get(Campaign, cid)
         assert campaign.state == "failed" and "已于2026年6月30日到期" in campaign.last_error

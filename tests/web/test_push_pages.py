@@ -17,11 +17,12 @@ from chunfeng.jobs import JobRun
 from chunfeng.org.access import SystemActor
 from chunfeng.org.models import AuditEntry, Unit, User
 from chunfeng.outbox import Delivery
-from chunfeng.push import rules, services, stages, store, synthetic
+from chunfeng.push import rules, schedule, services, stages, store, synthetic
 from chunfeng.push.models import Campaign, CampaignStage, Policy, PushMessage
 from chunfeng.settings import Settings
 from tests.conftest import TEST_DATA_KEY, csrf_from, exported, finished, login, serving
 from tests.push.test_campaigns import Gateway
+from tests.push.test_schedule import approve
 
 
 @pytest.fixture(scope="module")
@@ -192,10 +193,10 @@ def test_campaign_from_the_planner_to_the_taxpayers_message_centre(site, server)
     assert made.status_code == 303
     campaign_url = made.headers["location"].split("?")[0]
     campaign_page = bj.get(campaign_url).text
-    assert "2022-07-15" in campaign_page and "待执行" in campaign_page
+    assert "2022-07-15" in campaign_page and "待批准·已到期" in campaign_page  # its days are past, none approved
     assert finished(bj, confirm(bj, campaign_url)).status_code == 200
     after = bj.get(campaign_url).text
-    assert "已执行" in after
+    assert "已发送" in after
     with site["db"].read() as session:
         sent = session.scalar(select(func.count()).select_from(PushMessage).where(PushMessage.credit_code == site["codes"][0],
                                                                                   PushMessage.role == "法定代表人"))
@@ -288,11 +289,13 @@ def test_a_failed_campaign_shows_why_and_can_be_edited_resumed_paused_and_cancel
     made = bj.post("/push/campaigns", data={"csrf_token": csrf_from(page), "name": "7月征期提醒", "month": "2022-07",
                                             "policies": ["XGM-VAT-2021"], "channels": ["inapp"]})
     url = made.headers["location"].split("?")[0]
+    with store.connect_store(site["store"]) as conn:  # approved for its day
+        approve(site["db"], conn, int(url.rsplit("/", 1)[1]), "first")
     with site["db"].write() as session:  # a rule saved before the bounds existed
         session.get(Campaign, int(url.rsplit("/", 1)[1])).audience = "monthly_sales > " + "9" * 38
     token = csrf_from(bj.get(url).text)
     with store.connect_store(site["store"]) as conn:  # the schedule runs the due stage
-        stages.run_due(site["db"], conn, today=date(2022, 7, 1), campaign_id=int(url.rsplit("/", 1)[1]))
+        schedule.run_due(site["db"], conn, today=date(2022, 7, 1), campaign_id=int(url.rsplit("/", 1)[1]))
     failed = bj.get(url).text
     assert "执行失败" in failed and "超出范围" in failed and 'id="edit-campaign"' in failed
     refused = bj.post(url + "/resume", data={"csrf_token": token})
@@ -307,7 +310,7 @@ def test_a_failed_campaign_shows_why_and_can_be_edited_resumed_paused_and_cancel
     assert bj.post(url + "/resume", data={"csrf_token": token}).status_code == 303
     assert finished(bj, confirm(bj, url)).status_code == 200
     ran = bj.get(url).text
-    assert "进行中" in ran and "已执行" in ran and "执行失败" not in ran
+    assert "进行中" in ran and "已发送" in ran and "执行失败" not in ran
     assert bj.post(url + "/pause", data={"csrf_token": token}).status_code == 303
     assert "已暂停" in bj.get(url).text
     assert bj.post(url + "/cancel", data={"csrf_token": token}).status_code == 303
@@ -319,9 +322,9 @@ def test_a_failed_campaign_shows_why_and_can_be_edited_resumed_paused_and_cancel
     with site["db"].read() as session:
         actions = [a for (a,) in session.execute(select(AuditEntry.action).where(
             AuditEntry.object_type == "campaign", AuditEntry.object_id == url.rsplit("/", 1)[1]).order_by(AuditEntry.seq))]
-    assert actions == ["push.campaign.created", "push.campaign.failed", "push.campaign.edited", "push.campaign.resumed",
-                       "push.stage.planned", "push.stage.confirmed", "push.campaign.paused",
-                       "push.campaign.cancelled"]
+    assert actions == ["push.campaign.created", "push.stage.approved", "push.campaign.failed", "push.campaign.edited",
+                       "push.stage.withdrawn", "push.campaign.resumed", "push.stage.planned", "push.stage.confirmed",
+                       "push.campaign.paused", "push.campaign.cancelled"]
 
 
 # --- issue 14.5 and 14.6: the campaign form, channels, preview and confirmation, failures -----------------

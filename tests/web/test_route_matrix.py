@@ -69,6 +69,8 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("GET", "/push/campaigns/{campaign_id}"): "push.campaign", ("POST", "/push/campaigns/{campaign_id}/run"): "push.campaign",
     ("POST", "/push/campaigns/{campaign_id}/requeue"): "push.campaign",
     ("GET", "/push/campaigns/{campaign_id}/preview"): "push.campaign",
+    ("POST", "/push/campaigns/{campaign_id}/stages/{stage}/approve"): "push.stage.approve",
+    ("POST", "/push/campaigns/{campaign_id}/stages/{stage}/withdraw"): "push.stage.approve",
     ("POST", "/push/campaigns/{campaign_id}/retry"): "push.campaign",
     ("POST", "/push/campaigns/{campaign_id}/edit"): "push.campaign", ("POST", "/push/campaigns/{campaign_id}/pause"): "push.campaign",
     ("POST", "/push/campaigns/{campaign_id}/resume"): "push.campaign", ("POST", "/push/campaigns/{campaign_id}/cancel"): "push.campaign",
@@ -115,7 +117,7 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
 
 # Values for path parameters: ids that do not exist (an allowed user gets 404), codes that do.
 SAMPLE = {"no": "1", "code": "000000", "fmt": "xlsx", "key": "kb-9999", "token": "no-such-token", "policy_id": "no-such-policy",
-          "credit_code": "91110000000000000X", "username": "nobody-here"}
+          "credit_code": "91110000000000000X", "username": "nobody-here", "stage": "first"}
 
 
 def url(path: str) -> str:

@@ -72,6 +72,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "push.policy.edit": frozenset({"service_officer"}),
     "push.match": frozenset({"service_officer", "action_office"}),
     "push.campaign": frozenset({"service_officer"}),
+    # Approving a stage for the schedule to send unattended: today the officers who may also confirm one by hand.
+    "push.stage.approve": frozenset({"service_officer"}),
     "push.bill.view": frozenset({"service_officer"}),
     "push.inbox": frozenset({"taxpayer"}),
     "appeals.view": frozenset({"service_officer", "action_office", "agent", "viewer"}),
@@ -119,6 +121,7 @@ PERMISSION_NAMES: dict[str, str] = {
     "push.policy.edit": "编辑优惠政策",
     "push.match": "查看政策匹配与应享未享清单",
     "push.campaign": "管理推送活动",
+    "push.stage.approve": "批准推送阶段按期发送",
     "push.bill.view": "查看红利账单",
     "push.inbox": "阅读消息中心",
     "appeals.view": "查看诉求",

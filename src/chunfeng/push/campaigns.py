@@ -311,6 +311,12 @@ def edit_campaign(*, session: Session, actor: Actor, campaign_id: int, name: str
     if after != before:
         audit.record(session, actor=actor, action="push.campaign.edited", object_type="campaign",
                      object_id=campaign.id, before=before, after=after)
+        # An approval was of what the preview showed then: the schedule must not send what nobody saw.
+        for stage in stages_of(session, campaign):
+            if stage.approved_at is not None and stage.planned_at is None:
+                audit.record(session, actor=actor, action="push.stage.withdrawn", object_type="campaign",
+                             object_id=campaign.id, before=stage.clear_approval(),
+                             after={"stage": stage.stage, "due": str(stage.due), "reason": "活动已修改,需重新批准"})
     return campaign
 
 

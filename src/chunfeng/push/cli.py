@@ -12,7 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from chunfeng.cli_support import actor, console, database, fail, settings
-from chunfeng.push import bills, campaigns, matching, periods, rules, services, stages, store, synthetic
+from chunfeng.push import bills, campaigns, matching, periods, rules, schedule, services, stages, store, synthetic
+from chunfeng.push import policy as permissions
 from chunfeng.push.models import CAMPAIGN_STATES
 
 app = typer.Typer(help="精准推送:纳税人数据、政策规则、匹配、分阶段提醒、红利账单", no_args_is_help=True)
@@ -225,14 +226,16 @@ def campaign_edit(campaign_id: int, name: Optional[str] = typer.Option(None),
 
 
 @campaign_app.command("preview")
-def campaign_preview(campaign_id: int):
-    """Show who the campaign's next stage would reach and what it would say, and the code that confirms it."""
+def campaign_preview(campaign_id: int, stage: Optional[str] = typer.Option(
+        None, help="the stage to preview for approval (first, reminder, last); default the next one")):
+    """Show who a stage would reach and what it would say, and the codes that confirm or approve it."""
     db = database()
     with db.read() as session, store.connect_store(Path(settings().push_store)) as conn:
         v = stages.preview_stage(session=session, conn=conn, actor=actor(session), campaign_id=campaign_id,
-                                    configured=campaigns.configured_channels(settings()),
-                                    cap=settings().push_cap_per_week)
+                                 configured=campaigns.configured_channels(settings()), stage=stage,
+                                 cap=settings().push_cap_per_week)
         stage, due = v.stage.stage, v.stage.due
+        may_approve = permissions.may_approve(actor(session), v.campaign, v.stage, date.today())
     console.print(f"{campaigns.STAGES[stage]}(定于 {due}):纳税人 {v.taxpayers:,} 户,消息 {v.messages:,} 条,"
                   f"频次限制 {v.capped:,},已退订 {v.opted_out:,}", highlight=False)
     console.print("按省份:" + ",".join(f"{name} {n:,}" for name, n in v.by_province), highlight=False)
@@ -240,9 +243,37 @@ def campaign_preview(campaign_id: int):
         console.print(f"[dim]{m.policy} · {m.role} · {m.channel}[/] {m.title}\n  {m.body}", highlight=False)
     if v.unconfigured:
         fail("渠道尚未配置发送网关,不能发送:" + "、".join(v.unconfigured))
+    if may_approve:
+        console.print(f"批准按期发送(定时任务于 {due} 发送):chunfeng push campaign approve {campaign_id} {stage} {v.code}",
+                      highlight=False)
     if not v.due_now:
+        if may_approve:
+            console.print(f"本阶段定于 {due} 发送,未到日期:现在可以批准按期发送,不能确认立即发送", highlight=False)
+            return
         fail(f"本阶段定于 {due} 发送,未到日期,届时再确认")
     console.print(f"确认发送:chunfeng push campaign confirm {campaign_id} {stage} {v.code}", highlight=False)
+
+
+@campaign_app.command("approve")
+def campaign_approve(campaign_id: int, stage: str, code: str):
+    """Approve the stage previewed for the schedule to send on its day (refused if who gets what changed)."""
+    db = database()
+    with db.write() as session, store.connect_store(Path(settings().push_store)) as conn:
+        done = schedule.approve_stage(session=session, conn=conn, actor=actor(session), campaign_id=campaign_id,
+                                      stage=stage, code=code, configured=campaigns.configured_channels(settings()),
+                                      cap=settings().push_cap_per_week)
+        console.print(f"已批准{campaigns.STAGES[done.stage]}于 {done.due} 按期发送:{done.approved_taxpayers:,} 户纳税人,"
+                      f"{done.approved_messages:,} 条消息(届时对象变化超过 {settings().push_approval_margin:.0%} 则暂停)",
+                      highlight=False)
+
+
+@campaign_app.command("withdraw")
+def campaign_withdraw(campaign_id: int, stage: str):
+    """Withdraw a stage's approval before its day: the schedule will not send it."""
+    db = database()
+    with db.write() as session:
+        done = schedule.withdraw_approval(session=session, actor=actor(session), campaign_id=campaign_id, stage=stage)
+        console.print(f"已撤回{campaigns.STAGES[done.stage]}({done.due})的批准,定时任务不会发送", highlight=False)
 
 
 @campaign_app.command("confirm")
@@ -260,13 +291,21 @@ def campaign_confirm(campaign_id: int, stage: str, code: str):
 @campaign_app.command("run")
 def campaign_run(today: Optional[str] = typer.Option(None, help="plan the stages due by this day (default today; "
                                                                   "never a later day)")):
-    """Plan every due stage, then deliver what the outbox holds."""
+    """Send every due stage that was approved (the others are held or reported), then deliver the outbox."""
     day = date.fromisoformat(today) if today else date.today()
     db = database()
     with store.connect_store(Path(settings().push_store)) as conn:
-        for stage in stages.run_due(db, conn, today=day, cap=settings().push_cap_per_week):
-            console.print(f"活动 {stage.campaign_id} {campaigns.STAGES[stage.stage]}:对象 {stage.audience:,} 户,"
-                          f"消息 {stage.messages:,} 条,频次限制 {stage.capped:,},已退订 {stage.opted_out:,}")
+        run = schedule.run_due(db, conn, today=day, cap=settings().push_cap_per_week,
+                               margin=settings().push_approval_margin)
+    for stage in run.planned:
+        console.print(f"活动 {stage.campaign_id} {campaigns.STAGES[stage.stage]}:对象 {stage.audience:,} 户,"
+                      f"消息 {stage.messages:,} 条,频次限制 {stage.capped:,},已退订 {stage.opted_out:,}")
+    for stage in run.held:
+        console.print(f"活动 {stage.campaign_id} {campaigns.STAGES[stage.stage]}:已暂停,{stage.held_reason}",
+                      highlight=False)
+    for stage in run.unapproved:
+        console.print(f"活动 {stage.campaign_id} {campaigns.STAGES[stage.stage]}({stage.due}):未批准,未发送",
+                      highlight=False)
     deliver()
 
 

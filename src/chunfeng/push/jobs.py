@@ -1,4 +1,4 @@
-"""Push's periodic jobs: plan the campaign stages that have come due, and deliver the push outbox."""
+"""Push's periodic jobs: send the campaign stages approved for today (`push.schedule`), and deliver the push outbox."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from chunfeng import jobs
 from chunfeng.db import Database
-from chunfeng.push import campaigns, stages, store
+from chunfeng.push import campaigns, schedule, store
 from chunfeng.push.models import Campaign
 from chunfeng.settings import Settings
 
@@ -20,16 +20,17 @@ def plan_due_stages(db: Database, settings: Settings, now: datetime) -> dict | s
         return "尚未导入纳税人数据,无可执行的推送阶段"
     today = jobs.local_day(now)
     with db.read() as session:
-        due = {c.id for c, _ in stages.due_stages(session, today)}
+        due = {c.id for c, _ in schedule.due_stages(session, today)}
     with store.connect_store(store_file) as conn:
-        planned = stages.run_due(db, conn, today=today, now=now, cap=settings.push_cap_per_week)  # each isolated
+        run = schedule.run_due(db, conn, today=today, now=now, cap=settings.push_cap_per_week,  # each isolated
+                               margin=settings.push_approval_margin)
     with db.read() as session:
         failed = session.execute(select(Campaign.id, Campaign.name, Campaign.last_error)
                                  .where(Campaign.id.in_(due), Campaign.state == "failed")).all()
     if failed:
-        raise jobs.JobFailed(f"执行 {len(planned)} 个推送阶段;{len(failed)} 个活动失败,其余照常:" + ";".join(
+        raise jobs.JobFailed(f"执行 {len(run.planned)} 个推送阶段;{len(failed)} 个活动失败,其余照常:" + ";".join(
             f"活动 {cid}「{name}」:{error}" for cid, name, error in failed))
-    return {"执行推送阶段": len(planned)}
+    return {"执行推送阶段": len(run.planned), "对象变化暂停": len(run.held), "未批准未发送": len(run.unapproved)}
 
 
 def deliver(db: Database, settings: Settings, now: datetime) -> dict:

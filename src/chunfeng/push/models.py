@@ -90,6 +90,24 @@ class CampaignStage(Base):
     messages: Mapped[int] = mapped_column(Integer, default=0)
     capped: Mapped[int] = mapped_column(Integer, default=0, doc="pushes held back by the frequency cap")
     opted_out: Mapped[int] = mapped_column(Integer, default=0, doc="contacts left out because they unsubscribed")
+    # The schedule sends a stage only if an official approved it after seeing its preview (push.schedule).
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    approved_by: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    approved_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"), doc="the approver's unit: told of a hold")
+    approved_taxpayers: Mapped[int | None] = mapped_column(Integer, doc="taxpayers the preview reached at approval")
+    approved_messages: Mapped[int | None] = mapped_column(Integer, doc="messages the preview held at approval")
+    held_at: Mapped[datetime | None] = mapped_column(DateTime, doc="the schedule held the approved stage on its day")
+    held_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    overdue_notified_at: Mapped[datetime | None] = mapped_column(
+        DateTime, doc="its day came without an approval and the campaign's unit was told (once)")
+
+    def clear_approval(self) -> dict:
+        """Forget the approval (withdrawn, or the campaign changed under it); returns what it was, for the audit."""
+        before = {"approved_by": self.approved_by, "approved_at": str(self.approved_at),
+                  "taxpayers": self.approved_taxpayers, "messages": self.approved_messages}
+        self.approved_at, self.approved_by, self.approved_unit_id = None, "", None
+        self.approved_taxpayers = self.approved_messages = None
+        return before
 
 
 class PushMessage(Base):

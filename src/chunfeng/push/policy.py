@@ -15,6 +15,8 @@ they may do depends on the campaign's state:
 | cancel | active, paused or failed |
 | re-send the "uncertain" messages | not cancelled (cancelling withdrew what was still to send), and there are some |
 | retry the failed messages of one reason | not cancelled, and there are some |
+| approve a stage for its day (`push.stage.approve`) | a policy campaign not cancelled or ended, the stage not sent and its day today or later |
+| withdraw that approval | the same, the stage approved and its day not yet come |
 
 Each rule is a `…_refusal(actor, campaign, …)` returning the error a service raises (Forbidden, or
 PushInvalid for a state that does not allow the action), with its Chinese reason, or None; `may_…` is the
@@ -22,6 +24,8 @@ same rule as a yes or no for the page.
 """
 
 from __future__ import annotations
+
+from datetime import date
 
 from chunfeng.org.access import Actor, refusal
 from chunfeng.push.errors import PushInvalid
@@ -95,6 +99,46 @@ def retry_refusal(actor: Actor, campaign: Campaign, failed: int) -> Exception | 
     if not failed:
         return PushInvalid("没有这一原因的发送失败消息(可能已经重发)")
     return None
+
+
+def _stage_refusal(actor: Actor, campaign: Campaign, stage: CampaignStage, doing: str) -> Exception | None:
+    if refused := refusal(actor, "push.stage.approve", campaign.unit):
+        return refused
+    if campaign.kind != "policy":
+        return PushInvalid("红利账单活动在创建时已生成全部消息,没有要批准的阶段")
+    if refused := _state_refusal(campaign, CHANGEABLE, doing):
+        return refused
+    if stage.planned_at is not None:
+        return PushInvalid(f"本阶段已于 {stage.planned_at:%Y-%m-%d} 发送,不能{doing}")
+    return None
+
+
+def approve_refusal(actor: Actor, campaign: Campaign, stage: CampaignStage, today: date) -> Exception | None:
+    """Approving a stage for the schedule to send on its day (also again, after a hold on that day)."""
+    if refused := _stage_refusal(actor, campaign, stage, "批准"):
+        return refused
+    if stage.due < today:
+        return PushInvalid(f"本阶段定于 {stage.due} 发送,日期已过,不能再批准按期发送;如仍要发送,请预览后确认发送")
+    return None
+
+
+def withdraw_refusal(actor: Actor, campaign: Campaign, stage: CampaignStage, today: date) -> Exception | None:
+    """Withdrawing an approval: only before the day, when the schedule may already be sending it."""
+    if refused := _stage_refusal(actor, campaign, stage, "撤回批准"):
+        return refused
+    if stage.approved_at is None:
+        return PushInvalid("本阶段尚未批准,没有可撤回的批准")
+    if stage.due <= today:
+        return PushInvalid(f"本阶段定于 {stage.due} 发送,已到发送日期,不能再撤回批准;要停止发送,请暂停活动")
+    return None
+
+
+def may_approve(actor: Actor, campaign: Campaign, stage: CampaignStage, today: date) -> bool:
+    return approve_refusal(actor, campaign, stage, today) is None
+
+
+def may_withdraw(actor: Actor, campaign: Campaign, stage: CampaignStage, today: date) -> bool:
+    return withdraw_refusal(actor, campaign, stage, today) is None
 
 
 def may_run(actor: Actor, campaign: Campaign, stages: list[CampaignStage]) -> bool:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse
 
 from chunfeng.charts import bar_chart
@@ -14,7 +16,7 @@ from chunfeng.jobs import TaskResult
 from chunfeng.org.access import allowed, authorize
 from chunfeng.org.models import Unit
 from chunfeng.paging import Page, clamp_page
-from chunfeng.push import bills, campaigns, matching, rules, services, stages, store
+from chunfeng.push import bills, campaigns, matching, rules, schedule, services, stages, store
 from chunfeng.push import policy as permissions
 from chunfeng.push.errors import PushInvalid
 from chunfeng.push.models import CAMPAIGN_STATES, Policy
@@ -26,6 +28,9 @@ from chunfeng.web.downloads import checked_purpose, document, temporary_file, wr
 from chunfeng.xlsx import download_path, write_table
 
 router = APIRouter(tags=["push"])
+STAGE_PATTERN = "^(first|reminder|last)$"  # the stages a policy campaign has (a bill campaign has none to approve)
+StagePath = Annotated[str, PathParam(pattern=STAGE_PATTERN)]
+StageName = Annotated[str | None, Query(pattern=STAGE_PATTERN)]
 
 
 def _store(request: Request) -> Path:
@@ -236,6 +241,10 @@ def _campaign_page(request: Request, session, user, campaign_id: int, *, edit: d
         "channel_names": CHANNEL_NAMES, "policies": {p.id: p for p in session.query(Policy)},
         "campaign_states": CAMPAIGN_STATES, "channels": campaigns.configured_channels(settings),
         "next_stage": stages.next_stage(session, campaign), "failures": failures, "today": date.today(),
+        "stage_states": {s.stage: schedule.stage_state(s, date.today()) for s in planned},
+        "may_approve": {s.stage for s in planned if permissions.may_approve(user, campaign, s, date.today())},
+        "may_withdraw": {s.stage for s in planned if permissions.may_withdraw(user, campaign, s, date.today())},
+        "margin": settings.push_approval_margin,
         "edit": edit or {"name": campaign.name, "policies": campaign.policies, "channels": campaign.channels,
                          "audience": campaign.audience}, "error": error,
         "may": {"run": permissions.may_run(user, campaign, planned), "edit": permissions.may_edit(user, campaign, planned),
@@ -247,15 +256,43 @@ def _campaign_page(request: Request, session, user, campaign_id: int, *, edit: d
 
 
 @router.get("/push/campaigns/{campaign_id}/preview", dependencies=[require("push.campaign")])
-def campaign_preview(request: Request, campaign_id: Id, session: SessionDep, user: CurrentUser):
-    """Who the next stage would reach and what it would say, as of now; the confirmation form sends it."""
+def campaign_preview(request: Request, campaign_id: Id, session: SessionDep, user: CurrentUser, stage: StageName = None):
+    """Who a stage (the next, or the one named) would reach and what it would say, as of now; the confirmation form
+    sends it now, the approval form lets the schedule send it on its day."""
     settings = request.app.state.settings
     with store.connect_store(_store(request)) as conn:
-        preview = stages.preview_stage(session=session, conn=conn, actor=user, campaign_id=campaign_id,
-                                          configured=campaigns.configured_channels(settings),
-                                          cap=settings.push_cap_per_week)
-    return render(request, "push/preview.html", {"v": preview, "c": preview.campaign, "stage_names": campaigns.STAGES,
-                                                 "channel_names": CHANNEL_NAMES}, user=user)
+        preview = stages.preview_stage(session=session, conn=conn, actor=user, campaign_id=campaign_id, stage=stage,
+                                       configured=campaigns.configured_channels(settings),
+                                       cap=settings.push_cap_per_week)
+    campaign, today = preview.campaign, date.today()
+    next_stage = stages.next_stage(session, campaign)
+    return render(request, "push/preview.html", {
+        "v": preview, "c": campaign, "stage_names": campaigns.STAGES, "channel_names": CHANNEL_NAMES,
+        "state": schedule.stage_state(preview.stage, today), "margin": settings.push_approval_margin,
+        "may_confirm": next_stage is not None and next_stage.id == preview.stage.id
+        and permissions.may_run(user, campaign, campaigns.stages_of(session, campaign)),
+        "may_approve": permissions.may_approve(user, campaign, preview.stage, today)}, user=user)
+
+
+@router.post("/push/campaigns/{campaign_id}/stages/{stage}/approve", dependencies=[require("push.stage.approve")])
+def stage_approve(request: Request, campaign_id: Id, stage: StagePath, db: DatabaseDep, user: CurrentUser,
+                  code: str = Form("")):
+    """批准按期发送: the stage previewed, with the figures the preview showed, for the schedule to send on its day."""
+    if not code:
+        raise PushInvalid("请先预览本阶段的发送对象和消息,再批准按期发送")
+    settings = request.app.state.settings
+    with store.connect_store(_store(request)) as conn, db.write() as session:
+        schedule.approve_stage(session=session, conn=conn, actor=user, campaign_id=campaign_id, stage=stage,
+                               code=code, configured=campaigns.configured_channels(settings),
+                               cap=settings.push_cap_per_week)
+    return RedirectResponse(f"/push/campaigns/{campaign_id}?approved={stage}", status_code=303)
+
+
+@router.post("/push/campaigns/{campaign_id}/stages/{stage}/withdraw", dependencies=[require("push.stage.approve")])
+def stage_withdraw(campaign_id: Id, stage: StagePath, db: DatabaseDep, user: CurrentUser):
+    with db.write() as session:
+        schedule.withdraw_approval(session=session, actor=user, campaign_id=campaign_id, stage=stage)
+    return RedirectResponse(f"/push/campaigns/{campaign_id}?withdrawn={stage}", status_code=303)
 
 
 @router.post("/push/campaigns/{campaign_id}/run", dependencies=[require("push.campaign")])

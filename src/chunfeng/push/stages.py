@@ -1,6 +1,7 @@
 """A campaign's stages: who each stage reaches (the rule over the taxpayer store, the roles, channels, opt-outs and
-the weekly cap), the preview an official checks and confirms, and the planning that writes every message in one
-transaction and hands the ones not in-app to the outbox — on the page's confirmation or, on its day, the scheduled run.
+the weekly cap), the preview an official checks and then confirms (send now) or approves (send on its day: see
+`push.schedule`), and the planning that writes every message in one transaction and hands the ones not in-app to
+the outbox.
 
 A stage is planned once: the transaction that writes its messages marks it planned, so a repeated run adds nothing.
 """
@@ -8,29 +9,26 @@ A stage is planned once: the transaction that writes its messages marks it plann
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections import Counter, defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
 from chunfeng import crypto, outbox
-from chunfeng.db import Database, utcnow
-from chunfeng.jobs import Progress, local_day, no_progress
+from chunfeng.db import utcnow
+from chunfeng.jobs import local_day
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor
 from chunfeng.org.models import Unit
 from chunfeng.push import matching, periods, rules
-from chunfeng.push.campaigns import ORIGIN, STAGES, runnable, unconfigured_text, validity_problems
-from chunfeng.push.errors import PushError, PushInvalid
+from chunfeng.push.campaigns import ORIGIN, STAGES, get_campaign, runnable, unconfigured_text, validity_problems
+from chunfeng.push.errors import PushInvalid, PushNotFound
 from chunfeng.push.models import Campaign, CampaignStage, Policy, PushMessage
 from chunfeng.settings import DEFAULTS
 from chunfeng.workdays import configured_calendar
-
-log = logging.getLogger(__name__)
 
 
 def render(policy: Policy, role: str, channel: str, values: dict) -> str:
@@ -95,14 +93,14 @@ class Selection:
         return digest.hexdigest()[:12]
 
 
-def _not_before_its_day(stage: CampaignStage, now: datetime) -> None:
+def not_before_its_day(stage: CampaignStage, now: datetime) -> None:
     """A stage goes out on its day or later, never earlier, whoever asks and whatever date they give."""
     today = local_day(now)
     if stage.due > today:
         raise PushInvalid(f"{STAGES[stage.stage]}定于 {stage.due} 发送,今天是 {today},不能提前发送")
 
 
-def _select(session: Session, conn, campaign: Campaign, stage: CampaignStage, now: datetime, cap: int) -> Selection:
+def select_messages(session: Session, conn, campaign: Campaign, stage: CampaignStage, now: datetime, cap: int) -> Selection:
     """The stage's messages as of now, rendered, after opt-outs and the frequency cap; nothing is written."""
     unit = session.get(Unit, campaign.unit_id)
     region = matching.region_prefix(unit.code)
@@ -147,13 +145,13 @@ def plan_stage(*, session: Session, conn, campaign: Campaign, stage: CampaignSta
     if stage.planned_at is not None:
         return stage
     now = now or utcnow()
-    _not_before_its_day(stage, now)
-    chosen = _select(session, conn, campaign, stage, now, cap)
-    _write(session, campaign, stage, chosen, now)
+    not_before_its_day(stage, now)
+    chosen = select_messages(session, conn, campaign, stage, now, cap)
+    write_messages(session, campaign, stage, chosen, now)
     return stage
 
 
-def _write(session: Session, campaign: Campaign, stage: CampaignStage, chosen: Selection, now: datetime) -> None:
+def write_messages(session: Session, campaign: Campaign, stage: CampaignStage, chosen: Selection, now: datetime) -> None:
     unit = session.get(Unit, campaign.unit_id)
     messages = chosen.messages
     for i in range(0, len(messages), 5000):
@@ -167,7 +165,8 @@ def _write(session: Session, campaign: Campaign, stage: CampaignStage, chosen: S
     stage.capped, stage.opted_out = len(chosen.capped), chosen.opted_out
     audit.record(session, actor=SystemActor(), action="push.stage.planned", object_type="campaign", object_id=campaign.id,
                  after={"stage": stage.stage, "audience": stage.audience, "messages": stage.messages,
-                        "capped": stage.capped, "opted_out": stage.opted_out})
+                        "capped": stage.capped, "opted_out": stage.opted_out, "taxpayers": len(chosen.regions),
+                        "approved_by": stage.approved_by or None})
 
 
 # --- preview and confirmation ------------------------------------------------------------------------
@@ -205,13 +204,30 @@ def next_stage(session: Session, campaign: Campaign) -> CampaignStage | None:
                            .order_by(CampaignStage.due, CampaignStage.id).limit(1)).first()
 
 
+def stage_named(session: Session, campaign: Campaign, stage: str) -> CampaignStage:
+    found = session.scalar(select(CampaignStage).where(CampaignStage.campaign_id == campaign.id,
+                                                       CampaignStage.stage == stage))
+    if found is None:
+        raise PushNotFound(f"推送活动 {campaign.id} 没有“{STAGES.get(stage, stage[:20])}”阶段")
+    return found
+
+
 def preview_stage(*, session: Session, conn, actor: Actor, campaign_id: int, configured: Collection[str],
-                  now: datetime | None = None, cap: int = DEFAULTS.push_cap_per_week) -> StagePreview:
-    """The next stage's audience and messages as of now, without sending anything (also before its day, to look)."""
-    campaign = runnable(session=session, actor=actor, campaign_id=campaign_id)
-    stage = next_stage(session, campaign)
+                  stage: str | None = None, now: datetime | None = None,
+                  cap: int = DEFAULTS.push_cap_per_week) -> StagePreview:
+    """A stage's audience and messages as of now, without sending anything (also before its day, to look): the
+    next stage (to confirm it), or the one named (to approve it for its day)."""
+    if stage is None:
+        campaign = runnable(session=session, actor=actor, campaign_id=campaign_id)
+        chosen_stage = next_stage(session, campaign)
+    else:
+        campaign = get_campaign(session=session, actor=actor, campaign_id=campaign_id)
+        chosen_stage = stage_named(session, campaign, stage)
+        if chosen_stage.planned_at is not None:
+            raise PushInvalid(f"{STAGES[chosen_stage.stage]}已于 {chosen_stage.planned_at:%Y-%m-%d} 发送,没有可预览的内容")
+    stage = chosen_stage
     now = now or utcnow()
-    chosen = _select(session, conn, campaign, stage, now, cap)
+    chosen = select_messages(session, conn, campaign, stage, now, cap)
     provinces = Counter(matching.PROVINCE_NAMES.get(region[:2], region[:2]) for region in chosen.regions.values())
     samples: dict[tuple[str, str, str], Sample] = {}
     for m in chosen.messages:
@@ -236,66 +252,13 @@ def confirm_stage(*, session: Session, conn, actor: Actor, campaign_id: int, sta
     if current is None or current.stage != stage:
         raise PushInvalid(f"“{STAGES.get(stage, stage)[:20]}”不是这个活动待执行的阶段(可能已经执行),请重新预览")
     now = now or utcnow()
-    _not_before_its_day(current, now)
+    not_before_its_day(current, now)
     if off := [c for c in campaign.channels if c not in configured]:
         raise PushInvalid(unconfigured_text(off) + ",请先修改活动的渠道")
-    chosen = _select(session, conn, campaign, current, now, cap)
+    chosen = select_messages(session, conn, campaign, current, now, cap)
     if chosen.code() != code.strip():
         raise PushInvalid(f"预览之后发送对象有了变化(现为 {len(chosen.messages)} 条消息),请重新预览后再确认")
-    _write(session, campaign, current, chosen, now)
+    write_messages(session, campaign, current, chosen, now)
     audit.record(session, actor=actor, action="push.stage.confirmed", object_type="campaign", object_id=campaign.id,
                  after={"stage": current.stage, "messages": current.messages, "code": chosen.code()})
     return current
-
-
-def due_stages(session: Session, today: date) -> list[tuple[Campaign, CampaignStage]]:
-    return list(session.execute(
-        select(Campaign, CampaignStage).join(CampaignStage, CampaignStage.campaign_id == Campaign.id)
-        .where(Campaign.state == "active", Campaign.kind == "policy", CampaignStage.planned_at.is_(None),
-               CampaignStage.due <= today).order_by(CampaignStage.due, Campaign.id)).all())
-
-
-def run_due(db: Database, conn, *, today: date, now: datetime | None = None,
-            campaign_id: int | None = None, cap: int = DEFAULTS.push_cap_per_week,
-            progress: Progress = no_progress) -> list[CampaignStage]:
-    """Plan every stage that is due (of one campaign, or of all), each in its own transaction.
-
-    A campaign whose stage fails (a rule the engine refuses, today's data overflowing it) is marked `failed`
-    with the reason, shown on its page, and skipped until someone resumes it; the other campaigns are still
-    planned, and the outbox is still delivered: one bad campaign must not stall the nation's.
-
-    `today` may be earlier than the real day (to catch up on part of the schedule), never later."""
-    if today > (real := local_day(now or utcnow())):
-        raise PushInvalid(f"不能执行 {today} 才到期的推送阶段:今天是 {real},阶段只在其日期当天或之后发送")
-    done = []
-    with db.read() as session:
-        work = [(c.id, s.id) for c, s in due_stages(session, today) if campaign_id in (None, c.id)]
-    failed: set[int] = set()
-    for n, (cid, stage_id) in enumerate(work):
-        progress(n, len(work), "正在执行推送阶段")
-        if cid in failed:
-            continue
-        try:
-            with db.write() as session:
-                stage = session.get(CampaignStage, stage_id)
-                done.append(plan_stage(session=session, conn=conn, campaign=session.get(Campaign, cid),
-                                       stage=stage, now=now, cap=cap))
-        except Exception as exc:  # noqa: BLE001 (isolation is the point: record it, go on with the others)
-            failed.add(cid)
-            _record_failure(db, cid, stage_id, exc)
-    return done
-
-
-def _record_failure(db: Database, campaign_id: int, stage_id: int, exc: Exception) -> None:
-    if isinstance(exc, (PushError, rules.RuleError)):
-        reason = str(exc)
-        log.warning("campaign %s: stage %s failed: %s", campaign_id, stage_id, exc)
-    else:
-        reason = f"执行出错({type(exc).__name__}),详见服务器日志"
-        log.exception("campaign %s: stage %s failed", campaign_id, stage_id)
-    with db.write() as session:
-        campaign = session.get(Campaign, campaign_id)
-        stage = session.get(CampaignStage, stage_id)
-        campaign.state, campaign.last_error = "failed", f"{STAGES[stage.stage]}({stage.due}):{reason}"[:1000]
-        audit.record(session, actor=SystemActor(), action="push.campaign.failed", object_type="campaign",
-                     object_id=campaign_id, after={"stage": stage.stage, "error": campaign.last_error}, outcome="failure")
