@@ -62,10 +62,9 @@ def repair_rules() -> dict:
 # --- the proposal ---------------------------------------------------------------------------------
 
 
-def level_for(score: float, rating_level: str) -> tuple[str | None, str]:
+def level_for(score: float, rating_level: str, bands: dict[str, dict]) -> tuple[str | None, str]:
     """The level a score earns by the confirmed bands, or (None, why not): the bands await review, or the level
     was not set by the score at all (M, or D judged directly)."""
-    bands = level_rules()
     if rating_level == "M":
         return None, "M级不按分数确定"
     if rating_level == "D" and bands["D"]["max_score"] is not None and score >= bands["D"]["max_score"]:
@@ -81,7 +80,7 @@ def level_for(score: float, rating_level: str) -> tuple[str | None, str]:
 
 
 def propose(*, rating: CreditRating, indicator: str, path: str, failed_on: date, corrected_on: date,
-            rules: dict | None = None) -> dict:
+            rules: dict | None = None, levels: dict[str, dict] | None = None) -> dict:
     """What the rules say the repair restores: the band the correction falls in, the points restored, the new
     score and level — each None where a rule it rests on awaits review, with `review` naming those rules."""
     rules = rules or repair_rules()
@@ -102,7 +101,7 @@ def propose(*, rating: CreditRating, indicator: str, path: str, failed_on: date,
     if not review and band["share"] is not None:
         restored = round(points * band["share"], 2)
         score = min(100.0, round(rating.score + restored, 2))
-        level, why = level_for(score, rating.level)
+        level, why = level_for(score, rating.level, levels or level_rules())
         if why:
             review.append(why)
     return {"status": "computed" if level else "manual", "band": label, "days": days, "points": points,
