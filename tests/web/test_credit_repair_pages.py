@@ -136,3 +136,11 @@ def test_an_official_applies_for_a_taxpayer_and_the_queue_filters_and_pages(regi
     pending = officer.get("/credit/repairs", params={"state": "pending", "path": "bankruptcy"}).text
     assert "乙公司" in pending and "丙0公司" not in pending and "共 1 条" in pending
     assert "乙公司" not in officer.get("/credit/repairs", params={"state": "all", "q": "丙1"}).text
+
+
+def test_the_rules_and_the_measures_say_what_serves_them(register, server):  # noqa: F811
+    viewer = login(server, "viewer")
+    for no in (117, 118):
+        assert 'href="/credit/repairs"' in viewer.get(f"/plan/measures/{no}").text
+    rules = viewer.get("/credit/rules").text.split('id="repair-rules"')[1]
+    assert "破产重整企业信用修复" in rules and "待复核" in rules and "受理后 15 个工作日" in rules
