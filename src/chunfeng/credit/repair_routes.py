@@ -61,8 +61,11 @@ async def apply(request: Request, db: DatabaseDep, user: CurrentUser, settings: 
     if not year.isdigit() or not indicator:
         raise CreditInvalid("请选择要修复的扣分项(评价年度与指标)")
     limit = settings.evidence_max_mb * 1048576
-    uploads = [(kind, f.filename, await f.read(limit + 1)) for kind in EVIDENCE_KINDS
-               for f in form.getlist(f"file_{kind}") if isinstance(f, StarletteUpload) and f.filename]
+    files = [(kind, f) for kind in EVIDENCE_KINDS for f in form.getlist(f"file_{kind}")
+             if isinstance(f, StarletteUpload) and f.filename]
+    if len(files) > repair.MAX_FILES:  # counted before any is read into memory
+        raise CreditInvalid(f"佐证材料最多 {repair.MAX_FILES} 个文件,收到 {len(files)} 个")
+    uploads = [(kind, f.filename, await f.read(limit + 1)) for kind, f in files]
     application = repair.Application(
         credit_code=(user.taxpayer_code or "") if policy.is_taxpayer(user) else text["credit_code"], year=int(year),
         indicator=indicator, path=text["path"], failed_on=bounded_day(text["failed_on"], "失信行为应办日期"),
