@@ -12,7 +12,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from chunfeng.credit import repair
+from chunfeng.credit import repair, services
 from chunfeng.credit.errors import CreditInvalid, CreditNotFound
 from chunfeng.credit.models import CreditRating, CreditRepair, CreditRepairEvidence, Violator
 from chunfeng.credit.repair import Application, RepairConflict
@@ -228,3 +228,15 @@ def test_a_due_day_the_calendar_does_not_cover_is_left_uncounted(register, tmp_p
         assert due is None and "2027年的工作日历尚未导入" in why
         listed = repair.list_repairs(session=s, actor=person(s, "county_officer"), today=date(2026, 12, 21))
         assert [x.id for x in listed.items] == [r.id]
+
+
+def test_every_repair_rule_names_its_source_or_says_what_awaits_review():
+    rules, sources = repair.repair_rules(), services.rules()["sources"]
+    for key in ("application", "competent_unit", "decision_limit", "correction", "bankruptcy", "violator_removal"):
+        entry = rules[key]
+        assert entry["source"] in sources, key
+        assert entry["review"] or entry["article"], key
+        assert not entry["review"] or len(entry["note"]) > 40, key
+    bands = rules["correction"]["bands"]
+    assert bands[-1]["within_days"] is None and [b["within_days"] for b in bands[:-1]] == sorted(b["within_days"] for b in bands[:-1])
+    assert rules["violator_removal"]["automatic"] is False  # unconfirmed: an official decides, never the system
