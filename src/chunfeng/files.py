@@ -132,3 +132,15 @@ def sweep_task_files(data_dir: str | Path, keep: timedelta = EXPORT_KEEP) -> int
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
     return removed
+
+
+def upload_problem(filename: str, data: bytes, max_bytes: int) -> str | None:
+    """Why an uploaded file is refused — empty, over `max_bytes`, or not an accepted type by its content — in
+    words naming the file; None when it may be kept. Each domain raises it as its own error."""
+    if not data:
+        return f"{filename}:文件为空"
+    if len(data) > max_bytes:
+        return f"{filename}:文件 {len(data) / 1048576:.1f} MB,超过上限 {max_bytes // 1048576} MB"
+    if sniff(data) is None:
+        return f"{filename}:不是允许的文件类型(按内容识别);可上传 {'、'.join(TYPES).upper()}"
+    return None

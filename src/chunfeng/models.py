@@ -30,9 +30,10 @@ SEEDS.append(_builtin_units)
 
 
 def referenced_files(session) -> set[str]:
-    """The digests of every stored file a row points at: report evidence and appeal attachments. What the
+    """The digests of every stored file a row points at: report evidence, appeal attachments and credit repair evidence. What the
     file store holds beyond these was left by a refused or rolled-back upload (see chunfeng.files.collect_orphans)."""
     from sqlalchemy import select
 
     return (set(session.scalars(select(ledger_models.Evidence.sha256)))
-            | set(session.scalars(select(appeals_models.AppealAttachment.sha256))))
+            | set(session.scalars(select(appeals_models.AppealAttachment.sha256)))
+            | set(session.scalars(select(credit_models.CreditRepairEvidence.sha256))))

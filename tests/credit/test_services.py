@@ -56,7 +56,7 @@ def do_import(db, username: str, path):
 
 def test_every_rule_names_its_source_and_what_is_unconfirmed_says_why():
     rules = services.rules()
-    entries = [rules["evaluation"], *rules["levels"], *rules["repair"], rules["violators"]["publication"],
+    entries = [rules["evaluation"], *rules["levels"], rules["violators"]["publication"],
                rules["violators"]["standard_period"], rules["violators"]["early_removal"],
                *rules["incentives"].values(), rules["catalogue"]["measure"], rules["catalogue"]["official"],
                *rules["catalogue"]["entries"]]

@@ -12,12 +12,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from chunfeng.cli_support import actor, console, database, import_limits
-from chunfeng.credit import services
+from chunfeng.credit import repair_cli, services
 from chunfeng.credit.models import REMOVAL_REASONS
 
 app = typer.Typer(help="纳税缴费信用:评价结果与重大税收违法失信主体", no_args_is_help=True)
 violators_app = typer.Typer(help="重大税收违法失信主体名单", no_args_is_help=True)
 app.add_typer(violators_app, name="violators")
+app.add_typer(repair_cli.app, name="repair")
 
 
 def _day(text: Optional[str], what: str) -> Optional[date]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chunfeng.db import Base, utcnow
@@ -57,3 +57,70 @@ class Violator(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
 
     unit: Mapped[Unit] = relationship()
+
+
+REPAIR_PATHS = {"correction": "纠正失信行为后修复", "bankruptcy": "破产重整企业修复"}
+REPAIR_STATES = {"pending": "待核定", "approved": "已修复", "refused": "不予修复"}
+EVIDENCE_KINDS = {"correction": "纠正佐证", "ruling": "法院裁定书"}
+
+
+class CreditRepair(Base):
+    """An application to repair one failure (one indicator's deduction) of a year's rating, and its decision.
+    An approved one is the register's history row for that change: the rating before and after, who decided and
+    why; the rating row itself then holds the restored values, which every reader of the register sees."""
+
+    __tablename__ = "credit_repair"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    credit_code: Mapped[str] = mapped_column(String(18), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    rating_id: Mapped[int] = mapped_column(ForeignKey("credit_rating.id"), index=True)
+    year: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(String(16), index=True)
+    indicator: Mapped[str] = mapped_column(String(100), doc="the failure: an indicator of the rating's deductions")
+    points: Mapped[float] = mapped_column(Float, doc="points it deducted when the application was made")
+    failed_on: Mapped[date] = mapped_column(Date, doc="the day the obligation fell due")
+    corrected_on: Mapped[date] = mapped_column(Date)
+    correction: Mapped[str] = mapped_column(Text, doc="how it was corrected, in the applicant's words")
+    court: Mapped[str] = mapped_column(String(200), default="")
+    ruling_number: Mapped[str] = mapped_column(String(100), default="")
+    ruling_on: Mapped[date | None] = mapped_column(Date)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True, doc="the competent unit that decides")
+    state: Mapped[str] = mapped_column(String(16), index=True, default="pending")
+    applicant: Mapped[str] = mapped_column(String(64))
+    on_behalf: Mapped[bool] = mapped_column(Boolean, default=False, doc="entered by an official for the taxpayer")
+    applied_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+    applied_on: Mapped[date] = mapped_column(Date, index=True)
+    due_on: Mapped[date | None] = mapped_column(Date, index=True, doc="None while the calendar does not cover it")
+    proposal: Mapped[dict] = mapped_column(JSON, default=dict)
+    score_before: Mapped[float] = mapped_column(Float)
+    level_before: Mapped[str] = mapped_column(String(1))
+    score_after: Mapped[float | None] = mapped_column(Float)
+    level_after: Mapped[str | None] = mapped_column(String(1))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime())
+    reason: Mapped[str] = mapped_column(Text, default="")
+    violator_id: Mapped[int | None] = mapped_column(ForeignKey("credit_violator.id"),
+                                                    doc="the list entry the decision took off early")
+
+    unit: Mapped[Unit] = relationship()
+    rating: Mapped[CreditRating] = relationship()
+    evidence: Mapped[list[CreditRepairEvidence]] = relationship(cascade="all, delete-orphan", lazy="selectin",
+                                                                order_by="CreditRepairEvidence.id")
+
+
+class CreditRepairEvidence(Base):
+    """A file backing a repair application (the correction's proof, or the court's ruling), stored once by its
+    SHA-256 in the file store (chunfeng.files)."""
+
+    __tablename__ = "credit_repair_evidence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repair_id: Mapped[int] = mapped_column(ForeignKey("credit_repair.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)

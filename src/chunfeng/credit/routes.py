@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse
 
 from chunfeng import jobs
 from chunfeng.bounds import bounded_day, check_lengths
-from chunfeng.credit import policy, services
+from chunfeng.credit import policy, repair, services
 from chunfeng.credit.errors import CreditNotFound
 from chunfeng.credit.models import LEVELS, REMOVAL_REASONS
 from chunfeng.errors import ValidationFailed
@@ -107,13 +107,13 @@ def mine(user: CurrentUser):
 def taxpayer(request: Request, credit_code: str, session: SessionDep, user: CurrentUser):
     ratings = services.taxpayer_history(session=session, actor=user, credit_code=credit_code)
     return render(request, "credit/taxpayer.html", {"ratings": ratings, "credit_code": ratings[0].credit_code,
-                                                    "name": ratings[0].name, "level_rules": services.level_rules()},
-                  user=user)
+                                                    "name": ratings[0].name, "level_rules": services.level_rules(),
+                                                    **repair.history_context(session, user, ratings)}, user=user)
 
 
 @router.get("/credit/rules")
 def rules_page(request: Request, db: DatabaseDep):
-    return render(request, "credit/rules.html", {"rules": services.rules()},
+    return render(request, "credit/rules.html", {"rules": services.rules(), "repair": repair.repair_rules()},
                   user=optional_user(request, db, request.app.state.settings))
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from chunfeng.files import TYPES, safe_name, sniff, store_after_commit, stored_path
+from chunfeng.files import TYPES, safe_name, sniff, store_after_commit, stored_path, upload_problem
 from chunfeng.ledger.errors import LedgerInvalid, LedgerNotFound
 from chunfeng.ledger.models import Evidence, ProgressReport
 from chunfeng.ledger.reporting import get_report
@@ -18,14 +18,9 @@ from chunfeng.org.errors import Forbidden
 
 def check_file(filename: str, data: bytes, max_bytes: int) -> str:
     """The file's checked type, or LedgerInvalid naming the file: run on every file before anything is stored."""
-    if not data:
-        raise LedgerInvalid(f"{filename}:文件为空", field="evidence")
-    if len(data) > max_bytes:
-        raise LedgerInvalid(f"{filename}:文件 {len(data) / 1048576:.1f} MB,超过上限 {max_bytes // 1048576} MB", field="evidence")
-    kind = sniff(data)
-    if kind is None:
-        raise LedgerInvalid(f"{filename}:不是允许的文件类型(按内容识别);可上传 {'、'.join(TYPES).upper()}", field="evidence")
-    return kind
+    if (problem := upload_problem(filename, data, max_bytes)) is not None:
+        raise LedgerInvalid(problem, field="evidence")
+    return sniff(data)
 
 
 def attach(*, session: Session, actor: Actor, report_id: int, filename: str, data: bytes, store: Path,
