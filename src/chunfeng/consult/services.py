@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from chunfeng.bounds import LONG_TEXT, SHORT_TEXT, TEXT, TITLE, length_problem
 from chunfeng.consult import policy
+from chunfeng.credit import incentives as credit_incentives
 from chunfeng.consult.embeddings import load_encoder
 from chunfeng.consult.errors import ConsultConflict, ConsultInvalid, ConsultNotFound
 from chunfeng.consult.index import NATIONAL, RERANK_DEPTH, Doc, Hit, Index
@@ -100,6 +101,10 @@ def documents(session: Session) -> list[Doc]:
                             year=notice.issued.year, tags=[category, item],
                             phrasings=[measure.text] + ([measure.new_title] if measure.new_title else [])
                             + asked.get(str(measure.no), [])))
+    # What each credit level earns (measures 119, 121), from the credit domain's data: the answer names its basis
+    # and says which items await review.
+    docs += [Doc(d["ref"], "credit", d["title"], d["answer"], basis=d["basis"], tags=["纳税信用"], phrasings=d["phrasings"])
+             for d in credit_incentives.consult_documents()]
     return docs
 
 

@@ -1,11 +1,14 @@
-"""Credit's periodic job: entries of the major-violator list come off on their date."""
+"""Credit's periodic jobs: entries of the major-violator list come off on their date; the register's levels are
+published for push rules."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from chunfeng import jobs
-from chunfeng.credit import services
+
+from chunfeng.credit import evaluation, services
 from chunfeng.db import Database
 from chunfeng.settings import Settings
 
@@ -17,3 +20,13 @@ def expire_violators(db: Database, settings: Settings, now: datetime) -> dict:
 
 
 jobs.register("credit.violators.expire", every=jobs.scan_period, run=expire_violators, title="重大税收违法失信主体期满撤出")
+
+
+def publish_levels(db: Database, settings: Settings, now: datetime) -> dict:
+    # The levels file is rewritten after every change to the register; this catches a change whose rewrite failed.
+    with db.read() as session:
+        written = evaluation.publish_levels(session=session, store=Path(settings.push_store))
+    return {"发布信用级别(供推送规则 credit_level)": written}
+
+
+jobs.register("credit.levels.publish", every=jobs.scan_period, run=publish_levels, title="发布纳税缴费信用级别供精准推送")
