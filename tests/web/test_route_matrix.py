@@ -94,6 +94,8 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("GET", "/credit/violators/export.xlsx"): PUBLIC,
     ("GET", "/credit/violators/manage"): "credit.violators.manage", ("POST", "/credit/violators"): "credit.violators.manage",
     ("POST", "/credit/violators/{violator_id}/remove"): "credit.violators.manage",
+    ("GET", "/credit/evaluations"): ("credit.evaluate", "credit.self"), ("POST", "/credit/evaluations"): ("credit.evaluate", "credit.self"),
+    ("POST", "/credit/evaluations/{evaluation_id}/evaluate"): "credit.evaluate", ("GET", "/credit/incentives"): PUBLIC,
     ("GET", "/s/{token}"): PUBLIC, ("POST", "/s/{token}"): PUBLIC,
     ("GET", "/survey"): "survey.view", ("POST", "/survey/import"): "survey.manage", ("GET", "/survey/{survey_id}"): "survey.view",
     ("POST", "/survey/{survey_id}/publish"): "survey.manage", ("POST", "/survey/{survey_id}/invitations"): "survey.manage",

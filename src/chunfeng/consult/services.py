@@ -22,13 +22,13 @@ from sqlalchemy.orm import Session
 
 from chunfeng.bounds import LONG_TEXT, SHORT_TEXT, TEXT, TITLE, length_problem
 from chunfeng.consult import policy
-from chunfeng.credit import incentives as credit_incentives
 from chunfeng.consult.embeddings import load_encoder
 from chunfeng.consult.errors import ConsultConflict, ConsultInvalid, ConsultNotFound
 from chunfeng.consult.index import NATIONAL, RERANK_DEPTH, Doc, Hit, Index
 from chunfeng.consult.models import ConsultQuery, Handoff, KbEntry, KbGeneration, KbRevision
 from chunfeng.consult.places import region_named
 from chunfeng.consult.tokenize import shared_tokenizer
+from chunfeng.credit import incentives as credit_incentives
 from chunfeng.db import utcnow
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize

@@ -7,7 +7,6 @@ from datetime import datetime
 from pathlib import Path
 
 from chunfeng import jobs
-
 from chunfeng.credit import evaluation, services
 from chunfeng.db import Database
 from chunfeng.settings import Settings

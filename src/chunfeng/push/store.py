@@ -20,8 +20,14 @@ import pyarrow as pa
 
 from chunfeng import crypto
 from chunfeng.push.errors import ExtractInvalid
-from chunfeng.push.schema import (CREDIT_CODE_ALPHABET, CREDIT_CODE_WEIGHTS, CREDIT_LEVELS_FILE_SUFFIX, TABLES, Table,
-                                  credit_code_problem)
+from chunfeng.push.schema import (
+    CREDIT_CODE_ALPHABET,
+    CREDIT_CODE_WEIGHTS,
+    CREDIT_LEVELS_FILE_SUFFIX,
+    TABLES,
+    Table,
+    credit_code_problem,
+)
 
 FORMATS = (".parquet", ".csv", ".xlsx")
 MAX_PROBLEMS = 50
