@@ -19,26 +19,27 @@ from tests.conftest import person
 from tests.credit.test_services import code
 
 TODAY = date(2026, 12, 7)
-SHOP, SMALL, FIRM, OTHER = code(11), code(12), code(13), code(14)
+SHOP, SMALL, FIRM, OTHER, PROMPT = code(11), code(12), code(13), code(14), code(15)
 REGISTRY = ("credit_code,name,region,industry,vat_type,size,headcount,total_assets,annual_revenue,monthly_sales,"
             "taxable_income,rd_expense,vat_credit,credit,high_tech,tech_sme,exporter,manufacturing,individual_business,"
             "registered\n")
 
 
 def _row(credit_code: str, name: str, vat_type: str, individual: bool, region: str = "110101",
-         registered: str = "2020-03-01") -> str:
-    return (f"{credit_code},{name},{region},F5211,{vat_type},微型,3,500000,1200000,100000,0,0,20000,C,"
+         registered: str = "2020-03-01", credit: str = "C") -> str:
+    return (f"{credit_code},{name},{region},F5211,{vat_type},微型,3,500000,1200000,100000,0,0,20000,{credit},"
             f"false,false,false,false,{str(individual).lower()},{registered}\n")
 
 
 def write_extract(directory):
     """A four-table extract: an individual business on the general method with three late returns in 2025, a
-    small-scale one, an enterprise, and a business registered mid-2025."""
+    small-scale one, an enterprise, a business registered mid-2025, and an A-level enterprise filing on time."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "registry.csv").write_text(
         REGISTRY + _row(SHOP, "张三便利店", "一般纳税人", True) + _row(SMALL, "李四小吃店", "小规模", True)
         + _row(FIRM, "甲贸易有限公司", "一般纳税人", False)
-        + _row(OTHER, "王五建材店", "一般纳税人", True, registered="2025-06-01"), encoding="utf-8")
+        + _row(OTHER, "王五建材店", "一般纳税人", True, registered="2025-06-01")
+        + _row(PROMPT, "乙科技有限公司", "一般纳税人", False, credit="A"), encoding="utf-8")
     (directory / "contacts.csv").write_text("credit_code,role,person,channel,address,opted_out\n"
                                             f"{SHOP},法定代表人,张三,inapp,zhangsan,false\n", encoding="utf-8")
     (directory / "claims.csv").write_text(f"credit_code,policy,period,amount\n{FIRM},XGM-VAT-2021,2025-06,100\n",
@@ -46,7 +47,8 @@ def write_extract(directory):
     filings = [("2025-03", "2025-05-20"), ("2025-04", "2025-06-25"), ("2025-05", "2025-07-25"), ("2025-06", "2025-07-10"),
                ("2024-12", "2025-03-30")]  # the last is 2024's return: not in the 2025 evaluation
     (directory / "filings.csv").write_text(
-        "credit_code,return_type,period,filed_on\n" + "".join(f"{SHOP},增值税,{p},{d}\n" for p, d in filings),
+        "credit_code,return_type,period,filed_on\n" + "".join(f"{SHOP},增值税,{p},{d}\n" for p, d in filings)
+        + f"{PROMPT},增值税,2025-06,2025-07-10\n",
         encoding="utf-8")
     return directory
 
@@ -160,7 +162,7 @@ def test_credit_level_is_a_checked_rule_field():
 
 def test_without_a_levels_file_the_extracts_level_stands(taxpayers):
     with store.connect_store(taxpayers) as conn:
-        assert conn.execute("SELECT DISTINCT credit_level, credit_year FROM registry").fetchall() == [("C", 0)]
+        assert set(conn.execute("SELECT DISTINCT credit_level, credit_year FROM registry").fetchall()) == {("C", 0), ("A", 0)}
 
 
 def test_each_level_says_what_it_earns_and_what_awaits_review():

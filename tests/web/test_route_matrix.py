@@ -96,6 +96,8 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("POST", "/credit/violators/{violator_id}/remove"): "credit.violators.manage",
     ("GET", "/credit/evaluations"): ("credit.evaluate", "credit.self"), ("POST", "/credit/evaluations"): ("credit.evaluate", "credit.self"),
     ("POST", "/credit/evaluations/{evaluation_id}/evaluate"): "credit.evaluate", ("GET", "/credit/incentives"): PUBLIC,
+    ("GET", "/credit/risk"): "credit.view", ("POST", "/credit/risk/compute"): "credit.risk",
+    ("POST", "/credit/risk/export.xlsx"): "credit.view",
     ("GET", "/s/{token}"): PUBLIC, ("POST", "/s/{token}"): PUBLIC,
     ("GET", "/survey"): "survey.view", ("POST", "/survey/import"): "survey.manage", ("GET", "/survey/{survey_id}"): "survey.view",
     ("POST", "/survey/{survey_id}/publish"): "survey.manage", ("POST", "/survey/{survey_id}/invitations"): "survey.manage",

@@ -110,7 +110,7 @@ def apply(*, session: Session, actor: Actor, store: Path, credit_code: str, year
     return evaluation
 
 
-def _deadline(period: str, calendar: workdays.WorkCalendar) -> date | None:
+def filing_deadline_of(period: str, calendar: workdays.WorkCalendar) -> date | None:
     """The filing deadline of a monthly (2025-06) or quarterly (2025Q2) period; None for a yearly one."""
     if "-" in period:
         year, month = int(period[:4]), int(period[5:7])
@@ -128,7 +128,7 @@ def indicators(store: Path, credit_code: str, year: int, calendar: workdays.Work
         filings = conn.execute("SELECT period, filed_on FROM filings WHERE credit_code = $code AND "
                                "substr(period, 1, 4) = $year", {"code": credit_code, "year": str(year)}).fetchall()
     late = sum(1 for period, filed_on in filings
-               if (deadline := _deadline(period, calendar)) is not None and filed_on > deadline)
+               if (deadline := filing_deadline_of(period, calendar)) is not None and filed_on > deadline)
     deductions = {}
     for indicator in rules()["indicators"]:
         if indicator["key"] == "late_filing" and late:

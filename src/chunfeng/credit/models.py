@@ -83,3 +83,22 @@ class CreditEvaluation(Base):
 
     unit: Mapped[Unit] = relationship()
     rating: Mapped[CreditRating | None] = relationship()
+
+
+RISK_TIERS = ("低", "中", "高")
+
+
+class CreditRisk(Base):
+    """A taxpayer's risk tier (measure 95) as last computed, with the indicators that fired: replaced by each run."""
+
+    __tablename__ = "credit_risk"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    credit_code: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True, doc="the competent tax unit")
+    tier: Mapped[str] = mapped_column(String(1), index=True)
+    indicators: Mapped[list] = mapped_column(JSON, default=list, doc="the names of the indicators that fired")
+    computed_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+
+    unit: Mapped[Unit] = relationship()

@@ -13,9 +13,9 @@ from fastapi.responses import RedirectResponse
 
 from chunfeng import jobs
 from chunfeng.bounds import bounded_day, check_lengths
-from chunfeng.credit import evaluation, incentives, policy, services
+from chunfeng.credit import evaluation, incentives, policy, risk, services
 from chunfeng.credit.errors import CreditNotFound
-from chunfeng.credit.models import EVALUATION_STATES, LEVELS, REMOVAL_REASONS
+from chunfeng.credit.models import EVALUATION_STATES, LEVELS, REMOVAL_REASONS, RISK_TIERS
 from chunfeng.errors import ValidationFailed
 from chunfeng.paging import clamp_page
 from chunfeng.tabular import MB
@@ -235,3 +235,45 @@ def incentives_page(request: Request, db: DatabaseDep):
     return render(request, "credit/incentives.html", {
         "data": incentives.data(), "levels": LEVELS, "measures": incentives.measures(),
         "sources": services.rules()["sources"]}, user=optional_user(request, db, request.app.state.settings))
+
+
+# --- risk tiers (measure 95) --------------------------------------------------------------------------------------
+
+
+@router.get("/credit/risk", dependencies=[require("credit.view")])
+def risk_page(request: Request, session: SessionDep, user: CurrentUser, tier: str = "", q: str = "", page: PageNo = 1):
+    tier = tier if tier in RISK_TIERS else ""
+    page, per_page = clamp_page(page, PER_PAGE)
+    result = risk.list_risks(session=session, actor=user, tier=tier, q=q[:200], page=page, per_page=per_page)
+    return render(request, "credit/risk.html", {"result": result, "tier": tier, "q": q[:200], "tiers": RISK_TIERS,
+                                                "data": risk.data(), "consequence": risk.consequence}, user=user)
+
+
+@router.post("/credit/risk/compute", dependencies=[require("credit.risk")])
+def risk_compute(db: DatabaseDep, user: CurrentUser, settings: SettingsDep):
+    today, store = _today(), Path(settings.push_store)
+
+    def work(progress) -> jobs.TaskResult:
+        with db.write() as session:
+            counts = risk.compute(session=session, actor=user, store=store, today=today, progress=progress)
+        return jobs.TaskResult("已计算风险等级:" + ",".join(f"{t}风险 {n} 户" for t, n in counts.items()), "/credit/risk")
+
+    return jobs_pages.start(db, user, name="credit.risk.compute", title="计算纳税人风险等级", work=work)
+
+
+@router.post("/credit/risk/export.xlsx", dependencies=[require("credit.view")])
+def risk_export(db: DatabaseDep, user: CurrentUser, settings: SettingsDep, tier: str = Form(""), q: str = Form("")):
+    tier, q = (tier if tier in RISK_TIERS else ""), q[:200]
+    filename = f"{user.unit.code}-纳税人风险等级{('-' + tier + '风险') if tier else ''}.xlsx"
+
+    def write(path: Path, progress) -> str:
+        with db.read() as session:
+            count = write_personal_xlsx(db, user, path, action="credit.risk.exported", purpose="风险等级核查",
+                                        filters={"tier": tier, "q": q, "unit": user.unit.code}, filename=filename,
+                                        sheet="风险等级", headers=risk.EXPORT_HEADERS,
+                                        rows=risk.export_rows(session=session, actor=user, tier=tier, q=q),
+                                        widths=[22, 40, 10, 16, 60, 30, 18])
+        return f"已导出 {count} 户"
+
+    return jobs_pages.start_export(db, user, settings, name="credit.risk.export", title=filename[:200],
+                                   filename=filename, write=write)

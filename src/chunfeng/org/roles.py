@@ -87,6 +87,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "credit.violators.manage": frozenset({"service_officer"}),
     "credit.self": frozenset({"taxpayer"}),
     "credit.evaluate": frozenset({"service_officer"}),
+    "credit.risk": frozenset({"service_officer"}),
     "survey.view": frozenset({"service_officer", "action_office", "viewer"}),
     "survey.manage": frozenset({"service_officer", "action_office"}),
 }
@@ -134,6 +135,7 @@ PERMISSION_NAMES: dict[str, str] = {
     "credit.violators.manage": "管理重大税收违法失信主体名单",
     "credit.self": "查看本企业纳税缴费信用",
     "credit.evaluate": "受理和开展个体工商户自愿信用评价",
+    "credit.risk": "计算和查看纳税人风险等级",
     "survey.view": "查看问卷与调查结果",
     "survey.manage": "管理问卷(导入、发布、邀请)",
 }
