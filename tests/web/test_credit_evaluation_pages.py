@@ -1,17 +1,22 @@
-"""Voluntary evaluation and incentives over HTTP: an individual business applies, its county evaluates (the
+"""Voluntary evaluation, incentives and risk over HTTP: an individual business applies, its county evaluates (the
 neighbouring county is told there is no such application), the result is a register year on the taxpayer's page
-with what that level earns (marked for review), and the public incentives page says what awaits review."""
+with what that level earns (marked for review); the public incentives page says what awaits review; risk tiers are
+computed as a task, filtered by tier within the unit's subtree and exported."""
 
 from __future__ import annotations
 
+import io
+
+import httpx
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from chunfeng.credit.models import CreditEvaluation, CreditRating
 from chunfeng.org.models import AuditEntry
 from chunfeng.push import store
 from chunfeng.settings import Settings
-from tests.conftest import TEST_DATA_KEY, csrf_from, login, serving
+from tests.conftest import TEST_DATA_KEY, csrf_from, exported, finished, login, serving
 from tests.credit.test_evaluation import SHOP, SMALL, people, write_extract  # noqa: F401  (the fixture)
 
 
@@ -66,8 +71,31 @@ def test_apply_evaluate_and_see_what_the_level_earns(site, people):  # noqa: F81
 
 def test_the_incentives_page_is_public_and_names_what_awaits_review(site):
     url, _ = site
-    import httpx
-
     page = httpx.get(url + "/credit/incentives")
     assert page.status_code == 200
     assert "跨省迁移、发票使用、税收证明" in page.text and "待复核" in page.text and "D级(限制)" in page.text
+
+
+def test_risk_page_compute_filter_and_export(site, people):  # noqa: F811
+    url, _ = site
+    viewer = login(url, "viewer2")
+    page = viewer.get("/credit/risk")
+    assert page.status_code == 200 and "立即重新计算" not in page.text and "示例" in page.text
+    assert viewer.post("/credit/risk/compute", data={"csrf_token": csrf_from(page.text)}).status_code == 403
+
+    officer = login(url, "county_officer")
+    token = csrf_from(officer.get("/credit/risk").text)
+    done = finished(officer, officer.post("/credit/risk/compute", data={"csrf_token": token}))
+    assert done.status_code == 200 and "已计算风险等级" in done.text
+    middle = officer.get("/credit/risk", params={"tier": "中"})
+    assert "张三便利店" in middle.text and "近12个月无申报记录" in middle.text and "提醒预警" in middle.text
+    assert "张三便利店" not in officer.get("/credit/risk", params={"tier": "高"}).text
+    assert "张三便利店" not in login(url, "county2_officer").get("/credit/risk").text
+    _, download = exported(officer, officer.post("/credit/risk/export.xlsx",
+                                                  data={"csrf_token": token, "tier": "中"}))
+    sheet = load_workbook(io.BytesIO(download.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:3] == ("统一社会信用代码", "纳税人名称", "风险等级") and len(rows) == 1 + 5  # none filed in the last 12 months
+    with people.read() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEntry)
+                        .where(AuditEntry.action.in_(["credit.risk.computed", "credit.risk.exported"]))) == 2
