@@ -21,7 +21,8 @@ from chunfeng.settings import Settings
 SETTINGS = Settings(_env_file=None)
 HOURLY = timedelta(hours=1)
 JOBS = {"ledger.warnings", "ledger.escalation", "appeals.limits", "appeals.retention", "push.stages",
-        "push.deliveries", "inbox.deliveries", "files.exports", "credit.violators.expire"}
+        "push.deliveries", "inbox.deliveries", "files.exports", "credit.violators.expire", "credit.levels.publish",
+        "credit.risk.compute"}
 
 
 def _runs(db, name=None) -> list[JobRun]:
