@@ -99,3 +99,11 @@ def test_risk_page_compute_filter_and_export(site, people):  # noqa: F811
     with people.read() as s:
         assert s.scalar(select(func.count()).select_from(AuditEntry)
                         .where(AuditEntry.action.in_(["credit.risk.computed", "credit.risk.exported"]))) == 2
+
+
+def test_measures_95_115_119_link_what_serves_them(site):
+    url, _ = site
+    viewer = login(url, "viewer2")
+    assert 'href="/credit/risk"' in viewer.get("/plan/measures/95").text
+    assert 'href="/credit/evaluations"' in viewer.get("/plan/measures/115").text
+    assert 'href="/credit/incentives"' in viewer.get("/plan/measures/119").text

@@ -97,13 +97,13 @@ def compute(*, session: Session, actor: Actor, store: Path, today: date, progres
         rows = conn.execute(f"SELECT r.credit_code, r.name, r.region, {flags} FROM risk_view AS r "
                             "WHERE starts_with(r.region, $prefix) ORDER BY r.credit_code", {"prefix": prefix}).fetchall()
     # Replace the subtree's tiers: the rows of units inside it, then the new ones.
-    inside = select(Unit.id).where(subtree_filter(actor))
-    session.execute(delete(CreditRisk).where(CreditRisk.unit_id.in_(inside)))
+    inside = set(session.scalars(select(Unit.id).where(subtree_filter(actor))))
+    session.execute(delete(CreditRisk).where(CreditRisk.unit_id.in_(select(Unit.id).where(subtree_filter(actor)))))
     counts = dict.fromkeys(RISK_TIERS, 0)
     now, batch = utcnow(), []
     for n, (code, name, region, *fired) in enumerate(rows, 1):
         unit_id = next((i for p, i in units if region.startswith(p)), None)
-        if unit_id is None:
+        if unit_id not in inside:  # no bureau for the region, or one another run owns
             continue
         hit = [checked[k][0] for k, f in enumerate(fired) if f]
         tier = max((i["tier"] for i in hit), key=RISK_TIERS.index, default="低")
