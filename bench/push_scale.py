@@ -99,9 +99,9 @@ def to_rule_engine(node, table) -> str:
 
 def sample_rows(store_file: Path, sample: int) -> tuple[list[dict], set[tuple], dict[str, str]]:
     """A fixed random sample of taxpayers as dicts, their claims as a set, and each policy's latest period."""
-    import duckdb
+    from chunfeng.push import store
 
-    with duckdb.connect(str(store_file), read_only=True) as conn:
+    with store.connect_store(store_file) as conn:  # the registry as rules see it, credit overlay included
         cols = [d[0] for d in conn.execute("SELECT * FROM registry LIMIT 0").description]
         rows = [dict(zip(cols, r, strict=True)) for r in conn.execute(
             f"SELECT * FROM registry USING SAMPLE {sample} ROWS (reservoir, 42)").fetchall()]
@@ -136,7 +136,7 @@ def baseline_rule_engine(store_file: Path, sample: int) -> tuple[float, int]:
     import rule_engine
 
     from chunfeng.push import rules, services
-    from chunfeng.push.schema import REGISTRY
+    from chunfeng.push.schema import RULE_REGISTRY as REGISTRY  # the rules see the credit overlay too
 
     rows, claims, latest = sample_rows(store_file, sample)
     for r in rows:  # rule-engine compares datetimes, not dates

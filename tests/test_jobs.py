@@ -22,7 +22,8 @@ SETTINGS = Settings(_env_file=None)
 HOURLY = timedelta(hours=1)
 JOBS = {"ledger.warnings", "ledger.escalation", "appeals.limits", "appeals.retention", "push.stages",
         "push.deliveries", "inbox.deliveries", "files.exports", "credit.violators.expire", "survey.direct_reports",
-        "survey.reminders"}
+        "survey.reminders",
+        "credit.levels.publish", "credit.risk.compute"}
 
 
 def _runs(db, name=None) -> list[JobRun]:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from tests.consult.test_services import kb  # noqa: F401  (the fixture)
+from tests.consult.test_starter_kb import starter  # noqa: F401  (the fixture)
 
 
 def run(db, *args):
@@ -41,3 +42,14 @@ def test_eval(kb, tmp_path):  # noqa: F811
     bad = tmp_path / "bad.tsv"
     bad.write_text("question\texpected\n只有问题\n", encoding="utf-8")
     assert run(kb, "consult", "eval", str(bad)).returncode == 1
+
+
+def test_ask_what_an_a_rating_gives(starter, tmp_path):  # noqa: F811
+    # Against the shipped starter knowledge base and the plan's measures: the answer is the credit domain's data,
+    # naming its basis and what awaits review.
+    for question in ("A级纳税人有什么好处", "信用等级A级有哪些激励"):
+        answered = run(starter, "ask", question, "--json")
+        assert answered.returncode == 0, answered.stderr
+        first = json.loads(answered.stdout)["answers"][0]
+        assert first["id"] == "credit-incentives:A", (question, first["id"])
+        assert "公告2025年第12号" in first["basis"] and "待复核" in first["answer"]

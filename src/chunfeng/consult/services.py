@@ -28,6 +28,7 @@ from chunfeng.consult.index import NATIONAL, RERANK_DEPTH, Doc, Hit, Index
 from chunfeng.consult.models import ConsultQuery, Handoff, KbEntry, KbGeneration, KbRevision
 from chunfeng.consult.places import region_named
 from chunfeng.consult.tokenize import shared_tokenizer
+from chunfeng.credit import incentives as credit_incentives
 from chunfeng.db import utcnow
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize
@@ -101,6 +102,10 @@ def documents(session: Session) -> list[Doc]:
                             year=notice.issued.year, tags=[category, item],
                             phrasings=[measure.text] + ([measure.new_title] if measure.new_title else [])
                             + asked.get(str(measure.no), [])))
+    # What each credit level earns (measures 119, 121), from the credit domain's data: the answer names its basis
+    # and says which items await review.
+    docs += [Doc(d["ref"], "credit", d["title"], d["answer"], basis=d["basis"], tags=["纳税信用"], phrasings=d["phrasings"])
+             for d in credit_incentives.consult_documents()]
     return docs
 
 

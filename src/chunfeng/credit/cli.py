@@ -11,14 +11,16 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from chunfeng.cli_support import actor, console, database, import_limits
-from chunfeng.credit import repair_cli, services
+from chunfeng.cli_support import actor, console, database, import_limits, settings
+from chunfeng.credit import evaluation, repair_cli, services
 from chunfeng.credit.models import REMOVAL_REASONS
 
 app = typer.Typer(help="纳税缴费信用:评价结果与重大税收违法失信主体", no_args_is_help=True)
 violators_app = typer.Typer(help="重大税收违法失信主体名单", no_args_is_help=True)
 app.add_typer(violators_app, name="violators")
 app.add_typer(repair_cli.app, name="repair")
+evaluations_app = typer.Typer(help="个体工商户自愿申请信用评价(措施115)", no_args_is_help=True)
+app.add_typer(evaluations_app, name="evaluations")
 
 
 def _day(text: Optional[str], what: str) -> Optional[date]:
@@ -42,6 +44,8 @@ def import_command(file: Path = typer.Argument(..., help="CSV or xlsx: 统一社
         added, replaced = services.import_ratings(session=session, actor=actor(session), path=file, today=today,
                                                   plan=plan, limits=import_limits(),
                                                   progress=lambda done, total, _: bar.update(task, completed=done))
+    with db.read() as session:
+        evaluation.publish_levels(session=session, store=Path(settings().push_store))
     console.print(f"已导入 {added} 条评价结果,更新 {replaced} 条。", highlight=False)
 
 
@@ -111,3 +115,50 @@ def violators_expire():
     with db.write() as session:
         removed = services.expire_violators(session=session, today=date.today())
     console.print(f"期满撤出 {removed} 条。", highlight=False)
+
+
+@evaluations_app.command("apply")
+def evaluations_apply(credit_code: str, year: int = typer.Option(..., help="评价年度(已结束的公历年度)")):
+    """Apply for an individual business's voluntary evaluation of `year`."""
+    db = database()
+    with db.write() as session:
+        e = evaluation.apply(session=session, actor=actor(session), store=Path(settings().push_store),
+                             credit_code=credit_code, year=year, today=date.today())
+        console.print(f"已受理 {e.name} {e.year} 年度评价申请(编号 {e.id})。", highlight=False)
+
+
+@evaluations_app.command("run")
+def evaluations_run(evaluation_id: int):
+    """Evaluate an application: a new year in the register, or the application refused with its reason."""
+    db, store = database(), Path(settings().push_store)
+    with db.write() as session:
+        e = evaluation.evaluate(session=session, actor=actor(session), store=store, evaluation_id=evaluation_id,
+                                today=date.today())
+        shown = (f"{e.rating.level}级,{e.rating.score:.1f} 分" if e.rating else f"不予评价:{e.reason}")
+    with db.read() as session:
+        evaluation.publish_levels(session=session, store=store)
+    console.print(f"编号 {evaluation_id}:{shown}", highlight=False)
+
+
+@evaluations_app.command("list")
+def evaluations_list(state: str = typer.Option("", help="applied, evaluated or refused"), page: int = 1):
+    """The applications of the acting user's subtree, newest first."""
+    db = database()
+    with db.read() as session:
+        result = evaluation.list_evaluations(session=session, actor=actor(session), state=state, page=max(1, page))
+        table = Table(title=f"自愿评价申请 第 {result.page}/{result.pages} 页,共 {result.total} 条")
+        for col in ("编号", "信用代码", "纳税人", "年度", "状态", "结果"):
+            table.add_column(col)
+        for e in result.items:
+            table.add_row(str(e.id), e.credit_code, e.name, str(e.year), e.state,
+                          f"{e.rating.level} {e.rating.score:.1f}" if e.rating else e.reason)
+    console.print(table)
+
+
+@app.command("publish-levels")
+def publish_levels():
+    """Write the register's latest levels for push rules (credit_level); what the job credit.levels.publish does."""
+    db = database()
+    with db.read() as session:
+        written = evaluation.publish_levels(session=session, store=Path(settings().push_store))
+    console.print(f"已发布 {written} 户的信用级别。", highlight=False)

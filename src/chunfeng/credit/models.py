@@ -124,3 +124,48 @@ class CreditRepairEvidence(Base):
     size: Mapped[int] = mapped_column(Integer)
     uploaded_by: Mapped[str] = mapped_column(String(64))
     uploaded_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+
+
+EVALUATION_STATES = {"applied": "已申请", "evaluated": "已评价", "refused": "不予评价"}
+
+
+class CreditEvaluation(Base):
+    """An individual business's application for a voluntary evaluation (measure 115), by itself or an official on
+    its behalf, and its outcome: the register row the evaluation wrote, or why it was refused."""
+
+    __tablename__ = "credit_evaluation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    credit_code: Mapped[str] = mapped_column(String(18), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    year: Mapped[int] = mapped_column(Integer)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True, doc="the competent tax unit")
+    state: Mapped[str] = mapped_column(String(16), default="applied", index=True)
+    applied_by: Mapped[str] = mapped_column(String(100))
+    applied_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime())
+    rating_id: Mapped[int | None] = mapped_column(ForeignKey("credit_rating.id"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+    unit: Mapped[Unit] = relationship()
+    rating: Mapped[CreditRating | None] = relationship()
+
+
+RISK_TIERS = ("低", "中", "高")
+
+
+class CreditRisk(Base):
+    """A taxpayer's risk tier (measure 95) as last computed, with the indicators that fired: replaced by each run."""
+
+    __tablename__ = "credit_risk"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    credit_code: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True, doc="the competent tax unit")
+    tier: Mapped[str] = mapped_column(String(1), index=True)
+    indicators: Mapped[list] = mapped_column(JSON, default=list, doc="the names of the indicators that fired")
+    computed_at: Mapped[datetime] = mapped_column(DateTime(), default=utcnow)
+
+    unit: Mapped[Unit] = relationship()

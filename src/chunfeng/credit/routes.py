@@ -13,9 +13,9 @@ from fastapi.responses import RedirectResponse
 
 from chunfeng import jobs
 from chunfeng.bounds import bounded_day, check_lengths
-from chunfeng.credit import policy, repair, services
+from chunfeng.credit import evaluation, incentives, policy, repair, risk, services
 from chunfeng.credit.errors import CreditNotFound
-from chunfeng.credit.models import LEVELS, REMOVAL_REASONS
+from chunfeng.credit.models import EVALUATION_STATES, LEVELS, REMOVAL_REASONS, RISK_TIERS
 from chunfeng.errors import ValidationFailed
 from chunfeng.paging import clamp_page
 from chunfeng.tabular import MB
@@ -48,7 +48,8 @@ def register(request: Request, session: SessionDep, user: CurrentUser, q: str = 
 
 
 @router.post("/credit/import", dependencies=[require("credit.import")])
-async def import_ratings(db: DatabaseDep, user: CurrentUser, limits: ImportLimitsDep, file: UploadFile = File(...)):
+async def import_ratings(db: DatabaseDep, user: CurrentUser, limits: ImportLimitsDep, settings: SettingsDep,
+                         file: UploadFile = File(...)):
     cap = limits.max_file_mb * MB
     data = await file.read(cap + 1)
     if len(data) > cap:
@@ -67,6 +68,8 @@ async def import_ratings(db: DatabaseDep, user: CurrentUser, limits: ImportLimit
             with db.write() as session:
                 added, replaced = services.import_ratings(session=session, actor=user, path=path, today=today,
                                                           plan=plan, limits=limits, progress=progress)
+            with db.read() as session:  # push rules see the new levels (credit_level)
+                evaluation.publish_levels(session=session, store=Path(settings.push_store))
         return jobs.TaskResult(f"已导入 {added} 条评价结果,更新 {replaced} 条", f"/credit?imported={added + replaced}")
 
     return jobs_pages.start(db, user, name="credit.ratings.import", title=f"导入纳税缴费信用评价结果 {name}"[:200],
@@ -108,6 +111,7 @@ def taxpayer(request: Request, credit_code: str, session: SessionDep, user: Curr
     ratings = services.taxpayer_history(session=session, actor=user, credit_code=credit_code)
     return render(request, "credit/taxpayer.html", {"ratings": ratings, "credit_code": ratings[0].credit_code,
                                                     "name": ratings[0].name, "level_rules": services.level_rules(),
+                                                    "earned": incentives.for_level(ratings[0].level),
                                                     **repair.history_context(session, user, ratings)}, user=user)
 
 
@@ -186,3 +190,91 @@ def remove(violator_id: Id, db: DatabaseDep, user: CurrentUser, reason: str = Fo
         services.remove_violator(session=session, actor=user, violator_id=violator_id, reason=reason, note=note,
                                  today=_today())
     return RedirectResponse("/credit/violators/manage?removed=1", status_code=303)
+
+
+# --- voluntary evaluation (measure 115) and what each level earns (119, 121) ---------------------------------------
+
+
+@router.get("/credit/evaluations", dependencies=[require("credit.evaluate", "credit.self")])
+def evaluations(request: Request, session: SessionDep, user: CurrentUser, state: str = "", page: PageNo = 1):
+    state = state if state in EVALUATION_STATES else ""
+    page, per_page = clamp_page(page, PER_PAGE)
+    if policy.is_taxpayer(user):
+        result, own = None, evaluation.own_evaluations(session=session, actor=user, credit_code=user.taxpayer_code or "")
+    else:
+        result = evaluation.list_evaluations(session=session, actor=user, state=state, page=page, per_page=per_page)
+        own = []
+    return render(request, "credit/evaluations.html", {
+        "result": result, "own": own, "state": state, "states": EVALUATION_STATES, "rules": evaluation.rules(),
+        "last_year": _today().year - 1}, user=user)
+
+
+@router.post("/credit/evaluations", dependencies=[require("credit.evaluate", "credit.self")])
+def apply_evaluation(db: DatabaseDep, user: CurrentUser, settings: SettingsDep, credit_code: str = Form(""),
+                     year: Annotated[int, Form(ge=services.FIRST_YEAR, le=2100)] = 0):
+    check_lengths({"统一社会信用代码": (credit_code, 18)})
+    with db.write() as session:
+        evaluation.apply(session=session, actor=user, store=Path(settings.push_store),
+                         credit_code=credit_code or (user.taxpayer_code or ""), year=year, today=_today())
+    return RedirectResponse("/credit/evaluations?applied=1", status_code=303)
+
+
+@router.post("/credit/evaluations/{evaluation_id}/evaluate", dependencies=[require("credit.evaluate")])
+def run_evaluation(evaluation_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep):
+    store = Path(settings.push_store)
+    with db.write() as session:
+        done = evaluation.evaluate(session=session, actor=user, store=store, evaluation_id=evaluation_id, today=_today())
+        outcome = done.state
+    if outcome == "evaluated":
+        with db.read() as session:  # the new level reaches push rules (credit_level) once committed
+            evaluation.publish_levels(session=session, store=store)
+    return RedirectResponse(f"/credit/evaluations?{outcome}=1", status_code=303)
+
+
+@router.get("/credit/incentives")
+def incentives_page(request: Request, db: DatabaseDep):
+    return render(request, "credit/incentives.html", {
+        "data": incentives.data(), "levels": LEVELS, "measures": incentives.measures(),
+        "sources": services.rules()["sources"]}, user=optional_user(request, db, request.app.state.settings))
+
+
+# --- risk tiers (measure 95) --------------------------------------------------------------------------------------
+
+
+@router.get("/credit/risk", dependencies=[require("credit.view")])
+def risk_page(request: Request, session: SessionDep, user: CurrentUser, tier: str = "", q: str = "", page: PageNo = 1):
+    tier = tier if tier in RISK_TIERS else ""
+    page, per_page = clamp_page(page, PER_PAGE)
+    result = risk.list_risks(session=session, actor=user, tier=tier, q=q[:200], page=page, per_page=per_page)
+    return render(request, "credit/risk.html", {"result": result, "tier": tier, "q": q[:200], "tiers": RISK_TIERS,
+                                                "data": risk.data(), "consequence": risk.consequence}, user=user)
+
+
+@router.post("/credit/risk/compute", dependencies=[require("credit.risk")])
+def risk_compute(db: DatabaseDep, user: CurrentUser, settings: SettingsDep):
+    today, store = _today(), Path(settings.push_store)
+
+    def work(progress) -> jobs.TaskResult:
+        with db.write() as session:
+            counts = risk.compute(session=session, actor=user, store=store, today=today, progress=progress)
+        return jobs.TaskResult("已计算风险等级:" + ",".join(f"{t}风险 {n} 户" for t, n in counts.items()), "/credit/risk")
+
+    return jobs_pages.start(db, user, name="credit.risk.compute", title="计算纳税人风险等级", work=work)
+
+
+@router.post("/credit/risk/export.xlsx", dependencies=[require("credit.view")])
+def risk_export(db: DatabaseDep, user: CurrentUser, settings: SettingsDep, tier: str = Form(""), q: str = Form("")):
+    tier, q = (tier if tier in RISK_TIERS else ""), q[:200]
+    filename = f"{user.unit.code}-纳税人风险等级{('-' + tier + '风险') if tier else ''}.xlsx"
+
+    def write(path: Path, progress) -> str:
+        with db.read() as session:
+            count = write_personal_xlsx(db, user, path, action="credit.risk.exported", purpose="风险等级核查",
+                                        filters={"tier": tier, "q": q, "unit": user.unit.code}, filename=filename,
+                                        sheet="风险等级", headers=risk.EXPORT_HEADERS,
+                                        rows=risk.export_rows(session=session, actor=user, tier=tier, q=q),
+                                        widths=[22, 40, 10, 16, 60, 30, 18])
+        return f"已导出 {count} 户"
+
+    return jobs_pages.start_export(db, user, settings, name="credit.risk.export", title=filename[:200],
+                                   filename=filename, write=write)

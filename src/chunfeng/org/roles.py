@@ -90,6 +90,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "credit.self": frozenset({"taxpayer"}),
     "credit.repair.apply": frozenset({"taxpayer", "service_officer"}),  # a taxpayer for itself, an official on its behalf
     "credit.repair.decide": frozenset({"service_officer"}),
+    "credit.evaluate": frozenset({"service_officer"}),
+    "credit.risk": frozenset({"service_officer"}),
     "survey.view": frozenset({"service_officer", "action_office", "viewer"}),
     "survey.manage": frozenset({"service_officer", "action_office"}),
     # A contact unit's own direct report (measure 19): service halls, 12366 and grassroots bureaus.
@@ -141,6 +143,8 @@ PERMISSION_NAMES: dict[str, str] = {
     "credit.self": "查看本企业纳税缴费信用",
     "credit.repair.apply": "申请纳税缴费信用修复",
     "credit.repair.decide": "核定纳税缴费信用修复申请",
+    "credit.evaluate": "受理和开展个体工商户自愿信用评价",
+    "credit.risk": "计算和查看纳税人风险等级",
     "survey.view": "查看问卷与调查结果",
     "survey.manage": "管理问卷(导入、发布、邀请)",
     "survey.report": "填报本单位的直联直报",

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from chunfeng.push.errors import EngineFailed
-from chunfeng.push.schema import TABLES
+from chunfeng.push.schema import RULE_TABLES as TABLES  # the registry with its credit overlay
 
 PG_TYPES = {"DECIMAL(18,2)": "NUMERIC(18,2)", "INTEGER": "INTEGER", "BOOLEAN": "BOOLEAN", "DATE": "DATE",
             "VARCHAR": "TEXT"}

@@ -20,7 +20,7 @@ from chunfeng.push import bills, campaigns, matching, rules, schedule, services,
 from chunfeng.push import policy as permissions
 from chunfeng.push.errors import PushInvalid
 from chunfeng.push.models import CAMPAIGN_STATES, Policy
-from chunfeng.push.schema import CHANNEL_NAMES, REGISTRY
+from chunfeng.push.schema import CHANNEL_NAMES, RULE_REGISTRY
 from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, require
@@ -70,7 +70,7 @@ def policy_page(request: Request, policy_id: str, session: SessionDep, user: Cur
 
 def _policy_page(request, policy: Policy, user, *, rule: str, error: rules.RuleError | None = None, status: int = 200):
     return render(request, "push/policy.html", {
-        "p": policy, "rule": rule, "error": error, "fields": REGISTRY.fields, "channels": CHANNEL_NAMES,
+        "p": policy, "rule": rule, "error": error, "fields": RULE_REGISTRY.fields, "channels": CHANNEL_NAMES,
         "period_kinds": services.PERIOD_KINDS, "may_edit": allowed(user, "push.policy.edit"),
         "may_match": allowed(user, "push.match")}, user=user, status_code=status)
 

@@ -45,7 +45,7 @@ from sqlglot import exp
 from chunfeng.errors import Invalid
 from chunfeng.push import rule_backends
 from chunfeng.push.rule_tree import Binary, FieldRef, InList, Item, Literal, Node, Unary
-from chunfeng.push.schema import REGISTRY, Table
+from chunfeng.push.schema import RULE_REGISTRY, Table
 
 # Far above any real policy (the shipped ones reach 129 characters, 8 operators, 15 items, 1 level), far
 # below what overflows Python's recursion or an engine's parser: 140 brackets or 160 `and`s did both.
@@ -446,7 +446,7 @@ class Rule:
         return rule_backends.predicate(self.tree, self.table)
 
 
-def parse(text: str, table: Table = REGISTRY) -> Rule:
+def parse(text: str, table: Table = RULE_REGISTRY) -> Rule:
     """Parse and type-check `text`; RuleError names the fault and where it is."""
     tree = _Parser(text).parse()
     checker = _Checker(text, table)
@@ -459,7 +459,7 @@ def parse(text: str, table: Table = REGISTRY) -> Rule:
 log = logging.getLogger(__name__)
 
 
-def check(text: str, table: Table = REGISTRY) -> Rule:
+def check(text: str, table: Table = RULE_REGISTRY) -> Rule:
     """`parse`, then compile and plan the rule on an empty store: what must pass before a rule is saved on a
     policy or a campaign, so that a saved rule never fails the scheduled run."""
     rule = parse(text, table)

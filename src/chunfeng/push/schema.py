@@ -110,6 +110,18 @@ FILINGS = Table("filings", "申报记录", (
 
 TABLES = {t.name: t for t in (REGISTRY, CONTACTS, CLAIMS, FILINGS)}
 
+# Fields a rule may name beyond the extract's columns: the credit register's view of a taxpayer (credit domain,
+# measure 115), joined onto the registry by `store.connect_store` from the levels file the register publishes.
+# Never null, so a rule means the same on every engine: without a register entry the extract's level stands.
+CREDIT_LEVELS_FILE_SUFFIX = ".credit.parquet"
+OVERLAY = (
+    Field("credit_level", "enum", "纳税缴费信用级别(信用登记最新年度;未登记的取登记信息中的级别)", CREDIT_RATINGS),
+    Field("credit_year", "int", "信用登记最新评价年度(未登记为 0)"),
+)
+# What rules are checked against and run over: the registry and its overlay.
+RULE_REGISTRY = Table("registry", REGISTRY.label, REGISTRY.fields + OVERLAY, key=REGISTRY.key)
+RULE_TABLES = {**TABLES, "registry": RULE_REGISTRY}
+
 
 def credit_code_check_char(first17: str) -> str:
     """The 18th character GB 32100 demands of these 17; KeyError if one of them is not in the alphabet."""

@@ -20,7 +20,14 @@ import pyarrow as pa
 
 from chunfeng import crypto
 from chunfeng.push.errors import ExtractInvalid
-from chunfeng.push.schema import CREDIT_CODE_ALPHABET, CREDIT_CODE_WEIGHTS, TABLES, Table, credit_code_problem
+from chunfeng.push.schema import (
+    CREDIT_CODE_ALPHABET,
+    CREDIT_CODE_WEIGHTS,
+    CREDIT_LEVELS_FILE_SUFFIX,
+    TABLES,
+    Table,
+    credit_code_problem,
+)
 
 FORMATS = (".parquet", ".csv", ".xlsx")
 MAX_PROBLEMS = 50
@@ -312,10 +319,47 @@ def import_extract(source: Path, store: Path, *, progress: Callable[[str], None]
 
 
 def connect_store(store: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to an imported store."""
+    """A read-only connection to an imported store, its registry carrying the credit overlay (schema.OVERLAY)."""
     if not store.exists():
         raise ExtractInvalid([f"还没有导入纳税人数据({store});先运行 chunfeng push import 目录"])
-    return duckdb.connect(str(store), read_only=True)
+    conn = duckdb.connect(str(store), read_only=True)
+    catalog = conn.execute("SELECT current_database()").fetchone()[0].replace('"', '""')
+    _overlay(conn, f'"{catalog}".main.registry', credit_levels_path(store))
+    return conn
+
+
+def credit_levels_path(store: Path) -> Path:
+    """Where the credit register publishes each taxpayer's latest level, next to the store it is joined onto."""
+    return store.with_name(store.name + CREDIT_LEVELS_FILE_SUFFIX)
+
+
+def publish_credit_levels(store: Path, rows: list[tuple[str, str, int]]) -> Path:
+    """Replace the levels file with (credit code, level, year) rows: written beside it, then renamed over it, so a
+    reader sees the old file or the new one, never half of one."""
+    path = credit_levels_path(store)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    building = path.with_name(path.name + ".building")
+    codes, levels, years = (list(col) for col in zip(*rows, strict=True)) if rows else ([], [], [])
+    table = pa.table({"credit_code": pa.array(codes, pa.string()), "level": pa.array(levels, pa.string()),
+                      "year": pa.array(years, pa.int32())})
+    import pyarrow.parquet as pq
+
+    pq.write_table(table, building)
+    os.replace(building, path)
+    return path
+
+
+def _overlay(conn: duckdb.DuckDBPyConnection, source: str, levels: Path | None) -> None:
+    """`registry` as rules see it: the extract's columns and the overlay's, as a temporary view over `source`
+    (a read-only store cannot take a table; the view shadows the stored one for this connection only)."""
+    if levels is not None and levels.exists():
+        quoted = str(levels).replace("'", "''")
+        conn.execute(f"CREATE TEMP VIEW registry AS SELECT r.*, coalesce(l.level, r.credit) AS credit_level, "
+                     f"CAST(coalesce(l.year, 0) AS INTEGER) AS credit_year FROM {source} AS r "
+                     f"LEFT JOIN read_parquet('{quoted}') AS l ON l.credit_code = r.credit_code")
+    else:
+        conn.execute(f"CREATE TEMP VIEW registry AS SELECT r.*, r.credit AS credit_level, "
+                     f"CAST(0 AS INTEGER) AS credit_year FROM {source} AS r")
 
 
 def connect_directory(directory: Path) -> duckdb.DuckDBPyConnection:
@@ -327,5 +371,7 @@ def connect_directory(directory: Path) -> duckdb.DuckDBPyConnection:
         source = _source_sql(conn, path)
         columns = ", ".join(f'CAST("{f.name}" AS {f.duck_type}) AS "{f.name}"' for f in TABLES[name].fields)
         kind = "TABLE" if path.suffix == ".xlsx" else "VIEW"
-        conn.execute(f"CREATE {kind} {name} AS SELECT {columns} FROM {source}")
+        stored = "registry_extract" if name == "registry" else name
+        conn.execute(f"CREATE {kind} {stored} AS SELECT {columns} FROM {source}")
+    _overlay(conn, "registry_extract", None)
     return conn

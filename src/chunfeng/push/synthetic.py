@@ -429,7 +429,10 @@ def _claims(con: duckdb.DuckDBPyConnection, reg: dict, claim_rules: dict[str, tu
     # The rule's WHERE runs on exactly the registry's columns, plus a row number that no rule can name, so the
     # matches come back as positions whatever order a parallel scan returns them in.
     names = [*REGISTRY.names, "_synthetic_row"]
-    con.register("registry", pa.Table.from_arrays([*reg["columns"], pa.array(np.arange(n))], names=names))
+    con.register("registry_extract", pa.Table.from_arrays([*reg["columns"], pa.array(np.arange(n))], names=names))
+    # A synthetic extract has no credit register: a rule's credit_level is the extract's level (store._overlay).
+    con.execute("CREATE OR REPLACE TEMP VIEW registry AS SELECT *, credit AS credit_level, "
+                "CAST(0 AS INTEGER) AS credit_year FROM registry_extract")
     parts = []
     for policy, rule in claim_rules.items():
         where_sql, period, amount_sql = (*rule, None)[:3]
@@ -457,5 +460,6 @@ def _claims(con: duckdb.DuckDBPyConnection, reg: dict, claim_rules: dict[str, tu
         k = len(idx)
         parts.append([_ascii(reg["code"][idx]), pa.repeat(pa.scalar(policy), k), pa.repeat(pa.scalar(period), k),
                       _money(amount)])
-    con.unregister("registry")
+    con.execute("DROP VIEW registry")
+    con.unregister("registry_extract")
     return [pa.concat_arrays([p[i] for p in parts]) for i in range(4)]

@@ -1,14 +1,14 @@
 """credit repair (measures 117, 118): applications with their decision and the rating before and after, and their evidence files
 
 Revision ID: 0027
-Revises: 0025
+Revises: 0026
 """
 import sqlalchemy as sa
 from alembic import op
 
 
 revision = '0027'
-down_revision = '0025'
+down_revision = '0026'
 branch_labels = None
 depends_on = None
 

@@ -1,13 +1,13 @@
 """survey samples: strata with frame sizes, sampled taxpayers and their invitations, survey opt-outs
 
 Revision ID: 0029
-Revises: 0025
+Revises: 0028
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0029'
-down_revision = '0025'
+down_revision = '0028'
 branch_labels = None
 depends_on = None
 

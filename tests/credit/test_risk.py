@@ -1,0 +1,78 @@
+"""Risk tiers (measure 95) on a real database and DuckDB store: the sample indicators are checked push rules, a run
+replaces the tiers of the actor's subtree only, stores the indicators that fired and the tier's flag, is audited, and
+the scheduled job runs it for the whole store."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from chunfeng.credit import jobs as credit_jobs
+from chunfeng.credit import risk
+from chunfeng.credit.models import CreditRisk
+from chunfeng.org.errors import Forbidden
+from chunfeng.org.models import AuditEntry
+from chunfeng.push import store
+from chunfeng.settings import Settings
+from tests.conftest import person
+from tests.credit.test_evaluation import FIRM, PROMPT, SHOP, people, taxpayers  # noqa: F401  (fixtures)
+
+DAY = date(2025, 12, 31)
+
+
+def compute(db, username, path, today=DAY):
+    with db.write() as s:
+        return risk.compute(session=s, actor=person(s, username), store=path, today=today)
+
+
+def tiers(db) -> dict[str, tuple[str, list]]:
+    with db.read() as s:
+        return {r.credit_code: (r.tier, r.indicators) for r in s.scalars(select(CreditRisk))}
+
+
+def test_tiers_with_the_indicators_that_fired(people, taxpayers):  # noqa: F811
+    db = people
+    store.publish_credit_levels(taxpayers, [(FIRM, "D", 2024)])  # the register's D overrides the extract's C
+    counts = compute(db, "county_officer", taxpayers)
+    assert counts == {"低": 1, "中": 3, "高": 1}
+    got = tiers(db)
+    assert got[FIRM] == ("高", ["纳税缴费信用为D级", "近12个月无申报记录"])
+    # Four returns of the window filed after their deadline, and the extract's C.
+    assert got[SHOP] == ("中", ["纳税缴费信用为C级", "近12个月逾期申报2次及以上"])
+    assert got[PROMPT] == ("低", [])
+    assert risk.consequence(got[FIRM][0])["action"] == "paused" and risk.consequence("低")["action"] == "eased"
+    with db.read() as s:
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "credit.risk.computed"))
+        assert entry is not None and entry.actor == "county_officer"
+        page = risk.list_risks(session=s, actor=person(s, "county_officer"), tier="高")
+        assert [r.credit_code for r in page.items] == [FIRM]
+        assert risk.list_risks(session=s, actor=person(s, "county2_officer")).total == 0
+
+
+def test_a_run_replaces_only_the_actors_subtree(people, taxpayers):  # noqa: F811
+    db = people
+    compute(db, "county_officer", taxpayers)
+    assert compute(db, "county2_officer", taxpayers) == {"低": 0, "中": 0, "高": 0}
+    assert len(tiers(db)) == 5  # the neighbouring county's run left 110101's tiers alone
+    with pytest.raises(Forbidden):
+        compute(db, "viewer2", taxpayers)
+    with pytest.raises(Forbidden):
+        compute(db, "shop", taxpayers)
+
+
+def test_the_job_computes_the_whole_store_and_skips_without_one(people, taxpayers, tmp_path):  # noqa: F811
+    db = people
+    settings = Settings(push_store=str(taxpayers))
+    summary = credit_jobs.compute_risk(db, settings, datetime(2026, 12, 7, 2, tzinfo=UTC).replace(tzinfo=None))
+    assert sum(summary.values()) == 5
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(CreditRisk)) == 5
+    assert "尚未导入" in str(credit_jobs.compute_risk(db, Settings(push_store=str(tmp_path / "none.duckdb")),
+                                                   datetime(2026, 12, 7)))
+
+
+def test_every_sample_indicator_is_a_checked_rule():
+    assert len(risk.indicators()) == len(risk.data()["indicators"]) and risk.data()["samples"] is True
+    assert {i["tier"] for i, _ in risk.indicators()} <= {"中", "高"}
