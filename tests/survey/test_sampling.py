@@ -226,3 +226,30 @@ def test_the_schedule_reminds_after_the_interval_and_opt_outs_hold_for_later_sur
         assert member.opted_out and member.invitation_id is None
         campaign = s.get(SurveySample, again).campaign_id
         assert leaving not in set(s.scalars(select(PushMessage.credit_code).where(PushMessage.campaign_id == campaign)))
+
+
+def test_answers_to_a_sample_are_weighted_back_by_the_frame_sizes_of_their_strata(office, duck, tmp_path):  # noqa: F811
+    from chunfeng.survey import report
+
+    survey_id = make_survey(office, tmp_path, user="bj_officer")
+    sample_id = _draw(office, duck, survey_id, user="bj_officer", dimensions=["size"], size=30, seed=5)
+    _invite(office, duck, sample_id)
+    with office.read() as s:
+        frame = {st.label: st.frame_size for st in s.scalars(select(SurveyStratum)
+                                                            .where(SurveyStratum.sample_id == sample_id))}
+        stratum_of = dict(s.execute(select(SurveySampleMember.credit_code, SurveyStratum.label)
+                                    .join(SurveyStratum, SurveyStratum.id == SurveySampleMember.stratum_id)
+                                    .where(SurveySampleMember.sample_id == sample_id)).all())
+    assert len(frame) >= 2
+    answered: dict[str, int] = {}
+    for code, token in list(_tokens(office, sample_id).items())[:12]:
+        with office.write() as s:
+            services.submit(session=s, token=token, raw={"Q1": ["否"]})
+        answered[stratum_of[code]] = answered.get(stratum_of[code], 0) + 1
+    with office.read() as s:
+        a = report.analyse(session=s, actor=person(s, "bj_officer"), survey_id=survey_id, with_suggestions=False)
+        assert report.population(s, survey_id) == frame  # nothing typed: the sample's frame sizes
+    assert a.weighting.applies and a.weighting.weighted == 12 and a.weighting.unstratified == 0
+    weights = {h.name: h.weight for h in a.weighting.strata if h.name in answered}
+    for name, n in answered.items():  # each answer stands for its stratum's frame size over its answers
+        assert weights[name] == pytest.approx(frame[name] / n)

@@ -122,15 +122,22 @@ def invite(*, session: Session, conn, actor: Actor, sample_id: int, channels: li
     if problems:
         raise SurveyInvalid("不能发送邀请:" + ";".join(problems))
     now = now or utcnow()
-    members = list(session.execute(select(SurveySampleMember.id, SurveySampleMember.credit_code)
+    members = list(session.execute(select(SurveySampleMember.id, SurveySampleMember.credit_code,
+                                          SurveySampleMember.stratum_id)
                                    .where(SurveySampleMember.sample_id == sample.id)
                                    .order_by(SurveySampleMember.id)).all())
-    out = opted_out_codes(session, [code for _, code in members])
-    invited = [(mid, code) for mid, code in members if code not in out]
+    out = opted_out_codes(session, [code for _, code, _ in members])
+    # Each invitation carries its stratum's label, which its answer keeps: the analysis weights answers back to the
+    # population by it, with the stratum's frame size (report.population).
+    label_of = dict(session.execute(select(SurveyStratum.id, SurveyStratum.label)
+                                    .where(SurveyStratum.sample_id == sample.id)).all())
+    stratum_of = {mid: label_of[sid][:64] for mid, _, sid in members}
+    invited = [(mid, code) for mid, code, _ in members if code not in out]
     tokens = {mid: secrets.token_urlsafe(24) for mid, _ in invited}
     ids = list(session.scalars(insert(SurveyInvitation).returning(SurveyInvitation.id, sort_by_parameter_order=True), [
         {"survey_id": survey.id, "token_digest": _digest(tokens[mid]), "label": f"样本 {sample.id}",
-         "created_by": actor.username, "created_at": now} for mid, _ in invited])) if invited else []
+         "stratum": stratum_of[mid], "created_by": actor.username, "created_at": now} for mid, _ in invited])) \
+        if invited else []
     key = crypto.encryption_key()
     encrypted = crypto.encrypt_with(key, [tokens[mid] for mid, _ in invited])
     session.execute(update(SurveySampleMember), [

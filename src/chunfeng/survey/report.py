@@ -20,6 +20,7 @@ from chunfeng.plan.models import PlanMeasure
 from chunfeng.plan.services import latest_notice_id
 from chunfeng.survey import analysis, crosstabs, policy, themes, weighting
 from chunfeng.survey.direct_models import SurveyStratumSize, SurveyTheme
+from chunfeng.survey.sample_models import SurveySample, SurveyStratum
 from chunfeng.survey.errors import SurveyInvalid
 from chunfeng.survey.models import KINDS, SCALES, Survey, SurveyInvitation, SurveyResponse
 from chunfeng.survey.services import get_survey
@@ -70,9 +71,19 @@ def set_population(*, session: Session, actor: Actor, survey_id: int, sizes: dic
 
 
 def population(session: Session, survey_id: int) -> dict[str, int]:
-    return dict(session.execute(select(SurveyStratumSize.stratum, SurveyStratumSize.population)
-                                .where(SurveyStratumSize.survey_id == survey_id)
-                                .order_by(SurveyStratumSize.stratum)).all())
+    """Sizes typed on the analysis page; without them, the frame sizes of the survey's latest invited sample (the
+    strata its invitations carry)."""
+    typed = dict(session.execute(select(SurveyStratumSize.stratum, SurveyStratumSize.population)
+                                 .where(SurveyStratumSize.survey_id == survey_id)
+                                 .order_by(SurveyStratumSize.stratum)).all())
+    if typed:
+        return typed
+    sample_id = session.scalar(select(SurveySample.id).where(SurveySample.survey_id == survey_id,
+                                                             SurveySample.invited_at.is_not(None))
+                               .order_by(SurveySample.invited_at.desc(), SurveySample.id.desc()).limit(1))
+    return {label[:64]: n for label, n in session.execute(
+        select(SurveyStratum.label, SurveyStratum.frame_size).where(SurveyStratum.sample_id == sample_id)
+        .order_by(SurveyStratum.label))} if sample_id else {}
 
 
 # --- themes linked to measures ----------------------------------------------------------------------------
