@@ -79,9 +79,8 @@ def dashboard(request: Request, session: SessionDep, user: CurrentUser, unit: st
         "root": root, "chain": unit_chain(root), "rows": rows, "categories": categories, "own_total": own.total,
         "calendar_warning": coverage_warning(session=session, today=date.today()),
         "category_chart": bar_chart([c.name for c in categories], means) if rows else "",
-        "lights_chart": light_bars([r.unit.name for r in rows[:40]], [
-            {"red": r.overall.red, "yellow": r.overall.yellow, "green": r.overall.green, "idle": r.overall.idle}
-            for r in rows[:40]]) if rows else "",
+        "lights_chart": light_bars([r.unit.name for r in rows[:40]], [r.overall.lights for r in rows[:40]])
+        if rows else "",
     }, user=user)
 
 
