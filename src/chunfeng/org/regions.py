@@ -10,7 +10,7 @@ otherwise.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
@@ -20,7 +20,8 @@ class Province:
     code: str
     name: str
     cities: tuple[tuple[str, str], ...]
-    counties: dict[str, tuple[tuple[str, str], ...]]  # city code → its counties; a city without any is absent
+    # city code → its counties; a city without any is absent. Left out of the hash: the list stays a cache key.
+    counties: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict, hash=False)
 
     def counties_of(self, city: str) -> tuple[tuple[str, str], ...]:
         return self.counties.get(city, ())
