@@ -15,6 +15,12 @@ class ChunfengError(Exception):
 
     status = 400
     title = "无法处理"  # the heading of the error page
+    field: str | None = None  # the form field the message belongs beside, where there is one (web/forms.py)
+
+    def __init__(self, *args, field: str | None = None):
+        super().__init__(*args)
+        if field is not None:
+            self.field = field
 
     def for_terminal(self) -> str:
         """What the CLI prints: the message, plus whatever only a terminal can show (a rule's caret)."""

@@ -16,12 +16,14 @@ from chunfeng.appeals import analysis, intake, policy, services
 from chunfeng.appeals.errors import AppealInvalid, AppealNotFound
 from chunfeng.appeals.models import ACTION_NAMES, CHANNELS, KINDS, MOVES, STATES
 from chunfeng.bounds import bounded_day
+from chunfeng.errors import ChunfengError
 from chunfeng.files import TYPES
 from chunfeng.jobs import TaskResult
 from chunfeng.org.access import allowed, authorize
 from chunfeng.org.models import Unit
 from chunfeng.org.regions import regions
 from chunfeng.paging import clamp_page
+from chunfeng.web import forms
 from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import API_ERRORS, ApiError, Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, optional_user, render, require
@@ -254,7 +256,7 @@ def appeal_contact(request: Request, appeal_id: Id, db: DatabaseDep, user: Curre
         return _appeal_page(request, session, user, appeal_id, masked=False)
 
 
-def _appeal_page(request, session, user, appeal_id: int, *, masked: bool):
+def _appeal_page(request, session, user, appeal_id: int, *, masked: bool, refused: forms.Refused | None = None):
     appeal = services.get_appeal(session=session, actor=user, appeal_id=appeal_id)
     unit = session.get(Unit, appeal.unit_id)
     return render(request, "appeals/appeal.html", {
@@ -263,27 +265,45 @@ def _appeal_page(request, session, user, appeal_id: int, *, masked: bool):
         "may_unmask": policy.may_view_contact(user, appeal), "may_handle": policy.may_handle(user, appeal),
         "moves": [action for action in MOVES if policy.may_move(user, appeal, action)],
         "events": services.history(session, appeal), "attachments": services.attachments(session, appeal),
-        "states": STATES, "kinds": KINDS, "channels": CHANNELS,
-        "actions": ACTION_NAMES}, user=user)
+        "states": STATES, "kinds": KINDS, "channels": CHANNELS, "refused": refused,
+        "actions": ACTION_NAMES}, user=user, status_code=refused.status if refused else 200)
 
 
 @router.post("/appeals/{appeal_id}/act", dependencies=[require("appeals.handle")])
-def appeal_act(appeal_id: Id, db: DatabaseDep, user: CurrentUser, action: str = Form(...), note: str = Form("")):
-    with db.write() as session:
-        services.act(session=session, actor=user, appeal_id=appeal_id, action=action, note=note)
+def appeal_act(request: Request, appeal_id: Id, db: DatabaseDep, user: CurrentUser, action: str = Form(...),
+               note: str = Form("")):
+    try:
+        with db.write() as session:
+            services.act(session=session, actor=user, appeal_id=appeal_id, action=action, note=note)
+    except AppealInvalid as exc:
+        if exc.field is None:  # the item's state, not what was typed: the error page as for any refused move
+            raise
+        with db.read() as session:
+            return _appeal_page(request, session, user, appeal_id, masked=True, refused=forms.refused(
+                db, request, user, exc, form=action, fields=("note",), values={"note": note}))
     return RedirectResponse(f"/appeals/{appeal_id}?done={action}", status_code=303)
 
 
 @router.post("/appeals/{appeal_id}/override", dependencies=[require("appeals.handle")])
-def appeal_override(appeal_id: Id, db: DatabaseDep, user: CurrentUser, unit_code: str = Form(""),
+def appeal_override(request: Request, appeal_id: Id, db: DatabaseDep, user: CurrentUser, unit_code: str = Form(""),
                     measures: str = Form("")):
     try:
-        nos = [int(x) for x in measures.replace(",", " ").replace(",", " ").replace("、", " ").split()] if measures.strip() else None
-    except ValueError:
-        raise AppealInvalid(f"措施编号“{measures}”应为数字,用逗号或空格分隔") from None
-    with db.write() as session:
-        services.override(session=session, actor=user, appeal_id=appeal_id, unit_code=unit_code.strip() or None,
-                          measures=nos)
+        try:
+            nos = [int(x) for x in measures.replace(",", " ").replace(",", " ").replace("、", " ").split()] if measures.strip() else None
+        except ValueError:
+            raise AppealInvalid(f"措施编号“{measures}”应为数字,用逗号或空格分隔", field="measures") from None
+        with db.write() as session:
+            services.override(session=session, actor=user, appeal_id=appeal_id, unit_code=unit_code.strip() or None,
+                              measures=nos)
+    except ChunfengError as exc:
+        # A mistyped unit or measure, or a unit outside the official's subtree (recorded as denied): the page again
+        # with the message beside the field and the codes as typed. Anything about the item itself stays an error page.
+        if exc.field is None:
+            raise
+        with db.read() as session:
+            return _appeal_page(request, session, user, appeal_id, masked=True, refused=forms.refused(
+                db, request, user, exc, form="override", fields=("unit_code", "measures"),
+                values={"unit_code": unit_code, "measures": measures}))
     return RedirectResponse(f"/appeals/{appeal_id}?done=override", status_code=303)
 
 

@@ -203,7 +203,7 @@ def act(*, session: Session, actor: Actor, appeal_id: int, action: str, note: st
         raise refused
     _, target = MOVES[action]
     if action == "reply" and not note.strip():
-        raise AppealInvalid("请填写答复内容")
+        raise AppealInvalid("请填写答复内容", field="note")
     now = now or utcnow()
     before = appeal.state
     appeal.state = target
@@ -266,8 +266,11 @@ def override(*, session: Session, actor: Actor, appeal_id: int, unit_code: str |
     """An official sends the item to another unit, or links it to other measures; what routing and
     classification proposed stays in auto_*."""
     appeal = get_appeal(session=session, actor=actor, appeal_id=appeal_id)
-    unit = find_unit(session=session, code=unit_code) if unit_code else None
+    if refused := policy.handle_refusal(actor, appeal):
+        raise refused
+    unit = find_unit(session=session, code=unit_code, field="unit_code") if unit_code else None
     if refused := policy.reassign_refusal(actor, appeal, unit):
+        refused.field = "unit_code"  # the item may be handled: what is refused is the unit typed
         raise refused
     before = {"unit": session.get(Unit, appeal.unit_id).code, "measures": appeal.measures}
     if unit is not None:
@@ -278,7 +281,7 @@ def override(*, session: Session, actor: Actor, appeal_id: int, unit_code: str |
         known = set(session.scalars(select(PlanMeasure.no).where(PlanMeasure.notice_id == notice,
                                                                  PlanMeasure.no.in_(measures))))
         if bad := [m for m in measures if m not in known]:
-            raise AppealInvalid(f"没有这些措施:{'、'.join(map(str, bad))}")
+            raise AppealInvalid(f"没有这些措施:{'、'.join(map(str, bad))}", field="measures")
         appeal.measures = list(dict.fromkeys(measures))
         row = session.execute(select(PlanItem.no, PlanCategory.no).select_from(PlanMeasure)
                               .join(PlanItem, PlanMeasure.item_id == PlanItem.id)

@@ -1,0 +1,161 @@
+"""Refused forms are shown again, never a dead end (issue 14, item 5): each test posts a wrong value over HTTP and
+finds the page again with the message beside the field, what was typed kept, and nothing changed."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+
+from chunfeng.appeals.models import Appeal, AppealEvent
+from chunfeng.ledger.models import Assignment, NoticeMessage, SupervisionNotice
+from chunfeng.org.models import AuditEntry
+from tests.conftest import csrf_from, login
+from tests.web.test_appeals_pages import file_complaint, office  # noqa: F401  (the fixture)
+from tests.web.test_ledger_pages import DEADLINE, make_chain
+from tests.web.test_review_queue_pages import field_error
+
+
+def form_of(page: str, action: str) -> str:
+    return page.split(f'action="{action}"', 1)[1].split("</form>", 1)[0]
+
+
+def value_of(form: str, name: str) -> str:
+    found = re.search(rf'<input name="{name}" value="([^"]*)"', form) or re.search(rf'name="{name}"[^>]* value="([^"]*)"', form)
+    return html.unescape(found[1]) if found else ""
+
+
+def filed(db, server) -> int:
+    file_complaint(server)
+    with db.read() as s:
+        return s.scalar(select(Appeal.id))
+
+
+def appeal_state(db, appeal_id: int) -> tuple:
+    with db.read() as s:
+        a = s.get(Appeal, appeal_id)
+        events = s.scalar(select(func.count()).select_from(AppealEvent).where(AppealEvent.appeal_id == appeal_id))
+        return a.unit_id, a.measures, a.state, a.reply, events
+
+
+def test_reassigning_to_a_mistyped_unit_shows_the_page_again(office, server):  # noqa: F811
+    appeal_id = filed(office, server)
+    before = appeal_state(office, appeal_id)
+    handler = login(server, "handler")
+    token = csrf_from(handler.get(f"/appeals/{appeal_id}").text)
+    page = handler.post(f"/appeals/{appeal_id}/override",
+                        data={"csrf_token": token, "unit_code": "11O100", "measures": "53, 54"})
+    assert page.status_code == 404 and "回到首页" not in page.text
+    assert field_error(page.text, "unit_code") == "没有代码为“11O100”的单位"
+    override = form_of(page.text, f"/appeals/{appeal_id}/override")
+    assert value_of(override, "unit_code") == "11O100" and value_of(override, "measures") == "53, 54"
+    assert "出口退税慢" in page.text  # the item's page, not an error page
+    for measures, message in (("53, x", "措施编号“53, x”应为数字"), ("999", "没有这些措施:999")):
+        bad = handler.post(f"/appeals/{appeal_id}/override",
+                           data={"csrf_token": token, "unit_code": "110101", "measures": measures})
+        assert bad.status_code == 400 and message in field_error(bad.text, "measures")
+        assert value_of(form_of(bad.text, f"/appeals/{appeal_id}/override"), "unit_code") == "110101"
+    assert appeal_state(office, appeal_id) == before
+    moved = handler.post(f"/appeals/{appeal_id}/override", data={"csrf_token": token, "unit_code": "110101"})
+    assert moved.status_code == 303
+
+
+def test_reassigning_outside_the_subtree_is_refused_beside_the_field_and_recorded(office, server):  # noqa: F811
+    appeal_id = filed(office, server)
+    before = appeal_state(office, appeal_id)
+    handler = login(server, "handler")
+    token = csrf_from(handler.get(f"/appeals/{appeal_id}").text)
+    page = handler.post(f"/appeals/{appeal_id}/override", data={"csrf_token": token, "unit_code": "440000"})
+    assert page.status_code == 403 and field_error(page.text, "unit_code")
+    assert value_of(form_of(page.text, f"/appeals/{appeal_id}/override"), "unit_code") == "440000"
+    assert appeal_state(office, appeal_id) == before
+    with office.read() as s:
+        denied = s.scalars(select(AuditEntry).where(AuditEntry.outcome == "denied", AuditEntry.actor == "handler")).all()
+        assert [e.object_id for e in denied] == [f"POST /appeals/{appeal_id}/override"]
+    # An item the official may not handle at all stays the error page.
+    other = login(server, "gd_handler")
+    assert other.post(f"/appeals/{appeal_id}/override",
+                      data={"csrf_token": csrf_from(other.get("/appeals").text), "unit_code": "11O100"}).status_code == 403
+
+
+def test_an_empty_reply_is_refused_beside_the_text(office, server):  # noqa: F811
+    appeal_id = filed(office, server)
+    handler = login(server, "handler")
+    token = csrf_from(handler.get(f"/appeals/{appeal_id}").text)
+    for action in ("accept", "start"):
+        assert handler.post(f"/appeals/{appeal_id}/act", data={"csrf_token": token, "action": action}).status_code == 303
+    before = appeal_state(office, appeal_id)
+    page = handler.post(f"/appeals/{appeal_id}/act", data={"csrf_token": token, "action": "reply", "note": "   "})
+    assert page.status_code == 400 and field_error(page.text, "note") == "请填写答复内容"
+    assert 'name="action" value="reply"' in page.text and "出口退税慢" in page.text
+    assert appeal_state(office, appeal_id) == before
+
+
+def notices(db) -> int:
+    with db.read() as s:
+        return s.scalar(select(func.count()).select_from(SupervisionNotice))
+
+
+def test_a_refused_notice_keeps_its_text(bureau, server):
+    _, _, county = make_chain(bureau)
+    city = login(server, "city_office")
+    token = csrf_from(city.get(f"/ledger/assignments/{county}").text)
+    typed = {"csrf_token": token, "subject": "进度滞后", "text": "请说明第54条进度滞后的原因<b>及措施</b>",
+             "respond_by": "2026-02-30"}
+    page = city.post(f"/ledger/assignments/{county}/notices", data=typed)
+    assert page.status_code == 400 and "2026-02-30" in field_error(page.text, "respond_by")
+    form = form_of(page.text, f"/ledger/assignments/{county}/notices")
+    assert value_of(form, "subject") == "进度滞后" and value_of(form, "respond_by") == "2026-02-30"
+    assert "请说明第54条进度滞后的原因&lt;b&gt;及措施&lt;/b&gt;</textarea>" in form
+    nameless = city.post(f"/ledger/assignments/{county}/notices",
+                           data={**typed, "subject": " ", "respond_by": (date.today() + timedelta(days=5)).isoformat()})
+    assert nameless.status_code == 400 and field_error(nameless.text, "subject") == "请填写督办单的标题"
+    assert "请说明第54条进度滞后的原因" in form_of(nameless.text, f"/ledger/assignments/{county}/notices")
+    today = city.post(f"/ledger/assignments/{county}/notices", data={**typed, "respond_by": date.today().isoformat()})
+    assert today.status_code == 400 and "应晚于今天" in field_error(today.text, "respond_by")
+    assert notices(bureau) == 0
+
+
+def test_a_refused_deadline_is_shown_beside_the_field(bureau, server):
+    _, _, county = make_chain(bureau)
+    city = login(server, "city_office")
+    token = csrf_from(city.get(f"/ledger/assignments/{county}").text)
+    late = (DEADLINE + timedelta(days=30)).isoformat()
+    for typed, message in ((late, "不能晚于上级任务的时限"), ("2026-13-01", "2026-13-01"), ("", "请填写新的完成时限")):
+        page = city.post(f"/ledger/assignments/{county}/deadline", data={"csrf_token": token, "deadline": typed})
+        assert page.status_code == 400 and message in field_error(page.text, "deadline"), typed
+        assert value_of(form_of(page.text, f"/ledger/assignments/{county}/deadline"), "deadline") == typed
+    with bureau.read() as s:
+        assert s.get(Assignment, county).deadline == DEADLINE
+
+
+def test_an_empty_answer_to_a_notice_is_refused_beside_the_text(bureau, server):
+    _, _, county = make_chain(bureau)
+    city = login(server, "city_office")
+    sent = city.post(f"/ledger/assignments/{county}/notices",
+                       data={"csrf_token": csrf_from(city.get(f"/ledger/assignments/{county}").text),
+                             "subject": "进度滞后", "text": "请说明原因",
+                             "respond_by": (date.today() + timedelta(days=5)).isoformat()})
+    notice_url = sent.headers["location"]
+    reporter = login(server, "county_reporter")
+    page = reporter.post(f"{notice_url}/answer", data={"csrf_token": csrf_from(reporter.get(notice_url).text),
+                                                       "text": " \n "})
+    assert page.status_code == 400 and field_error(page.text, "text") == "答复内容不能为空"
+    assert "提交答复" in page.text and "请说明原因" in page.text
+    with bureau.read() as s:
+        assert s.scalar(select(SupervisionNotice.state)) == "open"
+        assert s.scalar(select(func.count()).select_from(NoticeMessage)) == 1
+
+
+def test_an_empty_reminder_sends_the_text_its_field_shows(bureau, server):
+    """Not refused: the field says it may stay empty and shows, as its placeholder, the sentence then sent."""
+    _, _, county = make_chain(bureau)
+    city = login(server, "city_office")
+    page = city.get(f"/ledger/assignments/{county}").text
+    reminder = form_of(page, f"/ledger/assignments/{county}/remind")
+    assert "可不填" in reminder and 'placeholder="请抓紧推进第 54 条措施并按期报告进展。"' in reminder
+    assert city.post(f"/ledger/assignments/{county}/remind", data={"csrf_token": csrf_from(page), "text": ""}
+                       ).status_code == 303
+    assert "请抓紧推进第 54 条措施并按期报告进展。" in login(server, "county_reporter").get("/inbox").text
