@@ -7,12 +7,15 @@ import html
 import re
 from datetime import date, timedelta
 
+import httpx
 from sqlalchemy import func, select
 
 from chunfeng.appeals.models import Appeal, AppealEvent
+from chunfeng.consult.models import Handoff, KbEntry
 from chunfeng.ledger.models import Assignment, NoticeMessage, SupervisionNotice
 from chunfeng.org.models import AuditEntry
 from tests.conftest import csrf_from, login
+from tests.consult.test_services import kb  # noqa: F401  (the fixture)
 from tests.web.test_appeals_pages import file_complaint, office  # noqa: F401  (the fixture)
 from tests.web.test_ledger_pages import DEADLINE, make_chain
 from tests.web.test_review_queue_pages import field_error
@@ -159,3 +162,38 @@ def test_an_empty_reminder_sends_the_text_its_field_shows(bureau, server):
     assert city.post(f"/ledger/assignments/{county}/remind", data={"csrf_token": csrf_from(page), "text": ""}
                        ).status_code == 303
     assert "请抓紧推进第 54 条措施并按期报告进展。" in login(server, "county_reporter").get("/inbox").text
+
+
+def test_an_empty_agent_answer_keeps_the_queue_and_the_typed_answer(kb, server):  # noqa: F811
+    asked = httpx.get(f"{server}/api/consult", params={"q": "我家小狗的疫苗怎么打"}, timeout=60).json()
+    httpx.post(f"{server}/api/consult/handoff", json={"query_id": asked["query_id"], "token": asked["token"]}, timeout=60)
+    agent = login(server, "agent")
+    queue = agent.get("/consult/queue").text
+    with kb.read() as s:
+        handoff_id = s.scalar(select(Handoff.id))
+    page = agent.post(f"/consult/handoffs/{handoff_id}/answer",
+                      data={"csrf_token": csrf_from(queue), "answer": "  ", "page": "1"})
+    assert page.status_code == 400 and field_error(page.text, "answer") == "答复内容不能为空"
+    assert "我家小狗的疫苗怎么打" in page.text
+    long = "请咨询动物防疫机构。" * 1000
+    page = agent.post(f"/consult/handoffs/{handoff_id}/answer", data={"csrf_token": csrf_from(queue), "answer": long})
+    assert page.status_code == 400 and "答复" in field_error(page.text, "answer") and long in page.text
+    with kb.read() as s:
+        assert s.scalar(select(Handoff.state)) == "waiting"
+
+
+def test_a_refused_knowledge_entry_keeps_what_was_typed(kb, server):  # noqa: F811
+    agent = login(server, "agent")
+    token = csrf_from(agent.get("/consult/kb/new").text)
+    typed = {"csrf_token": token, "question": "个体工商户如何申报经营所得", "answer": "", "basis": "个人所得税法",
+             "region": "national", "status": "published", "effective_from": "2024-01-01"}
+    page = agent.post("/consult/kb", data=typed)
+    assert page.status_code == 400 and field_error(page.text, "answer") == "答案为空"
+    form = form_of(page.text, "/consult/kb")
+    assert value_of(form, "question") == typed["question"] and value_of(form, "basis") == "个人所得税法"
+    assert value_of(form, "effective_from") == "2024-01-01"
+    bad_day = agent.post("/consult/kb", data={**typed, "answer": "按年汇算", "effective_from": "2024-02-30"})
+    assert bad_day.status_code == 400 and "2024-02-30" in field_error(bad_day.text, "effective_from")
+    assert "按年汇算</textarea>" in bad_day.text
+    with kb.read() as s:
+        assert s.scalar(select(func.count()).select_from(KbEntry)) == 2
