@@ -34,9 +34,9 @@ class Invalid(ChunfengError):
 class ValidationFailed(Invalid):
     """Bad input; `problems` lists each, naming the row and field where there is one."""
 
-    def __init__(self, message: str, problems: list[str] | None = None):
+    def __init__(self, message: str, problems: list[str] | None = None, *, field: str | None = None):
         self.problems = problems or []
-        super().__init__(message if not self.problems else message + "\n" + "\n".join(self.problems))
+        super().__init__(message if not self.problems else message + "\n" + "\n".join(self.problems), field=field)
 
 
 class NotFound(ChunfengError):

@@ -12,11 +12,15 @@ from sqlalchemy import func, select
 
 from chunfeng.appeals.models import Appeal, AppealEvent
 from chunfeng.consult.models import Handoff, KbEntry
+from chunfeng.credit.models import Violator
+from chunfeng.inbox.models import Channel
 from chunfeng.ledger.models import Assignment, NoticeMessage, SupervisionNotice
-from chunfeng.org.models import AuditEntry
+from chunfeng.org.models import AuditEntry, User
 from tests.conftest import csrf_from, login
 from tests.consult.test_services import kb  # noqa: F401  (the fixture)
+from tests.credit.test_services import A as CREDIT_CODE
 from tests.web.test_appeals_pages import file_complaint, office  # noqa: F401  (the fixture)
+from tests.web.test_credit_pages import site  # noqa: F401  (the fixture)
 from tests.web.test_ledger_pages import DEADLINE, make_chain
 from tests.web.test_review_queue_pages import field_error
 
@@ -197,3 +201,46 @@ def test_a_refused_knowledge_entry_keeps_what_was_typed(kb, server):  # noqa: F8
     assert "按年汇算</textarea>" in bad_day.text
     with kb.read() as s:
         assert s.scalar(select(func.count()).select_from(KbEntry)) == 2
+
+
+def test_a_refused_violator_entry_keeps_the_form(site, server):  # noqa: F811
+    county = login(server, "county_officer")
+    token = csrf_from(county.get("/credit/violators/manage").text)
+    typed = {"csrf_token": token, "credit_code": CREDIT_CODE, "name": "甲公司", "unit_code": "110101",
+             "case_nature": "偷税", "facts": "少缴税款两百万元", "amount_unpaid": "2000000", "amount_penalty": "1000000",
+             "published_on": str(date.today() - timedelta(days=3)), "off_on": str(date.today() + timedelta(days=9))}
+    for change, field, message in (({"off_on": "2026-02-30"}, "off_on", "2026-02-30"),
+                                   ({"amount_unpaid": "两百万"}, "amount_unpaid", "不是金额"),
+                                   ({"unit_code": "11O101"}, "unit_code", "没有代码为“11O101”的单位"),
+                                   ({"name": " "}, "name", "失信主体名称不能为空")):
+        page = county.post("/credit/violators", data={**typed, **change})
+        assert page.status_code in (400, 404) and message in field_error(page.text, field), change
+        form = form_of(page.text, "/credit/violators")
+        assert "少缴税款两百万元</textarea>" in form and value_of(form, field) == change[field]
+    outside = county.post("/credit/violators", data={**typed, "unit_code": "110102"})
+    assert outside.status_code == 403 and field_error(outside.text, "unit_code")
+    with site.read() as s:
+        assert s.scalar(select(func.count()).select_from(Violator)) == 0
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.outcome == "denied")) == 1
+
+
+def test_a_refused_new_user_and_channel_keep_the_unit_page_and_the_names(db, server, add_users, county):
+    add_users({"bjadmin": ("110000", ["admin"])})
+    admin = login(server, "bjadmin")
+    token = csrf_from(admin.get(f"/org/units/{county}").text)
+    page = admin.post(f"/org/units/{county}/users", data={"csrf_token": token, "username": "x y",
+                                                          "display_name": "新同事", "password": "short"})
+    assert page.status_code == 400 and "未创建用户" in page.text and "不合规" in page.text
+    form = form_of(page.text, f"/org/units/{county}/users")
+    assert value_of(form, "username") == "x y" and value_of(form, "display_name") == "新同事"
+    assert "short" not in form  # a password is never sent back
+    email = {"csrf_token": token, "unit": county, "kind": "email", "host": "smtp.example.gov.cn", "port": "99999",
+             "smtp_user": "office", "password": "pw-secret", "to": "office@example.gov.cn", "label": "办公室邮箱"}
+    page = admin.post("/inbox/channels", data=email)
+    assert page.status_code == 400 and "SMTP 端口“99999”" in page.text
+    form = page.text.split('id="channel-email"', 1)[1].split("</form>", 1)[0]
+    assert "未添加" in form and value_of(form, "host") == "smtp.example.gov.cn" and value_of(form, "label") == "办公室邮箱"
+    assert "pw-secret" not in page.text
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(User).where(User.username == "x y")) == 0
+        assert s.scalar(select(func.count()).select_from(Channel)) == 0

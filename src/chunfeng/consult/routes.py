@@ -233,10 +233,7 @@ def kb_save(request: Request, db: DatabaseDep, user: CurrentUser, key: str = For
             effective_from: str = Form(""), effective_until: str = Form(""), status: str = Form("published"),
             repeals: str = Form("")):
     def day(text: str, label: str, field: str) -> date | None:
-        try:
-            return bounded_day(text, label, earliest=LAW_DAY_MIN) if text else None
-        except OutOfBounds as exc:
-            raise ConsultInvalid(str(exc), field=field) from None
+        return bounded_day(text, label, earliest=LAW_DAY_MIN, form_field=field) if text else None
 
     typed = {"question": question, "phrasings": phrasings, "answer": answer, "basis": basis, "article": article,
              "tags": tags, "region": region, "effective_from": effective_from, "effective_until": effective_until,
@@ -247,7 +244,7 @@ def kb_save(request: Request, db: DatabaseDep, user: CurrentUser, key: str = For
         with db.write() as session:
             entry = services.save_entry(session=session, actor=user, values=values, key=key or None,
                                         expected_version=version)
-    except ConsultInvalid as exc:  # the entry form again, as typed, each fault beside its field
+    except (ConsultInvalid, OutOfBounds) as exc:  # the entry form again, as typed, each fault beside its field
         refused = forms.refused(db, request, user, exc, form="entry", values=typed, fields=tuple(typed))
         with db.read() as session:
             entry, revisions = services.history(session=session, actor=user, key=key) if key else (None, [])

@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from chunfeng.bounds import OutOfBounds, bounded_day
+from chunfeng.bounds import bounded_day
 from chunfeng.calendar.services import coverage_warning
 from chunfeng.charts import bar_chart, light_bars
 from chunfeng.errors import Forbidden, Invalid, NotFound
@@ -47,12 +47,7 @@ templates.env.globals.update(STATUSES=STATUSES, LIGHTS=LIGHTS, CYCLES=CYCLES, RE
 
 def _day(text: str, what: str, field: str | None = None) -> date | None:
     """The date typed in a form field, if any; a bad one is refused naming the field it belongs beside."""
-    try:
-        return bounded_day(text, what) if text else None
-    except OutOfBounds as exc:
-        if field is None:
-            raise
-        raise LedgerInvalid(str(exc), field=field) from None
+    return bounded_day(text, what, form_field=field) if text else None
 
 
 @router.get("", dependencies=[require("ledger.view")])
