@@ -12,10 +12,12 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse
 
 from chunfeng.bounds import bounded_day
+from chunfeng.errors import ChunfengError, Invalid
 from chunfeng.paging import clamp_page
 from chunfeng.survey import analysis, findings, policy, services
 from chunfeng.survey.errors import SurveyInvalid
 from chunfeng.survey.models import KINDS, STATES
+from chunfeng.web import forms
 from chunfeng.web.contract import INT_MAX, FormId, Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, render, require
 from chunfeng.web.downloads import temporary_file
@@ -127,15 +129,26 @@ def survey_invite_units(request: Request, survey_id: Id, db: DatabaseDep, user: 
 
 
 @router.post("/survey/{survey_id}/findings", dependencies=[require("ledger.assign")])
-def survey_finding(survey_id: Id, db: DatabaseDep, user: CurrentUser, measure_no: FormId, text: str = Form(""),
-                   unit_code: str = Form(""), deadline: str = Form(""), question_code: str = Form("")):
+def survey_finding(request: Request, survey_id: Id, db: DatabaseDep, user: CurrentUser, measure_no: FormId,
+                   text: str = Form(""), unit_code: str = Form(""), deadline: str = Form(""),
+                   question_code: str = Form("")):
     """A finding becomes a ledger assignment (or joins the unit's assignment of that measure)."""
-    day = bounded_day(deadline, "完成时限")
-    with db.write() as session:
-        finding = findings.to_assignment(session=session, actor=user, survey_id=survey_id, text=text,
-                                         measure_no=measure_no, unit_code=unit_code, deadline=day,
-                                         question_code=question_code.strip())
-        assignment_id = finding.assignment_id
+    try:
+        day = bounded_day(deadline, "完成时限", form_field="deadline")
+        with db.write() as session:
+            finding = findings.to_assignment(session=session, actor=user, survey_id=survey_id, text=text,
+                                             measure_no=measure_no, unit_code=unit_code, deadline=day,
+                                             question_code=question_code.strip())
+            assignment_id = finding.assignment_id
+    except ChunfengError as exc:
+        # The results page again, the finding as typed with the fault beside its field (a unit outside the
+        # official's subtree too, recorded as denied); a refusal about the survey itself stays the error page.
+        if exc.field is None and not isinstance(exc, Invalid):
+            raise
+        typed = {"text": text, "measure_no": measure_no, "unit_code": unit_code, "deadline": deadline,
+                 "question_code": question_code}
+        refused = forms.refused(db, request, user, exc, form="finding", values=typed, fields=tuple(typed))
+        return _results_page(request, db, user, survey_id, refused=refused)
     return RedirectResponse(f"/ledger/assignments/{assignment_id}", status_code=303)
 
 
@@ -147,7 +160,13 @@ def survey_results(request: Request, survey_id: Id, db: DatabaseDep, user: Curre
             path = analysis.export_xlsx(session=session, actor=user, r=r, path=download_path())
             name = f"问卷结果-{r.survey.title}-第{r.survey.version}版.xlsx"
         return temporary_file(path, name)
+    return _results_page(request, db, user, survey_id)
+
+
+def _results_page(request: Request, db, user, survey_id: int, *, refused: forms.Refused | None = None):
     with db.read() as session:
         r = analysis.results(session=session, actor=user, survey_id=survey_id)
         return render(request, "survey/results.html", {"r": r, "charts": analysis.charts(r), "kinds": KINDS,
-                                                       "findings": findings.of_survey(session, survey_id)}, user=user)
+                                                       "findings": findings.of_survey(session, survey_id),
+                                                       "refused": refused}, user=user,
+                      status_code=refused.status if refused else 200)
