@@ -244,3 +244,24 @@ def test_a_refused_new_user_and_channel_keep_the_unit_page_and_the_names(db, ser
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(User).where(User.username == "x y")) == 0
         assert s.scalar(select(func.count()).select_from(Channel)) == 0
+
+
+def test_the_submitters_rating_and_reopening_are_refused_on_the_tracking_page(office, server):  # noqa: F811
+    client, sent = file_complaint(server)
+    track = sent.headers["location"].split("?")[0]
+    with office.read() as s:
+        appeal_id = s.scalar(select(Appeal.id))
+    handler = login(server, "handler")
+    token = csrf_from(handler.get(f"/appeals/{appeal_id}").text)
+    for action, note in (("accept", ""), ("start", ""), ("reply", "已督促审核")):
+        handler.post(f"/appeals/{appeal_id}/act", data={"csrf_token": token, "action": action, "note": note})
+    before = appeal_state(office, appeal_id)
+    ctoken = csrf_from(client.get(track).text)
+    for rating in ("", "9"):
+        page = client.post(f"{track}/rate", data={"csrf_token": ctoken, "rating": rating, "comment": "还要再等"})
+        assert page.status_code == 400 and field_error(page.text, "rating") == "评价应为 1 到 5 分", rating
+        assert value_of(form_of(page.text, f"{track}/rate"), "comment") == "还要再等"
+    page = client.post(f"{track}/reopen", data={"csrf_token": ctoken, "reason": "  "})
+    assert page.status_code == 400 and field_error(page.text, "reason") == "请说明不满意的原因"
+    assert "已督促审核" in page.text
+    assert appeal_state(office, appeal_id) == before

@@ -128,10 +128,15 @@ def submit_api(request: Request, db: DatabaseDep, rules: RulesDep, item: AppealI
 
 @router.get("/appeals/track/{token}")
 def track(request: Request, token: str, session: SessionDep):
+    return _track_page(request, session, token)
+
+
+def _track_page(request: Request, session, token: str, *, refused: forms.Refused | None = None):
     appeal = services.by_token(session, token)
     return render(request, "appeals/track.html", {
         "a": appeal, "token": token, "states": STATES, "kinds": KINDS, "unit": session.get(Unit, appeal.unit_id),
-        "events": services.history(session, appeal), "actions": ACTION_NAMES}, user=None)
+        "events": services.history(session, appeal), "actions": ACTION_NAMES, "refused": refused}, user=None,
+        status_code=refused.status if refused else 200)
 
 
 @router.get("/appeals/find")
@@ -154,16 +159,32 @@ def find(request: Request, session: SessionDep, number: str = Form(""), phone: s
 
 
 @router.post("/appeals/track/{token}/rate")
-def rate(token: str, db: DatabaseDep, rating: int = Form(...), comment: str = Form("")):
-    with db.write() as session:
-        services.rate(session=session, token=token, rating=rating, comment=comment)
+def rate(request: Request, token: str, db: DatabaseDep, rating: str = Form(""), comment: str = Form("")):
+    try:
+        with db.write() as session:
+            services.rate(session=session, token=token, comment=comment,
+                          rating=int(rating) if rating.strip().isdigit() and len(rating.strip()) == 1 else 0)
+    except AppealInvalid as exc:  # the tracking page again, the comment kept beside the refusal
+        if exc.field is None:
+            raise
+        with db.read() as session:
+            return _track_page(request, session, token, refused=forms.refused(
+                db, request, None, exc, form="rate", fields=("rating", "comment"),
+                values={"rating": rating, "comment": comment}))
     return RedirectResponse(f"/appeals/track/{token}?rated=1", status_code=303)
 
 
 @router.post("/appeals/track/{token}/reopen")
-def reopen(token: str, db: DatabaseDep, rules: RulesDep, reason: str = Form("")):
-    with db.write() as session:
-        services.reopen(session=session, token=token, reason=reason, rules=rules)
+def reopen(request: Request, token: str, db: DatabaseDep, rules: RulesDep, reason: str = Form("")):
+    try:
+        with db.write() as session:
+            services.reopen(session=session, token=token, reason=reason, rules=rules)
+    except AppealInvalid as exc:
+        if exc.field is None:  # the item's state: the error page, as for any refused move
+            raise
+        with db.read() as session:
+            return _track_page(request, session, token, refused=forms.refused(
+                db, request, None, exc, form="reopen", fields=("reason",), values={"reason": reason}))
     return RedirectResponse(f"/appeals/track/{token}?reopened=1", status_code=303)
 
 

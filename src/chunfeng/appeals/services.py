@@ -226,7 +226,7 @@ def rate(*, session: Session, token: str, rating: int, comment: str = "", now: d
     if appeal.state != "replied":
         raise AppealInvalid(f"事项当前为“{STATES[appeal.state]}”,答复后才能评价")
     if rating not in range(1, 6):
-        raise AppealInvalid("评价应为 1 到 5 分")
+        raise AppealInvalid("评价应为 1 到 5 分", field="rating")
     appeal.rating, appeal.state, appeal.closed_at = rating, "closed", now or utcnow()
     record_event(session, appeal, None, "rate", f"{rating} 分 {comment.strip()}".strip())
     audit.record(session, actor=SystemActor(username="submitter"), action="appeals.rated", object_type="appeal",
@@ -244,7 +244,7 @@ def reopen(*, session: Session, token: str, reason: str, today: date | None = No
     if appeal.reopened:
         raise AppealInvalid("每件事项只能申请重新办理一次")
     if not reason.strip():
-        raise AppealInvalid("请说明不满意的原因")
+        raise AppealInvalid("请说明不满意的原因", field="reason")
     today = today or date.today()
     cal, days = configured_calendar(session), rules.limits_of(appeal.kind)
     try:
