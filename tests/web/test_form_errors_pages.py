@@ -265,3 +265,24 @@ def test_the_submitters_rating_and_reopening_are_refused_on_the_tracking_page(of
     assert page.status_code == 400 and field_error(page.text, "reason") == "请说明不满意的原因"
     assert "已督促审核" in page.text
     assert appeal_state(office, appeal_id) == before
+
+
+def test_a_refused_early_removal_keeps_the_register_and_the_note(site, server):  # noqa: F811
+    county = login(server, "county_officer")
+    token = csrf_from(county.get("/credit/violators/manage").text)
+    assert county.post("/credit/violators", data={
+        "csrf_token": token, "credit_code": CREDIT_CODE, "name": "甲公司", "unit_code": "110101", "case_nature": "偷税",
+        "published_on": str(date.today() - timedelta(days=3)), "off_on": str(date.today() + timedelta(days=9))}
+    ).status_code == 303
+    with site.read() as s:
+        entry_id = s.scalar(select(Violator.id))
+    page = county.post(f"/credit/violators/{entry_id}/remove", data={"csrf_token": token, "reason": "repaired",
+                                                                     "note": " "})
+    assert page.status_code == 400 and "请写明提前撤出的依据" in field_error(page.text, "note")
+    assert "甲公司" in page.text
+    page = county.post(f"/credit/violators/{entry_id}/remove", data={"csrf_token": token, "reason": "expired",
+                                                                     "note": "修复决定书 3 号"})
+    assert page.status_code == 400 and "提前撤出的原因" in field_error(page.text, "reason")
+    assert value_of(form_of(page.text, f"/credit/violators/{entry_id}/remove"), "note") == "修复决定书 3 号"
+    with site.read() as s:
+        assert s.scalar(select(Violator.removed_on)) is None

@@ -21,7 +21,7 @@ from chunfeng.paging import clamp_page
 from chunfeng.tabular import MB
 from chunfeng.web import forms
 from chunfeng.web import jobs as jobs_pages
-from chunfeng.web.contract import Id, PageNo
+from chunfeng.web.contract import FormId, Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, SettingsDep, optional_user, render, require
 from chunfeng.web.downloads import XLSX, temporary_file, write_personal_xlsx
 from chunfeng.xlsx import download_path, write_table
@@ -199,9 +199,16 @@ def add(request: Request, db: DatabaseDep, user: CurrentUser, credit_code: str =
 
 
 @router.post("/credit/violators/{violator_id}/remove", dependencies=[require("credit.violators.manage")])
-def remove(violator_id: Id, db: DatabaseDep, user: CurrentUser, reason: str = Form(""), note: str = Form("")):
-    check_lengths({"依据": (note, 2000)})
-    with db.write() as session:
-        services.remove_violator(session=session, actor=user, violator_id=violator_id, reason=reason, note=note,
-                                 today=_today())
+def remove(request: Request, violator_id: Id, db: DatabaseDep, user: CurrentUser, reason: str = Form(""),
+           note: str = Form(""), q: str = Form(""), page: FormId = 1):
+    try:
+        check_lengths({"依据": (note, 2000)})
+        with db.write() as session:
+            services.remove_violator(session=session, actor=user, violator_id=violator_id, reason=reason, note=note,
+                                     today=_today())
+    except Invalid as exc:  # the register page it was on again, that row's form as typed with the message
+        with db.read() as session:
+            return _manage_page(request, session, user, q=q, page=page, refused=forms.refused(
+                db, request, user, exc, form=f"remove-{violator_id}", fields=("reason", "note"),
+                values={"reason": reason, "note": note}))
     return RedirectResponse("/credit/violators/manage?removed=1", status_code=303)

@@ -299,11 +299,11 @@ def remove_violator(*, session: Session, actor: Actor, violator_id: int, reason:
     if violator is None or refusal(actor, "credit.violators.manage", violator.unit) is not None:
         raise CreditNotFound(f"没有编号为 {violator_id} 的失信主体记录")
     if reason not in REMOVAL_REASONS or reason == "expired":
-        raise CreditInvalid("提前撤出的原因应为“信用修复”或“缴清税款、滞纳金和罚款”")
+        raise CreditInvalid("提前撤出的原因应为“信用修复”或“缴清税款、滞纳金和罚款”", field="reason")
     if refused := policy.remove_refusal(actor, violator):
         raise refused
     if not note.strip():
-        raise CreditInvalid("请写明提前撤出的依据(如修复决定或缴款凭证编号)")
+        raise CreditInvalid("请写明提前撤出的依据(如修复决定或缴款凭证编号)", field="note")
     before = _violator_fields(violator)
     violator.removed_on, violator.removal_reason, violator.removal_note = today, reason, note.strip()[:2000]
     audit.record(session, actor=actor, action="credit.violator.removed", object_type="credit_violator",
