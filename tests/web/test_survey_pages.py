@@ -151,9 +151,10 @@ def test_inviting_units_from_the_page(office, server, tmp_path):
     sent = officer.post(f"/survey/{survey_id}/invitations/units", data={"csrf_token": token, "units": "110101"})
     assert sent.status_code == 303 and "已向 1 个单位发出邀请" in officer.get(sent.headers["location"]).text
     outside = officer.post(f"/survey/{survey_id}/invitations/units", data={"csrf_token": token, "units": "440000"})
-    assert outside.status_code == 403
-    unknown = officer.post(f"/survey/{survey_id}/invitations/units", data={"csrf_token": token, "units": "110101 123456"})
-    assert unknown.status_code == 400 and "123456" in unknown.text
+    assert outside.status_code == 403 and field_error(outside.text, "units")  # the page again (issue 14 item 5)
+    unknown = officer.post(f"/survey/{survey_id}/invitations/units", data={"csrf_token": token, "units": "110101\n123456"})
+    assert unknown.status_code == 400 and "123456" in field_error(unknown.text, "units")
+    assert "110101\n123456</textarea>" in form_of(unknown.text, f"/survey/{survey_id}/invitations/units")
     with office.read() as s:
         assert s.scalar(select(func.count()).select_from(InboxMessage)) == 1
 

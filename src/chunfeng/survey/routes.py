@@ -87,14 +87,20 @@ async def survey_import(db: DatabaseDep, user: CurrentUser, limits: ImportLimits
 
 @router.get("/survey/{survey_id}", dependencies=[require("survey.view")])
 def survey_page(request: Request, survey_id: Id, session: SessionDep, user: CurrentUser):
-    """The questionnaire as a respondent sees it (the same form, inert), with its versions and what may be done."""
+    return _survey_page(request, session, user, survey_id)
+
+
+def _survey_page(request: Request, session, user, survey_id: int, *, refused: forms.Refused | None = None):
+    """The questionnaire as a respondent sees it (the same form, inert), with its versions and what may be done;
+    after a refused invitation of units, that form as typed with the message."""
     survey = services.get_survey(session=session, actor=user, survey_id=survey_id)
     public = str(request.url_for("answer_form", token=survey.link)) if survey.link else ""
     return render(request, "survey/survey.html", {
         "survey": survey, "versions": services.versions(session, survey), "states": STATES, "kinds": KINDS,
         "public": public, "qr": segno.make(public, error="m").svg_inline(scale=3) if public else "",
         "may_manage": policy.may_manage(user, survey), "may_publish": policy.may_publish(user, survey),
-        "may_invite": policy.may_invite(user, survey), "values": {}, "problems": {}}, user=user)
+        "may_invite": policy.may_invite(user, survey), "values": {}, "problems": {}, "refused": refused}, user=user,
+        status_code=refused.status if refused else 200)
 
 
 @router.post("/survey/{survey_id}/publish", dependencies=[require("survey.manage")])
@@ -122,9 +128,16 @@ def survey_invite(request: Request, survey_id: Id, db: DatabaseDep, user: Curren
 def survey_invite_units(request: Request, survey_id: Id, db: DatabaseDep, user: CurrentUser, units: str = Form("")):
     """One invitation per listed unit, into its inbox and out through its channels (the outbox sends after commit)."""
     codes = units.replace(",", " ").replace(",", " ").replace("、", " ").split()
-    with db.write() as session:
-        made = services.invite_units(session=session, actor=user, survey_id=survey_id, unit_codes=codes,
-                                     base_url=str(request.base_url))
+    try:
+        with db.write() as session:
+            made = services.invite_units(session=session, actor=user, survey_id=survey_id, unit_codes=codes,
+                                         base_url=str(request.base_url))
+    except ChunfengError as exc:
+        if exc.field is None:  # the survey itself (not published, not the official's): the error page
+            raise
+        with db.read() as session:
+            return _survey_page(request, session, user, survey_id, refused=forms.refused(
+                db, request, user, exc, form="units", fields=("units",), values={"units": units}))
     return RedirectResponse(f"/survey/{survey_id}?sent={len(made)}", status_code=303)
 
 
