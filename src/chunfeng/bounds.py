@@ -28,16 +28,17 @@ class OutOfBounds(ValidationFailed):
     """A value outside what the system accepts; the message names the field."""
 
 
-def bounded_day(value: str, field: str, *, earliest: date = DAY_MIN) -> date:
+def bounded_day(value: str, field: str, *, earliest: date = DAY_MIN, form_field: str | None = None) -> date:
     """`value` (YYYY-MM-DD) as a date between `earliest` (2000-01-01 unless the field's facts are older, such
-    as a law's effective date) and 2100-12-31, or OutOfBounds naming `field`."""
+    as a law's effective date) and 2100-12-31, or OutOfBounds naming `field` (and carrying `form_field`, the
+    form field it was typed in, for the form to show it beside)."""
     text = (value or "").strip()
     try:
         day = date.fromisoformat(text)
     except ValueError:
-        raise OutOfBounds(f"{field}“{text[:40]}”无效,应写成 2022-07-01 这样的日期") from None
+        raise OutOfBounds(f"{field}“{text[:40]}”无效,应写成 2022-07-01 这样的日期", field=form_field) from None
     if not earliest <= day <= DAY_MAX:
-        raise OutOfBounds(f"{field} {day.isoformat()} 超出可接受的范围({earliest} 至 {DAY_MAX})")
+        raise OutOfBounds(f"{field} {day.isoformat()} 超出可接受的范围({earliest} 至 {DAY_MAX})", field=form_field)
     return day
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -30,7 +31,9 @@ def add_templates(folder: Path) -> None:
 def render(template: str, *, inline_css: bool = False, **context) -> str:
     """`template` as one page; with `inline_css` self-contained (the stylesheet inside it), for saving and for
     the PDF, otherwise linking /static/briefing.css."""
-    css = STYLESHEET.read_text(encoding="utf-8") if inline_css else None
+    # Markup: the stylesheet is the package's own file, and autoescaping it turned its quotes into &#34; inside
+    # <style>, where entities are not decoded: the PDF lost its font-family and page numbers
+    css = Markup(STYLESHEET.read_text(encoding="utf-8")) if inline_css else None
     return environment.get_template(template).render(inline_css=css, **context)
 
 

@@ -15,6 +15,12 @@ class ChunfengError(Exception):
 
     status = 400
     title = "无法处理"  # the heading of the error page
+    field: str | None = None  # the form field the message belongs beside, where there is one (web/forms.py)
+
+    def __init__(self, *args, field: str | None = None):
+        super().__init__(*args)
+        if field is not None:
+            self.field = field
 
     def for_terminal(self) -> str:
         """What the CLI prints: the message, plus whatever only a terminal can show (a rule's caret)."""
@@ -28,9 +34,9 @@ class Invalid(ChunfengError):
 class ValidationFailed(Invalid):
     """Bad input; `problems` lists each, naming the row and field where there is one."""
 
-    def __init__(self, message: str, problems: list[str] | None = None):
+    def __init__(self, message: str, problems: list[str] | None = None, *, field: str | None = None):
         self.problems = problems or []
-        super().__init__(message if not self.problems else message + "\n" + "\n".join(self.problems))
+        super().__init__(message if not self.problems else message + "\n" + "\n".join(self.problems), field=field)
 
 
 class NotFound(ChunfengError):

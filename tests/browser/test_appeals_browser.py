@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from chunfeng.appeals.models import Appeal, AppealAttachment
 from chunfeng.org.models import AuditEntry
 from tests.browser.conftest import login_as
-from tests.web.test_appeals_pages import office  # noqa: F401  (the fixture)
+from tests.web.test_appeals_pages import file_complaint, office  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -184,3 +184,27 @@ def test_complaint_from_filing_through_handling_rating_and_reopening(page, brows
         assert pdf.ok and pdf.headers["content-type"] == "application/pdf" and pdf.body().startswith(b"%PDF")
     finally:
         context.close()
+
+
+def test_a_mistyped_reassignment_is_shown_beside_the_unit_and_kept(page, server, office):  # noqa: F811
+    """Issue 14 item 5: a unit code typed wrong re-renders the item with the message at the field, not a 404 page."""
+    file_complaint(server)
+    with office.read() as session:
+        appeal_id, unit_before = session.execute(select(Appeal.id, Appeal.unit_id)).one()
+    login_as(page, server, "handler")
+    page.goto(f"{server}/appeals/{appeal_id}")
+    page.get_by_label("改派给").fill("11O100")
+    page.get_by_label("关联措施编号").fill("53, 54")
+    page.get_by_role("button", name="改派或改分类").click()
+    expect(page.locator("#error-unit_code")).to_have_text("没有代码为“11O100”的单位")
+    expect(page.get_by_label("改派给")).to_have_value("11O100")
+    expect(page.get_by_label("改派给")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("关联措施编号")).to_have_value("53, 54")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("出口退税慢")
+    with office.read() as session:
+        assert session.scalar(select(Appeal.unit_id).where(Appeal.id == appeal_id)) == unit_before
+    page.get_by_label("改派给").fill("110100")
+    page.get_by_role("button", name="改派或改分类").click()
+    expect(page.get_by_role("status")).to_contain_text("已改派或改分类")
+    with office.read() as session:
+        assert session.scalar(select(Appeal.unit_id).where(Appeal.id == appeal_id)) != unit_before

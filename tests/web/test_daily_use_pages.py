@@ -13,19 +13,34 @@ from chunfeng.consult import services as consult
 from chunfeng.consult.models import Handoff
 from chunfeng.inbox import services as inbox
 from chunfeng.org.models import Unit
-from chunfeng.org.regions import region_name, regions
+from chunfeng.org.regions import document, region_name, regions
 from tests.conftest import csrf_from, login, person
 from tests.consult.test_services import kb  # noqa: F401  (the fixture)
 from tests.web.test_appeals_pages import file_complaint, office  # noqa: F401  (the fixture)
 
 
-def test_the_shipped_regions_are_every_province_and_prefecture():
+def test_the_shipped_regions_are_every_province_prefecture_and_county():
     provinces = regions()
     assert len(provinces) == 31  # the five cities under separate state planning are cities of their province
-    prefectures = [c for p in provinces if p.code[:2] not in ("11", "12", "31", "50") for c in p.cities]
+    prefectures = [c for p in provinces if p.code[:2] not in ("11", "12", "31", "50") for c, _ in p.cities
+                   if c[2:4] != "90"]  # x90xxx: county-level places directly under their province (仙桃, 济源)
     assert len(prefectures) == 333  # 293 cities, 7 地区, 30 自治州, 3 盟 (民政部, end of 2022 and 2023)
+    counties = [c for p in provinces for c, _ in p.cities if p.code[:2] in ("11", "12", "31", "50") or c[2:4] == "90"]
+    counties += [c for p in provinces for rows in p.counties.values() for c, _ in rows]
+    # 民政部's 2844 county-level units at the end of 2023, then 和康县 and 和安县 (2024) and 两江新区 for 江北区 and
+    # 渝北区 (2025): the count the data file states beside its source
+    assert len(counties) == len(set(counties)) == 2845
     assert region_name("130100") == "河北省 石家庄市" and region_name("110105") == "北京市 朝阳区"
+    assert region_name("130102") == "河北省 石家庄市 长安区" and region_name("429004") == "湖北省 仙桃市"
     assert region_name("440300") == "广东省 深圳市" and region_name("999999") == ""
+    # the changes the file names are applied (a list right on its date, not the base it was built from)
+    assert region_name("500157") == "重庆市 两江新区" and region_name("500105") == region_name("500112") == ""
+    assert region_name("653228") == "新疆维吾尔自治区 和田地区 和康县" and region_name("540481").endswith("米林市")
+    doc = document()
+    assert doc["as_of"] == "2025-12-31" and "民政部" in doc["source"] and "岑岭县" in doc["review"]
+    applied = {code for change in doc["changes"] for code in change.get("added", [])}
+    assert all(region_name(code) for code in applied)
+    assert not any(region_name(code) for change in doc["changes"] for code in change.get("removed", []))
 
 
 def test_the_complaint_form_offers_regions_not_a_code_box(office, server):  # noqa: F811
@@ -46,6 +61,25 @@ def test_the_complaint_form_offers_regions_not_a_code_box(office, server):  # no
     # A refused form keeps the region chosen.
     _, refused = file_complaint(server, region="130100", phone="", email="")
     assert refused.status_code == 400 and '<option value="130100" selected>' in refused.text
+
+
+def test_the_complaint_form_offers_counties_and_files_their_code(office, server):  # noqa: F811
+    """Issue 14 §7: province → city → county. A county's 6-digit code is what the form sends and keeps; it routes
+    to the nearest bureau above it (here the province's: the test tree has no 广州 bureau)."""
+    page = httpx.get(f"{server}/appeals/new").text
+    select_ = re.search(r'<select name="region" data-region-picker>(.*?)</select>', page, re.S)[1]
+    assert '<option value="440106" >广东省 广州市 天河区</option>' in select_
+    assert '<option value="500157" >重庆市 两江新区</option>' in select_ and 'value="500105"' not in select_
+    assert select_.index('value="440100"') < select_.index('value="440106"') < select_.index('value="440200"')
+    client, sent = file_complaint(server, region="440106")
+    assert sent.status_code == 303
+    with office.read() as s:
+        appeal = s.scalar(select(Appeal).order_by(Appeal.id.desc()))
+        assert appeal.region == "440106" and s.get(Unit, appeal.unit_id).code == "440000"
+    _, refused = file_complaint(server, region="440106", phone="", email="")
+    assert refused.status_code == 400 and '<option value="440106" selected>' in refused.text
+    _, typed = file_complaint(server, region="4401")  # a code typed by hand is still checked, not a 500
+    assert typed.status_code == 400 and "6 位行政区划代码" in typed.text
 
 
 def test_a_citizen_finds_the_item_again_by_number_and_phone(office, server):  # noqa: F811

@@ -13,12 +13,15 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from chunfeng.inbox.models import InboxMessage
+from chunfeng.ledger.models import Assignment
 from chunfeng.org.models import AuditEntry
 from chunfeng.settings import Settings
 from chunfeng.survey.models import Survey, SurveyQuestion, SurveyResponse
 from chunfeng.xlsx import write_table
 from tests.conftest import TEST_DATA_KEY, csrf_from, login, serving
 from tests.survey.test_services import GOOD, HEADERS
+from tests.web.test_form_errors_pages import form_of, value_of
+from tests.web.test_review_queue_pages import field_error
 
 
 @pytest.fixture
@@ -148,9 +151,10 @@ def test_inviting_units_from_the_page(office, server, tmp_path):
     sent = officer.post(f"/survey/{survey_id}/invitations/units", data={"csrf_token": token, "units": "110101"})
     assert sent.status_code == 303 and "已向 1 个单位发出邀请" in officer.get(sent.headers["location"]).text
     outside = officer.post(f"/survey/{survey_id}/invitations/units", data={"csrf_token": token, "units": "440000"})
-    assert outside.status_code == 403
-    unknown = officer.post(f"/survey/{survey_id}/invitations/units", data={"csrf_token": token, "units": "110101 123456"})
-    assert unknown.status_code == 400 and "123456" in unknown.text
+    assert outside.status_code == 403 and field_error(outside.text, "units")  # the page again (issue 14 item 5)
+    unknown = officer.post(f"/survey/{survey_id}/invitations/units", data={"csrf_token": token, "units": "110101\n123456"})
+    assert unknown.status_code == 400 and "123456" in field_error(unknown.text, "units")
+    assert "110101\n123456</textarea>" in form_of(unknown.text, f"/survey/{survey_id}/invitations/units")
     with office.read() as s:
         assert s.scalar(select(func.count()).select_from(InboxMessage)) == 1
 
@@ -190,3 +194,23 @@ def test_a_finding_becomes_a_ledger_assignment_from_the_results_page(office, ser
     assert "转为台账任务" not in viewer.get(f"/survey/{survey_id}/results").text
     assert viewer.post(f"/survey/{survey_id}/findings", data={**form, "csrf_token": csrf_from(
         viewer.get("/survey").text)}).status_code == 403
+
+
+def test_a_refused_finding_keeps_the_results_page_and_the_text(office, server, tmp_path, add_users):
+    """Issue 14 item 5: the finding as typed, the fault beside its field, no assignment made."""
+    _, survey_id, _ = published(server, tmp_path)
+    add_users({"bj_office": ("110000", ["action_office"])})
+    client = login(server, "bj_office")
+    form = {"csrf_token": csrf_from(client.get(f"/survey/{survey_id}/results").text), "text": "排队时间长,叫号系统常出故障",
+            "measure_no": "54", "unit_code": "11O101", "deadline": "2026-12-30", "question_code": "Q2"}
+    for change, field, message in (({}, "unit_code", "没有代码为“11O101”的单位"),
+                                   ({"unit_code": "110101", "deadline": "明年"}, "deadline", "完成时限“明年”无效"),
+                                   ({"unit_code": "110101", "question_code": "Q99"}, "question_code", "Q99")):
+        page = client.post(f"/survey/{survey_id}/findings", data={**form, **change})
+        assert page.status_code in (400, 404) and message in field_error(page.text, field), change
+        typed = form_of(page.text, f"/survey/{survey_id}/findings")
+        assert "排队时间长,叫号系统常出故障</textarea>" in typed and value_of(typed, field) == {**form, **change}[field]
+    outside = client.post(f"/survey/{survey_id}/findings", data={**form, "unit_code": "440000"})
+    assert outside.status_code == 403 and field_error(outside.text, "unit_code")
+    with office.read() as s:
+        assert s.scalar(select(func.count()).select_from(Assignment)) == 0

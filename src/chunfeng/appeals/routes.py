@@ -16,12 +16,14 @@ from chunfeng.appeals import analysis, intake, policy, services
 from chunfeng.appeals.errors import AppealInvalid, AppealNotFound
 from chunfeng.appeals.models import ACTION_NAMES, CHANNELS, KINDS, MOVES, STATES
 from chunfeng.bounds import bounded_day
+from chunfeng.errors import ChunfengError
 from chunfeng.files import TYPES
 from chunfeng.jobs import TaskResult
 from chunfeng.org.access import allowed, authorize
 from chunfeng.org.models import Unit
 from chunfeng.org.regions import regions
 from chunfeng.paging import clamp_page
+from chunfeng.web import forms
 from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import API_ERRORS, ApiError, Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, optional_user, render, require
@@ -126,10 +128,15 @@ def submit_api(request: Request, db: DatabaseDep, rules: RulesDep, item: AppealI
 
 @router.get("/appeals/track/{token}")
 def track(request: Request, token: str, session: SessionDep):
+    return _track_page(request, session, token)
+
+
+def _track_page(request: Request, session, token: str, *, refused: forms.Refused | None = None):
     appeal = services.by_token(session, token)
     return render(request, "appeals/track.html", {
         "a": appeal, "token": token, "states": STATES, "kinds": KINDS, "unit": session.get(Unit, appeal.unit_id),
-        "events": services.history(session, appeal), "actions": ACTION_NAMES}, user=None)
+        "events": services.history(session, appeal), "actions": ACTION_NAMES, "refused": refused}, user=None,
+        status_code=refused.status if refused else 200)
 
 
 @router.get("/appeals/find")
@@ -152,16 +159,32 @@ def find(request: Request, session: SessionDep, number: str = Form(""), phone: s
 
 
 @router.post("/appeals/track/{token}/rate")
-def rate(token: str, db: DatabaseDep, rating: int = Form(...), comment: str = Form("")):
-    with db.write() as session:
-        services.rate(session=session, token=token, rating=rating, comment=comment)
+def rate(request: Request, token: str, db: DatabaseDep, rating: str = Form(""), comment: str = Form("")):
+    try:
+        with db.write() as session:
+            services.rate(session=session, token=token, comment=comment,
+                          rating=int(rating) if rating.strip().isdigit() and len(rating.strip()) == 1 else 0)
+    except AppealInvalid as exc:  # the tracking page again, the comment kept beside the refusal
+        if exc.field is None:
+            raise
+        with db.read() as session:
+            return _track_page(request, session, token, refused=forms.refused(
+                db, request, None, exc, form="rate", fields=("rating", "comment"),
+                values={"rating": rating, "comment": comment}))
     return RedirectResponse(f"/appeals/track/{token}?rated=1", status_code=303)
 
 
 @router.post("/appeals/track/{token}/reopen")
-def reopen(token: str, db: DatabaseDep, rules: RulesDep, reason: str = Form("")):
-    with db.write() as session:
-        services.reopen(session=session, token=token, reason=reason, rules=rules)
+def reopen(request: Request, token: str, db: DatabaseDep, rules: RulesDep, reason: str = Form("")):
+    try:
+        with db.write() as session:
+            services.reopen(session=session, token=token, reason=reason, rules=rules)
+    except AppealInvalid as exc:
+        if exc.field is None:  # the item's state: the error page, as for any refused move
+            raise
+        with db.read() as session:
+            return _track_page(request, session, token, refused=forms.refused(
+                db, request, None, exc, form="reopen", fields=("reason",), values={"reason": reason}))
     return RedirectResponse(f"/appeals/track/{token}?reopened=1", status_code=303)
 
 
@@ -254,7 +277,7 @@ def appeal_contact(request: Request, appeal_id: Id, db: DatabaseDep, user: Curre
         return _appeal_page(request, session, user, appeal_id, masked=False)
 
 
-def _appeal_page(request, session, user, appeal_id: int, *, masked: bool):
+def _appeal_page(request, session, user, appeal_id: int, *, masked: bool, refused: forms.Refused | None = None):
     appeal = services.get_appeal(session=session, actor=user, appeal_id=appeal_id)
     unit = session.get(Unit, appeal.unit_id)
     return render(request, "appeals/appeal.html", {
@@ -263,27 +286,45 @@ def _appeal_page(request, session, user, appeal_id: int, *, masked: bool):
         "may_unmask": policy.may_view_contact(user, appeal), "may_handle": policy.may_handle(user, appeal),
         "moves": [action for action in MOVES if policy.may_move(user, appeal, action)],
         "events": services.history(session, appeal), "attachments": services.attachments(session, appeal),
-        "states": STATES, "kinds": KINDS, "channels": CHANNELS,
-        "actions": ACTION_NAMES}, user=user)
+        "states": STATES, "kinds": KINDS, "channels": CHANNELS, "refused": refused,
+        "actions": ACTION_NAMES}, user=user, status_code=refused.status if refused else 200)
 
 
 @router.post("/appeals/{appeal_id}/act", dependencies=[require("appeals.handle")])
-def appeal_act(appeal_id: Id, db: DatabaseDep, user: CurrentUser, action: str = Form(...), note: str = Form("")):
-    with db.write() as session:
-        services.act(session=session, actor=user, appeal_id=appeal_id, action=action, note=note)
+def appeal_act(request: Request, appeal_id: Id, db: DatabaseDep, user: CurrentUser, action: str = Form(...),
+               note: str = Form("")):
+    try:
+        with db.write() as session:
+            services.act(session=session, actor=user, appeal_id=appeal_id, action=action, note=note)
+    except AppealInvalid as exc:
+        if exc.field is None:  # the item's state, not what was typed: the error page as for any refused move
+            raise
+        with db.read() as session:
+            return _appeal_page(request, session, user, appeal_id, masked=True, refused=forms.refused(
+                db, request, user, exc, form=action, fields=("note",), values={"note": note}))
     return RedirectResponse(f"/appeals/{appeal_id}?done={action}", status_code=303)
 
 
 @router.post("/appeals/{appeal_id}/override", dependencies=[require("appeals.handle")])
-def appeal_override(appeal_id: Id, db: DatabaseDep, user: CurrentUser, unit_code: str = Form(""),
+def appeal_override(request: Request, appeal_id: Id, db: DatabaseDep, user: CurrentUser, unit_code: str = Form(""),
                     measures: str = Form("")):
     try:
-        nos = [int(x) for x in measures.replace(",", " ").replace(",", " ").replace("、", " ").split()] if measures.strip() else None
-    except ValueError:
-        raise AppealInvalid(f"措施编号“{measures}”应为数字,用逗号或空格分隔") from None
-    with db.write() as session:
-        services.override(session=session, actor=user, appeal_id=appeal_id, unit_code=unit_code.strip() or None,
-                          measures=nos)
+        try:
+            nos = [int(x) for x in measures.replace(",", " ").replace(",", " ").replace("、", " ").split()] if measures.strip() else None
+        except ValueError:
+            raise AppealInvalid(f"措施编号“{measures}”应为数字,用逗号或空格分隔", field="measures") from None
+        with db.write() as session:
+            services.override(session=session, actor=user, appeal_id=appeal_id, unit_code=unit_code.strip() or None,
+                              measures=nos)
+    except ChunfengError as exc:
+        # A mistyped unit or measure, or a unit outside the official's subtree (recorded as denied): the page again
+        # with the message beside the field and the codes as typed. Anything about the item itself stays an error page.
+        if exc.field is None:
+            raise
+        with db.read() as session:
+            return _appeal_page(request, session, user, appeal_id, masked=True, refused=forms.refused(
+                db, request, user, exc, form="override", fields=("unit_code", "measures"),
+                values={"unit_code": unit_code, "measures": measures}))
     return RedirectResponse(f"/appeals/{appeal_id}?done=override", status_code=303)
 
 

@@ -203,7 +203,7 @@ def act(*, session: Session, actor: Actor, appeal_id: int, action: str, note: st
         raise refused
     _, target = MOVES[action]
     if action == "reply" and not note.strip():
-        raise AppealInvalid("请填写答复内容")
+        raise AppealInvalid("请填写答复内容", field="note")
     now = now or utcnow()
     before = appeal.state
     appeal.state = target
@@ -226,7 +226,7 @@ def rate(*, session: Session, token: str, rating: int, comment: str = "", now: d
     if appeal.state != "replied":
         raise AppealInvalid(f"事项当前为“{STATES[appeal.state]}”,答复后才能评价")
     if rating not in range(1, 6):
-        raise AppealInvalid("评价应为 1 到 5 分")
+        raise AppealInvalid("评价应为 1 到 5 分", field="rating")
     appeal.rating, appeal.state, appeal.closed_at = rating, "closed", now or utcnow()
     record_event(session, appeal, None, "rate", f"{rating} 分 {comment.strip()}".strip())
     audit.record(session, actor=SystemActor(username="submitter"), action="appeals.rated", object_type="appeal",
@@ -244,7 +244,7 @@ def reopen(*, session: Session, token: str, reason: str, today: date | None = No
     if appeal.reopened:
         raise AppealInvalid("每件事项只能申请重新办理一次")
     if not reason.strip():
-        raise AppealInvalid("请说明不满意的原因")
+        raise AppealInvalid("请说明不满意的原因", field="reason")
     today = today or date.today()
     cal, days = configured_calendar(session), rules.limits_of(appeal.kind)
     try:
@@ -266,8 +266,11 @@ def override(*, session: Session, actor: Actor, appeal_id: int, unit_code: str |
     """An official sends the item to another unit, or links it to other measures; what routing and
     classification proposed stays in auto_*."""
     appeal = get_appeal(session=session, actor=actor, appeal_id=appeal_id)
-    unit = find_unit(session=session, code=unit_code) if unit_code else None
+    if refused := policy.handle_refusal(actor, appeal):
+        raise refused
+    unit = find_unit(session=session, code=unit_code, field="unit_code") if unit_code else None
     if refused := policy.reassign_refusal(actor, appeal, unit):
+        refused.field = "unit_code"  # the item may be handled: what is refused is the unit typed
         raise refused
     before = {"unit": session.get(Unit, appeal.unit_id).code, "measures": appeal.measures}
     if unit is not None:
@@ -278,7 +281,7 @@ def override(*, session: Session, actor: Actor, appeal_id: int, unit_code: str |
         known = set(session.scalars(select(PlanMeasure.no).where(PlanMeasure.notice_id == notice,
                                                                  PlanMeasure.no.in_(measures))))
         if bad := [m for m in measures if m not in known]:
-            raise AppealInvalid(f"没有这些措施:{'、'.join(map(str, bad))}")
+            raise AppealInvalid(f"没有这些措施:{'、'.join(map(str, bad))}", field="measures")
         appeal.measures = list(dict.fromkeys(measures))
         row = session.execute(select(PlanItem.no, PlanCategory.no).select_from(PlanMeasure)
                               .join(PlanItem, PlanMeasure.item_id == PlanItem.id)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from chunfeng.bounds import LAW_DAY_MIN, bounded_day
+from chunfeng.bounds import LAW_DAY_MIN, OutOfBounds, bounded_day
 from chunfeng.charts import bar_chart
 from chunfeng.consult import analytics, policy, services, transfer
 from chunfeng.consult.errors import ConsultInvalid
@@ -19,6 +19,7 @@ from chunfeng.consult.models import ENTRY_STATES
 from chunfeng.jobs import TaskResult
 from chunfeng.org.access import authorize
 from chunfeng.org.builtin import PROVINCES
+from chunfeng.web import forms
 from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import API_ERRORS, INT_MAX, ApiError, FormId, Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, optional_user, render, require
@@ -137,16 +138,27 @@ def consult_api_handoff(db: DatabaseDep, item: HandoffIn):
 
 @router.get("/consult/queue", dependencies=[require("consult.agent")])
 def queue(request: Request, session: SessionDep, user: CurrentUser, state: str = "waiting", page: PageNo = 1):
+    return _queue_page(request, session, user, state=state, page=page)
+
+
+def _queue_page(request: Request, session, user, *, state: str, page: int, refused: forms.Refused | None = None):
     result = services.handoff_queue(session=session, actor=user, state=state, page=max(1, page))
     return render(request, "consult/queue.html", {
-        "result": result, "state": state,
-        "may": lambda handoff, permission: policy.may_handle_handoff(user, handoff, permission)}, user=user)
+        "result": result, "state": state, "refused": refused,
+        "may": lambda handoff, permission: policy.may_handle_handoff(user, handoff, permission)}, user=user,
+        status_code=refused.status if refused else 200)
 
 
 @router.post("/consult/handoffs/{handoff_id}/answer", dependencies=[require("consult.agent")])
-def answer_handoff(handoff_id: Id, db: DatabaseDep, user: CurrentUser, answer: str = Form("")):
-    with db.write() as session:
-        services.answer_handoff(session=session, actor=user, handoff_id=handoff_id, answer=answer)
+def answer_handoff(request: Request, handoff_id: Id, db: DatabaseDep, user: CurrentUser, answer: str = Form(""),
+                   page: FormId = 1):
+    try:
+        with db.write() as session:
+            services.answer_handoff(session=session, actor=user, handoff_id=handoff_id, answer=answer)
+    except ConsultInvalid as exc:  # the queue page it was typed on again, the answer kept beside its message
+        with db.read() as session:
+            return _queue_page(request, session, user, state="waiting", page=page, refused=forms.refused(
+                db, request, user, exc, form=f"answer-{handoff_id}", fields=("answer",), values={"answer": answer}))
     return RedirectResponse("/consult/queue?answered=1", status_code=303)
 
 
@@ -215,20 +227,31 @@ def kb_entry(request: Request, key: str, session: SessionDep, user: CurrentUser)
 
 
 @router.post("/consult/kb", dependencies=[require("consult.kb.edit")])
-def kb_save(db: DatabaseDep, user: CurrentUser, key: str = Form(""), version: int | None = Form(None),
+def kb_save(request: Request, db: DatabaseDep, user: CurrentUser, key: str = Form(""), version: int | None = Form(None),
             question: str = Form(""), phrasings: str = Form(""), answer: str = Form(""), basis: str = Form(""),
             article: str = Form(""), tags: str = Form(""), region: str = Form("national"),
             effective_from: str = Form(""), effective_until: str = Form(""), status: str = Form("published"),
             repeals: str = Form("")):
-    def day(text: str, label: str) -> date | None:
-        return bounded_day(text, label, earliest=LAW_DAY_MIN) if text else None
+    def day(text: str, label: str, field: str) -> date | None:
+        return bounded_day(text, label, earliest=LAW_DAY_MIN, form_field=field) if text else None
 
-    values = {"question": question, "phrasings": phrasings, "answer": answer, "basis": basis, "article": article,
-              "tags": tags, "region": region, "effective_from": day(effective_from, "生效日期"),
-              "effective_until": day(effective_until, "失效日期"), "status": status, "repeals": repeals}
-    with db.write() as session:
-        entry = services.save_entry(session=session, actor=user, values=values, key=key or None,
-                                    expected_version=version)
+    typed = {"question": question, "phrasings": phrasings, "answer": answer, "basis": basis, "article": article,
+             "tags": tags, "region": region, "effective_from": effective_from, "effective_until": effective_until,
+             "status": status, "repeals": repeals}
+    try:
+        values = {**typed, "effective_from": day(effective_from, "生效日期", "effective_from"),
+                  "effective_until": day(effective_until, "失效日期", "effective_until")}
+        with db.write() as session:
+            entry = services.save_entry(session=session, actor=user, values=values, key=key or None,
+                                        expected_version=version)
+    except (ConsultInvalid, OutOfBounds) as exc:  # the entry form again, as typed, each fault beside its field
+        refused = forms.refused(db, request, user, exc, form="entry", values=typed, fields=tuple(typed))
+        with db.read() as session:
+            entry, revisions = services.history(session=session, actor=user, key=key) if key else (None, [])
+            return render(request, "consult/entry.html", {
+                "entry": entry, "revisions": revisions, "regions": REGIONS, "states": ENTRY_STATES,
+                "may_edit": entry is None or policy.may_edit_entry(user, entry), "refused": refused},
+                user=user, status_code=refused.status)
     return RedirectResponse(f"/consult/kb/{entry.key}?saved=1", status_code=303)
 
 

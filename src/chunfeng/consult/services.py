@@ -265,13 +265,13 @@ def handoff_queue(*, session: Session, actor: Actor, state: str = "waiting", pag
 
 def answer_handoff(*, session: Session, actor: Actor, handoff_id: int, answer: str) -> Handoff:
     if problem := length_problem(answer, "答复", TEXT):
-        raise ConsultInvalid(problem)
+        raise ConsultInvalid(problem, field="answer")
     item = policy.access_handoff_by_id(session, actor, handoff_id)
     if item.state != "waiting":
         # An answer is what the asker was told: a second agent must not replace it unnoticed.
         raise ConsultConflict(f"这个问题已由 {item.agent} 答复,不能再次答复")
     if not answer.strip():
-        raise ConsultInvalid("答复内容不能为空")
+        raise ConsultInvalid("答复内容不能为空", field="answer")
     before = {"state": item.state, "answer": item.answer}
     item.state, item.answer, item.agent, item.answered_at = "answered", answer.strip(), actor.username, utcnow()
     session.flush()
@@ -333,17 +333,18 @@ def entry_length_problems(values: dict) -> list[str]:
     return problems
 
 
-def _check_entry(values: dict) -> list[str]:
-    problems = entry_length_problems(values)
+def _check_entry(values: dict) -> list[tuple[str, str]]:
+    """What is wrong with an entry, each with the field it is about ("form" where the message names it)."""
+    problems = [("form", p) for p in entry_length_problems(values)]
     if not str(values.get("question") or "").strip():
-        problems.append("问题为空")
+        problems.append(("question", "问题为空"))
     if not str(values.get("answer") or "").strip():
-        problems.append("答案为空")
+        problems.append(("answer", "答案为空"))
     if values.get("status", "published") not in ("draft", "published"):
-        problems.append(f"状态“{values.get('status')}”无效,应为 draft(草稿)或 published(已发布)")
+        problems.append(("status", f"状态“{values.get('status')}”无效,应为 draft(草稿)或 published(已发布)"))
     start, end = values.get("effective_from"), values.get("effective_until")
     if start and end and end < start:
-        problems.append(f"失效日期 {end} 早于生效日期 {start}")
+        problems.append(("effective_until", f"失效日期 {end} 早于生效日期 {start}"))
     return problems
 
 
@@ -353,13 +354,14 @@ def save_entry(*, session: Session, actor: Actor, values: dict, key: str | None 
     authorize(actor, "consult.kb.edit")
     problems = _check_entry(values)
     if problems:
-        raise ConsultInvalid(";".join(problems))
+        fields = {name for name, _ in problems}
+        raise ConsultInvalid(";".join(p for _, p in problems), field=fields.pop() if len(fields) == 1 else None)
     mine = _unit(session, actor)
     region = values.get("region") or NATIONAL
     if region != NATIONAL and not isinstance(actor, SystemActor):
         target = session.scalar(select(Unit).where(Unit.code == region))
         if target is None:
-            raise ConsultInvalid(f"地区“{region}”不是已知单位代码")
+            raise ConsultInvalid(f"地区“{region}”不是已知单位代码", field="region")
         authorize(actor, "consult.kb.edit", target)
     elif region == NATIONAL and not isinstance(actor, SystemActor) and mine.level != "national":
         authorize(actor, "consult.kb.national")

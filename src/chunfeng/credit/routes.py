@@ -16,11 +16,12 @@ from chunfeng.bounds import bounded_day, check_lengths
 from chunfeng.credit import evaluation, incentives, policy, repair, risk, services
 from chunfeng.credit.errors import CreditNotFound
 from chunfeng.credit.models import EVALUATION_STATES, LEVELS, REMOVAL_REASONS, RISK_TIERS
-from chunfeng.errors import ValidationFailed
+from chunfeng.errors import ChunfengError, Invalid, ValidationFailed
 from chunfeng.paging import clamp_page
 from chunfeng.tabular import MB
+from chunfeng.web import forms
 from chunfeng.web import jobs as jobs_pages
-from chunfeng.web.contract import Id, PageNo
+from chunfeng.web.contract import FormId, Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, SettingsDep, optional_user, render, require
 from chunfeng.web.downloads import XLSX, temporary_file, write_personal_xlsx
 from chunfeng.xlsx import download_path, write_table
@@ -158,37 +159,62 @@ def public_export(session: SessionDep, q: str = ""):
 
 @router.get("/credit/violators/manage", dependencies=[require("credit.violators.manage")])
 def manage(request: Request, session: SessionDep, user: CurrentUser, q: str = "", page: PageNo = 1):
+    return _manage_page(request, session, user, q=q, page=page)
+
+
+def _manage_page(request: Request, session, user, *, q: str = "", page: int = 1, refused: forms.Refused | None = None):
     page, per_page = clamp_page(page, PER_PAGE)
     result = services.list_violators(session=session, actor=user, q=q[:200], page=page, per_page=per_page)
     return render(request, "credit/manage.html", {
         "result": result, "q": q[:200], "reasons": {k: v for k, v in REMOVAL_REASONS.items() if k != "expired"},
-        "all_reasons": REMOVAL_REASONS, "may_remove": policy.may_remove, "today": _today(),
-        "period_rule": services.rules()["violators"]["standard_period"]}, user=user)
+        "all_reasons": REMOVAL_REASONS, "may_remove": policy.may_remove, "today": _today(), "refused": refused,
+        "period_rule": services.rules()["violators"]["standard_period"]}, user=user,
+        status_code=refused.status if refused else 200)
+
+
+VIOLATOR_FIELDS = ("credit_code", "name", "unit_code", "case_nature", "facts", "amount_unpaid", "amount_penalty",
+                   "published_on", "off_on")
 
 
 @router.post("/credit/violators", dependencies=[require("credit.violators.manage")])
-def add(db: DatabaseDep, user: CurrentUser, credit_code: str = Form(""), name: str = Form(""),
+def add(request: Request, db: DatabaseDep, user: CurrentUser, credit_code: str = Form(""), name: str = Form(""),
         unit_code: str = Form(""), case_nature: str = Form(""), facts: str = Form(""),
         amount_unpaid: str = Form("0"), amount_penalty: str = Form("0"), published_on: str = Form(""),
         off_on: str = Form("")):
-    check_lengths({"失信主体名称": (name, 200), "案件性质": (case_nature, 100), "主要违法事实": (facts, 5000),
-                   "单位代码": (unit_code, 32), "统一社会信用代码": (credit_code, 18)})
-    published = bounded_day(published_on, "公布日期")
-    off = bounded_day(off_on, "撤出日期") if off_on.strip() else None
-    with db.write() as session:
-        services.add_violator(session=session, actor=user, credit_code=credit_code, name=name,
-                              unit_code=unit_code or user.unit.code, case_nature=case_nature, facts=facts,
-                              amount_unpaid=amount_unpaid, amount_penalty=amount_penalty, published_on=published,
-                              off_on=off, today=_today())
+    typed = dict(zip(VIOLATOR_FIELDS, (credit_code, name, unit_code, case_nature, facts, amount_unpaid, amount_penalty,
+                                       published_on, off_on), strict=True))
+    try:
+        check_lengths({"失信主体名称": (name, 200), "案件性质": (case_nature, 100), "主要违法事实": (facts, 5000),
+                       "单位代码": (unit_code, 32), "统一社会信用代码": (credit_code, 18)})
+        published = bounded_day(published_on, "公布日期", form_field="published_on")
+        off = bounded_day(off_on, "撤出日期", form_field="off_on") if off_on.strip() else None
+        with db.write() as session:
+            services.add_violator(session=session, actor=user, credit_code=credit_code, name=name,
+                                  unit_code=unit_code or user.unit.code, case_nature=case_nature, facts=facts,
+                                  amount_unpaid=amount_unpaid, amount_penalty=amount_penalty, published_on=published,
+                                  off_on=off, today=_today())
+    except ChunfengError as exc:
+        if exc.field is None and not isinstance(exc, Invalid):  # a refusal not about what was typed: the error page
+            raise
+        with db.read() as session:  # the register again, the form as typed, the fault beside its field
+            return _manage_page(request, session, user, refused=forms.refused(
+                db, request, user, exc, form="add", values=typed, fields=VIOLATOR_FIELDS))
     return RedirectResponse("/credit/violators/manage?added=1", status_code=303)
 
 
 @router.post("/credit/violators/{violator_id}/remove", dependencies=[require("credit.violators.manage")])
-def remove(violator_id: Id, db: DatabaseDep, user: CurrentUser, reason: str = Form(""), note: str = Form("")):
-    check_lengths({"依据": (note, 2000)})
-    with db.write() as session:
-        services.remove_violator(session=session, actor=user, violator_id=violator_id, reason=reason, note=note,
-                                 today=_today())
+def remove(request: Request, violator_id: Id, db: DatabaseDep, user: CurrentUser, reason: str = Form(""),
+           note: str = Form(""), q: str = Form(""), page: FormId = 1):
+    try:
+        check_lengths({"依据": (note, 2000)})
+        with db.write() as session:
+            services.remove_violator(session=session, actor=user, violator_id=violator_id, reason=reason, note=note,
+                                     today=_today())
+    except Invalid as exc:  # the register page it was on again, that row's form as typed with the message
+        with db.read() as session:
+            return _manage_page(request, session, user, q=q, page=page, refused=forms.refused(
+                db, request, user, exc, form=f"remove-{violator_id}", fields=("reason", "note"),
+                values={"reason": reason, "note": note}))
     return RedirectResponse("/credit/violators/manage?removed=1", status_code=303)
 
 

@@ -236,13 +236,13 @@ def taxpayer_history(*, session: Session, actor: Actor, credit_code: str) -> lis
 # --- major violators ------------------------------------------------------------------------------
 
 
-def _amount(text: str | Decimal, label: str) -> Decimal:
+def _amount(text: str | Decimal, label: str, field: str | None = None) -> Decimal:
     try:
         value = Decimal(str(text).strip().replace(",", "") or "0")
     except InvalidOperation:
-        raise CreditInvalid(f"{label}“{text}”不是金额") from None
+        raise CreditInvalid(f"{label}“{text}”不是金额", field=field) from None
     if not value.is_finite() or value < 0 or value >= Decimal("1e16"):
-        raise CreditInvalid(f"{label}“{text}”应为不小于 0 的金额")
+        raise CreditInvalid(f"{label}“{text}”应为不小于 0 的金额", field=field)
     return value.quantize(Decimal("0.01"))
 
 
@@ -254,26 +254,29 @@ def add_violator(*, session: Session, actor: Actor, credit_code: str, name: str,
     authorize(actor, "credit.violators.manage")
     unit = session.scalar(select(Unit).where(Unit.code == unit_code.strip()))
     if unit is None:
-        raise CreditNotFound(f"没有代码为“{unit_code}”的单位")
-    authorize(actor, "credit.violators.manage", unit)
+        raise CreditNotFound(f"没有代码为“{unit_code}”的单位", field="unit_code")
+    if refused := refusal(actor, "credit.violators.manage", unit):
+        refused.field = "unit_code"  # a unit outside the official's own subtree, typed in the form
+        raise refused
     credit_code = credit_code.strip().upper()
     if (problem := credit_code_problem(credit_code)) is not None:
-        raise CreditInvalid(f"统一社会信用代码“{credit_code}”{problem}")
+        raise CreditInvalid(f"统一社会信用代码“{credit_code}”{problem}", field="credit_code")
     name, case_nature = name.strip(), case_nature.strip()
     if not name or len(name) > 200:
-        raise CreditInvalid("失信主体名称不能为空,且不超过 200 字")
+        raise CreditInvalid("失信主体名称不能为空,且不超过 200 字", field="name")
     if not case_nature or len(case_nature) > 100:
-        raise CreditInvalid("案件性质不能为空,且不超过 100 字")
+        raise CreditInvalid("案件性质不能为空,且不超过 100 字", field="case_nature")
     if published_on > today:
-        raise CreditInvalid(f"公布日期 {published_on} 晚于今天:请在公布当日或之后登记")
+        raise CreditInvalid(f"公布日期 {published_on} 晚于今天:请在公布当日或之后登记", field="published_on")
     off_on = off_on or standard_off_date(published_on)
     if off_on is None:
-        raise CreditInvalid("请填写撤出日期:《重大税收违法失信主体信息公布管理办法》规定的公布期限尚待复核,系统不代为计算")
+        raise CreditInvalid("请填写撤出日期:《重大税收违法失信主体信息公布管理办法》规定的公布期限尚待复核,系统不代为计算",
+                            field="off_on")
     if off_on <= published_on:
-        raise CreditInvalid(f"撤出日期 {off_on} 应晚于公布日期 {published_on}")
+        raise CreditInvalid(f"撤出日期 {off_on} 应晚于公布日期 {published_on}", field="off_on")
     violator = Violator(credit_code=credit_code, name=name, unit=unit, case_nature=case_nature, facts=facts.strip(),
-                        amount_unpaid=_amount(amount_unpaid, "违法金额"),
-                        amount_penalty=_amount(amount_penalty, "罚款及滞纳金"),
+                        amount_unpaid=_amount(amount_unpaid, "违法金额", "amount_unpaid"),
+                        amount_penalty=_amount(amount_penalty, "罚款及滞纳金", "amount_penalty"),
                         published_on=published_on, off_on=off_on, removal_note="")
     session.add(violator)
     session.flush()
@@ -296,11 +299,11 @@ def remove_violator(*, session: Session, actor: Actor, violator_id: int, reason:
     if violator is None or refusal(actor, "credit.violators.manage", violator.unit) is not None:
         raise CreditNotFound(f"没有编号为 {violator_id} 的失信主体记录")
     if reason not in REMOVAL_REASONS or reason == "expired":
-        raise CreditInvalid("提前撤出的原因应为“信用修复”或“缴清税款、滞纳金和罚款”")
+        raise CreditInvalid("提前撤出的原因应为“信用修复”或“缴清税款、滞纳金和罚款”", field="reason")
     if refused := policy.remove_refusal(actor, violator):
         raise refused
     if not note.strip():
-        raise CreditInvalid("请写明提前撤出的依据(如修复决定或缴款凭证编号)")
+        raise CreditInvalid("请写明提前撤出的依据(如修复决定或缴款凭证编号)", field="note")
     before = _violator_fields(violator)
     violator.removed_on, violator.removal_reason, violator.removal_note = today, reason, note.strip()[:2000]
     audit.record(session, actor=actor, action="credit.violator.removed", object_type="credit_violator",

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from chunfeng import documents
 from chunfeng.charts import bar_chart, light_bars
 from chunfeng.ledger import league
-from chunfeng.ledger.dashboard import rollup
+from chunfeng.ledger.dashboard import Cell, light_counts, rollup
 from chunfeng.ledger.models import Assignment, Indicator, IndicatorValue, ProgressReport
 from chunfeng.org.access import Actor, authorize
 from chunfeng.org.models import Unit
@@ -25,8 +25,8 @@ from chunfeng.plan.services import latest_notice_id
 class Briefing:
     unit: Unit
     today: date
-    totals: dict[str, int]
-    categories: list[tuple[str, float, dict[str, int]]]
+    totals: Cell
+    categories: list[tuple[str, float, Cell]]
     children: list
     standings: list
     level: str
@@ -39,18 +39,14 @@ def build(*, session: Session, actor: Actor, unit: Unit, today: date) -> Briefin
     authorize(actor, "ledger.view", unit)
     in_subtree = and_(Assignment.unit_id == Unit.id, Unit.path.startswith(unit.path, autoescape=True))
     by_category = session.execute(
-        select(Assignment.category_no, func.avg(Assignment.progress),
-               func.sum(case((Assignment.light == "red", 1), else_=0)),
-               func.sum(case((Assignment.light == "yellow", 1), else_=0)), func.count())
+        select(Assignment.category_no, func.avg(Assignment.progress), *light_counts(), func.count())
         .select_from(Assignment).join(Unit, in_subtree).group_by(Assignment.category_no).order_by(Assignment.category_no))
     names = dict(session.execute(select(PlanCategory.no, PlanCategory.name)
                                  .where(PlanCategory.notice_id == latest_notice_id())).all())
-    categories, totals = [], {"red": 0, "yellow": 0, "green": 0}
-    for no, mean, red, yellow, n in by_category:
-        counts = {"red": int(red or 0), "yellow": int(yellow or 0), "green": n - int(red or 0) - int(yellow or 0)}
-        for k in totals:
-            totals[k] += counts[k]
-        categories.append((names.get(no, f"类别{no}"), round(float(mean or 0), 1), counts))
+    categories, totals = [], Cell()
+    for no, mean, red, yellow, idle, n in by_category:
+        totals.add(red, yellow, idle, n)
+        categories.append((names.get(no, f"类别{no}"), round(float(mean or 0), 1), Cell().add(red, yellow, idle, n)))
     order = list(LEVELS)
     below = [lv for lv in order[2:] if order.index(lv) > order.index(unit.level)]
     level = below[0] if below else unit.level
@@ -70,9 +66,7 @@ def build(*, session: Session, actor: Actor, unit: Unit, today: date) -> Briefin
                         level, overdue, indicators)
     briefing.charts = {
         "categories": bar_chart([c[0] for c in categories], [c[1] for c in categories]),
-        "children": light_bars([r.unit.name for r in children[:20]],
-                               [{"red": r.overall.red, "yellow": r.overall.yellow, "green": r.overall.green, "idle": r.overall.idle}
-                                for r in children[:20]]),
+        "children": light_bars([r.unit.name for r in children[:20]], [r.overall.lights for r in children[:20]]),
     }
     return briefing
 

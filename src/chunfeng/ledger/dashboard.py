@@ -33,6 +33,20 @@ class Cell:
     def total(self) -> int:
         return self.red + self.yellow + self.green + self.idle
 
+    @property
+    def lights(self) -> dict[str, int]:
+        """The four counts, as the charts take them."""
+        return {"red": self.red, "yellow": self.yellow, "green": self.green, "idle": self.idle}
+
+    def add(self, red: int | None, yellow: int | None, idle: int | None, total: int) -> Cell:
+        """Add one row of `light_counts()` (SQL sums, None when no rows) and its count."""
+        red, yellow, idle = int(red or 0), int(yellow or 0), int(idle or 0)
+        self.red += red
+        self.yellow += yellow
+        self.idle += idle
+        self.green += total - red - yellow - idle
+        return self
+
 
 @dataclass
 class RollupRow:
@@ -41,15 +55,9 @@ class RollupRow:
     overall: Cell = field(default_factory=Cell)
 
 
-def _merge(target: Cell, red: int, yellow: int, idle: int, total: int) -> None:
-    target.red += red
-    target.yellow += yellow
-    target.idle += idle
-    target.green += total - red - yellow - idle
-
-
-def _light_counts():
-    """Red, yellow and idle (green and not started) counted in SQL; green is the rest."""
+def light_counts():
+    """Red, yellow and idle (green and not started) counted in SQL; green is the rest (`Cell.add`). The one rule
+    for splitting the lights: the dashboards, the CLI and the briefing all count through it."""
     return (func.sum(case((Assignment.light == "red", 1), else_=0)),
             func.sum(case((Assignment.light == "yellow", 1), else_=0)),
             func.sum(case(((Assignment.light == "green") & (Assignment.status == "not_started"), 1), else_=0)))
@@ -68,7 +76,7 @@ def rollup(*, session: Session, actor: Actor, unit: Unit) -> list[RollupRow]:
         return prefix_of.get("/".join(cut) + "/")
 
     lights = session.execute(
-        select(Unit.path, Assignment.category_no, *_light_counts(), func.count())
+        select(Unit.path, Assignment.category_no, *light_counts(), func.count())
         .join(Unit, Assignment.unit_id == Unit.id)
         .where(Unit.path.startswith(unit.path, autoescape=True), Unit.id != unit.id)
         .group_by(Unit.path, Assignment.category_no))
@@ -77,9 +85,8 @@ def rollup(*, session: Session, actor: Actor, unit: Unit) -> list[RollupRow]:
         if child is None:
             continue
         row = rows[child]
-        cell = row.by_category.setdefault(category, Cell())
-        _merge(cell, int(r or 0), int(y or 0), int(i or 0), n)
-        _merge(row.overall, int(r or 0), int(y or 0), int(i or 0), n)
+        row.by_category.setdefault(category, Cell()).add(r, y, i, n)
+        row.overall.add(r, y, i, n)
     own = session.execute(select(Assignment.unit_id, Assignment.category_no, func.count(), func.avg(Assignment.progress))
                           .where(Assignment.unit_id.in_(list(rows)))
                           .group_by(Assignment.unit_id, Assignment.category_no))
@@ -107,8 +114,8 @@ def by_measure(*, session: Session, actor: Actor, unit: Unit) -> list[tuple[str,
     held directly below `unit` (or by it, when it has no children holding the measure)."""
     authorize(actor, "ledger.view", unit)
     in_subtree = Unit.path.startswith(unit.path, autoescape=True)
-    lights = {no: (int(r or 0), int(y or 0), int(i or 0), n) for no, r, y, i, n in session.execute(
-        select(Assignment.measure_no, *_light_counts(), func.count()).join(Unit, Assignment.unit_id == Unit.id)
+    lights = {no: (r, y, i, n) for no, r, y, i, n in session.execute(
+        select(Assignment.measure_no, *light_counts(), func.count()).join(Unit, Assignment.unit_id == Unit.id)
         .where(in_subtree).group_by(Assignment.measure_no))}
     top = session.execute(select(Assignment.measure_no, func.count(), func.avg(Assignment.progress))
                           .join(Unit, Assignment.unit_id == Unit.id)
@@ -123,8 +130,7 @@ def by_measure(*, session: Session, actor: Actor, unit: Unit) -> list[tuple[str,
                            .where(PlanMeasure.notice_id == latest_notice_id()).order_by(PlanMeasure.no))
     tree: dict[str, dict[str, list[MeasureRow]]] = {}
     for category, item, no, text, new_no in rows:
-        r, y, i, n = lights.get(no, (0, 0, 0, 0))
         held, mean = progress.get(no, (0, 0.0))
-        cell = Cell(red=r, yellow=y, green=n - r - y - i, idle=i, held=held, progress=round(mean, 1))
+        cell = Cell(held=held, progress=round(mean, 1)).add(*lights.get(no, (0, 0, 0, 0)))
         tree.setdefault(category, {}).setdefault(item, []).append(MeasureRow(no, text, new_no is not None, cell))
     return [(c, list(items.items())) for c, items in tree.items()]

@@ -4,12 +4,8 @@ from chunfeng.errors import ChunfengError, Conflict, Invalid, NotFound
 
 
 class LedgerError(ChunfengError):
-    """Base of the ledger errors. `field` names the form field the message belongs beside, where there is one, so
-    that a form can show it there and keep what was typed."""
-
-    def __init__(self, message: str, *, field: str | None = None):
-        super().__init__(message)
-        self.field = field
+    """Base of the ledger errors. `field` (of every Chunfeng error) names the form field the message belongs
+    beside, where there is one, so that a form can show it there and keep what was typed."""
 
 
 class LedgerNotFound(LedgerError, NotFound):
@@ -17,12 +13,7 @@ class LedgerNotFound(LedgerError, NotFound):
 
 
 class LedgerInvalid(LedgerError, Invalid):
-    """Bad input or a state that does not allow the operation; names what is wrong. `field` names the form field
-    it is about, so that a page can show the message beside it."""
-
-    def __init__(self, message: str, *, field: str | None = None):
-        super().__init__(message)
-        self.field = field
+    """Bad input or a state that does not allow the operation; names what is wrong."""
 
 
 class StaleReport(LedgerError, Conflict):

@@ -13,10 +13,10 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from chunfeng.bounds import OutOfBounds, bounded_day
+from chunfeng.bounds import bounded_day
 from chunfeng.calendar.services import coverage_warning
 from chunfeng.charts import bar_chart, light_bars
-from chunfeng.errors import ChunfengError, Forbidden, Invalid, NotFound
+from chunfeng.errors import Forbidden, Invalid, NotFound
 from chunfeng.inbox.services import deliver_pending
 from chunfeng.jobs import TaskResult
 from chunfeng.ledger import briefing, bulk, exports, files, league, policy, reporting, reviews, services, supervision
@@ -27,12 +27,12 @@ from chunfeng.ledger.models import CYCLES, NOTICE_STATES, REPORT_STATES, ROLES, 
 from chunfeng.ledger.periods import period_of
 from chunfeng.ledger.services import Terms
 from chunfeng.ledger.warnings import LIGHTS, WarningRules, badge, describe, last_finished_period
-from chunfeng.org import audit
 from chunfeng.org.access import allowed, authorize
 from chunfeng.org.roles import LEVELS
 from chunfeng.org.services import get_unit, unit_chain
 from chunfeng.paging import Page
 from chunfeng.plan import services as plan
+from chunfeng.web import forms
 from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import INT_MAX, Id, OptionalNo, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, SettingsDep, render, require, templates
@@ -47,21 +47,7 @@ templates.env.globals.update(STATUSES=STATUSES, LIGHTS=LIGHTS, CYCLES=CYCLES, RE
 
 def _day(text: str, what: str, field: str | None = None) -> date | None:
     """The date typed in a form field, if any; a bad one is refused naming the field it belongs beside."""
-    try:
-        return bounded_day(text, what) if text else None
-    except OutOfBounds as exc:
-        if field is None:
-            raise
-        raise LedgerInvalid(str(exc), field=field) from None
-
-
-def _form_errors(db, request: Request, user, exc: ChunfengError, default_field: str = "form") -> dict[str, str]:
-    """A refusal of a form, as {field: message} for the form to show beside the field. The form is shown again with
-    what was typed, so a refused access is recorded here, as the error page would have done."""
-    if isinstance(exc, Forbidden):
-        audit.record_denied(db, actor=user, object_type="route", object_id=f"{request.method} {request.url.path}",
-                            reason=str(exc))
-    return {getattr(exc, "field", None) or default_field: str(exc)}
+    return bounded_day(text, what, form_field=field) if text else None
 
 
 @router.get("", dependencies=[require("ledger.view")])
@@ -79,9 +65,8 @@ def dashboard(request: Request, session: SessionDep, user: CurrentUser, unit: st
         "root": root, "chain": unit_chain(root), "rows": rows, "categories": categories, "own_total": own.total,
         "calendar_warning": coverage_warning(session=session, today=date.today()),
         "category_chart": bar_chart([c.name for c in categories], means) if rows else "",
-        "lights_chart": light_bars([r.unit.name for r in rows[:40]], [
-            {"red": r.overall.red, "yellow": r.overall.yellow, "green": r.overall.green, "idle": r.overall.idle}
-            for r in rows[:40]]) if rows else "",
+        "lights_chart": light_bars([r.unit.name for r in rows[:40]], [r.overall.lights for r in rows[:40]])
+        if rows else "",
     }, user=user)
 
 
@@ -103,8 +88,9 @@ def measures(request: Request, session: SessionDep, user: CurrentUser, unit: str
 
 
 def _assignment_page(request: Request, session, user, assignment_id: int, *, typed: dict | None = None,
-                     error: Exception | None = None):
-    """The assignment page; after a refused report, with the refusal beside its field and what was typed kept."""
+                     error: Exception | None = None, refused: forms.Refused | None = None):
+    """The assignment page; after a refused report (`typed`, `error`) or another refused form of the page
+    (`refused`), with the refusal beside its field and what was typed kept."""
     a = services.get_assignment(session=session, actor=user, assignment_id=assignment_id)
     today = date.today()
     may_break_down = policy.may_break_down(user, a)
@@ -132,10 +118,9 @@ def _assignment_page(request: Request, session, user, assignment_id: int, *, typ
         "reviewable": {r.id for r in reports if policy.may_review(user, r)},
         "may_supervise": policy.may_supervise(user, a),
         "notices": supervision.notices_for(session=session, actor=user, assignment_id=a.id).items,
-        "typed": typed, "form_error": str(error) if error else "",
-        **getattr(request.state, "form_state", {}),  # a refused break-down form shown again
+        "typed": typed, "form_error": str(error) if error else "", "refused": refused,
         "error_field": getattr(error, "field", None) or ("" if error is None else "form"),
-    }, status_code=getattr(error, "status", 200), user=user)
+    }, status_code=refused.status if refused else getattr(error, "status", 200), user=user)
 
 
 @router.get("/assignments/{assignment_id}", dependencies=[require("ledger.view")])
@@ -234,27 +219,28 @@ def break_down(request: Request, assignment_id: Id, db: DatabaseDep, user: Curre
                                 rules=WarningRules.from_settings(settings))
     except (Invalid, NotFound) as exc:
         # The assignment page again, its break-down form showing the message and what was chosen and typed.
-        errors = {k if k in ("units", "deadline", "cycle") else "form": v
-                  for k, v in _form_errors(db, request, user, exc).items()}  # e.g. a unit that meanwhile got it
-        request.state.form_state = {"break_down_errors": errors,
-                                    "break_down_form": {"units": units, "deadline": deadline, "owner": owner,
-                                                        "cycle": cycle}}
+        refused = forms.refused(db, request, user, exc, form="break_down", fields=("units", "deadline", "cycle"),
+                                values={"units": units, "deadline": deadline, "owner": owner, "cycle": cycle})
         with db.read() as session:
-            response = assignment_page(request, assignment_id, session, user)
-        response.status_code = exc.status
-        return response
+            return _assignment_page(request, session, user, assignment_id, refused=refused)
     return RedirectResponse(f"/ledger/assignments/{assignment_id}?broken_down={len(units)}", status_code=303)
 
 
 @router.post("/assignments/{assignment_id}/deadline", dependencies=[require("ledger.assign")])
-def change_deadline(assignment_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep,
+def change_deadline(request: Request, assignment_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep,
                     deadline: str = Form("")):
-    day = _day(deadline, "完成时限")
-    if day is None:
-        raise LedgerInvalid("请填写新的完成时限")
-    with db.write() as session:
-        services.change_deadline(session=session, actor=user, assignment_id=assignment_id, deadline=day,
-                                 rules=WarningRules.from_settings(settings))
+    try:
+        day = _day(deadline, "完成时限", "deadline")
+        if day is None:
+            raise LedgerInvalid("请填写新的完成时限", field="deadline")
+        with db.write() as session:
+            services.change_deadline(session=session, actor=user, assignment_id=assignment_id, deadline=day,
+                                     rules=WarningRules.from_settings(settings))
+    except Invalid as exc:
+        refused = forms.refused(db, request, user, exc, form="deadline", fields=("deadline",),
+                                values={"deadline": deadline})
+        with db.read() as session:
+            return _assignment_page(request, session, user, assignment_id, refused=refused)
     return RedirectResponse(f"/ledger/assignments/{assignment_id}?rescheduled=1", status_code=303)
 
 
@@ -392,7 +378,8 @@ def assign(request: Request, db: DatabaseDep, user: CurrentUser, settings: Setti
     except (Invalid, NotFound, Forbidden) as exc:
         # The form again, the message beside the field it concerns and everything typed kept; a unit outside the
         # official's subtree is a mistyped code as often as a probe, so it is shown there too (and recorded).
-        errors = _form_errors(db, request, user, exc, "unit" if target == "unit" and isinstance(exc, Forbidden) else "form")
+        errors = forms.form_errors(db, request, user, exc,
+                                   "unit" if target == "unit" and isinstance(exc, Forbidden) else "form")
         form = {"target": target, "level": level, "unit": unit, "measures": measures, "category": category,
                 "deadline": deadline, "ongoing": ongoing, "cycle": cycle, "owner": owner, "role": role, "start": start}
         with db.read() as session:
@@ -454,14 +441,20 @@ def _after_delivery(response, db, settings):
 
 
 @router.post("/assignments/{assignment_id}/notices", dependencies=[require("ledger.supervise")])
-def issue_notice(assignment_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep, subject: str = Form(""), text: str = Form(""),
-                 respond_by: str = Form("")):
-    day = _day(respond_by, "答复期限")
-    if day is None:
-        raise LedgerInvalid("请填写答复期限")
-    with db.write() as session:
-        notice = supervision.issue_notice(session=session, actor=user, assignment_id=assignment_id, subject=subject,
-                                          text=text, respond_by=day)
+def issue_notice(request: Request, assignment_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep,
+                 subject: str = Form(""), text: str = Form(""), respond_by: str = Form("")):
+    try:
+        day = _day(respond_by, "答复期限", "respond_by")
+        if day is None:
+            raise LedgerInvalid("请填写答复期限", field="respond_by")
+        with db.write() as session:
+            notice = supervision.issue_notice(session=session, actor=user, assignment_id=assignment_id,
+                                              subject=subject, text=text, respond_by=day)
+    except Invalid as exc:
+        refused = forms.refused(db, request, user, exc, form="notice", fields=("subject", "text", "respond_by"),
+                                values={"subject": subject, "text": text, "respond_by": respond_by})
+        with db.read() as session:
+            return _assignment_page(request, session, user, assignment_id, refused=refused)
     return _after_delivery(RedirectResponse(f"/ledger/notices/{notice.id}", status_code=303), db, settings)
 
 
@@ -486,17 +479,29 @@ def notices(request: Request, session: SessionDep, user: CurrentUser, page: Page
 
 @router.get("/notices/{notice_id}", dependencies=[require("ledger.answer", "ledger.supervise")])
 def notice_page(request: Request, notice_id: Id, session: SessionDep, user: CurrentUser):
+    return _notice_page(request, session, user, notice_id)
+
+
+def _notice_page(request: Request, session, user, notice_id: int, *, refused: forms.Refused | None = None):
     notice = supervision.get_notice(session=session, actor=user, notice_id=notice_id)
     return render(request, "ledger/notice.html", {
-        "notice": notice,
+        "notice": notice, "refused": refused,
         "may_answer": policy.may_answer(user, notice), "may_close": policy.may_close(user, notice),
-    }, user=user)
+    }, user=user, status_code=refused.status if refused else 200)
 
 
 @router.post("/notices/{notice_id}/answer", dependencies=[require("ledger.answer")])
-def answer_notice(notice_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep, text: str = Form("")):
-    with db.write() as session:
-        supervision.answer_notice(session=session, actor=user, notice_id=notice_id, text=text)
+def answer_notice(request: Request, notice_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep,
+                  text: str = Form("")):
+    try:
+        with db.write() as session:
+            supervision.answer_notice(session=session, actor=user, notice_id=notice_id, text=text)
+    except Invalid as exc:
+        if exc.field is None:  # the notice's state, not the text: the error page as for any refused move
+            raise
+        with db.read() as session:
+            return _notice_page(request, session, user, notice_id, refused=forms.refused(
+                db, request, user, exc, form="answer", fields=("text",), values={"text": text}))
     return _after_delivery(RedirectResponse(f"/ledger/notices/{notice_id}", status_code=303), db, settings)
 
 

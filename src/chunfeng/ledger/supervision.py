@@ -43,10 +43,12 @@ def issue_notice(*, session: Session, actor: Actor, assignment_id: int, subject:
     check_lengths({"督办单标题": (subject, TITLE), "督办内容": (text, TEXT)})
     assignment = get_assignment(session=session, actor=actor, assignment_id=assignment_id)
     issuer = _check_supervise(session, actor, assignment)
-    if not subject.strip() or not text.strip():
-        raise LedgerInvalid("督办单的标题和内容都不能为空")
+    if not subject.strip():
+        raise LedgerInvalid("请填写督办单的标题", field="subject")
+    if not text.strip():
+        raise LedgerInvalid("请填写督办内容", field="text")
     if respond_by <= (today or date.today()):
-        raise LedgerInvalid(f"答复期限 {respond_by} 应晚于今天")
+        raise LedgerInvalid(f"答复期限 {respond_by} 应晚于今天", field="respond_by")
     notice = SupervisionNotice(assignment_id=assignment.id, issued_by_unit_id=issuer.id, supervising_unit_id=issuer.id,
                                to_unit_id=assignment.unit_id, subject=subject.strip(), respond_by=respond_by,
                                issued_by=actor.username)
@@ -80,7 +82,7 @@ def answer_notice(*, session: Session, actor: Actor, notice_id: int, text: str) 
         raise refused
     mine = _actor_unit(session, actor)
     if not text.strip():
-        raise LedgerInvalid("答复内容不能为空")
+        raise LedgerInvalid("答复内容不能为空", field="text")
     before = notice.state
     notice.state = "answered"
     _thread(notice, "answer", text.strip(), actor, mine)

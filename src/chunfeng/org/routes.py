@@ -20,6 +20,7 @@ from chunfeng.org.errors import Forbidden, ValidationFailed
 from chunfeng.org.models import AuditEntry, Unit
 from chunfeng.org.roles import LEVELS, ROLES, SEPARATED
 from chunfeng.paging import clamp_page, paginate
+from chunfeng.web import forms
 from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, render, require
@@ -48,6 +49,12 @@ def unit_picker(request: Request, session: SessionDep, user: CurrentUser, q: str
 
 @router.get("/org/units/{code}", dependencies=[require("org.unit.view")])
 def unit_page(request: Request, code: str, session: SessionDep, user: CurrentUser, q: str = "", page: PageNo = 1):
+    return render_unit_page(request, session, user, code, q=q, page=page)
+
+
+def render_unit_page(request: Request, session, user, code: str, *, q: str = "", page: int = 1,
+                     refused: forms.Refused | None = None):
+    """The unit's page; after a refused form of it (a new user, a channel), that form as typed with the message."""
     unit = services.get_unit(session=session, actor=user, code=code)
     children = services.list_child_units(session=session, actor=user, unit=unit, query=q.strip(), page=max(1, page))
     users = services.list_users(session=session, actor=user, unit=unit, per_page=20) \
@@ -55,10 +62,10 @@ def unit_page(request: Request, code: str, session: SessionDep, user: CurrentUse
     return render(request, "org/unit.html", {
         "unit": unit, "chain": services.unit_chain(unit), "children": children, "users": users, "q": q.strip(),
         "can_import": allowed(user, "org.unit.import", unit) and unit.level in {"province", "municipal", "county"},
-        "can_add_user": allowed(user, "org.user.manage", unit), "user_error": None, "separated": SEPARATED,
+        "can_add_user": allowed(user, "org.user.manage", unit), "separated": SEPARATED, "refused": refused,
         "channels": inbox.list_channels(session=session, actor=user, unit=unit)
         if allowed(user, "inbox.channel", unit) else [],
-    }, user=user)
+    }, user=user, status_code=refused.status if refused else 200)
 
 
 @router.get("/org/units/{code}/export.xlsx", dependencies=[require("org.unit.view")])
@@ -109,10 +116,16 @@ async def import_units(request: Request, code: str, db: DatabaseDep, user: Curre
 @router.post("/org/units/{code}/users", dependencies=[require("org.user.manage")])
 def add_user(request: Request, code: str, db: DatabaseDep, user: CurrentUser, username: str = Form(""),
              display_name: str = Form(""), password: str = Form(""), roles: list[str] = Form([])):
-    with db.write() as session:
-        created = services.add_user(session=session, actor=user, username=username.strip(), display_name=display_name.strip(),
-                                    unit_code=code, roles=roles, password=password,
-                                    min_length=request.app.state.settings.password_min_length)
+    try:
+        with db.write() as session:
+            created = services.add_user(session=session, actor=user, username=username.strip(),
+                                        display_name=display_name.strip(), unit_code=code, roles=roles,
+                                        password=password, min_length=request.app.state.settings.password_min_length)
+    except ValidationFailed as exc:  # the unit page again, the names as typed (never the password) and every fault
+        with db.read() as session:
+            return render_unit_page(request, session, user, code, refused=forms.refused(
+                db, request, user, exc, form="user", fields=(), values={"username": username,
+                                                                         "display_name": display_name}))
     return RedirectResponse(f"/org/units/{code}?added={created.username}", status_code=303)
 
 

@@ -49,10 +49,11 @@ def ensure_builtin_units(*, session: Session) -> int:
     return added
 
 
-def find_unit(*, session: Session, code: str) -> Unit:
+def find_unit(*, session: Session, code: str, field: str | None = None) -> Unit:
+    """The unit of a code; NotFound names the form `field` the code was typed in, where it was typed."""
     unit = session.scalar(select(Unit).where(Unit.code == code))
     if unit is None:
-        raise NotFound(f"没有代码为“{code}”的单位")
+        raise NotFound(f"没有代码为“{code}”的单位", field=field)
     return unit
 
 

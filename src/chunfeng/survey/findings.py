@@ -28,16 +28,16 @@ def to_assignment(*, session: Session, actor: Actor, survey_id: int, text: str, 
     survey = get_survey(session=session, actor=actor, survey_id=survey_id)
     text = text.strip()
     if not text or len(text) > 2000:
-        raise SurveyInvalid("发现的问题:不能为空,且不超过 2000 字")
+        raise SurveyInvalid("发现的问题:不能为空,且不超过 2000 字", field="text")
     if question_code and question_code not in {q.code for q in survey.questions}:
-        raise SurveyInvalid(f"题号“{question_code[:20]}”不是这份问卷的题")
-    unit = find_unit(session=session, code=unit_code.strip())
+        raise SurveyInvalid(f"题号“{question_code[:20]}”不是这份问卷的题", field="question_code")
+    unit = find_unit(session=session, code=unit_code.strip(), field="unit_code")
+    if refused := ledger_policy.assign_refusal(actor, unit):
+        refused.field = "unit_code"  # a unit outside the official's subtree, typed in the form
+        raise refused
     assignment = session.scalar(select(Assignment).where(Assignment.measure_no == measure_no,
                                                          Assignment.unit_id == unit.id))
-    if assignment is not None:
-        if refused := ledger_policy.assign_refusal(actor, unit):
-            raise refused
-    else:
+    if assignment is None:
         assignment = ledger.assign(session=session, actor=actor, measure_no=measure_no, unit_code=unit.code,
                                    terms=ledger.Terms(deadline=deadline))
     finding = SurveyFinding(survey_id=survey.id, question_code=question_code, text=text, measure_no=measure_no,

@@ -15,12 +15,14 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse
 
 from chunfeng.bounds import bounded_day
+from chunfeng.errors import ChunfengError, Invalid
 from chunfeng.org.access import allowed
 from chunfeng.paging import clamp_page
 from chunfeng.survey import analysis, crosstabs, direct_reports, findings, policy, report, services
 from chunfeng.survey.direct_models import REPORT_FIELDS, REPORT_STATES
 from chunfeng.survey.errors import SurveyInvalid
 from chunfeng.survey.models import KINDS, STATES
+from chunfeng.web import forms
 from chunfeng.web.contract import INT_MAX, FormId, Id, OptionalNo, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, render, require
 from chunfeng.web.downloads import document, temporary_file
@@ -91,14 +93,20 @@ async def survey_import(db: DatabaseDep, user: CurrentUser, limits: ImportLimits
 
 @router.get("/survey/{survey_id}", dependencies=[require("survey.view")])
 def survey_page(request: Request, survey_id: Id, session: SessionDep, user: CurrentUser):
-    """The questionnaire as a respondent sees it (the same form, inert), with its versions and what may be done."""
+    return _survey_page(request, session, user, survey_id)
+
+
+def _survey_page(request: Request, session, user, survey_id: int, *, refused: forms.Refused | None = None):
+    """The questionnaire as a respondent sees it (the same form, inert), with its versions and what may be done;
+    after a refused invitation of units, that form as typed with the message."""
     survey = services.get_survey(session=session, actor=user, survey_id=survey_id)
     public = str(request.url_for("answer_form", token=survey.link)) if survey.link else ""
     return render(request, "survey/survey.html", {
         "survey": survey, "versions": services.versions(session, survey), "states": STATES, "kinds": KINDS,
         "public": public, "qr": segno.make(public, error="m").svg_inline(scale=3) if public else "",
         "may_manage": policy.may_manage(user, survey), "may_publish": policy.may_publish(user, survey),
-        "may_invite": policy.may_invite(user, survey), "values": {}, "problems": {}}, user=user)
+        "may_invite": policy.may_invite(user, survey), "values": {}, "problems": {}, "refused": refused}, user=user,
+        status_code=refused.status if refused else 200)
 
 
 @router.post("/survey/{survey_id}/publish", dependencies=[require("survey.manage")])
@@ -126,22 +134,40 @@ def survey_invite(request: Request, survey_id: Id, db: DatabaseDep, user: Curren
 def survey_invite_units(request: Request, survey_id: Id, db: DatabaseDep, user: CurrentUser, units: str = Form("")):
     """One invitation per listed unit, into its inbox and out through its channels (the outbox sends after commit)."""
     codes = units.replace(",", " ").replace(",", " ").replace("、", " ").split()
-    with db.write() as session:
-        made = services.invite_units(session=session, actor=user, survey_id=survey_id, unit_codes=codes,
-                                     base_url=str(request.base_url))
+    try:
+        with db.write() as session:
+            made = services.invite_units(session=session, actor=user, survey_id=survey_id, unit_codes=codes,
+                                         base_url=str(request.base_url))
+    except ChunfengError as exc:
+        if exc.field is None:  # the survey itself (not published, not the official's): the error page
+            raise
+        with db.read() as session:
+            return _survey_page(request, session, user, survey_id, refused=forms.refused(
+                db, request, user, exc, form="units", fields=("units",), values={"units": units}))
     return RedirectResponse(f"/survey/{survey_id}?sent={len(made)}", status_code=303)
 
 
 @router.post("/survey/{survey_id}/findings", dependencies=[require("ledger.assign")])
-def survey_finding(survey_id: Id, db: DatabaseDep, user: CurrentUser, measure_no: FormId, text: str = Form(""),
-                   unit_code: str = Form(""), deadline: str = Form(""), question_code: str = Form("")):
+def survey_finding(request: Request, survey_id: Id, db: DatabaseDep, user: CurrentUser, measure_no: FormId,
+                   text: str = Form(""), unit_code: str = Form(""), deadline: str = Form(""),
+                   question_code: str = Form("")):
     """A finding becomes a ledger assignment (or joins the unit's assignment of that measure)."""
-    day = bounded_day(deadline, "完成时限")
-    with db.write() as session:
-        finding = findings.to_assignment(session=session, actor=user, survey_id=survey_id, text=text,
-                                         measure_no=measure_no, unit_code=unit_code, deadline=day,
-                                         question_code=question_code.strip())
-        assignment_id = finding.assignment_id
+    try:
+        day = bounded_day(deadline, "完成时限", form_field="deadline")
+        with db.write() as session:
+            finding = findings.to_assignment(session=session, actor=user, survey_id=survey_id, text=text,
+                                             measure_no=measure_no, unit_code=unit_code, deadline=day,
+                                             question_code=question_code.strip())
+            assignment_id = finding.assignment_id
+    except ChunfengError as exc:
+        # The results page again, the finding as typed with the fault beside its field (a unit outside the
+        # official's subtree too, recorded as denied); a refusal about the survey itself stays the error page.
+        if exc.field is None and not isinstance(exc, Invalid):
+            raise
+        typed = {"text": text, "measure_no": measure_no, "unit_code": unit_code, "deadline": deadline,
+                 "question_code": question_code}
+        refused = forms.refused(db, request, user, exc, form="finding", values=typed, fields=tuple(typed))
+        return _results_page(request, db, user, survey_id, refused=refused)
     return RedirectResponse(f"/ledger/assignments/{assignment_id}", status_code=303)
 
 
@@ -153,10 +179,16 @@ def survey_results(request: Request, survey_id: Id, db: DatabaseDep, user: Curre
             path = analysis.export_xlsx(session=session, actor=user, r=r, path=download_path())
             name = f"问卷结果-{r.survey.title}-第{r.survey.version}版.xlsx"
         return temporary_file(path, name)
+    return _results_page(request, db, user, survey_id)
+
+
+def _results_page(request: Request, db, user, survey_id: int, *, refused: forms.Refused | None = None):
     with db.read() as session:
         r = analysis.results(session=session, actor=user, survey_id=survey_id)
         return render(request, "survey/results.html", {"r": r, "charts": analysis.charts(r), "kinds": KINDS,
-                                                       "findings": findings.of_survey(session, survey_id)}, user=user)
+                                                       "findings": findings.of_survey(session, survey_id),
+                                                       "refused": refused}, user=user,
+                      status_code=refused.status if refused else 200)
 
 
 # --- direct reports (measure 19): the forms sent, the roll-up, a contact unit's own report -------------------

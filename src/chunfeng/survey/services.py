@@ -17,7 +17,7 @@ from chunfeng.db import utcnow
 from chunfeng.errors import ValidationFailed
 from chunfeng.inbox import services as inbox
 from chunfeng.org import audit
-from chunfeng.org.access import Actor, SystemActor, authorize, subtree_filter
+from chunfeng.org.access import Actor, SystemActor, authorize, refusal, subtree_filter
 from chunfeng.org.models import Unit
 from chunfeng.org.services import find_unit
 from chunfeng.paging import Page, paginate
@@ -347,12 +347,14 @@ def invite_units(*, session: Session, actor: Actor, survey_id: int, unit_codes: 
         raise refused
     codes = list(dict.fromkeys(code.strip() for code in unit_codes if code.strip()))
     if not codes or len(codes) > MAX_INVITATIONS:
-        raise SurveyInvalid(f"请填写 1 到 {MAX_INVITATIONS} 个单位代码")
+        raise SurveyInvalid(f"请填写 1 到 {MAX_INVITATIONS} 个单位代码", field="units")
     units = {u.code: u for u in session.scalars(select(Unit).where(Unit.code.in_(codes)))}
     if missing := [c for c in codes if c not in units]:
-        raise SurveyInvalid(f"没有这些代码的单位:{'、'.join(missing[:20])};未发出任何邀请")
+        raise SurveyInvalid(f"没有这些代码的单位:{'、'.join(missing[:20])};未发出任何邀请", field="units")
     for code in codes:
-        authorize(actor, "survey.manage", units[code])
+        if refused := refusal(actor, "survey.manage", units[code]):
+            refused.field = "units"  # a unit outside the official's subtree, typed in the list
+            raise refused
     made = []
     for code in codes:
         unit, token = units[code], secrets.token_urlsafe(24)

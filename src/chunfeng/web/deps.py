@@ -24,12 +24,14 @@ from chunfeng.org.sessions import drop_session, find_session, is_expired, needs_
 from chunfeng.push.campaigns import inbox_unread
 from chunfeng.settings import Settings
 from chunfeng.tabular import TableLimits
+from chunfeng.web.pickers import region_options
 from chunfeng.web.security import CSRF_FIELD, SESSION_COOKIE, csrf_token
 
 # The one Jinja environment (chunfeng.documents), with the site's pages added: a page can include a document's body.
 documents.add_templates(Path(__file__).with_name("templates"))
 templates = Jinja2Templates(env=documents.environment)
 templates.env.globals.update(ROLES=ROLES, LEVELS=LEVELS, CSRF_FIELD=CSRF_FIELD, allowed=allowed)
+templates.env.globals.update(region_options=region_options)
 
 
 class LoginRequired(Exception):

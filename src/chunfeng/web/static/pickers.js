@@ -4,45 +4,88 @@
 
   function regionPicker(select) {
     var groups = Array.prototype.slice.call(select.querySelectorAll("optgroup"));
-    var province = document.createElement("select");
-    province.setAttribute("aria-label", "省份");
-    province.className = "region-province";
+    var known = {};
+    Array.prototype.forEach.call(select.options, function (o) { known[o.value] = o; });
+    // The level of a place follows from its code: a county's parent is its prefecture (xxxx00) where the list has
+    // one; a municipality's districts and a province's directly administered places hang from the province.
+    function parentOf(code) {
+      if (!code || /0000$/.test(code)) { return ""; }
+      var city = code.slice(0, 4) + "00";
+      return city !== code && known[city] ? city : code.slice(0, 2) + "0000";
+    }
+    function isCounty(code) { var parent = parentOf(code); return parent !== "" && !/0000$/.test(parent); }
+
+    function control(tag, label, cls) {
+      var el = document.createElement(tag);
+      el.setAttribute("aria-label", label);
+      el.className = cls;
+      return el;
+    }
+    var province = control("select", "省份", "region-province");
     province.add(new Option("全部省份", ""));
-    groups.forEach(function (g) { province.add(new Option(g.label, g.label)); });
-    var search = document.createElement("input");
+    groups.forEach(function (g) { province.add(new Option(g.label, g.children[0].value)); });
+    var city = control("select", "城市", "region-city");
+    var search = control("input", "搜索地区", "region-search");
     search.type = "search";
-    search.placeholder = "搜索地区名称或代码,如 石家庄";
-    search.setAttribute("aria-label", "搜索地区");
-    search.className = "region-search";
-    var chosen = select.selectedOptions[0];
-    if (chosen && chosen.parentNode.tagName === "OPTGROUP") { province.value = chosen.parentNode.label; }
+    search.placeholder = "搜索地区名称或代码,如 石家庄 或 长安区";
+
+    function fillCities() {
+      city.innerHTML = "";
+      city.add(new Option(province.value ? "全部城市" : "先选省份", ""));
+      groups.forEach(function (g) {
+        Array.prototype.forEach.call(g.children, function (o) {
+          if (province.value && parentOf(o.value) === province.value) {
+            city.add(new Option(o.text.slice(g.label.length + 1), o.value));
+          }
+        });
+      });
+      city.disabled = !province.value;
+    }
+
+    var chosen = select.value;
+    if (chosen) {
+      province.value = chosen.slice(0, 2) + "0000";
+      fillCities();
+      city.value = isCounty(chosen) ? parentOf(chosen) : (/0000$/.test(chosen) ? "" : chosen);
+    } else {
+      fillCities();
+    }
 
     function filter() {
       var words = search.value.trim();
       var first = null;
       groups.forEach(function (g) {
-        var inProvince = !province.value || g.label === province.value;
         var shown = 0;
         Array.prototype.forEach.call(g.children, function (o) {
-          var hit = inProvince && (!words || o.text.indexOf(words) >= 0 || o.value.indexOf(words) === 0);
+          var v = o.value;
+          var inProvince = !province.value || v.slice(0, 2) === province.value.slice(0, 2);
+          var inCity = !city.value || v === city.value || parentOf(v) === city.value;
+          // Counties appear once a city is chosen or a search names them: the whole country's would bury the rest.
+          var level = words || city.value || !isCounty(v);
+          var hit = inProvince && inCity && level && (!words || o.text.indexOf(words) >= 0 || v.indexOf(words) === 0);
           o.hidden = !hit;
           if (hit) { shown += 1; if (!first) { first = o; } }
         });
         g.hidden = shown === 0;
       });
       var current = select.selectedOptions[0];
-      // Only a search or a chosen province picks a place: an untouched picker stays "不选择" (filed nationally),
-      // never silently the first province on the list.
+      // Only a search or a chosen province or city picks a place: an untouched picker stays "不选择" (filed
+      // nationally), never silently the first province on the list.
       if (first && (words || province.value) && (!current || current.hidden || !current.value)) { select.value = first.value; }
       if (!first && words) { select.value = ""; }
     }
     province.addEventListener("change", function () {
-      var group = groups.filter(function (g) { return g.label === province.value; })[0];
-      if (group) { select.value = group.children[0].value; } else { select.value = ""; }
+      select.value = province.value;
+      fillCities();
+      filter();
+    });
+    city.addEventListener("change", function () {
+      select.value = city.value || province.value;
       filter();
     });
     search.addEventListener("input", filter);
     select.parentNode.insertBefore(province, select);
+    select.parentNode.insertBefore(city, select);
     select.parentNode.insertBefore(search, select);
     filter();
   }
