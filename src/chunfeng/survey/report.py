@@ -20,9 +20,9 @@ from chunfeng.plan.models import PlanMeasure
 from chunfeng.plan.services import latest_notice_id
 from chunfeng.survey import analysis, crosstabs, policy, themes, weighting
 from chunfeng.survey.direct_models import SurveyStratumSize, SurveyTheme
-from chunfeng.survey.sample_models import SurveySample, SurveyStratum
 from chunfeng.survey.errors import SurveyInvalid
 from chunfeng.survey.models import KINDS, SCALES, Survey, SurveyInvitation, SurveyResponse
+from chunfeng.survey.sample_models import SurveySample, SurveyStratum
 from chunfeng.survey.services import get_survey
 from chunfeng.xlsx import write_sheets
 
