@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from chunfeng.consult import services as consult
 from chunfeng.consult.models import KbGeneration
-from chunfeng.preload import Preloaded
+from chunfeng.preload import RECHECK_SECONDS, Preloaded
 
 
 class Recorded:
@@ -62,6 +62,7 @@ def test_a_change_is_rebuilt_on_a_thread_while_the_old_one_answers(db):
         consult.bump_generation(session)
     recorded.release.clear()
     recorded.started.clear()
+    time.sleep(RECHECK_SECONDS)  # a public caller looks for a change at most this often (the test below)
     with db.read() as session:
         # Answered at once from the previous build, however long the new one takes; asking again starts no second.
         assert shared.get(session, "db", stale_seconds=60) == ("built", 0)
@@ -91,6 +92,7 @@ def test_a_caller_that_may_not_have_the_old_one_waits_for_the_new(db):
     with db.write() as session:
         consult.bump_generation(session)
     recorded.release.clear()
+    time.sleep(0.2)  # past the interval at which such a caller looks for a change (at most its staleness)
     with db.read() as session:  # nor a public page once the change is older than it may be hidden
         assert shared.get(session, "db", stale_seconds=0.2) == ("built", 1)  # the rebuild starts, and hangs
     time.sleep(0.3)
@@ -105,4 +107,42 @@ def test_a_caller_that_may_not_have_the_old_one_waits_for_the_new(db):
         assert not later.done()  # waiting for the rebuild, not answered from the old one
         recorded.release.set()
         assert later.result(timeout=30) == ("built", 2)
+    assert shared.builds == 3
+
+
+def test_a_public_caller_looks_for_a_change_once_a_second_not_once_a_request(db):
+    """Reading the stamp was two of a question's three statements (issue 16): a caller that may be answered from the
+    previous build reads it at most once every RECHECK_SECONDS; one that may not reads it every time."""
+    recorded, read = Recorded(), []
+    recorded.release.set()
+
+    def stamp(session):
+        read.append(1)
+        return _generation(session)
+
+    shared = Preloaded("test", stamp, recorded.build)
+    with db.read() as session:
+        assert shared.get(session, "db") == ("built", 0)
+        read.clear()
+        for _ in range(50):
+            assert shared.get(session, "db", stale_seconds=60) == ("built", 0)
+        assert read == []  # just built: the stamp it was built from is current for the next second
+    with db.write() as session:
+        consult.bump_generation(session)
+    with db.read() as session:
+        assert shared.get(session, "db", stale_seconds=60) == ("built", 0)  # not looked for yet
+        assert shared.get(session, "db") == ("built", 1)  # the CLI, a service: looked for at once
+        read.clear()
+        shared.get(session, "db", stale_seconds=60)
+        assert read == []
+    with db.write() as session:
+        consult.bump_generation(session)
+    time.sleep(RECHECK_SECONDS)
+    deadline = time.monotonic() + 30
+    while True:  # looked for again after the interval: rebuilt on a thread, then answered from the new build
+        with db.read() as session:
+            if shared.get(session, "db", stale_seconds=60) == ("built", 2):
+                break
+        assert time.monotonic() < deadline, "the change was never looked for"
+        time.sleep(0.05)
     assert shared.builds == 3

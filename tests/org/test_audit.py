@@ -317,3 +317,24 @@ def test_every_operation_the_code_records_has_a_chinese_name():
     assert audit_names.changes('{"status": "ongoing", "percent": 60}', '{"status": "done", "percent": 100}') == [
         "状态: ongoing → done", "完成百分比: 60 → 100"]
     assert audit_names.beijing_time("2026-12-06T18:30:00.123456") == "2026-12-07 02:30:00"
+
+
+def test_the_head_written_is_the_newest_entry_the_transaction_kept(db, system):
+    """The head is taken from the entries the transaction wrote (no query while the chain's lock is held, issue 16):
+    one in a savepoint rolled back is not it, and a transaction that kept none writes none."""
+    fill(db, system, n=2)
+    with db.write() as s:
+        kept = audit.record(s, actor=system, action="test.thing.changed", object_id="kept")
+        with s.begin_nested() as savepoint:
+            audit.record(s, actor=system, action="test.thing.changed", object_id="dropped")
+            savepoint.rollback()
+    head, problem = audit.read_head()
+    assert problem == "" and (head.seq, head.digest) == (kept.seq, kept.digest) == (3, kept.digest)
+    with db.write() as s:
+        with s.begin_nested() as savepoint:
+            audit.record(s, actor=system, action="test.thing.changed", object_id="dropped")
+            savepoint.rollback()
+    assert audit.read_head()[0].seq == 3
+    with db.read() as s:
+        report = audit.verify(s)
+        assert report.ok and report.checked == 3 and report.last.seq == 3

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from chunfeng import crypto
 from chunfeng.appeals.errors import AppealInvalid
@@ -185,10 +186,12 @@ def submit(*, session: Session, submission: Submission, actor: Actor | None = No
                                created_by=actor.username if official else ""), handoff_id=handoff_id)
     session.add(appeal)
     session.flush()
-    link_measures(session, appeal)
+    set_committed_value(appeal, "unit", unit)  # the caller's receipt names it: no query for it later
+    # The links and the event go in with one flush, before the audit entry takes the chain's lock (issue 16).
+    record_event(session, appeal, actor, "received", f"分派至{unit.name}")
+    link_measures(session, appeal, new=True)
     for filename, data in attachments:
         _store_attachment(session, appeal, filename, data, files)
-    record_event(session, appeal, actor, "received", f"分派至{unit.name}")
     audit.record(session, actor=actor or SystemActor(username="public"), action="appeals.received",
                  object_type="appeal", object_id=appeal.id,
                  after={"kind": appeal.kind, "channel": appeal.channel, "unit": unit.code, "measures": appeal.measures})

@@ -119,8 +119,7 @@ def submit_api(request: Request, db: DatabaseDep, rules: RulesDep, item: AppealI
                                      stale_seconds=request.app.state.settings.index_stale_seconds)
     with db.write() as session:
         appeal, token = intake.submit(session=session, submission=submission, classified=classified, rules=rules)
-        unit = session.get(Unit, appeal.unit_id)
-        body = {"id": appeal.id, "number": appeal.number, "token": token, "state": appeal.state, "unit": unit.code,
+        body = {"id": appeal.id, "number": appeal.number, "token": token, "state": appeal.state, "unit": appeal.unit.code,
                 "measures": appeal.measures, "due": {"accept": str(appeal.due_accept), "reply": str(appeal.due_reply),
                                                      "close": str(appeal.due_close)}}
     return JSONResponse(body, status_code=201)

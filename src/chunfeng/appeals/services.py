@@ -89,8 +89,10 @@ def mask_email(email: str) -> str:
     return f"{name[:1]}***@{domain}"
 
 
-def link_measures(session: Session, appeal: Appeal) -> None:
-    session.execute(AppealMeasure.__table__.delete().where(AppealMeasure.appeal_id == appeal.id))
+def link_measures(session: Session, appeal: Appeal, *, new: bool = False) -> None:
+    """The item's measure links as its `measures` say (`new`: it has none yet, nothing to remove)."""
+    if not new:
+        session.execute(AppealMeasure.__table__.delete().where(AppealMeasure.appeal_id == appeal.id))
     for no in appeal.measures:
         session.add(AppealMeasure(appeal_id=appeal.id, measure_no=no))
     session.flush()

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, inspect, select
 from sqlalchemy.orm import Session
 
 from chunfeng import crypto
@@ -109,7 +109,7 @@ def record(
     entry.digest = _digest_of(entry)
     session.add(entry)
     session.flush()
-    _head_after_commit(session)
+    _head_after_commit(session, entry)
     return entry
 
 
@@ -212,8 +212,8 @@ def read_head() -> tuple[Head | None, str]:
     return best, ""
 
 
-def _head_after_commit(session: Session) -> None:
-    session.info["audit_pending"] = True
+def _head_after_commit(session: Session, entry: AuditEntry) -> None:
+    session.info.setdefault("audit_entries", []).append(entry)
     if not session.info.get("audit_hooked"):
         session.info["audit_hooked"] = True
         event.listen(session, "before_commit", _note_chain_end)
@@ -222,10 +222,13 @@ def _head_after_commit(session: Session) -> None:
 
 
 def _note_chain_end(session: Session) -> None:
-    # Read in the transaction, after any savepoint was rolled back: the end that is about to be committed.
-    if session.info.pop("audit_pending", False):
-        session.info["audit_head"] = session.execute(
-            select(AuditEntry.seq, AuditEntry.digest).order_by(AuditEntry.seq.desc()).limit(1)).first()
+    # The newest of this transaction's entries that is still in it (a savepoint rolled back takes its entries out
+    # of the session): the end about to be committed, known without a query. Asking the database instead cost a
+    # round trip while the chain's lock is held, which every filing in every process waits for (issue 16).
+    written = [entry for entry in session.info.pop("audit_entries", ()) if inspect(entry).persistent]
+    if written:
+        end = max(written, key=lambda entry: entry.seq)
+        session.info["audit_head"] = Head(end.seq, end.digest)
 
 
 def _write_chain_end(session: Session) -> None:
@@ -234,7 +237,8 @@ def _write_chain_end(session: Session) -> None:
 
 
 def _forget_chain_end(session: Session) -> None:
-    session.info.pop("audit_pending", None)
+    # Fired by a savepoint's rollback too, after which the transaction's other entries still stand: those rolled
+    # back are told apart by `persistent` at the commit, not forgotten here.
     session.info.pop("audit_head", None)
 
 

@@ -62,10 +62,12 @@ def unit_for_region(*, session: Session, region: str) -> Unit:
     then its province's); the national administration for no region or one it does not know."""
     region = (region or "").strip()
     if re.fullmatch(r"\d{6}", region):
-        for code in dict.fromkeys((region, region[:4] + "00", region[:2] + "0000")):
-            unit = session.scalar(select(Unit).where(Unit.code == code))
-            if unit is not None:
-                return unit
+        # One query for the three candidates (a public filing's round trips: issue 16), the most specific first.
+        codes = list(dict.fromkeys((region, region[:4] + "00", region[:2] + "0000")))
+        found = {unit.code: unit for unit in session.scalars(select(Unit).where(Unit.code.in_(codes)))}
+        for code in codes:
+            if code in found:
+                return found[code]
     return session.scalar(select(Unit).where(Unit.level == "national"))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from anyio import CapacityLimiter, to_thread
-from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from chunfeng.ratelimit import RateLimiter, Refusal, Rule
@@ -46,26 +46,30 @@ def rules_for(request, *, per_address: dict[str, int], ceilings: dict[str, int])
     return rules
 
 
-class RateLimit(BaseHTTPMiddleware):
-    """Counted in the database, so that N server processes hold one limit and not N.
+class RateLimit:
+    """Counted in the database, so that N server processes hold one limit and not N. Plain ASGI (see
+    security.SecurityHeaders for why).
 
     Behind a reverse proxy the proxy's address is the client unless CHUNFENG_TRUSTED_PROXIES names it.
     """
 
     def __init__(self, app, *, limiter: RateLimiter):
-        super().__init__(app)
+        self.app = app
         self.limiter = limiter
         # Counting has threads of its own: a thread pool busy with slow pages must not delay the fast refusal.
         self._threads = CapacityLimiter(4)
 
-    async def dispatch(self, request, call_next):
-        settings = request.app.state.settings
-        rules = rules_for(request, per_address=settings.rate_limits, ceilings=settings.rate_ceilings)
-        if rules:
-            refusal = await to_thread.run_sync(self.limiter.take, rules, limiter=self._threads)
-            if refusal is not None:
-                return too_many(request, refusal)
-        return await call_next(request)
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            request = Request(scope, receive)
+            settings = request.app.state.settings
+            rules = rules_for(request, per_address=settings.rate_limits, ceilings=settings.rate_ceilings)
+            if rules:
+                refusal = await to_thread.run_sync(self.limiter.take, rules, limiter=self._threads)
+                if refusal is not None:
+                    await too_many(request, refusal)(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
 
 
 def too_many(request, refusal: Refusal):

@@ -7,7 +7,8 @@ import hmac
 import secrets
 
 from fastapi import HTTPException, Request
-from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.datastructures import MutableHeaders
+from starlette.responses import Response
 
 from chunfeng.org import audit
 
@@ -63,19 +64,38 @@ async def csrf_protect(request: Request) -> None:
         raise HTTPException(status_code=403, detail="表单已失效或缺少防伪令牌(CSRF),请刷新页面后重试")
 
 
-class SecurityHeaders(BaseHTTPMiddleware):
-    async def dispatch(self, request, call_next):
+class SecurityHeaders:
+    """Plain ASGI, not BaseHTTPMiddleware, which runs the app in a task of its own with a stream between the two:
+    a part of every public request's cost (issue 16)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
         # Every audit entry written while serving this request carries its source address.
         audit.request_source.set(request.client.host if request.client else "")
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if not request.url.path.startswith("/static/"):
-            # Pages, exports and downloads carry personal data (a tracking page shows the citizen's own item): no
-            # browser or shared proxy keeps a copy. Only the static assets, the same for everyone, may be cached.
-            response.headers["Cache-Control"] = "no-store"
-        new_anon = getattr(request.state, "new_anon_id", None)
-        if new_anon and not request.cookies.get(SESSION_COOKIE):
-            response.set_cookie(ANON_COOKIE, new_anon, httponly=True, samesite="lax",
-                                secure=request.app.state.settings.cookie_secure)
-        return response
+        request.state  # noqa: B018 (scope["state"] made now: the app's requests share it, and new_anon_id with it)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    if name not in headers:
+                        headers[name] = value
+                if not scope["path"].startswith("/static/"):
+                    # Pages, exports and downloads carry personal data (a tracking page shows the citizen's own
+                    # item): no browser or shared proxy keeps a copy. Only the static assets may be cached.
+                    headers["Cache-Control"] = "no-store"
+                new_anon = getattr(request.state, "new_anon_id", None)
+                if new_anon and not request.cookies.get(SESSION_COOKIE):
+                    cookie = Response()
+                    cookie.set_cookie(ANON_COOKIE, new_anon, httponly=True, samesite="lax",
+                                      secure=request.app.state.settings.cookie_secure)
+                    headers.append("set-cookie", cookie.headers["set-cookie"])
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
