@@ -46,8 +46,10 @@ def bounded_int(value: str, field: str, *, low: int, high: int, form_field: str 
     """`value` as a whole number from `low` to `high`, or OutOfBounds naming `field` (and carrying `form_field`):
     a form takes a number field as text and refuses it here, so the form comes back with the message beside it."""
     text = (value or "").strip()
-    if not (text.isdigit() and len(text) <= 12 and low <= int(text) <= high):
-        raise OutOfBounds(f"{field}“{text[:40]}”无效,应为 {low}–{high} 的整数", field=form_field)
+    if not (text.isascii() and text.isdigit()):
+        raise OutOfBounds(f"{field}“{text[:40]}”无效,应为整数", field=form_field)
+    if not (len(text) <= 12 and low <= int(text) <= high):
+        raise OutOfBounds(f"{field} {text[:40]} 超出可接受的范围({low} 至 {high})", field=form_field)
     return int(text)
 
 
