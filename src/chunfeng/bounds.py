@@ -42,6 +42,17 @@ def bounded_day(value: str, field: str, *, earliest: date = DAY_MIN, form_field:
     return day
 
 
+def bounded_int(value: str, field: str, *, low: int, high: int, form_field: str | None = None) -> int:
+    """`value` as a whole number from `low` to `high`, or OutOfBounds naming `field` (and carrying `form_field`):
+    a form takes a number field as text and refuses it here, so the form comes back with the message beside it."""
+    text = (value or "").strip()
+    if not (text.isascii() and text.isdigit()):
+        raise OutOfBounds(f"{field}“{text[:40]}”无效,应为整数", field=form_field)
+    if not (len(text) <= 12 and low <= int(text) <= high):
+        raise OutOfBounds(f"{field} {text[:40]} 超出可接受的范围({low} 至 {high})", field=form_field)
+    return int(text)
+
+
 def length_problem(value: str | None, field: str, limit: int) -> str | None:
     """A message naming `field` when `value` is longer than `limit` characters, else None."""
     if value is not None and len(value) > limit:

@@ -56,6 +56,27 @@ def test_missing_contact_is_refused_and_the_form_keeps_what_was_typed(page, serv
     assert count(office, Appeal) == 0
 
 
+@pytest.mark.parametrize("width", [1366, 390])
+def test_a_malformed_phone_is_shown_beside_the_phone_on_a_desk_and_a_phone(browser, server, office, width):  # noqa: F811
+    context = browser.new_context(locale="zh-CN", viewport={"width": width, "height": 844})
+    page = context.new_page()
+    page.goto(f"{server}/appeals/new")
+    fill_complaint(page, phone="1381234")
+    page.get_by_role("button", name="提交").click()
+    expect(page.get_by_role("alert")).to_contain_text("电话“1381234”格式不对")  # the summary, read out first
+    phone = page.locator("#appeal-form input[name=phone]")
+    expect(phone).to_have_value("1381234")
+    expect(phone).to_have_attribute("aria-invalid", "true")
+    message = page.locator("#error-phone").bounding_box()
+    field = phone.bounding_box()
+    assert message and field and 0 <= message["y"] - (field["y"] + field["height"]) < 40  # right under its field
+    assert message["x"] + message["width"] <= width
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") == 0
+    expect(page.locator("#appeal-form").get_by_label("内容")).to_have_value(TEXT)
+    assert count(office, Appeal) == 0
+    context.close()
+
+
 def test_complaint_from_filing_through_handling_rating_and_reopening(page, browser, server, server_files, office,  # noqa: F811
                                                                      tmp_path):
     # 1. The taxpayer, not logged in, files a complaint with a PDF attached.

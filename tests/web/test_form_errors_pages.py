@@ -286,3 +286,88 @@ def test_a_refused_early_removal_keeps_the_register_and_the_note(site, server): 
     assert value_of(form_of(page.text, f"/credit/violators/{entry_id}/remove"), "note") == "修复决定书 3 号"
     with site.read() as s:
         assert s.scalar(select(Violator.removed_on)) is None
+
+
+def test_a_handoff_with_a_malformed_phone_keeps_the_queue_and_the_agents_note(office, server):  # noqa: F811
+    from chunfeng.consult import services as consult
+    with office.write() as s:
+        asked = consult.ask(session=s, query="我家小狗的疫苗怎么打", region="110000")
+        consult.request_handoff(session=s, query_id=asked.query_id, token=asked.token)
+        handoff_id = s.scalar(select(Handoff.id))
+    agent = login(server, "agent")
+    typed = {"csrf_token": csrf_from(agent.get("/consult/queue").text), "phone": "1390000", "note": "来电人很着急,下午再来电"}
+    page = agent.post(f"/consult/handoffs/{handoff_id}/demand", data=typed)
+    assert page.status_code == 400 and "回到首页" not in page.text
+    assert field_error(page.text, "phone") == "电话“1390000”格式不对"
+    form = form_of(page.text, f"/consult/handoffs/{handoff_id}/demand")
+    assert value_of(form, "phone") == "1390000" and value_of(form, "note") == typed["note"]
+    assert "我家小狗的疫苗怎么打" in page.text  # the queue, not an error page
+    with office.read() as s:
+        assert s.scalar(select(func.count()).select_from(Appeal)) == 0 and s.scalar(select(Handoff.state)) == "waiting"
+    made = agent.post(f"/consult/handoffs/{handoff_id}/demand", data={**typed, "phone": "13900003333"})
+    assert made.status_code == 303
+
+
+def appeal_count(db) -> int:
+    with db.read() as s:
+        return s.scalar(select(func.count()).select_from(Appeal))
+
+
+def test_the_complaint_forms_show_each_problem_beside_its_field(office, server):  # noqa: F811
+    public = httpx.Client(base_url=server, follow_redirects=False, timeout=30)
+    typed = {"csrf_token": csrf_from(public.get("/appeals/new").text), "kind": "complaint", "title": "出口退税慢",
+             "text": "", "region": "110101", "submitter": "张三", "phone": "1381234", "email": "zhang@",
+             "topic": "出口退税"}
+    page = public.post("/appeals/new", data=typed)
+    assert page.status_code == 400
+    assert field_error(page.text, "phone") == "电话“1381234”格式不对"
+    assert field_error(page.text, "email") == "电子邮箱“zhang@”格式不对"
+    assert field_error(page.text, "text") == "请填写内容"
+    summary = page.text.split('role="alert"', 1)[1].split("</div>", 1)[0]  # all of them at the top, read out first
+    assert "未能提交" in summary and "电话“1381234”格式不对" in summary and "请填写内容" in summary
+    form = form_of(page.text, "/appeals/new")
+    assert value_of(form, "title") == "出口退税慢" and value_of(form, "submitter") == "张三"
+    assert value_of(form, "phone") == "1381234" and 'value="110101" selected' in form
+    assert 'name="phone" value="1381234" inputmode="tel" aria-invalid="true"' in form
+    handler = login(server, "handler")
+    entered = handler.post("/appeals/enter", data={**typed, "csrf_token": csrf_from(handler.get("/appeals/enter").text),
+                                                   "text": "办税服务厅排队太久", "region": "12345"})
+    assert entered.status_code == 400
+    assert field_error(entered.text, "region") == "地区代码“12345”应为 6 位行政区划代码"
+    assert field_error(entered.text, "phone") == "电话“1381234”格式不对" and "未能录入" in entered.text
+    assert "办税服务厅排队太久</textarea>" in form_of(entered.text, "/appeals/enter")
+    api = httpx.post(f"{server}/api/appeals", json={"kind": "demand", "text": "希望周末开放", "phone": "1381234",
+                                                    "email": "zhang@"}, timeout=30)
+    assert api.status_code == 400 and "电话“1381234”格式不对" in api.json()["detail"]
+    assert api.json()["fields"] == {"phone": "电话“1381234”格式不对", "email": "电子邮箱“zhang@”格式不对"}
+    assert appeal_count(office) == 0
+
+
+def test_a_word_in_a_number_field_names_the_field_and_the_way_back(office, server, tmp_path, add_users):  # noqa: F811
+    from chunfeng.ledger.models import Assignment as _Assignment
+    from chunfeng.push.models import Campaign
+    from tests.web.test_survey_pages import published
+    add_users({"county_officer": ("110101", ["service_officer"]), "bj_office": ("110000", ["action_office"]),
+               "bj_officer": ("110000", ["service_officer"])})
+    _, survey_id, _ = published(server, tmp_path)
+    client = login(server, "bj_office")
+    form = {"csrf_token": csrf_from(client.get(f"/survey/{survey_id}/results").text), "text": "排队时间长",
+            "measure_no": "五十四", "unit_code": "110101", "deadline": "2026-12-30", "question_code": "Q2"}
+    page = client.post(f"/survey/{survey_id}/findings", data=form)  # the results page, the finding as typed
+    assert page.status_code == 400 and field_error(page.text, "measure_no") == "措施序号“五十四”无效,应为整数"
+    typed = form_of(page.text, f"/survey/{survey_id}/findings")
+    assert value_of(typed, "measure_no") == "五十四" and "排队时间长</textarea>" in typed
+    officer = login(server, "bj_officer")
+    campaigns = f"{server}/push/campaigns"
+    token = csrf_from(officer.get("/push/campaigns").text)
+    bill = officer.post("/push/bills/send", data={"csrf_token": token, "year": "去年"}, headers={"referer": campaigns})
+    assert bill.status_code == 400 and "“年度”应为数字,而不是“去年”" in bill.text
+    assert '<a href="/push/campaigns">返回填写页面</a>' in bill.text
+    made = officer.post("/push/campaigns", data={"csrf_token": token, "name": "提醒", "month": "2026-11",
+                                                 "reminder_day": "十号"}, headers={"referer": "https://elsewhere.example/x"})
+    assert made.status_code == 400 and "“申报提醒日”应为数字" in made.text and "返回填写页面" not in made.text
+    api = officer.post("/push/bills/send", data={"csrf_token": token, "year": "去年"}, headers={"accept": "application/json"})
+    assert api.status_code == 400 and api.json() == {"detail": "参数无效:year"}  # JSON answers as before
+    with office.read() as s:
+        assert s.scalar(select(func.count()).select_from(_Assignment)) == 0
+        assert s.scalar(select(func.count()).select_from(Campaign)) == 0

@@ -128,39 +128,42 @@ class Submission:
     taxpayer_code: str = ""
 
 
-def problems_of(s: Submission, *, official: bool) -> list[str]:
+def problems_of(s: Submission, *, official: bool) -> list[tuple[str, str]]:
+    """Every problem of an item as (field, message): a form shows each beside its field, the API names them."""
     problems = []
     if s.kind not in KINDS:
-        problems.append(f"类型“{s.kind}”无效,应为 {'、'.join(f'{k}({v})' for k, v in KINDS.items())} 之一")
+        problems.append(("kind", f"类型“{s.kind}”无效,应为 {'、'.join(f'{k}({v})' for k, v in KINDS.items())} 之一"))
     if s.channel not in CHANNELS:
-        problems.append(f"渠道“{s.channel}”无效")
+        problems.append(("channel", f"渠道“{s.channel}”无效"))
     if not s.text.strip():
-        problems.append("请填写内容")
+        problems.append(("text", "请填写内容"))
     elif len(s.text) > MAX_TEXT:
-        problems.append(f"内容超过 {MAX_TEXT} 字")
+        problems.append(("text", f"内容超过 {MAX_TEXT} 字"))
     if len(s.title) > 200:
-        problems.append("标题超过 200 字")
-    problems += [p for value, label, limit in ((s.submitter, "姓名", 100), (s.topic, "主题", 40), (s.phone, "电话", 40),
-                                               (s.email, "电子邮箱", 200), (s.region, "地区代码", 20),
-                                               (s.taxpayer_code, "纳税人识别号", 18))
-                 if (p := length_problem(value, label, limit))]
+        problems.append(("title", "标题超过 200 字"))
+    problems += [(name, p) for name, value, label, limit in (
+        ("submitter", s.submitter, "姓名", 100), ("topic", s.topic, "主题", 40), ("phone", s.phone, "电话", 40),
+        ("email", s.email, "电子邮箱", 200), ("region", s.region, "地区代码", 20),
+        ("taxpayer_code", s.taxpayer_code, "纳税人识别号", 18)) if (p := length_problem(value, label, limit))]
     if s.phone and not PHONE.fullmatch(re.sub(r"[\s-]", "", s.phone)):
-        problems.append(f"电话“{s.phone}”格式不对")
+        problems.append(("phone", f"电话“{s.phone}”格式不对"))
     if s.email and not EMAIL.fullmatch(s.email.strip()):
-        problems.append(f"电子邮箱“{s.email}”格式不对")
+        problems.append(("email", f"电子邮箱“{s.email}”格式不对"))
     if not (s.phone or s.email) and not (official and s.kind == "opinion"):
-        problems.append("请留下电话或电子邮箱,以便答复")
+        problems.append(("phone", "请留下电话或电子邮箱,以便答复"))
     if s.region and not re.fullmatch(r"\d{6}", s.region.strip()):
-        problems.append(f"地区代码“{s.region}”应为 6 位行政区划代码")
+        problems.append(("region", f"地区代码“{s.region}”应为 6 位行政区划代码"))
     return problems
 
 
 def refuse_invalid(submission: Submission, *, official: bool, attachments: list[tuple[str, bytes]] = (),
                    rules: AppealRules = DEFAULT_RULES) -> None:
-    """AppealInvalid listing every problem of an item; the first thing done with it, before classification."""
+    """AppealInvalid listing every problem of an item, each with its field (`by_field`); the first thing done with
+    it, before classification."""
     problems = problems_of(submission, official=official) + _attachment_problems(attachments, rules)
     if problems:
-        raise AppealInvalid("无法提交:" + ";".join(problems))
+        raise AppealInvalid("无法提交:" + ";".join(message for _, message in problems), field=problems[0][0],
+                            by_field=problems)
 
 
 def submit(*, session: Session, submission: Submission, actor: Actor | None = None, today: date | None = None,
@@ -230,15 +233,15 @@ def _columns(s: Submission, *, token: str, classified: tuple, unit: Unit, today:
                 due_accept=due["accept"], due_reply=due["reply"], due_close=due["close"], created_by=created_by)
 
 
-def _attachment_problems(attachments, rules: AppealRules) -> list[str]:
+def _attachment_problems(attachments, rules: AppealRules) -> list[tuple[str, str]]:
     problems = []
     if len(attachments) > rules.max_files:
-        problems.append(f"附件最多 {rules.max_files} 个")
+        problems.append(("files", f"附件最多 {rules.max_files} 个"))
     for filename, data in attachments:
         if len(data) > rules.file_max_mb * 1048576:
-            problems.append(f"附件 {filename} 超过 {rules.file_max_mb} MB")
+            problems.append(("files", f"附件 {filename} 超过 {rules.file_max_mb} MB"))
         elif sniff(data) is None:
-            problems.append(f"附件 {filename} 不是允许的类型(按内容识别,可上传 {'、'.join(TYPES).upper()})")
+            problems.append(("files", f"附件 {filename} 不是允许的类型(按内容识别,可上传 {'、'.join(TYPES).upper()})"))
     return problems
 
 
@@ -312,7 +315,7 @@ def check_hotline(*, session: Session, actor: Actor, path: Path, limits: TableLi
         s = Submission(kind=kind, text=v.get("text", ""), title=v.get("title", ""), channel="hotline",
                        region=v.get("region", ""), topic=v.get("topic", ""), submitter=v.get("submitter", ""),
                        phone=v.get("phone", ""), email=v.get("email", ""))
-        found = [f"第 {row.number} 行:{p}" for p in problems_of(s, official=True)]
+        found = [f"第 {row.number} 行:{p}" for _, p in problems_of(s, official=True)]
         problems += found
         if not found and not problems:  # once a row is bad the file is refused: classify nothing
             ready.append((s, day))

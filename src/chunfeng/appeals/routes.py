@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict
 from chunfeng.appeals import analysis, intake, policy, services
 from chunfeng.appeals.errors import AppealInvalid, AppealNotFound
 from chunfeng.appeals.models import ACTION_NAMES, CHANNELS, KINDS, MOVES, STATES
-from chunfeng.bounds import bounded_day
+from chunfeng.bounds import OutOfBounds, bounded_day
+from chunfeng.consult.routes import queue_page
 from chunfeng.errors import ChunfengError
 from chunfeng.files import TYPES
 from chunfeng.jobs import TaskResult
@@ -25,7 +26,7 @@ from chunfeng.org.regions import regions
 from chunfeng.paging import clamp_page
 from chunfeng.web import forms
 from chunfeng.web import jobs as jobs_pages
-from chunfeng.web.contract import API_ERRORS, ApiError, Id, PageNo
+from chunfeng.web.contract import API_ERRORS, ApiError, FormId, Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, optional_user, render, require
 from chunfeng.web.downloads import checked_purpose, document, personal_xlsx, stored_file, temporary_file
 from chunfeng.xlsx import download_path
@@ -43,6 +44,12 @@ def _rules(request: Request) -> services.AppealRules:
 
 
 RulesDep = Annotated[services.AppealRules, Depends(_rules)]
+
+
+# The fields of the two intake forms: a problem of any other (the channel, the taxpayer code a login brings) is the
+# form's own, shown at the top.
+OFFICIAL_FIELDS = ("kind", "title", "text", "region", "topic", "submitter", "phone", "email")
+PUBLIC_FIELDS = OFFICIAL_FIELDS + ("files",)
 
 
 @router.get("/appeals/new")
@@ -70,9 +77,10 @@ async def submit_form(request: Request, db: DatabaseDep, rules: RulesDep, kind: 
         with db.write() as session:
             appeal, token = intake.submit(session=session, submission=submission, attachments=attachments,
                                             files=_files(request), classified=classified, rules=rules)
-    except AppealInvalid as exc:
+    except AppealInvalid as exc:  # the form again, each problem beside its field, everything typed kept
         return render(request, "appeals/new.html", {"kinds": {k: v for k, v in KINDS.items() if k != "opinion"},
-                                                    "kind": kind, "regions": REGIONS, "error": str(exc),
+                                                    "kind": kind, "regions": REGIONS,
+                                                    "errors": forms.form_errors(db, request, user, exc, fields=PUBLIC_FIELDS),
                                                     "values": submission.__dict__}, user=user, status_code=400)
     return RedirectResponse(f"/appeals/track/{token}?new=1", status_code=303)
 
@@ -107,13 +115,23 @@ class ApiReceipt(BaseModel):
     due: ApiDue
 
 
+class ApiRefusal(BaseModel):
+    """A refused item: the message, and each problem by the field it is about (absent where no field is named)."""
+    model_config = ConfigDict(extra="forbid")
+    detail: str
+    fields: dict[str, str] = {}
+
+
 @router.post("/api/appeals", status_code=201, responses={
-    201: {"model": ApiReceipt}, **API_ERRORS,
+    201: {"model": ApiReceipt}, **API_ERRORS, 400: {"model": ApiRefusal, "description": "参数或内容无效,fields 按字段列出问题"},
     403: {"model": ApiError, "description": "缺少防伪令牌(请求带有会话 Cookie,或不是 JSON)"}})
 def submit_api(request: Request, db: DatabaseDep, rules: RulesDep, item: AppealIn):
     """Receive an item; the answer carries its number, tracking token, unit and time limits."""
     submission = intake.Submission(channel="api", **item.model_dump())
-    intake.refuse_invalid(submission, official=False, rules=rules)  # a megabyte of text is refused before it is classified
+    try:
+        intake.refuse_invalid(submission, official=False, rules=rules)  # a megabyte of text is refused before it is classified
+    except AppealInvalid as exc:
+        return JSONResponse({"detail": str(exc), "fields": forms.form_errors(db, request, None, exc)}, status_code=400)
     with db.read() as session:
         classified = intake.classify(session, f"{submission.title} {submission.text}",
                                      stale_seconds=request.app.state.settings.index_stale_seconds)
@@ -230,7 +248,8 @@ def enter(request: Request, db: DatabaseDep, user: CurrentUser, rules: RulesDep,
             appeal, _ = intake.submit(session=session, submission=submission, actor=user, rules=rules)
             appeal_id = appeal.id
     except AppealInvalid as exc:
-        return render(request, "appeals/enter.html", {"kinds": KINDS, "regions": REGIONS, "error": str(exc),
+        return render(request, "appeals/enter.html", {"kinds": KINDS, "regions": REGIONS,
+                                                      "errors": forms.form_errors(db, request, user, exc, fields=OFFICIAL_FIELDS),
                                                       "values": submission.__dict__}, user=user, status_code=400)
     target = f"/appeals/{appeal_id}?created=1" if allowed(user, "appeals.view") else "/appeals/enter?created=1"
     return RedirectResponse(target, status_code=303)
@@ -353,11 +372,21 @@ async def hotline_import(db: DatabaseDep, user: CurrentUser, limits: ImportLimit
 
 
 @router.post("/consult/handoffs/{handoff_id}/demand", dependencies=[require("appeals.enter")])
-def handoff_to_demand(handoff_id: Id, db: DatabaseDep, user: CurrentUser, rules: RulesDep, phone: str = Form(""),
-                      email: str = Form(""), note: str = Form("")):
-    with db.write() as session:
-        appeal, _ = intake.from_handoff(session=session, actor=user, handoff_id=handoff_id, phone=phone, email=email,
-                                          note=note, rules=rules)
-        appeal_id = appeal.id
+def handoff_to_demand(request: Request, handoff_id: Id, db: DatabaseDep, user: CurrentUser, rules: RulesDep,
+                      phone: str = Form(""), email: str = Form(""), note: str = Form(""), page: FormId = 1):
+    try:
+        with db.write() as session:
+            appeal, _ = intake.from_handoff(session=session, actor=user, handoff_id=handoff_id, phone=phone, email=email,
+                                              note=note, rules=rules)
+            appeal_id = appeal.id
+    except ChunfengError as exc:
+        # What the agent typed (a malformed phone, a note too long): the queue again, the message beside the field
+        # and the note kept. A refusal about the question itself (already a demand, not theirs) stays an error page.
+        if exc.field is None and not isinstance(exc, OutOfBounds):
+            raise
+        with db.read() as session:
+            return queue_page(request, session, user, state="waiting", page=page, refused=forms.refused(
+                db, request, user, exc, form=f"demand-{handoff_id}", fields=("phone", "note"),
+                values={"phone": phone, "email": email, "note": note}))
     target = f"/appeals/{appeal_id}?created=1" if allowed(user, "appeals.view") else "/consult/queue?demand=1"
     return RedirectResponse(target, status_code=303)

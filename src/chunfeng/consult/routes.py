@@ -138,10 +138,11 @@ def consult_api_handoff(db: DatabaseDep, item: HandoffIn):
 
 @router.get("/consult/queue", dependencies=[require("consult.agent")])
 def queue(request: Request, session: SessionDep, user: CurrentUser, state: str = "waiting", page: PageNo = 1):
-    return _queue_page(request, session, user, state=state, page=page)
+    return queue_page(request, session, user, state=state, page=page)
 
 
-def _queue_page(request: Request, session, user, *, state: str, page: int, refused: forms.Refused | None = None):
+def queue_page(request: Request, session, user, *, state: str, page: int, refused: forms.Refused | None = None):
+    """The agent's queue; `refused`: one of its forms again (an answer here, a demand in appeals/routes.py)."""
     result = services.handoff_queue(session=session, actor=user, state=state, page=max(1, page))
     return render(request, "consult/queue.html", {
         "result": result, "state": state, "refused": refused,
@@ -157,7 +158,7 @@ def answer_handoff(request: Request, handoff_id: Id, db: DatabaseDep, user: Curr
             services.answer_handoff(session=session, actor=user, handoff_id=handoff_id, answer=answer)
     except ConsultInvalid as exc:  # the queue page it was typed on again, the answer kept beside its message
         with db.read() as session:
-            return _queue_page(request, session, user, state="waiting", page=page, refused=forms.refused(
+            return queue_page(request, session, user, state="waiting", page=page, refused=forms.refused(
                 db, request, user, exc, form=f"answer-{handoff_id}", fields=("answer",), values={"answer": answer}))
     return RedirectResponse("/consult/queue?answered=1", status_code=303)
 
@@ -227,7 +228,7 @@ def kb_entry(request: Request, key: str, session: SessionDep, user: CurrentUser)
 
 
 @router.post("/consult/kb", dependencies=[require("consult.kb.edit")])
-def kb_save(request: Request, db: DatabaseDep, user: CurrentUser, key: str = Form(""), version: int | None = Form(None),
+def kb_save(request: Request, db: DatabaseDep, user: CurrentUser, key: str = Form(""), version: int | None = Form(None, title="版本号"),
             question: str = Form(""), phrasings: str = Form(""), answer: str = Form(""), basis: str = Form(""),
             article: str = Form(""), tags: str = Form(""), region: str = Form("national"),
             effective_from: str = Form(""), effective_until: str = Form(""), status: str = Form("published"),

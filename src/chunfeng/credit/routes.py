@@ -79,7 +79,7 @@ async def import_ratings(db: DatabaseDep, user: CurrentUser, limits: ImportLimit
 
 @router.post("/credit/a-list.xlsx", dependencies=[require("credit.view")])
 def a_list_export(db: DatabaseDep, user: CurrentUser, settings: SettingsDep,
-                  year: Annotated[int, Form(ge=services.FIRST_YEAR, le=2100)], department: str = Form("")):
+                  year: Annotated[int, Form(ge=services.FIRST_YEAR, le=2100, title="年度")], department: str = Form("")):
     # Measure 121: the A-level list for a partner department, written by a task (so started by a POST behind the
     # form's CSRF token, never by a link); refusals come first.
     with db.read() as session:
@@ -237,7 +237,7 @@ def evaluations(request: Request, session: SessionDep, user: CurrentUser, state:
 
 @router.post("/credit/evaluations", dependencies=[require("credit.evaluate", "credit.self")])
 def apply_evaluation(db: DatabaseDep, user: CurrentUser, settings: SettingsDep, credit_code: str = Form(""),
-                     year: Annotated[int, Form(ge=services.FIRST_YEAR, le=2100)] = 0):
+                     year: Annotated[int, Form(ge=services.FIRST_YEAR, le=2100, title="年度")] = 0):
     check_lengths({"统一社会信用代码": (credit_code, 18)})
     with db.write() as session:
         evaluation.apply(session=session, actor=user, store=Path(settings.push_store),

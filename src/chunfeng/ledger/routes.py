@@ -195,7 +195,7 @@ def evidence(request: Request, evidence_id: Id, session: SessionDep, user: Curre
 
 @router.post("/reports/{report_id}/review", dependencies=[require("ledger.review")])
 def review(report_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep, decision: str = Form(""),
-           comment: str = Form(""), version: int | None = Form(None), back: str = Form("")):
+           comment: str = Form(""), version: int | None = Form(None, title="版本号"), back: str = Form("")):
     if decision not in ("approve", "return"):
         raise LedgerInvalid("请选择“通过”或“退回”")
     with db.write() as session:

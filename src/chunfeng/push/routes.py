@@ -198,7 +198,8 @@ def campaign_list(request: Request, session: SessionDep, user: CurrentUser, page
 @router.post("/push/campaigns", dependencies=[require("push.campaign")])
 def campaign_create(request: Request, db: DatabaseDep, user: CurrentUser, name: str = Form(""), month: str = Form(""),
                     policies: list[str] = Form([]), channels: list[str] = Form([]), audience: str = Form(""),
-                    reminder_day: int = Form(10), last_days: int = Form(2)):
+                    reminder_day: int = Form(10, title="申报提醒日"),
+                    last_days: int = Form(2, title="截止前几个工作日最后提醒")):
     form = {"name": name, "month": month, "policies": policies, "channels": channels, "audience": audience,
             "reminder_day": reminder_day, "last_days": last_days}
     year, _, mon = month.partition("-")
@@ -432,7 +433,7 @@ def officer_bill(request: Request, credit_code: str, session: SessionDep, user: 
 
 
 @router.post("/push/bills/send", dependencies=[require("push.campaign")])
-def bills_send(request: Request, db: DatabaseDep, user: CurrentUser, year: int = Form(...)):
+def bills_send(request: Request, db: DatabaseDep, user: CurrentUser, year: int = Form(..., title="年度")):
     with store.connect_store(_store(request)) as conn, db.write() as session:
         campaign = bills.push_bills(conn, session=session, actor=user, unit_code=user.unit.code, year=year)
         session.flush()

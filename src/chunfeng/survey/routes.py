@@ -14,7 +14,7 @@ import segno
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse
 
-from chunfeng.bounds import bounded_day
+from chunfeng.bounds import bounded_day, bounded_int
 from chunfeng.errors import ChunfengError, Invalid
 from chunfeng.org.access import allowed
 from chunfeng.paging import clamp_page
@@ -23,7 +23,7 @@ from chunfeng.survey.direct_models import REPORT_FIELDS, REPORT_STATES
 from chunfeng.survey.errors import SurveyInvalid
 from chunfeng.survey.models import KINDS, STATES
 from chunfeng.web import forms
-from chunfeng.web.contract import INT_MAX, FormId, Id, OptionalNo, PageNo
+from chunfeng.web.contract import INT_MAX, Id, OptionalNo, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, render, require
 from chunfeng.web.downloads import document, temporary_file
 from chunfeng.xlsx import download_path
@@ -118,7 +118,7 @@ def survey_publish(survey_id: Id, db: DatabaseDep, user: CurrentUser):
 
 @router.post("/survey/{survey_id}/invitations", dependencies=[require("survey.manage")])
 def survey_invite(request: Request, survey_id: Id, db: DatabaseDep, user: CurrentUser, labels: str = Form(""),
-                  count: int = Form(0, ge=0, le=services.MAX_INVITATIONS)):
+                  count: int = Form(0, ge=0, le=services.MAX_INVITATIONS, title="链接数量")):
     """One-time links, shown this once: the page is where they are copied from (the outbox sending is not built)."""
     names = [line.strip() for line in labels.splitlines() if line.strip()] or [""] * count
     with db.write() as session:
@@ -148,15 +148,16 @@ def survey_invite_units(request: Request, survey_id: Id, db: DatabaseDep, user: 
 
 
 @router.post("/survey/{survey_id}/findings", dependencies=[require("ledger.assign")])
-def survey_finding(request: Request, survey_id: Id, db: DatabaseDep, user: CurrentUser, measure_no: FormId,
+def survey_finding(request: Request, survey_id: Id, db: DatabaseDep, user: CurrentUser, measure_no: str = Form(""),
                    text: str = Form(""), unit_code: str = Form(""), deadline: str = Form(""),
                    question_code: str = Form("")):
     """A finding becomes a ledger assignment (or joins the unit's assignment of that measure)."""
-    try:
+    try:  # the measure number as text: a word typed there comes back beside the field, not as a bare 400
+        no = bounded_int(measure_no, "措施序号", low=1, high=INT_MAX, form_field="measure_no")
         day = bounded_day(deadline, "完成时限", form_field="deadline")
         with db.write() as session:
             finding = findings.to_assignment(session=session, actor=user, survey_id=survey_id, text=text,
-                                             measure_no=measure_no, unit_code=unit_code, deadline=day,
+                                             measure_no=no, unit_code=unit_code, deadline=day,
                                              question_code=question_code.strip())
             assignment_id = finding.assignment_id
     except ChunfengError as exc:
@@ -296,7 +297,8 @@ def population_save(survey_id: Id, db: DatabaseDep, user: CurrentUser, sizes: st
 
 @router.post("/survey/{survey_id}/themes", dependencies=[require("survey.manage")])
 def theme_link(survey_id: Id, db: DatabaseDep, user: CurrentUser, label: str = Form(""), terms: str = Form(""),
-               size: Annotated[int, Form(ge=0, le=INT_MAX)] = 0, measures: list[int] = Form([])):
+               size: Annotated[int, Form(ge=0, le=INT_MAX, title="样本量")] = 0,
+               measures: list[int] = Form([], title="措施序号")):
     with db.write() as session:
         report.link_theme(session=session, actor=user, survey_id=survey_id, label=label, terms=terms.split()[:10],
                           measures=list(measures), size=size)

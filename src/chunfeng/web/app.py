@@ -39,7 +39,7 @@ from chunfeng.settings import Settings
 from chunfeng.survey import jobs as _survey_jobs  # noqa: F401
 from chunfeng.survey.routes import router as survey_router
 from chunfeng.survey.sample_routes import router as survey_sample_router
-from chunfeng.web import auth
+from chunfeng.web import auth, forms
 from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.deliveries import router as deliveries_router
 from chunfeng.web.deps import (
@@ -181,6 +181,10 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     def _bad_parameters(request: Request, exc: RequestValidationError):
+        if not _wants_json(request):  # a page: the field named by its label, and the way back to the form
+            message, back = forms.invalid_parameters(request, exc.errors())
+            return render(request, "error.html", {"status": 400, "title": "请求无效", "message": message, "back": back},
+                          status_code=400, user=getattr(request.state, "user", None))
         fields = "、".join(".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]) for e in exc.errors())
         return _error(request, 400, "请求无效", f"参数无效:{fields}")
 
