@@ -17,7 +17,7 @@ from importlib.resources import files
 from pathlib import Path
 
 import pyarrow as pa
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import case, delete, insert, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from chunfeng import workdays
@@ -128,7 +128,9 @@ def _query(actor: Actor, tier: str, q: str):
     if q := q.strip():
         query = query.where(or_(CreditRisk.name.contains(q, autoescape=True),
                                 CreditRisk.credit_code.startswith(q.upper(), autoescape=True)))
-    return query.order_by(CreditRisk.tier.desc(), CreditRisk.credit_code)
+    # 高 first: by the tiers' order, not their characters' (高 > 低 > 中 in code points)
+    rank = case({t: n for n, t in enumerate(reversed(RISK_TIERS))}, value=CreditRisk.tier, else_=len(RISK_TIERS))
+    return query.order_by(rank, CreditRisk.credit_code)
 
 
 def list_risks(*, session: Session, actor: Actor, tier: str = "", q: str = "", page: int = 1,
