@@ -72,19 +72,14 @@ def _deadlines(conn, since: date, calendar: workdays.WorkCalendar) -> pa.Table:
     return pa.table({"period": pa.array(list(known), pa.string()), "deadline": pa.array(list(known.values()), pa.date32())})
 
 
-def compute(*, session: Session, actor: Actor, store: Path, today: date, progress: Progress = no_progress) -> dict:
-    """Recompute the tiers of the actor's subtree from the store; returns the counts per tier."""
-    authorize(actor, "credit.risk")
-    prefix = region_prefix(actor.unit_code if isinstance(actor, SystemActor) else actor.unit.code)
-    units = [(region_prefix(u.code), u.id) for u in session.scalars(select(Unit))]
-    units = sorted(((p, i) for p, i in units if p), key=lambda pair: -len(pair[0]))
-    checked = indicators()
+def evaluate(*, store: Path, calendar: workdays.WorkCalendar, today: date, prefix: str = "") -> list[tuple]:
+    """Every indicator over the taxpayers of the region `prefix` ("" for all), in one DuckDB pass over the store:
+    (credit_code, name, region, fired…) per taxpayer, one 0/1 per indicator in the order of `indicators()`."""
     since = today - timedelta(days=365)
     flags = ", ".join(f"CASE WHEN {rule.sql('duckdb', table_alias='r')} THEN 1 ELSE 0 END AS i{n}"
-                      for n, (_, rule) in enumerate(checked))
-    progress(0, 0, "正在计算风险指标")
+                      for n, (_, rule) in enumerate(indicators()))
     with push_store.connect_store(store) as conn:
-        conn.register("deadlines", _deadlines(conn, since, workdays.configured_calendar(session)))
+        conn.register("deadlines", _deadlines(conn, since, calendar))
         conn.execute(f"""CREATE TEMP VIEW risk_view AS
             SELECT g.*, CAST(coalesce(f.returns, 0) AS INTEGER) AS returns_12m,
                    CAST(coalesce(f.late, 0) AS INTEGER) AS late_returns_12m
@@ -94,8 +89,19 @@ def compute(*, session: Session, actor: Actor, store: Path, today: date, progres
                 FROM filings k LEFT JOIN deadlines d ON d.period = k.period
                 WHERE k.filed_on >= DATE '{since.isoformat()}' AND k.filed_on <= DATE '{today.isoformat()}'
                 GROUP BY k.credit_code) f ON f.credit_code = g.credit_code""")
-        rows = conn.execute(f"SELECT r.credit_code, r.name, r.region, {flags} FROM risk_view AS r "
+        return conn.execute(f"SELECT r.credit_code, r.name, r.region, {flags} FROM risk_view AS r "
                             "WHERE starts_with(r.region, $prefix) ORDER BY r.credit_code", {"prefix": prefix}).fetchall()
+
+
+def compute(*, session: Session, actor: Actor, store: Path, today: date, progress: Progress = no_progress) -> dict:
+    """Recompute the tiers of the actor's subtree from the store; returns the counts per tier."""
+    authorize(actor, "credit.risk")
+    prefix = region_prefix(actor.unit_code if isinstance(actor, SystemActor) else actor.unit.code)
+    units = [(region_prefix(u.code), u.id) for u in session.scalars(select(Unit))]
+    units = sorted(((p, i) for p, i in units if p), key=lambda pair: -len(pair[0]))
+    checked = indicators()
+    progress(0, 0, "正在计算风险指标")
+    rows = evaluate(store=store, calendar=workdays.configured_calendar(session), today=today, prefix=prefix)
     # Replace the subtree's tiers: the rows of units inside it, then the new ones.
     inside = set(session.scalars(select(Unit.id).where(subtree_filter(actor))))
     session.execute(delete(CreditRisk).where(CreditRisk.unit_id.in_(select(Unit.id).where(subtree_filter(actor)))))
