@@ -72,24 +72,33 @@ def _deadlines(conn, since: date, calendar: workdays.WorkCalendar) -> pa.Table:
     return pa.table({"period": pa.array(list(known), pa.string()), "deadline": pa.array(list(known.values()), pa.date32())})
 
 
+def flag_columns() -> str:
+    """One 0/1 column per indicator (i0, i1, …, in the order of `indicators()`), over `risk_view AS r`."""
+    return ", ".join(f"CASE WHEN {rule.sql('duckdb', table_alias='r')} THEN 1 ELSE 0 END AS i{n}"
+                     for n, (_, rule) in enumerate(indicators()))
+
+
+def create_risk_view(conn, *, calendar: workdays.WorkCalendar, today: date) -> None:
+    """`risk_view` on a store connection: the registry with the year's returns and late returns before `today`."""
+    since = today - timedelta(days=365)
+    conn.register("deadlines", _deadlines(conn, since, calendar))
+    conn.execute(f"""CREATE TEMP VIEW risk_view AS
+        SELECT g.*, CAST(coalesce(f.returns, 0) AS INTEGER) AS returns_12m,
+               CAST(coalesce(f.late, 0) AS INTEGER) AS late_returns_12m
+        FROM registry g LEFT JOIN (
+            SELECT k.credit_code, count(*) AS returns,
+                   count(*) FILTER (WHERE d.deadline IS NOT NULL AND k.filed_on > d.deadline) AS late
+            FROM filings k LEFT JOIN deadlines d ON d.period = k.period
+            WHERE k.filed_on >= DATE '{since.isoformat()}' AND k.filed_on <= DATE '{today.isoformat()}'
+            GROUP BY k.credit_code) f ON f.credit_code = g.credit_code""")
+
+
 def evaluate(*, store: Path, calendar: workdays.WorkCalendar, today: date, prefix: str = "") -> list[tuple]:
     """Every indicator over the taxpayers of the region `prefix` ("" for all), in one DuckDB pass over the store:
     (credit_code, name, region, fired…) per taxpayer, one 0/1 per indicator in the order of `indicators()`."""
-    since = today - timedelta(days=365)
-    flags = ", ".join(f"CASE WHEN {rule.sql('duckdb', table_alias='r')} THEN 1 ELSE 0 END AS i{n}"
-                      for n, (_, rule) in enumerate(indicators()))
     with push_store.connect_store(store) as conn:
-        conn.register("deadlines", _deadlines(conn, since, calendar))
-        conn.execute(f"""CREATE TEMP VIEW risk_view AS
-            SELECT g.*, CAST(coalesce(f.returns, 0) AS INTEGER) AS returns_12m,
-                   CAST(coalesce(f.late, 0) AS INTEGER) AS late_returns_12m
-            FROM registry g LEFT JOIN (
-                SELECT k.credit_code, count(*) AS returns,
-                       count(*) FILTER (WHERE d.deadline IS NOT NULL AND k.filed_on > d.deadline) AS late
-                FROM filings k LEFT JOIN deadlines d ON d.period = k.period
-                WHERE k.filed_on >= DATE '{since.isoformat()}' AND k.filed_on <= DATE '{today.isoformat()}'
-                GROUP BY k.credit_code) f ON f.credit_code = g.credit_code""")
-        return conn.execute(f"SELECT r.credit_code, r.name, r.region, {flags} FROM risk_view AS r "
+        create_risk_view(conn, calendar=calendar, today=today)
+        return conn.execute(f"SELECT r.credit_code, r.name, r.region, {flag_columns()} FROM risk_view AS r "
                             "WHERE starts_with(r.region, $prefix) ORDER BY r.credit_code", {"prefix": prefix}).fetchall()
 
 
