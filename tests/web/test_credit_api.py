@@ -137,3 +137,17 @@ def test_anonymous_and_roles_without_the_permission_are_refused(credit, server):
         response = agent.get(path.format(A=A, id=repair_id))
         assert response.status_code == 403 and "甲公司" not in response.text, path
     assert denied(db, "county_agent") == len(SIGNED_IN)
+
+
+def test_what_no_database_stores_is_not_a_500(credit, server):
+    """A NUL character, which PostgreSQL refuses in a string, in the search and in the code named by the path."""
+    db, repair_id = credit
+    with httpx.Client(base_url=server) as anonymous:
+        searched = anonymous.get("/api/credit/violators", params={"q": "公司\x00"})
+        assert searched.status_code < 500 and searched.headers["content-type"].startswith("application/json")
+    official = login(server, "county_officer")
+    for path in (f"/api/credit/taxpayers/{A}%00", "/api/credit/taxpayers/%00"):
+        refused = official.get(path)  # none there (SQLite), or refused before the database is asked (PostgreSQL)
+        assert refused.status_code in (400, 404) and refused.json()["detail"], path
+    assert official.get("/api/credit/risk", params={"q": "\x00"}).status_code < 500
+    assert official.get("/api/credit/repairs", params={"q": "\x00"}).status_code < 500

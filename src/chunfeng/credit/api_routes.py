@@ -156,7 +156,7 @@ def violators(session: SessionDep, q: str = "", page: PageNo = 1, per_page: PerP
     404: {"model": ApiError, "description": "没有这个纳税人的信用记录(或不在您的管辖范围内)"}})
 def taxpayer(credit_code: str, session: SessionDep, user: CurrentUser):
     """A taxpayer's ratings, newest year first: an official sees the years its subtree rated; a taxpayer only its own."""
-    ratings = services.taxpayer_history(session=session, actor=user, credit_code=credit_code[:18])
+    ratings = services.taxpayer_history(session=session, actor=user, credit_code=credit_code)
     return JSONResponse({"credit_code": ratings[0].credit_code, "name": ratings[0].name,
                          "ratings": [_rating(r) for r in ratings]})
 
