@@ -17,7 +17,7 @@ from importlib.resources import files
 from pathlib import Path
 
 import pyarrow as pa
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import case, delete, insert, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from chunfeng import workdays
@@ -72,6 +72,36 @@ def _deadlines(conn, since: date, calendar: workdays.WorkCalendar) -> pa.Table:
     return pa.table({"period": pa.array(list(known), pa.string()), "deadline": pa.array(list(known.values()), pa.date32())})
 
 
+def flag_columns() -> str:
+    """One 0/1 column per indicator (i0, i1, …, in the order of `indicators()`), over `risk_view AS r`."""
+    return ", ".join(f"CASE WHEN {rule.sql('duckdb', table_alias='r')} THEN 1 ELSE 0 END AS i{n}"
+                     for n, (_, rule) in enumerate(indicators()))
+
+
+def create_risk_view(conn, *, calendar: workdays.WorkCalendar, today: date) -> None:
+    """`risk_view` on a store connection: the registry with the year's returns and late returns before `today`."""
+    since = today - timedelta(days=365)
+    conn.register("deadlines", _deadlines(conn, since, calendar))
+    conn.execute(f"""CREATE TEMP VIEW risk_view AS
+        SELECT g.*, CAST(coalesce(f.returns, 0) AS INTEGER) AS returns_12m,
+               CAST(coalesce(f.late, 0) AS INTEGER) AS late_returns_12m
+        FROM registry g LEFT JOIN (
+            SELECT k.credit_code, count(*) AS returns,
+                   count(*) FILTER (WHERE d.deadline IS NOT NULL AND k.filed_on > d.deadline) AS late
+            FROM filings k LEFT JOIN deadlines d ON d.period = k.period
+            WHERE k.filed_on >= DATE '{since.isoformat()}' AND k.filed_on <= DATE '{today.isoformat()}'
+            GROUP BY k.credit_code) f ON f.credit_code = g.credit_code""")
+
+
+def evaluate(*, store: Path, calendar: workdays.WorkCalendar, today: date, prefix: str = "") -> list[tuple]:
+    """Every indicator over the taxpayers of the region `prefix` ("" for all), in one DuckDB pass over the store:
+    (credit_code, name, region, fired…) per taxpayer, one 0/1 per indicator in the order of `indicators()`."""
+    with push_store.connect_store(store) as conn:
+        create_risk_view(conn, calendar=calendar, today=today)
+        return conn.execute(f"SELECT r.credit_code, r.name, r.region, {flag_columns()} FROM risk_view AS r "
+                            "WHERE starts_with(r.region, $prefix) ORDER BY r.credit_code", {"prefix": prefix}).fetchall()
+
+
 def compute(*, session: Session, actor: Actor, store: Path, today: date, progress: Progress = no_progress) -> dict:
     """Recompute the tiers of the actor's subtree from the store; returns the counts per tier."""
     authorize(actor, "credit.risk")
@@ -79,23 +109,8 @@ def compute(*, session: Session, actor: Actor, store: Path, today: date, progres
     units = [(region_prefix(u.code), u.id) for u in session.scalars(select(Unit))]
     units = sorted(((p, i) for p, i in units if p), key=lambda pair: -len(pair[0]))
     checked = indicators()
-    since = today - timedelta(days=365)
-    flags = ", ".join(f"CASE WHEN {rule.sql('duckdb', table_alias='r')} THEN 1 ELSE 0 END AS i{n}"
-                      for n, (_, rule) in enumerate(checked))
     progress(0, 0, "正在计算风险指标")
-    with push_store.connect_store(store) as conn:
-        conn.register("deadlines", _deadlines(conn, since, workdays.configured_calendar(session)))
-        conn.execute(f"""CREATE TEMP VIEW risk_view AS
-            SELECT g.*, CAST(coalesce(f.returns, 0) AS INTEGER) AS returns_12m,
-                   CAST(coalesce(f.late, 0) AS INTEGER) AS late_returns_12m
-            FROM registry g LEFT JOIN (
-                SELECT k.credit_code, count(*) AS returns,
-                       count(*) FILTER (WHERE d.deadline IS NOT NULL AND k.filed_on > d.deadline) AS late
-                FROM filings k LEFT JOIN deadlines d ON d.period = k.period
-                WHERE k.filed_on >= DATE '{since.isoformat()}' AND k.filed_on <= DATE '{today.isoformat()}'
-                GROUP BY k.credit_code) f ON f.credit_code = g.credit_code""")
-        rows = conn.execute(f"SELECT r.credit_code, r.name, r.region, {flags} FROM risk_view AS r "
-                            "WHERE starts_with(r.region, $prefix) ORDER BY r.credit_code", {"prefix": prefix}).fetchall()
+    rows = evaluate(store=store, calendar=workdays.configured_calendar(session), today=today, prefix=prefix)
     # Replace the subtree's tiers: the rows of units inside it, then the new ones.
     inside = set(session.scalars(select(Unit.id).where(subtree_filter(actor))))
     session.execute(delete(CreditRisk).where(CreditRisk.unit_id.in_(select(Unit.id).where(subtree_filter(actor)))))
@@ -128,7 +143,9 @@ def _query(actor: Actor, tier: str, q: str):
     if q := q.strip():
         query = query.where(or_(CreditRisk.name.contains(q, autoescape=True),
                                 CreditRisk.credit_code.startswith(q.upper(), autoescape=True)))
-    return query.order_by(CreditRisk.tier.desc(), CreditRisk.credit_code)
+    # 高 first: by the tiers' order, not their characters' (高 > 低 > 中 in code points)
+    rank = case({t: n for n, t in enumerate(reversed(RISK_TIERS))}, value=CreditRisk.tier, else_=len(RISK_TIERS))
+    return query.order_by(rank, CreditRisk.credit_code)
 
 
 def list_risks(*, session: Session, actor: Actor, tier: str = "", q: str = "", page: int = 1,

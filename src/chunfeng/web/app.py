@@ -20,6 +20,7 @@ from chunfeng.appeals.routes import router as appeals_router
 from chunfeng.calendar.routes import router as calendar_router
 from chunfeng.consult.routes import router as consult_router
 from chunfeng.credit import jobs as _credit_jobs  # noqa: F401
+from chunfeng.credit.api_routes import router as credit_api_router
 from chunfeng.credit.repair_routes import router as credit_repair_router
 from chunfeng.credit.routes import router as credit_router
 from chunfeng.db import Database
@@ -120,6 +121,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     app.include_router(appeals_router)
     app.include_router(credit_router)
     app.include_router(credit_repair_router)
+    app.include_router(credit_api_router)
     app.include_router(calendar_router)
     app.include_router(jobs_pages.router)
     app.include_router(deliveries_router)
