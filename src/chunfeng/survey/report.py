@@ -165,6 +165,17 @@ def _weighted(survey: Survey, rows, sizes: dict[str, int]) -> list[WeightedQuest
     return out
 
 
+def weighted_results(session: Session, survey: Survey) -> tuple[dict[str, int], weighting.Weighting,
+                                                                   list[WeightedQuestion]]:
+    """The population sizes, how the responses weight back to them, and the weighted figures (none unless the
+    weighting applies)."""
+    sizes = population(session, survey.id)
+    rows = session.execute(select(SurveyResponse.answers, SurveyResponse.stratum)
+                           .where(SurveyResponse.survey_id == survey.id).order_by(SurveyResponse.id)).all()
+    w = weighting.post_stratify(sizes, [h for _, h in rows])
+    return sizes, w, _weighted(survey, rows, sizes) if w.applies else []
+
+
 def _texts(session: Session, survey: Survey, question_code: str = "") -> list[tuple[int, str]]:
     codes = [q.code for q in survey.questions if q.kind == "text" and (not question_code or q.code == question_code)]
     rows = session.execute(select(SurveyResponse.id, SurveyResponse.answers)
@@ -188,11 +199,7 @@ def analyse(*, session: Session, actor: Actor, survey_id: int, row: str = "", co
     questionnaire's previous version, if any."""
     results = analysis.results(session=session, actor=actor, survey_id=survey_id)
     survey = results.survey
-    sizes = population(session, survey.id)
-    rows = session.execute(select(SurveyResponse.answers, SurveyResponse.stratum)
-                           .where(SurveyResponse.survey_id == survey.id).order_by(SurveyResponse.id)).all()
-    w = weighting.post_stratify(sizes, [h for _, h in rows])
-    weighted = _weighted(survey, rows, sizes) if w.applies else []
+    sizes, w, weighted = weighted_results(session, survey)
     table = None
     if row and col:
         table = crosstabs.crosstab(session=session, actor=actor, survey_id=survey.id, row_code=row, col_code=col,
