@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -97,15 +98,31 @@ class Results:
 TEXTS_SHOWN = 20
 
 
-def results(*, session: Session, actor: Actor, survey_id: int) -> Results:
+class Answered(NamedTuple):
+    id: int
+    answers: dict
+    invitation_id: int | None
+    stratum: str | None
+
+
+def responses(session: Session, survey_id: int) -> list[Answered]:
+    """Every response of a survey, oldest first. An analysis reads them once and hands them to each of its parts:
+    decoding the answers is most of its cost (200,000 responses: bench/survey_scale.py)."""
+    return [Answered(*row) for row in session.execute(
+        select(SurveyResponse.id, SurveyResponse.answers, SurveyResponse.invitation_id, SurveyResponse.stratum)
+        .where(SurveyResponse.survey_id == survey_id).order_by(SurveyResponse.id))]
+
+
+def results(*, session: Session, actor: Actor, survey_id: int, read: list[Answered] | None = None) -> Results:
+    """The figures over every response (`read`: the survey's responses, when the caller has them already)."""
     survey = get_survey(session=session, actor=actor, survey_id=survey_id)
-    rows = session.execute(select(SurveyResponse.answers, SurveyResponse.invitation_id)
-                           .where(SurveyResponse.survey_id == survey.id).order_by(SurveyResponse.id.desc())).all()
+    rows = [(a, inv) for _, a, inv, _ in reversed(read if read is not None else responses(session, survey.id))]
     invited = session.scalar(select(func.count()).where(SurveyInvitation.survey_id == survey.id)) or 0
     by_invitation = sum(1 for _, inv in rows if inv is not None)
     out = []
     for q in survey.questions:
-        given = [answers[q.code] for answers, _ in rows if q.code in answers]
+        code = q.code  # an ORM attribute: read once, not once per response
+        given = [answers[code] for answers, _ in rows if code in answers]
         r = QuestionResult(q, len(given))
         if q.kind == "text":
             r.texts = [str(v) for v in given[:TEXTS_SHOWN]]
