@@ -117,8 +117,7 @@ def analyse(db: Database, survey_id: int) -> list[tuple[str, float, object]]:
     with db.read() as s:
         survey = services.get_survey(session=s, actor=SYSTEM, survey_id=survey_id)
         sizes = report.population(s, survey_id)
-        parts.append(timed("reading the responses (answers decoded)", lambda: analysis.responses(s, survey_id)))
-        read = parts[-1][2]
+        read = analysis.Answers(s, survey_id)  # each part below reads (and counts) what it needs
         parts.append(timed("results (counts, means with 95 % CI, NPS)",
                            lambda: analysis.results(session=s, actor=SYSTEM, survey_id=survey_id, read=read)))
         parts.append(timed("weighting (post-stratification, weighted figures)",

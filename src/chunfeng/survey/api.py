@@ -197,7 +197,7 @@ def survey_api(survey_id: Id, session: SessionDep, user: CurrentUser):
 def results_api(survey_id: Id, session: SessionDep, user: CurrentUser):
     """The results page's figures: counts and shares, means with their 95 % intervals, NPS, unweighted over every
     response; and the weighting back to the population, with the weighted figures when it applies."""
-    read = analysis.responses(session, services.get_survey(session=session, actor=user, survey_id=survey_id).id)
+    read = analysis.Answers(session, services.get_survey(session=session, actor=user, survey_id=survey_id).id)
     r = analysis.results(session=session, actor=user, survey_id=survey_id, read=read)
     _, w, weighted = report.weighted_results(session, r.survey, read)
     questions = [{"code": q.question.code, "kind": q.question.kind, "text": q.question.text, "answered": q.answered,

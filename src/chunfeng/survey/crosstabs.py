@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from chunfeng.org.access import Actor
-from chunfeng.survey.analysis import Answered, responses
+from chunfeng.survey.analysis import Answers
 from chunfeng.survey.errors import SurveyInvalid
 from chunfeng.survey.models import KINDS, SurveyQuestion
 from chunfeng.survey.services import get_survey
@@ -122,10 +122,10 @@ def weighted_row_shares(triples: Sequence[tuple[object, object, str | None]], ro
 
 
 def crosstab(*, session: Session, actor: Actor, survey_id: int, row_code: str, col_code: str,
-             population: Mapping[str, int] | None = None, read: list[Answered] | None = None) -> Crosstab:
+             population: Mapping[str, int] | None = None, read: Answers | None = None) -> Crosstab:
     """The responses answering both questions, by the row question's answer and the column question's; with
     `population` (the strata sizes, when weighting applies) also the weighted row shares. `read`: the survey's
-    responses, when the caller has them already."""
+    answers, shared with the other parts of an analysis."""
     survey = get_survey(session=session, actor=actor, survey_id=survey_id)
     questions = {q.code: q for q in survey.questions}
     picked = []
@@ -139,8 +139,8 @@ def crosstab(*, session: Session, actor: Actor, survey_id: int, row_code: str, c
     if row_code == col_code:
         raise SurveyInvalid("请选择两道不同的题")
     row, col = picked
-    answers = read if read is not None else responses(session, survey.id)
-    triples = [(a[row.code], a[col.code], h) for _, a, _, h in answers if row.code in a and col.code in a]
+    read = read if read is not None else Answers(session, survey.id)
+    triples = [(a, b, h) for a, b, h, k in read.grouped(row.code, col.code) for _ in range(k)]
     counts = tabulate([(a, b) for a, b, _ in triples], row.choices, col.choices)
     result = Crosstab(row, col, list(row.choices), list(col.choices), counts, chi_square(counts))
     if population:

@@ -148,39 +148,38 @@ class Analysis:
         return themes.rising(self.themes)
 
 
-def _weighted(survey: Survey, rows, sizes: dict[str, int]) -> list[WeightedQuestion]:
+def _weighted(survey: Survey, read: analysis.Answers, sizes: dict[str, int]) -> list[WeightedQuestion]:
     out = []
     for q in survey.questions:
         if q.kind == "text":
             continue
-        code = q.code  # an ORM attribute: read once, not once per response
-        given = [(a[code], h) for a, h in rows if code in a and h in sizes]
-        values, strata = [v for v, _ in given], [h for _, h in given]
-        wq = WeightedQuestion(q.code, q.text, q.kind, len(given), weighting.shares(values, strata, sizes, q.choices))
-        if q.kind in SCALES and given:
+        values, strata = analysis.expand((v, h, k) for v, h, k in read.of(q) if h in sizes)
+        wq = WeightedQuestion(q.code, q.text, q.kind, len(values), weighting.shares(values, strata, sizes, q.choices))
+        if q.kind in SCALES and values:
             wq.estimate = weighting.estimate([int(v) for v in values], strata, sizes)
-        if q.kind == "nps" and given:
+        if q.kind == "nps" and values:
             share = dict((c, s) for c, _, s in wq.shares)
             wq.nps = sum(share[str(n)] for n in (9, 10)) - sum(share[str(n)] for n in range(7))
         out.append(wq)
     return out
 
 
-def weighted_results(session: Session, survey: Survey, read: list[analysis.Answered] | None = None
+def weighted_results(session: Session, survey: Survey, read: analysis.Answers | None = None
                      ) -> tuple[dict[str, int], weighting.Weighting, list[WeightedQuestion]]:
     """The population sizes, how the responses weight back to them, and the weighted figures (none unless the
-    weighting applies). `read`: the survey's responses, when the caller has them already."""
+    weighting applies). `read`: the survey's answers, shared with the other parts of an analysis."""
+    read = read if read is not None else analysis.Answers(session, survey.id)
     sizes = population(session, survey.id)
-    rows = [(a, h) for _, a, _, h in (read if read is not None else analysis.responses(session, survey.id))]
-    w = weighting.post_stratify(sizes, [h for _, h in rows])
-    return sizes, w, _weighted(survey, rows, sizes) if w.applies else []
+    w = weighting.post_stratify(sizes, [h for h, k in read.strata() for _ in range(k)])
+    return sizes, w, _weighted(survey, read, sizes) if w.applies else []
 
 
 def _texts(session: Session, survey: Survey, question_code: str = "",
-           read: list[analysis.Answered] | None = None) -> list[tuple[int, str]]:
+           read: analysis.Answers | None = None) -> list[tuple[int, str]]:
+    read = read if read is not None else analysis.Answers(session, survey.id)
     codes = [q.code for q in survey.questions if q.kind == "text" and (not question_code or q.code == question_code)]
-    rows = read if read is not None else analysis.responses(session, survey.id)
-    return [(r.id, str(r.answers[c])) for r in rows for c in codes if str(r.answers.get(c, "")).strip()]
+    found = sorted((rid, i, text) for i, code in enumerate(codes) for rid, text in read.texts(code) if text.strip())
+    return [(rid, text) for rid, _, text in found]  # by response, then question, as the respondent wrote them
 
 
 def earlier_surveys(session: Session, actor: Actor, survey: Survey) -> list[Survey]:
@@ -197,7 +196,7 @@ def analyse(*, session: Session, actor: Actor, survey_id: int, row: str = "", co
             against: int | None = None, with_suggestions: bool = True) -> Analysis:
     """The whole analysis. Rising themes compare with `against` (a survey the actor sees), by default the
     questionnaire's previous version, if any."""
-    read = analysis.responses(session, get_survey(session=session, actor=actor, survey_id=survey_id).id)
+    read = analysis.Answers(session, get_survey(session=session, actor=actor, survey_id=survey_id).id)
     results = analysis.results(session=session, actor=actor, survey_id=survey_id, read=read)
     survey = results.survey
     sizes, w, weighted = weighted_results(session, survey, read)
