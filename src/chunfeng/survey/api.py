@@ -4,8 +4,6 @@ and answered once with the same server-side checks as the public page (rate-limi
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,8 +36,8 @@ class ApiSurvey(BaseModel):
     version: int
     state: str
     unit: str
-    created_at: datetime
-    published_at: datetime | None
+    created_at: str  # ISO 8601, UTC without an offset, as stored
+    published_at: str | None
 
 
 class ApiSurveyPage(BaseModel):
