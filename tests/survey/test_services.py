@@ -80,13 +80,15 @@ def test_a_bad_sheet_is_refused_whole_naming_each_row_and_column(office, tmp_pat
         ["Q1", "判断", "", "", "也许", "", ""],  # duplicate code, unknown kind, no text, bad required
         ["Q3", "量表", "满意度", "1|2", "否", "Q9", "是"],  # options on a scale, unknown condition
         ["Q4", "填空", "建议", "", "否", "Q1", "可能"],  # not an option of Q1
+        ['Q"5', "填空", "其他", "", "否", "", ""],  # a quote: the analysis's JSON path could not name it
     ]
     with pytest.raises(ValidationFailed) as caught:
         services.parse_questionnaire(sheet(tmp_path, bad), limits=TableLimits())
     text = str(caught.value)
     for expected in ["第 2 行 选项", "第 3 行 题号:“Q1”与前面的题重复", "第 3 行 题型:“判断”不是可用的题型",
                      "第 3 行 题目:不能为空", "第 3 行 必答:“也许”", "第 4 行 选项:量表(1–5)题固定为 1–5",
-                     "第 4 行 显示条件题号:“Q9”不是前面的题", "第 5 行 显示条件选项:“可能”不是题 Q1 的选项"]:
+                     "第 4 行 显示条件题号:“Q9”不是前面的题", "第 5 行 显示条件选项:“可能”不是题 Q1 的选项",
+                     "第 6 行 题号:“Q\"5”不能含双引号或反斜杠"]:
         assert expected in text, expected
     with office.read() as s:
         assert s.scalar(select(func.count()).select_from(SurveyQuestion)) == 0

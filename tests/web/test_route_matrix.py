@@ -125,6 +125,9 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("GET", "/survey/samples/{sample_id}/reminders"): "survey.manage",
     ("POST", "/survey/samples/{sample_id}/reminders"): "survey.manage",
     ("GET", "/survey/invited/{member_id}"): "push.inbox", ("GET", "/s/{token}/stop"): PUBLIC, ("POST", "/s/{token}/stop"): PUBLIC,
+    ("GET", "/api/surveys"): "survey.view", ("GET", "/api/surveys/{survey_id}"): "survey.view",
+    ("GET", "/api/surveys/{survey_id}/results"): "survey.view", ("GET", "/api/s/{token}"): PUBLIC,
+    ("POST", "/api/s/{token}"): PUBLIC,
 }
 
 # Values for path parameters: ids that do not exist (an allowed user gets 404), codes that do.

@@ -3,11 +3,12 @@ the Net Promoter Score; as figures, charts and an xlsx workbook."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from chunfeng.charts import bar_chart
@@ -97,31 +98,89 @@ class Results:
 TEXTS_SHOWN = 20
 
 
-def results(*, session: Session, actor: Actor, survey_id: int) -> Results:
+class Answers:
+    """A survey's answers question by question, counted in the database: rows of (answer, stratum, responses)
+    rather than every response's answers decoded in Python, which at 200,000 responses was most of an analysis's
+    time (bench/survey_scale.py). An analysis shares one of these between its parts, each question read once."""
+
+    def __init__(self, session: Session, survey_id: int):
+        self.session, self.survey_id = session, survey_id
+        self._grouped: dict[tuple[str, ...], list[tuple]] = {}
+        self._texts: dict[str, list[tuple[int, str]]] = {}
+
+    def _answer(self, code: str):
+        return SurveyResponse.answers[code].as_string()  # SQLite: json_extract; PostgreSQL: ->>
+
+    def grouped(self, *codes: str) -> list[tuple]:
+        """(answer to each of `codes`, stratum, responses) over the responses answering all of them; an answer as
+        text (a multiple choice's is its JSON list: see `of`)."""
+        if codes not in self._grouped:
+            inner = (select(*(self._answer(code).label(f"a{i}") for i, code in enumerate(codes)), SurveyResponse.stratum)
+                     .where(SurveyResponse.survey_id == self.survey_id).subquery())
+            # Unanswered left out after grouping (HAVING): a WHERE would extract each answer a second time.
+            rows = self.session.execute(select(*inner.c, func.count()).group_by(*inner.c)
+                                        .having(and_(*(c.is_not(None) for c in list(inner.c)[:-1])))).all()
+            self._grouped[codes] = [(*(str(v) for v in row[:-2]), row[-2], int(row[-1])) for row in rows]
+        return self._grouped[codes]
+
+    def of(self, q: SurveyQuestion) -> list[tuple[object, str | None, int]]:
+        """(answer, stratum, responses) for one question: a multiple choice's answer is its list of options."""
+        rows = self.grouped(q.code)
+        return [(json.loads(v), h, k) for v, h, k in rows] if q.kind == "multi" else rows
+
+    def strata(self) -> list[tuple[str | None, int]]:
+        """(stratum, responses) over every response."""
+        return [(h, int(k)) for h, k in self.session.execute(
+            select(SurveyResponse.stratum, func.count()).where(SurveyResponse.survey_id == self.survey_id)
+            .group_by(SurveyResponse.stratum))]
+
+    def texts(self, code: str) -> list[tuple[int, str]]:
+        """(response id, answer) of the responses answering `code`, oldest first."""
+        if code not in self._texts:
+            query = (select(SurveyResponse.id, self._answer(code)).where(SurveyResponse.survey_id == self.survey_id)
+                     .order_by(SurveyResponse.id))
+            self._texts[code] = [(rid, str(v)) for rid, v in self.session.execute(query) if v is not None]
+        return self._texts[code]
+
+
+def expand(rows) -> tuple[list, list]:
+    """Grouped (answer, stratum, responses) rows as one answer and one stratum per response."""
+    values: list = []
+    strata: list = []
+    for v, h, k in rows:
+        values += [v] * k
+        strata += [h] * k
+    return values, strata
+
+
+def results(*, session: Session, actor: Actor, survey_id: int, read: Answers | None = None) -> Results:
+    """The figures over every response (`read`: the survey's answers, shared with the other parts of an analysis)."""
     survey = get_survey(session=session, actor=actor, survey_id=survey_id)
-    rows = session.execute(select(SurveyResponse.answers, SurveyResponse.invitation_id)
-                           .where(SurveyResponse.survey_id == survey.id).order_by(SurveyResponse.id.desc())).all()
+    read = read if read is not None else Answers(session, survey.id)
+    total, by_invitation = session.execute(
+        select(func.count(), func.count(SurveyResponse.invitation_id)).where(SurveyResponse.survey_id == survey.id)).one()
     invited = session.scalar(select(func.count()).where(SurveyInvitation.survey_id == survey.id)) or 0
-    by_invitation = sum(1 for _, inv in rows if inv is not None)
     out = []
     for q in survey.questions:
-        given = [answers[q.code] for answers, _ in rows if q.code in answers]
-        r = QuestionResult(q, len(given))
         if q.kind == "text":
-            r.texts = [str(v) for v in given[:TEXTS_SHOWN]]
-        else:
-            tally = {c: 0 for c in q.choices}
-            for v in given:
-                for choice in (v if isinstance(v, list) else [v]):
-                    if str(choice) in tally:
-                        tally[str(choice)] += 1
-            r.counts = [(c, k, 100 * k / len(given) if given else 0.0) for c, k in tally.items()]
+            texts = read.texts(q.code)
+            out.append(QuestionResult(q, len(texts), texts=[text for _, text in texts[:-TEXTS_SHOWN - 1:-1]]))
+            continue
+        rows = read.of(q)
+        answered = sum(k for _, _, k in rows)
+        r = QuestionResult(q, answered)
+        tally = {c: 0 for c in q.choices}
+        for v, _, k in rows:
+            for choice in (v if isinstance(v, list) else [v]):
+                if str(choice) in tally:
+                    tally[str(choice)] += k
+        r.counts = [(c, k, 100 * k / answered if answered else 0.0) for c, k in tally.items()]
         if q.kind in SCALES:
-            numbers = [int(v) for v in given]
+            numbers = [int(v) for v in expand(rows)[0]]
             r.mean = mean_ci(numbers)
             r.nps = nps(numbers) if q.kind == "nps" else None
         out.append(r)
-    return Results(survey, len(rows), by_invitation, len(rows) - by_invitation, invited, out)
+    return Results(survey, total, by_invitation, total - by_invitation, invited, out)
 
 
 def charts(r: Results) -> dict[str, str]:

@@ -12,12 +12,12 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chunfeng.org.access import Actor
+from chunfeng.survey.analysis import Answers
 from chunfeng.survey.errors import SurveyInvalid
-from chunfeng.survey.models import KINDS, SurveyQuestion, SurveyResponse
+from chunfeng.survey.models import KINDS, SurveyQuestion
 from chunfeng.survey.services import get_survey
 
 CROSSABLE = ("single", "scale", "nps")
@@ -122,9 +122,10 @@ def weighted_row_shares(triples: Sequence[tuple[object, object, str | None]], ro
 
 
 def crosstab(*, session: Session, actor: Actor, survey_id: int, row_code: str, col_code: str,
-             population: Mapping[str, int] | None = None) -> Crosstab:
+             population: Mapping[str, int] | None = None, read: Answers | None = None) -> Crosstab:
     """The responses answering both questions, by the row question's answer and the column question's; with
-    `population` (the strata sizes, when weighting applies) also the weighted row shares."""
+    `population` (the strata sizes, when weighting applies) also the weighted row shares. `read`: the survey's
+    answers, shared with the other parts of an analysis."""
     survey = get_survey(session=session, actor=actor, survey_id=survey_id)
     questions = {q.code: q for q in survey.questions}
     picked = []
@@ -138,9 +139,8 @@ def crosstab(*, session: Session, actor: Actor, survey_id: int, row_code: str, c
     if row_code == col_code:
         raise SurveyInvalid("请选择两道不同的题")
     row, col = picked
-    answers = session.execute(select(SurveyResponse.answers, SurveyResponse.stratum)
-                              .where(SurveyResponse.survey_id == survey.id).order_by(SurveyResponse.id)).all()
-    triples = [(a[row.code], a[col.code], h) for a, h in answers if row.code in a and col.code in a]
+    read = read if read is not None else Answers(session, survey.id)
+    triples = [(a, b, h) for a, b, h, k in read.grouped(row.code, col.code) for _ in range(k)]
     counts = tabulate([(a, b) for a, b, _ in triples], row.choices, col.choices)
     result = Crosstab(row, col, list(row.choices), list(col.choices), counts, chi_square(counts))
     if population:

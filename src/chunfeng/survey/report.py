@@ -21,7 +21,7 @@ from chunfeng.plan.services import latest_notice_id
 from chunfeng.survey import analysis, crosstabs, policy, themes, weighting
 from chunfeng.survey.direct_models import SurveyStratumSize, SurveyTheme
 from chunfeng.survey.errors import SurveyInvalid
-from chunfeng.survey.models import KINDS, SCALES, Survey, SurveyInvitation, SurveyResponse
+from chunfeng.survey.models import KINDS, SCALES, Survey, SurveyInvitation
 from chunfeng.survey.sample_models import SurveySample, SurveyStratum
 from chunfeng.survey.services import get_survey
 from chunfeng.xlsx import write_sheets
@@ -148,28 +148,38 @@ class Analysis:
         return themes.rising(self.themes)
 
 
-def _weighted(survey: Survey, rows, sizes: dict[str, int]) -> list[WeightedQuestion]:
+def _weighted(survey: Survey, read: analysis.Answers, sizes: dict[str, int]) -> list[WeightedQuestion]:
     out = []
     for q in survey.questions:
         if q.kind == "text":
             continue
-        given = [(a[q.code], h) for a, h in rows if q.code in a and h in sizes]
-        values, strata = [v for v, _ in given], [h for _, h in given]
-        wq = WeightedQuestion(q.code, q.text, q.kind, len(given), weighting.shares(values, strata, sizes, q.choices))
-        if q.kind in SCALES and given:
+        values, strata = analysis.expand((v, h, k) for v, h, k in read.of(q) if h in sizes)
+        wq = WeightedQuestion(q.code, q.text, q.kind, len(values), weighting.shares(values, strata, sizes, q.choices))
+        if q.kind in SCALES and values:
             wq.estimate = weighting.estimate([int(v) for v in values], strata, sizes)
-        if q.kind == "nps" and given:
+        if q.kind == "nps" and values:
             share = dict((c, s) for c, _, s in wq.shares)
             wq.nps = sum(share[str(n)] for n in (9, 10)) - sum(share[str(n)] for n in range(7))
         out.append(wq)
     return out
 
 
-def _texts(session: Session, survey: Survey, question_code: str = "") -> list[tuple[int, str]]:
+def weighted_results(session: Session, survey: Survey, read: analysis.Answers | None = None
+                     ) -> tuple[dict[str, int], weighting.Weighting, list[WeightedQuestion]]:
+    """The population sizes, how the responses weight back to them, and the weighted figures (none unless the
+    weighting applies). `read`: the survey's answers, shared with the other parts of an analysis."""
+    read = read if read is not None else analysis.Answers(session, survey.id)
+    sizes = population(session, survey.id)
+    w = weighting.post_stratify(sizes, [h for h, k in read.strata() for _ in range(k)])
+    return sizes, w, _weighted(survey, read, sizes) if w.applies else []
+
+
+def _texts(session: Session, survey: Survey, question_code: str = "",
+           read: analysis.Answers | None = None) -> list[tuple[int, str]]:
+    read = read if read is not None else analysis.Answers(session, survey.id)
     codes = [q.code for q in survey.questions if q.kind == "text" and (not question_code or q.code == question_code)]
-    rows = session.execute(select(SurveyResponse.id, SurveyResponse.answers)
-                           .where(SurveyResponse.survey_id == survey.id).order_by(SurveyResponse.id)).all()
-    return [(rid, str(a[c])) for rid, a in rows for c in codes if str(a.get(c, "")).strip()]
+    found = sorted((rid, i, text) for i, code in enumerate(codes) for rid, text in read.texts(code) if text.strip())
+    return [(rid, text) for rid, _, text in found]  # by response, then question, as the respondent wrote them
 
 
 def earlier_surveys(session: Session, actor: Actor, survey: Survey) -> list[Survey]:
@@ -186,24 +196,21 @@ def analyse(*, session: Session, actor: Actor, survey_id: int, row: str = "", co
             against: int | None = None, with_suggestions: bool = True) -> Analysis:
     """The whole analysis. Rising themes compare with `against` (a survey the actor sees), by default the
     questionnaire's previous version, if any."""
-    results = analysis.results(session=session, actor=actor, survey_id=survey_id)
+    read = analysis.Answers(session, get_survey(session=session, actor=actor, survey_id=survey_id).id)
+    results = analysis.results(session=session, actor=actor, survey_id=survey_id, read=read)
     survey = results.survey
-    sizes = population(session, survey.id)
-    rows = session.execute(select(SurveyResponse.answers, SurveyResponse.stratum)
-                           .where(SurveyResponse.survey_id == survey.id).order_by(SurveyResponse.id)).all()
-    w = weighting.post_stratify(sizes, [h for _, h in rows])
-    weighted = _weighted(survey, rows, sizes) if w.applies else []
+    sizes, w, weighted = weighted_results(session, survey, read)
     table = None
     if row and col:
         table = crosstabs.crosstab(session=session, actor=actor, survey_id=survey.id, row_code=row, col_code=col,
-                                   population=sizes if w.applies else None)
+                                   population=sizes if w.applies else None, read=read)
     earlier = earlier_surveys(session, actor, survey)
     compared = None
     if against is not None:
         compared = get_survey(session=session, actor=actor, survey_id=against)
     elif earlier and earlier[0].series == survey.series:
         compared = earlier[0]
-    current = _texts(session, survey)
+    current = _texts(session, survey, read=read)
     found = themes.compare(current, _texts(session, compared) if compared else None)
     stored = {t.label: t for t in session.scalars(select(SurveyTheme).where(SurveyTheme.survey_id == survey.id))}
     for i, t in enumerate(found):

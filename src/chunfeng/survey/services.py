@@ -88,6 +88,8 @@ def parse_questionnaire(path: Path, *, limits: TableLimits) -> list[QuestionSpec
             problems.append(f"{where} 题号:不能为空")
         elif len(code) > 16:
             problems.append(f"{where} 题号:“{code[:20]}”超过 16 个字符")
+        elif '"' in code or "\\" in code:  # the analysis names it in a JSON path (analysis.Answers), which cannot quote them
+            problems.append(f"{where} 题号:“{code}”不能含双引号或反斜杠")
         elif code in seen:
             problems.append(f"{where} 题号:“{code}”与前面的题重复")
         if kind is None:

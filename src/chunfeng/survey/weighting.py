@@ -119,8 +119,11 @@ def shares(answers: Sequence[object], strata: Sequence[str], population: Mapping
     for h in answered:
         groups[h] = groups.get(h, 0) + 1
     covered = sum(population[h] for h in groups)
-    out = []
-    for c in choices:
-        units = sum(population[h] / groups[h] for p, h in zip(picked, strata, strict=True) if h in population and c in p)
-        out.append((c, units, 100 * units / covered))
-    return out
+    units = dict.fromkeys(choices, 0.0)
+    for p, h in zip(picked, strata, strict=True):  # one pass over the answers, not one per choice
+        if h in population:
+            weight = population[h] / groups[h]
+            for c in p:
+                if c in units:
+                    units[c] += weight
+    return [(c, units[c], 100 * units[c] / covered) for c in choices]

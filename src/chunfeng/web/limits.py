@@ -15,13 +15,14 @@ from chunfeng.web.deps import render
 # a path ending in "/" covers what lies below it (the survey answer page /s/{token}).
 RATE_LIMITED = {("POST", "/login"): "login", ("POST", "/totp"): "login", ("GET", "/ask"): "consult",
                 ("GET", "/api/consult"): "consult", ("POST", "/appeals/new"): "appeals",
-                ("POST", "/api/appeals"): "appeals", ("POST", "/appeals/find"): "appeals", ("POST", "/s/"): "survey"}
+                ("POST", "/api/appeals"): "appeals", ("POST", "/appeals/find"): "appeals", ("POST", "/s/"): "survey",
+                ("POST", "/api/s/"): "survey"}
 
 # The public front door at a filing-season peak: (method, path) → bucket of `Settings.rate_ceilings` (a second each,
 # all processes together). Paths ending in "/" cover what lies below them.
 CEILINGS = {("GET", "/ask"): "consult", ("GET", "/api/consult"): "consult", ("POST", "/appeals/new"): "appeals",
             ("POST", "/api/appeals"): "appeals", ("GET", "/push/inbox"): "inbox", ("GET", "/push/inbox/"): "inbox",
-            ("GET", "/push/bill"): "inbox", ("POST", "/s/"): "survey"}
+            ("GET", "/push/bill"): "inbox", ("POST", "/s/"): "survey", ("POST", "/api/s/"): "survey"}
 
 BACKLOG_SECONDS = 60  # a ceiling tells no one to come back later than this
 CHINA = timezone(timedelta(hours=8))
