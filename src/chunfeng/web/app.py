@@ -38,7 +38,7 @@ from chunfeng.push.routes import router as push_router
 from chunfeng.ratelimit import RateLimiter
 from chunfeng.settings import Settings
 from chunfeng.survey import jobs as _survey_jobs  # noqa: F401
-from chunfeng.survey.api import router as survey_api_router
+from chunfeng.survey.api_routes import router as survey_api_router
 from chunfeng.survey.routes import router as survey_router
 from chunfeng.survey.sample_routes import router as survey_sample_router
 from chunfeng.web import auth, forms
