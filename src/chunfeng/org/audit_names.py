@@ -35,6 +35,8 @@ WHOLE: dict[str, str] = {
     "push.stage.withdrawn": "撤回推送阶段的批准",
     "push.stage.held": "推送阶段对象变化超出允许范围,暂停发送",
     "push.stage.skipped": "推送阶段到期未批准,未发送",
+    "survey.direct.form.created": "直联直报·下发报送表",
+    "survey.direct.report.submitted": "直联直报·单位报送",
     "audit.exported": "导出审计日志",
     "backup.created": "创建备份",
     "backup.restored": "从备份恢复",
@@ -53,6 +55,9 @@ OBJECTS: dict[str, str] = {
     "bills": "红利账单", "taxpayers": "纳税人清单", "channel": "通知渠道", "year": "年度日历", "deadline": "申报期限",
     "login": "登录", "ratings": "信用评价结果", "violator": "失信主体", "alist": "A级纳税人名单",
     "questionnaire": "问卷", "invitations": "问卷邀请", "results": "调查结果", "finding": "调查发现",
+    "evaluation": "信用评价申请", "rating": "信用评价结果", "repair": "信用修复申请", "risk": "风险等级",
+    "analysis": "问卷分析", "direct": "直联直报", "optout": "问卷退订", "population": "各层总体数",
+    "reminders": "问卷提醒", "sample": "抽样样本", "theme": "调查主题",
 }
 
 VERBS: dict[str, str] = {
@@ -68,6 +73,8 @@ VERBS: dict[str, str] = {
     "received": "收到", "accept": "受理", "start": "开始办理", "reply": "答复", "close": "办结", "reassign": "改派",
     "rated": "评价", "reopened": "重新办理", "note": "备注", "escalate": "升级",
     "published": "发布", "sent": "发送",
+    "applied": "申请", "evaluated": "评价", "refused": "不予办理", "repaired": "修复", "computed": "计算",
+    "recorded": "登记", "drawn": "抽取", "invited": "发出邀请", "linked": "关联措施",
 }
 
 OUTCOMES: dict[str, str] = {"success": "成功", "failure": "失败", "denied": "拒绝"}
