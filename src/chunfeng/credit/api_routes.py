@@ -9,7 +9,7 @@ Signed in means the session cookie of the login form, as every signed-in route (
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -111,6 +111,11 @@ class ApiRisks(ApiPage):
     items: list[ApiRisk]
 
 
+def _utc(moment: datetime) -> str:
+    """The database keeps UTC without a zone; the API says so (RFC 3339 wants an offset)."""
+    return moment.replace(tzinfo=UTC).isoformat()
+
+
 def _rating(r: CreditRating) -> dict:
     return {"year": r.year, "score": r.score, "level": r.level, "deductions": r.deductions or {}, "unit": r.unit.code}
 
@@ -128,13 +133,13 @@ def _repair(r: CreditRepair) -> dict:
             "state_name": REPAIR_STATES[r.state], "applied_on": r.applied_on.isoformat(),
             "due_on": r.due_on.isoformat() if r.due_on else None, "level_before": r.level_before,
             "score_before": r.score_before, "level_after": r.level_after, "score_after": r.score_after,
-            "decided_at": r.decided_at.isoformat() if r.decided_at else None, "reason": r.reason}
+            "decided_at": _utc(r.decided_at) if r.decided_at else None, "reason": r.reason}
 
 
 def _risk(r: CreditRisk) -> dict:
     return {"credit_code": r.credit_code, "name": r.name, "unit": r.unit.code, "tier": r.tier,
             "flag": risk.consequence(r.tier)["flag"], "indicators": list(r.indicators or []),
-            "computed_at": r.computed_at.isoformat()}
+            "computed_at": _utc(r.computed_at)}
 
 
 def _paged(result: Page, item) -> dict:
