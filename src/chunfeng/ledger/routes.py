@@ -1,5 +1,5 @@
 """Pages of the ledger: dashboard with drill-down, a unit's tasks, an assignment with its reports,
-the to-do list, the review queue, the assignment editor, the xlsx ledger."""
+the to-do list, the review queue, the assignment editor, the xlsx ledger (supervision: supervision_routes)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,12 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
-from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from chunfeng.bounds import bounded_day
 from chunfeng.calendar.services import coverage_warning
 from chunfeng.charts import bar_chart, light_bars
 from chunfeng.errors import Forbidden, Invalid, NotFound
-from chunfeng.inbox.services import deliver_pending
 from chunfeng.jobs import TaskResult
 from chunfeng.ledger import briefing, bulk, exports, files, league, policy, reporting, reviews, services, supervision
 from chunfeng.ledger.dashboard import by_measure as dashboard_by_measure
@@ -45,7 +43,7 @@ templates.env.globals.update(STATUSES=STATUSES, LIGHTS=LIGHTS, CYCLES=CYCLES, RE
                              light_badge=badge)
 
 
-def _day(text: str, what: str, field: str | None = None) -> date | None:
+def day_of(text: str, what: str, field: str | None = None) -> date | None:
     """The date typed in a form field, if any; a bad one is refused naming the field it belongs beside."""
     return bounded_day(text, what, form_field=field) if text else None
 
@@ -87,7 +85,7 @@ def measures(request: Request, session: SessionDep, user: CurrentUser, unit: str
     return render(request, "ledger/measures.html", {"root": root, "chain": unit_chain(root), "tree": tree}, user=user)
 
 
-def _assignment_page(request: Request, session, user, assignment_id: int, *, typed: dict | None = None,
+def assignment_page_with(request: Request, session, user, assignment_id: int, *, typed: dict | None = None,
                      error: Exception | None = None, refused: forms.Refused | None = None):
     """The assignment page; after a refused report (`typed`, `error`) or another refused form of the page
     (`refused`), with the refusal beside its field and what was typed kept."""
@@ -125,7 +123,7 @@ def _assignment_page(request: Request, session, user, assignment_id: int, *, typ
 
 @router.get("/assignments/{assignment_id}", dependencies=[require("ledger.view")])
 def assignment_page(request: Request, assignment_id: Id, session: SessionDep, user: CurrentUser):
-    return _assignment_page(request, session, user, assignment_id)
+    return assignment_page_with(request, session, user, assignment_id)
 
 
 def _number(text: str, what: str, field: str) -> float | None:
@@ -150,7 +148,7 @@ async def submit_report(request: Request, assignment_id: Id, db: DatabaseDep, us
         if isinstance(error, StaleReport):
             typed.pop("version", None)
         with db.read() as session:
-            return _assignment_page(request, session, user, assignment_id, typed=typed, error=error)
+            return assignment_page_with(request, session, user, assignment_id, typed=typed, error=error)
     return RedirectResponse(f"/ledger/assignments/{assignment_id}?submitted=1", status_code=303)
 
 
@@ -214,7 +212,7 @@ def break_down(request: Request, assignment_id: Id, db: DatabaseDep, user: Curre
         with db.write() as session:
             parent = services.get_assignment(session=session, actor=user, assignment_id=assignment_id)
             services.break_down(session=session, actor=user, assignment_id=assignment_id, unit_codes=units,
-                                terms=Terms(owner=owner.strip(), deadline=_day(deadline, "完成时限", "deadline"),
+                                terms=Terms(owner=owner.strip(), deadline=day_of(deadline, "完成时限", "deadline"),
                                             ongoing=parent.ongoing, cycle=cycle, role=parent.role),
                                 rules=WarningRules.from_settings(settings))
     except (Invalid, NotFound) as exc:
@@ -222,7 +220,7 @@ def break_down(request: Request, assignment_id: Id, db: DatabaseDep, user: Curre
         refused = forms.refused(db, request, user, exc, form="break_down", fields=("units", "deadline", "cycle"),
                                 values={"units": units, "deadline": deadline, "owner": owner, "cycle": cycle})
         with db.read() as session:
-            return _assignment_page(request, session, user, assignment_id, refused=refused)
+            return assignment_page_with(request, session, user, assignment_id, refused=refused)
     return RedirectResponse(f"/ledger/assignments/{assignment_id}?broken_down={len(units)}", status_code=303)
 
 
@@ -230,7 +228,7 @@ def break_down(request: Request, assignment_id: Id, db: DatabaseDep, user: Curre
 def change_deadline(request: Request, assignment_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep,
                     deadline: str = Form("")):
     try:
-        day = _day(deadline, "完成时限", "deadline")
+        day = day_of(deadline, "完成时限", "deadline")
         if day is None:
             raise LedgerInvalid("请填写新的完成时限", field="deadline")
         with db.write() as session:
@@ -240,7 +238,7 @@ def change_deadline(request: Request, assignment_id: Id, db: DatabaseDep, user: 
         refused = forms.refused(db, request, user, exc, form="deadline", fields=("deadline",),
                                 values={"deadline": deadline})
         with db.read() as session:
-            return _assignment_page(request, session, user, assignment_id, refused=refused)
+            return assignment_page_with(request, session, user, assignment_id, refused=refused)
     return RedirectResponse(f"/ledger/assignments/{assignment_id}?rescheduled=1", status_code=303)
 
 
@@ -278,7 +276,7 @@ async def upload_reports(request: Request, db: DatabaseDep, user: CurrentUser, l
     return jobs_pages.start(db, user, name="ledger.reports.import", title=f"批量填报 {name}"[:200], work=work)
 
 
-def _xlsx_response(name: str, sheet: str, headers: list[str], rows) -> FileResponse:
+def xlsx_response(name: str, sheet: str, headers: list[str], rows) -> FileResponse:
     path = write_table(download_path(), sheet=sheet, headers=headers, rows=rows)
     return temporary_file(path, name, XLSX)
 
@@ -322,7 +320,7 @@ def review_queue(request: Request, session: SessionDep, user: CurrentUser, page:
         queue = reviews.review_queue(session=session, actor=user, per_page=100000, unit_code=filters.get("unit", ""),
                                       measure_no=filters.get("measure"), category_no=filters.get("category"),
                                       period=filters.get("period", ""))
-        return _xlsx_response("待审核报告.xlsx", "待审核报告", ["单位", "序号", "报告期", "状态", "完成百分比", "进展情况", "提交人", "提交时间"],
+        return xlsx_response("待审核报告.xlsx", "待审核报告", ["单位", "序号", "报告期", "状态", "完成百分比", "进展情况", "提交人", "提交时间"],
                               ([r.assignment.unit.name, r.assignment.measure_no, r.period, STATUSES[r.status], r.percent,
                                 r.narrative, r.submitted_by, r.submitted_at.strftime("%Y-%m-%d %H:%M")] for r in queue.items))
     return _review_page(request, session, user, filters, max(1, page))
@@ -373,8 +371,8 @@ def assign(request: Request, db: DatabaseDep, user: CurrentUser, settings: Setti
     try:
         count = _assign(db, user, target=target, level=level, unit=unit, measures=measures, category=category,
                         rules=WarningRules.from_settings(settings),
-                        terms=Terms(owner=owner.strip(), deadline=_day(deadline, "完成时限", "deadline"), ongoing=ongoing,
-                                    cycle=cycle, role=role, start_date=_day(start, "开始日期", "start")))
+                        terms=Terms(owner=owner.strip(), deadline=day_of(deadline, "完成时限", "deadline"), ongoing=ongoing,
+                                    cycle=cycle, role=role, start_date=day_of(start, "开始日期", "start")))
     except (Invalid, NotFound, Forbidden) as exc:
         # The form again, the message beside the field it concerns and everything typed kept; a unit outside the
         # official's subtree is a mistyped code as often as a probe, so it is shown there too (and recorded).
@@ -424,92 +422,6 @@ def export(db: DatabaseDep, user: CurrentUser, settings: SettingsDep, unit: str 
 
     return jobs_pages.start_export(db, user, settings, name="ledger.export", title=f"导出台账 {name}"[:200],
                                    filename=f"{code}-春风行动台账.xlsx", write=write)
-
-
-# --- supervision ---------------------------------------------------------------------------------
-
-
-NUDGE = 20  # deliveries a request's nudge sends at most: a notice reaches a handful of channels
-
-
-def _after_delivery(response, db, settings):
-    """Nudge the outbox once the response has gone, so a notice reaches the unit's channels now rather than at
-    the next scheduled run; a slow webhook never holds up the page. Through the outbox's claim, like the
-    schedule: a message both pick up is still sent once."""
-    response.background = BackgroundTask(deliver_pending, db, settings=settings, limit=NUDGE)
-    return response
-
-
-@router.post("/assignments/{assignment_id}/notices", dependencies=[require("ledger.supervise")])
-def issue_notice(request: Request, assignment_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep,
-                 subject: str = Form(""), text: str = Form(""), respond_by: str = Form("")):
-    try:
-        day = _day(respond_by, "答复期限", "respond_by")
-        if day is None:
-            raise LedgerInvalid("请填写答复期限", field="respond_by")
-        with db.write() as session:
-            notice = supervision.issue_notice(session=session, actor=user, assignment_id=assignment_id,
-                                              subject=subject, text=text, respond_by=day)
-    except Invalid as exc:
-        refused = forms.refused(db, request, user, exc, form="notice", fields=("subject", "text", "respond_by"),
-                                values={"subject": subject, "text": text, "respond_by": respond_by})
-        with db.read() as session:
-            return _assignment_page(request, session, user, assignment_id, refused=refused)
-    return _after_delivery(RedirectResponse(f"/ledger/notices/{notice.id}", status_code=303), db, settings)
-
-
-@router.post("/assignments/{assignment_id}/remind", dependencies=[require("ledger.supervise")])
-def remind(assignment_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep, text: str = Form("")):
-    with db.write() as session:
-        supervision.remind(session=session, actor=user, assignment_id=assignment_id, text=text)
-    return _after_delivery(RedirectResponse(f"/ledger/assignments/{assignment_id}?reminded=1", status_code=303), db, settings)
-
-
-@router.get("/notices", dependencies=[require("ledger.view")])
-def notices(request: Request, session: SessionDep, user: CurrentUser, page: PageNo = 1, export: bool = False):
-    if export:
-        everything = supervision.notices_for(session=session, actor=user, per_page=100000)
-        return _xlsx_response("督办单.xlsx", "督办单", ["编号", "标题", "序号", "被督办单位", "督办单位", "答复期限", "状态", "升级次数", "发出时间"],
-                              ([n.id, n.subject, n.assignment.measure_no, n.to_unit.name, n.supervising_unit.name,
-                                n.respond_by.isoformat(), NOTICE_STATES[n.state], n.escalations,
-                                n.created_at.strftime("%Y-%m-%d %H:%M")] for n in everything.items))
-    result = supervision.notices_for(session=session, actor=user, page=max(1, page))
-    return render(request, "ledger/notices.html", {"result": result}, user=user)
-
-
-@router.get("/notices/{notice_id}", dependencies=[require("ledger.answer", "ledger.supervise")])
-def notice_page(request: Request, notice_id: Id, session: SessionDep, user: CurrentUser):
-    return _notice_page(request, session, user, notice_id)
-
-
-def _notice_page(request: Request, session, user, notice_id: int, *, refused: forms.Refused | None = None):
-    notice = supervision.get_notice(session=session, actor=user, notice_id=notice_id)
-    return render(request, "ledger/notice.html", {
-        "notice": notice, "refused": refused,
-        "may_answer": policy.may_answer(user, notice), "may_close": policy.may_close(user, notice),
-    }, user=user, status_code=refused.status if refused else 200)
-
-
-@router.post("/notices/{notice_id}/answer", dependencies=[require("ledger.answer")])
-def answer_notice(request: Request, notice_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep,
-                  text: str = Form("")):
-    try:
-        with db.write() as session:
-            supervision.answer_notice(session=session, actor=user, notice_id=notice_id, text=text)
-    except Invalid as exc:
-        if exc.field is None:  # the notice's state, not the text: the error page as for any refused move
-            raise
-        with db.read() as session:
-            return _notice_page(request, session, user, notice_id, refused=forms.refused(
-                db, request, user, exc, form="answer", fields=("text",), values={"text": text}))
-    return _after_delivery(RedirectResponse(f"/ledger/notices/{notice_id}", status_code=303), db, settings)
-
-
-@router.post("/notices/{notice_id}/close", dependencies=[require("ledger.supervise")])
-def close_notice(notice_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep, text: str = Form("")):
-    with db.write() as session:
-        supervision.close_notice(session=session, actor=user, notice_id=notice_id, text=text)
-    return _after_delivery(RedirectResponse(f"/ledger/notices/{notice_id}", status_code=303), db, settings)
 
 
 @router.get("/league", dependencies=[require("ledger.view")])

@@ -29,6 +29,7 @@ from chunfeng.inbox import jobs as _inbox_jobs  # noqa: F401
 from chunfeng.inbox.routes import router as inbox_router
 from chunfeng.ledger import jobs as _ledger_jobs  # noqa: F401
 from chunfeng.ledger.routes import router as ledger_router
+from chunfeng.ledger.supervision_routes import router as supervision_router
 from chunfeng.org import audit
 from chunfeng.org.roles import landing
 from chunfeng.org.routes import router as org_router
@@ -116,6 +117,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     app.include_router(plan_router)
     app.include_router(org_router)
     app.include_router(ledger_router)
+    app.include_router(supervision_router)
     app.include_router(inbox_router)
     app.include_router(consult_router)
     app.include_router(push_router)
