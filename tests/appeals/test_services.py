@@ -308,3 +308,17 @@ def test_contacts_of_long_closed_items_are_erased(office):
         assert (gone.submitter, gone.phone, gone.email) == ("", "", "") and gone.text
         assert kept.phone == "13812345678"
         assert s.scalar(select(AuditEntry).where(AuditEntry.action == "appeals.contacts.erased")).after
+
+
+def test_a_large_file_classified_on_two_processes_is_classified_as_on_one(office):
+    """`chunfeng appeals import` classifies on every core (forked workers); each text must get what one process
+    gives it, in the file's order. 4,200 distinct texts: past the size from which the work is shared."""
+    stems = ["出口退税办理太慢了", "办税服务厅排队两个小时", "电子税务局登录不上去", "希望延长周末服务时间", "发票领用太麻烦",
+             "个税汇算退税多久到账", "火星上有税务局吗"]
+    texts = [f"{stems[n % len(stems)]} 第{n}次" for n in range(4200)]
+    with office.read() as s:
+        alone = intake.classify_many(s, texts, workers=1)
+        heard = []
+        shared = intake.classify_many(s, texts, workers=2, progress=lambda done, total: heard.append(done))
+    assert shared == alone and heard[-1] == 4200 and len(heard) > 2
+    assert any(measures for _, _, measures in alone)  # classified, not all empty

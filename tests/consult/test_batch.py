@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from chunfeng.consult import batch, services, transfer
+from chunfeng.consult import services, transfer
 from chunfeng.consult.batch import search_many
 from chunfeng.consult.index import Index
 from chunfeng.consult.tokenize import shared_tokenizer
@@ -58,7 +58,6 @@ def test_the_measures_index_answers_alike(documents, today):
     _same(index, _questions(), today, k=3)
 
 
-def test_the_whole_knowledge_base_answers_alike(documents, monkeypatch):
-    monkeypatch.setattr(batch, "PARALLEL_FROM", 0)  # tokenized by this process and a forked worker, as a large file is
+def test_the_whole_knowledge_base_answers_alike(documents):
     index = Index(documents, shared_tokenizer())
     _same(index, _questions(), date(2026, 12, 6), k=5)

@@ -12,6 +12,7 @@ from rich.table import Table
 from chunfeng.appeals import intake, services
 from chunfeng.appeals.models import KINDS, STATES
 from chunfeng.cli_support import actor, console, database, import_limits, settings
+from chunfeng.parallel import cores
 
 app = typer.Typer(help="诉求与投诉:导入、时限扫描、清单", no_args_is_help=True)
 
@@ -21,7 +22,9 @@ def import_(file: Path):
     """Import 12366 hotline records (xlsx or CSV: 类型, 内容, 地区代码, 来电人, 电话, 来电日期 …), all or nothing."""
     db = database()
     with db.read() as session:  # parse, check and classify outside the write lock
-        plan = intake.check_hotline(session=session, actor=actor(session), path=file, limits=import_limits())
+        # A command runs no threads of its own: every core classifies (the web's task thread classifies alone).
+        plan = intake.check_hotline(session=session, actor=actor(session), path=file, limits=import_limits(),
+                                    workers=cores())
     with db.write() as session:
         made = intake.import_hotline(session=session, actor=actor(session), path=file, plan=plan,
                                      limits=import_limits(), rules=services.AppealRules.from_settings(settings()))

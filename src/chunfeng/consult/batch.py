@@ -9,10 +9,7 @@ same, not merely close; `tests/consult/test_batch.py` holds the two to the same 
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ProcessPoolExecutor
 from datetime import date
-from multiprocessing import get_all_start_methods, get_context
 from weakref import WeakKeyDictionary
 
 import numpy as np
@@ -83,35 +80,9 @@ def _bm25(field: _Field, id_lists: list[list[int]], n: int) -> np.ndarray:
     return out
 
 
-# Texts from which the tokenizing, most of the work (jieba), is shared with forked worker processes, one per
-# further core: below it, forking costs more than it saves.
-PARALLEL_FROM = 4000
-_tokenizer: TaxTokenizer | None = None  # the forked workers' tokenizer, inherited from the process that forks them
-
-
-def _both(tokenizer: TaxTokenizer, text: str) -> tuple[list[str], list[str]]:
-    """A text's search tokens and its own words (what an answer must cover: Index.covered)."""
-    return tokenizer.tokens(text), tokenizer.words(text)
-
-
-def _tokenize(texts: list[str]) -> list[tuple[list[str], list[str]]]:
-    return [_both(_tokenizer, t) for t in texts]
-
-
 def _tokens(tokenizer: TaxTokenizer, texts: list[str]) -> list[tuple[list[str], list[str]]]:
-    """Each text's tokens and words; for many texts, this process tokenizes one share and a worker per further core
-    the others. Forked, so a worker starts at once with the tokenizer already loaded; it runs only jieba."""
-    global _tokenizer
-    workers = os.cpu_count() or 1
-    if workers < 2 or len(texts) < PARALLEL_FROM or "fork" not in get_all_start_methods():
-        return [_both(tokenizer, t) for t in texts]
-    _tokenizer, share = tokenizer, -(-len(texts) // workers)
-    with ProcessPoolExecutor(workers - 1, mp_context=get_context("fork")) as pool:
-        others = [pool.submit(_tokenize, texts[i:i + share]) for i in range(share, len(texts), share)]
-        tokens = [_both(tokenizer, t) for t in texts[:share]]
-        for other in others:
-            tokens += other.result()
-    return tokens
+    """Each text's search tokens and its own words (what an answer must cover: Index.covered)."""
+    return [(tokenizer.tokens(t), tokenizer.words(t)) for t in texts]
 
 
 def search_many(index: Index, queries: list[str], *, today: date | None = None, k: int = 5) -> list[list[Hit]]:
