@@ -193,12 +193,12 @@ def parse_questionnaire(path: Path, *, limits: TableLimits) -> list[QuestionSpec
 
 
 def import_questionnaire(*, session: Session, actor: Actor, title: str, questions: list[QuestionSpec],
-                         unit_code: str = "", intro: str = "", edit_of: int | None = None) -> Survey:
+                         unit_code: str = "", intro: str = "", edit_of: int | None = None,
+                         action: str = "survey.questionnaire.imported") -> Survey:
     """A new questionnaire, or a new content for `edit_of`: a draft is changed in place; a published or closed
-    version stays frozen and the content becomes the series' next version (a draft)."""
-    title = title.strip()
-    if not title or len(title) > 200:
-        raise SurveyInvalid("问卷标题:不能为空,且不超过 200 字")
+    version stays frozen and the content becomes the series' next version (a draft). `action`: what the audit
+    log calls it (the builder makes an empty draft and the next version through here too)."""
+    title = check_title(title)
     if edit_of is not None:
         base = get_survey(session=session, actor=actor, survey_id=edit_of)
         if refused := policy.manage_refusal(actor, base):
@@ -232,10 +232,17 @@ def import_questionnaire(*, session: Session, actor: Actor, title: str, question
                                    rows=q.rows))
     session.flush()
     session.expire(survey, ["questions"])
-    audit.record(session, actor=actor, action="survey.questionnaire.imported", object_type="survey",
+    audit.record(session, actor=actor, action=action, object_type="survey",
                  object_id=survey.id, before=before,
                  after={"title": title, "version": survey.version, "questions": len(questions)})
     return survey
+
+
+def check_title(title: str) -> str:
+    title = title.strip()
+    if not title or len(title) > 200:
+        raise SurveyInvalid("问卷标题:不能为空,且不超过 200 字", field="title")
+    return title
 
 
 def get_survey(*, session: Session, actor: Actor, survey_id: int) -> Survey:
