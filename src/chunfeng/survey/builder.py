@@ -13,7 +13,7 @@ from chunfeng.org.access import Actor
 from chunfeng.survey import policy
 from chunfeng.survey.errors import QuestionInvalid, SurveyInvalid, SurveyNotFound
 from chunfeng.survey.models import STATES, Survey, SurveyQuestion
-from chunfeng.survey.services import check_questions, check_title, get_survey, import_questionnaire, spec_of
+from chunfeng.survey.services import COLUMNS, check_questions, check_title, get_survey, import_questionnaire, spec_of
 
 FIELDS = ("code", "kind", "text", "options", "rows", "required", "show_if", "show_values")
 MAX_INTRO = 2000
@@ -60,6 +60,10 @@ def _question(survey: Survey, question_id: int) -> tuple[int, SurveyQuestion]:
     raise SurveyNotFound(f"问卷第 {survey.version} 版没有编号为 {question_id} 的题")
 
 
+def _label(name: str) -> str:
+    return COLUMNS[name][0] if name in COLUMNS else "题目"
+
+
 def _refusal(typed: list[dict[str, str]], index: int | None, doing: str) -> QuestionInvalid | None:
     """What is wrong with the questionnaire `typed` would make: problems of the question at `index` beside its
     fields; any other question's (a condition the change breaks) as the form's message, naming that question."""
@@ -67,8 +71,10 @@ def _refusal(typed: list[dict[str, str]], index: int | None, doing: str) -> Ques
     if not problems:
         return None
     by_field = [(name if i == index else "form",
-                 message if i == index else f"第 {i + 1} 题({typed[i].get('code', '')}){message}")
+                 message if i == index else f"第 {i + 1} 题({typed[i].get('code', '')})的{_label(name)}:{message}")
                 for i, name, message in problems]
+    if index is None:  # a move or a deletion: no field to show a problem beside, so the message says it all
+        return QuestionInvalid(f"{doing}:{';'.join(message for _, message in by_field)}", by_field)
     return QuestionInvalid(f"{doing}:{len(problems)} 处问题,未保存", by_field)
 
 
