@@ -129,6 +129,8 @@ def test_the_demo_holds_a_published_survey_with_a_drawn_sample_and_answers(db, t
         sample = s.scalar(select(SurveySample))
         assert survey.state == "published" and sample.seed == demo.SEED and sample.state == "invited"
         assert s.scalar(select(func.count()).select_from(SurveyResponse)) == answered
+        assert survey.questions[-1].kind == "matrix"  # each answer rates its rows, counted row by row
+        assert all(len([k for k in r.answers if k.startswith("Q6.")]) == 4 for r in s.scalars(select(SurveyResponse)))
         assert s.scalar(select(func.count()).select_from(PushMessage).where(
             PushMessage.campaign_id == sample.campaign_id)) > 0
     with db.write() as s:

@@ -327,6 +327,7 @@ DEMO_SURVEY = [  # code, kind, text, options, required, shown if (question, answ
     ("Q4", "nps", "您有多大可能向其他纳税人推荐电子税务局?", [], False, "", []),
     ("Q5", "text", "您对改进纳税缴费服务还有什么需求和建议?", [], False, "", []),
 ]
+DEMO_MATRIX = ("Q6", "您对以下各项服务的满意度(1–5 分)", ["办税服务厅", "12366 热线", "电子税务局", "手机 App"])
 _DEMO_SUGGESTIONS = ["希望电子税务局申报期不要卡顿。", "政策更新后能及时推送解读。", "办税服务厅午间也能办理业务就好了。",
                      "12366热线高峰期很难打通。", "希望发票额度调整更快一些。"]
 
@@ -337,7 +338,7 @@ def survey_demo(*, session: Session, store_file: Path, base_url: str) -> int:
     answers made (0 if the demo already has a survey)."""
     from chunfeng.survey import invitations, sampling
     from chunfeng.survey import services as surveys
-    from chunfeng.survey.models import Survey
+    from chunfeng.survey.models import Survey, row_code
     from chunfeng.survey.sample_models import SurveySampleMember
 
     if session.scalar(select(Survey.id).limit(1)) or not store_file.exists():
@@ -345,6 +346,8 @@ def survey_demo(*, session: Session, store_file: Path, base_url: str) -> int:
     actor = SystemActor(username="demo", unit_code="110000")
     questions = [surveys.QuestionSpec(code, kind, text, options, required, show_if, shown)
                  for code, kind, text, options, required, show_if, shown in DEMO_SURVEY]
+    matrix, text, rows = DEMO_MATRIX
+    questions.append(surveys.QuestionSpec(matrix, "matrix", text, rows=rows))
     survey = surveys.import_questionnaire(session=session, actor=actor, title="2022年纳税人缴费人需求调查(演示)",
                                           questions=questions, unit_code="110000",
                                           intro="了解您在办税缴费中的需求和建议,约 2 分钟。")
@@ -355,7 +358,7 @@ def survey_demo(*, session: Session, store_file: Path, base_url: str) -> int:
         invitations.invite(session=session, conn=conn, actor=actor, sample_id=sample.id, channels=["inapp"],
                            roles=["法定代表人", "财务负责人", "办税人员"], personal_data=[], base_url=base_url,
                            configured=["inapp"])
-    rng = random.Random(SEED)
+    rng, rates = random.Random(SEED), random.Random(SEED + 1)  # the matrix's own stream keeps the others' answers
     tokens = [m.token for m in session.scalars(select(SurveySampleMember).where(
         SurveySampleMember.sample_id == sample.id, SurveySampleMember.invitation_id.is_not(None))
         .order_by(SurveySampleMember.id))]
@@ -370,6 +373,8 @@ def survey_demo(*, session: Session, store_file: Path, base_url: str) -> int:
             raw["Q2"] = [str(rng.choice([3, 4, 4, 5, 5]))]
         if rng.random() < 0.4:
             raw["Q5"] = [rng.choice(_DEMO_SUGGESTIONS)]
+        for n, _ in enumerate(DEMO_MATRIX[2], start=1):
+            raw[row_code(matrix, n)] = [str(rates.choice([2, 3, 4, 4, 5, 5]))]
         surveys.submit(session=session, token=token, raw=raw)
         answered += 1
     return answered

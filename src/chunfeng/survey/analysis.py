@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from chunfeng.charts import bar_chart
 from chunfeng.org import audit
 from chunfeng.org.access import Actor
-from chunfeng.survey.models import KINDS, SCALES, Survey, SurveyInvitation, SurveyQuestion, SurveyResponse
+from chunfeng.survey.models import KINDS, SCALES, MatrixRow, Survey, SurveyInvitation, SurveyQuestion, SurveyResponse
 from chunfeng.survey.services import get_survey
 from chunfeng.xlsx import write_sheets
 
@@ -72,7 +72,7 @@ def nps(values: list[int]) -> Nps | None:
 
 @dataclass
 class QuestionResult:
-    question: SurveyQuestion
+    question: SurveyQuestion | MatrixRow
     answered: int
     counts: list[tuple[str, int, float]] = field(default_factory=list)  # (choice, respondents, % of those answering)
     mean: Mean | None = None
@@ -161,7 +161,7 @@ def results(*, session: Session, actor: Actor, survey_id: int, read: Answers | N
         select(func.count(), func.count(SurveyResponse.invitation_id)).where(SurveyResponse.survey_id == survey.id)).one()
     invited = session.scalar(select(func.count()).where(SurveyInvitation.survey_id == survey.id)) or 0
     out = []
-    for q in survey.questions:
+    for q in survey.items:  # a matrix counted row by row, each row as a question of its own
         if q.kind == "text":
             texts = read.texts(q.code)
             out.append(QuestionResult(q, len(texts), texts=[text for _, text in texts[:-TEXTS_SHOWN - 1:-1]]))

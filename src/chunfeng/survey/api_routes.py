@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from chunfeng.survey import analysis, report, services
-from chunfeng.survey.models import Survey, SurveyQuestion
+from chunfeng.survey.models import Survey, SurveyQuestion, row_code
 from chunfeng.web.contract import API_ERRORS, ApiError, Id, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, require
 
@@ -58,6 +58,8 @@ class ApiQuestion(BaseModel):
     required: bool
     show_if: str
     show_values: list[str]
+    rows: list[dict[str, str]] = Field(default_factory=list, description=(
+        "矩阵题的各子项:label 为子项名称,code 为提交答案时该子项所用的键(如 Q5.1),各子项在 choices 中选一项"))
 
 
 class ApiQuestionnaire(ApiSurvey):
@@ -167,7 +169,8 @@ def _survey(s: Survey) -> dict:
 
 def _question(q: SurveyQuestion) -> dict:
     return {"code": q.code, "kind": q.kind, "text": q.text, "choices": list(q.choices), "required": q.required,
-            "show_if": q.show_if, "show_values": list(q.show_values)}
+            "show_if": q.show_if, "show_values": list(q.show_values),
+            "rows": [{"label": label, "code": row_code(q.code, n)} for n, label in enumerate(q.rows, start=1)]}
 
 
 def _mean(m) -> dict | None:

@@ -23,7 +23,8 @@ def import_(file: Path, title: str = typer.Option(..., help="the questionnaire's
             edit_of: Optional[int] = typer.Option(None, help="a questionnaire id: this file becomes its new content "
                                                    "(a published version stays frozen: a new version is made)"),
             publish: bool = typer.Option(False, help="publish it at once")):
-    """Import a questionnaire from xlsx/CSV (题号, 题型, 题目, 选项, 必答, 显示条件题号, 显示条件选项), all or nothing."""
+    """Import a questionnaire from xlsx/CSV (题号, 题型, 题目, 选项, 子项 for a matrix, 必答, 显示条件题号, 显示条件选项),
+    all or nothing."""
     questions = services.parse_questionnaire(file, limits=import_limits())
     db = database()
     with db.write() as session:

@@ -127,7 +127,7 @@ def crosstab(*, session: Session, actor: Actor, survey_id: int, row_code: str, c
     `population` (the strata sizes, when weighting applies) also the weighted row shares. `read`: the survey's
     answers, shared with the other parts of an analysis."""
     survey = get_survey(session=session, actor=actor, survey_id=survey_id)
-    questions = {q.code: q for q in survey.questions}
+    questions = {q.code: q for q in survey.items}  # a matrix's rows by their own codes
     picked = []
     for code in (row_code, col_code):
         q = questions.get(code)

@@ -29,7 +29,7 @@ def to_assignment(*, session: Session, actor: Actor, survey_id: int, text: str, 
     text = text.strip()
     if not text or len(text) > 2000:
         raise SurveyInvalid("发现的问题:不能为空,且不超过 2000 字", field="text")
-    if question_code and question_code not in {q.code for q in survey.questions}:
+    if question_code and question_code not in {q.code for q in survey.items}:
         raise SurveyInvalid(f"题号“{question_code[:20]}”不是这份问卷的题", field="question_code")
     unit = find_unit(session=session, code=unit_code.strip(), field="unit_code")
     if refused := ledger_policy.assign_refusal(actor, unit):

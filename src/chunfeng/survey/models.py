@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
@@ -10,7 +11,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from chunfeng.db import Base, utcnow
 from chunfeng.org.models import Unit
 
-KINDS = {"single": "单选", "multi": "多选", "scale": "量表(1–5)", "nps": "推荐度(0–10)", "text": "填空"}
+KINDS = {"single": "单选", "multi": "多选", "scale": "量表(1–5)", "nps": "推荐度(0–10)", "matrix": "矩阵",
+         "text": "填空"}
 STATES = {"draft": "草稿", "published": "已发布", "closed": "已结束"}
 # The fixed answers of the two scales: 1–5 satisfaction, and the Net Promoter question's 0–10.
 SCALES = {"scale": [str(n) for n in range(1, 6)], "nps": [str(n) for n in range(0, 11)]}
@@ -37,6 +39,11 @@ class Survey(Base):
     unit: Mapped[Unit] = relationship(viewonly=True)
     questions: Mapped[list[SurveyQuestion]] = relationship(order_by="SurveyQuestion.position", viewonly=True)
 
+    @property
+    def items(self) -> list:
+        """The questions as the analysis counts them: a matrix question as one item per row (`answer_items`)."""
+        return answer_items(self.questions)
+
 
 class SurveyQuestion(Base):
     """A question: its kind, its options, whether it must be answered, and when it is shown (skip logic: only if
@@ -55,10 +62,75 @@ class SurveyQuestion(Base):
     required: Mapped[bool] = mapped_column(Boolean, default=False)
     show_if: Mapped[str] = mapped_column(String(16), default="")
     show_values: Mapped[list] = mapped_column(JSON, default=list)
+    rows: Mapped[list] = mapped_column(JSON, default=list, doc="a matrix question's items, each answered on its choices")
 
     @property
     def choices(self) -> list[str]:
-        return SCALES.get(self.kind, self.options)
+        return matrix_choices(self.options) if self.kind == "matrix" else SCALES.get(self.kind, self.options)
+
+
+def matrix_choices(options: list[str]) -> list[str]:
+    """A matrix rates its rows on its shared options, or on the 1–5 scale when it lists none."""
+    return list(options) if options else SCALES["scale"]
+
+
+def row_code(code: str, n: int) -> str:
+    """The answer key of a matrix question's n-th row (from 1): a response keeps each row's answer under its own
+    key, so the analysis reads a row as it reads any single question."""
+    return f"{code}.{n}"
+
+
+@dataclass(frozen=True)
+class MatrixRow:
+    """One row of a matrix question, as the analysis sees it: a scale question (the 1–5 matrix: means with
+    intervals, weighting, cross-tabs) or a single choice (a matrix on its own options)."""
+
+    matrix: SurveyQuestion
+    n: int
+
+    @property
+    def code(self) -> str:
+        return row_code(self.matrix.code, self.n)
+
+    @property
+    def kind(self) -> str:
+        return "single" if self.matrix.options else "scale"
+
+    @property
+    def label(self) -> str:
+        return self.matrix.rows[self.n - 1]
+
+    @property
+    def text(self) -> str:
+        return f"{self.matrix.text} — {self.label}"
+
+    @property
+    def options(self) -> list[str]:
+        return list(self.matrix.options)
+
+    @property
+    def choices(self) -> list[str]:
+        return self.matrix.choices
+
+    @property
+    def required(self) -> bool:
+        return self.matrix.required
+
+    @property
+    def show_if(self) -> str:
+        return self.matrix.show_if
+
+    @property
+    def show_values(self) -> list[str]:
+        return self.matrix.show_values
+
+
+def answer_items(questions) -> list:
+    """What is counted: each question, a matrix as its rows (MatrixRow), in the questionnaire's order."""
+    out: list = []
+    for q in questions:
+        out += [MatrixRow(q, n) for n in range(1, len(q.rows) + 1)] if q.kind == "matrix" else [q]
+    return out
 
 
 class SurveyInvitation(Base):

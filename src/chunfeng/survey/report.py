@@ -150,7 +150,7 @@ class Analysis:
 
 def _weighted(survey: Survey, read: analysis.Answers, sizes: dict[str, int]) -> list[WeightedQuestion]:
     out = []
-    for q in survey.questions:
+    for q in survey.items:
         if q.kind == "text":
             continue
         values, strata = analysis.expand((v, h, k) for v, h, k in read.of(q) if h in sizes)

@@ -281,7 +281,7 @@ def analysis_page(request: Request, survey_id: Id, db: DatabaseDep, user: Curren
         query = urlencode({k: v for k, v in (("row", row), ("col", col), ("against", against or "")) if v})
         return render(request, "survey/analysis.html", {
             "a": a, "charts": report.charts(a), "KINDS": KINDS, "row": row, "col": col, "against": against,
-            "query": query, "crossable": [q for q in a.survey.questions if q.kind in crosstabs.CROSSABLE],
+            "query": query, "crossable": [q for q in a.survey.items if q.kind in crosstabs.CROSSABLE],
             "measures": report.measure_choices(session), "may_manage": policy.may_manage(user, a.survey)}, user=user)
 
 

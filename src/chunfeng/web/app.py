@@ -40,6 +40,7 @@ from chunfeng.ratelimit import RateLimiter
 from chunfeng.settings import Settings
 from chunfeng.survey import jobs as _survey_jobs  # noqa: F401
 from chunfeng.survey.api_routes import router as survey_api_router
+from chunfeng.survey.builder_routes import router as survey_builder_router
 from chunfeng.survey.routes import router as survey_router
 from chunfeng.survey.sample_routes import router as survey_sample_router
 from chunfeng.web import auth, forms
@@ -131,6 +132,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     app.include_router(survey_router)
     app.include_router(survey_api_router)
     app.include_router(survey_sample_router)
+    app.include_router(survey_builder_router)
 
     @app.get("/", include_in_schema=False)
     def home(request: Request, user=Depends(optional_user)):
