@@ -144,7 +144,8 @@ async def survey_invite_units(request: Request, survey_id: Id, db: DatabaseDep, 
     try:
         upload = form.get("file")
         if upload is not None and not isinstance(upload, str) and upload.filename:
-            rows = dict(reversed(await _unit_list(upload, limits)))  # a code listed twice: named by its first row
+            # each code with its row in the file; a code listed twice is named by its first row
+            rows = {code: n for n, code in reversed(await _unit_list(upload, limits))}
             codes += list(rows)
         with db.write() as session:
             made = unit_invitations.invite_units(session=session, actor=user, survey_id=survey_id, unit_codes=codes,
