@@ -1,4 +1,5 @@
-"""survey: invitations to a list of units (which unit each went to, its token for reminders, reminders sent)
+"""survey: invitations to a list of units (which unit each went to, its token for reminders, reminders sent);
+outbox: an index the claim reads a queue's fresh rows of one origin from in id order
 
 Revision ID: 0033
 Revises: 0030
@@ -33,9 +34,13 @@ def upgrade() -> None:
     with op.batch_alter_table('survey_unit_invitation', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_survey_unit_invitation_survey_id'), ['survey_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_survey_unit_invitation_unit_id'), ['unit_id'], unique=False)
+    with op.batch_alter_table('outbox_delivery', schema=None) as batch_op:
+        batch_op.create_index('ix_outbox_delivery_queue', ['origin', 'state', 'next_attempt_at', 'id'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('outbox_delivery', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_delivery_queue')
     with op.batch_alter_table('survey_unit_invitation', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_survey_unit_invitation_unit_id'))
         batch_op.drop_index(batch_op.f('ix_survey_unit_invitation_survey_id'))
