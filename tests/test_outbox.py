@@ -197,8 +197,9 @@ def test_a_batch_is_claimed_and_recorded_together_fresh_rows_first_each_sent_onc
         session.execute(update(outbox.Delivery).where(outbox.Delivery.id == retry).values(
             state="failed", attempts=1, next_attempt_at=datetime.utcnow() - timedelta(minutes=1)))
     ids = _enqueue(db, receiver.url, [f"消息 {i}" for i in range(7)])
-    claimed = outbox.claim(db, now=datetime.utcnow(), limit=8, max_attempts=5, origin="test.thing")
-    assert [c.id for c in claimed] == [*ids, retry]
+    claimed = outbox.claim(db, now=datetime.utcnow(), limit=7, max_attempts=5, origin="test.thing")
+    assert [c.id for c in claimed] == ids  # the older retry waits for the fresh rows
+    assert [c.id for c in outbox.claim(db, now=datetime.utcnow(), limit=7, max_attempts=5)] == [retry]
     with db.write() as session:  # back to the queue, for the run below
         session.execute(update(outbox.Delivery).values(state="pending", next_attempt_at=None))
     run = outbox.deliver_due(db, settings=get_settings(), origin="test.thing", batch=3)
