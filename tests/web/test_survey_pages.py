@@ -225,6 +225,10 @@ def test_units_from_the_picker_or_a_file_reminded_from_the_page_and_the_hall_pos
     outside = officer.post(f"/survey/{survey_id}/invitations/units", data={"csrf_token": token},
                            files={"file": ("单位.csv", "单位代码\n110101\n440000\n".encode())})
     assert outside.status_code == 403 and "第 3 行" in field_error(outside.text, "units")
+    with office.read() as s:  # the attempt on another unit is in the audit log; nothing was sent
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.actor == "county_officer", AuditEntry.outcome == "denied")) == 1
+        assert s.scalar(select(func.count()).select_from(InboxMessage)) == 0
     sent = officer.post(f"/survey/{survey_id}/invitations/units", data={"csrf_token": token, "unit_a": "110101"},
                         files={"file": ("单位.csv", "单位代码\n110101\n".encode())})
     assert sent.status_code == 303 and "已向 1 个单位发出邀请" in officer.get(sent.headers["location"]).text
