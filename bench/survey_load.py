@@ -4,9 +4,11 @@ the rate limits and ceilings off.
 
 Figures beside the target of issue 18 (p99 of the answer page under 200 ms at 50 concurrent respondents, nothing
 lost) and the baseline of the same run (5 respondents): requests/s and p50/p99 of the page and of the answers,
-failures, and every answer accepted (201) looked for in the database afterwards.
+failures, and every answer accepted (201) looked for in the database afterwards. With --think, also the same
+respondents pausing about that long between requests (people read a page before they answer it): flat out, 50
+users are a closed loop whose latency is users ÷ throughput, whatever the page costs.
 
-Run: .venv/bin/python bench/survey_load.py [--users 50] [--seconds 30]
+Run: .venv/bin/python bench/survey_load.py [--users 50] [--seconds 30] [--think 2]
 A fresh SQLite file in bench/out/ (or CHUNFENG_DATABASE_URL, emptied: its name must hold "test" or "bench"), filled
 by `chunfeng demo --no-serve`.
 """
@@ -34,10 +36,11 @@ ROOT = Path(__file__).resolve().parent.parent
 P99_TARGET_MS = 200
 
 
-def run(url: str, files: Path, link: str, users: int, seconds: int) -> dict:
-    prefix, accepted_file = files / f"survey-{users}", files / f"accepted-{users}.json"
+def run(url: str, files: Path, link: str, users: int, seconds: int, think: float = 0) -> dict:
+    prefix, accepted_file = files / f"survey-{users}-{think}", files / f"accepted-{users}-{think}.json"
     with Server(ROOT / "src", url, files) as server:
-        env = {**os.environ, "CHUNFENG_BENCH_LINK": link, "CHUNFENG_BENCH_ACCEPTED": str(accepted_file)}
+        env = {**os.environ, "CHUNFENG_BENCH_LINK": link, "CHUNFENG_BENCH_ACCEPTED": str(accepted_file),
+               "CHUNFENG_BENCH_THINK": str(think)}
         subprocess.run([str(Path(sys.executable).with_name("locust")), "-f", str(Path(__file__).with_name(
             "survey_locustfile.py")), "--headless", "-H", server.url, "-u", str(users), "-r", str(users), "-t",
             f"{seconds}s", "--csv", str(prefix), "--only-summary", "--loglevel", "ERROR"],
@@ -65,6 +68,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--think", type=float, default=0, help="also a run where each respondent waits about this "
+                        "many seconds between requests (a person reading the page), beside the flat-out runs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="chunfeng-survey-load-") as tmp:
         files = Path(tmp)
@@ -75,12 +80,15 @@ def main() -> None:
         db.dispose()
         baseline = run(url, files, link, 5, args.seconds)
         loaded = run(url, files, link, args.users, args.seconds)
+        paced = run(url, files, link, args.users, args.seconds, args.think) if args.think else None
     engine = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
     print(f"\nPublic answer page on {engine}, one server process, {os.cpu_count()} cores, load "
           f"{os.getloadavg()[0]:.1f}, {args.seconds} s each   target: page p99 < {P99_TARGET_MS} ms at 50 respondents, "
           "nothing lost")
     print(line("baseline, 5 respondents", baseline))
-    print(line(f"{args.users} respondents", loaded))
+    print(line(f"{args.users} respondents, each as fast as it is answered", loaded))
+    if paced:
+        print(line(f"{args.users} respondents, each waiting about {args.think:g} s between requests", paced))
 
 
 if __name__ == "__main__":

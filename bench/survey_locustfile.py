@@ -5,9 +5,10 @@ import json
 import os
 import random
 
-from locust import FastHttpUser, constant, events, task
+from locust import FastHttpUser, between, constant, events, task
 
 LINK = os.environ["CHUNFENG_BENCH_LINK"]
+THINK = float(os.environ.get("CHUNFENG_BENCH_THINK", "0"))  # seconds a respondent takes between page and answer
 ACCEPTED: list[int] = []  # the id of every response answered 201
 
 
@@ -18,7 +19,7 @@ def save_accepted(**_):
 
 
 class Respondent(FastHttpUser):
-    wait_time = constant(0)
+    wait_time = between(THINK / 2, THINK * 1.5) if THINK else constant(0)
 
     def on_start(self):
         self.questions = self.client.get(f"/api/s/{LINK}").json()["questions"]
