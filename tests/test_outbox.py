@@ -14,7 +14,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from chunfeng import outbox
 from chunfeng.channels import ChannelRules
@@ -187,3 +187,35 @@ def test_a_named_channel_is_filled_from_its_template_and_the_payload_is_encrypte
     with db.read() as session:
         assert "未配置" in session.scalars(select(outbox.Delivery.last_error).where(
             outbox.Delivery.id != delivery_id)).one()
+
+
+def test_a_batch_is_claimed_and_recorded_together_fresh_rows_first_each_sent_once(db, receiver):
+    """A campaign's sender claims `batch` at a time: every message goes once, in id order, and a retry that is due
+    comes after the rows never tried (it was failed first; the fresh rows are read off the queue index)."""
+    [retry] = _enqueue(db, receiver.url, ["重试"])
+    with db.write() as session:
+        session.execute(update(outbox.Delivery).where(outbox.Delivery.id == retry).values(
+            state="failed", attempts=1, next_attempt_at=datetime.utcnow() - timedelta(minutes=1)))
+    ids = _enqueue(db, receiver.url, [f"消息 {i}" for i in range(7)])
+    claimed = outbox.claim(db, now=datetime.utcnow(), limit=7, max_attempts=5, origin="test.thing")
+    assert [c.id for c in claimed] == ids  # the older retry waits for the fresh rows
+    assert [c.id for c in outbox.claim(db, now=datetime.utcnow(), limit=7, max_attempts=5)] == [retry]
+    with db.write() as session:  # back to the queue, for the run below
+        session.execute(update(outbox.Delivery).values(state="pending", next_attempt_at=None))
+    run = outbox.deliver_due(db, settings=get_settings(), origin="test.thing", batch=3)
+    assert run.sent == 8 and Counter(receiver.titles) == Counter(["重试", *[f"消息 {i}" for i in range(7)]])
+    assert {_row(db, i).state for i in [*ids, retry]} == {"sent"}
+
+
+def test_the_claim_reads_fresh_rows_off_an_index_without_sorting_the_queue(db):
+    """A campaign of a million pending rows made every claim read and sort all of them (ORDER BY id over the rows
+    the state index found): 41 ms a claim at 2,000, growing with the queue. Now SQLite walks the queue index."""
+    if not db.url.startswith("sqlite"):
+        pytest.skip("the plan checked is SQLite's")
+    query = (select(outbox.Delivery.id).where(outbox.Delivery.state == "pending", outbox.Delivery.next_attempt_at.is_(None),
+                                               outbox.Delivery.attempts < 5, outbox.Delivery.origin == "push.message")
+             .order_by(outbox.Delivery.id).limit(50))
+    compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
+    with db.engine.connect() as conn:
+        plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}"))
+    assert "ix_outbox_delivery_queue" in plan and "TEMP B-TREE" not in plan, plan

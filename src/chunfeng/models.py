@@ -16,6 +16,7 @@ from chunfeng.ratelimit import RateState  # noqa: F401
 from chunfeng.survey import direct_models as survey_direct_models  # noqa: F401
 from chunfeng.survey import models as survey_models  # noqa: F401
 from chunfeng.survey import sample_models  # noqa: F401
+from chunfeng.survey import unit_models as survey_unit_models  # noqa: F401
 
 __all__ = ["Base", "referenced_files"]
 

@@ -39,8 +39,9 @@ STATES = {"pending": "待发送", "sending": "发送中", "sent": "已送达", "
           "uncertain": "结果不明(未重发)", "cancelled": "已取消"}
 URL = "url"  # the channel of a delivery whose target is the whole Apprise URL (a unit's inbox channel)
 LEASE = timedelta(minutes=10)
-# Claimed at a time. One: a sender killed mid-send then leaves only the delivery it was sending in doubt, and the
-# next run picks up the rest; a claimed batch would leave every claimed row uncertain, sent or not.
+# Claimed at a time unless the caller says otherwise. One: a sender killed mid-send then leaves only the delivery it
+# was sending in doubt, and the next run picks up the rest; a claimed batch leaves every claimed row uncertain, sent
+# or not. A campaign's sender trades that for fewer transactions (push_send_batch).
 BATCH = 1
 UNCERTAIN = "发送过程中断,消息可能已送出,为免重复不再自动重发"
 log = logging.getLogger(__name__)
@@ -51,7 +52,10 @@ class Delivery(Base):
 
     __tablename__ = "outbox_delivery"
     __table_args__ = (Index("ix_outbox_delivery_due", "state", "next_attempt_at"),
-                      Index("ix_outbox_delivery_origin", "origin", "origin_id"))
+                      Index("ix_outbox_delivery_origin", "origin", "origin_id"),
+                      # The claim's fresh rows of one origin in id order, read off the index without a sort: a
+                      # campaign's million pending rows otherwise made every claim read and sort all of them.
+                      Index("ix_outbox_delivery_queue", "origin", "state", "next_attempt_at", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     origin: Mapped[str] = mapped_column(String(40), doc="what enqueued it: inbox.message, push.message …")
@@ -132,18 +136,27 @@ def expire_leases(db: Database, *, now: datetime, origin: str | None = None) -> 
 def claim(db: Database, *, now: datetime, limit: int, max_attempts: int, lease: timedelta = LEASE,
           origin: str | None = None) -> list[Claimed]:
     """Mark up to `limit` due deliveries `sending` in one committed transaction and return them; a row another
-    run claimed first is not returned (the update is conditional on the state it was picked in)."""
-    due = (select(Delivery.id)
-           .where(Delivery.state.in_(["pending", "failed"]), Delivery.attempts < max_attempts, _origin_filter(origin),
-                  (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now))
-           .order_by(Delivery.id).limit(limit))
+    run claimed first is not returned (the update is conditional on the state it was picked in).
+
+    Rows never tried come first, oldest first, read in id order straight off an index (ix_outbox_delivery_queue;
+    ix_outbox_delivery_due without an origin); the retries due are looked for only when none is left, so a queue
+    of a million costs a claim what a queue of ten does."""
+    fresh = [Delivery.state == "pending", Delivery.next_attempt_at.is_(None), Delivery.attempts < max_attempts,
+             Delivery.origin == origin if origin else Delivery.id.is_not(None)]
+    retries = [Delivery.state.in_(["pending", "failed"]), Delivery.attempts < max_attempts, _origin_filter(origin),
+               (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now)]
     # The lease runs from the claim on the clock, not from the run's `now`: a long run's later batches would
     # otherwise be claimed with leases already over, and another run would take them for abandoned.
     claimed_at = max(now, utcnow())
     with db.write() as session:
-        if session.get_bind().dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)  # a second replica takes the next rows instead of waiting
-        ids = list(session.scalars(due))
+        ids: list[int] = []
+        for where in (fresh, retries):
+            due = select(Delivery.id).where(*where).order_by(Delivery.id).limit(limit - len(ids))
+            if session.get_bind().dialect.name == "postgresql":
+                due = due.with_for_update(skip_locked=True)  # a second replica takes the next rows instead of waiting
+            ids += [i for i in session.scalars(due) if i not in ids]
+            if len(ids) >= limit:
+                break
         if not ids:
             return []
         taken = list(session.scalars(
@@ -182,33 +195,41 @@ def send(claimed: Claimed, settings: Settings) -> str:
 
 def record(db: Database, claimed: Claimed, error: str, *, now: datetime, retry: timedelta) -> None:
     """Commit the outcome of the attempt that was claimed (a later claim of the row is not overwritten)."""
-    values = ({"state": "sent", "sent_at": utcnow(), "last_error": "", "next_attempt_at": None} if not error else
-              {"state": "failed", "last_error": error[:500],
-               "next_attempt_at": now + retry * 2 ** (claimed.attempts - 1)})
+    record_all(db, [(claimed, error)], now=now, retry=retry)
+
+
+def record_all(db: Database, outcomes: list[tuple[Claimed, str]], *, now: datetime, retry: timedelta) -> None:
+    """Commit the outcomes of a claimed batch in one transaction, each conditional on the attempt claimed."""
     with db.write() as session:
-        session.execute(update(Delivery).where(Delivery.id == claimed.id, Delivery.attempts == claimed.attempts)
-                        .values(**values))
+        for claimed, error in outcomes:
+            values = ({"state": "sent", "sent_at": utcnow(), "last_error": "", "next_attempt_at": None} if not error
+                      else {"state": "failed", "last_error": error[:500],
+                            "next_attempt_at": now + retry * 2 ** (claimed.attempts - 1)})
+            session.execute(update(Delivery).where(Delivery.id == claimed.id, Delivery.attempts == claimed.attempts)
+                            .values(**values))
 
 
 def deliver_due(db: Database, *, settings: Settings, now: datetime | None = None, limit: int = 10_000,
-                origin: str | None = None, lease: timedelta = LEASE) -> DeliveryRun:
-    """Send what is due (of one origin, e.g. "inbox.message", or all): claim one, send it, record the outcome,
-    until `limit` are done or nothing is due. What the scheduler runs."""
+                origin: str | None = None, lease: timedelta = LEASE, batch: int = BATCH) -> DeliveryRun:
+    """Send what is due (of one origin, e.g. "inbox.message", or all): claim `batch`, send each, record their
+    outcomes, until `limit` are done or nothing is due. What the scheduler runs.
+
+    A bigger batch costs two transactions per batch instead of per message (a campaign of a million), and a sender
+    killed mid-batch leaves the whole batch uncertain instead of one message: never sent twice either way."""
     now = now or utcnow()
     run = DeliveryRun(uncertain=expire_leases(db, now=now, origin=origin))
     retry = timedelta(minutes=settings.push_retry_minutes)
     done = 0
     while done < limit:
-        batch = claim(db, now=now, limit=min(BATCH, limit - done), max_attempts=settings.push_max_attempts,
-                      lease=lease, origin=origin)
-        if not batch:
+        claimed = claim(db, now=now, limit=min(max(batch, 1), limit - done), max_attempts=settings.push_max_attempts,
+                        lease=lease, origin=origin)
+        if not claimed:
             break
-        for claimed in batch:
-            error = send(claimed, settings)
-            record(db, claimed, error, now=now, retry=retry)
-            run.sent += not error
-            run.failed += bool(error)
-        done += len(batch)
+        outcomes = [(c, send(c, settings)) for c in claimed]
+        record_all(db, outcomes, now=now, retry=retry)
+        run.sent += sum(1 for _, error in outcomes if not error)
+        run.failed += sum(1 for _, error in outcomes if error)
+        done += len(claimed)
     return run
 
 

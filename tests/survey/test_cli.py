@@ -86,3 +86,23 @@ def test_sample_invite_and_remind_from_the_command_line(db, tmp_path, store_file
 def run_env(db, extra: dict, *args) -> subprocess.CompletedProcess:
     env = {**os.environ, "CHUNFENG_DATABASE_URL": db.url, "COLUMNS": "200", **extra}
     return subprocess.run([sys.executable, "-m", "chunfeng", "survey", *args], capture_output=True, text=True, env=env)
+
+
+def test_units_invited_and_reminded_and_the_hall_qr_code_written(db, tmp_path):
+    made = run(db, "import", str(sheet(tmp_path, GOOD)), "--title", "办税体验调查", "--publish")
+    assert made.returncode == 0, made.stderr
+    with db.read() as s:
+        survey_id, link = s.query(Survey.id, Survey.link).one()
+    units = tmp_path / "单位.csv"
+    units.write_text("单位代码\n110000\n999999\n", encoding="utf-8")
+    refused = run(db, "invite-units", str(survey_id), "--base-url", "https://cf.example.cn", "--file", str(units))
+    assert refused.returncode != 0 and "第 3 行" in refused.stdout + refused.stderr
+    units.write_text("单位代码\n110000\n", encoding="utf-8")
+    sent = run(db, "invite-units", str(survey_id), "--base-url", "https://cf.example.cn", "--file", str(units),
+               "--units", "310000")
+    assert sent.returncode == 0 and "已向 2 个单位发出邀请" in sent.stdout, sent.stdout + sent.stderr
+    reminded = run(db, "remind-units", str(survey_id), "--base-url", "https://cf.example.cn")
+    assert reminded.returncode == 0 and "已提醒 2 个" in reminded.stdout
+    out = tmp_path / "二维码.svg"
+    written = run(db, "qr", str(survey_id), str(out), "--base-url", "https://cf.example.cn")
+    assert written.returncode == 0 and out.read_text().startswith("<svg") and link in written.stdout

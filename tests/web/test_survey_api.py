@@ -13,7 +13,7 @@ from chunfeng.settings import Settings
 from chunfeng.survey import services
 from chunfeng.survey.models import SurveyResponse
 from tests.conftest import TEST_DATA_KEY, login, person, serving
-from tests.survey.test_services import link, make_survey
+from tests.survey.test_services import answer, link, make_survey
 
 
 @pytest.fixture
@@ -114,3 +114,39 @@ def test_answers_are_rate_limited_in_the_survey_bucket(office, limited_server, t
         assert codes == [201, 201, 429]
         assert "请求过于频繁" in public.post(f"/api/s/{token}", json={"answers": {"Q1": "否"}}).json()["detail"]
         assert public.get(f"/api/s/{token}").status_code == 200  # reading the questions is not counted
+
+
+def test_crosstabs_and_themes_for_officials_of_the_subtree(office, server, tmp_path):
+    survey_id = make_survey(office, tmp_path)
+    token = link(office, survey_id)
+    for q1, q2, q4, text in [("是", 5, 10, "办税服务厅排队时间太长"), ("是", 4, 9, "办税服务厅排队时间太长了"),
+                             ("是", 2, 3, "电子税务局经常卡顿"), ("否", None, 8, "")]:
+        answer(office, token, Q1=q1, **({"Q2": str(q2)} if q2 else {}), Q4=str(q4), **({"Q5": text} if text else {}))
+    viewer = login(server, "bj_viewer")
+    table = viewer.get(f"/api/surveys/{survey_id}/crosstab", params={"row": "Q1", "col": "Q4"})
+    assert table.status_code == 200, table.text
+    body = table.json()
+    assert body["rows"] == ["是", "否"] and body["cols"][-1] == "10" and len(body["counts"]) == 2
+    assert sum(map(sum, body["counts"])) == 4 and body["counts"][1][8] == 1  # 否 × 8; the chi-square over the 4 columns answered:
+    assert body["test"]["df"] == 3 and body["test"]["sparse"] is True and body["weighted_shares"] is None
+    wrong = viewer.get(f"/api/surveys/{survey_id}/crosstab", params={"row": "Q1", "col": "Q3"})
+    assert wrong.status_code == 400 and "交叉表" in wrong.json()["detail"]  # a multiple choice question
+    unknown = viewer.get(f"/api/surveys/{survey_id}/crosstab", params={"row": "Q1", "col": "Q9"})
+    assert unknown.status_code == 400 and "Q9" in unknown.json()["detail"]
+
+    themes = viewer.get(f"/api/surveys/{survey_id}/themes")
+    assert themes.status_code == 200, themes.text
+    found = themes.json()
+    assert found["text_answers"] == 3 and found["compared_with"] is None
+    assert found["themes"] and found["themes"][0]["current"] == 2 and "排队" in found["themes"][0]["label"]
+    assert all(t["previous_share"] is None and not t["rising"] for t in found["themes"])
+
+    other = login(server, "gd_officer")
+    for path in (f"/api/surveys/{survey_id}/crosstab?row=Q1&col=Q4", f"/api/surveys/{survey_id}/themes"):
+        refused = other.get(path)
+        assert refused.status_code == 403 and "无权" in refused.json()["detail"]
+        assert viewer.get(path.replace(f"/{survey_id}/", "/999999/")).status_code == 404
+        assert httpx.get(f"{server}{path}").status_code == 401
+    with office.read() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.actor == "gd_officer", AuditEntry.outcome == "denied")) == 2

@@ -214,3 +214,38 @@ def test_a_refused_finding_keeps_the_results_page_and_the_text(office, server, t
     assert outside.status_code == 403 and field_error(outside.text, "unit_code")
     with office.read() as s:
         assert s.scalar(select(func.count()).select_from(Assignment)) == 0
+
+
+def test_units_from_the_picker_or_a_file_reminded_from_the_page_and_the_hall_poster(office, server, tmp_path):
+    officer, survey_id, link = published(server, tmp_path)
+    token = csrf_from(officer.get(f"/survey/{survey_id}").text)
+    bad = officer.post(f"/survey/{survey_id}/invitations/units", data={"csrf_token": token},
+                       files={"file": ("单位.csv", "单位代码\n110101\n\n坏 代码\n".encode())})
+    assert bad.status_code == 400 and "第 4 行" in field_error(bad.text, "units")
+    outside = officer.post(f"/survey/{survey_id}/invitations/units", data={"csrf_token": token},
+                           files={"file": ("单位.csv", "单位代码\n110101\n440000\n".encode())})
+    assert outside.status_code == 403 and "第 3 行" in field_error(outside.text, "units")
+    with office.read() as s:  # the attempt on another unit is in the audit log; nothing was sent
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.actor == "county_officer", AuditEntry.outcome == "denied")) == 1
+        assert s.scalar(select(func.count()).select_from(InboxMessage)) == 0
+    sent = officer.post(f"/survey/{survey_id}/invitations/units", data={"csrf_token": token, "unit_a": "110101"},
+                        files={"file": ("单位.csv", "单位代码\n110101\n".encode())})
+    assert sent.status_code == 303 and "已向 1 个单位发出邀请" in officer.get(sent.headers["location"]).text
+    reminded = officer.post(f"/survey/{survey_id}/invitations/units/remind", data={"csrf_token": token})
+    assert reminded.status_code == 303 and "已提醒 1 个未作答的单位" in officer.get(reminded.headers["location"]).text
+    assert "受邀单位作答情况" in officer.get(f"/survey/{survey_id}/analysis").text
+    with office.read() as s:
+        assert s.scalar(select(func.count()).select_from(InboxMessage)) == 2  # the invitation and one reminder
+
+    svg = officer.get(f"/survey/{survey_id}/qr.svg")
+    assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml") and b"<svg" in svg.content
+    png = officer.get(f"/survey/{survey_id}/qr.png")
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG\r\n\x1a\n")
+    assert officer.get(f"/survey/{survey_id}/qr.gif").status_code == 400
+    poster = officer.get(f"/survey/{survey_id}/poster")
+    assert poster.status_code == 200 and "纳税人需求调查" in poster.text and "<svg" in poster.text
+    assert re.search(r'id="poster-url">https?://[^<]+/s/' + re.escape(link) + "<", poster.text)
+    gd = login(server, "gd_officer")
+    for path in (f"/survey/{survey_id}/poster", f"/survey/{survey_id}/qr.png"):
+        assert gd.get(path).status_code == 403

@@ -37,6 +37,7 @@ WHOLE: dict[str, str] = {
     "push.stage.skipped": "推送阶段到期未批准,未发送",
     "survey.direct.form.created": "直联直报·下发报送表",
     "survey.direct.report.submitted": "直联直报·单位报送",
+    "survey.units.reminded": "提醒未作答的受邀单位填写问卷",
     "audit.exported": "导出审计日志",
     "backup.created": "创建备份",
     "backup.restored": "从备份恢复",

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from chunfeng.survey import analysis, report, services
+from chunfeng.survey import analysis, crosstabs, report, services
 from chunfeng.survey.models import Survey, SurveyQuestion, row_code
-from chunfeng.web.contract import API_ERRORS, ApiError, Id, PageNo
+from chunfeng.web.contract import API_ERRORS, ApiError, Id, OptionalNo, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, require
 
 router = APIRouter(tags=["survey"])
@@ -145,6 +145,48 @@ class ApiResults(BaseModel):
     weighting: ApiWeighting
 
 
+class ApiChiSquare(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    statistic: float
+    df: int
+    p: float
+    sparse: bool  # more than a fifth of the expected counts under 5: the approximation is rough
+
+
+class ApiCrosstab(BaseModel):
+    """Two questions' answers against each other: counts (rows × columns), Pearson's chi-square, and the row
+    shares weighted back to the population when the weighting applies (else null)."""
+    model_config = ConfigDict(extra="forbid")
+    row: str
+    col: str
+    rows: list[str]
+    cols: list[str]
+    counts: list[list[int]]
+    test: ApiChiSquare | None
+    weighted_shares: list[list[float]] | None
+
+
+class ApiTheme(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str
+    terms: list[str]
+    current: int
+    previous: int
+    share: float
+    previous_share: float | None
+    rising: bool
+    measures: list[int]
+
+
+class ApiThemes(BaseModel):
+    """The free-text answers clustered into themes, each against the survey compared with (null: none)."""
+    model_config = ConfigDict(extra="forbid")
+    id: int
+    text_answers: int
+    compared_with: int | None
+    themes: list[ApiTheme]
+
+
 class AnswersIn(BaseModel):
     """A respondent's answers by question code: one value, or a list for a multiple-choice question."""
     answers: dict[str, str | int | list[str | int]] = Field(max_length=services.MAX_QUESTIONS)
@@ -213,6 +255,35 @@ def results_api(survey_id: Id, session: SessionDep, user: CurrentUser):
                           {"code": q.code, "answered": q.answered, "nps": q.nps,
                            "shares": [{"choice": c, "count": round(units), "share": s} for c, units, s in q.shares],
                            "mean": _mean(q.estimate)} for q in weighted]}})
+
+
+@router.get("/api/surveys/{survey_id}/crosstab", dependencies=[require("survey.view")],
+            responses={200: {"model": ApiCrosstab}, **FOUND_ERRORS,
+                       400: {"model": ApiError, "description": "题号不是这份问卷的题,或不能用于交叉表"}})
+def crosstab_api(survey_id: Id, session: SessionDep, user: CurrentUser, row: str = Query(..., max_length=16),
+                 col: str = Query(..., max_length=16)):
+    """The analysis page's cross-tab of two single-answer questions (single choice, scale, NPS)."""
+    survey = services.get_survey(session=session, actor=user, survey_id=survey_id)
+    read = analysis.Answers(session, survey.id)
+    sizes, w, _ = report.weighted_results(session, survey, read)
+    t = crosstabs.crosstab(session=session, actor=user, survey_id=survey_id, row_code=row.strip(), col_code=col.strip(),
+                           population=sizes if w.applies else None, read=read)
+    return JSONResponse({"row": t.row.code, "col": t.col.code, "rows": t.rows, "cols": t.cols, "counts": t.counts,
+                         "test": t.test.__dict__ if t.test else None, "weighted_shares": t.weighted_shares})
+
+
+@router.get("/api/surveys/{survey_id}/themes", dependencies=[require("survey.view")],
+            responses={200: {"model": ApiThemes}, **FOUND_ERRORS})
+def themes_api(survey_id: Id, session: SessionDep, user: CurrentUser, against: OptionalNo = None):
+    """The analysis page's themes of the free-text answers, rising against `against` (a survey the caller sees;
+    by default the questionnaire's previous version), with the measures an official linked to each."""
+    a = report.analyse(session=session, actor=user, survey_id=survey_id, against=against, with_suggestions=False)
+    rising = {id(t) for t in a.rising}
+    return JSONResponse({"id": a.survey.id, "text_answers": a.text_answers,
+                         "compared_with": a.compared_with.id if a.compared_with else None, "themes": [
+                             {"label": t.label, "terms": list(t.terms), "current": t.current, "previous": t.previous,
+                              "share": t.share, "previous_share": t.previous_share, "rising": id(t) in rising,
+                              "measures": list(t.measures)} for t in a.themes]})
 
 
 # --- respondents: their own token only ----------------------------------------------------------------------

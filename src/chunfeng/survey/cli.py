@@ -11,7 +11,7 @@ from rich.table import Table
 
 from chunfeng.cli_support import actor, console, database, import_limits, settings
 from chunfeng.push import campaigns, store
-from chunfeng.survey import analysis, invitations, report, sampling, services
+from chunfeng.survey import analysis, invitations, poster, report, sampling, services, unit_invitations
 from chunfeng.survey.models import STATES
 
 app = typer.Typer(help="问卷调查:导入、清单、结果、抽样、邀请、提醒", no_args_is_help=True)
@@ -158,3 +158,42 @@ def remind(sample_id: int, yes: bool = typer.Option(False, "--yes", help="send (
         with db.write() as session:
             sent = invitations.send_reminders(session=session, actor=actor(session), sample_id=sample_id, code=v.code)
         console.print(f"已生成 {sent} 条提醒消息")
+
+
+@app.command("invite-units")
+def invite_units(survey_id: int, base_url: str = typer.Option(..., help="the site's address respondents open links at"),
+                 units: str = typer.Option("", help="unit codes, comma-separated"),
+                 file: Optional[Path] = typer.Option(None, help="an xlsx/CSV with a 单位代码 column")):
+    """One one-time invitation per unit (its inbox and channels); all of the list or none of it."""
+    rows = {code: n for n, code in reversed(unit_invitations.parse_unit_list(file, limits=import_limits()))} \
+        if file else None
+    codes = _names(units) + list(rows or {})
+    db = database()
+    with db.write() as session:
+        made = unit_invitations.invite_units(session=session, actor=actor(session), survey_id=survey_id,
+                                             unit_codes=codes, base_url=base_url, rows=rows)
+        console.print(f"已向 {len(made)} 个单位发出邀请(已邀请过的单位不重复发送)。")
+
+
+@app.command("remind-units")
+def remind_units(survey_id: int, base_url: str = typer.Option(..., help="the site's address the links point to")):
+    """Remind the invited units that have not answered, with their own link again."""
+    db = database()
+    with db.write() as session:
+        count = unit_invitations.remind_units(session=session, actor=actor(session), survey_id=survey_id,
+                                              base_url=base_url)
+        console.print(f"已提醒 {count} 个未作答的单位。")
+
+
+@app.command("qr")
+def qr(survey_id: int, out: Path, base_url: str = typer.Option(..., help="the site's address")):
+    """Write the open link's QR code (OUT ending .svg or .png), drawn offline, for a service hall's poster."""
+    kind = out.suffix.lower().lstrip(".")
+    if kind not in poster.FORMATS:
+        raise typer.BadParameter("OUT 应以 .svg 或 .png 结尾")
+    db = database()
+    with db.read() as session:
+        survey = services.get_survey(session=session, actor=actor(session), survey_id=survey_id)
+        url = poster.open_link(survey, base_url)
+    out.write_bytes(poster.qr(url, kind=kind))
+    console.print(f"二维码已写入 {out}:{url}")

@@ -10,15 +10,14 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
 
-import segno
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 
 from chunfeng.bounds import bounded_day, bounded_int
 from chunfeng.errors import ChunfengError, Invalid
 from chunfeng.org.access import allowed
 from chunfeng.paging import clamp_page
-from chunfeng.survey import analysis, crosstabs, direct_reports, findings, policy, report, services
+from chunfeng.survey import analysis, crosstabs, direct_reports, findings, policy, poster, report, services, unit_invitations
 from chunfeng.survey.direct_models import REPORT_FIELDS, REPORT_STATES
 from chunfeng.survey.errors import SurveyInvalid
 from chunfeng.survey.models import KINDS, STATES
@@ -101,9 +100,11 @@ def _survey_page(request: Request, session, user, survey_id: int, *, refused: fo
     after a refused invitation of units, that form as typed with the message."""
     survey = services.get_survey(session=session, actor=user, survey_id=survey_id)
     public = str(request.url_for("answer_form", token=survey.link)) if survey.link else ""
+    units = unit_invitations.figures(session, survey.id)
     return render(request, "survey/survey.html", {
         "survey": survey, "versions": services.versions(session, survey), "states": STATES, "kinds": KINDS,
-        "public": public, "qr": segno.make(public, error="m").svg_inline(scale=3) if public else "",
+        "public": public, "qr": poster.inline_svg(public) if public else "", "unit_pickers": UNIT_PICKERS,
+        "unit_invited": len(units), "unit_answered": sum(u.answered_at is not None for u in units),
         "may_manage": policy.may_manage(user, survey), "may_publish": policy.may_publish(user, survey),
         "may_invite": policy.may_invite(user, survey), "values": {}, "problems": {}, "refused": refused}, user=user,
         status_code=refused.status if refused else 200)
@@ -131,20 +132,73 @@ def survey_invite(request: Request, survey_id: Id, db: DatabaseDep, user: Curren
 
 
 @router.post("/survey/{survey_id}/invitations/units", dependencies=[require("survey.manage")])
-def survey_invite_units(request: Request, survey_id: Id, db: DatabaseDep, user: CurrentUser, units: str = Form("")):
-    """One invitation per listed unit, into its inbox and out through its channels (the outbox sends after commit)."""
-    codes = units.replace(",", " ").replace(",", " ").replace("、", " ").split()
+async def survey_invite_units(request: Request, survey_id: Id, db: DatabaseDep, user: CurrentUser,
+                              limits: ImportLimitsDep):
+    """One invitation per unit picked, typed or listed in an imported file, into its inbox and out through its
+    channels (the outbox sends after commit); a file is read and checked before the write transaction opens."""
+    form = await request.form()
+    typed = str(form.get("units") or "")[:100_000]
+    codes = [str(form.get(name) or "").strip() for name in UNIT_PICKERS]
+    codes += typed.replace(",", " ").replace(",", " ").replace("、", " ").split()
+    rows = None
     try:
+        upload = form.get("file")
+        if upload is not None and not isinstance(upload, str) and upload.filename:
+            # each code with its row in the file; a code listed twice is named by its first row
+            rows = {code: n for n, code in reversed(await _unit_list(upload, limits))}
+            codes += list(rows)
         with db.write() as session:
-            made = services.invite_units(session=session, actor=user, survey_id=survey_id, unit_codes=codes,
-                                         base_url=str(request.base_url))
+            made = unit_invitations.invite_units(session=session, actor=user, survey_id=survey_id, unit_codes=codes,
+                                                 base_url=str(request.base_url), rows=rows)
     except ChunfengError as exc:
-        if exc.field is None:  # the survey itself (not published, not the official's): the error page
+        if exc.field is None and not isinstance(exc, Invalid):  # the survey itself (not the official's): error page
             raise
+        exc.field = exc.field or "units"
         with db.read() as session:
             return _survey_page(request, session, user, survey_id, refused=forms.refused(
-                db, request, user, exc, form="units", fields=("units",), values={"units": units}))
+                db, request, user, exc, form="units", fields=("units",), values={"units": typed}))
     return RedirectResponse(f"/survey/{survey_id}?sent={len(made)}", status_code=303)
+
+
+async def _unit_list(upload: UploadFile, limits) -> list[tuple[int, str]]:
+    cap = limits.max_file_mb * 1048576
+    data = await upload.read(cap + 1)
+    if len(data) > cap:
+        raise SurveyInvalid(f"{upload.filename}:文件超过 {limits.max_file_mb} MB", field="units")
+    if Path(upload.filename or "").suffix.lower() not in (".xlsx", ".csv"):
+        raise SurveyInvalid(f"{upload.filename}:单位名单只能是 xlsx 或 CSV", field="units")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(upload.filename or "单位名单.xlsx").name
+        path.write_bytes(data)
+        return unit_invitations.parse_unit_list(path, limits=limits)
+
+
+@router.post("/survey/{survey_id}/invitations/units/remind", dependencies=[require("survey.manage")])
+def survey_remind_units(request: Request, survey_id: Id, db: DatabaseDep, user: CurrentUser):
+    with db.write() as session:
+        count = unit_invitations.remind_units(session=session, actor=user, survey_id=survey_id,
+                                              base_url=str(request.base_url))
+    return RedirectResponse(f"/survey/{survey_id}?reminded={count}", status_code=303)
+
+
+@router.get("/survey/{survey_id}/qr.{kind}", dependencies=[require("survey.view")])
+def survey_qr(request: Request, survey_id: Id, kind: str, session: SessionDep, user: CurrentUser):
+    """The open link's QR code as a file to download (SVG for print shops, PNG for anything else)."""
+    if kind not in poster.FORMATS:
+        raise SurveyInvalid("二维码只有 SVG 和 PNG 两种格式")
+    survey = services.get_survey(session=session, actor=user, survey_id=survey_id)
+    url = poster.open_link(survey, str(request.base_url))
+    return Response(poster.qr(url, kind=kind), media_type=poster.FORMATS[kind], headers={
+        "Content-Disposition": f"attachment; filename=survey-{survey.id}-qr.{kind}"})
+
+
+@router.get("/survey/{survey_id}/poster", dependencies=[require("survey.view")])
+def survey_poster(request: Request, survey_id: Id, session: SessionDep, user: CurrentUser):
+    """A printable A4 page for a service hall: the title, the QR code, the link as text."""
+    survey = services.get_survey(session=session, actor=user, survey_id=survey_id)
+    url = poster.open_link(survey, str(request.base_url))
+    return render(request, "survey/poster.html", {"survey": survey, "url": url,
+                                                  "qr": poster.inline_svg(url, scale=8)}, user=user)
 
 
 @router.post("/survey/{survey_id}/findings", dependencies=[require("ledger.assign")])
@@ -282,7 +336,9 @@ def analysis_page(request: Request, survey_id: Id, db: DatabaseDep, user: Curren
         return render(request, "survey/analysis.html", {
             "a": a, "charts": report.charts(a), "KINDS": KINDS, "row": row, "col": col, "against": against,
             "query": query, "crossable": [q for q in a.survey.items if q.kind in crosstabs.CROSSABLE],
-            "measures": report.measure_choices(session), "may_manage": policy.may_manage(user, a.survey)}, user=user)
+            "measures": report.measure_choices(session), "may_manage": policy.may_manage(user, a.survey),
+            "units": (units := unit_invitations.figures(session, survey_id)),
+            "unit_rollup": unit_invitations.rollup(session, units)}, user=user)
 
 
 @router.post("/survey/{survey_id}/population", dependencies=[require("survey.manage")])

@@ -15,9 +15,8 @@ from sqlalchemy.orm import Session
 
 from chunfeng.db import utcnow
 from chunfeng.errors import ValidationFailed
-from chunfeng.inbox import services as inbox
 from chunfeng.org import audit
-from chunfeng.org.access import Actor, SystemActor, authorize, refusal, subtree_filter
+from chunfeng.org.access import Actor, SystemActor, authorize, subtree_filter
 from chunfeng.org.models import Unit
 from chunfeng.org.services import find_unit
 from chunfeng.paging import Page, paginate
@@ -427,36 +426,3 @@ def submit(*, session: Session, token: str, raw: dict[str, list[str]]) -> Survey
         raise SurveyConflict("这个邀请链接已经提交过答卷,每个邀请只能提交一次。感谢您的参与") from None
     return response
 
-
-def invite_units(*, session: Session, actor: Actor, survey_id: int, unit_codes: list[str],
-                 base_url: str) -> list[SurveyInvitation]:
-    """One one-time invitation per unit of the list (contact units, service halls), each posted to the unit's inbox
-    and so sent on through its channels by the outbox after commit. All units must exist and lie in the actor's
-    subtree, or none is invited."""
-    survey = get_survey(session=session, actor=actor, survey_id=survey_id)
-    if refused := policy.invite_refusal(actor, survey):
-        raise refused
-    codes = list(dict.fromkeys(code.strip() for code in unit_codes if code.strip()))
-    if not codes or len(codes) > MAX_INVITATIONS:
-        raise SurveyInvalid(f"请填写 1 到 {MAX_INVITATIONS} 个单位代码", field="units")
-    units = {u.code: u for u in session.scalars(select(Unit).where(Unit.code.in_(codes)))}
-    if missing := [c for c in codes if c not in units]:
-        raise SurveyInvalid(f"没有这些代码的单位:{'、'.join(missing[:20])};未发出任何邀请", field="units")
-    for code in codes:
-        if refused := refusal(actor, "survey.manage", units[code]):
-            refused.field = "units"  # a unit outside the official's subtree, typed in the list
-            raise refused
-    made = []
-    for code in codes:
-        unit, token = units[code], secrets.token_urlsafe(24)
-        invitation = SurveyInvitation(survey_id=survey.id, token_digest=_digest(token),
-                                      label=f"{unit.code} {unit.name}"[:200], created_by=actor.username)
-        session.add(invitation)
-        url = f"{base_url.rstrip('/')}/s/{token}"
-        inbox.post(session, unit=unit, kind="survey", title=f"问卷邀请:{survey.title}", link=f"/s/{token}",
-                   body=f"{survey.unit.name}邀请贵单位填写问卷“{survey.title}”:{url}\n此链接专供贵单位使用,只能提交一次。",
-                   sender=actor.username)
-        made.append(invitation)
-    audit.record(session, actor=actor, action="survey.invitations.sent", object_type="survey", object_id=survey.id,
-                 after={"count": len(made), "unit": codes[:50]})
-    return made
