@@ -2,14 +2,14 @@
 outbox: an index the claim reads a queue's fresh rows of one origin from in id order
 
 Revision ID: 0033
-Revises: 0030
+Revises: 0032
 """
 import sqlalchemy as sa
 from alembic import op
 
 
 revision = '0033'
-down_revision = '0030'
+down_revision = '0032'
 branch_labels = None
 depends_on = None
 
