@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chunfeng.db import Base, utcnow
@@ -40,6 +40,8 @@ class Violator(Base):
     comes off — on `off_on`, or earlier when an official removes it on repair or payment."""
 
     __tablename__ = "credit_violator"
+    # The public list's order, newest first: a page after any cursor is read from this index, at any depth.
+    __table_args__ = (Index("ix_credit_violator_public_order", "published_on", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     credit_code: Mapped[str] = mapped_column(String(18), index=True)
@@ -49,7 +51,7 @@ class Violator(Base):
     facts: Mapped[str] = mapped_column(Text, default="")
     amount_unpaid: Mapped[Decimal] = mapped_column(Numeric(18, 2), doc="tax not paid or refunds obtained, yuan")
     amount_penalty: Mapped[Decimal] = mapped_column(Numeric(18, 2), doc="fines and late fees imposed, yuan")
-    published_on: Mapped[date] = mapped_column(Date, index=True)
+    published_on: Mapped[date] = mapped_column(Date)
     off_on: Mapped[date] = mapped_column(Date, index=True, doc="the day it comes off the list")
     removed_on: Mapped[date | None] = mapped_column(Date, index=True)
     removal_reason: Mapped[str | None] = mapped_column(String(16))
