@@ -206,8 +206,9 @@ def repair_status(repair_id: Id, session: SessionDep, user: CurrentUser):
             responses={200: {"model": ApiRisks}, **SIGNED_IN_ERRORS})
 def risks(session: SessionDep, user: CurrentUser, tier: str = "", q: str = "", page: PageNo = 1,
           per_page: PerPage = PER_PAGE):
-    """The risk tiers of the official's subtree (高 first), with the indicators that fired and the flag;
-    `tier` is 低, 中 or 高."""
+    """The 中 and 高 risk tiers of the official's subtree (高 first), with the indicators that fired and the flag;
+    `tier` is 中 or 高. A computed taxpayer that is not listed is 低 (no indicator fired): 低 is counted, not
+    listed."""
     page, per_page = clamp_page(page, per_page)
     result = risk.list_risks(session=session, actor=user, tier=tier if tier in RISK_TIERS else "", q=q[:200],
                              page=page, per_page=per_page)
