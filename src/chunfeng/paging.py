@@ -74,5 +74,7 @@ def keyset(session: Session, query: Select, keys: tuple, key_of, *, after: tuple
         items = rows[:per_page]
         following = key_of(items[-1]) if len(rows) > per_page else None
         previous = key_of(items[0]) if after is not None and items else None
+        if after is None and following is None:  # the first page is the whole list: counted already
+            return Slice(items, per_page, len(items), True, None, None)
     counted = session.scalar(select(func.count()).select_from(query.order_by(None).limit(count_limit + 1).subquery())) or 0
     return Slice(items, per_page, min(counted, count_limit), counted <= count_limit, following, previous)
