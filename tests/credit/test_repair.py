@@ -282,3 +282,26 @@ def test_push_rules_select_taxpayers_by_their_latest_repair(register, tmp_path):
     assert selected('credit_repair == "已修复" or credit_level == "A"') == [C]
     with pytest.raises(rules.RuleError, match="没有取值"):
         rules.check('credit_repair == "修复中"')
+
+
+def test_the_queue_lists_pending_soonest_due_then_decided_newest_first_across_pages(register, tmp_path):
+    """Every state's view reads the pending and the decided apart (for speed at national scale); the pages still
+    run on as one list: pending first (soonest due, then the latest), then the decided, newest first."""
+    db = register
+    first = file(db, "payer", tmp_path)
+    decide(db, "county_officer", first, approve=False, reason="佐证不足")
+    second = file(db, "payer", tmp_path)
+    decide(db, "county_officer", second, approve=False, reason="仍不足")
+    waiting_a = file(db, "payer", tmp_path, indicator="发票违规")
+    waiting_b = file(db, "other_payer", tmp_path, credit_code=B, indicator="逃避缴纳税款")
+    with db.read() as s:
+        actor = person(s, "city_officer")
+        pages = [repair.list_repairs(session=s, actor=actor, today=TODAY, page=n, per_page=1) for n in (1, 2, 3, 4, 5)]
+        assert [p.total for p in pages] == [4] * 5 and pages[0].pages == 4
+        assert [r.id for p in pages for r in p.items] == [waiting_b, waiting_a, second, first]
+        split = [repair.list_repairs(session=s, actor=actor, today=TODAY, page=n, per_page=3) for n in (1, 2)]
+        assert [r.id for p in split for r in p.items] == [waiting_b, waiting_a, second, first]
+        refused = repair.list_repairs(session=s, actor=actor, state="refused", today=TODAY)
+        assert [r.id for r in refused.items] == [second, first] and refused.total == 2
+        assert [r.id for r in repair.list_repairs(session=s, actor=actor, state="pending", today=TODAY).items] == \
+               [waiting_b, waiting_a]

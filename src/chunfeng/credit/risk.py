@@ -144,7 +144,7 @@ def compute(*, session: Session, actor: Actor, store: Path, today: date, progres
     session.execute(delete(CreditRisk).where(CreditRisk.unit_id.in_(select(Unit.id).where(subtree_filter(actor)))))
     now = utcnow()
     for start in range(0, len(listed), BATCH):
-        session.execute(insert(CreditRisk), [
+        session.execute(insert(CreditRisk.__table__), [  # Core, not the ORM's bulk path: a third of the time
             {"credit_code": code, "name": name, "unit_id": unit_id, "tier": tier, "indicators": list(fired),
              "computed_at": now} for code, name, unit_id, tier, fired in listed[start:start + BATCH]])
         progress(min(start + BATCH, len(listed)), len(listed), "正在写入中、高风险纳税人")
