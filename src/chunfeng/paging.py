@@ -39,6 +39,21 @@ def paginate(session: Session, query: Select, page: int, per_page: int) -> Page:
     return Page(items, total, page, per_page)
 
 
+def paginate_parts(session: Session, parts: list[tuple[Select, int]], page: int, per_page: int) -> Page:
+    """One page of several ordered queries' rows, read one part after the other, given how many rows each part has:
+    a list whose order no index gives whole (pending first, then the decided) is served by parts an index orders."""
+    offset, items = (page - 1) * per_page, []
+    for query, count in parts:
+        if len(items) == per_page:
+            break
+        if offset >= count:
+            offset -= count
+            continue
+        items += session.scalars(query.offset(offset).limit(per_page - len(items)))
+        offset = 0
+    return Page(items, sum(count for _, count in parts), page, per_page)
+
+
 @dataclass
 class Slice(Generic[T]):
     """One page of a list walked by keyset (newest first): `next` and `previous` are the cursors of the pages beside

@@ -40,7 +40,7 @@ from chunfeng.org import audit
 from chunfeng.org.access import Actor, allowed, authorize, refusal, subtree_filter
 from chunfeng.org.errors import Forbidden
 from chunfeng.org.models import Unit
-from chunfeng.paging import Page, paginate
+from chunfeng.paging import Page, paginate, paginate_parts
 from chunfeng.workdays import CalendarNotCovered, configured_calendar
 
 MAX_FILES = 5
@@ -295,12 +295,9 @@ def list_repairs(*, session: Session, actor: Actor, state: str = "", path: str =
     states = query.with_only_columns(CreditRepair.state).subquery()
     counted = session.execute(select(func.count(), func.count().filter(states.c.state == "pending"))).one()
     total, waiting = counted[0] or 0, counted[1] or 0
-    offset = (page - 1) * per_page
-    items = list(session.scalars(pending.order_by(*PENDING_ORDER).offset(offset).limit(per_page))) if offset < waiting else []
-    if len(items) < per_page and total > waiting:
-        items += session.scalars(query.where(CreditRepair.state != "pending").order_by(CreditRepair.id.desc())
-                                 .offset(max(0, offset - waiting)).limit(per_page - len(items)))
-    return Page(items, total, page, per_page)
+    decided = query.where(CreditRepair.state != "pending").order_by(CreditRepair.id.desc())
+    return paginate_parts(session, [(pending.order_by(*PENDING_ORDER), waiting), (decided, total - waiting)], page,
+                          per_page)
 
 
 # Soonest due first, a due day the calendar cannot count yet after them; on one day the latest application first.
