@@ -212,6 +212,13 @@ def paging_figures(db: Database, count: int) -> None:
         print(f"  {'name search, first page':<28} {ms(search):>32} {ms(old_search):>28}   < {PAGE_TARGET_MS:.0f} ms")
         verdict = "met" if worst * 1000 < PAGE_TARGET_MS else "NOT met"
         print(f"  slowest: {ms(worst)}   target every page < {PAGE_TARGET_MS:.0f} ms: {verdict}")
+        # The officials' management page keeps numbered pages (count + OFFSET, entries off the list included).
+        actor = SystemActor(username="bench")
+        managed = services.list_violators(session=s, actor=actor, page=1, per_page=PER_PAGE)
+        times = [median_of(lambda p=p: services.list_violators(session=s, actor=actor, page=p, per_page=PER_PAGE), runs=3)
+                 for p in (1, managed.pages // 2, managed.pages)]
+        print(f"  officials' /credit/violators/manage, national ({managed.total:,} entries, numbered pages): first / "
+              f"middle / last {' / '.join(ms(t) for t in times)}   < {PAGE_TARGET_MS:.0f} ms")
 
 
 def add_repairs(db: Database, count: int) -> None:

@@ -54,7 +54,7 @@ class Violator(Base):
     facts: Mapped[str] = mapped_column(Text, default="")
     amount_unpaid: Mapped[Decimal] = mapped_column(Numeric(18, 2), doc="tax not paid or refunds obtained, yuan")
     amount_penalty: Mapped[Decimal] = mapped_column(Numeric(18, 2), doc="fines and late fees imposed, yuan")
-    published_on: Mapped[date] = mapped_column(Date)
+    published_on: Mapped[date] = mapped_column(Date, index=True, doc="its index orders the officials' pages")
     off_on: Mapped[date] = mapped_column(Date, index=True, doc="the day it comes off the list")
     removed_on: Mapped[date | None] = mapped_column(Date)
     removal_reason: Mapped[str | None] = mapped_column(String(16))

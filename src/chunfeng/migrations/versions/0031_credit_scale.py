@@ -1,6 +1,6 @@
 """credit: the public violator list paged by keyset reads one index in its order: (published_on, id) of the entries
-still listed (partial, removed_on IS NULL) replaces the indexes on removed_on and published_on alone (which SQLite
-preferred, sorting the whole list for every page; the expiry job has the index on off_on)
+still listed (partial, removed_on IS NULL); it replaces the index on removed_on alone, which SQLite preferred (sorting
+the whole list for every page; the expiry job has the index on off_on)
 
 Revision ID: 0031
 Revises: 0030
@@ -17,7 +17,6 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table('credit_violator', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_credit_violator_published_on'))
         batch_op.drop_index(batch_op.f('ix_credit_violator_removed_on'))
         batch_op.create_index('ix_credit_violator_public_order', ['published_on', 'id'], unique=False,
                               sqlite_where=sa.text('removed_on IS NULL'), postgresql_where=sa.text('removed_on IS NULL'))
@@ -27,4 +26,3 @@ def downgrade() -> None:
     with op.batch_alter_table('credit_violator', schema=None) as batch_op:
         batch_op.drop_index('ix_credit_violator_public_order')
         batch_op.create_index(batch_op.f('ix_credit_violator_removed_on'), ['removed_on'], unique=False)
-        batch_op.create_index(batch_op.f('ix_credit_violator_published_on'), ['published_on'], unique=False)
