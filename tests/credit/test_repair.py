@@ -12,16 +12,19 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from chunfeng.credit import repair, services
+from chunfeng.credit import evaluation, repair, services
 from chunfeng.credit.errors import CreditInvalid, CreditNotFound
-from chunfeng.credit.models import CreditRating, CreditRepair, CreditRepairEvidence, Violator
+from chunfeng.credit.models import REPAIR_STATES, CreditRating, CreditRepair, CreditRepairEvidence, Violator
 from chunfeng.credit.repair import Application, RepairConflict
 from chunfeng.files import stored_path
 from chunfeng.models import referenced_files
 from chunfeng.org.errors import Forbidden
 from chunfeng.org.models import AuditEntry, Unit
+from chunfeng.push import matching, rules, store
+from chunfeng.push.schema import REPAIR_STATUSES
 from tests.conftest import person
-from tests.credit.test_services import A, B
+from tests.credit.test_evaluation import REGISTRY, _row
+from tests.credit.test_services import A, B, C, code
 
 TODAY = date(2026, 11, 2)  # a Monday: 15 working days later is still in 2026, which the calendar covers
 PDF = b"%PDF-1.4\n% evidence\n"
@@ -240,3 +243,65 @@ def test_every_repair_rule_names_its_source_or_says_what_awaits_review():
     bands = rules["correction"]["bands"]
     assert bands[-1]["within_days"] is None and [b["within_days"] for b in bands[:-1]] == sorted(b["within_days"] for b in bands[:-1])
     assert rules["violator_removal"]["automatic"] is False  # unconfirmed: an official decides, never the system
+
+
+def test_push_rules_select_taxpayers_by_their_latest_repair(register, tmp_path):
+    """`credit_repair` (the latest application's state, published beside the push store with the levels) selects
+    the right taxpayers in a rule; a taxpayer without an application, or without a register entry, reads 无."""
+    assert REPAIR_STATUSES == ("无", *REPAIR_STATES.values())  # push's words are the credit domain's
+    db, outside = register, code(4)
+    with db.write() as s:
+        s.add(CreditRating(credit_code=C, name="丙公司", year=2025, score=95.0, level="A", deductions={},
+                           unit=s.scalar(select(Unit).where(Unit.code == "110101"))))
+    extract = tmp_path / "extract"
+    extract.mkdir()
+    (extract / "registry.csv").write_text(REGISTRY + "".join(
+        _row(c, n, "一般纳税人", False) for c, n in ((A, "甲公司"), (B, "乙公司"), (C, "丙公司"), (outside, "丁公司"))),
+        encoding="utf-8")
+    (extract / "contacts.csv").write_text("credit_code,role,person,channel,address,opted_out\n", encoding="utf-8")
+    (extract / "claims.csv").write_text("credit_code,policy,period,amount\n", encoding="utf-8")
+    (extract / "filings.csv").write_text("credit_code,return_type,period,filed_on\n", encoding="utf-8")
+    taxpayers = tmp_path / "push" / "taxpayers.duckdb"
+    store.import_extract(extract, taxpayers, workers=1)
+
+    def selected(rule_text: str) -> list[str]:
+        with store.connect_store(taxpayers) as conn:
+            _, rows = matching.taxpayers(matching.DuckDBEngine(conn), policy_id="X", period=None, rule_text=rule_text)
+        return [r["credit_code"] for r in rows]
+
+    first = file(db, "payer", tmp_path)  # A: refused, then applies again for another failure (pending: the latest)
+    decide(db, "county_officer", first, approve=False, reason="佐证不足")
+    file(db, "payer", tmp_path, indicator="发票违规")
+    refused = file(db, "other_payer", tmp_path, credit_code=B, indicator="逃避缴纳税款")
+    decide(db, "county_officer", refused, approve=False, reason="不符合修复条件")
+    with db.read() as s:
+        evaluation.publish_levels(session=s, store=taxpayers)
+    assert selected('credit_repair == "待核定"') == [A]
+    assert selected('credit_repair == "不予修复"') == [B]
+    assert selected('credit_repair == "无"') == sorted([C, outside])
+    assert selected('credit_repair == "已修复" or credit_level == "A"') == [C]
+    with pytest.raises(rules.RuleError, match="没有取值"):
+        rules.check('credit_repair == "修复中"')
+
+
+def test_the_queue_lists_pending_soonest_due_then_decided_newest_first_across_pages(register, tmp_path):
+    """Every state's view reads the pending and the decided apart (for speed at national scale); the pages still
+    run on as one list: pending first (soonest due, then the latest), then the decided, newest first."""
+    db = register
+    first = file(db, "payer", tmp_path)
+    decide(db, "county_officer", first, approve=False, reason="佐证不足")
+    second = file(db, "payer", tmp_path)
+    decide(db, "county_officer", second, approve=False, reason="仍不足")
+    waiting_a = file(db, "payer", tmp_path, indicator="发票违规")
+    waiting_b = file(db, "other_payer", tmp_path, credit_code=B, indicator="逃避缴纳税款")
+    with db.read() as s:
+        actor = person(s, "city_officer")
+        pages = [repair.list_repairs(session=s, actor=actor, today=TODAY, page=n, per_page=1) for n in (1, 2, 3, 4, 5)]
+        assert [p.total for p in pages] == [4] * 5 and pages[0].pages == 4
+        assert [r.id for p in pages for r in p.items] == [waiting_b, waiting_a, second, first]
+        split = [repair.list_repairs(session=s, actor=actor, today=TODAY, page=n, per_page=3) for n in (1, 2)]
+        assert [r.id for p in split for r in p.items] == [waiting_b, waiting_a, second, first]
+        refused = repair.list_repairs(session=s, actor=actor, state="refused", today=TODAY)
+        assert [r.id for r in refused.items] == [second, first] and refused.total == 2
+        assert [r.id for r in repair.list_repairs(session=s, actor=actor, state="pending", today=TODAY).items] == \
+               [waiting_b, waiting_a]

@@ -4,6 +4,7 @@ the scheduled job runs it for the whole store."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 
 import pytest
@@ -41,11 +42,11 @@ def test_tiers_with_the_indicators_that_fired(people, taxpayers):  # noqa: F811
     assert got[FIRM] == ("高", ["纳税缴费信用为D级", "近12个月无申报记录"])
     # Four returns of the window filed after their deadline, and the extract's C.
     assert got[SHOP] == ("中", ["纳税缴费信用为C级", "近12个月逾期申报2次及以上"])
-    assert got[PROMPT] == ("低", [])
+    assert PROMPT not in got  # 低: evaluated and counted, but no row (officials page through 中 and 高)
     assert risk.consequence(got[FIRM][0])["action"] == "paused" and risk.consequence("低")["action"] == "eased"
     with db.read() as s:
         entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "credit.risk.computed"))
-        assert entry is not None and entry.actor == "county_officer"
+        assert entry is not None and entry.actor == "county_officer" and json.loads(entry.after)["counts"]["低"] == 1
         page = risk.list_risks(session=s, actor=person(s, "county_officer"), tier="高")
         assert [r.credit_code for r in page.items] == [FIRM]
         assert risk.list_risks(session=s, actor=person(s, "county2_officer")).total == 0
@@ -55,7 +56,7 @@ def test_a_run_replaces_only_the_actors_subtree(people, taxpayers):  # noqa: F81
     db = people
     compute(db, "county_officer", taxpayers)
     assert compute(db, "county2_officer", taxpayers) == {"低": 0, "中": 0, "高": 0}
-    assert len(tiers(db)) == 5  # the neighbouring county's run left 110101's tiers alone
+    assert len(tiers(db)) == 4  # the neighbouring county's run left 110101's tiers alone (its 低 one has no row)
     with pytest.raises(Forbidden):
         compute(db, "viewer2", taxpayers)
     with pytest.raises(Forbidden):
@@ -68,7 +69,8 @@ def test_the_job_computes_the_whole_store_and_skips_without_one(people, taxpayer
     summary = credit_jobs.compute_risk(db, settings, datetime(2026, 12, 7, 2, tzinfo=UTC).replace(tzinfo=None))
     assert sum(summary.values()) == 5
     with db.read() as s:
-        assert s.scalar(select(func.count()).select_from(CreditRisk)) == 5
+        # 低 is counted, not written (on this day the window holds no returns: every taxpayer is 中 or 高)
+        assert s.scalar(select(func.count()).select_from(CreditRisk)) == 5 - summary["低风险"] == 5
     assert "尚未导入" in str(credit_jobs.compute_risk(db, Settings(push_store=str(tmp_path / "none.duckdb")),
                                                    datetime(2026, 12, 7)))
 

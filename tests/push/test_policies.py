@@ -47,7 +47,8 @@ def record_for(case: dict) -> dict:
     """The registry record of a case, with dates as datetime.date."""
     base = base_for(case["policy"])
     # Without a credit register entry the overlay's level is the extract's (store._overlay).
-    record = {**base, "credit_level": base["credit"], "credit_year": 0, **case["changes"]}
+    record = {**base, "credit_level": base["credit"], "credit_year": 0, "credit_repair": "无",
+              **case["changes"]}
     for f in REGISTRY.fields:
         if f.kind == "date":
             record[f.name] = date.fromisoformat(record[f.name])

@@ -54,11 +54,27 @@ def test_public_violator_list_anonymously_paged_and_searched(credit, server):
         first = anonymous.get("/api/credit/violators", params={"per_page": 3})
         assert first.status_code == 200 and first.headers["content-type"].startswith("application/json")
         body = first.json()
-        assert (body["total"], body["pages"], body["page"], body["per_page"]) == (7, 3, 1, 3)
+        assert (body["total"], body["total_exact"], body["per_page"], body["previous"]) == (7, True, 3, None)
         assert [v["name"] for v in body["items"]] == ["失信公司00", "失信公司01", "失信公司02"]  # newest first
         assert body["items"][0]["amount_unpaid"] == "1000000.50" and body["items"][0]["credit_code"] == code(100)
-        last = anonymous.get("/api/credit/violators", params={"per_page": 3, "page": 3}).json()
-        assert [v["name"] for v in last["items"]] == ["失信公司06"]
+        # Keyset paging: a page's `next` is the following page's `after`, its `previous` the one above's `before`.
+        second = anonymous.get("/api/credit/violators", params={"per_page": 3, "after": body["next"]}).json()
+        assert [v["name"] for v in second["items"]] == ["失信公司03", "失信公司04", "失信公司05"]
+        last = anonymous.get("/api/credit/violators", params={"per_page": 3, "after": second["next"]}).json()
+        assert [v["name"] for v in last["items"]] == ["失信公司06"] and last["next"] is None
+        back = anonymous.get("/api/credit/violators", params={"per_page": 3, "before": last["previous"]}).json()
+        assert back["items"] == second["items"] and back["next"] == second["next"]
+        top = anonymous.get("/api/credit/violators", params={"per_page": 3, "before": back["previous"]}).json()
+        assert top["items"] == body["items"] and top["previous"] is None
+        # A cursor from a hand-edited or truncated link is refused naming it, never a 500 or a silent first page.
+        for params in ({"after": "2026-12-01"}, {"after": "2026-13-01.5"}, {"before": "x.1"},
+                       {"after": "2026-12-01.1'--"}, {"after": "0000-01-01.1"}, {"after": "9999-12-31.99999999999999"},
+                       {"after": body["next"], "before": body["next"]}):
+            refused = anonymous.get("/api/credit/violators", params=params)
+            assert refused.status_code == 400, params
+            assert ("after" in refused.json()["detail"] or "before" in refused.json()["detail"]), params
+        huge = anonymous.get("/api/credit/violators", params={"after": "9999-12-31.999999999"})
+        assert huge.status_code == 200 and len(huge.json()["items"]) == 7
         found = anonymous.get("/api/credit/violators", params={"q": "公司03"}).json()
         assert found["total"] == 1 and found["items"][0]["name"] == "失信公司03"
         by_code = anonymous.get("/api/credit/violators", params={"q": code(104)[:12].lower()}).json()
@@ -67,8 +83,8 @@ def test_public_violator_list_anonymously_paged_and_searched(credit, server):
         # The page shows the same entries.
         page = anonymous.get("/credit/violators", params={"q": "公司03"}).text
         assert "失信公司03" in page and "失信公司04" not in page
-        bad = anonymous.get("/api/credit/violators", params={"page": 0})
-        assert bad.status_code == 400 and "page" in bad.json()["detail"]
+        bad = anonymous.get("/api/credit/violators", params={"per_page": 0})
+        assert bad.status_code == 400 and "per_page" in bad.json()["detail"]
 
 
 SIGNED_IN = ("/api/credit/taxpayers/{A}", "/api/credit/repairs", "/api/credit/repairs/{id}", "/api/credit/risk")

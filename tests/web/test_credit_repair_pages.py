@@ -66,7 +66,7 @@ def test_apply_follow_and_decide(register, server):  # noqa: F811
     assert other_payer.get(f"/credit/repairs/evidence/{evidence_link}").status_code == 404
     neighbour = login(server, "county2_officer")
     assert neighbour.get(f"/credit/repairs/{repair_id}").status_code == 404
-    assert str(repair_id) not in neighbour.get("/credit/repairs").text.split('id="queue"')[1]
+    assert f'/credit/repairs/{repair_id}"' not in neighbour.get("/credit/repairs").text.split('id="queue"')[1]
     ntoken = csrf_from(neighbour.get("/credit/repairs").text)
     assert neighbour.post(f"/credit/repairs/{repair_id}/decide", data={
         "csrf_token": ntoken, "decision": "refuse", "reason": "越权"}).status_code == 404

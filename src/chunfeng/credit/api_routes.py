@@ -99,8 +99,13 @@ class ApiPage(ApiModel):
     pages: int
 
 
-class ApiViolators(ApiPage):
+class ApiViolators(ApiModel):
     items: list[ApiViolator]
+    total: int
+    total_exact: bool
+    per_page: int
+    next: str | None
+    previous: str | None
 
 
 class ApiRepairs(ApiPage):
@@ -148,12 +153,17 @@ def _paged(result: Page, item) -> dict:
 
 
 @router.get("/api/credit/violators", responses={200: {"model": ApiViolators}, **API_ERRORS})
-def violators(session: SessionDep, q: str = "", page: PageNo = 1, per_page: PerPage = PER_PAGE):
+def violators(session: SessionDep, q: str = "", after: str | None = None, before: str | None = None,
+              per_page: PerPage = PER_PAGE):
     """The public list of major violators today (the same entries as /credit/violators), newest first; `q`
-    searches the name or the start of the credit code."""
-    page, per_page = clamp_page(page, per_page)
-    result = services.public_violators(session=session, q=q[:200], today=_today(), page=page, per_page=per_page)
-    return JSONResponse(_paged(result, _violator))
+    searches the name or the start of the credit code. Paged by keyset: pass a page's `next` as `after` for the
+    following page, its `previous` as `before` for the one above it. `total` is exact when `total_exact`, else
+    the list holds more than that many entries."""
+    result = services.public_violators(session=session, q=q[:200], today=_today(), after=after, before=before,
+                                       per_page=per_page)
+    return JSONResponse({"items": [_violator(v) for v in result.items], "total": result.total,
+                         "total_exact": result.total_exact, "per_page": result.per_page,
+                         "next": services.format_cursor(result.next), "previous": services.format_cursor(result.previous)})
 
 
 @router.get("/api/credit/taxpayers/{credit_code}", dependencies=[require("credit.view", "credit.self")], responses={
@@ -196,8 +206,9 @@ def repair_status(repair_id: Id, session: SessionDep, user: CurrentUser):
             responses={200: {"model": ApiRisks}, **SIGNED_IN_ERRORS})
 def risks(session: SessionDep, user: CurrentUser, tier: str = "", q: str = "", page: PageNo = 1,
           per_page: PerPage = PER_PAGE):
-    """The risk tiers of the official's subtree (高 first), with the indicators that fired and the flag;
-    `tier` is 低, 中 or 高."""
+    """The 中 and 高 risk tiers of the official's subtree (高 first), with the indicators that fired and the flag;
+    `tier` is 中 or 高. A computed taxpayer that is not listed is 低 (no indicator fired): 低 is counted, not
+    listed."""
     page, per_page = clamp_page(page, per_page)
     result = risk.list_risks(session=session, actor=user, tier=tier if tier in RISK_TIERS else "", q=q[:200],
                              page=page, per_page=per_page)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, joinedload
 from chunfeng import workdays
 from chunfeng.credit import policy
 from chunfeng.credit.errors import CreditInvalid, CreditNotFound
-from chunfeng.credit.models import EVALUATION_STATES, CreditEvaluation, CreditRating
+from chunfeng.credit.models import EVALUATION_STATES, REPAIR_STATES, CreditEvaluation, CreditRating, CreditRepair
 from chunfeng.credit.services import FIRST_YEAR, level_rules
 from chunfeng.db import utcnow
 from chunfeng.org import audit
@@ -216,9 +216,17 @@ def latest_levels(session: Session) -> list[tuple[str, str, int]]:
         .order_by(CreditRating.credit_code))]
 
 
+def latest_repairs(session: Session) -> dict[str, str]:
+    """Each taxpayer's latest repair application's state, in words (待核定, 已修复, 不予修复), by credit code."""
+    latest = select(func.max(CreditRepair.id)).group_by(CreditRepair.credit_code)
+    return {code: REPAIR_STATES[state] for code, state in session.execute(
+        select(CreditRepair.credit_code, CreditRepair.state).where(CreditRepair.id.in_(latest)))}
+
+
 def publish_levels(*, session: Session, store: Path) -> int:
-    """Write the register's latest levels where the push store joins them (`credit_level` in rules). Run after a
-    change to the register commits, and by the periodic job; returns the taxpayers written."""
+    """Write the register's latest levels and repair states where the push store joins them (`credit_level`,
+    `credit_repair` in rules). Run after a change to the register or a repair commits, and by the periodic job;
+    returns the taxpayers written."""
     rows = latest_levels(session)
-    push_store.publish_credit_levels(store, rows)
+    push_store.publish_credit_levels(store, rows, latest_repairs(session))
     return len(rows)

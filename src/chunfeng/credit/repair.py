@@ -17,7 +17,7 @@ from functools import cache
 from importlib.resources import files as package_files
 from pathlib import Path
 
-from sqlalchemy import Select, case, or_, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from chunfeng.credit import policy
@@ -40,7 +40,7 @@ from chunfeng.org import audit
 from chunfeng.org.access import Actor, allowed, authorize, refusal, subtree_filter
 from chunfeng.org.errors import Forbidden
 from chunfeng.org.models import Unit
-from chunfeng.paging import Page, paginate
+from chunfeng.paging import Page, paginate, paginate_parts
 from chunfeng.workdays import CalendarNotCovered, configured_calendar
 
 MAX_FILES = 5
@@ -282,9 +282,26 @@ def get_repair(*, session: Session, actor: Actor, repair_id: int, lock: bool = F
 def list_repairs(*, session: Session, actor: Actor, state: str = "", path: str = "", q: str = "",
                  overdue: bool = False, today: date, page: int = 1, per_page: int = 50) -> Page[CreditRepair]:
     """The applications decided in the actor's subtree: pending first, soonest due first (those whose due day the
-    calendar cannot yet count after them), then the decided, newest first."""
+    calendar cannot yet count after them), then the decided, newest first.
+
+    The two parts are read apart, each in an order an index gives: sorting a national queue (200,000
+    applications) by “pending first” on every page took seconds; the pending part is small, the decided part is
+    read newest first by its id."""
     authorize(actor, "credit.view")
-    return paginate(session, _queue(actor, state, path, q, overdue, today), page, per_page)
+    query = _queue(actor, state, path, q, overdue, today)
+    if state == "pending" or overdue:
+        return paginate(session, query.order_by(*PENDING_ORDER), page, per_page)
+    pending = query.where(CreditRepair.state == "pending")
+    states = query.with_only_columns(CreditRepair.state).subquery()
+    counted = session.execute(select(func.count(), func.count().filter(states.c.state == "pending"))).one()
+    total, waiting = counted[0] or 0, counted[1] or 0
+    decided = query.where(CreditRepair.state != "pending").order_by(CreditRepair.id.desc())
+    return paginate_parts(session, [(pending.order_by(*PENDING_ORDER), waiting), (decided, total - waiting)], page,
+                          per_page)
+
+
+# Soonest due first, a due day the calendar cannot count yet after them; on one day the latest application first.
+PENDING_ORDER = (case((CreditRepair.due_on.is_(None), 1), else_=0), CreditRepair.due_on, CreditRepair.id.desc())
 
 
 def _queue(actor: Actor, state: str, path: str, q: str, overdue: bool, today: date) -> Select:
@@ -299,9 +316,7 @@ def _queue(actor: Actor, state: str, path: str, q: str, overdue: bool, today: da
                                 CreditRepair.credit_code.startswith(q.upper(), autoescape=True)))
     if overdue:
         query = query.where(CreditRepair.state == "pending", CreditRepair.due_on < today)
-    pending = case((CreditRepair.state == "pending", 0), else_=1)
-    return query.order_by(pending, case((CreditRepair.due_on.is_(None), 1), else_=0), CreditRepair.due_on,
-                          CreditRepair.id.desc())
+    return query
 
 
 def own_repairs(*, session: Session, actor: Actor) -> list[CreditRepair]:

@@ -140,11 +140,13 @@ def catalogue_export():
 
 
 @router.get("/credit/violators")
-def public_list(request: Request, session: SessionDep, db: DatabaseDep, q: str = "", page: PageNo = 1):
-    page, per_page = clamp_page(page, PER_PAGE)
-    result = services.public_violators(session=session, q=q[:200], today=_today(), page=page, per_page=per_page)
-    return render(request, "credit/violators.html", {"result": result, "q": q[:200]},
-                  user=optional_user(request, db, request.app.state.settings))
+def public_list(request: Request, session: SessionDep, db: DatabaseDep, q: str = "", after: str | None = None,
+                before: str | None = None):
+    result = services.public_violators(session=session, q=q[:200], today=_today(), after=after, before=before,
+                                       per_page=PER_PAGE)
+    return render(request, "credit/violators.html", {
+        "result": result, "q": q[:200], "first": not (after or before), "next": services.format_cursor(result.next),
+        "previous": services.format_cursor(result.previous)}, user=optional_user(request, db, request.app.state.settings))
 
 
 @router.get("/credit/violators/export.xlsx")

@@ -28,7 +28,7 @@ from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize, refusal, subtree_filter
 from chunfeng.org.errors import Forbidden, ValidationFailed
 from chunfeng.org.models import Unit
-from chunfeng.paging import Page, paginate
+from chunfeng.paging import Page, Slice, keyset, paginate
 from chunfeng.push.schema import credit_code_problem
 from chunfeng.tabular import TableError, TableLimits, listed_problems, read_table
 
@@ -315,17 +315,59 @@ def _published(today: date) -> list:
     return [Violator.removed_on.is_(None), Violator.published_on <= today, Violator.off_on > today]
 
 
-def public_query(*, q: str = "", today: date) -> Select:
-    """The entries on the public list today, newest first."""
+def _public_entries(q: str, today: date) -> Select:
     query = select(Violator).where(*_published(today))
     if q := q.strip():
         query = query.where(or_(Violator.name.contains(q, autoescape=True),
                                 Violator.credit_code.startswith(q.upper(), autoescape=True)))
-    return query.order_by(Violator.published_on.desc(), Violator.id.desc())
+    return query
 
 
-def public_violators(*, session: Session, q: str = "", today: date, page: int = 1, per_page: int = 50) -> Page[Violator]:
-    return paginate(session, public_query(q=q, today=today), page, per_page)
+# The list's order, newest first; the index ix_credit_violator_public_order (migration 0031) serves it at any depth.
+PUBLIC_ORDER = (Violator.published_on, Violator.id)
+PUBLIC_COUNT_LIMIT = 10_000  # beyond it a page says “超过 10,000 条” instead of counting a national list each time
+_CURSOR = re.compile(r"(\d{4}-\d{2}-\d{2})\.(\d{1,10})")
+
+
+def public_query(*, q: str = "", today: date) -> Select:
+    """The entries on the public list today, newest first."""
+    return _public_entries(q, today).order_by(*(k.desc() for k in PUBLIC_ORDER))
+
+
+def violator_cursor(v: Violator) -> tuple[date, int]:
+    return v.published_on, v.id
+
+
+def format_cursor(key: tuple[date, int] | None) -> str | None:
+    """A page's place in the list as it goes into a link (and a bookmark): “公布日期.编号” of the entry beside it."""
+    return None if key is None else f"{key[0].isoformat()}.{key[1]}"
+
+
+def parse_cursor(text: str | None, name: str) -> tuple[date, int] | None:
+    """The place a link names (`after` or `before`); a malformed one is refused naming it, never guessed."""
+    if text is None or text == "":
+        return None
+    m = _CURSOR.fullmatch(text)
+    try:
+        if m is None:
+            raise ValueError
+        if not 0 < int(m[2]) < 2**31:  # an id the column can hold, so PostgreSQL compares it rather than fails
+            raise ValueError
+        return date.fromisoformat(m[1]), int(m[2])
+    except ValueError:
+        raise CreditInvalid(f"翻页参数 {name}=“{text[:40]}”无效:应为“公布日期.编号”(如 2026-12-01.123),"
+                            "请从第一页重新翻页", field=name) from None
+
+
+def public_violators(*, session: Session, q: str = "", today: date, after: str | None = None,
+                     before: str | None = None, per_page: int = 50) -> Slice[Violator]:
+    """A page of the public list by keyset: the entries after (older than) or before (newer than) the cursor a
+    previous page's link carries, whatever the depth, with the total counted up to PUBLIC_COUNT_LIMIT."""
+    after_key, before_key = parse_cursor(after, "after"), parse_cursor(before, "before")
+    if after_key and before_key:
+        raise CreditInvalid("翻页参数 after 与 before 只能给出一个", field="before")
+    return keyset(session, _public_entries(q, today), PUBLIC_ORDER, violator_cursor, after=after_key,
+                  before=before_key, per_page=per_page, count_limit=PUBLIC_COUNT_LIMIT)
 
 
 def list_violators(*, session: Session, actor: Actor, q: str = "", page: int = 1, per_page: int = 50) -> Page[Violator]:

@@ -114,9 +114,12 @@ TABLES = {t.name: t for t in (REGISTRY, CONTACTS, CLAIMS, FILINGS)}
 # measure 115), joined onto the registry by `store.connect_store` from the levels file the register publishes.
 # Never null, so a rule means the same on every engine: without a register entry the extract's level stands.
 CREDIT_LEVELS_FILE_SUFFIX = ".credit.parquet"
+# The latest repair application's state in the credit domain's words (credit.models.REPAIR_STATES), or 无.
+REPAIR_STATUSES = ("无", "待核定", "已修复", "不予修复")
 OVERLAY = (
     Field("credit_level", "enum", "纳税缴费信用级别(信用登记最新年度;未登记的取登记信息中的级别)", CREDIT_RATINGS),
     Field("credit_year", "int", "信用登记最新评价年度(未登记为 0)"),
+    Field("credit_repair", "enum", "最近一次信用修复申请的状态(无申请为“无”)", REPAIR_STATUSES),
 )
 # What rules are checked against and run over: the registry and its overlay.
 RULE_REGISTRY = Table("registry", REGISTRY.label, REGISTRY.fields + OVERLAY, key=REGISTRY.key)

@@ -333,15 +333,19 @@ def credit_levels_path(store: Path) -> Path:
     return store.with_name(store.name + CREDIT_LEVELS_FILE_SUFFIX)
 
 
-def publish_credit_levels(store: Path, rows: list[tuple[str, str, int]]) -> Path:
-    """Replace the levels file with (credit code, level, year) rows: written beside it, then renamed over it, so a
-    reader sees the old file or the new one, never half of one."""
+def publish_credit_levels(store: Path, rows: list[tuple[str, str, int]],
+                          repairs: dict[str, str] | None = None) -> Path:
+    """Replace the levels file with (credit code, level, year) rows and each one's latest repair state (`repairs`,
+    by code; 无 when absent): written beside it, then renamed over it, so a reader sees the old file or the new
+    one, never half of one."""
     path = credit_levels_path(store)
     path.parent.mkdir(parents=True, exist_ok=True)
     building = path.with_name(path.name + ".building")
     codes, levels, years = (list(col) for col in zip(*rows, strict=True)) if rows else ([], [], [])
+    repairs = repairs or {}
     table = pa.table({"credit_code": pa.array(codes, pa.string()), "level": pa.array(levels, pa.string()),
-                      "year": pa.array(years, pa.int32())})
+                      "year": pa.array(years, pa.int32()),
+                      "repair": pa.array([repairs.get(c, "无") for c in codes], pa.string())})
     import pyarrow.parquet as pq
 
     pq.write_table(table, building)
@@ -354,12 +358,15 @@ def _overlay(conn: duckdb.DuckDBPyConnection, source: str, levels: Path | None) 
     (a read-only store cannot take a table; the view shadows the stored one for this connection only)."""
     if levels is not None and levels.exists():
         quoted = str(levels).replace("'", "''")
+        columns = {c for (c, *_) in conn.execute(f"DESCRIBE SELECT * FROM read_parquet('{quoted}')").fetchall()}
+        # A file an earlier version published has no repair states: 无 until the job rewrites it.
+        repair = "coalesce(l.repair, '无')" if "repair" in columns else "'无'"
         conn.execute(f"CREATE TEMP VIEW registry AS SELECT r.*, coalesce(l.level, r.credit) AS credit_level, "
-                     f"CAST(coalesce(l.year, 0) AS INTEGER) AS credit_year FROM {source} AS r "
-                     f"LEFT JOIN read_parquet('{quoted}') AS l ON l.credit_code = r.credit_code")
+                     f"CAST(coalesce(l.year, 0) AS INTEGER) AS credit_year, {repair} AS credit_repair "
+                     f"FROM {source} AS r LEFT JOIN read_parquet('{quoted}') AS l ON l.credit_code = r.credit_code")
     else:
         conn.execute(f"CREATE TEMP VIEW registry AS SELECT r.*, r.credit AS credit_level, "
-                     f"CAST(0 AS INTEGER) AS credit_year FROM {source} AS r")
+                     f"CAST(0 AS INTEGER) AS credit_year, '无' AS credit_repair FROM {source} AS r")
 
 
 def connect_directory(directory: Path) -> duckdb.DuckDBPyConnection:

@@ -432,7 +432,7 @@ def _claims(con: duckdb.DuckDBPyConnection, reg: dict, claim_rules: dict[str, tu
     con.register("registry_extract", pa.Table.from_arrays([*reg["columns"], pa.array(np.arange(n))], names=names))
     # A synthetic extract has no credit register: a rule's credit_level is the extract's level (store._overlay).
     con.execute("CREATE OR REPLACE TEMP VIEW registry AS SELECT *, credit AS credit_level, "
-                "CAST(0 AS INTEGER) AS credit_year FROM registry_extract")
+                "CAST(0 AS INTEGER) AS credit_year, '无' AS credit_repair FROM registry_extract")
     parts = []
     for policy, rule in claim_rules.items():
         where_sql, period, amount_sql = (*rule, None)[:3]
