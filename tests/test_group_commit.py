@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 
 from chunfeng.appeals.models import Appeal
 from chunfeng.db import NulInText
@@ -27,8 +27,9 @@ def _unit(session, code: str) -> Unit:
 
 
 def _grouped(db, works) -> list:
-    """Each of `works` handed to `write_grouped` from its own thread while the writer is held by a first write, so
-    that they all wait and are committed as one group; per work, its answer or its error."""
+    """Each of `works` handed to `write_grouped` from its own thread, after a first write that holds it until they
+    are all in: on SQLite they are then committed as one group (they wait for its writer), on PostgreSQL each in its
+    transaction, side by side. Per work, its answer or its error."""
     hold, started = threading.Event(), threading.Event()
 
     def first(session):
@@ -48,7 +49,7 @@ def _grouped(db, works) -> list:
         lead = pool.submit(db.write_grouped, first)
         assert started.wait(10)
         futures = [pool.submit(call, i, work) for i, work in enumerate(works)]
-        while db._group._waiting.qsize() < len(works):  # all queued behind the held write
+        while db.is_sqlite and db._group._waiting.qsize() < len(works):  # all queued behind the held write
             threading.Event().wait(0.01)
         hold.set()
         assert lead.result(10) == "G0"
@@ -100,6 +101,25 @@ def test_a_group_whose_commit_fails_is_tried_again_write_by_write(db):
     assert results[0] == "C1" and results[2] == "C2" and isinstance(results[1], RuntimeError)
     with db.read() as session:
         assert set(session.scalars(select(Unit.code).where(Unit.code.like("C%")))) == {"C1", "C2"}
+        assert audit.verify(session).ok
+
+
+def test_a_write_is_answered_once_on_disk_and_the_audit_head_not_before(db):
+    """PostgreSQL commits these writes without waiting for the disk (the audit lock is not held across a flush):
+    the answer must still wait for the flush, and the head written outside the database must not run ahead of it."""
+    if db.is_sqlite:
+        pytest.skip("SQLite commits each group with its flush")
+
+    def work(session):
+        _unit(session, "D1")
+        return session.scalar(text("SELECT pg_current_wal_insert_lsn()"))  # the commit record comes after this
+
+    written = db.write_grouped(work)
+    with db.read() as session:
+        assert session.scalar(text("SELECT pg_current_wal_flush_lsn() >= CAST(:written AS pg_lsn)"),
+                              {"written": written})
+        head, problem = audit.read_head()
+        assert not problem and head.seq == session.scalar(select(func.max(AuditEntry.seq)))
         assert audit.verify(session).ok
 
 

@@ -25,6 +25,9 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from chunfeng.errors import ValidationFailed
 
 T = TypeVar("T")
+# A session's actions to run once its commit is on disk (`Database.write_grouped`), where a write's own commit
+# does not wait for the disk; without the key, at the commit.
+AFTER_DURABLE = "after_durable"
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The rows every database holds besides its tables (the built-in units), each added by whoever owns them
 # (`chunfeng.models`, which the migrations' environment imports): the database layer imports no domain.
@@ -137,16 +140,39 @@ class Database:
             yield session
 
     def write_grouped(self, work: Callable[[Session], T]) -> T:
-        """`work(session)` in a transaction shared with whatever other threads of this process hand in meanwhile,
-        each in a savepoint of its own: its answer once the shared transaction has committed, or its own error (the
-        others unharmed). One commit, one disk flush and one hold of the audit chain's lock for many small writes
-        (the public filings, issue 16). `work` must do nothing but write through the session: it may run again,
-        alone, if the shared commit fails."""
+        """`work(session)` committed with the disk flush shared among the writes of the moment, its answer given
+        once it is on disk; or its error, the others unharmed (issue 16: the public filings, each appending to the
+        audit chain under its lock).
+
+        PostgreSQL: a transaction of its own, committed without waiting for the disk, so the audit chain's lock is
+        held for the statements alone, not across a flush; then a flush covering it (`wait_until_durable`), one
+        for all the writes committed meanwhile. What is to happen once it is durable (the audit head written
+        outside the database) waits in `session.info[AFTER_DURABLE]`. SQLite: one writer thread commits the
+        writes waiting together in one transaction, each in a savepoint (`GroupCommitter`). Either way `work`
+        must do nothing but write through the session: it may run again, alone, if a shared commit fails."""
+        if not self.is_sqlite:
+            with self._writer() as session:
+                with session.begin():
+                    session.execute(text("SET LOCAL synchronous_commit = off"))
+                    session.info[AFTER_DURABLE] = []
+                    result = work(session)
+                later = session.info.pop(AFTER_DURABLE)
+            self.wait_until_durable()
+            for action in later:
+                action()
+            return result
         if self._group is None:
             with self._group_lock:
                 if self._group is None:
                     self._group = GroupCommitter(self)
         return self._group.run(work)
+
+    def wait_until_durable(self) -> None:
+        """Return once everything committed so far is on disk (PostgreSQL): a transaction that writes a record and
+        commits with the flush flushes the log up to it, everything before it included. Flushes that meet share
+        one: PostgreSQL writes out all that is waiting at each."""
+        with self.engine.begin() as conn:
+            conn.execute(text("SELECT pg_logical_emit_message(true, 'chunfeng.durable', '')"))
 
     def alembic_config(self) -> Config:
         cfg = Config()
@@ -185,7 +211,8 @@ class _Job:
 
 
 class GroupCommitter:
-    """One writer thread per process committing the writes waiting for it together (group commit).
+    """One writer thread per process committing the writes waiting for it together (group commit), on SQLite, which
+    has one writer and no commit that skips the disk.
 
     While one group commits, the next gathers: under load a group is as large as what arrives during one commit,
     alone a write waits for nobody. Each write runs in a savepoint, so one refused (a validation error, NUL in its
