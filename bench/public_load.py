@@ -108,14 +108,14 @@ def main() -> None:
           f"{P99_TARGET_MS} ms, nothing lost")
     for configuration, figures in results.items():
         n = int(configuration.rsplit(" ", 1)[-1])
-        name = configuration.rsplit(",", 1)[0] + ": " if "," in configuration else ""
+        which = configuration.rsplit(",", 1)[0] + ": " if "," in configuration else ""
         parts = []
         for name, label in (("ask", "questions"), ("file", "filings"), ("inbox", "message centre")):
             if name in figures:
                 f = figures[name]
                 parts.append(f"{label} {f['rps']}/s (p50 {f['p50']} ms, p99 {f['p99']} ms, {f['failed']} failed)")
         lost = figures["lost"]
-        print(f"  {name}{n} process{'es' if n > 1 else ''}: " + "; ".join(parts)
+        print(f"  {which}{n} process{'es' if n > 1 else ''}: " + "; ".join(parts)
               + f"; filings accepted {lost['accepted']}, missing from the database {lost['lost']}")
 
 
