@@ -1,6 +1,7 @@
-"""Group commit (`Database.write_grouped`, issue 16): the writes waiting together share one transaction, each in its
-own savepoint — one failing loses none of the others, nothing is answered before it is stored, and the audit chain
-the filings write under its lock still holds, with filings coming in at once over HTTP."""
+"""Grouped writes (`Database.write_grouped`, issue 16): on PostgreSQL each commits without waiting for the disk (the
+audit chain's lock is not held across a flush) and is answered after a flush shared with the others. One failing
+loses none of the others, nothing is answered before it is on disk, and the audit chain the filings write under its
+lock still holds, with filings coming in at once over HTTP."""
 
 from __future__ import annotations
 
@@ -27,9 +28,9 @@ def _unit(session, code: str) -> Unit:
 
 
 def _grouped(db, works) -> list:
-    """Each of `works` handed to `write_grouped` from its own thread, after a first write that holds it until they
-    are all in: on SQLite they are then committed as one group (they wait for its writer), on PostgreSQL each in its
-    transaction, side by side. Per work, its answer or its error."""
+    """Each of `works` handed to `write_grouped` from its own thread while a first write is still open (on SQLite
+    they queue behind it, on PostgreSQL they run beside it and queue for the audit chain's lock). Per work, its
+    answer or its error."""
     hold, started = threading.Event(), threading.Event()
 
     def first(session):
@@ -49,8 +50,7 @@ def _grouped(db, works) -> list:
         lead = pool.submit(db.write_grouped, first)
         assert started.wait(10)
         futures = [pool.submit(call, i, work) for i, work in enumerate(works)]
-        while db.is_sqlite and db._group._waiting.qsize() < len(works):  # all queued behind the held write
-            threading.Event().wait(0.01)
+        threading.Event().wait(0.3)  # all started while the first is open
         hold.set()
         assert lead.result(10) == "G0"
         for future in futures:

@@ -8,14 +8,12 @@ queue instead of failing half-way with "database is locked".
 
 from __future__ import annotations
 
-import contextvars
-import queue
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -114,8 +112,6 @@ class Database:
         # SQLite has one writer. Threads of this process queue here rather than in SQLite's busy handler,
         # which sleeps in growing steps and lets an unlucky writer wait seconds (the intake's p99).
         self._write_lock = threading.RLock() if url.startswith("sqlite") else nullcontext()
-        self._group: GroupCommitter | None = None
-        self._group_lock = threading.Lock()
 
     @property
     def write_lock(self) -> threading.RLock | None:
@@ -140,32 +136,29 @@ class Database:
             yield session
 
     def write_grouped(self, work: Callable[[Session], T]) -> T:
-        """`work(session)` committed with the disk flush shared among the writes of the moment, its answer given
-        once it is on disk; or its error, the others unharmed (issue 16: the public filings, each appending to the
-        audit chain under its lock).
+        """`work(session)` in a transaction of its own whose disk flush is shared with the writes of the moment: its
+        answer once it is on disk, or its error (issue 16: the public filings, each appending to the audit chain
+        under its lock).
 
         PostgreSQL: a transaction of its own, committed without waiting for the disk, so the audit chain's lock is
         held for the statements alone, not across a flush; then a flush covering it (`wait_until_durable`), one
         for all the writes committed meanwhile. What is to happen once it is durable (the audit head written
-        outside the database) waits in `session.info[AFTER_DURABLE]`. SQLite: one writer thread commits the
-        writes waiting together in one transaction, each in a savepoint (`GroupCommitter`). Either way `work`
-        must do nothing but write through the session: it may run again, alone, if a shared commit fails."""
-        if not self.is_sqlite:
-            with self._writer() as session:
-                with session.begin():
-                    session.execute(text("SET LOCAL synchronous_commit = off"))
-                    session.info[AFTER_DURABLE] = []
-                    result = work(session)
-                later = session.info.pop(AFTER_DURABLE)
-            self.wait_until_durable()
-            for action in later:
-                action()
-            return result
-        if self._group is None:
-            with self._group_lock:
-                if self._group is None:
-                    self._group = GroupCommitter(self)
-        return self._group.run(work)
+        outside the database) waits in `session.info[AFTER_DURABLE]`. SQLite: an ordinary write; its writers
+        queue on one lock anyway, and a writer thread committing the waiting writes together in savepoints was
+        measured slower (`bench/group_commit.py`: 90 filings/s against 250)."""
+        if self.is_sqlite:
+            with self.write() as session:
+                return work(session)
+        with self._writer() as session:
+            with session.begin():
+                session.execute(text("SET LOCAL synchronous_commit = off"))
+                session.info[AFTER_DURABLE] = []
+                result = work(session)
+            later = session.info.pop(AFTER_DURABLE)
+        self.wait_until_durable()
+        for action in later:
+            action()
+        return result
 
     def wait_until_durable(self) -> None:
         """Return once everything committed so far is on disk (PostgreSQL): a transaction that writes a record and
@@ -197,77 +190,6 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-class _Job:
-    __slots__ = ("work", "context", "done", "result", "error")
-
-    def __init__(self, work: Callable[[Session], Any]):
-        self.work = work
-        # The caller's context variables (the request's source address, which the audit entry records).
-        self.context = contextvars.copy_context()
-        self.done = threading.Event()
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-
-class GroupCommitter:
-    """One writer thread per process committing the writes waiting for it together (group commit), on SQLite, which
-    has one writer and no commit that skips the disk.
-
-    While one group commits, the next gathers: under load a group is as large as what arrives during one commit,
-    alone a write waits for nobody. Each write runs in a savepoint, so one refused (a validation error, NUL in its
-    text) is rolled back alone; nothing is answered before the commit that stores it. If the commit itself fails,
-    each write of the group is tried again alone, so that one cannot take the others down with it."""
-
-    MAX_GROUP = 64
-
-    def __init__(self, db: Database):
-        self.db = db
-        self._waiting: queue.SimpleQueue[_Job] = queue.SimpleQueue()
-        threading.Thread(target=self._serve, name="chunfeng-group-commit", daemon=True).start()
-
-    def run(self, work: Callable[[Session], T]) -> T:
-        job = _Job(work)
-        self._waiting.put(job)
-        job.done.wait()
-        if job.error is not None:
-            raise job.error
-        return job.result
-
-    def _serve(self) -> None:
-        while True:
-            group = [self._waiting.get()]
-            while len(group) < self.MAX_GROUP:
-                try:
-                    group.append(self._waiting.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                self._commit(group)
-            finally:
-                for job in group:
-                    job.done.set()
-
-    def _commit(self, group: list[_Job]) -> None:
-        try:
-            with self.db.write() as session:
-                if len(group) == 1:  # alone: the transaction is its savepoint
-                    group[0].result = group[0].context.run(group[0].work, session)
-                    return
-                for job in group:
-                    try:
-                        with session.begin_nested():
-                            job.result = job.context.run(job.work, session)
-                    except Exception as exc:
-                        job.result, job.error = None, exc
-        except Exception as exc:
-            if len(group) == 1:
-                group[0].result, group[0].error = None, exc
-                return
-            for job in group:  # what the failed commit held is not stored: each again, on its own
-                job.result, job.error = None, None
-                self._commit([job])
 
 
 def lock_for_append(session: Session, name: str) -> None:

@@ -146,8 +146,8 @@ def submit_api(request: Request, db: DatabaseDep, rules: RulesDep, item: AppealI
                 "measures": appeal.measures, "due": {"accept": str(appeal.due_accept), "reply": str(appeal.due_reply),
                                                      "close": str(appeal.due_close)}}
 
-    # Committed with the other filings of the moment (one commit, one hold of the audit chain's lock for them all),
-    # and answered only once stored.
+    # The audit chain's lock is not held across the disk flush, which is shared with the other filings of the
+    # moment; answered only once on disk.
     return JSONResponse(db.write_grouped(receive), status_code=201)
 
 
