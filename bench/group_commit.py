@@ -1,5 +1,7 @@
-"""Filings through the audit chain's lock: one commit each (`Database.write`, as before) against the filings waiting
-together committed as one (`Database.write_grouped`, issue 16), with the same threads on the same database in one run.
+"""Filings through the audit chain's lock: one commit each, flushed under the lock (`Database.write`, as before),
+against `Database.write_grouped` (issue 16: on PostgreSQL committed without waiting for the disk, the lock released
+at once, then answered after a flush shared with the filings of the moment; on SQLite an ordinary write), with the
+same threads on the same database in one run.
 
 Each filing is the public intake's write as `POST /api/appeals` does it — the item, its measure links, its event and
 its audit entry, which takes the chain's lock until the commit is flushed — classified before, outside the
@@ -99,7 +101,7 @@ def main() -> None:
     print(f"\nFilings through the audit chain's lock on {engine}, {args.threads} threads, {args.seconds:g} s each, "
           f"load {load:.1f} at the start and {os.getloadavg()[0]:.1f} at the end (target {TARGET}/s on 2 cores)")
     for grouped, r in results.items():
-        label = "grouped (write_grouped)" if grouped else "one commit each (before)"
+        label = "write_grouped (now)" if grouped else "one commit each (before)"
         print(f"  {label:<26} {r['rate']:>6.0f} filings/s, p50 {r['p50']:.0f} ms, p99 {r['p99']:.0f} ms, "
               f"{r['filings']} filings in {r['commits']} commits; audit chain verifies: {r['ok']}")
     db.dispose()
