@@ -166,14 +166,13 @@ class RateLimiter:
             self.write_lock.release()
 
     def _count(self, rules: list[Rule], now: float) -> Refusal | None:
-        refusal = None
+        refusal, leased = None, []
         with self.engine.begin() as conn:
             for rule in rules:
                 if rule.lease > 1:
                     _tat, refused = conn.execute(_statement(conn.dialect.name, rule, now, rule.lease)).one()
                     if not refused:  # this request and the lease's others counted
-                        with self._lease_lock:
-                            self._leases[rule] = (rule.lease - 1, now + LEASE_SECONDS)
+                        leased.append(rule)
                         continue
                 tat, refused = conn.execute(_statement(conn.dialect.name, rule, now)).one()
                 if refused:
@@ -182,6 +181,9 @@ class RateLimiter:
             if now - self._pruned > PRUNE_EVERY:
                 self._pruned = now
                 conn.execute(delete(RateState).where(RateState.tat < now - 1))
+        with self._lease_lock:  # only once the row holding them is committed
+            for rule in leased:
+                self._leases[rule] = (rule.lease - 1, now + LEASE_SECONDS)
         return refusal
 
     def _take_local(self, rules: list[Rule], now: float) -> Refusal | None:
