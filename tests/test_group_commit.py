@@ -108,7 +108,7 @@ def test_a_write_is_answered_once_on_disk_and_the_audit_head_not_before(db):
     """PostgreSQL commits these writes without waiting for the disk (the audit lock is not held across a flush):
     the answer must still wait for the flush, and the head written outside the database must not run ahead of it."""
     if db.is_sqlite:
-        pytest.skip("SQLite commits each group with its flush")
+        pytest.skip("SQLite commits each write with its flush")
 
     def work(session):
         _unit(session, "D1")
