@@ -94,9 +94,12 @@ def baseline_source(revision: str, into: Path) -> Path:
 class Server:
     """One `chunfeng serve` on a loopback port, started by `with`, stopped at the end."""
 
-    def __init__(self, source: Path, url: str, files: Path):
+    def __init__(self, source: Path, url: str, files: Path, *, extra: Path | None = None):
+        """`extra`: packages the server may use beside the virtualenv's (httptools and uvloop, before the
+        environment has them), appended to its PYTHONPATH."""
         self.source, self.files = source, files
-        self.env = {**os.environ, "PYTHONPATH": str(source), "CHUNFENG_DATABASE_URL": url,
+        path = os.pathsep.join(str(p) for p in (source, extra) if p)
+        self.env = {**os.environ, "PYTHONPATH": path, "CHUNFENG_DATABASE_URL": url,
                     "CHUNFENG_SCAN_INTERVAL_MINUTES": "0", "CHUNFENG_DATA_DIR": str(files / "files"),
                     "CHUNFENG_PUSH_STORE": str(files / "taxpayers.duckdb"),
                     "CHUNFENG_AUDIT_HEAD_FILE": str(files / "audit-head.log"),

@@ -6,7 +6,7 @@ Figures per number of processes, beside the targets of issue 16 (on a 2-core mac
 filings/s and 1,000 questions/s with p99 under 500 ms, nothing lost): requests/s and p50/p99 per kind, failures,
 and every filing answered 201 looked for in the database afterwards. Locust itself runs on the same cores.
 
-Run: .venv/bin/python bench/public_load.py [--processes 2] [--seconds 20] [--users 30]
+Run: .venv/bin/python bench/public_load.py [--processes 2] [--seconds 20] [--users 30] [--baseline REV] [--extra DIR]
 With CHUNFENG_DATABASE_URL set, on that PostgreSQL database — emptied first, so its name must contain "test" or
 "bench"; else a fresh SQLite file in bench/out/. The database is filled by `chunfeng demo --no-serve`.
 """
@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cold_start import ROOT, Server, fresh_database  # bench/cold_start.py
+from cold_start import ROOT, Server, baseline_source, fresh_database  # bench/cold_start.py
 from common import configure  # bench/common.py
 from sqlalchemy import func, select
 
@@ -52,12 +52,13 @@ def stored(url: str) -> set[int]:
     return ids
 
 
-def run(url: str, files: Path, processes: int, args: argparse.Namespace) -> dict[str, dict[str, str]]:
-    servers = [Server(ROOT / "src", url, files) for _ in range(processes)]
+def run(url: str, files: Path, processes: int, args: argparse.Namespace, *, source: Path = ROOT / "src",
+        extra: Path | None = None, label: str = "") -> dict[str, dict[str, str]]:
+    servers = [Server(source, url, files, extra=extra) for _ in range(processes)]
     for server in servers:
         server.__enter__()
-    prefix = files / f"locust-{processes}"
-    accepted_file = files / f"accepted-{processes}.json"
+    prefix = files / f"locust-{label}{processes}"
+    accepted_file = files / f"accepted-{label}{processes}.json"
     try:
         env = {**os.environ, "CHUNFENG_BENCH_HOSTS": ",".join(s.url for s in servers),
                "CHUNFENG_BENCH_ACCEPTED": str(accepted_file), "CHUNFENG_BENCH_TAXPAYER": "taxpayer",
@@ -86,24 +87,35 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="up to this many server processes")
     parser.add_argument("--seconds", type=int, default=20, help="how long locust loads each configuration")
     parser.add_argument("--users", type=int, default=30, help="locust users, each asking as fast as it is answered")
+    parser.add_argument("--baseline", help="a revision measured too, at the most processes only, in the same run")
+    parser.add_argument("--extra", type=Path, help="a directory of packages (httptools, uvloop: pip install --target "
+                        "DIR) the servers of this checkout use")
     args = parser.parse_args()
+    extra = args.extra.resolve() if args.extra else None
     with tempfile.TemporaryDirectory(prefix="chunfeng-load-") as tmp:
         files = Path(tmp)
         url = prepare(os.environ.get("CHUNFENG_DATABASE_URL"), files)
-        results = {n: run(url, files, n, args) for n in range(1, args.processes + 1)}
+        results = {}
+        if args.baseline:
+            source = baseline_source(args.baseline, files / "baseline")
+            results[f"baseline {args.baseline}, {args.processes}"] = run(url, files, args.processes, args,
+                                                                         source=source, label="baseline-")
+        results |= {f"{n}": run(url, files, n, args, extra=extra) for n in range(1, args.processes + 1)}
     engine = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
     print(f"\nPublic front door on {engine}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, {args.users} locust "
           f"users (asks : filings : message centre = 6 : 2 : 2), {args.seconds} s each")
     print(f"  targets at N = cores: filings ≥ {TARGETS['file']}/s, questions ≥ {TARGETS['ask']}/s, p99 < "
           f"{P99_TARGET_MS} ms, nothing lost")
-    for n, figures in results.items():
+    for configuration, figures in results.items():
+        n = int(configuration.rsplit(" ", 1)[-1])
+        which = configuration.rsplit(",", 1)[0] + ": " if "," in configuration else ""
         parts = []
         for name, label in (("ask", "questions"), ("file", "filings"), ("inbox", "message centre")):
             if name in figures:
                 f = figures[name]
                 parts.append(f"{label} {f['rps']}/s (p50 {f['p50']} ms, p99 {f['p99']} ms, {f['failed']} failed)")
         lost = figures["lost"]
-        print(f"  {n} process{'es' if n > 1 else ''}: " + "; ".join(parts)
+        print(f"  {which}{n} process{'es' if n > 1 else ''}: " + "; ".join(parts)
               + f"; filings accepted {lost['accepted']}, missing from the database {lost['lost']}")
 
 

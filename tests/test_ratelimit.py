@@ -8,7 +8,7 @@ import time
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from chunfeng.ratelimit import RateLimiter, RateState, Rule, advance
 from chunfeng.settings import Settings
@@ -42,6 +42,30 @@ def test_a_ceiling_counts_refusals_so_the_times_it_gives_spread_out(limiter):
     waits = [a.retry_after for a in answers[4:]]
     assert waits == sorted(waits) and waits[-1] - waits[0] == pytest.approx(7 * 0.25)  # one slot further each
     assert limiter.take([ceiling], now=at + 100) is None  # the backlog is bounded: later, admitted again
+
+
+def test_a_high_ceiling_is_leased_in_slots_and_the_fleet_never_exceeds_it(db, limiter):
+    """Two processes' counters on one database under a ceiling of 1,000 a second: each takes slots by the lease
+    (one write for many requests), and together they admit no more than the ceiling, nor much less."""
+    other = RateLimiter(db.url, write_lock=db.write_lock)
+    ceiling, at = Rule("consult", "*", 1000, 1.0, backlog=60), 1_800_000_000.0
+    statements = []
+    for counter in (limiter, other):
+        event.listen(counter.engine, "before_cursor_execute", lambda *args: statements.append(1))
+    try:
+        answers = [(limiter, other)[n % 2].take([ceiling], now=at) for n in range(900)]
+        assert answers == [None] * 900
+        assert len(statements) <= 3 * 900 // ceiling.lease  # was 900 and more: one write a request
+        answers = [(limiter, other)[n % 2].take([ceiling], now=at + 0.01) for n in range(400)]
+        admitted = 900 + answers.count(None)
+        allowed = 1000 + 10  # the ceiling's burst, and the 10 slots that 10 ms at 1,000 a second free
+        assert allowed - 2 * ceiling.lease <= admitted <= allowed  # never over; at most a lease each unused
+        refused = [a for a in answers if a is not None]
+        assert refused and all(a.retry_after > 0 for a in refused)
+        assert limiter.take([ceiling], now=at + 10) is None  # later, admitted again
+        assert limiter.take([Rule("consult", "*", 4, 1.0, backlog=60)], now=at).rule.limit == 4  # low: no lease
+    finally:
+        other.dispose()
 
 
 @pytest.mark.parametrize("backlog", [0, 5])

@@ -89,3 +89,18 @@ def test_chunfeng_serve_trusts_no_forwarded_header_names_no_server_and_logs_no_s
     log = log.decode()
     assert '"GET /appeals/track/*** HTTP/1.1" 404' in log and '"GET /api/consult?q=***&page=2 HTTP/1.1"' in log
     assert "SECRET-TRACKING-TOKEN" not in log and "13900001111" not in log
+
+
+def test_the_server_parses_http_in_c_when_httptools_is_installed(_database):
+    """httptools and uvloop are main dependencies (issue 16: h11's pure-Python parsing was a share of every public
+    request's CPU); the one uvicorn configuration takes them when they are there."""
+    pytest.importorskip("httptools", reason="not yet installed in this environment (pip install -e .)")
+    from fastapi import FastAPI
+
+    from chunfeng.web.server import uvicorn_config
+
+    settings = Settings(database_url=_database.url, secret_key="test-secret-not-for-production", environment="test",
+                        data_key=TEST_DATA_KEY)
+    config = uvicorn_config(FastAPI(), settings, port=_free_port())
+    config.load()
+    assert config.http_protocol_class.__name__ == "HttpToolsProtocol"

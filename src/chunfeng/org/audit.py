@@ -28,7 +28,7 @@ from sqlalchemy import event, func, inspect, select
 from sqlalchemy.orm import Session
 
 from chunfeng import crypto
-from chunfeng.db import lock_for_append
+from chunfeng.db import AFTER_DURABLE, lock_for_append
 from chunfeng.org.access import SystemActor
 from chunfeng.org.errors import ValidationFailed
 from chunfeng.org.models import AuditEntry
@@ -233,7 +233,10 @@ def _note_chain_end(session: Session) -> None:
 
 def _write_chain_end(session: Session) -> None:
     if end := session.info.pop("audit_head", None):
-        _append_head(end.seq, end.digest)
+        if (later := session.info.get(AFTER_DURABLE)) is not None:  # never a head the disk might not hold yet
+            later.append(lambda: _append_head(end.seq, end.digest))
+        else:
+            _append_head(end.seq, end.digest)
 
 
 def _forget_chain_end(session: Session) -> None:

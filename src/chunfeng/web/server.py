@@ -51,6 +51,8 @@ def uvicorn_config(app: FastAPI, settings: Settings, *, host: str | None = None,
         # the proxies CHUNFENG_TRUSTED_PROXIES names (see create_app).
         proxy_headers=False,
         server_header=False,  # no "server: uvicorn": the software is nobody's business
+        # httptools and uvloop (main dependencies) when installed: HTTP parsed in C, not h11's pure Python (issue 16).
+        http="auto", loop="auto",
     )
     logging.getLogger("uvicorn.access").addFilter(ACCESS_LOG_FILTER)  # after the Config set up logging; added once
     return config
