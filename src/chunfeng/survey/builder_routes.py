@@ -120,31 +120,32 @@ def question_move(request: Request, survey_id: Id, question_id: Id, db: Database
                   direction: str = Form("")):
     if direction not in ("up", "down"):
         raise SurveyInvalid("移动方向只能是上移或下移")
-    try:
-        with db.write() as session:
-            builder.move_question(session=session, actor=user, survey_id=survey_id, question_id=question_id,
-                                  step=-1 if direction == "up" else 1)
-    except ChunfengError as exc:
-        if not getattr(exc, "by_field", None):
-            raise
-        with db.read() as session:
-            refused = forms.refused(db, request, user, exc, form="order", values={}, fields=())
-            return _build_page(request, session, user, survey_id, refused=refused)
-    return RedirectResponse(f"/survey/{survey_id}/build#question-{question_id}", status_code=303)
+    return _reorder(request, db, user, survey_id, f"/survey/{survey_id}/build#question-{question_id}",
+                    lambda session: builder.move_question(session=session, actor=user, survey_id=survey_id,
+                                                          question_id=question_id,
+                                                          step=-1 if direction == "up" else 1))
 
 
 @router.post("/survey/{survey_id}/questions/{question_id}/delete", dependencies=[require("survey.manage")])
 def question_delete(request: Request, survey_id: Id, question_id: Id, db: DatabaseDep, user: CurrentUser):
+    return _reorder(request, db, user, survey_id, f"/survey/{survey_id}/build?deleted=1",
+                    lambda session: builder.delete_question(session=session, actor=user, survey_id=survey_id,
+                                                            question_id=question_id))
+
+
+def _reorder(request: Request, db, user, survey_id: int, done: str, change):
+    """A move or a deletion; refused because it would break another question's condition, the builder again with
+    the reason above the list (the order's form), not an error page."""
     try:
         with db.write() as session:
-            builder.delete_question(session=session, actor=user, survey_id=survey_id, question_id=question_id)
+            change(session)
     except ChunfengError as exc:
         if not getattr(exc, "by_field", None):
             raise
         with db.read() as session:
             refused = forms.refused(db, request, user, exc, form="order", values={}, fields=())
             return _build_page(request, session, user, survey_id, refused=refused)
-    return RedirectResponse(f"/survey/{survey_id}/build?deleted=1", status_code=303)
+    return RedirectResponse(done, status_code=303)
 
 
 @router.post("/survey/{survey_id}/next-version", dependencies=[require("survey.manage")])
