@@ -146,10 +146,12 @@ def _cells(path: Path, limits: TableLimits) -> list[list[str]]:
 
 
 def read_table(path: Path, columns: dict[str, tuple[str, ...]], *, required: set[str],
-               limits: TableLimits) -> list[Row]:
+               limits: TableLimits, others: bool = False) -> list[Row]:
     """Rows of the first sheet (xlsx) or the file (CSV), keyed by the canonical names in `columns`.
 
-    `columns` maps each canonical name to the header spellings accepted for it (English and Chinese).
+    `columns` maps each canonical name to the header spellings accepted for it (English and Chinese). With
+    `others`, every other named column is kept too, under its header as written (a file that declares columns of
+    its own, e.g. a sample list's strata).
     """
     path = Path(path)
     if not path.exists():
@@ -169,6 +171,11 @@ def read_table(path: Path, columns: dict[str, tuple[str, ...]], *, required: set
     missing = [columns[n][0] for n in sorted(required) if n not in index]
     if missing:
         raise TableError(f"{path.name}:表头缺少列 {'、'.join(missing)}(第 1 行为表头)")
+    if others:
+        claimed = set(index.values())
+        for i, h in enumerate(cells[0]):
+            if i not in claimed and h.strip() and h.strip() not in index:
+                index[h.strip()] = i
     rows = []
     for number, raw in enumerate(cells[1:], start=2):
         if not any(raw):

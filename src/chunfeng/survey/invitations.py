@@ -29,10 +29,11 @@ from chunfeng.push import matching
 from chunfeng.push.campaigns import ORIGIN, unconfigured_text
 from chunfeng.push.models import Campaign, CampaignStage, PushMessage
 from chunfeng.push.schema import CHANNELS, CONTACT_ROLES
+from chunfeng.survey import list_sampling
 from chunfeng.survey.errors import SurveyInvalid, SurveyNotFound
 from chunfeng.survey.models import Survey, SurveyInvitation
 from chunfeng.survey.policy import invite_refusal, manage_refusal
-from chunfeng.survey.sample_models import PERSONAL_DATA, SurveyOptOut, SurveySample, SurveySampleMember, SurveyStratum
+from chunfeng.survey.sample_models import LIST_ROLE, PERSONAL_DATA, SurveyOptOut, SurveySample, SurveySampleMember, SurveyStratum
 from chunfeng.survey.services import _digest, get_survey
 
 INVITE = "invite"
@@ -109,7 +110,9 @@ def invite(*, session: Session, conn, actor: Actor, sample_id: int, channels: li
         problems.append("请选择渠道" if not channels else f"未知渠道:{'、'.join(bad)[:60]}")
     elif off := [c for c in channels if c not in configured]:
         problems.append(unconfigured_text(off))
-    if not roles or any(r not in CONTACT_ROLES for r in roles):
+    if sample.source == "list":
+        roles = [LIST_ROLE]  # a list gives one contact per row: no roles to choose
+    elif not roles or any(r not in CONTACT_ROLES for r in roles):
         problems.append(f"请选择邀请的联系人({'、'.join(CONTACT_ROLES)})")
     if any(p not in PERSONAL_DATA for p in personal_data):
         problems.append("个人信息只能声明纳税人名称和联系人姓名")
@@ -163,7 +166,8 @@ def invite(*, session: Session, conn, actor: Actor, sample_id: int, channels: li
     sample.public_url, sample.max_reminders, sample.remind_after_days = base_url, max_reminders, remind_after_days
     sample.state, sample.invited_at = "invited", now
     code_of = dict(invited)
-    rows = _contacts(conn, [code for _, code in invited], roles=roles, channels=channels)
+    rows = (list_sampling.contacts(session, sample.id, [code for _, code in invited], channels)
+            if sample.source == "list" else _contacts(conn, [code for _, code in invited], roles=roles, channels=channels))
     messages = []
     by_code: dict[str, list[tuple]] = {}
     for row in rows:

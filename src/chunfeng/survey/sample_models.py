@@ -19,6 +19,9 @@ ALLOCATIONS = {"proportional": "按比例分配", "given": "指定配额"}
 # (anonymous), the taxpayer's name (shown in the message and beside the answers), the contact's name (a greeting).
 PERSONAL_DATA = {"taxpayer": "纳税人名称(答卷记名)", "person": "联系人姓名(用于称呼)"}
 SAMPLE_STATES = {"drawn": "已抽样", "invited": "已发邀请"}
+# Where a sample's frame came from: the taxpayer registry of the survey unit's region, or a list the official uploaded.
+SOURCES = {"registry": "纳税人登记信息", "list": "上传的名单"}
+LIST_ROLE = "名单联系人"  # the role of a list's contact in push messages (a list names no 法定代表人 etc.)
 
 
 class SurveySample(Base):
@@ -36,6 +39,11 @@ class SurveySample(Base):
     frame_total: Mapped[int] = mapped_column(Integer, default=0)
     drawn: Mapped[int] = mapped_column(Integer, default=0)
     state: Mapped[str] = mapped_column(String(16), default="drawn")
+    source: Mapped[str] = mapped_column(String(16), default="registry", server_default="registry", doc="SOURCES")
+    list_name: Mapped[str] = mapped_column(String(200), default="", server_default="",
+                                           doc="a list sample: the file's name")
+    list_digest: Mapped[str] = mapped_column(String(64), default="", server_default="",
+                                             doc="a list sample: the file's SHA-256 (same file and seed: same members)")
     personal_data: Mapped[list] = mapped_column(JSON, default=list, doc="what the invitations carry (PERSONAL_DATA)")
     roles: Mapped[list] = mapped_column(JSON, default=list, doc="the contacts invited (push.schema.CONTACT_ROLES)")
     channels: Mapped[list] = mapped_column(JSON, default=list)
@@ -97,3 +105,18 @@ class SurveyOptOut(Base):
     survey_id: Mapped[int | None] = mapped_column(ForeignKey("survey.id", ondelete="SET NULL"),
                                                   doc="the survey whose invitation carried the link")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SurveyListContact(Base):
+    """The contact a list gave for a drawn member (a registry sample reads its contacts from the taxpayer store):
+    kept for the members drawn only, each on the channel the list's column names, SM4-encrypted."""
+
+    __tablename__ = "survey_list_contact"
+    __table_args__ = (UniqueConstraint("member_id", "channel"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("survey_sample_member.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(Encrypted, default="")
+    name: Mapped[str] = mapped_column(Encrypted, default="", doc="the taxpayer's or unit's name as listed")
+    person: Mapped[str] = mapped_column(Encrypted, default="")

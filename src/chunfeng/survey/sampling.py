@@ -118,18 +118,19 @@ def _check_dimensions(dimensions: list[str]) -> list[str]:
     return [d for d in DIMENSIONS if d in dimensions]  # one order, so the same choice gives the same keys
 
 
-def plan(conn, *, region: str, dimensions: list[str], allocation: str, size: int = 0,
-         quotas: dict[str, int] | None = None, seed: int | None = None) -> SamplePlan:
-    """The strata and quotas a draw would use; refused (naming the stratum) when a given quota is not in the frame
-    or exceeds its stratum."""
-    dimensions = _check_dimensions(dimensions)
+def check_design(allocation: str, seed: int | None) -> None:
     if allocation not in ALLOCATIONS:
         raise SurveyInvalid("配额方式应为“按比例分配”或“指定配额”")
     if seed is not None and not 1 <= seed <= SEED_MAX:
         raise SurveyInvalid(f"随机种子应为 1 到 {SEED_MAX} 之间的整数")
-    counts = frame_counts(conn, region=region, dimensions=dimensions)
-    if not counts:
-        raise SurveyInvalid("抽样框为空:本单位辖区在纳税人数据中没有纳税人")
+
+
+def allocate(counts: list[tuple[str, int]], *, dimensions: list[str], allocation: str, size: int,
+             quotas: dict[str, int] | None, seed: int | None, label=None) -> SamplePlan:
+    """The plan over a frame's strata (key, size): quotas in proportion to `size`, or as given — refused (naming
+    the stratum) when a given quota is not in the frame or exceeds its stratum. Every frame (the registry's, a
+    list's) is allocated here; `label` names a stratum by its key."""
+    label = label or (lambda k: stratum_label(dimensions, k))
     if allocation == "proportional":
         if not 1 <= size <= MAX_SAMPLE:
             raise SurveyInvalid(f"样本量应在 1 到 {MAX_SAMPLE:,} 之间")
@@ -137,9 +138,8 @@ def plan(conn, *, region: str, dimensions: list[str], allocation: str, size: int
     else:
         quotas = quotas or {}
         frame = dict(counts)
-        problems = [f"“{stratum_label(dimensions, k) if k in frame else k[:40]}”不是抽样框中的层" for k in quotas
-                    if k not in frame]
-        problems += [f"“{stratum_label(dimensions, k)}”配额 {q} 应在 0 到该层总数 {frame[k]} 之间" for k, q in quotas.items()
+        problems = [f"“{label(k) if k in frame else k[:40]}”不是抽样框中的层" for k in quotas if k not in frame]
+        problems += [f"“{label(k)}”配额 {q} 应在 0 到该层总数 {frame[k]} 之间" for k, q in quotas.items()
                      if k in frame and not 0 <= q <= frame[k]]
         if problems:
             raise SurveyInvalid("配额有误:" + ";".join(problems[:10]))
@@ -147,10 +147,21 @@ def plan(conn, *, region: str, dimensions: list[str], allocation: str, size: int
         if not 1 <= sum(given.values()) <= MAX_SAMPLE:
             raise SurveyInvalid(f"各层配额合计应在 1 到 {MAX_SAMPLE:,} 之间")
     return SamplePlan(dimensions, allocation, size if allocation == "proportional" else sum(given.values()),
-                      seed or new_seed(), [StratumPlan(k, stratum_label(dimensions, k), n, given[k]) for k, n in counts])
+                      seed or new_seed(), [StratumPlan(k, label(k), n, given[k]) for k, n in counts])
 
 
-def _sampleable(session: Session, actor: Actor, survey_id: int) -> Survey:
+def plan(conn, *, region: str, dimensions: list[str], allocation: str, size: int = 0,
+         quotas: dict[str, int] | None = None, seed: int | None = None) -> SamplePlan:
+    """The strata and quotas a draw of the region's registry would use."""
+    dimensions = _check_dimensions(dimensions)
+    check_design(allocation, seed)
+    counts = frame_counts(conn, region=region, dimensions=dimensions)
+    if not counts:
+        raise SurveyInvalid("抽样框为空:本单位辖区在纳税人数据中没有纳税人")
+    return allocate(counts, dimensions=dimensions, allocation=allocation, size=size, quotas=quotas, seed=seed)
+
+
+def sampleable(session: Session, actor: Actor, survey_id: int) -> Survey:
     survey = get_survey(session=session, actor=actor, survey_id=survey_id)
     if refused := manage_refusal(actor, survey):
         raise refused
@@ -162,7 +173,7 @@ def _sampleable(session: Session, actor: Actor, survey_id: int) -> Survey:
 def preview(*, session: Session, conn, actor: Actor, survey_id: int, dimensions: list[str], allocation: str,
             size: int = 0, quotas: dict[str, int] | None = None, seed: int | None = None) -> SamplePlan:
     """The counts per stratum a draw would take, before anything is drawn (nothing is written)."""
-    survey = _sampleable(session, actor, survey_id)
+    survey = sampleable(session, actor, survey_id)
     return plan(conn, region=matching.region_prefix(survey.unit.code), dimensions=dimensions, allocation=allocation,
                 size=size, quotas=quotas, seed=seed)
 
@@ -190,13 +201,19 @@ def members(conn, *, region: str, p: SamplePlan) -> list[tuple[str, str]]:
 def draw(*, session: Session, conn, actor: Actor, survey_id: int, dimensions: list[str], allocation: str,
          size: int = 0, quotas: dict[str, int] | None = None, seed: int | None = None) -> SurveySample:
     """Draw the sample and record it with its seed, strata (frame sizes, quotas) and members."""
-    survey = _sampleable(session, actor, survey_id)
+    survey = sampleable(session, actor, survey_id)
     region = matching.region_prefix(survey.unit.code)
     p = plan(conn, region=region, dimensions=dimensions, allocation=allocation, size=size, quotas=quotas, seed=seed)
-    drawn = members(conn, region=region, p=p)
+    return record(session, actor, survey, p, members(conn, region=region, p=p))
+
+
+def record(session: Session, actor: Actor, survey: Survey, p: SamplePlan, drawn: list[tuple[str, str]],
+           **source) -> SurveySample:
+    """Write a drawn sample — its seed, strata (frame sizes, quotas), members (code, stratum key) — and audit it;
+    `source`: the sample's other columns (a list's name and digest)."""
     sample = SurveySample(survey_id=survey.id, dimensions=p.dimensions, allocation=p.allocation,
                           requested=p.requested, seed=p.seed, frame_total=p.frame_total, drawn=len(drawn),
-                          created_by=actor.username)
+                          created_by=actor.username, **source)
     session.add(sample)
     session.flush()
     by_key, per_stratum = {}, Counter(key for _, key in drawn)
@@ -211,5 +228,5 @@ def draw(*, session: Session, conn, actor: Actor, survey_id: int, dimensions: li
         session.execute(SurveySampleMember.__table__.insert(), rows[i:i + 5000])
     audit.record(session, actor=actor, action="survey.sample.drawn", object_type="survey", object_id=survey.id,
                  after={"sample": sample.id, "dimensions": p.dimensions, "allocation": p.allocation, "seed": p.seed,
-                        "frame": p.frame_total, "drawn": len(drawn), "strata": len(p.strata)})
+                        "frame": p.frame_total, "drawn": len(drawn), "strata": len(p.strata), **source})
     return sample
