@@ -120,6 +120,14 @@ def task_file_path(data_dir: str | Path, run_id: int, filename: str) -> Path:
     return folder / Path(filename.replace("/", "_").replace("\\", "_")).name
 
 
+def staged_upload(data_dir: str | Path, digest: str) -> Path:
+    """Where an upload waits between its preview and its confirmation (a sample's list), by its SHA-256: in the
+    exports folder, so `sweep_task_files` removes one never confirmed; the confirmation discards it."""
+    if not _DIGEST.fullmatch(digest):
+        raise ValueError("not a SHA-256 digest")
+    return exports_folder(data_dir) / f"upload-{digest}" / "upload"
+
+
 def discard_task_file(data_dir: str | Path, run_id: int) -> None:
     shutil.rmtree(exports_folder(data_dir) / str(int(run_id)), ignore_errors=True)
 

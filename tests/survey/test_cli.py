@@ -106,3 +106,38 @@ def test_units_invited_and_reminded_and_the_hall_qr_code_written(db, tmp_path):
     out = tmp_path / "二维码.svg"
     written = run(db, "qr", str(survey_id), str(out), "--base-url", "https://cf.example.cn")
     assert written.returncode == 0 and out.read_text().startswith("<svg") and link in written.stdout
+
+
+def test_a_sample_drawn_from_a_list_on_the_command_line(db, tmp_path):
+    from sqlalchemy import select
+
+    from chunfeng.survey.sample_models import SurveySample, SurveySampleMember
+    from tests.survey.test_list_sampling import listed, write_list
+
+    made = run(db, "import", str(sheet(tmp_path, GOOD)), "--title", "来访纳税人调查", "--publish", "--unit", "110000")
+    assert made.returncode == 0, made.stderr
+    with db.read() as s:
+        survey_id = s.query(Survey).one().id
+    rows = [[code, "110000", *rest] for code, _, *rest in listed(40)]
+    path = write_list(tmp_path, rows)
+    shown = run(db, "sample", str(survey_id), "--from-list", str(path), "--dimensions", "规模", "--size", "8",
+                "--seed", "11")
+    assert shown.returncode == 0, shown.stderr
+    assert "名单 名单.xlsx" in shown.stdout and "抽样框 40 户,抽取 8 户,随机种子 11" in shown.stdout
+    assert "小型" in shown.stdout
+    with db.read() as s:
+        assert s.scalar(select(SurveySample.id)) is None  # a preview draws nothing
+    for _ in range(2):
+        drawn = run(db, "sample", str(survey_id), "--from-list", str(path), "--dimensions", "规模", "--size", "8",
+                    "--seed", "11", "--draw")
+        assert drawn.returncode == 0 and "已抽取 8 户(随机种子 11)" in drawn.stdout, drawn.stderr
+    with db.read() as s:
+        first, second = s.scalars(select(SurveySample.id).order_by(SurveySample.id))
+        members = [sorted(s.scalars(select(SurveySampleMember.credit_code).where(SurveySampleMember.sample_id == i)))
+                   for i in (first, second)]
+    assert members[0] == members[1] and len(members[0]) == 8  # same file, same seed: same members
+    rows[4][4] = "电话"
+    refused = run(db, "sample", str(survey_id), "--from-list", str(write_list(tmp_path, rows)), "--draw")
+    assert refused.returncode != 0 and "第 6 行 手机号码" in refused.stdout + refused.stderr
+    with db.read() as s:
+        assert len(list(s.scalars(select(SurveySample.id)))) == 2

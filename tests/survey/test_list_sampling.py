@@ -16,8 +16,7 @@ from chunfeng.outbox import Delivery
 from chunfeng.push.models import PushMessage
 from chunfeng.survey import invitations, list_sampling, report, services
 from chunfeng.survey.errors import SurveyInvalid
-from chunfeng.survey.sample_models import (LIST_ROLE, SurveyListContact, SurveySample, SurveySampleMember,
-                                           SurveyStratum)
+from chunfeng.survey.sample_models import LIST_ROLE, SurveyListContact, SurveySample, SurveySampleMember, SurveyStratum
 from chunfeng.tabular import TableError, TableLimits
 from chunfeng.xlsx import write_table
 from tests.conftest import person

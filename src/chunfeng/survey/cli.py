@@ -3,6 +3,7 @@ it, remind those who have not answered."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
 
@@ -11,7 +12,7 @@ from rich.table import Table
 
 from chunfeng.cli_support import actor, console, database, import_limits, settings
 from chunfeng.push import campaigns, store
-from chunfeng.survey import analysis, invitations, poster, report, sampling, services, unit_invitations
+from chunfeng.survey import analysis, invitations, list_sampling, poster, report, sampling, services, unit_invitations
 from chunfeng.survey.models import STATES
 
 app = typer.Typer(help="问卷调查:导入、清单、结果、抽样、邀请、提醒", no_args_is_help=True)
@@ -109,24 +110,37 @@ def _names(text: str) -> list[str]:
 
 
 @app.command("sample")
-def sample(survey_id: int, dimensions: str = typer.Option("province,size", help="province, size, industry, type"),
+def sample(survey_id: int, dimensions: str = typer.Option(
+               "", help="registry: province, size, industry, type (default province,size); a list: its stratum "
+                        "columns (default all of them)"),
            size: int = typer.Option(400, help="the sample size (in proportion to each stratum)"),
            seed: Optional[int] = typer.Option(None, help="the random seed (default: a new one, printed and recorded)"),
+           from_list: Optional[Path] = typer.Option(None, "--from-list", help="draw from this xlsx/CSV list (纳税人识别号, "
+                                                    "主管单位代码, other columns its strata) instead of the registry"),
            draw: bool = typer.Option(False, "--draw", help="draw it (without: only the preview of the strata)")):
-    """A stratified sample of the taxpayer registry for a survey: the strata with their frame sizes and quotas,
-    and with --draw the sample itself, reproducible by the seed it records."""
+    """A stratified sample of the taxpayer registry, or of a list, for a survey: the strata with their frame sizes
+    and quotas, and with --draw the sample itself, reproducible by the seed it records."""
     db = database()
-    choice = dict(dimensions=_names(dimensions), allocation="proportional", size=size, seed=seed)
-    with (db.write() if draw else db.read()) as session, store.connect_store(Path(settings().push_store)) as conn:
+    listing = list_sampling.parse_list(from_list, limits=import_limits()) if from_list else None
+    chosen = _names(dimensions) or ([] if listing else ["province", "size"])
+    choice = dict(dimensions=chosen, allocation="proportional", size=size, seed=seed)
+    frame = nullcontext() if listing else store.connect_store(Path(settings().push_store))  # a list needs no store
+    with (db.write() if draw else db.read()) as session, frame as conn:
         who = actor(session)
-        p = sampling.preview(session=session, conn=conn, actor=who, survey_id=survey_id, **choice)
+        if listing:
+            p = list_sampling.preview(session=session, actor=who, survey_id=survey_id, listing=listing, **choice)
+            console.print(f"名单 {listing.name}(SHA-256 {listing.digest[:12]}…)", highlight=False)
+        else:
+            p = sampling.preview(session=session, conn=conn, actor=who, survey_id=survey_id, **choice)
         console.print(f"抽样框 {p.frame_total:,} 户,抽取 {p.total:,} 户,随机种子 {p.seed}", highlight=False)
         table = Table("层", "抽样框(户)", "配额")
         for s in p.strata:
             table.add_row(s.label, f"{s.frame_size:,}", f"{s.quota:,}")
         console.print(table)
         if draw:
-            made = sampling.draw(session=session, conn=conn, actor=who, survey_id=survey_id, **{**choice, "seed": p.seed})
+            choice["seed"] = p.seed
+            made = (list_sampling.draw(session=session, actor=who, survey_id=survey_id, listing=listing, **choice)
+                    if listing else sampling.draw(session=session, conn=conn, actor=who, survey_id=survey_id, **choice))
             console.print(f"样本 {made.id}:已抽取 {made.drawn:,} 户(随机种子 {made.seed})")
 
 

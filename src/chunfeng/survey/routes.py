@@ -73,16 +73,9 @@ def survey_list(request: Request, session: SessionDep, user: CurrentUser, q: str
 async def survey_import(db: DatabaseDep, user: CurrentUser, limits: ImportLimitsDep, title: str = Form(""),
                         intro: str = Form(""), edit_of: Annotated[int | None, Form(ge=1, le=INT_MAX)] = None,
                         file: UploadFile = File(...)):
-    cap = limits.max_file_mb * 1048576
-    data = await file.read(cap + 1)
-    if len(data) > cap:
-        raise SurveyInvalid(f"{file.filename}:文件超过 {limits.max_file_mb} MB")
-    if Path(file.filename or "").suffix.lower() not in (".xlsx", ".csv"):
-        raise SurveyInvalid(f"{file.filename}:只能导入 xlsx 或 CSV")
-    with tempfile.TemporaryDirectory() as tmp:  # parsed before the write transaction opens
-        path = Path(tmp) / Path(file.filename or "问卷.xlsx").name
-        path.write_bytes(data)
-        questions = services.parse_questionnaire(path, limits=limits)
+    data = await upload_bytes(file, limits, "问卷")
+    questions = parse_upload(file.filename or "问卷.xlsx", data,  # parsed before the write transaction opens
+                             lambda path: services.parse_questionnaire(path, limits=limits))
     with db.write() as session:
         survey = services.import_questionnaire(session=session, actor=user, title=title, intro=intro.strip()[:2000],
                                                questions=questions, edit_of=edit_of)
@@ -160,17 +153,29 @@ async def survey_invite_units(request: Request, survey_id: Id, db: DatabaseDep, 
     return RedirectResponse(f"/survey/{survey_id}?sent={len(made)}", status_code=303)
 
 
-async def _unit_list(upload: UploadFile, limits) -> list[tuple[int, str]]:
+async def upload_bytes(upload: UploadFile, limits, what: str, *, field: str | None = None) -> bytes:
+    """An uploaded xlsx/CSV's bytes, read no further than the size cap; refused naming the file otherwise."""
     cap = limits.max_file_mb * 1048576
     data = await upload.read(cap + 1)
     if len(data) > cap:
-        raise SurveyInvalid(f"{upload.filename}:文件超过 {limits.max_file_mb} MB", field="units")
+        raise SurveyInvalid(f"{upload.filename}:文件超过 {limits.max_file_mb} MB", field=field)
     if Path(upload.filename or "").suffix.lower() not in (".xlsx", ".csv"):
-        raise SurveyInvalid(f"{upload.filename}:单位名单只能是 xlsx 或 CSV", field="units")
+        raise SurveyInvalid(f"{upload.filename}:{what}只能是 xlsx 或 CSV", field=field)
+    return data
+
+
+def parse_upload(filename: str, data: bytes, parse):
+    """`parse(path)` of the upload written to a private temporary file under its own name (named in errors)."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / Path(upload.filename or "单位名单.xlsx").name
+        path = Path(tmp) / Path(filename).name
         path.write_bytes(data)
-        return unit_invitations.parse_unit_list(path, limits=limits)
+        return parse(path)
+
+
+async def _unit_list(upload: UploadFile, limits) -> list[tuple[int, str]]:
+    data = await upload_bytes(upload, limits, "单位名单", field="units")
+    return parse_upload(upload.filename or "单位名单.xlsx", data,
+                        lambda path: unit_invitations.parse_unit_list(path, limits=limits))
 
 
 @router.post("/survey/{survey_id}/invitations/units/remind", dependencies=[require("survey.manage")])

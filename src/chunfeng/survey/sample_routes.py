@@ -4,21 +4,24 @@ opt-out page every invitation links to."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
+from chunfeng import files
 from chunfeng.jobs import TaskResult
 from chunfeng.org.access import authorize
 from chunfeng.push import campaigns, store
 from chunfeng.push.schema import CHANNEL_NAMES, CONTACT_ROLES
-from chunfeng.survey import invitations, policy, sampling, services
+from chunfeng.survey import invitations, list_sampling, policy, sampling, services
 from chunfeng.survey.errors import SurveyInvalid
+from chunfeng.survey.routes import parse_upload, upload_bytes
 from chunfeng.survey.sample_models import ALLOCATIONS, DIMENSIONS, PERSONAL_DATA, SAMPLE_STATES
 from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import Id
-from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, render, require
+from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, render, require
 from chunfeng.web.downloads import temporary_file
 from chunfeng.xlsx import download_path, write_table
 
@@ -53,9 +56,75 @@ def sample_form(request: Request, survey_id: Id, session: SessionDep, user: Curr
         choice = _choice(request.query_params)
         with store.connect_store(_store(request)) as conn:
             plan = sampling.preview(session=session, conn=conn, actor=user, survey_id=survey_id, **choice)
+    return _sample_page(request, session, user, survey, plan=plan, choice=choice)
+
+
+def _sample_page(request: Request, session, user, survey, *, plan=None, choice=None, list_plan=None, listing=None):
     return render(request, "survey/sample_new.html", {
         "survey": survey, "plan": plan, "choice": choice, "dimensions": DIMENSIONS, "allocations": ALLOCATIONS,
+        "list_plan": list_plan, "listing": listing, "list_columns": list_sampling.COLUMNS,
         "samples": invitations.samples_of(session, survey.id), "states": SAMPLE_STATES}, user=user)
+
+
+def _list_choice(form) -> dict:
+    """The design of a list sample: as a registry sample's, the stratum columns typed (preview) or carried over."""
+    choice = _choice(form)
+    if not choice["dimensions"]:
+        choice["dimensions"] = [c.strip() for c in str(form.get("columns") or "").replace(",", ",").split(",")]
+    return choice
+
+
+@router.post("/survey/{survey_id}/sample/list", dependencies=[require("survey.manage")])
+async def sample_list_preview(request: Request, survey_id: Id, session: SessionDep, user: CurrentUser,
+                              limits: ImportLimitsDep):
+    """The strata and quotas of a sample drawn from an uploaded list (nothing is drawn); the list is kept, by its
+    digest, until the draw confirms it (or a day, when it never does)."""
+    form = await request.form()
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        raise SurveyInvalid("请选择名单文件(xlsx 或 CSV)")
+    data = await upload_bytes(upload, limits, "名单")
+    listing = parse_upload(upload.filename, data,
+                           lambda path: list_sampling.parse_list(path, limits=limits, name=upload.filename))
+    choice = _list_choice(form)
+    plan = list_sampling.preview(session=session, actor=user, survey_id=survey_id, listing=listing, **choice)
+    staged = files.staged_upload(request.app.state.settings.data_dir, listing.digest)
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    staged.write_bytes(data)
+    survey = services.get_survey(session=session, actor=user, survey_id=survey_id)
+    return _sample_page(request, session, user, survey, list_plan=plan, listing=listing)
+
+
+@router.post("/survey/{survey_id}/samples/list", dependencies=[require("survey.manage")])
+async def sample_list_draw(request: Request, survey_id: Id, db: DatabaseDep, user: CurrentUser,
+                           limits: ImportLimitsDep):
+    """Draw from the list previewed (its digest and seed are in the form), off the request."""
+    form = await request.form()
+    choice = _list_choice(form)
+    if choice["seed"] is None:
+        raise SurveyInvalid("请先预览名单各层,再确认抽取(预览给出随机种子)")
+    data_dir, name = request.app.state.settings.data_dir, str(form.get("list_name") or "名单")[:200]
+    try:
+        staged = files.staged_upload(data_dir, str(form.get("digest") or ""))
+    except ValueError:
+        raise SurveyInvalid("请先上传名单并预览") from None
+    if not staged.is_file():
+        raise SurveyInvalid("预览的名单已不在服务器上(保留一天,抽取后即删除),请重新上传并预览")
+    with db.read() as session:
+        survey = services.get_survey(session=session, actor=user, survey_id=survey_id)
+        if refused := policy.manage_refusal(user, survey):
+            raise refused
+
+    def work(progress) -> TaskResult:
+        progress(0, 1, "正在读取名单并抽取样本")
+        listing = list_sampling.parse_list(staged, limits=limits, name=name)
+        with db.write() as session:
+            sample = list_sampling.draw(session=session, actor=user, survey_id=survey_id, listing=listing, **choice)
+            sample_id, drawn = sample.id, sample.drawn
+        shutil.rmtree(staged.parent, ignore_errors=True)  # the list held everyone's contacts: only the drawn stay
+        return TaskResult(f"已从名单抽取 {drawn} 户(随机种子 {choice['seed']})", f"/survey/samples/{sample_id}")
+
+    return jobs_pages.start(db, user, name="survey.sample.draw", title="从名单抽取问卷样本", work=work)
 
 
 @router.post("/survey/{survey_id}/samples", dependencies=[require("survey.manage")])
