@@ -129,6 +129,8 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("GET", "/direct-reports/{form_id}"): "survey.view", ("POST", "/direct-reports/{form_id}/remind"): "survey.manage",
     ("GET", "/direct-reports/{form_id}/report"): "survey.report", ("POST", "/direct-reports/{form_id}/report"): "survey.report",
     ("GET", "/survey/{survey_id}/sample"): "survey.manage", ("POST", "/survey/{survey_id}/samples"): "survey.manage",
+    ("POST", "/survey/{survey_id}/sample/list"): "survey.manage",
+    ("POST", "/survey/{survey_id}/samples/list"): "survey.manage",
     ("GET", "/survey/samples/{sample_id}"): "survey.view", ("GET", "/survey/samples/{sample_id}/strata.xlsx"): "survey.view",
     ("POST", "/survey/samples/{sample_id}/invite"): "survey.manage",
     ("GET", "/survey/samples/{sample_id}/reminders"): "survey.manage",

@@ -110,3 +110,76 @@ def test_a_sample_is_previewed_drawn_invited_answered_opted_out_and_reminded(db,
     viewer = login(server, "bj_viewer")
     assert viewer.get(f"/survey/samples/{sample_id}").status_code == 200
     assert viewer.get(f"/survey/samples/{sample_id}/reminders").status_code == 403
+
+
+def test_a_sample_drawn_from_an_uploaded_list_previewed_drawn_and_invited(db, server, server_files, tmp_path, add_users,
+                                                                          county):
+    from chunfeng import files
+    from chunfeng.org.models import AuditEntry
+    from chunfeng.survey.sample_models import LIST_ROLE
+    from tests.survey.test_list_sampling import listed, write_list
+
+    add_users({"bj_officer": ("110000", ["service_officer"]), "bj_viewer": ("110000", ["viewer"]),
+               "gd_officer": ("440000", ["service_officer"])})
+    officer, survey_id = _publish(server, tmp_path)
+    page = officer.get(f"/survey/{survey_id}/sample")
+    assert page.status_code == 200 and 'id="list-form"' in page.text
+    good = write_list(tmp_path, listed(60)).read_bytes()
+
+    def upload(client, data, csrf=True, **fields):
+        token = {"csrf_token": csrf_from(client.get("/survey").text)} if csrf else {}
+        return client.post(f"/survey/{survey_id}/sample/list", data={**token, "size": "12", "seed": "99", **fields},
+                           files={"file": ("来访名单.xlsx", data)})
+
+    def count(model=SurveySample):
+        with db.read() as s:
+            return s.scalar(select(func.count()).select_from(model))
+
+    assert upload(officer, good, csrf=False).status_code == 403  # no CSRF token
+    preview = upload(officer, good, columns="规模")
+    assert preview.status_code == 200, preview.text[:500]
+    assert 'id="list-preview">预览:名单“来访名单.xlsx”共 60 户,分层列 规模,共 3 层,将抽取 12 户' in preview.text
+    assert "按随机种子 99 从名单抽取样本" in preview.text and count() == 0  # a preview draws nothing
+    form = preview.text.split('id="list-draw-form"')[1]
+    fields = dict(re.findall(r'name="(digest|list_name)" value="([^"]*)"', form))
+    keys, quotas = re.findall(r'name="key" value="([^"]*)"', form), re.findall(r'name="quota"[^>]*value="(\d+)"', form)
+    staged = files.staged_upload(server_files, fields["digest"])
+    assert staged.read_bytes() == good  # kept for the draw, by its digest
+    draw_form = {"csrf_token": csrf_from(preview.text), **fields, "dimensions": ["规模"], "size": "12", "seed": "99",
+                 "allocation": "proportional", "key": keys, "quota": quotas}
+    viewer = login(server, "bj_viewer")
+    assert viewer.post(f"/survey/{survey_id}/samples/list", data={
+        **draw_form, "csrf_token": csrf_from(viewer.get("/survey").text)}).status_code == 403
+    drawn = finished(officer, officer.post(f"/survey/{survey_id}/samples/list", data=draw_form))
+    assert drawn.status_code == 200 and "已从名单抽取 12 户(随机种子 99)" in drawn.text, drawn.text[:500]
+    with db.read() as s:
+        sample = s.scalar(select(SurveySample))
+        assert (sample.source, sample.list_name, sample.drawn, sample.frame_total) == ("list", "来访名单.xlsx", 12, 60)
+    assert not staged.exists()  # the list's other rows are not kept
+    again = officer.post(f"/survey/{survey_id}/samples/list", data=draw_form)
+    assert again.status_code == 400 and "请重新上传并预览" in again.text and count() == 1
+    shown = officer.get(f"/survey/samples/{sample.id}")
+    assert 'id="sample-list">名单“来访名单.xlsx”' in shown.text and 'id="list-contacts"' in shown.text
+    sent = finished(officer, officer.post(f"/survey/samples/{sample.id}/invite", data={
+        "csrf_token": csrf_from(shown.text), "channels": ["inapp"], "max_reminders": "2", "remind_after_days": "3"}))
+    assert sent.status_code == 200 and "已发出邀请" in sent.text, sent.text[:500]
+    with db.read() as s:
+        assert set(s.scalars(select(PushMessage.role))) == {LIST_ROLE}
+        assert s.scalar(select(func.count()).select_from(PushMessage)) == 12
+    # A bad file: each fault named by row and column, nothing written.
+    rows = listed(10)
+    rows[1][4], rows[3][6] = "12345", ""
+    bad = upload(officer, write_list(tmp_path, rows).read_bytes())
+    assert bad.status_code == 400 and "第 3 行 手机号码" in bad.text and "第 5 行 办税服务厅:分层列不能为空" in bad.text
+    # A row of another province's unit: refused naming the row, audited as denied, nothing written.
+    rows = listed(10)
+    rows[6][1] = "440000"
+    outside = upload(officer, write_list(tmp_path, rows).read_bytes())
+    assert outside.status_code == 403 and "第 8 行 主管单位代码“440000”" in outside.text
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.actor == "bj_officer", AuditEntry.outcome == "denied")) == 1
+    assert count() == 1
+    # Another province's official, or one without the right to manage surveys: refused.
+    assert upload(login(server, "gd_officer"), good).status_code == 403
+    assert upload(login(server, "bj_viewer"), good).status_code == 403
