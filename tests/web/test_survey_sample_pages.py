@@ -150,6 +150,8 @@ def test_a_sample_drawn_from_an_uploaded_list_previewed_drawn_and_invited(db, se
     viewer = login(server, "bj_viewer")
     assert viewer.post(f"/survey/{survey_id}/samples/list", data={
         **draw_form, "csrf_token": csrf_from(viewer.get("/survey").text)}).status_code == 403
+    forged = officer.post(f"/survey/{survey_id}/samples/list", data={**draw_form, "digest": "../../taxpayers.duckdb"})
+    assert forged.status_code == 400 and "请先上传名单并预览" in forged.text  # only a previewed list, by its digest
     drawn = finished(officer, officer.post(f"/survey/{survey_id}/samples/list", data=draw_form))
     assert drawn.status_code == 200 and "已从名单抽取 12 户(随机种子 99)" in drawn.text, drawn.text[:500]
     with db.read() as s:
