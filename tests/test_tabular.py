@@ -99,3 +99,12 @@ def test_problems_listed_up_to_the_cap_with_the_total():
     assert len(listed) == 101 and listed[99] == "第 101 行:名称为空"
     assert "另有 899900 处问题未列出(共 900000 处)" in listed[-1]
     assert listed_problems(problems[:3], TableLimits()) == problems[:3]
+
+
+def test_other_columns_are_kept_under_their_headers_only_when_asked(tmp_path):
+    path = tmp_path / "名单.csv"
+    path.write_text("识别号,规模,,行业\nA1,小型,x,C\n", encoding="utf-8")
+    columns = {"code": ("识别号",)}
+    assert read_table(path, columns, required={"code"}, limits=TableLimits())[0].values == {"code": "A1"}
+    [row] = read_table(path, columns, required={"code"}, limits=TableLimits(), others=True)
+    assert row.values == {"code": "A1", "规模": "小型", "行业": "C"}  # a column without a header is not one
