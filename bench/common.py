@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from chunfeng import runtime
 from chunfeng.settings import Settings
+
+OUT = Path(__file__).parent / "out"
 
 
 def configure() -> Settings:
@@ -29,3 +32,23 @@ def step(label: str):
             print(f" {self.seconds:.1f} s", flush=True)
 
     return Timer()
+
+
+def survey_database(name: str, *, actor, title: str, question: str) -> tuple:
+    """A fresh SQLite database bench/out/NAME.db (its older files removed) holding the built-in units and one
+    published one-question survey of 北京 (110000) by `actor`: (database, survey id)."""
+    from chunfeng.db import Database
+    from chunfeng.org.services import ensure_builtin_units
+    from chunfeng.survey import services as surveys
+
+    OUT.mkdir(exist_ok=True)
+    for old in OUT.glob(f"{name}.db*"):
+        old.unlink()
+    db = Database(f"sqlite:///{OUT / name}.db")
+    db.upgrade()
+    with db.write() as s:
+        ensure_builtin_units(session=s)
+        q = [surveys.QuestionSpec("Q1", "scale", question, [], True)]
+        survey = surveys.import_questionnaire(session=s, actor=actor, title=title, questions=q, unit_code="110000")
+        surveys.publish(session=s, actor=actor, survey_id=survey.id)
+        return db, survey.id

@@ -22,22 +22,18 @@ import os
 import threading
 import time
 from datetime import datetime
-from pathlib import Path
 
 import duckdb
-from common import configure  # bench/common.py
+from common import configure, survey_database  # bench/common.py
 from sqlalchemy import func, insert, select
 
 from chunfeng import crypto, outbox
 from chunfeng.db import Database
 from chunfeng.org.access import SystemActor
-from chunfeng.org.services import ensure_builtin_units
 from chunfeng.settings import Settings
 from chunfeng.survey import invitations
-from chunfeng.survey import services as surveys
 from chunfeng.survey.sample_models import SurveySample, SurveySampleMember, SurveyStratum
 
-OUT = Path(__file__).parent / "out"
 PLAN_TARGET_S = 300  # the brief's budget for a bench run; issue 18 sets no figure for planning
 ACTOR = SystemActor(username="bench", unit_code="110000")
 
@@ -101,19 +97,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000, help="invitations planned")
     parser.add_argument("--send", type=int, default=3000, help="deliveries sent (a slice; the rate is extrapolated)")
     args = parser.parse_args()
-    OUT.mkdir(exist_ok=True)
-    path = OUT / "survey-invitations.db"
-    for old in OUT.glob("survey-invitations.db*"):
-        old.unlink()
-    db = Database(f"sqlite:///{path}")
-    db.upgrade()
-    with db.write() as s:
-        ensure_builtin_units(session=s)
-        q = [surveys.QuestionSpec("Q1", "scale", "您对办税服务的满意程度", [], True)]
-        survey = surveys.import_questionnaire(session=s, actor=ACTOR, title="全国纳税人需求调查", questions=q,
-                                              unit_code="110000")
-        surveys.publish(session=s, actor=ACTOR, survey_id=survey.id)
-        survey_id = survey.id
+    db, survey_id = survey_database("survey-invitations", actor=ACTOR, title="全国纳税人需求调查",
+                                    question="您对办税服务的满意程度")
     conn = store(args.n + args.n // 10)
     print(f"Survey invitations on SQLite, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
     small = plan(db, conn, survey_id, args.n // 10)

@@ -19,17 +19,14 @@ import os
 import random
 from pathlib import Path
 
-from common import configure, step  # bench/common.py
+from common import OUT, configure, step, survey_database  # bench/common.py
 
 from chunfeng.db import Database
 from chunfeng.org.access import SystemActor
-from chunfeng.org.services import ensure_builtin_units
 from chunfeng.survey import list_sampling
-from chunfeng.survey import services as surveys
 from chunfeng.tabular import TableLimits, write_csv
 from chunfeng.xlsx import write_table
 
-OUT = Path(__file__).parent / "out"
 ACTOR = SystemActor(username="bench", unit_code="110000")
 BUDGET_S = 60.0
 SIZES = ["小型", "中型", "大型"]
@@ -68,19 +65,8 @@ def main() -> None:
     parser.add_argument("--xlsx", action="store_true", help="write the lists as xlsx instead of CSV")
     args = parser.parse_args()
     configure()
-    OUT.mkdir(exist_ok=True)
-    path = OUT / "survey-list-sample.db"
-    for old in OUT.glob("survey-list-sample.db*"):
-        old.unlink()
-    db = Database(f"sqlite:///{path}")
-    db.upgrade()
-    with db.write() as s:
-        ensure_builtin_units(session=s)
-        q = [surveys.QuestionSpec("Q1", "scale", "您对办税服务厅的满意程度", [], True)]
-        survey = surveys.import_questionnaire(session=s, actor=ACTOR, title="办税服务厅来访纳税人调查", questions=q,
-                                              unit_code="110000")
-        surveys.publish(session=s, actor=ACTOR, survey_id=survey.id)
-        survey_id = survey.id
+    db, survey_id = survey_database("survey-list-sample", actor=ACTOR, title="办税服务厅来访纳税人调查",
+                                    question="您对办税服务厅的满意程度")
     limits = TableLimits(max_rows=args.rows, max_file_mb=200)  # CHUNFENG_IMPORT_MAX_ROWS raised for such a list
     print(f"A sample from a list on SQLite, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
     small_path, big_path = (write_list(n, xlsx=args.xlsx, seed=n) for n in (args.rows // 10, args.rows))
