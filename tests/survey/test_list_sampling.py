@@ -53,7 +53,7 @@ def _members(db, sample_id) -> list[tuple[str, str]]:
                               .where(SurveySampleMember.sample_id == sample_id).order_by(SurveySampleMember.credit_code)))
 
 
-def test_the_lists_columns_are_its_strata_and_the_preview_writes_nothing(office, tmp_path):  # noqa: F811
+def test_the_lists_columns_are_its_strata_and_the_preview_writes_nothing(office, tmp_path, monkeypatch):  # noqa: F811
     survey_id = make_survey(office, tmp_path, user="bj_officer")
     listing = parse(write_list(tmp_path, listed()))
     assert listing.columns == ["规模", "办税服务厅"]
@@ -73,6 +73,14 @@ def test_the_lists_columns_are_its_strata_and_the_preview_writes_nothing(office,
         with pytest.raises(SurveyInvalid, match="名单中没有分层列“行业”"):
             list_sampling.preview(session=s, actor=person(s, "bj_officer"), survey_id=survey_id, listing=listing,
                                   dimensions=["行业"], allocation="proportional", size=20)
+    monkeypatch.setattr(list_sampling, "MAX_STRATA", 50)
+    listing.columns.append("名称序号")  # a column with a value per row would make a stratum of each row
+    for row in listing.rows:
+        row.strata["名称序号"] = row.code
+    with office.read() as s, pytest.raises(SurveyInvalid, match="把名单分成 60 层,超过上限 50 层"):
+        list_sampling.preview(session=s, actor=person(s, "bj_officer"), survey_id=survey_id, listing=listing,
+                              dimensions=["名称序号"], allocation="proportional", size=20)
+    with office.read() as s:
         assert s.scalar(select(func.count()).select_from(SurveySample)) == 0
 
 

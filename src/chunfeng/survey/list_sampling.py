@@ -40,6 +40,9 @@ COLUMNS = {
 }
 MAX_STRATUM_COLUMNS = 4  # the stratum key (values joined by |) must fit survey_stratum.key
 MAX_VALUE = 28
+# As many strata as the registry's four dimensions can make (36 × 4 × 20 × 2 = 5,760): a column of one value per row
+# (a name, a date) would make a stratum of each row, a preview page of 200,000 rows and nothing to weight with.
+MAX_STRATA = 6000
 _CODE = re.compile(r"[0-9A-Za-z]{1,18}")  # a taxpayer identification number (15, 18 or 20 … kept to 18) or unit code
 _MOBILE = re.compile(r"1\d{10}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -147,6 +150,9 @@ def plan(listing: SampleList, *, dimensions: list[str], allocation: str, size: i
     dimensions = listing.dimensions(dimensions)
     sampling.check_design(allocation, seed)
     counts = sorted(Counter(row.key(dimensions) for row in listing.rows).items())
+    if len(counts) > MAX_STRATA:
+        raise SurveyInvalid(f"分层列 {'、'.join(dimensions)} 把名单分成 {len(counts):,} 层,超过上限 {MAX_STRATA:,} 层:"
+                            "请少选分层列,或把取值合并成较少的类别")
     return sampling.allocate(counts, dimensions=dimensions, allocation=allocation, size=size, quotas=quotas,
                              seed=seed, label=lambda key: key.replace("|", " · ") if dimensions else "全部")
 
