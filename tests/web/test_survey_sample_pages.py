@@ -172,12 +172,14 @@ def test_a_sample_drawn_from_an_uploaded_list_previewed_drawn_and_invited(db, se
     rows = listed(10)
     rows[1][4], rows[3][6] = "12345", ""
     bad = upload(officer, write_list(tmp_path, rows).read_bytes())
-    assert bad.status_code == 400 and "第 3 行 手机号码" in bad.text and "第 5 行 办税服务厅:分层列不能为空" in bad.text
+    assert bad.status_code == 400 and 'id="list-error"' in bad.text and 'id="list-form"' in bad.text  # the page again
+    assert "第 3 行 手机号码" in bad.text and "第 5 行 办税服务厅:分层列不能为空" in bad.text
     # A row of another province's unit: refused naming the row, audited as denied, nothing written.
     rows = listed(10)
     rows[6][1] = "440000"
     outside = upload(officer, write_list(tmp_path, rows).read_bytes())
-    assert outside.status_code == 403 and "第 8 行 主管单位代码“440000”" in outside.text
+    assert outside.status_code == 403 and 'id="list-error"' in outside.text
+    assert "第 8 行 主管单位代码“440000”" in outside.text
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.actor == "bj_officer", AuditEntry.outcome == "denied")) == 1

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
 from chunfeng import files
+from chunfeng.errors import ChunfengError
 from chunfeng.jobs import TaskResult
 from chunfeng.org.access import authorize
 from chunfeng.push import campaigns, store
@@ -20,6 +21,7 @@ from chunfeng.survey import invitations, list_sampling, policy, sampling, servic
 from chunfeng.survey.errors import SurveyInvalid
 from chunfeng.survey.routes import parse_upload, upload_bytes
 from chunfeng.survey.sample_models import ALLOCATIONS, DIMENSIONS, PERSONAL_DATA, SAMPLE_STATES
+from chunfeng.web import forms
 from chunfeng.web import jobs as jobs_pages
 from chunfeng.web.contract import Id
 from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, render, require
@@ -60,11 +62,14 @@ def sample_form(request: Request, survey_id: Id, session: SessionDep, user: Curr
     return _sample_page(request, session, user, survey, plan=plan, choice=choice)
 
 
-def _sample_page(request: Request, session, user, survey, *, plan=None, choice=None, list_plan=None, listing=None):
+def _sample_page(request: Request, session, user, survey, *, plan=None, choice=None, list_plan=None, listing=None,
+                 refused: forms.Refused | None = None):
     return render(request, "survey/sample_new.html", {
         "survey": survey, "plan": plan, "choice": choice, "dimensions": DIMENSIONS, "allocations": ALLOCATIONS,
         "list_plan": list_plan, "listing": listing, "list_columns": list_sampling.COLUMNS,
-        "samples": invitations.samples_of(session, survey.id), "states": SAMPLE_STATES}, user=user)
+        "list_errors": refused.of("list") if refused else {},
+        "samples": invitations.samples_of(session, survey.id), "states": SAMPLE_STATES}, user=user,
+        status_code=refused.status if refused else 200)
 
 
 def _list_choice(form) -> dict:
@@ -76,26 +81,38 @@ def _list_choice(form) -> dict:
 
 
 @router.post("/survey/{survey_id}/sample/list", dependencies=[require("survey.manage")])
-async def sample_list_preview(request: Request, survey_id: Id, session: SessionDep, user: CurrentUser,
+async def sample_list_preview(request: Request, survey_id: Id, db: DatabaseDep, user: CurrentUser,
                               limits: ImportLimitsDep):
     """The strata and quotas of a sample drawn from an uploaded list (nothing is drawn); the list is kept, by its
-    digest, until the draw confirms it (or a day, when it never does)."""
+    digest, until the draw confirms it (or a day, when it never does). A refused list is shown on the page, each
+    problem named, with the status of the refusal (a row outside the subtree: 403, audited)."""
     form = await request.form()
-    upload = form.get("file")
-    if upload is None or isinstance(upload, str) or not upload.filename:
-        raise SurveyInvalid("请选择名单文件(xlsx 或 CSV)")
-    data = await upload_bytes(upload, limits, "名单")
-    # A long list takes seconds to read (an xlsx of 50,000 rows: 17 s at load 11, bench/survey_list_sample.py): off
-    # the event loop, which serves the other requests meanwhile.
-    listing = await run_in_threadpool(parse_upload, upload.filename, data,
-                                      lambda path: list_sampling.parse_list(path, limits=limits, name=upload.filename))
-    choice = _list_choice(form)
-    plan = list_sampling.preview(session=session, actor=user, survey_id=survey_id, listing=listing, **choice)
+
+    def page(**context):
+        with db.read() as session:
+            survey = services.get_survey(session=session, actor=user, survey_id=survey_id)
+            return _sample_page(request, session, user, survey, **context)
+
+    with db.read() as session:
+        sampling.sampleable(session, user, survey_id)  # the survey itself refused: the error page
+    try:
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str) or not upload.filename:
+            raise SurveyInvalid("请选择名单文件(xlsx 或 CSV)")
+        data = await upload_bytes(upload, limits, "名单")
+        # A long list takes seconds to read (an xlsx of 50,000 rows: 17 s at load 11, bench/survey_list_sample.py):
+        # off the event loop, which serves the other requests meanwhile.
+        listing = await run_in_threadpool(parse_upload, upload.filename, data,
+                                          lambda path: list_sampling.parse_list(path, limits=limits, name=upload.filename))
+        choice = _list_choice(form)
+        with db.read() as session:
+            plan = list_sampling.preview(session=session, actor=user, survey_id=survey_id, listing=listing, **choice)
+    except ChunfengError as exc:
+        return page(refused=forms.refused(db, request, user, exc, form="list", fields=(), values={}))
     staged = files.staged_upload(request.app.state.settings.data_dir, listing.digest)
     staged.parent.mkdir(parents=True, exist_ok=True)
     staged.write_bytes(data)
-    survey = services.get_survey(session=session, actor=user, survey_id=survey_id)
-    return _sample_page(request, session, user, survey, list_plan=plan, listing=listing)
+    return page(list_plan=plan, listing=listing)
 
 
 @router.post("/survey/{survey_id}/samples/list", dependencies=[require("survey.manage")])
