@@ -164,22 +164,28 @@ def test_drawn_members_are_invited_at_the_lists_contacts_and_weighted_back_to_th
     survey_id = make_survey(office, tmp_path, user="bj_officer")
     rows = listed()
     sample_id = _draw(office, survey_id, parse(write_list(tmp_path, rows)), dimensions=["规模"], size=20, seed=3)
+    invite = dict(conn=None, sample_id=sample_id, channels=["inapp", "sms"], personal_data=["taxpayer", "person"],
+                  base_url="https://cf.example.cn/", configured=("inapp", "sms"))
+    with office.write() as s, pytest.raises(SurveyInvalid, match="请选择站内消息发给纳税人的哪些账号"):
+        invitations.invite(session=s, actor=person(s, "bj_officer"), roles=[], **invite)
     with office.write() as s:
-        invitations.invite(session=s, conn=None, actor=person(s, "bj_officer"), sample_id=sample_id,
-                           channels=["inapp", "sms"], roles=[], personal_data=["taxpayer", "person"],
-                           base_url="https://cf.example.cn/", configured=("inapp", "sms"))
+        invitations.invite(session=s, actor=person(s, "bj_officer"), roles=["法定代表人", "办税人员"], **invite)
     by_code = {r[0]: r for r in rows}
     with office.read() as s:
         messages = list(s.scalars(select(PushMessage)))
         deliveries = s.scalar(select(func.count()).select_from(Delivery).where(Delivery.origin == "push.message"))
         tokens = {m.credit_code: m.token for m in s.scalars(select(SurveySampleMember).where(
             SurveySampleMember.sample_id == sample_id))}
-    assert len(messages) == 40 and deliveries == 20  # each member in its message centre and by sms
+        assert s.get(SurveySample, sample_id).roles == ["法定代表人", "办税人员", LIST_ROLE]
+    # each member: the message centre of its two chosen accounts, and an SMS to the listed contact at the listed number
+    assert len(messages) == 60 and deliveries == 20
     for m in messages:
         row = by_code[m.credit_code]
-        assert m.role == LIST_ROLE and m.taxpayer_name == row[2] and m.person == row[3]
-        assert m.address == (row[4] if m.channel == "sms" else "")
-        assert f"/s/{tokens[m.credit_code]}" in m.body and "/stop" in m.body
+        assert m.taxpayer_name == row[2] and f"/s/{tokens[m.credit_code]}" in m.body and "/stop" in m.body
+        if m.channel == "sms":
+            assert (m.role, m.person, m.address) == (LIST_ROLE, row[3], row[4]) and row[3] in m.body
+        else:  # the listed person may not be whoever signs in as the legal representative: not greeted there
+            assert m.role in ("法定代表人", "办税人员") and (m.person, m.address) == ("", "") and row[3] not in m.body
     with office.read() as s:
         frame = {st.label: st.frame_size for st in s.scalars(select(SurveyStratum)
                                                             .where(SurveyStratum.sample_id == sample_id))}

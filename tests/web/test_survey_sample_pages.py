@@ -113,7 +113,7 @@ def test_a_sample_is_previewed_drawn_invited_answered_opted_out_and_reminded(db,
 
 
 def test_a_sample_drawn_from_an_uploaded_list_previewed_drawn_and_invited(db, server, server_files, tmp_path, add_users,
-                                                                          county):
+                                                                          county, _password_hash):
     from chunfeng import files
     from chunfeng.org.models import AuditEntry
     from chunfeng.survey.sample_models import LIST_ROLE
@@ -163,11 +163,21 @@ def test_a_sample_drawn_from_an_uploaded_list_previewed_drawn_and_invited(db, se
     shown = officer.get(f"/survey/samples/{sample.id}")
     assert 'id="sample-list">名单“来访名单.xlsx”' in shown.text and 'id="list-contacts"' in shown.text
     sent = finished(officer, officer.post(f"/survey/samples/{sample.id}/invite", data={
-        "csrf_token": csrf_from(shown.text), "channels": ["inapp"], "max_reminders": "2", "remind_after_days": "3"}))
+        "csrf_token": csrf_from(shown.text), "channels": ["inapp"], "roles": ["办税人员"], "max_reminders": "2",
+        "remind_after_days": "3"}))
     assert sent.status_code == 200 and "已发出邀请" in sent.text, sent.text[:500]
-    with db.read() as s:
-        assert set(s.scalars(select(PushMessage.role))) == {LIST_ROLE}
+    with db.write() as s:
+        assert set(s.scalars(select(PushMessage.role))) == {"办税人员"} and LIST_ROLE not in s.get(SurveySample, sample.id).roles
         assert s.scalar(select(func.count()).select_from(PushMessage)) == 12
+        message = s.scalar(select(PushMessage).order_by(PushMessage.id).limit(1))
+        member = s.scalar(select(SurveySampleMember).where(SurveySampleMember.credit_code == message.credit_code))
+        s.add(User(username="tp_listed", display_name="tp", unit=s.scalar(select(Unit).where(Unit.code == "110000")),
+                   roles="taxpayer", password_hash=_password_hash, taxpayer_code=message.credit_code,
+                   taxpayer_role="办税人员"))
+        message_id, member_id, token = message.id, member.id, member.token
+    taxpayer = login(server, "tp_listed")  # the drawn taxpayer finds its invitation in its message centre
+    assert f'href="/survey/invited/{member_id}"' in taxpayer.get(f"/push/inbox/{message_id}").text
+    assert taxpayer.get(f"/survey/invited/{member_id}").headers["location"] == f"/s/{token}"
     # A bad file: each fault named by row and column, nothing written.
     rows = listed(10)
     rows[1][4], rows[3][6] = "12345", ""

@@ -110,10 +110,11 @@ def invite(*, session: Session, conn, actor: Actor, sample_id: int, channels: li
         problems.append("请选择渠道" if not channels else f"未知渠道:{'、'.join(bad)[:60]}")
     elif off := [c for c in channels if c not in configured]:
         problems.append(unconfigured_text(off))
-    if sample.source == "list":
-        roles = [LIST_ROLE]  # a list gives one contact per row: no roles to choose
+    if sample.source == "list" and "inapp" not in channels:
+        roles = []  # a list's SMS and e-mail go to the contact it names; only the message centre has accounts by role
     elif not roles or any(r not in CONTACT_ROLES for r in roles):
-        problems.append(f"请选择邀请的联系人({'、'.join(CONTACT_ROLES)})")
+        problems.append(f"请选择邀请的联系人({'、'.join(CONTACT_ROLES)})" if sample.source == "registry" else
+                        f"请选择站内消息发给纳税人的哪些账号({'、'.join(CONTACT_ROLES)})")
     if any(p not in PERSONAL_DATA for p in personal_data):
         problems.append("个人信息只能声明纳税人名称和联系人姓名")
     if not 0 <= max_reminders <= MAX_REMINDERS:
@@ -166,8 +167,10 @@ def invite(*, session: Session, conn, actor: Actor, sample_id: int, channels: li
     sample.public_url, sample.max_reminders, sample.remind_after_days = base_url, max_reminders, remind_after_days
     sample.state, sample.invited_at = "invited", now
     code_of = dict(invited)
-    rows = (list_sampling.contacts(session, sample.id, [code for _, code in invited], channels)
+    rows = (list_sampling.contacts(session, sample.id, [code for _, code in invited], channels, roles=roles)
             if sample.source == "list" else _contacts(conn, [code for _, code in invited], roles=roles, channels=channels))
+    if sample.source == "list" and any(c != "inapp" for c in channels):
+        sample.roles = [*roles, LIST_ROLE]
     messages = []
     by_code: dict[str, list[tuple]] = {}
     for row in rows:

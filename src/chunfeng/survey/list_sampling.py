@@ -56,7 +56,7 @@ class ListRow:
     strata: dict[str, str]
     name: str
     person: str
-    contacts: dict[str, str]  # channel: address (inapp always: the taxpayer's message centre, by its code)
+    contacts: dict[str, str]  # channel: address (inapp always: the message centre, by its code, keeps the name)
 
     def key(self, dimensions: list[str]) -> str:
         return "|".join(self.strata[d] for d in dimensions)
@@ -200,9 +200,12 @@ def draw(*, session: Session, actor: Actor, survey_id: int, listing: SampleList,
     return sample
 
 
-def contacts(session: Session, sample_id: int, codes: list[str], channels: list[str]) -> list[tuple]:
-    """(code, name, role, person, channel, address) of the listed contacts of the invited members on the chosen
-    channels: the shape `invitations` reads a registry sample's contacts in (person and address SM4-encrypted)."""
+def contacts(session: Session, sample_id: int, codes: list[str], channels: list[str], *,
+             roles: list[str]) -> list[tuple]:
+    """(code, name, role, person, channel, address) of the invited members' contacts on the chosen channels, the
+    shape `invitations` reads a registry sample's in (person and address SM4-encrypted): the message centre of
+    each chosen role's account (a taxpayer signs in by role; the listed person is not greeted there: it may be
+    someone else), and the list's own mobile number and e-mail address for its contact (role LIST_ROLE)."""
     wanted, rows = set(codes), []
     for code, name, person, channel, address in session.execute(
             select(SurveySampleMember.credit_code, SurveyListContact.name, SurveyListContact.person,
@@ -210,7 +213,11 @@ def contacts(session: Session, sample_id: int, codes: list[str], channels: list[
             .join(SurveyListContact, SurveyListContact.member_id == SurveySampleMember.id)
             .where(SurveySampleMember.sample_id == sample_id, SurveyListContact.channel.in_(channels))
             .order_by(SurveySampleMember.credit_code, SurveyListContact.channel)):
-        if code in wanted:
+        if code not in wanted:
+            continue
+        if channel == "inapp":
+            rows += [(code, name, role, "", channel, "") for role in roles]
+        else:
             rows.append((code, name, LIST_ROLE, person, channel, address))
     key = crypto.encryption_key()
     persons = crypto.encrypt_with(key, [r[3] for r in rows])
