@@ -197,3 +197,12 @@ def test_drawn_members_are_invited_at_the_lists_contacts_and_weighted_back_to_th
         a = report.analyse(session=s, actor=person(s, "bj_officer"), survey_id=survey_id, with_suggestions=False)
         assert report.population(s, survey_id) == frame  # the list's counts are the population
     assert a.weighting.applies and a.weighting.weighted == 9
+    with office.read() as s:
+        v = invitations.preview_reminders(session=s, actor=person(s, "bj_officer"), sample_id=sample_id)
+    assert (v.members, v.answered) == (11, 9)
+    with office.write() as s:  # reminders as for a registry sample: the same contacts, those who have not answered
+        assert invitations.send_reminders(session=s, actor=person(s, "bj_officer"), sample_id=sample_id,
+                                          code=v.code) == 33
+    with office.read() as s:
+        reminded = list(s.scalars(select(PushMessage).where(PushMessage.stage == "remind1", PushMessage.channel == "sms")))
+    assert len(reminded) == 11 and all(m.address == by_code[m.credit_code][4] for m in reminded)
