@@ -154,11 +154,14 @@ def test_the_fifth_rounds_subjects_are_answered_by_their_entry(starter):
         for query, ref in (("欠税罚款怎么算", "kb-0273"), ("土地增值税纳税义务申报时间", "kb-0274"),
                            ("契税什么时候可以退税", "kb-0275"), ("返聘工资怎么交个税", "kb-0276"),
                            ("外贸企业出口退税计算公式", "kb-0277"), ("哪些房子不用交房产税", "kb-0278"),
-                           ("未达起征点免税额和小微企业免税额有什么区别", "kb-0279"), ("注销公司税务流程需要多久?", "kb-0280")):
+                           ("未达起征点免税额和小微企业免税额有什么区别", "kb-0279"), ("注销公司税务流程需要多久?", "kb-0280"),
+                           ("插混车能免购置税吗", "kb-0281"), ("营业税附加税税率", "kb-0282"), ("新农合是什么", "kb-0283")):
             answer = services.ask(session=s, query=query, today=day, log=False)
             assert not answer.handoff and answer.hits[0].doc.ref == ref, query
         # How the deregistration goes is still the process entry's; how long it takes is the new one's.
         assert services.ask(session=s, query="公司一般注销的税务流程是什么", today=day, log=False).hits[0].doc.ref == "kb-0205"
+        # The everyday name finds the entry on when to pay, not only the one saying what the name means.
+        assert services.ask(session=s, query="每年几月份交农村合作医疗保险", today=day, log=False).hits[0].doc.ref == "kb-0188"
         # A one-off 劳务 fee is still the 劳务报酬 entries', not the one on re-employed retirees.
         assert services.ask(session=s, query="临时劳务报酬该怎么交税", today=day, log=False).hits[0].doc.ref != "kb-0276"
     # The fine for unpaid tax is the 征管法's 50 % to five times, on top of the daily 万分之五.
