@@ -155,7 +155,9 @@ def test_the_fifth_rounds_subjects_are_answered_by_their_entry(starter):
                            ("契税什么时候可以退税", "kb-0275"), ("返聘工资怎么交个税", "kb-0276"),
                            ("外贸企业出口退税计算公式", "kb-0277"), ("哪些房子不用交房产税", "kb-0278"),
                            ("未达起征点免税额和小微企业免税额有什么区别", "kb-0279"), ("注销公司税务流程需要多久?", "kb-0280"),
-                           ("插混车能免购置税吗", "kb-0281"), ("营业税附加税税率", "kb-0282"), ("新农合是什么", "kb-0283")):
+                           ("插混车能免购置税吗", "kb-0281"), ("营业税附加税税率", "kb-0282"), ("新农合是什么", "kb-0283"),
+                           ("无票支出可以税前扣除吗", "kb-0284"),
+                           ("税局怎么知道个人的收入呢", "kb-0285")):
             answer = services.ask(session=s, query=query, today=day, log=False)
             assert not answer.handoff and answer.hits[0].doc.ref == ref, query
         # How the deregistration goes is still the process entry's; how long it takes is the new one's.
