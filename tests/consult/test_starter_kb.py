@@ -53,13 +53,13 @@ def test_every_entry_stating_a_time_bound_relief_has_its_end_date():
     assert missing == []
 
 
-REPEALED_VAT = ("增值税暂行条例",)
+REPEALED_VAT = re.compile(r"(?<!土地)增值税暂行条例")  # not the 土地增值税暂行条例, another tax's
 REPEALED_CREDIT = ("2014年第40号", "2018年第8号", "2019年第37号")
 
 
 def test_no_current_entry_rests_on_the_repealed_vat_regulations_or_credit_rules():
     for e in STARTER:
-        if any(doc in e["basis"] for doc in REPEALED_VAT):
+        if REPEALED_VAT.search(e["basis"]):
             assert e["effective_until"] and e["effective_until"] <= "2025-12-31", e["id"]
         if any(doc in e["basis"] for doc in REPEALED_CREDIT):
             assert e["effective_until"] and e["effective_until"] <= "2025-06-30", e["id"]
@@ -144,3 +144,30 @@ def test_the_subjects_real_askers_missed_are_answered_by_their_entry(starter):
         assert "2025年第17号" in sale.basis and "5%" not in sale.answer and "非普通住房" not in sale.answer
         # A personal income tax refund is still the 年度汇算 entry's, not the one on refunds of overpaid tax.
         assert services.ask(session=s, query="个人所得税退税审核需要多长时间", today=day, log=False).hits[0].doc.ref == "kb-0257"
+
+
+def test_the_fifth_rounds_subjects_are_answered_by_their_entry(starter):
+    # Real questions (bench/data/real_phrasings_dev.jsonl) with no right entry before issue 15's fifth round, and the
+    # subjects the last closing note named (欠税, 土地增值税 deadlines, export refund formulas, property tax reliefs).
+    day = date(2026, 12, 6)
+    with starter.read() as s:
+        for query, ref in (("欠税罚款怎么算", "kb-0273"), ("土地增值税纳税义务申报时间", "kb-0274"),
+                           ("契税什么时候可以退税", "kb-0275"), ("返聘工资怎么交个税", "kb-0276"),
+                           ("外贸企业出口退税计算公式", "kb-0277"), ("哪些房子不用交房产税", "kb-0278"),
+                           ("未达起征点免税额和小微企业免税额有什么区别", "kb-0279"), ("注销公司税务流程需要多久?", "kb-0280"),
+                           ("插混车能免购置税吗", "kb-0281"), ("营业税附加税税率", "kb-0282"), ("新农合是什么", "kb-0283"),
+                           ("无票支出可以税前扣除吗", "kb-0284"),
+                           ("税局怎么知道个人的收入呢", "kb-0285")):
+            answer = services.ask(session=s, query=query, today=day, log=False)
+            assert not answer.handoff and answer.hits[0].doc.ref == ref, query
+        # How the deregistration goes is still the process entry's; how long it takes is the new one's.
+        assert services.ask(session=s, query="公司一般注销的税务流程是什么", today=day, log=False).hits[0].doc.ref == "kb-0205"
+        # Ranked first, though "计算成本" is one word to the tokenizer that the entry does not use, so it goes to a person.
+        assert services.ask(session=s, query="个体工商户怎么计算成本", today=day, log=False).hits[0].doc.ref == "kb-0286"
+        # The everyday name finds the entry on when to pay, not only the one saying what the name means.
+        assert services.ask(session=s, query="每年几月份交农村合作医疗保险", today=day, log=False).hits[0].doc.ref == "kb-0188"
+        # A one-off 劳务 fee is still the 劳务报酬 entries', not the one on re-employed retirees.
+        assert services.ask(session=s, query="临时劳务报酬该怎么交税", today=day, log=False).hits[0].doc.ref != "kb-0276"
+    # The fine for unpaid tax is the 征管法's 50 % to five times, on top of the daily 万分之五.
+    arrears = BY_KEY["kb-0273"]
+    assert "第六十八条" in arrears["basis"] and "50%以上5倍以下" in arrears["answer"] and "万分之五" in arrears["answer"]
