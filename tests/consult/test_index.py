@@ -160,3 +160,31 @@ def test_counts_and_spans_asked_for_are_not_words_an_answer_must_repeat():
     assert words("六项专项附加扣除包括什么") == ["专项附加扣除"]
     assert "几档" not in words("住房租金专项附加扣除标准有几档") and "多久" not in words("退税多久到账")
     assert words("负数发票如何开") == words("红字发票如何开")  # the everyday name of a red-letter invoice
+
+
+def test_a_general_question_is_answered_by_the_entry_that_asks_just_that():
+    # From the development misses of bench/data/real_phrasings_dev.jsonl ("税点一般是多少", "印花税的税率多少" answered
+    # with a narrower entry): an entry whose own question adds a case the asker never named (9%的业务) ranks below one
+    # that asks just what was asked, though its phrasings share the question's colloquial words (几个点).
+    docs = [Doc("kb-vat", "kb", "增值税税率有哪几档？", "分为13%、9%、6%和零税率。", tags=["增值税", "税率"],
+                phrasings=["增值税现在有几个税率", "一般纳税人开票税率有哪几档"]),
+            Doc("kb-nine", "kb", "哪些业务适用9%的增值税税率？", "交通运输、建筑、不动产租赁服务等适用9%。",
+                tags=["增值税", "税率"], phrasings=["建筑服务增值税税率是多少", "卖农产品开票税率几个点"])]
+    index = Index(docs, shared_tokenizer())
+    hits = index.search("增值税税率是几个点", today=TODAY)
+    assert [h.doc.ref for h in hits] == ["kb-vat", "kb-nine"] and hits[0].focus == 1.0 and hits[1].focus < 0.5
+    # A question naming the case keeps the narrow entry first.
+    assert index.search("建筑服务增值税税率是几个点", today=TODAY)[0].doc.ref == "kb-nine"
+
+
+def test_names_of_amounts_do_not_make_a_question_ask_for_one():
+    # "进项税额抵扣期限多久" asks a time: 进项税额 is the thing asked about, not a request for an amount.
+    assert aspects("进项税额抵扣期限多久") == {"time"}
+    assert aspects("应纳税额怎么算") == {"amount", "way"}
+
+
+def test_the_lexicon_folds_what_real_questions_call_rates_siblings_and_late_fees():
+    words = shared_tokenizer().words
+    assert words("2024年个人所得税标准有几个档次呢") == ["个人所得税", "税率"]  # 档次 are the rate brackets
+    assert "兄弟姐妹" in words("个税非独生子女怎么选择100%扣除")
+    assert words("税收滞纳金比例") == ["滞纳金"]  # 比例, like 标准, asks an amount: not a word an answer repeats

@@ -35,7 +35,7 @@ GENERIC = frozenset("""
 新规 最新规定 优惠政策 计算方法 标准表 收费标准 流程 步骤 操作 手续 怎么办
 春风 行动 春风行动 承诺 措施 举措
 多久 多长时间 日期 每年 一年 几年 几月 几月份 几个月 几级 几档 几项 最长 超过 以下 以上 截止 网上 线上 处理 办理
-申请 开具 审批 信息 规定 有关 缴税
+申请 开具 审批 信息 规定 有关 缴税 比例 计税 档次
 """.split())
 # A count, a span or a sum the question names ("六项", "几档", "三年", "一万元"): what is asked (index.ASPECTS) or
 # its case, not a word its answer repeats — the answer says "七项", "1500元", "240个月", "1万元". 缴税 (交税, 纳税)
