@@ -188,3 +188,10 @@ def test_the_lexicon_folds_what_real_questions_call_rates_siblings_and_late_fees
     assert words("2024年个人所得税标准有几个档次呢") == ["个人所得税", "税率"]  # 档次 are the rate brackets
     assert "兄弟姐妹" in words("个税非独生子女怎么选择100%扣除")
     assert words("税收滞纳金比例") == ["滞纳金"]  # 比例, like 标准, asks an amount: not a word an answer repeats
+    # Old and short names: 国税票 is an invoice, 购方 the buyer, 车价 the purchase tax's base, 涉税信用 the credit rating.
+    assert words("国税票怎么开") == ["发票"] and "购买方" in words("购方已抵扣的全电发票怎么开红字信息表")
+    assert words("车辆购置税怎样算车价") == ["车辆购置税", "计税价格"] and words("涉税信用等级分为几级")[0] == "纳税信用"
+    assert words("无票支出可以税前扣除吗") == ["没有发票", "支出", "扣除"]
+    # How much money, and the verbs around it, frame the question: "多少钱" is not cut into "少钱" and "钱税".
+    assert words("北京市居民医保缴费标准是多少钱一年") == ["城乡居民医保", "缴费"]
+    assert words("中五百万要交多少钱税") == [] and words("无合同金额如何缴纳印花税") == ["未列明金额", "印花税"]
