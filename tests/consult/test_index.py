@@ -195,3 +195,19 @@ def test_the_lexicon_folds_what_real_questions_call_rates_siblings_and_late_fees
     # How much money, and the verbs around it, frame the question: "多少钱" is not cut into "少钱" and "钱税".
     assert words("北京市居民医保缴费标准是多少钱一年") == ["城乡居民医保", "缴费"]
     assert words("中五百万要交多少钱税") == [] and words("无合同金额如何缴纳印花税") == ["未列明金额", "印花税"]
+
+
+def test_colloquial_forms_are_rewritten_to_the_knowledge_base_words():
+    # From bench/data/real_phrasings_dev.jsonl: "住房租金专项扣除" is the additional deduction for rent, while the bare
+    # 专项扣除 (social insurance contributions) stays what it is; "能开多少票" asks the invoicing quota.
+    tokenizer = shared_tokenizer()
+    assert tokenizer.words("住房租金专项扣除可以减多少") == ["住房租金", "专项附加扣除"]
+    assert "专项附加扣除" in tokenizer.tokens("个人所得税专项扣除房贷最长不超过几个月")
+    assert tokenizer.words("累计专项扣除什么意思") == ["累计", "专项扣除"]
+    assert tokenizer.words("小规模一年能开多少增值税发票") == ["小规模纳税人", "开票额度"]
+    assert "开票额度" not in tokenizer.words("一个月开多少发票免税")  # the exemption's threshold, not the quota
+    docs = [Doc("kb-quota", "kb", "数电发票的开票额度不够用怎么办？", "可申请调整开票总额度。", phrasings=["开票额度用完了"]),
+            Doc("kb-special", "kb", "小规模纳税人能开增值税专用发票吗？", "可以自行开具。", phrasings=["小规模能开专票吗"])]
+    assert Index(docs, tokenizer).search("小规模一年能开多少增值税发票", today=TODAY)[0].doc.ref == "kb-quota"
+    # A tokenizer given no rules rewrites nothing.
+    assert TaxTokenizer(dictionary="", synonyms="", rewrites="").rewritten("住房租金专项扣除") == "住房租金专项扣除"
