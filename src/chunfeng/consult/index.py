@@ -160,7 +160,9 @@ class Index:
                                     dtype=np.int64)
         self.grams = [[character_grams(t) for t in (d.title, *d.phrasings)] for d in docs]
         self.aspects = [aspects(" ".join([d.title, *d.phrasings])) for d in docs]
-        self.title_words = [tokenizer.words(d.title) for d in docs]
+        # Each entry's own question's words (FOCUS_WEIGHT), cut when it is first a candidate: cutting all 50,000
+        # titles up front would add about a third to the index's build.
+        self._title_words: dict[int, list[str]] = {}
         # With an encoder (consult.embeddings), each entry's question is also a vector, and the nearest
         # entries by meaning join BM25's candidates in the rerank.
         self.encoder = encoder
@@ -248,7 +250,9 @@ class Index:
         the asker's `words` name: 1 when the entry asks about nothing the question leaves out."""
         asked, questions, shares = set(words), self.fields[0], {}
         for doc in docs:
-            own = self.title_words[doc]
+            own = self._title_words.get(doc)
+            if own is None:
+                own = self._title_words[doc] = self.tokenizer.words(self.docs[doc].title)
             weights = [questions.best[questions.vocab[w]] if w in questions.vocab else questions.unseen for w in own]
             total = sum(weights)
             shares[doc] = sum(w for word, w in zip(own, weights, strict=True) if word in asked) / total if total else 1.0
