@@ -150,7 +150,7 @@ def test_an_entry_asking_something_else_about_the_same_subject_ranks_below_and_i
     hits = index.search("城乡居民医保网上缴费怎么操作", today=TODAY)
     assert hits[0].doc.ref == "kb-how" and hits[0].aspect
     when = index.search("城乡居民医保每年交多少钱", today=TODAY)
-    assert not any(h.aspect for h in when)  # neither says how much: services.clear hands it to a person
+    assert not any(h.aspect for h in when)  # neither says how much: services.clear asks a wider lead of it
     # Measures are not judged by it: the appeals' classification ranks them by this rule for complaints.
     assert all(h.aspect for h in INDEX.search("出口退税办理时间太长了", today=TODAY) if h.doc.source == "measure")
 

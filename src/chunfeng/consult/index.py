@@ -47,8 +47,8 @@ _GRAM = re.compile(r"[\w\u4e00-\u9fff]")
 # What a question asks about its subject: an amount, a time, a way of doing it, whether it holds, what it is. On real
 # wording a wrong first answer usually has the question's subject and another of these ("北京居民医保缴费标准是多少钱"
 # answered by when to pay, "买二手房需要交多少税" by who pays 契税, "房产税是什么" by when it is paid): an entry whose
-# own question and phrasings ask none of the question's ranks below (ASPECT_PENALTY) and is not a clear answer
-# (services.clear). From the misses of bench/data/real_phrasings_dev.jsonl. 进项税额, 销项税额 and 应纳税额 are names
+# own question and phrasings ask none of the question's ranks below (ASPECT_PENALTY) and answers only with a wider
+# lead (services.OTHER_ASPECT_MARGIN_BELOW). From the misses of bench/data/real_phrasings_dev.jsonl. 进项税额, 销项税额 and 应纳税额 are names
 # of a thing, not a request for an amount ("进项税额抵扣期限多久" asks a time).
 ASPECTS = {
     "amount": re.compile(r"多少|几个点|税率|征收率|费率|标准|比例|额度|限额|几档|怎么算|如何算|怎么计算|如何计算|计算|公式|扣多少|交多少|(?<!进项)(?<!销项)(?<!应纳)税额"),
@@ -160,9 +160,10 @@ class Index:
                                     dtype=np.int64)
         self.grams = [[character_grams(t) for t in (d.title, *d.phrasings)] for d in docs]
         self.aspects = [aspects(" ".join([d.title, *d.phrasings])) for d in docs]
-        # Each entry's own question's words (FOCUS_WEIGHT), cut when it is first a candidate: cutting all 50,000
-        # titles up front would add about a third to the index's build.
-        self._title_words: dict[int, list[str]] = {}
+        # Each entry's own question's words and their weights (FOCUS_WEIGHT), cut when it is first a candidate:
+        # cutting all 50,000 titles up front added about 40 s to the build on a loaded machine. Two threads filling
+        # the same key at once compute the same value; nothing else writes it.
+        self._title_words: dict[int, dict[str, float]] = {}
         # With an encoder (consult.embeddings), each entry's question is also a vector, and the nearest
         # entries by meaning join BM25's candidates in the rerank.
         self.encoder = encoder
@@ -248,15 +249,19 @@ class Index:
     def focus(self, docs: list[int], words: list[str]) -> dict[int, float]:
         """For each of `docs`, the share of its own question's words (weighted by rarity, as in `covered`) that
         the asker's `words` name: 1 when the entry asks about nothing the question leaves out."""
-        asked, questions, shares = set(words), self.fields[0], {}
+        asked, shares = set(words), {}
         for doc in docs:
             own = self._title_words.get(doc)
             if own is None:
-                own = self._title_words[doc] = self.tokenizer.words(self.docs[doc].title)
-            weights = [questions.best[questions.vocab[w]] if w in questions.vocab else questions.unseen for w in own]
-            total = sum(weights)
-            shares[doc] = sum(w for word, w in zip(own, weights, strict=True) if word in asked) / total if total else 1.0
+                own = self._title_words[doc] = self._weighted_title(doc)
+            total = sum(own.values())
+            shares[doc] = sum(w for word, w in own.items() if word in asked) / total if total else 1.0
         return shares
+
+    def _weighted_title(self, doc: int) -> dict[str, float]:
+        questions = self.fields[0]
+        return {w: float(questions.best[questions.vocab[w]]) if w in questions.vocab else questions.unseen
+                for w in self.tokenizer.words(self.docs[doc].title)}
 
     def covered(self, docs: list[int], words: list[str]) -> dict[int, float]:
         """For each of `docs`, the share of the question's words it speaks of (in its question, phrasings or answer),
