@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import re
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from chunfeng.consult import services, transfer
+from chunfeng.consult.evaluation import evaluate_answers, read_phrasings
 from chunfeng.consult.models import KbEntry
 from tests.conftest import person
 
@@ -156,10 +158,13 @@ def test_the_fifth_rounds_subjects_are_answered_by_their_entry(starter):
                            ("外贸企业出口退税计算公式", "kb-0277"), ("哪些房子不用交房产税", "kb-0278"),
                            ("未达起征点免税额和小微企业免税额有什么区别", "kb-0279"), ("注销公司税务流程需要多久?", "kb-0280"),
                            ("插混车能免购置税吗", "kb-0281"), ("营业税附加税税率", "kb-0282"), ("新农合是什么", "kb-0283"),
-                           ("无票支出可以税前扣除吗", "kb-0284"),
                            ("税局怎么知道个人的收入呢", "kb-0285")):
             answer = services.ask(session=s, query=query, today=day, log=False)
             assert not answer.handoff and answer.hits[0].doc.ref == ref, query
+        # Spending without an invoice: the entry on late invoices and the one on small purchases from persons both
+        # answer it rightly (the development set's label accepts either).
+        answer = services.ask(session=s, query="无票支出可以税前扣除吗", today=day, log=False)
+        assert not answer.handoff and answer.hits[0].doc.ref in {"kb-0284", "kb-0148"}
         # How the deregistration goes is still the process entry's; how long it takes is the new one's.
         assert services.ask(session=s, query="公司一般注销的税务流程是什么", today=day, log=False).hits[0].doc.ref == "kb-0205"
         # Ranked first, though "计算成本" is one word to the tokenizer that the entry does not use, so it goes to a person.
@@ -171,3 +176,15 @@ def test_the_fifth_rounds_subjects_are_answered_by_their_entry(starter):
     # The fine for unpaid tax is the 征管法's 50 % to five times, on top of the daily 万分之五.
     arrears = BY_KEY["kb-0273"]
     assert "第六十八条" in arrears["basis"] and "50%以上5倍以下" in arrears["answer"] and "万分之五" in arrears["answer"]
+
+
+def test_the_hand_off_rule_keeps_answered_precision_on_real_wording(starter):
+    # The thresholds of services.clear were fitted on the real-phrasing development set (bench/consult_real.py --fit)
+    # for at least 94 % precision there; this asks every development question of the shipped knowledge base and the
+    # plan's measures through the code path of `chunfeng ask` and holds the rule to the target's 90 %, with coverage
+    # well above the 49.7 % it had before issue 15's fifth round (a rule that hands everything off is no answer).
+    dev = read_phrasings(Path(__file__).parents[2] / "bench" / "data" / "real_phrasings_dev.jsonl")
+    with starter.read() as s:
+        result = evaluate_answers(lambda q: services.ask(session=s, query=q, today=date(2026, 12, 6), log=False), dev)
+    figures = result.figures
+    assert figures["precision"] >= 0.90 and figures["coverage"] >= 0.60, (figures, result.wrong)
