@@ -51,11 +51,16 @@ from chunfeng.preload import Preloaded
 # 66.9 % coverage, five-fold 93.3 % at 65.7 % (the third round's 0.26 / 0.75 / 0.20 with the aspect required: 95.6 %
 # at 49.7 % before this round's ranking, 97.1 % at 57.5 % after it). Measured once on the held-out part after the
 # choice: 82.8 % at 36.2 % (the previous rule and ranking 92.0 % at 31.2 %) — below the target; see the README.
+# Then, with the fifth round's knowledge entries merged, the held-out labels extended (blind to the answers given) to
+# the new entries that answer their questions rightly, and the coverage threshold chosen on the held-out part as the
+# issue asks ("measure precision against the threshold on the held-out real set and choose the threshold for at least
+# 90 %"): 0.75 → 0.80, the one change of the grid with held-out precision ≥ 90 % and the most coverage — held-out
+# 92.6 % at 33.8 %, development 97.5 % at 67.4 %. Held-out figures are now partly fitted: a new real set is needed.
 HANDOFF_BELOW = 0.20
 # The first answer must stand clear of the second: the gap between their rerank scores (index.Hit.rank).
 MARGIN_BELOW = 0.08
 # ... and speak of the question's own words: the rarity-weighted share of them it contains (index.Hit.covered).
-COVERED_BELOW = 0.75
+COVERED_BELOW = 0.80
 # An entry that asks something else than the question (an amount asked, a time answered: index.ASPECTS) answers only
 # with a wider lead: "北京市居民医保缴费标准是多少钱一年" is not answered by when to pay, while "企业跨省迁移,税务变更需要
 # 哪些审批?" is by the only entry on moving a business (index.Hit.aspect).
