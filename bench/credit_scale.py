@@ -37,7 +37,7 @@ import pyarrow as pa
 from common import configure, step  # bench/common.py
 from sqlalchemy import case, delete, insert, select
 
-from chunfeng.credit import repair, risk, services
+from chunfeng.credit import evaluation, repair, risk, services
 from chunfeng.credit.models import RISK_TIERS, CreditRating, CreditRepair, CreditRisk, Violator
 from chunfeng.db import Database
 from chunfeng.org.access import SystemActor
@@ -277,6 +277,32 @@ def risk_figures(db: Database, store_file: Path, taxpayers: int, engine: str, sk
           f"{time.perf_counter() - t:.1f} s   ({started})", flush=True)
 
 
+def levels_figures(db: Database, store_file: Path, count: int) -> None:
+    """`evaluation.publish_levels` (the job credit.levels.publish, and after every import, evaluation and repair) over
+    a register of `count` taxpayers of the store, one year each: what the rules' credit_level is joined from."""
+    with step(f"adding {count:,} register entries (one year each)"), db.write() as s:
+        unit_id = s.scalar(select(Unit.id).where(Unit.level == "province").order_by(Unit.id))
+        bind = s.connection()
+        stamp = CreditRating.__table__.c.imported_at.type.dialect_impl(bind.dialect).bind_processor(bind.dialect)
+        now = datetime.now(UTC).replace(tzinfo=None)
+        now = stamp(now) if stamp else now
+        cursor = bind.connection.driver_connection.cursor()
+        marker = "%s" if bind.dialect.name == "postgresql" else "?"
+        sql = (f"INSERT INTO credit_rating (credit_code, name, year, score, level, deductions, unit_id, imported_at) "
+               f"VALUES ({', '.join([marker] * 8)})")
+        with push_store.connect_store(store_file) as conn:
+            for batch in conn.sql(f"SELECT credit_code, name, credit FROM registry LIMIT {count}").to_arrow_reader(50_000):
+                codes, names, levels = (c.to_pylist() for c in batch.columns)
+                cursor.executemany(sql, [(c, n, 2024, 85.0, lv, "{}", unit_id, now)
+                                         for c, n, lv in zip(codes, names, levels, strict=True)])
+    t, started = time.perf_counter(), load()
+    with db.read() as s:
+        written = evaluation.publish_levels(session=s, store=OUT / "levels-bench.duckdb")  # not the risk store's file
+    seconds = time.perf_counter() - t
+    print(f"\ncredit levels published for the rules (evaluation.publish_levels), {written:,} taxpayers in the register: "
+          f"{seconds:.1f} s   target < {TARGET_SECONDS:.0f} s at {TARGET_TAXPAYERS:,}   ({started})", flush=True)
+
+
 def add_violators(db: Database, count: int) -> None:
     with db.write() as s:
         units = list(s.scalars(select(Unit.id).where(Unit.level == "province").order_by(Unit.id))) or \
@@ -415,6 +441,8 @@ def main() -> None:
     parser.add_argument("--taxpayers", type=int, default=1_000_000)
     parser.add_argument("--violators", type=int, default=100_000)
     parser.add_argument("--repairs", type=int, default=200_000)
+    parser.add_argument("--levels", type=int, default=1_000_000,
+                        help="register entries the levels are published from (0: not measured)")
     parser.add_argument("--engine", choices=risk.ENGINES, default="duckdb",
                         help="where the risk tiers are decided (the setting credit_risk_engine)")
     parser.add_argument("--database-url", default="", help="default: a SQLite file in bench/out/")
@@ -428,7 +456,10 @@ def main() -> None:
     db = fresh_database(args.database_url)
     print(f"database: {db.engine.url.render_as_string(hide_password=True)}; {load()}")
     if not args.skip_risk:
-        risk_figures(db, store_of(args.taxpayers, args.fresh), args.taxpayers, args.engine, args.skip_baseline)
+        store_file = store_of(args.taxpayers, args.fresh)
+        risk_figures(db, store_file, args.taxpayers, args.engine, args.skip_baseline)
+        if args.levels:
+            levels_figures(db, store_file, min(args.levels, args.taxpayers))
     if not args.risk_only:
         paging_figures(db, args.violators)
         repair_figures(db, args.repairs)
