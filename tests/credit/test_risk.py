@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 
+import duckdb
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select
@@ -14,6 +15,7 @@ from sqlalchemy import func, select
 from chunfeng.credit import jobs as credit_jobs
 from chunfeng.credit import risk
 from chunfeng.credit.models import CreditRisk
+from chunfeng.db import NulInText
 from chunfeng.org.access import SystemActor
 from chunfeng.org.errors import Forbidden
 from chunfeng.org.models import AuditEntry
@@ -111,3 +113,15 @@ def test_the_engine_setting_takes_only_the_engines_there_are():
     assert Settings(credit_risk_engine="spark").credit_risk_engine == "spark"
     with pytest.raises(ValidationError):
         Settings(credit_risk_engine="hive")
+
+
+def test_a_name_with_nul_is_refused_and_the_tiers_stay(people, taxpayers):  # noqa: F811
+    """The 中/高 rows bypass the statement hook that refuses NUL on every other write: checked before writing."""
+    db = people
+    compute(db, "county_officer", taxpayers)
+    before = tiers(db)
+    with duckdb.connect(str(taxpayers)) as conn:
+        conn.execute("UPDATE registry SET name = 'a' || chr(0) || 'b' WHERE credit_code = $code", {"code": FIRM})
+    with pytest.raises(NulInText):
+        compute(db, "county_officer", taxpayers)
+    assert tiers(db) == before
