@@ -235,13 +235,12 @@ def compute(*, session: Session, actor: Actor, store: Path, today: date, progres
         regions = [r for (r,) in conn.execute(f"SELECT DISTINCT region FROM {stored} WHERE starts_with(region, $prefix)",
                                               {"prefix": prefix}).fetchall()]
         owners = _owners(session, actor, regions)
-        deadlines = _deadlines(conn, today - timedelta(days=365), calendar)
         conn.register("owners", owners)
         if engine == "spark":
-            _tiers_on_spark(conn, Path(tmp), deadlines=deadlines, owners=owners, today=today)
+            _tiers_on_spark(conn, Path(tmp), deadlines=_deadlines(conn, today - timedelta(days=365), calendar),
+                            owners=owners, today=today)
         else:
-            conn.register("deadlines", deadlines)
-            conn.execute(f"CREATE TEMP VIEW risk_view AS {risk_view_sql(today)}")
+            create_risk_view(conn, calendar=calendar, today=today)
             conn.execute(f"CREATE TEMP TABLE tiered AS {tiered_sql()}")
         counts = dict.fromkeys(RISK_TIERS, 0) | dict(conn.execute(
             f"SELECT tier, count(*) FROM tiered WHERE tier <> '{RISK_TIERS[0]}' GROUP BY tier").fetchall())
