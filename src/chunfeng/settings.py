@@ -64,6 +64,9 @@ class Settings(BaseSettings):
                                        "retrieval and classification indexes while it builds the new ones in the "
                                        "background; 0: they wait for the new ones")
     push_store: str = Field("var/taxpayers.duckdb", description="the DuckDB file holding the imported taxpayer extract")
+    credit_risk_engine: str = Field("duckdb", pattern="^(duckdb|spark)$", description="where the risk tiers (measure "
+                                    "95) are decided: duckdb (in the process, over push_store) or spark (local Spark, "
+                                    "the registry and returns handed over as Parquet); the tiers written are the same")
     push_cap_per_week: int = Field(3, ge=1, description="at most this many policy pushes reach one taxpayer in any 7 days")
     push_approval_margin: float = Field(
         0.10, ge=0, le=1, description="a stage approved for scheduled sending is sent on its day only if the taxpayers it "

@@ -7,15 +7,19 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 
+import duckdb
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from chunfeng.credit import jobs as credit_jobs
 from chunfeng.credit import risk
 from chunfeng.credit.models import CreditRisk
+from chunfeng.db import NulInText
+from chunfeng.org.access import SystemActor
 from chunfeng.org.errors import Forbidden
 from chunfeng.org.models import AuditEntry
-from chunfeng.push import store
+from chunfeng.push import store, synthetic
 from chunfeng.settings import Settings
 from tests.conftest import person
 from tests.credit.test_evaluation import FIRM, PROMPT, SHOP, people, taxpayers  # noqa: F401  (fixtures)
@@ -78,3 +82,46 @@ def test_the_job_computes_the_whole_store_and_skips_without_one(people, taxpayer
 def test_every_sample_indicator_is_a_checked_rule():
     assert len(risk.indicators()) == len(risk.data()["indicators"]) and risk.data()["samples"] is True
     assert {i["tier"] for i, _ in risk.indicators()} <= {"中", "高"}
+
+
+def test_spark_decides_the_same_tiers_as_duckdb(db, tmp_path):
+    """The setting credit_risk_engine=spark: the same SQL, translated for Spark, over a small synthetic registry
+    whose register rates some taxpayers differently from the extract; the same counts and the same rows written."""
+    extract, path = tmp_path / "extract", tmp_path / "taxpayers.duckdb"
+    synthetic.generate(extract, taxpayers=2000, seed=11)
+    store.import_extract(extract, path)
+    with store.connect_store(path) as conn:
+        codes = [c for (c,) in conn.execute("SELECT credit_code FROM registry ORDER BY credit_code LIMIT 60").fetchall()]
+    store.publish_credit_levels(path, [(c, "D" if n % 2 else "A", 2024) for n, c in enumerate(codes)])
+    results = {}
+    for engine in risk.ENGINES:
+        with db.write() as s:
+            counts = risk.compute(session=s, actor=SystemActor(username="test"), store=path, today=date(2022, 8, 1),
+                                  engine=engine)
+        with db.read() as s:
+            rows = {r.credit_code: (r.name, r.unit_id, r.tier, r.indicators) for r in s.scalars(select(CreditRisk))}
+        results[engine] = counts, rows
+    assert results["duckdb"] == results["spark"]
+    counts, rows = results["spark"]
+    assert all(counts.values()) and sum(counts.values()) == 2000 and len(rows) == counts["中"] + counts["高"]
+    assert {rows[c][2] for c in codes[1::2]} == {"高"}  # the register's D, not the extract's level
+    late = [r for r in rows.values() if "近12个月逾期申报2次及以上" in r[3]]
+    assert late and all(r[3] == [i["name"] for i, _ in risk.indicators() if i["name"] in r[3]] for r in rows.values())
+
+
+def test_the_engine_setting_takes_only_the_engines_there_are():
+    assert Settings(credit_risk_engine="spark").credit_risk_engine == "spark"
+    with pytest.raises(ValidationError):
+        Settings(credit_risk_engine="hive")
+
+
+def test_a_name_with_nul_is_refused_and_the_tiers_stay(people, taxpayers):  # noqa: F811
+    """The 中/高 rows bypass the statement hook that refuses NUL on every other write: checked before writing."""
+    db = people
+    compute(db, "county_officer", taxpayers)
+    before = tiers(db)
+    with duckdb.connect(str(taxpayers)) as conn:
+        conn.execute("UPDATE registry SET name = 'a' || chr(0) || 'b' WHERE credit_code = $code", {"code": FIRM})
+    with pytest.raises(NulInText):
+        compute(db, "county_officer", taxpayers)
+    assert tiers(db) == before

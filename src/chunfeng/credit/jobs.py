@@ -37,7 +37,7 @@ def compute_risk(db: Database, settings: Settings, now: datetime) -> dict:
         return {"风险等级": "尚未导入纳税人数据,未计算"}
     with db.write() as session:
         counts = risk.compute(session=session, actor=SystemActor(username="worker"), store=Path(settings.push_store),
-                              today=jobs.local_day(now))
+                              today=jobs.local_day(now), engine=settings.credit_risk_engine)
     return {f"{tier}风险": n for tier, n in counts.items()}
 
 

@@ -284,7 +284,8 @@ def risk_compute(db: DatabaseDep, user: CurrentUser, settings: SettingsDep):
 
     def work(progress) -> jobs.TaskResult:
         with db.write() as session:
-            counts = risk.compute(session=session, actor=user, store=store, today=today, progress=progress)
+            counts = risk.compute(session=session, actor=user, store=store, today=today, progress=progress,
+                                  engine=settings.credit_risk_engine)
         return jobs.TaskResult("已计算风险等级:" + ",".join(f"{t}风险 {n} 户" for t, n in counts.items()), "/credit/risk")
 
     return jobs_pages.start(db, user, name="credit.risk.compute", title="计算纳税人风险等级", work=work)

@@ -76,13 +76,13 @@ class SparkEngine:
 
     dialect = "spark"
 
-    def __init__(self, spark, parquet_dir: Path):
+    def __init__(self, spark, parquet_dir: Path, tables=tuple(TABLES)):
         self.spark = spark
-        for name in TABLES:
+        for name in tables:
             spark.read.parquet(str(parquet_dir / f"{name}.parquet")).createOrReplaceTempView(name)
 
     @classmethod
-    def local(cls, parquet_dir: Path, *, cores: int = 2) -> "SparkEngine":
+    def local(cls, parquet_dir: Path, *, cores: int = 2, tables=tuple(TABLES)) -> "SparkEngine":
         from pyspark.sql import SparkSession
 
         spark = (SparkSession.builder.master(f"local[{cores}]").appName("chunfeng-push")
@@ -90,17 +90,17 @@ class SparkEngine:
                  .config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1")
                  .getOrCreate())
         spark.sparkContext.setLogLevel("ERROR")
-        return cls(spark, parquet_dir)
+        return cls(spark, parquet_dir, tables)
 
     def rows(self, sql: str, params: dict | None = None) -> list[tuple]:
         """`sql` with named parameter markers (:name), bound by Spark."""
         return [tuple(row) for row in self.spark.sql(sql, args=params or None).collect()]
 
 
-def export_parquet(duck, directory: Path) -> Path:
-    """Write the extract `duck` holds as one Parquet file per table (what Spark reads)."""
+def export_parquet(duck, directory: Path, tables=tuple(TABLES)) -> Path:
+    """Write the extract `duck` holds as one Parquet file per table (what Spark reads): every table, or `tables`."""
     directory.mkdir(parents=True, exist_ok=True)
-    for name in TABLES:
+    for name in tables:
         duck.execute(f"COPY {name} TO '{directory / (name + '.parquet')}' (FORMAT parquet)")
     return directory
 
