@@ -199,7 +199,7 @@ def submit(*, session: Session, submission: Submission, actor: Actor | None = No
     session.flush()
     set_committed_value(appeal, "unit", unit)  # the caller's receipt names it: no query for it later
     # The event and the links go in before the audit entry takes the chain's lock (issue 16), as plain statements:
-    # the unit of work for their objects was a tenth of a filing's CPU, and nothing here reads them back.
+    # nothing here reads them back as objects, and the unit of work for them cost more Python than the statements.
     session.execute(AppealEvent.__table__.insert(), event_columns(appeal, actor, "received", f"分派至{unit.name}"))
     link_measures(session, appeal, new=True)
     for filename, data in attachments:
