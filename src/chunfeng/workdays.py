@@ -323,9 +323,27 @@ def configured_calendar(session: Session) -> WorkCalendar:
 
 def with_imported_years(session: Session, base: WorkCalendar) -> WorkCalendar:
     """``base`` with each year imported into the database replacing its year whole (days and deadlines)."""
+    # The columns that make the calendar, not the notice's text beside them; and the calendar they make built once
+    # for as long as they stay the same: every public filing counts its time limits with it (issue 16).
+    rows = tuple(session.execute(select(CalendarYear.year, CalendarYear.holidays, CalendarYear.makeup_days,
+                                        CalendarYear.source, CalendarYear.deadline_source, CalendarYear.deadlines)
+                                 .order_by(CalendarYear.year)))
+    global _built
+    key = repr(rows)
+    if (last := _built) is not None and last[0] == key and last[1] is base:
+        return last[2]
+    calendar = _with_rows(base, rows)
+    _built = (key, base, calendar)  # one assignment: another thread sees the old entry or the new, whole
+    return calendar
+
+
+_built: tuple[str, WorkCalendar, WorkCalendar] | None = None  # the last (rows, base, calendar) built
+
+
+def _with_rows(base: WorkCalendar, rows) -> WorkCalendar:
     arrangements = dict(base.arrangements)
     overrides = dict(base.deadline_overrides)
-    for row in session.scalars(select(CalendarYear)):
+    for row in rows:
         arrangements[row.year] = Arrangement(row.year, tuple(date.fromisoformat(d) for d in row.holidays),
                                              tuple(date.fromisoformat(d) for d in row.makeup_days), row.source,
                                              row.deadline_source)

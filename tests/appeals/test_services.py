@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 from chunfeng import crypto
 from chunfeng.appeals import intake, services
 from chunfeng.appeals.errors import AppealInvalid, AppealNotFound
-from chunfeng.appeals.models import Appeal, AppealEvent
+from chunfeng.appeals.models import Appeal, AppealEvent, AppealMeasure
 from chunfeng.appeals.services import DEFAULT_RULES
 from chunfeng.db import NulInText
 from chunfeng.inbox.models import InboxMessage
@@ -97,6 +97,12 @@ def test_attachments_are_checked_by_content_and_size(office, tmp_path):
 
 def test_every_state_change_in_order_and_refusals(office):
     appeal_id, token = complaint(office)
+    with office.read() as s:  # received: its event and one link per measure, written as plain statements (issue 16)
+        a = s.get(Appeal, appeal_id)
+        assert a.measures and sorted(s.scalars(select(AppealMeasure.measure_no).where(
+            AppealMeasure.appeal_id == appeal_id))) == sorted(a.measures)
+        [event] = s.scalars(select(AppealEvent).where(AppealEvent.appeal_id == appeal_id))
+        assert (event.action, event.actor) == ("received", "提交人") and event.note.startswith("分派至") and event.at
     handler = user(office, "handler")
     with office.write() as s:
         with pytest.raises(AppealInvalid, match="不能答复"):

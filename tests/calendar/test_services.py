@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from chunfeng import workdays
 from chunfeng.appeals import intake
@@ -192,3 +192,23 @@ def test_the_cli(db):
     assert cli(db, "deadline", "2026-02", "2026-02-25").returncode == 0
     assert json.loads(cli(db, "show", "2026", "--json").stdout)["deadlines"]["2026-02"] == "2026-02-25"
     assert [e.action for e in audit_actions(db)] == ["calendar.year.imported", "calendar.deadline.set"]
+
+
+def test_the_calendar_in_force_is_built_once_and_rebuilt_when_its_rows_change(db, system):
+    """Every public filing counts its time limits with `configured_calendar` (issue 16): built once while the
+    imported years stay the same, and a change to them (here a month's deadline, as another process would write it)
+    is in force at the next call, never hidden by what was built before."""
+    with db.write() as s:
+        services.import_notice(session=s, actor=system, data=NOTICE_2026.read_bytes(), source_name="2026.txt")
+    with db.read() as s:
+        first, again = configured_calendar(s), configured_calendar(s)
+    assert again is first and first.deadline_overrides["2026-02"] == date(2026, 2, 24)
+    with db.write() as s:
+        services.set_deadline(session=s, actor=system, month="2026-02", deadline="2026-02-25", source="测试通知")
+    with db.read() as s:
+        changed = configured_calendar(s)
+    assert changed is not first and changed.deadline_overrides["2026-02"] == date(2026, 2, 25)
+    with db.write() as s:  # the imported year taken away: the shipped file's year again, not the cached one
+        s.execute(delete(CalendarYear))
+    with db.read() as s:
+        assert configured_calendar(s).deadline_overrides["2026-02"] == date(2026, 2, 24)

@@ -64,12 +64,19 @@ def new_form(request: Request, db: DatabaseDep, kind: str = "complaint"):
 async def submit_form(request: Request, db: DatabaseDep, rules: RulesDep, kind: str = Form("complaint"), title: str = Form(""),
                       text: str = Form(""), region: str = Form(""), topic: str = Form(""), submitter: str = Form(""),
                       phone: str = Form(""), email: str = Form(""), files: list[UploadFile] = File(default=[])):
-    user = optional_user(request, db, request.app.state.settings)
     limit = request.app.state.settings.appeal_file_max_mb * 1048576
     attachments = [(f.filename or "附件", await f.read(limit + 1)) for f in files if f.filename]
-    submission = intake.Submission(kind=kind, text=text, title=title, region=region, topic=topic, submitter=submitter,
-                                     phone=phone, email=email,
-                                     taxpayer_code=(user.taxpayer_code or "") if user is not None else "")
+    fields = dict(kind=kind, text=text, title=title, region=region, topic=topic, submitter=submitter, phone=phone,
+                  email=email)
+    # Everything past the upload (the login lookup, the classification, the write, the page) on the thread pool: the
+    # classification is milliseconds of CPU and the write waits for the disk, and on the event loop either would hold
+    # every other request of this process, /healthz included, until it ended (issue 16).
+    return await run_in_threadpool(_receive_form, request, db, rules, fields, attachments)
+
+
+def _receive_form(request: Request, db, rules: services.AppealRules, fields: dict, attachments: list):
+    user = optional_user(request, db, request.app.state.settings)
+    submission = intake.Submission(**fields, taxpayer_code=(user.taxpayer_code or "") if user is not None else "")
     try:
         intake.refuse_invalid(submission, official=False, attachments=attachments, rules=rules)
         with db.read() as session:  # classified before the write transaction, as the API does
@@ -80,10 +87,10 @@ async def submit_form(request: Request, db: DatabaseDep, rules: RulesDep, kind: 
             return intake.submit(session=session, submission=submission, attachments=attachments,
                                  files=_files(request), classified=classified, rules=rules)[1]
 
-        token = await run_in_threadpool(db.write_grouped, receive)  # the event loop serves others meanwhile
+        token = db.write_grouped(receive)
     except AppealInvalid as exc:  # the form again, each problem beside its field, everything typed kept
         return render(request, "appeals/new.html", {"kinds": {k: v for k, v in KINDS.items() if k != "opinion"},
-                                                    "kind": kind, "regions": REGIONS,
+                                                    "kind": fields["kind"], "regions": REGIONS,
                                                     "errors": forms.form_errors(db, request, user, exc, fields=PUBLIC_FIELDS),
                                                     "values": submission.__dict__}, user=user, status_code=400)
     return RedirectResponse(f"/appeals/track/{token}?new=1", status_code=303)

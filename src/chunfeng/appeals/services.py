@@ -93,9 +93,9 @@ def link_measures(session: Session, appeal: Appeal, *, new: bool = False) -> Non
     """The item's measure links as its `measures` say (`new`: it has none yet, nothing to remove)."""
     if not new:
         session.execute(AppealMeasure.__table__.delete().where(AppealMeasure.appeal_id == appeal.id))
-    for no in appeal.measures:
-        session.add(AppealMeasure(appeal_id=appeal.id, measure_no=no))
-    session.flush()
+    if appeal.measures:  # one statement, no unit of work: nothing reads the link rows back as objects
+        session.execute(AppealMeasure.__table__.insert(),
+                        [{"appeal_id": appeal.id, "measure_no": no} for no in appeal.measures])
 
 
 def linked_to_measure(*, session: Session, actor: Actor, measure_no: int, limit: int = 20) -> tuple[int, list[Appeal]]:
@@ -110,7 +110,11 @@ def linked_to_measure(*, session: Session, actor: Actor, measure_no: int, limit:
 
 
 def record_event(session: Session, appeal: Appeal, actor: Actor | None, action: str, note: str = "") -> None:
-    session.add(AppealEvent(appeal_id=appeal.id, actor=actor.username if actor else "提交人", action=action, note=note))
+    session.add(AppealEvent(**event_columns(appeal, actor, action, note)))
+
+
+def event_columns(appeal: Appeal, actor: Actor | None, action: str, note: str = "") -> dict:
+    return {"appeal_id": appeal.id, "actor": actor.username if actor else "提交人", "action": action, "note": note}
 
 
 # --- reading ---------------------------------------------------------------------------------------------
