@@ -13,7 +13,8 @@ Figures, each beside its target and the baseline measured in the same run:
 - every delivery checked afterwards: recorded sent, and received by the gateway once.
 
 The gateway runs in its own process (as a real one does elsewhere), so its work does not share the sender's
-interpreter. Run: .venv/bin/python bench/survey_invitations.py [--n 1000000] [--baseline 3000] [--send N]
+interpreter; --gateway-ms makes it answer after a round trip, as a gateway across a network does.
+Run: .venv/bin/python bench/survey_invitations.py [--n 1000000] [--baseline 3000] [--send N] [--gateway-ms 0]
 The database is a fresh SQLite file in bench/out/; the taxpayers and their contacts an in-memory DuckDB store.
 """
 
@@ -47,7 +48,8 @@ PLAN_TARGET_S = 300  # the brief's budget for a bench run; issue 18 sets no figu
 ACTOR = SystemActor(username="bench", unit_code="110000")
 
 
-async def gateway(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, received: dict[str, int]) -> None:
+async def gateway(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, received: dict[str, int],
+                  answer_after: float) -> None:
     """The SMS gateway: counts each message by the delivery id the channel URL carries; GET / answers how many
     were received and how many more than once. Lean on purpose (asyncio, one process of its own): the figure is
     the sender's, and http.server's thread per connection made the stub the slower end."""
@@ -61,6 +63,7 @@ async def gateway(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, re
                    if line.lower().startswith(b"content-length:")), 0)
     await reader.readexactly(length)
     if method == b"POST":
+        await asyncio.sleep(answer_after)
         key = path.split(b"?", 1)[0].decode()
         received[key] = received.get(key, 0) + 1
         body = b"{}"
@@ -72,10 +75,11 @@ async def gateway(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, re
     writer.close()
 
 
-def serve_gateway(ports) -> None:
+def serve_gateway(ports, answer_after: float = 0) -> None:
     async def serve():
         received: dict[str, int] = {}
-        server = await asyncio.start_server(lambda r, w: gateway(r, w, received), "127.0.0.1", 0, backlog=512)
+        server = await asyncio.start_server(lambda r, w: gateway(r, w, received, answer_after), "127.0.0.1", 0,
+                                            backlog=512)
         ports.put(server.sockets[0].getsockname()[1])
         await server.serve_forever()
 
@@ -124,6 +128,8 @@ def main() -> None:
     parser.add_argument("--baseline", type=int, default=3000, help="deliveries sent by each baseline sender")
     parser.add_argument("--send", type=int, default=0, help="deliveries sent by the campaign's sender (0: all left; "
                                                            "fewer: the time for all is extrapolated)")
+    parser.add_argument("--gateway-ms", type=float, default=0, help="the gateway answers each message after this "
+                        "many ms (a real SMS gateway is a network round trip away; 0: at once, on loopback)")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     path = OUT / "survey-invitations.db"
@@ -139,7 +145,8 @@ def main() -> None:
         surveys.publish(session=s, actor=ACTOR, survey_id=survey.id)
         survey_id = survey.id
     conn = store(args.n + args.n // 10)
-    print(f"Survey invitations on SQLite, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
+    print(f"Survey invitations on SQLite, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, the gateway answering "
+          f"after {args.gateway_ms:g} ms")
     small = plan(db, conn, survey_id, args.n // 10)
     print(f"  baseline: {args.n // 10:,} invitations planned in {small:.1f} s")
     full = plan(db, conn, survey_id, args.n)
@@ -149,7 +156,8 @@ def main() -> None:
           f"in {full:.1f} s; {full / small:.1f}x the baseline for 10x the invitations   budget ≤ {PLAN_TARGET_S} s")
 
     ports = multiprocessing.get_context("spawn").Queue()
-    gateway = multiprocessing.get_context("spawn").Process(target=serve_gateway, args=(ports,), daemon=True)
+    gateway = multiprocessing.get_context("spawn").Process(target=serve_gateway, args=(ports, args.gateway_ms / 1000),
+                                                           daemon=True)
     gateway.start()
     port = ports.get(timeout=60)
     settings = Settings(push_channels={"sms": f"json://127.0.0.1:{port}/d{{message}}?to={{address}}"},
