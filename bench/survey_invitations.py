@@ -5,22 +5,28 @@ a counting HTTP server on loopback — on SQLite.
 
 Figures, each beside its target and the baseline measured in the same run:
 - planning N invitations (survey.invitations.invite), beside N/10 planned the same way (it should scale linearly);
-- sending: deliveries per second through outbox.deliver_due on a slice of `--send` deliveries, half claimed one at
-  a time (the baseline: the outbox's default) and half in batches of push_send_batch (a campaign's sender), and the
-  time for all N at that rate (extrapolated, labelled so);
-- every delivery of the slice checked afterwards: sent, and received by the gateway once.
+- sending: deliveries per second through outbox.deliver_due; the baselines, on a slice of `--baseline` deliveries
+  each, one at a time (the outbox's default: one claimed, sent and recorded at a time) and in batches of
+  push_send_batch sent one after another (the previous campaign sender); then `--send` deliveries (default: all
+  that are left) as a campaign's sender sends them now, push_send_concurrency of a batch in flight; when not all
+  are sent, the time for all at that rate is extrapolated and labelled so;
+- every delivery checked afterwards: recorded sent, and received by the gateway once.
 
-Run: .venv/bin/python bench/survey_invitations.py [--n 1000000] [--send 3000]
+The gateway runs in its own process (as a real one does elsewhere), so its work does not share the sender's
+interpreter; --gateway-ms makes it answer after a round trip, as a gateway across a network does.
+Run: .venv/bin/python bench/survey_invitations.py [--n 1000000] [--baseline 3000] [--send N] [--gateway-ms 0]
 The database is a fresh SQLite file in bench/out/; the taxpayers and their contacts an in-memory DuckDB store.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.server
+import asyncio
+import json
+import multiprocessing
 import os
-import threading
 import time
+import urllib.request
 from datetime import datetime
 
 import duckdb
@@ -38,22 +44,42 @@ PLAN_TARGET_S = 300  # the brief's budget for a bench run; issue 18 sets no figu
 ACTOR = SystemActor(username="bench", unit_code="110000")
 
 
-class Gateway(http.server.BaseHTTPRequestHandler):
-    """The SMS gateway: counts each message by the delivery id the channel URL carries."""
-    received: dict[str, int] = {}
-    lock = threading.Lock()
+async def gateway(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, received: dict[str, int],
+                  answer_after: float) -> None:
+    """The SMS gateway: counts each message by the delivery id the channel URL carries; GET / answers how many
+    were received and how many more than once. Lean on purpose (asyncio, one process of its own): the figure is
+    the sender's, and http.server's thread per connection made the stub the slower end."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, ConnectionError):
+        writer.close()
+        return
+    method, path = head.split(b" ", 2)[:2]
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    await reader.readexactly(length)
+    if method == b"POST":
+        await asyncio.sleep(answer_after)
+        key = path.split(b"?", 1)[0].decode()
+        received[key] = received.get(key, 0) + 1
+        body = b"{}"
+    else:
+        body = json.dumps({"received": len(received), "twice": sum(1 for k in received.values() if k > 1)}).encode()
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: "
+                 + str(len(body)).encode() + b"\r\n\r\n" + body)
+    await writer.drain()
+    writer.close()
 
-    def do_POST(self):  # noqa: N802 (the http.server name)
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        key = self.path.split("?", 1)[0]
-        with self.lock:
-            self.received[key] = self.received.get(key, 0) + 1
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"{}")
 
-    def log_message(self, *args):
-        pass
+def serve_gateway(ports, answer_after: float = 0) -> None:
+    async def serve():
+        received: dict[str, int] = {}
+        server = await asyncio.start_server(lambda r, w: gateway(r, w, received, answer_after), "127.0.0.1", 0,
+                                            backlog=512)
+        ports.put(server.sockets[0].getsockname()[1])
+        await server.serve_forever()
+
+    asyncio.run(serve())
 
 
 def store(n: int):
@@ -95,12 +121,17 @@ def main() -> None:
     configure()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="invitations planned")
-    parser.add_argument("--send", type=int, default=3000, help="deliveries sent (a slice; the rate is extrapolated)")
+    parser.add_argument("--baseline", type=int, default=3000, help="deliveries sent by each baseline sender")
+    parser.add_argument("--send", type=int, default=0, help="deliveries sent by the campaign's sender (0: all left; "
+                                                           "fewer: the time for all is extrapolated)")
+    parser.add_argument("--gateway-ms", type=float, default=0, help="the gateway answers each message after this "
+                        "many ms (a real SMS gateway is a network round trip away; 0: at once, on loopback)")
     args = parser.parse_args()
     db, survey_id = survey_database("survey-invitations", actor=ACTOR, title="全国纳税人需求调查",
                                     question="您对办税服务的满意程度")
     conn = store(args.n + args.n // 10)
-    print(f"Survey invitations on SQLite, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
+    print(f"Survey invitations on SQLite, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, the gateway answering "
+          f"after {args.gateway_ms:g} ms")
     small = plan(db, conn, survey_id, args.n // 10)
     print(f"  baseline: {args.n // 10:,} invitations planned in {small:.1f} s")
     full = plan(db, conn, survey_id, args.n)
@@ -109,28 +140,43 @@ def main() -> None:
     print(f"  {args.n:,} invitations planned (tokens, invitations, messages, {deliveries:,} outbox deliveries in all) "
           f"in {full:.1f} s; {full / small:.1f}x the baseline for 10x the invitations   budget ≤ {PLAN_TARGET_S} s")
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    settings = Settings(push_channels={"sms": f"json://127.0.0.1:{server.server_port}/d{{message}}?to={{address}}"},
+    ports = multiprocessing.get_context("spawn").Queue()
+    gateway = multiprocessing.get_context("spawn").Process(target=serve_gateway, args=(ports, args.gateway_ms / 1000),
+                                                           daemon=True)
+    gateway.start()
+    port = ports.get(timeout=60)
+    settings = Settings(push_channels={"sms": f"json://127.0.0.1:{port}/d{{message}}?to={{address}}"},
                         channel_hosts_allowed=["127.0.0.1"], push_max_attempts=1)
-    rates = {}
-    for label, batch in (("one claim per delivery (the outbox's default)", 1),
-                         (f"push_send_batch = {settings.push_send_batch} (what a campaign's sender uses)",
-                          settings.push_send_batch)):
+    batch, concurrency = settings.push_send_batch, settings.push_send_concurrency
+
+    def send(label: str, n: int, **how) -> float:
         started = time.perf_counter()
-        run = outbox.deliver_due(db, settings=settings, limit=args.send // 2, origin="push.message", batch=batch)
+        run = outbox.deliver_due(db, settings=settings, limit=n, origin="push.message", **how)
         seconds = time.perf_counter() - started
-        rates[batch] = (run.sent + run.failed) / seconds
-        print(f"  {'baseline, ' if batch == 1 else ''}{label}: sent {run.sent:,} (failed {run.failed}) in {seconds:.1f} s, "
-              f"{rates[batch]:,.0f} deliveries/s")
-    server.shutdown()
-    rate = rates[settings.push_send_batch]
+        rate = (run.sent + run.failed) / seconds
+        print(f"  {label}: sent {run.sent:,} (failed {run.failed}) in {seconds:.1f} s, {rate:,.0f} deliveries/s"
+              f"   load {os.getloadavg()[0]:.1f}", flush=True)
+        return rate
+
+    send("baseline, one claimed, sent and recorded at a time (the outbox's default)", args.baseline, batch=1)
+    send(f"baseline, batches of {batch} sent one after another (the previous campaign sender)", args.baseline,
+         batch=batch)
+    left = deliveries - 2 * args.baseline
+    n = min(args.send or left, left)
+    rate = send(f"now, batches of {batch}, {concurrency} in flight (push_send_concurrency)", n, batch=batch,
+                concurrency=concurrency)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as answer:
+        received = json.loads(answer.read())
+    gateway.terminate()
     with db.read() as s:
         sent = s.scalar(select(func.count()).select_from(outbox.Delivery).where(outbox.Delivery.state == "sent"))
-    twice = sum(1 for k in Gateway.received.values() if k > 1)
-    print(f"  all {deliveries:,} deliveries at {rate:,.0f}/s: {deliveries / rate / 3600:,.1f} h (extrapolated; one "
-          "sender, each message its own HTTP request to the gateway)")
-    print(f"  checked: {sent:,} recorded sent, {len(Gateway.received):,} received by the gateway, {twice} twice")
+    if n < left:
+        print(f"  all {deliveries:,} deliveries at {rate:,.0f}/s: {deliveries / rate / 60:,.1f} min (extrapolated from "
+              f"{n:,}; one sender, each message its own HTTP request to the gateway)")
+    else:
+        print(f"  all {deliveries:,} deliveries sent")
+    print(f"  checked: {sent:,} recorded sent, {received['received']:,} received by the gateway, "
+          f"{received['twice']} twice")
     db.dispose()
 
 

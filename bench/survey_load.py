@@ -6,9 +6,10 @@ Figures beside the target of issue 18 (p99 of the answer page under 200 ms at 50
 lost) and the baseline of the same run (5 respondents): requests/s and p50/p99 of the page and of the answers,
 failures, and every answer accepted (201) looked for in the database afterwards. With --think, also the same
 respondents pausing about that long between requests (people read a page before they answer it): flat out, 50
-users are a closed loop whose latency is users ÷ throughput, whatever the page costs.
+users are a closed loop whose latency is users ÷ throughput, whatever the page costs. With --baseline REV, the
+50-respondent runs also against the server as of that revision (git archive), on the same database, in the same run.
 
-Run: .venv/bin/python bench/survey_load.py [--users 50] [--seconds 30] [--think 2]
+Run: .venv/bin/python bench/survey_load.py [--users 50] [--seconds 30] [--think 2] [--baseline REV]
 A fresh SQLite file in bench/out/ (or CHUNFENG_DATABASE_URL, emptied: its name must hold "test" or "bench"), filled
 by `chunfeng demo --no-serve`.
 """
@@ -24,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cold_start import Server  # bench/cold_start.py
+from cold_start import Server, baseline_source  # bench/cold_start.py
 from common import configure  # bench/common.py
 from public_load import prepare  # bench/public_load.py
 from sqlalchemy import func, select
@@ -36,9 +37,11 @@ ROOT = Path(__file__).resolve().parent.parent
 P99_TARGET_MS = 200
 
 
-def run(url: str, files: Path, link: str, users: int, seconds: int, think: float = 0) -> dict:
-    prefix, accepted_file = files / f"survey-{users}-{think}", files / f"accepted-{users}-{think}.json"
-    with Server(ROOT / "src", url, files) as server:
+def run(url: str, files: Path, link: str, users: int, seconds: int, think: float = 0, source: Path = ROOT / "src",
+        label: str = "") -> dict:
+    prefix = files / f"survey-{label}{users}-{think}"
+    accepted_file = files / f"accepted-{label}{users}-{think}.json"
+    with Server(source, url, files) as server:
         env = {**os.environ, "CHUNFENG_BENCH_LINK": link, "CHUNFENG_BENCH_ACCEPTED": str(accepted_file),
                "CHUNFENG_BENCH_THINK": str(think)}
         subprocess.run([str(Path(sys.executable).with_name("locust")), "-f", str(Path(__file__).with_name(
@@ -70,6 +73,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--think", type=float, default=0, help="also a run where each respondent waits about this "
                         "many seconds between requests (a person reading the page), beside the flat-out runs")
+    parser.add_argument("--baseline", help="a revision whose server is measured too at --users, in the same run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="chunfeng-survey-load-") as tmp:
         files = Path(tmp)
@@ -78,6 +82,13 @@ def main() -> None:
         with db.read() as session:
             link = session.scalar(select(Survey.link).where(Survey.state == "published").order_by(Survey.id))
         db.dispose()
+        before = {}
+        if args.baseline:
+            source = baseline_source(args.baseline, files / "baseline")
+            before["loaded"] = run(url, files, link, args.users, args.seconds, source=source, label="before")
+            if args.think:
+                before["paced"] = run(url, files, link, args.users, args.seconds, args.think, source=source,
+                                      label="before")
         baseline = run(url, files, link, 5, args.seconds)
         loaded = run(url, files, link, args.users, args.seconds)
         paced = run(url, files, link, args.users, args.seconds, args.think) if args.think else None
@@ -86,9 +97,14 @@ def main() -> None:
           f"{os.getloadavg()[0]:.1f}, {args.seconds} s each   target: page p99 < {P99_TARGET_MS} ms at 50 respondents, "
           "nothing lost")
     print(line("baseline, 5 respondents", baseline))
+    if before:
+        print(line(f"{args.baseline}, {args.users} respondents, each as fast as it is answered", before["loaded"]))
     print(line(f"{args.users} respondents, each as fast as it is answered", loaded))
     if paced:
         print(line(f"{args.users} respondents, each waiting about {args.think:g} s between requests", paced))
+    if "paced" in before:
+        print(line(f"{args.baseline}, {args.users} respondents, each waiting about {args.think:g} s between requests",
+                   before["paced"]))
 
 
 if __name__ == "__main__":

@@ -286,26 +286,29 @@ def person(session, username: str) -> User:
 class Webhook:
     """A channel's far end on a loopback port (a robot's webhook, an SMS gateway): a threaded HTTP server that
     records each JSON body it is sent, with the request's path and idempotency key, answers `status` (500 while
-    `failing`) after `delay` seconds, and calls `on_receive` while still holding the request when it is set.
+    `failing`, or for a title in `refused`: not recorded) after `delay` seconds, and calls `on_receive` while still
+    holding the request when it is set.
     `url` is the Apprise address of it, `path` appended."""
 
     def __init__(self, path: str = "/hook"):
         self.received: list[dict] = []
         self.status, self.delay, self.on_receive, self.failing = 200, 0.0, None, False
+        self.refused: set[str] = set()
         self.lock = threading.Lock()
         webhook = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
-                if not webhook.failing:
+                failing = webhook.failing or body.get("title") in webhook.refused
+                if not failing:
                     with webhook.lock:
                         webhook.received.append({"path": self.path, "key": self.headers.get("Idempotency-Key"),
                                                  **body})
                 if webhook.on_receive:
                     webhook.on_receive()
                 time.sleep(webhook.delay)
-                self.send_response(500 if webhook.failing else webhook.status)
+                self.send_response(500 if failing else webhook.status)
                 self.end_headers()
 
             def log_message(self, *args):

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -219,3 +220,59 @@ def test_the_claim_reads_fresh_rows_off_an_index_without_sorting_the_queue(db):
     with db.engine.connect() as conn:
         plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}"))
     assert "ix_outbox_delivery_queue" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_a_failure_inside_a_concurrent_batch_is_retried_alone(db, receiver):
+    """Eight sends of a batch in flight at once; the gateway refuses one of them. That one is recorded failed with
+    its retry time and sent again later; the others are sent once and never again."""
+    titles = [f"消息 {i}" for i in range(12)]
+    ids = _enqueue(db, receiver.url, titles)
+    receiver.delay, receiver.refused = 0.05, {"消息 5"}  # the sends of a batch overlap
+    settings = get_settings().model_copy(update={"push_max_attempts": 3})
+    now = datetime(2026, 12, 7, 9, 0)
+    run = outbox.deliver_due(db, settings=settings, now=now, origin="test.thing", batch=12, concurrency=8)
+    assert (run.sent, run.failed) == (11, 1)
+    failed = _row(db, ids[5])
+    assert (failed.state, failed.attempts, failed.next_attempt_at) == ("failed", 1, now + timedelta(minutes=5))
+    assert {_row(db, i).state for i in ids if i != ids[5]} == {"sent"}
+    receiver.refused = set()
+    run = outbox.deliver_due(db, settings=settings, now=now + timedelta(minutes=5), origin="test.thing", batch=12,
+                             concurrency=8)
+    assert (run.sent, run.failed) == (1, 0) and _row(db, ids[5]).attempts == 2
+    assert Counter(receiver.titles) == Counter(titles)  # each accepted exactly once
+
+
+def test_two_senders_with_concurrent_batches_deliver_each_message_once(db, receiver):
+    """Two campaign senders (two replicas, or the schedule and a command) each with eight sends in flight: every
+    message reaches the gateway once, and the sends really overlapped (more than one request held at a time)."""
+    titles = [f"邀请 {i}" for i in range(120)]
+    _enqueue(db, receiver.url, titles)
+    held, most, lock = [0], [0], threading.Lock()
+
+    def on_receive():  # the gateway holds each request a while, counting how many it holds at once
+        with lock:
+            held[0] += 1
+            most[0] = max(most[0], held[0])
+        time.sleep(0.01)
+        with lock:
+            held[0] -= 1
+
+    receiver.on_receive = on_receive
+    settings = get_settings()
+    start = threading.Barrier(2)
+    runs: list[outbox.DeliveryRun] = []
+
+    def run():
+        start.wait()
+        runs.append(outbox.deliver_due(db, settings=settings, origin="test.thing", batch=10, concurrency=8))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert Counter(receiver.titles) == Counter(titles)  # every one, none twice
+    assert sum(r.sent for r in runs) == len(titles) and all(r.sent for r in runs)
+    with db.read() as s:
+        assert Counter(s.scalars(select(outbox.Delivery.state))) == {"sent": len(titles)}
+    assert most[0] > 1

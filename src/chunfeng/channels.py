@@ -92,9 +92,13 @@ def check(url: str, *, rules: ChannelRules = ChannelRules(),
     """Refuse (ChannelRefused) a URL whose scheme is not allowed, which Apprise cannot read, or whose host
     resolves to a loopback, link-local, private or otherwise non-public address that is not allow-listed."""
     url = url.strip()
+    _check(url, apprise.Apprise.instantiate(url) if scheme_of(url) else None, rules=rules, resolver=resolver)
+
+
+def _check(url: str, plugin, *, rules: ChannelRules, resolver: Callable[[str], list[Address]]) -> None:
+    """`check` of the plugin Apprise read from `url` (None: it could not)."""
     scheme = scheme_of(url)
     schemes = [s.lower() for s in rules.schemes]
-    plugin = apprise.Apprise.instantiate(url) if scheme else None
     if plugin is None:
         raise ChannelRefused(f"无法识别的通知地址“{masked(url)}”(应为 Apprise 支持的地址,如 "
                              f"{'、'.join(s + '://' for s in schemes)})")
@@ -117,11 +121,18 @@ def check(url: str, *, rules: ChannelRules = ChannelRules(),
                              "确需使用请由管理员列入 CHUNFENG_CHANNEL_HOSTS_ALLOWED")
 
 
-def sender(url: str, *, rules: ChannelRules = ChannelRules()) -> apprise.Apprise:
+def sender(url: str, *, rules: ChannelRules = ChannelRules(),
+           resolver: Callable[[str], list[Address]] = resolve) -> apprise.Apprise:
     """An Apprise sender for a checked `url` that never follows a redirect (a public host answering 302 to
-    169.254.169.254 would lead the request where `check` refused to go; `?redirect=yes` in the URL is overridden)."""
-    check(url, rules=rules)
-    plugin = apprise.Apprise.instantiate(url.strip(), asset=apprise.AppriseAsset(http_redirects=False))
+    169.254.169.254 would lead the request where `check` refused to go; `?redirect=yes` in the URL is overridden).
+    It notifies in the calling thread: the outbox runs its own bounded pool, and Apprise's pools (one per notify,
+    or its process-wide one of cores + 4 threads when a service timeout is set) cost a thread hop per message and
+    capped every sender together at six sends in flight; the plugin's socket timeouts (4 s) still bound a send.
+    The URL is read once, for the check and the send (reading it is most of a send's CPU)."""
+    url = url.strip()
+    asset = apprise.AppriseAsset(http_redirects=False, async_mode=False, service_timeout=0)
+    plugin = apprise.Apprise.instantiate(url, asset=asset) if scheme_of(url) else None
+    _check(url, plugin, rules=rules, resolver=resolver)
     plugin.redirects = False
     notifier = apprise.Apprise()
     notifier.add(plugin)

@@ -6,8 +6,10 @@ what is due in three steps, each its own transaction or none:
 - claim: a short committed transaction marks the next due delivery `sending` with a conditional update (on
   PostgreSQL it is picked with FOR UPDATE SKIP LOCKED; SQLite has one writer), so two overlapping runs, or two
   replicas, never hold the same row;
-- send: outside any transaction, through Apprise (the channel URL checked again right before);
-- record: the outcome committed per delivery, `sent` or `failed` with the next attempt after a doubling wait.
+- send: outside any transaction, through Apprise (the channel URL checked again right before), up to
+  `concurrency` of a claimed batch in flight at once;
+- record: the outcomes of a batch committed together, `sent` or `failed` with the next attempt after a doubling
+  wait, each conditional on the attempt claimed.
 
 A delivery left `sending` past its lease (its process was killed between send and record) becomes `uncertain`:
 it may have gone out, so it is never sent again automatically (at most once); an official who has checked with
@@ -18,9 +20,13 @@ States: pending → sending → sent | failed (retried while attempts remain) | 
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
@@ -179,14 +185,16 @@ def resolve(channel: str, target: str, delivery_id: int, templates: dict[str, st
     return template.replace("{address}", quote(target, safe="@")).replace("{message}", str(delivery_id))
 
 
-def send(claimed: Claimed, settings: Settings) -> str:
-    """Hand one delivery to its channel, outside any transaction; the error for people, or "" when accepted."""
+def send(claimed: Claimed, settings: Settings, *,
+         lookup: Callable[[str], list[channels.Address]] = channels.resolve) -> str:
+    """Hand one delivery to its channel, outside any transaction; the error for people, or "" when accepted.
+    `lookup` resolves the channel's host for the check (deliver_due: once per host and batch)."""
     url = resolve(claimed.channel, claimed.target, claimed.id, settings.push_channels)
     if url is None:
         return f"渠道“{claimed.channel}”未配置(CHUNFENG_PUSH_CHANNELS)"
     try:
         # Checked again: the name may resolve elsewhere now, or the allow-list have changed.
-        sender = channels.sender(url, rules=channels.ChannelRules.from_settings(settings))
+        sender = channels.sender(url, rules=channels.ChannelRules.from_settings(settings), resolver=lookup)
         ok = bool(sender.notify(title=claimed.title, body=claimed.body or claimed.title))
     except Exception as exc:  # noqa: BLE001 (a broken channel must not stop the others)
         return str(exc) or type(exc).__name__
@@ -199,37 +207,49 @@ def record(db: Database, claimed: Claimed, error: str, *, now: datetime, retry: 
 
 
 def record_all(db: Database, outcomes: list[tuple[Claimed, str]], *, now: datetime, retry: timedelta) -> None:
-    """Commit the outcomes of a claimed batch in one transaction, each conditional on the attempt claimed."""
+    """Commit the outcomes of a claimed batch in one transaction, each conditional on the attempt claimed: one
+    UPDATE per attempt number and outcome (a batch of fresh rows sent is one statement, not one per message)."""
+    alike: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for claimed, error in outcomes:
+        alike[(claimed.attempts, error[:500])].append(claimed.id)
+    sent_at = utcnow()
     with db.write() as session:
-        for claimed, error in outcomes:
-            values = ({"state": "sent", "sent_at": utcnow(), "last_error": "", "next_attempt_at": None} if not error
-                      else {"state": "failed", "last_error": error[:500],
-                            "next_attempt_at": now + retry * 2 ** (claimed.attempts - 1)})
-            session.execute(update(Delivery).where(Delivery.id == claimed.id, Delivery.attempts == claimed.attempts)
-                            .values(**values))
+        for (attempts, error), ids in alike.items():
+            values = ({"state": "sent", "sent_at": sent_at, "last_error": "", "next_attempt_at": None} if not error
+                      else {"state": "failed", "last_error": error,
+                            "next_attempt_at": now + retry * 2 ** (attempts - 1)})
+            session.execute(update(Delivery).where(Delivery.id.in_(ids), Delivery.attempts == attempts)
+                            .values(**values).execution_options(synchronize_session=False))
 
 
 def deliver_due(db: Database, *, settings: Settings, now: datetime | None = None, limit: int = 10_000,
-                origin: str | None = None, lease: timedelta = LEASE, batch: int = BATCH) -> DeliveryRun:
+                origin: str | None = None, lease: timedelta = LEASE, batch: int = BATCH,
+                concurrency: int = 1) -> DeliveryRun:
     """Send what is due (of one origin, e.g. "inbox.message", or all): claim `batch`, send each, record their
     outcomes, until `limit` are done or nothing is due. What the scheduler runs.
 
     A bigger batch costs two transactions per batch instead of per message (a campaign of a million), and a sender
-    killed mid-batch leaves the whole batch uncertain instead of one message: never sent twice either way."""
+    killed mid-batch leaves the whole batch uncertain instead of one message: never sent twice either way.
+    `concurrency` sends of a batch are in flight at once (a gateway's round trip is most of a send); a failed one
+    is recorded failed and retried alone, and the next batch is claimed once the whole batch is recorded."""
     now = now or utcnow()
     run = DeliveryRun(uncertain=expire_leases(db, now=now, origin=origin))
     retry = timedelta(minutes=settings.push_retry_minutes)
     done = 0
-    while done < limit:
-        claimed = claim(db, now=now, limit=min(max(batch, 1), limit - done), max_attempts=settings.push_max_attempts,
-                        lease=lease, origin=origin)
-        if not claimed:
-            break
-        outcomes = [(c, send(c, settings)) for c in claimed]
-        record_all(db, outcomes, now=now, retry=retry)
-        run.sent += sum(1 for _, error in outcomes if not error)
-        run.failed += sum(1 for _, error in outcomes if error)
-        done += len(claimed)
+    with ThreadPoolExecutor(concurrency, "outbox-send") if concurrency > 1 else nullcontext() as pool:
+        while done < limit:
+            claimed = claim(db, now=now, limit=min(max(batch, 1), limit - done),
+                            max_attempts=settings.push_max_attempts, lease=lease, origin=origin)
+            if not claimed:
+                break
+            # A batch's messages share a handful of gateway hosts: each host is looked up once a batch (under a
+            # second old at the send) instead of once per message.
+            one = functools.partial(send, settings=settings, lookup=functools.cache(channels.resolve))
+            outcomes = list(zip(claimed, pool.map(one, claimed) if pool else map(one, claimed), strict=True))
+            record_all(db, outcomes, now=now, retry=retry)
+            run.sent += sum(1 for _, error in outcomes if not error)
+            run.failed += sum(1 for _, error in outcomes if error)
+            done += len(claimed)
     return run
 
 

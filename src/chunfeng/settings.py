@@ -74,6 +74,7 @@ class Settings(BaseSettings):
         "held and the approver's unit told")
     push_max_attempts: int = Field(5, ge=1, description="a delivery a channel refuses (push messages, unit inbox channels) is tried this many times in all, with back-off")
     push_send_batch: int = Field(50, ge=1, le=1000, description="push messages (campaigns, survey invitations) claimed from the outbox at a time: two transactions per batch instead of per message; a sender killed mid-batch leaves that many uncertain (never resent by themselves)")
+    push_send_concurrency: int = Field(8, ge=1, le=64, description="push messages of a claimed batch sent at once (each its own request to its gateway); a failed one is retried alone")
     push_retry_minutes: int = Field(5, ge=1, description="the first retry waits this long; each later one twice as long")
     push_channels: dict[str, str] = Field(default_factory=dict, description='Apprise URL per channel with {address} for the contact, e.g. {"sms": "json://gateway.local/sms?to={address}", "email": "mailtos://user:pass@smtp.example.com?to={address}"}; inapp needs none')
     channel_schemes: list[str] = Field(

@@ -10,7 +10,7 @@ import re
 import httpx
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from chunfeng.inbox.models import InboxMessage
 from chunfeng.ledger.models import Assignment
@@ -249,3 +249,46 @@ def test_units_from_the_picker_or_a_file_reminded_from_the_page_and_the_hall_pos
     gd = login(server, "gd_officer")
     for path in (f"/survey/{survey_id}/poster", f"/survey/{survey_id}/qr.png"):
         assert gd.get(path).status_code == 403
+
+
+def test_the_public_page_reads_a_published_versions_questions_once_per_process(office, server, tmp_path):
+    """Issue 18 (p99 at 50 respondents): each public page and answer loaded the questionnaire's questions again.
+    A published version's questions never change, so the process reads them once; the page and the answer check
+    still see every question, and a new version's link its own."""
+    officer, survey_id, link = published(server, tmp_path)
+    public = httpx.Client(base_url=server, follow_redirects=False, timeout=30)
+    assert public.get(f"/s/{link}").status_code == 200  # the first read
+    reads: list[str] = []
+
+    def count(_conn, _cursor, statement, *_):
+        if "FROM survey_question" in statement:
+            reads.append(statement)
+
+    event.listen(office.engine, "before_cursor_execute", count)
+    try:
+        for _ in range(3):
+            form = public.get(f"/s/{link}")
+            assert form.status_code == 200 and "您对办税服务厅的满意程度" in form.text
+            assert "仅当上面“您是否在办税服务厅办过业务?”选择“是”时回答本题" in form.text
+            sent = public.post(f"/api/s/{link}", json={"answers": {"Q1": "否", "Q4": 9}})
+            assert sent.status_code == 201
+        missing = public.post(f"/api/s/{link}", json={"answers": {"Q1": "是"}})
+        assert missing.status_code == 400 and set(missing.json()["problems"]) == {"Q2"}
+        assert [q["code"] for q in public.get(f"/api/s/{link}").json()["questions"]] == ["Q1", "Q2", "Q3", "Q4", "Q5"]
+    finally:
+        event.remove(office.engine, "before_cursor_execute", count)
+    assert reads == []
+    with office.read() as s:
+        assert s.scalar(select(func.count()).select_from(SurveyResponse)) == 3
+    # The next version, with a question changed, is published: its link shows its own questions.
+    page = officer.get(f"/survey/{survey_id}")
+    made = import_survey(officer, tmp_path, rows=[*GOOD[:4], ["Q5", "填空", "您最希望改进什么?", "", "否", "", ""]],
+                         edit_of=str(survey_id))
+    assert made.status_code == 303, made.text[:300]
+    new_id = int(re.search(r"/survey/(\d+)", made.headers["location"])[1])
+    assert new_id != survey_id and csrf_from(page.text)
+    page = officer.get(f"/survey/{new_id}")
+    assert officer.post(f"/survey/{new_id}/publish", data={"csrf_token": csrf_from(page.text)}).status_code == 303
+    new_link = re.search(r'id="public-link">[^<]*/s/([\w-]+)<', officer.get(f"/survey/{new_id}").text)[1]
+    assert "您最希望改进什么?" in public.get(f"/s/{new_link}").text
+    assert public.get(f"/s/{link}").status_code == 409  # the earlier version closed

@@ -190,7 +190,8 @@ def _deliveries_of(campaign_id: int):
 
 def deliver(db: Database, *, settings: Settings, now: datetime | None = None, limit: int = 10_000) -> outbox.DeliveryRun:
     """Send the push messages due in the outbox (claim → send → record: never twice)."""
-    return outbox.deliver_due(db, settings=settings, now=now, limit=limit, origin=ORIGIN, batch=settings.push_send_batch)
+    return outbox.deliver_due(db, settings=settings, now=now, limit=limit, origin=ORIGIN, batch=settings.push_send_batch,
+                              concurrency=settings.push_send_concurrency)
 
 
 def delivery_figures(session: Session, campaign_id: int) -> dict:

@@ -294,7 +294,8 @@ def questionnaire_api(token: str, session: SessionDep):
     """The questionnaire an invitation's one-time token or the open link opens (a used invitation: 409)."""
     survey, invitation = services.resolve(session, token)
     return JSONResponse({"title": survey.title, "intro": survey.intro, "version": survey.version,
-                         "invited": invitation is not None, "questions": [_question(q) for q in survey.questions]})
+                         "invited": invitation is not None,
+                         "questions": [_question(q) for q in services.public_questions(survey)]})
 
 
 @router.post("/api/s/{token}", status_code=201, responses={

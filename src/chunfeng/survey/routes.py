@@ -39,7 +39,8 @@ def answer_form(request: Request, token: str, session: SessionDep, done: bool = 
     if done:  # after a submit (redirected, so a refresh does not send the answers again)
         return render(request, "survey/thanks.html", {}, user=None)
     survey, invitation = services.resolve(session, token)
-    return render(request, "survey/answer.html", {"survey": survey, "token": token, "values": {}, "problems": {},
+    return render(request, "survey/answer.html", {"survey": survey, "questions": services.public_questions(survey),
+                                                  "token": token, "values": {}, "problems": {},
                                                   "invited": invitation is not None}, user=None)
 
 
@@ -54,7 +55,7 @@ async def answer_submit(request: Request, token: str, db: DatabaseDep):
         with db.read() as session:
             survey, invitation = services.resolve(session, token)
             return render(request, "survey/answer.html", {
-                "survey": survey, "token": token, "values": raw, "problems": exc.problems, "error": str(exc),
+                "survey": survey, "questions": services.public_questions(survey), "token": token, "values": raw, "problems": exc.problems, "error": str(exc),
                 "invited": invitation is not None}, user=None, status_code=400)
     return RedirectResponse(f"/s/{token}?done=1", status_code=303)
 

@@ -324,6 +324,47 @@ def resolve(session: Session, token: str) -> tuple[Survey, SurveyInvitation | No
     return survey, invitation
 
 
+@dataclass(frozen=True, eq=False)
+class FrozenQuestion:
+    """A published version's question as the public page and the answer check read it: plain values, shared by
+    the process's requests (a published version's questions never change; builder.editable refuses)."""
+
+    code: str
+    kind: str
+    text: str
+    options: tuple
+    required: bool
+    show_if: str
+    show_values: tuple
+    rows: tuple
+    choices: tuple
+
+
+_PUBLISHED: dict[tuple[int, str], tuple[FrozenQuestion, ...]] = {}
+_PUBLISHED_KEPT = 256  # versions open at once are few: one per questionnaire
+
+
+def public_questions(survey: Survey) -> tuple[FrozenQuestion, ...]:
+    """The questions of a published (or closed) version, read from the database once per process: each public
+    page and answer loaded and built them again (a query and its objects per request, at 50 respondents a
+    second). Keyed by the version's id and its open link, drawn at random when it was published, so a database
+    emptied or restored under a running process (ids reused) never meets another version's questions."""
+    key = (survey.id, survey.link or "")
+    found = _PUBLISHED.get(key)
+    if found is None:
+        if survey.state == "draft":  # a draft still changes: never kept
+            return tuple(_frozen(q) for q in survey.questions)
+        if len(_PUBLISHED) >= _PUBLISHED_KEPT:
+            _PUBLISHED.clear()
+        found = _PUBLISHED[key] = tuple(_frozen(q) for q in survey.questions)
+    return found
+
+
+def _frozen(q: SurveyQuestion) -> FrozenQuestion:
+    return FrozenQuestion(q.code, q.kind, q.text, tuple(q.options), q.required, q.show_if, tuple(q.show_values),
+                          tuple(q.rows), tuple(q.choices))
+
+
 class AnswerInvalid(SurveyInvalid):
     """Some answers are missing or not allowed: `problems` maps each question's code to what is wrong."""
 
@@ -410,7 +451,7 @@ def submit(*, session: Session, token: str, raw: dict[str, list[str]]) -> Survey
     racing with the same token, the second finds it claimed (PostgreSQL re-reads the row after the first commits)
     and is refused; the unique invitation id of a response is the last guard."""
     survey, invitation = resolve(session, token)
-    answers = clean_answers(list(survey.questions), raw)
+    answers = clean_answers(list(public_questions(survey)), raw)
     if invitation is not None:
         claimed = session.execute(update(SurveyInvitation).where(SurveyInvitation.id == invitation.id,
                                                                  SurveyInvitation.answered_at.is_(None))

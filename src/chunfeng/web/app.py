@@ -105,7 +105,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
                   docs_url=None, openapi_url="/api/openapi.json", redoc_url=None, lifespan=lifespan)
     app.state.db = db
     app.state.settings = settings
-    readiness = Readiness(db, settings)
+    readiness = app.state.readiness = Readiness(db, settings)
     limiter = RateLimiter(db.url, wait_seconds=settings.rate_limit_wait_ms / 1000, write_lock=db.write_lock)
     app.add_middleware(RateLimit, limiter=limiter)  # inside SecurityHeaders: a 429 page carries the headers too
     app.add_middleware(SecurityHeaders)

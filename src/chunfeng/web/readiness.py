@@ -27,6 +27,10 @@ class Readiness:
 
     def __init__(self, db: Database, settings: Settings):
         self.db = db
+        # Called once, on the loading thread that finishes last: what the process does once it is ready (`chunfeng
+        # serve` takes its heap out of the garbage collector's reach, web/server.py).
+        self.on_ready: Callable[[], None] | None = None
+        self._finishing = threading.Lock()
         model = settings.consult_embedding_model
         self.loads: dict[str, tuple[str, Preloaded, Callable[[Session], object]]] = {
             "consult": ("咨询检索索引", consult.INDEXES, lambda s: consult.index_for(s, embedding_model=model)),
@@ -53,7 +57,10 @@ class Readiness:
             except Exception:
                 log.exception("loading the %s index at start-up failed; trying again in %s s", name, RETRY_SECONDS)
                 self._stop.wait(RETRY_SECONDS)
-        self.loaded.add(name)
+        with self._finishing:
+            self.loaded.add(name)
+            if self.loaded == set(self.loads) and self.on_ready is not None:
+                self.on_ready()
 
     def health(self) -> JSONResponse:
         """200 when ready, with how many times each index was built in this process (once, unless the knowledge
