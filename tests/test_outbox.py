@@ -51,6 +51,23 @@ def _row(db, delivery_id: int) -> outbox.Delivery:
         return session.get(outbox.Delivery, delivery_id)
 
 
+
+def _two_senders_at_once(send) -> list[outbox.DeliveryRun]:
+    """Run `send` on two threads released together; their delivery runs."""
+    start = threading.Barrier(2)
+    runs: list[outbox.DeliveryRun] = []
+
+    def run():
+        start.wait()
+        runs.append(send())
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return runs
+
 def test_two_overlapping_runs_deliver_each_message_exactly_once(bureau, system, receiver):
     """Issue 13: a request's background delivery and the scheduled scan overlapping sent an inbox message twice.
     Here two runs start together, as the nudge after a notice and the schedule (or two replicas) would."""
@@ -63,18 +80,7 @@ def test_two_overlapping_runs_deliver_each_message_exactly_once(bureau, system, 
             inbox.post(s, unit=county, kind="reminder", title=title)
     receiver.delay = 0.02  # each send takes a while, so the runs overlap
     settings = get_settings()
-    start = threading.Barrier(2)
-    runs: list[outbox.DeliveryRun] = []
-
-    def run():
-        start.wait()
-        runs.append(inbox.deliver_pending(bureau, settings=settings))
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    runs = _two_senders_at_once(lambda: inbox.deliver_pending(bureau, settings=settings))
     assert Counter(receiver.titles) == Counter(titles)  # every one, none twice
     assert sum(r.sent for r in runs) == len(titles) and sum(r.failed for r in runs) == 0
     with bureau.read() as s:
@@ -253,24 +259,14 @@ def test_two_senders_with_concurrent_batches_deliver_each_message_once(db, recei
         with lock:
             held[0] += 1
             most[0] = max(most[0], held[0])
-        time.sleep(0.01)
+        time.sleep(0.02)  # long enough that a sender started late on a loaded machine still finds work
         with lock:
             held[0] -= 1
 
     receiver.on_receive = on_receive
     settings = get_settings()
-    start = threading.Barrier(2)
-    runs: list[outbox.DeliveryRun] = []
-
-    def run():
-        start.wait()
-        runs.append(outbox.deliver_due(db, settings=settings, origin="test.thing", batch=10, concurrency=8))
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    runs = _two_senders_at_once(
+        lambda: outbox.deliver_due(db, settings=settings, origin="test.thing", batch=10, concurrency=8))
     assert Counter(receiver.titles) == Counter(titles)  # every one, none twice
     assert sum(r.sent for r in runs) == len(titles) and all(r.sent for r in runs)
     with db.read() as s:
