@@ -9,7 +9,7 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
-from chunfeng.consult import services, transfer
+from chunfeng.consult import knowledge, services, transfer
 from chunfeng.consult.errors import ConsultInvalid
 from chunfeng.consult.index import Doc, Hit
 from chunfeng.consult.models import ConsultQuery, Handoff, KbEntry, KbRevision
@@ -87,13 +87,13 @@ def test_unsure_questions_go_to_a_person_and_come_back_as_knowledge(kb):
         services.answer_handoff(session=s, actor=person(s, "agent"), handoff_id=unsure.handoff_id,
                                 answer="这不属于税费问题,请咨询当地动物防疫机构。")
     with kb.write() as s:
-        entry = services.promote_handoff(session=s, actor=person(s, "agent"), handoff_id=unsure.handoff_id, tags="其他")
+        entry = knowledge.promote_handoff(session=s, actor=person(s, "agent"), handoff_id=unsure.handoff_id, tags="其他")
         assert entry.key == "kb-0003" and entry.status == "published"
     again = ask(kb, "小狗疫苗怎么打")  # the new entry is found at once: the index was rebuilt
     assert again.hits[0].doc.ref == "kb-0003"
     with kb.write() as s:
         with pytest.raises(ConsultInvalid, match="已加入知识库"):
-            services.promote_handoff(session=s, actor=person(s, "agent"), handoff_id=unsure.handoff_id)
+            knowledge.promote_handoff(session=s, actor=person(s, "agent"), handoff_id=unsure.handoff_id)
 
 
 def test_handoff_refusals(kb):
@@ -102,10 +102,10 @@ def test_handoff_refusals(kb):
         with pytest.raises(Forbidden):
             services.answer_handoff(session=s, actor=person(s, "viewer"), handoff_id=unsure.handoff_id, answer="x")
         with pytest.raises(ConsultInvalid, match="先答复"):
-            services.promote_handoff(session=s, actor=person(s, "agent"), handoff_id=unsure.handoff_id)
+            knowledge.promote_handoff(session=s, actor=person(s, "agent"), handoff_id=unsure.handoff_id)
         with pytest.raises(Forbidden):  # a service officer answers but does not curate the knowledge base
             services.answer_handoff(session=s, actor=person(s, "officer"), handoff_id=unsure.handoff_id, answer="好")
-            services.promote_handoff(session=s, actor=person(s, "officer"), handoff_id=unsure.handoff_id)
+            knowledge.promote_handoff(session=s, actor=person(s, "officer"), handoff_id=unsure.handoff_id)
 
 
 def test_feedback(kb):
@@ -118,27 +118,27 @@ def test_feedback(kb):
 
 def test_history_and_scope_of_edits(kb):
     with kb.write() as s:
-        services.save_entry(session=s, actor=person(s, "agent"), key="kb-0002", expected_version=1,
+        knowledge.save_entry(session=s, actor=person(s, "agent"), key="kb-0002", expected_version=1,
                             values={"question": "小规模纳税人增值税征收率", "answer": "3%。"})
     with kb.read() as s:
-        entry, revisions = services.history(session=s, actor=person(s, "agent"), key="kb-0002")
+        entry, revisions = knowledge.history(session=s, actor=person(s, "agent"), key="kb-0002")
         assert entry.version == 2 and [r.version for r in revisions] == [1]
         assert "适用3%征收率" in revisions[0].snapshot
     with pytest.raises(ConsultInvalid, match="请刷新"):
         with kb.write() as s:
-            services.save_entry(session=s, actor=person(s, "agent"), key="kb-0002", expected_version=1,
+            knowledge.save_entry(session=s, actor=person(s, "agent"), key="kb-0002", expected_version=1,
                                 values={"question": "x", "answer": "y"})
     with pytest.raises(Forbidden):  # a provincial agent may not write national answers
         with kb.write() as s:
-            services.save_entry(session=s, actor=person(s, "bj_agent"), values={"question": "x", "answer": "y"})
+            knowledge.save_entry(session=s, actor=person(s, "bj_agent"), values={"question": "x", "answer": "y"})
     with kb.write() as s:
-        regional = services.save_entry(session=s, actor=person(s, "bj_agent"),
+        regional = knowledge.save_entry(session=s, actor=person(s, "bj_agent"),
                                        values={"question": "北京办税服务厅周末开放吗", "answer": "部分办税服务厅周六开放。",
                                                "region": "110000"})
         assert regional.region == "110000"
     with pytest.raises(Forbidden):
         with kb.write() as s:
-            services.save_entry(session=s, actor=person(s, "bj_agent"),
+            knowledge.save_entry(session=s, actor=person(s, "bj_agent"),
                                 values={"question": "x", "answer": "y", "region": "440000"})
     assert "kb-0003" not in [h.doc.ref for h in ask(kb, "办税服务厅周末开放吗").hits]
     assert "kb-0003" not in [h.doc.ref for h in ask(kb, "北京办税服务厅周末开放吗", region="440000").hits]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from chunfeng.consult import services, transfer
+from chunfeng.consult import knowledge, services, transfer
 from chunfeng.consult.evaluation import evaluate_answers, read_phrasings
 from chunfeng.consult.models import KbEntry
 from tests.conftest import person
@@ -96,7 +96,7 @@ def test_review_queue_names_what_to_look_at(starter, system, add_users):
 
     def queue(day, **kw):
         with starter.read() as s:
-            page = services.review_queue(session=s, actor=system, today=day, per_page=1000, **kw)
+            page = knowledge.review_queue(session=s, actor=system, today=day, per_page=1000, **kw)
         return {i.entry.key: {code for code, _ in i.reasons} for i in page.items}, page
 
     reasons, page = queue(today)
@@ -108,7 +108,7 @@ def test_review_queue_names_what_to_look_at(starter, system, add_users):
     assert "ending" not in queue(today)[0].get("kb-0240", set())
     # An official keeps a current answer on the repealed regulations: the VAT law entries list them as repealed.
     with starter.write() as s:
-        services.save_entry(session=s, actor=person(s, "agent"), values={
+        knowledge.save_entry(session=s, actor=person(s, "agent"), values={
             "question": "增值税视同销售有哪些情形", "answer": "按暂行条例实施细则第四条……",
             "basis": "《中华人民共和国增值税暂行条例实施细则》", "effective_from": date(2009, 1, 1)})
         added = s.scalars(select(KbEntry.key).order_by(KbEntry.id.desc())).first()
@@ -116,7 +116,7 @@ def test_review_queue_names_what_to_look_at(starter, system, add_users):
     assert reasons[added] == {"repealed"}  # just saved, so reviewed today; the repealed basis remains
     # Confirming an entry takes it off the queue until the next reason arises; saving does too.
     with starter.write() as s:
-        services.mark_reviewed(session=s, actor=person(s, "agent"), key="kb-0100")
+        knowledge.mark_reviewed(session=s, actor=person(s, "agent"), key="kb-0100")
     assert "kb-0100" not in queue(date.today())[0]
 
 

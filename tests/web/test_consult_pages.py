@@ -157,9 +157,9 @@ def test_review_queue_page_lists_links_and_confirms(kb, server):  # noqa: F811
 def test_an_ended_entry_is_shown_as_past(kb, server, system):  # noqa: F811
     from datetime import date
 
-    from chunfeng.consult import services
+    from chunfeng.consult import knowledge
     with kb.write() as s:
-        services.save_entry(session=s, actor=system, values={
+        knowledge.save_entry(session=s, actor=system, values={
             "question": "2021年小规模纳税人月销售额15万元以下免征增值税吗", "answer": "2021年4月1日至2022年12月31日免征。",
             "basis": "财政部 税务总局公告2021年第11号", "effective_from": date(2021, 4, 1),
             "effective_until": date(2022, 12, 31)})

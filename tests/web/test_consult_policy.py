@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from chunfeng.consult import knowledge
 from chunfeng.consult import services as consult
 from chunfeng.consult.errors import ConsultError
 from chunfeng.consult.models import ConsultQuery, Handoff, KbEntry
@@ -52,7 +53,7 @@ def test_answers_and_promotions_are_offered_exactly_where_the_service_allows(kb,
             session=s, actor=u, handoff_id=waiting, answer="按季申报。"), {"answer": "按季申报。"}))
         for item in (answered, district, guangdong):
             cells.append(Cell(who, "/consult/queue?state=answered", f"/consult/handoffs/{item}/promote",
-                              lambda s, u, item=item: consult.promote_handoff(session=s, actor=u, handoff_id=item)))
+                              lambda s, u, item=item: knowledge.promote_handoff(session=s, actor=u, handoff_id=item)))
     expected = {(who, f"/consult/handoffs/{waiting}/answer") for who in ("agent", "bj_agent", "officer")}
     expected |= {(who, f"/consult/handoffs/{item}/promote") for item in (answered, district) for who in ("agent", "bj_agent")}
     expected |= {(who, f"/consult/handoffs/{guangdong}/promote") for who in ("agent", "gd_agent")}

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from chunfeng.appeals.models import Appeal
-from chunfeng.consult import services
+from chunfeng.consult import knowledge, services
 from chunfeng.consult.models import ConsultQuery, Handoff
 from chunfeng.org.models import AuditEntry, Unit
 from tests.conftest import csrf_from, finished, login, person
@@ -30,9 +30,9 @@ def units(kb, add_users):  # noqa: F811
             answer = services.ask(session=s, query=question, region=region, today=date(2024, 5, 1))
             ids[key] = services.request_handoff(session=s, query_id=answer.query_id, token=answer.token).id
         gd = person(s, "gd_agent")
-        ids["draft"] = services.save_entry(session=s, actor=gd, values={
+        ids["draft"] = knowledge.save_entry(session=s, actor=gd, values={
             "question": "广东省内跨市迁移的草稿问题", "answer": "草稿答案,尚未审定", "region": "440000", "status": "draft"}).key
-        ids["published"] = services.save_entry(session=s, actor=gd, values={
+        ids["published"] = knowledge.save_entry(session=s, actor=gd, values={
             "question": "广东省电子税务局怎么登录", "answer": "用个人所得税 App 扫码登录。", "region": "440000"}).key
     return ids
 

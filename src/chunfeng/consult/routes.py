@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chunfeng.bounds import LAW_DAY_MIN, OutOfBounds, bounded_day
 from chunfeng.charts import bar_chart
-from chunfeng.consult import analytics, policy, services, transfer
+from chunfeng.consult import analytics, knowledge, policy, services, transfer
 from chunfeng.consult.errors import ConsultInvalid
 from chunfeng.consult.models import ENTRY_STATES
 from chunfeng.jobs import TaskResult
@@ -166,13 +166,13 @@ def answer_handoff(request: Request, handoff_id: Id, db: DatabaseDep, user: Curr
 @router.post("/consult/handoffs/{handoff_id}/promote", dependencies=[require("consult.kb.edit")])
 def promote(handoff_id: Id, db: DatabaseDep, user: CurrentUser, basis: str = Form(""), tags: str = Form("")):
     with db.write() as session:
-        entry = services.promote_handoff(session=session, actor=user, handoff_id=handoff_id, basis=basis, tags=tags)
+        entry = knowledge.promote_handoff(session=session, actor=user, handoff_id=handoff_id, basis=basis, tags=tags)
     return RedirectResponse(f"/consult/kb/{entry.key}?promoted=1", status_code=303)
 
 
 @router.get("/consult/kb", dependencies=[require("consult.agent")])
 def kb_list(request: Request, session: SessionDep, user: CurrentUser, q: str = "", status: str = "", page: PageNo = 1):
-    result = services.list_entries(session=session, actor=user, query=q.strip(), status=status, page=max(1, page))
+    result = knowledge.list_entries(session=session, actor=user, query=q.strip(), status=status, page=max(1, page))
     return render(request, "consult/kb.html", {"result": result, "q": q.strip(), "status": status,
                                                "states": ENTRY_STATES}, user=user)
 
@@ -221,7 +221,7 @@ def kb_new(request: Request, user: CurrentUser):
 
 @router.get("/consult/kb/{key}", dependencies=[require("consult.kb.edit")])
 def kb_entry(request: Request, key: str, session: SessionDep, user: CurrentUser):
-    entry, revisions = services.history(session=session, actor=user, key=key)
+    entry, revisions = knowledge.history(session=session, actor=user, key=key)
     return render(request, "consult/entry.html", {"entry": entry, "revisions": revisions, "regions": REGIONS,
                                                   "states": ENTRY_STATES,
                                                   "may_edit": policy.may_edit_entry(user, entry)}, user=user)
@@ -243,12 +243,12 @@ def kb_save(request: Request, db: DatabaseDep, user: CurrentUser, key: str = For
         values = {**typed, "effective_from": day(effective_from, "生效日期", "effective_from"),
                   "effective_until": day(effective_until, "失效日期", "effective_until")}
         with db.write() as session:
-            entry = services.save_entry(session=session, actor=user, values=values, key=key or None,
+            entry = knowledge.save_entry(session=session, actor=user, values=values, key=key or None,
                                         expected_version=version)
     except (ConsultInvalid, OutOfBounds) as exc:  # the entry form again, as typed, each fault beside its field
         refused = forms.refused(db, request, user, exc, form="entry", values=typed, fields=tuple(typed))
         with db.read() as session:
-            entry, revisions = services.history(session=session, actor=user, key=key) if key else (None, [])
+            entry, revisions = knowledge.history(session=session, actor=user, key=key) if key else (None, [])
             return render(request, "consult/entry.html", {
                 "entry": entry, "revisions": revisions, "regions": REGIONS, "states": ENTRY_STATES,
                 "may_edit": entry is None or policy.may_edit_entry(user, entry), "refused": refused},
@@ -258,15 +258,15 @@ def kb_save(request: Request, db: DatabaseDep, user: CurrentUser, key: str = For
 
 @router.get("/consult/review", dependencies=[require("consult.agent")])
 def review(request: Request, session: SessionDep, user: CurrentUser, page: PageNo = 1):
-    result = services.review_queue(session=session, actor=user, page=max(1, page))
-    return render(request, "consult/review.html", {"result": result, "reasons": services.REVIEW_REASONS,
+    result = knowledge.review_queue(session=session, actor=user, page=max(1, page))
+    return render(request, "consult/review.html", {"result": result, "reasons": knowledge.REVIEW_REASONS,
                                                    "may_edit": lambda entry: policy.may_edit_entry(user, entry)}, user=user)
 
 
 @router.post("/consult/review/{key}", dependencies=[require("consult.kb.edit")])
 def review_confirm(db: DatabaseDep, user: CurrentUser, key: str, page: FormId = 1):
     with db.write() as session:
-        services.mark_reviewed(session=session, actor=user, key=key)
+        knowledge.mark_reviewed(session=session, actor=user, key=key)
     return RedirectResponse(f"/consult/review?page={page}&reviewed={key}", status_code=303)
 
 

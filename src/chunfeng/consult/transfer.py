@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from chunfeng.bounds import LAW_DAY_MIN, OutOfBounds, bounded_day
 from chunfeng.consult import policy
 from chunfeng.consult.errors import ConsultInvalid
+from chunfeng.consult.knowledge import entry_length_problems, save_entry
 from chunfeng.consult.models import KbEntry
-from chunfeng.consult.services import entry_length_problems, save_entry
 from chunfeng.jobs import Progress, no_progress
 from chunfeng.org.access import Actor, authorize
 from chunfeng.org.models import Unit
@@ -36,7 +36,7 @@ FIELDS = {  # canonical name: accepted headers, the first being what exports wri
     "effective_from": ("生效日期", "effective_from"),
     "effective_until": ("失效日期", "effective_until"),
     "status": ("状态", "status"),
-    "repeals": ("废止文件", "repeals"),  # documents this entry's basis replaced: see services.review_queue
+    "repeals": ("废止文件", "repeals"),  # documents this entry's basis replaced: see knowledge.review_queue
 }
 FORMATS = ("xlsx", "csv", "json", "md")
 
@@ -203,7 +203,7 @@ def import_entries(*, session: Session, actor: Actor, path: Path, sample: bool =
         else:
             entry = save_entry(session=session, actor=actor, values={**values, "key": key or None})
             entry.sample = sample
-            if sample:  # shipped sample content waits for an official's review (services.review_queue)
+            if sample:  # shipped sample content waits for an official's review (knowledge.review_queue)
                 entry.reviewed_at = None
             created += 1
     return created, updated
