@@ -178,6 +178,41 @@ def test_the_fifth_rounds_subjects_are_answered_by_their_entry(starter):
     assert "第六十八条" in arrears["basis"] and "50%以上5倍以下" in arrears["answer"] and "万分之五" in arrears["answer"]
 
 
+
+def test_the_sixth_rounds_personal_and_social_insurance_subjects_are_answered_by_their_entry(starter):
+    # The subjects of personal income tax, 个体户, social insurance and the 个税App that real askers raise and the base
+    # did not answer before issue 15's sixth round: the first four are real questions of bench/data/real_phrasings_dev
+    # .jsonl that had no right entry, the rest everyday wordings of each new subject (none of them an entry's phrasing).
+    day = date(2026, 12, 6)
+    with starter.read() as s:
+        for query, ref in (("每年退税能退多少", "kb-0287"), ("代开其他加工劳务的个税怎么计算", "kb-0291"),
+                           ("个体工商户多久报税一次", "kb-0298"), ("个体工商户怎么报税多久报一次", "kb-0298"),
+                           ("个税汇算退的钱是怎么算的", "kb-0287"), ("汇算申报能不能作废", "kb-0289"),
+                           ("代开劳务费后单位还扣个税吗", "kb-0291"), ("劳务报酬跟工资薪金的区别", "kb-0292"),
+                           ("公司辞退给的补偿金交不交个税", "kb-0294"), ("两个单位都发工资专项附加扣除怎么扣", "kb-0295"),
+                           ("只有劳务报酬怎么享受专项附加扣除", "kb-0296"), ("换工作了个税会多扣吗", "kb-0297"),
+                           ("个体户要交哪些税", "kb-0298"), ("定期定额户超过定额怎么办", "kb-0299"),
+                           ("个体户需要建账吗", "kb-0300"), ("工资和经营所得能合并计税吗", "kb-0301"),
+                           ("养老保险交多少年可以领退休金", "kb-0302"), ("失业期间医保谁交", "kb-0304"),
+                           ("残疾人交居民医保有补助吗", "kb-0305"), ("单位发过节费要扣个税吗", "kb-0306"),
+                           ("个税手续费返还怎么申请", "kb-0307"), ("公司怎么给员工申报个税", "kb-0308")):
+            answer = services.ask(session=s, query=query, today=day, log=False)
+            assert not answer.handoff and answer.hits[0].doc.ref == ref, query
+        # Ranked first but not clear enough to answer alone: the asker is offered a person beside the entry.
+        for query, ref in (("去年个税汇算忘记办了还能补吗", "kb-0288"), ("个税系统三方协议缴税怎么签署", "kb-0290"),
+                           ("一个月拿了三笔劳务费怎么扣个税", "kb-0293"), ("退休后医保还要不要交", "kb-0303")):
+            assert services.ask(session=s, query=query, today=day, log=False).hits[0].doc.ref == ref, query
+        # The new entries leave their neighbours' questions alone: how to get a 劳务 invoice is still 代开's entry,
+        # a company's 三方协议 the e-tax bureau's, and 灵活就业 contributions the entry on them.
+        for query, ref in (("个人劳务发票怎么开", "kb-0259"), ("签订三方协议电子税务局怎么操作", "kb-0260"),
+                           ("没单位的人社保怎么交,交多少钱", "kb-0184")):
+            assert services.ask(session=s, query=query, today=day, log=False).hits[0].doc.ref == ref, query
+    # Severance pay: three times the local average wage is exempt and the rest taxed on its own, not with the wages.
+    severance = BY_KEY["kb-0294"]
+    assert "164号" in severance["basis"] and "3倍" in severance["answer"] and "不并入当年综合所得" in severance["answer"]
+    # The minimum years of pension contributions rise from 2030: the entry says so and when it took effect.
+    assert "2030年1月1日" in BY_KEY["kb-0302"]["answer"] and BY_KEY["kb-0302"]["effective_from"] == "2025-01-01"
+
 def test_the_hand_off_rule_keeps_answered_precision_on_real_wording(starter):
     # The thresholds of services.clear were fitted on the real-phrasing development set (bench/consult_real.py --fit)
     # for at least 94 % precision there; this asks every development question of the shipped knowledge base and the
