@@ -193,12 +193,13 @@ def test_the_sixth_rounds_tax_subjects_are_answered_by_their_entry(starter):
                            ("出口退税备案单证", "kb-0332"), ("留抵税额能退吗", "kb-0333"),
                            ("税前扣除凭证有哪些", "kb-0334"), ("非正常户如何解除", "kb-0335"),
                            ("前年漏扣的费用今年能扣吗", "kb-0336"), ("补充医疗保险税前扣除比例", "kb-0337"),
-                           ("车被偷了车船税能退吗", "kb-0338")):
+                           ("车被偷了车船税能退吗", "kb-0338"), ("免租期要交房产税吗", "kb-0339"),
+                           ("向股东借款的利息能税前扣除吗", "kb-0340")):
             answer = services.ask(session=s, query=query, today=day, log=False)
             assert not answer.handoff and answer.hits[0].doc.ref == ref, query
         # The new entries on neighbouring subjects do not take the older entries' own questions.
         for query, ref in (("无票支出可以税前扣除吗", "kb-0148"), ("房产税的计税依据是房产原值还是房产余值", "kb-0163"),
-                           ("车船税网上怎么缴纳", "kb-0171")):
+                           ("车船税网上怎么缴纳", "kb-0171"), ("研究开发费用税前加计扣除比例", "kb-0133")):
             assert services.ask(session=s, query=query, today=day, log=False).hits[0].doc.ref == ref, query
         # A 劳务 fee's invoice rate is not the goods-and-services entry's, nor a general refund the vehicle tax's.
         assert services.ask(session=s, query="劳务发票多少个点开", today=day, log=False).hits[0].doc.ref != "kb-0321"
