@@ -56,11 +56,15 @@ from chunfeng.preload import Preloaded
 # issue asks ("measure precision against the threshold on the held-out real set and choose the threshold for at least
 # 90 %"): 0.75 → 0.80, the one change of the grid with held-out precision ≥ 90 % and the most coverage — held-out
 # 92.6 % at 33.8 %, development 97.5 % at 67.4 %. Held-out figures are now partly fitted: a new real set is needed.
-HANDOFF_BELOW = 0.20
+# Sixth round: that held-out part retired into development (261 questions) and a fresh real set made the held-out part
+# (bench/data/real_phrasings_fresh.jsonl, labelled blind); refitted on development alone by `--fit` (floor 94 %):
+# 0.30 / 0.50 / 0.15 / 0.40 — development 94.3 % at 67.0 %, five-fold 91.8 % at 69.7 %. Adopted as the procedure
+# says, before the fresh part was measured with it.
+HANDOFF_BELOW = 0.30
 # The first answer must stand clear of the second: the gap between their rerank scores (index.Hit.rank).
-MARGIN_BELOW = 0.08
+MARGIN_BELOW = 0.15
 # ... and speak of the question's own words: the rarity-weighted share of them it contains (index.Hit.covered).
-COVERED_BELOW = 0.80
+COVERED_BELOW = 0.50
 # An entry that asks something else than the question (an amount asked, a time answered: index.ASPECTS) answers only
 # with a wider lead: "北京市居民医保缴费标准是多少钱一年" is not answered by when to pay, while "企业跨省迁移,税务变更需要
 # 哪些审批?" is by the only entry on moving a business (index.Hit.aspect).
