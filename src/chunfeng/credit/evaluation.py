@@ -208,11 +208,13 @@ def own_evaluations(*, session: Session, actor: Actor, credit_code: str) -> list
                                 .order_by(CreditEvaluation.applied_at.desc())))
 
 
-# Each taxpayer's latest year, read from the index (credit code, year, level) alone. SQLite: a bare column beside
-# max() comes from the row holding the max. PostgreSQL: DISTINCT ON over the index read backwards.
+# Each taxpayer's latest year, read from the index (credit code, year, level) alone, one text line a row: crossing
+# into Python as one string instead of a tuple of three values is most of the saving at 10 million rows (the line
+# is split by Arrow's CSV reader; codes and levels are checked on the way in and hold no comma). SQLite: a bare
+# column beside max() comes from the row holding the max. PostgreSQL: DISTINCT ON over the index read backwards.
 _LATEST_LEVELS = {
-    "sqlite": "SELECT credit_code, level, max(year) FROM credit_rating GROUP BY credit_code",
-    "postgresql": "SELECT DISTINCT ON (credit_code) credit_code, level, year FROM credit_rating "
+    "sqlite": "SELECT credit_code || ',' || level || ',' || max(year) FROM credit_rating GROUP BY credit_code",
+    "postgresql": "SELECT DISTINCT ON (credit_code) credit_code || ',' || level || ',' || year FROM credit_rating "
                   "ORDER BY credit_code DESC, year DESC",
 }
 BATCH_ROWS = 100_000
@@ -221,17 +223,20 @@ BATCH_ROWS = 100_000
 def latest_level_batches(session: Session) -> Iterator[pa.RecordBatch]:
     """Each taxpayer's level in its latest year in the register, streamed as Arrow batches (credit code, level,
     year) straight from the driver's cursor: no ORM rows, never the whole register in memory."""
+    import pyarrow.csv as csv
+
     connection = session.connection()
     dialect = connection.dialect.name
     driver = connection.connection.driver_connection
     # PostgreSQL: a server-side cursor inside the session's transaction, so rows come as they are read.
     cursor = driver.cursor(name="credit_latest_levels") if dialect == "postgresql" else driver.cursor()
+    read = csv.ReadOptions(column_names=["credit_code", "level", "year"])
+    convert = csv.ConvertOptions(column_types={"credit_code": pa.string(), "level": pa.string(), "year": pa.int32()})
     try:
         cursor.execute(_LATEST_LEVELS.get(dialect, _LATEST_LEVELS["postgresql"]))
         while rows := cursor.fetchmany(BATCH_ROWS):
-            codes, levels, years = zip(*rows, strict=True)
-            yield pa.record_batch([pa.array(codes, pa.string()), pa.array(levels, pa.string()),
-                                   pa.array(years, pa.int32())], names=["credit_code", "level", "year"])
+            lines = "\n".join([line for (line,) in rows]).encode()
+            yield from csv.read_csv(pa.py_buffer(lines), read_options=read, convert_options=convert).to_batches()
     finally:
         cursor.close()
 

@@ -376,7 +376,7 @@ def credit_levels_generation(store: Path) -> str | None:
 
 
 def _level_batches(rows) -> Iterator[pa.RecordBatch]:
-    if isinstance(rows, list):  # (credit code, level, year) tuples
+    if isinstance(rows, list) and not (rows and isinstance(rows[0], pa.RecordBatch)):  # (code, level, year) tuples
         codes, levels, years = (list(col) for col in zip(*rows, strict=True)) if rows else ([], [], [])
         rows = [pa.record_batch([pa.array(codes, pa.string()), pa.array(levels, pa.string()),
                                  pa.array(years, pa.int32())], names=["credit_code", "level", "year"])]
