@@ -120,8 +120,7 @@ def status(request: Request, repair_id: Id, session: SessionDep, user: CurrentUs
 
 @router.post("/credit/repairs/{repair_id}/decide", dependencies=[require("credit.repair.decide")])
 def decide(repair_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep, decision: str = Form(""),
-           reason: str = Form(""),
-           score: str = Form(""), level: str = Form(""), take_off_list: str = Form("")):
+           reason: str = Form(""), score: str = Form(""), level: str = Form(""), take_off_list: str = Form("")):
     if decision not in ("approve", "refuse"):
         raise CreditInvalid("请选择“予以修复”或“不予修复”")
     check_lengths({"核定理由": (reason, 2000)})
