@@ -7,7 +7,9 @@ Figures, each printed beside its target and a baseline measured in the same run:
   database), into an empty table and again replacing it, each with the machine's load. The issue's target is 10
   million taxpayers under 30 s (`--taxpayers 10000000`). Baseline: the run as it was before (the 中/高 rows fetched
   into Python and written through SQLAlchemy inserts; `--skip-baseline` leaves it out: over two minutes at 10 M);
-- the register's levels published for the rules (`evaluation.publish_levels`) from `--levels` register entries;
+- the register's levels published for the rules (`evaluation.publish_levels`) from `--levels` register entries
+  (target: 10 million under 30 s), beside the publish as it was before (the ORM join into Python lists); then one
+  taxpayer's change published over them (`evaluation.publish_taxpayer`) and a rule's count read through both;
 - the public list of major violators (`services.public_violators`, as /credit/violators and /api/credit/violators
   use it: keyset pages after the previous page's last (published_on, id), the total counted up to 10,000) with N
   entries on the list (default 100,000, a tenth of them already off it): the first, middle and last page, a page
@@ -18,8 +20,8 @@ Figures, each printed beside its target and a baseline measured in the same run:
   the last page as it was served before (one query sorted “pending first”, an OFFSET page).
 
 Run: .venv/bin/python bench/credit_scale.py [--taxpayers 1000000] [--levels 1000000] [--violators 100000]
-     [--repairs 200000] [--engine duckdb|spark] [--database-url postgresql://…] [--risk-only] [--skip-baseline]
-     [--skip-risk] [--fresh]
+     [--repairs 200000] [--engine duckdb|spark] [--database-url postgresql://…] [--risk-only] [--levels-only]
+     [--skip-baseline] [--skip-risk] [--fresh]
 The synthetic store (registry, returns, the register's levels file) is built inside DuckDB into bench/out/ and reused
 when the size matches; the database (a SQLite file in bench/out/, or the PostgreSQL one named) is made afresh on
 every run.
@@ -280,9 +282,32 @@ def risk_figures(db: Database, store_file: Path, taxpayers: int, engine: str, sk
           f"{time.perf_counter() - t:.1f} s   ({started})", flush=True)
 
 
-def levels_figures(db: Database, store_file: Path, count: int) -> None:
-    """`evaluation.publish_levels` (the job credit.levels.publish, and after every import, evaluation and repair) over
-    a register of `count` taxpayers of the store, one year each: what the rules' credit_level is joined from."""
+def old_publish_levels(session, store: Path) -> int:
+    """The baseline: levels published as they were before this wave — the latest year joined to a grouped subquery
+    through the ORM (SQLite visiting the table for every row), sorted, turned into Python lists, written at once."""
+    import pyarrow.parquet as pq
+    from sqlalchemy import func
+
+    latest = (select(CreditRating.credit_code, func.max(CreditRating.year).label("year"))
+              .group_by(CreditRating.credit_code).subquery())
+    rows = [tuple(r) for r in session.execute(
+        select(CreditRating.credit_code, CreditRating.level, CreditRating.year)
+        .join(latest, (latest.c.credit_code == CreditRating.credit_code) & (latest.c.year == CreditRating.year))
+        .order_by(CreditRating.credit_code))]
+    repairs = evaluation.latest_repairs(session)
+    codes, levels, years = (list(col) for col in zip(*rows, strict=True)) if rows else ([], [], [])
+    pq.write_table(pa.table({"credit_code": pa.array(codes, pa.string()), "level": pa.array(levels, pa.string()),
+                             "year": pa.array(years, pa.int32()),
+                             "repair": pa.array([repairs.get(c, "无") for c in codes], pa.string())}),
+                   OUT / "levels-bench-before.parquet")
+    return len(rows)
+
+
+def levels_figures(db: Database, store_file: Path, count: int, skip_baseline: bool) -> None:
+    """`evaluation.publish_levels` (the job credit.levels.publish, and after an import) over a register of `count`
+    taxpayers of the store, one year each: what the rules' credit_level is joined from; then one taxpayer's change
+    published over it (`evaluation.publish_taxpayer`, after an evaluation or a repair), and a rule's count read
+    through the levels with and without that change."""
     with step(f"adding {count:,} register entries (one year each)"), db.write() as s:
         unit_id = s.scalar(select(Unit.id).where(Unit.level == "province").order_by(Unit.id))
         bind = s.connection()
@@ -293,17 +318,52 @@ def levels_figures(db: Database, store_file: Path, count: int) -> None:
         marker = "%s" if bind.dialect.name == "postgresql" else "?"
         sql = (f"INSERT INTO credit_rating (credit_code, name, year, score, level, deductions, unit_id, imported_at) "
                f"VALUES ({', '.join([marker] * 8)})")
-        with push_store.connect_store(store_file) as conn:
+        if bind.dialect.name == "sqlite":  # the indexes' random inserts kept in memory: 10 M in minutes, not an hour
+            cursor.execute("PRAGMA cache_size = -2000000")
+        with push_store.connect_store(store_file) as conn:  # in the registry's order, as an import would write them
             for batch in conn.sql(f"SELECT credit_code, name, credit FROM registry LIMIT {count}").to_arrow_reader(50_000):
                 codes, names, levels = (c.to_pylist() for c in batch.columns)
                 cursor.executemany(sql, [(c, n, 2024, 85.0, lv, "{}", unit_id, now)
                                          for c, n, lv in zip(codes, names, levels, strict=True)])
+    levels_store = OUT / "levels-bench.duckdb"  # not the risk store's levels file
+    print(f"\ncredit levels published for the rules, {count:,} taxpayers in the register, {db.engine.dialect.name}:")
+    if not skip_baseline:
+        t, started = time.perf_counter(), load()
+        with db.read() as s:
+            old_publish_levels(s, levels_store)
+        print(f"  baseline, as published before (ORM join, Python lists): {time.perf_counter() - t:.1f} s   ({started})",
+              flush=True)
     t, started = time.perf_counter(), load()
     with db.read() as s:
-        written = evaluation.publish_levels(session=s, store=OUT / "levels-bench.duckdb")  # not the risk store's file
+        written = evaluation.publish_levels(session=s, store=levels_store)
     seconds = time.perf_counter() - t
-    print(f"\ncredit levels published for the rules (evaluation.publish_levels), {written:,} taxpayers in the register: "
-          f"{seconds:.1f} s   target < {TARGET_SECONDS:.0f} s at {TARGET_TAXPAYERS:,}   ({started})", flush=True)
+    print(f"  evaluation.publish_levels, the whole register ({written:,} taxpayers): {seconds:.1f} s   "
+          f"target < {TARGET_SECONDS:.0f} s at {TARGET_TAXPAYERS:,}   ({started})", flush=True)
+    if written == TARGET_TAXPAYERS:
+        print(f"  measured at {TARGET_TAXPAYERS:,}: target {'met' if seconds < TARGET_SECONDS else 'NOT met'}")
+    with db.write() as s:  # one repair approved: that taxpayer's level raised
+        rating = s.scalar(select(CreditRating).where(CreditRating.level == "C").limit(1))
+        rating.level, code = "B", rating.credit_code
+    t = time.perf_counter()
+    with db.read() as s:
+        evaluation.publish_taxpayer(session=s, store=levels_store, credit_code=code)
+    one = time.perf_counter() - t
+    print(f"  evaluation.publish_taxpayer, one taxpayer's change over it (after an evaluation or a repair): {ms(one)}")
+    rule = "SELECT count(*) FROM registry WHERE credit_level = 'B'"
+    levels_store.unlink(missing_ok=True)
+    levels_store.symlink_to(store_file.resolve())  # the synthetic registry under the bench's levels files
+    try:
+        with push_store.connect_store(levels_store) as conn:
+            with_change = median_of(lambda: conn.execute(rule).fetchall(), runs=3)
+        changes = push_store.credit_changes_path(levels_store)
+        changes.rename(changes.with_suffix(".aside"))
+        with push_store.connect_store(levels_store) as conn:
+            without = median_of(lambda: conn.execute(rule).fetchall(), runs=3)
+        changes.with_suffix(".aside").rename(changes)
+    finally:
+        levels_store.unlink()
+    print(f"  a rule's count through the levels (credit_level = 'B'): {ms(with_change)} with the change over them, "
+          f"{ms(without)} without")
 
 
 def add_violators(db: Database, count: int) -> None:
@@ -450,9 +510,11 @@ def main() -> None:
                         help="where the risk tiers are decided (the setting credit_risk_engine)")
     parser.add_argument("--database-url", default="", help="default: a SQLite file in bench/out/")
     parser.add_argument("--skip-risk", action="store_true", help="only the list and queue pages")
-    parser.add_argument("--risk-only", action="store_true", help="only the risk tiers")
+    parser.add_argument("--risk-only", action="store_true", help="only the risk tiers (and the levels)")
+    parser.add_argument("--levels-only", action="store_true", help="only the levels published for the rules")
     parser.add_argument("--skip-baseline", action="store_true",
-                        help="not the previous risk run (over two minutes at 10 M: measure it at 1 M)")
+                        help="not the previous risk run nor the previous levels publish (minutes at 10 M: measure "
+                             "them at 1 M)")
     parser.add_argument("--fresh", action="store_true", help="build the synthetic store again")
     args = parser.parse_args()
     configure()
@@ -460,10 +522,11 @@ def main() -> None:
     print(f"database: {db.engine.url.render_as_string(hide_password=True)}; {load()}")
     if not args.skip_risk:
         store_file = store_of(args.taxpayers, args.fresh)
-        risk_figures(db, store_file, args.taxpayers, args.engine, args.skip_baseline)
+        if not args.levels_only:
+            risk_figures(db, store_file, args.taxpayers, args.engine, args.skip_baseline)
         if args.levels:
-            levels_figures(db, store_file, min(args.levels, args.taxpayers))
-    if not args.risk_only:
+            levels_figures(db, store_file, min(args.levels, args.taxpayers), args.skip_baseline)
+    if not (args.risk_only or args.levels_only):
         paging_figures(db, args.violators)
         repair_figures(db, args.repairs)
 

@@ -17,8 +17,11 @@ from tests.credit.test_services import HEADER, A, B
 LAST = date.today().year - 1
 
 
-def cli(db, *args) -> subprocess.CompletedProcess:
+def cli(db, *args, push_store=None) -> subprocess.CompletedProcess:
+    """`chunfeng *args` in its own process; `push_store`: where it publishes the levels (else the default under var/)."""
     env = {**os.environ, "CHUNFENG_DATABASE_URL": db.url, "COLUMNS": "200"}
+    if push_store is not None:
+        env["CHUNFENG_PUSH_STORE"] = str(push_store)
     return subprocess.run([sys.executable, "-m", "chunfeng", *args], capture_output=True, text=True, env=env)
 
 
@@ -28,7 +31,7 @@ def test_the_cli(bureau, add_users, tmp_path):
     path = tmp_path / "ratings.csv"
     path.write_text(HEADER + f"{A},甲公司,{LAST},92,A,,110101\n{B},乙公司,{LAST},30,D,逃避缴纳税款:70,110102\n",
                     encoding="utf-8")
-    imported = cli(db, "credit", "import", str(path))
+    imported = cli(db, "credit", "import", str(path), push_store=tmp_path / "taxpayers.duckdb")
     assert imported.returncode == 0, imported.stderr
     assert "已导入 2 条评价结果" in imported.stdout
     listed = cli(db, "--as", "county2_officer", "credit", "list")

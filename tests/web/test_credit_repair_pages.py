@@ -144,3 +144,37 @@ def test_the_rules_and_the_measures_say_what_serves_them(register, server):  # n
         assert 'href="/credit/repairs"' in viewer.get(f"/plan/measures/{no}").text
     rules = viewer.get("/credit/rules").text.split('id="repair-rules"')[1]
     assert "破产重整企业信用修复" in rules and "待复核" in rules and "受理后 15 个工作日" in rules
+
+
+def test_a_repair_reaches_the_push_rules_when_it_is_filed_and_when_it_is_decided(register, _database, tmp_path):  # noqa: F811
+    """The rules' view (`credit_repair`, `credit_level`) follows the repair at each step, without waiting for the
+    periodic job: 待核定 once filed, then 已修复 with the restored level once approved."""
+    from chunfeng.push import store
+    from chunfeng.settings import Settings
+    from tests.conftest import TEST_DATA_KEY, serving
+    from tests.credit.test_levels_publish import import_store
+
+    taxpayers = import_store(tmp_path)
+    settings = Settings(database_url=_database.url, secret_key="test-secret-not-for-production", environment="test",
+                        data_key=TEST_DATA_KEY, scan_interval_minutes=0, data_dir=str(tmp_path / "files"),
+                        push_store=str(taxpayers), rate_limits={}, rate_ceilings={}, totp_required_roles=[])
+
+    def seen() -> tuple:
+        with store.connect_store(taxpayers) as conn:
+            return conn.execute("SELECT credit_level, credit_repair FROM registry WHERE credit_code = $c",
+                                {"c": A}).fetchone()
+
+    assert seen() == ("M", "无")  # nothing published yet: the extract's level
+    with serving(_database, settings) as url:
+        payer = login(url, "payer")
+        token = csrf_from(payer.get("/credit/repairs/new").text)
+        made = payer.post("/credit/repairs", data=form(token), files={"file_correction": ("补报.pdf", PDF, "application/pdf")})
+        assert made.status_code == 303
+        assert seen() == ("B", "待核定")
+        repair_id = int(made.headers["location"].split("/")[-1].split("?")[0])
+        officer = login(url, "county_officer")
+        otoken = csrf_from(officer.get(f"/credit/repairs/{repair_id}").text)
+        done = officer.post(f"/credit/repairs/{repair_id}/decide", data={
+            "csrf_token": otoken, "decision": "approve", "reason": "已核实补报记录", "score": "80", "level": "A"})
+        assert done.status_code == 303
+        assert seen() == ("A", "已修复")

@@ -135,8 +135,9 @@ def evaluations_run(evaluation_id: int):
         e = evaluation.evaluate(session=session, actor=actor(session), store=store, evaluation_id=evaluation_id,
                                 today=date.today())
         shown = (f"{e.rating.level}级,{e.rating.score:.1f} 分" if e.rating else f"不予评价:{e.reason}")
+        credit_code = e.credit_code
     with db.read() as session:
-        evaluation.publish_levels(session=session, store=store)
+        evaluation.publish_taxpayer(session=session, store=store, credit_code=credit_code)
     console.print(f"编号 {evaluation_id}:{shown}", highlight=False)
 
 

@@ -16,7 +16,9 @@ from datetime import date
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
+from typing import Iterator
 
+import pyarrow as pa
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
@@ -206,27 +208,68 @@ def own_evaluations(*, session: Session, actor: Actor, credit_code: str) -> list
                                 .order_by(CreditEvaluation.applied_at.desc())))
 
 
-def latest_levels(session: Session) -> list[tuple[str, str, int]]:
-    """Each taxpayer's level in its latest year in the register: (credit code, level, year)."""
-    latest = (select(CreditRating.credit_code, func.max(CreditRating.year).label("year"))
-              .group_by(CreditRating.credit_code).subquery())
-    return [tuple(r) for r in session.execute(
-        select(CreditRating.credit_code, CreditRating.level, CreditRating.year)
-        .join(latest, (latest.c.credit_code == CreditRating.credit_code) & (latest.c.year == CreditRating.year))
-        .order_by(CreditRating.credit_code))]
+# Each taxpayer's latest year, read from the index (credit code, year, level) alone, one text line a row: crossing
+# into Python as one string instead of a tuple of three values is most of the saving at 10 million rows (the line
+# is split by Arrow's CSV reader; codes and levels are checked on the way in and hold no comma). SQLite: a bare
+# column beside max() comes from the row holding the max. PostgreSQL: DISTINCT ON over the index read backwards.
+_LATEST_LEVELS = {
+    "sqlite": "SELECT credit_code || ',' || level || ',' || max(year) FROM credit_rating GROUP BY credit_code",
+    "postgresql": "SELECT DISTINCT ON (credit_code) credit_code || ',' || level || ',' || year FROM credit_rating "
+                  "ORDER BY credit_code DESC, year DESC",
+}
+BATCH_ROWS = 100_000
 
 
-def latest_repairs(session: Session) -> dict[str, str]:
+def latest_level_batches(session: Session) -> Iterator[pa.RecordBatch]:
+    """Each taxpayer's level in its latest year in the register, streamed as Arrow batches (credit code, level,
+    year) straight from the driver's cursor: no ORM rows, never the whole register in memory."""
+    import pyarrow.csv as csv
+
+    connection = session.connection()
+    dialect = connection.dialect.name
+    driver = connection.connection.driver_connection
+    # PostgreSQL: a server-side cursor inside the session's transaction, so rows come as they are read.
+    cursor = driver.cursor(name="credit_latest_levels") if dialect == "postgresql" else driver.cursor()
+    read = csv.ReadOptions(column_names=["credit_code", "level", "year"])
+    convert = csv.ConvertOptions(column_types={"credit_code": pa.string(), "level": pa.string(), "year": pa.int32()})
+    try:
+        cursor.execute(_LATEST_LEVELS.get(dialect, _LATEST_LEVELS["postgresql"]))
+        while rows := cursor.fetchmany(BATCH_ROWS):
+            lines = "\n".join([line for (line,) in rows]).encode()
+            yield from csv.read_csv(pa.py_buffer(lines), read_options=read, convert_options=convert).to_batches()
+    finally:
+        cursor.close()
+
+
+def latest_repairs(session: Session, credit_code: str | None = None) -> dict[str, str]:
     """Each taxpayer's latest repair application's state, in words (待核定, 已修复, 不予修复), by credit code."""
     latest = select(func.max(CreditRepair.id)).group_by(CreditRepair.credit_code)
+    if credit_code is not None:
+        latest = latest.where(CreditRepair.credit_code == credit_code)
     return {code: REPAIR_STATES[state] for code, state in session.execute(
         select(CreditRepair.credit_code, CreditRepair.state).where(CreditRepair.id.in_(latest)))}
 
 
 def publish_levels(*, session: Session, store: Path) -> int:
     """Write the register's latest levels and repair states where the push store joins them (`credit_level`,
-    `credit_repair` in rules). Run after a change to the register or a repair commits, and by the periodic job;
-    returns the taxpayers written."""
-    rows = latest_levels(session)
-    push_store.publish_credit_levels(store, rows, latest_repairs(session))
-    return len(rows)
+    `credit_repair` in rules), the whole register: after an import, and by the periodic job. `session`: a read
+    begun for this (it reads after the publishing lock is taken). Returns the taxpayers written."""
+    with push_store.credit_levels_lock(store):
+        return push_store.publish_credit_levels(store, latest_level_batches(session), latest_repairs(session))
+
+
+def publish_taxpayer(*, session: Session, store: Path, credit_code: str) -> None:
+    """After one evaluation or one repair commits: that taxpayer's latest level and repair state written over the
+    published levels, the rest of the register untouched (a full publish instead when none was made yet).
+    `session`: a read begun for this, after the change committed."""
+    with push_store.credit_levels_lock(store):
+        if push_store.credit_levels_generation(store) is None:
+            push_store.publish_credit_levels(store, latest_level_batches(session), latest_repairs(session))
+            return
+        latest = session.execute(select(CreditRating.level, CreditRating.year)
+                                 .where(CreditRating.credit_code == credit_code)
+                                 .order_by(CreditRating.year.desc()).limit(1)).first()
+        if latest is None:  # a repair is only ever of a rated year: nothing to show the rules
+            return
+        repair = latest_repairs(session, credit_code).get(credit_code, "无")
+        push_store.publish_credit_level_changes(store, [(credit_code, latest.level, latest.year, repair)])

@@ -21,10 +21,13 @@ class CreditRating(Base):
     taxpayer's page shows the history."""
 
     __tablename__ = "credit_rating"
-    __table_args__ = (UniqueConstraint("credit_code", "year"),)
+    # Each taxpayer's latest level (evaluation.publish_levels) is read from this index alone, in credit-code order,
+    # never visiting the table: 10 million taxpayers in seconds. It also serves every lookup by credit code.
+    __table_args__ = (UniqueConstraint("credit_code", "year"),
+                      Index("ix_credit_rating_latest", "credit_code", "year", "level"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    credit_code: Mapped[str] = mapped_column(String(18), index=True)
+    credit_code: Mapped[str] = mapped_column(String(18))
     name: Mapped[str] = mapped_column(String(200))
     year: Mapped[int] = mapped_column(Integer, index=True)
     score: Mapped[float] = mapped_column(Float)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.table import Table
 
-from chunfeng.cli_support import actor, console, database
-from chunfeng.credit import repair
+from chunfeng.cli_support import actor, console, database, settings
+from chunfeng.credit import evaluation, repair
 from chunfeng.credit.models import REPAIR_PATHS, REPAIR_STATES
 
 app = typer.Typer(help="纳税缴费信用修复申请", no_args_is_help=True)
@@ -46,4 +47,7 @@ def decide_command(repair_id: int, approve: bool = typer.Option(..., "--approve/
         r = repair.decide(session=session, actor=actor(session), repair_id=repair_id, approve=approve, reason=reason,
                           score=score, level=level.strip().upper(), take_off_list=take_off_list, today=date.today())
         outcome = f"修复后 {r.level_after}级 {r.score_after:g} 分" if r.state == "approved" else "不予修复"
-        console.print(f"信用修复申请 {r.id}({r.name} {r.year} 年度 {r.indicator}):{outcome}。", highlight=False)
+        credit_code = r.credit_code
+    with db.read() as session:  # push rules see the decision (credit_repair, credit_level) now
+        evaluation.publish_taxpayer(session=session, store=Path(settings().push_store), credit_code=credit_code)
+    console.print(f"信用修复申请 {r.id}({r.name} {r.year} 年度 {r.indicator}):{outcome}。", highlight=False)

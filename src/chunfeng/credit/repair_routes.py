@@ -12,7 +12,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 
 from chunfeng import jobs
 from chunfeng.bounds import bounded_day, check_lengths
-from chunfeng.credit import policy, repair
+from chunfeng.credit import evaluation, policy, repair
 from chunfeng.credit.errors import CreditInvalid, CreditNotFound
 from chunfeng.credit.models import EVIDENCE_KINDS, LEVELS, REPAIR_PATHS, REPAIR_STATES
 from chunfeng.paging import clamp_page
@@ -30,6 +30,11 @@ def _today() -> date:
 
 def _store(settings) -> Path:
     return Path(settings.data_dir) / "evidence"
+
+
+def _publish(db, settings, credit_code: str) -> None:
+    with db.read() as session:  # push rules see the repair (credit_repair, credit_level) now, not at the job's next run
+        evaluation.publish_taxpayer(session=session, store=Path(settings.push_store), credit_code=credit_code)
 
 
 def _context(session, r, user, today: date) -> dict:
@@ -76,7 +81,8 @@ async def apply(request: Request, db: DatabaseDep, user: CurrentUser, settings: 
     with db.write() as session:
         made = repair.apply(session=session, actor=user, application=application, store=_store(settings),
                             max_bytes=limit, today=_today())
-        repair_id = made.id
+        repair_id, credit_code = made.id, made.credit_code
+    _publish(db, settings, credit_code)
     return RedirectResponse(f"/credit/repairs/{repair_id}?new=1", status_code=303)
 
 
@@ -113,8 +119,8 @@ def status(request: Request, repair_id: Id, session: SessionDep, user: CurrentUs
 
 
 @router.post("/credit/repairs/{repair_id}/decide", dependencies=[require("credit.repair.decide")])
-def decide(repair_id: Id, db: DatabaseDep, user: CurrentUser, decision: str = Form(""), reason: str = Form(""),
-           score: str = Form(""), level: str = Form(""), take_off_list: str = Form("")):
+def decide(repair_id: Id, db: DatabaseDep, user: CurrentUser, settings: SettingsDep, decision: str = Form(""),
+           reason: str = Form(""), score: str = Form(""), level: str = Form(""), take_off_list: str = Form("")):
     if decision not in ("approve", "refuse"):
         raise CreditInvalid("请选择“予以修复”或“不予修复”")
     check_lengths({"核定理由": (reason, 2000)})
@@ -123,8 +129,11 @@ def decide(repair_id: Id, db: DatabaseDep, user: CurrentUser, decision: str = Fo
     except ValueError:
         raise CreditInvalid(f"修复后得分“{score[:20]}”不是数值") from None
     with db.write() as session:
-        repair.decide(session=session, actor=user, repair_id=repair_id, approve=decision == "approve", reason=reason,
-                      score=value, level=level.strip().upper()[:1], take_off_list=bool(take_off_list), today=_today())
+        decided = repair.decide(session=session, actor=user, repair_id=repair_id, approve=decision == "approve",
+                                reason=reason, score=value, level=level.strip().upper()[:1],
+                                take_off_list=bool(take_off_list), today=_today())
+        credit_code = decided.credit_code
+    _publish(db, settings, credit_code)
     return RedirectResponse(f"/credit/repairs/{repair_id}?decided={decision}", status_code=303)
 
 

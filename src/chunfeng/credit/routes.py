@@ -252,10 +252,10 @@ def run_evaluation(evaluation_id: Id, db: DatabaseDep, user: CurrentUser, settin
     store = Path(settings.push_store)
     with db.write() as session:
         done = evaluation.evaluate(session=session, actor=user, store=store, evaluation_id=evaluation_id, today=_today())
-        outcome = done.state
+        outcome, credit_code = done.state, done.credit_code
     if outcome == "evaluated":
         with db.read() as session:  # the new level reaches push rules (credit_level) once committed
-            evaluation.publish_levels(session=session, store=store)
+            evaluation.publish_taxpayer(session=session, store=store, credit_code=credit_code)
     return RedirectResponse(f"/credit/evaluations?{outcome}=1", status_code=303)
 
 

@@ -114,6 +114,8 @@ TABLES = {t.name: t for t in (REGISTRY, CONTACTS, CLAIMS, FILINGS)}
 # measure 115), joined onto the registry by `store.connect_store` from the levels file the register publishes.
 # Never null, so a rule means the same on every engine: without a register entry the extract's level stands.
 CREDIT_LEVELS_FILE_SUFFIX = ".credit.parquet"
+# The taxpayers changed since that file was written (one evaluation, one repair), read over it until the next one.
+CREDIT_CHANGES_FILE_SUFFIX = ".credit-changes.parquet"
 # The latest repair application's state in the credit domain's words (credit.models.REPAIR_STATES), or 无.
 REPAIR_STATUSES = ("无", "待核定", "已修复", "不予修复")
 OVERLAY = (

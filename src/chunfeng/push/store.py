@@ -7,13 +7,16 @@ store read-only per use, which DuckDB allows from many processes at once.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import uuid
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import duckdb
 import pyarrow as pa
@@ -21,6 +24,7 @@ import pyarrow as pa
 from chunfeng import crypto
 from chunfeng.push.errors import ExtractInvalid
 from chunfeng.push.schema import (
+    CREDIT_CHANGES_FILE_SUFFIX,
     CREDIT_CODE_ALPHABET,
     CREDIT_CODE_WEIGHTS,
     CREDIT_LEVELS_FILE_SUFFIX,
@@ -333,24 +337,117 @@ def credit_levels_path(store: Path) -> Path:
     return store.with_name(store.name + CREDIT_LEVELS_FILE_SUFFIX)
 
 
-def publish_credit_levels(store: Path, rows: list[tuple[str, str, int]],
-                          repairs: dict[str, str] | None = None) -> Path:
-    """Replace the levels file with (credit code, level, year) rows and each one's latest repair state (`repairs`,
-    by code; 无 when absent): written beside it, then renamed over it, so a reader sees the old file or the new
-    one, never half of one."""
+# The levels file's own mark (Parquet key-value metadata), made afresh by each full publish; the changes file carries
+# the mark of the levels file it was written over, so a full publish voids every change written before it.
+_GENERATION = "chunfeng.generation"
+LEVELS_SCHEMA = pa.schema([("credit_code", pa.string()), ("level", pa.string()), ("year", pa.int32()),
+                           ("repair", pa.string())])
+
+
+def credit_changes_path(store: Path) -> Path:
+    return store.with_name(store.name + CREDIT_CHANGES_FILE_SUFFIX)
+
+
+@contextmanager
+def credit_levels_lock(store: Path) -> Iterator[None]:
+    """Held across reading the register and writing what was read, by a full publish and a one-taxpayer one alike:
+    a change committed while a full publish reads is then written after it, never under it (processes of one host,
+    or of hosts sharing the store's directory)."""
+    path = store.with_name(store.name + ".credit.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def credit_levels_generation(store: Path) -> str | None:
+    """The published levels file's mark; None when there is none yet, or it predates marks (a full publish then)."""
+    import pyarrow.parquet as pq
+
+    path = credit_levels_path(store)
+    if not path.exists():
+        return None
+    metadata = pq.read_schema(path).metadata or {}
+    mark = metadata.get(_GENERATION.encode())
+    return mark.decode() if mark else None
+
+
+def _level_batches(rows) -> Iterator[pa.RecordBatch]:
+    if isinstance(rows, list) and not (rows and isinstance(rows[0], pa.RecordBatch)):  # (code, level, year) tuples
+        codes, levels, years = (list(col) for col in zip(*rows, strict=True)) if rows else ([], [], [])
+        rows = [pa.record_batch([pa.array(codes, pa.string()), pa.array(levels, pa.string()),
+                                 pa.array(years, pa.int32())], names=["credit_code", "level", "year"])]
+    yield from rows
+
+
+def publish_credit_levels(store: Path, rows, repairs: dict[str, str] | None = None) -> int:
+    """Replace the levels file with (credit code, level, year) rows — a list of tuples, or Arrow record batches of
+    those columns streamed as they are read — and each one's latest repair state (`repairs`, by code; 无 when
+    absent): written beside it, then renamed over it, so a reader sees the old file or the new one, never half of
+    one. The changes written over the old file are void from then on. Returns the rows written. Hold
+    `credit_levels_lock` from before the rows are read."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
     path = credit_levels_path(store)
     path.parent.mkdir(parents=True, exist_ok=True)
     building = path.with_name(path.name + ".building")
-    codes, levels, years = (list(col) for col in zip(*rows, strict=True)) if rows else ([], [], [])
     repairs = repairs or {}
-    table = pa.table({"credit_code": pa.array(codes, pa.string()), "level": pa.array(levels, pa.string()),
-                      "year": pa.array(years, pa.int32()),
-                      "repair": pa.array([repairs.get(c, "无") for c in codes], pa.string())})
+    repair_codes = pa.array(list(repairs), pa.string())
+    repair_words = pa.array(list(repairs.values()), pa.string())
+    schema = LEVELS_SCHEMA.with_metadata({_GENERATION: uuid.uuid4().hex})
+    written = 0
+    with pq.ParquetWriter(building, schema) as writer:
+        for batch in _level_batches(rows):
+            codes = batch.column(0)
+            repair = pc.fill_null(pc.take(repair_words, pc.index_in(codes, value_set=repair_codes)), "无")
+            writer.write_batch(pa.record_batch([codes, batch.column(1), batch.column(2).cast(pa.int32()), repair],
+                                               schema=schema))
+            written += batch.num_rows
+    os.replace(building, path)
+    return written
+
+
+def publish_credit_level_changes(store: Path, rows: list[tuple[str, str, int, str]]) -> Path:
+    """Write these taxpayers' (credit code, level, year, repair state) over the published levels without rewriting
+    them: into the changes file beside them (read over them by `connect_store`), which keeps every taxpayer changed
+    since the last full publish — a few thousand rows between two runs of the job. Hold `credit_levels_lock`, and
+    publish in full first when `credit_levels_generation` is None."""
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    pq.write_table(table, building)
+    generation = credit_levels_generation(store)
+    if generation is None:
+        raise ValueError("no levels file to write changes over: publish the levels in full first")
+    path = credit_changes_path(store)
+    codes, levels, years, repairs = (list(col) for col in zip(*rows, strict=True)) if rows else ([], [], [], [])
+    changed = pa.table([pa.array(codes, pa.string()), pa.array(levels, pa.string()), pa.array(years, pa.int32()),
+                        pa.array(repairs, pa.string())], schema=LEVELS_SCHEMA)
+    if path.exists() and (pq.read_schema(path).metadata or {}).get(_GENERATION.encode()) == generation.encode():
+        earlier = pq.read_table(path, schema=LEVELS_SCHEMA)
+        kept = earlier.filter(pc.invert(pc.is_in(earlier.column("credit_code"), value_set=changed.column("credit_code"))))
+        changed = pa.concat_tables([kept, changed])
+    building = path.with_name(path.name + ".building")
+    pq.write_table(changed.replace_schema_metadata({_GENERATION: generation}), building)
     os.replace(building, path)
     return path
+
+
+def _levels_source(levels: Path) -> str:
+    """The levels file with the changes written over it since (when they were written over this very file)."""
+    quoted = str(levels).replace("'", "''")
+    changes = credit_changes_path(levels.with_name(levels.name.removesuffix(CREDIT_LEVELS_FILE_SUFFIX)))
+    if not changes.exists():
+        return f"read_parquet('{quoted}')"
+    quoted_changes = str(changes).replace("'", "''")
+    mark = "(SELECT decode(value) FROM parquet_kv_metadata('{}') WHERE decode(key) = '" + _GENERATION + "')"
+    current = (f"(SELECT credit_code, level, year, repair FROM read_parquet('{quoted_changes}') "
+               f"WHERE {mark.format(quoted_changes)} = {mark.format(quoted)})")
+    return (f"(SELECT credit_code, level, year, repair FROM read_parquet('{quoted}') WHERE credit_code NOT IN "
+            f"(SELECT credit_code FROM {current}) UNION ALL SELECT * FROM {current})")
 
 
 def _overlay(conn: duckdb.DuckDBPyConnection, source: str, levels: Path | None) -> None:
@@ -361,9 +458,10 @@ def _overlay(conn: duckdb.DuckDBPyConnection, source: str, levels: Path | None) 
         columns = {c for (c, *_) in conn.execute(f"DESCRIBE SELECT * FROM read_parquet('{quoted}')").fetchall()}
         # A file an earlier version published has no repair states: 无 until the job rewrites it.
         repair = "coalesce(l.repair, '无')" if "repair" in columns else "'无'"
+        published = _levels_source(levels) if "repair" in columns else f"read_parquet('{quoted}')"
         conn.execute(f"CREATE TEMP VIEW registry AS SELECT r.*, coalesce(l.level, r.credit) AS credit_level, "
                      f"CAST(coalesce(l.year, 0) AS INTEGER) AS credit_year, {repair} AS credit_repair "
-                     f"FROM {source} AS r LEFT JOIN read_parquet('{quoted}') AS l ON l.credit_code = r.credit_code")
+                     f"FROM {source} AS r LEFT JOIN {published} AS l ON l.credit_code = r.credit_code")
     else:
         conn.execute(f"CREATE TEMP VIEW registry AS SELECT r.*, r.credit AS credit_level, "
                      f"CAST(0 AS INTEGER) AS credit_year, '无' AS credit_repair FROM {source} AS r")
