@@ -14,6 +14,7 @@ from chunfeng.web.contract import API_ERRORS, ApiError, Id, OptionalNo, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, require
 
 router = APIRouter(tags=["survey"])
+public_router = APIRouter(tags=["survey"])  # a respondent's own token: included first, as survey.routes' (why: there)
 PER_PAGE = 30
 
 SIGNED_IN_ERRORS: dict[int | str, dict] = {
@@ -289,7 +290,7 @@ def themes_api(survey_id: Id, session: SessionDep, user: CurrentUser, against: O
 # --- respondents: their own token only ----------------------------------------------------------------------
 
 
-@router.get("/api/s/{token}", responses={200: {"model": ApiPublicQuestionnaire}, **TOKEN_ERRORS})
+@public_router.get("/api/s/{token}", responses={200: {"model": ApiPublicQuestionnaire}, **TOKEN_ERRORS})
 def questionnaire_api(token: str, session: SessionDep):
     """The questionnaire an invitation's one-time token or the open link opens (a used invitation: 409)."""
     survey, invitation = services.resolve(session, token)
@@ -298,7 +299,7 @@ def questionnaire_api(token: str, session: SessionDep):
                          "questions": [_question(q) for q in services.public_questions(survey)]})
 
 
-@router.post("/api/s/{token}", status_code=201, responses={
+@public_router.post("/api/s/{token}", status_code=201, responses={
     201: {"model": ApiAnswered}, **TOKEN_ERRORS,
     400: {"model": ApiAnswerRefused, "description": "答案不完整或不在选项中(problems 按题号说明)"},
     403: {"model": ApiError, "description": "缺少防伪令牌(请求带有会话 Cookie,或不是 JSON)"}})
