@@ -17,13 +17,14 @@ from chunfeng.bounds import bounded_day, bounded_int
 from chunfeng.errors import ChunfengError, Invalid
 from chunfeng.org.access import allowed
 from chunfeng.paging import clamp_page
+from chunfeng.preload import Preloaded
 from chunfeng.survey import analysis, crosstabs, direct_reports, findings, policy, poster, report, services, unit_invitations
 from chunfeng.survey.direct_models import REPORT_FIELDS, REPORT_STATES
-from chunfeng.survey.errors import SurveyInvalid
+from chunfeng.survey.errors import SurveyInvalid, SurveyNotFound
 from chunfeng.survey.models import KINDS, STATES
 from chunfeng.web import forms
 from chunfeng.web.contract import INT_MAX, Id, OptionalNo, PageNo
-from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, render, require
+from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, render, require, templates
 from chunfeng.web.downloads import document, temporary_file
 from chunfeng.xlsx import download_path
 
@@ -36,6 +37,25 @@ UNIT_PICKERS = ("unit_a", "unit_b", "unit_c")  # the direct report form's unit p
 
 
 # --- public ------------------------------------------------------------------------------------------------
+
+
+PUBLIC_TEMPLATES = ("survey/answer.html", "survey/_questions.html", "base.html", "survey/thanks.html", "error.html")
+
+
+def _warm(session, _key) -> bool:
+    """What the answer page's first request would otherwise compile — its templates (≈ 0.1 s of Jinja) and the
+    token's queries — done at start-up: fifty respondents arriving together at a fresh process each waited for it
+    (issue 18: the slowest pages of a load run were all in its first half-second)."""
+    for name in PUBLIC_TEMPLATES:
+        templates.env.get_template(name)
+    try:
+        services.resolve(session, "")  # no survey has an empty link nor an invitation that token
+    except SurveyNotFound:
+        pass
+    return True
+
+
+PUBLIC_PAGE = Preloaded("survey answer page", lambda _session: None, _warm)
 
 
 @public_router.get("/s/{token}")
