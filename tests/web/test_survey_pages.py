@@ -7,13 +7,14 @@ from __future__ import annotations
 import io
 import re
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 
 from chunfeng.inbox.models import InboxMessage
 from chunfeng.ledger.models import Assignment
@@ -349,3 +350,24 @@ def test_a_ready_process_has_compiled_the_answer_page_before_its_first_responden
         compiled = {name for _, name in templates.env.cache.keys()}
         assert set(survey_routes.PUBLIC_TEMPLATES) <= compiled
         assert httpx.get(f"{url}/healthz").json()["builds"]["survey"] == 1
+
+
+def test_an_answer_waiting_for_the_writer_does_not_stall_the_other_respondents(office, server, tmp_path):
+    """Issue 18: the form's answer was stored on the event loop, so while it waited for the one writer and the disk
+    every other request of the process waited too. Held here by a write of the test's own (on PostgreSQL a lock on
+    the responses' table), the answer waits; the page still opens for the next respondent."""
+    _, _, link = published(server, tmp_path)
+    public = httpx.Client(base_url=server, follow_redirects=False, timeout=30)
+    token = csrf_from(public.get(f"/s/{link}").text)
+    with ThreadPoolExecutor(1) as pool:
+        with office.write() as s:
+            if not office.is_sqlite:
+                s.execute(text("LOCK TABLE survey_response IN EXCLUSIVE MODE"))
+            sent = pool.submit(public.post, f"/s/{link}", data={"csrf_token": token, "Q1": "否"})
+            time.sleep(0.5)  # the answer is in, waiting for the writer
+            other = httpx.get(f"{server}/s/{link}", timeout=5)
+            assert other.status_code == 200 and "您对办税服务厅的满意程度" in other.text
+            assert not sent.done()
+        assert sent.result(timeout=30).status_code == 303
+    with office.read() as s:
+        assert s.scalar(select(func.count()).select_from(SurveyResponse)) == 1

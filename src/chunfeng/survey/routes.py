@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
@@ -37,6 +38,25 @@ UNIT_PICKERS = ("unit_a", "unit_b", "unit_c")  # the direct report form's unit p
 
 
 # --- public ------------------------------------------------------------------------------------------------
+
+
+# Answers stored at once, each on a thread of its own while the others wait in the event loop, not on a thread: a
+# burst of answers queued on the one SQLite writer otherwise held the pool's threads and the pages waited for one.
+ANSWER_WRITERS = 4
+
+
+async def store_answer(request: Request, db, token: str, raw: dict[str, list[str]]) -> int:
+    """One response stored off the event loop (its wait for the writer and the disk stalled every request of the
+    process while it ran there); the id of the response, or AnswerInvalid / the token's refusal."""
+    state = request.app.state
+    if getattr(state, "survey_writers", None) is None:  # made in the app's own event loop
+        state.survey_writers = CapacityLimiter(ANSWER_WRITERS)
+    return await to_thread.run_sync(_store, db, token, raw, limiter=state.survey_writers)
+
+
+def _store(db, token: str, raw: dict[str, list[str]]) -> int:
+    with db.write() as session:
+        return services.submit(session=session, token=token, raw=raw).id
 
 
 PUBLIC_TEMPLATES = ("survey/answer.html", "survey/_questions.html", "base.html", "survey/thanks.html", "error.html")
@@ -73,8 +93,7 @@ async def answer_submit(request: Request, token: str, db: DatabaseDep):
     form = await request.form()
     raw = {key: [str(v) for v in form.getlist(key)] for key in form.keys()}
     try:
-        with db.write() as session:
-            services.submit(session=session, token=token, raw=raw)
+        await store_answer(request, db, token, raw)
     except services.AnswerInvalid as exc:
         with db.read() as session:
             survey, invitation = services.resolve(session, token)
