@@ -4,18 +4,28 @@
 import json
 import os
 import random
+import time
 
 from locust import FastHttpUser, between, constant, events, task
 
 LINK = os.environ["CHUNFENG_BENCH_LINK"]
 THINK = float(os.environ.get("CHUNFENG_BENCH_THINK", "0"))  # seconds a respondent takes between page and answer
 ACCEPTED: list[int] = []  # the id of every response answered 201
+TIMED: list[tuple[float, str, float]] = []  # (seconds since the start, request name, ms) of every request
+STARTED = time.monotonic()
+
+
+@events.request.add_listener
+def timed(name, response_time, **_):
+    TIMED.append((time.monotonic() - STARTED, name, response_time))
 
 
 @events.test_stop.add_listener
 def save_accepted(**_):
     with open(os.environ["CHUNFENG_BENCH_ACCEPTED"], "w", encoding="utf-8") as fh:
         json.dump(ACCEPTED, fh)
+    with open(os.environ["CHUNFENG_BENCH_ACCEPTED"] + ".timed", "w", encoding="utf-8") as fh:
+        json.dump(TIMED, fh)
 
 
 class Respondent(FastHttpUser):

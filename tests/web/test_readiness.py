@@ -59,7 +59,7 @@ def test_healthz_is_503_naming_what_is_loading_and_a_request_meanwhile_waits_for
             assert consult.INDEXES.builds == builds + 1  # the start-up's and the request's: one build
     with serving(_database, _settings(_database, tmp_path)) as url:  # ready: waited for 200
         health = httpx.get(f"{url}/healthz").json()
-        assert health["status"] == "ok" and set(health["builds"]) == {"consult", "appeals"}
+        assert health["status"] == "ok" and set(health["builds"]) == {"consult", "appeals", "survey"}
 
 
 def test_after_a_change_the_public_is_answered_from_the_old_index_until_the_new_one_is_in(
@@ -128,7 +128,7 @@ def test_a_burst_right_after_start_is_answered_by_indexes_built_once(with_plan, 
               f"median {statistics.median(seconds) * 1000:.0f} ms, slowest {seconds[-1] * 1000:.0f} ms")
     assert sorted({(k, code) for k, code, _ in results}) == [("ask", 200), ("filing", 201)]
     health = httpx.get(f"{url}/healthz").json()
-    assert health["status"] == "ok" and health["builds"] == {"consult": 1, "appeals": 1}, health
+    assert health["status"] == "ok" and health["builds"] == {"consult": 1, "appeals": 1, "survey": 1}, health
 
 
 def test_a_served_process_takes_what_it_preloaded_out_of_the_collectors_reach(kb, _database, tmp_path):  # noqa: F811

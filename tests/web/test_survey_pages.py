@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import io
 import re
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 
 from chunfeng.inbox.models import InboxMessage
 from chunfeng.ledger.models import Assignment
@@ -292,3 +296,78 @@ def test_the_public_page_reads_a_published_versions_questions_once_per_process(o
     new_link = re.search(r'id="public-link">[^<]*/s/([\w-]+)<', officer.get(f"/survey/{new_id}").text)[1]
     assert "您最希望改进什么?" in public.get(f"/s/{new_link}").text
     assert public.get(f"/s/{link}").status_code == 409  # the earlier version closed
+
+
+def test_fifty_respondents_at_once_are_all_stored_and_an_invitation_still_answers_once(office, server, tmp_path):
+    """Issue 18 (the answer page at 50 respondents, nothing lost): 50 answers sent over HTTP at the same instant —
+    40 by the open link, 5 each by two one-time invitations. Every answer accepted is in the database, and each
+    invitation stored one response (its other four: 409), also when the open link is looked up first."""
+    officer, survey_id, link = published(server, tmp_path)
+    page = officer.post(f"/survey/{survey_id}/invitations",
+                        data={"csrf_token": csrf_from(officer.get(f"/survey/{survey_id}").text), "labels": "甲公司\n乙公司"})
+    invitations = re.findall(r'href="[^"]*/s/([\w-]+)"', page.text)
+    assert len(invitations) == 2
+    tokens = [link] * 40 + [invitations[0]] * 5 + [invitations[1]] * 5
+    barrier = threading.Barrier(len(tokens))
+
+    def send(token: str) -> tuple[str, int, int | None]:
+        with httpx.Client(base_url=server, timeout=60) as client:
+            barrier.wait(timeout=30)
+            sent = client.post(f"/api/s/{token}", json={"answers": {"Q1": "否", "Q4": 7}})
+        return token, sent.status_code, sent.json().get("response_id")
+
+    with ThreadPoolExecutor(len(tokens)) as pool:
+        results = list(pool.map(send, tokens))
+    accepted = {rid for _, status, rid in results if status == 201}
+    assert sum(status == 201 for token, status, _ in results if token == link) == 40
+    for token in invitations:
+        assert sorted(status for t, status, _ in results if t == token) == [201, 409, 409, 409, 409]
+    assert len(accepted) == 42
+    with office.read() as s:
+        stored = set(s.scalars(select(SurveyResponse.id)))
+        by_invitation = s.scalars(select(SurveyResponse.invitation_id).where(SurveyResponse.invitation_id.is_not(None)))
+        assert sorted(Counter(by_invitation).values()) == [1, 1]
+    assert stored == accepted
+
+
+def test_a_ready_process_has_compiled_the_answer_page_before_its_first_respondent(office, _database, server_files,
+                                                                                   tmp_path, monkeypatch):
+    """Issue 18: the slowest answer pages of a load run were all in its first half-second — fifty respondents
+    arriving at a fresh process each waited for the page's templates to be compiled (≈ 0.1 s). The process now
+    compiles them while it loads its indexes, before /healthz says it is ready."""
+    from chunfeng.preload import Preloaded
+    from chunfeng.survey import routes as survey_routes
+    from chunfeng.web.deps import templates
+
+    # As in a fresh process: nothing compiled, nothing warmed.
+    monkeypatch.setattr(survey_routes, "PUBLIC_PAGE", Preloaded("survey answer page", lambda _s: None, survey_routes._warm))
+    templates.env.cache.clear()
+    settings = Settings(database_url=_database.url, secret_key="test-secret-not-for-production", environment="test",
+                        data_key=TEST_DATA_KEY, scan_interval_minutes=0, data_dir=str(server_files),
+                        push_store=str(server_files / "taxpayers.duckdb"), totp_required_roles=[], rate_limits={},
+                        rate_ceilings={})
+    with serving(_database, settings) as url:  # waited for /healthz 200
+        compiled = {name for _, name in templates.env.cache.keys()}
+        assert set(survey_routes.PUBLIC_TEMPLATES) <= compiled
+        assert httpx.get(f"{url}/healthz").json()["builds"]["survey"] == 1
+
+
+def test_an_answer_waiting_for_the_writer_does_not_stall_the_other_respondents(office, server, tmp_path):
+    """Issue 18: the form's answer was stored on the event loop, so while it waited for the one writer and the disk
+    every other request of the process waited too. Held here by a write of the test's own (on PostgreSQL a lock on
+    the responses' table), the answer waits; the page still opens for the next respondent."""
+    _, _, link = published(server, tmp_path)
+    public = httpx.Client(base_url=server, follow_redirects=False, timeout=30)
+    token = csrf_from(public.get(f"/s/{link}").text)
+    with ThreadPoolExecutor(1) as pool:
+        with office.write() as s:
+            if not office.is_sqlite:
+                s.execute(text("LOCK TABLE survey_response IN EXCLUSIVE MODE"))
+            sent = pool.submit(public.post, f"/s/{link}", data={"csrf_token": token, "Q1": "否"})
+            time.sleep(0.5)  # the answer is in, waiting for the writer
+            other = httpx.get(f"{server}/s/{link}", timeout=5)
+            assert other.status_code == 200 and "您对办税服务厅的满意程度" in other.text
+            assert not sent.done()
+        assert sent.result(timeout=30).status_code == 303
+    with office.read() as s:
+        assert s.scalar(select(func.count()).select_from(SurveyResponse)) == 1

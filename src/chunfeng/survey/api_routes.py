@@ -4,16 +4,18 @@ and answered once with the same server-side checks as the public page (rate-limi
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from chunfeng.survey import analysis, crosstabs, report, services
 from chunfeng.survey.models import Survey, SurveyQuestion, row_code
+from chunfeng.survey.routes import store_answer
 from chunfeng.web.contract import API_ERRORS, ApiError, Id, OptionalNo, PageNo
 from chunfeng.web.deps import CurrentUser, DatabaseDep, SessionDep, require
 
 router = APIRouter(tags=["survey"])
+public_router = APIRouter(tags=["survey"])  # a respondent's own token: included first, as survey.routes' (why: there)
 PER_PAGE = 30
 
 SIGNED_IN_ERRORS: dict[int | str, dict] = {
@@ -289,7 +291,7 @@ def themes_api(survey_id: Id, session: SessionDep, user: CurrentUser, against: O
 # --- respondents: their own token only ----------------------------------------------------------------------
 
 
-@router.get("/api/s/{token}", responses={200: {"model": ApiPublicQuestionnaire}, **TOKEN_ERRORS})
+@public_router.get("/api/s/{token}", responses={200: {"model": ApiPublicQuestionnaire}, **TOKEN_ERRORS})
 def questionnaire_api(token: str, session: SessionDep):
     """The questionnaire an invitation's one-time token or the open link opens (a used invitation: 409)."""
     survey, invitation = services.resolve(session, token)
@@ -298,19 +300,17 @@ def questionnaire_api(token: str, session: SessionDep):
                          "questions": [_question(q) for q in services.public_questions(survey)]})
 
 
-@router.post("/api/s/{token}", status_code=201, responses={
+@public_router.post("/api/s/{token}", status_code=201, responses={
     201: {"model": ApiAnswered}, **TOKEN_ERRORS,
     400: {"model": ApiAnswerRefused, "description": "答案不完整或不在选项中(problems 按题号说明)"},
     403: {"model": ApiError, "description": "缺少防伪令牌(请求带有会话 Cookie,或不是 JSON)"}})
-def answer_api(token: str, db: DatabaseDep, item: AnswersIn):
+async def answer_api(request: Request, token: str, db: DatabaseDep, item: AnswersIn):
     """One response, checked as the public page checks it (skip logic, choices, required questions); an invitation
     answers once: a second answer is 409."""
     raw = {code: [str(v) for v in (value if isinstance(value, list) else [value])]
            for code, value in item.answers.items()}
     try:
-        with db.write() as session:
-            response = services.submit(session=session, token=token, raw=raw)
-            response_id = response.id
+        response_id = await store_answer(request, db, token, raw)
     except services.AnswerInvalid as exc:
         return JSONResponse({"detail": str(exc), "problems": exc.problems}, status_code=400)
     return JSONResponse({"response_id": response_id}, status_code=201)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
@@ -17,24 +18,67 @@ from chunfeng.bounds import bounded_day, bounded_int
 from chunfeng.errors import ChunfengError, Invalid
 from chunfeng.org.access import allowed
 from chunfeng.paging import clamp_page
+from chunfeng.preload import Preloaded
 from chunfeng.survey import analysis, crosstabs, direct_reports, findings, policy, poster, report, services, unit_invitations
 from chunfeng.survey.direct_models import REPORT_FIELDS, REPORT_STATES
-from chunfeng.survey.errors import SurveyInvalid
+from chunfeng.survey.errors import SurveyInvalid, SurveyNotFound
 from chunfeng.survey.models import KINDS, STATES
 from chunfeng.web import forms
 from chunfeng.web.contract import INT_MAX, Id, OptionalNo, PageNo
-from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, render, require
+from chunfeng.web.deps import CurrentUser, DatabaseDep, ImportLimitsDep, SessionDep, render, require, templates
 from chunfeng.web.downloads import document, temporary_file
 from chunfeng.xlsx import download_path
 
 router = APIRouter(tags=["survey"])
+# The public answer page on a router of its own, which the app includes before all others: FastAPI tries an
+# included router's routes one by one, and the two hundred of the officials' pages ahead of it cost a respondent's
+# request about a millisecond of CPU (issue 18: the page at 50 respondents).
+public_router = APIRouter(tags=["survey"])
 UNIT_PICKERS = ("unit_a", "unit_b", "unit_c")  # the direct report form's unit pickers
 
 
 # --- public ------------------------------------------------------------------------------------------------
 
 
-@router.get("/s/{token}")
+# Answers stored at once, each on a thread of its own while the others wait in the event loop, not on a thread: a
+# burst of answers queued on the one SQLite writer otherwise held the pool's threads and the pages waited for one.
+ANSWER_WRITERS = 4
+
+
+async def store_answer(request: Request, db, token: str, raw: dict[str, list[str]]) -> int:
+    """One response stored off the event loop (its wait for the writer and the disk stalled every request of the
+    process while it ran there); the id of the response, or AnswerInvalid / the token's refusal."""
+    state = request.app.state
+    if getattr(state, "survey_writers", None) is None:  # made in the app's own event loop
+        state.survey_writers = CapacityLimiter(ANSWER_WRITERS)
+    return await to_thread.run_sync(_store, db, token, raw, limiter=state.survey_writers)
+
+
+def _store(db, token: str, raw: dict[str, list[str]]) -> int:
+    with db.write() as session:
+        return services.submit(session=session, token=token, raw=raw).id
+
+
+PUBLIC_TEMPLATES = ("survey/answer.html", "survey/_questions.html", "base.html", "survey/thanks.html", "error.html")
+
+
+def _warm(session, _key) -> bool:
+    """What the answer page's first request would otherwise compile — its templates (≈ 0.1 s of Jinja) and the
+    token's queries — done at start-up: fifty respondents arriving together at a fresh process each waited for it
+    (issue 18: the slowest pages of a load run were all in its first half-second)."""
+    for name in PUBLIC_TEMPLATES:
+        templates.env.get_template(name)
+    try:
+        services.resolve(session, "")  # no survey has an empty link nor an invitation that token
+    except SurveyNotFound:
+        pass
+    return True
+
+
+PUBLIC_PAGE = Preloaded("survey answer page", lambda _session: None, _warm)
+
+
+@public_router.get("/s/{token}")
 def answer_form(request: Request, token: str, session: SessionDep, done: bool = False):
     if done:  # after a submit (redirected, so a refresh does not send the answers again)
         return render(request, "survey/thanks.html", {}, user=None)
@@ -44,13 +88,12 @@ def answer_form(request: Request, token: str, session: SessionDep, done: bool = 
                                                   "invited": invitation is not None}, user=None)
 
 
-@router.post("/s/{token}")
+@public_router.post("/s/{token}")
 async def answer_submit(request: Request, token: str, db: DatabaseDep):
     form = await request.form()
     raw = {key: [str(v) for v in form.getlist(key)] for key in form.keys()}
     try:
-        with db.write() as session:
-            services.submit(session=session, token=token, raw=raw)
+        await store_answer(request, db, token, raw)
     except services.AnswerInvalid as exc:
         with db.read() as session:
             survey, invitation = services.resolve(session, token)

@@ -39,8 +39,10 @@ from chunfeng.push.routes import router as push_router
 from chunfeng.ratelimit import RateLimiter
 from chunfeng.settings import Settings
 from chunfeng.survey import jobs as _survey_jobs  # noqa: F401
+from chunfeng.survey.api_routes import public_router as survey_public_api_router
 from chunfeng.survey.api_routes import router as survey_api_router
 from chunfeng.survey.builder_routes import router as survey_builder_router
+from chunfeng.survey.routes import public_router as survey_public_router
 from chunfeng.survey.routes import router as survey_router
 from chunfeng.survey.sample_routes import router as survey_sample_router
 from chunfeng.web import auth, forms
@@ -114,6 +116,8 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     # The site's own assets, then the documents' stylesheet (chunfeng/static), which a briefing page links.
     app.mount("/static", StaticFiles(directory=str(Path(__file__).with_name("static")), packages=[("chunfeng", "static")]),
               name="static")
+    app.include_router(survey_public_router)  # first: the respondents' requests are matched before the rest
+    app.include_router(survey_public_api_router)
     app.include_router(auth.router)
     app.include_router(plan_router)
     app.include_router(org_router)

@@ -17,6 +17,7 @@ from chunfeng.consult import services as consult
 from chunfeng.db import Database
 from chunfeng.preload import Preloaded
 from chunfeng.settings import Settings
+from chunfeng.survey import routes as survey_pages
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 5  # a database not yet reachable at start-up: try again, still not ready
@@ -35,6 +36,7 @@ class Readiness:
         self.loads: dict[str, tuple[str, Preloaded, Callable[[Session], object]]] = {
             "consult": ("咨询检索索引", consult.INDEXES, lambda s: consult.index_for(s, embedding_model=model)),
             "appeals": ("诉求分类索引", intake.MEASURES, intake.measure_index),
+            "survey": ("问卷答题页", survey_pages.PUBLIC_PAGE, lambda s: survey_pages.PUBLIC_PAGE.get(s, None)),
         }
         self.loaded: set[str] = set()  # only ever added to, by the loading thread
         self._stop = threading.Event()
