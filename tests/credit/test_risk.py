@@ -84,11 +84,15 @@ def stored_rows(db) -> dict[str, tuple]:
         return {r.credit_code: (r.id, r.tier, r.indicators, r.computed_at) for r in s.scalars(select(CreditRisk))}
 
 
-def last_written(db) -> dict:
+def last_run(db) -> dict:
     with db.read() as s:
         entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "credit.risk.computed")
                          .order_by(AuditEntry.id.desc()).limit(1))
-        return json.loads(entry.after)["written"]
+        return json.loads(entry.after)
+
+
+def last_written(db) -> dict:
+    return last_run(db)["written"]
 
 
 def test_a_run_writes_only_the_tiers_that_changed(people, taxpayers):  # noqa: F811
@@ -140,8 +144,9 @@ def test_a_national_run_trusts_its_snapshot_only_while_the_table_is_as_it_left_i
     db = people
     store.publish_credit_levels(taxpayers, [(FIRM, "D", 2024)])
     national(db, taxpayers)
-    assert risk.snapshot_path(taxpayers).exists() and tiers(db)[SMALL][0] == "中"
-    assert national(db, taxpayers) and last_written(db)["unchanged"] == 4  # the snapshot, as the table is
+    assert risk.snapshot_path(taxpayers).exists() and tiers(db)[SMALL][0] == "中" and last_run(db)["compared"] == "table"
+    national(db, taxpayers)  # the table is as the snapshot says
+    assert last_run(db)["compared"] == "snapshot" and last_written(db)["unchanged"] == 4
 
     store.publish_credit_levels(taxpayers, [(FIRM, "D", 2024), (SMALL, "D", 2024)])
     with pytest.raises(RuntimeError), db.write() as s:  # the run's snapshot is written, its transaction undone
@@ -149,6 +154,7 @@ def test_a_national_run_trusts_its_snapshot_only_while_the_table_is_as_it_left_i
         raise RuntimeError("the caller failed after the run")
     assert tiers(db)[SMALL][0] == "中"
     national(db, taxpayers)  # the snapshot says SMALL is 高 already; the table says 中: the table is read
+    assert last_run(db)["compared"] == "table"
     assert last_written(db) == {"inserted": 0, "updated": 1, "deleted": 0, "unchanged": 3}
     assert tiers(db)[SMALL] == ("高", ["纳税缴费信用为D级", "近12个月无申报记录"])
 
@@ -156,6 +162,13 @@ def test_a_national_run_trusts_its_snapshot_only_while_the_table_is_as_it_left_i
         s.execute(delete(CreditRisk).where(CreditRisk.credit_code == SHOP))
     national(db, taxpayers)
     assert last_written(db) == {"inserted": 1, "updated": 0, "deleted": 0, "unchanged": 3} and SHOP in tiers(db)
+    assert last_run(db)["compared"] == "table"
+    store.publish_credit_levels(taxpayers, [(FIRM, "D", 2024)])  # SMALL back to 中, by the snapshot of the last run
+    national(db, taxpayers)
+    assert last_run(db)["compared"] == "snapshot" and tiers(db)[SMALL][0] == "中"
+    assert last_written(db) == {"inserted": 0, "updated": 1, "deleted": 0, "unchanged": 3}
+    national(db, taxpayers)  # nothing changed: the snapshot stays and still holds
+    assert last_run(db)["compared"] == "snapshot" and last_written(db)["unchanged"] == 4
 
 
 def test_every_sample_indicator_is_a_checked_rule():

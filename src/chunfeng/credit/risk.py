@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import tempfile
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from functools import cache
 from importlib.resources import files
 from itertools import repeat
@@ -178,21 +179,45 @@ def snapshot_path(store: Path) -> Path:
     return store.with_name(store.name + ".risk.parquet")
 
 
-def _fingerprint(session: Session) -> str:
+@dataclass(frozen=True)
+class Fingerprint:
     """The table as a run leaves it: every run that writes a row stamps it with its own time, and one that only
     deletes changes the count, so a table another run, a rolled-back transaction or a restored backup left differs."""
-    count, top, latest = session.execute(select(func.count(), func.max(CreditRisk.id),
-                                                func.max(CreditRisk.computed_at))).one()
-    return f"{session.get_bind().dialect.name}:{count}:{top}:{latest.isoformat() if latest else ''}"
+
+    dialect: str
+    rows: int
+    top: int | None
+    latest: datetime | None
+
+    @classmethod
+    def of(cls, session: Session) -> Fingerprint:
+        rows, top, latest = session.execute(select(func.count(), func.max(CreditRisk.id),
+                                                   func.max(CreditRisk.computed_at))).one()
+        return cls(session.get_bind().dialect.name, rows, top, latest)
+
+    def after(self, session: Session, written: dict, now: datetime) -> Fingerprint:
+        """The table after a run's writes, without reading its latest time again (a scan of every row): the run's
+        own time when it wrote a row."""
+        if written["inserted"] + written["updated"]:
+            latest = now
+        elif written["deleted"]:  # the rows deleted may have held the latest time
+            latest = session.scalar(select(func.max(CreditRisk.computed_at)))
+        else:
+            latest = self.latest
+        rows = self.rows + written["inserted"] - written["deleted"]
+        return Fingerprint(self.dialect, rows, session.scalar(select(func.max(CreditRisk.id))), latest)
+
+    def __str__(self) -> str:
+        return f"{self.dialect}:{self.rows}:{self.top}:{self.latest.isoformat() if self.latest else ''}"
 
 
-def _snapshot_of(conn, path: Path, fingerprint: str) -> bool:
+def _snapshot_of(conn, path: Path, fingerprint: Fingerprint) -> bool:
     """Whether the snapshot at `path` holds exactly the table whose fingerprint is given."""
     if not path.exists():
         return False
     kept = conn.execute(f"SELECT value::VARCHAR FROM parquet_kv_metadata({_literal(str(path))}) "
                         "WHERE key::VARCHAR = 'fingerprint'").fetchall()
-    return kept == [(fingerprint,)]
+    return kept == [(str(fingerprint),)]
 
 
 def _stored(session: Session, actor: Actor, national: bool) -> pa.Table:
@@ -208,27 +233,29 @@ def _stored(session: Session, actor: Actor, national: bool) -> pa.Table:
     return pa.Table.from_batches(batches, schema=STORED)
 
 
-def _register_stored(session: Session, conn, actor: Actor, national: bool, snapshot: Path) -> None:
+def _register_stored(session: Session, conn, actor: Actor, national: bool, snapshot: Path,
+                     fingerprint: Fingerprint | None) -> bool:
     """`stored` on the store connection: the tiers the database holds for the subtree. A national run reads them
-    from the previous national run's snapshot when the table is still as that run left it — reading 1.7 M rows out
-    of SQLite into Python cost as much as DuckDB's whole evaluation — and from the database otherwise."""
-    if national and _snapshot_of(conn, snapshot, _fingerprint(session)):
+    from the previous national run's snapshot when the table is still as that run left it (`fingerprint`) —
+    reading 1.7 M rows out of SQLite into Python cost as much as DuckDB's whole evaluation — and from the database
+    otherwise. Returns whether the snapshot was used."""
+    if national and fingerprint is not None and _snapshot_of(conn, snapshot, fingerprint):
         conn.execute(f"CREATE TEMP VIEW stored AS SELECT credit_code, name, unit_id, tier, fired "
                      f"FROM read_parquet({_literal(str(snapshot))})")
-        return
+        return True
     conn.register("stored_rows", _stored(session, actor, national))
     conn.execute("""CREATE TEMP VIEW stored AS SELECT credit_code, name, unit_id, tier,
                     from_json(indicators, '["VARCHAR"]') AS fired FROM stored_rows""")
+    return False
 
 
-def _keep_snapshot(session: Session, conn, snapshot: Path) -> None:
+def _keep_snapshot(conn, snapshot: Path, fingerprint: Fingerprint) -> None:
     """After a national run's writes: its 中 and 高 rows — now the whole table — as the next run's `stored`, with the
     table's fingerprint. Written beside the old file, then renamed over it."""
-    session.flush()
     building = snapshot.with_name(snapshot.name + ".building")
     conn.execute(f"COPY (SELECT credit_code, name, unit_id, tier, fired FROM tiered WHERE tier <> '{RISK_TIERS[0]}') "
                  f"TO {_literal(str(building))} (FORMAT parquet, KV_METADATA {{fingerprint: "
-                 f"{_literal(_fingerprint(session))}}})")
+                 f"{_literal(str(fingerprint))}}})")
     building.replace(snapshot)
 
 
@@ -242,7 +269,7 @@ CHANGES_SQL = f"""CREATE TEMP TABLE changes AS
        OR t.unit_id IS DISTINCT FROM s.unit_id OR t.tier IS DISTINCT FROM s.tier OR t.fired IS DISTINCT FROM s.fired"""
 
 
-def _write_changes(session: Session, conn, work: Path, progress: Progress, *, national: bool) -> dict:
+def _write_changes(session: Session, conn, work: Path, progress: Progress, *, national: bool, now: datetime) -> dict:
     """Bring `credit_risk` to the 中 and 高 rows of `tiered`, in the session's transaction, writing only what
     changed since the tiers it holds (`stored`): a row the run no longer lists is deleted, a row that changed is
     deleted and written again (its computed_at is this run's), a new one is written; the rest are left as they are.
@@ -264,7 +291,7 @@ def _write_changes(session: Session, conn, work: Path, progress: Progress, *, na
             session.execute(delete(CreditRisk))  # visiting the rows
         else:
             _delete_codes(session, conn, dropped, progress)
-    _write_rows(session, conn, rows, written, work, progress)
+    _write_rows(session, conn, rows, written, work, progress, now)
     return counts
 
 
@@ -280,13 +307,12 @@ def _delete_codes(session: Session, conn, total: int, progress: Progress) -> Non
     cursor.close()
 
 
-def _write_rows(session: Session, conn, rows: str, total: int, work: Path, progress: Progress) -> None:
+def _write_rows(session: Session, conn, rows: str, total: int, work: Path, progress: Progress, now: datetime) -> None:
     """Write the rows of the DuckDB query `rows` (LISTED_COLUMNS but the time) to `credit_risk` straight from DuckDB:
     COPY on PostgreSQL (DuckDB writes the CSV), the driver's executemany on SQLite — not row dicts through the ORM,
     whose per-row parameter processing was most of a national run (1.7 M rows at 10 M taxpayers)."""
     if not total:
         return
-    now = utcnow()
     bind = session.connection()
     driver, dialect = bind.connection.driver_connection, bind.dialect
     message = "正在写入中、高风险纳税人"
@@ -353,14 +379,18 @@ def compute(*, session: Session, actor: Actor, store: Path, today: date, progres
         # national run) compares the whole table.
         national = not session.scalar(select(func.count()).select_from(Unit)
                                       .where(or_(Unit.path.is_(None), ~subtree_filter(actor))))
-        _register_stored(session, conn, actor, national, snapshot_path(store))
+        before = Fingerprint.of(session) if national else None
+        compared = _register_stored(session, conn, actor, national, snapshot_path(store), before)
         conn.execute(CHANGES_SQL)
-        written = _write_changes(session, conn, Path(tmp), progress, national=national)
-        if national:
-            _keep_snapshot(session, conn, snapshot_path(store))
+        now = utcnow()
+        written = _write_changes(session, conn, Path(tmp), progress, national=national, now=now)
+        if national and not (compared and written["unchanged"] == sum(written.values())):  # else the file holds
+            session.flush()  # the table still
+            _keep_snapshot(conn, snapshot_path(store), before.after(session, written, now))
     audit.record(session, actor=actor, action="credit.risk.computed", object_type="credit_risk",
                  object_id=prefix or "national",
-                 after={"counts": counts, "written": written, "day": today.isoformat(), "engine": engine})
+                 after={"counts": counts, "written": written, "compared": "snapshot" if compared else "table",
+                        "day": today.isoformat(), "engine": engine})
     return counts
 
 
