@@ -169,6 +169,15 @@ def test_a_national_run_trusts_its_snapshot_only_while_the_table_is_as_it_left_i
     assert last_written(db) == {"inserted": 0, "updated": 1, "deleted": 0, "unchanged": 3}
     national(db, taxpayers)  # nothing changed: the snapshot stays and still holds
     assert last_run(db)["compared"] == "snapshot" and last_written(db)["unchanged"] == 4
+    # An official's run of the county brings the snapshot up to date: the next national run still trusts it.
+    store.publish_credit_levels(taxpayers, [(FIRM, "D", 2024), (SHOP, "D", 2024)])
+    compute(db, "county_officer", taxpayers)
+    assert last_run(db)["compared"] == "table" and last_written(db)["updated"] == 1
+    national(db, taxpayers)
+    assert last_run(db)["compared"] == "snapshot" and last_written(db)["unchanged"] == 4 and tiers(db)[SHOP][0] == "高"
+    risk.snapshot_path(taxpayers).write_bytes(b"half a file")  # a disk that filled up: the table is read
+    national(db, taxpayers)
+    assert last_run(db)["compared"] == "table" and last_written(db)["unchanged"] == 4
 
 
 def test_every_sample_indicator_is_a_checked_rule():
