@@ -177,14 +177,15 @@ STORED = pa.schema([("credit_code", pa.string()), ("name", pa.string()), ("unit_
 
 
 def snapshot_path(store: Path) -> Path:
-    """Where a national run keeps the tiers it left in the database, beside the store they were computed from."""
+    """Where the runs keep a copy of the tier table for the next national run, beside the store it was computed from."""
     return store.with_name(store.name + ".risk.parquet")
 
 
 @dataclass(frozen=True)
 class Fingerprint:
     """The table as a run leaves it: every run that writes a row stamps it with its own time, and one that only
-    deletes changes the count, so a table another run, a rolled-back transaction or a restored backup left differs."""
+    deletes changes the count, so a table a rolled-back transaction, a restored backup or a hand edit left differs
+    from the one the snapshot was written for."""
 
     dialect: str
     rows: int
