@@ -4,9 +4,10 @@ violators paged.
 Figures, each printed beside its target and a baseline measured in the same run:
 - the risk tiers (measure 95): every sample indicator inside DuckDB (flags summed there), and the whole scheduled
   run (`risk.compute` at the national unit on `--engine`: tiers decided there, the 中 and 高 rows written to the
-  database), into an empty table and again replacing it, each with the machine's load. The issue's target is 10
-  million taxpayers under 30 s (`--taxpayers 10000000`). Baseline: the run as it was before (the 中/高 rows fetched
-  into Python and written through SQLAlchemy inserts; `--skip-baseline` leaves it out: over two minutes at 10 M);
+  database), into an empty table, again with nothing changed, and again with one taxpayer in 1,000 re-rated D (the
+  levels file swapped for the run, then put back), each with the machine's load. The issue's target is 10 million
+  taxpayers under 30 s (`--taxpayers 10000000`). Baseline: the same three runs of `risk.compute` as of `--baseline`
+  (default: the revision before a run wrote only what changed; '' leaves it out: about a minute a run at 10 M);
 - the register's levels published for the rules (`evaluation.publish_levels`) from `--levels` register entries
   (target: 10 million under 30 s), beside the publish as it was before (the ORM join into Python lists); then one
   taxpayer's change published over them (`evaluation.publish_taxpayer`) and a rule's count read through both;
@@ -21,7 +22,7 @@ Figures, each printed beside its target and a baseline measured in the same run:
 
 Run: .venv/bin/python bench/credit_scale.py [--taxpayers 1000000] [--levels 1000000] [--violators 100000]
      [--repairs 200000] [--engine duckdb|spark] [--database-url postgresql://…] [--risk-only] [--levels-only]
-     [--skip-baseline] [--skip-risk] [--fresh]
+     [--baseline REV] [--skip-baseline] [--skip-risk] [--fresh]
 The synthetic store (registry, returns, the register's levels file) is built inside DuckDB into bench/out/ and reused
 when the size matches; the database (a SQLite file in bench/out/, or the PostgreSQL one named) is made afresh on
 every run.
@@ -33,6 +34,7 @@ import argparse
 import os
 import statistics
 import time
+from contextlib import nullcontext
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -43,7 +45,7 @@ from common import configure, step  # bench/common.py
 from sqlalchemy import case, delete, insert, select
 
 from chunfeng.credit import evaluation, repair, risk, services
-from chunfeng.credit.models import RISK_TIERS, CreditRating, CreditRepair, CreditRisk, Violator
+from chunfeng.credit.models import CreditRating, CreditRepair, CreditRisk, Violator
 from chunfeng.db import Database
 from chunfeng.org.access import SystemActor
 from chunfeng.org.models import Unit
@@ -57,6 +59,7 @@ TODAY = date(2026, 12, 7)  # the violator list's day
 RISK_DAY = date(2022, 8, 1)  # the synthetic extract's returns are those of 2022's first half: a year's window holds them
 TARGET_TAXPAYERS, TARGET_SECONDS, PAGE_TARGET_MS = 10_000_000, 30.0, 300.0
 PER_PAGE = 50
+RISK_BASELINE = "84e660f"  # the risk run before it wrote only what changed (every 中/高 row written each time)
 REPAIR_PER_PAGE = 30  # as /credit/repairs serves it
 
 
@@ -217,36 +220,45 @@ def fresh_database(url: str = "") -> Database:
     return db
 
 
-def old_compute(db: Database, store_file: Path, calendar) -> int:
-    """The baseline: the run as it was before this wave — every taxpayer's tier, name and fired indicators made in
-    DuckDB, the 中 and 高 rows fetched row by row into Python and written through SQLAlchemy Core inserts of 5,000.
-    Returns the rows written."""
-    actor = SystemActor(username="bench")
-    with db.write() as s:
-        with push_store.connect_store(store_file) as conn:
-            risk.create_risk_view(conn, calendar=calendar, today=RISK_DAY)
-            regions = [r for (r,) in conn.execute("SELECT DISTINCT region FROM registry").fetchall()]
-            conn.register("owners", risk._owners(s, actor, regions))
-            conn.execute(f"""CREATE TEMP TABLE tiered AS
-                SELECT f.credit_code, f.name, o.unit_id, {risk.tier_columns()}
-                FROM (SELECT r.credit_code, r.name, r.region, {risk.flag_columns()} FROM risk_view AS r) AS f
-                JOIN owners AS o ON o.region = f.region""")
-            listed = conn.execute(f"SELECT credit_code, name, unit_id, tier, fired FROM tiered WHERE tier <> "
-                                  f"'{RISK_TIERS[0]}' ORDER BY credit_code").fetchall()
-        s.execute(delete(CreditRisk))
-        now = datetime.now(UTC).replace(tzinfo=None)
-        for start in range(0, len(listed), 5000):
-            s.execute(insert(CreditRisk.__table__), [
-                {"credit_code": code, "name": name, "unit_id": unit_id, "tier": tier, "indicators": list(fired),
-                 "computed_at": now} for code, name, unit_id, tier, fired in listed[start:start + 5000]])
-    return len(listed)
+def baseline_risk(revision: str):
+    """`chunfeng.credit.risk` as of `revision` (git show: no checkout), loaded beside the current one over the same
+    package: the baseline run in the same process, on the same store and database."""
+    import subprocess
+    import types
+
+    source = subprocess.run(["git", "-C", str(Path(__file__).parent), "show", f"{revision}:src/chunfeng/credit/risk.py"],
+                            check=True, capture_output=True, text=True).stdout
+    module = types.ModuleType("chunfeng.credit.risk_baseline")
+    module.__file__ = f"{revision}:src/chunfeng/credit/risk.py"
+    exec(compile(source, module.__file__, "exec"), module.__dict__)
+    return module
 
 
 def load() -> str:
     return "load average " + ", ".join(f"{x:.1f}" for x in os.getloadavg()) + f" on {os.cpu_count()} cores"
 
 
-def risk_figures(db: Database, store_file: Path, taxpayers: int, engine: str, skip_baseline: bool) -> None:
+class Rerated:
+    """`with Rerated(store, every):` the store's levels file with one taxpayer in `every` rated D (a daily run's
+    changes), put back as it was at the end."""
+
+    def __init__(self, store_file: Path, every: int):
+        self.path, self.every = push_store.credit_levels_path(store_file), every
+        self.kept = self.path.with_name(self.path.name + ".kept")
+
+    def __enter__(self):
+        os.replace(self.path, self.kept)
+        with duckdb.connect() as conn:
+            conn.execute(f"""COPY (SELECT credit_code, CASE WHEN hash(credit_code, 40) % {self.every} = 0 THEN 'D'
+                                   ELSE level END AS level, year, repair FROM read_parquet('{self.kept}'))
+                             TO '{self.path}' (FORMAT parquet)""")
+        return self
+
+    def __exit__(self, *exc):
+        os.replace(self.kept, self.path)
+
+
+def risk_figures(db: Database, store_file: Path, taxpayers: int, engine: str, baseline: str) -> None:
     with db.read() as s:
         calendar = configured_calendar(s)
     with push_store.connect_store(store_file) as conn:  # inside DuckDB only: every flag summed, no row leaves it
@@ -259,27 +271,28 @@ def risk_figures(db: Database, store_file: Path, taxpayers: int, engine: str, sk
     print(f"\nrisk tiers (measure 95), {len(risk.indicators())} sample indicators, {taxpayers:,} taxpayers, "
           f"{db.engine.dialect.name}")
     print(f"  every indicator evaluated inside DuckDB (flags summed there): {in_engine:.1f} s", flush=True)
-    slowest = 0.0
-    for label in ("into an empty table", "again, replacing it"):  # the second is the scheduled job's every run
-        t, started = time.perf_counter(), load()
+    runs = [("after", risk)] + ([(f"before ({baseline})", baseline_risk(baseline))] if baseline else [])
+    slowest, counts = 0.0, {}
+    for who, module in runs:
         with db.write() as s:
-            counts = risk.compute(session=s, actor=SystemActor(username="bench"), store=store_file, today=RISK_DAY,
-                                  engine=engine)
-        seconds = time.perf_counter() - t
-        slowest = max(slowest, seconds)
-        print(f"  risk.compute on {engine} as the job runs it, {label}: {seconds:.1f} s   target < {TARGET_SECONDS:.0f} s "
-              f"at {TARGET_TAXPAYERS:,}   ({started})", flush=True)
-    print("  tiers: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()) + " (the 中 and 高 rows written)")
+            s.execute(delete(CreditRisk))
+        for label in ("into an empty table", "again, nothing changed", "again, 1 in 1,000 re-rated D"):
+            with Rerated(store_file, 1000) if "re-rated" in label else nullcontext():
+                t, started = time.perf_counter(), load()
+                with db.write() as s:
+                    counts = module.compute(session=s, actor=SystemActor(username="bench"), store=store_file,
+                                            today=RISK_DAY, engine=engine)
+                seconds = time.perf_counter() - t
+            if module is risk:
+                slowest = max(slowest, seconds)
+            print(f"  {who:<18} risk.compute on {engine}, {label:<30} {seconds:5.1f} s   target < "
+                  f"{TARGET_SECONDS:.0f} s at {TARGET_TAXPAYERS:,}   ({started})", flush=True)
+    print("  tiers: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()) + " (the 中 and 高 rows kept)")
     if sum(counts.values()) == TARGET_TAXPAYERS:
-        print(f"  measured at {TARGET_TAXPAYERS:,}: target {'met' if slowest < TARGET_SECONDS else 'NOT met'}")
+        print(f"  measured at {TARGET_TAXPAYERS:,}: target {'met' if slowest < TARGET_SECONDS else 'NOT met'} "
+              f"(slowest run {slowest:.1f} s)")
     else:
         print(f"  (measured at {sum(counts.values()):,}; --taxpayers {TARGET_TAXPAYERS} measures the target's size)")
-    if skip_baseline:
-        return
-    t, started = time.perf_counter(), load()
-    baseline_rows = old_compute(db, store_file, calendar)
-    print(f"  baseline, the run before (rows fetched into Python, {baseline_rows:,} written by SQLAlchemy inserts): "
-          f"{time.perf_counter() - t:.1f} s   ({started})", flush=True)
 
 
 def old_publish_levels(session, store: Path) -> int:
@@ -512,9 +525,11 @@ def main() -> None:
     parser.add_argument("--skip-risk", action="store_true", help="only the list and queue pages")
     parser.add_argument("--risk-only", action="store_true", help="only the risk tiers (and the levels)")
     parser.add_argument("--levels-only", action="store_true", help="only the levels published for the rules")
+    parser.add_argument("--baseline", default=RISK_BASELINE, metavar="REVISION",
+                        help="the revision whose risk.compute runs beside this one ('': none; about a minute a run "
+                             "at 10 M: measure it at 1 M)")
     parser.add_argument("--skip-baseline", action="store_true",
-                        help="not the previous risk run nor the previous levels publish (minutes at 10 M: measure "
-                             "them at 1 M)")
+                        help="not the previous levels publish (minutes at 10 M: measure it at 1 M)")
     parser.add_argument("--fresh", action="store_true", help="build the synthetic store again")
     args = parser.parse_args()
     configure()
@@ -523,7 +538,7 @@ def main() -> None:
     if not args.skip_risk:
         store_file = store_of(args.taxpayers, args.fresh)
         if not args.levels_only:
-            risk_figures(db, store_file, args.taxpayers, args.engine, args.skip_baseline)
+            risk_figures(db, store_file, args.taxpayers, args.engine, args.baseline)
         if args.levels:
             levels_figures(db, store_file, min(args.levels, args.taxpayers), args.skip_baseline)
     if not (args.risk_only or args.levels_only):

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 import duckdb
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from chunfeng.credit import jobs as credit_jobs
 from chunfeng.credit import risk
@@ -22,7 +22,7 @@ from chunfeng.org.models import AuditEntry
 from chunfeng.push import store, synthetic
 from chunfeng.settings import Settings
 from tests.conftest import person
-from tests.credit.test_evaluation import FIRM, PROMPT, SHOP, people, taxpayers  # noqa: F401  (fixtures)
+from tests.credit.test_evaluation import FIRM, OTHER, PROMPT, SHOP, SMALL, people, taxpayers  # noqa: F401  (fixtures)
 
 DAY = date(2025, 12, 31)
 
@@ -77,6 +77,107 @@ def test_the_job_computes_the_whole_store_and_skips_without_one(people, taxpayer
         assert s.scalar(select(func.count()).select_from(CreditRisk)) == 5 - summary["低风险"] == 5
     assert "尚未导入" in str(credit_jobs.compute_risk(db, Settings(push_store=str(tmp_path / "none.duckdb")),
                                                    datetime(2026, 12, 7)))
+
+
+def stored_rows(db) -> dict[str, tuple]:
+    with db.read() as s:
+        return {r.credit_code: (r.id, r.tier, r.indicators, r.computed_at) for r in s.scalars(select(CreditRisk))}
+
+
+def last_run(db) -> dict:
+    with db.read() as s:
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "credit.risk.computed")
+                         .order_by(AuditEntry.id.desc()).limit(1))
+        return json.loads(entry.after)
+
+
+def last_written(db) -> dict:
+    return last_run(db)["written"]
+
+
+def test_a_run_writes_only_the_tiers_that_changed(people, taxpayers):  # noqa: F811
+    """Each run compares the tiers it decides with those stored: a new 中/高 taxpayer is inserted, one whose tier or
+    indicators changed is written again, one now 低 is deleted, and every other row is left as it was (same row,
+    same computed_at); the lists read the result within the unit's subtree only."""
+    db = people
+    store.publish_credit_levels(taxpayers, [(FIRM, "D", 2024)])
+    compute(db, "county_officer", taxpayers)
+    first = stored_rows(db)
+    assert set(first) == {SHOP, SMALL, FIRM, OTHER} and last_written(db)["inserted"] == 4
+
+    store.publish_credit_levels(taxpayers, [(FIRM, "D", 2024), (PROMPT, "C", 2024)])  # PROMPT: 低 → 中
+    compute(db, "county_officer", taxpayers)
+    assert last_written(db) == {"inserted": 1, "updated": 0, "deleted": 0, "unchanged": 4}
+    second = stored_rows(db)
+    assert second[PROMPT][1:3] == ("中", ["纳税缴费信用为C级"])
+    assert {c: second[c] for c in first} == first  # not one of the others rewritten
+
+    store.publish_credit_levels(taxpayers, [(FIRM, "D", 2024), (SMALL, "A", 2024)])  # PROMPT 低 again; SMALL's C gone
+    compute(db, "county_officer", taxpayers)
+    assert last_written(db) == {"inserted": 0, "updated": 1, "deleted": 1, "unchanged": 3}
+    third = stored_rows(db)
+    assert PROMPT not in third and third[SMALL][1:3] == ("中", ["近12个月无申报记录"])
+    assert third[SMALL][0] != first[SMALL][0]
+    assert {c: third[c] for c in (SHOP, FIRM, OTHER)} == {c: first[c] for c in (SHOP, FIRM, OTHER)}
+
+    compute(db, "county_officer", taxpayers)  # nothing changed: nothing written
+    assert last_written(db) == {"inserted": 0, "updated": 0, "deleted": 0, "unchanged": 4} and stored_rows(db) == third
+    with db.read() as s:
+        listed = risk.list_risks(session=s, actor=person(s, "county_officer"), tier="中")
+        assert {r.credit_code: r.indicators for r in listed.items}[SMALL] == ["近12个月无申报记录"]
+        assert risk.list_risks(session=s, actor=person(s, "county2_officer")).total == 0
+    # The neighbouring county's run compares only its own subtree's rows: it neither writes nor deletes 110101's.
+    assert compute(db, "county2_officer", taxpayers) == {"低": 0, "中": 0, "高": 0}
+    assert last_written(db) == {"inserted": 0, "updated": 0, "deleted": 0, "unchanged": 0} and stored_rows(db) == third
+
+
+def national(db, path, today=DAY):
+    with db.write() as s:
+        return risk.compute(session=s, actor=SystemActor(username="test"), store=path, today=today)
+
+
+def test_a_national_run_trusts_its_snapshot_only_while_the_table_is_as_it_left_it(people, taxpayers):  # noqa: F811
+    """A national run compares with the previous national run's snapshot (beside the store) instead of reading the
+    table back — but only while the table's fingerprint is the one the snapshot was written with: a run whose
+    transaction rolled back after writing the snapshot, or a row changed behind its back, sends the next run to
+    the table itself, so the tiers shown are never the snapshot's."""
+    db = people
+    store.publish_credit_levels(taxpayers, [(FIRM, "D", 2024)])
+    national(db, taxpayers)
+    assert risk.snapshot_path(taxpayers).exists() and tiers(db)[SMALL][0] == "中" and last_run(db)["compared"] == "table"
+    national(db, taxpayers)  # the table is as the snapshot says
+    assert last_run(db)["compared"] == "snapshot" and last_written(db)["unchanged"] == 4
+
+    store.publish_credit_levels(taxpayers, [(FIRM, "D", 2024), (SMALL, "D", 2024)])
+    with pytest.raises(RuntimeError), db.write() as s:  # the run's snapshot is written, its transaction undone
+        risk.compute(session=s, actor=SystemActor(username="test"), store=taxpayers, today=DAY)
+        raise RuntimeError("the caller failed after the run")
+    assert tiers(db)[SMALL][0] == "中"
+    national(db, taxpayers)  # the snapshot says SMALL is 高 already; the table says 中: the table is read
+    assert last_run(db)["compared"] == "table"
+    assert last_written(db) == {"inserted": 0, "updated": 1, "deleted": 0, "unchanged": 3}
+    assert tiers(db)[SMALL] == ("高", ["纳税缴费信用为D级", "近12个月无申报记录"])
+
+    with db.write() as s:  # a row gone behind the runs' back (a restored backup, a hand edit)
+        s.execute(delete(CreditRisk).where(CreditRisk.credit_code == SHOP))
+    national(db, taxpayers)
+    assert last_written(db) == {"inserted": 1, "updated": 0, "deleted": 0, "unchanged": 3} and SHOP in tiers(db)
+    assert last_run(db)["compared"] == "table"
+    store.publish_credit_levels(taxpayers, [(FIRM, "D", 2024)])  # SMALL back to 中, by the snapshot of the last run
+    national(db, taxpayers)
+    assert last_run(db)["compared"] == "snapshot" and tiers(db)[SMALL][0] == "中"
+    assert last_written(db) == {"inserted": 0, "updated": 1, "deleted": 0, "unchanged": 3}
+    national(db, taxpayers)  # nothing changed: the snapshot stays and still holds
+    assert last_run(db)["compared"] == "snapshot" and last_written(db)["unchanged"] == 4
+    # An official's run of the county brings the snapshot up to date: the next national run still trusts it.
+    store.publish_credit_levels(taxpayers, [(FIRM, "D", 2024), (SHOP, "D", 2024)])
+    compute(db, "county_officer", taxpayers)
+    assert last_run(db)["compared"] == "table" and last_written(db)["updated"] == 1
+    national(db, taxpayers)
+    assert last_run(db)["compared"] == "snapshot" and last_written(db)["unchanged"] == 4 and tiers(db)[SHOP][0] == "高"
+    risk.snapshot_path(taxpayers).write_bytes(b"half a file")  # a disk that filled up: the table is read
+    national(db, taxpayers)
+    assert last_run(db)["compared"] == "table" and last_written(db)["unchanged"] == 4
 
 
 def test_every_sample_indicator_is_a_checked_rule():

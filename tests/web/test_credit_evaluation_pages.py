@@ -6,6 +6,7 @@ computed as a task, filtered by tier within the unit's subtree and exported."""
 from __future__ import annotations
 
 import io
+import json
 
 import httpx
 import pytest
@@ -99,6 +100,29 @@ def test_risk_page_compute_filter_and_export(site, people):  # noqa: F811
     with people.read() as s:
         assert s.scalar(select(func.count()).select_from(AuditEntry)
                         .where(AuditEntry.action.in_(["credit.risk.computed", "credit.risk.exported"]))) == 2
+
+
+def test_a_second_run_shows_the_changed_tier_within_the_subtree_only(site, people):  # noqa: F811
+    """The second run writes only the taxpayer whose tier changed; the list and the API show it to its county, and
+    the neighbouring county's official neither sees it nor can recompute it."""
+    url, taxpayers = site
+    officer = login(url, "county_officer")
+    token = csrf_from(officer.get("/credit/risk").text)
+    assert finished(officer, officer.post("/credit/risk/compute", data={"csrf_token": token})).status_code == 200
+    assert "李四小吃店" not in officer.get("/credit/risk", params={"tier": "高"}).text
+    store.publish_credit_levels(taxpayers, [(SMALL, "D", 2024)])
+    assert finished(officer, officer.post("/credit/risk/compute", data={"csrf_token": token})).status_code == 200
+    high = officer.get("/credit/risk", params={"tier": "高"})
+    assert "李四小吃店" in high.text and "纳税缴费信用为D级" in high.text and "张三便利店" not in high.text
+    assert "李四小吃店" not in officer.get("/credit/risk", params={"tier": "中"}).text
+    neighbour = login(url, "county2_officer")
+    assert "李四小吃店" not in neighbour.get("/credit/risk", params={"tier": "高"}).text
+    assert neighbour.get("/api/credit/risk", params={"q": SMALL}).json()["total"] == 0
+    assert [r["tier"] for r in officer.get("/api/credit/risk", params={"q": SMALL}).json()["items"]] == ["高"]
+    with people.read() as s:
+        runs = s.scalars(select(AuditEntry.after).where(AuditEntry.action == "credit.risk.computed")
+                         .order_by(AuditEntry.id)).all()
+        assert json.loads(runs[-1])["written"] == {"inserted": 0, "updated": 1, "deleted": 0, "unchanged": 4}
 
 
 def test_measures_95_115_119_link_what_serves_them(site):

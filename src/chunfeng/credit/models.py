@@ -164,7 +164,8 @@ RISK_TIERS = ("低", "中", "高")
 
 
 class CreditRisk(Base):
-    """A taxpayer's risk tier (measure 95) as last computed, with the indicators that fired: replaced by each run."""
+    """A taxpayer's risk tier (measure 95) as last computed, with the indicators that fired: a run writes only the rows
+    whose tier, indicators, name or unit changed, so computed_at is when the row's present tier was first found."""
 
     __tablename__ = "credit_risk"
 
