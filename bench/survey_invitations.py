@@ -140,6 +140,9 @@ def main() -> None:
                         "today's on one process")
     parser.add_argument("--baseline-rev", default=BASELINE_REV, help="the revision whose sender is the baseline")
     parser.add_argument("--processes", type=int, default=2, help="sender processes for the rest")
+    parser.add_argument("--round", type=int, default=100_000, help="deliveries per sending round")
+    parser.add_argument("--minutes", type=float, default=0, help="no new round after this many minutes of sending "
+                        "(0: until all are sent); the rest is extrapolated")
     parser.add_argument("--send", type=int, default=0, help="deliveries sent by the campaign's sender (0: all left; "
                                                            "fewer: the time for all is extrapolated)")
     parser.add_argument("--gateway-ms", type=float, default=0, help="the gateway answers each message after this "
@@ -197,9 +200,20 @@ def main() -> None:
          ["-m", "chunfeng", "push", "deliver", "--limit", str(args.baseline)], here)
     left = deliveries - 2 * args.baseline
     n = min(args.send or left, left)
-    started = time.perf_counter()
-    rate = send(f"now, {args.processes} sender processes (`chunfeng push deliver --processes {args.processes}`)", n,
-                ["-m", "chunfeng", "push", "deliver", "--processes", str(args.processes), "--limit", str(n)], here)
+    started, done, rates = time.perf_counter(), 0, []
+    # In rounds (each a `push deliver` run of its own), so that a time budget ends the run between rounds, never
+    # inside one: a sender stopped mid-batch would leave its batch uncertain.
+    while done < n and (not args.minutes or time.perf_counter() - started < args.minutes * 60):
+        share = min(args.round, n - done)
+        rates.append(send(f"now, {args.processes} sender processes (`chunfeng push deliver --processes "
+                          f"{args.processes}`), round {len(rates) + 1}", share,
+                          ["-m", "chunfeng", "push", "deliver", "--processes", str(args.processes),
+                           "--limit", str(share)], here))
+        done += share
+    seconds = time.perf_counter() - started
+    rate = done / seconds
+    print(f"  now, {args.processes} sender processes: {done:,} in {seconds / 60:.1f} min, {rate:,.0f} deliveries/s",
+          flush=True)
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as answer:
         received = json.loads(answer.read())
     gateway.terminate()
@@ -207,11 +221,11 @@ def main() -> None:
         sent = s.scalar(select(func.count()).select_from(outbox.Delivery).where(outbox.Delivery.state == "sent"))
         left_over = s.scalar(select(func.count()).select_from(outbox.Delivery)
                              .where(outbox.Delivery.state.not_in(["sent"])))
-    if n < left:
+    if done < left:
         print(f"  all {deliveries:,} deliveries at {rate:,.0f}/s: {deliveries / rate / 60:,.1f} min (extrapolated from "
-              f"{n:,}; each message its own HTTP request to the gateway)")
+              f"{done:,}; each message its own HTTP request to the gateway)")
     else:
-        print(f"  all {deliveries:,} deliveries sent; the last {n:,} in {(time.perf_counter() - started) / 60:.1f} min")
+        print(f"  all {deliveries:,} deliveries sent: the last {done:,} in {seconds / 60:.1f} min")
     print(f"  checked: {sent:,} recorded sent ({left_over:,} not), {received['received']:,} received by the gateway, "
           f"{received['twice']} twice")
     db.dispose()

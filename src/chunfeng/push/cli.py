@@ -332,6 +332,8 @@ def deliver(processes: int = typer.Option(1, min=1, max=64, help="sender process
             runs = list(pool.map(_deliver_share, [share for share in shares if share]))
     sent, failed, uncertain = (sum(figures) for figures in zip(*runs, strict=True))
     console.print(f"发送成功 {sent},失败 {failed}(将重试),结果不明 {uncertain}(不重发)")
+    if len(runs) > 1:
+        console.print(f"{len(runs)} 个发送进程各发送:" + "、".join(str(run[0] + run[1]) for run in runs))
 
 
 @app.command("bill")
