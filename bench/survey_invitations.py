@@ -5,16 +5,18 @@ a counting HTTP server on loopback — on SQLite.
 
 Figures, each beside its target and the baseline measured in the same run:
 - planning N invitations (survey.invitations.invite), beside N/10 planned the same way (it should scale linearly);
-- sending: deliveries per second through outbox.deliver_due; the baselines, on a slice of `--baseline` deliveries
-  each, one at a time (the outbox's default: one claimed, sent and recorded at a time) and in batches of
-  push_send_batch sent one after another (the previous campaign sender); then `--send` deliveries (default: all
-  that are left) as a campaign's sender sends them now, push_send_concurrency of a batch in flight; when not all
-  are sent, the time for all at that rate is extrapolated and labelled so;
+- sending: deliveries per second and the senders' CPU per message, each sender a process of its own as an
+  installer runs it: the baseline, `--baseline` deliveries by the campaign sender of `--baseline-rev` (the sender
+  before keep-alive sessions, from that revision's source); the same number by today's `chunfeng push deliver`
+  on one process; then the rest (or `--send`) by `chunfeng push deliver --processes N`, in rounds of `--round`, so
+  that `--minutes` can end the run between rounds; when not all are sent, the time for all at that rate is
+  extrapolated and labelled so;
 - every delivery checked afterwards: recorded sent, and received by the gateway once.
 
 The gateway runs in its own process (as a real one does elsewhere), so its work does not share the sender's
 interpreter; --gateway-ms makes it answer after a round trip, as a gateway across a network does.
-Run: .venv/bin/python bench/survey_invitations.py [--n 1000000] [--baseline 3000] [--send N] [--gateway-ms 0]
+Run: .venv/bin/python bench/survey_invitations.py [--n 1000000] [--baseline 3000] [--processes 2] [--minutes M]
+     [--send N] [--gateway-ms 0]
 The database is a fresh SQLite file in bench/out/; the taxpayers and their contacts an in-memory DuckDB store.
 """
 
