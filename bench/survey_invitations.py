@@ -5,16 +5,18 @@ a counting HTTP server on loopback — on SQLite.
 
 Figures, each beside its target and the baseline measured in the same run:
 - planning N invitations (survey.invitations.invite), beside N/10 planned the same way (it should scale linearly);
-- sending: deliveries per second through outbox.deliver_due; the baselines, on a slice of `--baseline` deliveries
-  each, one at a time (the outbox's default: one claimed, sent and recorded at a time) and in batches of
-  push_send_batch sent one after another (the previous campaign sender); then `--send` deliveries (default: all
-  that are left) as a campaign's sender sends them now, push_send_concurrency of a batch in flight; when not all
-  are sent, the time for all at that rate is extrapolated and labelled so;
+- sending: deliveries per second and the senders' CPU per message, each sender a process of its own as an
+  installer runs it: the baseline, `--baseline` deliveries by the campaign sender of `--baseline-rev` (the sender
+  before keep-alive sessions, from that revision's source); the same number by today's `chunfeng push deliver`
+  on one process; then the rest (or `--send`) by `chunfeng push deliver --processes N`, in rounds of `--round`, so
+  that `--minutes` can end the run between rounds; when not all are sent, the time for all at that rate is
+  extrapolated and labelled so;
 - every delivery checked afterwards: recorded sent, and received by the gateway once.
 
 The gateway runs in its own process (as a real one does elsewhere), so its work does not share the sender's
 interpreter; --gateway-ms makes it answer after a round trip, as a gateway across a network does.
-Run: .venv/bin/python bench/survey_invitations.py [--n 1000000] [--baseline 3000] [--send N] [--gateway-ms 0]
+Run: .venv/bin/python bench/survey_invitations.py [--n 1000000] [--baseline 3000] [--processes 2] [--minutes M]
+     [--send N] [--gateway-ms 0]
 The database is a fresh SQLite file in bench/out/; the taxpayers and their contacts an in-memory DuckDB store.
 """
 
@@ -25,12 +27,17 @@ import asyncio
 import json
 import multiprocessing
 import os
+import resource
+import subprocess
+import sys
 import time
 import urllib.request
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
-from common import configure, survey_database  # bench/common.py
+from cold_start import baseline_source  # bench/cold_start.py
+from common import OUT, configure, survey_database  # bench/common.py
 from sqlalchemy import func, insert, select
 
 from chunfeng import crypto, outbox
@@ -40,6 +47,11 @@ from chunfeng.settings import Settings
 from chunfeng.survey import invitations
 from chunfeng.survey.sample_models import SurveySample, SurveySampleMember, SurveyStratum
 
+BASELINE_REV = "84e660f"  # the sender before keep-alive sessions and sender processes
+# The baseline revision's campaign sender, run from its own source (it had no --limit or --processes).
+BASELINE_SENDER = ("import sys; from chunfeng import runtime; from chunfeng.db import Database; "
+                   "from chunfeng.push import campaigns; from chunfeng.settings import Settings; s = Settings(); "
+                   "runtime.configure(s); campaigns.deliver(Database(s.sqlalchemy_url), settings=s, limit=int(sys.argv[1]))")
 PLAN_TARGET_S = 300  # the brief's budget for a bench run; issue 18 sets no figure for planning
 ACTOR = SystemActor(username="bench", unit_code="110000")
 
@@ -48,26 +60,31 @@ async def gateway(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, re
                   answer_after: float) -> None:
     """The SMS gateway: counts each message by the delivery id the channel URL carries; GET / answers how many
     were received and how many more than once. Lean on purpose (asyncio, one process of its own): the figure is
-    the sender's, and http.server's thread per connection made the stub the slower end."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except (asyncio.IncompleteReadError, ConnectionError):
-        writer.close()
-        return
-    method, path = head.split(b" ", 2)[:2]
-    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                   if line.lower().startswith(b"content-length:")), 0)
-    await reader.readexactly(length)
-    if method == b"POST":
-        await asyncio.sleep(answer_after)
-        key = path.split(b"?", 1)[0].decode()
-        received[key] = received.get(key, 0) + 1
-        body = b"{}"
-    else:
-        body = json.dumps({"received": len(received), "twice": sum(1 for k in received.values() if k > 1)}).encode()
-    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: "
-                 + str(len(body)).encode() + b"\r\n\r\n" + body)
-    await writer.drain()
+    the sender's, and http.server's thread per connection made the stub the slower end. It keeps a connection open
+    for the next request (HTTP/1.1 keep-alive, as a real gateway does) until the client closes it or asks to."""
+    while True:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            break
+        method, path = head.split(b" ", 2)[:2]
+        lines = [line.lower() for line in head.split(b"\r\n")]
+        length = next((int(line.split(b":", 1)[1]) for line in lines if line.startswith(b"content-length:")), 0)
+        close = b"connection: close" in lines
+        await reader.readexactly(length)
+        if method == b"POST":
+            await asyncio.sleep(answer_after)
+            key = path.split(b"?", 1)[0].decode()
+            received[key] = received.get(key, 0) + 1
+            body = b"{}"
+        else:
+            body = json.dumps({"received": len(received),
+                               "twice": sum(1 for k in received.values() if k > 1)}).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode()
+                     + (b"\r\nConnection: close" if close else b"") + b"\r\n\r\n" + body)
+        await writer.drain()
+        if close:
+            break
     writer.close()
 
 
@@ -121,7 +138,13 @@ def main() -> None:
     configure()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="invitations planned")
-    parser.add_argument("--baseline", type=int, default=3000, help="deliveries sent by each baseline sender")
+    parser.add_argument("--baseline", type=int, default=3000, help="deliveries sent by the baseline sender and by "
+                        "today's on one process")
+    parser.add_argument("--baseline-rev", default=BASELINE_REV, help="the revision whose sender is the baseline")
+    parser.add_argument("--processes", type=int, default=2, help="sender processes for the rest")
+    parser.add_argument("--round", type=int, default=100_000, help="deliveries per sending round")
+    parser.add_argument("--minutes", type=float, default=0, help="no new round after this many minutes of sending "
+                        "(0: until all are sent); the rest is extrapolated")
     parser.add_argument("--send", type=int, default=0, help="deliveries sent by the campaign's sender (0: all left; "
                                                            "fewer: the time for all is extrapolated)")
     parser.add_argument("--gateway-ms", type=float, default=0, help="the gateway answers each message after this "
@@ -145,37 +168,67 @@ def main() -> None:
                                                            daemon=True)
     gateway.start()
     port = ports.get(timeout=60)
-    settings = Settings(push_channels={"sms": f"json://127.0.0.1:{port}/d{{message}}?to={{address}}"},
-                        channel_hosts_allowed=["127.0.0.1"], push_max_attempts=1)
-    batch, concurrency = settings.push_send_batch, settings.push_send_concurrency
+    # The senders are processes of their own, as an installer runs them (`chunfeng push deliver`), configured by
+    # the environment a site would set.
+    env = {**os.environ, "CHUNFENG_DATABASE_URL": db.url,
+           "CHUNFENG_PUSH_CHANNELS": json.dumps({"sms": f"json://127.0.0.1:{port}/d{{message}}?to={{address}}"}),
+           "CHUNFENG_CHANNEL_HOSTS_ALLOWED": json.dumps(["127.0.0.1"]), "CHUNFENG_PUSH_MAX_ATTEMPTS": "1"}
+    settings = Settings()
 
-    def send(label: str, n: int, **how) -> float:
+    def send(label: str, n: int, command: list[str], source: Path) -> float:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        with db.read() as s:
+            sent_before = s.scalar(select(func.count()).select_from(outbox.Delivery)
+                                   .where(outbox.Delivery.state.in_(["sent", "failed"])))
         started = time.perf_counter()
-        run = outbox.deliver_due(db, settings=settings, limit=n, origin="push.message", **how)
+        subprocess.run([sys.executable, *command], env={**env, "PYTHONPATH": str(source)}, check=True,
+                       stdout=subprocess.DEVNULL)
         seconds = time.perf_counter() - started
-        rate = (run.sent + run.failed) / seconds
-        print(f"  {label}: sent {run.sent:,} (failed {run.failed}) in {seconds:.1f} s, {rate:,.0f} deliveries/s"
-              f"   load {os.getloadavg()[0]:.1f}", flush=True)
-        return rate
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        with db.read() as s:
+            done = s.scalar(select(func.count()).select_from(outbox.Delivery)
+                            .where(outbox.Delivery.state.in_(["sent", "failed"]))) - sent_before
+        cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / max(done, 1) * 1000
+        print(f"  {label}: {done:,} in {seconds:.1f} s, {done / seconds:,.0f} deliveries/s, sender CPU {cpu:.2f} ms a "
+              f"message (process start included)   load {os.getloadavg()[0]:.1f}", flush=True)
+        return done / seconds
 
-    send("baseline, one claimed, sent and recorded at a time (the outbox's default)", args.baseline, batch=1)
-    send(f"baseline, batches of {batch} sent one after another (the previous campaign sender)", args.baseline,
-         batch=batch)
+    batch, concurrency = settings.push_send_batch, settings.push_send_concurrency
+    old = baseline_source(args.baseline_rev, OUT / "survey-invitations-baseline")
+    send(f"baseline {args.baseline_rev}: its campaign sender, batches of {batch}, {concurrency} in flight, one process",
+         args.baseline, ["-c", BASELINE_SENDER, str(args.baseline)], old)
+    here = Path(__file__).resolve().parent.parent / "src"
+    send("now, the same on one process (`chunfeng push deliver`)", args.baseline,
+         ["-m", "chunfeng", "push", "deliver", "--limit", str(args.baseline)], here)
     left = deliveries - 2 * args.baseline
     n = min(args.send or left, left)
-    rate = send(f"now, batches of {batch}, {concurrency} in flight (push_send_concurrency)", n, batch=batch,
-                concurrency=concurrency)
+    started, done, rates = time.perf_counter(), 0, []
+    # In rounds (each a `push deliver` run of its own), so that a time budget ends the run between rounds, never
+    # inside one: a sender stopped mid-batch would leave its batch uncertain.
+    while done < n and (not args.minutes or time.perf_counter() - started < args.minutes * 60):
+        share = min(args.round, n - done)
+        rates.append(send(f"now, {args.processes} sender processes (`chunfeng push deliver --processes "
+                          f"{args.processes}`), round {len(rates) + 1}", share,
+                          ["-m", "chunfeng", "push", "deliver", "--processes", str(args.processes),
+                           "--limit", str(share)], here))
+        done += share
+    seconds = time.perf_counter() - started
+    rate = done / seconds
+    print(f"  now, {args.processes} sender processes: {done:,} in {seconds / 60:.1f} min, {rate:,.0f} deliveries/s",
+          flush=True)
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as answer:
         received = json.loads(answer.read())
     gateway.terminate()
     with db.read() as s:
         sent = s.scalar(select(func.count()).select_from(outbox.Delivery).where(outbox.Delivery.state == "sent"))
-    if n < left:
+        left_over = s.scalar(select(func.count()).select_from(outbox.Delivery)
+                             .where(outbox.Delivery.state.not_in(["sent"])))
+    if done < left:
         print(f"  all {deliveries:,} deliveries at {rate:,.0f}/s: {deliveries / rate / 60:,.1f} min (extrapolated from "
-              f"{n:,}; one sender, each message its own HTTP request to the gateway)")
+              f"{done:,}; each message its own HTTP request to the gateway)")
     else:
-        print(f"  all {deliveries:,} deliveries sent")
-    print(f"  checked: {sent:,} recorded sent, {received['received']:,} received by the gateway, "
+        print(f"  all {deliveries:,} deliveries sent: the last {done:,} in {seconds / 60:.1f} min")
+    print(f"  checked: {sent:,} recorded sent ({left_over:,} not), {received['received']:,} received by the gateway, "
           f"{received['twice']} twice")
     db.dispose()
 

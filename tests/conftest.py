@@ -290,14 +290,25 @@ class Webhook:
     holding the request when it is set.
     `url` is the Apprise address of it, `path` appended."""
 
-    def __init__(self, path: str = "/hook"):
+    def __init__(self, path: str = "/hook", *, keep_alive: bool = False):
+        """`keep_alive`: answer in HTTP/1.1 and keep each connection open for the next request, as a real gateway
+        does; `connections` counts the connections opened, `cookies` the Cookie header of each request, and a
+        `cookie` set is handed out with every answer."""
         self.received: list[dict] = []
         self.status, self.delay, self.on_receive, self.failing = 200, 0.0, None, False
         self.refused: set[str] = set()
         self.lock = threading.Lock()
+        self.connections, self.cookies, self.cookie = 0, [], ""
         webhook = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
+            def setup(self):
+                super().setup()
+                with webhook.lock:
+                    webhook.connections += 1
+
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
                 failing = webhook.failing or body.get("title") in webhook.refused
@@ -305,10 +316,14 @@ class Webhook:
                     with webhook.lock:
                         webhook.received.append({"path": self.path, "key": self.headers.get("Idempotency-Key"),
                                                  **body})
+                        webhook.cookies.append(self.headers.get("Cookie"))
                 if webhook.on_receive:
                     webhook.on_receive()
                 time.sleep(webhook.delay)
                 self.send_response(500 if failing else webhook.status)
+                if webhook.cookie:
+                    self.send_header("Set-Cookie", webhook.cookie)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *args):

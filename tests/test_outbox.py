@@ -15,9 +15,10 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
+import requests
 from sqlalchemy import select, text, update
 
-from chunfeng import outbox
+from chunfeng import channels, outbox
 from chunfeng.channels import ChannelRules
 from chunfeng.inbox import services as inbox
 from chunfeng.org.services import find_unit
@@ -38,9 +39,9 @@ def receiver(monkeypatch):
     get_settings.cache_clear()
 
 
-def _enqueue(db, url: str, titles: list[str]) -> list[int]:
+def _enqueue(db, url: str, titles: list[str], *, origin: str = "test.thing") -> list[int]:
     with db.write() as session:
-        rows = [outbox.enqueue(session, origin="test.thing", origin_id=i, scope="/000000/", channel=outbox.URL,
+        rows = [outbox.enqueue(session, origin=origin, origin_id=i, scope="/000000/", channel=outbox.URL,
                                target=url, title=title, body="正文") for i, title in enumerate(titles)]
         session.flush()
         return [row.id for row in rows]
@@ -272,3 +273,74 @@ def test_two_senders_with_concurrent_batches_deliver_each_message_once(db, recei
     with db.read() as s:
         assert Counter(s.scalars(select(outbox.Delivery.state))) == {"sent": len(titles)}
     assert most[0] > 1
+
+
+@pytest.fixture
+def gateway(monkeypatch):
+    """A receiver that keeps connections alive (HTTP/1.1), as a real gateway does."""
+    r = Webhook(keep_alive=True)
+    monkeypatch.setenv("CHUNFENG_CHANNEL_HOSTS_ALLOWED", '["127.0.0.1"]')
+    get_settings.cache_clear()
+    yield r
+    r.close()
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_run_sends_its_messages_over_connections_kept_alive(db, gateway, concurrency):
+    """Apprise's plugins open a connection (and build a requests session) per message: most of a campaign sender's
+    CPU. A run now reuses at most one connection per send in flight; every message still arrives once."""
+    titles = [f"邀请 {i}" for i in range(30)]
+    _enqueue(db, gateway.url, titles)
+    run = outbox.deliver_due(db, settings=get_settings(), origin="test.thing", batch=10, concurrency=concurrency)
+    assert run.sent == len(titles) and Counter(gateway.titles) == Counter(titles)
+    assert gateway.connections <= concurrency  # 30 before
+
+
+def test_a_gateways_cookie_is_not_sent_back_with_the_next_message(db, gateway):
+    """A kept session would otherwise carry a cookie from one message to the next (or to another channel)."""
+    gateway.cookie = "session=abc; Path=/"
+    _enqueue(db, gateway.url, ["一", "二", "三"])
+    outbox.deliver_due(db, settings=get_settings(), origin="test.thing", batch=3)
+    assert gateway.cookies == [None, None, None] and gateway.connections == 1
+
+
+def test_a_thread_outside_the_senders_keeps_requests_own_behaviour(gateway):
+    """Only the threads a sender binds use its session: another thread's requests (a page testing a channel) open
+    their own connections, as requests does."""
+    url = gateway.url.replace("json://", "http://")
+    with channels.keep_alive() as bind:
+        for _ in range(2):
+            requests.post(url, json={"title": "发送中"}, timeout=5)
+        assert gateway.connections == 1
+        other = threading.Thread(target=lambda: [requests.post(url, json={"title": "测试"}, timeout=5)
+                                                 for _ in range(2)])
+        other.start()
+        other.join()
+        assert gateway.connections == 3
+        helper = threading.Thread(target=lambda: (bind(), requests.post(url, json={"title": "发送中"}, timeout=5)))
+        helper.start()
+        helper.join()
+        assert gateway.connections == 3  # a bound thread shares the session's connection
+    requests.post(url, json={"title": "之后"}, timeout=5)
+    assert gateway.connections == 4  # outside the block: requests' own, again
+
+
+def test_two_sender_processes_deliver_each_message_exactly_once(db, gateway):
+    """`chunfeng push deliver --processes 2`: two sender processes claim from one queue at once (SKIP LOCKED on
+    PostgreSQL, the one writer on SQLite); both send, and every message reaches the gateway once."""
+    titles = [f"邀请 {i}" for i in range(240)]
+    _enqueue(db, gateway.url, titles, origin="push.message")
+    gateway.delay = 0.1  # one process alone would need 6 s: the second, started a moment later, finds work
+    env = {**os.environ, "CHUNFENG_DATABASE_URL": db.url, "CHUNFENG_CHANNEL_HOSTS_ALLOWED": '["127.0.0.1"]',
+           "CHUNFENG_PUSH_SEND_BATCH": "5", "CHUNFENG_PUSH_SEND_CONCURRENCY": "4"}
+    done = subprocess.run([sys.executable, "-m", "chunfeng", "push", "deliver", "--processes", "2", "--limit", "1000"],
+                          env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert Counter(gateway.titles) == Counter(titles)  # every one, none twice
+    assert "发送成功 240," in done.stdout
+    shares = [int(n) for n in done.stdout.split("各发送:")[1].split()[0].split("、")]
+    assert len(shares) == 2 and sum(shares) == 240 and all(shares)
+    with db.read() as s:
+        assert Counter(s.scalars(select(outbox.Delivery.state))) == {"sent": len(titles)}
+        assert s.scalar(select(outbox.Delivery.attempts).distinct()) == 1

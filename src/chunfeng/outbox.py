@@ -236,7 +236,9 @@ def deliver_due(db: Database, *, settings: Settings, now: datetime | None = None
     run = DeliveryRun(uncertain=expire_leases(db, now=now, origin=origin))
     retry = timedelta(minutes=settings.push_retry_minutes)
     done = 0
-    with ThreadPoolExecutor(concurrency, "outbox-send") if concurrency > 1 else nullcontext() as pool:
+    # One keep-alive session for the run's sends (a connection per message was most of a message's CPU).
+    with channels.keep_alive(concurrency) as bind, \
+            ThreadPoolExecutor(concurrency, "outbox-send", initializer=bind) if concurrency > 1 else nullcontext() as pool:
         while done < limit:
             claimed = claim(db, now=now, limit=min(max(batch, 1), limit - done),
                             max_attempts=settings.push_max_attempts, lease=lease, origin=origin)
