@@ -17,6 +17,7 @@ from tests.consult.test_services import kb  # noqa: F401  (the fixture)
 DATA = Path(__file__).parents[2] / "bench" / "data"
 DEV, HELD_OUT = DATA / "real_phrasings_dev.jsonl", DATA / "real_phrasings_heldout.jsonl"
 FRESH = DATA / "real_phrasings_fresh.jsonl"  # the held-out part since the old one was retired into development
+HELD_OUT3 = DATA / "real_phrasings_heldout3.jsonl"  # the held-out part since the fresh one was retired too
 
 
 def test_the_real_phrasing_sets_load_and_name_real_entries():
@@ -39,22 +40,39 @@ def _bigrams(text: str) -> set[str]:
     return {text[i:i + 2] for i in range(len(text) - 1)} or {text}
 
 
-def test_the_fresh_held_out_set_is_new_real_wording_naming_real_entries():
-    fresh, seen = read_phrasings(FRESH), read_phrasings(DEV) + read_phrasings(HELD_OUT)
-    assert len(fresh) >= 120
+def _assert_new_real_wording(items, seen):
+    """A held-out set: pages named, labels naming real entries, and none of it in the sets tuned on, not even
+    reworded — half or more of its character pairs shared with a question seen before would make it the same one."""
     starter = {e["id"] for e in json.loads(transfer.starter_path().read_text(encoding="utf-8"))["entries"]}
-    for item in fresh:
+    for item in items:
         assert item.source.startswith("http"), item.question
         assert item.expected <= starter, item.question
-    assert len({i.question for i in fresh}) == len(fresh)
-    # None of it was in the sets tuned on, not even reworded: half or more of its character pairs shared with a
-    # question of the development parts would make it the same question.
-    for item in fresh:
+    assert len({i.question for i in items}) == len(items)
+    for item in items:
         mine = _bigrams(item.question)
         for other in seen:
             theirs = _bigrams(other.question)
             assert len(mine & theirs) / len(mine | theirs) < 0.5, (item.question, other.question)
-    assert any(not i.expected for i in fresh) and any(i.expected for i in fresh)
+    assert any(not i.expected for i in items) and any(i.expected for i in items)
+
+
+def test_the_fresh_held_out_set_is_new_real_wording_naming_real_entries():
+    fresh = read_phrasings(FRESH)
+    assert len(fresh) >= 120
+    _assert_new_real_wording(fresh, read_phrasings(DEV) + read_phrasings(HELD_OUT))
+
+
+def test_the_third_held_out_set_is_new_real_wording_naming_entries_in_force():
+    third = read_phrasings(HELD_OUT3)
+    assert len(third) >= 130
+    _assert_new_real_wording(third, read_phrasings(DEV) + read_phrasings(HELD_OUT) + read_phrasings(FRESH))
+    # Labelled against the law in force on the day it was collected: a label names a national entry answering as
+    # current on 2026-12-07, never a replaced one (the pre-2026 VAT entries) or one not yet in force.
+    entries = {e["id"]: e for e in json.loads(transfer.starter_path().read_text(encoding="utf-8"))["entries"]}
+    for item in third:
+        for entry in map(entries.__getitem__, item.expected):
+            assert (entry["effective_from"] or "") <= "2026-12-07" <= (entry["effective_until"] or "9999"), item
+            assert entry["region"] in (None, "national"), item
 
 
 def test_a_bad_line_is_named(tmp_path):
