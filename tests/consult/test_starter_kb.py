@@ -126,8 +126,10 @@ def test_real_questions_asking_another_thing_than_the_entry_go_to_a_person(start
     # kb-0266 on the taxes of a home sale answered it).
     day = date(2026, 12, 6)
     with starter.read() as s:
+        # Since issue 15's seventh round the amount has an entry of its own (kb-0342: where each year's amount is
+        # published), which answers it; the entry on when to pay still does not.
         answer = services.ask(session=s, query="北京市居民医保缴费标准是多少钱一年", today=day, log=False)
-        assert answer.handoff and not answer.hits[0].aspect
+        assert answer.hits[0].doc.ref == "kb-0342"
         answer = services.ask(session=s, query="车船税网上怎么缴纳", today=day, log=False)
         assert not answer.handoff and answer.hits[0].doc.ref == "kb-0171"
 
