@@ -272,15 +272,17 @@ def test_the_seventh_rounds_personal_and_social_insurance_subjects_are_answered_
                          ("炒股赚钱交个税吗", "kb-0355"), ("领失业金要扣税吗", "kb-0356"),
                          ("企业发的网络红包要交个税吗", "kb-0357"), ("两个个体户的经营所得怎么合并申报", "kb-0358"),
                          ("工伤赔偿要扣个税吗", "kb-0359"), ("领取职业年金怎么交个税", "kb-0360"),
-                         ("提前退休的一次性补贴怎么交个税", "kb-0361")), day)
+                         ("提前退休的一次性补贴怎么交个税", "kb-0361"), ("医保断了两年再交要等多久", "kb-0362"),
+                         ("零元转让股权要交个税吗", "kb-0363")), day)
         # The neighbours keep their own questions: dividends, the 残保金 formula, the employer's pension share, when to
         # pay 居民医保, the tax on a 个人养老金 withdrawal, insurance payouts, lottery wins, VAT on farm produce,
-        # severance pay and annuity contributions.
+        # severance pay, annuity contributions and a missed 居民医保 payment.
         assert_first(s, (("持有股票分红要交个税吗", "kb-0030"), ("残疾人就业保障金怎么计算", "kb-0226"),
                          ("养老保险单位交多少", "kb-0185"), ("居民医保一般几月份交", "kb-0188"),
                          ("领取个人养老金要交多少税", "kb-0026"), ("保险赔款要交个税吗", "kb-0009"),
                          ("彩票中奖要交税吗", "kb-0265"), ("农民卖自己种的农产品要交增值税吗", "kb-0245"),
-                         ("公司裁员给的补偿金怎么交税", "kb-0294"), ("企业年金个人缴费能扣个税吗", "kb-0028")), day,
+                         ("公司裁员给的补偿金怎么交税", "kb-0294"), ("企业年金个人缴费能扣个税吗", "kb-0028"),
+                         ("居民医保过了缴费期还能补吗", "kb-0188")), day,
                      clear=False)
         # A 代通知金 is not unemployment benefit: the stray bigram 金要 once matched them; now it goes to a person.
         answer = services.ask(session=s, query="通知金要交个税吗怎么交", today=day, log=False)
@@ -295,6 +297,9 @@ def test_the_seventh_rounds_personal_and_social_insurance_subjects_are_answered_
     assert BY_KEY["kb-0346"]["effective_from"] == "2025-10-01" and "2025年10月1日" in BY_KEY["kb-0346"]["answer"]
     assert BY_KEY["kb-0348"]["effective_from"] == "2025-01-01"
     assert BY_KEY["kb-0352"]["effective_from"] == "2025-09-01" and "2025年9月1日" in BY_KEY["kb-0352"]["answer"]
+    # The waiting periods of 居民医保 are the national rule of 2025 (国办发〔2024〕38号), not "as local rules say".
+    assert "3个月" in BY_KEY["kb-0362"]["answer"] and "38号" in BY_KEY["kb-0362"]["basis"]
+    assert "等待期等按当地规定" not in BY_KEY["kb-0188"]["answer"]
     # The worked example of the early-retirement subsidy adds up: 18万 over 2 years, 9万 - 6万 at 3 %, twice.
     assert "3万元×3%×2＝1800元" in BY_KEY["kb-0361"]["answer"]
 
