@@ -46,10 +46,12 @@ TODAY = date(2026, 12, 7)  # the day the fresh labels were judged against the la
 TARGET = "target on held-out: precision ≥ 90% with coverage ≥ 70%"
 FIT_GRID = {"confidence": (0.0, 0.1, 0.15, 0.2, 0.25, 0.3), "covered": (0.0, 0.5, 0.6, 0.7, 0.75, 0.8),
             "margin": (0.0, 0.02, 0.05, 0.08, 0.1, 0.15, 0.2),
-            "other_aspect_margin": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, float("inf"))}
-# Four points above the target: chosen at 90 %, the five-fold check falls below it.
-FIT_FLOOR = 0.94
-FLOORS = (0.90, 0.92, 0.94, 0.96, 0.98)  # --fit also shows what each floor would choose and keep
+            "other_aspect_margin": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, float("inf")),
+            "other_subject": (False, True), "local_amount": (False, True)}
+# Six points above the target: of the floors in FLOORS, the one whose rules chosen on two development files keep the
+# most precision on the third (leave one set out); at 94 % that fell to 85.6 %, on the fresh file to 59.7 %.
+FIT_FLOOR = 0.96
+FLOORS = (0.90, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98)  # --fit also shows what each floor would choose and keep
 
 
 @dataclass
