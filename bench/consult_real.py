@@ -12,10 +12,12 @@ gaps), so it can no longer say how the system does on questions it has not seen.
 (the third, collected from yet other pages, none in the others, labelled blind and committed before any run); it is
 looked at only to report — its misses are not printed and nothing is fitted on it.
 
-With --fit it searches the hand-off thresholds of `services.clear` on the development parts alone (FIT_GRID): the
-rule with the highest coverage at FIT_FLOOR precision or more, and the same choice made on four fifths and scored on
-the fifth left out (five-fold), the estimate of what it does on questions it was not chosen on. The shipped constants
-in consult/services.py are its output (fitted on the first development file, before the retired one joined it).
+With --fit it searches the hand-off rule of `services.clear` on the development parts alone (FIT_GRID: thresholds and
+whether each signal hands off): the rule answering the most questions rightly at a floor of precision, for each floor
+in FLOORS, and the same choice made on four fifths and scored on the fifth left out (five-fold), and made on two of
+the development files and scored on the third (leave one set out: other pages, other hands — five-fold mixes the
+files and was far too kind to new wording). The shipped constants in consult/services.py are its output at
+FIT_FLOOR, the floor whose leave-one-set-out precision was best.
 
 Run: .venv/bin/python bench/consult_real.py [--misses] [--fit]
 """
