@@ -26,7 +26,7 @@ from consult_real import real_figures  # noqa: E402  (bench/consult_real.py)
 from rank_bm25 import BM25Okapi  # noqa: E402
 
 from chunfeng.consult.evaluation import evaluate, read_eval  # noqa: E402
-from chunfeng.consult.index import Doc, Index  # noqa: E402
+from chunfeng.consult.index import Doc, Index, Subjects  # noqa: E402
 from chunfeng.consult.tokenize import shared_tokenizer  # noqa: E402
 
 DATA = Path(__file__).parent.parent / "tests" / "consult" / "data"
@@ -89,6 +89,22 @@ def main() -> None:
     qps = len(latencies) / sum(latencies)
     print(f"query latency over {len(ms):,} queries: p50 {p50:.2f} ms, p99 {p99:.2f} ms, {qps:,.0f} queries/s on one core "
           f"(target p50 ≤ 2 ms)")
+
+    # What the subject signals cost (index.Subjects: the question's subjects, each candidate's, whether they match),
+    # measured in the same process over the same index: each question asked with the shipped table and with an empty
+    # one in turn (each with its own cache of the candidates' subjects), alternating which goes first.
+    variants = {"with": (index.subjects, {}), "without": (Subjects("", tokenizer), {})}
+    timed = {"with": [], "without": []}
+    for n, q in enumerate(questions * max(1, 1000 // len(questions))):
+        for label in (("with", "without") if n % 2 else ("without", "with")):
+            index.subjects, index._about = variants[label]
+            t = time.perf_counter()
+            index.search(q, k=3)
+            timed[label].append((time.perf_counter() - t) * 1000)
+    index.subjects, index._about = variants["with"]
+    print(f"the subject signals, interleaved over {len(timed['with']):,} queries: p50 "
+          f"{statistics.median(timed['with']):.2f} ms with the subject table, {statistics.median(timed['without']):.2f} "
+          f"ms with an empty one")
 
     corpus = [tokenizer.tokens(" ".join([d.title, *d.phrasings, d.answer])) for d in docs]
     start = time.perf_counter()

@@ -211,3 +211,38 @@ def test_colloquial_forms_are_rewritten_to_the_knowledge_base_words():
     assert Index(docs, tokenizer).search("小规模一年能开多少增值税发票", today=TODAY)[0].doc.ref == "kb-quota"
     # A tokenizer given no rules rewrites nothing.
     assert TaxTokenizer(dictionary="", synonyms="", rewrites="").rewritten("住房租金专项扣除") == "住房租金专项扣除"
+
+
+def test_an_entry_not_about_a_subject_the_question_names_is_marked():
+    # From the misses of the retired second held-out part: "自产农产品免征个税吗" was answered, confidently, by the entry
+    # on the VAT of farmers' own produce — its words, another tax (consult/data/subjects.txt; services.clear).
+    docs = [Doc("kb-farm", "kb", "农民卖自己种的农产品要交增值税吗", "农业生产者销售的自产农产品免征增值税。",
+                tags=["增值税"], phrasings=["自产农产品免税吗", "卖自己种的菜交不交税"]),
+            Doc("kb-app", "kb", "电子税务局登录密码忘了怎么办", "可通过找回密码重置。", phrasings=["税务局密码忘记了"]),
+            Doc("kb-pension", "kb", "养老保险要交满多少年", "累计缴费满15年。", tags=["社会保险费"])]
+    index = Index(docs, shared_tokenizer())
+    other = index.search("自产农产品免征个税吗", today=TODAY)[0]
+    assert other.doc.ref == "kb-farm" and not other.subject
+    same = index.search("农民卖自产农产品免征增值税吗", today=TODAY)[0]
+    assert same.doc.ref == "kb-farm" and same.subject
+    # an entry about no subject is not about the one named either ("个税app密码忘了" is not the e-tax bureau's login)
+    assert not index.search("个税app密码忘记了", today=TODAY)[0].subject
+    # a question naming no subject is not judged by it, and a kind of social insurance is about 社保 (both ways)
+    assert index.search("卖自己种的菜交不交税", today=TODAY)[0].subject
+    assert index.search("社保要交满多少年", today=TODAY)[0].subject
+    assert index.search("基本养老保险交满多少年", today=TODAY)[0].subject
+
+
+def test_a_local_amount_asked_of_a_national_entry_is_marked():
+    # Social insurance bases, 车船税 and 城镇土地使用税 amounts are each province's (车船税法 第二条, 城镇土地使用税暂行
+    # 条例 第五条): "杭州社保缴费基数是多少" is not answered by the national rule on 灵活就业 contributions.
+    docs = [Doc("kb-flex", "kb", "灵活就业人员怎么缴纳社保费", "可以在本省平均工资的60%至300%之间选择缴费基数。",
+                tags=["社会保险费"], phrasings=["灵活就业社保缴费基数"]),
+            Doc("kb-bj", "kb", "北京灵活就业人员社保缴费基数", "北京的缴费基数下限为……", tags=["社会保险费"],
+                region="110000", phrasings=["北京灵活就业社保缴费基数是多少"])]
+    index = Index(docs, shared_tokenizer())
+    assert index.search("杭州灵活就业社保缴费基数是多少", today=TODAY)[0].local
+    assert not index.search("灵活就业社保缴费基数是多少", today=TODAY)[0].local  # no place: the national rule answers
+    assert not index.search("杭州灵活就业社保怎么交", today=TODAY)[0].local  # a way, not an amount
+    regional = index.search("北京灵活就业社保缴费基数是多少", today=TODAY)[0]
+    assert regional.doc.ref == "kb-bj" and not regional.local  # the region's own entry

@@ -259,3 +259,15 @@ def test_an_entry_asking_something_else_answers_only_with_a_wider_lead():
     assert not services.clear(hits(wide - 0.02, False)) and services.clear(hits(wide + 0.02, False))
     # an answer leaving the question's words out is not clear, however far ahead
     assert not services.clear([Hit(Doc("kb-1", "kb", "问", "答"), 1.0, 0.5, covered=services.COVERED_BELOW - 0.05)])
+
+
+def test_an_entry_about_another_subject_or_a_national_rule_for_a_local_amount_is_not_clear():
+    # services.clear: however confident and far ahead, a first entry not about a subject the question names
+    # (index.Hit.subject), or a national entry asked for an amount each province sets (index.Hit.local), hands off.
+    doc = Doc("kb-1", "kb", "问", "答")
+    assert services.clear([Hit(doc, 1.0, 0.9, rank=3.0)])
+    assert not services.clear([Hit(doc, 1.0, 0.9, rank=3.0, subject=False)])
+    assert not services.clear([Hit(doc, 1.0, 0.9, rank=3.0, local=True)])
+    # the fit may turn either off (bench/consult_real.py --fit searches both)
+    assert services.clear([Hit(doc, 1.0, 0.9, rank=3.0, subject=False, local=True)], other_subject=False,
+                          local_amount=False)

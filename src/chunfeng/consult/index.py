@@ -21,7 +21,7 @@ import bm25s
 import numpy as np
 
 from chunfeng.consult.places import region_named
-from chunfeng.consult.tokenize import TaxTokenizer
+from chunfeng.consult.tokenize import TaxTokenizer, data_file
 
 NATIONAL = "national"
 FIELD_WEIGHTS = (1.0, 0.5)  # question + phrasings, answer; chosen on the development half of the evaluation set
@@ -68,6 +68,39 @@ ASPECT_PENALTY = 0.3
 FOCUS_WEIGHT = 0.3
 
 
+class Subjects:
+    """What a text is about (data/subjects.txt): the taxes, fees, kinds of social insurance and invoices its words
+    name, each word folded as the tokenizer folds it; which of them have amounts each province sets; and which holds
+    which — a subject whose words are all another's is part of it (医保 of 社保, invoices of VAT), so an entry about the
+    whole is about its parts, not the other way round."""
+
+    def __init__(self, text: str, tokenizer: TaxTokenizer):
+        self.fold = tokenizer.synonyms
+        self.by_word: dict[str, set[str]] = {}
+        self.local: set[str] = set()
+        words_of: dict[str, set[str]] = {}
+        for line in text.splitlines():
+            if not line.strip() or line.startswith("#"):
+                continue
+            subject, scope, words = line.split("\t")
+            if scope == "各省":
+                self.local.add(subject)
+            for word in words.split():
+                folded = self.fold.get(word, word).lower()
+                self.by_word.setdefault(folded, set()).add(subject)
+                words_of.setdefault(subject, set()).add(folded)
+        self.within = {part: frozenset(whole for whole in words_of if words_of[part] <= words_of[whole])
+                       for part in words_of}
+
+    def named(self, words) -> frozenset[str]:
+        """The subjects `words` (tokenize.words, or an entry's tags) name."""
+        return frozenset(s for w in words for s in self.by_word.get(self.fold.get(w, w).lower(), ()))
+
+    def covers(self, about: frozenset[str], asked: frozenset[str]) -> bool:
+        """Is an entry about `about` about every subject of `asked`, itself or a whole it is part of?"""
+        return all(self.within[subject] & about for subject in asked)
+
+
 def aspects(text: str) -> frozenset[str]:
     return frozenset(name for name, pattern in ASPECTS.items() if pattern.search(text))
 
@@ -103,6 +136,8 @@ class Hit:
     covered: float = 1.0  # the share of the question's own words (weighted by rarity) this entry speaks of
     focus: float = 1.0  # the share of the entry's own question's words the question names (FOCUS_WEIGHT)
     aspect: bool = True  # the entry asks what the question asks (ASPECTS), or the question says nothing of it
+    subject: bool = True  # the entry is about every subject the question names (Subjects), or it names none
+    local: bool = False  # a national entry, asked for a place's amount of a subject each province sets (Subjects.local)
 
 
 class _Field:
@@ -164,6 +199,8 @@ class Index:
         # cutting all 50,000 titles up front added about 40 s to the build on a loaded machine. Two threads filling
         # the same key at once compute the same value; nothing else writes it.
         self._title_words: dict[int, dict[str, float]] = {}
+        self.subjects = Subjects(data_file("subjects.txt"), tokenizer)
+        self._about: dict[int, frozenset[str]] = {}  # each candidate's subjects, cut as its title words are
         # With an encoder (consult.embeddings), each entry's question is also a vector, and the nearest
         # entries by meaning join BM25's candidates in the rerank.
         self.encoder = encoder
@@ -225,6 +262,11 @@ class Index:
         focus = self.focus(top, words)
         named = TAX_KINDS.intersection(words)
         asked = aspects(query)
+        subjects = self.subjects.named(words)
+        # Like the aspect, the subject judges knowledge entries only: a measure is a commitment named by its item, and
+        # answers only questions about the action. A place's amount of a subject each province sets (社保 bases, 车船税): a national entry states the range or
+        # the rule, not what this place charges.
+        local_amount = region != NATIONAL and "amount" in asked and bool(subjects & self.subjects.local)
         # A measure is a commitment, not an answer to how or when (and the appeals' classification ranks measures by
         # this same rule for complaints, which ask nothing): only knowledge entries are judged by it.
         aspect = {i: not asked or self.docs[i].source != "kb" or bool(asked & self.aspects[i]) for i in top}
@@ -243,8 +285,20 @@ class Index:
         top.sort(key=ranks.__getitem__, reverse=True)
         return [Hit(self.docs[i], float(combined[i]), min(1.0, float(combined[i]) / reachable) if reachable else 0.0,
                     current=bool(current[i]), rank=ranks[i], covered=covered[i], aspect=aspect[i],
-                    focus=focus[i])
+                    focus=focus[i], subject=self.docs[i].source != "kb" or self.subjects.covers(self.about(i), subjects),
+                    local=local_amount and self.docs[i].region == NATIONAL)
                 for i in top[:k]]
+
+    def about(self, doc: int) -> frozenset[str]:
+        """The subjects entry `doc` is about: those its own question and its tags name. Its phrasings and answer
+        mention neighbouring subjects in passing (a farmer's VAT entry says what 个税 does not tax), so they do not
+        count. Cut when it is first a candidate, as its title words are."""
+        about = self._about.get(doc)
+        if about is None:
+            if doc not in self._title_words:
+                self._title_words[doc] = self._weighted_title(doc)
+            about = self._about[doc] = self.subjects.named([*self._title_words[doc], *self.docs[doc].tags])
+        return about
 
     def focus(self, docs: list[int], words: list[str]) -> dict[int, float]:
         """For each of `docs`, the share of its own question's words (weighted by rarity, as in `covered`) that

@@ -60,15 +60,29 @@ from chunfeng.preload import Preloaded
 # (bench/data/real_phrasings_fresh.jsonl, labelled blind); refitted on development alone by `--fit` (floor 94 %):
 # 0.30 / 0.50 / 0.15 / 0.40 — development 94.3 % at 67.0 %, five-fold 91.8 % at 69.7 %. Adopted as the procedure
 # says, before the fresh part was measured with it.
-HANDOFF_BELOW = 0.30
+# Seventh round (issue 15, on wording the rule was not fitted on): the fresh part, too, retired into development, and
+# `--fit` now also chooses each rule on two of the three development files and scores it on the third (leave one set
+# out: other pages, other hands — what five-fold, mixing the files, hid). The rule above scored 71.7 % there on the
+# fresh file. Two signals were added from the development misses, and the fit may switch each off: a first entry not
+# about a subject the question names (OTHER_SUBJECT_HANDS_OFF) and a national entry asked for a place's amount that
+# each province sets (LOCAL_AMOUNT_HANDS_OFF). The floor was chosen the same way: of 90–98 %, 96 % gives the best
+# leave-one-set-out precision with a rule chosen for every file (93.8 % at 50.4 %; 94 %: 85.6 %; at 97 % and 98 % two
+# files alone reach no rule). Chosen on all 387 at 96 %: 0.20 / 0.70 / 0.15 / 0.30, both signals on — development
+# 96.4 % at 50.1 %, five-fold 94.3 % at 49.9 %, leave-one-set-out 99.1 / 94.4 / 79.1 % (the fresh file: 34 of 43).
+HANDOFF_BELOW = 0.20
 # The first answer must stand clear of the second: the gap between their rerank scores (index.Hit.rank).
 MARGIN_BELOW = 0.15
 # ... and speak of the question's own words: the rarity-weighted share of them it contains (index.Hit.covered).
-COVERED_BELOW = 0.50
+COVERED_BELOW = 0.70
 # An entry that asks something else than the question (an amount asked, a time answered: index.ASPECTS) answers only
 # with a wider lead: "北京市居民医保缴费标准是多少钱一年" is not answered by when to pay, while "企业跨省迁移,税务变更需要
 # 哪些审批?" is by the only entry on moving a business (index.Hit.aspect).
-OTHER_ASPECT_MARGIN_BELOW = 0.40
+OTHER_ASPECT_MARGIN_BELOW = 0.30
+# A first entry not about a subject the question names (index.Hit.subject: "自产农产品免征个税吗" answered by the VAT of
+# farmers' produce), or a national entry asked for a place's amount that each province sets (index.Hit.local: "杭州社保
+# 缴费基数是多少"), is not the answer, however confident and far ahead.
+OTHER_SUBJECT_HANDS_OFF = True
+LOCAL_AMOUNT_HANDS_OFF = True
 MIN_QUESTION_CHARS = 4  # "税" or "办理" matches something fully and says nothing: ask a person
 CHANNELS = {"web": "网页", "api": "接口", "cli": "命令行", "batch": "批量", "app": "移动端"}
 # Words that make a question one about the action itself (what the bureau promised, how far it got): only those are
@@ -80,11 +94,15 @@ def about_the_action(query: str) -> bool:
 
 
 def clear(hits: list[Hit], *, confidence: float = HANDOFF_BELOW, covered: float = COVERED_BELOW,
-          margin: float = MARGIN_BELOW, other_aspect_margin: float = OTHER_ASPECT_MARGIN_BELOW) -> bool:
-    """Is the first answer clearly the right one: confident enough, speaking of the question's words, and ahead of the
-    second by a margin — a wider one when it asks something else than the question (an amount, a time, a way …:
-    index.ASPECTS)? The thresholds are parameters only so that bench/consult_real.py --fit can search them."""
+          margin: float = MARGIN_BELOW, other_aspect_margin: float = OTHER_ASPECT_MARGIN_BELOW,
+          other_subject: bool = OTHER_SUBJECT_HANDS_OFF, local_amount: bool = LOCAL_AMOUNT_HANDS_OFF) -> bool:
+    """Is the first answer clearly the right one: about what the question names, confident enough, speaking of the
+    question's words, and ahead of the second by a margin — a wider one when it asks something else than the question
+    (an amount, a time, a way …: index.ASPECTS)? The thresholds are parameters only so that bench/consult_real.py
+    --fit can search them."""
     if not hits or hits[0].confidence < confidence or hits[0].covered < covered:
+        return False
+    if (other_subject and not hits[0].subject) or (local_amount and hits[0].local):
         return False
     return len(hits) < 2 or hits[0].rank - hits[1].rank >= (margin if hits[0].aspect else other_aspect_margin)
 

@@ -43,7 +43,7 @@ GENERIC = frozenset("""
 _COUNT = re.compile(r"^[几一二三四五六七八九十两百千万多]+(?:项|档|级|类|种|个|年|月|月份|天|日|次|个月|套|份|元|万元|块|块钱)?$")
 
 
-def _data(name: str) -> str:
+def data_file(name: str) -> str:
     return resources.files("chunfeng.consult").joinpath("data", name).read_text(encoding="utf-8")
 
 
@@ -52,9 +52,9 @@ class TaxTokenizer:
         self._jieba = jieba.Tokenizer()
         self._lock = threading.Lock()
         self.synonyms: dict[str, str] = {}
-        dictionary = _data("tax_dict.txt") if dictionary is None else dictionary
-        synonyms = _data("synonyms.txt") if synonyms is None else synonyms
-        rewrites = _data("rewrites.txt") if rewrites is None else rewrites
+        dictionary = data_file("tax_dict.txt") if dictionary is None else dictionary
+        synonyms = data_file("synonyms.txt") if synonyms is None else synonyms
+        rewrites = data_file("rewrites.txt") if rewrites is None else rewrites
         self.rewrites = [(re.compile(pattern), replacement) for line in rewrites.splitlines()
                          if line.strip() and not line.startswith("#") for pattern, replacement in [line.split("\t", 1)]]
         for line in dictionary.splitlines():
