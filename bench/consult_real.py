@@ -17,7 +17,7 @@ whether each signal hands off): the rule answering the most questions rightly at
 in FLOORS, and the same choice made on four fifths and scored on the fifth left out (five-fold), and made on two of
 the development files and scored on the third (leave one set out: other pages, other hands — five-fold mixes the
 files and was far too kind to new wording). The shipped constants in consult/services.py are its output at
-FIT_FLOOR, the floor whose leave-one-set-out precision was best.
+FIT_FLOOR, the floor with the most coverage whose leave-one-set-out precision stays at 90 % or more on each file.
 
 Run: .venv/bin/python bench/consult_real.py [--misses] [--fit]
 """
@@ -50,9 +50,10 @@ FIT_GRID = {"confidence": (0.0, 0.1, 0.15, 0.2, 0.25, 0.3), "covered": (0.0, 0.5
             "margin": (0.0, 0.02, 0.05, 0.08, 0.1, 0.15, 0.2),
             "other_aspect_margin": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, float("inf")),
             "other_subject": (False, True), "local_amount": (False, True)}
-# Six points above the target: of the floors in FLOORS, the one whose rules chosen on two development files keep the
-# most precision on the third (leave one set out); at 94 % that fell to 85.6 %, on the fresh file to 59.7 %.
-FIT_FLOOR = 0.96
+# Seven points above the target: of the floors in FLOORS, the one with the most coverage whose rules chosen on two
+# development files keep at least 90 % precision on each third (leave one set out) — the issue's criterion; at 96 %
+# the first retired file fell to 89.5 %, at 94 % the fresh one to 84.9 %.
+FIT_FLOOR = 0.97
 FLOORS = (0.90, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98)  # --fit also shows what each floor would choose and keep
 
 

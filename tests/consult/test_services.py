@@ -267,7 +267,7 @@ def test_an_entry_about_another_subject_or_a_national_rule_for_a_local_amount_is
     doc = Doc("kb-1", "kb", "问", "答")
     assert services.clear([Hit(doc, 1.0, 0.9, rank=3.0)])
     assert not services.clear([Hit(doc, 1.0, 0.9, rank=3.0, subject=False)])
-    assert not services.clear([Hit(doc, 1.0, 0.9, rank=3.0, local=True)])
+    assert not services.clear([Hit(doc, 1.0, 0.9, rank=3.0, local=True)], local_amount=True)
     # the fit may turn either off (bench/consult_real.py --fit searches both)
     assert services.clear([Hit(doc, 1.0, 0.9, rank=3.0, subject=False, local=True)], other_subject=False,
                           local_amount=False)

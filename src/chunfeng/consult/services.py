@@ -69,6 +69,12 @@ from chunfeng.preload import Preloaded
 # leave-one-set-out precision with a rule chosen for every file (93.8 % at 50.4 %; 94 %: 85.6 %; at 97 % and 98 % two
 # files alone reach no rule). Chosen on all 387 at 96 %: 0.20 / 0.70 / 0.15 / 0.30, both signals on — development
 # 96.4 % at 50.1 %, five-fold 94.3 % at 49.9 %, leave-one-set-out 99.1 / 94.4 / 79.1 % (the fresh file: 34 of 43).
+# Refitted once the seventh round's 44 entries landed (still before the third held-out set was run), the floor now
+# chosen by the issue's own criterion — the most coverage whose rules, chosen on two development files, keep at least
+# 90 % on each third — rather than the best precision: 97 % (leave one set out 96.9 / 91.9 / 90.9 %, 94.5 % at 56.6 %
+# over the three; 96 %: 89.5 % on the first retired file; 98 %: 97.1 % at 53.5 %). Chosen on all 387 at 97 %: 0.20 /
+# 0.70 / 0.15 / 0.40, the subject signal on, the local-amount one off (it cost right answers at that floor) —
+# development 97.2 % at 56.3 %, five-fold 95.0 % at 56.6 %.
 HANDOFF_BELOW = 0.20
 # The first answer must stand clear of the second: the gap between their rerank scores (index.Hit.rank).
 MARGIN_BELOW = 0.15
@@ -77,12 +83,12 @@ COVERED_BELOW = 0.70
 # An entry that asks something else than the question (an amount asked, a time answered: index.ASPECTS) answers only
 # with a wider lead: "北京市居民医保缴费标准是多少钱一年" is not answered by when to pay, while "企业跨省迁移,税务变更需要
 # 哪些审批?" is by the only entry on moving a business (index.Hit.aspect).
-OTHER_ASPECT_MARGIN_BELOW = 0.30
+OTHER_ASPECT_MARGIN_BELOW = 0.40
 # A first entry not about a subject the question names (index.Hit.subject: "自产农产品免征个税吗" answered by the VAT of
 # farmers' produce), or a national entry asked for a place's amount that each province sets (index.Hit.local: "杭州社保
 # 缴费基数是多少"), is not the answer, however confident and far ahead.
 OTHER_SUBJECT_HANDS_OFF = True
-LOCAL_AMOUNT_HANDS_OFF = True
+LOCAL_AMOUNT_HANDS_OFF = False
 MIN_QUESTION_CHARS = 4  # "税" or "办理" matches something fully and says nothing: ask a person
 CHANNELS = {"web": "网页", "api": "接口", "cli": "命令行", "batch": "批量", "app": "移动端"}
 # Words that make a question one about the action itself (what the bureau promised, how far it got): only those are
