@@ -220,6 +220,29 @@ def _write_changes(session: Session, year: int, now: datetime) -> int:
     return inserted
 
 
+def evaluate_in_engine(session: Session, conn, work: Path, *, actor: Actor, unit: Unit, year: int,
+                       calendar: workdays.WorkCalendar, engine: str = "duckdb") -> None:
+    """The DuckDB temp table `evaluated` on a store connection: every taxpayer of the unit's subtree evaluated for
+    `year` in the engine (duckdb, over the connection; or spark, handed over by risk.on_spark)."""
+    catalog = conn.execute("SELECT current_database()").fetchall()[0][0].replace('"', '""')
+    stored_registry = f'"{catalog}".main.registry'  # without the register's overlay: no level is read here
+    regions = [r for (r,) in conn.execute(f"SELECT DISTINCT region FROM {stored_registry} "
+                                          "WHERE starts_with(region, $prefix)",
+                                          {"prefix": region_prefix(unit.code)}).fetchall()]
+    owners = risk._owners(session, actor, regions, within=unit)
+    deadlines = risk._deadlines(conn, date(year, 1, 1), calendar)
+    conn.register("owners", owners)
+    if engine == "spark":
+        risk.on_spark(conn, work, small={"deadlines": (deadlines, "period STRING, deadline DATE"),
+                                         "owners": (owners, "region STRING, unit_id BIGINT")},
+                      views=[("annual_view", annual_view_sql(year)), ("evaluated", evaluated_sql(year))],
+                      result="evaluated", columns=result_columns())
+    else:
+        conn.register("deadlines", deadlines)
+        conn.execute(f"CREATE TEMP VIEW annual_view AS {annual_view_sql(year, stored_registry)}")
+        conn.execute(f"CREATE TEMP TABLE evaluated AS {evaluated_sql(year)}")
+
+
 def evaluate_year(*, session: Session, actor: Actor, store: Path, year: int, today: date, unit_code: str | None = None,
                   progress: Progress = no_progress, engine: str = "duckdb") -> dict:
     """Evaluate `year` for every taxpayer of the unit's subtree (the actor's own unit when none is named) and write
@@ -234,23 +257,7 @@ def evaluate_year(*, session: Session, actor: Actor, store: Path, year: int, tod
     progress(0, 0, f"正在评价 {year} 年度纳税缴费信用")
     calendar = workdays.configured_calendar(session)
     with push_store.connect_store(store) as conn, tempfile.TemporaryDirectory(prefix="chunfeng-annual-") as tmp:
-        catalog = conn.execute("SELECT current_database()").fetchall()[0][0].replace('"', '""')
-        stored_registry = f'"{catalog}".main.registry'  # without the register's overlay: no level is read here
-        regions = [r for (r,) in conn.execute(f"SELECT DISTINCT region FROM {stored_registry} "
-                                              "WHERE starts_with(region, $prefix)",
-                                              {"prefix": region_prefix(unit.code)}).fetchall()]
-        owners = risk._owners(session, actor, regions, within=unit)
-        deadlines = risk._deadlines(conn, date(year, 1, 1), calendar)
-        conn.register("owners", owners)
-        if engine == "spark":
-            risk.on_spark(conn, Path(tmp), small={"deadlines": (deadlines, "period STRING, deadline DATE"),
-                                                  "owners": (owners, "region STRING, unit_id BIGINT")},
-                          views=[("annual_view", annual_view_sql(year)), ("evaluated", evaluated_sql(year))],
-                          result="evaluated", columns=result_columns())
-        else:
-            conn.register("deadlines", deadlines)
-            conn.execute(f"CREATE TEMP VIEW annual_view AS {annual_view_sql(year, stored_registry)}")
-            conn.execute(f"CREATE TEMP TABLE evaluated AS {evaluated_sql(year)}")
+        evaluate_in_engine(session, conn, Path(tmp), actor=actor, unit=unit, year=year, calendar=calendar, engine=engine)
         by_status = dict(conn.execute("SELECT status, count(*) FROM evaluated GROUP BY status").fetchall())
         levels = dict(conn.execute("SELECT level, count(*) FROM evaluated WHERE status = 'evaluated' "
                                    "GROUP BY level ORDER BY level").fetchall())
