@@ -215,3 +215,20 @@ def test_spark_decides_the_same_levels_as_duckdb(people, taxpayers):
         results[engine] = ({k: v for k, v in figures.items() if k != "engine"},
                            {c: r[:4] for c, r in register(db).items()})
     assert results["duckdb"] == results["spark"] and len(results["spark"][1]) == 10
+
+
+def test_the_command_line(people, taxpayers):
+    from tests.credit.test_cli import cli
+
+    db = people
+    refused = cli(db, "--as", "county_officer", "credit", "evaluate-year", "--year", "2025", "--unit", "110102",
+                  push_store=taxpayers)
+    assert refused.returncode == 1 and "管辖范围" in refused.stderr
+    done = cli(db, "--as", "county_officer", "credit", "evaluate-year", "--year", "2025", push_store=taxpayers)
+    assert done.returncode == 0, done.stderr
+    assert "2025 年度评价 9 户" in done.stdout and "新增 9 条" in done.stdout
+    with db.read() as s:
+        assert s.scalar(select(AuditEntry).where(AuditEntry.outcome == "denied")).object_type == "command"
+    with store.connect_store(taxpayers) as conn:  # published for the rules
+        assert conn.execute("SELECT credit_level FROM registry WHERE credit_code = $c",
+                            {"c": edge_code(7)}).fetchone() == ("C",)
