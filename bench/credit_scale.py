@@ -24,7 +24,7 @@ Figures, each printed beside its target and a baseline measured in the same run:
   year): every taxpayer evaluated inside the engine (`annual.evaluate_in_engine`, DuckDB or `--engine spark`), then
   the whole run into the database — into an empty register, again with nothing changed, again with one row in 1,000
   rated otherwise — beside the 30 s target. Baseline: the voluntary evaluation's indicators (`evaluation.indicators`,
-  one taxpayer at a time, as the register could be filled before), timed over 200 taxpayers and scaled up.
+  one taxpayer at a time, as the register could be filled before), timed over 20 taxpayers and scaled up.
 
 Run: .venv/bin/python bench/credit_scale.py [--taxpayers 1000000] [--levels 1000000] [--violators 100000]
      [--repairs 200000] [--engine duckdb|spark] [--database-url postgresql://…] [--risk-only] [--levels-only]
@@ -316,7 +316,7 @@ def annual_figures(db: Database, store_file: Path, taxpayers: int, engine: str) 
             by_status = conn.execute("SELECT status, count(*) FROM evaluated GROUP BY ALL ORDER BY 1").fetchall()
             in_engine = time.perf_counter() - t
             codes = [c for (c,) in conn.execute("SELECT credit_code FROM evaluated WHERE status = 'evaluated' "
-                                                "USING SAMPLE 200 ROWS").fetchall()]
+                                                "USING SAMPLE 20 ROWS").fetchall()]
         t = time.perf_counter()
         for credit_code in codes:  # the baseline: the voluntary evaluation's indicators, one taxpayer at a time
             evaluation.indicators(store_file, credit_code, year, calendar)
@@ -325,7 +325,7 @@ def annual_figures(db: Database, store_file: Path, taxpayers: int, engine: str) 
     print(f"  every taxpayer evaluated inside {engine} (status, score, level, deductions): {in_engine:.1f} s   target < "
           f"{TARGET_SECONDS:.0f} s at {TARGET_TAXPAYERS:,}   ({started})")
     print("  " + ", ".join(f"{status} {n:,}" for status, n in by_status))
-    print(f"  baseline: one taxpayer at a time (evaluation.indicators, 200 timed): {one_by_one / 3600:,.1f} h for "
+    print(f"  baseline: one taxpayer at a time (evaluation.indicators, 20 timed): {one_by_one / 3600:,.1f} h for "
           f"{taxpayers:,}", flush=True)
     if taxpayers > WHOLE_RUN_LIMIT:
         print(f"  the whole run is measured up to {WHOLE_RUN_LIMIT:,} (at 10 M the first run's SQLite inserts alone "
