@@ -49,7 +49,7 @@ COUNTS = {"late_filing": "late_returns"}
 
 
 def result_columns() -> str:
-    return ("credit_code VARCHAR, name VARCHAR, unit_id BIGINT, status VARCHAR, score DOUBLE, level VARCHAR, "
+    return ("credit_code VARCHAR, unit_id BIGINT, status VARCHAR, score DOUBLE, level VARCHAR, "
             + ", ".join(f"d{n} DOUBLE" for n in range(len(_indicators()))))
 
 
@@ -82,7 +82,7 @@ def annual_view_sql(year: int, registry: str = "registry") -> str:
     filed after their deadline (the table `deadlines`, risk._deadlines), and its score."""
     start, points = annual_rules()["start_score"], " + ".join(f"{i['points']} * {column}" for i, column in _indicators())
     return f"""SELECT *, CAST(greatest(0, {start} - ({points})) AS DOUBLE) AS score FROM (
-        SELECT g.credit_code, g.name, g.region, g.individual_business, g.registered, g.annual_revenue,
+        SELECT g.credit_code, g.region, g.individual_business, g.registered, g.annual_revenue,
                CAST(coalesce(f.returns, 0) AS INTEGER) AS returns, CAST(coalesce(f.late, 0) AS INTEGER) AS late_returns
         FROM {registry} g LEFT JOIN (
             SELECT k.credit_code, count(*) AS returns,
@@ -97,7 +97,7 @@ def evaluated_sql(year: int) -> str:
     out), score, level and deductions (a JSON object of the indicators that deducted), over `annual_view`."""
     levels = " ".join(f"WHEN {rule.sql('duckdb', table_alias='e')} THEN '{level}'" for level, rule in level_conditions())
     deducted = ", ".join(f"CAST({i['points']} * e.{column} AS DOUBLE) AS d{n}" for n, (i, column) in enumerate(_indicators()))
-    return f"""SELECT e.credit_code, e.name, o.unit_id,
+    return f"""SELECT e.credit_code, o.unit_id,
                CASE WHEN e.individual_business THEN 'individual_business'
                     WHEN e.registered > DATE '{year}-01-01' THEN 'new'
                     WHEN e.returns = 0 THEN 'no_filings' ELSE 'evaluated' END AS status,
@@ -152,18 +152,27 @@ def _stored(session: Session, unit: Unit, year: int, national: bool) -> pa.Table
     return pa.Table.from_batches(batches, schema=schema)
 
 
-def changes_sql() -> str:
+def changes_sql(registry: str) -> str:
     """The evaluated taxpayers whose year the register lacks or holds with another level or score (the rest are
-    left as they are), with the deductions as the register keeps them: a JSON object of the indicators that
-    deducted (built here, in DuckDB, whichever engine evaluated)."""
+    left as they are), with their names from `registry` and the deductions as the register keeps them: a JSON
+    object of the indicators that deducted (built here, in DuckDB, whichever engine evaluated)."""
     pairs = ", ".join(f"{{'k': {risk._literal(i['name'])}, 'v': e.d{n}}}" for n, (i, _) in enumerate(_indicators()))
     return f"""CREATE TEMP TABLE changes AS
-    SELECT e.credit_code, e.name, e.unit_id, e.score, e.level,
-           CAST(to_json(map_from_entries(list_filter([{pairs}], lambda x: x.v > 0))) AS VARCHAR) AS deductions,
-           s.credit_code IS NULL AS is_new, s.level AS level_before, s.score AS score_before
-    FROM evaluated AS e LEFT JOIN stored AS s ON s.credit_code = e.credit_code
-    WHERE e.status = 'evaluated'
-      AND (s.credit_code IS NULL OR s.level IS DISTINCT FROM e.level OR abs(s.score - e.score) > 1e-6)"""
+    SELECT c.*, g.name FROM (
+        SELECT e.credit_code, e.unit_id, e.score, e.level,
+               CAST(to_json(map_from_entries(list_filter([{pairs}], lambda x: x.v > 0))) AS VARCHAR) AS deductions,
+               s.credit_code IS NULL AS is_new, s.level AS level_before, s.score AS score_before
+        FROM evaluated AS e LEFT JOIN stored AS s ON s.credit_code = e.credit_code
+        WHERE e.status = 'evaluated'
+          AND (s.credit_code IS NULL OR s.level IS DISTINCT FROM e.level OR abs(s.score - e.score) > 1e-6)) AS c
+    JOIN {registry} AS g ON g.credit_code = c.credit_code"""
+
+
+def stored_registry(conn) -> str:
+    """The store's registry table itself, not the `registry` view joining the register's levels onto it: no level
+    is read here."""
+    catalog = conn.execute("SELECT current_database()").fetchall()[0][0].replace('"', '""')
+    return f'"{catalog}".main.registry'
 
 
 def _load_changes(session: Session, conn, work: Path, total: int, progress: Progress) -> None:
@@ -224,9 +233,7 @@ def evaluate_in_engine(session: Session, conn, work: Path, *, actor: Actor, unit
                        calendar: workdays.WorkCalendar, engine: str = "duckdb") -> None:
     """The DuckDB temp table `evaluated` on a store connection: every taxpayer of the unit's subtree evaluated for
     `year` in the engine (duckdb, over the connection; or spark, handed over by risk.on_spark)."""
-    catalog = conn.execute("SELECT current_database()").fetchall()[0][0].replace('"', '""')
-    stored_registry = f'"{catalog}".main.registry'  # without the register's overlay: no level is read here
-    regions = [r for (r,) in conn.execute(f"SELECT DISTINCT region FROM {stored_registry} "
+    regions = [r for (r,) in conn.execute(f"SELECT DISTINCT region FROM {stored_registry(conn)} "
                                           "WHERE starts_with(region, $prefix)",
                                           {"prefix": region_prefix(unit.code)}).fetchall()]
     owners = risk._owners(session, actor, regions, within=unit)
@@ -239,7 +246,7 @@ def evaluate_in_engine(session: Session, conn, work: Path, *, actor: Actor, unit
                       result="evaluated", columns=result_columns())
     else:
         conn.register("deadlines", deadlines)
-        conn.execute(f"CREATE TEMP VIEW annual_view AS {annual_view_sql(year, stored_registry)}")
+        conn.execute(f"CREATE TEMP VIEW annual_view AS {annual_view_sql(year, stored_registry(conn))}")
         conn.execute(f"CREATE TEMP TABLE evaluated AS {evaluated_sql(year)}")
 
 
@@ -263,7 +270,7 @@ def evaluate_year(*, session: Session, actor: Actor, store: Path, year: int, tod
                                    "GROUP BY level ORDER BY level").fetchall())
         progress(0, 0, "正在比对登记中的评价结果")
         conn.register("stored", _stored(session, unit, year, national))
-        conn.execute(changes_sql())
+        conn.execute(changes_sql(stored_registry(conn)))
         ((changed, new),) = conn.execute("SELECT count(*), count(*) FILTER (WHERE is_new) FROM changes").fetchall()
         replaced = [{"credit_code": c, "before": [lb, sb], "after": [la, sa]} for c, lb, sb, la, sa in conn.execute(
             "SELECT credit_code, level_before, score_before, level, score FROM changes WHERE NOT is_new "
