@@ -198,6 +198,8 @@ def _load_changes(session: Session, conn, work: Path, total: int, progress: Prog
                 done += len(chunk)
                 progress(total * done // size, total, message)
         return
+    # a run that failed after creating it may have left it on this pooled connection
+    session.execute(text("DROP TABLE IF EXISTS temp.credit_annual_rows"))
     session.execute(text("CREATE TEMP TABLE credit_annual_rows (credit_code TEXT, name TEXT, unit_id INTEGER, "
                          "score REAL, level TEXT, deductions TEXT, is_new INTEGER)"))
     insert_sql = f"INSERT INTO credit_annual_rows VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
