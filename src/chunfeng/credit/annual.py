@@ -46,15 +46,13 @@ ANNUAL_TABLE = Table("annual_view", "年度信用评价数据", RULE_REGISTRY.fi
 EXCEPTIONS = ("individual_business", "new", "no_filings")
 # How an indicator of evaluation.json counts its failures over `annual_view`; an indicator without one fails loudly.
 COUNTS = {"late_filing": "late_returns"}
+ROW_COLUMNS = ("credit_code", "name", "unit_id", "score", "level", "deductions", "is_new")
 
 
 def result_columns() -> str:
+    """`evaluated`'s columns in DuckDB's words (for the empty table when Spark wrote no file)."""
     return ("credit_code VARCHAR, unit_id BIGINT, status VARCHAR, score DOUBLE, level VARCHAR, "
             + ", ".join(f"d{n} DOUBLE" for n in range(len(_indicators()))))
-
-
-
-ROW_COLUMNS = ("credit_code", "name", "unit_id", "score", "level", "deductions", "is_new")
 
 
 @cache
