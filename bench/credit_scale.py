@@ -20,9 +20,15 @@ Figures, each printed beside its target and a baseline measured in the same run:
   twentieth pending), national view: each filter's first, middle and last page (target: under 300 ms). Baseline:
   the last page as it was served before (one query sorted “pending first”, an OFFSET page).
 
+- the annual evaluation (`--annual`, `annual.evaluate_year` at the national unit for 2022, the synthetic returns'
+  year): every taxpayer evaluated inside the engine (`annual.evaluate_in_engine`, DuckDB or `--engine spark`), then
+  the whole run into the database — into an empty register, again with nothing changed, again with one row in 1,000
+  rated otherwise — beside the 30 s target. Baseline: the voluntary evaluation's indicators (`evaluation.indicators`,
+  one taxpayer at a time, as the register could be filled before), timed over 20 taxpayers and scaled up.
+
 Run: .venv/bin/python bench/credit_scale.py [--taxpayers 1000000] [--levels 1000000] [--violators 100000]
      [--repairs 200000] [--engine duckdb|spark] [--database-url postgresql://…] [--risk-only] [--levels-only]
-     [--baseline REV] [--skip-baseline] [--skip-risk] [--fresh]
+     [--baseline REV] [--skip-baseline] [--skip-risk] [--fresh] [--annual]
 The synthetic store (registry, returns, the register's levels file) is built inside DuckDB into bench/out/ and reused
 when the size matches; the database (a SQLite file in bench/out/, or the PostgreSQL one named) is made afresh on
 every run.
@@ -38,13 +44,14 @@ from contextlib import nullcontext
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from tempfile import TemporaryDirectory
 
 import duckdb
 import pyarrow as pa
 from common import configure, step  # bench/common.py
-from sqlalchemy import case, delete, insert, select
+from sqlalchemy import case, delete, insert, select, update
 
-from chunfeng.credit import evaluation, repair, risk, services
+from chunfeng.credit import annual, evaluation, repair, risk, services
 from chunfeng.credit.models import CreditRating, CreditRepair, CreditRisk, Violator
 from chunfeng.db import Database
 from chunfeng.org.access import SystemActor
@@ -58,6 +65,7 @@ OUT = Path(__file__).parent / "out"
 TODAY = date(2026, 12, 7)  # the violator list's day
 RISK_DAY = date(2022, 8, 1)  # the synthetic extract's returns are those of 2022's first half: a year's window holds them
 TARGET_TAXPAYERS, TARGET_SECONDS, PAGE_TARGET_MS = 10_000_000, 30.0, 300.0
+WHOLE_RUN_LIMIT = 10_000_000  # --annual: the whole run into the database up to this size
 PER_PAGE = 50
 RISK_BASELINE = "84e660f"  # the risk run before it wrote only what changed (every 中/高 row written each time)
 REPAIR_PER_PAGE = 30  # as /credit/repairs serves it
@@ -293,6 +301,52 @@ def risk_figures(db: Database, store_file: Path, taxpayers: int, engine: str, ba
               f"(slowest run {slowest:.1f} s)")
     else:
         print(f"  (measured at {sum(counts.values()):,}; --taxpayers {TARGET_TAXPAYERS} measures the target's size)")
+
+
+def annual_figures(db: Database, store_file: Path, taxpayers: int, engine: str) -> None:
+    year, actor = RISK_DAY.year, SystemActor(username="bench")
+    with db.read() as s:
+        calendar = configured_calendar(s)
+        national = s.scalar(select(Unit).where(Unit.code == actor.unit_code))
+        with push_store.connect_store(store_file) as conn, TemporaryDirectory() as tmp:
+            conn.execute("SELECT count(*), count(DISTINCT region) FROM registry").fetchall()  # warm the file cache
+            t, started = time.perf_counter(), load()
+            annual.evaluate_in_engine(s, conn, Path(tmp), actor=actor, unit=national, year=year, calendar=calendar,
+                                      engine=engine)
+            by_status = conn.execute("SELECT status, count(*) FROM evaluated GROUP BY ALL ORDER BY 1").fetchall()
+            in_engine = time.perf_counter() - t
+            codes = [c for (c,) in conn.execute("SELECT credit_code FROM evaluated WHERE status = 'evaluated' "
+                                                "USING SAMPLE 20 ROWS").fetchall()]
+        t = time.perf_counter()
+        for credit_code in codes:  # the baseline: the voluntary evaluation's indicators, one taxpayer at a time
+            evaluation.indicators(store_file, credit_code, year, calendar)
+        one_by_one = (time.perf_counter() - t) / max(len(codes), 1) * taxpayers
+    print(f"\nannual evaluation of {year}, {taxpayers:,} taxpayers, {db.engine.dialect.name}")
+    print(f"  every taxpayer evaluated inside {engine} (status, score, level, deductions): {in_engine:.1f} s   target < "
+          f"{TARGET_SECONDS:.0f} s at {TARGET_TAXPAYERS:,}   ({started})")
+    print("  " + ", ".join(f"{status} {n:,}" for status, n in by_status))
+    print(f"  baseline: one taxpayer at a time (evaluation.indicators, 20 timed): {one_by_one / 3600:,.1f} h for "
+          f"{taxpayers:,}", flush=True)
+    if taxpayers > WHOLE_RUN_LIMIT:
+        print(f"  the whole run is measured up to {WHOLE_RUN_LIMIT:,} (beyond it the first run's SQLite inserts alone "
+              "take over 5 minutes on this machine)")
+        return
+    with db.write() as s:
+        s.execute(delete(CreditRating).where(CreditRating.year == year))
+    for label in ("into an empty register", "again, nothing changed", "again, 1 in 1,000 rated otherwise"):
+        if "otherwise" in label:
+            with db.write() as s:
+                s.execute(update(CreditRating).where(CreditRating.year == year, CreditRating.id % 1000 == 0)
+                          .values(score=CreditRating.score - 1))
+        t, started = time.perf_counter(), load()
+        with db.write() as s:
+            figures = annual.evaluate_year(session=s, actor=actor, store=store_file, year=year, today=TODAY,
+                                           engine=engine)
+        seconds = time.perf_counter() - t
+        print(f"  whole run on {engine} into {db.engine.dialect.name}, {label:<34} {seconds:5.1f} s   target < "
+              f"{TARGET_SECONDS:.0f} s at {TARGET_TAXPAYERS:,}   written {figures['written']}   ({started})",
+              flush=True)
+    print("  levels: " + ", ".join(f"{level} {n:,}" for level, n in figures["levels"].items()))
 
 
 def old_publish_levels(session, store: Path) -> int:
@@ -531,10 +585,14 @@ def main() -> None:
     parser.add_argument("--skip-baseline", action="store_true",
                         help="not the previous levels publish (minutes at 10 M: measure it at 1 M)")
     parser.add_argument("--fresh", action="store_true", help="build the synthetic store again")
+    parser.add_argument("--annual", action="store_true", help="only the annual evaluation of levels (--engine)")
     args = parser.parse_args()
     configure()
     db = fresh_database(args.database_url)
     print(f"database: {db.engine.url.render_as_string(hide_password=True)}; {load()}")
+    if args.annual:
+        annual_figures(db, store_of(args.taxpayers, args.fresh), args.taxpayers, args.engine)
+        return
     if not args.skip_risk:
         store_file = store_of(args.taxpayers, args.fresh)
         if not args.levels_only:

@@ -104,6 +104,7 @@ ROUTES: dict[tuple[str, str], str | tuple[str, ...]] = {
     ("GET", "/credit/evaluations"): ("credit.evaluate", "credit.self"), ("POST", "/credit/evaluations"): ("credit.evaluate", "credit.self"),
     ("POST", "/credit/evaluations/{evaluation_id}/evaluate"): "credit.evaluate", ("GET", "/credit/incentives"): PUBLIC,
     ("GET", "/credit/risk"): "credit.view", ("POST", "/credit/risk/compute"): "credit.risk",
+    ("POST", "/credit/evaluate-year"): "credit.evaluate",
     ("POST", "/credit/risk/export.xlsx"): "credit.view",
     ("GET", "/api/credit/violators"): PUBLIC, ("GET", "/api/credit/taxpayers/{credit_code}"): ("credit.view", "credit.self"),
     ("GET", "/api/credit/repairs"): ("credit.view", "credit.self"),

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from chunfeng.cli_support import actor, console, database, import_limits, settings
-from chunfeng.credit import evaluation, repair_cli, services
+from chunfeng.credit import annual, evaluation, repair_cli, services
 from chunfeng.credit.models import REMOVAL_REASONS
 
 app = typer.Typer(help="纳税缴费信用:评价结果与重大税收违法失信主体", no_args_is_help=True)
@@ -47,6 +47,24 @@ def import_command(file: Path = typer.Argument(..., help="CSV or xlsx: 统一社
     with db.read() as session:
         evaluation.publish_levels(session=session, store=Path(settings().push_store))
     console.print(f"已导入 {added} 条评价结果,更新 {replaced} 条。", highlight=False)
+
+
+@app.command("evaluate-year")
+def evaluate_year_command(year: int = typer.Option(..., "--year", help="评价年度(已结束的年度)"),
+                          unit: Optional[str] = typer.Option(None, "--unit", help="单位代码:评价其管辖范围(默认本单位)")):
+    """Evaluate a year already over for every taxpayer of a unit's subtree; writes only the changed results."""
+    db, config = database(), settings()
+    store = Path(config.push_store)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as bar, db.write() as session:
+        task = bar.add_task("年度评价", total=None)
+        figures = annual.evaluate_year(
+            session=session, actor=actor(session), store=store, year=year, today=date.today(), unit_code=unit,
+            engine=config.credit_risk_engine,
+            progress=lambda done, total, what: bar.update(task, completed=done, total=total or None, description=what))
+    with db.read() as session:
+        evaluation.publish_levels(session=session, store=store)
+    console.print(annual.summary(figures), highlight=False)
 
 
 @app.command("list")

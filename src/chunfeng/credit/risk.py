@@ -130,12 +130,16 @@ def tiered_sql() -> str:
         WHERE {above}"""
 
 
-def _owners(session: Session, actor: Actor, regions: list[str]) -> pa.Table:
+def _owners(session: Session, actor: Actor, regions: list[str], within: Unit | None = None) -> pa.Table:
     """Each region's unit: the deepest whose code prefixes it. A region whose unit another run owns (or that no
-    bureau covers) is left out. Decided once per region (a few thousand), then joined on equality."""
+    bureau covers) is left out — outside the actor's subtree, or outside `within`'s when a run names a unit.
+    Decided once per region (a few thousand), then joined on equality."""
     units = [(region_prefix(u.code), u.id) for u in session.scalars(select(Unit))]
     units = sorted(((p, i) for p, i in units if p), key=lambda pair: -len(pair[0]))
-    inside = set(session.scalars(select(Unit.id).where(subtree_filter(actor))))
+    scope = select(Unit.id).where(subtree_filter(actor))
+    if within is not None:
+        scope = scope.where(Unit.path.startswith(within.path, autoescape=True))
+    inside = set(session.scalars(scope))
     owners: dict[str, int] = {}
     for region in regions:
         unit_id = next((i for p, i in units if region.startswith(p)), None)
@@ -144,31 +148,42 @@ def _owners(session: Session, actor: Actor, regions: list[str]) -> pa.Table:
     return pa.table({"region": pa.array(list(owners), pa.string()), "unit_id": pa.array(list(owners.values()), pa.int64())})
 
 
-def _tiers_on_spark(conn, work: Path, *, deadlines: pa.Table, owners: pa.Table, today: date) -> None:
-    """`tiered` decided on Spark (local mode, as push's engines.SparkEngine runs): the registry (with its credit
-    overlay) and the filings go over as Parquet, the deadlines and the owners (a row per period, per region) as
-    small tables; the same SQL, written for DuckDB, is translated for Spark, and the tiers come back as Parquet."""
+def on_spark(conn, work: Path, *, small: dict[str, tuple[pa.Table, str]], views: list[tuple[str, str]],
+             result: str, columns: str) -> None:
+    """Run DuckDB-dialect SQL on a local Spark session (as push's engines.SparkEngine runs) and bring its result
+    back as the DuckDB temp table `result`: the registry (with its credit overlay) and the filings go over as
+    Parquet, the `small` tables (name: (rows, Spark schema)) as data frames; each of `views` (name, SQL) becomes a
+    temp view, translated for Spark, the last one's rows come back as Parquet. `columns`: the result's DuckDB
+    columns, for the empty table when Spark wrote no file (no taxpayer in the actor's regions)."""
     from chunfeng.push.engines import SparkEngine, export_parquet
     from chunfeng.push.matching import translate
 
     tables = ("registry", "filings")
     engine = SparkEngine.local(export_parquet(conn, work / "extract", tables=tables), tables=tables)
     try:
-        for name, table, schema in (("deadlines", deadlines, "period STRING, deadline DATE"),
-                                    ("owners", owners, "region STRING, unit_id BIGINT")):
+        for name, (table, schema) in small.items():
             rows = list(zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True))
             engine.spark.createDataFrame(rows, schema=schema).createOrReplaceTempView(name)
-        engine.spark.sql(translate(risk_view_sql(today), engine)[0]).createOrReplaceTempView("risk_view")
-        engine.spark.sql(translate(tiered_sql(), engine)[0]).write.parquet(str(work / "tiered"))
+        for name, sql in views[:-1]:
+            engine.spark.sql(translate(sql, engine)[0]).createOrReplaceTempView(name)
+        engine.spark.sql(translate(views[-1][1], engine)[0]).write.parquet(str(work / result))
     finally:
         engine.spark.stop()
-    parts = sorted((work / "tiered").glob("*.parquet"))
+    parts = sorted((work / result).glob("*.parquet"))
     if parts:
         files = "[" + ", ".join(_literal(str(p)) for p in parts) + "]"
-        conn.execute(f"CREATE TEMP TABLE tiered AS SELECT credit_code, name, unit_id, tier, fired FROM read_parquet({files})")
-    else:  # no taxpayer in the actor's regions: Spark wrote no file
-        conn.execute("CREATE TEMP TABLE tiered (credit_code VARCHAR, name VARCHAR, unit_id BIGINT, tier VARCHAR, "
-                     "fired VARCHAR[])")
+        names = ", ".join(c.split()[0] for c in columns.split(", "))
+        conn.execute(f"CREATE TEMP TABLE {result} AS SELECT {names} FROM read_parquet({files})")
+    else:
+        conn.execute(f"CREATE TEMP TABLE {result} ({columns})")
+
+
+def _tiers_on_spark(conn, work: Path, *, deadlines: pa.Table, owners: pa.Table, today: date) -> None:
+    """`tiered` decided on Spark: the same SQL, written for DuckDB, translated for Spark (`on_spark`)."""
+    on_spark(conn, work, small={"deadlines": (deadlines, "period STRING, deadline DATE"),
+                                "owners": (owners, "region STRING, unit_id BIGINT")},
+             views=[("risk_view", risk_view_sql(today)), ("tiered", tiered_sql())], result="tiered",
+             columns="credit_code VARCHAR, name VARCHAR, unit_id BIGINT, tier VARCHAR, fired VARCHAR[]")
 
 
 LISTED_COLUMNS = ("credit_code", "name", "unit_id", "tier", "indicators", "computed_at")

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse
 
 from chunfeng import jobs
 from chunfeng.bounds import bounded_day, check_lengths
-from chunfeng.credit import evaluation, incentives, policy, repair, risk, services
+from chunfeng.credit import annual, evaluation, incentives, policy, repair, risk, services
 from chunfeng.credit.errors import CreditNotFound
 from chunfeng.credit.models import EVALUATION_STATES, LEVELS, REMOVAL_REASONS, RISK_TIERS
 from chunfeng.errors import ChunfengError, Invalid, ValidationFailed
@@ -75,6 +75,28 @@ async def import_ratings(db: DatabaseDep, user: CurrentUser, limits: ImportLimit
 
     return jobs_pages.start(db, user, name="credit.ratings.import", title=f"导入纳税缴费信用评价结果 {name}"[:200],
                             work=work)
+
+
+@router.post("/credit/evaluate-year", dependencies=[require("credit.evaluate")])
+def evaluate_year(db: DatabaseDep, user: CurrentUser, settings: SettingsDep,
+                  year: Annotated[int, Form(ge=services.FIRST_YEAR, le=2100, title="评价年度")] = 0,
+                  unit: str = Form("")):
+    """The annual evaluation of the official's subtree (or a unit in it) for a year already over, as a task."""
+    check_lengths({"单位代码": (unit, 12)})
+    today, store, unit_code = _today(), Path(settings.push_store), unit.strip() or None
+    with db.read() as session:  # refused here, before a task starts: 403 (audited) or 400, nothing written
+        annual.scope(session, user, unit_code)
+    annual.check_year(year, today)
+
+    def work(progress) -> jobs.TaskResult:
+        with db.write() as session:
+            figures = annual.evaluate_year(session=session, actor=user, store=store, year=year, today=today,
+                                           unit_code=unit_code, progress=progress, engine=settings.credit_risk_engine)
+        with db.read() as session:  # push rules see the new levels (credit_level) once committed
+            evaluation.publish_levels(session=session, store=store)
+        return jobs.TaskResult(annual.summary(figures), f"/credit?year={year}")
+
+    return jobs_pages.start(db, user, name="credit.annual.evaluate", title=f"{year} 年度纳税缴费信用集中评价", work=work)
 
 
 @router.post("/credit/a-list.xlsx", dependencies=[require("credit.view")])
