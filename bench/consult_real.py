@@ -19,13 +19,18 @@ the development files and scored on the third (leave one set out: other pages, o
 files and was far too kind to new wording). The shipped constants in consult/services.py are its output at
 FIT_FLOOR, the floor with the most coverage whose leave-one-set-out precision stays at 90 % or more on each file.
 
-Run: .venv/bin/python bench/consult_real.py [--misses] [--fit]
+With --counts it prints, for each part, how the answers fall against the labels (answered or handed off; right, right
+entry second or third, wrong with a right entry existing, no right entry) — counts only, so it may be run on the
+held-out part without printing a question.
+
+Run: .venv/bin/python bench/consult_real.py [--misses] [--fit] [--counts]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -100,6 +105,20 @@ def real_figures(index: Index, misses: bool = False) -> None:
         if misses and (label, path) != HELD_OUT:  # the held-out part's misses are not read: it would stop being held out
             for question, expected, got in result.wrong:
                 print(f"    wrong: {question}  expected {expected}, answered {got}")
+
+
+def counts(index: Index) -> None:
+    for label, path in SETS:
+        if not path.exists():
+            continue
+        tally = Counter()
+        for item in read_phrasings(path):
+            answer = services.ask(session=None, query=item.question, index=index, log=False, today=TODAY)
+            refs = [hit.doc.ref for hit in answer.hits[:3]]
+            fate = ("no right entry" if not item.expected else "right" if refs[:1] and refs[0] in item.expected
+                    else "right entry 2nd/3rd" if set(refs) & set(item.expected) else "wrong, a right entry exists")
+            tally["handed off" if answer.handoff else "answered", fate] += 1
+        print(f"{label}: " + "; ".join(f"{way}, {fate}: {n}" for (way, fate), n in sorted(tally.items())))
 
 
 def _rules() -> list[dict]:
@@ -187,11 +206,15 @@ def fit(index: Index, floor: float = FIT_FLOOR) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--misses", action="store_true", help="list the development questions answered wrongly")
+    parser.add_argument("--counts", action="store_true", help="how the answers fall against the labels, counts only")
     parser.add_argument("--fit", action="store_true", help="search the hand-off thresholds on the development part")
     args = parser.parse_args()
     index = Index(starter_docs() + measure_docs(), shared_tokenizer())
     if args.fit:
         fit(index)
+        return
+    if args.counts:
+        counts(index)
         return
     real_figures(index, misses=args.misses)
 
