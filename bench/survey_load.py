@@ -132,7 +132,9 @@ def main() -> None:
             link = session.scalar(select(Survey.link).where(Survey.state == "published").order_by(Survey.id))
         db.dispose()
         common = (url, files, link)
-        pace = {0.0: "each as fast as it is answered"} | {args.think: f"each waiting about {args.think:g} s between requests"}
+        pace = {0.0: "each as fast as it is answered"}
+        if args.think:
+            pace[args.think] = f"each waiting about {args.think:g} s between requests"
         if args.baseline:
             source = baseline_source(args.baseline, files / "baseline")
             for think in paces:

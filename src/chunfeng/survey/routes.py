@@ -99,17 +99,8 @@ async def _write_groups(db, groups: _AnswerGroups) -> None:
 
 
 def _store_group(db, answers: list[tuple[str, dict[str, list[str]]]]) -> list[int | Exception]:
-    """Each answer in a savepoint of one transaction, so a refused one (invalid, an invitation already answered)
-    is undone alone and the others go on; the response ids or the refusals once the commit has returned."""
-    outcomes: list[int | Exception] = []
     with db.write() as session:
-        for token, raw in answers:
-            try:
-                with session.begin_nested():
-                    outcomes.append(services.submit(session=session, token=token, raw=raw).id)
-            except Exception as exc:  # one respondent's error is theirs alone; a broken transaction fails the commit
-                outcomes.append(exc)
-    return outcomes
+        return services.submit_many(session=session, answers=answers)
 
 
 PUBLIC_TEMPLATES = ("survey/answer.html", "survey/_questions.html", "base.html", "survey/thanks.html", "error.html")
