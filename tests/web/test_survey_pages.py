@@ -379,7 +379,7 @@ def test_answers_waiting_for_the_writer_share_one_commit_and_a_refused_one_loses
     written together, each in a savepoint of one transaction with one commit. Held here by a write of the test's own
     (on PostgreSQL a lock on the responses' table): the first answer waits for it, 26 more arrive meanwhile — among
     them two refused (not in the choices) and an invitation answered twice. Every accepted answer is stored, each
-    refusal is its own, the invitation answers once, and the 24 accepted took at most three commits (one each
+    refusal is its own, the invitation answers once, and the 23 accepted took at most three commits (one each
     before)."""
     officer, survey_id, link = published(server, tmp_path)
     page = officer.post(f"/survey/{survey_id}/invitations",
