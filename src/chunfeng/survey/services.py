@@ -482,8 +482,8 @@ def submit_many(*, session: Session, answers: list[tuple[str, dict[str, list[str
     its response id, or its refusal (AnswerInvalid, a closed survey, an invitation already answered), which
     changes nothing for the others. Checked one by one as `submit` checks, the open link looked up once, and
     written by one bulk INSERT (multi-row on PostgreSQL; on SQLite one compiled statement run row by row, to read
-    back each answer's id in order) rather than an ORM flush each; if that INSERT fails, the group is undone and each answer written alone (`submit`, in a
-    savepoint of its own), so no answer's error is another's."""
+    back each answer's id in order) rather than an ORM flush each; if that INSERT fails, the group is undone and
+    each answer written alone (`submit`, in a savepoint of its own), so no answer's error is another's."""
     try:
         with session.begin_nested():
             return _submit_together(session, answers)
