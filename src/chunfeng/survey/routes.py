@@ -47,8 +47,9 @@ ANSWER_GROUP = 64
 
 class _AnswerGroups:
     """An app's answers waiting for the writer (made in its event loop). One group at a time is written, off the
-    event loop, in one transaction and one commit: a commit waits for the disk (≈ 5 ms; four threads each waiting
-    for one put a burst of fifty answers half a second behind), and fifty waiting answers now share one wait."""
+    event loop, in one transaction and one commit: a commit waits for the disk (≈ 5 ms), and answers committed one
+    by one queued behind each other's (issue 18: at 50 respondents as fast as answered, the answers' p99 766 ms on
+    one process; 379 ms grouped, and 0.8 ms of CPU an answer instead of 2)."""
 
     def __init__(self) -> None:
         self.waiting: list[tuple[str, dict[str, list[str]], asyncio.Future]] = []
