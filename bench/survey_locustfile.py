@@ -1,38 +1,52 @@
 """The load bench/survey_load.py puts on a questionnaire's open link: respondents opening the public answer page
-(GET /s/{link}) and answering (POST /api/s/{link}, every question answered at random within its choices)."""
+(GET /s/{link}) and answering (POST /api/s/{link}, every question answered at random within its choices), spread
+over the server processes named in CHUNFENG_BENCH_HOSTS (comma-separated base URLs), as a balancer would."""
 
+import itertools
 import json
 import os
 import random
 import time
 
+import gevent
 from locust import FastHttpUser, between, constant, events, task
 
 LINK = os.environ["CHUNFENG_BENCH_LINK"]
+HOSTS = os.environ["CHUNFENG_BENCH_HOSTS"].split(",")
 THINK = float(os.environ.get("CHUNFENG_BENCH_THINK", "0"))  # seconds a respondent takes between page and answer
-ACCEPTED: list[int] = []  # the id of every response answered 201
-TIMED: list[tuple[float, str, float]] = []  # (seconds since the start, request name, ms) of every request
+# Locust starts its spawn rate's users together once a second; each waits a random part of that second first, so
+# respondents arrive one by one at that rate, as people opening a message do.
+SPREAD = float(os.environ.get("CHUNFENG_BENCH_SPREAD", "0"))
+_next_host = itertools.count()
 STARTED = time.monotonic()
+# What survey_load.py reads back, in seconds since the start: when each respondent arrived (the last, once locust's
+# spawning is complete, is where its --reset-stats would reset), each request (its end, name, ms, failed) and each
+# answer accepted (its end, the response id).
+RECORD: dict = {"arrived": [], "requests": [], "accepted": []}
 
 
 @events.request.add_listener
-def timed(name, response_time, **_):
-    TIMED.append((time.monotonic() - STARTED, name, response_time))
+def timed(name, response_time, exception=None, **_):
+    RECORD["requests"].append((time.monotonic() - STARTED, name, response_time, exception is not None))
 
 
 @events.test_stop.add_listener
-def save_accepted(**_):
-    with open(os.environ["CHUNFENG_BENCH_ACCEPTED"], "w", encoding="utf-8") as fh:
-        json.dump(ACCEPTED, fh)
-    with open(os.environ["CHUNFENG_BENCH_ACCEPTED"] + ".timed", "w", encoding="utf-8") as fh:
-        json.dump(TIMED, fh)
+def save(**_):
+    with open(os.environ["CHUNFENG_BENCH_RECORD"], "w", encoding="utf-8") as fh:
+        json.dump(RECORD, fh)
 
 
 class Respondent(FastHttpUser):
     wait_time = between(THINK / 2, THINK * 1.5) if THINK else constant(0)
 
+    def __init__(self, environment):
+        self.host = HOSTS[next(_next_host) % len(HOSTS)]  # respondents spread evenly over the processes
+        super().__init__(environment)
+
     def on_start(self):
-        self.questions = self.client.get(f"/api/s/{LINK}").json()["questions"]
+        gevent.sleep(random.uniform(0, SPREAD))
+        RECORD["arrived"].append(time.monotonic() - STARTED)
+        self.questions = self.client.get(f"/api/s/{LINK}", name="questions").json()["questions"]
 
     def answers(self) -> dict:
         out = {}
@@ -55,4 +69,4 @@ class Respondent(FastHttpUser):
             if sent.status_code != 201:
                 sent.failure(f"{sent.status_code}: {sent.text[:200]}")
             else:
-                ACCEPTED.append(sent.json()["response_id"])
+                RECORD["accepted"].append((time.monotonic() - STARTED, sent.json()["response_id"]))

@@ -239,3 +239,35 @@ def test_the_audit_log_names_every_survey_operation_in_chinese(office, tmp_path)
     assert actions == {"survey.questionnaire.imported", "survey.questionnaire.published", "survey.invitations.created",
                        "survey.results.exported"}
     assert all(action_name(a) != a for a in actions)
+
+
+def test_answers_written_together_keep_each_refusal_to_its_own_answer(office, tmp_path):
+    """Issue 18: the answers that waited for the writer are written in one transaction and one INSERT. A refused
+    answer (not in the choices, an invitation answered twice in the group) is refused alone; and when the INSERT
+    itself fails — here the last guard, the unique invitation of a response, on an invitation whose response was
+    stored without the invitation being marked — the group is written again one answer at a time, so that answer
+    alone is refused and the others are stored."""
+    survey_id = make_survey(office, tmp_path)
+    with office.write() as s:
+        (_, first), (_, second), (_, third) = services.create_invitations(
+            session=s, actor=person(s, "county_officer"), survey_id=survey_id, labels=["甲", "乙", "丙"])
+    open_link = link(office, survey_id)
+    good, bad = {"Q1": ["否"]}, {"Q1": ["也许"]}
+    group = [(open_link, good), (first, good), (first, good), (open_link, bad), (open_link, good)]
+    with office.write() as s:
+        outcomes = services.submit_many(session=s, answers=group)
+    assert [type(o).__name__ for o in outcomes] == ["int", "int", "SurveyConflict", "AnswerInvalid", "int"]
+
+    with office.write() as s:  # a response for the second invitation, the invitation left unmarked
+        invitation = s.scalar(select(SurveyInvitation).where(SurveyInvitation.label == "乙"))
+        s.add(SurveyResponse(survey_id=survey_id, invitation_id=invitation.id, answers={"Q1": "否"}))
+    with office.write() as s:
+        again = services.submit_many(session=s, answers=[(open_link, good), (third, good), (second, good),
+                                                         (open_link, good)])
+    # The third invitation, claimed in the group that was undone, is claimed again and answered.
+    assert [type(o).__name__ for o in again] == ["int", "int", "SurveyConflict", "int"]
+    with office.read() as s:
+        stored = set(s.scalars(select(SurveyResponse.id)))
+        assert {o for o in outcomes + again if isinstance(o, int)} < stored and len(stored) == 7
+        assert set(s.scalars(select(SurveyInvitation.label).where(SurveyInvitation.answered_at.is_not(None)))) == {
+            "甲", "丙"}  # the second's claim was undone with its answer

@@ -4,13 +4,14 @@ the public answer page (an open link or a one-time invitation), which works with
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
 
-from anyio import CapacityLimiter, to_thread
+from anyio import to_thread
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
@@ -40,23 +41,67 @@ UNIT_PICKERS = ("unit_a", "unit_b", "unit_c")  # the direct report form's unit p
 # --- public ------------------------------------------------------------------------------------------------
 
 
-# Answers stored at once, each on a thread of its own while the others wait in the event loop, not on a thread: a
-# burst of answers queued on the one SQLite writer otherwise held the pool's threads and the pages waited for one.
-ANSWER_WRITERS = 4
+# At most this many answers in one transaction: the others wait for the next.
+ANSWER_GROUP = 64
+
+
+class _AnswerGroups:
+    """An app's answers waiting for the writer (made in its event loop). One group at a time is written, off the
+    event loop, in one transaction and one commit: a commit waits for the disk (≈ 5 ms), and answers committed one
+    by one queued behind each other's (issue 18: at 50 respondents as fast as answered, the answers' p99 766 ms on
+    one process; 379 ms grouped, and 0.8 ms of CPU an answer instead of 2)."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[str, dict[str, list[str]], asyncio.Future]] = []
+        self.writer: asyncio.Task | None = None
 
 
 async def store_answer(request: Request, db, token: str, raw: dict[str, list[str]]) -> int:
-    """One response stored off the event loop (its wait for the writer and the disk stalled every request of the
-    process while it ran there); the id of the response, or AnswerInvalid / the token's refusal."""
+    """One response stored with the others waiting (its wait for the writer and the disk stalled every request of
+    the process when it ran on the event loop); its id once the commit holding it has returned, or AnswerInvalid /
+    the token's refusal."""
     state = request.app.state
-    if getattr(state, "survey_writers", None) is None:  # made in the app's own event loop
-        state.survey_writers = CapacityLimiter(ANSWER_WRITERS)
-    return await to_thread.run_sync(_store, db, token, raw, limiter=state.survey_writers)
+    if getattr(state, "survey_answers", None) is None:
+        state.survey_answers = _AnswerGroups()
+    groups = state.survey_answers
+    future = asyncio.get_running_loop().create_future()
+    groups.waiting.append((token, raw, future))
+    if groups.writer is None:
+        groups.writer = asyncio.create_task(_write_groups(db, groups))
+    return await future
 
 
-def _store(db, token: str, raw: dict[str, list[str]]) -> int:
+async def _write_groups(db, groups: _AnswerGroups) -> None:
+    """Write what waits, a group at a time, until nothing does; each answer's future gets its id or its refusal,
+    or, if the group's transaction failed, that error (none of the group is stored)."""
+    group: list = []
+    try:
+        while groups.waiting:
+            group, groups.waiting = groups.waiting[:ANSWER_GROUP], groups.waiting[ANSWER_GROUP:]
+            group = [item for item in group if not item[2].done()]  # a respondent gone before it was written
+            try:
+                outcomes = await to_thread.run_sync(_store_group, db, [(token, raw) for token, raw, _ in group])
+            except Exception as exc:
+                outcomes = [exc] * len(group)
+            for (_, _, future), outcome in zip(group, outcomes, strict=True):
+                if future.done():
+                    continue
+                if isinstance(outcome, Exception):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+            group = []
+    finally:
+        groups.writer = None
+        for _, _, future in group + groups.waiting:  # cancelled with the app: none of them is answered 201
+            if not future.done():
+                future.cancel()
+        groups.waiting = []
+
+
+def _store_group(db, answers: list[tuple[str, dict[str, list[str]]]]) -> list[int | Exception]:
     with db.write() as session:
-        return services.submit(session=session, token=token, raw=raw).id
+        return services.submit_many(session=session, answers=answers)
 
 
 PUBLIC_TEMPLATES = ("survey/answer.html", "survey/_questions.html", "base.html", "survey/thanks.html", "error.html")

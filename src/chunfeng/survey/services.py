@@ -9,12 +9,12 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chunfeng.db import utcnow
-from chunfeng.errors import ValidationFailed
+from chunfeng.errors import ChunfengError, ValidationFailed
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize, subtree_filter
 from chunfeng.org.models import Unit
@@ -309,6 +309,9 @@ def create_invitations(*, session: Session, actor: Actor, survey_id: int, labels
 # --- answering (public) ---------------------------------------------------------------------------------
 
 
+ANSWERED_ONCE = "这个邀请链接已经提交过答卷,每个邀请只能提交一次。感谢您的参与"
+
+
 def resolve(session: Session, token: str) -> tuple[Survey, SurveyInvitation | None]:
     """The questionnaire a public token opens: an invitation's one-time token, or the open link. A draft is not
     public; a closed version and a used invitation are refused with a reason."""
@@ -322,7 +325,7 @@ def resolve(session: Session, token: str) -> tuple[Survey, SurveyInvitation | No
     if survey.state == "closed":
         raise SurveyConflict("这份问卷已结束,不再接收答卷。感谢您的关注")
     if invitation is not None and invitation.answered_at is not None:
-        raise SurveyConflict("这个邀请链接已经提交过答卷,每个邀请只能提交一次。感谢您的参与")
+        raise SurveyConflict(ANSWERED_ONCE)
     return survey, invitation
 
 
@@ -455,17 +458,69 @@ def submit(*, session: Session, token: str, raw: dict[str, list[str]]) -> Survey
     survey, invitation = resolve(session, token)
     answers = clean_answers(list(public_questions(survey)), raw)
     if invitation is not None:
-        claimed = session.execute(update(SurveyInvitation).where(SurveyInvitation.id == invitation.id,
-                                                                 SurveyInvitation.answered_at.is_(None))
-                                  .values(answered_at=utcnow())).rowcount
-        if claimed != 1:
-            raise SurveyConflict("这个邀请链接已经提交过答卷,每个邀请只能提交一次。感谢您的参与")
+        _claim(session, invitation)
     response = SurveyResponse(survey_id=survey.id, invitation_id=invitation.id if invitation else None, answers=answers,
                               stratum=invitation.stratum if invitation else None)
     session.add(response)
     try:
         session.flush()
     except IntegrityError:
-        raise SurveyConflict("这个邀请链接已经提交过答卷,每个邀请只能提交一次。感谢您的参与") from None
+        raise SurveyConflict(ANSWERED_ONCE) from None
     return response
 
+
+def _claim(session: Session, invitation: SurveyInvitation) -> None:
+    claimed = session.execute(update(SurveyInvitation).where(SurveyInvitation.id == invitation.id,
+                                                             SurveyInvitation.answered_at.is_(None))
+                              .values(answered_at=utcnow())).rowcount
+    if claimed != 1:
+        raise SurveyConflict(ANSWERED_ONCE)
+
+
+def submit_many(*, session: Session, answers: list[tuple[str, dict[str, list[str]]]]) -> list[int | Exception]:
+    """Several responses in the session's transaction (the answers that waited for the writer together): for each,
+    its response id, or its refusal (AnswerInvalid, a closed survey, an invitation already answered), which
+    changes nothing for the others. Checked one by one as `submit` checks, the open link looked up once, and
+    written by one bulk INSERT (multi-row on PostgreSQL; on SQLite one compiled statement run row by row, to read
+    back each answer's id in order) rather than an ORM flush each; if that INSERT fails, the group is undone and
+    each answer written alone (`submit`, in a savepoint of its own), so no answer's error is another's."""
+    try:
+        with session.begin_nested():
+            return _submit_together(session, answers)
+    except Exception:  # retried one by one below, where each error stays with its answer
+        pass
+    outcomes: list[int | Exception] = []
+    for token, raw in answers:
+        try:
+            with session.begin_nested():
+                outcomes.append(submit(session=session, token=token, raw=raw).id)
+        except Exception as exc:  # one respondent's error is theirs; a broken transaction fails the commit
+            outcomes.append(exc)
+    return outcomes
+
+
+def _submit_together(session: Session, answers: list[tuple[str, dict[str, list[str]]]]) -> list[int | Exception]:
+    outcomes: list[int | Exception | None] = [None] * len(answers)
+    rows: list[dict] = []
+    written: list[int] = []  # the answers' places whose row is in `rows`
+    links: dict[str, Survey] = {}  # an open link's survey: the same for every answer of the group
+    for place, (token, raw) in enumerate(answers):
+        try:
+            survey, invitation = (links[token], None) if token in links else resolve(session, token)
+            if invitation is None:
+                links[token] = survey
+            cleaned = clean_answers(list(public_questions(survey)), raw)
+            if invitation is not None:
+                _claim(session, invitation)
+        except ChunfengError as exc:
+            outcomes[place] = exc
+            continue
+        rows.append({"survey_id": survey.id, "invitation_id": invitation.id if invitation else None,
+                     "answers": cleaned, "stratum": invitation.stratum if invitation else None,
+                     "submitted_at": utcnow()})
+        written.append(place)
+    if rows:
+        ids = session.scalars(insert(SurveyResponse).returning(SurveyResponse.id, sort_by_parameter_order=True), rows)
+        for place, response_id in zip(written, ids, strict=True):
+            outcomes[place] = response_id
+    return outcomes  # type: ignore[return-value]  # every place filled above
