@@ -7,9 +7,10 @@ Figures, each printed beside its target and a baseline measured in the same run:
   database), into an empty table, again with nothing changed, and again with one taxpayer in 1,000 re-rated D (the
   levels file swapped for the run, then put back), each with the machine's load. The issue's target is 10 million
   taxpayers under 30 s (`--taxpayers 10000000`). Baseline: the same three runs of `risk.compute` as of `--baseline`
-  (default: the revision before a run wrote only what changed; '' leaves it out: about a minute a run at 10 M);
+  (default: the revision before a first run wrote into an empty table in bulk; '' leaves it out);
 - the register's levels published for the rules (`evaluation.publish_levels`) from `--levels` register entries
-  (target: 10 million under 30 s), beside the publish as it was before (the ORM join into Python lists); then one
+  (target: 10 million under 30 s), beside `publish_levels` as of `--baseline` (before SQLite read the register in
+  ranges on several connections; `--skip-baseline` leaves it out); then one
   taxpayer's change published over them (`evaluation.publish_taxpayer`) and a rule's count read through both;
 - the public list of major violators (`services.public_violators`, as /credit/violators and /api/credit/violators
   use it: keyset pages after the previous page's last (published_on, id), the total counted up to 10,000) with N
@@ -59,7 +60,7 @@ TODAY = date(2026, 12, 7)  # the violator list's day
 RISK_DAY = date(2022, 8, 1)  # the synthetic extract's returns are those of 2022's first half: a year's window holds them
 TARGET_TAXPAYERS, TARGET_SECONDS, PAGE_TARGET_MS = 10_000_000, 30.0, 300.0
 PER_PAGE = 50
-RISK_BASELINE = "84e660f"  # the risk run before it wrote only what changed (every 中/高 row written each time)
+BASELINE = "f170756"  # before the bulk write into an empty table (risk) and the levels read in ranges by SQLite
 REPAIR_PER_PAGE = 30  # as /credit/repairs serves it
 
 
@@ -220,16 +221,17 @@ def fresh_database(url: str = "") -> Database:
     return db
 
 
-def baseline_risk(revision: str):
-    """`chunfeng.credit.risk` as of `revision` (git show: no checkout), loaded beside the current one over the same
+def baseline_module(revision: str, name: str = "risk"):
+    """`chunfeng.credit.<name>` as of `revision` (git show: no checkout), loaded beside the current one over the same
     package: the baseline run in the same process, on the same store and database."""
     import subprocess
     import types
 
-    source = subprocess.run(["git", "-C", str(Path(__file__).parent), "show", f"{revision}:src/chunfeng/credit/risk.py"],
+    path = f"src/chunfeng/credit/{name}.py"
+    source = subprocess.run(["git", "-C", str(Path(__file__).parent), "show", f"{revision}:{path}"],
                             check=True, capture_output=True, text=True).stdout
-    module = types.ModuleType("chunfeng.credit.risk_baseline")
-    module.__file__ = f"{revision}:src/chunfeng/credit/risk.py"
+    module = types.ModuleType(f"chunfeng.credit.{name}_baseline")
+    module.__file__ = f"{revision}:{path}"
     exec(compile(source, module.__file__, "exec"), module.__dict__)
     return module
 
@@ -271,7 +273,7 @@ def risk_figures(db: Database, store_file: Path, taxpayers: int, engine: str, ba
     print(f"\nrisk tiers (measure 95), {len(risk.indicators())} sample indicators, {taxpayers:,} taxpayers, "
           f"{db.engine.dialect.name}")
     print(f"  every indicator evaluated inside DuckDB (flags summed there): {in_engine:.1f} s", flush=True)
-    runs = [("after", risk)] + ([(f"before ({baseline})", baseline_risk(baseline))] if baseline else [])
+    runs = [("after", risk)] + ([(f"before ({baseline})", baseline_module(baseline))] if baseline else [])
     slowest, counts = 0.0, {}
     for who, module in runs:
         with db.write() as s:
@@ -295,30 +297,10 @@ def risk_figures(db: Database, store_file: Path, taxpayers: int, engine: str, ba
         print(f"  (measured at {sum(counts.values()):,}; --taxpayers {TARGET_TAXPAYERS} measures the target's size)")
 
 
-def old_publish_levels(session, store: Path) -> int:
-    """The baseline: levels published as they were before this wave — the latest year joined to a grouped subquery
-    through the ORM (SQLite visiting the table for every row), sorted, turned into Python lists, written at once."""
-    import pyarrow.parquet as pq
-    from sqlalchemy import func
-
-    latest = (select(CreditRating.credit_code, func.max(CreditRating.year).label("year"))
-              .group_by(CreditRating.credit_code).subquery())
-    rows = [tuple(r) for r in session.execute(
-        select(CreditRating.credit_code, CreditRating.level, CreditRating.year)
-        .join(latest, (latest.c.credit_code == CreditRating.credit_code) & (latest.c.year == CreditRating.year))
-        .order_by(CreditRating.credit_code))]
-    repairs = evaluation.latest_repairs(session)
-    codes, levels, years = (list(col) for col in zip(*rows, strict=True)) if rows else ([], [], [])
-    pq.write_table(pa.table({"credit_code": pa.array(codes, pa.string()), "level": pa.array(levels, pa.string()),
-                             "year": pa.array(years, pa.int32()),
-                             "repair": pa.array([repairs.get(c, "无") for c in codes], pa.string())}),
-                   OUT / "levels-bench-before.parquet")
-    return len(rows)
-
-
-def levels_figures(db: Database, store_file: Path, count: int, skip_baseline: bool) -> None:
+def levels_figures(db: Database, store_file: Path, count: int, baseline: str) -> None:
     """`evaluation.publish_levels` (the job credit.levels.publish, and after an import) over a register of `count`
-    taxpayers of the store, one year each: what the rules' credit_level is joined from; then one taxpayer's change
+    taxpayers of the store, one year each: what the rules' credit_level is joined from, beside the same as of
+    `baseline` (a revision; '' leaves it out); then one taxpayer's change
     published over it (`evaluation.publish_taxpayer`, after an evaluation or a repair), and a rule's count read
     through the levels with and without that change."""
     with step(f"adding {count:,} register entries (one year each)"), db.write() as s:
@@ -340,11 +322,11 @@ def levels_figures(db: Database, store_file: Path, count: int, skip_baseline: bo
                                          for c, n, lv in zip(codes, names, levels, strict=True)])
     levels_store = OUT / "levels-bench.duckdb"  # not the risk store's levels file
     print(f"\ncredit levels published for the rules, {count:,} taxpayers in the register, {db.engine.dialect.name}:")
-    if not skip_baseline:
+    if baseline:
         t, started = time.perf_counter(), load()
         with db.read() as s:
-            old_publish_levels(s, levels_store)
-        print(f"  baseline, as published before (ORM join, Python lists): {time.perf_counter() - t:.1f} s   ({started})",
+            baseline_module(baseline, "evaluation").publish_levels(session=s, store=OUT / "levels-bench-before.duckdb")
+        print(f"  baseline, evaluation.publish_levels as of {baseline}: {time.perf_counter() - t:.1f} s   ({started})",
               flush=True)
     t, started = time.perf_counter(), load()
     with db.read() as s:
@@ -525,11 +507,10 @@ def main() -> None:
     parser.add_argument("--skip-risk", action="store_true", help="only the list and queue pages")
     parser.add_argument("--risk-only", action="store_true", help="only the risk tiers (and the levels)")
     parser.add_argument("--levels-only", action="store_true", help="only the levels published for the rules")
-    parser.add_argument("--baseline", default=RISK_BASELINE, metavar="REVISION",
-                        help="the revision whose risk.compute runs beside this one ('': none; about a minute a run "
-                             "at 10 M: measure it at 1 M)")
+    parser.add_argument("--baseline", default=BASELINE, metavar="REVISION",
+                        help="the revision whose risk.compute and publish_levels run beside this one's ('': none)")
     parser.add_argument("--skip-baseline", action="store_true",
-                        help="not the previous levels publish (minutes at 10 M: measure it at 1 M)")
+                        help="not the baseline's levels publish")
     parser.add_argument("--fresh", action="store_true", help="build the synthetic store again")
     args = parser.parse_args()
     configure()
@@ -540,7 +521,7 @@ def main() -> None:
         if not args.levels_only:
             risk_figures(db, store_file, args.taxpayers, args.engine, args.baseline)
         if args.levels:
-            levels_figures(db, store_file, min(args.levels, args.taxpayers), args.skip_baseline)
+            levels_figures(db, store_file, min(args.levels, args.taxpayers), "" if args.skip_baseline else args.baseline)
     if not (args.risk_only or args.levels_only):
         paging_figures(db, args.violators)
         repair_figures(db, args.repairs)
