@@ -225,6 +225,7 @@ def baseline_module(revision: str, name: str = "risk"):
     """`chunfeng.credit.<name>` as of `revision` (git show: no checkout), loaded beside the current one over the same
     package: the baseline run in the same process, on the same store and database."""
     import subprocess
+    import sys
     import types
 
     path = f"src/chunfeng/credit/{name}.py"
@@ -232,6 +233,7 @@ def baseline_module(revision: str, name: str = "risk"):
                             check=True, capture_output=True, text=True).stdout
     module = types.ModuleType(f"chunfeng.credit.{name}_baseline")
     module.__file__ = f"{revision}:{path}"
+    sys.modules[module.__name__] = module  # its dataclasses look their module up
     exec(compile(source, module.__file__, "exec"), module.__dict__)
     return module
 
