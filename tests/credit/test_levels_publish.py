@@ -159,17 +159,19 @@ def test_the_levels_are_read_from_the_index_alone(history):
             assert "Index Only Scan Backward using ix_credit_rating_latest" in plan, plan
             assert "Sort" not in plan, plan
         else:
-            for upper in ("", "AND credit_code < ? "):
-                sql = evaluation._LEVELS_IN_RANGE.format(upper=upper)
-                plan = bind.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, (A,) if not upper else (A, C)).fetchall()
-                assert any("COVERING INDEX ix_credit_rating_latest (credit_code>?" in row[-1] for row in plan), plan
-                assert not any("TEMP B-TREE" in row[-1] for row in plan), plan
+            for query in (evaluation._COLUMNS_IN_RANGE, evaluation._LINES_IN_RANGE):
+                for upper in ("", "AND credit_code < ? "):
+                    sql = "EXPLAIN QUERY PLAN " + query.format(upper=upper)
+                    plan = bind.exec_driver_sql(sql, (A,) if not upper else (A, C)).fetchall()
+                    assert any("COVERING INDEX ix_credit_rating_latest (credit_code>?" in row[-1] for row in plan), plan
+                    assert not any("TEMP B-TREE" in row[-1] for row in plan), plan
 
 
 def test_a_register_read_in_ranges_publishes_every_taxpayer_once_at_its_latest_year(db, tmp_path, monkeypatch):
-    """SQLite reads the register a range of codes at a time on several connections at once (the ranges bounded by
-    sampled codes, so a taxpayer's years may lie on either side of a bound only if the bound splits nothing):
-    every taxpayer appears once, at its latest year's level, whatever the ranges, as PostgreSQL's one query gives."""
+    """SQLite reads the register a range of codes at a time on several connections at once, each column joined by
+    SQLite and cut at its fixed width, a taxpayer's older years dropped after: every taxpayer appears once, at its
+    latest year's level, whatever the ranges, as PostgreSQL's one query gives. A range holding a code that is not 18
+    characters (a record from before the codes were checked) is read line by line instead, and the same."""
     monkeypatch.setattr(evaluation, "BATCH_ROWS", 97)  # dozens of ranges from a few thousand entries
     monkeypatch.setattr(evaluation, "READERS", 3)
     levels = "ABMCD"
@@ -177,15 +179,17 @@ def test_a_register_read_in_ranges_publishes_every_taxpayer_once_at_its_latest_y
         unit_id = s.scalar(select(Unit.id).order_by(Unit.id).limit(1))
         rows, expected = [], {}
         for n in range(1500):  # inserted out of code order, as an import of several years is
-            taxpayer = code(10_000 + (n * 7919) % 1500)
+            taxpayer = code(10_000 + (n * 7919) % 1500) if n % 500 else f"1234567890{n:07d}"  # 3 of 17 characters
             for year in range(2024 - n % 3, 2025):
                 rows.append(dict(credit_code=taxpayer, name="某公司", year=year, score=80.0, level=levels[(n + year) % 5],
                                  deductions={}, unit_id=unit_id))
             expected[taxpayer] = (levels[(n + 2024) % 5], 2024, "无")
         s.execute(insert(CreditRating), rows)
-    threads = set()
-    read = evaluation._csv_batches
-    monkeypatch.setattr(evaluation, "_csv_batches", lambda text: threads.add(threading.current_thread().name) or read(text))
+    threads, lines = set(), []
+    read, cut = evaluation._csv_batches, evaluation._latest_of
+    monkeypatch.setattr(evaluation, "_csv_batches", lambda text: lines.append(text) or read(text))
+    monkeypatch.setattr(evaluation, "_latest_of",
+                        lambda *a: threads.add(threading.current_thread().name) or cut(*a))
     taxpayers = tmp_path / "taxpayers.duckdb"
     assert publish_all(db, taxpayers) == 1500
     published = pq.read_table(store.credit_levels_path(taxpayers)).to_pylist()
@@ -195,3 +199,4 @@ def test_a_register_read_in_ranges_publishes_every_taxpayer_once_at_its_latest_y
         with db.read() as s:
             assert len(evaluation._code_ranges(s.connection())) > 10
         assert len(threads) > 1 and all(t.startswith("credit-levels") for t in threads), threads
+        assert 1 <= len(lines) <= 3 and all(b"1234567890" in text for text in lines)  # only the odd codes' ranges
