@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import threading
 
+import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from chunfeng.credit import evaluation, repair
 from chunfeng.credit.models import CreditRating
@@ -146,17 +147,56 @@ def test_one_taxpayers_publish_waits_for_a_full_publish_in_progress(history, tmp
 
 
 def test_the_levels_are_read_from_the_index_alone(history):
-    """The latest-year query is an index-only read in credit-code order: SQLite's covering index, PostgreSQL's
-    DISTINCT ON reading the same index backwards (asked not to scan the table, since a test's table is tiny)."""
+    """The latest-year query is an index-only read in credit-code order: SQLite's covering index over a range of
+    codes, PostgreSQL's DISTINCT ON reading the same index backwards (asked not to scan the table, since a test's
+    table is tiny)."""
     with history.read() as s:
         bind = s.connection()
         dialect = bind.dialect.name
         if dialect == "postgresql":
             bind.exec_driver_sql("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
-            plan = " ".join(r[0] for r in bind.exec_driver_sql("EXPLAIN " + evaluation._LATEST_LEVELS[dialect]))
+            plan = " ".join(r[0] for r in bind.exec_driver_sql("EXPLAIN " + evaluation._LATEST_LEVELS_POSTGRESQL))
             assert "Index Only Scan Backward using ix_credit_rating_latest" in plan, plan
             assert "Sort" not in plan, plan
         else:
-            plan = bind.exec_driver_sql("EXPLAIN QUERY PLAN " + evaluation._LATEST_LEVELS["sqlite"]).fetchall()
-            assert any("COVERING INDEX ix_credit_rating_latest" in row[-1] for row in plan), plan
-            assert not any("TEMP B-TREE" in row[-1] for row in plan), plan
+            for query in (evaluation._COLUMNS_IN_RANGE, evaluation._LINES_IN_RANGE):
+                for upper in ("", "AND credit_code < ? "):
+                    sql = "EXPLAIN QUERY PLAN " + query.format(upper=upper)
+                    plan = bind.exec_driver_sql(sql, (A,) if not upper else (A, C)).fetchall()
+                    assert any("COVERING INDEX ix_credit_rating_latest (credit_code>?" in row[-1] for row in plan), plan
+                    assert not any("TEMP B-TREE" in row[-1] for row in plan), plan
+
+
+def test_a_register_read_in_ranges_publishes_every_taxpayer_once_at_its_latest_year(db, tmp_path, monkeypatch):
+    """SQLite reads the register a range of codes at a time on several connections at once, each column joined by
+    SQLite and cut at its fixed width, a taxpayer's older years dropped after: every taxpayer appears once, at its
+    latest year's level, whatever the ranges, as PostgreSQL's one query gives. A range holding a code that is not 18
+    characters (a record from before the codes were checked) is read line by line instead, and the same."""
+    monkeypatch.setattr(evaluation, "BATCH_ROWS", 97)  # dozens of ranges from a few thousand entries
+    monkeypatch.setattr(evaluation, "READERS", 3)
+    levels = "ABMCD"
+    with db.write() as s:
+        unit_id = s.scalar(select(Unit.id).order_by(Unit.id).limit(1))
+        rows, expected = [], {}
+        for n in range(1500):  # inserted out of code order, as an import of several years is
+            taxpayer = code(10_000 + (n * 7919) % 1500) if n % 500 else f"1234567890{n:07d}"  # 3 of 17 characters
+            for year in range(2024 - n % 3, 2025):
+                rows.append(dict(credit_code=taxpayer, name="某公司", year=year, score=80.0, level=levels[(n + year) % 5],
+                                 deductions={}, unit_id=unit_id))
+            expected[taxpayer] = (levels[(n + 2024) % 5], 2024, "无")
+        s.execute(insert(CreditRating), rows)
+    threads, lines = set(), []
+    read, cut = evaluation._csv_batches, evaluation._latest_of
+    monkeypatch.setattr(evaluation, "_csv_batches", lambda text: lines.append(text) or read(text))
+    monkeypatch.setattr(evaluation, "_latest_of",
+                        lambda *a: threads.add(threading.current_thread().name) or cut(*a))
+    taxpayers = tmp_path / "taxpayers.duckdb"
+    assert publish_all(db, taxpayers) == 1500
+    published = pq.read_table(store.credit_levels_path(taxpayers)).to_pylist()
+    assert {r["credit_code"]: (r["level"], r["year"], r["repair"]) for r in published} == expected
+    assert len(published) == 1500
+    if db.is_sqlite:
+        with db.read() as s:
+            assert len(evaluation._code_ranges(s.connection())) > 10
+        assert len(threads) > 1 and all(t.startswith("credit-levels") for t in threads), threads
+        assert 1 <= len(lines) <= 3 and all(b"1234567890" in text for text in lines)  # only the odd codes' ranges

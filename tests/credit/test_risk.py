@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 import duckdb
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, inspect, select
 
 from chunfeng.credit import jobs as credit_jobs
 from chunfeng.credit import risk
@@ -226,3 +226,45 @@ def test_a_name_with_nul_is_refused_and_the_tiers_stay(people, taxpayers):  # no
     with pytest.raises(NulInText):
         compute(db, "county_officer", taxpayers)
     assert tiers(db) == before
+
+
+def indexes(db) -> set[str]:
+    with db.read() as s:
+        return {index["name"] for index in inspect(s.connection()).get_indexes("credit_risk")}
+
+
+def test_a_first_run_into_an_empty_table_writes_in_bulk_and_keeps_the_indexes(people, taxpayers, monkeypatch):  # noqa: F811
+    """Into an empty table SQLite writes the rows with the secondary indexes dropped and builds them after, in the
+    run's transaction: the same rows as a run into a table already holding tiers, the indexes there afterwards,
+    and a run that fails half-way leaves the table empty and indexed as before."""
+    db = people
+    monkeypatch.setattr(risk, "BULK_BATCH", 3)  # several batches from the fixture's four rows,
+    monkeypatch.setattr(risk, "ROWS_A_STATEMENT", 2)  # each with whole statements of rows and one left over
+    store.publish_credit_levels(taxpayers, [(FIRM, "D", 2024)])
+    declared = indexes(db)
+    assert {"ix_credit_risk_tier", "ix_credit_risk_unit_id"} <= declared
+
+    def failing(done, total, message):
+        if message.startswith("正在写入"):  # after the first batch: SQLite's indexes are dropped by then
+            raise RuntimeError("the run failed while writing")
+
+    with pytest.raises(RuntimeError), db.write() as s:
+        risk.compute(session=s, actor=SystemActor(username="test"), store=taxpayers, today=DAY, progress=failing)
+    assert tiers(db) == {} and indexes(db) == declared
+
+    messages = []
+    with db.write() as s:
+        risk.compute(session=s, actor=SystemActor(username="test"), store=taxpayers, today=DAY,
+                     progress=lambda done, total, message: messages.append((done, message)))
+    bulk = tiers(db)
+    assert set(bulk) == {SHOP, SMALL, FIRM, OTHER} and last_written(db)["inserted"] == 4
+    assert indexes(db) == declared
+    assert ((4, "正在建立索引") in messages) == db.is_sqlite  # PostgreSQL keeps COPY into the indexed table
+    with db.read() as s:  # the lists page through the rebuilt index
+        page = risk.list_risks(session=s, actor=person(s, "county_officer"), tier="高")
+        assert [r.credit_code for r in page.items] == [FIRM]
+
+    with db.write() as s:  # the same run into a table already holding a row: written row by row, the same tiers
+        s.execute(delete(CreditRisk).where(CreditRisk.credit_code != FIRM))
+    national(db, taxpayers)
+    assert tiers(db) == bulk and last_written(db)["inserted"] == 3 and indexes(db) == declared
