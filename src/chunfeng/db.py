@@ -257,6 +257,18 @@ def copy_rows(session: Session, table: Table, rows: list[dict]) -> None:
                 copy.write_row(row)
 
 
+def copy_csv_file(cursor, target: str, path: Path, done: Callable[[float], None] | None = None) -> None:
+    """PostgreSQL's COPY of a headerless CSV file (one a data engine wrote: DuckDB's COPY … TO) into `target`
+    ("table (column, …)"), streamed in 4 MB chunks; `done` is told the share of the file sent so far."""
+    size, sent = max(path.stat().st_size, 1), 0
+    with cursor.copy(f"COPY {target} FROM STDIN WITH (FORMAT csv)") as copy, path.open("rb") as fh:
+        while chunk := fh.read(1 << 22):
+            copy.write(chunk)
+            sent += len(chunk)
+            if done:
+                done(sent / size)
+
+
 def _default(default):
     if default is None:
         return None

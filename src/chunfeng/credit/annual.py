@@ -27,7 +27,7 @@ from chunfeng.credit import evaluation, risk
 from chunfeng.credit.errors import CreditInvalid, CreditNotFound
 from chunfeng.credit.models import CreditRating
 from chunfeng.credit.services import FIRST_YEAR, level_rules
-from chunfeng.db import NUL_REFUSED, NulInText, utcnow
+from chunfeng.db import NUL_REFUSED, NulInText, copy_csv_file, utcnow
 from chunfeng.jobs import Progress, no_progress
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize, refusal
@@ -188,13 +188,9 @@ def _load_changes(session: Session, conn, work: Path, total: int, progress: Prog
                              "is_new boolean) ON COMMIT DROP"))
         path = work / "changes.csv"
         conn.execute(f"COPY ({rows}) TO {risk._literal(str(path))} (HEADER false)")
-        size, done = max(path.stat().st_size, 1), 0
-        with driver.cursor() as cur, cur.copy(f"COPY credit_annual_rows ({', '.join(ROW_COLUMNS)}) "
-                                              "FROM STDIN WITH (FORMAT csv)") as copy, path.open("rb") as fh:
-            while chunk := fh.read(1 << 22):
-                copy.write(chunk)
-                done += len(chunk)
-                progress(total * done // size, total, message)
+        with driver.cursor() as cur:
+            copy_csv_file(cur, f"credit_annual_rows ({', '.join(ROW_COLUMNS)})", path,
+                          lambda share: progress(int(total * share), total, message))
         return
     # a run that failed after creating it may have left it on this pooled connection
     session.execute(text("DROP TABLE IF EXISTS temp.credit_annual_rows"))

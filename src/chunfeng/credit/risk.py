@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, joinedload
 from chunfeng import workdays
 from chunfeng.credit.evaluation import filing_deadline_of
 from chunfeng.credit.models import RISK_TIERS, CreditRisk
-from chunfeng.db import NUL_REFUSED, NulInText, utcnow
+from chunfeng.db import NUL_REFUSED, NulInText, copy_csv_file, utcnow
 from chunfeng.jobs import Progress, no_progress
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize, subtree_filter
@@ -361,13 +361,9 @@ def _write_rows(session: Session, conn, rows: str, total: int, work: Path, progr
         path = work / "listed.csv"
         conn.execute(f"COPY (SELECT *, TIMESTAMP '{now.isoformat(sep=' ')}' FROM ({rows})) TO {_literal(str(path))} "
                      "(HEADER false)")
-        size, done = max(path.stat().st_size, 1), 0
-        with driver.cursor() as cur, cur.copy(f"COPY {CreditRisk.__tablename__} ({', '.join(LISTED_COLUMNS)}) "
-                                              "FROM STDIN WITH (FORMAT csv)") as copy, path.open("rb") as fh:
-            while chunk := fh.read(1 << 22):
-                copy.write(chunk)
-                done += len(chunk)
-                progress(total * done // size, total, message)
+        with driver.cursor() as cur:
+            copy_csv_file(cur, f"{CreditRisk.__tablename__} ({', '.join(LISTED_COLUMNS)})", path,
+                          lambda share: progress(int(total * share), total, message))
         return
     stamp = CreditRisk.__table__.c.computed_at.type.dialect_impl(dialect).bind_processor(dialect)
     computed_at = stamp(now) if stamp else now

@@ -11,6 +11,7 @@ import re
 import tempfile
 from pathlib import Path
 
+from chunfeng.db import copy_csv_file
 from chunfeng.push.errors import EngineFailed
 from chunfeng.push.schema import RULE_TABLES as TABLES  # the registry with its credit overlay
 
@@ -60,10 +61,7 @@ class PostgresEngine:
                     with tempfile.TemporaryDirectory() as tmp:
                         path = Path(tmp) / "t.csv"
                         duck.execute(f"COPY (SELECT {names} FROM {table.name}) TO '{path}' (HEADER false)")
-                        with cur.copy(f'COPY "{self.schema}"."{table.name}" ({names}) FROM STDIN WITH (FORMAT csv)') as copy:
-                            with path.open("rb") as fh:
-                                while chunk := fh.read(1 << 20):
-                                    copy.write(chunk)
+                        copy_csv_file(cur, f'"{self.schema}"."{table.name}" ({names})', path)
                     cur.execute(f'SELECT count(*) FROM "{self.schema}"."{table.name}"')
                     counts[table.name] = cur.fetchall()[0][0]
                 cur.execute(f'CREATE INDEX ON "{self.schema}".claims (policy, period, credit_code)')
