@@ -61,7 +61,7 @@ OBJECTS: dict[str, str] = {
     "login": "登录", "ratings": "信用评价结果", "violator": "失信主体", "alist": "A级纳税人名单",
     "questionnaire": "问卷", "question": "问卷题目", "invitations": "问卷邀请", "results": "调查结果", "finding": "调查发现",
     "evaluation": "信用评价申请", "rating": "信用评价结果", "repair": "信用修复申请", "risk": "风险等级",
-    "annual": "年度集中评价", "analysis": "问卷分析", "direct": "直联直报", "optout": "问卷退订", "population": "各层总体数",
+    "annual": "年度信用(集中评价)", "analysis": "问卷分析", "direct": "直联直报", "optout": "问卷退订", "population": "各层总体数",
     "reminders": "问卷提醒", "sample": "抽样样本", "theme": "调查主题",
 }
 
