@@ -242,11 +242,10 @@ def _insert_year(session: Session, conn, work: Path, year: int, total: int, prog
     10 M taxpayers inserts 7.4 M rows. The register's secondary indexes are dropped and built again after only
     when it holds no row of any year: rebuilding them over the other years' rows would cost more than it saves."""
     empty = session.scalar(select(CreditRating.id).limit(1)) is None
-    rows = (f"SELECT credit_code, name, {year} AS year, score, level, deductions, unit_id FROM changes "
-            "ORDER BY credit_code")
-    risk.write_rows(session, conn, rows, total, work, progress, utcnow(), model=CreditRating, columns=(
-        "credit_code", "name", "year", "score", "level", "deductions", "unit_id", "imported_at"),
-        message="正在写入评价结果", bulk=empty)
+    columns = ("credit_code", "name", "score", "level", "deductions", "unit_id")
+    risk.write_rows(session, conn, f"SELECT {', '.join(columns)} FROM changes ORDER BY credit_code", total, work,
+                    progress, model=CreditRating, columns=columns, fixed={"year": year, "imported_at": utcnow()},
+                    message="正在写入评价结果", bulk=empty)
     return total
 
 
