@@ -24,8 +24,10 @@ Figures, each printed beside its target and a baseline measured in the same run:
 - the annual evaluation (`--annual`, `annual.evaluate_year` at the national unit for 2022, the synthetic returns'
   year): every taxpayer evaluated inside the engine (`annual.evaluate_in_engine`, DuckDB or `--engine spark`), then
   the whole run into the database — into an empty register, again with nothing changed, again with one row in 1,000
-  rated otherwise — beside the 30 s target. Baseline: the voluntary evaluation's indicators (`evaluation.indicators`,
-  one taxpayer at a time, as the register could be filled before), timed over 20 taxpayers and scaled up.
+  rated otherwise — beside the 30 s target and the same three runs of `annual.evaluate_year` as of ANNUAL_BASELINE
+  (on its schema: the index on the year alone; `--skip-baseline` leaves it out). Baseline of the evaluation: the
+  voluntary evaluation's indicators (`evaluation.indicators`, one taxpayer at a time, as the register could be
+  filled before), timed over 20 taxpayers and scaled up.
 
 Run: .venv/bin/python bench/credit_scale.py [--taxpayers 1000000] [--levels 1000000] [--violators 100000]
      [--repairs 200000] [--engine duckdb|spark] [--database-url postgresql://…] [--risk-only] [--levels-only]
@@ -50,7 +52,7 @@ from tempfile import TemporaryDirectory
 import duckdb
 import pyarrow as pa
 from common import configure, step  # bench/common.py
-from sqlalchemy import case, delete, insert, select, update
+from sqlalchemy import case, delete, insert, select, text, update
 
 from chunfeng.credit import annual, evaluation, repair, risk, services
 from chunfeng.credit.models import CreditRating, CreditRepair, CreditRisk, Violator
@@ -68,6 +70,7 @@ RISK_DAY = date(2022, 8, 1)  # the synthetic extract's returns are those of 2022
 TARGET_TAXPAYERS, TARGET_SECONDS, PAGE_TARGET_MS = 10_000_000, 30.0, 300.0
 WHOLE_RUN_LIMIT = 10_000_000  # --annual: the whole run into the database up to this size
 PER_PAGE = 50
+ANNUAL_BASELINE = "9edb98b"  # before the covering index on the year and the first run's bulk write (annual)
 BASELINE = "f170756"  # before the bulk write into an empty table (risk) and the levels read in ranges by SQLite
 REPAIR_PER_PAGE = 30  # as /credit/repairs serves it
 
@@ -307,7 +310,7 @@ def risk_figures(db: Database, store_file: Path, taxpayers: int, engine: str, ba
         print(f"  (measured at {sum(counts.values()):,}; --taxpayers {TARGET_TAXPAYERS} measures the target's size)")
 
 
-def annual_figures(db: Database, store_file: Path, taxpayers: int, engine: str) -> None:
+def annual_figures(db: Database, store_file: Path, taxpayers: int, engine: str, baseline: str) -> None:
     year, actor = RISK_DAY.year, SystemActor(username="bench")
     with db.read() as s:
         calendar = configured_calendar(s)
@@ -335,21 +338,26 @@ def annual_figures(db: Database, store_file: Path, taxpayers: int, engine: str) 
         print(f"  the whole run is measured up to {WHOLE_RUN_LIMIT:,} (beyond it the first run's SQLite inserts alone "
               "take over 5 minutes on this machine)")
         return
-    with db.write() as s:
-        s.execute(delete(CreditRating).where(CreditRating.year == year))
-    for label in ("into an empty register", "again, nothing changed", "again, 1 in 1,000 rated otherwise"):
-        if "otherwise" in label:
-            with db.write() as s:
-                s.execute(update(CreditRating).where(CreditRating.year == year, CreditRating.id % 1000 == 0)
-                          .values(score=CreditRating.score - 1))
-        t, started = time.perf_counter(), load()
+    runs = [("after", annual)] + ([(f"before ({baseline})", baseline_module(baseline, "annual"))] if baseline else [])
+    for who, module in runs:
         with db.write() as s:
-            figures = annual.evaluate_year(session=s, actor=actor, store=store_file, year=year, today=TODAY,
-                                           engine=engine)
-        seconds = time.perf_counter() - t
-        print(f"  whole run on {engine} into {db.engine.dialect.name}, {label:<34} {seconds:5.1f} s   target < "
-              f"{TARGET_SECONDS:.0f} s at {TARGET_TAXPAYERS:,}   written {figures['written']}   ({started})",
-              flush=True)
+            s.execute(delete(CreditRating).where(CreditRating.year == year))
+            if module is not annual:  # the baseline's schema: the year's index before migration 0044
+                s.execute(text("DROP INDEX ix_credit_rating_year_levels"))
+                s.execute(text("CREATE INDEX ix_credit_rating_year ON credit_rating (year)"))
+        for label in ("into an empty register", "again, nothing changed", "again, 1 in 1,000 rated otherwise"):
+            if "otherwise" in label:
+                with db.write() as s:
+                    s.execute(update(CreditRating).where(CreditRating.year == year, CreditRating.id % 1000 == 0)
+                              .values(score=CreditRating.score - 1))
+            t, started = time.perf_counter(), load()
+            with db.write() as s:
+                figures = module.evaluate_year(session=s, actor=actor, store=store_file, year=year, today=TODAY,
+                                               engine=engine)
+            seconds = time.perf_counter() - t
+            print(f"  {who:<18} whole run on {engine} into {db.engine.dialect.name}, {label:<34} {seconds:5.1f} s   "
+                  f"target < {TARGET_SECONDS:.0f} s at {TARGET_TAXPAYERS:,}   written {figures['written']}   "
+                  f"({started})", flush=True)
     print("  levels: " + ", ".join(f"{level} {n:,}" for level, n in figures["levels"].items()))
 
 
@@ -575,7 +583,8 @@ def main() -> None:
     db = fresh_database(args.database_url)
     print(f"database: {db.engine.url.render_as_string(hide_password=True)}; {load()}")
     if args.annual:
-        annual_figures(db, store_of(args.taxpayers, args.fresh), args.taxpayers, args.engine)
+        annual_figures(db, store_of(args.taxpayers, args.fresh), args.taxpayers, args.engine,
+                       "" if args.skip_baseline else ANNUAL_BASELINE)
         return
     if not args.skip_risk:
         store_file = store_of(args.taxpayers, args.fresh)

@@ -9,14 +9,14 @@ import json
 from datetime import date
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, inspect, select, update
 
 from chunfeng.credit import annual, evaluation
 from chunfeng.credit.errors import CreditInvalid
 from chunfeng.credit.models import CreditRating
 from chunfeng.org.access import SystemActor
 from chunfeng.org.errors import Forbidden
-from chunfeng.org.models import AuditEntry
+from chunfeng.org.models import AuditEntry, Unit
 from chunfeng.push import store
 from chunfeng.settings import Settings
 from tests.conftest import TEST_DATA_KEY, csrf_from, finished, login, person, serving
@@ -232,3 +232,42 @@ def test_the_command_line(people, taxpayers):
     with store.connect_store(taxpayers) as conn:  # published for the rules
         assert conn.execute("SELECT credit_level FROM registry WHERE credit_code = $c",
                             {"c": edge_code(7)}).fetchone() == ("C",)
+
+
+def test_a_first_run_into_an_empty_year_writes_the_same_rows_in_bulk(people, taxpayers):
+    """Into an empty register (SQLite: straight into it, its indexes built again after), into a register holding only
+    another year (straight into it, indexes kept), and into a year already holding a stale row (the temporary table
+    and INSERT … SELECT): the same rows, and the register keeps every index."""
+    db = people
+    run(db, "city_officer", taxpayers)
+    into_empty = register(db)
+    with db.write() as s:
+        s.execute(update(CreditRating).values(year=2024))
+    run(db, "city_officer", taxpayers)
+    beside_another_year = register(db)
+    with db.write() as s:
+        s.execute(CreditRating.__table__.delete().where(CreditRating.year == 2025, CreditRating.credit_code != edge_code(3)))
+        s.execute(update(CreditRating).where(CreditRating.credit_code == edge_code(3)).values(level="A", score=91.0))
+    figures = run(db, "city_officer", taxpayers)
+    assert figures["written"] == {"inserted": 9, "updated": 1, "held_elsewhere": 0, "unchanged": 0}
+    into_a_held_year = register(db)
+    assert len(into_empty) == 10 and len(register(db, 2024)) == 10
+
+    def rows(register):
+        return {c: values[:4] for c, values in register.items()}
+
+    assert rows(into_empty) == rows(beside_another_year) == rows(into_a_held_year)
+    with db.read() as s:
+        indexes = {i["name"] for i in inspect(s.connection()).get_indexes(CreditRating.__tablename__)}
+    assert {i.name for i in CreditRating.__table__.indexes} <= indexes
+
+
+def test_a_national_run_reads_the_stored_year_from_one_index(people):
+    db = people
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's query plan")
+    with db.read() as s:
+        national = s.scalar(select(Unit).where(Unit.code == SystemActor().unit_code))
+        query = annual.stored_query(national, 2025, True, s.get_bind().dialect)
+        plan = " ".join(str(row[-1]) for row in s.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {query}"))
+    assert "USING COVERING INDEX ix_credit_rating_year_levels" in plan, plan

@@ -124,19 +124,25 @@ def check_year(year: int, today: date) -> None:
         raise CreditInvalid(f"评价年度应在 {FIRST_YEAR}–{today.year - 1} 年之间", field="year")
 
 
-def _stored(session: Session, unit: Unit, year: int, national: bool) -> pa.Table:
-    """The register's rows of `year` in the unit's subtree (all of them for a national run): credit code, level,
-    score — one text line a row from the driver's cursor, split by Arrow (as evaluation.latest_level_batches)."""
-    import pyarrow.csv as csv
-
+def stored_query(unit: Unit, year: int, national: bool, dialect) -> str:
+    """`_stored`'s query: a national run's is read from the index ix_credit_rating_year_levels alone, never visiting
+    the table (through an index on the year alone, 7.4 M rows at 10 M taxpayers took 24.8 s on SQLite)."""
     line = CreditRating.credit_code + "," + CreditRating.level + "," + cast(CreditRating.score, String)
     query = select(line).where(CreditRating.year == year)
     if not national:
         query = query.where(CreditRating.unit_id.in_(select(Unit.id).where(
             Unit.path.startswith(unit.path, autoescape=True))))
+    return str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def _stored(session: Session, unit: Unit, year: int, national: bool) -> pa.Table:
+    """The register's rows of `year` in the unit's subtree (all of them for a national run): credit code, level,
+    score — one text line a row from the driver's cursor, split by Arrow (as evaluation.latest_level_batches)."""
+    import pyarrow.csv as csv
+
     bind = session.connection()
     cursor = bind.connection.driver_connection.cursor()
-    cursor.execute(str(query.compile(dialect=bind.dialect, compile_kwargs={"literal_binds": True})))
+    cursor.execute(stored_query(unit, year, national, bind.dialect))
     read = csv.ReadOptions(column_names=["credit_code", "level", "score"])
     convert = csv.ConvertOptions(column_types={"credit_code": pa.string(), "level": pa.string(), "score": pa.float64()})
     batches = []
@@ -177,9 +183,6 @@ def _load_changes(session: Session, conn, work: Path, total: int, progress: Prog
     """`changes` into the database's temporary table credit_annual_rows: COPY on PostgreSQL (DuckDB writes the CSV),
     the driver's executemany of plain tuples on SQLite — never row objects through the ORM."""
     rows = f"SELECT {', '.join(ROW_COLUMNS)} FROM changes ORDER BY credit_code"
-    (nul,) = conn.execute(f"SELECT count(*) FILTER (WHERE contains(name, chr(0))) FROM ({rows})").fetchall()[0]
-    if nul:  # these writes bypass the statement hook that refuses NUL everywhere else
-        raise NulInText(NUL_REFUSED)
     bind = session.connection()
     driver, message = bind.connection.driver_connection, "正在写入变化的评价结果"
     if bind.dialect.name == "postgresql":
@@ -223,6 +226,27 @@ def _write_changes(session: Session, year: int, now: datetime) -> int:
     if session.get_bind().dialect.name != "postgresql":
         session.execute(text("DROP TABLE temp.credit_annual_rows"))
     return inserted
+
+
+def _empty_year(session: Session, year: int) -> bool:
+    """Whether the register holds no row of `year` (in any unit) on SQLite: a first run then inserts every row
+    straight into the register (`_insert_year`). PostgreSQL keeps its COPY into a temporary table, whose insert
+    leaves a year another run wrote meanwhile as it is (SQLite has one writer at a time)."""
+    return (session.get_bind().dialect.name == "sqlite"
+            and session.scalar(select(CreditRating.id).where(CreditRating.year == year).limit(1)) is None)
+
+
+def _insert_year(session: Session, conn, work: Path, year: int, total: int, progress: Progress) -> int:
+    """Every row of `changes` (all new) into the register, in credit-code order, 100 rows a statement — risk's
+    bulk write (`risk.write_rows`), not a temporary table copied by INSERT … SELECT … ON CONFLICT: a first run at
+    10 M taxpayers inserts 7.4 M rows. The register's secondary indexes are dropped and built again after only
+    when it holds no row of any year: rebuilding them over the other years' rows would cost more than it saves."""
+    empty = session.scalar(select(CreditRating.id).limit(1)) is None
+    columns = ("credit_code", "name", "score", "level", "deductions", "unit_id")
+    risk.write_rows(session, conn, f"SELECT {', '.join(columns)} FROM changes ORDER BY credit_code", total, work,
+                    progress, model=CreditRating, columns=columns, fixed={"year": year, "imported_at": utcnow()},
+                    message="正在写入评价结果", bulk=empty)
+    return total
 
 
 def evaluate_in_engine(session: Session, conn, work: Path, *, actor: Actor, unit: Unit, year: int,
@@ -272,7 +296,12 @@ def evaluate_year(*, session: Session, actor: Actor, store: Path, year: int, tod
             "SELECT credit_code, level_before, score_before, level, score FROM changes WHERE NOT is_new "
             "ORDER BY credit_code LIMIT 50").fetchall()]
         session.flush()
-        if changed:
+        (nul,) = conn.execute("SELECT count(*) FILTER (WHERE contains(name, chr(0))) FROM changes").fetchall()[0]
+        if nul:  # these writes bypass the statement hook that refuses NUL everywhere else
+            raise NulInText(NUL_REFUSED)
+        if changed and _empty_year(session, year):
+            inserted = _insert_year(session, conn, Path(tmp), year, changed, progress)
+        elif changed:
             _load_changes(session, conn, Path(tmp), changed, progress)
             inserted = _write_changes(session, year, utcnow())
         else:

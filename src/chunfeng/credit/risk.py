@@ -327,7 +327,8 @@ def _write_changes(session: Session, conn, work: Path, progress: Progress, *, na
             session.execute(delete(CreditRisk))  # visiting the rows
         else:
             _delete_codes(session, conn, dropped, progress)
-    _write_rows(session, conn, rows, written, work, progress, now, bulk=empty)
+    write_rows(session, conn, rows, written, work, progress, model=CreditRisk, columns=LISTED_COLUMNS[:-1],
+               fixed={"computed_at": now}, message="正在写入中、高风险纳税人", bulk=empty)
     return counts
 
 
@@ -343,50 +344,55 @@ def _delete_codes(session: Session, conn, total: int, progress: Progress) -> Non
     cursor.close()
 
 
-def _write_rows(session: Session, conn, rows: str, total: int, work: Path, progress: Progress, now: datetime, *,
-                bulk: bool = False) -> None:
-    """Write the rows of the DuckDB query `rows` (LISTED_COLUMNS but the time) to `credit_risk` straight from DuckDB:
-    COPY on PostgreSQL (DuckDB writes the CSV), the driver's executemany on SQLite — not row dicts through the ORM,
-    whose per-row parameter processing was most of a national run (1.7 M rows at 10 M taxpayers). `bulk` (SQLite,
-    into an empty table): the secondary indexes are dropped before and built again after, in the same transaction
-    (a run that fails leaves them as they were), the standard bulk-load order: SQLite then sorts each index once
-    instead of inserting 1.85 M entries into it one by one (a first run at 10 M taxpayers spent most of its writes
-    there). The rows come in credit-code order, so the unique index on it is appended to, not searched."""
+def write_rows(session: Session, conn, rows: str, total: int, work: Path, progress: Progress, *, model: type,
+               columns: tuple[str, ...], fixed: dict, message: str, bulk: bool = False) -> None:
+    """Write the rows of the DuckDB query `rows` (its `columns`, then the `fixed` columns: the same value on every
+    row, such as the run's time) to `model`'s table straight from DuckDB: COPY on PostgreSQL (DuckDB writes the
+    CSV), the driver's executemany on SQLite, the fixed values written into the statement, not bound a row at a
+    time — not row dicts through the ORM, whose per-row parameter processing was most of a national run (1.7 M rows
+    at 10 M taxpayers). `bulk` (SQLite, into an empty table): the secondary indexes are dropped before and built
+    again after, in the same transaction (a run that fails leaves them as they were), the standard bulk-load order:
+    SQLite then sorts each index once instead of inserting 1.85 M entries into it one by one (a first run at 10 M
+    taxpayers spent most of its writes there). Rows given in credit-code order append to the unique index on it,
+    not search it. Shared by the risk tiers and the annual evaluation."""
     if not total:
         return
     bind = session.connection()
-    driver, dialect = bind.connection.driver_connection, bind.dialect
-    message = "正在写入中、高风险纳税人"
+    driver, dialect, table = bind.connection.driver_connection, bind.dialect, model.__table__
+    names = ", ".join((*columns, *fixed))
     if dialect.name == "postgresql":
-        path = work / "listed.csv"
-        conn.execute(f"COPY (SELECT *, TIMESTAMP '{now.isoformat(sep=' ')}' FROM ({rows})) TO {_literal(str(path))} "
-                     "(HEADER false)")
+        path = work / f"{table.name}.csv"
+        values = ", ".join(f"TIMESTAMP '{v.isoformat(sep=' ')}'" if isinstance(v, datetime) else _literal(str(v))
+                           for v in fixed.values())
+        conn.execute(f"COPY (SELECT *, {values} FROM ({rows})) TO {_literal(str(path))} (HEADER false)")
         with driver.cursor() as cur:
-            copy_csv_file(cur, f"{CreditRisk.__tablename__} ({', '.join(LISTED_COLUMNS)})", path,
+            copy_csv_file(cur, f"{table.name} ({names})", path,
                           lambda share: progress(int(total * share), total, message))
         return
-    stamp = CreditRisk.__table__.c.computed_at.type.dialect_impl(dialect).bind_processor(dialect)
-    computed_at = stamp(now) if stamp else now
-    insert_sql = (f"INSERT INTO {CreditRisk.__tablename__} ({', '.join(LISTED_COLUMNS)}) "
-                  f"VALUES ({', '.join('?' * len(LISTED_COLUMNS))})")
-    indexes = sorted(CreditRisk.__table__.indexes, key=lambda index: index.name) if bulk else []
+    stored = []
+    for name, value in fixed.items():
+        processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        value = processor(value) if processor else value
+        stored.append(_literal(value) if isinstance(value, str) else str(int(value)))
+    one_row = f"({', '.join(['?'] * len(columns) + stored)})"
+    insert_sql = f"INSERT INTO {table.name} ({names}) VALUES {one_row}"
+    indexes = sorted(table.indexes, key=lambda index: index.name) if bulk else []
     for index in indexes:
         index.drop(bind)
     # ROWS_A_STATEMENT rows an INSERT: a third less of SQLite's and the driver's time a row than one row a statement.
-    many_sql = insert_sql + ", (?, ?, ?, ?, ?, ?)" * (ROWS_A_STATEMENT - 1)
-    stamps = [computed_at] * ROWS_A_STATEMENT
+    many_sql = insert_sql + f", {one_row}" * (ROWS_A_STATEMENT - 1)
     done, cursor = 0, driver.cursor()
     # Arrow batches turned into Python values a column at a time: DuckDB's row-wise fetch cost more than the inserts.
     for batch in conn.sql(rows).to_arrow_reader(BULK_BATCH if bulk else BATCH):
-        columns = [column.to_pylist() for column in batch.columns]
+        values = [column.to_pylist() for column in batch.columns]
         whole = batch.num_rows - batch.num_rows % ROWS_A_STATEMENT
 
-        def statement(start: int, columns=columns) -> tuple:
+        def statement(start: int, values=values) -> tuple:
             end = start + ROWS_A_STATEMENT
-            return tuple(chain.from_iterable(zip(*(c[start:end] for c in columns), stamps, strict=True)))
+            return tuple(chain.from_iterable(zip(*(c[start:end] for c in values), strict=True)))
 
         cursor.executemany(many_sql, map(statement, range(0, whole, ROWS_A_STATEMENT)))
-        cursor.executemany(insert_sql, zip(*(c[whole:] for c in columns), stamps[:batch.num_rows - whole], strict=True))
+        cursor.executemany(insert_sql, zip(*(c[whole:] for c in values), strict=True))
         done += batch.num_rows
         progress(done, total, message)
     cursor.close()
