@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from anyio import to_thread
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 
 from chunfeng.bounds import bounded_day, bounded_int
 from chunfeng.errors import ChunfengError, Invalid
@@ -135,9 +136,26 @@ async def answer_form(request: Request, token: str, db: DatabaseDep, done: bool 
 def _answer_page(request: Request, db, token: str):
     with db.read() as session:
         survey, invitation = services.resolve(session, token)
+        questions = services.public_questions(survey)
         return render(request, "survey/answer.html", {
-            "survey": survey, "questions": services.public_questions(survey), "token": token, "values": {},
-            "problems": {}, "invited": invitation is not None}, user=None)
+            "survey": survey, "questions": questions, "blank_form": _blank_form(questions), "token": token,
+            "values": {}, "problems": {}, "invited": invitation is not None}, user=None)
+
+
+_BLANK_FORMS: dict[tuple, Markup] = {}
+
+
+def _blank_form(questions: tuple) -> Markup:
+    """A published version's questions as an unanswered form, rendered once per process: every respondent's page
+    shows the same (about half of the page's CPU; issue 18). Keyed by the tuple services.public_questions keeps for
+    the version, which is never changed, only replaced."""
+    found = _BLANK_FORMS.get(questions)
+    if found is None:
+        if len(_BLANK_FORMS) >= services.PUBLISHED_KEPT:
+            _BLANK_FORMS.clear()
+        found = _BLANK_FORMS[questions] = Markup(templates.env.get_template("survey/_questions.html").render(
+            questions=questions, values={}, problems={}, inert=False))
+    return found
 
 
 @public_router.post("/s/{token}")
