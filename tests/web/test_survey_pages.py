@@ -328,6 +328,30 @@ def test_the_unanswered_form_rendered_once_is_the_one_the_template_renders(offic
     assert "您最希望改进什么?" in shown and fieldsets(shown) == fieldsets(officer.get(f"/survey/{new_id}/preview").text)
 
 
+def test_a_page_waiting_for_a_connection_does_not_stall_the_process(office, server, tmp_path):
+    """Issue 18: on SQLite the page is read in the event loop, which must never wait there for a connection (every
+    request of the process would wait with it): with none idle in the pool the page takes a thread and waits
+    there, the process answers meanwhile, and the page is served once a connection is back."""
+    _, _, link = published(server, tmp_path)
+    public = httpx.Client(base_url=server, follow_redirects=False, timeout=30)
+    assert public.get(f"/s/{link}").status_code == 200
+    pool = office.engine.pool
+    held = [office.engine.connect() for _ in range(pool.size() + pool._max_overflow - pool.checkedout())]
+    try:
+        with ThreadPoolExecutor(1) as waiter:
+            page = waiter.submit(public.get, f"/s/{link}")
+            time.sleep(0.5)
+            assert not page.done()  # waiting for a connection
+            assert httpx.get(f"{server}/static/app.css", timeout=5).status_code == 200  # the loop is not
+            for conn in held:
+                conn.close()
+            held = []
+            assert page.result().status_code == 200 and "您对办税服务厅的满意程度" in page.result().text
+    finally:
+        for conn in held:
+            conn.close()
+
+
 def test_fifty_respondents_at_once_are_all_stored_and_an_invitation_still_answers_once(office, server, tmp_path):
     """Issue 18 (the answer page at 50 respondents, nothing lost): 50 answers sent over HTTP at the same instant —
     40 by the open link, 5 each by two one-time invitations. Every answer accepted is in the database, and each
