@@ -8,7 +8,9 @@ is about N divided by the cost. Requests are sent one at a time (the client's ow
 per-address limits off and the endpoints' ceilings on, as a site runs them (one client address would exceed its
 own limit; the ceilings are what every public request counts against).
 
-Run: .venv/bin/python bench/public_cost.py [--baseline REV] [--requests 300] [--extra DIR]
+Run: .venv/bin/python bench/public_cost.py [--baseline REV] [--requests 300] [--extra DIR] [--survey]
+--survey: the survey answer page (GET /s/{link}) and an answer (POST /api/s/{link}) on the demo's open link
+instead (issue 18).
 With CHUNFENG_DATABASE_URL set, on that PostgreSQL database — emptied first, so its name must contain "test" or
 "bench"; else a fresh SQLite file in bench/out/. The database is filled by `chunfeng demo --no-serve`.
 """
@@ -26,9 +28,10 @@ import httpx
 from cold_start import ROOT, Server, baseline_source  # bench/cold_start.py
 from common import configure  # bench/common.py
 from public_load import TARGETS, prepare  # bench/public_load.py
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from chunfeng.db import Database
+from chunfeng.survey.models import Survey
 
 BASELINE = "10ff8fe"  # before issue 16's per-request work
 CORES = 2
@@ -53,15 +56,26 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 class Kinds:
-    """The four requests, each sent once by `send(kind, n)` to one server."""
+    """The requests, each sent once by `send(kind, n)` to one server."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, link: str = ""):
         self.client = httpx.Client(base_url=url, timeout=60)
         page = self.client.get("/appeals/new").text  # the form's CSRF token, bound to this client's cookie
         self.token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+        self.link = link  # the demo's published questionnaire's open link
+        self.questions = self.client.get(f"/api/s/{link}").json()["questions"] if link else []
 
     def send(self, kind: str, n: int) -> None:
-        if kind == "/healthz":
+        if kind == "survey page":
+            response = self.client.get(f"/s/{self.link}")
+            expected = 200
+        elif kind == "survey answer":  # as bench/survey_locustfile.py answers, each question within its choices
+            answers = {q["code"]: ([q["choices"][n % len(q["choices"])]] if q["kind"] == "multi" else
+                                   q["choices"][n % len(q["choices"])]) if q["choices"] else "希望延长服务时间"
+                       for q in self.questions}
+            response = self.client.post(f"/api/s/{self.link}", json={"answers": answers})
+            expected = 201
+        elif kind == "/healthz":
             response = self.client.get("/healthz")
             expected = 200
         elif kind == "ask (API)":
@@ -87,6 +101,9 @@ class Kinds:
 
 # /healthz: the floor every request pays (HTTP parsing, the middlewares, the access log), next to the real ones.
 KINDS = ("/healthz", "ask (API)", "ask (page)", "filing (API)", "filing (form)")
+# --survey: a respondent's round on the questionnaire's open link (issue 18), one request at a time (no answers
+# waiting to share a commit, as they do at 50 respondents).
+SURVEY_KINDS = ("/healthz", "survey page", "survey answer")
 
 
 def backends(db: Database, name: str) -> list[int]:
@@ -95,7 +112,7 @@ def backends(db: Database, name: str) -> list[int]:
                                       "pg_backend_pid()"), {"name": name}))
 
 
-def measure(source: Path, url: str, files: Path, requests: int, extra: Path | None = None
+def measure(source: Path, url: str, files: Path, requests: int, extra: Path | None = None, kinds_measured=KINDS
             ) -> dict[str, tuple[float, float]]:
     """Per kind: (server CPU ms, PostgreSQL backends' CPU ms) a request."""
     db = Database(url) if url.startswith("postgresql") else None
@@ -104,8 +121,8 @@ def measure(source: Path, url: str, files: Path, requests: int, extra: Path | No
     server = Server(source, url, files, extra=extra)
     server.env.pop("CHUNFENG_RATE_CEILINGS")  # the site's ceilings, counted; the per-address limits stay off
     with server:
-        kinds = Kinds(server.url)
-        for kind in KINDS:
+        kinds = Kinds(server.url, open_link(url) if kinds_measured == SURVEY_KINDS else "")
+        for kind in kinds_measured:
             for n in range(20):  # warm: connections opened, caches filled
                 kinds.send(kind, n)
             pids = backends(db, name) if db else []
@@ -122,6 +139,14 @@ def measure(source: Path, url: str, files: Path, requests: int, extra: Path | No
     return figures
 
 
+def open_link(url: str) -> str:
+    db = Database(url)
+    with db.read() as session:
+        link = session.scalar(select(Survey.link).where(Survey.state == "published", Survey.link.is_not(None)))
+    db.dispose()
+    return link
+
+
 def main() -> None:
     configure()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -129,14 +154,18 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300, help="requests of each kind measured (default 300)")
     parser.add_argument("--extra", type=Path, help="a directory of packages (httptools, uvloop: pip install --target "
                         "DIR) this checkout is measured with too, beside without")
+    parser.add_argument("--survey", action="store_true", help="the survey answer page and an answer (issue 18) "
+                        "instead of the questions and filings")
     args = parser.parse_args()
+    kinds = SURVEY_KINDS if args.survey else KINDS
     with tempfile.TemporaryDirectory(prefix="chunfeng-cost-") as tmp:
         tmp = Path(tmp)
         url = prepare(os.environ.get("CHUNFENG_DATABASE_URL"), tmp)
         load_before = os.getloadavg()[0]
-        before = measure(baseline_source(args.baseline, tmp / "baseline"), url, tmp, args.requests)
-        now = measure(ROOT / "src", url, tmp, args.requests)
-        fast = measure(ROOT / "src", url, tmp, args.requests, extra=args.extra.resolve()) if args.extra else None
+        before = measure(baseline_source(args.baseline, tmp / "baseline"), url, tmp, args.requests, kinds_measured=kinds)
+        now = measure(ROOT / "src", url, tmp, args.requests, kinds_measured=kinds)
+        fast = (measure(ROOT / "src", url, tmp, args.requests, extra=args.extra.resolve(), kinds_measured=kinds)
+                if args.extra else None)
     engine = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
     revision = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True).stdout.strip()
@@ -146,14 +175,15 @@ def main() -> None:
     fast_head = f" {'now + ' + args.extra.name:>22}" if fast else ""
     print(f"  {'request':<15} {'baseline ' + args.baseline:>22} {'now ' + revision:>22}{fast_head}   "
           "at the last cost, 2 cores serve")
-    for kind in KINDS:
+    for kind in kinds:
         b, n = before[kind], now[kind]
         f = fast[kind] if fast else None
         last = f or n
-        target = TARGETS["file"] if kind.startswith("filing") else TARGETS["ask"]
+        target = (f"target {TARGETS['file'] if kind.startswith('filing') else TARGETS['ask']:,}/s" if not args.survey
+                  else "target: a page p99 < 200 ms at 50 respondents, bench/survey_load.py")
         print(f"  {kind:<15} {b[0]:>10.2f} (+{b[1]:.2f}) ms {n[0]:>10.2f} (+{n[1]:.2f}) ms"
               + (f" {f[0]:>10.2f} (+{f[1]:.2f}) ms" if f else "")
-              + f"   {CORES * 1000 / (last[0] + last[1]):,.0f}/s alone (target {target:,}/s)")
+              + f"   {CORES * 1000 / (last[0] + last[1]):,.0f}/s alone ({target})")
 
 
 if __name__ == "__main__":

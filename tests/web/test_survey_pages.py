@@ -298,6 +298,60 @@ def test_the_public_page_reads_a_published_versions_questions_once_per_process(o
     assert public.get(f"/s/{link}").status_code == 409  # the earlier version closed
 
 
+def fieldsets(page: str) -> str:
+    return page[page.index("<fieldset"):page.rindex("</fieldset>")]
+
+
+def test_the_unanswered_form_rendered_once_is_the_one_the_template_renders(office, server, tmp_path):
+    """Issue 18 (the page's CPU at 50 respondents): every respondent's page rendered the same unanswered questions
+    again, about half of the page's CPU; now rendered once per published version. What a respondent sees is what
+    the template renders for the version — the same questions as the preview's form, which renders them per
+    request — page after page; a refused answer still shows what was typed; a new version its own questions."""
+    officer, survey_id, link = published(server, tmp_path)
+    public = httpx.Client(base_url=server, follow_redirects=False, timeout=30)
+    first, second = public.get(f"/s/{link}").text, public.get(f"/s/{link}").text
+    preview = officer.get(f"/survey/{survey_id}/preview")
+    assert preview.status_code == 200
+    assert fieldsets(first) == fieldsets(second) == fieldsets(preview.text)
+    assert "checked" not in fieldsets(first) and "您对办税服务厅的满意程度" in first
+    refused = public.post(f"/s/{link}", data={"csrf_token": csrf_from(first), "Q1": "是", "Q5": "希望延长服务时间"})
+    assert refused.status_code == 400 and "希望延长服务时间</textarea>" in refused.text and "此题为必答题" in refused.text
+    assert "希望延长服务时间" not in public.get(f"/s/{link}").text  # the next respondent's form is blank again
+    page = officer.get(f"/survey/{survey_id}")
+    made = import_survey(officer, tmp_path, rows=[*GOOD[:4], ["Q5", "填空", "您最希望改进什么?", "", "否", "", ""]],
+                         edit_of=str(survey_id))
+    new_id = int(re.search(r"/survey/(\d+)", made.headers["location"])[1])
+    page = officer.get(f"/survey/{new_id}")
+    assert officer.post(f"/survey/{new_id}/publish", data={"csrf_token": csrf_from(page.text)}).status_code == 303
+    new_link = re.search(r'id="public-link">[^<]*/s/([\w-]+)<', officer.get(f"/survey/{new_id}").text)[1]
+    shown = public.get(f"/s/{new_link}").text
+    assert "您最希望改进什么?" in shown and fieldsets(shown) == fieldsets(officer.get(f"/survey/{new_id}/preview").text)
+
+
+def test_a_page_waiting_for_a_connection_does_not_stall_the_process(office, server, tmp_path):
+    """Issue 18: on SQLite the page is read in the event loop, which must never wait there for a connection (every
+    request of the process would wait with it): with none idle in the pool the page takes a thread and waits
+    there, the process answers meanwhile, and the page is served once a connection is back."""
+    _, _, link = published(server, tmp_path)
+    public = httpx.Client(base_url=server, follow_redirects=False, timeout=30)
+    assert public.get(f"/s/{link}").status_code == 200
+    pool = office.engine.pool
+    held = [office.engine.connect() for _ in range(pool.size() + pool._max_overflow - pool.checkedout())]
+    try:
+        with ThreadPoolExecutor(1) as waiter:
+            page = waiter.submit(public.get, f"/s/{link}")
+            time.sleep(0.5)
+            assert not page.done()  # waiting for a connection
+            assert httpx.get(f"{server}/static/app.css", timeout=5).status_code == 200  # the loop is not
+            for conn in held:
+                conn.close()
+            held = []
+            assert page.result().status_code == 200 and "您对办税服务厅的满意程度" in page.result().text
+    finally:
+        for conn in held:
+            conn.close()
+
+
 def test_fifty_respondents_at_once_are_all_stored_and_an_invitation_still_answers_once(office, server, tmp_path):
     """Issue 18 (the answer page at 50 respondents, nothing lost): 50 answers sent over HTTP at the same instant —
     40 by the open link, 5 each by two one-time invitations. Every answer accepted is in the database, and each

@@ -346,7 +346,7 @@ class FrozenQuestion:
 
 
 _PUBLISHED: dict[tuple[int, str], tuple[FrozenQuestion, ...]] = {}
-_PUBLISHED_KEPT = 256  # versions open at once are few: one per questionnaire
+PUBLISHED_KEPT = 256  # versions open at once are few: one per questionnaire
 
 
 def public_questions(survey: Survey) -> tuple[FrozenQuestion, ...]:
@@ -359,7 +359,7 @@ def public_questions(survey: Survey) -> tuple[FrozenQuestion, ...]:
     if found is None:
         if survey.state == "draft":  # a draft still changes: never kept
             return tuple(_frozen(q) for q in survey.questions)
-        if len(_PUBLISHED) >= _PUBLISHED_KEPT:
+        if len(_PUBLISHED) >= PUBLISHED_KEPT:
             _PUBLISHED.clear()
         found = _PUBLISHED[key] = tuple(_frozen(q) for q in survey.questions)
     return found

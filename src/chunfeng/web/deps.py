@@ -38,11 +38,13 @@ class LoginRequired(Exception):
     """No live session: pages redirect to the login form, API calls answer 401."""
 
 
-def get_db(request: Request) -> Database:
+# Async, though nothing here waits: FastAPI runs a plain `def` dependency on the thread pool, a hop to a thread and
+# back (≈ 0.1 ms of CPU and two wake-ups) for an attribute read (issue 18: the answer page at 50 respondents).
+async def get_db(request: Request) -> Database:
     return request.app.state.db
 
 
-def app_settings(request: Request) -> Settings:
+async def app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
