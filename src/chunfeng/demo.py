@@ -336,7 +336,7 @@ def survey_demo(*, session: Session, store_file: Path, base_url: str) -> int:
     """One published needs survey of 北京 with a stratified sample drawn from the demo taxpayers, invited through the
     message centre, and answers from about two thirds of them: a survey a new user sees working. Returns the
     answers made (0 if the demo already has a survey)."""
-    from chunfeng.survey import invitations, sampling
+    from chunfeng.survey import answering, invitations, sampling
     from chunfeng.survey import services as surveys
     from chunfeng.survey.models import Survey, row_code
     from chunfeng.survey.sample_models import SurveySampleMember
@@ -375,6 +375,6 @@ def survey_demo(*, session: Session, store_file: Path, base_url: str) -> int:
             raw["Q5"] = [rng.choice(_DEMO_SUGGESTIONS)]
         for n, _ in enumerate(DEMO_MATRIX[2], start=1):
             raw[row_code(matrix, n)] = [str(rates.choice([2, 3, 4, 4, 5, 5]))]
-        surveys.submit(session=session, token=token, raw=raw)
+        answering.submit(session=session, token=token, raw=raw)
         answered += 1
     return answered

@@ -8,7 +8,7 @@ import sys
 
 from openpyxl import load_workbook
 
-from chunfeng.survey import services
+from chunfeng.survey import answering
 from chunfeng.survey.models import Survey
 from tests.push.conftest import extract_dir, store_file  # noqa: F401  (the fixtures)
 from tests.survey.test_services import GOOD, sheet
@@ -27,7 +27,7 @@ def test_import_list_and_results(db, tmp_path):
         survey = s.query(Survey).one()
         link, survey_id = survey.link, survey.id
     with db.write() as s:
-        services.submit(session=s, token=link, raw={"Q1": ["是"], "Q2": ["4"], "Q4": ["10"]})
+        answering.submit(session=s, token=link, raw={"Q1": ["是"], "Q2": ["4"], "Q4": ["10"]})
     listed = run(db, "list")
     assert listed.returncode == 0 and "办税体验调查" in listed.stdout
     out = tmp_path / "结果.xlsx"
@@ -49,7 +49,7 @@ def test_analyse_prints_the_crosstab_test_and_writes_the_workbook(db, tmp_path):
         link, survey_id = s.query(Survey.link, Survey.id).one()
     with db.write() as s:
         for q2, q4 in (("5", "10"), ("4", "9"), ("2", "3"), ("1", "0")):
-            services.submit(session=s, token=link, raw={"Q1": ["是"], "Q2": [q2], "Q4": [q4], "Q5": ["排队时间太长"]})
+            answering.submit(session=s, token=link, raw={"Q1": ["是"], "Q2": [q2], "Q4": [q4], "Q5": ["排队时间太长"]})
     out = tmp_path / "分析.xlsx"
     shown = run(db, "analyse", str(survey_id), "--row", "Q2", "--col", "Q4", "--xlsx", str(out))
     assert shown.returncode == 0, shown.stderr

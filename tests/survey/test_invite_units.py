@@ -15,7 +15,7 @@ from chunfeng.inbox import services as inbox
 from chunfeng.inbox.models import InboxMessage
 from chunfeng.org.models import Unit
 from chunfeng.settings import Settings
-from chunfeng.survey import services, unit_invitations
+from chunfeng.survey import answering, unit_invitations
 from chunfeng.survey.errors import SurveyConflict, SurveyInvalid
 from chunfeng.survey.models import SurveyInvitation
 from chunfeng.survey.unit_models import SurveyUnitInvitation
@@ -48,9 +48,9 @@ def test_each_unit_gets_its_own_link_in_its_inbox_and_channels(office, system, t
     [sent] = hook.received
     assert sent["title"] == "问卷邀请:纳税人需求调查" and tokens[1] in sent["message"]
     with office.write() as s:
-        services.submit(session=s, token=tokens[1], raw={"Q1": ["否"]})
+        answering.submit(session=s, token=tokens[1], raw={"Q1": ["否"]})
     with office.write() as s, pytest.raises(SurveyConflict):
-        services.submit(session=s, token=tokens[1], raw={"Q1": ["否"]})
+        answering.submit(session=s, token=tokens[1], raw={"Q1": ["否"]})
 
 
 def test_a_unit_outside_the_subtree_or_unknown_invites_nobody(office, tmp_path):  # noqa: F811
@@ -75,7 +75,7 @@ def test_reminders_reach_only_the_units_that_have_not_answered_with_their_own_li
         first = {m.unit_id: re.search(r"/s/([\w-]+)", m.body)[1] for m in s.scalars(select(InboxMessage))}
     county = next(t for u, t in first.items() if u == office_unit(office, "110101"))
     with office.write() as s:
-        services.submit(session=s, token=county, raw={"Q1": ["否"]})
+        answering.submit(session=s, token=county, raw={"Q1": ["否"]})
     with office.write() as s:  # inviting the same unit again sends nothing new
         assert unit_invitations.invite_units(session=s, actor=person(s, "bj_officer"), survey_id=survey_id,
                                              unit_codes=["110101"], base_url="https://cf.example.cn") == []

@@ -14,7 +14,7 @@ from chunfeng.errors import Forbidden, ValidationFailed
 from chunfeng.org.models import AuditEntry
 from chunfeng.outbox import Delivery
 from chunfeng.push.models import PushMessage
-from chunfeng.survey import invitations, list_sampling, report, services
+from chunfeng.survey import answering, invitations, list_sampling, report
 from chunfeng.survey.errors import SurveyInvalid
 from chunfeng.survey.sample_models import LIST_ROLE, SurveyListContact, SurveySample, SurveySampleMember, SurveyStratum
 from chunfeng.tabular import TableError, TableLimits
@@ -192,7 +192,7 @@ def test_drawn_members_are_invited_at_the_lists_contacts_and_weighted_back_to_th
     assert frame == {"小型": 30, "中型": 18, "大型": 12}
     for token in list(tokens.values())[:9]:
         with office.write() as s:
-            services.submit(session=s, token=token, raw={"Q1": ["否"]})
+            answering.submit(session=s, token=token, raw={"Q1": ["否"]})
     with office.read() as s:
         a = report.analyse(session=s, actor=person(s, "bj_officer"), survey_id=survey_id, with_suggestions=False)
         assert report.population(s, survey_id) == frame  # the list's counts are the population

@@ -11,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 
 from chunfeng.errors import ValidationFailed
-from chunfeng.survey import analysis, report, services
+from chunfeng.survey import analysis, answering, report, services
 from chunfeng.survey.models import Survey, SurveyResponse
 from chunfeng.tabular import TableLimits
 from chunfeng.xlsx import write_table
@@ -50,7 +50,7 @@ def make_matrix_survey(db, tmp_path, rows=MATRIX) -> int:
 
 def submit(db, token, **fields):
     with db.write() as s:
-        return services.submit(session=s, token=token, raw={k.replace("_", "."): [v] for k, v in fields.items()})
+        return answering.submit(session=s, token=token, raw={k.replace("_", "."): [v] for k, v in fields.items()})
 
 
 def test_a_matrix_is_imported_with_its_rows_and_rated_on_the_scale_or_its_shared_options(office, tmp_path):
@@ -93,10 +93,10 @@ def test_a_wrong_matrix_is_refused_naming_the_row_and_column(office, tmp_path):
 def test_answers_are_kept_row_by_row_and_a_required_matrix_names_the_rows_left_out(office, tmp_path):
     survey_id = make_matrix_survey(office, tmp_path)
     token = link(office, survey_id)
-    with pytest.raises(services.AnswerInvalid) as caught:
+    with pytest.raises(answering.AnswerInvalid) as caught:
         submit(office, token, Q1="否", Q2_1="5")
     assert caught.value.problems == {"Q2": "此题为必答题,每一项都要选择;还没有回答:12366、电子税务局"}
-    with pytest.raises(services.AnswerInvalid) as caught:
+    with pytest.raises(answering.AnswerInvalid) as caught:
         submit(office, token, Q1="否", Q2_1="5", Q2_2="6", Q2_3="1")
     assert caught.value.problems == {"Q2": "“12366”:请从给出的选项中选择一项"}
     # Q3 is shown only to those who answered Q1 = 是: its rows are dropped for the others.

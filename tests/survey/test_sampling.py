@@ -14,7 +14,7 @@ from chunfeng.db import utcnow
 from chunfeng.org.models import AuditEntry
 from chunfeng.outbox import Delivery
 from chunfeng.push.models import Campaign, PushMessage
-from chunfeng.survey import invitations, sampling, services
+from chunfeng.survey import answering, invitations, sampling
 from chunfeng.survey.errors import SurveyConflict, SurveyInvalid
 from chunfeng.survey.sample_models import SurveyOptOut, SurveySample, SurveySampleMember, SurveyStratum
 from tests.conftest import person
@@ -154,9 +154,9 @@ def test_invitations_go_through_the_outbox_anonymous_unless_declared_one_answer_
         assert m.link == ("" if m.channel == "sms" else m.link) and "/s/" not in m.link  # no token in plain text
     code, token = next(iter(tokens.items()))
     with office.write() as s:
-        services.submit(session=s, token=token, raw={"Q1": ["否"]})
+        answering.submit(session=s, token=token, raw={"Q1": ["否"]})
     with office.write() as s, pytest.raises(SurveyConflict, match="只能提交一次"):
-        services.submit(session=s, token=token, raw={"Q1": ["否"]})
+        answering.submit(session=s, token=token, raw={"Q1": ["否"]})
 
 
 def test_named_invitations_carry_the_declared_names_only(office, duck, tmp_path):  # noqa: F811
@@ -176,7 +176,7 @@ def test_reminders_skip_the_answered_and_the_opted_out_and_stop_at_the_maximum(o
     tokens = _tokens(office, sample_id)
     (answered, a_token), (leaving, l_token), *_ = sorted(tokens.items())
     with office.write() as s:
-        services.submit(session=s, token=a_token, raw={"Q1": ["否"]})
+        answering.submit(session=s, token=a_token, raw={"Q1": ["否"]})
     with office.write() as s:
         assert invitations.opt_out(session=s, token=l_token) is True
     with office.write() as s:
@@ -245,7 +245,7 @@ def test_answers_to_a_sample_are_weighted_back_by_the_frame_sizes_of_their_strat
     answered: dict[str, int] = {}
     for code, token in list(_tokens(office, sample_id).items())[:12]:
         with office.write() as s:
-            services.submit(session=s, token=token, raw={"Q1": ["否"]})
+            answering.submit(session=s, token=token, raw={"Q1": ["否"]})
         answered[stratum_of[code]] = answered.get(stratum_of[code], 0) + 1
     with office.read() as s:
         a = report.analyse(session=s, actor=person(s, "bj_officer"), survey_id=survey_id, with_suggestions=False)

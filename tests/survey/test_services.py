@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from chunfeng.db import Database
 from chunfeng.errors import Forbidden, ValidationFailed
-from chunfeng.survey import analysis, services
+from chunfeng.survey import analysis, answering, services
 from chunfeng.survey.errors import SurveyConflict, SurveyInvalid, SurveyNotFound
 from chunfeng.survey.models import Survey, SurveyInvitation, SurveyQuestion, SurveyResponse
 from chunfeng.tabular import TableLimits
@@ -56,7 +56,7 @@ def link(db, survey_id) -> str:
 
 def answer(db, token, **fields):
     with db.write() as s:
-        return services.submit(session=s, token=token,
+        return answering.submit(session=s, token=token,
                                raw={k: v if isinstance(v, list) else [v] for k, v in fields.items()}).id
 
 
@@ -129,10 +129,10 @@ def test_a_unit_sees_and_manages_only_its_subtree(office, tmp_path):
 
 def test_skip_logic_and_required_questions_are_enforced_on_the_server(office, tmp_path):
     token = link(office, make_survey(office, tmp_path))
-    with pytest.raises(services.AnswerInvalid) as caught:
+    with pytest.raises(answering.AnswerInvalid) as caught:
         answer(office, token, Q1="是")  # Q2 is shown and required
     assert caught.value.problems == {"Q2": "此题为必答题"}
-    with pytest.raises(services.AnswerInvalid) as caught:
+    with pytest.raises(answering.AnswerInvalid) as caught:
         answer(office, token, Q1="也许", Q2="9", Q3=["电子税务局", "<script>"])
     assert caught.value.problems == {"Q1": "请从给出的选项中选择一项", "Q3": "“<script>”不是本题的选项"}
     # Q2 is hidden when Q1 is 否: its answer is dropped, not stored, and not required.
@@ -145,7 +145,7 @@ def test_skip_logic_and_required_questions_are_enforced_on_the_server(office, tm
 def test_a_draft_is_not_public(office, tmp_path):
     survey_id = make_survey(office, tmp_path, publish=False)
     with office.read() as s, pytest.raises(SurveyNotFound):
-        services.resolve(s, "x" * 32)
+        answering.resolve(s, "x" * 32)
     with office.write() as s, pytest.raises(SurveyInvalid, match="发布后才能生成邀请"):
         services.create_invitations(session=s, actor=person(s, "county_officer"), survey_id=survey_id, labels=["甲"])
 
@@ -172,18 +172,18 @@ def test_two_concurrent_submits_with_one_invitation_store_one_response(office, t
                                                   survey_id=survey_id, labels=[""])
     other = Database(office.engine.url.render_as_string(hide_password=False))
     barrier, outcomes = threading.Barrier(1 if office.is_sqlite else 2), []
-    checked = services.clean_answers
+    checked = answering.clean_answers
 
     def in_step(questions, raw):  # between resolve() and the claim: where a second submit would slip through
         barrier.wait(timeout=10)
         return checked(questions, raw)
 
-    monkeypatch.setattr(services, "clean_answers", in_step)
+    monkeypatch.setattr(answering, "clean_answers", in_step)
 
     def submit(db):
         try:
             with db.write() as s:
-                services.submit(session=s, token=token, raw={"Q1": ["否"]})
+                answering.submit(session=s, token=token, raw={"Q1": ["否"]})
             outcomes.append("stored")
         except SurveyConflict:
             outcomes.append("refused")
@@ -255,14 +255,14 @@ def test_answers_written_together_keep_each_refusal_to_its_own_answer(office, tm
     good, bad = {"Q1": ["否"]}, {"Q1": ["也许"]}
     group = [(open_link, good), (first, good), (first, good), (open_link, bad), (open_link, good)]
     with office.write() as s:
-        outcomes = services.submit_many(session=s, answers=group)
+        outcomes = answering.submit_many(session=s, answers=group)
     assert [type(o).__name__ for o in outcomes] == ["int", "int", "SurveyConflict", "AnswerInvalid", "int"]
 
     with office.write() as s:  # a response for the second invitation, the invitation left unmarked
         invitation = s.scalar(select(SurveyInvitation).where(SurveyInvitation.label == "乙"))
         s.add(SurveyResponse(survey_id=survey_id, invitation_id=invitation.id, answers={"Q1": "否"}))
     with office.write() as s:
-        again = services.submit_many(session=s, answers=[(open_link, good), (third, good), (second, good),
+        again = answering.submit_many(session=s, answers=[(open_link, good), (third, good), (second, good),
                                                          (open_link, good)])
     # The third invitation, claimed in the group that was undone, is claimed again and answered.
     assert [type(o).__name__ for o in again] == ["int", "int", "SurveyConflict", "int"]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from chunfeng.survey import analysis, crosstabs, report, services
+from chunfeng.survey import analysis, answering, crosstabs, report, services
 from chunfeng.survey.models import Survey, SurveyQuestion, row_code
 from chunfeng.survey.routes import store_answer
 from chunfeng.web.contract import API_ERRORS, ApiError, Id, OptionalNo, PageNo
@@ -294,10 +294,10 @@ def themes_api(survey_id: Id, session: SessionDep, user: CurrentUser, against: O
 @public_router.get("/api/s/{token}", responses={200: {"model": ApiPublicQuestionnaire}, **TOKEN_ERRORS})
 def questionnaire_api(token: str, session: SessionDep):
     """The questionnaire an invitation's one-time token or the open link opens (a used invitation: 409)."""
-    survey, invitation = services.resolve(session, token)
+    survey, invitation = answering.resolve(session, token)
     return JSONResponse({"title": survey.title, "intro": survey.intro, "version": survey.version,
                          "invited": invitation is not None,
-                         "questions": [_question(q) for q in services.public_questions(survey)]})
+                         "questions": [_question(q) for q in answering.public_questions(survey)]})
 
 
 @public_router.post("/api/s/{token}", status_code=201, responses={
@@ -311,6 +311,6 @@ async def answer_api(request: Request, token: str, db: DatabaseDep, item: Answer
            for code, value in item.answers.items()}
     try:
         response_id = await store_answer(request, db, token, raw)
-    except services.AnswerInvalid as exc:
+    except answering.AnswerInvalid as exc:
         return JSONResponse({"detail": str(exc), "problems": exc.problems}, status_code=400)
     return JSONResponse({"response_id": response_id}, status_code=201)

@@ -3,7 +3,7 @@
 
 A questionnaire belongs to the unit that runs it; the officials of that unit and of every unit above it see it and
 its results (survey.view), and those who manage surveys (survey.manage) edit it, publish it and invite to it. A
-respondent is not an official: their only key is the link or the invitation token (see services.resolve).
+respondent is not an official: their only key is the link or the invitation token (see answering.resolve).
 """
 
 from __future__ import annotations

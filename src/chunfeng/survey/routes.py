@@ -21,7 +21,18 @@ from chunfeng.errors import ChunfengError, Invalid
 from chunfeng.org.access import allowed
 from chunfeng.paging import clamp_page
 from chunfeng.preload import Preloaded
-from chunfeng.survey import analysis, crosstabs, direct_reports, findings, policy, poster, report, services, unit_invitations
+from chunfeng.survey import (
+    analysis,
+    answering,
+    crosstabs,
+    direct_reports,
+    findings,
+    policy,
+    poster,
+    report,
+    services,
+    unit_invitations,
+)
 from chunfeng.survey.direct_models import REPORT_FIELDS, REPORT_STATES
 from chunfeng.survey.errors import SurveyInvalid, SurveyNotFound
 from chunfeng.survey.models import KINDS, STATES
@@ -102,7 +113,7 @@ async def _write_groups(db, groups: _AnswerGroups) -> None:
 
 def _store_group(db, answers: list[tuple[str, dict[str, list[str]]]]) -> list[int | Exception]:
     with db.write() as session:
-        return services.submit_many(session=session, answers=answers)
+        return answering.submit_many(session=session, answers=answers)
 
 
 PUBLIC_TEMPLATES = ("survey/answer.html", "survey/_questions.html", "base.html", "survey/thanks.html", "error.html")
@@ -115,7 +126,7 @@ def _warm(session, _key) -> bool:
     for name in PUBLIC_TEMPLATES:
         templates.env.get_template(name)
     try:
-        services.resolve(session, "")  # no survey has an empty link nor an invitation that token
+        answering.resolve(session, "")  # no survey has an empty link nor an invitation that token
     except SurveyNotFound:
         pass
     return True
@@ -142,8 +153,8 @@ async def answer_form(request: Request, token: str, db: DatabaseDep, done: bool 
 
 def _answer_page(request: Request, db, token: str):
     with db.read() as session:
-        survey, invitation = services.resolve(session, token)
-        questions = services.public_questions(survey)
+        survey, invitation = answering.resolve(session, token)
+        questions = answering.public_questions(survey)
         return render(request, "survey/answer.html", {
             "survey": survey, "questions": questions, "blank_form": _blank_form(questions), "token": token,
             "values": {}, "problems": {}, "invited": invitation is not None}, user=None)
@@ -154,11 +165,11 @@ _BLANK_FORMS: dict[tuple, Markup] = {}
 
 def _blank_form(questions: tuple) -> Markup:
     """A published version's questions as an unanswered form, rendered once per process: every respondent's page
-    shows the same (about half of the page's CPU; issue 18). Keyed by the tuple services.public_questions keeps for
+    shows the same (about half of the page's CPU; issue 18). Keyed by the tuple answering.public_questions keeps for
     the version, which is never changed, only replaced."""
     found = _BLANK_FORMS.get(questions)
     if found is None:
-        if len(_BLANK_FORMS) >= services.PUBLISHED_KEPT:
+        if len(_BLANK_FORMS) >= answering.PUBLISHED_KEPT:
             _BLANK_FORMS.clear()
         found = _BLANK_FORMS[questions] = Markup(templates.env.get_template("survey/_questions.html").render(
             questions=questions, values={}, problems={}, inert=False))
@@ -171,11 +182,11 @@ async def answer_submit(request: Request, token: str, db: DatabaseDep):
     raw = {key: [str(v) for v in form.getlist(key)] for key in form.keys()}
     try:
         await store_answer(request, db, token, raw)
-    except services.AnswerInvalid as exc:
+    except answering.AnswerInvalid as exc:
         with db.read() as session:
-            survey, invitation = services.resolve(session, token)
+            survey, invitation = answering.resolve(session, token)
             return render(request, "survey/answer.html", {
-                "survey": survey, "questions": services.public_questions(survey), "token": token, "values": raw, "problems": exc.problems, "error": str(exc),
+                "survey": survey, "questions": answering.public_questions(survey), "token": token, "values": raw, "problems": exc.problems, "error": str(exc),
                 "invited": invitation is not None}, user=None, status_code=400)
     return RedirectResponse(f"/s/{token}?done=1", status_code=303)
 
