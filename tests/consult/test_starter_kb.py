@@ -372,3 +372,42 @@ def test_the_hand_off_rule_keeps_answered_precision_on_real_wording(starter):
         result = evaluate_answers(lambda q: services.ask(session=s, query=q, today=date(2026, 12, 6), log=False), dev)
     figures = result.figures
     assert figures["precision"] >= 0.90 and figures["coverage"] >= 0.60, (figures, result.wrong)
+
+
+def test_the_eighth_rounds_subjects_are_answered_by_their_entry(starter):
+    # Real questions of the four development files (bench/data/real_phrasings_*.jsonl), word for word, that no entry
+    # answered before issue 15's eighth round; each is now answered by the entry written for its subject (none of them
+    # is an entry's phrasing).
+    day = date(2026, 12, 7)
+    with starter.read() as s:
+        assert_first(s, (("社保补缴追溯期国家是怎么规定的", "kb-0403"), ("个人发票如何抵扣个税", "kb-0419"),
+                         ("车购税减半政策2024年还有吗", "kb-0418"), ("发票要在多久内报销", "kb-0404"),
+                         ("营业执照不注销有什么影响?", "kb-0406"), ("深圳户口在外地工作社保怎么交", "kb-0402"),
+                         ("增值税申报出现错误,应该怎么更正呢?", "kb-0407"), ("公司注销了还能补开发票吗?", "kb-0405"),
+                         ("建筑工地个人所得税由谁交", "kb-0421"), ("企业间借款增值税计算方式", "kb-0417"),
+                         ("企业从事什么项目所得减半征收所得税税率", "kb-0416"), ("安置残疾人就业增值税即征即退计算", "kb-0420"),
+                         ("淘宝开店税收怎么算的", "kb-0400"), ("什么情况下可以申请不予加收税收滞纳金?", "kb-0412"),
+                         ("限售股转让所得税应如何缴税", "kb-0415"), ("员工离职后还需要申报个税吗?", "kb-0410"),
+                         ("3岁以下婴幼儿专项附加扣除中的婴幼儿信息如何填报?", "kb-0409"),
+                         ("契税是按发票的不含税还是含税缴纳", "kb-0414"), ("公司注销前,必须办理社保账户注销吗?", "kb-0422"),
+                         ("企业为员工购买商业保险需要交个税吗", "kb-0411"), ("税务局罚款是什么标准", "kb-0423"),
+                         ("分公司注册公司是否需独立税务登记?", "kb-0427"), ("销售有机肥免征增值税吗", "kb-0426"),
+                         ("房开企业企业所得税预缴怎么算", "kb-0428")), day)
+        # Ranked first, but not clear enough to answer alone: a person is offered beside the entry.
+        assert_first(s, (("纳税人识别码是什么", "kb-0408"), ("个体工商户雇佣员工需要交社保吗?", "kb-0401"),
+                         ("购房契税在哪交", "kb-0414"), ("视同销售是按照成本价还是售价核算", "kb-0424"),
+                         ("收了虚开发票如何处理违法行为", "kb-0413")), day, clear=False)
+        # The neighbours keep their own questions: 零申报, the employer's late social insurance, the company
+        # deregistration process, when 契税 is paid and a deemed sale's cases.
+        assert_first(s, (("个税申报零申报怎么办理", "kb-0216"), ("企业补缴社保滞纳金怎么算?", "kb-0186"),
+                         ("公司法规定公司注销的步骤是什么?", "kb-0205"), ("收房的时候要交契税吗", "kb-0176"),
+                         ("以自产产品发福利是否视同销售", "kb-0330")), day, clear=False)
+    # Amounts set by each province are not guessed, and what rests on rules not confirmed under the VAT law says so.
+    assert "待审核" in BY_KEY["kb-0428"]["answer"] and "不得低于15%" in BY_KEY["kb-0428"]["answer"]
+    assert all("待审核" in BY_KEY[key]["answer"] for key in ("kb-0413", "kb-0420", "kb-0424", "kb-0425", "kb-0426"))
+    # The VAT law's deemed taxable transactions (第五条) no longer include free services: an interest-free loan between
+    # firms is not one; the fines are the 征管法's bands.
+    assert "第五条" in BY_KEY["kb-0417"]["basis"] and BY_KEY["kb-0417"]["effective_from"] == "2026-01-01"
+    assert "50%以上5倍以下" in BY_KEY["kb-0423"]["answer"] and "50%以上3倍以下" in BY_KEY["kb-0423"]["answer"]
+    # No new entry rests on the repealed VAT regulations.
+    assert not any(REPEALED_VAT.search(BY_KEY[f"kb-0{n}"]["basis"]) for n in range(400, 430))
