@@ -355,12 +355,13 @@ def annual_figures(db: Database, store_file: Path, taxpayers: int, engine: str, 
                 with db.write() as s:
                     s.execute(update(CreditRating).where(CreditRating.year == year, CreditRating.id % 1000 == 0)
                               .values(score=CreditRating.score - 1))
-            t, started = time.perf_counter(), load()
+            t, cpu, started = time.perf_counter(), time.process_time(), load()
             with db.write() as s:
                 figures = module.evaluate_year(session=s, actor=actor, store=store_file, year=year, today=TODAY,
                                                engine=engine)
-            seconds = time.perf_counter() - t
-            print(f"  {who:<18} whole run on {engine} into {db.engine.dialect.name}, {label:<34} {seconds:5.1f} s   "
+            seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+            print(f"  {who:<18} whole run on {engine} into {db.engine.dialect.name}, {label:<34} {seconds:5.1f} s "
+                  f"(CPU {cpu:5.1f} s, every thread)   "
                   f"target < {TARGET_SECONDS:.0f} s at {TARGET_TAXPAYERS:,}   written {figures['written']}   "
                   f"({started})", flush=True)
     print("  levels: " + ", ".join(f"{level} {n:,}" for level, n in figures["levels"].items()))
