@@ -25,7 +25,7 @@ Figures, each printed beside its target and a baseline measured in the same run:
   year): every taxpayer evaluated inside the engine (`annual.evaluate_in_engine`, DuckDB or `--engine spark`), then
   the whole run into the database — into an empty register, again with nothing changed, again with one row in 1,000
   rated otherwise — beside the 30 s target and the same three runs of `annual.evaluate_year` as of ANNUAL_BASELINE
-  (on its schema: the index on the year alone; `--skip-baseline` leaves it out). Baseline of the evaluation: the
+  (with its `risk.write_rows`; `--skip-baseline` leaves it out). Baseline of the evaluation: the
   voluntary evaluation's indicators (`evaluation.indicators`, one taxpayer at a time, as the register could be
   filled before), timed over 20 taxpayers and scaled up.
 
@@ -52,7 +52,7 @@ from tempfile import TemporaryDirectory
 import duckdb
 import pyarrow as pa
 from common import configure, step  # bench/common.py
-from sqlalchemy import case, delete, insert, select, text, update
+from sqlalchemy import case, delete, insert, select, update
 
 from chunfeng.credit import annual, evaluation, repair, risk, services
 from chunfeng.credit.models import CreditRating, CreditRepair, CreditRisk, Violator
@@ -70,7 +70,7 @@ RISK_DAY = date(2022, 8, 1)  # the synthetic extract's returns are those of 2022
 TARGET_TAXPAYERS, TARGET_SECONDS, PAGE_TARGET_MS = 10_000_000, 30.0, 300.0
 WHOLE_RUN_LIMIT = 10_000_000  # --annual: the whole run into the database up to this size
 PER_PAGE = 50
-ANNUAL_BASELINE = "9edb98b"  # before the covering index on the year and the first run's bulk write (annual)
+ANNUAL_BASELINE = "bbef6d4"  # before the first run kept the indexes its rows append to (annual)
 BASELINE = "f170756"  # before the bulk write into an empty table (risk) and the levels read in ranges by SQLite
 REPAIR_PER_PAGE = 30  # as /credit/repairs serves it
 
@@ -249,6 +249,14 @@ def baseline_module(revision: str, name: str = "risk"):
     return module
 
 
+def annual_baseline(revision: str):
+    """`annual` as of `revision` writing through `risk.write_rows` as of the same revision (the first run's bulk
+    write lives there), both beside the current ones."""
+    module = baseline_module(revision, "annual")
+    module.risk = baseline_module(revision, "risk")
+    return module
+
+
 def load() -> str:
     return "load average " + ", ".join(f"{x:.1f}" for x in os.getloadavg()) + f" on {os.cpu_count()} cores"
 
@@ -338,24 +346,22 @@ def annual_figures(db: Database, store_file: Path, taxpayers: int, engine: str, 
         print(f"  the whole run is measured up to {WHOLE_RUN_LIMIT:,} (beyond it the first run's SQLite inserts alone "
               "take over 5 minutes on this machine)")
         return
-    runs = [("after", annual)] + ([(f"before ({baseline})", baseline_module(baseline, "annual"))] if baseline else [])
+    runs = [("after", annual)] + ([(f"before ({baseline})", annual_baseline(baseline))] if baseline else [])
     for who, module in runs:
         with db.write() as s:
             s.execute(delete(CreditRating).where(CreditRating.year == year))
-            if module is not annual:  # the baseline's schema: the year's index before migration 0044
-                s.execute(text("DROP INDEX ix_credit_rating_year_levels"))
-                s.execute(text("CREATE INDEX ix_credit_rating_year ON credit_rating (year)"))
         for label in ("into an empty register", "again, nothing changed", "again, 1 in 1,000 rated otherwise"):
             if "otherwise" in label:
                 with db.write() as s:
                     s.execute(update(CreditRating).where(CreditRating.year == year, CreditRating.id % 1000 == 0)
                               .values(score=CreditRating.score - 1))
-            t, started = time.perf_counter(), load()
+            t, cpu, started = time.perf_counter(), time.process_time(), load()
             with db.write() as s:
                 figures = module.evaluate_year(session=s, actor=actor, store=store_file, year=year, today=TODAY,
                                                engine=engine)
-            seconds = time.perf_counter() - t
-            print(f"  {who:<18} whole run on {engine} into {db.engine.dialect.name}, {label:<34} {seconds:5.1f} s   "
+            seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+            print(f"  {who:<18} whole run on {engine} into {db.engine.dialect.name}, {label:<34} {seconds:5.1f} s "
+                  f"(CPU {cpu:5.1f} s, every thread)   "
                   f"target < {TARGET_SECONDS:.0f} s at {TARGET_TAXPAYERS:,}   written {figures['written']}   "
                   f"({started})", flush=True)
     print("  levels: " + ", ".join(f"{level} {n:,}" for level, n in figures["levels"].items()))

@@ -11,9 +11,9 @@ from datetime import date
 import pytest
 from sqlalchemy import func, inspect, select, update
 
-from chunfeng.credit import annual, evaluation
+from chunfeng.credit import annual, evaluation, risk
 from chunfeng.credit.errors import CreditInvalid
-from chunfeng.credit.models import CreditRating
+from chunfeng.credit.models import CreditRating, CreditRisk
 from chunfeng.org.access import SystemActor
 from chunfeng.org.errors import Forbidden
 from chunfeng.org.models import AuditEntry, Unit
@@ -271,3 +271,62 @@ def test_a_national_run_reads_the_stored_year_from_one_index(people):
         query = annual.stored_query(national, 2025, True, s.get_bind().dialect)
         plan = " ".join(str(row[-1]) for row in s.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {query}"))
     assert "USING COVERING INDEX ix_credit_rating_year_levels" in plan, plan
+
+
+def test_a_first_run_that_fails_while_writing_leaves_the_register_empty_and_indexed(people, taxpayers, monkeypatch):
+    """The first run's bulk write on SQLite drops the indexes the rows do not arrive in the order of and keeps the
+    others; a run that fails half-way through its rows leaves the register as it was — empty, every index there —
+    and the next run writes the same rows as one into an indexed register."""
+    db = people
+    monkeypatch.setattr(risk, "BULK_BATCH", 3)  # several batches from the fixture's ten rows,
+    monkeypatch.setattr(risk, "ROWS_A_STATEMENT", 2)  # each with whole statements of rows and one left over
+    with db.read() as s:
+        declared = {i["name"] for i in inspect(s.connection()).get_indexes(CreditRating.__tablename__)}
+
+    def failing(done, total, message):
+        if message.startswith("正在写入") and done:  # after the first batch: SQLite's indexes are dropped by then
+            raise RuntimeError("the run failed while writing")
+
+    with pytest.raises(RuntimeError), db.write() as s:
+        annual.evaluate_year(session=s, actor=person(s, "city_officer"), store=taxpayers, year=2025, today=TODAY,
+                             progress=failing)
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(CreditRating)) == 0
+        assert {i["name"] for i in inspect(s.connection()).get_indexes(CreditRating.__tablename__)} == declared
+        assert s.scalar(select(func.count()).select_from(AuditEntry)
+                        .where(AuditEntry.action == "credit.annual.evaluated")) == 0
+
+    messages = []
+    with db.write() as s:
+        annual.evaluate_year(session=s, actor=person(s, "city_officer"), store=taxpayers, year=2025, today=TODAY,
+                             progress=lambda done, total, message: messages.append(message))
+    bulk = register(db)
+    assert ("正在建立索引" in messages) == db.is_sqlite
+    with db.write() as s:  # the same run into a register already holding another year: no index dropped
+        s.execute(update(CreditRating).values(year=2024))
+    run(db, "city_officer", taxpayers)
+    assert {c: v[:4] for c, v in register(db).items()} == {c: v[:4] for c, v in bulk.items()} and len(bulk) == 10
+    with db.read() as s:
+        assert {i["name"] for i in inspect(s.connection()).get_indexes(CreditRating.__tablename__)} == declared
+
+
+def test_only_the_indexes_the_rows_do_not_arrive_in_the_order_of_are_rebuilt():
+    """Rows in credit-code order, one year: appended to (credit_code, year, …) and (year, credit_code, …); the
+    level's and the unit's indexes, and the risk tiers' (tier, unit), are dropped and built again."""
+    fixed = {"year": 2025, "imported_at": None}
+    assert [i.name for i in risk._out_of_order(CreditRating.__table__, fixed)] == [
+        "ix_credit_rating_level", "ix_credit_rating_unit_id"]
+    assert [i.name for i in risk._out_of_order(CreditRisk.__table__, {"computed_at": None})] == [
+        "ix_credit_risk_tier", "ix_credit_risk_unit_id"]
+
+
+@pytest.mark.parametrize("points", [0.0, 5.0, 2.5, 65.0])
+def test_the_deductions_are_the_json_object_the_register_keeps(points):
+    """Joined as text inside DuckDB: the same JSON object as before — the indicators that deducted, by name."""
+    import duckdb
+
+    (name,) = [i["name"] for i, _ in annual._indicators()]
+    with duckdb.connect() as conn:
+        conn.execute(f"CREATE TABLE evaluated AS SELECT CAST({points} AS DOUBLE) AS d0")
+        (text,) = conn.execute(f"SELECT {annual.deductions_sql('e')} FROM evaluated AS e").fetchall()[0]
+    assert json.loads(text) == ({name: points} if points else {})
