@@ -18,6 +18,7 @@ DATA = Path(__file__).parents[2] / "bench" / "data"
 DEV, HELD_OUT = DATA / "real_phrasings_dev.jsonl", DATA / "real_phrasings_heldout.jsonl"
 FRESH = DATA / "real_phrasings_fresh.jsonl"  # the held-out part since the old one was retired into development
 HELD_OUT3 = DATA / "real_phrasings_heldout3.jsonl"  # the held-out part since the fresh one was retired too
+HELD_OUT4 = DATA / "real_phrasings_heldout4.jsonl"  # the held-out part since the third was retired as well
 
 
 def test_the_real_phrasing_sets_load_and_name_real_entries():
@@ -70,6 +71,19 @@ def test_the_third_held_out_set_is_new_real_wording_naming_entries_in_force():
     # current on 2026-12-07, never a replaced one (the pre-2026 VAT entries) or one not yet in force.
     entries = {e["id"]: e for e in json.loads(transfer.starter_path().read_text(encoding="utf-8"))["entries"]}
     for item in third:
+        for entry in map(entries.__getitem__, item.expected):
+            assert (entry["effective_from"] or "") <= "2026-12-07" <= (entry["effective_until"] or "9999"), item
+            assert entry["region"] in (None, "national"), item
+
+
+def test_the_fourth_held_out_set_is_new_real_wording_naming_entries_in_force():
+    fourth = read_phrasings(HELD_OUT4)
+    assert len(fourth) >= 120
+    _assert_new_real_wording(fourth, read_phrasings(DEV) + read_phrasings(HELD_OUT) + read_phrasings(FRESH)
+                             + read_phrasings(HELD_OUT3))
+    # Labelled blind, from the question and the entries' text alone, against the law in force on 2026-12-07.
+    entries = {e["id"]: e for e in json.loads(transfer.starter_path().read_text(encoding="utf-8"))["entries"]}
+    for item in fourth:
         for entry in map(entries.__getitem__, item.expected):
             assert (entry["effective_from"] or "") <= "2026-12-07" <= (entry["effective_until"] or "9999"), item
             assert entry["region"] in (None, "national"), item
