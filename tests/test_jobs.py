@@ -199,3 +199,26 @@ def test_web_processes_run_no_periodic_job_unless_told_to(db):
                                                       for r in _runs(db)):
             time.sleep(0.2)
     assert any(r.name == "ledger.warnings" and r.state == "ok" for r in _runs(db))
+
+
+def test_a_task_done_before_its_progress_is_written_still_ends_showing_what_it_did(db):
+    # Progress is written by the heartbeat's thread at most once a PROGRESS_SECONDS; work finishing sooner must
+    # not leave its run at 0 of 0 (seen in CI: a fast hotline import ended "ok" with nothing counted).
+    def work(progress):
+        progress(1200, 3000, "正在分类")
+        progress(3000, 3000, "正在写入")
+        return jobs.TaskResult(summary="已导入 3000 件")
+
+    def failing(progress):
+        progress(40, 100, "正在写入")
+        raise ValueError("第41行:地区代码不存在")
+
+    done, failed = (jobs.start_task(db, name=name, title=name, started_by="agent", work=w)
+                    for name, w in (("fast", work), ("fails", failing)))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(r.state == "running" for r in _runs(db)):
+        time.sleep(0.05)
+    with db.read() as s:
+        ok, bad = s.get(JobRun, done), s.get(JobRun, failed)
+        assert (ok.state, ok.done, ok.total, ok.percent) == ("ok", 3000, 3000, 100)
+        assert (bad.state, bad.done, bad.total, bad.message) == ("failed", 40, 100, "正在写入")

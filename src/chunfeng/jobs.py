@@ -166,6 +166,9 @@ class _Heartbeat:
         self.db, self.run_id, self.lease = db, run_id, lease
         self._lock = threading.Lock()
         self._progress: tuple[int, int, str] | None = None
+        # The last progress reported, written or not: work done within one PROGRESS_SECONDS never reaches the loop's
+        # write, and its run must not end showing 0 of 0.
+        self.latest: tuple[int, int, str] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"job-heartbeat-{run_id}", daemon=True)
         self._last_beat = 0.0
@@ -180,7 +183,7 @@ class _Heartbeat:
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         with self._lock:
-            self._progress = (int(done), int(total), str(message)[:500])
+            self._progress = self.latest = (int(done), int(total), str(message)[:500])
 
     def _loop(self) -> None:
         import time
@@ -211,12 +214,15 @@ class _Heartbeat:
 
 
 def _finish(db: Database, run_id: int, *, ok: bool, summary: str = "", error: str = "", status: int = 0,
-            link: str = "", lease: tuple[str, str] | None = None, due_at: datetime | None = None) -> None:
+            link: str = "", lease: tuple[str, str] | None = None, due_at: datetime | None = None,
+            progress: tuple[int, int, str] | None = None) -> None:
     now = utcnow()
     with db.write() as session:
         run = session.get(JobRun, run_id)
         run.state, run.finished_at, run.heartbeat_at = ("ok" if ok else "failed"), now, now
         run.summary, run.error, run.status, run.link = summary, error[:20000], status, link[:300]
+        if progress is not None:
+            run.done, run.total, run.message = progress
         if ok and run.total:
             run.done = run.total
         if lease:
@@ -392,8 +398,9 @@ def start_task(db: Database, *, name: str, title: str, started_by: str, work: Ta
 
 def _do_task(db: Database, run_id: int, work: TaskWork, explain: Explain) -> None:
     _current_run.set(run_id)  # inside the task's own copied context: no other thread sees it
+    beat = _Heartbeat(db, run_id)
     try:
-        with _Heartbeat(db, run_id) as beat:
+        with beat:
             result = work(beat.progress)
     except Exception as exc:  # noqa: BLE001 (the run records every outcome; nothing is left 'running')
         explained = explain(exc)
@@ -401,11 +408,11 @@ def _do_task(db: Database, run_id: int, work: TaskWork, explain: Explain) -> Non
             log.exception("task %s failed", run_id)
             explained = (500, f"执行出错({type(exc).__name__}),详见服务器日志")
         try:
-            _finish(db, run_id, ok=False, status=explained[0], error=explained[1])
+            _finish(db, run_id, ok=False, status=explained[0], error=explained[1], progress=beat.latest)
         except Exception:
             log.exception("task %s: outcome not recorded", run_id)
         return
-    _finish(db, run_id, ok=True, summary=result.summary, link=result.link)
+    _finish(db, run_id, ok=True, summary=result.summary, link=result.link, progress=beat.latest)
 
 
 def get_run(session, run_id: int) -> JobRun | None:
