@@ -25,7 +25,7 @@ Figures, each printed beside its target and a baseline measured in the same run:
   year): every taxpayer evaluated inside the engine (`annual.evaluate_in_engine`, DuckDB or `--engine spark`), then
   the whole run into the database — into an empty register, again with nothing changed, again with one row in 1,000
   rated otherwise — beside the 30 s target and the same three runs of `annual.evaluate_year` as of ANNUAL_BASELINE
-  (with its `risk.write_rows`; `--skip-baseline` leaves it out). Baseline of the evaluation: the
+  (with its bulk writer, `risk.write_rows` before `credit/bulk.py`; `--skip-baseline` leaves it out). Baseline of the evaluation: the
   voluntary evaluation's indicators (`evaluation.indicators`, one taxpayer at a time, as the register could be
   filled before), timed over 20 taxpayers and scaled up.
 
@@ -249,11 +249,26 @@ def baseline_module(revision: str, name: str = "risk"):
     return module
 
 
+def with_bulk(module, revision: str):
+    """`module` as of `revision` writing through that revision's bulk writer: `credit/bulk.py` where it has one
+    (risk.py imported the current one while loading), else `risk.write_rows`, which stood in risk.py before."""
+    import subprocess
+
+    has_bulk = subprocess.run(["git", "-C", str(Path(__file__).parent), "cat-file", "-e",
+                               f"{revision}:src/chunfeng/credit/bulk.py"], capture_output=True).returncode == 0
+    if has_bulk:
+        bulk = baseline_module(revision, "bulk")
+        if hasattr(module, "write_rows"):  # risk: the names it imported from bulk
+            module.write_rows, module.BATCH, module.literal = bulk.write_rows, bulk.BATCH, bulk.literal
+        module.bulk = bulk
+    return module
+
+
 def annual_baseline(revision: str):
-    """`annual` as of `revision` writing through `risk.write_rows` as of the same revision (the first run's bulk
-    write lives there), both beside the current ones."""
-    module = baseline_module(revision, "annual")
-    module.risk = baseline_module(revision, "risk")
+    """`annual` as of `revision` writing through the bulk writer and risk as of the same revision (the first run's
+    bulk write lives there), both beside the current ones."""
+    module = with_bulk(baseline_module(revision, "annual"), revision)
+    module.risk = with_bulk(baseline_module(revision, "risk"), revision)
     return module
 
 
@@ -294,7 +309,7 @@ def risk_figures(db: Database, store_file: Path, taxpayers: int, engine: str, ba
     print(f"\nrisk tiers (measure 95), {len(risk.indicators())} sample indicators, {taxpayers:,} taxpayers, "
           f"{db.engine.dialect.name}")
     print(f"  every indicator evaluated inside DuckDB (flags summed there): {in_engine:.1f} s", flush=True)
-    runs = [("after", risk)] + ([(f"before ({baseline})", baseline_module(baseline))] if baseline else [])
+    runs = [("after", risk)] + ([(f"before ({baseline})", with_bulk(baseline_module(baseline), baseline))] if baseline else [])
     slowest, counts = 0.0, {}
     for who, module in runs:
         with db.write() as s:

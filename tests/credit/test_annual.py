@@ -11,7 +11,8 @@ from datetime import date
 import pytest
 from sqlalchemy import func, inspect, select, update
 
-from chunfeng.credit import annual, evaluation, risk
+from chunfeng.credit import annual, evaluation
+from chunfeng.credit import bulk as bulk_writer
 from chunfeng.credit.errors import CreditInvalid
 from chunfeng.credit.models import CreditRating, CreditRisk
 from chunfeng.org.access import SystemActor
@@ -278,8 +279,8 @@ def test_a_first_run_that_fails_while_writing_leaves_the_register_empty_and_inde
     others; a run that fails half-way through its rows leaves the register as it was — empty, every index there —
     and the next run writes the same rows as one into an indexed register."""
     db = people
-    monkeypatch.setattr(risk, "BULK_BATCH", 3)  # several batches from the fixture's ten rows,
-    monkeypatch.setattr(risk, "ROWS_A_STATEMENT", 2)  # each with whole statements of rows and one left over
+    monkeypatch.setattr(bulk_writer, "BULK_BATCH", 3)  # several batches from the fixture's ten rows,
+    monkeypatch.setattr(bulk_writer, "ROWS_A_STATEMENT", 2)  # each with whole statements of rows and one left over
     with db.read() as s:
         declared = {i["name"] for i in inspect(s.connection()).get_indexes(CreditRating.__tablename__)}
 
@@ -314,9 +315,9 @@ def test_only_the_indexes_the_rows_do_not_arrive_in_the_order_of_are_rebuilt():
     """Rows in credit-code order, one year: appended to (credit_code, year, …) and (year, credit_code, …); the
     level's and the unit's indexes, and the risk tiers' (tier, unit), are dropped and built again."""
     fixed = {"year": 2025, "imported_at": None}
-    assert [i.name for i in risk._out_of_order(CreditRating.__table__, fixed)] == [
+    assert [i.name for i in bulk_writer.out_of_order(CreditRating.__table__, fixed)] == [
         "ix_credit_rating_level", "ix_credit_rating_unit_id"]
-    assert [i.name for i in risk._out_of_order(CreditRisk.__table__, {"computed_at": None})] == [
+    assert [i.name for i in bulk_writer.out_of_order(CreditRisk.__table__, {"computed_at": None})] == [
         "ix_credit_risk_tier", "ix_credit_risk_unit_id"]
 
 

@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import delete, func, inspect, select
 
+from chunfeng.credit import bulk as bulk_writer
 from chunfeng.credit import jobs as credit_jobs
 from chunfeng.credit import risk
 from chunfeng.credit.models import CreditRisk
@@ -238,8 +239,8 @@ def test_a_first_run_into_an_empty_table_writes_in_bulk_and_keeps_the_indexes(pe
     run's transaction: the same rows as a run into a table already holding tiers, the indexes there afterwards,
     and a run that fails half-way leaves the table empty and indexed as before."""
     db = people
-    monkeypatch.setattr(risk, "BULK_BATCH", 3)  # several batches from the fixture's four rows,
-    monkeypatch.setattr(risk, "ROWS_A_STATEMENT", 2)  # each with whole statements of rows and one left over
+    monkeypatch.setattr(bulk_writer, "BULK_BATCH", 3)  # several batches from the fixture's four rows,
+    monkeypatch.setattr(bulk_writer, "ROWS_A_STATEMENT", 2)  # each with whole statements of rows and one left over
     store.publish_credit_levels(taxpayers, [(FIRM, "D", 2024)])
     declared = indexes(db)
     assert {"ix_credit_risk_tier", "ix_credit_risk_unit_id"} <= declared

@@ -24,7 +24,7 @@ from sqlalchemy import DateTime, String, bindparam, cast, select, text
 from sqlalchemy.orm import Session
 
 from chunfeng import workdays
-from chunfeng.credit import evaluation, risk
+from chunfeng.credit import bulk, evaluation, risk
 from chunfeng.credit.errors import CreditInvalid, CreditNotFound
 from chunfeng.credit.models import CreditRating
 from chunfeng.credit.services import FIRST_YEAR, level_rules
@@ -148,7 +148,7 @@ def _stored(session: Session, unit: Unit, year: int, national: bool) -> pa.Table
     convert = csv.ConvertOptions(column_types={"credit_code": pa.string(), "level": pa.string(), "score": pa.float64()})
     batches = []
     try:
-        while rows := cursor.fetchmany(risk.BATCH * 2):
+        while rows := cursor.fetchmany(bulk.BATCH * 2):
             lines = "\n".join([row for (row,) in rows]).encode()
             batches += csv.read_csv(pa.py_buffer(lines), read_options=read, convert_options=convert).to_batches()
     finally:
@@ -161,7 +161,7 @@ def deductions_sql(alias: str) -> str:
     """The deductions as the register keeps them, a JSON object of the indicators that deducted (`{}` when none did),
     over the columns d0, d1, … of `evaluated AS alias`: joined as text, not built as a map and serialised — at 10 M
     taxpayers that was a third of the comparison's time, for a value that is `{}` for half of them."""
-    pairs = ", ".join(f"CASE WHEN {alias}.d{n} > 0 THEN {risk._literal(json.dumps(i['name'], ensure_ascii=False))} "
+    pairs = ", ".join(f"CASE WHEN {alias}.d{n} > 0 THEN {bulk.literal(json.dumps(i['name'], ensure_ascii=False))} "
                       f"|| ':' || CAST(to_json({alias}.d{n}) AS VARCHAR) END" for n, (i, _) in enumerate(_indicators()))
     return f"'{{' || concat_ws(',', {pairs}) || '}}'"
 
@@ -197,7 +197,7 @@ def _load_changes(session: Session, conn, work: Path, total: int, progress: Prog
                              "unit_id integer, score double precision, level varchar(1), deductions json, "
                              "is_new boolean) ON COMMIT DROP"))
         path = work / "changes.csv"
-        conn.execute(f"COPY ({rows}) TO {risk._literal(str(path))} (HEADER false)")
+        conn.execute(f"COPY ({rows}) TO {bulk.literal(str(path))} (HEADER false)")
         with driver.cursor() as cur:
             copy_csv_file(cur, f"credit_annual_rows ({', '.join(ROW_COLUMNS)})", path,
                           lambda share: progress(int(total * share), total, message))
@@ -208,7 +208,7 @@ def _load_changes(session: Session, conn, work: Path, total: int, progress: Prog
                          "score REAL, level TEXT, deductions TEXT, is_new INTEGER)"))
     insert_sql = f"INSERT INTO credit_annual_rows VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
     done, cursor = 0, driver.cursor()
-    for batch in conn.sql(rows).to_arrow_reader(risk.BATCH):
+    for batch in conn.sql(rows).to_arrow_reader(bulk.BATCH):
         cursor.executemany(insert_sql, zip(*[column.to_pylist() for column in batch.columns], strict=True))
         done += batch.num_rows
         progress(done, total, message)
@@ -244,14 +244,14 @@ def _empty_year(session: Session, year: int) -> bool:
 
 
 def _insert_year(session: Session, conn, work: Path, year: int, total: int, progress: Progress) -> int:
-    """Every row of `changes` (all new) into the register, in credit-code order, 100 rows a statement — risk's
-    bulk write (`risk.write_rows`), not a temporary table copied by INSERT … SELECT … ON CONFLICT: a first run at
+    """Every row of `changes` (all new) into the register, in credit-code order, 100 rows a statement — the
+    bulk write (`bulk.write_rows`), not a temporary table copied by INSERT … SELECT … ON CONFLICT: a first run at
     10 M taxpayers inserts 7.4 M rows. Only when the register holds no row of any year are the indexes on the level
     and the unit dropped and built again after (rebuilding them over the other years' rows would cost more than it
     saves); those on (credit code, year, …) and (year, credit code, …) take the rows at their right edge."""
     empty = session.scalar(select(CreditRating.id).limit(1)) is None
     columns = ("credit_code", "name", "score", "level", "deductions", "unit_id")
-    risk.write_rows(session, conn, f"SELECT {', '.join(columns)} FROM changes ORDER BY credit_code", total, work,
+    bulk.write_rows(session, conn, f"SELECT {', '.join(columns)} FROM changes ORDER BY credit_code", total, work,
                     progress, model=CreditRating, columns=columns, fixed={"year": year, "imported_at": utcnow()},
                     message="正在写入评价结果", bulk=empty)
     return total

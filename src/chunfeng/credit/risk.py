@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
 from importlib.resources import files
-from itertools import chain
 from pathlib import Path
 from uuid import uuid4
 
@@ -26,9 +25,10 @@ from sqlalchemy import Text, case, cast, delete, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from chunfeng import workdays
+from chunfeng.credit.bulk import BATCH, literal, write_rows
 from chunfeng.credit.evaluation import filing_deadline_of
 from chunfeng.credit.models import RISK_TIERS, CreditRisk
-from chunfeng.db import NUL_REFUSED, NulInText, copy_csv_file, utcnow
+from chunfeng.db import NUL_REFUSED, NulInText, utcnow
 from chunfeng.jobs import Progress, no_progress
 from chunfeng.org import audit
 from chunfeng.org.access import Actor, SystemActor, authorize, subtree_filter
@@ -44,10 +44,6 @@ RISK_TABLE = Table("risk_view", "风险指标数据", RULE_REGISTRY.fields + (
     Field("late_returns_12m", "int", "近12个月逾期申报次数(月、季申报)"),
 ), key=("credit_code",))
 EXPORT_HEADERS = ["统一社会信用代码", "纳税人名称", "风险等级", "处理标识", "触发的风险指标", "主管税务机关", "等级确定时间"]
-BATCH = 50_000
-BULK_BATCH = 250_000  # rows an executemany when writing into an empty table
-ROWS_A_STATEMENT = 100  # SQLite: 600 parameters, under its limit of 32,766
-WRITE_CACHE_KIB = -262_144  # SQLite's page cache while write_rows writes (PRAGMA cache_size: negative is KiB)
 ENGINES = ("duckdb", "spark")  # where the tiers are decided (the setting credit_risk_engine)
 
 
@@ -107,10 +103,6 @@ def create_risk_view(conn, *, calendar: workdays.WorkCalendar, today: date) -> N
     conn.execute(f"CREATE TEMP VIEW risk_view AS {risk_view_sql(today)}")
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def tier_columns() -> str:
     """Over the flags i0, i1, … of `flag_columns`: `tier` (the highest of the indicators that fired, else 低) and
     `fired` (their names, in the order of `indicators()`), so a taxpayer's tier is decided inside the engine."""
@@ -118,7 +110,7 @@ def tier_columns() -> str:
     whens = [f"WHEN {' OR '.join(f'i{k} = 1' for k, (i, _) in enumerate(checked) if i['tier'] == tier)} THEN '{tier}'"
              for tier in reversed(RISK_TIERS[1:]) if any(i["tier"] == tier for i, _ in checked)]
     tier = f"CASE {' '.join(whens)} ELSE '{RISK_TIERS[0]}' END" if whens else f"'{RISK_TIERS[0]}'"
-    names = ", ".join(f"CASE WHEN i{k} = 1 THEN {_literal(i['name'])} END" for k, (i, _) in enumerate(checked))
+    names = ", ".join(f"CASE WHEN i{k} = 1 THEN {literal(i['name'])} END" for k, (i, _) in enumerate(checked))
     return f"{tier} AS tier, list_filter([{names}], lambda x: x IS NOT NULL) AS fired"
 
 
@@ -174,7 +166,7 @@ def on_spark(conn, work: Path, *, small: dict[str, tuple[pa.Table, str]], views:
         engine.spark.stop()
     parts = sorted((work / result).glob("*.parquet"))
     if parts:
-        files = "[" + ", ".join(_literal(str(p)) for p in parts) + "]"
+        files = "[" + ", ".join(literal(str(p)) for p in parts) + "]"
         names = ", ".join(c.split()[0] for c in columns.split(", "))
         conn.execute(f"CREATE TEMP TABLE {result} AS SELECT {names} FROM read_parquet({files})")
     else:
@@ -237,7 +229,7 @@ def _snapshot_of(conn, path: Path, fingerprint: Fingerprint) -> bool:
     if not path.exists():
         return False
     try:
-        kept = conn.execute(f"SELECT value::VARCHAR FROM parquet_kv_metadata({_literal(str(path))}) "
+        kept = conn.execute(f"SELECT value::VARCHAR FROM parquet_kv_metadata({literal(str(path))}) "
                             "WHERE key::VARCHAR = 'fingerprint'").fetchall()
     except duckdb.Error:  # not a Parquet file (a disk that filled up): the table is read instead
         return False
@@ -270,7 +262,7 @@ def _register_stored(session: Session, conn, actor: Actor, national: bool, snaps
     the database. Returns whether the snapshot was used."""
     if national and kept:
         conn.execute(f"CREATE TEMP VIEW stored AS SELECT credit_code, name, unit_id, tier, fired "
-                     f"FROM read_parquet({_literal(str(snapshot))})")
+                     f"FROM read_parquet({literal(str(snapshot))})")
         return True
     conn.register("stored_rows", _stored(session, actor, national))
     conn.execute("""CREATE TEMP VIEW stored AS SELECT credit_code, name, unit_id, tier,
@@ -286,11 +278,11 @@ def _keep_snapshot(conn, snapshot: Path, fingerprint: Fingerprint, inside: list[
     rows = f"SELECT credit_code, name, unit_id, tier, fired FROM tiered WHERE tier <> '{RISK_TIERS[0]}'"
     if inside is not None:
         conn.register("inside_units", pa.table({"unit_id": pa.array(inside, pa.int64())}))
-        rows = (f"SELECT credit_code, name, unit_id, tier, fired FROM read_parquet({_literal(str(snapshot))}) "
+        rows = (f"SELECT credit_code, name, unit_id, tier, fired FROM read_parquet({literal(str(snapshot))}) "
                 f"WHERE unit_id NOT IN (SELECT unit_id FROM inside_units) UNION ALL {rows}")
     building = snapshot.with_name(f"{snapshot.name}.{uuid4().hex}.building")  # two runs at once on PostgreSQL
-    conn.execute(f"COPY ({rows}) TO {_literal(str(building))} (FORMAT parquet, KV_METADATA {{fingerprint: "
-                 f"{_literal(str(fingerprint))}}})")
+    conn.execute(f"COPY ({rows}) TO {literal(str(building))} (FORMAT parquet, KV_METADATA {{fingerprint: "
+                 f"{literal(str(fingerprint))}}})")
     building.replace(snapshot)
 
 
@@ -344,90 +336,6 @@ def _delete_codes(session: Session, conn, total: int, progress: Progress) -> Non
         progress(done, total, "正在删除已变化的风险等级")
     cursor.close()
 
-
-def _out_of_order(table, fixed: dict) -> list:
-    """The table's secondary indexes that rows arriving in credit-code order would not be appended to: those whose
-    columns, past the ones every row holds the same value in (`fixed`), do not begin with credit_code. Into an
-    empty table the others take each row at their right edge, as the table itself does."""
-    def appended(index) -> bool:
-        names = [column.name for column in index.columns]
-        while names and names[0] in fixed:
-            names.pop(0)
-        return names[:1] == ["credit_code"]
-
-    return sorted((index for index in table.indexes if not appended(index)), key=lambda index: index.name)
-
-
-def write_rows(session: Session, conn, rows: str, total: int, work: Path, progress: Progress, *, model: type,
-               columns: tuple[str, ...], fixed: dict, message: str, bulk: bool = False) -> None:
-    """Write the rows of the DuckDB query `rows` (its `columns`, then the `fixed` columns: the same value on every
-    row, such as the run's time), given in credit-code order, to `model`'s table straight from DuckDB: COPY on
-    PostgreSQL (DuckDB writes the CSV), the driver's executemany on SQLite, the fixed values written into the
-    statement, not bound a row at a time — not row dicts through the ORM, whose per-row parameter processing was
-    most of a national run (1.7 M rows at 10 M taxpayers). `bulk` (SQLite, into an empty table): the secondary
-    indexes the rows do not arrive in the order of (`_out_of_order`) are dropped before and built again after, in
-    the same transaction (a run that fails leaves them as they were): SQLite then sorts each once instead of
-    inserting millions of entries into it here and there; the ones the rows arrive in the order of are kept —
-    appending to them cost less than building them again (a first run of the annual evaluation at 10 M taxpayers:
-    two indexes, 7.4 M entries each). Shared by the risk tiers and the annual evaluation."""
-    if not total:
-        return
-    bind = session.connection()
-    driver, dialect, table = bind.connection.driver_connection, bind.dialect, model.__table__
-    names = ", ".join((*columns, *fixed))
-    if dialect.name == "postgresql":
-        path = work / f"{table.name}.csv"
-        values = ", ".join(f"TIMESTAMP '{v.isoformat(sep=' ')}'" if isinstance(v, datetime) else _literal(str(v))
-                           for v in fixed.values())
-        conn.execute(f"COPY (SELECT *, {values} FROM ({rows})) TO {_literal(str(path))} (HEADER false)")
-        with driver.cursor() as cur:
-            copy_csv_file(cur, f"{table.name} ({names})", path,
-                          lambda share: progress(int(total * share), total, message))
-        return
-    stored = []
-    for name, value in fixed.items():
-        processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        value = processor(value) if processor else value
-        stored.append(_literal(value) if isinstance(value, str) else str(int(value)))
-    one_row = f"({', '.join(['?'] * len(columns) + stored)})"
-    insert_sql = f"INSERT INTO {table.name} ({names}) VALUES {one_row}"
-    indexes = _out_of_order(table, fixed) if bulk else []
-    # SQLite's page cache raised for the write (2 MB by default, then back): fewer pages written to the WAL more than
-    # once, and the indexes sorted in memory — at 10 M taxpayers a first annual run 2.5 s faster (of 30).
-    (cache_size,) = driver.execute("PRAGMA cache_size").fetchone()
-    driver.execute(f"PRAGMA cache_size = {WRITE_CACHE_KIB}")
-    try:
-        for index in indexes:
-            index.drop(bind)
-        _insert(driver, conn, rows, insert_sql, one_row, total, progress, message, BULK_BATCH if bulk else BATCH)
-        if indexes:
-            progress(total, total, "正在建立索引")
-            for index in indexes:
-                index.create(bind)
-    finally:
-        driver.execute(f"PRAGMA cache_size = {int(cache_size)}")
-
-
-def _insert(driver, conn, rows: str, insert_sql: str, one_row: str, total: int, progress: Progress, message: str,
-            batch_rows: int) -> None:
-    # ROWS_A_STATEMENT rows an INSERT: a third less of SQLite's and the driver's time a row than one row a statement.
-    many_sql = insert_sql + f", {one_row}" * (ROWS_A_STATEMENT - 1)
-    done, cursor = 0, driver.cursor()
-    # Arrow batches turned into Python values a column at a time: DuckDB's row-wise fetch cost more than the inserts.
-    # (Reading the next batch on a second thread meanwhile saved nothing: the two threads took turns at the GIL.)
-    for batch in conn.sql(rows).to_arrow_reader(batch_rows):
-        values = [column.to_pylist() for column in batch.columns]
-        whole = batch.num_rows - batch.num_rows % ROWS_A_STATEMENT
-
-        def statement(start: int, values=values) -> tuple:
-            end = start + ROWS_A_STATEMENT
-            return tuple(chain.from_iterable(zip(*(c[start:end] for c in values), strict=True)))
-
-        cursor.executemany(many_sql, map(statement, range(0, whole, ROWS_A_STATEMENT)))
-        cursor.executemany(insert_sql, zip(*(c[whole:] for c in values), strict=True))
-        done += batch.num_rows
-        progress(done, total, message)
-    cursor.close()
 
 
 def compute(*, session: Session, actor: Actor, store: Path, today: date, progress: Progress = no_progress,
